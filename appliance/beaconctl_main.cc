@@ -1,0 +1,146 @@
+// beaconctl: the operator's command line: create the ClickHouse schema, read a running
+// beacond's counters, check a site registry.
+#include <curl/curl.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "appliance/config.h"
+#include "host/forward/clickhouse_client.h"
+#include "host/forward/schema.h"
+#include "kernels/site_registry.h"
+
+namespace beacon::app {
+namespace {
+
+size_t AppendToString(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// GETs `url`; throws std::runtime_error unless the answer is 200.
+std::string HttpGet(const std::string& url) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) throw std::runtime_error("curl_easy_init failed");
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToString);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  const CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) throw std::runtime_error(url + ": " + curl_easy_strerror(rc));
+  if (status != 200) throw std::runtime_error(url + ": HTTP " + std::to_string(status));
+  return body;
+}
+
+int Schema(const host::ClickHouseEndpoint& endpoint, bool print_only) {
+  const auto statements = host::SchemaStatements(endpoint.database);
+  if (print_only) {
+    for (const auto& sql : statements) std::printf("%s;\n\n", sql.c_str());
+    return 0;
+  }
+  host::ClickHouseClient client(endpoint);
+  for (const auto& sql : statements) {
+    const auto result = client.Execute(sql);
+    if (!result.ok()) {
+      std::fprintf(stderr, "beaconctl schema: %s\n  failed: %s%s\n", sql.c_str(),
+                   result.error.empty() ? "" : result.error.c_str(), result.body.c_str());
+      return 1;
+    }
+  }
+  std::printf("schema OK: %zu statements applied to %s database %s\n", statements.size(),
+              endpoint.url.c_str(), endpoint.database.c_str());
+  return 0;
+}
+
+// Prints the counters of a Prometheus scrape: one line per sample, zero samples left out
+// unless `all`.
+int Stats(const std::string& url, bool all) {
+  std::istringstream text(HttpGet(url));
+  std::string line;
+  std::map<std::string, std::string> samples;
+  while (std::getline(text, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    const std::string value = line.substr(space + 1);
+    if (!all && (value == "0" || value == "0.0")) continue;
+    samples[line.substr(0, space)] = value;
+  }
+  size_t width = 0;
+  for (const auto& [name, value] : samples) width = std::max(width, name.size());
+  for (const auto& [name, value] : samples) {
+    std::printf("%-*s %s\n", static_cast<int>(width), name.c_str(), value.c_str());
+  }
+  return 0;
+}
+
+int CheckSites(const std::string& path) {
+  const auto registry = kernels::SiteRegistry::Load(path);
+  size_t ids = 0;
+  size_t open_hosts = 0;
+  for (const auto& site : registry.sites()) {
+    ids += site.tracking_ids.size();
+    if (site.hostnames.empty()) ++open_hosts;
+  }
+  std::printf("%s: %zu sites, %zu tracking ids, %zu sites accepting any host\n", path.c_str(),
+              registry.size(), ids, open_hosts);
+  return 0;
+}
+
+}  // namespace
+}  // namespace beacon::app
+
+int main(int argc, char** argv) {
+  CLI::App cli{"beaconctl: operate beacond"};
+  cli.require_subcommand(1);
+  std::string config_path;
+  beacon::host::ClickHouseEndpoint endpoint;
+
+  auto* schema = cli.add_subcommand("schema", "Create the ClickHouse tables (idempotent)");
+  bool print_only = false;
+  schema->add_option("-c,--config", config_path, "beacond config; its [clickhouse] is used");
+  schema->add_option("--clickhouse", endpoint.url, "ClickHouse HTTP URL");
+  schema->add_option("--database", endpoint.database, "Database");
+  schema->add_option("--user", endpoint.user, "User");
+  schema->add_option("--password", endpoint.password, "Password");
+  schema->add_flag("--print", print_only, "Print the statements instead of running them");
+
+  auto* stats = cli.add_subcommand("stats", "Print a running beacond's non-zero counters");
+  std::string metrics_url = "http://127.0.0.1:9464/metrics";
+  bool all = false;
+  stats->add_option("--metrics-url", metrics_url, "beacond's management /metrics URL");
+  stats->add_flag("--all", all, "Also print counters that are zero");
+
+  auto* sites = cli.add_subcommand("sites", "Check a site registry file");
+  std::string sites_path;
+  sites->add_option("file", sites_path, "Site registry file")->required();
+
+  CLI11_PARSE(cli, argc, argv);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  try {
+    if (*schema) {
+      if (!config_path.empty()) {
+        const auto config = beacon::app::LoadConfig(config_path);
+        const auto overrides = endpoint;
+        endpoint = config.forwarder.clickhouse;
+        if (schema->count("--clickhouse") > 0) endpoint.url = overrides.url;
+        if (schema->count("--database") > 0) endpoint.database = overrides.database;
+      }
+      return beacon::app::Schema(endpoint, print_only);
+    }
+    if (*stats) return beacon::app::Stats(metrics_url, all);
+    if (*sites) return beacon::app::CheckSites(sites_path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "beaconctl: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,173 @@
+// beacond: the appliance daemon. Wires the site registry, the kernel-socket HTTP ingress,
+// one pipeline per worker, the forwarder and the management listener; drains on SIGTERM.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "appliance/config.h"
+#include "host/forward/forwarder.h"
+#include "host/metrics/metrics.h"
+#include "host/net/http_server.h"
+#include "host/pipeline/worker_pipeline.h"
+#include "kernels/site_registry.h"
+
+namespace beacon::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void WriteReadyFile(const std::string& path, uint16_t http_port, uint16_t management_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "http_port=" << http_port << "\nmanagement_port=" << management_port << "\n";
+    if (!out) throw std::runtime_error("cannot write ready file '" + tmp + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error("cannot rename ready file to '" + path + "'");
+  }
+}
+
+// Blocks until SIGTERM or SIGINT; SIGHUP is reported and otherwise ignored.
+void WaitForStopSignal(const sigset_t& signals) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      std::fprintf(stderr,
+                   "beacond: SIGHUP: the site registry is read at start only; restart "
+                   "beacond to load a changed registry\n");
+      continue;
+    }
+    std::fprintf(stderr, "beacond: %s: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    return;
+  }
+}
+
+int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
+  const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
+
+  // Signals go to the main thread's sigwait only: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  host::Forwarder forwarder(config.forwarder);
+  const int workers = config.http_workers > 0
+                          ? config.http_workers
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::unique_ptr<host::WorkerPipeline>> pipelines;
+  std::vector<host::BeaconSink*> sinks;
+  for (int w = 0; w < workers; ++w) {
+    pipelines.push_back(std::make_unique<host::WorkerPipeline>(
+        static_cast<uint32_t>(w), config.pipeline, &sites, &forwarder));
+    sinks.push_back(pipelines.back().get());
+  }
+
+  host::MetricsRegistry metrics;
+  host::HttpServer ingress(config.http, sinks);
+  host::HttpServer management(config.management, {});
+  host::RegisterPipelineMetrics(&metrics, &pipelines);
+  ingress.RegisterMetrics(&metrics, "beacond_http");
+  forwarder.RegisterMetrics(&metrics, "beacond_forward");
+  management.AddHandler("/metrics", [&metrics](const host::HttpRequest&) {
+    host::HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = metrics.Scrape();
+    return response;
+  });
+  management.AddHandler("/healthz", [](const host::HttpRequest&) {
+    host::HttpResponse response;
+    response.body = "ok\n";
+    return response;
+  });
+
+  forwarder.Start();
+  management.Start();
+  ingress.Start();
+  std::fprintf(stderr,
+               "beacond: %zu sites; HTTP ingress on %s:%u with %d workers; management on "
+               "%s:%u; forwarding to %s database %s\n",
+               sites.size(), config.http.address.c_str(), ingress.port(), workers,
+               config.management.address.c_str(), management.port(),
+               config.forwarder.clickhouse.url.c_str(),
+               config.forwarder.clickhouse.database.c_str());
+  if (!ready_file.empty()) WriteReadyFile(ready_file, ingress.port(), management.port());
+
+  WaitForStopSignal(signals);
+
+  // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
+  const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);
+  ingress.Stop();
+  bool closed = false;
+  while (!closed && Clock::now() < deadline) {
+    closed = true;
+    for (auto& p : pipelines) closed = p->Flush() && closed;
+    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  const bool drained = closed && forwarder.Drain(std::max(left, std::chrono::milliseconds(0)));
+  management.Stop();
+
+  uint64_t accepted = 0;
+  for (const auto& p : pipelines) accepted += p->accepted_events();
+  const uint64_t acked = forwarder.acknowledged_events();
+  std::fprintf(stderr, "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse\n",
+               static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(acked));
+  if (!drained) {
+    std::fprintf(stderr, "beacond: drain timed out after %d s: %llu events not acknowledged\n",
+                 drain_timeout_s, static_cast<unsigned long long>(accepted - acked));
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace beacon::app
+
+int main(int argc, char** argv) {
+  CLI::App cli{"beacond: line-rate ingestion appliance for web-analytics tracking beacons"};
+  std::string config_path;
+  std::string sites_path;
+  std::string ready_file;
+  int drain_timeout_s = 60;
+  bool check_only = false;
+  cli.add_option("-c,--config", config_path, "TOML config file (appliance/examples/beacond.toml)");
+  cli.add_option("--sites", sites_path, "Site registry file; overrides [sites] registry");
+  cli.add_option("--ready-file", ready_file,
+                 "Write http_port=/management_port= here once listening (for scripts)");
+  cli.add_option("--drain-timeout", drain_timeout_s, "Seconds SIGTERM may spend flushing")
+      ->check(CLI::Range(1, 3600));
+  cli.add_flag("--check", check_only, "Validate the config and site registry, then exit");
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    beacon::app::Config config = beacon::app::DefaultConfig();
+    if (!config_path.empty()) config = beacon::app::LoadConfig(config_path);
+    if (!sites_path.empty()) config.sites_path = sites_path;
+    if (config.sites_path.empty()) {
+      std::fprintf(stderr, "beacond: no site registry: give --sites FILE or [sites] registry\n");
+      return 2;
+    }
+    if (check_only) {
+      const auto sites = beacon::kernels::SiteRegistry::Load(config.sites_path);
+      std::printf("config OK; %zu sites\n", sites.size());
+      return 0;
+    }
+    return beacon::app::Run(config, ready_file, drain_timeout_s);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "beacond: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,195 @@
+// Configuration parsing with toml++: every key is known, typed and range-checked.
+#include "appliance/config.h"
+
+#include <toml++/toml.h>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace beacon::app {
+namespace {
+
+[[noreturn]] void Fail(const std::string& source, std::string_view key, std::string_view what) {
+  throw std::runtime_error(source + ": " + std::string(key) + ": " + std::string(what));
+}
+
+// Reads typed keys of one section and rejects keys it was not asked about.
+class Section {
+ public:
+  Section(const toml::table& root, std::string name, const std::string& source)
+      : name_(std::move(name)), source_(source) {
+    const toml::node* node = root.get(name_);
+    if (node == nullptr) return;
+    table_ = node->as_table();
+    if (table_ == nullptr) Fail(source_, name_, "expected a table [" + name_ + "]");
+  }
+
+  template <typename T>
+  void Int(std::string_view key, T* out, int64_t min, int64_t max) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return;
+    const auto v = node->value<int64_t>();
+    if (!v || *v < min || *v > max) {
+      Fail(source_, Path(key),
+           "expected an integer in " + std::to_string(min) + ".." + std::to_string(max));
+    }
+    *out = static_cast<T>(*v);
+  }
+
+  void String(std::string_view key, std::string* out) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return;
+    const auto v = node->value<std::string>();
+    if (!v) Fail(source_, Path(key), "expected a string");
+    *out = *v;
+  }
+
+  void CheckNoOtherKeys() const {
+    if (table_ == nullptr) return;
+    for (const auto& [key, value] : *table_) {
+      if (known_.count(std::string(key.str())) == 0) {
+        Fail(source_, Path(key.str()), "unknown key (see appliance/examples/beacond.toml)");
+      }
+    }
+  }
+
+  std::string Path(std::string_view key) const { return name_ + "." + std::string(key); }
+
+ private:
+  const toml::node* Find(std::string_view key) {
+    known_.insert(std::string(key));
+    return table_ == nullptr ? nullptr : table_->get(key);
+  }
+
+  std::string name_;
+  const std::string& source_;
+  const toml::table* table_ = nullptr;
+  std::set<std::string> known_;
+};
+
+void ApplyListen(Section& section, std::string_view key, host::HttpServerConfig* server) {
+  std::string value;
+  section.String(key, &value);
+  if (value.empty()) return;
+  const Listen listen = ParseListen(value, section.Path(key));
+  server->address = listen.address;
+  server->port = listen.port;
+}
+
+}  // namespace
+
+Listen ParseListen(std::string_view value, std::string_view key) {
+  const size_t colon = value.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    throw std::runtime_error(std::string(key) + ": expected \"address:port\", got \"" +
+                             std::string(value) + "\"");
+  }
+  Listen listen;
+  listen.address = std::string(value.substr(0, colon));
+  const std::string_view port = value.substr(colon + 1);
+  unsigned parsed = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), parsed);
+  if (ec != std::errc() || end != port.data() + port.size() || parsed > 65535) {
+    throw std::runtime_error(std::string(key) + ": port \"" + std::string(port) +
+                             "\" is not an integer in 0..65535");
+  }
+  listen.port = static_cast<uint16_t>(parsed);
+  return listen;
+}
+
+Config DefaultConfig() {
+  Config config;
+  config.http.address = "127.0.0.1";
+  config.http.port = 8080;
+  config.management.address = "127.0.0.1";
+  config.management.port = 9464;
+  config.management.workers = 1;
+  config.pipeline.visitor_key = 0x6265'6163'6f6e'6b65ULL;
+  return config;
+}
+
+Config ParseConfig(std::string_view toml_text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source << ":" << e.source().begin.line << ": " << e.description();
+    throw std::runtime_error(msg.str());
+  }
+  static const std::set<std::string> kSections = {"sites", "http", "management", "pipeline",
+                                                  "clickhouse"};
+  for (const auto& [key, value] : root) {
+    if (kSections.count(std::string(key.str())) == 0) {
+      Fail(source, key.str(),
+           "unknown section (expected one of sites, http, management, "
+           "pipeline, clickhouse)");
+    }
+  }
+
+  Config config = DefaultConfig();
+  Section sites(root, "sites", source);
+  sites.String("registry", &config.sites_path);
+  sites.CheckNoOtherKeys();
+
+  Section http(root, "http", source);
+  ApplyListen(http, "listen", &config.http);
+  http.Int("workers", &config.http_workers, 0, 256);
+  http.Int("idle_timeout_ms", &config.http.idle_timeout_ms, 100, 3'600'000);
+  http.Int("max_connections_per_worker", &config.http.max_connections_per_worker, 1, 1'000'000);
+  http.Int("max_body_bytes", &config.http.limits.max_body_bytes, 1024, 64 << 20);
+  http.Int("retry_after_s", &config.http.retry_after_s, 1, 3600);
+  http.CheckNoOtherKeys();
+
+  Section management(root, "management", source);
+  ApplyListen(management, "listen", &config.management);
+  management.CheckNoOtherKeys();
+
+  Section pipeline(root, "pipeline", source);
+  pipeline.Int("epoch_ms", &config.pipeline.epoch_ms, 10, 600'000);
+  pipeline.Int("epoch_max_events", &config.pipeline.epoch_max_events, 1, 100'000'000);
+  pipeline.Int("max_pages_per_site_minute", &config.pipeline.aggregate.max_pages_per_site_minute, 1,
+               1'000'000);
+  std::string key_hex;
+  pipeline.String("visitor_key", &key_hex);
+  if (!key_hex.empty()) {
+    uint64_t key = 0;
+    const auto [end, ec] =
+        std::from_chars(key_hex.data(), key_hex.data() + key_hex.size(), key, 16);
+    if (ec != std::errc() || end != key_hex.data() + key_hex.size() || key_hex.size() != 16) {
+      Fail(source, "pipeline.visitor_key", "expected 16 hex digits");
+    }
+    config.pipeline.visitor_key = key;
+  }
+  pipeline.CheckNoOtherKeys();
+
+  Section clickhouse(root, "clickhouse", source);
+  auto& ch = config.forwarder.clickhouse;
+  clickhouse.String("url", &ch.url);
+  clickhouse.String("database", &ch.database);
+  clickhouse.String("user", &ch.user);
+  clickhouse.String("password", &ch.password);
+  clickhouse.Int("timeout_ms", &ch.timeout_ms, 100, 600'000);
+  clickhouse.Int("flush_interval_ms", &config.forwarder.flush_interval_ms, 10, 600'000);
+  int64_t pending_mb = static_cast<int64_t>(config.forwarder.max_pending_bytes >> 20);
+  clickhouse.Int("max_pending_mb", &pending_mb, 1, 1 << 20);
+  config.forwarder.max_pending_bytes = static_cast<size_t>(pending_mb) << 20;
+  clickhouse.Int("retry_initial_ms", &config.forwarder.retry_initial_ms, 1, 600'000);
+  clickhouse.Int("retry_max_ms", &config.forwarder.retry_max_ms, 1, 3'600'000);
+  clickhouse.CheckNoOtherKeys();
+
+  return config;
+}
+
+Config LoadConfig(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open config file '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+}  // namespace beacon::app

@@ -1,0 +1,23 @@
+# Build types: Release (default), Debug, RelWithDebInfo, Sanitize (ASan + UBSan).
+# Warnings are errors everywhere; ccache is used when present.
+if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
+  set(CMAKE_BUILD_TYPE Release CACHE STRING "Release, Debug, RelWithDebInfo or Sanitize" FORCE)
+endif()
+
+set(_beacon_sanitize_flags "-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined")
+set(CMAKE_CXX_FLAGS_SANITIZE "${_beacon_sanitize_flags}" CACHE STRING "" FORCE)
+set(CMAKE_C_FLAGS_SANITIZE "${_beacon_sanitize_flags}" CACHE STRING "" FORCE)
+set(CMAKE_EXE_LINKER_FLAGS_SANITIZE "-fsanitize=address,undefined" CACHE STRING "" FORCE)
+set(CMAKE_SHARED_LINKER_FLAGS_SANITIZE "-fsanitize=address,undefined" CACHE STRING "" FORCE)
+
+option(BEACON_WERROR "Treat warnings as errors" ON)
+add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wimplicit-fallthrough)
+if(BEACON_WERROR)
+  add_compile_options(-Werror)
+endif()
+
+find_program(BEACON_CCACHE ccache)
+if(BEACON_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_C_COMPILER_LAUNCHER ${BEACON_CCACHE})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${BEACON_CCACHE})
+endif()

@@ -1,0 +1,104 @@
+// WorkerPipeline: decode, aggregate, epoch close, hand-off to the forwarder.
+#include "host/pipeline/worker_pipeline.h"
+
+#include <string>
+
+namespace beacon::host {
+
+WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
+                               const kernels::SiteRegistry* sites, Forwarder* forwarder)
+    : worker_(worker),
+      config_(config),
+      forwarder_(forwarder),
+      aggregator_(worker, config.aggregate) {
+  decode_.sites = sites;
+  decode_.rejects = &rejects_;
+  decode_.visitor_key = config.visitor_key;
+  events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
+}
+
+bool WorkerPipeline::Admitting() {
+  if (refused_.has_value() && !OfferPending()) {
+    Bump(shed_rounds_, 1);
+    return false;
+  }
+  return true;
+}
+
+void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
+  Bump(beacons_, batch.size());
+  Bump(payload_bytes_, batch.payload_bytes());
+  events_.Clear();
+  kernels::DecodeBatch(batch, decode_, &events_);
+  aggregator_.Add(events_);
+  Bump(accepted_, events_.size());
+  if (aggregator_.open_events() >= config_.epoch_max_events) CloseEpoch();
+}
+
+void WorkerPipeline::OnTick(int64_t now_ms) {
+  if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
+  if (now_ms - epoch_started_ms_ >= config_.epoch_ms) {
+    epoch_started_ms_ = now_ms;
+    CloseEpoch();
+  }
+  aggregator_bytes_.store(aggregator_.memory_bytes(), std::memory_order_relaxed);
+  folded_.store(aggregator_.folded_pageviews(), std::memory_order_relaxed);
+}
+
+bool WorkerPipeline::Flush() {
+  CloseEpoch();
+  return !refused_.has_value();
+}
+
+void WorkerPipeline::CloseEpoch() {
+  // A refused epoch goes first so that a worker's epochs reach the forwarder in order.
+  if (refused_.has_value() && !OfferPending()) return;
+  if (aggregator_.open_events() == 0) return;
+  refused_ = aggregator_.CloseEpoch();
+  Bump(epochs_closed_, 1);
+  OfferPending();
+}
+
+bool WorkerPipeline::OfferPending() {
+  if (!forwarder_->Offer(*refused_)) return false;
+  refused_.reset();
+  return true;
+}
+
+void RegisterPipelineMetrics(MetricsRegistry* registry,
+                             const std::vector<std::unique_ptr<WorkerPipeline>>* workers) {
+  registry->Add([workers](MetricsWriter& out) {
+    auto sum = [workers](auto getter) {
+      uint64_t total = 0;
+      for (const auto& w : *workers) total += getter(*w);
+      return total;
+    };
+    out.Counter("beacond_beacons_received_total", "Beacons (requests' payloads) taken in", {},
+                sum([](const WorkerPipeline& w) { return w.beacons(); }));
+    out.Counter("beacond_payload_bytes_total", "Payload bytes taken in", {},
+                sum([](const WorkerPipeline& w) { return w.payload_bytes(); }));
+    out.Counter("beacond_events_accepted_total", "Hits that passed validation", {},
+                sum([](const WorkerPipeline& w) { return w.accepted_events(); }));
+    for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
+      const auto reason = static_cast<kernels::RejectReason>(r);
+      const std::string name(kernels::RejectReasonName(reason));
+      out.Counter("beacond_rejects_total", "Hits rejected, by reason", {{"reason", name}},
+                  sum([reason](const WorkerPipeline& w) { return w.rejects().Get(reason); }));
+    }
+    out.Counter("beacond_epochs_closed_total", "Epochs closed by the workers", {},
+                sum([](const WorkerPipeline& w) { return w.epochs_closed(); }));
+    out.Counter("beacond_shed_rounds_total",
+                "Event-loop rounds in which a worker shed load (forwarder full)", {},
+                sum([](const WorkerPipeline& w) { return w.shed_rounds(); }));
+    out.Counter("beacond_folded_pageviews_total",
+                "Pageviews folded into (other) by the per-site-minute page bound", {},
+                sum([](const WorkerPipeline& w) { return w.folded_pageviews(); }));
+    for (const auto& w : *workers) {
+      const std::string worker = std::to_string(w->worker());
+      out.Gauge("beacond_aggregator_bytes", "Heap bytes held by a worker's open epoch",
+                {{"worker", worker}}, static_cast<double>(w->aggregator_bytes()));
+    }
+  });
+}
+
+}  // namespace beacon::host

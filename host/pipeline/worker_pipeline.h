@@ -1,0 +1,82 @@
+// One worker's run-to-completion pipeline behind an ingress: raw batch -> decode -> the
+// worker's own aggregator; epochs are closed by time or size and offered to the forwarder.
+// Everything here runs on the worker's thread except the metrics collector, which reads
+// relaxed atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "host/forward/forwarder.h"
+#include "host/metrics/metrics.h"
+#include "host/net/http_server.h"
+#include "kernels/aggregate/minute_aggregator.h"
+#include "kernels/decode.h"
+
+namespace beacon::host {
+
+struct PipelineConfig {
+  int epoch_ms = 1000;                  // close the open epoch after this long ...
+  uint64_t epoch_max_events = 200'000;  // ... or once it holds this many events
+  uint64_t visitor_key = 0;
+  kernels::AggregateLimits aggregate;
+};
+
+class WorkerPipeline final : public BeaconSink {
+ public:
+  // `sites` and `forwarder` outlive the pipeline.
+  WorkerPipeline(uint32_t worker, const PipelineConfig& config, const kernels::SiteRegistry* sites,
+                 Forwarder* forwarder);
+
+  bool Admitting() override;
+  void OnBatch(kernels::RawBatch& batch) override;
+  void OnTick(int64_t now_ms) override;
+
+  // Closes the open epoch and offers it (and any refused one) once more; for shutdown.
+  // Returns false when the forwarder still refuses.
+  bool Flush();
+
+  uint32_t worker() const { return worker_; }
+  const kernels::RejectCounters& rejects() const { return rejects_; }
+  uint64_t beacons() const { return beacons_.load(std::memory_order_relaxed); }
+  uint64_t payload_bytes() const { return payload_bytes_.load(std::memory_order_relaxed); }
+  uint64_t accepted_events() const { return accepted_.load(std::memory_order_relaxed); }
+  uint64_t epochs_closed() const { return epochs_closed_.load(std::memory_order_relaxed); }
+  uint64_t shed_rounds() const { return shed_rounds_.load(std::memory_order_relaxed); }
+  uint64_t aggregator_bytes() const { return aggregator_bytes_.load(std::memory_order_relaxed); }
+  uint64_t folded_pageviews() const { return folded_.load(std::memory_order_relaxed); }
+
+ private:
+  void CloseEpoch();
+  bool OfferPending();
+  static void Bump(std::atomic<uint64_t>& counter, uint64_t n) {
+    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  uint32_t worker_;
+  PipelineConfig config_;
+  Forwarder* forwarder_;
+  kernels::RejectCounters rejects_;
+  kernels::DecodeContext decode_;
+  kernels::EventBatch events_;
+  kernels::MinuteAggregator aggregator_;
+  std::optional<kernels::EpochRows> refused_;  // an epoch the forwarder had no room for
+  int64_t epoch_started_ms_ = 0;
+
+  std::atomic<uint64_t> beacons_{0};
+  std::atomic<uint64_t> payload_bytes_{0};
+  std::atomic<uint64_t> accepted_{0};
+  std::atomic<uint64_t> epochs_closed_{0};
+  std::atomic<uint64_t> shed_rounds_{0};
+  std::atomic<uint64_t> aggregator_bytes_{0};
+  std::atomic<uint64_t> folded_{0};
+};
+
+// Registers the beacond_* pipeline counters, summed over `workers` (which outlive registry use).
+void RegisterPipelineMetrics(MetricsRegistry* registry,
+                             const std::vector<std::unique_ptr<WorkerPipeline>>* workers);
+
+}  // namespace beacon::host

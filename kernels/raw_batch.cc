@@ -1,0 +1,66 @@
+// RawBatch: copy-in of beacons with per-payload SIMD padding.
+#include "kernels/raw_batch.h"
+
+#include <cstring>
+
+namespace beacon::kernels {
+
+IpAddress IpAddress::FromV4(uint32_t host_order) {
+  IpAddress ip;
+  ip.bytes[10] = 0xff;
+  ip.bytes[11] = 0xff;
+  ip.bytes[12] = static_cast<uint8_t>(host_order >> 24);
+  ip.bytes[13] = static_cast<uint8_t>(host_order >> 16);
+  ip.bytes[14] = static_cast<uint8_t>(host_order >> 8);
+  ip.bytes[15] = static_cast<uint8_t>(host_order);
+  return ip;
+}
+
+bool IpAddress::is_v4() const {
+  static constexpr std::array<uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::memcmp(bytes.data(), kMapped.data(), kMapped.size()) == 0;
+}
+
+RawBatch::RawBatch() : arena_(kBatchArenaBytes) {
+  endpoint_.reserve(kMaxBatchBeacons);
+  ingress_.reserve(kMaxBatchBeacons);
+  payload_.reserve(kMaxBatchBeacons);
+  user_agent_.reserve(kMaxBatchBeacons);
+  source_.reserve(kMaxBatchBeacons);
+  receive_time_ms_.reserve(kMaxBatchBeacons);
+}
+
+bool RawBatch::Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+                   std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms) {
+  const size_t need = payload.size() + user_agent.size() + 2 * kPayloadPadding;
+  if (size() >= kMaxBatchBeacons || arena_used_ + need > arena_.size()) return false;
+  endpoint_.push_back(endpoint);
+  ingress_.push_back(ingress);
+  payload_.push_back(Append(payload));
+  user_agent_.push_back(Append(user_agent));
+  source_.push_back(source);
+  receive_time_ms_.push_back(receive_time_ms);
+  payload_bytes_ += payload.size();
+  return true;
+}
+
+RawBatch::Span RawBatch::Append(std::string_view bytes) {
+  Span span{static_cast<uint32_t>(arena_used_), static_cast<uint32_t>(bytes.size())};
+  if (!bytes.empty()) std::memcpy(arena_.data() + arena_used_, bytes.data(), bytes.size());
+  std::memset(arena_.data() + arena_used_ + bytes.size(), 0, kPayloadPadding);
+  arena_used_ += bytes.size() + kPayloadPadding;
+  return span;
+}
+
+void RawBatch::Clear() {
+  arena_used_ = 0;
+  payload_bytes_ = 0;
+  endpoint_.clear();
+  ingress_.clear();
+  payload_.clear();
+  user_agent_.clear();
+  source_.clear();
+  receive_time_ms_.clear();
+}
+
+}  // namespace beacon::kernels

@@ -1,0 +1,75 @@
+// The raw beacon batch: what every ingress (HTTP server, UDP relay, DPDK, passive mirror)
+// hands to the decoders. Payloads are copied into one arena, each followed by zeroed padding
+// so that SIMD loads may read up to kPayloadPadding bytes past a payload's end.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace beacon::kernels {
+
+inline constexpr size_t kPayloadPadding = 64;
+inline constexpr size_t kMaxBatchBeacons = 256;
+inline constexpr size_t kBatchArenaBytes = 1 << 20;
+
+enum class IngressKind : uint8_t { kHttp, kUdpRelay, kMirror };
+
+// Which collector endpoint a payload arrived on; decides the decoder.
+enum class Endpoint : uint8_t {
+  kGaCollect,  // GA Universal v1 /collect (GET query or POST body): one hit
+  kGaBatch,    // GA Universal v1 /batch: one hit per line, <= 20
+};
+
+// IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d). Never leaves memory (privacy).
+struct IpAddress {
+  std::array<uint8_t, 16> bytes{};
+
+  static IpAddress FromV4(uint32_t host_order);
+  bool is_v4() const;
+};
+
+class RawBatch {
+ public:
+  RawBatch();
+
+  // Copies one beacon into the batch. Returns false, copying nothing, when the batch holds
+  // kMaxBatchBeacons beacons or the arena has no room: the caller processes and clears it.
+  bool Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+           std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms);
+
+  size_t size() const { return endpoint_.size(); }
+  bool empty() const { return endpoint_.empty(); }
+  void Clear();
+
+  Endpoint endpoint(size_t i) const { return endpoint_[i]; }
+  IngressKind ingress(size_t i) const { return ingress_[i]; }
+  // The payload; at least kPayloadPadding zero bytes follow data() + size().
+  std::string_view payload(size_t i) const { return View(payload_[i]); }
+  std::string_view user_agent(size_t i) const { return View(user_agent_[i]); }
+  const IpAddress& source(size_t i) const { return source_[i]; }
+  int64_t receive_time_ms(size_t i) const { return receive_time_ms_[i]; }
+  size_t payload_bytes() const { return payload_bytes_; }
+
+ private:
+  struct Span {
+    uint32_t offset;
+    uint32_t size;
+  };
+  Span Append(std::string_view bytes);
+  std::string_view View(Span s) const { return {arena_.data() + s.offset, s.size}; }
+
+  std::vector<char> arena_;
+  size_t arena_used_ = 0;
+  size_t payload_bytes_ = 0;
+  std::vector<Endpoint> endpoint_;
+  std::vector<IngressKind> ingress_;
+  std::vector<Span> payload_;
+  std::vector<Span> user_agent_;
+  std::vector<IpAddress> source_;
+  std::vector<int64_t> receive_time_ms_;
+};
+
+}  // namespace beacon::kernels

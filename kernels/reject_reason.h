@@ -1,0 +1,63 @@
+// Why a hit was not accepted. One enum, one counter per value; names are the metric labels.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace beacon::kernels {
+
+#define BEACON_REJECT_REASONS(X)                                                    \
+  X(kEmptyPayload, "empty_payload")              /* no parameters at all */         \
+  X(kHitTooLarge, "hit_too_large")               /* one hit > 8192 bytes */         \
+  X(kBatchTooLarge, "batch_too_large")           /* /batch body > 16384 bytes */    \
+  X(kTooManyHits, "too_many_hits")               /* /batch hit beyond the 20th */   \
+  X(kBadPercentEncoding, "bad_percent_encoding") /* '%' not followed by 2 hex */    \
+  X(kInvalidUtf8, "invalid_utf8")                /* decoded value not UTF-8 */      \
+  X(kMissingVersion, "missing_version")          /* no v */                         \
+  X(kBadVersion, "bad_version")                  /* v != 1 */                       \
+  X(kMissingTrackingId, "missing_tracking_id")   /* no tid */                       \
+  X(kUnknownSite, "unknown_site")                /* tid not in the site registry */ \
+  X(kMissingClientId, "missing_client_id")       /* neither cid nor uid */          \
+  X(kMissingHitType, "missing_hit_type")         /* no t */                         \
+  X(kUnknownHitType, "unknown_hit_type")         /* t not a GA hit type */          \
+  X(kMissingPage, "missing_page")                /* pageview without dl or dh+dp */ \
+  X(kMissingEventFields, "missing_event_fields") /* event without ec and ea */      \
+  X(kFieldTooLong, "field_too_long")             /* over the protocol's byte cap */ \
+  X(kBadQueueTime, "bad_queue_time")             /* qt not an integer in [0, 4h] */ \
+  X(kHostNotAllowed, "host_not_allowed")         /* page host not in allowlist */   \
+  X(kBotUserAgent, "bot_user_agent")             /* user agent is a known bot */
+
+enum class RejectReason : uint8_t {
+#define BEACON_REJECT_ENUM(name, label) name,
+  BEACON_REJECT_REASONS(BEACON_REJECT_ENUM)
+#undef BEACON_REJECT_ENUM
+      kCount
+};
+
+inline constexpr size_t kRejectReasonCount = static_cast<size_t>(RejectReason::kCount);
+
+// The snake_case label used in metrics and ground-truth files.
+std::string_view RejectReasonName(RejectReason reason);
+// Inverse of RejectReasonName; returns false for an unknown name.
+bool ParseRejectReason(std::string_view name, RejectReason* reason);
+
+// Per-worker counters: one writer (the worker), any number of readers (metrics scrapes).
+class RejectCounters {
+ public:
+  void Add(RejectReason reason, uint64_t n = 1) {
+    auto& c = counts_[static_cast<size_t>(reason)];
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t Get(RejectReason reason) const {
+    return counts_[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
+  }
+  uint64_t Total() const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kRejectReasonCount> counts_{};
+};
+
+}  // namespace beacon::kernels

@@ -1,0 +1,169 @@
+// Site registry: parsing the registry file and lookups.
+#include "kernels/site_registry.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace beacon::kernels {
+namespace {
+
+[[noreturn]] void Fail(std::string_view source, size_t line, std::string_view what) {
+  std::ostringstream msg;
+  msg << source << ":" << line << ": " << what;
+  throw std::runtime_error(msg.str());
+}
+
+std::vector<std::string_view> SplitFields(std::string_view line) {
+  std::vector<std::string_view> fields;
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    const size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) fields.push_back(line.substr(start, i - start));
+  }
+  return fields;
+}
+
+std::vector<std::string> SplitList(std::string_view list) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    items.emplace_back(list.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return items;
+}
+
+bool IsNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+
+bool IsHostChar(char c) { return IsNameChar(c) && c != '_'; }
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string LowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = Lower(c);
+  return out;
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+SiteRegistry SiteRegistry::Parse(std::string_view text, std::string_view source) {
+  SiteRegistry registry;
+  std::unordered_map<uint32_t, size_t> seen_ids;
+  size_t line_no = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t eol = std::min(text.find('\n', pos), text.size());
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    ++line_no;
+    if (const size_t hash = line.find('#'); hash != std::string_view::npos) {
+      line = line.substr(0, hash);
+    }
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const auto fields = SplitFields(line);
+    if (fields.empty()) continue;
+    if (fields.size() != 4) {
+      Fail(source, line_no,
+           "expected 4 columns '<site_id> <name> <tracking_ids> <hostnames>', got " +
+               std::to_string(fields.size()));
+    }
+    Site site;
+    const auto id_field = fields[0];
+    const auto [end, ec] =
+        std::from_chars(id_field.data(), id_field.data() + id_field.size(), site.site_id);
+    if (ec != std::errc() || end != id_field.data() + id_field.size() || site.site_id == 0) {
+      Fail(source, line_no,
+           "site_id '" + std::string(id_field) + "' is not an integer in 1..4294967295");
+    }
+    if (const auto it = seen_ids.find(site.site_id); it != seen_ids.end()) {
+      Fail(source, line_no,
+           "site_id " + std::string(id_field) + " already defined on line " +
+               std::to_string(it->second));
+    }
+    seen_ids.emplace(site.site_id, line_no);
+    for (char c : fields[1]) {
+      if (!IsNameChar(c)) {
+        Fail(source, line_no,
+             "name '" + std::string(fields[1]) + "' may hold only letters, digits, '.', '_', '-'");
+      }
+    }
+    site.name = fields[1];
+    site.tracking_ids = SplitList(fields[2]);
+    for (const auto& id : site.tracking_ids) {
+      if (id.empty())
+        Fail(source, line_no, "empty tracking id in '" + std::string(fields[2]) + "'");
+      if (registry.by_tracking_id_.count(id) != 0) {
+        Fail(source, line_no, "tracking id '" + id + "' already belongs to another site");
+      }
+      registry.by_tracking_id_.emplace(id, static_cast<uint32_t>(registry.sites_.size()));
+    }
+    if (fields[3] != "*") {
+      for (auto& host : SplitList(fields[3])) {
+        std::string_view body = host;
+        if (body.substr(0, 2) == "*.") body.remove_prefix(2);
+        bool ok = !body.empty();
+        for (char c : body) ok = ok && IsHostChar(c);
+        if (!ok) {
+          Fail(source, line_no,
+               "hostname '" + host + "' is not a host name, '*.' + host name, or '*'");
+        }
+        site.hostnames.push_back(LowerAscii(host));
+      }
+    }
+    registry.sites_.push_back(std::move(site));
+  }
+  return registry;
+}
+
+SiteRegistry SiteRegistry::Load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open site registry '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return Parse(text.str(), path);
+}
+
+const Site* SiteRegistry::FindByTrackingId(std::string_view tracking_id) const {
+  const auto it = by_tracking_id_.find(tracking_id);
+  return it == by_tracking_id_.end() ? nullptr : &sites_[it->second];
+}
+
+bool SiteRegistry::HostAllowed(const Site& site, std::string_view host) {
+  if (site.hostnames.empty()) return true;
+  if (const size_t colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  for (const auto& allowed : site.hostnames) {
+    if (allowed.size() > 2 && allowed[0] == '*' && allowed[1] == '.') {
+      const std::string_view suffix = std::string_view(allowed).substr(1);  // ".example.com"
+      if (host.size() > suffix.size() &&
+          EqualsIgnoreCase(host.substr(host.size() - suffix.size()), suffix)) {
+        return true;
+      }
+    } else if (EqualsIgnoreCase(host, allowed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace beacon::kernels

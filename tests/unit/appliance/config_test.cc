@@ -1,0 +1,88 @@
+// beacond configuration: the shipped example parses to the embedded defaults; every bad
+// key or value is refused with a message naming it.
+#include "appliance/config.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "kernels/site_registry.h"
+
+namespace beacon::app {
+namespace {
+
+TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
+  const Config example = LoadConfig(BEACON_EXAMPLE_CONFIG);
+  const Config defaults = DefaultConfig();
+  EXPECT_EQ(example.sites_path, "/etc/beacond/sites.conf");
+  EXPECT_EQ(example.http.address, defaults.http.address);
+  EXPECT_EQ(example.http.port, defaults.http.port);
+  EXPECT_EQ(example.http_workers, defaults.http_workers);
+  EXPECT_EQ(example.http.idle_timeout_ms, defaults.http.idle_timeout_ms);
+  EXPECT_EQ(example.http.limits.max_body_bytes, defaults.http.limits.max_body_bytes);
+  EXPECT_EQ(example.management.port, defaults.management.port);
+  EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
+  EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
+  EXPECT_EQ(example.pipeline.aggregate.max_pages_per_site_minute,
+            defaults.pipeline.aggregate.max_pages_per_site_minute);
+  EXPECT_EQ(example.pipeline.visitor_key, defaults.pipeline.visitor_key);
+  EXPECT_EQ(example.forwarder.clickhouse.url, defaults.forwarder.clickhouse.url);
+  EXPECT_EQ(example.forwarder.clickhouse.database, defaults.forwarder.clickhouse.database);
+  EXPECT_EQ(example.forwarder.flush_interval_ms, defaults.forwarder.flush_interval_ms);
+  EXPECT_EQ(example.forwarder.max_pending_bytes, defaults.forwarder.max_pending_bytes);
+  EXPECT_EQ(example.forwarder.retry_max_ms, defaults.forwarder.retry_max_ms);
+}
+
+TEST(ConfigTest, ShippedSiteRegistryParses) {
+  EXPECT_EQ(kernels::SiteRegistry::Load(BEACON_EXAMPLE_SITES).size(), 3u);
+}
+
+TEST(ConfigTest, ReadsValues) {
+  const Config c = ParseConfig(R"(
+[sites]
+registry = "s.conf"
+[http]
+listen = "0.0.0.0:0"
+workers = 3
+[pipeline]
+epoch_ms = 250
+visitor_key = "00000000000000ff"
+[clickhouse]
+url = "http://127.0.0.1:18123"
+max_pending_mb = 2
+)",
+                               "t.toml");
+  EXPECT_EQ(c.sites_path, "s.conf");
+  EXPECT_EQ(c.http.address, "0.0.0.0");
+  EXPECT_EQ(c.http.port, 0);
+  EXPECT_EQ(c.http_workers, 3);
+  EXPECT_EQ(c.pipeline.epoch_ms, 250);
+  EXPECT_EQ(c.pipeline.visitor_key, 0xffu);
+  EXPECT_EQ(c.forwarder.clickhouse.url, "http://127.0.0.1:18123");
+  EXPECT_EQ(c.forwarder.max_pending_bytes, 2u << 20);
+}
+
+void ExpectError(const std::string& toml, std::string_view fragment) {
+  try {
+    ParseConfig(toml, "t.toml");
+    FAIL() << "accepted: " << toml;
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigTest, RefusesBadInputNamingIt) {
+  ExpectError("[htp]\n", "htp: unknown section");
+  ExpectError("[http]\nworkrs = 2\n", "http.workrs: unknown key");
+  ExpectError("[http]\nworkers = -1\n", "http.workers: expected an integer in 0..256");
+  ExpectError("[http]\nworkers = \"2\"\n", "http.workers: expected an integer");
+  ExpectError("[http]\nlisten = \"8080\"\n", "http.listen: expected \"address:port\"");
+  ExpectError("[http]\nlisten = \"a:99999\"\n", "port \"99999\"");
+  ExpectError("[pipeline]\nvisitor_key = \"xyz\"\n", "pipeline.visitor_key: expected 16 hex");
+  ExpectError("[clickhouse]\nurl = 5\n", "clickhouse.url: expected a string");
+  ExpectError("[http\n", "t.toml:1");
+}
+
+}  // namespace
+}  // namespace beacon::app
