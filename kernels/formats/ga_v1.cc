@@ -1,0 +1,418 @@
+// GA Universal v1 decoder, scalar reference: one pass over a hit's key=value pairs (decoding,
+// UTF-8 and byte caps), then the checks in the order kernels/formats/README.md fixes, then one
+// EventBatch row. Decoded bytes go to a stack buffer: no heap allocation per hit.
+#include "kernels/formats/ga_v1.h"
+
+#include <algorithm>
+#include <array>
+#include <optional>
+
+#include "kernels/formats/bot_agents.h"
+#include "kernels/formats/url.h"
+#include "kernels/formats/url_encoding.h"
+#include "kernels/formats/utf8.h"
+#include "kernels/hash.h"
+#include "kernels/reject_reason.h"
+#include "kernels/site_registry.h"
+
+namespace beacon::kernels {
+namespace {
+
+constexpr int64_t kMillisPerMinute = 60'000;
+
+// The parameters whose values the decoder uses; kNone for all others.
+enum class Field : uint8_t {
+  kV,
+  kTid,
+  kCid,
+  kUid,
+  kT,
+  kDl,
+  kDh,
+  kDp,
+  kCd,
+  kEc,
+  kEa,
+  kQt,
+  kNi,
+  kUa,
+  kNone
+};
+constexpr size_t kFieldCount = static_cast<size_t>(Field::kNone);
+
+struct KeyInfo {
+  Field field = Field::kNone;
+  uint16_t max_bytes = 0;  // byte cap of the decoded value; 0: none
+};
+
+// A key of up to kMaxPackedKeyBytes bytes as one integer (length in the top byte), so that
+// key lookup is one switch.
+constexpr size_t kMaxPackedKeyBytes = 7;
+constexpr uint64_t PackKey(std::string_view key) {
+  uint64_t packed = uint64_t{key.size()} << 56;
+  for (size_t i = 0; i < key.size(); ++i) {
+    packed |= uint64_t{static_cast<unsigned char>(key[i])} << (8 * i);
+  }
+  return packed;
+}
+
+constexpr uint16_t kCustomDimensionMaxBytes = 150;
+
+bool IsCustomDimension(std::string_view key) {
+  if (key.size() < 3 || !key.starts_with("cd")) return false;
+  for (const char c : key.substr(2)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// Byte caps: the Measurement Protocol v1 parameter reference (reference-protocols.md §1a).
+KeyInfo ClassifyKey(std::string_view key) {
+  if (key.size() > kMaxPackedKeyBytes) return {};
+  switch (PackKey(key)) {
+    case PackKey("v"):
+      return {Field::kV, 0};
+    case PackKey("tid"):
+      return {Field::kTid, 0};
+    case PackKey("cid"):
+      return {Field::kCid, 0};
+    case PackKey("uid"):
+      return {Field::kUid, 0};
+    case PackKey("t"):
+      return {Field::kT, 0};
+    case PackKey("dl"):
+      return {Field::kDl, 2048};
+    case PackKey("dh"):
+      return {Field::kDh, 100};
+    case PackKey("dp"):
+      return {Field::kDp, 2048};
+    case PackKey("cd"):
+      return {Field::kCd, 2048};
+    case PackKey("ec"):
+      return {Field::kEc, 150};
+    case PackKey("ea"):
+      return {Field::kEa, 500};
+    case PackKey("qt"):
+      return {Field::kQt, 0};
+    case PackKey("ni"):
+      return {Field::kNi, 0};
+    case PackKey("ua"):
+      return {Field::kUa, 0};
+    case PackKey("dt"):
+      return {Field::kNone, 1500};
+    case PackKey("dr"):
+      return {Field::kNone, 2048};
+    case PackKey("el"):
+      return {Field::kNone, 500};
+    case PackKey("cn"):
+      return {Field::kNone, 100};
+    case PackKey("cs"):
+      return {Field::kNone, 100};
+    case PackKey("cm"):
+      return {Field::kNone, 50};
+    case PackKey("ck"):
+      return {Field::kNone, 500};
+    case PackKey("cc"):
+      return {Field::kNone, 500};
+    case PackKey("ci"):
+      return {Field::kNone, 100};
+    case PackKey("sr"):
+      return {Field::kNone, 20};
+    case PackKey("vp"):
+      return {Field::kNone, 20};
+    case PackKey("de"):
+      return {Field::kNone, 20};
+    case PackKey("sd"):
+      return {Field::kNone, 20};
+    case PackKey("ul"):
+      return {Field::kNone, 20};
+    case PackKey("an"):
+      return {Field::kNone, 100};
+    case PackKey("aid"):
+      return {Field::kNone, 150};
+    case PackKey("av"):
+      return {Field::kNone, 100};
+    case PackKey("aiid"):
+      return {Field::kNone, 150};
+    case PackKey("ti"):
+      return {Field::kNone, 500};
+    case PackKey("ta"):
+      return {Field::kNone, 500};
+    case PackKey("cu"):
+      return {Field::kNone, 10};
+    case PackKey("in"):
+      return {Field::kNone, 500};
+    case PackKey("ip"):
+      return {Field::kNone, 500};
+    case PackKey("iq"):
+      return {Field::kNone, 500};
+    case PackKey("ic"):
+      return {Field::kNone, 500};
+    case PackKey("iv"):
+      return {Field::kNone, 500};
+    case PackKey("sn"):
+      return {Field::kNone, 50};
+    case PackKey("sa"):
+      return {Field::kNone, 50};
+    case PackKey("st"):
+      return {Field::kNone, 2048};
+    case PackKey("utc"):
+      return {Field::kNone, 150};
+    case PackKey("utv"):
+      return {Field::kNone, 500};
+    case PackKey("utl"):
+      return {Field::kNone, 500};
+    case PackKey("exd"):
+      return {Field::kNone, 150};
+    default:
+      return {Field::kNone, IsCustomDimension(key) ? kCustomDimensionMaxBytes : uint16_t{0}};
+  }
+}
+
+enum class HitType : uint8_t { kPageview, kScreenview, kEvent, kOther };
+
+std::optional<HitType> ParseHitType(std::string_view t) {
+  if (t == "pageview") return HitType::kPageview;
+  if (t == "event") return HitType::kEvent;
+  if (t == "screenview") return HitType::kScreenview;
+  if (t == "transaction" || t == "item" || t == "social" || t == "exception" || t == "timing") {
+    return HitType::kOther;
+  }
+  return std::nullopt;
+}
+
+// qt: decimal digits only, value in [0, kGaMaxQueueTimeMs].
+bool ParseQueueTime(std::string_view qt, int64_t* ms) {
+  int64_t value = 0;
+  for (const char c : qt) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+    if (value > kGaMaxQueueTimeMs) return false;
+  }
+  *ms = value;
+  return true;
+}
+
+// a / b rounded towards minus infinity (b > 0).
+int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
+
+// Byte classes of the pair scan; 0 for the bytes that need no attention.
+enum ByteClass : uint8_t { kAmpersand = 1, kEquals = 2, kEscape = 4, kNonAscii = 8 };
+
+constexpr std::array<uint8_t, 256> MakeByteClasses() {
+  std::array<uint8_t, 256> table{};
+  table['&'] = kAmpersand;
+  table['='] = kEquals;
+  table['%'] = kEscape;
+  table['+'] = kEscape;
+  for (size_t b = 0x80; b < 256; ++b) table[b] = kNonAscii;
+  return table;
+}
+
+constexpr std::array<uint8_t, 256> kByteClass = MakeByteClasses();
+
+// The decoded parameters of one hit. Values point into the hit or into `scratch`.
+struct ParsedHit {
+  std::array<std::string_view, kFieldCount> values{};  // first occurrence; empty = absent
+  uint32_t seen = 0;                                   // bit per Field already taken
+  bool has_pair = false;
+  bool invalid_utf8 = false;
+  bool too_long = false;
+  // Decoded bytes never outnumber the hit's bytes. Left uninitialised: only written parts are read.
+  char scratch[kGaMaxHitBytes];
+  size_t scratch_used = 0;
+
+  std::string_view operator[](Field f) const { return values[static_cast<size_t>(f)]; }
+
+  // Takes one key or value whose raw bytes were scanned: decodes it into `scratch` when it
+  // holds escapes, validates UTF-8 when it may hold a non-ASCII byte. False on a bad escape.
+  bool Take(std::string_view raw, bool escaped, bool non_ascii, std::string_view* out) {
+    if (!escaped) {
+      *out = raw;
+      if (non_ascii && !invalid_utf8 && !IsValidUtf8(raw)) invalid_utf8 = true;
+      return true;
+    }
+    size_t size = 0;
+    if (!FormDecode(raw, scratch + scratch_used, &size)) return false;
+    *out = {scratch + scratch_used, size};
+    scratch_used += size;
+    if (!invalid_utf8 && !IsValidUtf8(*out)) invalid_utf8 = true;
+    return true;
+  }
+
+  void Record(std::string_view key, std::string_view value) {
+    const KeyInfo info = ClassifyKey(key);
+    if (info.max_bytes != 0 && value.size() > info.max_bytes) too_long = true;
+    if (info.field == Field::kNone) return;
+    const uint32_t bit = uint32_t{1} << static_cast<unsigned>(info.field);
+    if ((seen & bit) == 0) {
+      seen |= bit;
+      values[static_cast<size_t>(info.field)] = value;
+    }
+  }
+
+  // Splits `hit` into pairs in one pass over its bytes and records them; false on a bad
+  // percent escape.
+  bool Parse(std::string_view hit) {
+    const char* p = hit.data();
+    const size_t n = hit.size();
+    size_t i = 0;
+    while (i < n) {
+      const size_t start = i;
+      size_t eq = n;  // position of the first '=', n when none
+      bool key_escaped = false;
+      bool value_escaped = false;
+      uint8_t classes = 0;  // union of the classes of the pair's bytes
+      for (; i < n; ++i) {
+        const uint8_t cls = kByteClass[static_cast<unsigned char>(p[i])];
+        if (cls == 0) continue;
+        if (cls & kAmpersand) break;
+        if ((cls & kEquals) && eq == n) {
+          eq = i;
+        } else if (cls & kEscape) {
+          (eq == n ? key_escaped : value_escaped) = true;
+        }
+        classes |= cls;
+      }
+      const size_t end = i++;  // skip the '&'
+      if (end == start) continue;
+      has_pair = true;
+      const bool high = (classes & kNonAscii) != 0;
+      std::string_view key;
+      std::string_view value;
+      if (!Take({p + start, std::min(eq, end) - start}, key_escaped, high, &key)) return false;
+      if (eq < end && !Take({p + eq + 1, end - eq - 1}, value_escaped, high, &value)) {
+        return false;
+      }
+      Record(key, value);
+    }
+    return true;
+  }
+};
+
+// Per-beacon state shared by the hits of a /batch body.
+struct BeaconScan {
+  std::optional<bool> user_agent_is_bot;  // of the HTTP User-Agent, computed on first use
+};
+
+// Validates one hit and appends its row. Returns the reject reason of a rejected hit.
+std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& beacon,
+                                      const DecodeContext& ctx, BeaconScan* scan,
+                                      EventBatch* events) {
+  if (raw_hit.size() > kGaMaxHitBytes) return RejectReason::kHitTooLarge;
+  ParsedHit hit;
+  if (!hit.Parse(raw_hit)) {
+    return RejectReason::kBadPercentEncoding;  // a hit with a bad escape has a pair: not empty
+  }
+  if (!hit.has_pair) return RejectReason::kEmptyPayload;
+  if (hit.invalid_utf8) return RejectReason::kInvalidUtf8;
+
+  if (hit[Field::kV].empty()) return RejectReason::kMissingVersion;
+  if (hit[Field::kV] != "1") return RejectReason::kBadVersion;
+  if (hit[Field::kTid].empty()) return RejectReason::kMissingTrackingId;
+  const Site* site = ctx.sites->FindByTrackingId(hit[Field::kTid]);
+  if (site == nullptr) return RejectReason::kUnknownSite;
+  const std::string_view cid = hit[Field::kCid];
+  const std::string_view uid = hit[Field::kUid];
+  if (cid.empty() && uid.empty()) return RejectReason::kMissingClientId;
+  if (hit[Field::kT].empty()) return RejectReason::kMissingHitType;
+  const std::optional<HitType> type = ParseHitType(hit[Field::kT]);
+  if (!type) return RejectReason::kUnknownHitType;
+
+  const std::string_view dl = hit[Field::kDl];
+  const std::string_view dh = hit[Field::kDh];
+  const std::string_view dp = hit[Field::kDp];
+  if (*type == HitType::kPageview && dl.empty() && (dh.empty() || dp.empty())) {
+    return RejectReason::kMissingPage;
+  }
+  if (*type == HitType::kEvent && (hit[Field::kEc].empty() || hit[Field::kEa].empty())) {
+    return RejectReason::kMissingEventFields;
+  }
+  if (hit.too_long) return RejectReason::kFieldTooLong;
+  int64_t queue_time_ms = 0;
+  if (!hit[Field::kQt].empty() && !ParseQueueTime(hit[Field::kQt], &queue_time_ms)) {
+    return RejectReason::kBadQueueTime;
+  }
+
+  const UrlParts page = SplitUrl(dl);
+  const std::string_view host = page.host.empty() ? dh : page.host;
+  // No host never matches an allowlist entry: it passes only sites that accept any host.
+  if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
+
+  const std::string_view ua = hit[Field::kUa];
+  bool bot = false;
+  if (!ua.empty()) {
+    bot = IsBotUserAgent(ua);
+  } else {
+    if (!scan->user_agent_is_bot) scan->user_agent_is_bot = IsBotUserAgent(beacon.user_agent);
+    bot = *scan->user_agent_is_bot;
+  }
+  if (bot) return RejectReason::kBotUserAgent;
+
+  uint8_t flags = 0;
+  if (queue_time_ms > 0) flags |= kFlagQueueTimeApplied;
+  if (hit[Field::kNi] == "1") flags |= kFlagNonInteraction;
+  const int64_t minute = FloorDiv(beacon.receive_time_ms - queue_time_ms, kMillisPerMinute);
+  const uint64_t visitor = Hash64(cid.empty() ? uid : cid, ctx.visitor_key ^ Mix64(site->site_id));
+
+  EventKind kind = EventKind::kOther;
+  StrRef path;
+  switch (*type) {
+    case HitType::kPageview: {
+      kind = EventKind::kPageview;
+      // dp overrides the path of dl, as GA does for virtual pageviews.
+      const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp);
+      path = events->AddString(page_path.empty() ? std::string_view("/") : page_path);
+      break;
+    }
+    case HitType::kScreenview:
+      kind = EventKind::kPageview;
+      if (!hit[Field::kCd].empty()) path = events->AddString(hit[Field::kCd]);
+      break;
+    case HitType::kEvent:
+      kind = EventKind::kEvent;
+      break;
+    case HitType::kOther:
+      break;
+  }
+  events->Append(site->site_id, static_cast<uint32_t>(minute), kind, flags, visitor, path,
+                 beacon.source);
+  return std::nullopt;
+}
+
+void DecodeAndCount(std::string_view raw_hit, const GaBeacon& beacon, const DecodeContext& ctx,
+                    BeaconScan* scan, EventBatch* events) {
+  if (const auto reason = DecodeHit(raw_hit, beacon, ctx, scan, events)) ctx.rejects->Add(*reason);
+}
+
+}  // namespace
+
+void DecodeGaCollect(const GaBeacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  BeaconScan scan;
+  DecodeAndCount(beacon.payload, beacon, ctx, &scan, events);
+}
+
+void DecodeGaBatch(const GaBeacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  const bool batch_too_large = beacon.payload.size() > kGaMaxBatchBytes;
+  BeaconScan scan;
+  size_t hits = 0;
+  std::string_view rest = beacon.payload;
+  while (!rest.empty()) {
+    const size_t newline = rest.find('\n');
+    std::string_view line = rest.substr(0, newline);
+    rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (line.empty()) continue;
+    ++hits;
+    if (batch_too_large) {
+      ctx.rejects->Add(RejectReason::kBatchTooLarge);
+    } else if (hits > kGaMaxBatchHits) {
+      ctx.rejects->Add(RejectReason::kTooManyHits);
+    } else {
+      DecodeAndCount(line, beacon, ctx, &scan, events);
+    }
+  }
+  if (hits == 0) ctx.rejects->Add(RejectReason::kEmptyPayload);
+}
+
+}  // namespace beacon::kernels
