@@ -26,18 +26,21 @@ RawBatch::RawBatch() : arena_(kBatchArenaBytes) {
   ingress_.reserve(kMaxBatchBeacons);
   payload_.reserve(kMaxBatchBeacons);
   user_agent_.reserve(kMaxBatchBeacons);
+  query_.reserve(kMaxBatchBeacons);
   source_.reserve(kMaxBatchBeacons);
   receive_time_ms_.reserve(kMaxBatchBeacons);
 }
 
 bool RawBatch::Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
-                   std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms) {
-  const size_t need = payload.size() + user_agent.size() + 2 * kPayloadPadding;
+                   std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms,
+                   std::string_view query) {
+  const size_t need = payload.size() + user_agent.size() + query.size() + 3 * kPayloadPadding;
   if (size() >= kMaxBatchBeacons || arena_used_ + need > arena_.size()) return false;
   endpoint_.push_back(endpoint);
   ingress_.push_back(ingress);
   payload_.push_back(Append(payload));
   user_agent_.push_back(Append(user_agent));
+  query_.push_back(Append(query));
   source_.push_back(source);
   receive_time_ms_.push_back(receive_time_ms);
   payload_bytes_ += payload.size();
@@ -59,6 +62,7 @@ void RawBatch::Clear() {
   ingress_.clear();
   payload_.clear();
   user_agent_.clear();
+  query_.clear();
   source_.clear();
   receive_time_ms_.clear();
 }

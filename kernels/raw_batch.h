@@ -35,10 +35,14 @@ class RawBatch {
  public:
   RawBatch();
 
-  // Copies one beacon into the batch. Returns false, copying nothing, when the batch holds
-  // kMaxBatchBeacons beacons or the arena has no room: the caller processes and clears it.
+  // Copies one beacon into the batch. `payload` is the body (or, for GET beacons, the query
+  // string); `query` is the URL query of a beacon whose body is the payload, for formats that
+  // split their parameters between the two (GA4 gtag, Measurement Protocol). Returns false,
+  // copying nothing, when the batch holds kMaxBatchBeacons beacons or the arena has no room:
+  // the caller processes and clears it.
   bool Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
-           std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms);
+           std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms,
+           std::string_view query = {});
 
   size_t size() const { return endpoint_.size(); }
   bool empty() const { return endpoint_.empty(); }
@@ -49,6 +53,8 @@ class RawBatch {
   // The payload; at least kPayloadPadding zero bytes follow data() + size().
   std::string_view payload(size_t i) const { return View(payload_[i]); }
   std::string_view user_agent(size_t i) const { return View(user_agent_[i]); }
+  // The URL query given with a body payload; empty when none (padded like payloads).
+  std::string_view query(size_t i) const { return View(query_[i]); }
   const IpAddress& source(size_t i) const { return source_[i]; }
   int64_t receive_time_ms(size_t i) const { return receive_time_ms_[i]; }
   size_t payload_bytes() const { return payload_bytes_; }
@@ -68,6 +74,7 @@ class RawBatch {
   std::vector<IngressKind> ingress_;
   std::vector<Span> payload_;
   std::vector<Span> user_agent_;
+  std::vector<Span> query_;
   std::vector<IpAddress> source_;
   std::vector<int64_t> receive_time_ms_;
 };

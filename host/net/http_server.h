@@ -1,0 +1,95 @@
+// The kernel-socket HTTP/1.1 server: epoll, one worker thread per core, each with its own
+// SO_REUSEPORT listening socket. Beacon endpoints (GA /collect, /batch) are answered at once
+// as the real collector answers them and their payloads are appended to the worker's
+// RawBatch, handed to that worker's BeaconSink a batch at a time. Other paths may be served
+// by handlers (the management listener's /metrics).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "host/metrics/metrics.h"
+#include "host/net/http_parser.h"
+#include "kernels/raw_batch.h"
+
+namespace beacon::host {
+
+// Where one worker's beacons go. Called only on that worker's thread.
+class BeaconSink {
+ public:
+  virtual ~BeaconSink() = default;
+  // Whether beacon requests are admitted; when false they are answered 503 with Retry-After
+  // and not added. Asked once per event-loop round, never per request.
+  virtual bool Admitting() = 0;
+  // Takes a non-empty batch (full, or at the end of an event-loop round). The server clears
+  // the batch after the call returns.
+  virtual void OnBatch(kernels::RawBatch& batch) = 0;
+  // Called at least every HttpServerConfig::tick_ms with the wall clock (unix ms), and once
+  // more after the last OnBatch when the server stops, for epoch closing.
+  virtual void OnTick(int64_t now_ms) = 0;
+};
+
+struct HttpServerConfig {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;  // 0: an ephemeral port; HttpServer::port() tells which
+  int workers = 1;       // ignored when sinks are given: one worker per sink
+  HttpLimits limits;
+  int idle_timeout_ms = 30'000;
+  int tick_ms = 100;
+  size_t max_connections_per_worker = 4096;
+  int retry_after_s = 1;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest& request)>;
+
+class HttpServer {
+ public:
+  // `sinks`: one per worker, owned by the caller, outliving the server; empty for a server
+  // with handler routes only.
+  HttpServer(HttpServerConfig config, std::vector<BeaconSink*> sinks);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Serves `path` (exact match, any method the handler accepts) on the worker threads.
+  // Call before Start.
+  void AddHandler(std::string path, HttpHandler handler);
+  // Binds and starts the workers. Throws std::runtime_error naming the address on failure.
+  void Start();
+  // The bound port (after Start).
+  uint16_t port() const { return port_; }
+  // Stops accepting, closes every connection, hands pending beacons to the sinks, calls
+  // OnTick a last time and joins the workers. Idempotent.
+  void Stop();
+
+  // Registers this server's counters (requests, responses per status, rejects per reason,
+  // connections, bytes, shed) under `prefix` (e.g. "beacond_http").
+  void RegisterMetrics(MetricsRegistry* registry, std::string prefix) const;
+
+ private:
+  struct Worker;
+  HttpServerConfig config_;
+  std::vector<BeaconSink*> sinks_;
+  std::vector<std::pair<std::string, HttpHandler>> handlers_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  uint16_t port_ = 0;
+};
+
+}  // namespace beacon::host

@@ -1,0 +1,691 @@
+// The HTTP server over real sockets on 127.0.0.1: beacon answers and delivery, keep-alive,
+// pipelining, gzip, every rejection class, shedding, routing, Stop and many clients.
+#include "host/net/http_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace beacon::host {
+namespace {
+
+using kernels::Endpoint;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct Beacon {
+  Endpoint endpoint;
+  kernels::IngressKind ingress;
+  std::string payload;
+  std::string user_agent;
+  kernels::IpAddress source;
+  int64_t receive_time_ms;
+};
+
+// A real sink: records every beacon and the order of batch and tick calls.
+class RecordingSink : public BeaconSink {
+ public:
+  bool Admitting() override { return admitting.load(); }
+  void OnBatch(kernels::RawBatch& batch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_FALSE(batch.empty());
+    batch_sizes_.push_back(batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      beacons_.push_back({batch.endpoint(i), batch.ingress(i), std::string(batch.payload(i)),
+                          std::string(batch.user_agent(i)), batch.source(i),
+                          batch.receive_time_ms(i)});
+    }
+    calls_.push_back('B');
+  }
+  void OnTick(int64_t now_ms) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_GT(now_ms, 1'600'000'000'000);  // unix ms, not a monotonic clock
+    calls_.push_back('T');
+  }
+  std::vector<Beacon> beacons() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return beacons_;
+  }
+  std::vector<size_t> batch_sizes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return batch_sizes_;
+  }
+  std::string calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
+  }
+  // Waits up to 5 s for at least `n` beacons.
+  std::vector<Beacon> WaitFor(size_t n) const {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto b = beacons();
+      if (b.size() >= n) return b;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return beacons();
+  }
+
+  std::atomic<bool> admitting{true};
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<Beacon> beacons_;
+  std::vector<size_t> batch_sizes_;
+  std::string calls_;
+};
+
+struct Response {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+// A blocking client socket with a 5 s receive timeout.
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{5, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~Client() { close(fd_); }
+  bool connected() const { return connected_; }
+
+  void Send(std::string_view data) {
+    while (!data.empty()) {
+      const ssize_t n = send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;  // the server closed; the response read reports it
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+  // Reads one response; status 0 when the connection closed or timed out first.
+  Response Read() {
+    Response r;
+    size_t head_end;
+    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return r;
+    }
+    const std::string head = buffer_.substr(0, head_end);
+    buffer_.erase(0, head_end + 4);
+    r.status = std::stoi(head.substr(9, 3));
+    size_t line = head.find("\r\n");
+    while (line != std::string::npos) {
+      const size_t next = head.find("\r\n", line + 2);
+      const std::string field =
+          head.substr(line + 2, next == std::string::npos ? std::string::npos : next - line - 2);
+      const size_t colon = field.find(':');
+      std::string name = field.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      r.headers[name] = field.substr(colon + 2);
+      line = next;
+    }
+    // Interim (1xx) responses carry no body and no Content-Length.
+    const auto cl = r.headers.find("content-length");
+    const size_t length = cl == r.headers.end() ? 0 : std::stoul(cl->second);
+    while (buffer_.size() < length) {
+      if (!Fill()) return {};
+    }
+    r.body = buffer_.substr(0, length);
+    buffer_.erase(0, length);
+    return r;
+  }
+
+  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
+
+  // True when the server closes the connection (EOF or reset) with nothing more to read.
+  bool ClosedByServer() {
+    char c;
+    const ssize_t n = recv(fd_, &c, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+  }
+
+ private:
+  bool Fill() {
+    char buf[65536];
+    const ssize_t n = recv(fd_, buf, sizeof(buf), 0);
+    if (n <= 0) return false;
+    buffer_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buffer_;
+};
+
+std::string Gzip(std::string_view plain) {
+  z_stream zs{};
+  deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, plain.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(plain.data()));
+  zs.avail_in = static_cast<uInt>(plain.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string Post(std::string_view path, std::string_view body, std::string_view extra = {}) {
+  return "POST " + std::string(path) +
+         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+         std::string(extra) + "\r\n" + std::string(body);
+}
+
+std::string Get(std::string_view target, std::string_view extra = {}) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) + "\r\n";
+}
+
+// The value of one sample in a Prometheus scrape, or -1.
+int64_t Sample(const std::string& scrape, const std::string& series) {
+  const size_t at = scrape.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(scrape.substr(at + series.size() + 2));
+}
+
+const std::string kGif(
+    "GIF89a\x01\x00\x01\x00\xf0\x00\x00\xff\xff\xff\x00\x00\x00\x21\xf9\x04\x05\x00\x00"
+    "\x00\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b",
+    43);
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(int workers = 1, HttpServerConfig config = {}) {
+    config.port = 0;
+    for (int i = 0; i < workers; ++i) sinks_.push_back(std::make_unique<RecordingSink>());
+    std::vector<BeaconSink*> sinks;
+    for (auto& s : sinks_) sinks.push_back(s.get());
+    server_ = std::make_unique<HttpServer>(config, sinks);
+    server_->AddHandler("/echo", [](const HttpRequest& r) {
+      HttpResponse response;
+      response.body = std::string(r.query);
+      response.headers.emplace_back("X-Method", std::string(r.method));
+      return response;
+    });
+    // 300 KB per response: more than the server buffers per connection.
+    server_->AddHandler("/blob", [](const HttpRequest& r) {
+      HttpResponse response;
+      response.body = std::string(r.query) + std::string(300 * 1024, 'x');
+      return response;
+    });
+    server_->RegisterMetrics(&metrics_, "beacond_http");
+    server_->Start();
+    ASSERT_NE(server_->port(), 0);
+  }
+  void TearDown() override {
+    if (server_) server_->Stop();
+  }
+  RecordingSink& sink(size_t i = 0) { return *sinks_[i]; }
+  uint16_t port() const { return server_->port(); }
+  int64_t Metric(const std::string& series) { return Sample(metrics_.Scrape(), series); }
+
+  // A fresh connection is still served: the server survived whatever came before.
+  void ExpectServesNewConnection() {
+    Client c(port());
+    ASSERT_TRUE(c.connected());
+    c.Send(Get("/echo?alive"));
+    Response r = c.Read();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "alive");
+  }
+
+  std::vector<std::unique_ptr<RecordingSink>> sinks_;
+  std::unique_ptr<HttpServer> server_;
+  MetricsRegistry metrics_;
+};
+
+TEST_F(HttpServerTest, GetCollectAnswersGifAndDeliversPayload) {
+  StartServer();
+  const int64_t before = WallMs();
+  Client c(port());
+  c.Send(Get("/collect?v=1&tid=UA-1-1&cid=5&t=pageview", "User-Agent: TestAgent/1.0\r\n"));
+  Response r = c.Read();
+  const int64_t after = WallMs();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "image/gif");
+  EXPECT_EQ(r.headers["cache-control"], "no-cache, no-store, must-revalidate");
+  EXPECT_EQ(r.body, kGif);
+  const auto beacons = sink().WaitFor(1);
+  ASSERT_EQ(beacons.size(), 1u);
+  EXPECT_EQ(beacons[0].endpoint, Endpoint::kGaCollect);
+  EXPECT_EQ(beacons[0].ingress, kernels::IngressKind::kHttp);
+  EXPECT_EQ(beacons[0].payload, "v=1&tid=UA-1-1&cid=5&t=pageview");
+  EXPECT_EQ(beacons[0].user_agent, "TestAgent/1.0");
+  EXPECT_TRUE(beacons[0].source.is_v4());
+  EXPECT_EQ(beacons[0].source.bytes[12], 127);
+  EXPECT_EQ(beacons[0].source.bytes[15], 1);
+  EXPECT_GE(beacons[0].receive_time_ms, before - 1000);
+  EXPECT_LE(beacons[0].receive_time_ms, after);
+  EXPECT_EQ(Metric("beacond_http_requests_total{endpoint=\"collect\"}"), 1);
+  EXPECT_EQ(Metric("beacond_http_responses_total{code=\"200\"}"), 1);
+}
+
+TEST_F(HttpServerTest, PostCollectBatchAndAliases) {
+  StartServer();
+  Client c(port());
+  c.Send(Post("/collect", "v=1&t=event&n=1"));
+  c.Send(Post("/batch", "v=1&t=event&n=2\nv=1&t=event&n=3"));
+  c.Send(Post("/r/collect", "v=1&n=4"));
+  c.Send(Post("/j/collect", "v=1&n=5"));
+  c.Send(Get("/r/collect?v=1&n=6"));
+  for (int i = 0; i < 5; ++i) {
+    Response r = c.Read();
+    EXPECT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body, kGif) << i;
+  }
+  const auto b = sink().WaitFor(5);
+  ASSERT_EQ(b.size(), 5u);
+  EXPECT_EQ(b[0].payload, "v=1&t=event&n=1");
+  EXPECT_EQ(b[0].endpoint, Endpoint::kGaCollect);
+  EXPECT_EQ(b[1].payload, "v=1&t=event&n=2\nv=1&t=event&n=3");
+  EXPECT_EQ(b[1].endpoint, Endpoint::kGaBatch);
+  EXPECT_EQ(b[2].payload, "v=1&n=4");
+  EXPECT_EQ(b[3].payload, "v=1&n=5");
+  EXPECT_EQ(b[4].payload, "v=1&n=6");
+  EXPECT_EQ(b[4].endpoint, Endpoint::kGaCollect);
+}
+
+TEST_F(HttpServerTest, KeepAliveServesSequentialRequests) {
+  StartServer();
+  Client c(port());
+  for (int i = 0; i < 20; ++i) {
+    c.Send(Get("/collect?n=" + std::to_string(i)));
+    Response r = c.Read();
+    ASSERT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.headers.count("connection"), 0u);
+  }
+  EXPECT_EQ(sink().WaitFor(20).size(), 20u);
+  EXPECT_EQ(Metric("beacond_http_connections_accepted_total"), 1);
+}
+
+TEST_F(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
+  StartServer();
+  Client c(port());
+  std::string all;
+  for (int i = 0; i < 10; ++i) {
+    all += i % 2 == 0 ? Get("/echo?" + std::to_string(i)) : Post("/collect", std::to_string(i));
+  }
+  c.Send(all);
+  for (int i = 0; i < 10; ++i) {
+    Response r = c.Read();
+    ASSERT_EQ(r.status, 200) << i;
+    if (i % 2 == 0) {
+      EXPECT_EQ(r.body, std::to_string(i));
+      EXPECT_EQ(r.headers["x-method"], "GET");
+    } else {
+      EXPECT_EQ(r.body, kGif);
+    }
+  }
+  const auto b = sink().WaitFor(5);
+  ASSERT_EQ(b.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(b[i].payload, std::to_string(2 * i + 1));
+}
+
+TEST_F(HttpServerTest, SlowReaderGetsEveryResponseInOrder) {
+  StartServer();
+  Client c(port());
+  std::string all;
+  for (int i = 0; i < 30; ++i) all += Get("/blob?" + std::to_string(i) + ":");
+  c.Send(all);
+  // Not reading: the server's output backs up past its bound and it stops reading this
+  // connection, while other connections are still served.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ExpectServesNewConnection();
+  for (int i = 0; i < 30; ++i) {
+    Response r = c.Read();
+    ASSERT_EQ(r.status, 200) << i;
+    const std::string prefix = std::to_string(i) + ":";
+    EXPECT_EQ(r.body.size(), prefix.size() + 300 * 1024) << i;
+    EXPECT_EQ(r.body.substr(0, prefix.size()), prefix) << i;
+  }
+}
+
+TEST_F(HttpServerTest, HalfClosedClientGetsEveryResponse) {
+  StartServer();
+  Client c(port());
+  std::string all;
+  for (int i = 0; i < 10; ++i) all += Get("/blob?" + std::to_string(i) + ":");
+  all += Get("/collect?last=1");
+  c.Send(all);
+  c.ShutdownWrite();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 10; ++i) {
+    Response r = c.Read();
+    ASSERT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.body.substr(0, 2), std::to_string(i) + ":") << i;
+  }
+  EXPECT_EQ(c.Read().body, kGif);
+  EXPECT_TRUE(c.ClosedByServer());
+  EXPECT_EQ(sink().WaitFor(1).size(), 1u);
+}
+
+TEST_F(HttpServerTest, FullBatchHandedOverMidRound) {
+  StartServer();
+  Client c(port());
+  constexpr int kBeacons = 600;
+  std::string all;
+  for (int i = 0; i < kBeacons; ++i) all += Get("/collect?n=" + std::to_string(i));
+  c.Send(all);  // one loopback segment: one read, one round
+  for (int i = 0; i < kBeacons; ++i) ASSERT_EQ(c.Read().status, 200) << i;
+  const auto b = sink().WaitFor(kBeacons);
+  ASSERT_EQ(b.size(), static_cast<size_t>(kBeacons));
+  for (int i = 0; i < kBeacons; ++i) EXPECT_EQ(b[i].payload, "n=" + std::to_string(i));
+  const auto sizes = sink().batch_sizes();
+  EXPECT_EQ(*std::max_element(sizes.begin(), sizes.end()), kernels::kMaxBatchBeacons);
+}
+
+TEST_F(HttpServerTest, ChunkedGzipBody) {
+  StartServer();
+  Client c(port());
+  const std::string gz = Gzip("v=1&t=event&ec=chunked");
+  char size_line[16];
+  std::snprintf(size_line, sizeof(size_line), "%zx\r\n", gz.size() - 5);
+  c.Send(
+      "POST /batch HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+      "Content-Encoding: gzip\r\n\r\n" +
+      std::string(size_line) + gz.substr(0, gz.size() - 5) + "\r\n5\r\n" +
+      gz.substr(gz.size() - 5) + "\r\n0\r\n\r\n");
+  EXPECT_EQ(c.Read().status, 200);
+  const auto b = sink().WaitFor(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].payload, "v=1&t=event&ec=chunked");
+  EXPECT_EQ(b[0].endpoint, Endpoint::kGaBatch);
+}
+
+TEST_F(HttpServerTest, GzipBodyInflated) {
+  StartServer();
+  Client c(port());
+  c.Send(Post("/collect", Gzip("v=1&t=pageview&dp=%2Fgz"), "Content-Encoding: gzip\r\n"));
+  EXPECT_EQ(c.Read().status, 200);
+  const auto b = sink().WaitFor(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].payload, "v=1&t=pageview&dp=%2Fgz");
+}
+
+TEST_F(HttpServerTest, GzipBombRejectedAndServerKeepsServing) {
+  StartServer();
+  Client other(port());
+  ASSERT_TRUE(other.connected());
+  Client c(port());
+  const std::string bomb = Gzip(std::string(10 << 20, '\0'));
+  ASSERT_LT(bomb.size(), 65536u);
+  c.Send(Post("/collect", bomb, "Content-Encoding: gzip\r\n"));
+  Response r = c.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(c.ClosedByServer());
+  other.Send(Get("/echo?still"));
+  EXPECT_EQ(other.Read().body, "still");
+  EXPECT_EQ(Metric("beacond_http_parse_rejects_total{reason=\"decoded_body_too_large\"}"), 1);
+  EXPECT_TRUE(sink().beacons().empty());
+}
+
+TEST_F(HttpServerTest, EveryRejectionClassAnsweredCountedAndSurvived) {
+  StartServer();
+  struct Rejection {
+    std::string reason;
+    std::string request;
+    int status;
+  };
+  const std::vector<Rejection> rejections = {
+      {"bare_lf", "GET /collect HTTP/1.1\nHost: t\r\n\r\n", 400},
+      {"bare_cr", "GET /collect HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400},
+      {"obsolete_folding", "GET /collect HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400},
+      {"duplicate_content_length",
+       "POST /collect HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na", 400},
+      {"content_length_with_transfer_encoding",
+       "POST /collect HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\n",
+       400},
+      {"bad_method", "G@T /collect HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+      {"bad_header_name", "GET /collect HTTP/1.1\r\nHost: t\r\nBad Name: x\r\n\r\n", 400},
+      {"request_line_too_long", "GET /collect?" + std::string(9000, 'a') + " HTTP/1.1\r\n\r\n",
+       414},
+      {"url_too_long", Get("/collect?" + std::string(7995, 'a')), 414},
+      {"header_line_too_long", Get("/collect", "X: " + std::string(9000, 'b') + "\r\n"), 431},
+      {"headers_too_large",
+       Get("/collect", "X1: " + std::string(6000, 'b') + "\r\nX2: " + std::string(6000, 'b') +
+                           "\r\nX3: " + std::string(6000, 'b') + "\r\n"),
+       431},
+      {"body_too_large", Post("/collect", std::string(70000, 'c')), 413},
+      {"unsupported_transfer_encoding",
+       "POST /collect HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"unsupported_content_encoding", Post("/collect", "x", "Content-Encoding: br\r\n"), 415},
+      {"bad_gzip", Post("/collect", "not gzip", "Content-Encoding: gzip\r\n"), 400},
+      {"unsupported_version", "GET /collect HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+      {"missing_host", "GET /collect HTTP/1.1\r\n\r\n", 400},
+  };
+  for (const Rejection& rej : rejections) {
+    SCOPED_TRACE(rej.reason);
+    const std::string series = "beacond_http_parse_rejects_total{reason=\"" + rej.reason + "\"}";
+    const int64_t before = Metric(series);
+    ASSERT_EQ(before, 0);
+    Client c(port());
+    c.Send(rej.request);
+    Response r = c.Read();
+    EXPECT_EQ(r.status, rej.status);
+    EXPECT_EQ(r.headers["connection"], "close");
+    EXPECT_TRUE(c.ClosedByServer());
+    EXPECT_EQ(Metric(series), 1);
+    ExpectServesNewConnection();
+  }
+  EXPECT_TRUE(sink().beacons().empty());
+}
+
+TEST_F(HttpServerTest, ErrorAfterGoodRequestsOnSameConnection) {
+  StartServer();
+  Client c(port());
+  c.Send(Get("/collect?ok=1") + "GET /collect HTTP/1.1\nHost: t\r\n\r\n" + Get("/collect?lost"));
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_EQ(c.Read().status, 400);
+  EXPECT_TRUE(c.ClosedByServer());
+  const auto b = sink().WaitFor(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].payload, "ok=1");
+}
+
+TEST_F(HttpServerTest, NotAdmittingAnswers503AndDeliversNothing) {
+  HttpServerConfig config;
+  config.retry_after_s = 7;
+  StartServer(1, config);
+  sink().admitting = false;
+  Client c(port());
+  c.Send(Get("/collect?shed=1"));
+  Response r = c.Read();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.headers["retry-after"], "7");
+  c.Send(Post("/batch", "shed=2"));
+  EXPECT_EQ(c.Read().status, 503);
+  c.Send(Get("/echo?handlers-still-served"));
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_EQ(Metric("beacond_http_requests_shed_total"), 2);
+  sink().admitting = true;
+  c.Send(Get("/collect?admitted=1"));
+  EXPECT_EQ(c.Read().status, 200);
+  const auto b = sink().WaitFor(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].payload, "admitted=1");
+}
+
+TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
+  StartServer();
+  Client c(port());
+  c.Send(Get("/nope"));
+  EXPECT_EQ(c.Read().status, 404);
+  c.Send("PUT /collect HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  Response r = c.Read();
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "GET, POST");
+  c.Send(Get("/batch"));
+  r = c.Read();
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "POST");
+  c.Send(Get("/collect/extra"));
+  EXPECT_EQ(c.Read().status, 404);
+  EXPECT_TRUE(sink().beacons().empty());
+  EXPECT_EQ(Metric("beacond_http_responses_total{code=\"404\"}"), 2);
+  EXPECT_EQ(Metric("beacond_http_responses_total{code=\"405\"}"), 2);
+}
+
+TEST_F(HttpServerTest, HandlerRouteAndHttp10) {
+  StartServer();
+  Client c(port());
+  c.Send("GET /echo?a=b HTTP/1.0\r\n\r\n");
+  Response r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "a=b");
+  EXPECT_EQ(r.headers["content-type"], "text/plain; charset=utf-8");
+  EXPECT_EQ(r.headers["connection"], "close");
+  EXPECT_TRUE(c.ClosedByServer());
+  EXPECT_EQ(Metric("beacond_http_requests_total{endpoint=\"handler\"}"), 1);
+}
+
+TEST_F(HttpServerTest, HandlerOnlyServerHasNoBeaconRoutes) {
+  HttpServerConfig config;
+  config.port = 0;
+  HttpServer server(config, {});
+  server.AddHandler("/metrics", [](const HttpRequest&) {
+    HttpResponse response;
+    response.body = "m 1\n";
+    return response;
+  });
+  server.Start();
+  Client c(server.port());
+  c.Send(Get("/metrics"));
+  EXPECT_EQ(c.Read().body, "m 1\n");
+  c.Send(Get("/collect?v=1"));
+  EXPECT_EQ(c.Read().status, 404);
+  server.Stop();
+}
+
+TEST_F(HttpServerTest, ExpectContinueGetsInterimResponse) {
+  StartServer();
+  Client c(port());
+  c.Send("POST /collect HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  EXPECT_EQ(c.Read().status, 100);
+  c.Send("v=1&x");
+  EXPECT_EQ(c.Read().status, 200);
+  EXPECT_EQ(sink().WaitFor(1).size(), 1u);
+}
+
+TEST_F(HttpServerTest, StopFlushesBeaconsThenTicks) {
+  HttpServerConfig config;
+  config.tick_ms = 60'000;  // no periodic tick during the test
+  StartServer(1, config);
+  Client c(port());
+  for (int i = 0; i < 3; ++i) c.Send(Get("/collect?n=" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.Read().status, 200);
+  server_->Stop();
+  EXPECT_EQ(sink().beacons().size(), 3u);
+  const std::string calls = sink().calls();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.back(), 'T');
+  EXPECT_EQ(calls.find('T'), calls.size() - 1);
+  EXPECT_TRUE(c.ClosedByServer());
+  server_->Stop();  // idempotent
+}
+
+TEST_F(HttpServerTest, TicksArriveEveryTickMs) {
+  HttpServerConfig config;
+  config.tick_ms = 20;
+  StartServer(1, config);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string calls = sink().calls();
+  EXPECT_GE(std::count(calls.begin(), calls.end(), 'T'), 5);
+}
+
+TEST_F(HttpServerTest, IdleConnectionsClosed) {
+  HttpServerConfig config;
+  config.idle_timeout_ms = 100;
+  StartServer(1, config);
+  Client c(port());
+  c.Send("GET /collect HTTP/1.1\r\n");  // never finished
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.ClosedByServer());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST_F(HttpServerTest, ConnectionsOverTheLimitRefused) {
+  HttpServerConfig config;
+  config.max_connections_per_worker = 2;
+  StartServer(1, config);
+  Client a(port());
+  Client b(port());
+  a.Send(Get("/echo?a"));
+  b.Send(Get("/echo?b"));
+  EXPECT_EQ(a.Read().body, "a");
+  EXPECT_EQ(b.Read().body, "b");
+  Client refused(port());
+  EXPECT_TRUE(refused.ClosedByServer());
+  EXPECT_EQ(Metric("beacond_http_connections_refused_total"), 1);
+}
+
+TEST_F(HttpServerTest, ManyClientsAcrossTwoWorkersDeliveredExactlyOnce) {
+  StartServer(2);
+  constexpr int kClients = 50;
+  constexpr int kRequests = 200;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      Client c(port());
+      for (int i = 0; i < kRequests; ++i) {
+        const std::string payload = "cid=" + std::to_string(t) + "." + std::to_string(i);
+        c.Send(i % 2 == 0 ? Get("/collect?" + payload) : Post("/collect", payload));
+        if (c.Read().status == 200) ok.fetch_add(1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), kClients * kRequests);
+  // Responses leave before the round's batch reaches the sink: wait for the last ones.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (sink(0).beacons().size() + sink(1).beacons().size() < kClients * kRequests &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const auto a = sink(0).beacons();
+  const auto b = sink(1).beacons();
+  EXPECT_FALSE(a.empty());
+  EXPECT_FALSE(b.empty());
+  std::multiset<std::string> seen;
+  for (const auto& x : a) seen.insert(x.payload);
+  for (const auto& x : b) seen.insert(x.payload);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kClients * kRequests));
+  for (int t = 0; t < kClients; ++t) {
+    for (int i = 0; i < kRequests; ++i) {
+      ASSERT_EQ(seen.count("cid=" + std::to_string(t) + "." + std::to_string(i)), 1u);
+    }
+  }
+  EXPECT_EQ(Metric("beacond_http_connections_accepted_total"), kClients);
+}
+
+}  // namespace
+}  // namespace beacon::host
