@@ -79,9 +79,10 @@ SiteRegistry SiteRegistry::Parse(std::string_view text, std::string_view source)
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     const auto fields = SplitFields(line);
     if (fields.empty()) continue;
-    if (fields.size() != 4) {
+    if (fields.size() != 4 && fields.size() != 5) {
       Fail(source, line_no,
-           "expected 4 columns '<site_id> <name> <tracking_ids> <hostnames>', got " +
+           "expected 4 or 5 columns '<site_id> <name> <tracking_ids> <hostnames> "
+           "[api_secrets=...]', got " +
                std::to_string(fields.size()));
     }
     Site site;
@@ -127,6 +128,17 @@ SiteRegistry SiteRegistry::Parse(std::string_view text, std::string_view source)
         site.hostnames.push_back(LowerAscii(host));
       }
     }
+    if (fields.size() == 5) {
+      constexpr std::string_view kKey = "api_secrets=";
+      if (fields[4].substr(0, kKey.size()) != kKey) {
+        Fail(source, line_no,
+             "fifth column '" + std::string(fields[4]) + "': expected api_secrets=s1[,s2...]");
+      }
+      site.api_secrets = SplitList(fields[4].substr(kKey.size()));
+      for (const auto& secret : site.api_secrets) {
+        if (secret.empty()) Fail(source, line_no, "empty api secret");
+      }
+    }
     registry.sites_.push_back(std::move(site));
   }
   return registry;
@@ -164,6 +176,19 @@ bool SiteRegistry::HostAllowed(const Site& site, std::string_view host) {
     }
   }
   return false;
+}
+
+bool SiteRegistry::ApiSecretValid(const Site& site, std::string_view secret) {
+  bool valid = false;
+  for (const auto& allowed : site.api_secrets) {
+    if (allowed.size() != secret.size()) continue;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < secret.size(); ++i) {
+      diff |= static_cast<unsigned char>(allowed[i] ^ secret[i]);
+    }
+    valid = valid || diff == 0;
+  }
+  return valid;
 }
 
 }  // namespace beacon::kernels

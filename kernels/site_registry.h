@@ -17,6 +17,7 @@ struct Site {
   std::vector<std::string> tracking_ids;  // GA "UA-…"/"G-…", Snowplow app ids, ...
   std::vector<std::string> hostnames;     // allowlist; "*.example.com" matches subdomains;
                                           // empty: any host
+  std::vector<std::string> api_secrets;   // GA4 Measurement Protocol api_secret values
 };
 
 class SiteRegistry {
@@ -32,6 +33,8 @@ class SiteRegistry {
   // Whether `site` accepts page host `host` (ASCII case-insensitive; a trailing dot and a
   // ":port" are ignored).
   static bool HostAllowed(const Site& site, std::string_view host);
+  // Whether `secret` is one of the site's api_secrets (constant time in the secret's bytes).
+  static bool ApiSecretValid(const Site& site, std::string_view secret);
 
   const std::vector<Site>& sites() const { return sites_; }
   size_t size() const { return sites_.size(); }

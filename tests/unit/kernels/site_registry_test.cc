@@ -14,11 +14,12 @@ constexpr std::string_view kRegistry = R"(# comment line
 2  blog     UA-100002-1,G-ABC123   Blog.Example   # trailing comment
 
 3  sandbox  UA-100003-1            *
+4  app      G-XYZ987               app.example  api_secrets=s3cr3t,other
 )";
 
 TEST(SiteRegistryTest, ParsesSitesIdsAndHosts) {
   const auto registry = SiteRegistry::Parse(kRegistry);
-  ASSERT_EQ(registry.size(), 3u);
+  ASSERT_EQ(registry.size(), 4u);
   const Site* blog = registry.FindByTrackingId("G-ABC123");
   ASSERT_NE(blog, nullptr);
   EXPECT_EQ(blog->site_id, 2u);
@@ -27,6 +28,16 @@ TEST(SiteRegistryTest, ParsesSitesIdsAndHosts) {
   EXPECT_EQ(registry.FindByTrackingId("ua-100002-1"), nullptr);  // ids are case-sensitive
   EXPECT_EQ(registry.FindByTrackingId("UA-999-1"), nullptr);
   EXPECT_TRUE(registry.FindByTrackingId("UA-100003-1")->hostnames.empty());
+}
+
+TEST(SiteRegistryTest, ApiSecrets) {
+  const auto registry = SiteRegistry::Parse(kRegistry);
+  const Site& app = *registry.FindByTrackingId("G-XYZ987");
+  EXPECT_TRUE(SiteRegistry::ApiSecretValid(app, "s3cr3t"));
+  EXPECT_TRUE(SiteRegistry::ApiSecretValid(app, "other"));
+  EXPECT_FALSE(SiteRegistry::ApiSecretValid(app, "s3cr3"));
+  EXPECT_FALSE(SiteRegistry::ApiSecretValid(app, ""));
+  EXPECT_FALSE(SiteRegistry::ApiSecretValid(*registry.FindByTrackingId("UA-100001-1"), "s3cr3t"));
 }
 
 TEST(SiteRegistryTest, HostAllowlist) {
@@ -57,7 +68,9 @@ void ExpectParseError(std::string_view text, std::string_view fragment) {
 }
 
 TEST(SiteRegistryTest, ErrorsNameTheLineAndWhatWasExpected) {
-  ExpectParseError("1 a UA-1\n", "sites.conf:1: expected 4 columns");
+  ExpectParseError("1 a UA-1\n", "sites.conf:1: expected 4 or 5 columns");
+  ExpectParseError("1 a UA-1 * secret=x\n", "expected api_secrets=");
+  ExpectParseError("1 a UA-1 * api_secrets=a,,b\n", "empty api secret");
   ExpectParseError("\n0 a UA-1 *\n", "sites.conf:2: site_id '0'");
   ExpectParseError("x a UA-1 *\n", "site_id 'x'");
   ExpectParseError("4294967296 a UA-1 *\n", "site_id '4294967296'");
