@@ -8,6 +8,7 @@
 #include "kernels/raw_batch.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
+#include "kernels/visitor.h"
 
 namespace beacon::kernels {
 
@@ -15,6 +16,7 @@ struct DecodeContext {
   const SiteRegistry* sites = nullptr;
   RejectCounters* rejects = nullptr;
   uint64_t visitor_key = 0;  // secret key of the visitor-id hash (per deployment)
+  VisitorSalts salts;        // daily salts for beacons without a client id
 };
 
 // Decodes every beacon of `raw`, appending one row per accepted hit to `events` (which is

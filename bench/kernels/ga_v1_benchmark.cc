@@ -153,7 +153,7 @@ SiteRegistry MakeRegistry() {
 void BM_DecodeGaMix(benchmark::State& state) {
   const SiteRegistry sites = MakeRegistry();
   RejectCounters rejects;
-  const DecodeContext ctx{&sites, &rejects, 0x9e3779b97f4a7c15ULL};
+  const DecodeContext ctx{&sites, &rejects, 0x9e3779b97f4a7c15ULL, {}};
   MixGenerator mix;
   std::vector<RawBatch> batches(kBatches);
   size_t payload_bytes = 0;

@@ -14,6 +14,7 @@
 #include "kernels/hash.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
+#include "kernels/visitor.h"
 
 namespace beacon::kernels {
 namespace {
@@ -353,7 +354,8 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& 
   if (queue_time_ms > 0) flags |= kFlagQueueTimeApplied;
   if (hit[Field::kNi] == "1") flags |= kFlagNonInteraction;
   const int64_t minute = FloorDiv(beacon.receive_time_ms - queue_time_ms, kMillisPerMinute);
-  const uint64_t visitor = Hash64(cid.empty() ? uid : cid, ctx.visitor_key ^ Mix64(site->site_id));
+  const uint64_t visitor =
+      VisitorFromClientId(cid.empty() ? uid : cid, site->site_id, ctx.visitor_key);
 
   EventKind kind = EventKind::kOther;
   StrRef path;

@@ -17,7 +17,7 @@ TEST(GaV1AllocationTest, SecondDecodeOfABatchAllocatesNothing) {
   const SiteRegistry sites =
       SiteRegistry::Parse("1 shop UA-1000-1 shop.example,*.shop.example\n2 blog UA-2000-1 *\n");
   RejectCounters rejects;
-  const DecodeContext ctx{&sites, &rejects, 42};
+  const DecodeContext ctx{&sites, &rejects, 42, {}};
   RawBatch raw;
   const std::string ua = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
   const std::string pageview =

@@ -87,7 +87,7 @@ class GaV1Test : public ::testing::Test {
 
   SiteRegistry sites_ = SiteRegistry::Parse(kRegistry);
   RejectCounters rejects_;
-  DecodeContext ctx_{&sites_, &rejects_, kVisitorKey};
+  DecodeContext ctx_{&sites_, &rejects_, kVisitorKey, {}};
   RawBatch raw_;
   EventBatch events_;
 };

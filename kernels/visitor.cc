@@ -1,0 +1,31 @@
+// Visitor ids: keyed hashes; see visitor.h.
+#include "kernels/visitor.h"
+
+#include "kernels/hash.h"
+
+namespace beacon::kernels {
+
+uint64_t VisitorFromClientId(std::string_view client_id, uint32_t site_id, uint64_t visitor_key) {
+  return Hash64(client_id, visitor_key ^ Mix64(site_id));
+}
+
+bool VisitorFromAddress(const VisitorSalts& salts, int64_t receive_time_ms, uint32_t site_id,
+                        const IpAddress& ip, std::string_view user_agent, uint64_t* visitor) {
+  constexpr int64_t kMillisPerDay = 86'400'000;
+  const int64_t day = receive_time_ms >= 0 ? receive_time_ms / kMillisPerDay
+                                           : (receive_time_ms + 1) / kMillisPerDay - 1;
+  uint64_t salt = 0;
+  if (day == salts.day && salts.today != 0) {
+    salt = salts.today;
+  } else if (day == salts.day - 1 && salts.yesterday != 0) {
+    salt = salts.yesterday;
+  } else {
+    return false;
+  }
+  const std::string_view ip_bytes(reinterpret_cast<const char*>(ip.bytes.data()), ip.bytes.size());
+  const uint64_t seed = Mix64(salt ^ Mix64(site_id));
+  *visitor = Hash64(user_agent, Hash64(ip_bytes, seed));
+  return true;
+}
+
+}  // namespace beacon::kernels

@@ -1,0 +1,30 @@
+// Visitor ids. A tracker's client id is hashed with the deployment key and the site; without
+// one, a keyed hash of (daily salt, site, IP, user agent) — the Plausible scheme — so the same
+// person is one visitor within a day and not linkable across days. Neither the client id nor
+// the IP is ever stored.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "kernels/raw_batch.h"
+
+namespace beacon::kernels {
+
+// The salts of the current and the previous UTC day (unix day numbers). Set by the host once
+// per batch from its salt store; a salt older than 48 h is never kept anywhere.
+struct VisitorSalts {
+  int64_t day = 0;  // unix day (UTC) of `today`
+  uint64_t today = 0;
+  uint64_t yesterday = 0;  // for beacons received just before midnight, decoded just after
+};
+
+// Visitor hash from a tracker's client id (GA cid/uid, GA4 client_id, Snowplow duid/uid).
+uint64_t VisitorFromClientId(std::string_view client_id, uint32_t site_id, uint64_t visitor_key);
+
+// Visitor hash for a beacon without a client id, received at `receive_time_ms`. Returns
+// false when no salt covers that day (the beacon is then rejected as stale).
+bool VisitorFromAddress(const VisitorSalts& salts, int64_t receive_time_ms, uint32_t site_id,
+                        const IpAddress& ip, std::string_view user_agent, uint64_t* visitor);
+
+}  // namespace beacon::kernels
