@@ -1,0 +1,106 @@
+// Starts and stops clickhouse-server through scripts/clickhouse-local for the tests.
+#include "tests/unit/host/forward/local_clickhouse.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <utility>
+
+#include <gtest/gtest.h>
+
+namespace beacon::host {
+namespace {
+
+std::string RunScript(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) {
+    std::fprintf(stderr, "cannot run %s\n", command.c_str());
+    std::abort();
+  }
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
+  if (pclose(pipe) != 0) {
+    std::fprintf(stderr, "%s failed:\n%s\n", command.c_str(), output.c_str());
+    std::abort();
+  }
+  return output;
+}
+
+std::unique_ptr<LocalClickHouse>& SharedSlot() {
+  static std::unique_ptr<LocalClickHouse> shared;
+  return shared;
+}
+
+// Stops the shared server after the last test.
+class SharedServerEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { SharedSlot().reset(); }
+};
+
+[[maybe_unused]] ::testing::Environment* const kEnvironment =
+    ::testing::AddGlobalTestEnvironment(new SharedServerEnvironment);
+
+}  // namespace
+
+LocalClickHouse::LocalClickHouse(int http_port) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "beacon-ch-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    std::perror("mkdtemp");
+    std::abort();
+  }
+  dir_ = pattern;
+  std::string command;
+  if (http_port != 0) command = "CLICKHOUSE_LOCAL_HTTP_PORT=" + std::to_string(http_port) + " ";
+  command += std::string(BEACON_CLICKHOUSE_LOCAL) + " start " + dir_ + " --watch " +
+             std::to_string(getpid()) + " 2>&1";
+  std::string output = RunScript(command);
+  while (!output.empty() && output.back() == '\n') output.pop_back();
+  url_ = output.substr(output.rfind('\n') + 1);
+}
+
+LocalClickHouse::~LocalClickHouse() {
+  RunScript(std::string(BEACON_CLICKHOUSE_LOCAL) + " stop " + dir_ + " 2>&1");
+  std::filesystem::remove_all(dir_);
+}
+
+const LocalClickHouse& LocalClickHouse::Shared() {
+  auto& shared = SharedSlot();
+  if (shared == nullptr) shared = std::make_unique<LocalClickHouse>();
+  return *shared;
+}
+
+ClickHouseEndpoint Endpoint(std::string url, std::string database, int timeout_ms) {
+  ClickHouseEndpoint endpoint;
+  endpoint.url = std::move(url);
+  endpoint.database = std::move(database);
+  endpoint.timeout_ms = timeout_ms;
+  return endpoint;
+}
+
+std::string LoopbackUrl(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+int UnusedPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::perror("binding 127.0.0.1:0");
+    std::abort();
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+}  // namespace beacon::host

@@ -1,0 +1,80 @@
+// The schema applies twice on a real server, and rows encode to the exact RowBinary bytes.
+#include "host/forward/schema.h"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "host/forward/clickhouse_client.h"
+#include "tests/unit/host/forward/local_clickhouse.h"
+
+namespace beacon::host {
+namespace {
+
+std::string Hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+TEST(RowBinaryTest, SiteMinuteRowHasGoldenBytes) {
+  kernels::SiteMinuteRow row{.site_id = 7,
+                             .minute = 29'000'000,  // 2025-02-19 21:20 UTC
+                             .pageviews = 300,
+                             .events = 1,
+                             .visitors = {2, 0x0102030405060708}};
+  std::string out;
+  AppendSiteMinuteRowBinary(row, &out);
+  // site_id | minute*60 = 1'740'000'000 = 0x67b64b00 | pageviews | events | 2 | visitors
+  EXPECT_EQ(Hex(out),
+            "07000000"
+            "004bb667"
+            "2c01000000000000"
+            "0100000000000000"
+            "02"
+            "0200000000000000"
+            "0807060504030201");
+}
+
+TEST(RowBinaryTest, PageMinuteRowHasGoldenBytes) {
+  kernels::PageMinuteRow row{
+      .site_id = 0x01020304, .minute = 1, .path = std::string(130, 'a'), .pageviews = 5};
+  std::string out;
+  AppendPageMinuteRowBinary(row, &out);
+  // The path length 130 is the two-byte varint 0x82 0x01.
+  EXPECT_EQ(Hex(out),
+            "04030201" + std::string("3c000000") + "8201" + Hex(row.path) + "0500000000000000");
+}
+
+TEST(SchemaTest, RejectsADatabaseNameThatIsNotAnIdentifier) {
+  EXPECT_THROW(SchemaStatements("beacon; DROP TABLE x"), std::invalid_argument);
+  EXPECT_THROW(SchemaStatements(""), std::invalid_argument);
+}
+
+TEST(SchemaTest, AppliesTwiceAndCreatesEveryTable) {
+  ClickHouseClient client(Endpoint(LocalClickHouse::Shared().url(), "schema_db"));
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const std::string& statement : SchemaStatements("schema_db")) {
+      ClickHouseResult result = client.Execute(statement);
+      ASSERT_TRUE(result.ok()) << "pass " << pass << ": " << statement << "\n"
+                               << result.status << " " << result.error << result.body;
+    }
+  }
+  ClickHouseResult tables = client.Execute(
+      "SELECT name, engine FROM system.tables WHERE database = 'schema_db' ORDER BY name "
+      "FORMAT TSV");
+  ASSERT_TRUE(tables.ok()) << tables.body;
+  EXPECT_EQ(tables.body,
+            "page_minutes\tSummingMergeTree\n"
+            "site_minutes\tSummingMergeTree\n"
+            "site_minutes_in\tNull\n"
+            "site_minutes_mv\tMaterializedView\n");
+}
+
+}  // namespace
+}  // namespace beacon::host
