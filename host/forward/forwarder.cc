@@ -252,25 +252,25 @@ bool Forwarder::Send(ClickHouseClient& client, Batch& batch, std::string* failur
 void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) const {
   registry->Add([this, prefix = std::move(prefix)](MetricsWriter& out) {
     auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
-    out.Counter(prefix + "epochs_offered_total", "Epochs taken by the forwarder.", {},
+    out.Counter(prefix + "_epochs_offered_total", "Epochs taken by the forwarder.", {},
                 load(epochs_offered_));
-    out.Counter(prefix + "epochs_refused_total",
+    out.Counter(prefix + "_epochs_refused_total",
                 "Epochs refused because pending data was at its bound.", {}, load(epochs_refused_));
-    out.Counter(prefix + "rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
+    out.Counter(prefix + "_rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
                 {{"table", "site_minutes"}}, load(site_rows_sent_));
-    out.Counter(prefix + "rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
+    out.Counter(prefix + "_rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
                 {{"table", "page_minutes"}}, load(page_rows_sent_));
-    out.Counter(prefix + "inserts_total", "INSERT requests sent to ClickHouse, by result.",
+    out.Counter(prefix + "_inserts_total", "INSERT requests sent to ClickHouse, by result.",
                 {{"result", "ok"}}, load(inserts_ok_));
-    out.Counter(prefix + "inserts_total", "INSERT requests sent to ClickHouse, by result.",
+    out.Counter(prefix + "_inserts_total", "INSERT requests sent to ClickHouse, by result.",
                 {{"result", "failed"}}, load(inserts_failed_));
-    out.Counter(prefix + "retries_total", "Batch re-sends after a failed insert.", {},
+    out.Counter(prefix + "_retries_total", "Batch re-sends after a failed insert.", {},
                 load(retries_));
-    out.Gauge(prefix + "pending_bytes", "Estimated bytes offered and not yet acknowledged.", {},
+    out.Gauge(prefix + "_pending_bytes", "Estimated bytes offered and not yet acknowledged.", {},
               static_cast<double>(load(pending_bytes_)));
-    out.Gauge(prefix + "last_insert_seconds", "Duration of the last successful INSERT.", {},
+    out.Gauge(prefix + "_last_insert_seconds", "Duration of the last successful INSERT.", {},
               static_cast<double>(load(last_insert_us_)) / 1e6);
-    out.Counter(prefix + "acknowledged_events_total",
+    out.Counter(prefix + "_acknowledged_events_total",
                 "Accepted events whose aggregates ClickHouse acknowledged.", {},
                 load(acked_events_));
   });

@@ -102,7 +102,7 @@ TEST(ForwarderTest, MergesTwoWorkersEpochsIntoExactSums) {
 
   Forwarder forwarder(Config(Endpoint(url, "fwd_db"), /*flush_interval_ms=*/50));
   MetricsRegistry registry;
-  forwarder.RegisterMetrics(&registry, "beacon_forward_");
+  forwarder.RegisterMetrics(&registry, "beacon_forward");
   forwarder.Start();
   kernels::EpochRows a = WorkerZeroEpoch();
   kernels::EpochRows b = WorkerOneEpoch(0);
@@ -154,7 +154,7 @@ TEST(ForwarderTest, RetriesWhileNothingListensAndDrainGivesUpAtTheDeadline) {
                              /*flush_interval_ms=*/10, /*retry_initial_ms=*/5,
                              /*retry_max_ms=*/40));
   MetricsRegistry registry;
-  forwarder.RegisterMetrics(&registry, "f_");
+  forwarder.RegisterMetrics(&registry, "f");
   forwarder.Start();
   kernels::EpochRows rows = WorkerZeroEpoch();
   ASSERT_TRUE(forwarder.Offer(rows));
@@ -176,7 +176,7 @@ TEST(ForwarderTest, DeliversOnceClickHouseComesUpAndHasTheSchema) {
                              /*flush_interval_ms=*/10, /*retry_initial_ms=*/10,
                              /*retry_max_ms=*/100));
   MetricsRegistry registry;
-  forwarder.RegisterMetrics(&registry, "f_");
+  forwarder.RegisterMetrics(&registry, "f");
   forwarder.Start();
   kernels::EpochRows rows = WorkerZeroEpoch();
   ASSERT_TRUE(forwarder.Offer(rows));
@@ -220,7 +220,7 @@ TEST(ForwarderTest, RetriesOnlyTheTableThatFailed) {
                              /*flush_interval_ms=*/10,
                              /*retry_initial_ms=*/5, /*retry_max_ms=*/20));
   MetricsRegistry registry;
-  forwarder.RegisterMetrics(&registry, "f_");
+  forwarder.RegisterMetrics(&registry, "f");
   forwarder.Start();
   kernels::EpochRows rows = WorkerZeroEpoch();
   ASSERT_TRUE(forwarder.Offer(rows));
@@ -241,7 +241,7 @@ TEST(ForwarderTest, RefusesEpochsBeyondMaxPendingBytes) {
   config.max_pending_bytes = 2'000;
   Forwarder forwarder(config);
   MetricsRegistry registry;
-  forwarder.RegisterMetrics(&registry, "f_");
+  forwarder.RegisterMetrics(&registry, "f");
   EXPECT_TRUE(forwarder.HasRoom());
   int taken = 0;
   kernels::EpochRows rows = WorkerOneEpoch(0);

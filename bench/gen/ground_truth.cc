@@ -1,0 +1,119 @@
+// Ground truth accumulation and the truth file's text form.
+#include "bench/gen/ground_truth.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace beacon::bench {
+
+void GroundTruth::Record(const Hit& hit, uint32_t minute) {
+  ++sent_hits_;
+  if (hit.reject) {
+    ++rejects_[std::string(kernels::RejectReasonName(*hit.reject))];
+    return;
+  }
+  Cell& cell = site_minutes_[{hit.site_id, minute}];
+  if (hit.kind == kernels::EventKind::kPageview) {
+    ++cell.pageviews;
+    ++pages_[{hit.site_id, hit.path}];
+  } else {
+    ++cell.events;
+  }
+  cell.visitors.insert(hit.visitor);
+  site_visitors_[hit.site_id].insert(hit.visitor);
+}
+
+void GroundTruth::Merge(const GroundTruth& other) {
+  sent_hits_ += other.sent_hits_;
+  for (const auto& [key, cell] : other.site_minutes_) {
+    Cell& mine = site_minutes_[key];
+    mine.pageviews += cell.pageviews;
+    mine.events += cell.events;
+    mine.visitors.insert(cell.visitors.begin(), cell.visitors.end());
+  }
+  for (const auto& [site, visitors] : other.site_visitors_) {
+    site_visitors_[site].insert(visitors.begin(), visitors.end());
+  }
+  for (const auto& [key, n] : other.pages_) pages_[key] += n;
+  for (const auto& [reason, n] : other.rejects_) rejects_[reason] += n;
+}
+
+TruthSummary GroundTruth::Summary() const {
+  TruthSummary s;
+  s.sent_hits = sent_hits_;
+  uint64_t rejected = 0;
+  for (const auto& [reason, n] : rejects_) rejected += n;
+  s.accepted = sent_hits_ - rejected;
+  for (const auto& [key, cell] : site_minutes_) {
+    s.site_minutes[key] = {cell.pageviews, cell.events, cell.visitors.size()};
+  }
+  for (const auto& [site, visitors] : site_visitors_) s.site_visitors[site] = visitors.size();
+  s.pages = pages_;
+  s.rejects = rejects_;
+  return s;
+}
+
+void TruthSummary::Write(std::ostream& out) const {
+  out << "# beacon-gen ground truth; format: bench/gen/README.md\n";
+  out << "sent_hits\t" << sent_hits << "\n";
+  out << "accepted\t" << accepted << "\n";
+  for (const auto& [reason, n] : rejects) out << "reject\t" << reason << "\t" << n << "\n";
+  for (const auto& [key, c] : site_minutes) {
+    out << "site_minute\t" << key.first << "\t" << key.second << "\t" << c.pageviews << "\t"
+        << c.events << "\t" << c.visitors << "\n";
+  }
+  for (const auto& [site, n] : site_visitors) out << "site_visitors\t" << site << "\t" << n << "\n";
+  for (const auto& [key, n] : pages) {
+    out << "page\t" << key.first << "\t" << key.second << "\t" << n << "\n";
+  }
+}
+
+TruthSummary TruthSummary::Read(std::istream& in, const std::string& source) {
+  TruthSummary s;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string kind;
+    fields >> kind;
+    bool ok = true;
+    if (kind == "sent_hits") {
+      ok = static_cast<bool>(fields >> s.sent_hits);
+    } else if (kind == "accepted") {
+      ok = static_cast<bool>(fields >> s.accepted);
+    } else if (kind == "reject") {
+      std::string reason;
+      uint64_t n = 0;
+      ok = static_cast<bool>(fields >> reason >> n);
+      s.rejects[reason] += n;
+    } else if (kind == "site_minute") {
+      uint32_t site = 0, minute = 0;
+      SiteMinute c;
+      ok = static_cast<bool>(fields >> site >> minute >> c.pageviews >> c.events >> c.visitors);
+      s.site_minutes[{site, minute}] = c;
+    } else if (kind == "site_visitors") {
+      uint32_t site = 0;
+      uint64_t n = 0;
+      ok = static_cast<bool>(fields >> site >> n);
+      s.site_visitors[site] = n;
+    } else if (kind == "page") {
+      uint32_t site = 0;
+      std::string path;
+      uint64_t n = 0;
+      ok = static_cast<bool>(fields >> site >> path >> n);
+      s.pages[{site, path}] = n;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      throw std::runtime_error(source + ":" + std::to_string(line_no) + ": expected 'sent_hits', " +
+                               "'accepted', 'reject', 'site_minute', 'site_visitors' or 'page' " +
+                               "with its columns, got '" + line + "'");
+    }
+  }
+  return s;
+}
+
+}  // namespace beacon::bench

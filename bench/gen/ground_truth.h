@@ -1,0 +1,60 @@
+// The ground truth of a beacon-gen run: what beacond must count for the hits it answered 2xx.
+// File format: bench/gen/README.md, "Ground truth file".
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <map>
+#include <ostream>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "bench/gen/traffic_model.h"
+
+namespace beacon::bench {
+
+// The aggregates of a run, as written to and read from the truth file.
+struct TruthSummary {
+  struct SiteMinute {
+    uint64_t pageviews = 0;
+    uint64_t events = 0;  // event and other (timing, exception, ...) hits
+    uint64_t visitors = 0;
+    bool operator==(const SiteMinute&) const = default;
+  };
+  uint64_t sent_hits = 0;
+  uint64_t accepted = 0;
+  std::map<std::pair<uint32_t, uint32_t>, SiteMinute> site_minutes;  // (site, unix minute)
+  std::map<uint32_t, uint64_t> site_visitors;                        // over the whole run
+  std::map<std::pair<uint32_t, std::string>, uint64_t> pages;        // (site, path) -> pageviews
+  std::map<std::string, uint64_t> rejects;                           // reason label -> hits
+
+  bool operator==(const TruthSummary&) const = default;
+  void Write(std::ostream& out) const;
+  // Parses a truth file; throws std::runtime_error naming `source` and the bad line.
+  static TruthSummary Read(std::istream& in, const std::string& source);
+};
+
+// Accumulates hits as their requests are answered. One per sender thread, merged at the end.
+class GroundTruth {
+ public:
+  // Counts one sent hit; `minute` (unix minutes of its event time) matters when accepted.
+  void Record(const Hit& hit, uint32_t minute);
+  void Merge(const GroundTruth& other);
+  TruthSummary Summary() const;
+
+ private:
+  struct Cell {
+    uint64_t pageviews = 0;
+    uint64_t events = 0;
+    std::unordered_set<std::string> visitors;
+  };
+  uint64_t sent_hits_ = 0;
+  std::map<std::pair<uint32_t, uint32_t>, Cell> site_minutes_;
+  std::map<uint32_t, std::unordered_set<std::string>> site_visitors_;
+  std::map<std::pair<uint32_t, std::string>, uint64_t> pages_;
+  std::map<std::string, uint64_t> rejects_;
+};
+
+}  // namespace beacon::bench

@@ -1,0 +1,56 @@
+// Sends the model's requests to a collector over keep-alive, pipelined HTTP/1.1 connections
+// and builds the ground truth from the requests the collector answered 2xx.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "bench/gen/ground_truth.h"
+#include "bench/gen/traffic_model.h"
+
+namespace beacon::bench {
+
+struct HttpTarget {
+  std::string host = "127.0.0.1";
+  uint16_t port = 80;
+};
+
+// Parses "http://HOST:PORT[/]" (an IPv4 literal or "localhost"); throws std::invalid_argument
+// naming the value otherwise.
+HttpTarget ParseHttpTarget(std::string_view url);
+
+struct SendOptions {
+  HttpTarget target;
+  int connections = 4;
+  int pipeline = 8;  // requests written before their responses are read
+  double rate = 0;   // hits per second over all connections; 0: unlimited
+  // No hit's event time (send time - qt) may fall this close before a minute boundary, so
+  // the collector's receive time lands in the minute the truth records.
+  int64_t minute_guard_ms = 1500;
+};
+
+struct SendReport {
+  uint64_t hits = 0;  // hits answered 2xx
+  uint64_t requests = 0;
+  uint64_t bytes = 0;  // request bytes written, resends included
+  double seconds = 0;
+  uint64_t resends_503 = 0;
+  uint64_t reconnects = 0;                    // connections lost with requests unanswered
+  std::map<int, uint64_t> unexpected_status;  // non-2xx, non-503 status -> requests
+  std::string failure;                        // a connection gave up: why
+  GroundTruth truth;
+
+  bool ok() const { return unexpected_status.empty() && failure.empty(); }
+};
+
+// Sends every chunk of `model`; blocks until all are answered or a connection gives up.
+SendReport SendTraffic(const TrafficModel& model, const SendOptions& options);
+
+// The wire form of one request, with qt set for the current time `now_ms` (see SendOptions::
+// minute_guard_ms); `minutes` receives each hit's predicted event minute.
+std::string RequestWire(const Request& request, std::string_view host_header, int64_t now_ms,
+                        int64_t minute_guard_ms, std::vector<uint32_t>* minutes);
+
+}  // namespace beacon::bench
