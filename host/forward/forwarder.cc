@@ -114,7 +114,10 @@ bool Forwarder::Offer(kernels::EpochRows& rows) {
     std::lock_guard lock(mu_);
     // Only Offer adds, under mu_, while the thread may subtract concurrently: the check can
     // only be conservative.
-    if (pending_bytes_.load(std::memory_order_relaxed) + bytes > config_.max_pending_bytes) {
+    // An epoch larger than the whole bound is still taken when nothing is pending, or a
+    // worker holding it would shed forever; epoch_max_events bounds how large that can be.
+    const size_t pending = pending_bytes_.load(std::memory_order_relaxed);
+    if (pending > 0 && pending + bytes > config_.max_pending_bytes) {
       epochs_refused_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }

@@ -260,5 +260,17 @@ TEST(ForwarderTest, RefusesEpochsBeyondMaxPendingBytes) {
   EXPECT_LE(Sample(registry, "f_pending_bytes"), 2'000);
 }
 
+TEST(ForwarderTest, TakesAnEpochLargerThanTheBoundWhenNothingIsPending) {
+  // Otherwise the worker holding it would shed load forever.
+  ForwarderConfig config = Config(Endpoint(LoopbackUrl(UnusedPort()), "beacon"));
+  config.max_pending_bytes = 1;
+  Forwarder forwarder(config);
+  kernels::EpochRows first = WorkerOneEpoch(0);
+  kernels::EpochRows second = WorkerOneEpoch(1);
+  EXPECT_TRUE(forwarder.Offer(first));
+  EXPECT_FALSE(forwarder.HasRoom());
+  EXPECT_FALSE(forwarder.Offer(second));
+}
+
 }  // namespace
 }  // namespace beacon::host

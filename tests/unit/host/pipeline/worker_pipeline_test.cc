@@ -1,0 +1,139 @@
+// WorkerPipeline: raw beacons are decoded, counted and aggregated into epochs that reach the
+// forwarder; when the forwarder refuses, the worker stops admitting and a real HTTP server
+// answers 503 with Retry-After instead of queueing.
+#include "host/pipeline/worker_pipeline.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+namespace beacon::host {
+namespace {
+
+constexpr char kSites[] = "1 shop UA-1-1 shop.example\n";
+constexpr char kUa[] = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0";
+
+// A ClickHouse URL where nothing listens: port 1 on loopback refuses at once.
+ForwarderConfig UnreachableForwarder(size_t max_pending_bytes) {
+  ForwarderConfig config;
+  config.clickhouse.url = "http://127.0.0.1:1";
+  config.clickhouse.timeout_ms = 200;
+  config.max_pending_bytes = max_pending_bytes;
+  return config;
+}
+
+uint64_t Sample(const MetricsRegistry& registry, const std::string& key) {
+  const std::string text = registry.Scrape();
+  const size_t at = text.find("\n" + key + " ");
+  if (at == std::string::npos) return ~0ULL;
+  return std::stoull(text.substr(at + key.size() + 2));
+}
+
+void AddHit(kernels::RawBatch* raw, const std::string& payload, int64_t now_ms) {
+  ASSERT_TRUE(raw->Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, payload, kUa,
+                       kernels::IpAddress::FromV4(0x7f000001), now_ms));
+}
+
+TEST(WorkerPipelineTest, DecodesCountsAndClosesEpochsOnTime) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  PipelineConfig config;
+  config.epoch_ms = 1000;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &sites, &forwarder));
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  forwarder.RegisterMetrics(&registry, "fw");
+  WorkerPipeline& pipeline = *workers[0];
+
+  const int64_t t0 = 1'700'000'000'000;
+  kernels::RawBatch raw;
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2Fa", t0);
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.2&t=event&ec=c&ea=a&dl=https%3A%2F%2Fshop.example%2F", t0);
+  AddHit(&raw, "v=1&tid=UA-9-9&cid=1.2&t=pageview&dl=https%3A%2F%2Fshop.example%2F", t0);
+  pipeline.OnTick(t0);
+  pipeline.OnBatch(raw);
+  EXPECT_EQ(Sample(registry, "beacond_beacons_received_total"), 3u);
+  EXPECT_EQ(Sample(registry, "beacond_events_accepted_total"), 2u);
+  EXPECT_EQ(Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}"), 1u);
+
+  pipeline.OnTick(t0 + 999);  // not yet
+  EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 0u);
+  pipeline.OnTick(t0 + 1000);
+  EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
+  EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 1u);
+  pipeline.OnTick(t0 + 2000);  // an empty epoch is not sent
+  EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 1u);
+  EXPECT_TRUE(pipeline.Admitting());
+}
+
+// Sends one GET /collect on a fresh connection; returns the response head.
+std::string Get(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  const std::string request =
+      "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
+      "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  send(fd, request.data(), request.size(), 0);
+  std::string response;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return response.substr(0, response.find("\r\n\r\n"));
+}
+
+TEST(WorkerPipelineTest, ShedsWith503WhileTheForwarderRefuses) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  // The first epoch fills the bound (it is taken alone); nothing drains it (no thread).
+  Forwarder forwarder(UnreachableForwarder(1));
+  PipelineConfig config;
+  config.epoch_ms = 10;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &sites, &forwarder));
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+
+  HttpServerConfig server_config;
+  server_config.port = 0;
+  server_config.tick_ms = 5;
+  server_config.retry_after_s = 7;
+  HttpServer server(server_config, {workers[0].get()});
+  server.RegisterMetrics(&registry, "http");
+  server.Start();
+
+  // Epoch 1 is taken; a later epoch is refused and held: from then on the worker sheds.
+  // Ticks may lag on a loaded machine, so keep sending until the first 503.
+  uint64_t admitted = 0;
+  std::string head;
+  for (int i = 0; i < 500; ++i) {
+    head = Get(server.port());
+    if (head.find("HTTP/1.1 503") != std::string::npos) break;
+    ASSERT_NE(head.find("HTTP/1.1 200"), std::string::npos) << head;
+    ++admitted;
+    usleep(20'000);
+  }
+  ASSERT_NE(head.find("HTTP/1.1 503"), std::string::npos) << head;
+  EXPECT_NE(head.find("Retry-After: 7"), std::string::npos) << head;
+  EXPECT_GE(admitted, 2u);
+  EXPECT_GE(Sample(registry, "http_requests_shed_total"), 1u);
+  EXPECT_GE(Sample(registry, "beacond_shed_rounds_total"), 1u);
+  // Shed beacons were never taken in: only the admitted ones were counted.
+  EXPECT_EQ(Sample(registry, "beacond_beacons_received_total"), admitted);
+  server.Stop();
+  EXPECT_FALSE(workers[0]->Flush());  // still refused: the drain would report it
+}
+
+}  // namespace
+}  // namespace beacon::host
