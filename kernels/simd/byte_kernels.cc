@@ -1,0 +1,696 @@
+// Highway implementations of the byte kernels. This file re-includes itself once per compiled
+// target (hwy/foreach_target.h); the dispatch tables and the scalar reference are defined once.
+#include "kernels/simd/byte_kernels.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/formats/url_encoding.h"
+#include "kernels/formats/utf8.h"
+#include "kernels/hash.h"
+
+#ifndef BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
+#define BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
+namespace beacon::kernels::byte_kernels_shared {
+
+// Widest vector of any x86 target (AVX-512): sizes the stack buffers for tails.
+constexpr size_t kMaxVectorBytes = 64;
+
+constexpr int8_t kNotHex = -1;
+
+constexpr std::array<int8_t, 256> MakeHexTable() {
+  std::array<int8_t, 256> table{};
+  for (auto& v : table) v = kNotHex;
+  for (int c = '0'; c <= '9'; ++c) table[c] = static_cast<int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) table[c] = static_cast<int8_t>(c - 'a' + 10);
+  for (int c = 'A'; c <= 'F'; ++c) table[c] = static_cast<int8_t>(c - 'A' + 10);
+  return table;
+}
+constexpr std::array<int8_t, 256> kHexValue = MakeHexTable();
+
+// UTF-8 validation by three nibble lookups (Keiser & Lemire, "Validating UTF-8 in less than one
+// instruction per byte", as in simdjson): each error class is one bit, set in all three tables
+// exactly for the (previous byte, current byte) pairs that are that error.
+constexpr uint8_t kTooShort = 1 << 0;   // 11______ 0_______ / 11______ 11______
+constexpr uint8_t kTooLong = 1 << 1;    // 0_______ 10______
+constexpr uint8_t kOverlong3 = 1 << 2;  // 11100000 100_____
+constexpr uint8_t kTooLarge = 1 << 3;   // 11110100 1001____, 11110100 101_____, 11110101+ 10______
+constexpr uint8_t kSurrogate = 1 << 4;  // 11101101 101_____
+constexpr uint8_t kOverlong2 = 1 << 5;  // 1100000_ 10______
+constexpr uint8_t kTooLarge1000 = 1 << 6;  // 11110101+ 1000____
+constexpr uint8_t kOverlong4 = 1 << 6;     // 11110000 1000____
+constexpr uint8_t kTwoConts = 1 << 7;      // 10______ 10______
+constexpr uint8_t kCarry = kTooShort | kTooLong | kTwoConts;
+
+alignas(16) constexpr uint8_t kByte1High[16] = {kTooLong,
+                                                kTooLong,
+                                                kTooLong,
+                                                kTooLong,
+                                                kTooLong,
+                                                kTooLong,
+                                                kTooLong,
+                                                kTooLong,
+                                                kTwoConts,
+                                                kTwoConts,
+                                                kTwoConts,
+                                                kTwoConts,
+                                                kTooShort | kOverlong2,
+                                                kTooShort,
+                                                kTooShort | kOverlong3 | kSurrogate,
+                                                kTooShort | kTooLarge | kTooLarge1000 | kOverlong4};
+alignas(16) constexpr uint8_t kByte1Low[16] = {kCarry | kOverlong3 | kOverlong2 | kOverlong4,
+                                               kCarry | kOverlong2,
+                                               kCarry,
+                                               kCarry,
+                                               kCarry | kTooLarge,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000 | kSurrogate,
+                                               kCarry | kTooLarge | kTooLarge1000,
+                                               kCarry | kTooLarge | kTooLarge1000};
+alignas(16) constexpr uint8_t kByte2High[16] = {
+    kTooShort,
+    kTooShort,
+    kTooShort,
+    kTooShort,
+    kTooShort,
+    kTooShort,
+    kTooShort,
+    kTooShort,
+    kTooLong | kOverlong2 | kTwoConts | kOverlong3 | kTooLarge1000 | kOverlong4,
+    kTooLong | kOverlong2 | kTwoConts | kOverlong3 | kTooLarge,
+    kTooLong | kOverlong2 | kTwoConts | kSurrogate | kTooLarge,
+    kTooLong | kOverlong2 | kTwoConts | kSurrogate | kTooLarge,
+    kTooShort,
+    kTooShort,
+    kTooShort,
+    kTooShort};
+
+// kCompact[m]: indices of the lanes 0..7 not set in drop mask m, in order (then 0x80, which a
+// byte shuffle turns into zero); kCompactHigh: the same for lanes 8..15.
+constexpr std::array<std::array<uint8_t, 8>, 256> MakeCompactTable(uint8_t base) {
+  std::array<std::array<uint8_t, 8>, 256> table{};
+  for (int m = 0; m < 256; ++m) {
+    int kept = 0;
+    for (int lane = 0; lane < 8; ++lane) {
+      if ((m & (1 << lane)) == 0) table[m][kept++] = static_cast<uint8_t>(base + lane);
+    }
+    while (kept < 8) table[m][kept++] = 0x80;
+  }
+  return table;
+}
+alignas(64) constexpr std::array<std::array<uint8_t, 8>, 256> kCompact = MakeCompactTable(0);
+alignas(64) constexpr std::array<std::array<uint8_t, 8>, 256> kCompactHigh = MakeCompactTable(8);
+
+// Builds the fields of a hit from its '&' and '=' separators, given in order with their
+// positions in the decoded output.
+class FieldBuilder {
+ public:
+  FieldBuilder(FormField* fields, size_t max_fields) : fields_(fields), max_fields_(max_fields) {}
+
+  void Separator(size_t pos, bool pair_end) {
+    if (!pair_end) {
+      if (equals_ == kNone) equals_ = pos;
+      return;
+    }
+    EndPair(pos);
+    start_ = pos + 1;
+    equals_ = kNone;
+  }
+  // Ends the last pair at the end of the decoded output; returns the number of fields.
+  size_t Finish(size_t end) {
+    EndPair(end);
+    return count_;
+  }
+
+ private:
+  static constexpr size_t kNone = SIZE_MAX;
+
+  void EndPair(size_t end) {
+    if (end == start_) return;  // an empty pair
+    if (count_ < max_fields_) {
+      const size_t key_end = equals_ == kNone ? end : equals_;
+      const size_t value_begin = equals_ == kNone ? end : equals_ + 1;
+      fields_[count_] = {static_cast<uint32_t>(start_), static_cast<uint32_t>(key_end),
+                         static_cast<uint32_t>(value_begin), static_cast<uint32_t>(end)};
+    }
+    ++count_;
+  }
+
+  FormField* fields_;
+  size_t max_fields_;
+  size_t count_ = 0;
+  size_t start_ = 0;
+  size_t equals_ = kNone;
+};
+
+// Hash64 has no SIMD form that pays (README.md): every backend shares this loop.
+inline void Hash64BatchLoop(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = Hash64(keys[i], seed);
+}
+
+}  // namespace beacon::kernels::byte_kernels_shared
+#endif  // BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/simd/byte_kernels.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace beacon::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+namespace shared = byte_kernels_shared;
+
+using FullTag = hn::ScalableTag<uint8_t>;
+// Tails of a few dozen bytes run on 16-byte vectors, also on AVX2/AVX-512.
+using BlockTag = hn::CappedTag<uint8_t, 16>;
+static_assert(hn::MaxLanes(FullTag()) <= shared::kMaxVectorBytes, "buffers too small");
+
+inline const uint8_t* Bytes(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
+
+// ---------------------------------------------------------------- FormDecode, SplitForm
+
+// The reference loop, for components too short to fill a vector (and the one-lane target).
+// Reports '&' and '=' to `fields` when not null.
+inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_size,
+                        shared::FieldBuilder* fields) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t c = in[i];
+    if (c == '+') {
+      out[o++] = ' ';
+    } else if (c != '%') {
+      if (fields != nullptr && (c == '&' || c == '=')) fields->Separator(o, c == '&');
+      out[o++] = c;
+    } else {
+      if (n - i < 3) return false;
+      const int8_t hi = shared::kHexValue[in[i + 1]];
+      const int8_t lo = shared::kHexValue[in[i + 2]];
+      if (hi == shared::kNotHex || lo == shared::kNotHex) return false;
+      out[o++] = static_cast<uint8_t>((hi << 4) | lo);
+      i += 2;
+    }
+  }
+  *out_size = o;
+  return true;
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// Value of the hex digit in each lane, and which lanes hold one.
+template <class D>
+HWY_INLINE hn::Vec<D> HexDigits(D d, hn::Vec<D> c, hn::Mask<D>* valid) {
+  const auto digit = hn::Sub(c, hn::Set(d, '0'));
+  const auto letter = hn::Sub(hn::Or(c, hn::Set(d, 0x20)), hn::Set(d, 'a'));  // a-f and A-F
+  const auto is_digit = hn::Eq(hn::Min(digit, hn::Set(d, 9)), digit);
+  const auto is_letter = hn::Eq(hn::Min(letter, hn::Set(d, 5)), letter);
+  *valid = hn::Or(is_digit, is_letter);
+  return hn::IfThenElse(is_digit, digit, hn::Add(letter, hn::Set(d, 10)));
+}
+
+// The lanes of a vector that are '&' or '=', and which of them are '&', as bits.
+struct SeparatorBits {
+  uint64_t all;
+  uint64_t pair_ends;
+};
+
+template <class D>
+HWY_INLINE SeparatorBits FindSeparators(D d, hn::Vec<D> v) {
+  const auto amp = hn::Eq(v, hn::Set(d, '&'));
+  uint8_t amp_bytes[8] = {};
+  uint8_t all_bytes[8] = {};
+  hn::StoreMaskBits(d, amp, amp_bytes);
+  hn::StoreMaskBits(d, hn::Or(amp, hn::Eq(v, hn::Set(d, '='))), all_bytes);
+  SeparatorBits bits;
+  std::memcpy(&bits.all, all_bytes, 8);
+  std::memcpy(&bits.pair_ends, amp_bytes, 8);
+  return bits;
+}
+
+// Reports the separators of a decoded vector or chunk: lane k lands at out position
+// o + k - (dropped lanes below k).
+inline void ReportSeparators(SeparatorBits separators, uint32_t dropped, size_t o,
+                             shared::FieldBuilder* fields) {
+  for (uint64_t bits = separators.all; bits != 0; bits &= bits - 1) {
+    const int k = __builtin_ctzll(bits);
+    // Only 16-lane chunks drop lanes, so k < 16 whenever `dropped` is not zero.
+    const int below = dropped == 0 ? 0 : __builtin_popcount(dropped & ((uint32_t{1} << k) - 1));
+    fields->Separator(o + static_cast<size_t>(k - below), ((separators.pair_ends >> k) & 1) != 0);
+  }
+}
+
+// Decodes the `lanes` (<= 16) bytes at in[*i] to out[*o]: escapes and '+' by vector ops, then
+// the two digit bytes of every escape are squeezed out, eight lanes at a time by a shuffle
+// from kCompact. Reads in[*i, *i + 18) and writes out[*o, *o + 16): the caller guarantees
+// both (or pads). An escape whose digits lie past the chunk consumes them: *i moves past.
+// Separators go to `fields` (when not null) at out position + `report_offset`. Returns false
+// on a bad escape anywhere in the chunk.
+HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_t* HWY_RESTRICT out,
+                            size_t* i, size_t* o, shared::FieldBuilder* fields,
+                            size_t report_offset = 0) {
+  const hn::Full128<uint8_t> d;
+  const auto v = hn::LoadU(d, in + *i);
+  const auto escapes = hn::Eq(v, hn::Set(d, '%'));
+  uint8_t escape_bytes[8];
+  hn::StoreMaskBits(d, escapes, escape_bytes);
+  const uint32_t escape_bits = escape_bytes[0] | (uint32_t{escape_bytes[1]} << 8);
+  const auto plain = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
+  if (escape_bits == 0) {
+    if (fields != nullptr) {
+      ReportSeparators(FindSeparators(d, v), 0, report_offset + *o, fields);
+    }
+    hn::StoreU(plain, d, out + *o);
+    *i += lanes;
+    *o += lanes;
+    return true;
+  }
+  hn::Mask<decltype(d)> high_ok;
+  hn::Mask<decltype(d)> low_ok;
+  const auto high = HexDigits(d, hn::LoadU(d, in + *i + 1), &high_ok);
+  const auto low = HexDigits(d, hn::LoadU(d, in + *i + 2), &low_ok);
+  // Every '%' starts an escape: a '%' inside another escape is a bad digit of that one.
+  if (!hn::AllFalse(d, hn::AndNot(hn::And(high_ok, low_ok), escapes))) return false;
+  const auto decoded = hn::IfThenElse(escapes, hn::Or(hn::ShiftLeft<4>(high), low), plain);
+  const uint32_t dropped = (escape_bits << 1) | (escape_bits << 2);  // the digit bytes
+  if (fields != nullptr) {
+    ReportSeparators(FindSeparators(d, v), dropped, report_offset + *o, fields);
+  }
+  const uint32_t dropped_low = dropped & 0xFF;
+  const uint32_t dropped_high = (dropped >> 8) & 0xFF;
+  HWY_ALIGN uint8_t indices[16];
+  std::memcpy(indices, shared::kCompact[dropped_low].data(), 8);
+  std::memcpy(indices + 8, shared::kCompactHigh[dropped_high].data(), 8);
+  const auto packed = hn::TableLookupBytes(decoded, hn::Load(d, indices));
+  const size_t kept_low = 8 - static_cast<size_t>(__builtin_popcount(dropped_low));
+  hn::StoreU(packed, d, out + *o);
+  hn::StoreU(hn::UpperHalf(hn::Full64<uint8_t>(), packed), hn::Full64<uint8_t>(),
+             out + *o + kept_low);
+  *o += lanes - static_cast<size_t>(__builtin_popcount(dropped & 0xFFFF));
+  *i += lanes + static_cast<size_t>(__builtin_popcount(dropped >> 16));
+  return true;
+}
+#endif
+
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null.
+bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                size_t* out_size, shared::FieldBuilder* fields) {
+#if HWY_TARGET == HWY_SCALAR
+  return DecodeShort(in, n, out, out_size, fields);
+#else
+  if (n < 16) return DecodeShort(in, n, out, out_size, fields);
+  const FullTag d;
+  const size_t lanes = hn::Lanes(d);
+  size_t i = 0;
+  size_t o = 0;
+  // A vector without '%' is blended and stored whole; one with escapes goes 16 bytes at a
+  // time through DecodeChunk. The margins keep every chunk's reads and writes inside [0, n).
+  while (i + lanes + 8 <= n) {
+    const auto v = hn::LoadU(d, in + i);
+    if (hn::AllFalse(d, hn::Eq(v, hn::Set(d, '%')))) {
+      if (fields != nullptr) {
+        ReportSeparators(FindSeparators(d, v), 0, o, fields);
+      }
+      hn::StoreU(hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v), d, out + o);
+      i += lanes;
+      o += lanes;
+      continue;
+    }
+    for (size_t k = 0; k < lanes; k += 16) {
+      if (!DecodeChunk(in, 16, out, &i, &o, fields)) return false;
+    }
+  }
+  while (i + 24 <= n) {
+    if (!DecodeChunk(in, 16, out, &i, &o, fields)) return false;
+  }
+  // The last bytes (fewer than 24), from a zero-padded copy: a zero is no hex digit, so an
+  // escape cut off by the end is bad, as in the reference.
+  HWY_ALIGN uint8_t tail_in[48] = {};
+  HWY_ALIGN uint8_t tail_out[48];
+  const size_t rest = n - i;
+  std::memcpy(tail_in, in + i, rest);
+  size_t ti = 0;
+  size_t to = 0;
+  while (ti < rest) {
+    if (!DecodeChunk(tail_in, HWY_MIN(size_t{16}, rest - ti), tail_out, &ti, &to, fields, o)) {
+      return false;
+    }
+  }
+  std::memcpy(out + o, tail_out, to);
+  *out_size = o + to;
+  return true;
+#endif
+}
+
+bool FormDecodeSimd(std::string_view component, char* out, size_t* out_size) {
+  return DecodeForm(Bytes(component.data()), component.size(), reinterpret_cast<uint8_t*>(out),
+                    out_size, nullptr);
+}
+
+// ---------------------------------------------------------------- UTF-8
+
+#if HWY_TARGET != HWY_SCALAR
+// Error bits of the Lanes(d) bytes at cur; cur[-3, 0) must be readable (the bytes before).
+template <class D>
+HWY_INLINE void AccumulateUtf8Errors(D d, const uint8_t* cur, hn::Vec<D>* errors) {
+  const hn::RebindToSigned<D> di;
+  const auto input = hn::LoadU(d, cur);
+  const auto prev3 = hn::LoadU(d, cur - 3);
+  // prev3 and input cover cur[-3, Lanes): all ASCII means no error can start or end here.
+  if (hn::AllFalse(di, hn::Lt(hn::BitCast(di, hn::Or(input, prev3)), hn::Zero(di)))) return;
+  const auto prev1 = hn::LoadU(d, cur - 1);
+  const auto prev2 = hn::LoadU(d, cur - 2);
+  const auto nibble = hn::Set(d, 0x0F);
+  const auto byte1_high =
+      hn::TableLookupBytes(hn::LoadDup128(d, shared::kByte1High), hn::ShiftRight<4>(prev1));
+  const auto byte1_low =
+      hn::TableLookupBytes(hn::LoadDup128(d, shared::kByte1Low), hn::And(prev1, nibble));
+  const auto byte2_high =
+      hn::TableLookupBytes(hn::LoadDup128(d, shared::kByte2High), hn::ShiftRight<4>(input));
+  const auto special = hn::And(hn::And(byte1_high, byte1_low), byte2_high);
+  // A third byte after E0..FF or a fourth after F0..FF must be a continuation (bit 7 of the
+  // saturated difference is set exactly then); the tables flag it as kTwoConts, so xor.
+  const auto must_continue = hn::Or(hn::SaturatedSub(prev2, hn::Set(d, 0xE0 - 0x80)),
+                                    hn::SaturatedSub(prev3, hn::Set(d, 0xF0 - 0x80)));
+  *errors = hn::Or(*errors, hn::Xor(hn::And(must_continue, hn::Set(d, 0x80)), special));
+}
+
+// Copies the (up to) three bytes before p[i] and p[i, i + count) into buf[0, 3 + count), with
+// zeros where there is nothing: zeros are ASCII and end any sequence (truncation is an error).
+inline void FillPadded(const uint8_t* p, size_t i, size_t count, uint8_t* buf) {
+  const size_t before = HWY_MIN(i, size_t{3});
+  std::memcpy(buf + 3 - before, p + i - before, before);
+  std::memcpy(buf + 3, p + i, count);
+}
+#endif
+
+bool IsValidUtf8Simd(std::string_view bytes) {
+#if HWY_TARGET == HWY_SCALAR
+  // The nibble tables need 16-byte shuffles; one-lane vectors have none.
+  return IsValidUtf8(bytes);
+#else
+  // Below one 16-byte block the reference's byte loop is cheaper than padding a copy.
+  if (bytes.size() < 16) return IsValidUtf8(bytes);
+  const uint8_t* p = Bytes(bytes.data());
+  const size_t n = bytes.size();
+  const FullTag d;
+  const size_t lanes = hn::Lanes(d);
+  auto errors = hn::Zero(d);
+  size_t i = 0;
+  if (n >= lanes) {  // the first block has no bytes before it to load
+    HWY_ALIGN uint8_t buf[3 + shared::kMaxVectorBytes] = {};
+    FillPadded(p, 0, lanes, buf);
+    AccumulateUtf8Errors(d, buf + 3, &errors);
+    i = lanes;
+  }
+  for (; i + lanes <= n; i += lanes) AccumulateUtf8Errors(d, p + i, &errors);
+  // The rest, zero-padded: always run, so that a sequence truncated at n is caught.
+  const BlockTag d16;
+  auto tail_errors = hn::Zero(d16);
+  if (i == 0 && n >= 16) {
+    HWY_ALIGN uint8_t buf[3 + 16] = {};
+    FillPadded(p, 0, 16, buf);
+    AccumulateUtf8Errors(d16, buf + 3, &tail_errors);
+    i = 16;
+  }
+  for (; i + 16 <= n; i += 16) AccumulateUtf8Errors(d16, p + i, &tail_errors);
+  HWY_ALIGN uint8_t buf[3 + 16] = {};
+  FillPadded(p, i, n - i, buf);
+  AccumulateUtf8Errors(d16, buf + 3, &tail_errors);
+  return hn::AllFalse(d, hn::Ne(errors, hn::Zero(d))) &&
+         hn::AllFalse(d16, hn::Ne(tail_errors, hn::Zero(d16)));
+#endif
+}
+
+FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
+  shared::FieldBuilder builder(fields, max_fields);
+  size_t size = 0;
+  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size,
+                  &builder)) {
+    return {false, false, 0, 0};
+  }
+  const size_t count = builder.Finish(size);
+  return {true, IsValidUtf8Simd({out, size}), count, size};
+}
+
+// ---------------------------------------------------------------- scanning
+
+size_t FindByte(const char* p, size_t n, char c) {
+  const uint8_t* in = Bytes(p);
+  size_t i = 0;
+  const FullTag d;
+  const size_t lanes = hn::Lanes(d);
+  const auto target = hn::Set(d, static_cast<uint8_t>(c));
+  for (; i + lanes <= n; i += lanes) {
+    const auto hits = hn::Eq(hn::LoadU(d, in + i), target);
+    if (!hn::AllFalse(d, hits)) return i + hn::FindKnownFirstTrue(d, hits);
+  }
+  const BlockTag d16;
+  const auto target16 = hn::Set(d16, static_cast<uint8_t>(c));
+  for (; i + hn::Lanes(d16) <= n; i += hn::Lanes(d16)) {
+    const auto hits = hn::Eq(hn::LoadU(d16, in + i), target16);
+    if (!hn::AllFalse(d16, hits)) return i + hn::FindKnownFirstTrue(d16, hits);
+  }
+  for (; i < n; ++i) {
+    if (p[i] == c) return i;
+  }
+  return n;
+}
+
+#if HWY_TARGET != HWY_SCALAR
+// Lanes of v whose byte is in the set whose nibble tables are low / high (LoadDup128'd).
+template <class D>
+HWY_INLINE hn::Mask<D> InSet(D d, hn::Vec<D> v, hn::Vec<D> low, hn::Vec<D> high) {
+  const auto classes = hn::And(hn::TableLookupBytes(low, hn::And(v, hn::Set(d, 0x0F))),
+                               hn::TableLookupBytes(high, hn::ShiftRight<4>(v)));
+  return hn::Ne(classes, hn::Zero(d));
+}
+#endif
+
+size_t FindAnyOf(const char* p, size_t n, const AsciiSet& set) {
+  size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const uint8_t* in = Bytes(p);
+  const FullTag d;
+  const size_t lanes = hn::Lanes(d);
+  const auto low = hn::LoadDup128(d, set.low_nibble());
+  const auto high = hn::LoadDup128(d, set.high_nibble());
+  for (; i + lanes <= n; i += lanes) {
+    const auto hits = InSet(d, hn::LoadU(d, in + i), low, high);
+    if (!hn::AllFalse(d, hits)) return i + hn::FindKnownFirstTrue(d, hits);
+  }
+  const BlockTag d16;
+  const auto low16 = hn::LoadDup128(d16, set.low_nibble());
+  const auto high16 = hn::LoadDup128(d16, set.high_nibble());
+  for (; i + 16 <= n; i += 16) {
+    const auto hits = InSet(d16, hn::LoadU(d16, in + i), low16, high16);
+    if (!hn::AllFalse(d16, hits)) return i + hn::FindKnownFirstTrue(d16, hits);
+  }
+#endif
+  for (; i < n; ++i) {
+    if (set.Contains(p[i])) return i;
+  }
+  return n;
+}
+
+void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
+#if HWY_TARGET == HWY_SCALAR
+  for (size_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (set.Contains(p[i])) bits[i / 64] |= uint64_t{1} << (i % 64);
+  }
+#else
+  const FullTag d;
+  const size_t lanes = hn::Lanes(d);
+  const auto low = hn::LoadDup128(d, set.low_nibble());
+  const auto high = hn::LoadDup128(d, set.high_nibble());
+  // StoreMaskBits writes lane j's bit at bit j % 8 of byte j / 8: on a little-endian host the
+  // bytes of a block's lanes are the bits of its uint64_t word in order.
+  auto* bit_bytes = reinterpret_cast<uint8_t*>(bits);
+  size_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    for (size_t k = 0; k < 64; k += lanes) {
+      hn::StoreMaskBits(d, InSet(d, hn::LoadU(d, Bytes(p) + i + k), low, high),
+                        bit_bytes + (i + k) / 8);
+    }
+  }
+  if (i < n) {  // the last, partial block: classify a zero-padded copy, drop bits past n
+    const size_t rest = n - i;
+    HWY_ALIGN uint8_t block[64] = {};
+    std::memcpy(block, p + i, rest);
+    for (size_t k = 0; k < 64; k += lanes) {
+      hn::StoreMaskBits(d, InSet(d, hn::Load(d, block + k), low, high), bit_bytes + (i + k) / 8);
+    }
+    bits[i / 64] &= (uint64_t{1} << rest) - 1;  // rest < 64
+  }
+#endif
+}
+
+// The table of this target's kernels.
+ByteKernels MakeByteKernels() {
+  return {.backend = "simd",
+          .target = hwy::TargetName(HWY_TARGET),
+          .is_valid_utf8 = &IsValidUtf8Simd,
+          .form_decode = &FormDecodeSimd,
+          .find_byte = &FindByte,
+          .find_any_of = &FindAnyOf,
+          .classify = &Classify,
+          .split_form = &SplitForm,
+          .hash64_batch = &shared::Hash64BatchLoop};
+}
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace beacon::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace beacon::kernels {
+
+HWY_EXPORT(IsValidUtf8Simd);
+HWY_EXPORT(FormDecodeSimd);
+HWY_EXPORT(FindByte);
+HWY_EXPORT(FindAnyOf);
+HWY_EXPORT(Classify);
+HWY_EXPORT(SplitForm);
+HWY_EXPORT(MakeByteKernels);
+
+namespace {
+
+bool ReferenceIsValidUtf8(std::string_view bytes) { return IsValidUtf8(bytes); }
+bool ReferenceFormDecode(std::string_view component, char* out, size_t* out_size) {
+  return FormDecode(component, out, out_size);
+}
+size_t ReferenceFindByte(const char* p, size_t n, char c) {
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] == c) return i;
+  }
+  return n;
+}
+size_t ReferenceFindAnyOf(const char* p, size_t n, const AsciiSet& set) {
+  for (size_t i = 0; i < n; ++i) {
+    if (set.Contains(p[i])) return i;
+  }
+  return n;
+}
+void ReferenceClassify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
+  for (size_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (set.Contains(p[i])) bits[i / 64] |= uint64_t{1} << (i % 64);
+  }
+}
+
+// Field extraction the plain way: FormDecode and IsValidUtf8 per key and value.
+FormSplit ReferenceSplitForm(std::string_view hit, char* out, FormField* fields,
+                             size_t max_fields) {
+  size_t o = 0;
+  size_t count = 0;
+  bool utf8_ok = true;
+  size_t start = 0;
+  while (true) {
+    const size_t amp = std::min(hit.find('&', start), hit.size());
+    const std::string_view pair = hit.substr(start, amp - start);
+    const size_t equals = pair.find('=');
+    size_t key_size = 0;
+    if (!FormDecode(pair.substr(0, equals), out + o, &key_size)) return {false, false, 0, 0};
+    FormField field{static_cast<uint32_t>(o), static_cast<uint32_t>(o + key_size), 0, 0};
+    utf8_ok = utf8_ok && IsValidUtf8({out + o, key_size});
+    o += key_size;
+    field.value_begin = field.value_end = field.key_end;
+    if (equals != std::string_view::npos) {
+      out[o++] = '=';
+      size_t value_size = 0;
+      if (!FormDecode(pair.substr(equals + 1), out + o, &value_size)) return {false, false, 0, 0};
+      utf8_ok = utf8_ok && IsValidUtf8({out + o, value_size});
+      field.value_begin = static_cast<uint32_t>(o);
+      o += value_size;
+      field.value_end = static_cast<uint32_t>(o);
+    }
+    if (!pair.empty()) {
+      if (count < max_fields) fields[count] = field;
+      ++count;
+    }
+    if (amp == hit.size()) break;
+    out[o++] = '&';
+    start = amp + 1;
+  }
+  return {true, utf8_ok, count, o};
+}
+
+constexpr ByteKernels kScalarByteKernels{.backend = "scalar",
+                                         .target = "reference",
+                                         .is_valid_utf8 = &ReferenceIsValidUtf8,
+                                         .form_decode = &ReferenceFormDecode,
+                                         .find_byte = &ReferenceFindByte,
+                                         .find_any_of = &ReferenceFindAnyOf,
+                                         .classify = &ReferenceClassify,
+                                         .split_form = &ReferenceSplitForm,
+                                         .hash64_batch = &byte_kernels_shared::Hash64BatchLoop};
+
+}  // namespace
+
+ByteKernels ScalarByteKernels() { return kScalarByteKernels; }
+
+SimdTarget ActiveSimdTarget() {
+  const int64_t supported = hwy::SupportedTargets() & HWY_TARGETS;
+  const int64_t best = supported & -supported;  // lower bits are better targets
+  return {best, hwy::TargetName(best)};
+}
+
+ByteKernels SimdByteKernels() { return HWY_DYNAMIC_DISPATCH(MakeByteKernels)(); }
+
+bool IsValidUtf8Simd(std::string_view bytes) {
+  return HWY_DYNAMIC_DISPATCH(IsValidUtf8Simd)(bytes);
+}
+
+bool FormDecodeSimd(std::string_view component, char* out, size_t* out_size) {
+  return HWY_DYNAMIC_DISPATCH(FormDecodeSimd)(component, out, out_size);
+}
+
+size_t FindByte(const char* p, size_t n, char c) { return HWY_DYNAMIC_DISPATCH(FindByte)(p, n, c); }
+
+size_t FindAnyOf(const char* p, size_t n, const AsciiSet& set) {
+  return HWY_DYNAMIC_DISPATCH(FindAnyOf)(p, n, set);
+}
+
+void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
+  HWY_DYNAMIC_DISPATCH(Classify)(p, n, set, bits);
+}
+
+FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
+  return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, fields, max_fields);
+}
+
+void Hash64Batch(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out) {
+  byte_kernels_shared::Hash64BatchLoop(keys, n, seed, out);
+}
+
+std::vector<SimdTarget> SupportedSimdTargets() {
+  std::vector<SimdTarget> targets;
+  for (const int64_t bits : hwy::SupportedAndGeneratedTargets()) {
+    targets.push_back({bits, hwy::TargetName(bits)});
+  }
+  return targets;
+}
+
+std::vector<SimdTarget> CompiledSimdTargets() {
+  std::vector<SimdTarget> targets;
+  for (int64_t rest = HWY_TARGETS; rest != 0; rest &= rest - 1) {
+    const int64_t bits = rest & -rest;
+    targets.push_back({bits, hwy::TargetName(bits)});
+  }
+  return targets;
+}
+
+void ForceSimdTargetForTest(int64_t target_bits) { hwy::SetSupportedTargetsForTest(target_bits); }
+
+}  // namespace beacon::kernels
+#endif  // HWY_ONCE
