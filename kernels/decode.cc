@@ -1,22 +1,21 @@
-// DecodeBatch, scalar reference: one decoder per collector endpoint, chosen per beacon.
+// DecodeBatch, scalar reference: one decoder per collector endpoint, chosen per beacon
+// (kernels/formats/dispatch.cc).
 #include "kernels/decode.h"
 
-#include "kernels/formats/ga_v1.h"
+#include "kernels/formats/common.h"
+#include "kernels/formats/dispatch.h"
 
 namespace beacon::kernels {
 
 void DecodeBatch(const RawBatch& raw, const DecodeContext& ctx, EventBatch* events) {
   for (size_t i = 0; i < raw.size(); ++i) {
-    const GaBeacon beacon{raw.payload(i), raw.user_agent(i), raw.receive_time_ms(i),
-                          static_cast<uint16_t>(i)};
-    switch (raw.endpoint(i)) {
-      case Endpoint::kGaCollect:
-        DecodeGaCollect(beacon, ctx, events);
-        break;
-      case Endpoint::kGaBatch:
-        DecodeGaBatch(beacon, ctx, events);
-        break;
-    }
+    const Beacon beacon{.payload = raw.payload(i),
+                        .query = raw.query(i),
+                        .user_agent = raw.user_agent(i),
+                        .address = raw.source(i),
+                        .receive_time_ms = raw.receive_time_ms(i),
+                        .source = static_cast<uint16_t>(i)};
+    DecodeBeacon(raw.endpoint(i), beacon, ctx, events);
   }
 }
 

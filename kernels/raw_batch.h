@@ -19,8 +19,15 @@ enum class IngressKind : uint8_t { kHttp, kUdpRelay, kMirror };
 
 // Which collector endpoint a payload arrived on; decides the decoder.
 enum class Endpoint : uint8_t {
-  kGaCollect,  // GA Universal v1 /collect (GET query or POST body): one hit
-  kGaBatch,    // GA Universal v1 /batch: one hit per line, <= 20
+  kGaCollect,       // GA Universal v1 /collect (GET query or POST body): one hit
+  kGaBatch,         // GA Universal v1 /batch: one hit per line, <= 20
+  kGa4Gtag,         // GA4 gtag /g/collect: shared parameters in `query`, one event per body line
+  kGa4Mp,           // GA4 Measurement Protocol /mp/collect: JSON body, ids in `query`
+  kPlausibleEvent,  // Plausible /api/event: JSON body
+  kSnowplowGet,     // Snowplow GET /i: one event in the query string (the payload)
+  kSnowplowPost,    // Snowplow POST /com.snowplowanalytics.snowplow/tp2: payload_data JSON
+  kUdpHitBatch,     // UDP relay: GA-style hits, one per line, <= 20 (the /batch rules)
+  kUdpSyslog,       // UDP relay: one syslog message carrying a beacon_relay log line
 };
 
 // IPv4 addresses are stored v4-mapped (::ffff:a.b.c.d). Never leaves memory (privacy).

@@ -40,8 +40,156 @@ constexpr char kPixelGif[] =
 constexpr std::string_view kPixel(kPixelGif, sizeof(kPixelGif) - 1);
 static_assert(kPixel.size() == 43);
 
-enum class RequestKind : uint8_t { kCollect, kBatch, kHandler, kOther, kCount };
-constexpr std::string_view kRequestKindNames[] = {"collect", "batch", "handler", "other"};
+enum class RequestKind : uint8_t {
+  kCollect,
+  kBatch,
+  kGtag,
+  kMeasurementProtocol,
+  kPlausible,
+  kSnowplowPixel,
+  kSnowplowPost,
+  kHandler,
+  kOther,
+  kCount
+};
+constexpr std::string_view kRequestKindNames[] = {"collect",      "batch",     "g_collect",
+                                                  "mp_collect",   "api_event", "snowplow_i",
+                                                  "snowplow_tp2", "handler",   "other"};
+static_assert(std::size(kRequestKindNames) == static_cast<size_t>(RequestKind::kCount));
+
+// How a beacon route answers, as the real collector does (host/net/README.md, "Routes").
+enum class Answer : uint8_t {
+  kGif,        // 200 image/gif, the 43-byte GIF, no-cache (GA /collect, /batch; Snowplow /i)
+  kNoContent,  // 204 (GA4 /g/collect, /mp/collect)
+  kAccepted,   // 202 text/plain "ok" (Plausible)
+  kOk,         // 200 text/plain "ok" (Snowplow tp2)
+};
+
+// Which CORS headers a route's answers carry.
+enum class Cors : uint8_t {
+  kNone,
+  kAnyOrigin,   // Access-Control-Allow-Origin: * (Plausible)
+  kEchoOrigin,  // the request's Origin (or *) with Allow-Credentials: true (Google, Snowplow)
+};
+
+struct BeaconRoute {
+  std::string_view path;
+  RequestKind kind;
+  kernels::Endpoint endpoint;
+  bool get;                   // GET allowed
+  bool post;                  // POST allowed
+  bool get_payload_is_query;  // GET: the payload is the query string; otherwise it is the body
+                              // and the query travels alongside
+  bool preflight;             // OPTIONS answered with a CORS preflight
+  Answer answer;
+  Cors cors;
+  std::string_view allow;            // the Allow header of a 405
+  std::string_view preflight_extra;  // Allow-Methods / Allow-Headers / Max-Age of a preflight
+};
+
+constexpr BeaconRoute kBeaconRoutes[] = {
+    {"/collect",
+     RequestKind::kCollect,
+     kernels::Endpoint::kGaCollect,
+     true,
+     true,
+     true,
+     false,
+     Answer::kGif,
+     Cors::kNone,
+     "GET, POST",
+     {}},
+    {"/r/collect",
+     RequestKind::kCollect,
+     kernels::Endpoint::kGaCollect,
+     true,
+     true,
+     true,
+     false,
+     Answer::kGif,
+     Cors::kNone,
+     "GET, POST",
+     {}},
+    {"/j/collect",
+     RequestKind::kCollect,
+     kernels::Endpoint::kGaCollect,
+     true,
+     true,
+     true,
+     false,
+     Answer::kGif,
+     Cors::kNone,
+     "GET, POST",
+     {}},
+    {"/batch",
+     RequestKind::kBatch,
+     kernels::Endpoint::kGaBatch,
+     false,
+     true,
+     false,
+     false,
+     Answer::kGif,
+     Cors::kNone,
+     "POST",
+     {}},
+    {"/g/collect", RequestKind::kGtag, kernels::Endpoint::kGa4Gtag, true, true, false, true,
+     Answer::kNoContent, Cors::kEchoOrigin, "GET, POST, OPTIONS",
+     "Access-Control-Allow-Methods: GET, POST\r\nAccess-Control-Allow-Headers: Content-Type\r\n"
+     "Access-Control-Max-Age: 86400\r\n"},
+    {"/mp/collect",
+     RequestKind::kMeasurementProtocol,
+     kernels::Endpoint::kGa4Mp,
+     false,
+     true,
+     false,
+     false,
+     Answer::kNoContent,
+     Cors::kNone,
+     "POST",
+     {}},
+    {"/api/event", RequestKind::kPlausible, kernels::Endpoint::kPlausibleEvent, false, true, false,
+     true, Answer::kAccepted, Cors::kAnyOrigin, "POST, OPTIONS",
+     "Access-Control-Allow-Methods: POST\r\nAccess-Control-Allow-Headers: Content-Type\r\n"
+     "Access-Control-Max-Age: 1728000\r\n"},
+    {"/i",
+     RequestKind::kSnowplowPixel,
+     kernels::Endpoint::kSnowplowGet,
+     true,
+     false,
+     true,
+     false,
+     Answer::kGif,
+     Cors::kEchoOrigin,
+     "GET",
+     {}},
+    {"/com.snowplowanalytics.snowplow/tp2", RequestKind::kSnowplowPost,
+     kernels::Endpoint::kSnowplowPost, false, true, false, true, Answer::kOk, Cors::kEchoOrigin,
+     "POST, OPTIONS",
+     "Access-Control-Allow-Headers: Content-Type, SP-Anonymous\r\nAccess-Control-Max-Age: "
+     "3600\r\n"},
+};
+
+const BeaconRoute* FindBeaconRoute(std::string_view path) {
+  for (const BeaconRoute& route : kBeaconRoutes) {
+    if (route.path == path) return &route;
+  }
+  return nullptr;
+}
+
+// The CORS response headers of `cors` for a request from `origin` (may be empty).
+std::string CorsHeaders(Cors cors, std::string_view origin) {
+  switch (cors) {
+    case Cors::kNone:
+      return {};
+    case Cors::kAnyOrigin:
+      return "Access-Control-Allow-Origin: *\r\n";
+    case Cors::kEchoOrigin:
+      // Header values reach here validated (no CR, LF or other controls): echoing is safe.
+      return "Access-Control-Allow-Origin: " + std::string(origin.empty() ? "*" : origin) +
+             "\r\nAccess-Control-Allow-Credentials: true\r\n";
+  }
+  return {};
+}
 
 int64_t ClockMs(clockid_t clock) {
   timespec ts{};
@@ -166,7 +314,7 @@ struct HttpServer::Worker {
   bool AnswerInput(Connection* c);
   void HandleRequest(Connection* c, const HttpRequest& request);
   void AddBeacon(Connection* c, kernels::Endpoint endpoint, std::string_view payload,
-                 std::string_view user_agent);
+                 std::string_view user_agent, std::string_view query);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers, bool keep_alive,
                       int minor_version, bool head);
@@ -320,12 +468,15 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
 }
 
 void HttpServer::Worker::AddBeacon(Connection* c, kernels::Endpoint endpoint,
-                                   std::string_view payload, std::string_view user_agent) {
-  if (batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms)) {
+                                   std::string_view payload, std::string_view user_agent,
+                                   std::string_view query) {
+  if (batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms,
+                query)) {
     return;
   }
   FlushBatch();
-  if (!batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms)) {
+  if (!batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms,
+                 query)) {
     Bump(dropped);  // larger than an empty batch's arena
   }
 }
@@ -336,38 +487,61 @@ void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request
   const bool get = request.method == "GET";
   const bool post = request.method == "POST";
   const bool head = request.method == "HEAD";
-  if (sink != nullptr) {
-    const bool collect = path == "/collect" || path == "/r/collect" || path == "/j/collect";
-    const bool batch_path = path == "/batch";
-    if (collect || batch_path) {
-      Bump(requests[static_cast<size_t>(collect ? RequestKind::kCollect : RequestKind::kBatch)]);
-      if (!(post || (collect && get))) {
-        AppendResponse(c, 405, "text/plain; charset=utf-8", "method not allowed\n",
-                       collect ? "Allow: GET, POST\r\n" : "Allow: POST\r\n", request.keep_alive,
-                       request.minor_version, head);
-        return;
-      }
-      if (get && request.target.size() > config.limits.max_collect_url) {
-        rejects.Add(HttpReject::kUrlTooLong);
-        AppendResponse(c, 414, "text/plain; charset=utf-8", "url_too_long\n", {}, false,
-                       request.minor_version, false);
-        c->close_after_write = true;
-        return;
-      }
-      if (!admitting) {
-        Bump(shed);
-        const std::string retry = "Retry-After: " + std::to_string(config.retry_after_s) + "\r\n";
-        AppendResponse(c, 503, "text/plain; charset=utf-8", "overloaded\n", retry,
-                       request.keep_alive, request.minor_version, false);
-        return;
-      }
-      AddBeacon(c, collect ? kernels::Endpoint::kGaCollect : kernels::Endpoint::kGaBatch,
-                get ? request.query : request.body, request.user_agent);
-      AppendResponse(c, 200, "image/gif", kPixel,
-                     "Cache-Control: no-cache, no-store, must-revalidate\r\n", request.keep_alive,
+  const BeaconRoute* route = sink != nullptr ? FindBeaconRoute(path) : nullptr;
+  if (route != nullptr) {
+    Bump(requests[static_cast<size_t>(route->kind)]);
+    const std::string cors = CorsHeaders(route->cors, request.Header("Origin"));
+    if (route->preflight && request.method == "OPTIONS") {
+      AppendResponse(c, 204, "text/plain; charset=utf-8", {},
+                     cors + std::string(route->preflight_extra), request.keep_alive,
                      request.minor_version, false);
       return;
     }
+    if (!((get && route->get) || (post && route->post))) {
+      AppendResponse(c, 405, "text/plain; charset=utf-8", "method not allowed\n",
+                     "Allow: " + std::string(route->allow) + "\r\n", request.keep_alive,
+                     request.minor_version, head);
+      return;
+    }
+    if (get && request.target.size() > config.limits.max_collect_url) {
+      rejects.Add(HttpReject::kUrlTooLong);
+      AppendResponse(c, 414, "text/plain; charset=utf-8", "url_too_long\n", {}, false,
+                     request.minor_version, false);
+      c->close_after_write = true;
+      return;
+    }
+    if (!admitting) {
+      Bump(shed);
+      const std::string retry = "Retry-After: " + std::to_string(config.retry_after_s) + "\r\n";
+      AppendResponse(c, 503, "text/plain; charset=utf-8", "overloaded\n", retry, request.keep_alive,
+                     request.minor_version, false);
+      return;
+    }
+    if (get && route->get_payload_is_query) {
+      AddBeacon(c, route->endpoint, request.query, request.user_agent, {});
+    } else {
+      AddBeacon(c, route->endpoint, request.body, request.user_agent, request.query);
+    }
+    switch (route->answer) {
+      case Answer::kGif:
+        AppendResponse(c, 200, "image/gif", kPixel,
+                       "Cache-Control: no-cache, no-store, must-revalidate\r\n" + cors,
+                       request.keep_alive, request.minor_version, false);
+        break;
+      case Answer::kNoContent:
+        AppendResponse(c, 204, "text/plain; charset=utf-8", {}, cors, request.keep_alive,
+                       request.minor_version, false);
+        break;
+      case Answer::kAccepted:
+        AppendResponse(c, 202, "text/plain; charset=utf-8", "ok", cors, request.keep_alive,
+                       request.minor_version, false);
+        break;
+      case Answer::kOk:
+        AppendResponse(c, 200, "text/plain; charset=utf-8", "ok", cors, request.keep_alive,
+                       request.minor_version, false);
+        break;
+    }
+    return;
   }
   for (const auto& [handler_path, handler] : server->handlers_) {
     if (handler_path != path) continue;
@@ -393,9 +567,12 @@ void HttpServer::Worker::AppendResponse(Connection* c, int status, std::string_v
   UpdateDate();
   std::string& out = c->out;
   out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
-  out.append(StatusText(status)).append("\r\nDate: ").append(date);
-  out.append("\r\nContent-Type: ").append(content_type);
-  out.append("\r\nContent-Length: ").append(std::to_string(body.size())).append("\r\n");
+  out.append(StatusText(status)).append("\r\nDate: ").append(date).append("\r\n");
+  // A 204 carries neither (RFC 9110 §8.6: no Content-Length in a 204).
+  if (status != 204) {
+    out.append("Content-Type: ").append(content_type).append("\r\n");
+    out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  }
   out.append(extra_headers);
   if (!keep_alive) {
     out.append("Connection: close\r\n");

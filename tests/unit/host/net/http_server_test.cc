@@ -41,6 +41,7 @@ struct Beacon {
   std::string user_agent;
   kernels::IpAddress source;
   int64_t receive_time_ms;
+  std::string query;
 };
 
 // A real sink: records every beacon and the order of batch and tick calls.
@@ -54,7 +55,7 @@ class RecordingSink : public BeaconSink {
     for (size_t i = 0; i < batch.size(); ++i) {
       beacons_.push_back({batch.endpoint(i), batch.ingress(i), std::string(batch.payload(i)),
                           std::string(batch.user_agent(i)), batch.source(i),
-                          batch.receive_time_ms(i)});
+                          batch.receive_time_ms(i), std::string(batch.query(i))});
     }
     calls_.push_back('B');
   }
@@ -310,6 +311,127 @@ TEST_F(HttpServerTest, PostCollectBatchAndAliases) {
   EXPECT_EQ(b[3].payload, "v=1&n=5");
   EXPECT_EQ(b[4].payload, "v=1&n=6");
   EXPECT_EQ(b[4].endpoint, Endpoint::kGaCollect);
+}
+
+TEST_F(HttpServerTest, Ga4PlausibleAndSnowplowRoutesAnswerAsTheirCollectors) {
+  StartServer();
+  Client c(port());
+  const std::string origin = "Origin: https://shop.example\r\n";
+  c.Send(Post("/g/collect?v=2&tid=G-1&cid=1.2", "en=page_view\nen=scroll", origin));
+  c.Send(Get("/g/collect?v=2&tid=G-1&en=click"));
+  c.Send(Post("/mp/collect?measurement_id=G-1&api_secret=s", R"({"client_id":"1","events":[]})",
+              "Content-Type: application/json\r\n"));
+  c.Send(Post("/api/event", R"({"n":"pageview"})", origin + "Content-Type: text/plain\r\n"));
+  c.Send(Get("/i?e=pv&aid=app", origin));
+  c.Send(Post("/com.snowplowanalytics.snowplow/tp2", R"({"data":[]})"));
+
+  Response r = c.Read();  // gtag POST: 204, no body, the origin echoed with credentials
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.headers.count("content-length"), 0u);
+  EXPECT_EQ(r.headers.count("content-type"), 0u);
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "https://shop.example");
+  EXPECT_EQ(r.headers["access-control-allow-credentials"], "true");
+  EXPECT_EQ(r.body, "");
+  r = c.Read();  // gtag GET
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "*");
+  r = c.Read();  // Measurement Protocol: 204, no CORS (server-side sends)
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.headers.count("access-control-allow-origin"), 0u);
+  r = c.Read();  // Plausible: 202 "ok", any origin
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.headers["content-type"], "text/plain; charset=utf-8");
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "*");
+  EXPECT_EQ(r.headers.count("access-control-allow-credentials"), 0u);
+  r = c.Read();  // Snowplow pixel
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "image/gif");
+  EXPECT_EQ(r.headers["cache-control"], "no-cache, no-store, must-revalidate");
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "https://shop.example");
+  EXPECT_EQ(r.body, kGif);
+  r = c.Read();  // Snowplow tp2: 200 "ok"
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "*");
+  EXPECT_EQ(r.headers["access-control-allow-credentials"], "true");
+
+  const auto b = sink().WaitFor(6);
+  ASSERT_EQ(b.size(), 6u);
+  EXPECT_EQ(b[0].endpoint, Endpoint::kGa4Gtag);
+  EXPECT_EQ(b[0].payload, "en=page_view\nen=scroll");
+  EXPECT_EQ(b[0].query, "v=2&tid=G-1&cid=1.2");
+  EXPECT_EQ(b[1].endpoint, Endpoint::kGa4Gtag);
+  EXPECT_EQ(b[1].payload, "");
+  EXPECT_EQ(b[1].query, "v=2&tid=G-1&en=click");
+  EXPECT_EQ(b[2].endpoint, Endpoint::kGa4Mp);
+  EXPECT_EQ(b[2].payload, R"({"client_id":"1","events":[]})");
+  EXPECT_EQ(b[2].query, "measurement_id=G-1&api_secret=s");
+  EXPECT_EQ(b[3].endpoint, Endpoint::kPlausibleEvent);
+  EXPECT_EQ(b[3].payload, R"({"n":"pageview"})");
+  EXPECT_EQ(b[4].endpoint, Endpoint::kSnowplowGet);
+  EXPECT_EQ(b[4].payload, "e=pv&aid=app");
+  EXPECT_EQ(b[4].query, "");
+  EXPECT_EQ(b[5].endpoint, Endpoint::kSnowplowPost);
+  EXPECT_EQ(b[5].payload, R"({"data":[]})");
+  EXPECT_EQ(Metric("beacond_http_requests_total{endpoint=\"g_collect\"}"), 2);
+  EXPECT_EQ(Metric("beacond_http_requests_total{endpoint=\"mp_collect\"}"), 1);
+  EXPECT_EQ(Metric("beacond_http_requests_total{endpoint=\"api_event\"}"), 1);
+  EXPECT_EQ(Metric("beacond_http_requests_total{endpoint=\"snowplow_i\"}"), 1);
+  EXPECT_EQ(Metric("beacond_http_requests_total{endpoint=\"snowplow_tp2\"}"), 1);
+  EXPECT_EQ(Metric("beacond_http_responses_total{code=\"204\"}"), 3);
+  EXPECT_EQ(Metric("beacond_http_responses_total{code=\"202\"}"), 1);
+}
+
+std::string Options(std::string_view path, std::string_view origin) {
+  return "OPTIONS " + std::string(path) + " HTTP/1.1\r\nHost: t\r\nOrigin: " + std::string(origin) +
+         "\r\nAccess-Control-Request-Method: POST\r\n"
+         "Access-Control-Request-Headers: content-type\r\n\r\n";
+}
+
+TEST_F(HttpServerTest, CorsPreflightsAndMethodsOfTheNewRoutes) {
+  StartServer();
+  Client c(port());
+  c.Send(Options("/api/event", "https://blog.example"));
+  Response r = c.Read();
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "*");
+  EXPECT_EQ(r.headers["access-control-allow-methods"], "POST");
+  EXPECT_EQ(r.headers["access-control-allow-headers"], "Content-Type");
+  EXPECT_EQ(r.headers["access-control-max-age"], "1728000");
+  c.Send(Options("/com.snowplowanalytics.snowplow/tp2", "https://blog.example"));
+  r = c.Read();
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "https://blog.example");
+  EXPECT_EQ(r.headers["access-control-allow-credentials"], "true");
+  EXPECT_EQ(r.headers["access-control-allow-headers"], "Content-Type, SP-Anonymous");
+  EXPECT_EQ(r.headers["access-control-max-age"], "3600");
+  c.Send(Options("/g/collect", "https://shop.example"));
+  r = c.Read();
+  EXPECT_EQ(r.status, 204);
+  EXPECT_EQ(r.headers["access-control-allow-origin"], "https://shop.example");
+  EXPECT_EQ(r.headers["access-control-allow-methods"], "GET, POST");
+  // No preflight for the server-side and GET-only endpoints, nor for GA v1.
+  c.Send(Options("/mp/collect", "https://shop.example"));
+  r = c.Read();
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "POST");
+  c.Send(Options("/collect", "https://shop.example"));
+  EXPECT_EQ(c.Read().status, 405);
+  c.Send(Get("/api/event"));
+  r = c.Read();
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "POST, OPTIONS");
+  c.Send(Post("/i", "e=pv"));
+  r = c.Read();
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.headers["allow"], "GET");
+  c.Send(Get("/mp/collect?measurement_id=G-1"));
+  EXPECT_EQ(c.Read().status, 405);
+  // A long GET beacon URL is refused on every GET route, not only /collect.
+  c.Send(Get("/i?e=pv&x=" + std::string(8000, 'x')));
+  EXPECT_EQ(c.Read().status, 414);
+  EXPECT_TRUE(sink().beacons().empty());
 }
 
 TEST_F(HttpServerTest, KeepAliveServesSequentialRequests) {

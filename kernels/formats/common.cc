@@ -1,0 +1,66 @@
+// Shared pieces of the non-GA-v1 decoders; see common.h.
+#include "kernels/formats/common.h"
+
+#include "kernels/formats/url.h"
+#include "kernels/visitor.h"
+
+namespace beacon::kernels {
+
+JsonStatus ParseJson(std::string_view padded_document, simdjson::dom::element* root) {
+  // One parser per thread: it keeps its buffers, so parsing allocates only when a document is
+  // larger than every earlier one.
+  thread_local simdjson::dom::parser parser;
+  const simdjson::error_code error =
+      parser.parse(padded_document.data(), padded_document.size(), false).get(*root);
+  if (error == simdjson::SUCCESS) return JsonStatus::kOk;
+  return error == simdjson::UTF8_ERROR ? JsonStatus::kInvalidUtf8 : JsonStatus::kBadJson;
+}
+
+bool JsonString(const simdjson::dom::object& object, std::string_view key,
+                std::string_view* value) {
+  *value = {};
+  simdjson::dom::element element;
+  if (object.at_key(key).get(element) != simdjson::SUCCESS) return true;
+  if (element.is_null()) return true;
+  return element.get_string().get(*value) == simdjson::SUCCESS;
+}
+
+std::string_view PagePath(std::string_view url) {
+  const std::string_view path = SplitUrl(url).path;
+  return path.empty() ? std::string_view("/") : path;
+}
+
+int64_t UnixMinute(int64_t unix_ms) {
+  constexpr int64_t kMillisPerMinute = 60'000;
+  return unix_ms / kMillisPerMinute - (unix_ms % kMillisPerMinute < 0 ? 1 : 0);
+}
+
+bool ResolveVisitor(const DecodeContext& ctx, const Beacon& beacon, uint32_t site_id,
+                    std::string_view client_id, std::string_view user_agent, uint64_t* visitor) {
+  if (!client_id.empty()) {
+    *visitor = VisitorFromClientId(client_id, site_id, ctx.visitor_key);
+    return true;
+  }
+  return VisitorFromAddress(ctx.salts, beacon.receive_time_ms, site_id, beacon.address, user_agent,
+                            visitor);
+}
+
+bool IsGa4Name(std::string_view name) {
+  constexpr size_t kMaxNameBytes = 40;
+  if (name.empty() || name.size() > kMaxNameBytes) return false;
+  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!letter(name[0])) return false;
+  for (const char c : name) {
+    if (!letter(c) && !(c >= '0' && c <= '9') && c != '_') return false;
+  }
+  return true;
+}
+
+void AppendEvent(EventBatch* events, const Site& site, int64_t minute, EventKind kind,
+                 uint8_t flags, uint64_t visitor, std::string_view path, uint16_t source) {
+  const StrRef path_ref = path.empty() ? StrRef{} : events->AddString(path);
+  events->Append(site.site_id, static_cast<uint32_t>(minute), kind, flags, visitor, path_ref,
+                 source);
+}
+
+}  // namespace beacon::kernels

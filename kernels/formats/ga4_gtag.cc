@@ -1,0 +1,138 @@
+// GA4 gtag decoder, scalar reference: the query's parameters once, then each body line's over
+// them; decoded bytes go to stack buffers (no allocation per event).
+#include "kernels/formats/ga4_gtag.h"
+
+#include <array>
+#include <optional>
+
+#include "kernels/formats/bot_agents.h"
+#include "kernels/formats/url.h"
+
+namespace beacon::kernels {
+namespace {
+
+enum class Param : uint8_t { kV, kTid, kCid, kUid, kEn, kDl, kNone };
+constexpr size_t kParamCount = static_cast<size_t>(Param::kNone);
+
+constexpr size_t kMaxUrlBytes = 2048;    // dl, dr
+constexpr size_t kMaxTitleBytes = 1500;  // dt
+
+struct Params {
+  std::array<std::string_view, kParamCount> values{};  // first occurrence; empty = absent
+  FormStatus status = FormStatus::kOk;
+  bool too_long = false;
+
+  std::string_view operator[](Param p) const { return values[static_cast<size_t>(p)]; }
+
+  void Parse(std::string_view form, char* scratch) {
+    status = ParseForm(form, scratch, [this](std::string_view key, std::string_view value) {
+      Param param = Param::kNone;
+      if (key == "v") {
+        param = Param::kV;
+      } else if (key == "tid") {
+        param = Param::kTid;
+      } else if (key == "cid") {
+        param = Param::kCid;
+      } else if (key == "uid") {
+        param = Param::kUid;
+      } else if (key == "en") {
+        param = Param::kEn;
+      } else if (key == "dl") {
+        param = Param::kDl;
+        too_long |= value.size() > kMaxUrlBytes;
+      } else if (key == "dr") {
+        too_long |= value.size() > kMaxUrlBytes;
+      } else if (key == "dt") {
+        too_long |= value.size() > kMaxTitleBytes;
+      }
+      if (param == Param::kNone) return;
+      std::string_view& slot = values[static_cast<size_t>(param)];
+      if (slot.empty()) slot = value;
+    });
+  }
+};
+
+std::optional<RejectReason> FormReject(FormStatus status) {
+  if (status == FormStatus::kBadEscape) return RejectReason::kBadPercentEncoding;
+  if (status == FormStatus::kInvalidUtf8) return RejectReason::kInvalidUtf8;
+  return std::nullopt;
+}
+
+// One event: `line` (may be null: the query alone) over `query`.
+std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
+                                        const Beacon& beacon, const DecodeContext& ctx,
+                                        EventBatch* events) {
+  if (const auto reason = FormReject(query.status)) return reason;
+  if (line != nullptr) {
+    if (const auto reason = FormReject(line->status)) return reason;
+  }
+  const auto get = [&](Param p) {
+    return line != nullptr && !(*line)[p].empty() ? (*line)[p] : query[p];
+  };
+  if (get(Param::kV).empty()) return RejectReason::kMissingVersion;
+  if (get(Param::kV) != "2") return RejectReason::kBadVersion;
+  if (get(Param::kTid).empty()) return RejectReason::kMissingMeasurementId;
+  const Site* site = ctx.sites->FindByTrackingId(get(Param::kTid));
+  if (site == nullptr) return RejectReason::kUnknownSite;
+  const std::string_view name = get(Param::kEn);
+  if (name.empty()) return RejectReason::kMissingEventName;
+  if (!IsGa4Name(name)) return RejectReason::kBadEventName;
+  if (query.too_long || (line != nullptr && line->too_long)) return RejectReason::kFieldTooLong;
+  const bool pageview = name == "page_view";
+  const std::string_view dl = get(Param::kDl);
+  if (pageview && dl.empty()) return RejectReason::kMissingPage;
+  if (!SiteRegistry::HostAllowed(*site, SplitUrl(dl).host)) return RejectReason::kHostNotAllowed;
+  if (IsBotUserAgent(beacon.user_agent)) return RejectReason::kBotUserAgent;
+  const std::string_view cid = get(Param::kCid);
+  uint64_t visitor = 0;
+  if (!ResolveVisitor(ctx, beacon, site->site_id, cid.empty() ? get(Param::kUid) : cid,
+                      beacon.user_agent, &visitor)) {
+    return RejectReason::kStaleSalt;
+  }
+  AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
+              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
+              pageview ? PagePath(dl) : std::string_view(), beacon.source);
+  return std::nullopt;
+}
+
+void Count(const DecodeContext& ctx, std::optional<RejectReason> reason) {
+  if (reason) ctx.rejects->Add(*reason);
+}
+
+}  // namespace
+
+void DecodeGa4Gtag(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  const bool query_too_large = beacon.query.size() > kGtagMaxQueryBytes;
+  Params query;
+  char query_scratch[kGtagMaxQueryBytes];
+  if (!query_too_large) query.Parse(beacon.query, query_scratch);
+
+  size_t lines = 0;
+  std::string_view rest = beacon.payload;
+  while (!rest.empty()) {
+    const std::string_view line = NextLine(&rest);
+    if (line.empty()) continue;
+    ++lines;
+    if (lines > kGtagMaxEvents) {
+      ctx.rejects->Add(RejectReason::kTooManyEvents);
+    } else if (query_too_large || line.size() > kGtagMaxLineBytes) {
+      ctx.rejects->Add(RejectReason::kHitTooLarge);
+    } else {
+      Params params;
+      char line_scratch[kGtagMaxLineBytes];
+      params.Parse(line, line_scratch);
+      Count(ctx, DecodeEvent(query, &params, beacon, ctx, events));
+    }
+  }
+  if (lines > 0) return;
+  // No event line: the query is the one event.
+  if (beacon.query.empty()) {
+    ctx.rejects->Add(RejectReason::kEmptyPayload);
+  } else if (query_too_large) {
+    ctx.rejects->Add(RejectReason::kHitTooLarge);
+  } else {
+    Count(ctx, DecodeEvent(query, nullptr, beacon, ctx, events));
+  }
+}
+
+}  // namespace beacon::kernels

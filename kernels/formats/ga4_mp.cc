@@ -1,0 +1,158 @@
+// GA4 Measurement Protocol decoder, scalar reference: the query's ids and the site's
+// api_secret, then the JSON body with simdjson's DOM parser, then each event.
+#include "kernels/formats/ga4_mp.h"
+
+#include <optional>
+
+#include "kernels/formats/bot_agents.h"
+#include "kernels/formats/url.h"
+
+namespace beacon::kernels {
+namespace {
+
+struct Request {
+  const Site* site = nullptr;
+  std::string_view client_id;
+  std::string_view user_agent;     // the body's user_agent; empty: none
+  std::optional<int64_t> time_ms;  // the body's timestamp_micros, in ms
+  bool bad_time = false;           // timestamp_micros present but not a usable integer
+  simdjson::dom::array events;
+};
+
+// timestamp_micros: an integer within [receive - 72 h, receive + 1 min]; returns its ms.
+bool ParseTimestamp(const simdjson::dom::element& element, int64_t receive_ms, int64_t* ms) {
+  int64_t micros = 0;
+  if (element.get_int64().get(micros) != simdjson::SUCCESS) return false;
+  const int64_t value = micros / 1000;
+  if (value < receive_ms - kMpMaxBackdateMs || value > receive_ms + kMpMaxAheadMs) return false;
+  *ms = value;
+  return true;
+}
+
+std::optional<RejectReason> DecodeRequest(const Beacon& beacon, const DecodeContext& ctx,
+                                          Request* request) {
+  if (beacon.payload.size() > kMpMaxBodyBytes || beacon.query.size() > kMpMaxQueryBytes) {
+    return RejectReason::kBatchTooLarge;
+  }
+  std::string_view measurement_id;
+  std::string_view api_secret;
+  char scratch[kMpMaxQueryBytes];
+  const FormStatus status =
+      ParseForm(beacon.query, scratch, [&](std::string_view key, std::string_view value) {
+        if (key == "measurement_id" && measurement_id.empty()) measurement_id = value;
+        if (key == "api_secret" && api_secret.empty()) api_secret = value;
+      });
+  if (status == FormStatus::kBadEscape) return RejectReason::kBadPercentEncoding;
+  if (status == FormStatus::kInvalidUtf8) return RejectReason::kInvalidUtf8;
+  if (measurement_id.empty()) return RejectReason::kMissingMeasurementId;
+  request->site = ctx.sites->FindByTrackingId(measurement_id);
+  if (request->site == nullptr) return RejectReason::kUnknownSite;
+  if (api_secret.empty()) return RejectReason::kMissingApiSecret;
+  if (!SiteRegistry::ApiSecretValid(*request->site, api_secret)) {
+    return RejectReason::kBadApiSecret;
+  }
+
+  simdjson::dom::element root;
+  const JsonStatus json = ParseJson(beacon.payload, &root);
+  if (json == JsonStatus::kInvalidUtf8) return RejectReason::kInvalidUtf8;
+  simdjson::dom::object body;
+  if (json != JsonStatus::kOk || root.get_object().get(body) != simdjson::SUCCESS) {
+    return RejectReason::kBadJson;
+  }
+  simdjson::dom::element events;
+  if (!JsonString(body, "client_id", &request->client_id) ||
+      !JsonString(body, "user_agent", &request->user_agent) ||
+      body.at_key("events").get(events) != simdjson::SUCCESS ||
+      events.get_array().get(request->events) != simdjson::SUCCESS) {
+    return RejectReason::kBadJson;
+  }
+  if (request->client_id.empty()) return RejectReason::kMissingClientId;
+  if (request->events.size() == 0) return RejectReason::kEmptyPayload;
+  simdjson::dom::element timestamp;
+  if (body.at_key("timestamp_micros").get(timestamp) == simdjson::SUCCESS) {
+    int64_t ms = 0;
+    if (ParseTimestamp(timestamp, beacon.receive_time_ms, &ms)) {
+      request->time_ms = ms;
+    } else {
+      request->bad_time = true;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element,
+                                        const Request& request, const Beacon& beacon,
+                                        const DecodeContext& ctx, EventBatch* events) {
+  simdjson::dom::object event;
+  if (element.get_object().get(event) != simdjson::SUCCESS) return RejectReason::kBadJson;
+  std::string_view name;
+  if (!JsonString(event, "name", &name)) return RejectReason::kBadJson;
+  std::string_view page_location;
+  simdjson::dom::element params_element;
+  if (event.at_key("params").get(params_element) == simdjson::SUCCESS) {
+    simdjson::dom::object params;
+    if (params_element.get_object().get(params) != simdjson::SUCCESS ||
+        !JsonString(params, "page_location", &page_location)) {
+      return RejectReason::kBadJson;
+    }
+  }
+  if (name.empty()) return RejectReason::kMissingEventName;
+  if (!IsGa4Name(name)) return RejectReason::kBadEventName;
+  if (page_location.size() > kMpMaxPageLocationBytes) return RejectReason::kFieldTooLong;
+
+  int64_t time_ms = beacon.receive_time_ms;
+  bool backdated = false;
+  simdjson::dom::element timestamp;
+  if (event.at_key("timestamp_micros").get(timestamp) == simdjson::SUCCESS) {
+    if (!ParseTimestamp(timestamp, beacon.receive_time_ms, &time_ms)) {
+      return RejectReason::kBadTimestamp;
+    }
+    backdated = true;
+  } else if (request.bad_time) {
+    return RejectReason::kBadTimestamp;
+  } else if (request.time_ms) {
+    time_ms = *request.time_ms;
+    backdated = true;
+  }
+  const bool pageview = name == "page_view";
+  if (pageview && page_location.empty()) return RejectReason::kMissingPage;
+  // Server-side sends are authenticated by api_secret: only a page URL with a host is checked.
+  const std::string_view host = SplitUrl(page_location).host;
+  if (!host.empty() && !SiteRegistry::HostAllowed(*request.site, host)) {
+    return RejectReason::kHostNotAllowed;
+  }
+  // The sender's own User-Agent is a server library's: only the forwarded browser's counts.
+  if (IsBotUserAgent(request.user_agent)) return RejectReason::kBotUserAgent;
+
+  const uint64_t visitor =
+      VisitorFromClientId(request.client_id, request.site->site_id, ctx.visitor_key);
+  const int64_t minute = UnixMinute(time_ms);
+  const uint8_t flags =
+      backdated && minute != UnixMinute(beacon.receive_time_ms) ? kFlagQueueTimeApplied : 0;
+  AppendEvent(events, *request.site, minute, pageview ? EventKind::kPageview : EventKind::kEvent,
+              flags, visitor, pageview ? PagePath(page_location) : std::string_view(),
+              beacon.source);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void DecodeGa4Mp(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  Request request;
+  if (const auto reason = DecodeRequest(beacon, ctx, &request)) {
+    ctx.rejects->Add(*reason);
+    return;
+  }
+  size_t index = 0;
+  for (const simdjson::dom::element event : request.events) {
+    if (++index > kMpMaxEvents) {
+      ctx.rejects->Add(RejectReason::kTooManyEvents);
+      continue;
+    }
+    if (const auto reason = DecodeEvent(event, request, beacon, ctx, events)) {
+      ctx.rejects->Add(*reason);
+    }
+  }
+}
+
+}  // namespace beacon::kernels

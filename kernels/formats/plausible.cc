@@ -1,0 +1,69 @@
+// Plausible decoder, scalar reference: simdjson DOM, long or short keys, a visitor from the
+// daily-salted address hash (Plausible has no client id).
+#include "kernels/formats/plausible.h"
+
+#include <optional>
+
+#include "kernels/formats/bot_agents.h"
+#include "kernels/formats/url.h"
+
+namespace beacon::kernels {
+namespace {
+
+// The long key's value when present, else the short key's; false on a non-string.
+bool Member(const simdjson::dom::object& body, std::string_view long_key,
+            std::string_view short_key, std::string_view* value) {
+  if (!JsonString(body, long_key, value)) return false;
+  return !value->empty() || JsonString(body, short_key, value);
+}
+
+std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ctx,
+                                   EventBatch* events) {
+  if (beacon.payload.size() > kPlausibleMaxBodyBytes) return RejectReason::kHitTooLarge;
+  simdjson::dom::element root;
+  const JsonStatus json = ParseJson(beacon.payload, &root);
+  if (json == JsonStatus::kInvalidUtf8) return RejectReason::kInvalidUtf8;
+  simdjson::dom::object body;
+  if (json != JsonStatus::kOk || root.get_object().get(body) != simdjson::SUCCESS) {
+    return RejectReason::kBadJson;
+  }
+  std::string_view name;
+  std::string_view url;
+  std::string_view domain;
+  if (!Member(body, "name", "n", &name) || !Member(body, "url", "u", &url) ||
+      !Member(body, "domain", "d", &domain)) {
+    return RejectReason::kBadJson;
+  }
+  if (name.empty()) return RejectReason::kMissingEventName;
+  if (url.empty()) return RejectReason::kMissingPage;
+  // A comma-separated list of domains (one event for several sites): the first one counts.
+  bool single = false;
+  const std::string_view first_domain = NextField(&domain, ',', &single);
+  if (first_domain.empty()) return RejectReason::kMissingDomain;
+  const Site* site = ctx.sites->FindByTrackingId(first_domain);
+  if (site == nullptr) return RejectReason::kUnknownSite;
+  if (name.size() > kPlausibleMaxNameBytes || url.size() > kPlausibleMaxUrlBytes) {
+    return RejectReason::kFieldTooLong;
+  }
+  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url).host)) {
+    return RejectReason::kHostNotAllowed;
+  }
+  if (IsBotUserAgent(beacon.user_agent)) return RejectReason::kBotUserAgent;
+  uint64_t visitor = 0;
+  if (!ResolveVisitor(ctx, beacon, site->site_id, {}, beacon.user_agent, &visitor)) {
+    return RejectReason::kStaleSalt;
+  }
+  const bool pageview = name == "pageview";
+  AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
+              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
+              pageview ? PagePath(url) : std::string_view(), beacon.source);
+  return std::nullopt;
+}
+
+}  // namespace
+
+void DecodePlausibleEvent(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  if (const auto reason = Decode(beacon, ctx, events)) ctx.rejects->Add(*reason);
+}
+
+}  // namespace beacon::kernels

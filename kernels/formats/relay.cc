@@ -1,0 +1,209 @@
+// UDP relay decoding, scalar reference: syslog framing, the beacon_relay log line, then the
+// decoder of the relayed request's endpoint.
+#include "kernels/formats/relay.h"
+
+#include <arpa/inet.h>
+
+#include <array>
+#include <cstring>
+
+#include "kernels/formats/dispatch.h"
+#include "kernels/formats/ga_v1.h"
+
+namespace beacon::kernels {
+namespace {
+
+// "<PRI>" with PRI in 0..191; returns the rest, or false.
+bool SkipPriority(std::string_view* datagram) {
+  if (!datagram->starts_with('<')) return false;
+  int value = 0;
+  size_t i = 1;
+  for (; i < datagram->size() && i <= 4 && (*datagram)[i] >= '0' && (*datagram)[i] <= '9'; ++i) {
+    value = value * 10 + ((*datagram)[i] - '0');
+  }
+  if (i == 1 || i > 4 || i >= datagram->size() || (*datagram)[i] != '>' || value > 191) {
+    return false;
+  }
+  datagram->remove_prefix(i + 1);
+  return true;
+}
+
+// RFC 5424 after "<PRI>1 ": TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [SP MSG].
+bool Rfc5424Message(std::string_view rest, std::string_view* message) {
+  for (int header_field = 0; header_field < 5; ++header_field) {
+    bool last = false;
+    const std::string_view field = NextField(&rest, ' ', &last);
+    if (field.empty() || last) return false;
+  }
+  if (rest.starts_with('-')) {
+    rest.remove_prefix(1);
+  } else {
+    // One or more "[...]" elements; inside, '\' escapes the next byte (RFC 5424 §6.3.3).
+    if (!rest.starts_with('[')) return false;
+    while (rest.starts_with('[')) {
+      size_t i = 1;
+      for (;;) {
+        const size_t at = rest.find_first_of("\\]", i);
+        if (at == std::string_view::npos) return false;
+        if (rest[at] == ']') {
+          i = at + 1;
+          break;
+        }
+        i = at + 2;
+      }
+      if (i > rest.size()) return false;
+      rest.remove_prefix(i);
+    }
+  }
+  if (rest.empty()) {
+    *message = rest;
+    return true;
+  }
+  if (!rest.starts_with(' ')) return false;
+  rest.remove_prefix(1);
+  if (rest.starts_with("\xEF\xBB\xBF")) rest.remove_prefix(3);  // the UTF-8 BOM
+  *message = rest;
+  return true;
+}
+
+// "1700000000.123" (seconds, '.', exactly three digits) in ms.
+bool ParseMsec(std::string_view text, int64_t* ms) {
+  const size_t dot = text.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 12 || text.size() - dot != 4) {
+    return false;
+  }
+  int64_t value = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i == dot) continue;
+    if (text[i] < '0' || text[i] > '9') return false;
+    value = value * 10 + (text[i] - '0');
+  }
+  *ms = value;
+  return true;
+}
+
+bool ParseAddress(std::string_view text, IpAddress* ip) {
+  char buffer[INET6_ADDRSTRLEN + 1];
+  if (text.size() >= sizeof(buffer)) return false;
+  std::memcpy(buffer, text.data(), text.size());
+  buffer[text.size()] = '\0';
+  in_addr v4{};
+  if (inet_pton(AF_INET, buffer, &v4) == 1) {
+    *ip = IpAddress::FromV4(ntohl(v4.s_addr));
+    return true;
+  }
+  return inet_pton(AF_INET6, buffer, ip->bytes.data()) == 1;
+}
+
+struct Route {
+  Endpoint endpoint;
+  bool payload_is_query;
+};
+
+// The beacon routes of host/net's HTTP server (host/net/README.md, "Routes").
+std::optional<Route> FindRoute(std::string_view method, std::string_view path) {
+  const bool get = method == "GET";
+  const bool post = method == "POST";
+  if (path == "/collect" || path == "/r/collect" || path == "/j/collect") {
+    if (get) return Route{Endpoint::kGaCollect, true};
+    if (post) return Route{Endpoint::kGaCollect, false};
+  } else if (path == "/batch") {
+    if (post) return Route{Endpoint::kGaBatch, false};
+  } else if (path == "/g/collect") {
+    if (get || post) return Route{Endpoint::kGa4Gtag, false};
+  } else if (path == "/mp/collect") {
+    if (post) return Route{Endpoint::kGa4Mp, false};
+  } else if (path == "/api/event") {
+    if (post) return Route{Endpoint::kPlausibleEvent, false};
+  } else if (path == "/i") {
+    if (get) return Route{Endpoint::kSnowplowGet, true};
+  } else if (path == "/com.snowplowanalytics.snowplow/tp2") {
+    if (post) return Route{Endpoint::kSnowplowPost, false};
+  }
+  return std::nullopt;
+}
+
+std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeContext& ctx,
+                                         EventBatch* events) {
+  if (datagram.payload.size() > kRelayMaxDatagramBytes) return RejectReason::kBadSyslogFrame;
+  std::string_view message;
+  if (!SyslogMessage(datagram.payload, &message)) return RejectReason::kBadSyslogFrame;
+  // Unescaped fields never outgrow the message; the body, last, gets the padding after it.
+  thread_local std::array<char, kRelayMaxDatagramBytes + kPayloadPadding> scratch;
+  RelayLine line;
+  if (const auto reason = ParseRelayLine(message, scratch.data(), &line)) return reason;
+  if (line.time_ms < datagram.receive_time_ms - kRelayMaxAgeMs ||
+      line.time_ms > datagram.receive_time_ms + kRelayMaxAheadMs) {
+    return RejectReason::kBadTimestamp;
+  }
+  bool no_query = false;
+  std::string_view query = line.uri;
+  const std::string_view path = NextField(&query, '?', &no_query);
+  const std::optional<Route> route = FindRoute(line.method, path);
+  if (!route) return RejectReason::kUnknownEndpoint;
+  const Beacon beacon{.payload = route->payload_is_query ? query : line.body,
+                      .query = route->payload_is_query ? std::string_view() : query,
+                      .user_agent = line.user_agent,
+                      .address = line.client,
+                      .receive_time_ms = line.time_ms,
+                      .source = datagram.source};
+  DecodeBeacon(route->endpoint, beacon, ctx, events);
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool SyslogMessage(std::string_view datagram, std::string_view* message) {
+  if (!SkipPriority(&datagram)) return false;
+  if (datagram.ends_with('\n')) datagram.remove_suffix(1);
+  if (datagram.starts_with("1 ")) return Rfc5424Message(datagram.substr(2), message);
+  // RFC 3164: "Mmm dd hh:mm:ss [HOSTNAME ]TAG: MSG". Neither the timestamp nor a hostname
+  // holds ": ", so the message starts after the first one (the tag's colon).
+  const size_t start = FindEnd(datagram, ": ");
+  if (start == std::string_view::npos) return false;
+  *message = datagram.substr(start);
+  return true;
+}
+
+std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch,
+                                           RelayLine* line) {
+  std::array<std::string_view, kRelayLineFields> fields;
+  if (SplitFields(message, '\t', fields.data(), fields.size()) != kRelayLineFields ||
+      fields[0] != kRelayLineVersion) {
+    return RejectReason::kBadLogFormat;
+  }
+  std::array<std::string_view, kRelayLineFields> values;
+  size_t used = 0;
+  for (size_t i = 1; i < kRelayLineFields; ++i) {
+    size_t size = 0;
+    if (!UnescapeLogField(fields[i], scratch + used, &size)) return RejectReason::kBadLogFormat;
+    values[i] = {scratch + used, size};
+    used += size;
+  }
+  std::memset(scratch + used, 0, kPayloadPadding);
+  if (!ParseMsec(values[1], &line->time_ms) || !ParseAddress(values[2], &line->client) ||
+      values[3].empty() || !values[4].starts_with('/')) {
+    return RejectReason::kBadLogFormat;
+  }
+  // HAProxy logs an absent value as "-"; no beacon has "-" for a user agent, referer, country
+  // or body.
+  const auto absent_dash = [](std::string_view v) { return v == "-" ? std::string_view() : v; };
+  line->method = values[3];
+  line->uri = values[4];
+  line->user_agent = absent_dash(values[5]);
+  line->referer = absent_dash(values[6]);
+  line->country = absent_dash(values[7]);
+  line->body = absent_dash(values[8]);
+  return std::nullopt;
+}
+
+void DecodeUdpHitBatch(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events) {
+  DecodeGaBatch({datagram.payload, datagram.user_agent, datagram.receive_time_ms, datagram.source},
+                ctx, events);
+}
+
+void DecodeUdpSyslog(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events) {
+  if (const auto reason = DecodeSyslog(datagram, ctx, events)) ctx.rejects->Add(*reason);
+}
+
+}  // namespace beacon::kernels

@@ -1,0 +1,55 @@
+// The UDP relay payloads: a GA-style hit batch (the /batch rules), and one syslog message
+// (RFC 3164 or RFC 5424 framing) whose text is a beacon_relay log line written by a
+// TLS-terminating proxy (appliance/examples/nginx-beacon-relay.conf, haproxy-beacon-relay.cfg).
+// Formats and checks: kernels/formats/README.md, "UDP relay".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "kernels/decode.h"
+#include "kernels/event_batch.h"
+#include "kernels/formats/common.h"
+#include "kernels/reject_reason.h"
+
+namespace beacon::kernels {
+
+inline constexpr size_t kRelayMaxDatagramBytes = 65535;
+inline constexpr std::string_view kRelayLineVersion = "beacon1";
+inline constexpr size_t kRelayLineFields = 9;
+inline constexpr int64_t kRelayMaxAgeMs = 4LL * 3600 * 1000;  // line time vs. receive time
+inline constexpr int64_t kRelayMaxAheadMs = 60'000;
+
+// One relay log line, unescaped.
+struct RelayLine {
+  int64_t time_ms = 0;  // the proxy's receive time ($msec)
+  IpAddress client;
+  std::string_view method;
+  std::string_view uri;  // path and query as the browser sent them
+  std::string_view user_agent;
+  std::string_view referer;
+  std::string_view country;  // the CDN's country header; empty when none
+  std::string_view body;     // followed by kPayloadPadding zero bytes in the scratch buffer
+};
+
+// The message of an RFC 5424 (`<PRI>1 TS HOST APP PROCID MSGID SD MSG`) or RFC 3164
+// (`<PRI>TIMESTAMP [HOST] TAG: MSG`) datagram, one trailing '\n' dropped; false when the
+// framing is neither.
+bool SyslogMessage(std::string_view datagram, std::string_view* message);
+
+// Parses a relay log line into `line`, unescaping into `scratch`, which must hold
+// message.size() + kPayloadPadding bytes. Returns the reject reason of a bad line.
+std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch,
+                                           RelayLine* line);
+
+// Decodes a kUdpHitBatch datagram: the GA v1 /batch rules. Never throws.
+void DecodeUdpHitBatch(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events);
+
+// Decodes a kUdpSyslog datagram: the relayed request goes to the decoder of its endpoint with
+// the line's client IP, user agent and time. A frame or line failure counts one reject.
+// Never throws.
+void DecodeUdpSyslog(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events);
+
+}  // namespace beacon::kernels

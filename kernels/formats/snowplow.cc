@@ -1,0 +1,161 @@
+// Snowplow decoder, scalar reference: one field table for both transports, filled from the
+// form-decoded query (GET) or from each payload_data object (POST, simdjson DOM).
+#include "kernels/formats/snowplow.h"
+
+#include <array>
+#include <optional>
+
+#include "kernels/formats/bot_agents.h"
+#include "kernels/formats/url.h"
+
+namespace beacon::kernels {
+namespace {
+
+enum class Field : uint8_t { kE, kAid, kTv, kP, kUrl, kDuid, kNuid, kTnuid, kUid, kUa, kNone };
+constexpr size_t kFieldCount = static_cast<size_t>(Field::kNone);
+
+Field Classify(std::string_view key) {
+  if (key == "e") return Field::kE;
+  if (key == "aid") return Field::kAid;
+  if (key == "tv") return Field::kTv;
+  if (key == "p") return Field::kP;
+  if (key == "url") return Field::kUrl;
+  if (key == "duid") return Field::kDuid;
+  if (key == "nuid") return Field::kNuid;
+  if (key == "tnuid") return Field::kTnuid;
+  if (key == "uid") return Field::kUid;
+  if (key == "ua") return Field::kUa;
+  return Field::kNone;
+}
+
+struct Event {
+  std::array<std::string_view, kFieldCount> values{};  // first occurrence; empty = absent
+
+  std::string_view operator[](Field f) const { return values[static_cast<size_t>(f)]; }
+  void Set(std::string_view key, std::string_view value) {
+    const Field field = Classify(key);
+    if (field == Field::kNone) return;
+    std::string_view& slot = values[static_cast<size_t>(field)];
+    if (slot.empty()) slot = value;
+  }
+};
+
+bool KnownEventType(std::string_view e) {
+  return e == "pv" || e == "pp" || e == "se" || e == "ue" || e == "tr" || e == "ti";
+}
+
+std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon,
+                                        const DecodeContext& ctx, EventBatch* events) {
+  if (event[Field::kTv].empty() || event[Field::kP].empty()) {
+    return RejectReason::kMissingRequiredField;
+  }
+  const std::string_view type = event[Field::kE];
+  if (type.empty()) return RejectReason::kMissingHitType;
+  if (!KnownEventType(type)) return RejectReason::kUnknownHitType;
+  if (event[Field::kAid].empty()) return RejectReason::kMissingAppId;
+  const Site* site = ctx.sites->FindByTrackingId(event[Field::kAid]);
+  if (site == nullptr) return RejectReason::kUnknownSite;
+  const bool pageview = type == "pv";
+  const std::string_view url = event[Field::kUrl];
+  if (pageview && url.empty()) return RejectReason::kMissingPage;
+  if (url.size() > kSnowplowMaxUrlBytes) return RejectReason::kFieldTooLong;
+  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url).host)) return RejectReason::kHostNotAllowed;
+  const std::string_view ua = event[Field::kUa].empty() ? beacon.user_agent : event[Field::kUa];
+  if (IsBotUserAgent(ua)) return RejectReason::kBotUserAgent;
+  // The tracker's first-party cookie id, else the collector's network id, else the business
+  // user id.
+  std::string_view client_id = event[Field::kDuid];
+  if (client_id.empty()) client_id = event[Field::kNuid];
+  if (client_id.empty()) client_id = event[Field::kTnuid];
+  if (client_id.empty()) client_id = event[Field::kUid];
+  uint64_t visitor = 0;
+  if (!ResolveVisitor(ctx, beacon, site->site_id, client_id, ua, &visitor)) {
+    return RejectReason::kStaleSalt;
+  }
+  AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
+              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
+              pageview ? PagePath(url) : std::string_view(), beacon.source);
+  return std::nullopt;
+}
+
+std::optional<RejectReason> DecodeGet(const Beacon& beacon, const DecodeContext& ctx,
+                                      EventBatch* events) {
+  if (beacon.payload.empty()) return RejectReason::kEmptyPayload;
+  if (beacon.payload.size() > kSnowplowMaxQueryBytes) return RejectReason::kHitTooLarge;
+  Event event;
+  char scratch[kSnowplowMaxQueryBytes];
+  const FormStatus status =
+      ParseForm(beacon.payload, scratch,
+                [&](std::string_view key, std::string_view value) { event.Set(key, value); });
+  if (status == FormStatus::kBadEscape) return RejectReason::kBadPercentEncoding;
+  if (status == FormStatus::kInvalidUtf8) return RejectReason::kInvalidUtf8;
+  return DecodeEvent(event, beacon, ctx, events);
+}
+
+// The event of one payload_data item: an object whose members are all strings.
+std::optional<RejectReason> ReadEvent(const simdjson::dom::element& element, Event* event) {
+  simdjson::dom::object object;
+  if (element.get_object().get(object) != simdjson::SUCCESS) return RejectReason::kBadJson;
+  for (const simdjson::dom::key_value_pair member : object) {
+    std::string_view value;
+    if (member.value.get_string().get(value) != simdjson::SUCCESS) {
+      return RejectReason::kBadJson;
+    }
+    event->Set(member.key, value);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void DecodeSnowplowGet(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  if (const auto reason = DecodeGet(beacon, ctx, events)) ctx.rejects->Add(*reason);
+}
+
+void DecodeSnowplowPost(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  if (beacon.payload.size() > kSnowplowMaxBodyBytes) {
+    ctx.rejects->Add(RejectReason::kBatchTooLarge);
+    return;
+  }
+  simdjson::dom::element root;
+  const JsonStatus json = ParseJson(beacon.payload, &root);
+  if (json == JsonStatus::kInvalidUtf8) {
+    ctx.rejects->Add(RejectReason::kInvalidUtf8);
+    return;
+  }
+  simdjson::dom::object body;
+  std::string_view schema;
+  simdjson::dom::element data_element;
+  simdjson::dom::array data;
+  if (json != JsonStatus::kOk || root.get_object().get(body) != simdjson::SUCCESS ||
+      !JsonString(body, "schema", &schema)) {
+    ctx.rejects->Add(RejectReason::kBadJson);
+    return;
+  }
+  if (!schema.starts_with(kSnowplowPayloadSchema)) {
+    ctx.rejects->Add(RejectReason::kBadSchema);
+    return;
+  }
+  if (body.at_key("data").get(data_element) != simdjson::SUCCESS ||
+      data_element.get_array().get(data) != simdjson::SUCCESS) {
+    ctx.rejects->Add(RejectReason::kBadJson);
+    return;
+  }
+  if (data.size() == 0) {
+    ctx.rejects->Add(RejectReason::kEmptyPayload);
+    return;
+  }
+  size_t index = 0;
+  for (const simdjson::dom::element element : data) {
+    if (++index > kSnowplowMaxEvents) {
+      ctx.rejects->Add(RejectReason::kTooManyEvents);
+      continue;
+    }
+    Event event;
+    auto reason = ReadEvent(element, &event);
+    if (!reason) reason = DecodeEvent(event, beacon, ctx, events);
+    if (reason) ctx.rejects->Add(*reason);
+  }
+}
+
+}  // namespace beacon::kernels

@@ -1,0 +1,105 @@
+// Line and field splitting and the relay log unescaping, scalar reference.
+#include "kernels/formats/text.h"
+
+#include <cstring>
+
+namespace beacon::kernels {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string_view NextField(std::string_view* rest, char delimiter, bool* last) {
+  const size_t at = rest->find(delimiter);
+  std::string_view field = rest->substr(0, at);
+  if (at == std::string_view::npos) {
+    *rest = {};
+    *last = true;
+  } else {
+    rest->remove_prefix(at + 1);
+    *last = false;
+  }
+  return field;
+}
+
+std::string_view NextLine(std::string_view* rest) {
+  bool last = false;
+  std::string_view line = NextField(rest, '\n', &last);
+  if (line.ends_with('\r')) line.remove_suffix(1);
+  return line;
+}
+
+size_t SplitFields(std::string_view text, char delimiter, std::string_view* fields,
+                   size_t max_fields) {
+  size_t count = 0;
+  bool last = false;
+  while (!last) {
+    const std::string_view field = NextField(&text, delimiter, &last);
+    if (count == max_fields) return max_fields + 1;
+    fields[count++] = field;
+  }
+  return count;
+}
+
+bool UnescapeLogField(std::string_view escaped, char* out, size_t* out_size) {
+  size_t n = 0;
+  size_t i = 0;
+  while (i < escaped.size()) {
+    const size_t backslash = escaped.find('\\', i);
+    const size_t plain_end = backslash == std::string_view::npos ? escaped.size() : backslash;
+    std::memcpy(out + n, escaped.data() + i, plain_end - i);
+    n += plain_end - i;
+    if (backslash == std::string_view::npos) break;
+    if (backslash + 1 >= escaped.size()) return false;
+    const char code = escaped[backslash + 1];
+    i = backslash + 2;
+    switch (code) {
+      case '"':
+      case '\\':
+      case '/':
+        out[n++] = code;
+        break;
+      case 'b':
+        out[n++] = '\b';
+        break;
+      case 'f':
+        out[n++] = '\f';
+        break;
+      case 'n':
+        out[n++] = '\n';
+        break;
+      case 'r':
+        out[n++] = '\r';
+        break;
+      case 't':
+        out[n++] = '\t';
+        break;
+      case 'u': {
+        if (escaped.size() - i < 4 || escaped[i] != '0' || escaped[i + 1] != '0') return false;
+        const int hi = HexValue(escaped[i + 2]);
+        const int lo = HexValue(escaped[i + 3]);
+        if (hi < 0 || lo < 0) return false;
+        out[n++] = static_cast<char>(hi * 16 + lo);
+        i += 4;
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  *out_size = n;
+  return true;
+}
+
+size_t FindEnd(std::string_view text, std::string_view needle) {
+  const size_t at = text.find(needle);
+  return at == std::string_view::npos ? at : at + needle.size();
+}
+
+}  // namespace beacon::kernels
