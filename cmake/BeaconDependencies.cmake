@@ -47,3 +47,8 @@ if(NOT BEACON_WITH_XRT STREQUAL "OFF")
   endif()
 endif()
 
+# User-agent classification (kernels/enrich): Hyperscan for the pattern scan, PCRE2 for
+# capture groups and the patterns Hyperscan cannot compile (Debian libhyperscan-dev,
+# libpcre2-dev); uap-core's regexes.yaml is read at start (Debian uap-core).
+pkg_check_modules(HYPERSCAN REQUIRED IMPORTED_TARGET libhs)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
