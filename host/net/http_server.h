@@ -1,6 +1,7 @@
 // The kernel-socket HTTP/1.1 server: epoll, one worker thread per core, each with its own
-// SO_REUSEPORT listening socket. Beacon endpoints (GA /collect, /batch) are answered at once
-// as the real collector answers them and their payloads are appended to the worker's
+// SO_REUSEPORT listening socket. Beacon endpoints (GA /collect and /batch, GA4 /g/collect and
+// /mp/collect, Plausible /api/event, Snowplow /i and tp2) are answered at once as the real
+// collector answers them and their payloads are appended to the worker's
 // RawBatch, handed to that worker's BeaconSink a batch at a time. Other paths may be served
 // by handlers (the management listener's /metrics).
 #pragma once
