@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "appliance/config.h"
 #include "host/forward/clickhouse_client.h"
@@ -40,23 +41,31 @@ std::string HttpGet(const std::string& url) {
   return body;
 }
 
-int Schema(const host::ClickHouseEndpoint& endpoint, bool print_only) {
-  const auto statements = host::SchemaStatements(endpoint.database);
+// Applies the schema to every server in `urls` (every replica of every shard on a cluster:
+// the shard-local tables live on each, and each holds Distributed tables too). Idempotent.
+int Schema(const host::ClickHouseEndpoint& endpoint, const std::vector<std::string>& urls,
+           const host::SchemaOptions& options, bool print_only) {
+  const auto statements = host::SchemaStatements(options);
   if (print_only) {
     for (const auto& sql : statements) std::printf("%s;\n\n", sql.c_str());
     return 0;
   }
-  host::ClickHouseClient client(endpoint);
-  for (const auto& sql : statements) {
-    const auto result = client.Execute(sql);
-    if (!result.ok()) {
-      std::fprintf(stderr, "beaconctl schema: %s\n  failed: %s%s\n", sql.c_str(),
-                   result.error.empty() ? "" : result.error.c_str(), result.body.c_str());
-      return 1;
+  for (const std::string& url : urls) {
+    host::ClickHouseEndpoint server = endpoint;
+    server.url = url;
+    host::ClickHouseClient client(server);
+    for (const auto& sql : statements) {
+      const auto result = client.Execute(sql);
+      if (!result.ok()) {
+        std::fprintf(stderr, "beaconctl schema: %s: %s\n  failed: %s%s\n", url.c_str(), sql.c_str(),
+                     result.error.empty() ? "" : result.error.c_str(), result.body.c_str());
+        return 1;
+      }
     }
+    std::printf("schema OK: %zu statements applied to %s database %s%s\n", statements.size(),
+                url.c_str(), endpoint.database.c_str(),
+                options.cluster.empty() ? "" : (" (cluster " + options.cluster + ")").c_str());
   }
-  std::printf("schema OK: %zu statements applied to %s database %s\n", statements.size(),
-              endpoint.url.c_str(), endpoint.database.c_str());
   return 0;
 }
 
@@ -109,6 +118,10 @@ int main(int argc, char** argv) {
   schema->add_option("-c,--config", config_path, "beacond config; its [clickhouse] is used");
   schema->add_option("--clickhouse", endpoint.url, "ClickHouse HTTP URL");
   schema->add_option("--database", endpoint.database, "Database");
+  std::string cluster;
+  schema->add_option("--cluster", cluster,
+                     "Cluster (<remote_servers> name): replicated shard-local tables and "
+                     "Distributed tables; with --clickhouse, applied to that server only");
   schema->add_option("--user", endpoint.user, "User");
   schema->add_option("--password", endpoint.password, "Password");
   schema->add_flag("--print", print_only, "Print the statements instead of running them");
@@ -127,14 +140,26 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
     if (*schema) {
+      std::vector<std::string> urls = {endpoint.url};
       if (!config_path.empty()) {
         const auto config = beacon::app::LoadConfig(config_path);
         const auto overrides = endpoint;
         endpoint = config.forwarder.clickhouse;
-        if (schema->count("--clickhouse") > 0) endpoint.url = overrides.url;
+        urls = {endpoint.url};
+        if (!config.forwarder.shards.empty()) {
+          urls.clear();
+          for (const auto& replicas : config.forwarder.shards) {
+            urls.insert(urls.end(), replicas.begin(), replicas.end());
+          }
+        }
+        if (schema->count("--clickhouse") > 0) urls = {overrides.url};
         if (schema->count("--database") > 0) endpoint.database = overrides.database;
+        if (schema->count("--cluster") == 0) cluster = config.forwarder.cluster;
       }
-      return beacon::app::Schema(endpoint, print_only);
+      beacon::host::SchemaOptions options;
+      options.database = endpoint.database;
+      options.cluster = cluster;
+      return beacon::app::Schema(endpoint, urls, options, print_only);
     }
     if (*stats) return beacon::app::Stats(metrics_url, all);
     if (*sites) return beacon::app::CheckSites(sites_path);

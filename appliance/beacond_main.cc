@@ -8,13 +8,18 @@
 #include <fstream>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "appliance/config.h"
+#ifdef BEACON_HAVE_DPDK
+#include "appliance/dpdk_ingress.h"
+#endif
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
+#include "host/net/udp_relay.h"
 #include "host/pipeline/worker_pipeline.h"
 #include "kernels/site_registry.h"
 
@@ -74,6 +79,32 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
         static_cast<uint32_t>(w), config.pipeline, &sites, &forwarder));
     sinks.push_back(pipelines.back().get());
   }
+  // The [udp] and [dpdk] workers get pipelines of their own, numbered after the HTTP workers.
+  const auto add_pipelines = [&](int count) {
+    std::vector<host::BeaconSink*> added;
+    for (int w = 0; w < count; ++w) {
+      pipelines.push_back(std::make_unique<host::WorkerPipeline>(
+          static_cast<uint32_t>(pipelines.size()), config.pipeline, &sites, &forwarder));
+      added.push_back(pipelines.back().get());
+    }
+    return added;
+  };
+  std::unique_ptr<host::UdpRelay> udp;
+  if (config.udp.enabled) {
+    udp = std::make_unique<host::UdpRelay>(config.udp.relay, add_pipelines(config.udp.workers));
+  }
+#ifdef BEACON_HAVE_DPDK
+  std::unique_ptr<DpdkIngress> dpdk;
+  if (config.dpdk.enabled) {
+    dpdk = std::make_unique<DpdkIngress>(config.dpdk, add_pipelines(config.dpdk.workers));
+  }
+#else
+  if (config.dpdk.enabled) {
+    throw std::runtime_error(
+        "[dpdk] is configured, but this beacond was built without DPDK (install libdpdk-dev "
+        "and configure with BEACON_WITH_DPDK=AUTO or ON)");
+  }
+#endif
 
   host::MetricsRegistry metrics;
   host::HttpServer ingress(config.http, sinks);
@@ -81,6 +112,10 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::RegisterPipelineMetrics(&metrics, &pipelines);
   ingress.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
+  if (udp) udp->RegisterMetrics(&metrics, "beacond_udp");
+#ifdef BEACON_HAVE_DPDK
+  if (dpdk) dpdk->RegisterMetrics(&metrics);
+#endif
   management.AddHandler("/metrics", [&metrics](const host::HttpRequest&) {
     host::HttpResponse response;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -96,12 +131,28 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   forwarder.Start();
   management.Start();
   ingress.Start();
+  if (udp) {
+    udp->Start();
+    std::fprintf(stderr, "beacond: UDP relay on %s with %d workers\n",
+                 config.udp.relay.address.c_str(), config.udp.workers);
+  }
+#ifdef BEACON_HAVE_DPDK
+  if (dpdk) {
+    dpdk->Start();
+    std::fprintf(stderr, "beacond: DPDK UDP relay on %zu ports with %d worker lcores\n",
+                 config.dpdk.ports.size(), config.dpdk.workers);
+  }
+#endif
+  const std::string destination =
+      config.forwarder.shards.empty()
+          ? config.forwarder.clickhouse.url
+          : std::to_string(config.forwarder.shards.size()) + " shards" +
+                (config.forwarder.cluster.empty() ? "" : " of cluster " + config.forwarder.cluster);
   std::fprintf(stderr,
                "beacond: %zu sites; HTTP ingress on %s:%u with %d workers; management on "
                "%s:%u; forwarding to %s database %s\n",
                sites.size(), config.http.address.c_str(), ingress.port(), workers,
-               config.management.address.c_str(), management.port(),
-               config.forwarder.clickhouse.url.c_str(),
+               config.management.address.c_str(), management.port(), destination.c_str(),
                config.forwarder.clickhouse.database.c_str());
   if (!ready_file.empty()) WriteReadyFile(ready_file, ingress.port(), management.port());
 
@@ -110,6 +161,10 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
   const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);
   ingress.Stop();
+  if (udp) udp->Stop();
+#ifdef BEACON_HAVE_DPDK
+  if (dpdk) dpdk->Stop();
+#endif
   bool closed = false;
   while (!closed && Clock::now() < deadline) {
     closed = true;
@@ -125,9 +180,23 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   const uint64_t acked = forwarder.acknowledged_events();
   std::fprintf(stderr, "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse\n",
                static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(acked));
+  const host::Forwarder::Totals sent = forwarder.totals();
+  std::fprintf(stderr,
+               "beacond: forwarded %llu site rows and %llu page rows in %llu inserts; %llu bytes "
+               "of RowBinary, %llu bytes sent\n",
+               static_cast<unsigned long long>(sent.site_rows),
+               static_cast<unsigned long long>(sent.page_rows),
+               static_cast<unsigned long long>(sent.inserts),
+               static_cast<unsigned long long>(sent.rowbinary_bytes),
+               static_cast<unsigned long long>(sent.wire_bytes));
   if (!drained) {
-    std::fprintf(stderr, "beacond: drain timed out after %d s: %llu events not acknowledged\n",
-                 drain_timeout_s, static_cast<unsigned long long>(accepted - acked));
+    std::fprintf(stderr,
+                 "beacond: drain timed out after %d s: %llu events not acknowledged; %llu "
+                 "batches (%llu bytes) wait in the spool for the next start\n",
+                 drain_timeout_s,
+                 static_cast<unsigned long long>(accepted > acked ? accepted - acked : 0),
+                 static_cast<unsigned long long>(forwarder.spooled_records()),
+                 static_cast<unsigned long long>(forwarder.spooled_bytes()));
     return 3;
   }
   return 0;

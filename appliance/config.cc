@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace beacon::app {
 namespace {
@@ -39,12 +40,62 @@ class Section {
     *out = static_cast<T>(*v);
   }
 
-  void String(std::string_view key, std::string* out) {
+  // True when the key is present.
+  bool String(std::string_view key, std::string* out) {
     const toml::node* node = Find(key);
-    if (node == nullptr) return;
+    if (node == nullptr) return false;
     const auto v = node->value<std::string>();
     if (!v) Fail(source_, Path(key), "expected a string");
     *out = *v;
+    return true;
+  }
+
+  void Bool(std::string_view key, bool* out) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return;
+    // as_boolean, not value<bool>: toml++ would convert an integer.
+    const toml::value<bool>* v = node->as_boolean();
+    if (v == nullptr) Fail(source_, Path(key), "expected true or false");
+    *out = v->get();
+  }
+
+  // An array of non-empty strings, e.g. ["a", "b"]. True when the key is present.
+  bool Strings(std::string_view key, std::vector<std::string>* out) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return false;
+    const toml::array* array = node->as_array();
+    if (array == nullptr) Fail(source_, Path(key), "expected an array of strings");
+    out->clear();
+    for (const toml::node& item : *array) {
+      const auto v = item.value<std::string>();
+      if (!v || v->empty()) Fail(source_, Path(key), "expected an array of non-empty strings");
+      out->push_back(*v);
+    }
+    return true;
+  }
+
+  bool present() const { return table_ != nullptr; }
+
+  // An array of non-empty arrays of non-empty strings, e.g. [["a", "b"], ["c"]].
+  bool StringLists(std::string_view key, std::vector<std::vector<std::string>>* out) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return false;
+    const toml::array* outer = node->as_array();
+    const std::string expected = "expected an array of arrays of strings, e.g. [[\"a\", \"b\"]]";
+    if (outer == nullptr || outer->empty()) Fail(source_, Path(key), expected);
+    out->clear();
+    for (const toml::node& element : *outer) {
+      const toml::array* inner = element.as_array();
+      if (inner == nullptr || inner->empty()) Fail(source_, Path(key), expected);
+      std::vector<std::string> strings;
+      for (const toml::node& item : *inner) {
+        const auto v = item.value<std::string>();
+        if (!v || v->empty()) Fail(source_, Path(key), expected);
+        strings.push_back(*v);
+      }
+      out->push_back(std::move(strings));
+    }
+    return true;
   }
 
   void CheckNoOtherKeys() const {
@@ -79,6 +130,54 @@ void ApplyListen(Section& section, std::string_view key, host::HttpServerConfig*
   server->port = listen.port;
 }
 
+void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConfig* udp) {
+  Section section(root, "udp", source);
+  udp->enabled = section.present();
+  section.String("address", &udp->relay.address);
+  uint16_t hit_batch_port = 0;
+  uint16_t syslog_port = 0;
+  section.Int("hit_batch_port", &hit_batch_port, 0, 65535);
+  section.Int("syslog_port", &syslog_port, 0, 65535);
+  section.Int("workers", &udp->workers, 1, 256);
+  section.Int("burst", &udp->relay.burst, 1, 1024);
+  int64_t buffer_kb = udp->relay.receive_buffer_bytes >> 10;
+  section.Int("receive_buffer_kb", &buffer_kb, 64, 1 << 20);
+  udp->relay.receive_buffer_bytes = static_cast<int>(buffer_kb << 10);
+  section.CheckNoOtherKeys();
+  udp->relay.ports.clear();
+  if (hit_batch_port != 0) {
+    udp->relay.ports.push_back({hit_batch_port, kernels::Endpoint::kUdpHitBatch});
+  }
+  if (syslog_port != 0) {
+    udp->relay.ports.push_back({syslog_port, kernels::Endpoint::kUdpSyslog});
+  }
+  if (udp->enabled && udp->relay.ports.empty()) {
+    Fail(source, "udp", "expected hit_batch_port or syslog_port (or both) to be set");
+  }
+}
+
+void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressConfig* dpdk) {
+  Section section(root, "dpdk", source);
+  dpdk->enabled = section.present();
+  section.Strings("eal_args", &dpdk->eal_args);
+  section.Strings("ports", &dpdk->ports);
+  section.Int("workers", &dpdk->workers, 1, 128);
+  section.Int("hit_batch_port", &dpdk->hit_batch_port, 0, 65535);
+  section.Int("syslog_port", &dpdk->syslog_port, 0, 65535);
+  section.Int("rx_descriptors", &dpdk->rx_descriptors, 64, 32768);
+  section.Int("burst", &dpdk->burst, 1, 64);
+  section.Int("mbufs", &dpdk->mbufs, 0, 1 << 26);
+  section.Int("reassembly_flows", &dpdk->reassembly_flows, 16, 1 << 20);
+  section.Int("reassembly_timeout_ms", &dpdk->reassembly_timeout_ms, 10, 60'000);
+  section.String("exception_port", &dpdk->exception_port);
+  section.CheckNoOtherKeys();
+  if (!dpdk->enabled) return;
+  if (dpdk->ports.empty()) Fail(source, "dpdk.ports", "expected at least one port");
+  if (dpdk->hit_batch_port == 0 && dpdk->syslog_port == 0) {
+    Fail(source, "dpdk", "expected hit_batch_port or syslog_port (or both) to be set");
+  }
+}
+
 }  // namespace
 
 Listen ParseListen(std::string_view value, std::string_view key) {
@@ -108,6 +207,8 @@ Config DefaultConfig() {
   config.management.port = 9464;
   config.management.workers = 1;
   config.pipeline.visitor_key = 0x6265'6163'6f6e'6b65ULL;
+  // Page rows once a minute: rows sent per beacon stay far below 1/100 (bench/forward).
+  config.forwarder.page_flush_interval_ms = 60'000;
   return config;
 }
 
@@ -120,13 +221,13 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
     msg << source << ":" << e.source().begin.line << ": " << e.description();
     throw std::runtime_error(msg.str());
   }
-  static const std::set<std::string> kSections = {"sites", "http", "management", "pipeline",
-                                                  "clickhouse"};
+  static const std::set<std::string> kSections = {"sites",      "http", "management", "pipeline",
+                                                  "clickhouse", "udp",  "dpdk"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, clickhouse)");
+           "pipeline, clickhouse, udp, dpdk)");
     }
   }
 
@@ -168,19 +269,32 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
 
   Section clickhouse(root, "clickhouse", source);
   auto& ch = config.forwarder.clickhouse;
-  clickhouse.String("url", &ch.url);
+  const bool has_url = clickhouse.String("url", &ch.url);
+  if (clickhouse.StringLists("shards", &config.forwarder.shards) && has_url) {
+    Fail(source, "clickhouse.shards",
+         "give either url (one server) or shards (replica URLs per shard), not both");
+  }
+  clickhouse.String("cluster", &config.forwarder.cluster);
   clickhouse.String("database", &ch.database);
   clickhouse.String("user", &ch.user);
   clickhouse.String("password", &ch.password);
   clickhouse.Int("timeout_ms", &ch.timeout_ms, 100, 600'000);
   clickhouse.Int("flush_interval_ms", &config.forwarder.flush_interval_ms, 10, 600'000);
+  clickhouse.Int("page_flush_interval_ms", &config.forwarder.page_flush_interval_ms, 0, 3'600'000);
   int64_t pending_mb = static_cast<int64_t>(config.forwarder.max_pending_bytes >> 20);
   clickhouse.Int("max_pending_mb", &pending_mb, 1, 1 << 20);
   config.forwarder.max_pending_bytes = static_cast<size_t>(pending_mb) << 20;
   clickhouse.Int("retry_initial_ms", &config.forwarder.retry_initial_ms, 1, 600'000);
   clickhouse.Int("retry_max_ms", &config.forwarder.retry_max_ms, 1, 3'600'000);
+  clickhouse.String("spool_dir", &config.forwarder.spool_dir);
+  int64_t spool_mb = static_cast<int64_t>(config.forwarder.spool_max_bytes >> 20);
+  clickhouse.Int("spool_max_mb", &spool_mb, 1, int64_t{1} << 24);
+  config.forwarder.spool_max_bytes = static_cast<uint64_t>(spool_mb) << 20;
+  clickhouse.Bool("spool_fsync", &config.forwarder.spool_fsync);
   clickhouse.CheckNoOtherKeys();
 
+  ParseUdp(root, source, &config.udp);
+  ParseDpdk(root, source, &config.dpdk);
   return config;
 }
 

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "host/forward/forwarder.h"
 #include "host/net/http_server.h"
+#include "host/net/udp_relay.h"
 #include "host/pipeline/worker_pipeline.h"
 
 namespace beacon::app {
@@ -16,6 +18,30 @@ struct Listen {
   uint16_t port = 0;
 };
 
+// [udp]: the beacon UDP relay over kernel sockets; off unless the section is present.
+struct UdpIngressConfig {
+  bool enabled = false;
+  host::UdpRelayConfig relay;  // address and the beacon ports (hit_batch_port, syslog_port)
+  int workers = 1;
+};
+
+// [dpdk]: the DPDK UDP relay (dpdk/udp_relay.h); off unless the section is present. Plain
+// values, so that this library builds without DPDK.
+struct DpdkIngressConfig {
+  bool enabled = false;
+  std::vector<std::string> eal_args;  // without argv[0]
+  std::vector<std::string> ports;     // PCI addresses or vdev strings
+  int workers = 1;                    // worker lcores: the EAL needs one lcore more
+  uint16_t hit_batch_port = 0;        // UDP port of hit-batch datagrams; 0: none
+  uint16_t syslog_port = 0;           // UDP port of syslog relay lines; 0: none
+  uint16_t rx_descriptors = 1024;
+  uint16_t burst = 32;
+  uint32_t mbufs = 0;  // 0: sized from descriptors, bursts and reassembly
+  uint32_t reassembly_flows = 1024;
+  uint32_t reassembly_timeout_ms = 2000;
+  std::string exception_port;  // vdev facing the kernel, "net_tap0,iface=beacon0"; "": none
+};
+
 struct Config {
   std::string sites_path;             // [sites] registry
   host::HttpServerConfig http;        // [http]
@@ -23,6 +49,8 @@ struct Config {
   host::HttpServerConfig management;  // [management]
   host::PipelineConfig pipeline;      // [pipeline]
   host::ForwarderConfig forwarder;    // [clickhouse]
+  UdpIngressConfig udp;               // [udp]
+  DpdkIngressConfig dpdk;             // [dpdk]
 };
 
 // The embedded defaults: HTTP on 127.0.0.1:8080, management on 127.0.0.1:9464, ClickHouse

@@ -1,14 +1,22 @@
 // beacon-gen: writes site registries, sends realistic GA Universal v1 traffic with its ground
 // truth, and verifies what landed in ClickHouse against that truth.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+#include <thread>
 
 #include "bench/gen/ground_truth.h"
 #include "bench/gen/hit_sender.h"
+#include "bench/gen/pcap_writer.h"
 #include "bench/gen/traffic_model.h"
 #include "bench/gen/verify.h"
 #include "kernels/site_registry.h"
@@ -82,6 +90,53 @@ int Run(int argc, char** argv) {
   wait->add_option("--timeout-s", timeout_s, "Give up after this many seconds")
       ->capture_default_str();
 
+  std::string pcap_out, frames_truth_path;
+  RelayCaptureOptions capture;
+  auto* pcap = app.add_subcommand(
+      "pcap", "Write a UDP relay capture (hit batches, syslog lines, fragments, malformed frames)");
+  pcap->add_option("--out", pcap_out, "pcap file to write")->required();
+  pcap->add_option("--sites-file", sites_file, "Site registry file")->required();
+  pcap->add_option("--truth", truth_path, "Ground truth of the hits (as `send` writes)")
+      ->required();
+  pcap->add_option("--frames-truth", frames_truth_path, "Ground truth of the frames")->required();
+  pcap->add_option("--beacons", capture.hits, "Hits")->capture_default_str();
+  pcap->add_option("--seed", capture.seed, "Seed")->capture_default_str();
+  pcap->add_option("--malformed-share", capture.malformed_share, "Share of malformed hits")
+      ->capture_default_str();
+  pcap->add_option("--bot-share", capture.bot_share, "Share of bot hits")->capture_default_str();
+  pcap->add_option("--syslog-share", capture.syslog_share, "Share of requests as syslog lines")
+      ->capture_default_str();
+  pcap->add_option("--ipv6-share", capture.ipv6_share, "Share of IPv6 datagrams")
+      ->capture_default_str();
+  pcap->add_option("--vlan-share", capture.vlan_share, "Share of VLAN-tagged frames")
+      ->capture_default_str();
+  pcap->add_option("--fragment-share", capture.fragment_share,
+                   "Share of small datagrams fragmented on purpose")
+      ->capture_default_str();
+  pcap->add_option("--malformed-frames", capture.malformed_frames_per_class,
+                   "Malformed frames per rejected class")
+      ->capture_default_str();
+  pcap->add_option("--incomplete-datagrams", capture.incomplete_datagrams,
+                   "Fragmented datagrams with their last fragment lost")
+      ->capture_default_str();
+  pcap->add_option("--hit-batch-port", capture.hit_batch_port, "UDP port of hit batches")
+      ->capture_default_str();
+  pcap->add_option("--syslog-port", capture.syslog_port, "UDP port of syslog lines")
+      ->capture_default_str();
+  pcap->add_option("--time-ms", capture.time_ms, "Relay line time (unix ms); 0: now")
+      ->capture_default_str();
+  std::string send_to;
+  double send_rate = 20'000;
+  pcap->add_option(
+      "--send-to", send_to,
+      "Also send each beacon datagram over UDP to this IPv4 address (the kernel-socket "
+      "relay, [udp]), on --hit-batch-port / --syslog-port");
+  pcap->add_option("--send-rate", send_rate, "Datagrams per second for --send-to")
+      ->capture_default_str();
+  pcap->add_option("--mean-payload", capture.mean_payload,
+                   "Pad datagrams towards this mean payload size in bytes; 0: no padding")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   if (sites->parsed()) {
@@ -109,6 +164,51 @@ int Run(int argc, char** argv) {
     }
     if (!report.failure.empty()) std::fprintf(stderr, "beacon-gen: %s\n", report.failure.c_str());
     return report.ok() ? 0 : 1;
+  }
+  if (pcap->parsed()) {
+    const kernels::SiteRegistry registry = kernels::SiteRegistry::Load(sites_file);
+    PcapWriter writer(pcap_out);
+    DatagramCallback send_datagram;
+    const int fd = send_to.empty() ? -1 : socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to{};
+    uint64_t sent = 0;
+    const auto started = std::chrono::steady_clock::now();
+    if (!send_to.empty()) {
+      to.sin_family = AF_INET;
+      if (inet_pton(AF_INET, send_to.c_str(), &to.sin_addr) != 1) {
+        throw std::runtime_error("--send-to '" + send_to + "' is not an IPv4 address");
+      }
+      send_datagram = [&](uint16_t port, std::string_view payload) {
+        to.sin_port = htons(port);
+        if (sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                   sizeof(to)) != static_cast<ssize_t>(payload.size())) {
+          throw std::runtime_error("sendto " + send_to + ":" + std::to_string(port) + " failed");
+        }
+        // Paced, so that the receiver's socket buffer never overflows (UDP loses silently).
+        const auto due = started + std::chrono::duration<double>(++sent / send_rate);
+        std::this_thread::sleep_until(due);
+      };
+    }
+    const RelayCaptureTruth truth = WriteRelayCapture(registry, capture, &writer, send_datagram);
+    if (fd >= 0) close(fd);
+    writer.Close();
+    std::ofstream hits_out(truth_path, std::ios::trunc);
+    truth.hits.Write(hits_out);
+    std::ofstream frames_out(frames_truth_path, std::ios::trunc);
+    truth.Write(frames_out);
+    if (!hits_out.flush() || !frames_out.flush()) {
+      throw std::runtime_error("cannot write truth files '" + truth_path + "', '" +
+                               frames_truth_path + "'");
+    }
+    std::printf(
+        "beacon-gen: %lu frames, %lu beacon datagrams (%lu reassembled), %.1f B mean "
+        "payload, %lu hits\n",
+        writer.frames(), truth.datagrams, truth.reassembled,
+        truth.datagrams > 0
+            ? static_cast<double>(truth.payload_bytes) / static_cast<double>(truth.datagrams)
+            : 0.0,
+        truth.hits.sent_hits);
+    return 0;
   }
   if (verify->parsed()) {
     return Verify(ReadTruth(truth_path), verify_options, std::cout) ? 0 : 1;

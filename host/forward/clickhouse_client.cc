@@ -128,6 +128,7 @@ bool ClickHouseClient::Ping() {
 ClickHouseResult ClickHouseClient::Post(const std::string& url, std::string_view body) {
   CURL* curl = Handle(curl_);
   ClickHouseResult result;
+  result.request_bytes = body.size();
   // curl_easy_reset keeps the connection cache: the next request reuses the connection.
   curl_easy_reset(curl);
   curl_slist* headers = nullptr;

@@ -16,9 +16,10 @@ struct ClickHouseEndpoint {
 };
 
 struct ClickHouseResult {
-  long status = 0;    // HTTP status; 0 when the request did not complete
-  std::string body;   // the result, or ClickHouse's "Code: NN, ..." error text
-  std::string error;  // transport error (libcurl's message); empty when a response came
+  long status = 0;           // HTTP status; 0 when the request did not complete
+  std::string body;          // the result, or ClickHouse's "Code: NN, ..." error text
+  std::string error;         // transport error (libcurl's message); empty when a response came
+  size_t request_bytes = 0;  // the request body as sent (compressed for inserts)
   bool ok() const { return error.empty() && status == 200; }
 };
 

@@ -1,17 +1,21 @@
-// The forwarder's sending thread: merges offered epochs by key, encodes RowBinary, inserts
-// site_minutes_in then page_minutes, and retries a failed batch with capped, fully jittered
-// exponential backoff until ClickHouse acknowledges it.
+// The forwarder's threads: a dispatcher that merges offered epochs into one encoded batch
+// per shard each flush interval, and one sender per shard that inserts its batches into a
+// replica (failing over to the next), spools them while the shard fails, replays the spool
+// in order, and retries with capped, fully jittered exponential backoff.
 #include "host/forward/forwarder.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <tuple>
 #include <utility>
-#include <vector>
 
 #include "host/forward/schema.h"
+#include "host/forward/shard_ring.h"
+#include "host/forward/spool.h"
 
 namespace beacon::host {
 namespace {
@@ -35,64 +39,132 @@ std::string Describe(const ClickHouseResult& result) {
   return "HTTP " + std::to_string(result.status) + ": " + body;
 }
 
-}  // namespace
+void PutU64(uint64_t value, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+}
 
-// Merged epochs, already encoded; immutable once the first insert of it was tried, so a
-// retry after a partial success resends only the table that failed.
-struct Forwarder::Batch {
-  std::string site_data;  // RowBinary of site_minutes_in
-  uint64_t site_rows = 0;
-  bool site_done = false;
-  std::string page_data;  // RowBinary of page_minutes
-  uint64_t page_rows = 0;
-  uint64_t events = 0;  // EpochRows::events merged in
-  size_t bytes = 0;     // EstimateBytes of the merged epochs
-};
-
-namespace {
-
-// Sums (site_id, minute) rows and unions their visitor sets; sums page rows by
-// (site_id, minute, path). Output sorted by key.
-void MergeEpochs(std::deque<kernels::EpochRows>& epochs, std::string* site_data,
-                 uint64_t* site_rows, std::string* page_data, uint64_t* page_rows) {
-  std::map<std::pair<uint32_t, uint32_t>, kernels::SiteMinuteRow> sites;
-  std::map<std::tuple<uint32_t, uint32_t, std::string>, uint64_t> pages;
-  for (auto& epoch : epochs) {
-    for (auto& row : epoch.site_minutes) {
-      auto [it, inserted] = sites.try_emplace({row.site_id, row.minute});
-      kernels::SiteMinuteRow& merged = it->second;
-      if (inserted) {
-        merged = std::move(row);
-        continue;
-      }
-      merged.pageviews += row.pageviews;
-      merged.events += row.events;
-      merged.visitors.insert(merged.visitors.end(), row.visitors.begin(), row.visitors.end());
-    }
-    for (auto& row : epoch.page_minutes) {
-      pages[{row.site_id, row.minute, std::move(row.path)}] += row.pageviews;
-    }
+uint64_t GetU64(std::string_view in, size_t at) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) {
+    value |= static_cast<uint64_t>(static_cast<unsigned char>(in[at + i])) << (8 * i);
   }
-  for (auto& [key, row] : sites) {
-    std::sort(row.visitors.begin(), row.visitors.end());
-    row.visitors.erase(std::unique(row.visitors.begin(), row.visitors.end()), row.visitors.end());
-    AppendSiteMinuteRowBinary(row, site_data);
-  }
-  *site_rows = sites.size();
-  kernels::PageMinuteRow page;
-  for (auto& [key, pageviews] : pages) {
-    page.site_id = std::get<0>(key);
-    page.minute = std::get<1>(key);
-    page.path = std::get<2>(key);
-    page.pageviews = pageviews;
-    AppendPageMinuteRowBinary(page, page_data);
-  }
-  *page_rows = pages.size();
+  return value;
 }
 
 }  // namespace
 
-Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {}
+// One shard's merged rows, encoded once; the bytes never change afterwards, so a resend
+// (retry, another replica, replay from the spool after a restart) is byte-identical and a
+// replicated table drops it as a duplicate block.
+struct Forwarder::Batch {
+  uint64_t events = 0;  // accepted events this batch carries (its share of each epoch)
+  uint64_t site_rows = 0;
+  uint64_t page_rows = 0;
+  std::string site_data;   // RowBinary of site_minutes_in
+  std::string page_data;   // RowBinary of page_minutes(_local)
+  bool site_done = false;  // site_data acknowledged; a retry resends only page_data
+  bool spooled = false;    // this batch is the head record of the shard's spool
+
+  size_t MemoryBytes() const { return sizeof(Batch) + site_data.size() + page_data.size(); }
+
+  // Spool record: events | site_rows | page_rows | site bytes (UInt64 LE each) | site_data |
+  // page_data.
+  std::string Encode() const {
+    std::string out;
+    out.reserve(32 + site_data.size() + page_data.size());
+    PutU64(events, &out);
+    PutU64(site_rows, &out);
+    PutU64(page_rows, &out);
+    PutU64(site_data.size(), &out);
+    out += site_data;
+    out += page_data;
+    return out;
+  }
+
+  static std::optional<Batch> Decode(std::string_view record) {
+    if (record.size() < 32) return std::nullopt;
+    Batch batch;
+    batch.events = GetU64(record, 0);
+    batch.site_rows = GetU64(record, 8);
+    batch.page_rows = GetU64(record, 16);
+    const uint64_t site_bytes = GetU64(record, 24);
+    if (site_bytes > record.size() - 32) return std::nullopt;
+    batch.site_data = std::string(record.substr(32, site_bytes));
+    batch.page_data = std::string(record.substr(32 + site_bytes));
+    return batch;
+  }
+};
+
+struct Forwarder::Shard {
+  uint32_t number = 0;  // 1-based, as in metrics, logs and the spool directory
+  std::vector<ClickHouseEndpoint> replicas;
+  std::unique_ptr<Spool> spool;  // touched by this shard's thread only
+  std::thread thread;
+  size_t preferred = 0;  // replica of the last success; tried first
+
+  // Guarded by Forwarder::mu_.
+  std::deque<Batch> inbox;       // in memory, newer than everything in the spool
+  std::optional<Batch> current;  // the batch being sent (the spool head when spooled)
+  int attempt = 0;               // failed attempts in the current streak
+  Clock::time_point retry_at;
+  std::atomic<uint64_t> spool_records{0};  // mirrors of the spool's figures for readers
+  std::atomic<uint64_t> spool_bytes{0};
+  std::atomic<uint64_t> spool_torn{0};
+  std::atomic<uint64_t> spool_corrupt{0};
+
+  std::atomic<uint64_t> inserts_ok{0};
+  std::atomic<uint64_t> inserts_failed{0};
+  std::atomic<uint64_t> failovers{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> site_rows_sent{0};
+  std::atomic<uint64_t> page_rows_sent{0};
+  std::atomic<uint64_t> rowbinary_bytes_sent{0};
+  std::atomic<uint64_t> wire_bytes_sent{0};
+  std::atomic<uint64_t> spooled_batches{0};
+  std::atomic<uint64_t> spool_refusals{0};
+  std::atomic<int64_t> last_insert_us{0};
+
+  void MirrorSpool() {
+    if (spool == nullptr) return;
+    spool_records.store(spool->records(), std::memory_order_relaxed);
+    spool_bytes.store(spool->bytes(), std::memory_order_relaxed);
+    spool_torn.store(spool->torn_records(), std::memory_order_relaxed);
+    spool_corrupt.store(spool->corrupt_records(), std::memory_order_relaxed);
+  }
+};
+
+Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {
+  SchemaOptions schema;
+  schema.database = config_.clickhouse.database;
+  schema.cluster = config_.cluster;
+  page_table_ = std::string(PageInsertTable(schema));
+  if (config_.shards.empty()) config_.shards = {{config_.clickhouse.url}};
+  ShardRing ring(static_cast<uint32_t>(config_.shards.size()));  // validates the count
+  for (size_t i = 0; i < config_.shards.size(); ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->number = static_cast<uint32_t>(i + 1);
+    if (config_.shards[i].empty()) {
+      throw std::invalid_argument("ClickHouse shard " + std::to_string(i + 1) +
+                                  " has no replica URL");
+    }
+    for (const std::string& url : config_.shards[i]) {
+      ClickHouseEndpoint endpoint = config_.clickhouse;
+      endpoint.url = url;
+      shard->replicas.push_back(std::move(endpoint));
+    }
+    if (!config_.spool_dir.empty()) {
+      shard->spool = std::make_unique<Spool>(config_.spool_dir + "/shard-" + std::to_string(i + 1),
+                                             config_.spool_max_bytes, config_.spool_fsync);
+      shard->MirrorSpool();
+      if (!shard->spool->empty()) {
+        std::fprintf(stderr, "forwarder: shard %u: %zu spooled batches (%llu bytes) to replay\n",
+                     shard->number, shard->spool->records(),
+                     static_cast<unsigned long long>(shard->spool->bytes()));
+      }
+    }
+    shards_.push_back(std::move(shard));
+  }
+}
 
 Forwarder::~Forwarder() {
   {
@@ -100,19 +172,38 @@ Forwarder::~Forwarder() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& shard : shards_) {
+    if (shard->thread.joinable()) shard->thread.join();
+  }
 }
 
 void Forwarder::Start() {
-  if (thread_.joinable()) return;
-  thread_ = std::thread([this] { Run(); });
+  {
+    std::lock_guard lock(mu_);
+    draining_ = false;
+  }
+  StartThreads();
+}
+
+void Forwarder::StartThreads() {
+  if (dispatcher_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    dispatch_done_ = false;
+  }
+  dispatcher_ = std::thread([this] { Dispatch(); });
+  for (auto& shard : shards_) {
+    Shard* s = shard.get();
+    s->thread = std::thread([this, s] { RunShard(*s); });
+  }
 }
 
 bool Forwarder::Offer(kernels::EpochRows& rows) {
   size_t bytes = EstimateBytes(rows);
   {
     std::lock_guard lock(mu_);
-    // Only Offer adds, under mu_, while the thread may subtract concurrently: the check can
+    // Only Offer adds, under mu_, while the threads may subtract concurrently: the check can
     // only be conservative.
     // An epoch larger than the whole bound is still taken when nothing is pending, or a
     // worker holding it would shed forever; epoch_max_events bounds how large that can be.
@@ -132,122 +223,391 @@ bool Forwarder::HasRoom() const {
   return pending_bytes_.load(std::memory_order_relaxed) < config_.max_pending_bytes;
 }
 
+bool Forwarder::Done() const {
+  if (!offered_.empty()) return false;
+  for (const auto& shard : shards_) {
+    if (!shard->inbox.empty() || shard->current.has_value()) return false;
+    if (shard->spool_records.load(std::memory_order_relaxed) > 0) return false;
+  }
+  return true;
+}
+
 bool Forwarder::Drain(std::chrono::milliseconds deadline) {
   {
     std::lock_guard lock(mu_);
     draining_ = true;
     drain_deadline_ = Clock::now() + deadline;
-    drained_ = false;
   }
   wake_.notify_all();
-  // A Drain that timed out earlier left the thread ended; a new one resumes the batch.
-  Start();
-  thread_.join();
+  // A Drain that timed out earlier left the threads ended; a new one resumes.
+  StartThreads();
+  dispatcher_.join();
+  for (auto& shard : shards_) shard->thread.join();
   std::lock_guard lock(mu_);
-  return drained_;
+  return Done();
 }
 
-bool Forwarder::Sleep(Clock::time_point until) {
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    Clock::time_point limit = draining_ ? std::min(until, drain_deadline_) : until;
-    if (Clock::now() >= limit) return true;
-    wake_.wait_until(lock, limit);
+Forwarder::Totals Forwarder::totals() const {
+  Totals totals;
+  for (const auto& shard : shards_) {
+    totals.site_rows += shard->site_rows_sent.load(std::memory_order_relaxed);
+    totals.page_rows += shard->page_rows_sent.load(std::memory_order_relaxed);
+    totals.inserts += shard->inserts_ok.load(std::memory_order_relaxed);
+    totals.rowbinary_bytes += shard->rowbinary_bytes_sent.load(std::memory_order_relaxed);
+    totals.wire_bytes += shard->wire_bytes_sent.load(std::memory_order_relaxed);
   }
-  return false;
+  return totals;
 }
 
-void Forwarder::Run() {
-  ClickHouseClient client(config_.clickhouse);
-  std::mt19937_64 jitter(std::random_device{}());
+uint64_t Forwarder::spooled_bytes() const {
+  uint64_t total = 0;
+  for (const auto& shard : shards_) total += shard->spool_bytes.load(std::memory_order_relaxed);
+  return total;
+}
+
+uint64_t Forwarder::spooled_records() const {
+  uint64_t total = 0;
+  for (const auto& shard : shards_) total += shard->spool_records.load(std::memory_order_relaxed);
+  return total;
+}
+
+namespace {
+
+using SiteKey = std::pair<uint32_t, uint32_t>;
+using PageKey = std::tuple<uint32_t, uint32_t, std::string>;
+// A held page row's bytes beside its path: key, count and the map node's overhead.
+constexpr size_t kHeldPageBytes = sizeof(PageKey) + sizeof(uint64_t) + 32;
+
+// The rows of one shard, merged: (site_id, minute) rows sum pageviews/events and union
+// visitor sets; (site_id, minute, path) rows sum pageviews. Sorted by key.
+struct ShardRows {
+  std::map<SiteKey, kernels::SiteMinuteRow> sites;
+  std::map<PageKey, uint64_t> pages;
+  uint64_t events = 0;
+};
+
+}  // namespace
+
+void Forwarder::Dispatch() {
+  const ShardRing ring(static_cast<uint32_t>(shards_.size()));
+  const bool cluster = !config_.cluster.empty();
+  std::mt19937_64 batch_ids(std::random_device{}());
   const auto interval = std::chrono::milliseconds(config_.flush_interval_ms);
+  const auto page_interval = std::chrono::milliseconds(config_.page_flush_interval_ms);
   Clock::time_point next_flush = Clock::now() + interval;
-  int attempt = 0;           // failed attempts in the current streak
-  std::string last_failure;  // the failure last written to stderr in this streak
+  Clock::time_point next_page_flush = Clock::now() + page_interval;
+  // Page rows merged across flushes until page_interval passes: one row per (site, minute,
+  // path) per page interval instead of per flush.
+  std::vector<std::map<PageKey, uint64_t>> held(shards_.size());
+  size_t held_bytes = 0;  // estimated, part of pending_bytes_
   while (true) {
-    if (batch_ == nullptr) {
-      std::deque<kernels::EpochRows> epochs;
-      {
-        std::unique_lock lock(mu_);
-        wake_.wait_until(lock, next_flush, [this] { return stopping_ || draining_; });
-        if (stopping_) return;
-        if (Clock::now() >= next_flush) next_flush = Clock::now() + interval;
-        epochs.swap(offered_);
-        if (epochs.empty() && draining_) {
-          drained_ = true;
-          return;
+    std::deque<kernels::EpochRows> epochs;
+    bool draining = false;
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait_until(lock, next_flush, [this] { return stopping_ || draining_; });
+      if (stopping_) return;
+      if (Clock::now() >= next_flush) next_flush = Clock::now() + interval;
+      epochs.swap(offered_);
+      draining = draining_;
+      if (epochs.empty() && draining && held_bytes == 0) {
+        dispatch_done_ = true;
+        wake_.notify_all();
+        return;
+      }
+    }
+    const bool pages_due = draining || Clock::now() >= next_page_flush;
+    if (epochs.empty() && !(pages_due && held_bytes > 0)) continue;
+    const size_t held_before = held_bytes;
+    size_t epoch_bytes = 0;
+    std::vector<ShardRows> rows(shards_.size());
+    std::vector<uint64_t> hits(shards_.size());
+    for (auto& epoch : epochs) {
+      epoch_bytes += EstimateBytes(epoch);
+      std::fill(hits.begin(), hits.end(), 0);
+      for (auto& row : epoch.site_minutes) {
+        const uint32_t s = ring.ShardOf(row.site_id);
+        hits[s] += row.pageviews + row.events;
+        auto [it, inserted] = rows[s].sites.try_emplace({row.site_id, row.minute});
+        kernels::SiteMinuteRow& merged = it->second;
+        if (inserted) {
+          merged = std::move(row);
+          continue;
         }
+        merged.pageviews += row.pageviews;
+        merged.events += row.events;
+        merged.visitors.insert(merged.visitors.end(), row.visitors.begin(), row.visitors.end());
       }
-      if (epochs.empty()) continue;
-      batch_ = std::make_unique<Batch>();
-      for (const auto& epoch : epochs) {
-        batch_->events += epoch.events;
-        batch_->bytes += EstimateBytes(epoch);
+      for (auto& row : epoch.page_minutes) {
+        const size_t path_bytes = row.path.size();
+        auto [it, inserted] = held[ring.ShardOf(row.site_id)].try_emplace(
+            {row.site_id, row.minute, std::move(row.path)}, 0);
+        it->second += row.pageviews;
+        if (inserted) held_bytes += kHeldPageBytes + path_bytes;
       }
-      MergeEpochs(epochs, &batch_->site_data, &batch_->site_rows, &batch_->page_data,
-                  &batch_->page_rows);
+      // The epoch's accepted events, shared out by the hits each shard's rows carry (exact
+      // when every event is in a row); the rounding remainder goes to the busiest shard.
+      uint64_t total_hits = 0;
+      size_t busiest = 0;
+      for (size_t s = 0; s < hits.size(); ++s) {
+        total_hits += hits[s];
+        if (hits[s] > hits[busiest]) busiest = s;
+      }
+      uint64_t given = 0;
+      for (size_t s = 0; s < hits.size() && total_hits > 0; ++s) {
+        // In long double to avoid overflowing the product; clamped so rounding can never
+        // hand out more than the epoch's events.
+        uint64_t share = static_cast<uint64_t>(static_cast<long double>(epoch.events) *
+                                               static_cast<long double>(hits[s]) /
+                                               static_cast<long double>(total_hits));
+        share = std::min(share, epoch.events - given);
+        rows[s].events += share;
+        given += share;
+      }
+      rows[busiest].events += epoch.events - given;
+    }
+    if (pages_due) {
+      for (size_t s = 0; s < shards_.size(); ++s) rows[s].pages.swap(held[s]);
+      held_bytes = 0;
+      next_page_flush = Clock::now() + page_interval;
+    }
+    std::vector<std::optional<Batch>> batches(shards_.size());
+    size_t batch_bytes = 0;
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      if (rows[s].sites.empty() && rows[s].pages.empty() && rows[s].events == 0) continue;
+      // A random id per batch: two batches never share one, so replicated tables never take
+      // one for a resend of the other, whatever their rows.
+      const uint64_t batch_id = batch_ids();
+      Batch& batch = batches[s].emplace();
+      batch.events = rows[s].events;
+      for (auto& [key, row] : rows[s].sites) {
+        std::sort(row.visitors.begin(), row.visitors.end());
+        row.visitors.erase(std::unique(row.visitors.begin(), row.visitors.end()),
+                           row.visitors.end());
+        AppendSiteMinuteRowBinary(row, &batch.site_data);
+        if (cluster) AppendBatchIdRowBinary(batch_id, &batch.site_data);
+      }
+      batch.site_rows = rows[s].sites.size();
+      kernels::PageMinuteRow page;
+      for (auto& [key, pageviews] : rows[s].pages) {
+        page.site_id = std::get<0>(key);
+        page.minute = std::get<1>(key);
+        page.path = std::get<2>(key);
+        page.pageviews = pageviews;
+        AppendPageMinuteRowBinary(page, &batch.page_data);
+        if (cluster) AppendBatchIdRowBinary(batch_id, &batch.page_data);
+      }
+      batch.page_rows = rows[s].pages.size();
+      batch_bytes += batch.MemoryBytes();
     }
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return;
-      if (draining_ && Clock::now() >= drain_deadline_) return;
-    }
-    std::string failure;
-    if (Send(client, *batch_, &failure)) {
-      acked_events_.fetch_add(batch_->events, std::memory_order_relaxed);
-      pending_bytes_.fetch_sub(batch_->bytes, std::memory_order_relaxed);
-      batch_.reset();
-      if (attempt > 0) {
-        std::fprintf(stderr, "forwarder: ClickHouse inserts recovered after %d failed attempts\n",
-                     attempt);
+      pending_bytes_.fetch_add(batch_bytes + held_bytes, std::memory_order_relaxed);
+      pending_bytes_.fetch_sub(epoch_bytes + held_before, std::memory_order_relaxed);
+      for (size_t s = 0; s < shards_.size(); ++s) {
+        if (batches[s].has_value()) shards_[s]->inbox.push_back(std::move(*batches[s]));
       }
-      attempt = 0;
-      last_failure.clear();
-      continue;
     }
-    // Logged once per streak, and again only when the failure changes (e.g. from "connection
-    // refused" to a ClickHouse error), not per retry.
-    if (failure != last_failure) {
-      std::fprintf(stderr, "forwarder: %s; keeping the batch, retrying with backoff up to %d ms\n",
-                   failure.c_str(), config_.retry_max_ms);
-      last_failure = std::move(failure);
-    }
-    // Full jitter: a uniform wait in [0, min(max, initial * 2^attempt)].
-    int64_t cap = config_.retry_initial_ms;
-    for (int i = 0; i < attempt && cap < config_.retry_max_ms; ++i) cap *= 2;
-    cap = std::min<int64_t>(cap, config_.retry_max_ms);
-    ++attempt;
-    auto backoff = std::chrono::milliseconds(
-        std::uniform_int_distribution<int64_t>(0, std::max<int64_t>(cap, 0))(jitter));
-    if (!Sleep(Clock::now() + backoff)) return;
-    retries_.fetch_add(1, std::memory_order_relaxed);
+    wake_.notify_all();
   }
 }
 
-bool Forwarder::Send(ClickHouseClient& client, Batch& batch, std::string* failure) {
-  auto insert = [&](std::string_view table, const std::string& data) {
-    auto start = Clock::now();
-    ClickHouseResult result = client.InsertRowBinary(table, data);
-    if (result.ok()) {
-      inserts_ok_.fetch_add(1, std::memory_order_relaxed);
-      last_insert_us_.store(
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count(),
-          std::memory_order_relaxed);
-      return true;
+void Forwarder::SpoolInbox(Shard& shard) {
+  if (shard.spool == nullptr) return;
+  while (true) {
+    Batch batch;
+    {
+      std::lock_guard lock(mu_);
+      if (shard.inbox.empty()) return;
+      batch = std::move(shard.inbox.front());
+      shard.inbox.pop_front();
     }
-    inserts_failed_.fetch_add(1, std::memory_order_relaxed);
-    *failure = "INSERT INTO " + client.endpoint().database + "." + std::string(table) + " at " +
-               client.endpoint().url + " failed (" + Describe(result) + ")";
+    std::string error;
+    const SpoolAppend result = shard.spool->Append(batch.Encode(), &error);
+    shard.MirrorSpool();
+    if (result == SpoolAppend::kOk) {
+      shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
+      pending_bytes_.fetch_sub(batch.MemoryBytes(), std::memory_order_relaxed);
+      continue;
+    }
+    // Full (or failing): the batch stays in memory, where max_pending_bytes bounds it and
+    // Offer refusing is the backpressure the workers see.
+    shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
+    if (result == SpoolAppend::kIoError) {
+      std::fprintf(stderr, "forwarder: shard %u: %s\n", shard.number, error.c_str());
+    }
+    std::lock_guard lock(mu_);
+    shard.inbox.push_front(std::move(batch));
+    return;
+  }
+}
+
+void Forwarder::RunShard(Shard& shard) {
+  std::vector<std::unique_ptr<ClickHouseClient>> clients;
+  for (const auto& endpoint : shard.replicas) {
+    clients.push_back(std::make_unique<ClickHouseClient>(endpoint));
+  }
+  std::mt19937_64 jitter(std::random_device{}());
+  std::string last_failure;  // the failure last written to stderr in this streak
+  while (true) {
+    bool at_deadline = false;
+    {
+      std::unique_lock lock(mu_);
+      while (true) {
+        if (stopping_) return;
+        const Clock::time_point now = Clock::now();
+        if (draining_ && now >= drain_deadline_) {
+          at_deadline = true;
+          break;
+        }
+        const bool has_work = shard.current.has_value() || !shard.inbox.empty() ||
+                              (shard.spool != nullptr && !shard.spool->empty());
+        if (!has_work) {
+          if (draining_ && dispatch_done_) return;
+          wake_.wait(lock);
+          continue;
+        }
+        const Clock::time_point until =
+            draining_ ? std::min(shard.retry_at, drain_deadline_) : shard.retry_at;
+        if (now < until) {
+          wake_.wait_until(lock, until);
+          continue;
+        }
+        break;
+      }
+    }
+    if (at_deadline) {
+      // Out of time: keep what is unsent on disk for the next start, including the batch
+      // the dispatcher may still be building from the last offered epochs.
+      {
+        std::unique_lock lock(mu_);
+        wake_.wait(lock, [this] { return stopping_ || dispatch_done_; });
+        if (shard.current.has_value() && !shard.current->spooled) {
+          shard.inbox.push_front(std::move(*shard.current));
+          shard.current.reset();
+        }
+      }
+      SpoolInbox(shard);
+      return;
+    }
+    // While the shard fails, new batches go to disk behind the spooled ones.
+    if (shard.attempt > 0) SpoolInbox(shard);
+    if (!shard.current.has_value()) {
+      std::string record;
+      if (shard.spool != nullptr && shard.spool->Front(&record)) {
+        std::optional<Batch> batch = Batch::Decode(record);
+        if (!batch.has_value()) {
+          // The CRC matched, so the writer wrote this: a bug, not disk damage. Never send it.
+          std::fprintf(stderr, "forwarder: shard %u: undecodable spool record dropped\n",
+                       shard.number);
+          shard.spool->PopFront();
+          shard.MirrorSpool();
+          continue;
+        }
+        batch->spooled = true;
+        std::lock_guard lock(mu_);
+        shard.current = std::move(batch);
+      } else {
+        shard.MirrorSpool();  // Front may have set torn or corrupt records aside
+        std::lock_guard lock(mu_);
+        if (shard.inbox.empty()) continue;
+        shard.current = std::move(shard.inbox.front());
+        shard.inbox.pop_front();
+      }
+    }
+    if (shard.attempt > 0) shard.retries.fetch_add(1, std::memory_order_relaxed);
+    std::string failure;
+    if (Send(shard, clients, *shard.current, &failure)) {
+      acked_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
+      if (shard.current->spooled) {
+        shard.spool->PopFront();
+        shard.MirrorSpool();
+      } else {
+        pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
+      }
+      if (shard.attempt > 0) {
+        std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
+                     shard.number, shard.attempt);
+      }
+      {
+        std::lock_guard lock(mu_);
+        shard.current.reset();
+        shard.attempt = 0;
+        shard.retry_at = Clock::now();
+      }
+      last_failure.clear();
+      wake_.notify_all();  // Drain may be waiting for the last batch
+      continue;
+    }
+    // Logged once per streak, and again only when the failure changes, not per retry.
+    if (failure != last_failure) {
+      std::fprintf(stderr,
+                   "forwarder: shard %u: %s; keeping the batch, retrying with backoff up to %d "
+                   "ms\n",
+                   shard.number, failure.c_str(), config_.retry_max_ms);
+      last_failure = std::move(failure);
+    }
+    if (!shard.current->spooled && shard.spool != nullptr) {
+      // Nothing is spooled (in-memory batches are sent only when the spool is empty), so the
+      // failed batch becomes the spool's head.
+      std::string error;
+      if (shard.spool->Append(shard.current->Encode(), &error) == SpoolAppend::kOk) {
+        shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
+        pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
+        shard.current->spooled = true;
+      } else {
+        shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
+        std::fprintf(stderr, "forwarder: shard %u: %s\n", shard.number, error.c_str());
+      }
+      shard.MirrorSpool();
+    }
+    // Full jitter: a uniform wait in [0, min(max, initial * 2^attempt)].
+    std::lock_guard lock(mu_);
+    int64_t cap = config_.retry_initial_ms;
+    for (int i = 0; i < shard.attempt && cap < config_.retry_max_ms; ++i) cap *= 2;
+    cap = std::min<int64_t>(cap, config_.retry_max_ms);
+    ++shard.attempt;
+    shard.retry_at =
+        Clock::now() + std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
+                           0, std::max<int64_t>(cap, 0))(jitter));
+  }
+}
+
+bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>>& clients,
+                     Batch& batch, std::string* failure) {
+  // Tries each replica once, starting with the last one that worked; a replica that fails
+  // (transport error or any error answer) is skipped for the next.
+  auto insert = [&](std::string_view table, const std::string& data) {
+    const size_t n = clients.size();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t r = (shard.preferred + k) % n;
+      const auto start = Clock::now();
+      ClickHouseResult result = clients[r]->InsertRowBinary(table, data);
+      if (result.ok()) {
+        shard.inserts_ok.fetch_add(1, std::memory_order_relaxed);
+        shard.rowbinary_bytes_sent.fetch_add(data.size(), std::memory_order_relaxed);
+        shard.wire_bytes_sent.fetch_add(result.request_bytes, std::memory_order_relaxed);
+        shard.last_insert_us.store(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count(),
+            std::memory_order_relaxed);
+        shard.preferred = r;
+        return true;
+      }
+      shard.inserts_failed.fetch_add(1, std::memory_order_relaxed);
+      if (k + 1 < n) shard.failovers.fetch_add(1, std::memory_order_relaxed);
+      *failure = "INSERT INTO " + config_.clickhouse.database + "." + std::string(table) + " at " +
+                 clients[r]->endpoint().url + " failed (" + Describe(result) + ")";
+    }
     return false;
   };
   if (!batch.site_done && batch.site_rows > 0) {
     if (!insert(kSiteMinutesInTable, batch.site_data)) return false;
-    site_rows_sent_.fetch_add(batch.site_rows, std::memory_order_relaxed);
+    shard.site_rows_sent.fetch_add(batch.site_rows, std::memory_order_relaxed);
   }
   batch.site_done = true;
   if (batch.page_rows > 0) {
-    if (!insert(kPageMinutesTable, batch.page_data)) return false;
-    page_rows_sent_.fetch_add(batch.page_rows, std::memory_order_relaxed);
+    if (!insert(page_table_, batch.page_data)) return false;
+    shard.page_rows_sent.fetch_add(batch.page_rows, std::memory_order_relaxed);
   }
   return true;
 }
@@ -255,27 +615,67 @@ bool Forwarder::Send(ClickHouseClient& client, Batch& batch, std::string* failur
 void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) const {
   registry->Add([this, prefix = std::move(prefix)](MetricsWriter& out) {
     auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+    auto sum = [this](auto member) {
+      uint64_t total = 0;
+      for (const auto& shard : shards_)
+        total += (shard.get()->*member).load(std::memory_order_relaxed);
+      return total;
+    };
     out.Counter(prefix + "_epochs_offered_total", "Epochs taken by the forwarder.", {},
                 load(epochs_offered_));
     out.Counter(prefix + "_epochs_refused_total",
                 "Epochs refused because pending data was at its bound.", {}, load(epochs_refused_));
     out.Counter(prefix + "_rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
-                {{"table", "site_minutes"}}, load(site_rows_sent_));
+                {{"table", "site_minutes"}}, sum(&Shard::site_rows_sent));
     out.Counter(prefix + "_rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
-                {{"table", "page_minutes"}}, load(page_rows_sent_));
+                {{"table", "page_minutes"}}, sum(&Shard::page_rows_sent));
     out.Counter(prefix + "_inserts_total", "INSERT requests sent to ClickHouse, by result.",
-                {{"result", "ok"}}, load(inserts_ok_));
+                {{"result", "ok"}}, sum(&Shard::inserts_ok));
+    out.Counter(prefix + "_bytes_sent_total",
+                "Bytes of acknowledged inserts: RowBinary, and as sent (zstd-framed).",
+                {{"encoding", "rowbinary"}}, sum(&Shard::rowbinary_bytes_sent));
+    out.Counter(prefix + "_bytes_sent_total",
+                "Bytes of acknowledged inserts: RowBinary, and as sent (zstd-framed).",
+                {{"encoding", "zstd"}}, sum(&Shard::wire_bytes_sent));
     out.Counter(prefix + "_inserts_total", "INSERT requests sent to ClickHouse, by result.",
-                {{"result", "failed"}}, load(inserts_failed_));
+                {{"result", "failed"}}, sum(&Shard::inserts_failed));
     out.Counter(prefix + "_retries_total", "Batch re-sends after a failed insert.", {},
-                load(retries_));
-    out.Gauge(prefix + "_pending_bytes", "Estimated bytes offered and not yet acknowledged.", {},
-              static_cast<double>(load(pending_bytes_)));
-    out.Gauge(prefix + "_last_insert_seconds", "Duration of the last successful INSERT.", {},
-              static_cast<double>(load(last_insert_us_)) / 1e6);
+                sum(&Shard::retries));
+    out.Gauge(prefix + "_pending_bytes", "Estimated bytes held in memory, not yet acknowledged.",
+              {}, static_cast<double>(load(pending_bytes_)));
+    int64_t last_us = 0;
+    for (const auto& shard : shards_) last_us = std::max(last_us, load(shard->last_insert_us));
+    out.Gauge(prefix + "_last_insert_seconds",
+              "Duration of the last successful INSERT (the slowest shard's).", {},
+              static_cast<double>(last_us) / 1e6);
     out.Counter(prefix + "_acknowledged_events_total",
                 "Accepted events whose aggregates ClickHouse acknowledged.", {},
                 load(acked_events_));
+    for (const auto& shard : shards_) {
+      const std::string number = std::to_string(shard->number);
+      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                  {{"shard", number}, {"result", "ok"}}, load(shard->inserts_ok));
+      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                  {{"shard", number}, {"result", "failed"}}, load(shard->inserts_failed));
+      out.Counter(prefix + "_failovers_total",
+                  "Inserts retried at once on the shard's next replica.", {{"shard", number}},
+                  load(shard->failovers));
+      out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
+                  {{"shard", number}}, load(shard->spooled_batches));
+      out.Counter(prefix + "_spool_refusals_total",
+                  "Batches the spool could not take (full or failing); kept in memory.",
+                  {{"shard", number}}, load(shard->spool_refusals));
+      out.Counter(prefix + "_spool_torn_total",
+                  "Spool records found cut short (a write that never completed), deleted.",
+                  {{"shard", number}}, load(shard->spool_torn));
+      out.Counter(prefix + "_spool_corrupt_total",
+                  "Spool records with a bad frame or CRC, set aside as *.corrupt.",
+                  {{"shard", number}}, load(shard->spool_corrupt));
+      out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
+                {{"shard", number}}, static_cast<double>(load(shard->spool_records)));
+      out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", number}},
+                static_cast<double>(load(shard->spool_bytes)));
+    }
   });
 }
 

@@ -1,7 +1,9 @@
-// The forwarder: takes closed epochs from every worker, merges them, and inserts the
-// aggregate rows into ClickHouse about once per flush interval, retrying with capped
-// exponential backoff and jitter. Pending data is bounded: when full, Offer refuses and the
-// workers shed load (HTTP 503), so memory never grows without bound.
+// The forwarder: takes closed epochs from every worker, splits their rows by shard
+// (ShardRing on site_id), merges them into one batch per shard about once per flush
+// interval, and inserts each batch into one replica of its shard, failing over to the next
+// replica and retrying with capped exponential backoff and jitter. While a shard fails, its
+// batches wait in a bounded on-disk spool. Memory is bounded: when full (e.g. the spool is
+// full too), Offer refuses and the workers shed load (HTTP 503).
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "host/forward/clickhouse_client.h"
 #include "host/metrics/metrics.h"
@@ -22,11 +25,27 @@
 namespace beacon::host {
 
 struct ForwarderConfig {
+  // Database, user, password and timeout for every server; `url` is the one server when
+  // `shards` is empty.
   ClickHouseEndpoint clickhouse;
+  // Replica HTTP URLs per shard, in shard order (the ring's shard i is shards[i]). Empty: one
+  // shard whose one replica is clickhouse.url.
+  std::vector<std::vector<std::string>> shards;
+  // SchemaOptions::cluster: empty for one server's tables; otherwise the cluster's
+  // shard-local tables are written, rows carrying a batch id (see schema.h).
+  std::string cluster;
   int flush_interval_ms = 1000;
-  size_t max_pending_bytes = 256 << 20;  // estimated bytes of epochs not yet acknowledged
+  // Page rows (page_minutes) are merged this long, across flushes, before they are sent: one
+  // row per (site, minute, path) per interval instead of per flush. 0: with every flush.
+  int page_flush_interval_ms = 0;
+  size_t max_pending_bytes = 256 << 20;  // epochs and batches held in memory, estimated
   int retry_initial_ms = 100;
   int retry_max_ms = 10'000;
+  // Per shard, <spool_dir>/shard-<i> (i from 1). Empty: no spool; failed batches wait in
+  // memory (still bounded by max_pending_bytes).
+  std::string spool_dir;
+  uint64_t spool_max_bytes = uint64_t{1} << 30;  // per shard
+  bool spool_fsync = true;  // fdatasync each record and its directory before counting it
 };
 
 class Forwarder {
@@ -43,44 +62,57 @@ class Forwarder {
   bool Offer(kernels::EpochRows& rows);
   // Whether an epoch would be taken now; a relaxed read, cheap enough once per event loop.
   bool HasRoom() const;
-  // Sends everything pending, retrying until `deadline` passes, then stops the thread.
-  // Returns true when every offered epoch was acknowledged by ClickHouse.
+  // Sends everything pending, retrying until `deadline` passes, then stops the threads;
+  // what is still unsent then goes to the spool (when there is one). Returns true when every
+  // offered epoch, and every spooled batch, was acknowledged by ClickHouse.
   bool Drain(std::chrono::milliseconds deadline);
 
   uint64_t acknowledged_events() const { return acked_events_.load(std::memory_order_relaxed); }
+  // What ClickHouse acknowledged so far, over all shards.
+  struct Totals {
+    uint64_t site_rows = 0;
+    uint64_t page_rows = 0;
+    uint64_t inserts = 0;          // successful INSERT requests
+    uint64_t rowbinary_bytes = 0;  // RowBinary of the acknowledged inserts
+    uint64_t wire_bytes = 0;       // the same, as sent: zstd in ClickHouse's block framing
+  };
+  Totals totals() const;
+  // Bytes and records in the spools of all shards (0 without a spool).
+  uint64_t spooled_bytes() const;
+  uint64_t spooled_records() const;
   void RegisterMetrics(MetricsRegistry* registry, std::string prefix) const;
 
  private:
-  // Implementation-defined members (queue, counters, thread) go below.
-  struct Batch;  // merged epochs in flight, defined in forwarder.cc
-  void Run();
-  // Inserts what `batch` still lacks; true when ClickHouse acknowledged all of it, else
-  // `failure` names the table and ClickHouse's error text.
-  bool Send(ClickHouseClient& client, Batch& batch, std::string* failure);
-  // Waits until `until` (or the drain deadline, if sooner); false when the thread must end.
-  bool Sleep(std::chrono::steady_clock::time_point until);
+  struct Batch;  // one shard's merged rows, encoded; defined in forwarder.cc
+  struct Shard;  // one shard's replicas, inbox, spool, thread and counters
+  void StartThreads();
+  void Dispatch();              // the flush loop: epochs -> one batch per shard
+  void RunShard(Shard& shard);  // one shard's sending loop
+  // Inserts what `batch` still lacks, replica by replica; true when acknowledged, else
+  // `failure` names the table, the last replica tried and ClickHouse's error text.
+  bool Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>>& clients, Batch& batch,
+            std::string* failure);
+  // Moves the shard's unsent in-memory batches to the end of its spool, oldest first, until
+  // the spool refuses one.
+  void SpoolInbox(Shard& shard);
+  bool Done() const;  // with mu_ held: nothing offered, queued, in flight or spooled
 
   ForwarderConfig config_;
+  std::string page_table_;  // page_minutes, or page_minutes_local on a cluster
+  std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint64_t> acked_events_{0};
-  std::atomic<size_t> pending_bytes_{0};  // offered, not yet acknowledged
+  std::atomic<size_t> pending_bytes_{0};  // held in memory: offered epochs, unspooled batches
   std::atomic<uint64_t> epochs_offered_{0};
   std::atomic<uint64_t> epochs_refused_{0};
-  std::atomic<uint64_t> site_rows_sent_{0};
-  std::atomic<uint64_t> page_rows_sent_{0};
-  std::atomic<uint64_t> inserts_ok_{0};
-  std::atomic<uint64_t> inserts_failed_{0};
-  std::atomic<uint64_t> retries_{0};
-  std::atomic<int64_t> last_insert_us_{0};
 
-  std::mutex mu_;  // guards the members below
+  std::mutex mu_;  // guards the members below and every Shard's inbox / current batch
   std::condition_variable wake_;
-  std::deque<kernels::EpochRows> offered_;  // taken by the thread at each flush
+  std::deque<kernels::EpochRows> offered_;  // taken by the dispatcher at each flush
   bool stopping_ = false;                   // destructor: end now
   bool draining_ = false;                   // Drain: send everything until drain_deadline_
+  bool dispatch_done_ = false;              // draining and the dispatcher has ended
   std::chrono::steady_clock::time_point drain_deadline_;
-  bool drained_ = false;          // set by the thread: nothing left unacknowledged when it ended
-  std::unique_ptr<Batch> batch_;  // owned by the thread; kept across Drain calls
-  std::thread thread_;
+  std::thread dispatcher_;
 };
 
 }  // namespace beacon::host

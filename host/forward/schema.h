@@ -2,6 +2,7 @@
 // forwarder inserts; kept together because RowBinary must match the column types exactly.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,13 +12,29 @@
 namespace beacon::host {
 
 // Where the forwarder inserts: site_minutes_in (a Null table whose materialized view turns
-// visitor-hash arrays into uniqHLL12 states in site_minutes) and page_minutes.
+// visitor-hash arrays into uniqHLL12 states in site_minutes, or site_minutes_local on a
+// cluster) and page_minutes (page_minutes_local on a cluster).
 inline constexpr std::string_view kSiteMinutesInTable = "site_minutes_in";
 inline constexpr std::string_view kPageMinutesTable = "page_minutes";
+inline constexpr std::string_view kPageMinutesLocalTable = "page_minutes_local";
+
+struct SchemaOptions {
+  std::string database = "beacon";
+  // Empty: one server, plain SummingMergeTree tables named as the analysts query them.
+  // Otherwise the <remote_servers> cluster: shard-local ReplicatedSummingMergeTree tables
+  // (suffix _local, rows carry a batch_id so ClickHouse's block deduplication makes a resent
+  // batch count once) and Distributed tables site_minutes / page_minutes over them.
+  std::string cluster;
+};
 
 // Idempotent DDL (IF NOT EXISTS), in order, with database-qualified names, creating
-// `database` first. Fails fast on a database name that is not [A-Za-z_][A-Za-z0-9_]*.
+// `database` first; on a cluster, run it on every server. Fails fast on a database or
+// cluster name that is not [A-Za-z_][A-Za-z0-9_]*.
+std::vector<std::string> SchemaStatements(const SchemaOptions& options);
 std::vector<std::string> SchemaStatements(std::string_view database = "beacon");
+
+// The table the forwarder inserts page rows into under `options`.
+std::string_view PageInsertTable(const SchemaOptions& options);
 
 // Appends one row of site_minutes_in: site_id UInt32, minute DateTime (seconds), pageviews
 // UInt64, events UInt64, visitor_hashes Array(UInt64) — little-endian, varint counts.
@@ -25,5 +42,7 @@ void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* o
 // Appends one row of page_minutes: site_id UInt32, minute DateTime, path String, pageviews
 // UInt64.
 void AppendPageMinuteRowBinary(const kernels::PageMinuteRow& row, std::string* out);
+// Appends the batch_id UInt64 column that ends every row inserted on a cluster.
+void AppendBatchIdRowBinary(uint64_t batch_id, std::string* out);
 
 }  // namespace beacon::host

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/site_registry.h"
 
@@ -32,6 +33,32 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.forwarder.flush_interval_ms, defaults.forwarder.flush_interval_ms);
   EXPECT_EQ(example.forwarder.max_pending_bytes, defaults.forwarder.max_pending_bytes);
   EXPECT_EQ(example.forwarder.retry_max_ms, defaults.forwarder.retry_max_ms);
+  EXPECT_EQ(example.forwarder.page_flush_interval_ms, defaults.forwarder.page_flush_interval_ms);
+  EXPECT_EQ(example.forwarder.shards, defaults.forwarder.shards);
+  EXPECT_EQ(example.forwarder.cluster, defaults.forwarder.cluster);
+  EXPECT_EQ(example.forwarder.spool_dir, defaults.forwarder.spool_dir);
+  EXPECT_EQ(example.forwarder.spool_max_bytes, defaults.forwarder.spool_max_bytes);
+  EXPECT_EQ(example.forwarder.spool_fsync, defaults.forwarder.spool_fsync);
+}
+
+TEST(ConfigTest, ReadsAClusterOfShardsAndItsSpool) {
+  const Config c = ParseConfig(R"([clickhouse]
+shards = [["http://127.0.0.1:1", "http://127.0.0.1:2"], ["http://127.0.0.1:3"]]
+cluster = "beacon_cluster"
+spool_dir = "/var/spool/beacond"
+spool_max_mb = 64
+spool_fsync = false
+page_flush_interval_ms = 0
+)",
+                               "t.toml");
+  const std::vector<std::vector<std::string>> shards = {
+      {"http://127.0.0.1:1", "http://127.0.0.1:2"}, {"http://127.0.0.1:3"}};
+  EXPECT_EQ(c.forwarder.shards, shards);
+  EXPECT_EQ(c.forwarder.cluster, "beacon_cluster");
+  EXPECT_EQ(c.forwarder.spool_dir, "/var/spool/beacond");
+  EXPECT_EQ(c.forwarder.spool_max_bytes, uint64_t{64} << 20);
+  EXPECT_FALSE(c.forwarder.spool_fsync);
+  EXPECT_EQ(c.forwarder.page_flush_interval_ms, 0);
 }
 
 TEST(ConfigTest, ShippedSiteRegistryParses) {
@@ -82,6 +109,12 @@ TEST(ConfigTest, RefusesBadInputNamingIt) {
   ExpectError("[pipeline]\nvisitor_key = \"xyz\"\n", "pipeline.visitor_key: expected 16 hex");
   ExpectError("[clickhouse]\nurl = 5\n", "clickhouse.url: expected a string");
   ExpectError("[http\n", "t.toml:1");
+  ExpectError("[clickhouse]\nurl = \"http://a:1\"\nshards = [[\"http://b:1\"]]\n",
+              "clickhouse.shards: give either url");
+  ExpectError("[clickhouse]\nshards = [\"http://b:1\"]\n",
+              "clickhouse.shards: expected an array of arrays of strings");
+  ExpectError("[clickhouse]\nshards = [[]]\n", "clickhouse.shards: expected an array");
+  ExpectError("[clickhouse]\nspool_fsync = 1\n", "clickhouse.spool_fsync: expected true");
 }
 
 }  // namespace

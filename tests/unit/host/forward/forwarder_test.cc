@@ -272,5 +272,37 @@ TEST(ForwarderTest, TakesAnEpochLargerThanTheBoundWhenNothingIsPending) {
   EXPECT_FALSE(forwarder.Offer(second));
 }
 
+TEST(ForwarderTest, HoldsPageRowsAcrossFlushesUntilThePageIntervalOrTheDrain) {
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "held_db"));
+  ApplySchema(client, "held_db");
+  ForwarderConfig config = Config(Endpoint(url, "held_db"), /*flush_interval_ms=*/50);
+  config.page_flush_interval_ms = 60'000;
+  Forwarder forwarder(config);
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  kernels::EpochRows a = WorkerZeroEpoch();
+  ASSERT_TRUE(forwarder.Offer(a));
+  WaitUntil([&] { return forwarder.acknowledged_events() >= 9; });
+  kernels::EpochRows b = WorkerOneEpoch(0);
+  ASSERT_TRUE(forwarder.Offer(b));
+  WaitUntil([&] { return forwarder.acknowledged_events() >= 16; });
+  // Two flushes sent their site rows; the page rows of both wait, merged.
+  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"site_minutes\"}"), 4);
+  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"page_minutes\"}"), 0);
+  EXPECT_GT(Sample(registry, "f_pending_bytes"), 0);
+  EXPECT_EQ(Query(client, "SELECT count() FROM page_minutes"), "0\n");
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  // (1, kMinute, "/") came from both epochs: 5 distinct keys in one insert.
+  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"page_minutes\"}"), 5);
+  EXPECT_EQ(Sample(registry, "f_inserts_total{result=\"ok\"}"), 3);
+  EXPECT_EQ(Sample(registry, "f_pending_bytes"), 0);
+  EXPECT_EQ(Query(client,
+                  "SELECT path, sum(pageviews) FROM page_minutes WHERE site_id = 1 "
+                  "GROUP BY path ORDER BY path"),
+            "/\t9\n/a\t1\n/b\t1\n");
+}
+
 }  // namespace
 }  // namespace beacon::host

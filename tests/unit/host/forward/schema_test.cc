@@ -54,6 +54,35 @@ TEST(RowBinaryTest, PageMinuteRowHasGoldenBytes) {
 TEST(SchemaTest, RejectsADatabaseNameThatIsNotAnIdentifier) {
   EXPECT_THROW(SchemaStatements("beacon; DROP TABLE x"), std::invalid_argument);
   EXPECT_THROW(SchemaStatements(""), std::invalid_argument);
+  EXPECT_THROW(SchemaStatements(SchemaOptions{.database = "beacon", .cluster = "c x"}),
+               std::invalid_argument);
+}
+
+TEST(SchemaTest, ClusterModeWritesTheLocalTablesAndLeavesOneServerModeAsItWas) {
+  EXPECT_EQ(PageInsertTable(SchemaOptions{}), "page_minutes");
+  EXPECT_EQ(PageInsertTable(SchemaOptions{.database = "b", .cluster = "c"}), "page_minutes_local");
+  std::string one_server;
+  for (const auto& sql : SchemaStatements("b")) one_server += sql + ";";
+  EXPECT_EQ(one_server.find("Replicated"), std::string::npos);
+  EXPECT_EQ(one_server.find("batch_id"), std::string::npos);
+  std::string cluster;
+  for (const auto& sql : SchemaStatements(SchemaOptions{.database = "b", .cluster = "c"})) {
+    cluster += sql + ";";
+  }
+  EXPECT_NE(cluster.find("ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/b/"
+                         "site_minutes_local', '{replica}', (pageviews, events, visitors))"),
+            std::string::npos)
+      << cluster;
+  EXPECT_NE(cluster.find("b.site_minutes AS b.site_minutes_local ENGINE = Distributed(c, b, "
+                         "site_minutes_local)"),
+            std::string::npos)
+      << cluster;
+}
+
+TEST(RowBinaryTest, BatchIdIsEightBytesLittleEndian) {
+  std::string out;
+  AppendBatchIdRowBinary(0x0102030405060708, &out);
+  EXPECT_EQ(Hex(out), "0807060504030201");
 }
 
 TEST(SchemaTest, AppliesTwiceAndCreatesEveryTable) {

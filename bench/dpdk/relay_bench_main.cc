@@ -1,0 +1,346 @@
+// beacon-relay-bench: the UDP beacon relay's throughput through decode and aggregation, per
+// worker, on the same capture two ways: the DPDK lcore loop replaying it from net_pcap
+// (infinite_rx=1, one port per worker), and the kernel-socket relay fed over loopback.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dpdk/eal.h"
+#include "dpdk/frame_parser.h"
+#include "dpdk/udp_relay.h"
+#include "host/net/udp_relay.h"
+#include "kernels/aggregate/minute_aggregator.h"
+#include "kernels/decode.h"
+#include "kernels/site_registry.h"
+
+namespace beacon::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A worker's decode and aggregation (host::WorkerPipeline without forwarding): epochs close
+// every second and their rows are dropped.
+class AggregatingWorker {
+ public:
+  AggregatingWorker(const kernels::SiteRegistry* sites, bool decode)
+      : decode_(decode), aggregator_(0, {}) {
+    ctx_.sites = sites;
+    ctx_.rejects = &rejects_;
+    ctx_.visitor_key = 1;
+    events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
+  }
+  void Batch(kernels::RawBatch& batch) {
+    beacons_.store(beacons_.load(std::memory_order_relaxed) + batch.size(),
+                   std::memory_order_relaxed);
+    SampleCpu();
+    if (!decode_) return;
+    events_.Clear();
+    kernels::DecodeBatch(batch, ctx_, &events_);
+    aggregator_.Add(events_);
+    uint64_t rejected = 0;
+    for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
+      rejected += rejects_.Get(static_cast<kernels::RejectReason>(r));
+    }
+    accepted_ += events_.size();
+    hits_.store(accepted_ + rejected, std::memory_order_relaxed);
+  }
+  void Tick(int64_t now_ms) {
+    SampleCpu();
+    if (now_ms - epoch_ms_ >= 1000) {
+      epoch_ms_ = now_ms;
+      rows_ += aggregator_.CloseEpoch().site_minutes.size();
+    }
+  }
+  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  uint64_t beacons() const { return beacons_.load(std::memory_order_relaxed); }
+  // CPU time of the worker's thread, as of its last batch or tick.
+  uint64_t cpu_ns() const { return cpu_ns_.load(std::memory_order_relaxed); }
+
+ private:
+  bool decode_;
+  kernels::DecodeContext ctx_;
+  kernels::RejectCounters rejects_;
+  kernels::EventBatch events_;
+  kernels::MinuteAggregator aggregator_;
+  uint64_t accepted_ = 0;
+  int64_t epoch_ms_ = 0;
+  uint64_t rows_ = 0;
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> beacons_{0};
+  std::atomic<uint64_t> cpu_ns_{0};
+
+  void SampleCpu() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    cpu_ns_.store(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec,
+                  std::memory_order_relaxed);
+  }
+};
+
+class DpdkWorker final : public dpdk::RelaySink, public AggregatingWorker {
+ public:
+  using AggregatingWorker::AggregatingWorker;
+  bool Admitting() override { return true; }
+  void OnBatch(kernels::RawBatch& batch) override { Batch(batch); }
+  void OnTick(int64_t now_ms) override { Tick(now_ms); }
+};
+
+class KernelWorker final : public host::BeaconSink, public AggregatingWorker {
+ public:
+  using AggregatingWorker::AggregatingWorker;
+  bool Admitting() override { return true; }
+  void OnBatch(kernels::RawBatch& batch) override { Batch(batch); }
+  void OnTick(int64_t now_ms) override { Tick(now_ms); }
+};
+
+struct Figures {
+  double beacons_per_cpu_s = 0;  // per second of the workers' own CPU time
+  double beacons_per_s = 0;
+  double hits_per_s = 0;
+  double gbit_per_s = 0;  // frame bytes (DPDK) or UDP payload bytes (kernel)
+};
+
+void Print(const char* path, int workers, const Figures& f) {
+  std::printf(
+      "%-6s %d worker(s): %9.0f beacons/s (%8.0f per worker; %8.0f per worker CPU-second), "
+      "%9.0f hits/s, %5.2f Gbit/s (%4.2f per worker)\n",
+      path, workers, f.beacons_per_s, f.beacons_per_s / workers, f.beacons_per_cpu_s, f.hits_per_s,
+      f.gbit_per_s, f.gbit_per_s / workers);
+}
+
+struct Totals {
+  uint64_t beacons = 0;
+  uint64_t hits = 0;
+  uint64_t cpu_ns = 0;
+};
+
+template <typename Worker>
+Totals Sum(const std::vector<std::unique_ptr<Worker>>& workers) {
+  Totals t;
+  for (const auto& w : workers) {
+    t.beacons += w->beacons();
+    t.hits += w->hits();
+    t.cpu_ns += w->cpu_ns();
+  }
+  return t;
+}
+
+// Rates between two snapshots `dt` seconds apart; `bytes` are the bytes in between.
+Figures Rates(const Totals& a, const Totals& b, uint64_t bytes, double dt) {
+  Figures f;
+  f.beacons_per_s = static_cast<double>(b.beacons - a.beacons) / dt;
+  f.hits_per_s = static_cast<double>(b.hits - a.hits) / dt;
+  f.gbit_per_s = static_cast<double>(bytes) * 8 / dt / 1e9;
+  if (b.cpu_ns > a.cpu_ns) {
+    f.beacons_per_cpu_s = static_cast<double>(b.beacons - a.beacons) /
+                          (static_cast<double>(b.cpu_ns - a.cpu_ns) / 1e9);
+  }
+  return f;
+}
+
+uint64_t CountFrames(const std::string& pcap) {
+  std::ifstream in(pcap, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read '" + pcap + "'");
+  in.ignore(24);
+  uint64_t frames = 0;
+  uint32_t record[4];
+  while (in.read(reinterpret_cast<char*>(record), sizeof(record))) {
+    in.ignore(record[2]);
+    ++frames;
+  }
+  return frames;
+}
+
+Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int workers,
+                bool decode, double seconds, const std::vector<dpdk::BeaconPort>& beacon_ports) {
+  // Worker k on CPU k % 2 of this 2-CPU machine's pair; the main lcore sleeps on CPU 0.
+  std::string lcores = "0@0";
+  for (int k = 1; k <= workers; ++k)
+    lcores += "," + std::to_string(k) + "@" + std::to_string(k % 2);
+  auto eal = dpdk::Eal::Start({"--no-huge", "-m", "1024", "--no-pci", "--no-shconf",
+                               "--file-prefix", "beacon-relay-bench-" + std::to_string(getpid()),
+                               "--lcores", lcores, "--log-level", "lib.eal:warning"});
+  std::vector<std::unique_ptr<DpdkWorker>> sinks;
+  std::vector<dpdk::RelaySink*> relay_sinks;
+  dpdk::UdpRelayConfig config;
+  config.beacon_ports = beacon_ports;
+  for (int w = 0; w < workers; ++w) {
+    sinks.push_back(std::make_unique<DpdkWorker>(&sites, decode));
+    relay_sinks.push_back(sinks.back().get());
+    config.ports.push_back("net_pcap_bench" + std::to_string(w) + ",rx_pcap=" + pcap +
+                           ",infinite_rx=1");
+  }
+  // net_pcap's infinite_rx copies the whole capture into mbufs of the queue's pool at setup.
+  config.mbufs = static_cast<uint32_t>(workers * (CountFrames(pcap) + 4096) + 16384);
+  Figures f;
+  {
+    dpdk::UdpRelay relay(*eal, config, relay_sinks);
+    relay.Start();
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // warm up
+    const auto bytes = [&relay] {
+      uint64_t n = 0;
+      for (const auto& p : relay.Ports()) n += p.rx_bytes;
+      return n;
+    };
+    const Totals t0 = Sum(sinks);
+    const uint64_t bytes0 = bytes();
+    const auto start = Clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    const Totals t1 = Sum(sinks);
+    const uint64_t bytes1 = bytes();
+    const double dt = std::chrono::duration<double>(Clock::now() - start).count();
+    relay.Stop();
+    f = Rates(t0, t1, bytes1 - bytes0, dt);
+  }
+  return f;
+}
+
+struct Datagram {
+  uint16_t port;
+  std::string payload;
+};
+
+// The whole (unfragmented) beacon datagrams of a capture.
+std::vector<Datagram> ReadDatagrams(const std::string& pcap,
+                                    const std::vector<dpdk::BeaconPort>& ports) {
+  std::ifstream in(pcap, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read '" + pcap + "'");
+  in.ignore(24);
+  std::vector<Datagram> out;
+  uint32_t record[4];
+  std::string frame;
+  while (in.read(reinterpret_cast<char*>(record), sizeof(record))) {
+    frame.resize(record[2]);
+    if (!in.read(frame.data(), record[2])) break;
+    const dpdk::ParsedFrame parsed =
+        dpdk::ParseFrame(reinterpret_cast<const uint8_t*>(frame.data()), frame.size(), {}, ports);
+    if (parsed.outcome != dpdk::FrameOutcome::kBeaconDatagram) continue;
+    const uint16_t port = parsed.endpoint == kernels::Endpoint::kUdpSyslog ? 1 : 0;
+    out.push_back({port, frame.substr(parsed.payload_offset, parsed.payload_size)});
+  }
+  return out;
+}
+
+Figures RunKernel(const std::vector<Datagram>& datagrams, const kernels::SiteRegistry& sites,
+                  int workers, bool decode, double seconds) {
+  host::UdpRelayConfig config;
+  config.ports = {{0, kernels::Endpoint::kUdpHitBatch}, {0, kernels::Endpoint::kUdpSyslog}};
+  config.receive_buffer_bytes = 32 << 20;
+  std::vector<std::unique_ptr<KernelWorker>> sinks;
+  std::vector<host::BeaconSink*> relay_sinks;
+  for (int w = 0; w < workers; ++w) {
+    sinks.push_back(std::make_unique<KernelWorker>(&sites, decode));
+    relay_sinks.push_back(sinks.back().get());
+  }
+  host::UdpRelay relay(config, relay_sinks);
+  relay.Start();
+  // One sender thread, sendmmsg bursts over 8 source sockets (8 flows for SO_REUSEPORT).
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    constexpr int kFlows = 8;
+    constexpr unsigned kBurst = 32;
+    int fds[kFlows];
+    for (int& fd : fds) fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in to[2] = {};
+    for (int p = 0; p < 2; ++p) {
+      to[p].sin_family = AF_INET;
+      to[p].sin_port = htons(relay.bound_ports()[static_cast<size_t>(p)]);
+      to[p].sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    mmsghdr messages[kBurst] = {};
+    iovec iov[kBurst];
+    size_t next = 0;
+    for (int flow = 0; !stop.load(std::memory_order_relaxed); flow = (flow + 1) % kFlows) {
+      for (unsigned i = 0; i < kBurst; ++i) {
+        const Datagram& d = datagrams[next];
+        next = (next + 1) % datagrams.size();
+        iov[i] = {const_cast<char*>(d.payload.data()), d.payload.size()};
+        messages[i].msg_hdr = {};
+        messages[i].msg_hdr.msg_iov = &iov[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = &to[d.port];
+        messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+      }
+      sendmmsg(fds[flow], messages, kBurst, 0);
+    }
+    for (const int fd : fds) close(fd);
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const Totals t0 = Sum(sinks);
+  const uint64_t bytes0 = relay.bytes();
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const Totals t1 = Sum(sinks);
+  const uint64_t bytes1 = relay.bytes();
+  const double dt = std::chrono::duration<double>(Clock::now() - start).count();
+  stop = true;
+  sender.join();
+  relay.Stop();
+  return Rates(t0, t1, bytes1 - bytes0, dt);
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"beacon-relay-bench: UDP relay throughput, DPDK lcore loop vs kernel sockets"};
+  std::string pcap, sites_path, path = "both";
+  int workers = 1;
+  double seconds = 5;
+  bool decode = true;
+  uint16_t hit_batch_port = 5140, syslog_port = 5514;
+  app.add_option("--pcap", pcap, "Capture from `beacon-gen pcap`")->required();
+  app.add_option("--sites-file", sites_path, "Site registry of the capture")->required();
+  app.add_option("--workers", workers, "Workers (lcores / threads)")->check(CLI::Range(1, 8));
+  app.add_option("--seconds", seconds, "Measured seconds per path")->capture_default_str();
+  app.add_option("--path", path, "dpdk, kernel or both")
+      ->check(CLI::IsMember({"dpdk", "kernel", "both"}));
+  app.add_option("--decode", decode,
+                 "Decode and aggregate (true), or only relay into raw batches (false)")
+      ->capture_default_str();
+  app.add_option("--hit-batch-port", hit_batch_port)->capture_default_str();
+  app.add_option("--syslog-port", syslog_port)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(sites_path);
+  const std::vector<dpdk::BeaconPort> ports = {{hit_batch_port, kernels::Endpoint::kUdpHitBatch},
+                                               {syslog_port, kernels::Endpoint::kUdpSyslog}};
+  Figures dpdk_figures, kernel_figures;
+  if (path != "kernel") {
+    dpdk_figures = RunDpdk(pcap, sites, workers, decode, seconds, ports);
+    Print("dpdk", workers, dpdk_figures);
+  }
+  if (path != "dpdk") {
+    const std::vector<Datagram> datagrams = ReadDatagrams(pcap, ports);
+    if (datagrams.empty()) throw std::runtime_error("no whole beacon datagrams in " + pcap);
+    kernel_figures = RunKernel(datagrams, sites, workers, decode, seconds);
+    Print("kernel", workers, kernel_figures);
+  }
+  if (path == "both" && kernel_figures.beacons_per_s > 0 && kernel_figures.beacons_per_cpu_s > 0) {
+    std::printf("dpdk / kernel: %.2fx beacons/s, %.2fx beacons per worker CPU-second\n",
+                dpdk_figures.beacons_per_s / kernel_figures.beacons_per_s,
+                dpdk_figures.beacons_per_cpu_s / kernel_figures.beacons_per_cpu_s);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace beacon::bench
+
+int main(int argc, char** argv) {
+  try {
+    return beacon::bench::Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "beacon-relay-bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,66 @@
+// The UDP beacon relay over kernel sockets, for nodes without a DPDK port: one thread per
+// sink, each with its own SO_REUSEPORT socket per beacon port (the kernel spreads datagrams by
+// flow hash), recvmmsg bursts copied into the worker's RawBatch as IngressKind::kUdpRelay.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/metrics/metrics.h"
+#include "host/net/http_server.h"
+#include "kernels/raw_batch.h"
+
+namespace beacon::host {
+
+// A UDP port that carries beacons, and the payload format sent to it.
+struct UdpBeaconPort {
+  uint16_t port = 0;  // 0: an ephemeral port; UdpRelay::bound_ports() tells which
+  kernels::Endpoint endpoint = kernels::Endpoint::kUdpHitBatch;
+};
+
+struct UdpRelayConfig {
+  std::string address = "127.0.0.1";  // IPv4 or IPv6 literal
+  std::vector<UdpBeaconPort> ports;
+  unsigned burst = 32;                 // datagrams per recvmmsg
+  int tick_ms = 100;                   // BeaconSink::OnTick period
+  int receive_buffer_bytes = 4 << 20;  // SO_RCVBUF per socket
+};
+
+class UdpRelay {
+ public:
+  // Binds every worker's sockets (one worker per sink). Throws std::runtime_error naming the
+  // address and port that could not be bound. The sinks outlive the relay.
+  UdpRelay(const UdpRelayConfig& config, std::vector<BeaconSink*> sinks);
+  ~UdpRelay();  // Stop()
+  UdpRelay(const UdpRelay&) = delete;
+  UdpRelay& operator=(const UdpRelay&) = delete;
+
+  void Start();
+  // Stops the workers; each hands its pending batch and a final OnTick to its sink first.
+  void Stop();
+
+  // The bound port of each configured beacon port, in config order.
+  const std::vector<uint16_t>& bound_ports() const { return bound_ports_; }
+
+  uint64_t datagrams() const;  // handed to the sinks
+  uint64_t bytes() const;      // their payload bytes
+  uint64_t truncated() const;  // over the receive buffer (never for IPv4/IPv6 UDP < 64 KiB)
+  uint64_t receive_errors() const;
+
+  // Registers <prefix>_datagrams_total, _bytes_total, _truncated_total, _receive_errors_total.
+  void RegisterMetrics(MetricsRegistry* registry, std::string prefix) const;
+
+ private:
+  class Worker;  // one thread's sockets, epoll set, batch and counters (udp_relay.cc)
+
+  UdpRelayConfig config_;
+  std::vector<uint16_t> bound_ports_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace beacon::host

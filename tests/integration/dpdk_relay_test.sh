@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The UDP beacon relay end to end. Mode dpdk (no hugepages, no NIC): beacon-gen writes a
+# capture (hit batches, syslog lines, IPv4/IPv6 fragments, every malformed frame class),
+# beacond replays it through net_pcap on a worker lcore into its pipeline, and then
+#   - every frame outcome in beacond_dpdk_frames_total equals the capture's frame truth,
+#   - every hit is counted (accepted or under its reject reason) as the hit truth says,
+#   - after the SIGTERM drain, ClickHouse holds the truth's aggregates (beacon-gen verify).
+# Mode udp: the same datagrams sent over loopback to beacond's [udp] kernel-socket relay (two
+# workers), with the same hit and ClickHouse checks.
+#   tests/integration/dpdk_relay_test.sh BUILD_DIR [HITS] [dpdk|udp]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+scripts=$(cd "$here/../../scripts" && pwd)
+build=$(cd "$1" && pwd)
+hits=${2:-20000}
+mode=${3:-dpdk}
+work=$(mktemp -d /tmp/beacond-dpdk.XXXXXX)
+beacond_pid=""
+cleanup() {
+  local rc=$?
+  if [ -n "$beacond_pid" ] && kill -0 "$beacond_pid" 2>/dev/null; then
+    kill -KILL "$beacond_pid" 2>/dev/null || true
+  fi
+  "$scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
+  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "dpdk_relay_test: kept $work" >&2; fi
+  exit $rc
+}
+trap cleanup EXIT
+step() { printf '\n== %s\n' "$*"; }
+start_beacond() {
+  "$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
+    2>"$work/beacond.log" &
+  beacond_pid=$!
+  for _ in $(seq 1 100); do
+    [ -f "$work/ready" ] && break
+    kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [ -f "$work/ready" ] || { echo "beacond did not become ready" >&2; exit 1; }
+  metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
+}
+
+step "ClickHouse, schema, sites"
+ch_url=$("$scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
+"$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
+"$build/bench/gen/beacon-gen" sites --sites 40 --seed 5 --out "$work/sites.conf"
+
+# Hit batches carry no time: beacond stamps them with the replay minute, the truth with the
+# capture's. Keep both in one minute: start no later than 40 s into it.
+while [ $(( $(date +%s) % 60 )) -gt 40 ]; do sleep 1; done
+if [ "$mode" = dpdk ]; then
+step "Writing the capture ($hits hits)"
+"$build/bench/gen/beacon-gen" pcap --out "$work/relay.pcap" --sites-file "$work/sites.conf" \
+  --beacons "$hits" --seed 5 --truth "$work/truth.tsv" --frames-truth "$work/frames.tsv"
+
+cat >"$work/beacond.toml" <<TOML
+[sites]
+registry = "$work/sites.conf"
+[http]
+listen = "127.0.0.1:0"
+workers = 1
+[management]
+listen = "127.0.0.1:0"
+[clickhouse]
+url = "$ch_url"
+database = "beacon"
+[dpdk]
+eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
+            "beacond-dpdk-test-$$", "-l", "0-1", "--log-level", "lib.eal:warning",
+            "--vdev", "net_pcap_replay,rx_pcap=$work/relay.pcap"]
+ports = ["net_pcap_replay"]
+workers = 1
+hit_batch_port = 5140
+syslog_port = 5514
+reassembly_timeout_ms = 500
+TOML
+
+step "beacond with the DPDK relay replaying the capture"
+start_beacond
+"$build/bench/gen/beacon-gen" wait-metrics --metrics-url "$metrics_url" --truth "$work/truth.tsv" \
+  --timeout-s 60
+sleep 1  # the fragments of incomplete datagrams time out (reassembly_timeout_ms)
+curl -fsS "$metrics_url" >"$work/metrics.txt"
+
+step "Frame outcomes beside the capture's truth"
+failed=0
+metric() { awk -v name="$1" '$1 == name { print $2 }' "$work/metrics.txt"; }
+while read -r kind label n; do
+  [ "$kind" = "frame" ] || continue
+  got=$(metric "beacond_dpdk_frames_total{outcome=\"$label\"}")
+  printf '%-28s truth %8s  beacond %8s\n' "$label" "$n" "${got:-missing}"
+  [ "$got" = "$n" ] || failed=1
+done <"$work/frames.tsv"
+for key in reassembled fragments_dropped; do
+  want=$(awk -v k="$key" '$1 == k { print $2 }' "$work/frames.tsv")
+  got=$(metric "beacond_dpdk_${key}_total")
+  printf '%-28s truth %8s  beacond %8s\n' "$key" "$want" "${got:-missing}"
+  [ "$got" = "$want" ] || failed=1
+done
+want=$(awk '$1 == "datagrams" { print $2 }' "$work/frames.tsv")
+got=$(metric beacond_dpdk_beacons_total)
+printf '%-28s truth %8s  beacond %8s\n' datagrams "$want" "${got:-missing}"
+[ "$got" = "$want" ] || failed=1
+frames=$(awk '$1 == "frame" { n += $3 } END { print n }' "$work/frames.tsv")
+reassembled=$(awk '$1 == "reassembled" { print $2 }' "$work/frames.tsv")
+got=$(metric 'beacond_dpdk_port_rx_packets_total{port="net_pcap_replay"}')
+printf '%-28s truth %8s  beacond %8s\n' port_rx_packets "$((frames - reassembled))" "${got:-missing}"
+[ "$got" = "$((frames - reassembled))" ] || failed=1
+[ $failed -eq 0 ] || { echo "dpdk_relay_test: frame counters differ from the truth" >&2; exit 1; }
+
+else
+step "beacond with the kernel-socket UDP relay"
+read -r hit_port syslog_port < <(python3 - <<'PY'
+import socket
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+)
+cat >"$work/beacond.toml" <<TOML
+[sites]
+registry = "$work/sites.conf"
+[http]
+listen = "127.0.0.1:0"
+workers = 1
+[management]
+listen = "127.0.0.1:0"
+[clickhouse]
+url = "$ch_url"
+database = "beacon"
+[udp]
+address = "127.0.0.1"
+hit_batch_port = $hit_port
+syslog_port = $syslog_port
+workers = 2
+TOML
+start_beacond
+
+step "Sending the capture's datagrams ($hits hits) to 127.0.0.1:$hit_port and :$syslog_port"
+"$build/bench/gen/beacon-gen" pcap --out "$work/relay.pcap" --sites-file "$work/sites.conf" \
+  --beacons "$hits" --seed 5 --truth "$work/truth.tsv" --frames-truth "$work/frames.tsv" \
+  --send-to 127.0.0.1 --hit-batch-port "$hit_port" --syslog-port "$syslog_port"
+"$build/bench/gen/beacon-gen" wait-metrics --metrics-url "$metrics_url" --truth "$work/truth.tsv" \
+  --timeout-s 60
+curl -fsS "$metrics_url" >"$work/metrics.txt"
+want=$(awk '$1 == "datagrams" { print $2 }' "$work/frames.tsv")
+got=$(awk '$1 == "beacond_udp_datagrams_total" { print $2 }' "$work/metrics.txt")
+echo "datagrams: truth $want, beacond $got"
+[ "$got" = "$want" ] || { echo "dpdk_relay_test: datagram count differs" >&2; exit 1; }
+
+fi
+
+step "Draining beacond (SIGTERM)"
+kill -TERM "$beacond_pid"
+rc=0
+wait "$beacond_pid" || rc=$?
+beacond_pid=""
+tail -n 3 "$work/beacond.log"
+[ $rc -eq 0 ] || { echo "beacond exited $rc after SIGTERM" >&2; exit 1; }
+
+step "What landed in ClickHouse, beside the ground truth"
+"$build/bench/gen/beacon-gen" verify --truth "$work/truth.tsv" --clickhouse "$ch_url" \
+  --database beacon --metrics-url "file://$work/metrics.txt"

@@ -1,0 +1,194 @@
+// The exception path with a real kernel: a net_ring port stands in for the NIC, a net_tap port
+// faces the kernel inside a network namespace this test creates (198.18.0.1/24 on the TAP).
+// An ARP request and a TCP SYN injected on the ring reach the kernel, whose ARP reply and TCP
+// RST leave through the ring's TX; beacons stay on the fast path. Skips without CAP_NET_ADMIN.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "bench/gen/pcap_writer.h"
+#include "dpdk/udp_relay.h"
+
+namespace beacon::dpdk {
+namespace {
+
+Eal* g_eal = nullptr;
+std::string g_skip;
+
+class EalEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    // A private network namespace: the TAP and its address exist only for this process.
+    if (unshare(CLONE_NEWNET) != 0) {
+      g_skip = "cannot create a network namespace (needs CAP_SYS_ADMIN)";
+      return;
+    }
+    eal_ = Eal::Start({"--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--file-prefix",
+                       "beacon-exception-test-" + std::to_string(getpid()), "-l", "0-1",
+                       "--log-level", "lib.eal:warning"});
+    g_eal = eal_.get();
+  }
+  void TearDown() override {
+    g_eal = nullptr;
+    eal_.reset();
+  }
+
+ private:
+  std::unique_ptr<Eal> eal_;
+};
+
+const ::testing::Environment* const kEal =
+    ::testing::AddGlobalTestEnvironment(new EalEnvironment());
+
+class CountingSink : public RelaySink {
+ public:
+  bool Admitting() override { return true; }
+  void OnBatch(kernels::RawBatch& batch) override { beacons.fetch_add(batch.size()); }
+  void OnTick(int64_t) override {}
+  std::atomic<uint64_t> beacons{0};
+};
+
+constexpr uint8_t kPeerMac[6] = {0x02, 0, 0, 0, 0, 0x02};
+constexpr uint8_t kPeerIp[4] = {198, 18, 0, 2};
+constexpr uint8_t kNodeIp[4] = {198, 18, 0, 1};
+
+std::string ArpRequest() {
+  std::string f(6, '\xff');
+  f.append(reinterpret_cast<const char*>(kPeerMac), 6);
+  f += std::string{'\x08', '\x06', 0, 1, '\x08', 0, 6, 4, 0, 1};
+  f.append(reinterpret_cast<const char*>(kPeerMac), 6);
+  f.append(reinterpret_cast<const char*>(kPeerIp), 4);
+  f += std::string(6, '\0');
+  f.append(reinterpret_cast<const char*>(kNodeIp), 4);
+  return f;
+}
+
+uint16_t Checksum(const std::string& bytes) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < bytes.size(); i += 2) {
+    sum += static_cast<uint32_t>(static_cast<uint8_t>(bytes[i]) << 8 |
+                                 static_cast<uint8_t>(bytes[i + 1]));
+  }
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// A TCP SYN from the peer to the node's port 80 (nothing listens: the kernel answers RST).
+std::string TcpSyn(const rte_ether_addr& node_mac) {
+  std::string tcp(20, '\0');
+  tcp[0] = static_cast<char>(0xa0);  // source port 41000
+  tcp[1] = 0x28;
+  tcp[3] = 80;
+  tcp[7] = 1;  // sequence number 1
+  tcp[12] = 0x50;
+  tcp[13] = 0x02;  // SYN
+  tcp[14] = static_cast<char>(0xff);
+  std::string pseudo(reinterpret_cast<const char*>(kPeerIp), 4);
+  pseudo.append(reinterpret_cast<const char*>(kNodeIp), 4);
+  pseudo += std::string{0, 6, 0, 20};
+  const uint16_t tcp_sum = Checksum(pseudo + tcp);
+  tcp[16] = static_cast<char>(tcp_sum >> 8);
+  tcp[17] = static_cast<char>(tcp_sum);
+  std::string ip = {0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0};
+  ip.append(reinterpret_cast<const char*>(kPeerIp), 4);
+  ip.append(reinterpret_cast<const char*>(kNodeIp), 4);
+  const uint16_t ip_sum = Checksum(ip);
+  ip[10] = static_cast<char>(ip_sum >> 8);
+  ip[11] = static_cast<char>(ip_sum);
+  std::string f(reinterpret_cast<const char*>(node_mac.addr_bytes), 6);
+  f.append(reinterpret_cast<const char*>(kPeerMac), 6);
+  f += std::string{'\x08', 0};
+  return f + ip + tcp;
+}
+
+rte_mbuf* Mbuf(rte_mempool* pool, const std::string& frame) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(),
+              frame.size());
+  return m;
+}
+
+TEST(ExceptionPathTest, KernelAnswersArpAndTcpThroughTheTap) {
+  if (!g_skip.empty()) GTEST_SKIP() << g_skip;
+  ASSERT_NE(g_eal, nullptr);
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("exception_test", 511, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  rte_ring* rx = rte_ring_create("exception_rx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  rte_ring* tx = rte_ring_create("exception_tx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  ASSERT_GE(rte_eth_from_rings("exc", &rx, 1, &tx, 1, 0), 0);  // port "net_ring_exc"
+
+  UdpRelayConfig config;
+  config.ports = {"net_ring_exc"};
+  config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
+  config.rx_descriptors = 128;
+  config.exception_port = "net_tap_exc,iface=bcnexc0";
+  CountingSink sink;
+  UdpRelay relay(*g_eal, config, {&sink});
+  ASSERT_EQ(std::system("ip addr add 198.18.0.1/24 dev bcnexc0 && ip link set bcnexc0 up"), 0);
+  relay.Start();
+
+  bench::UdpDatagram beacon;
+  beacon.source = {198, 18, 0, 2};
+  beacon.destination = {198, 18, 0, 1};
+  beacon.payload = "v=1&t=pageview";
+  ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, ArpRequest())), 0);
+  ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, bench::UdpFrame(beacon))), 0);
+
+  // Collect what leaves the "NIC" until the ARP reply and then the TCP RST arrived. A ring has
+  // no MAC to lend the TAP, so the kernel answers with its own: the peer learns it from the
+  // ARP reply, as a real one would (the relay port is promiscuous).
+  rte_ether_addr node_mac{};
+  bool arp_reply = false;
+  bool tcp_reset = false;
+  bool syn_sent = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(arp_reply && tcp_reset) && std::chrono::steady_clock::now() < deadline) {
+    void* out[32];
+    const unsigned n = rte_ring_dequeue_burst(tx, out, 32, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      auto* m = static_cast<rte_mbuf*>(out[i]);
+      const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+      const size_t size = rte_pktmbuf_data_len(m);
+      if (size >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2 &&
+          std::memcmp(f + 28, kNodeIp, 4) == 0 && std::memcmp(f + 32, kPeerMac, 6) == 0) {
+        std::memcpy(node_mac.addr_bytes, f + 22, 6);
+        arp_reply = true;
+      }
+      if (size >= 54 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 6 &&
+          std::memcmp(f + 26, kNodeIp, 4) == 0 && (f[47] & 0x04) != 0) {
+        tcp_reset = true;
+      }
+      rte_pktmbuf_free(m);
+    }
+    if (arp_reply && !syn_sent) {
+      ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, TcpSyn(node_mac))), 0);
+      syn_sent = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  relay.Stop();
+  EXPECT_TRUE(arp_reply) << "no ARP reply from the kernel";
+  EXPECT_TRUE(tcp_reset) << "no TCP RST from the kernel";
+  const RelayCounters c = relay.Counters();
+  EXPECT_EQ(c.beacons, 1u);  // the beacon stayed on the fast path
+  EXPECT_EQ(sink.beacons.load(), 1u);
+  EXPECT_EQ(c.Frames(FrameOutcome::kNotIp), 1u);
+  EXPECT_EQ(c.Frames(FrameOutcome::kNotUdp), 1u);
+  EXPECT_EQ(c.to_kernel, 2u);
+  EXPECT_GE(c.from_kernel, 2u);
+  EXPECT_EQ(c.exception_dropped, 0u);
+}
+
+}  // namespace
+}  // namespace beacon::dpdk

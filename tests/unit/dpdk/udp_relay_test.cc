@@ -1,0 +1,365 @@
+// The DPDK UDP relay end to end without hugepages or a NIC: a beacon-gen capture replayed
+// through net_pcap into two worker lcores whose sinks decode and aggregate, checked against the
+// capture's ground truth; net_ring for hand-built mbufs (out-of-order fragments, chained mbufs);
+// the /beacond/relay telemetry over DPDK's socket. One EAL for the whole binary.
+#include "dpdk/udp_relay.h"
+
+#include <gtest/gtest.h>
+#include <rte_eal.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "bench/gen/pcap_writer.h"
+#include "bench/gen/traffic_model.h"
+#include "kernels/aggregate/minute_aggregator.h"
+#include "kernels/decode.h"
+#include "kernels/site_registry.h"
+
+namespace beacon::dpdk {
+namespace {
+
+Eal* g_eal = nullptr;
+
+class EalEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    eal_ = Eal::Start({"--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
+                       "beacon-relay-test-" + std::to_string(getpid()), "--lcores", "(0-2)@(0,1)",
+                       "--log-level", "lib.eal:warning"});
+    g_eal = eal_.get();
+  }
+  void TearDown() override {
+    g_eal = nullptr;
+    eal_.reset();
+  }
+
+ private:
+  std::unique_ptr<Eal> eal_;
+};
+
+const ::testing::Environment* const kEal =
+    ::testing::AddGlobalTestEnvironment(new EalEnvironment());
+
+// A worker's real decode and aggregation (what host::WorkerPipeline does, without forwarding).
+class AggregatingSink : public RelaySink {
+ public:
+  explicit AggregatingSink(const kernels::SiteRegistry* sites) : aggregator_(0, {}) {
+    ctx_.sites = sites;
+    ctx_.rejects = &rejects_;
+    ctx_.visitor_key = 42;
+  }
+  bool Admitting() override { return true; }
+  void OnBatch(kernels::RawBatch& batch) override {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch.ingress(i) != kernels::IngressKind::kUdpRelay) ++wrong_ingress;
+      payloads.push_back(std::string(batch.payload(i)));
+      sources.push_back(batch.source(i));
+    }
+    events_.Clear();
+    kernels::DecodeBatch(batch, ctx_, &events_);
+    aggregator_.Add(events_);
+    accepted += events_.size();
+  }
+  void OnTick(int64_t) override { ++ticks; }
+
+  kernels::EpochRows Close() { return aggregator_.CloseEpoch(); }
+  const kernels::RejectCounters& rejects() const { return rejects_; }
+
+  uint64_t accepted = 0;
+  uint64_t ticks = 0;
+  uint64_t wrong_ingress = 0;
+  std::vector<std::string> payloads;
+  std::vector<kernels::IpAddress> sources;
+
+ private:
+  kernels::DecodeContext ctx_;
+  kernels::RejectCounters rejects_;
+  kernels::EventBatch events_;
+  kernels::MinuteAggregator aggregator_;
+};
+
+uint64_t FramesSeen(const RelayCounters& c) {
+  uint64_t total = 0;
+  for (const uint64_t n : c.frames) total += n;
+  return total - c.reassembled;
+}
+
+// Polls until `done` holds for the relay's counters; false after 30 s.
+template <typename Done>
+bool WaitFor(const UdpRelay& relay, Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done(relay.Counters())) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// One request over DPDK's telemetry socket (AF_UNIX, SOCK_SEQPACKET).
+std::string Telemetry(const std::string& command) {
+  const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return "connect failed: " + path;
+  }
+  char buffer[16384];
+  const ssize_t hello = read(fd, buffer, sizeof(buffer));
+  std::string reply;
+  if (hello > 0 && write(fd, command.data(), command.size()) > 0) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n > 0) reply.assign(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return reply;
+}
+
+TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
+  ASSERT_NE(g_eal, nullptr);
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("beacon-relay-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string pcap_path = (dir / "relay.pcap").string();
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(40, 3), "generated");
+  bench::RelayCaptureOptions options;
+  options.hits = 6000;
+  options.seed = 11;
+  options.malformed_frames_per_class = 2;
+  options.incomplete_datagrams = 3;
+  bench::PcapWriter writer(pcap_path);
+  const bench::RelayCaptureTruth truth = bench::WriteRelayCapture(sites, options, &writer);
+  writer.Close();
+  ASSERT_GT(truth.reassembled, 0u);
+  ASSERT_GT(truth.frames.at("fragment"), 0u);
+
+  // Two RX queues, each replaying the whole file once: every count is twice the truth.
+  UdpRelayConfig config;
+  config.ports = {"net_pcap_relay,rx_pcap=" + pcap_path + ",rx_pcap=" + pcap_path};
+  config.beacon_ports = {{options.hit_batch_port, kernels::Endpoint::kUdpHitBatch},
+                         {options.syslog_port, kernels::Endpoint::kUdpSyslog}};
+  config.reassembly_timeout_ms = 300;
+  config.rx_descriptors = 512;
+  AggregatingSink sink0(&sites), sink1(&sites);
+  UdpRelay relay(*g_eal, config, {&sink0, &sink1});
+  relay.RegisterTelemetry();
+  relay.Start();
+  const uint64_t frames = writer.frames();
+  const bool done = WaitFor(relay, [&](const RelayCounters& c) {
+    return FramesSeen(c) == 2 * frames && c.fragments_dropped == 2 * truth.fragments_dropped;
+  });
+  const std::string telemetry = Telemetry("/beacond/relay/frames");
+  const std::string port_telemetry = Telemetry("/beacond/relay/port,0");
+  relay.Stop();
+  ASSERT_TRUE(done) << "frames seen " << FramesSeen(relay.Counters()) << " of " << 2 * frames;
+
+  const RelayCounters c = relay.Counters();
+  for (size_t i = 0; i < kFrameOutcomeCount; ++i) {
+    const std::string label(FrameOutcomeName(static_cast<FrameOutcome>(i)));
+    const auto it = truth.frames.find(label);
+    EXPECT_EQ(c.frames[i], 2 * (it == truth.frames.end() ? 0 : it->second)) << label;
+  }
+  EXPECT_EQ(c.reassembled, 2 * truth.reassembled);
+  EXPECT_EQ(c.fragments_dropped, 2 * truth.fragments_dropped);
+  EXPECT_EQ(c.beacons, 2 * truth.datagrams);
+  EXPECT_EQ(c.payload_bytes, 2 * truth.payload_bytes);
+
+  // Each worker polled its own queue and saw the whole file.
+  EXPECT_EQ(sink0.payloads.size(), truth.datagrams);
+  EXPECT_EQ(sink1.payloads.size(), truth.datagrams);
+  EXPECT_EQ(sink0.wrong_ingress + sink1.wrong_ingress, 0u);
+  EXPECT_GT(sink0.ticks, 0u);
+
+  // Decode: accepted hits and every reject reason as the truth says.
+  EXPECT_EQ(sink0.accepted + sink1.accepted, 2 * truth.hits.accepted);
+  for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
+    const auto reason = static_cast<kernels::RejectReason>(r);
+    const std::string name(kernels::RejectReasonName(reason));
+    const auto it = truth.hits.rejects.find(name);
+    EXPECT_EQ(sink0.rejects().Get(reason) + sink1.rejects().Get(reason),
+              2 * (it == truth.hits.rejects.end() ? 0 : it->second))
+        << name;
+  }
+
+  // Aggregates: per site pageviews and events (summed over minutes: hit batches take the
+  // replay minute), and distinct visitors.
+  std::map<uint32_t, std::pair<uint64_t, uint64_t>> want, got;
+  for (const auto& [key, cell] : truth.hits.site_minutes) {
+    want[key.first].first += 2 * cell.pageviews;
+    want[key.first].second += 2 * cell.events;
+  }
+  std::map<uint32_t, std::set<uint64_t>> visitors;
+  for (AggregatingSink* sink : {&sink0, &sink1}) {
+    for (const kernels::SiteMinuteRow& row : sink->Close().site_minutes) {
+      got[row.site_id].first += row.pageviews;
+      got[row.site_id].second += row.events;
+      visitors[row.site_id].insert(row.visitors.begin(), row.visitors.end());
+    }
+  }
+  EXPECT_EQ(got, want);
+  for (const auto& [site, n] : truth.hits.site_visitors) {
+    EXPECT_EQ(visitors[site].size(), n) << "site " << site;
+  }
+
+  // Port statistics: both queues received the file.
+  const std::vector<PortStats> ports = relay.Ports();
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(ports[0].name, "net_pcap_relay");
+  EXPECT_EQ(ports[0].rx_packets, 2 * frames);
+  ASSERT_EQ(ports[0].queues.size(), 2u);
+  EXPECT_EQ(ports[0].queues[0].packets, frames);
+  EXPECT_EQ(ports[0].rx_missed + ports[0].rx_no_mbuf, 0u);
+
+  // Telemetry answers with the same counters.
+  EXPECT_NE(telemetry.find("\"bad_ihl\":" + std::to_string(2 * truth.frames.at("bad_ihl"))),
+            std::string::npos)
+      << telemetry;
+  EXPECT_NE(telemetry.find("\"reassembled\":" + std::to_string(2 * truth.reassembled)),
+            std::string::npos)
+      << telemetry;
+  EXPECT_NE(port_telemetry.find("\"rx_packets\":" + std::to_string(2 * frames)), std::string::npos)
+      << port_telemetry;
+  std::filesystem::remove_all(dir);
+}
+
+// Builds an mbuf chain holding `frame`, split into segments of `segment` bytes.
+rte_mbuf* Mbuf(rte_mempool* pool, const std::string& frame, size_t segment) {
+  rte_mbuf* head = nullptr;
+  for (size_t at = 0; at < frame.size(); at += segment) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool);
+    const size_t n = std::min(segment, frame.size() - at);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(n)), frame.data() + at, n);
+    if (head == nullptr) {
+      head = m;
+    } else {
+      rte_pktmbuf_chain(head, m);
+    }
+  }
+  return head;
+}
+
+TEST(UdpRelayTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
+  ASSERT_NE(g_eal, nullptr);
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("relay_test_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  rte_ring* rx[2];
+  rte_ring* tx[2];
+  for (int q = 0; q < 2; ++q) {
+    rx[q] = rte_ring_create(("relay_test_rx" + std::to_string(q)).c_str(), 256, 0,
+                            RING_F_SP_ENQ | RING_F_SC_DEQ);
+    tx[q] = rte_ring_create(("relay_test_tx" + std::to_string(q)).c_str(), 256, 0,
+                            RING_F_SP_ENQ | RING_F_SC_DEQ);
+    ASSERT_NE(rx[q], nullptr);
+  }
+  // rte_eth_from_rings names the port "net_ring_" + name.
+  ASSERT_GE(rte_eth_from_rings("relay", rx, 2, tx, 2, 0), 0);
+
+  UdpRelayConfig config;
+  config.ports = {"net_ring_relay"};
+  config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
+  config.rx_descriptors = 128;
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(5, 1), "generated");
+  AggregatingSink sink0(&sites), sink1(&sites);
+  UdpRelay relay(*g_eal, config, {&sink0, &sink1});
+  relay.Start();
+
+  bench::UdpDatagram v6;
+  v6.ipv6 = true;
+  v6.source = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+  v6.destination = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  v6.vlans = {12};
+  v6.payload = std::string(1000, 'q') + "-six";
+  std::vector<std::string> fragments = bench::FragmentFrames(v6, 344, 5);
+  ASSERT_EQ(fragments.size(), 3u);
+  bench::UdpDatagram v4;
+  v4.source = {198, 18, 0, 9};
+  v4.destination = {198, 19, 0, 1};
+  v4.payload = std::string(1800, 'w') + "-four";
+
+  // Queue 1: the IPv6 fragments last to first. Queue 0: an IPv4 datagram in a 3-mbuf chain
+  // (a scattered jumbo frame) and an IPv4 datagram split into fragments, middle one first.
+  for (auto f = fragments.rbegin(); f != fragments.rend(); ++f) {
+    rte_mbuf* m = Mbuf(pool, *f, 4096);
+    ASSERT_EQ(rte_ring_enqueue(rx[1], m), 0);
+  }
+  ASSERT_EQ(rte_ring_enqueue(rx[0], Mbuf(pool, bench::UdpFrame(v4), 700)), 0);
+  bench::UdpDatagram v4b = v4;
+  v4b.payload = std::string(500, 'z');
+  const std::vector<std::string> v4_fragments = bench::FragmentFrames(v4b, 256, 6);
+  ASSERT_EQ(v4_fragments.size(), 2u);
+  ASSERT_EQ(rte_ring_enqueue(rx[0], Mbuf(pool, v4_fragments[1], 4096)), 0);
+  ASSERT_EQ(rte_ring_enqueue(rx[0], Mbuf(pool, v4_fragments[0], 4096)), 0);
+
+  const bool done = WaitFor(relay, [](const RelayCounters& c) { return c.beacons == 3; });
+  relay.Stop();
+  const RelayCounters c = relay.Counters();
+  std::string seen;
+  for (size_t i = 0; i < kFrameOutcomeCount; ++i) {
+    if (c.frames[i] != 0) {
+      seen += " " + std::string(FrameOutcomeName(static_cast<FrameOutcome>(i))) + "=" +
+              std::to_string(c.frames[i]);
+    }
+  }
+  ASSERT_TRUE(done) << "frames:" << seen;
+  EXPECT_EQ(c.Frames(FrameOutcome::kFragment), 5u);
+  EXPECT_EQ(c.reassembled, 2u);
+  EXPECT_EQ(c.Frames(FrameOutcome::kBeaconDatagram), 3u);
+  EXPECT_EQ(c.fragments_dropped, 0u);
+  ASSERT_EQ(sink1.payloads.size(), 1u);
+  EXPECT_EQ(sink1.payloads[0], v6.payload);
+  EXPECT_EQ(sink1.sources[0].bytes[15], 9);
+  EXPECT_FALSE(sink1.sources[0].is_v4());
+  ASSERT_EQ(sink0.payloads.size(), 2u);
+  EXPECT_EQ(sink0.payloads[0], v4.payload);
+  EXPECT_EQ(sink0.payloads[1], v4b.payload);
+  EXPECT_TRUE(sink0.sources[0].is_v4());
+  // Every mbuf went back to its pool (reassembly keeps none once a datagram completes).
+  EXPECT_EQ(rte_mempool_avail_count(pool), 1023u);
+}
+
+TEST(UdpRelayTest, SetupFailsWithAMessageNamingTheBadValue) {
+  ASSERT_NE(g_eal, nullptr);
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(1, 1), "generated");
+  AggregatingSink a(&sites), b(&sites), c(&sites);
+  UdpRelayConfig config;
+  config.ports = {"net_nosuchdriver0"};
+  config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
+  try {
+    UdpRelay relay(*g_eal, config, {&a});
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("net_nosuchdriver0"), std::string::npos) << e.what();
+  }
+  try {
+    UdpRelay relay(*g_eal, config, {&a, &b, &c});
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 workers"), std::string::npos) << e.what();
+  }
+  // The failed setups gave back their pool (names are unique per process) and ports.
+  config.ports = {"net_null_relay0"};
+  UdpRelay relay(*g_eal, config, {&a});
+  EXPECT_EQ(relay.worker_count(), 1u);
+  EXPECT_EQ(relay.Ports().size(), 1u);
+}
+
+}  // namespace
+}  // namespace beacon::dpdk

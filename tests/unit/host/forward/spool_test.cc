@@ -1,0 +1,155 @@
+// Spool: records come back in order across a reopen; a torn tail is cut, a corrupt frame is
+// set aside, both counted and never returned; a full spool refuses.
+#include "host/forward/spool.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace beacon::host {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SpoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "beacon-spool-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // The record files, oldest first.
+  std::vector<fs::path> Records() const {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      if (entry.path().extension() == ".rec") files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  }
+
+  static void Append(Spool& spool, const std::string& payload) {
+    std::string error;
+    ASSERT_EQ(spool.Append(payload, &error), SpoolAppend::kOk) << error;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(SpoolTest, ReturnsRecordsInOrderAcrossAReopen) {
+  {
+    Spool spool(dir_, 1 << 20, true);
+    Append(spool, "first");
+    Append(spool, std::string(100'000, 'x'));
+    Append(spool, "");
+    EXPECT_EQ(spool.records(), 3u);
+    EXPECT_EQ(spool.bytes(),
+              Spool::RecordBytes(5) + Spool::RecordBytes(100'000) + Spool::RecordBytes(0));
+  }
+  Spool spool(dir_, 1 << 20, true);
+  ASSERT_EQ(spool.records(), 3u);
+  std::string payload;
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "first");
+  spool.PopFront();
+  Append(spool, "fourth");  // after the reopen, numbered after the old records
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, std::string(100'000, 'x'));
+  spool.PopFront();
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "");
+  spool.PopFront();
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "fourth");
+  spool.PopFront();
+  EXPECT_FALSE(spool.Front(&payload));
+  EXPECT_TRUE(spool.empty());
+  EXPECT_EQ(spool.bytes(), 0u);
+  EXPECT_TRUE(Records().empty());
+  EXPECT_EQ(spool.torn_records() + spool.corrupt_records(), 0u);
+}
+
+TEST_F(SpoolTest, CutsATornTailAndCountsIt) {
+  {
+    Spool spool(dir_, 1 << 20, false);
+    Append(spool, "whole");
+    Append(spool, std::string(1000, 'y'));
+  }
+  const auto files = Records();
+  ASSERT_EQ(files.size(), 2u);
+  fs::resize_file(files[1], fs::file_size(files[1]) - 10);  // the write stopped short
+  Spool spool(dir_, 1 << 20, false);
+  std::string payload;
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "whole");
+  spool.PopFront();
+  EXPECT_FALSE(spool.Front(&payload));
+  EXPECT_EQ(spool.torn_records(), 1u);
+  EXPECT_EQ(spool.corrupt_records(), 0u);
+  EXPECT_FALSE(fs::exists(files[1]));
+  EXPECT_EQ(spool.bytes(), 0u);
+}
+
+TEST_F(SpoolTest, SetsACorruptFrameAsideAndSkipsIt) {
+  {
+    Spool spool(dir_, 1 << 20, false);
+    Append(spool, "damaged payload");
+    Append(spool, "good");
+  }
+  const auto files = Records();
+  ASSERT_EQ(files.size(), 2u);
+  {
+    std::fstream file(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(-3, std::ios::end);
+    file.put('#');  // one byte of the payload flipped: the CRC no longer matches
+  }
+  Spool spool(dir_, 1 << 20, false);
+  std::string payload;
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "good");
+  EXPECT_EQ(spool.corrupt_records(), 1u);
+  EXPECT_EQ(spool.torn_records(), 0u);
+  EXPECT_TRUE(fs::exists(files[0].string() + ".corrupt"));
+  EXPECT_EQ(spool.records(), 1u);
+}
+
+TEST_F(SpoolTest, RefusesARecordBeyondItsBoundUntilOneIsRemoved) {
+  const uint64_t bound = 2 * Spool::RecordBytes(100);
+  Spool spool(dir_, bound, false);
+  // The first record is taken even beyond the bound, so one batch can always wait.
+  Append(spool, std::string(3 * 100, 'a'));
+  std::string error;
+  EXPECT_EQ(spool.Append(std::string(100, 'b'), &error), SpoolAppend::kFull);
+  spool.PopFront();
+  Append(spool, std::string(100, 'b'));
+  Append(spool, std::string(100, 'c'));
+  EXPECT_EQ(spool.Append("d", &error), SpoolAppend::kFull);
+  EXPECT_EQ(spool.records(), 2u);
+  EXPECT_EQ(spool.bytes(), bound);
+  EXPECT_EQ(Records().size(), 2u);
+}
+
+TEST_F(SpoolTest, RemovesAnUnfinishedWriteOnOpen) {
+  { std::ofstream(dir_ + "/00000000000000000007.rec.tmp") << "half a record"; }
+  Spool spool(dir_, 1 << 20, false);
+  EXPECT_TRUE(spool.empty());
+  EXPECT_FALSE(fs::exists(dir_ + "/00000000000000000007.rec.tmp"));
+}
+
+TEST_F(SpoolTest, ReportsAWriteItCannotMake) {
+  Spool spool(dir_ + "/sub", 1 << 20, true);
+  fs::remove_all(dir_ + "/sub");
+  std::string error;
+  EXPECT_EQ(spool.Append("x", &error), SpoolAppend::kIoError);
+  EXPECT_NE(error.find("cannot write spool record"), std::string::npos) << error;
+  EXPECT_TRUE(spool.empty());
+}
+
+}  // namespace
+}  // namespace beacon::host
