@@ -1,5 +1,5 @@
-// DecodeBatch, scalar reference: one decoder per collector endpoint, chosen per beacon
-// (kernels/formats/dispatch.cc).
+// DecodeBatch: the byte kernel table resolved once for the batch, then one decoder per collector
+// endpoint, chosen per beacon (kernels/formats/dispatch.cc).
 #include "kernels/decode.h"
 
 #include "kernels/formats/common.h"
@@ -8,6 +8,8 @@
 namespace beacon::kernels {
 
 void DecodeBatch(const RawBatch& raw, const DecodeContext& ctx, EventBatch* events) {
+  DecodeContext batch_ctx = ctx;
+  batch_ctx.bytes = &BytesOf(ctx);
   for (size_t i = 0; i < raw.size(); ++i) {
     const Beacon beacon{.payload = raw.payload(i),
                         .query = raw.query(i),
@@ -15,7 +17,7 @@ void DecodeBatch(const RawBatch& raw, const DecodeContext& ctx, EventBatch* even
                         .address = raw.source(i),
                         .receive_time_ms = raw.receive_time_ms(i),
                         .source = static_cast<uint16_t>(i)};
-    DecodeBeacon(raw.endpoint(i), beacon, ctx, events);
+    DecodeBeacon(raw.endpoint(i), beacon, batch_ctx, events);
   }
 }
 

@@ -25,8 +25,18 @@ bool JsonString(const simdjson::dom::object& object, std::string_view key,
   return element.get_string().get(*value) == simdjson::SUCCESS;
 }
 
-std::string_view PagePath(std::string_view url) {
-  const std::string_view path = SplitUrl(url).path;
+size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index) {
+  size_t pos = 0;
+  for (size_t pair = 0;; ++pair) {
+    // Skip empty pairs: they are not counted.
+    while (pos < form.size() && form[pos] == '&') ++pos;
+    if (pair == index) return pos;
+    pos += bytes.find_byte(form.data() + pos, form.size() - pos, '&');
+  }
+}
+
+std::string_view PagePath(std::string_view url, const ByteKernels& bytes) {
+  const std::string_view path = SplitUrl(url, bytes).path;
   return path.empty() ? std::string_view("/") : path;
 }
 

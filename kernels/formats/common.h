@@ -1,6 +1,6 @@
-// Pieces shared by the GA4, Plausible, Snowplow and relay decoders: the beacon as they see it,
-// form-encoded parameter lists, JSON parsing with simdjson, page paths, visitors and the row
-// append. Rules: kernels/formats/README.md.
+// Pieces shared by the decoders: the beacon as they see it, form-encoded parameter lists (one
+// split_form pass through the decode's byte kernels), JSON parsing with simdjson, page paths,
+// visitors and the row append. Rules: kernels/formats/README.md.
 #pragma once
 
 #include <simdjson.h>
@@ -12,10 +12,9 @@
 #include "kernels/decode.h"
 #include "kernels/event_batch.h"
 #include "kernels/formats/text.h"
-#include "kernels/formats/url_encoding.h"
-#include "kernels/formats/utf8.h"
 #include "kernels/raw_batch.h"
 #include "kernels/reject_reason.h"
+#include "kernels/simd/byte_kernels.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::kernels {
@@ -35,33 +34,54 @@ struct Beacon {
 
 enum class FormStatus : uint8_t { kOk, kBadEscape, kInvalidUtf8 };
 
-// Walks an application/x-www-form-urlencoded list: pairs split on '&' (empty pairs skipped),
-// key and value at the first '=' (none: empty value), both form-decoded into `scratch` (which
-// must hold form.size() bytes) and checked for UTF-8. Calls on_pair(key, value) for every pair
-// until the first bad escape. A bad escape anywhere wins over invalid UTF-8.
+// Pairs split per split_form call: a GA hit has ~20-40; more take further calls.
+inline constexpr size_t kFormFieldBlock = 64;
+
+// The raw offset in `form` of its non-empty pair number `index` (0-based; one exists).
+size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index);
+
+// Walks an application/x-www-form-urlencoded list with one bytes.split_form pass (kernels/simd/
+// byte_kernels.h): pairs split on '&' (empty pairs skipped), key and value at the first '='
+// (none: empty value), both form-decoded into `scratch` (which must hold form.size() bytes and
+// not overlap `form`) and checked for UTF-8. On good escapes, calls on_pair(key, value) for
+// every pair in order (the views point into `scratch`); on a bad escape, for none. Returns the
+// split of the whole list.
 template <typename OnPair>
-FormStatus ParseForm(std::string_view form, char* scratch, OnPair&& on_pair) {
-  FormStatus status = FormStatus::kOk;
-  size_t used = 0;
-  bool last = form.empty();
-  while (!last) {
-    const std::string_view pair = NextField(&form, '&', &last);
-    if (pair.empty()) continue;
-    bool no_value = false;
-    std::string_view rest = pair;
-    const std::string_view raw_key = NextField(&rest, '=', &no_value);
-    size_t key_size = 0;
-    size_t value_size = 0;
-    if (!FormDecode(raw_key, scratch + used, &key_size)) return FormStatus::kBadEscape;
-    const std::string_view key(scratch + used, key_size);
-    used += key_size;
-    if (!FormDecode(rest, scratch + used, &value_size)) return FormStatus::kBadEscape;
-    const std::string_view value(scratch + used, value_size);
-    used += value_size;
-    if (!IsValidUtf8(key) || !IsValidUtf8(value)) status = FormStatus::kInvalidUtf8;
-    on_pair(key, value);
+FormSplit SplitFormPairs(const ByteKernels& bytes, std::string_view form, char* scratch,
+                         OnPair&& on_pair) {
+  FormField fields[kFormFieldBlock];
+  const FormSplit whole = bytes.split_form(form, scratch, fields, kFormFieldBlock);
+  if (!whole.escapes_ok) return whole;
+  FormSplit block = whole;
+  char* out = scratch;
+  for (;;) {
+    const size_t stored = block.fields < kFormFieldBlock ? block.fields : kFormFieldBlock;
+    for (size_t i = 0; i < stored; ++i) {
+      const FormField& f = fields[i];
+      on_pair(std::string_view(out + f.key_begin, f.key_end - f.key_begin),
+              std::string_view(out + f.value_begin, f.value_end - f.value_begin));
+    }
+    if (block.fields <= kFormFieldBlock) return whole;
+    // The rest of the list, decoded after the pairs already passed on (decoding never grows a
+    // pair, so it still fits in form.size() bytes).
+    out += fields[kFormFieldBlock - 1].value_end;
+    form.remove_prefix(FormPairOffset(bytes, form, kFormFieldBlock));
+    block = bytes.split_form(form, out, fields, kFormFieldBlock);
   }
-  return status;
+}
+
+// SplitFormPairs as a status: a bad escape anywhere wins over invalid UTF-8.
+template <typename OnPair>
+FormStatus ParseForm(const ByteKernels& bytes, std::string_view form, char* scratch,
+                     OnPair&& on_pair) {
+  const FormSplit split = SplitFormPairs(bytes, form, scratch, on_pair);
+  if (!split.escapes_ok) return FormStatus::kBadEscape;
+  return split.utf8_ok ? FormStatus::kOk : FormStatus::kInvalidUtf8;
+}
+
+// The byte kernels of a decode: ctx.bytes, or the scalar reference when it is null.
+inline const ByteKernels& BytesOf(const DecodeContext& ctx) {
+  return ctx.bytes != nullptr ? *ctx.bytes : ReferenceByteKernels();
 }
 
 // Parses a JSON document whose buffer is followed by at least simdjson::SIMDJSON_PADDING
@@ -76,7 +96,7 @@ bool JsonString(const simdjson::dom::object& object, std::string_view key, std::
 
 // The page path of a page URL: SplitUrl's path (scheme and authority dropped, query and
 // fragment dropped), "/" when empty. The same rule as GA v1 `dl`.
-std::string_view PagePath(std::string_view url);
+std::string_view PagePath(std::string_view url, const ByteKernels& bytes);
 
 // floor(ms / 60000).
 int64_t UnixMinute(int64_t unix_ms);

@@ -1,4 +1,4 @@
-// The endpoint switch of the scalar reference.
+// The endpoint switch of DecodeBatch (every backend: the byte kernels come with the context).
 #include "kernels/formats/dispatch.h"
 
 #include "kernels/formats/ga4_gtag.h"

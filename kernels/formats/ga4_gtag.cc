@@ -1,5 +1,6 @@
-// GA4 gtag decoder, scalar reference: the query's parameters once, then each body line's over
-// them; decoded bytes go to stack buffers (no allocation per event).
+// GA4 gtag decoder: the query's parameters once, then each body line's over them, each list in
+// one split_form pass of the decode's byte kernels; decoded bytes go to stack buffers (no
+// allocation per event).
 #include "kernels/formats/ga4_gtag.h"
 
 #include <array>
@@ -24,8 +25,8 @@ struct Params {
 
   std::string_view operator[](Param p) const { return values[static_cast<size_t>(p)]; }
 
-  void Parse(std::string_view form, char* scratch) {
-    status = ParseForm(form, scratch, [this](std::string_view key, std::string_view value) {
+  void Parse(const ByteKernels& bytes, std::string_view form, char* scratch) {
+    status = ParseForm(bytes, form, scratch, [this](std::string_view key, std::string_view value) {
       Param param = Param::kNone;
       if (key == "v") {
         param = Param::kV;
@@ -81,7 +82,10 @@ std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
   const bool pageview = name == "page_view";
   const std::string_view dl = get(Param::kDl);
   if (pageview && dl.empty()) return RejectReason::kMissingPage;
-  if (!SiteRegistry::HostAllowed(*site, SplitUrl(dl).host)) return RejectReason::kHostNotAllowed;
+  const ByteKernels& bytes = BytesOf(ctx);
+  if (!SiteRegistry::HostAllowed(*site, SplitUrl(dl, bytes).host)) {
+    return RejectReason::kHostNotAllowed;
+  }
   if (IsBotUserAgent(beacon.user_agent)) return RejectReason::kBotUserAgent;
   const std::string_view cid = get(Param::kCid);
   uint64_t visitor = 0;
@@ -91,7 +95,7 @@ std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
   }
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
               pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
-              pageview ? PagePath(dl) : std::string_view(), beacon.source);
+              pageview ? PagePath(dl, bytes) : std::string_view(), beacon.source);
   return std::nullopt;
 }
 
@@ -102,15 +106,16 @@ void Count(const DecodeContext& ctx, std::optional<RejectReason> reason) {
 }  // namespace
 
 void DecodeGa4Gtag(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  const ByteKernels& bytes = BytesOf(ctx);
   const bool query_too_large = beacon.query.size() > kGtagMaxQueryBytes;
   Params query;
   char query_scratch[kGtagMaxQueryBytes];
-  if (!query_too_large) query.Parse(beacon.query, query_scratch);
+  if (!query_too_large) query.Parse(bytes, beacon.query, query_scratch);
 
   size_t lines = 0;
   std::string_view rest = beacon.payload;
   while (!rest.empty()) {
-    const std::string_view line = NextLine(&rest);
+    const std::string_view line = NextLine(&rest, bytes);
     if (line.empty()) continue;
     ++lines;
     if (lines > kGtagMaxEvents) {
@@ -120,7 +125,7 @@ void DecodeGa4Gtag(const Beacon& beacon, const DecodeContext& ctx, EventBatch* e
     } else {
       Params params;
       char line_scratch[kGtagMaxLineBytes];
-      params.Parse(line, line_scratch);
+      params.Parse(bytes, line, line_scratch);
       Count(ctx, DecodeEvent(query, &params, beacon, ctx, events));
     }
   }

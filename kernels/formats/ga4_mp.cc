@@ -1,5 +1,6 @@
-// GA4 Measurement Protocol decoder, scalar reference: the query's ids and the site's
-// api_secret, then the JSON body with simdjson's DOM parser, then each event.
+// GA4 Measurement Protocol decoder: the query's ids (one split_form pass of the decode's byte
+// kernels) and the site's api_secret, then the JSON body with simdjson's DOM parser, then each
+// event.
 #include "kernels/formats/ga4_mp.h"
 
 #include <optional>
@@ -37,11 +38,13 @@ std::optional<RejectReason> DecodeRequest(const Beacon& beacon, const DecodeCont
   std::string_view measurement_id;
   std::string_view api_secret;
   char scratch[kMpMaxQueryBytes];
-  const FormStatus status =
-      ParseForm(beacon.query, scratch, [&](std::string_view key, std::string_view value) {
-        if (key == "measurement_id" && measurement_id.empty()) measurement_id = value;
-        if (key == "api_secret" && api_secret.empty()) api_secret = value;
-      });
+  const FormStatus status = ParseForm(BytesOf(ctx), beacon.query, scratch,
+                                      [&](std::string_view key, std::string_view value) {
+                                        if (key == "measurement_id" && measurement_id.empty())
+                                          measurement_id = value;
+                                        if (key == "api_secret" && api_secret.empty())
+                                          api_secret = value;
+                                      });
   if (status == FormStatus::kBadEscape) return RejectReason::kBadPercentEncoding;
   if (status == FormStatus::kInvalidUtf8) return RejectReason::kInvalidUtf8;
   if (measurement_id.empty()) return RejectReason::kMissingMeasurementId;
@@ -117,7 +120,7 @@ std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element,
   const bool pageview = name == "page_view";
   if (pageview && page_location.empty()) return RejectReason::kMissingPage;
   // Server-side sends are authenticated by api_secret: only a page URL with a host is checked.
-  const std::string_view host = SplitUrl(page_location).host;
+  const std::string_view host = SplitUrl(page_location, BytesOf(ctx)).host;
   if (!host.empty() && !SiteRegistry::HostAllowed(*request.site, host)) {
     return RejectReason::kHostNotAllowed;
   }
@@ -130,7 +133,7 @@ std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element,
   const uint8_t flags =
       backdated && minute != UnixMinute(beacon.receive_time_ms) ? kFlagQueueTimeApplied : 0;
   AppendEvent(events, *request.site, minute, pageview ? EventKind::kPageview : EventKind::kEvent,
-              flags, visitor, pageview ? PagePath(page_location) : std::string_view(),
+              flags, visitor, pageview ? PagePath(page_location, BytesOf(ctx)) : std::string_view(),
               beacon.source);
   return std::nullopt;
 }

@@ -1,6 +1,7 @@
-// GA Universal v1 decoder, scalar reference: one pass over a hit's key=value pairs (decoding,
-// UTF-8 and byte caps), then the checks in the order kernels/formats/README.md fixes, then one
-// EventBatch row. Decoded bytes go to a stack buffer: no heap allocation per hit.
+// GA Universal v1 decoder: one split_form pass of the decode's byte kernels over a hit's
+// key=value pairs (decoding and UTF-8), byte caps per key, then the checks in the order
+// kernels/formats/README.md fixes, then one EventBatch row. Decoded bytes go to a stack buffer:
+// no heap allocation per hit.
 #include "kernels/formats/ga_v1.h"
 
 #include <algorithm>
@@ -8,9 +9,9 @@
 #include <optional>
 
 #include "kernels/formats/bot_agents.h"
+#include "kernels/formats/common.h"
+#include "kernels/formats/text.h"
 #include "kernels/formats/url.h"
-#include "kernels/formats/url_encoding.h"
-#include "kernels/formats/utf8.h"
 #include "kernels/hash.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
@@ -197,49 +198,15 @@ bool ParseQueueTime(std::string_view qt, int64_t* ms) {
 // a / b rounded towards minus infinity (b > 0).
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
 
-// Byte classes of the pair scan; 0 for the bytes that need no attention.
-enum ByteClass : uint8_t { kAmpersand = 1, kEquals = 2, kEscape = 4, kNonAscii = 8 };
-
-constexpr std::array<uint8_t, 256> MakeByteClasses() {
-  std::array<uint8_t, 256> table{};
-  table['&'] = kAmpersand;
-  table['='] = kEquals;
-  table['%'] = kEscape;
-  table['+'] = kEscape;
-  for (size_t b = 0x80; b < 256; ++b) table[b] = kNonAscii;
-  return table;
-}
-
-constexpr std::array<uint8_t, 256> kByteClass = MakeByteClasses();
-
-// The decoded parameters of one hit. Values point into the hit or into `scratch`.
+// The decoded parameters of one hit. Values point into `scratch`.
 struct ParsedHit {
   std::array<std::string_view, kFieldCount> values{};  // first occurrence; empty = absent
   uint32_t seen = 0;                                   // bit per Field already taken
-  bool has_pair = false;
-  bool invalid_utf8 = false;
   bool too_long = false;
   // Decoded bytes never outnumber the hit's bytes. Left uninitialised: only written parts are read.
   char scratch[kGaMaxHitBytes];
-  size_t scratch_used = 0;
 
   std::string_view operator[](Field f) const { return values[static_cast<size_t>(f)]; }
-
-  // Takes one key or value whose raw bytes were scanned: decodes it into `scratch` when it
-  // holds escapes, validates UTF-8 when it may hold a non-ASCII byte. False on a bad escape.
-  bool Take(std::string_view raw, bool escaped, bool non_ascii, std::string_view* out) {
-    if (!escaped) {
-      *out = raw;
-      if (non_ascii && !invalid_utf8 && !IsValidUtf8(raw)) invalid_utf8 = true;
-      return true;
-    }
-    size_t size = 0;
-    if (!FormDecode(raw, scratch + scratch_used, &size)) return false;
-    *out = {scratch + scratch_used, size};
-    scratch_used += size;
-    if (!invalid_utf8 && !IsValidUtf8(*out)) invalid_utf8 = true;
-    return true;
-  }
 
   void Record(std::string_view key, std::string_view value) {
     const KeyInfo info = ClassifyKey(key);
@@ -250,44 +217,6 @@ struct ParsedHit {
       seen |= bit;
       values[static_cast<size_t>(info.field)] = value;
     }
-  }
-
-  // Splits `hit` into pairs in one pass over its bytes and records them; false on a bad
-  // percent escape.
-  bool Parse(std::string_view hit) {
-    const char* p = hit.data();
-    const size_t n = hit.size();
-    size_t i = 0;
-    while (i < n) {
-      const size_t start = i;
-      size_t eq = n;  // position of the first '=', n when none
-      bool key_escaped = false;
-      bool value_escaped = false;
-      uint8_t classes = 0;  // union of the classes of the pair's bytes
-      for (; i < n; ++i) {
-        const uint8_t cls = kByteClass[static_cast<unsigned char>(p[i])];
-        if (cls == 0) continue;
-        if (cls & kAmpersand) break;
-        if ((cls & kEquals) && eq == n) {
-          eq = i;
-        } else if (cls & kEscape) {
-          (eq == n ? key_escaped : value_escaped) = true;
-        }
-        classes |= cls;
-      }
-      const size_t end = i++;  // skip the '&'
-      if (end == start) continue;
-      has_pair = true;
-      const bool high = (classes & kNonAscii) != 0;
-      std::string_view key;
-      std::string_view value;
-      if (!Take({p + start, std::min(eq, end) - start}, key_escaped, high, &key)) return false;
-      if (eq < end && !Take({p + eq + 1, end - eq - 1}, value_escaped, high, &value)) {
-        return false;
-      }
-      Record(key, value);
-    }
-    return true;
   }
 };
 
@@ -301,12 +230,16 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& 
                                       const DecodeContext& ctx, BeaconScan* scan,
                                       EventBatch* events) {
   if (raw_hit.size() > kGaMaxHitBytes) return RejectReason::kHitTooLarge;
+  const ByteKernels& bytes = BytesOf(ctx);
   ParsedHit hit;
-  if (!hit.Parse(raw_hit)) {
+  const FormSplit split = SplitFormPairs(
+      bytes, raw_hit, hit.scratch,
+      [&hit](std::string_view key, std::string_view value) { hit.Record(key, value); });
+  if (!split.escapes_ok) {
     return RejectReason::kBadPercentEncoding;  // a hit with a bad escape has a pair: not empty
   }
-  if (!hit.has_pair) return RejectReason::kEmptyPayload;
-  if (hit.invalid_utf8) return RejectReason::kInvalidUtf8;
+  if (split.fields == 0) return RejectReason::kEmptyPayload;
+  if (!split.utf8_ok) return RejectReason::kInvalidUtf8;
 
   if (hit[Field::kV].empty()) return RejectReason::kMissingVersion;
   if (hit[Field::kV] != "1") return RejectReason::kBadVersion;
@@ -335,7 +268,7 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& 
     return RejectReason::kBadQueueTime;
   }
 
-  const UrlParts page = SplitUrl(dl);
+  const UrlParts page = SplitUrl(dl, bytes);
   const std::string_view host = page.host.empty() ? dh : page.host;
   // No host never matches an allowlist entry: it passes only sites that accept any host.
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
@@ -363,7 +296,7 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& 
     case HitType::kPageview: {
       kind = EventKind::kPageview;
       // dp overrides the path of dl, as GA does for virtual pageviews.
-      const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp);
+      const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp, bytes);
       path = events->AddString(page_path.empty() ? std::string_view("/") : page_path);
       break;
     }
@@ -396,14 +329,12 @@ void DecodeGaCollect(const GaBeacon& beacon, const DecodeContext& ctx, EventBatc
 
 void DecodeGaBatch(const GaBeacon& beacon, const DecodeContext& ctx, EventBatch* events) {
   const bool batch_too_large = beacon.payload.size() > kGaMaxBatchBytes;
+  const ByteKernels& bytes = BytesOf(ctx);
   BeaconScan scan;
   size_t hits = 0;
   std::string_view rest = beacon.payload;
   while (!rest.empty()) {
-    const size_t newline = rest.find('\n');
-    std::string_view line = rest.substr(0, newline);
-    rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
-    if (line.ends_with('\r')) line.remove_suffix(1);
+    const std::string_view line = NextLine(&rest, bytes);
     if (line.empty()) continue;
     ++hits;
     if (batch_too_large) {

@@ -1,5 +1,5 @@
-// Plausible decoder, scalar reference: simdjson DOM, long or short keys, a visitor from the
-// daily-salted address hash (Plausible has no client id).
+// Plausible decoder: simdjson DOM (the same on every backend), long or short keys, a visitor from
+// the daily-salted address hash (Plausible has no client id).
 #include "kernels/formats/plausible.h"
 
 #include <optional>
@@ -19,6 +19,7 @@ bool Member(const simdjson::dom::object& body, std::string_view long_key,
 
 std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ctx,
                                    EventBatch* events) {
+  const ByteKernels& bytes = BytesOf(ctx);
   if (beacon.payload.size() > kPlausibleMaxBodyBytes) return RejectReason::kHitTooLarge;
   simdjson::dom::element root;
   const JsonStatus json = ParseJson(beacon.payload, &root);
@@ -38,14 +39,14 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   if (url.empty()) return RejectReason::kMissingPage;
   // A comma-separated list of domains (one event for several sites): the first one counts.
   bool single = false;
-  const std::string_view first_domain = NextField(&domain, ',', &single);
+  const std::string_view first_domain = NextField(&domain, ',', &single, bytes);
   if (first_domain.empty()) return RejectReason::kMissingDomain;
   const Site* site = ctx.sites->FindByTrackingId(first_domain);
   if (site == nullptr) return RejectReason::kUnknownSite;
   if (name.size() > kPlausibleMaxNameBytes || url.size() > kPlausibleMaxUrlBytes) {
     return RejectReason::kFieldTooLong;
   }
-  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url).host)) {
+  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url, bytes).host)) {
     return RejectReason::kHostNotAllowed;
   }
   if (IsBotUserAgent(beacon.user_agent)) return RejectReason::kBotUserAgent;
@@ -56,7 +57,7 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   const bool pageview = name == "pageview";
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
               pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
-              pageview ? PagePath(url) : std::string_view(), beacon.source);
+              pageview ? PagePath(url, bytes) : std::string_view(), beacon.source);
   return std::nullopt;
 }
 

@@ -1,5 +1,5 @@
-// UDP relay decoding, scalar reference: syslog framing, the beacon_relay log line, then the
-// decoder of the relayed request's endpoint.
+// UDP relay decoding: syslog framing, the beacon_relay log line (scanned and unescaped through
+// the decode's byte kernels), then the decoder of the relayed request's endpoint.
 #include "kernels/formats/relay.h"
 
 #include <arpa/inet.h>
@@ -28,11 +28,13 @@ bool SkipPriority(std::string_view* datagram) {
   return true;
 }
 
+constexpr AsciiSet kSdEnd("\\]");  // a structured-data escape or element end
+
 // RFC 5424 after "<PRI>1 ": TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA [SP MSG].
-bool Rfc5424Message(std::string_view rest, std::string_view* message) {
+bool Rfc5424Message(std::string_view rest, std::string_view* message, const ByteKernels& bytes) {
   for (int header_field = 0; header_field < 5; ++header_field) {
     bool last = false;
-    const std::string_view field = NextField(&rest, ' ', &last);
+    const std::string_view field = NextField(&rest, ' ', &last, bytes);
     if (field.empty() || last) return false;
   }
   if (rest.starts_with('-')) {
@@ -43,8 +45,9 @@ bool Rfc5424Message(std::string_view rest, std::string_view* message) {
     while (rest.starts_with('[')) {
       size_t i = 1;
       for (;;) {
-        const size_t at = rest.find_first_of("\\]", i);
-        if (at == std::string_view::npos) return false;
+        if (i >= rest.size()) return false;
+        const size_t at = i + bytes.find_any_of(rest.data() + i, rest.size() - i, kSdEnd);
+        if (at == rest.size()) return false;
         if (rest[at] == ']') {
           i = at + 1;
           break;
@@ -127,18 +130,19 @@ std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeCon
                                          EventBatch* events) {
   if (datagram.payload.size() > kRelayMaxDatagramBytes) return RejectReason::kBadSyslogFrame;
   std::string_view message;
-  if (!SyslogMessage(datagram.payload, &message)) return RejectReason::kBadSyslogFrame;
+  const ByteKernels& bytes = BytesOf(ctx);
+  if (!SyslogMessage(datagram.payload, &message, bytes)) return RejectReason::kBadSyslogFrame;
   // Unescaped fields never outgrow the message; the body, last, gets the padding after it.
   thread_local std::array<char, kRelayMaxDatagramBytes + kPayloadPadding> scratch;
   RelayLine line;
-  if (const auto reason = ParseRelayLine(message, scratch.data(), &line)) return reason;
+  if (const auto reason = ParseRelayLine(message, scratch.data(), &line, bytes)) return reason;
   if (line.time_ms < datagram.receive_time_ms - kRelayMaxAgeMs ||
       line.time_ms > datagram.receive_time_ms + kRelayMaxAheadMs) {
     return RejectReason::kBadTimestamp;
   }
   bool no_query = false;
   std::string_view query = line.uri;
-  const std::string_view path = NextField(&query, '?', &no_query);
+  const std::string_view path = NextField(&query, '?', &no_query, bytes);
   const std::optional<Route> route = FindRoute(line.method, path);
   if (!route) return RejectReason::kUnknownEndpoint;
   const Beacon beacon{.payload = route->payload_is_query ? query : line.body,
@@ -153,22 +157,22 @@ std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeCon
 
 }  // namespace
 
-bool SyslogMessage(std::string_view datagram, std::string_view* message) {
+bool SyslogMessage(std::string_view datagram, std::string_view* message, const ByteKernels& bytes) {
   if (!SkipPriority(&datagram)) return false;
   if (datagram.ends_with('\n')) datagram.remove_suffix(1);
-  if (datagram.starts_with("1 ")) return Rfc5424Message(datagram.substr(2), message);
+  if (datagram.starts_with("1 ")) return Rfc5424Message(datagram.substr(2), message, bytes);
   // RFC 3164: "Mmm dd hh:mm:ss [HOSTNAME ]TAG: MSG". Neither the timestamp nor a hostname
   // holds ": ", so the message starts after the first one (the tag's colon).
-  const size_t start = FindEnd(datagram, ": ");
+  const size_t start = FindEnd(datagram, ": ", bytes);
   if (start == std::string_view::npos) return false;
   *message = datagram.substr(start);
   return true;
 }
 
-std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch,
-                                           RelayLine* line) {
+std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,
+                                           const ByteKernels& bytes) {
   std::array<std::string_view, kRelayLineFields> fields;
-  if (SplitFields(message, '\t', fields.data(), fields.size()) != kRelayLineFields ||
+  if (SplitFields(message, '\t', fields.data(), fields.size(), bytes) != kRelayLineFields ||
       fields[0] != kRelayLineVersion) {
     return RejectReason::kBadLogFormat;
   }
@@ -176,7 +180,8 @@ std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scrat
   size_t used = 0;
   for (size_t i = 1; i < kRelayLineFields; ++i) {
     size_t size = 0;
-    if (!UnescapeLogField(fields[i], scratch + used, &size)) return RejectReason::kBadLogFormat;
+    if (!UnescapeLogField(fields[i], scratch + used, &size, bytes))
+      return RejectReason::kBadLogFormat;
     values[i] = {scratch + used, size};
     used += size;
   }

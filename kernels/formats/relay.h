@@ -36,13 +36,15 @@ struct RelayLine {
 
 // The message of an RFC 5424 (`<PRI>1 TS HOST APP PROCID MSGID SD MSG`) or RFC 3164
 // (`<PRI>TIMESTAMP [HOST] TAG: MSG`) datagram, one trailing '\n' dropped; false when the
-// framing is neither.
-bool SyslogMessage(std::string_view datagram, std::string_view* message);
+// framing is neither. Scans with `bytes`.
+bool SyslogMessage(std::string_view datagram, std::string_view* message,
+                   const ByteKernels& bytes = ReferenceByteKernels());
 
 // Parses a relay log line into `line`, unescaping into `scratch`, which must hold
-// message.size() + kPayloadPadding bytes. Returns the reject reason of a bad line.
-std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch,
-                                           RelayLine* line);
+// message.size() + kPayloadPadding bytes. Returns the reject reason of a bad line. Scans with
+// `bytes`.
+std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,
+                                           const ByteKernels& bytes = ReferenceByteKernels());
 
 // Decodes a kUdpHitBatch datagram: the GA v1 /batch rules. Never throws.
 void DecodeUdpHitBatch(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events);

@@ -1,5 +1,6 @@
-// Snowplow decoder, scalar reference: one field table for both transports, filled from the
-// form-decoded query (GET) or from each payload_data object (POST, simdjson DOM).
+// Snowplow decoder: one field table for both transports, filled from the form-decoded query
+// (GET, one split_form pass of the decode's byte kernels) or from each payload_data object
+// (POST, simdjson DOM).
 #include "kernels/formats/snowplow.h"
 
 #include <array>
@@ -59,7 +60,8 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
   const std::string_view url = event[Field::kUrl];
   if (pageview && url.empty()) return RejectReason::kMissingPage;
   if (url.size() > kSnowplowMaxUrlBytes) return RejectReason::kFieldTooLong;
-  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url).host)) return RejectReason::kHostNotAllowed;
+  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url, BytesOf(ctx)).host))
+    return RejectReason::kHostNotAllowed;
   const std::string_view ua = event[Field::kUa].empty() ? beacon.user_agent : event[Field::kUa];
   if (IsBotUserAgent(ua)) return RejectReason::kBotUserAgent;
   // The tracker's first-party cookie id, else the collector's network id, else the business
@@ -74,7 +76,7 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
   }
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
               pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
-              pageview ? PagePath(url) : std::string_view(), beacon.source);
+              pageview ? PagePath(url, BytesOf(ctx)) : std::string_view(), beacon.source);
   return std::nullopt;
 }
 
@@ -85,7 +87,7 @@ std::optional<RejectReason> DecodeGet(const Beacon& beacon, const DecodeContext&
   Event event;
   char scratch[kSnowplowMaxQueryBytes];
   const FormStatus status =
-      ParseForm(beacon.payload, scratch,
+      ParseForm(BytesOf(ctx), beacon.payload, scratch,
                 [&](std::string_view key, std::string_view value) { event.Set(key, value); });
   if (status == FormStatus::kBadEscape) return RejectReason::kBadPercentEncoding;
   if (status == FormStatus::kInvalidUtf8) return RejectReason::kInvalidUtf8;

@@ -1,4 +1,4 @@
-// Line and field splitting and the relay log unescaping, scalar reference.
+// Line and field splitting and the relay log unescaping, scanning through a byte kernel table.
 #include "kernels/formats/text.h"
 
 #include <cstring>
@@ -15,10 +15,16 @@ int HexValue(char c) {
 
 }  // namespace
 
-std::string_view NextField(std::string_view* rest, char delimiter, bool* last) {
-  const size_t at = rest->find(delimiter);
+const ByteKernels& ReferenceByteKernels() {
+  static const ByteKernels reference = ScalarByteKernels();
+  return reference;
+}
+
+std::string_view NextField(std::string_view* rest, char delimiter, bool* last,
+                           const ByteKernels& bytes) {
+  const size_t at = bytes.find_byte(rest->data(), rest->size(), delimiter);
   std::string_view field = rest->substr(0, at);
-  if (at == std::string_view::npos) {
+  if (at == rest->size()) {
     *rest = {};
     *last = true;
   } else {
@@ -28,34 +34,34 @@ std::string_view NextField(std::string_view* rest, char delimiter, bool* last) {
   return field;
 }
 
-std::string_view NextLine(std::string_view* rest) {
+std::string_view NextLine(std::string_view* rest, const ByteKernels& bytes) {
   bool last = false;
-  std::string_view line = NextField(rest, '\n', &last);
+  std::string_view line = NextField(rest, '\n', &last, bytes);
   if (line.ends_with('\r')) line.remove_suffix(1);
   return line;
 }
 
 size_t SplitFields(std::string_view text, char delimiter, std::string_view* fields,
-                   size_t max_fields) {
+                   size_t max_fields, const ByteKernels& bytes) {
   size_t count = 0;
   bool last = false;
   while (!last) {
-    const std::string_view field = NextField(&text, delimiter, &last);
+    const std::string_view field = NextField(&text, delimiter, &last, bytes);
     if (count == max_fields) return max_fields + 1;
     fields[count++] = field;
   }
   return count;
 }
 
-bool UnescapeLogField(std::string_view escaped, char* out, size_t* out_size) {
+bool UnescapeLogField(std::string_view escaped, char* out, size_t* out_size,
+                      const ByteKernels& bytes) {
   size_t n = 0;
   size_t i = 0;
   while (i < escaped.size()) {
-    const size_t backslash = escaped.find('\\', i);
-    const size_t plain_end = backslash == std::string_view::npos ? escaped.size() : backslash;
-    std::memcpy(out + n, escaped.data() + i, plain_end - i);
-    n += plain_end - i;
-    if (backslash == std::string_view::npos) break;
+    const size_t backslash = i + bytes.find_byte(escaped.data() + i, escaped.size() - i, '\\');
+    std::memcpy(out + n, escaped.data() + i, backslash - i);
+    n += backslash - i;
+    if (backslash == escaped.size()) break;
     if (backslash + 1 >= escaped.size()) return false;
     const char code = escaped[backslash + 1];
     i = backslash + 2;
@@ -97,9 +103,14 @@ bool UnescapeLogField(std::string_view escaped, char* out, size_t* out_size) {
   return true;
 }
 
-size_t FindEnd(std::string_view text, std::string_view needle) {
-  const size_t at = text.find(needle);
-  return at == std::string_view::npos ? at : at + needle.size();
+size_t FindEnd(std::string_view text, std::string_view needle, const ByteKernels& bytes) {
+  if (needle.empty()) return 0;
+  for (size_t from = 0;;) {
+    const size_t at = from + bytes.find_byte(text.data() + from, text.size() - from, needle[0]);
+    if (needle.size() > text.size() - at) return std::string_view::npos;
+    if (text.substr(at, needle.size()) == needle) return at + needle.size();
+    from = at + 1;
+  }
 }
 
 }  // namespace beacon::kernels

@@ -20,31 +20,24 @@ size_t SchemeLength(std::string_view url) {
   return 0;
 }
 
-// Index of the first '?' or '#' (and '/' when `slash`), or url.size(). A plain loop: the
-// generic find_first_of calls memchr once per byte.
-size_t FindDelimiter(std::string_view url, bool slash) {
-  for (size_t i = 0; i < url.size(); ++i) {
-    const char c = url[i];
-    if (c == '?' || c == '#' || (slash && c == '/')) return i;
-  }
-  return url.size();
-}
+constexpr AsciiSet kPathEnd("?#");
+constexpr AsciiSet kAuthorityEnd("?#/");
 
 }  // namespace
 
-std::string_view StripQueryAndFragment(std::string_view path) {
-  return path.substr(0, FindDelimiter(path, false));
+std::string_view StripQueryAndFragment(std::string_view path, const ByteKernels& bytes) {
+  return path.substr(0, bytes.find_any_of(path.data(), path.size(), kPathEnd));
 }
 
-UrlParts SplitUrl(std::string_view url) {
+UrlParts SplitUrl(std::string_view url, const ByteKernels& bytes) {
   std::string_view rest = url.substr(SchemeLength(url));
-  if (!rest.starts_with("//")) return {{}, StripQueryAndFragment(url)};
+  if (!rest.starts_with("//")) return {{}, StripQueryAndFragment(url, bytes)};
   rest.remove_prefix(2);
-  const size_t authority_end = FindDelimiter(rest, true);
+  const size_t authority_end = bytes.find_any_of(rest.data(), rest.size(), kAuthorityEnd);
   std::string_view authority = rest.substr(0, authority_end);
   const size_t at = authority.rfind('@');
   if (at != std::string_view::npos) authority.remove_prefix(at + 1);
-  return {authority, StripQueryAndFragment(rest.substr(authority_end))};
+  return {authority, StripQueryAndFragment(rest.substr(authority_end), bytes)};
 }
 
 }  // namespace beacon::kernels

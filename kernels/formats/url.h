@@ -3,6 +3,8 @@
 
 #include <string_view>
 
+#include "kernels/formats/text.h"
+
 namespace beacon::kernels {
 
 struct UrlParts {
@@ -12,10 +14,11 @@ struct UrlParts {
 
 // Splits "scheme://authority/path?query#fragment" or "//authority/path...". A URL with no
 // authority (no "scheme://" and no leading "//") has no host; its path is all of it up to the
-// first '?' or '#'. Never reads outside `url`.
-UrlParts SplitUrl(std::string_view url);
+// first '?' or '#'. Never reads outside `url`. Delimiters are found with `bytes`.
+UrlParts SplitUrl(std::string_view url, const ByteKernels& bytes = ReferenceByteKernels());
 
 // `path` up to its first '?' or '#'.
-std::string_view StripQueryAndFragment(std::string_view path);
+std::string_view StripQueryAndFragment(std::string_view path,
+                                       const ByteKernels& bytes = ReferenceByteKernels());
 
 }  // namespace beacon::kernels
