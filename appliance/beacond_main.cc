@@ -16,11 +16,13 @@
 #ifdef BEACON_HAVE_DPDK
 #include "appliance/dpdk_ingress.h"
 #endif
+#include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
 #include "host/net/udp_relay.h"
 #include "host/pipeline/worker_pipeline.h"
+#include "host/salt_store.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::app {
@@ -40,11 +42,17 @@ void WriteReadyFile(const std::string& path, uint16_t http_port, uint16_t manage
   }
 }
 
-// Blocks until SIGTERM or SIGINT; SIGHUP is reported and otherwise ignored.
-void WaitForStopSignal(const sigset_t& signals) {
+// Blocks until SIGTERM or SIGINT; SIGHUP is reported and otherwise ignored. Every minute it
+// asks the salt store for the current salts, so that the daily rotation (and the deletion of
+// salts older than 48 h) happens even when no beacon arrives.
+void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts) {
+  const timespec minute{60, 0};
   for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
+    const int sig = sigtimedwait(&signals, nullptr, &minute);
+    if (sig < 0) {
+      salts->Current();
+      continue;
+    }
     if (sig == SIGHUP) {
       std::fprintf(stderr,
                    "beacond: SIGHUP: the site registry is read at start only; restart "
@@ -68,6 +76,12 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  const host::Backend backend = host::ChooseBackend(config.backend);
+  host::SaltStore salts(config.state_dir);
+  host::PipelineConfig pipeline_config = config.pipeline;
+  pipeline_config.bytes = &backend.byte_kernels;
+  pipeline_config.salts = &salts;
+
   host::Forwarder forwarder(config.forwarder);
   const int workers = config.http_workers > 0
                           ? config.http_workers
@@ -76,7 +90,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   std::vector<host::BeaconSink*> sinks;
   for (int w = 0; w < workers; ++w) {
     pipelines.push_back(std::make_unique<host::WorkerPipeline>(
-        static_cast<uint32_t>(w), config.pipeline, &sites, &forwarder));
+        static_cast<uint32_t>(w), pipeline_config, &sites, &forwarder));
     sinks.push_back(pipelines.back().get());
   }
   // The [udp] and [dpdk] workers get pipelines of their own, numbered after the HTTP workers.
@@ -84,7 +98,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
     std::vector<host::BeaconSink*> added;
     for (int w = 0; w < count; ++w) {
       pipelines.push_back(std::make_unique<host::WorkerPipeline>(
-          static_cast<uint32_t>(pipelines.size()), config.pipeline, &sites, &forwarder));
+          static_cast<uint32_t>(pipelines.size()), pipeline_config, &sites, &forwarder));
       added.push_back(pipelines.back().get());
     }
     return added;
@@ -112,6 +126,12 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::RegisterPipelineMetrics(&metrics, &pipelines);
   ingress.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
+  metrics.Add([&backend, &salts](host::MetricsWriter& out) {
+    host::WriteBackendInfo(backend, out);
+    out.Counter("beacond_salt_write_failures_total",
+                "Daily salt rotations whose file write failed (salt kept in memory only)", {},
+                salts.write_failures());
+  });
   if (udp) udp->RegisterMetrics(&metrics, "beacond_udp");
 #ifdef BEACON_HAVE_DPDK
   if (dpdk) dpdk->RegisterMetrics(&metrics);
@@ -149,14 +169,14 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
           : std::to_string(config.forwarder.shards.size()) + " shards" +
                 (config.forwarder.cluster.empty() ? "" : " of cluster " + config.forwarder.cluster);
   std::fprintf(stderr,
-               "beacond: %zu sites; HTTP ingress on %s:%u with %d workers; management on "
-               "%s:%u; forwarding to %s database %s\n",
-               sites.size(), config.http.address.c_str(), ingress.port(), workers,
-               config.management.address.c_str(), management.port(), destination.c_str(),
-               config.forwarder.clickhouse.database.c_str());
+               "beacond: %zu sites; decode backend %s; HTTP ingress on %s:%u with %d workers; "
+               "management on %s:%u; forwarding to %s database %s\n",
+               sites.size(), host::Describe(backend).c_str(), config.http.address.c_str(),
+               ingress.port(), workers, config.management.address.c_str(), management.port(),
+               destination.c_str(), config.forwarder.clickhouse.database.c_str());
   if (!ready_file.empty()) WriteReadyFile(ready_file, ingress.port(), management.port());
 
-  WaitForStopSignal(signals);
+  WaitForStopSignal(signals, &salts);
 
   // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
   const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);

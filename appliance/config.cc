@@ -209,6 +209,7 @@ Config DefaultConfig() {
   config.pipeline.visitor_key = 0x6265'6163'6f6e'6b65ULL;
   // Page rows once a minute: rows sent per beacon stay far below 1/100 (bench/forward).
   config.forwarder.page_flush_interval_ms = 60'000;
+  config.state_dir = "/var/lib/beacond";
   return config;
 }
 
@@ -222,12 +223,12 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
     throw std::runtime_error(msg.str());
   }
   static const std::set<std::string> kSections = {"sites",      "http", "management", "pipeline",
-                                                  "clickhouse", "udp",  "dpdk"};
+                                                  "clickhouse", "udp",  "dpdk",       "state"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, clickhouse, udp, dpdk)");
+           "pipeline, clickhouse, udp, dpdk, state)");
     }
   }
 
@@ -265,7 +266,12 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
     }
     config.pipeline.visitor_key = key;
   }
+  pipeline.String("backend", &config.backend);
   pipeline.CheckNoOtherKeys();
+
+  Section state(root, "state", source);
+  state.String("dir", &config.state_dir);
+  state.CheckNoOtherKeys();
 
   Section clickhouse(root, "clickhouse", source);
   auto& ch = config.forwarder.clickhouse;

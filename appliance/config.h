@@ -48,9 +48,12 @@ struct Config {
   int http_workers = 0;               // 0: one per core
   host::HttpServerConfig management;  // [management]
   host::PipelineConfig pipeline;      // [pipeline]
-  host::ForwarderConfig forwarder;    // [clickhouse]
-  UdpIngressConfig udp;               // [udp]
-  DpdkIngressConfig dpdk;             // [dpdk]
+  std::string
+      backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
+  std::string state_dir;            // [state] dir: visitor salts
+  host::ForwarderConfig forwarder;  // [clickhouse]
+  UdpIngressConfig udp;             // [udp]
+  DpdkIngressConfig dpdk;           // [dpdk]
 };
 
 // The embedded defaults: HTTP on 127.0.0.1:8080, management on 127.0.0.1:9464, ClickHouse

@@ -14,6 +14,7 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
   decode_.sites = sites;
   decode_.rejects = &rejects_;
   decode_.visitor_key = config.visitor_key;
+  decode_.bytes = config.bytes;
   events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
 }
 
@@ -29,6 +30,7 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   Bump(beacons_, batch.size());
   Bump(payload_bytes_, batch.payload_bytes());
   events_.Clear();
+  if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
   kernels::DecodeBatch(batch, decode_, &events_);
   aggregator_.Add(events_);
   Bump(accepted_, events_.size());

@@ -13,6 +13,7 @@
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
+#include "host/salt_store.h"
 #include "kernels/aggregate/minute_aggregator.h"
 #include "kernels/decode.h"
 
@@ -23,6 +24,9 @@ struct PipelineConfig {
   uint64_t epoch_max_events = 200'000;  // ... or once it holds this many events
   uint64_t visitor_key = 0;
   kernels::AggregateLimits aggregate;
+  const kernels::ByteKernels* bytes = nullptr;  // decode backend's byte kernels; null: scalar
+  SaltStore* salts = nullptr;  // daily visitor salts, read once per batch; null: none (beacons
+                               // without a client id are then rejected as stale_salt)
 };
 
 class WorkerPipeline final : public BeaconSink {

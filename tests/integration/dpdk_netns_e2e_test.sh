@@ -80,6 +80,8 @@ listen = "0.0.0.0:8080"
 workers = 1
 [management]
 listen = "127.0.0.1:0"
+[state]
+dir = "$work/state"
 [clickhouse]
 url = "$ch_url"
 database = "beacon"

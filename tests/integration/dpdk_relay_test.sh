@@ -62,6 +62,8 @@ listen = "127.0.0.1:0"
 workers = 1
 [management]
 listen = "127.0.0.1:0"
+[state]
+dir = "$work/state"
 [clickhouse]
 url = "$ch_url"
 database = "beacon"
@@ -127,6 +129,8 @@ listen = "127.0.0.1:0"
 workers = 1
 [management]
 listen = "127.0.0.1:0"
+[state]
+dir = "$work/state"
 [clickhouse]
 url = "$ch_url"
 database = "beacon"

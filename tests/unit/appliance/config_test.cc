@@ -17,6 +17,8 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   const Config example = LoadConfig(BEACON_EXAMPLE_CONFIG);
   const Config defaults = DefaultConfig();
   EXPECT_EQ(example.sites_path, "/etc/beacond/sites.conf");
+  EXPECT_EQ(example.state_dir, defaults.state_dir);
+  EXPECT_EQ(example.backend, defaults.backend);
   EXPECT_EQ(example.http.address, defaults.http.address);
   EXPECT_EQ(example.http.port, defaults.http.port);
   EXPECT_EQ(example.http_workers, defaults.http_workers);
