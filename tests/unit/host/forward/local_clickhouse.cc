@@ -14,25 +14,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/host/forward/run_script.h"
+
 namespace beacon::host {
 namespace {
-
-std::string RunScript(const std::string& command) {
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    std::fprintf(stderr, "cannot run %s\n", command.c_str());
-    std::abort();
-  }
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) output.append(buf, n);
-  if (pclose(pipe) != 0) {
-    std::fprintf(stderr, "%s failed:\n%s\n", command.c_str(), output.c_str());
-    std::abort();
-  }
-  return output;
-}
 
 std::unique_ptr<LocalClickHouse>& SharedSlot() {
   static std::unique_ptr<LocalClickHouse> shared;
