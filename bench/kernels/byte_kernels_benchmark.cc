@@ -271,12 +271,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   using namespace beacon::kernels;  // NOLINT(google-build-using-namespace): main only
-  std::vector<std::pair<std::string, ByteKernels>> backends = {{"scalar", ScalarByteKernels()}};
-  for (const SimdTarget& target : SupportedSimdTargets()) {
-    ForceSimdTargetForTest(target.bits);
-    backends.emplace_back(target.name, SimdByteKernels());
-  }
-  ForceSimdTargetForTest(0);
+  const std::vector<NamedByteKernels> backends = ByteKernelsPerTarget();
   for (const auto& [kernel, fn] : kBenchmarks) {
     for (const auto& [backend, table] : backends) {
       benchmark::RegisterBenchmark((std::string(kernel) + "/" + backend).c_str(), fn, table);

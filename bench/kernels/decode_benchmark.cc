@@ -324,12 +324,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   using namespace beacon::kernels;  // NOLINT(google-build-using-namespace): main only
-  std::vector<std::pair<std::string, ByteKernels>> backends = {{"scalar", ScalarByteKernels()}};
-  for (const SimdTarget& target : SupportedSimdTargets()) {
-    ForceSimdTargetForTest(target.bits);
-    backends.emplace_back(target.name, SimdByteKernels());
-  }
-  ForceSimdTargetForTest(0);
+  const std::vector<NamedByteKernels> backends = ByteKernelsPerTarget();
   const auto& workloads = Workloads(Sites());
   for (const auto& [format, workload] : workloads) {
     for (const auto& [backend, table] : backends) {

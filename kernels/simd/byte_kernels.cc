@@ -647,6 +647,16 @@ SimdTarget ActiveSimdTarget() {
 
 ByteKernels SimdByteKernels() { return HWY_DYNAMIC_DISPATCH(MakeByteKernels)(); }
 
+std::vector<NamedByteKernels> ByteKernelsPerTarget() {
+  std::vector<NamedByteKernels> tables = {{"scalar", ScalarByteKernels()}};
+  for (const SimdTarget& target : SupportedSimdTargets()) {
+    ForceSimdTargetForTest(target.bits);
+    tables.push_back({target.name, SimdByteKernels()});
+  }
+  ForceSimdTargetForTest(0);
+  return tables;
+}
+
 bool IsValidUtf8Simd(std::string_view bytes) {
   return HWY_DYNAMIC_DISPATCH(IsValidUtf8Simd)(bytes);
 }

@@ -126,4 +126,13 @@ SimdTarget ActiveSimdTarget();
 // benchmarks; 0 restores the CPU's best. Not thread-safe with concurrent kernel calls.
 void ForceSimdTargetForTest(int64_t target_bits);
 
+// For tests and benchmarks that compare backends: the scalar reference table ("scalar")
+// followed by one table per supported SIMD target (named as SimdTarget::name, best first),
+// each resolved with that target forced; the CPU's best is restored before returning.
+struct NamedByteKernels {
+  const char* name;
+  ByteKernels kernels;
+};
+std::vector<NamedByteKernels> ByteKernelsPerTarget();
+
 }  // namespace beacon::kernels
