@@ -244,6 +244,7 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   http.Int("max_connections_per_worker", &config.http.max_connections_per_worker, 1, 1'000'000);
   http.Int("max_body_bytes", &config.http.limits.max_body_bytes, 1024, 64 << 20);
   http.Int("retry_after_s", &config.http.retry_after_s, 1, 3600);
+  http.Strings("country_headers", &config.http.country_headers);
   http.CheckNoOtherKeys();
 
   Section management(root, "management", source);

@@ -10,16 +10,30 @@ StrRef EventBatch::AddString(std::string_view s) {
 }
 
 size_t EventBatch::Append(uint32_t site, uint32_t event_minute, EventKind event_kind,
-                          uint8_t event_flags, uint64_t visitor_hash, StrRef page_path,
+                          uint8_t event_flags, uint64_t visitor_hash, const EventDims& dims,
                           uint16_t source_index) {
   site_id.push_back(site);
   minute.push_back(event_minute);
   kind.push_back(event_kind);
   flags.push_back(event_flags);
   visitor.push_back(visitor_hash);
-  path.push_back(page_path);
+  path.push_back(dims.path);
+  referrer.push_back(dims.referrer);
+  utm_source.push_back(dims.utm_source);
+  utm_medium.push_back(dims.utm_medium);
+  utm_campaign.push_back(dims.utm_campaign);
+  event_name.push_back(dims.event_name);
+  country.push_back(dims.country);
+  device.push_back(dims.device);
+  browser.push_back(dims.browser);
+  os.push_back(dims.os);
   source.push_back(source_index);
   return site_id.size() - 1;
+}
+
+EventDims EventBatch::dims(size_t i) const {
+  return EventDims{path[i],       referrer[i], utm_source[i], utm_medium[i], utm_campaign[i],
+                   event_name[i], country[i],  device[i],     browser[i],    os[i]};
 }
 
 void EventBatch::Clear() {
@@ -29,6 +43,15 @@ void EventBatch::Clear() {
   flags.clear();
   visitor.clear();
   path.clear();
+  referrer.clear();
+  utm_source.clear();
+  utm_medium.clear();
+  utm_campaign.clear();
+  event_name.clear();
+  country.clear();
+  device.clear();
+  browser.clear();
+  os.clear();
   source.clear();
   arena.clear();
 }
@@ -40,6 +63,15 @@ void EventBatch::Reserve(size_t events, size_t arena_bytes) {
   flags.reserve(events);
   visitor.reserve(events);
   path.reserve(events);
+  referrer.reserve(events);
+  utm_source.reserve(events);
+  utm_medium.reserve(events);
+  utm_campaign.reserve(events);
+  event_name.reserve(events);
+  country.reserve(events);
+  device.reserve(events);
+  browser.reserve(events);
+  os.reserve(events);
   source.reserve(events);
   arena.reserve(arena_bytes);
 }

@@ -26,6 +26,23 @@ enum EventFlags : uint8_t {
 struct StrRef {
   uint32_t offset = 0;
   uint32_t size = 0;
+
+  bool empty() const { return size == 0; }
+};
+
+// The breakdown dimensions of one event (kernels/enrich/README.md says how each is derived).
+// String values are ranges of the batch arena; an empty range is "none".
+struct EventDims {
+  StrRef path;        // normalised page path (empty for non-page hits)
+  StrRef referrer;    // referrer host, self-referrals dropped
+  StrRef utm_source;  // campaign source / medium / name (GA cs/cm/cn or utm_*)
+  StrRef utm_medium;
+  StrRef utm_campaign;
+  StrRef event_name;     // the tracker's event name (GA v1 ea, GA4 en/name, Plausible n, ...)
+  uint16_t country = 0;  // CountryFromHeader: two upper-case letters packed, 0 unknown
+  uint8_t device = 0;    // kernels/enrich DeviceClass
+  uint8_t browser = 0;   // index into kBrowserFamilies
+  uint8_t os = 0;        // index into kOsFamilies
 };
 
 struct EventBatch {
@@ -35,7 +52,16 @@ struct EventBatch {
   std::vector<uint8_t> flags;
   std::vector<uint64_t> visitor;  // keyed hash of the visitor id; never the raw id or IP
   std::vector<StrRef> path;       // normalised page path (empty for non-page hits)
-  std::vector<uint16_t> source;   // index of the RawBatch beacon this hit came from
+  std::vector<StrRef> referrer;   // the EventDims columns
+  std::vector<StrRef> utm_source;
+  std::vector<StrRef> utm_medium;
+  std::vector<StrRef> utm_campaign;
+  std::vector<StrRef> event_name;
+  std::vector<uint16_t> country;
+  std::vector<uint8_t> device;
+  std::vector<uint8_t> browser;
+  std::vector<uint8_t> os;
+  std::vector<uint16_t> source;  // index of the RawBatch beacon this hit came from
   std::string arena;
 
   size_t size() const { return site_id.size(); }
@@ -45,7 +71,9 @@ struct EventBatch {
 
   // Appends one event row; returns its index.
   size_t Append(uint32_t site, uint32_t event_minute, EventKind event_kind, uint8_t event_flags,
-                uint64_t visitor_hash, StrRef page_path, uint16_t source_index);
+                uint64_t visitor_hash, const EventDims& dims, uint16_t source_index);
+  // The dimensions of row `i`.
+  EventDims dims(size_t i) const;
   void Clear();
   void Reserve(size_t events, size_t arena_bytes);
 };

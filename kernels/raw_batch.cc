@@ -29,11 +29,12 @@ RawBatch::RawBatch() : arena_(kBatchArenaBytes) {
   query_.reserve(kMaxBatchBeacons);
   source_.reserve(kMaxBatchBeacons);
   receive_time_ms_.reserve(kMaxBatchBeacons);
+  country_.reserve(kMaxBatchBeacons);
 }
 
 bool RawBatch::Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
                    std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms,
-                   std::string_view query) {
+                   std::string_view query, uint16_t country) {
   const size_t need = payload.size() + user_agent.size() + query.size() + 3 * kPayloadPadding;
   if (size() >= kMaxBatchBeacons || arena_used_ + need > arena_.size()) return false;
   endpoint_.push_back(endpoint);
@@ -43,6 +44,7 @@ bool RawBatch::Add(Endpoint endpoint, IngressKind ingress, std::string_view payl
   query_.push_back(Append(query));
   source_.push_back(source);
   receive_time_ms_.push_back(receive_time_ms);
+  country_.push_back(country);
   payload_bytes_ += payload.size();
   return true;
 }
@@ -65,6 +67,7 @@ void RawBatch::Clear() {
   query_.clear();
   source_.clear();
   receive_time_ms_.clear();
+  country_.clear();
 }
 
 }  // namespace beacon::kernels

@@ -46,10 +46,11 @@ class RawBatch {
   // string); `query` is the URL query of a beacon whose body is the payload, for formats that
   // split their parameters between the two (GA4 gtag, Measurement Protocol). Returns false,
   // copying nothing, when the batch holds kMaxBatchBeacons beacons or the arena has no room:
-  // the caller processes and clears it.
+  // the caller processes and clears it. `country` is the visitor's country from the ingress's
+  // CDN header (kernels/enrich CountryFromHeader), 0 when unknown.
   bool Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
            std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms,
-           std::string_view query = {});
+           std::string_view query = {}, uint16_t country = 0);
 
   size_t size() const { return endpoint_.size(); }
   bool empty() const { return endpoint_.empty(); }
@@ -64,6 +65,7 @@ class RawBatch {
   std::string_view query(size_t i) const { return View(query_[i]); }
   const IpAddress& source(size_t i) const { return source_[i]; }
   int64_t receive_time_ms(size_t i) const { return receive_time_ms_[i]; }
+  uint16_t country(size_t i) const { return country_[i]; }
   size_t payload_bytes() const { return payload_bytes_; }
 
  private:
@@ -84,6 +86,7 @@ class RawBatch {
   std::vector<Span> query_;
   std::vector<IpAddress> source_;
   std::vector<int64_t> receive_time_ms_;
+  std::vector<uint16_t> country_;
 };
 
 }  // namespace beacon::kernels

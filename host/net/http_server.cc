@@ -21,6 +21,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "kernels/enrich/attribution.h"
+
 namespace beacon::host {
 namespace {
 
@@ -314,7 +316,7 @@ struct HttpServer::Worker {
   bool AnswerInput(Connection* c);
   void HandleRequest(Connection* c, const HttpRequest& request);
   void AddBeacon(Connection* c, kernels::Endpoint endpoint, std::string_view payload,
-                 std::string_view user_agent, std::string_view query);
+                 const HttpRequest& request, std::string_view query);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers, bool keep_alive,
                       int minor_version, bool head);
@@ -468,15 +470,24 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
 }
 
 void HttpServer::Worker::AddBeacon(Connection* c, kernels::Endpoint endpoint,
-                                   std::string_view payload, std::string_view user_agent,
+                                   std::string_view payload, const HttpRequest& request,
                                    std::string_view query) {
-  if (batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms,
-                query)) {
+  uint16_t country = kernels::kUnknownCountry;
+  for (const std::string& name : server->config_.country_headers) {
+    const std::string_view value = request.Header(name);
+    if (!value.empty()) {
+      country = kernels::CountryFromHeader(value);
+      break;
+    }
+  }
+  const std::string_view user_agent = request.user_agent;
+  if (batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms, query,
+                country)) {
     return;
   }
   FlushBatch();
   if (!batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms,
-                 query)) {
+                 query, country)) {
     Bump(dropped);  // larger than an empty batch's arena
   }
 }
@@ -518,9 +529,9 @@ void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request
       return;
     }
     if (get && route->get_payload_is_query) {
-      AddBeacon(c, route->endpoint, request.query, request.user_agent, {});
+      AddBeacon(c, route->endpoint, request.query, request, {});
     } else {
-      AddBeacon(c, route->endpoint, request.body, request.user_agent, request.query);
+      AddBeacon(c, route->endpoint, request.body, request, request.query);
     }
     switch (route->answer) {
       case Answer::kGif:

@@ -47,6 +47,10 @@ struct HttpServerConfig {
   int tick_ms = 100;
   size_t max_connections_per_worker = 4096;
   int retry_after_s = 1;
+  // Request headers a CDN puts the visitor's country in, tried in order; the first present one
+  // is read with kernels::CountryFromHeader. Empty: countries are unknown.
+  std::vector<std::string> country_headers = {"CF-IPCountry", "CloudFront-Viewer-Country",
+                                              "X-Country-Code", "X-AppEngine-Country"};
 };
 
 struct HttpResponse {

@@ -68,9 +68,9 @@ bool IsGa4Name(std::string_view name) {
 
 void AppendEvent(EventBatch* events, const Site& site, int64_t minute, EventKind kind,
                  uint8_t flags, uint64_t visitor, std::string_view path, uint16_t source) {
-  const StrRef path_ref = path.empty() ? StrRef{} : events->AddString(path);
-  events->Append(site.site_id, static_cast<uint32_t>(minute), kind, flags, visitor, path_ref,
-                 source);
+  EventDims dims;
+  if (!path.empty()) dims.path = events->AddString(path);
+  events->Append(site.site_id, static_cast<uint32_t>(minute), kind, flags, visitor, dims, source);
 }
 
 }  // namespace beacon::kernels

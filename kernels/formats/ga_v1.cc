@@ -310,7 +310,9 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& 
     case HitType::kOther:
       break;
   }
-  events->Append(site->site_id, static_cast<uint32_t>(minute), kind, flags, visitor, path,
+  EventDims dims;
+  dims.path = path;
+  events->Append(site->site_id, static_cast<uint32_t>(minute), kind, flags, visitor, dims,
                  beacon.source);
   return std::nullopt;
 }

@@ -11,7 +11,9 @@ namespace {
 
 void AddHit(EventBatch* batch, uint32_t site, uint32_t minute, EventKind kind, uint64_t visitor,
             std::string_view path) {
-  batch->Append(site, minute, kind, 0, visitor, batch->AddString(path), 0);
+  EventDims dims;
+  dims.path = batch->AddString(path);
+  batch->Append(site, minute, kind, 0, visitor, dims, 0);
 }
 
 TEST(MinuteAggregatorTest, SumsPerSiteMinuteAndCountsDistinctVisitors) {
