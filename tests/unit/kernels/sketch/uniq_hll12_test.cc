@@ -1,0 +1,260 @@
+// UniqHll12 without a server: golden values taken from clickhouse-server 18.16.1, small/large
+// transitions, merges, round trips, malformed states, and every Highway target against the
+// scalar register merge.
+#include "kernels/sketch/uniq_hll12.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/simd/byte_kernels.h"
+
+namespace beacon::kernels {
+namespace {
+
+std::vector<uint64_t> RandomValues(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<uint64_t> values(n);
+  for (auto& v : values) v = rng();
+  return values;
+}
+
+UniqHll12 SketchOf(const std::vector<uint64_t>& values) {
+  UniqHll12 sketch;
+  for (uint64_t v : values) sketch.Add(v);
+  return sketch;
+}
+
+std::string Serialized(const UniqHll12& sketch) {
+  std::string out;
+  sketch.Serialize(&out);
+  return out;
+}
+
+std::vector<uint8_t> Registers(const UniqHll12& sketch) {
+  std::vector<uint8_t> registers;
+  for (size_t b = 0; b < UniqHll12::kRegisters; ++b) registers.push_back(sketch.rank(b));
+  return registers;
+}
+
+TEST(UniqHll12, EmptyState) {
+  static_assert(sizeof(UniqHll12) == 144, "the README and header state this footprint");
+  UniqHll12 sketch;
+  EXPECT_EQ(sketch.Estimate(), 0u);
+  EXPECT_EQ(Serialized(sketch), std::string("\x00\x00", 2));
+  EXPECT_EQ(sketch.SerializedSize(), 2u);
+}
+
+// arrayReduce('uniqHLL12State', [5, 3, 5, 1]) FORMAT RowBinary: insertion order, no repeats.
+TEST(UniqHll12, SmallStateKeepsInsertionOrder) {
+  const UniqHll12 sketch = SketchOf({5, 3, 5, 1});
+  std::string expected("\x00\x03", 2);
+  for (uint64_t v : {5, 3, 1}) expected += std::string(reinterpret_cast<const char*>(&v), 8);
+  EXPECT_EQ(Serialized(sketch), expected);
+  EXPECT_EQ(sketch.Estimate(), 3u);
+  EXPECT_EQ(sketch.SerializedSize(), expected.size());
+}
+
+TEST(UniqHll12, SixteenStaySmallTheSeventeenthTurnsLarge) {
+  UniqHll12 sketch;
+  for (uint64_t v = 0; v < 16; ++v) sketch.Add(v * 7);
+  for (uint64_t v = 0; v < 16; ++v) sketch.Add(v * 7);  // repeats do not count
+  EXPECT_FALSE(sketch.is_large());
+  EXPECT_EQ(sketch.Estimate(), 16u);
+  EXPECT_EQ(sketch.SerializedSize(), 2u + 16 * 8);
+  sketch.Add(0);
+  EXPECT_FALSE(sketch.is_large());
+  sketch.Add(1000);
+  EXPECT_TRUE(sketch.is_large());
+  EXPECT_EQ(sketch.small_size(), 0u);
+  EXPECT_EQ(Serialized(sketch).size(), UniqHll12::kLargeStateBytes);
+  EXPECT_EQ(UniqHll12::kLargeStateBytes, 2651u);
+}
+
+// SELECT uniqHLL12State(toUInt64(number)) FROM numbers(17): the non-zero registers of the
+// server's state, and uniqHLL12 of the same is 15. (The SQL function intHash32 cannot serve
+// as a golden source: it is intHash32 salted with 0x75D9543DE018BF45; the state uses salt 0.)
+TEST(UniqHll12, LargeStateOfZeroToSixteenMatchesTheServer) {
+  UniqHll12 sketch;
+  for (uint64_t v = 0; v < 17; ++v) sketch.Add(v);
+  const std::vector<std::pair<size_t, uint8_t>> expected = {
+      {0, 21},   {533, 2},  {1072, 1}, {1556, 1}, {2048, 1}, {2283, 1}, {2626, 1}, {2718, 5},
+      {2965, 1}, {3146, 1}, {3195, 2}, {3336, 2}, {3453, 2}, {3640, 1}, {3691, 1}};
+  std::vector<std::pair<size_t, uint8_t>> nonzero;
+  for (size_t b = 0; b < UniqHll12::kRegisters; ++b) {
+    if (sketch.rank(b) != 0) nonzero.emplace_back(b, sketch.rank(b));
+  }
+  EXPECT_EQ(nonzero, expected);
+  EXPECT_EQ(sketch.Estimate(), 15u);
+  // The tail: 4096 - 15 registers of rank 0, 9 of rank 1, 4 of 2, one of 5 and one of 21; the
+  // zero count again as UInt16.
+  const std::string bytes = Serialized(sketch);
+  const auto count_at = [&](size_t rank) {
+    uint32_t count = 0;
+    memcpy(&count, bytes.data() + 1 + UniqHll12::kPackedRegisterBytes + 4 * rank, 4);
+    return count;
+  };
+  EXPECT_EQ(count_at(0), 4081u);
+  EXPECT_EQ(count_at(1), 9u);
+  EXPECT_EQ(count_at(2), 4u);
+  EXPECT_EQ(count_at(5), 1u);
+  EXPECT_EQ(count_at(21), 1u);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[bytes.size() - 2]), 4081 & 0xff);
+  EXPECT_EQ(static_cast<uint8_t>(bytes[bytes.size() - 1]), 4081 >> 8);
+}
+
+// uniqHLL12(toUInt64(number)) FROM numbers(n) on 18.16.1: linear counting up to 2.5 * 4096
+// raw, the harmonic mean beyond.
+TEST(UniqHll12, EstimatesOfConsecutiveNumbersMatchTheServer) {
+  const std::vector<std::pair<uint64_t, uint64_t>> server = {
+      {100, 98}, {1000, 973}, {10000, 9037}, {100000, 101344}, {1000000, 1008797}};
+  for (const auto& [n, estimate] : server) {
+    UniqHll12 sketch;
+    for (uint64_t v = 0; v < n; ++v) sketch.Add(v);
+    EXPECT_EQ(sketch.Estimate(), estimate) << n;
+  }
+}
+
+TEST(UniqHll12, MergeOfSmallsTurnsLargeBeyondSixteen) {
+  UniqHll12 a = SketchOf({1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  const UniqHll12 b = SketchOf({9, 10, 11, 12, 13, 14});
+  a.Merge(b);
+  EXPECT_FALSE(a.is_large());
+  EXPECT_EQ(a.Estimate(), 14u);
+  // Server order: a's values, then b's new ones in b's order.
+  EXPECT_EQ(Serialized(a), Serialized(SketchOf({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})));
+  a.Merge(SketchOf({15, 16, 17}));
+  EXPECT_TRUE(a.is_large());
+  std::vector<uint64_t> all;
+  for (uint64_t v = 1; v <= 17; ++v) all.push_back(v);
+  EXPECT_EQ(Serialized(a), Serialized(SketchOf(all)));
+}
+
+TEST(UniqHll12, MergeEqualsTheSketchOfTheUnion) {
+  const auto x = RandomValues(5000, 1);
+  const auto y = RandomValues(300, 2);
+  const auto z = RandomValues(7, 3);
+  std::vector<uint64_t> all = x;
+  all.insert(all.end(), y.begin(), y.end());
+  all.insert(all.end(), z.begin(), z.end());
+  const std::string union_bytes = Serialized(SketchOf(all));
+  // Any grouping and order of large, large and small gives the union's state.
+  UniqHll12 xyz = SketchOf(x);
+  xyz.Merge(SketchOf(y));
+  xyz.Merge(SketchOf(z));
+  EXPECT_EQ(Serialized(xyz), union_bytes);
+  UniqHll12 zyx = SketchOf(z);
+  zyx.Merge(SketchOf(y));
+  zyx.Merge(SketchOf(x));
+  EXPECT_EQ(Serialized(zyx), union_bytes);
+  // Merging a state twice changes nothing (a resent insert leaves visitors unchanged).
+  zyx.Merge(SketchOf(y));
+  zyx.Merge(xyz);
+  EXPECT_EQ(Serialized(zyx), union_bytes);
+}
+
+TEST(UniqHll12, CopiesAreIndependent) {
+  const UniqHll12 large = SketchOf(RandomValues(500, 4));
+  UniqHll12 copy = large;
+  const std::string before = Serialized(large);
+  EXPECT_EQ(Serialized(copy), before);
+  for (uint64_t v : RandomValues(5000, 5)) copy.Add(v);
+  EXPECT_EQ(Serialized(large), before);
+  EXPECT_NE(Serialized(copy), before);
+  copy = SketchOf({1, 2});
+  EXPECT_FALSE(copy.is_large());
+  EXPECT_EQ(copy.Estimate(), 2u);
+}
+
+TEST(UniqHll12, RoundTrips) {
+  for (size_t n : {0, 1, 15, 16, 17, 100, 1000, 100000}) {
+    const std::string bytes = Serialized(SketchOf(RandomValues(n, n)));
+    UniqHll12 back;
+    // Trailing bytes (the next column of a row) are not taken.
+    EXPECT_EQ(back.Deserialize(bytes + "next"), bytes.size()) << n;
+    EXPECT_EQ(Serialized(back), bytes) << n;
+    EXPECT_EQ(back.Estimate(), SketchOf(RandomValues(n, n)).Estimate()) << n;
+  }
+}
+
+TEST(UniqHll12, RefusesMalformedStates) {
+  const std::string large = Serialized(SketchOf(RandomValues(1000, 9)));
+  const std::string small = Serialized(SketchOf(RandomValues(5, 9)));
+  UniqHll12 sketch = SketchOf({1, 2});
+  EXPECT_EQ(sketch.Deserialize(""), 0u);
+  EXPECT_EQ(sketch.Estimate(), 0u) << "a refused state leaves the sketch empty";
+  EXPECT_EQ(sketch.Deserialize(std::string("\x02\x00", 2)), 0u);         // flag
+  EXPECT_EQ(sketch.Deserialize(std::string("\x00\x11", 2)), 0u);         // 17 small values
+  EXPECT_EQ(sketch.Deserialize(small.substr(0, small.size() - 1)), 0u);  // truncated small
+  EXPECT_EQ(sketch.Deserialize(large.substr(0, large.size() - 1)), 0u);  // truncated large
+  std::string bad_rank = large;
+  bad_rank[1] = static_cast<char>(bad_rank[1] | 0x1f);  // register 0 = 31 > 21
+  EXPECT_EQ(sketch.Deserialize(bad_rank), 0u);
+  std::string bad_count = large;
+  bad_count[1 + UniqHll12::kPackedRegisterBytes + 4] ^= 1;  // the count of rank 1
+  EXPECT_EQ(sketch.Deserialize(bad_count), 0u);
+  std::string bad_zeros = large;
+  bad_zeros[large.size() - 1] ^= 1;
+  EXPECT_EQ(sketch.Deserialize(bad_zeros), 0u);
+  EXPECT_EQ(sketch.Deserialize(large), large.size());
+}
+
+// The register merge on every Highway target this CPU supports against the scalar one.
+class RegisterKernelsOnEveryTarget : public ::testing::Test {
+ protected:
+  void TearDown() override { ForceSimdTargetForTest(0); }
+};
+
+TEST_F(RegisterKernelsOnEveryTarget, MaxRegistersEqualScalar) {
+  std::mt19937 rng(3);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{31}, size_t{65}, UniqHll12::kRegisters}) {
+    // Sparse (few raised registers, whole vectors skipped) and dense sources.
+    for (int sparse = 0; sparse < 2; ++sparse) {
+      std::vector<uint8_t> dst(n), src(n);
+      std::vector<uint32_t> counts(UniqHll12::kMaxRank + 1, 0);
+      for (size_t i = 0; i < n; ++i) {
+        dst[i] = static_cast<uint8_t>(rng() % 22);
+        src[i] = sparse && rng() % 50 != 0 ? 0 : static_cast<uint8_t>(rng() % 22);
+        ++counts[dst[i]];
+      }
+      std::vector<uint8_t> want = dst;
+      std::vector<uint32_t> want_counts = counts;
+      hll12::MaxRegistersScalar(want.data(), src.data(), n, want_counts.data());
+      std::vector<uint32_t> recount(UniqHll12::kMaxRank + 1, 0);
+      for (uint8_t r : want) ++recount[r];
+      ASSERT_EQ(want_counts, recount);
+      for (const SimdTarget& target : SupportedSimdTargets()) {
+        ForceSimdTargetForTest(target.bits);
+        std::vector<uint8_t> got = dst;
+        std::vector<uint32_t> got_counts = counts;
+        hll12::MaxRegisters(got.data(), src.data(), n, got_counts.data());
+        EXPECT_EQ(got, want) << target.name << " n=" << n << " sparse=" << sparse;
+        EXPECT_EQ(got_counts, want_counts) << target.name << " n=" << n << " sparse=" << sparse;
+      }
+    }
+  }
+}
+
+TEST_F(RegisterKernelsOnEveryTarget, SketchesAreIdenticalOnEveryTarget) {
+  const auto x = RandomValues(20'000, 31);
+  const auto y = RandomValues(3'000, 32);
+  UniqHll12 reference = SketchOf(x);
+  reference.Merge(SketchOf(y));
+  const std::vector<uint8_t> want = Registers(reference);
+  for (const SimdTarget& target : SupportedSimdTargets()) {
+    ForceSimdTargetForTest(target.bits);
+    UniqHll12 a = SketchOf(x);
+    a.Merge(SketchOf(y));
+    EXPECT_EQ(Registers(a), want) << target.name;
+    EXPECT_EQ(Serialized(a), Serialized(reference)) << target.name;
+  }
+}
+
+}  // namespace
+}  // namespace beacon::kernels
