@@ -12,7 +12,8 @@
 
 namespace beacon::kernels {
 
-struct ByteKernels;  // kernels/simd/byte_kernels.h
+struct ByteKernels;    // kernels/simd/byte_kernels.h
+class UserAgentCache;  // kernels/enrich/user_agent.h
 
 struct DecodeContext {
   const SiteRegistry* sites = nullptr;
@@ -23,6 +24,10 @@ struct DecodeContext {
   // SimdByteKernels() of the backend chosen at start; nullptr is the scalar reference. Results
   // never depend on it, only speed. The table must outlive the DecodeBatch call.
   const ByteKernels* bytes = nullptr;
+  // The worker's user-agent cache over uap-core's patterns: bot flag, device class, browser and
+  // OS of every hit. nullptr: bots by IsBotByMarkers alone and no device/browser/OS (decoder
+  // tests; `[enrich] user_agents = ""`). Mutable state of one worker: never shared.
+  UserAgentCache* user_agents = nullptr;
 };
 
 // Decodes every beacon of `raw`, appending one row per accepted hit to `events` (which is

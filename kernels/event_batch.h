@@ -28,6 +28,7 @@ struct StrRef {
   uint32_t size = 0;
 
   bool empty() const { return size == 0; }
+  bool operator==(const StrRef&) const = default;
 };
 
 // The breakdown dimensions of one event (kernels/enrich/README.md says how each is derived).
@@ -74,6 +75,8 @@ struct EventBatch {
                 uint64_t visitor_hash, const EventDims& dims, uint16_t source_index);
   // The dimensions of row `i`.
   EventDims dims(size_t i) const;
+  // Every column and the arena equal (the backends' bit-identity).
+  bool operator==(const EventBatch&) const = default;
   void Clear();
   void Reserve(size_t events, size_t arena_bytes);
 };

@@ -15,6 +15,7 @@
 
 #include "bench/gen/traffic_model.h"
 #include "kernels/decode.h"
+#include "kernels/enrich/user_agent.h"
 #include "kernels/event_batch.h"
 #include "kernels/raw_batch.h"
 #include "kernels/reject_reason.h"
@@ -252,9 +253,14 @@ const SiteRegistry& Sites() {
   return sites;
 }
 
-void BM_Decode(benchmark::State& state, const Workload* workload, ByteKernels bytes) {
+// `classifier`: beacond's user-agent classification through a warm per-worker cache (the
+// "+uap" rows); null: bots by markers only, no device, browser or OS.
+void BM_Decode(benchmark::State& state, const Workload* workload, ByteKernels bytes,
+               const UserAgentClassifier* classifier) {
   RejectCounters rejects;
-  const DecodeContext ctx{&Sites(), &rejects, 42, {kNowMs / 86'400'000, 7, 8}, &bytes};
+  std::unique_ptr<UserAgentCache> cache;
+  if (classifier != nullptr) cache = std::make_unique<UserAgentCache>(*classifier);
+  const DecodeContext ctx{&Sites(), &rejects, 42, {kNowMs / 86'400'000, 7, 8}, &bytes, cache.get()};
   EventBatch events;
   events.Reserve(4 * kMaxBatchBeacons, 64 * 1024);
   size_t rows = 0;
@@ -326,11 +332,17 @@ int main(int argc, char** argv) {
   using namespace beacon::kernels;  // NOLINT(google-build-using-namespace): main only
   const std::vector<NamedByteKernels> backends = ByteKernelsPerTarget();
   const auto& workloads = Workloads(Sites());
+  // The whole decode as beacond runs it: the best target with uap-core's classifier (~5 s to
+  // compile at start).
+  const std::unique_ptr<const UserAgentClassifier> classifier = UserAgentClassifier::Load();
   for (const auto& [format, workload] : workloads) {
     for (const auto& [backend, table] : backends) {
       benchmark::RegisterBenchmark(("decode/" + format + "/" + backend).c_str(), BM_Decode,
-                                   &workload, table);
+                                   &workload, table, nullptr);
     }
+    const NamedByteKernels& best = backends.size() > 1 ? backends[1] : backends[0];
+    benchmark::RegisterBenchmark(("decode/" + format + "/" + best.name + "+uap").c_str(), BM_Decode,
+                                 &workload, best.kernels, classifier.get());
     benchmark::AddCustomContext(format, std::to_string(workload.beacons) + " beacons, " +
                                             std::to_string(workload.bytes / workload.beacons) +
                                             " bytes average");

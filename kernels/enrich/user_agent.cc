@@ -8,6 +8,7 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -18,6 +19,33 @@
 
 namespace beacon::kernels {
 namespace {
+
+// The markers of IsBotByMarkers: kBotMarkers and a bare "bot".
+constexpr size_t kFallbackMarkerCount = kBotMarkers.size() + 1;
+constexpr std::string_view FallbackMarker(size_t m) {
+  return m < kBotMarkers.size() ? kBotMarkers[m] : std::string_view("bot");
+}
+static_assert(kFallbackMarkerCount <= 32, "marker sets are uint32_t masks");
+
+constexpr char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// Bit m of kMarkersByFirstByte[b] is set when fallback marker m starts with byte b.
+constexpr std::array<uint32_t, 256> MakeMarkersByFirstByte() {
+  std::array<uint32_t, 256> table{};
+  for (size_t m = 0; m < kFallbackMarkerCount; ++m) {
+    table[static_cast<unsigned char>(FallbackMarker(m)[0])] |= uint32_t{1} << m;
+  }
+  return table;
+}
+constexpr std::array<uint32_t, 256> kMarkersByFirstByte = MakeMarkersByFirstByte();
+
+bool MarkerAt(std::string_view user_agent, size_t pos, std::string_view marker) {
+  if (user_agent.size() - pos < marker.size()) return false;
+  for (size_t k = 1; k < marker.size(); ++k) {
+    if (LowerAscii(user_agent[pos + k]) != marker[k]) return false;
+  }
+  return true;
+}
 
 constexpr uint64_t kUserAgentHashSeed = 0x75615f636c617373ULL;  // "ua_class"
 constexpr size_t kMaxFamilyBytes = 256;  // longer families are cut (uap tests have 160)
@@ -512,6 +540,20 @@ void UserAgentCache::ClassifyBatch(const std::string_view* user_agents, size_t n
       out[base + i] = c;
     }
   }
+}
+
+bool IsBotByMarkers(std::string_view user_agent) {
+  // A table of markers by first byte limits the comparisons to those that can start at a byte.
+  for (size_t i = 0; i < user_agent.size(); ++i) {
+    uint32_t candidates =
+        kMarkersByFirstByte[static_cast<unsigned char>(LowerAscii(user_agent[i]))];
+    while (candidates != 0) {
+      const int m = std::countr_zero(candidates);
+      candidates &= candidates - 1;
+      if (MarkerAt(user_agent, i, FallbackMarker(m))) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace beacon::kernels

@@ -135,6 +135,12 @@ inline constexpr std::array<std::string_view, 25> kBotMarkers = {
     "uptimerobot",
 };
 
+// The bot check when no classifier is loaded (`[enrich] user_agents = ""`, decoder tests): one
+// of kBotMarkers or a bare "bot" occurs, ASCII case-insensitive. Without uap's device parsers a
+// bare "bot" is the better guess (it also flags the CUBOT phone). An empty user agent is not
+// a bot. One pass over the user agent; no allocation.
+bool IsBotByMarkers(std::string_view user_agent);
+
 // How the patterns of one section were compiled.
 struct UaPatternCounts {
   size_t native = 0;       // exact in Hyperscan; PCRE2 runs only on the winner, for captures

@@ -1,6 +1,7 @@
 // Shared pieces of the non-GA-v1 decoders; see common.h.
 #include "kernels/formats/common.h"
 
+#include "kernels/enrich/attribution.h"
 #include "kernels/formats/url.h"
 #include "kernels/visitor.h"
 
@@ -66,10 +67,47 @@ bool IsGa4Name(std::string_view name) {
   return true;
 }
 
+UaClass ClassifyUserAgent(const DecodeContext& ctx, std::string_view user_agent) {
+  if (ctx.user_agents != nullptr) return ctx.user_agents->Classify(user_agent);
+  UaClass c;
+  if (IsBotByMarkers(user_agent)) {
+    c.flags = kUaFlagBot;
+    c.device = static_cast<uint8_t>(DeviceClass::kBot);
+  }
+  return c;
+}
+
 void AppendEvent(EventBatch* events, const Site& site, int64_t minute, EventKind kind,
-                 uint8_t flags, uint64_t visitor, std::string_view path, uint16_t source) {
+                 uint8_t flags, uint64_t visitor, const HitFields& fields, UaClass user_agent,
+                 uint16_t country, uint16_t source) {
   EventDims dims;
-  if (!path.empty()) dims.path = events->AddString(path);
+  if (!fields.path.empty()) {
+    if (fields.path_is_screen) {
+      dims.path = events->AddString(fields.path);
+    } else {
+      char path[kMaxPagePathBytes];
+      dims.path = events->AddString({path, NormalisePagePath(fields.path, path)});
+    }
+  }
+  if (!fields.referrer_url.empty()) {
+    char host[kMaxReferrerHostBytes];
+    const size_t size = ReferrerHost(fields.referrer_url, fields.page_host, &site, host);
+    if (size != 0) dims.referrer = events->AddString({host, size});
+  }
+  const Campaign campaign = ParseCampaign(fields.page_url, fields.campaign_source,
+                                          fields.campaign_medium, fields.campaign_name);
+  if (!campaign.empty()) {
+    if (campaign.source_size != 0) dims.utm_source = events->AddString(campaign.source());
+    if (campaign.medium_size != 0) dims.utm_medium = events->AddString(campaign.medium());
+    if (campaign.name_size != 0) dims.utm_campaign = events->AddString(campaign.name());
+  }
+  if (!fields.event_name.empty() && kind != EventKind::kPageview) {
+    dims.event_name = events->AddString(fields.event_name);
+  }
+  dims.country = country;
+  dims.device = user_agent.device;
+  dims.browser = user_agent.browser;
+  dims.os = user_agent.os;
   events->Append(site.site_id, static_cast<uint32_t>(minute), kind, flags, visitor, dims, source);
 }
 

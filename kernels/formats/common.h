@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "kernels/decode.h"
+#include "kernels/enrich/user_agent.h"
 #include "kernels/event_batch.h"
 #include "kernels/formats/text.h"
 #include "kernels/raw_batch.h"
@@ -24,12 +25,40 @@ static_assert(kPayloadPadding >= simdjson::SIMDJSON_PADDING,
 
 // One beacon as the decoders of this folder see it (from a RawBatch, or from a relay line).
 struct Beacon {
-  std::string_view payload;     // body, or the query string of GET beacons
-  std::string_view query;       // URL query of a beacon whose body is the payload
-  std::string_view user_agent;  // HTTP User-Agent of the browser
-  IpAddress address;            // the browser's IP; hashed into visitors, never stored
-  int64_t receive_time_ms = 0;  // unix milliseconds
-  uint16_t source = 0;          // index of the beacon in its RawBatch
+  std::string_view payload{};     // body, or the query string of GET beacons
+  std::string_view query{};       // URL query of a beacon whose body is the payload
+  std::string_view user_agent{};  // HTTP User-Agent of the browser
+  IpAddress address{};            // the browser's IP; hashed into visitors, never stored
+  int64_t receive_time_ms = 0;    // unix milliseconds
+  uint16_t source = 0;            // index of the beacon in its RawBatch
+  uint16_t country = 0;           // CountryFromHeader of the ingress's CDN header; 0 unknown
+  // The class of `user_agent` when DecodeBatch classified the batch's user agents in one pass;
+  // nullptr: ClassifyUserAgent on use.
+  const UaClass* user_agent_class = nullptr;
+};
+
+// The class of a user agent: through ctx.user_agents, else IsBotByMarkers alone.
+UaClass ClassifyUserAgent(const DecodeContext& ctx, std::string_view user_agent);
+
+// The class of the beacon's own user agent (classified in advance, or now).
+inline UaClass BeaconUaClass(const DecodeContext& ctx, const Beacon& beacon) {
+  return beacon.user_agent_class != nullptr ? *beacon.user_agent_class
+                                            : ClassifyUserAgent(ctx, beacon.user_agent);
+}
+
+// What a decoder found for the breakdown dimensions of one accepted hit (decoded values; an
+// empty view is "not sent"). AppendEvent derives the EventDims by the rules of
+// kernels/enrich/README.md.
+struct HitFields {
+  std::string_view page_url{};      // the page URL (GA dl, GA4 dl/page_location, Plausible u, ...)
+  std::string_view page_host{};     // the page's host (of page_url, or GA dh): self-referrals
+  std::string_view path{};          // the page path as sent; empty: not a page hit
+  bool path_is_screen = false;      // `path` is an app screen name (GA cd), kept as sent
+  std::string_view referrer_url{};  // GA dr, GA4 dr/page_referrer, Plausible r, Snowplow refr
+  std::string_view campaign_source{};  // GA cs/cm/cn: when any is sent, they replace utm_*
+  std::string_view campaign_medium{};
+  std::string_view campaign_name{};
+  std::string_view event_name{};  // events only (never set for pageviews)
 };
 
 enum class FormStatus : uint8_t { kOk, kBadEscape, kInvalidUtf8 };
@@ -109,8 +138,11 @@ bool ResolveVisitor(const DecodeContext& ctx, const Beacon& beacon, uint32_t sit
 // A GA4 event or parameter name: 1..40 bytes of [A-Za-z0-9_], starting with a letter.
 bool IsGa4Name(std::string_view name);
 
-// Appends one accepted row; `path` is copied into the batch arena (empty: none).
+// Appends one accepted row with its dimensions: the normalised page path, referrer host
+// (self-referrals dropped), campaign, event name (copied into the batch arena), `country` and
+// the device class, browser and OS of `user_agent` (the hit's classified user agent).
 void AppendEvent(EventBatch* events, const Site& site, int64_t minute, EventKind kind,
-                 uint8_t flags, uint64_t visitor, std::string_view path, uint16_t source);
+                 uint8_t flags, uint64_t visitor, const HitFields& fields, UaClass user_agent,
+                 uint16_t country, uint16_t source);
 
 }  // namespace beacon::kernels

@@ -14,12 +14,10 @@ void DecodeBeacon(Endpoint endpoint, const Beacon& beacon, const DecodeContext& 
                   EventBatch* events) {
   switch (endpoint) {
     case Endpoint::kGaCollect:
-      DecodeGaCollect({beacon.payload, beacon.user_agent, beacon.receive_time_ms, beacon.source},
-                      ctx, events);
+      DecodeGaCollect(beacon, ctx, events);
       break;
     case Endpoint::kGaBatch:
-      DecodeGaBatch({beacon.payload, beacon.user_agent, beacon.receive_time_ms, beacon.source}, ctx,
-                    events);
+      DecodeGaBatch(beacon, ctx, events);
       break;
     case Endpoint::kGa4Gtag:
       DecodeGa4Gtag(beacon, ctx, events);

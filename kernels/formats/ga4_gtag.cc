@@ -6,13 +6,12 @@
 #include <array>
 #include <optional>
 
-#include "kernels/formats/bot_agents.h"
 #include "kernels/formats/url.h"
 
 namespace beacon::kernels {
 namespace {
 
-enum class Param : uint8_t { kV, kTid, kCid, kUid, kEn, kDl, kNone };
+enum class Param : uint8_t { kV, kTid, kCid, kUid, kEn, kDl, kDr, kNone };
 constexpr size_t kParamCount = static_cast<size_t>(Param::kNone);
 
 constexpr size_t kMaxUrlBytes = 2048;    // dl, dr
@@ -42,6 +41,7 @@ struct Params {
         param = Param::kDl;
         too_long |= value.size() > kMaxUrlBytes;
       } else if (key == "dr") {
+        param = Param::kDr;
         too_long |= value.size() > kMaxUrlBytes;
       } else if (key == "dt") {
         too_long |= value.size() > kMaxTitleBytes;
@@ -83,19 +83,24 @@ std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
   const std::string_view dl = get(Param::kDl);
   if (pageview && dl.empty()) return RejectReason::kMissingPage;
   const ByteKernels& bytes = BytesOf(ctx);
-  if (!SiteRegistry::HostAllowed(*site, SplitUrl(dl, bytes).host)) {
-    return RejectReason::kHostNotAllowed;
-  }
-  if (IsBotUserAgent(beacon.user_agent)) return RejectReason::kBotUserAgent;
+  const std::string_view host = SplitUrl(dl, bytes).host;
+  if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
+  const UaClass ua_class = BeaconUaClass(ctx, beacon);
+  if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
   const std::string_view cid = get(Param::kCid);
   uint64_t visitor = 0;
   if (!ResolveVisitor(ctx, beacon, site->site_id, cid.empty() ? get(Param::kUid) : cid,
                       beacon.user_agent, &visitor)) {
     return RejectReason::kStaleSalt;
   }
+  const HitFields fields{.page_url = dl,
+                         .page_host = host,
+                         .path = pageview ? PagePath(dl, bytes) : std::string_view(),
+                         .referrer_url = get(Param::kDr),
+                         .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
-              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
-              pageview ? PagePath(dl, bytes) : std::string_view(), beacon.source);
+              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor, fields, ua_class,
+              beacon.country, beacon.source);
   return std::nullopt;
 }
 

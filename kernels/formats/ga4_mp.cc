@@ -2,10 +2,10 @@
 // kernels) and the site's api_secret, then the JSON body with simdjson's DOM parser, then each
 // event.
 #include "kernels/formats/ga4_mp.h"
+#include "kernels/enrich/attribution.h"
 
 #include <optional>
 
-#include "kernels/formats/bot_agents.h"
 #include "kernels/formats/url.h"
 
 namespace beacon::kernels {
@@ -91,17 +91,22 @@ std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element,
   std::string_view name;
   if (!JsonString(event, "name", &name)) return RejectReason::kBadJson;
   std::string_view page_location;
+  std::string_view page_referrer;
   simdjson::dom::element params_element;
   if (event.at_key("params").get(params_element) == simdjson::SUCCESS) {
     simdjson::dom::object params;
     if (params_element.get_object().get(params) != simdjson::SUCCESS ||
-        !JsonString(params, "page_location", &page_location)) {
+        !JsonString(params, "page_location", &page_location) ||
+        !JsonString(params, "page_referrer", &page_referrer)) {
       return RejectReason::kBadJson;
     }
   }
   if (name.empty()) return RejectReason::kMissingEventName;
   if (!IsGa4Name(name)) return RejectReason::kBadEventName;
-  if (page_location.size() > kMpMaxPageLocationBytes) return RejectReason::kFieldTooLong;
+  if (page_location.size() > kMpMaxPageLocationBytes ||
+      page_referrer.size() > kMpMaxPageLocationBytes) {
+    return RejectReason::kFieldTooLong;
+  }
 
   int64_t time_ms = beacon.receive_time_ms;
   bool backdated = false;
@@ -125,16 +130,23 @@ std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element,
     return RejectReason::kHostNotAllowed;
   }
   // The sender's own User-Agent is a server library's: only the forwarded browser's counts.
-  if (IsBotUserAgent(request.user_agent)) return RejectReason::kBotUserAgent;
+  const UaClass ua_class = ClassifyUserAgent(ctx, request.user_agent);
+  if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
 
   const uint64_t visitor =
       VisitorFromClientId(request.client_id, request.site->site_id, ctx.visitor_key);
   const int64_t minute = UnixMinute(time_ms);
   const uint8_t flags =
       backdated && minute != UnixMinute(beacon.receive_time_ms) ? kFlagQueueTimeApplied : 0;
+  // The sender is a server: the CDN's country of its request is not the visitor's.
+  const HitFields fields{
+      .page_url = page_location,
+      .page_host = host,
+      .path = pageview ? PagePath(page_location, BytesOf(ctx)) : std::string_view(),
+      .referrer_url = page_referrer,
+      .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *request.site, minute, pageview ? EventKind::kPageview : EventKind::kEvent,
-              flags, visitor, pageview ? PagePath(page_location, BytesOf(ctx)) : std::string_view(),
-              beacon.source);
+              flags, visitor, fields, ua_class, kUnknownCountry, beacon.source);
   return std::nullopt;
 }
 

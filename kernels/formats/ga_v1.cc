@@ -8,7 +8,6 @@
 #include <array>
 #include <optional>
 
-#include "kernels/formats/bot_agents.h"
 #include "kernels/formats/common.h"
 #include "kernels/formats/text.h"
 #include "kernels/formats/url.h"
@@ -38,6 +37,10 @@ enum class Field : uint8_t {
   kQt,
   kNi,
   kUa,
+  kDr,
+  kCs,
+  kCm,
+  kCn,
   kNone
 };
 constexpr size_t kFieldCount = static_cast<size_t>(Field::kNone);
@@ -103,15 +106,15 @@ KeyInfo ClassifyKey(std::string_view key) {
     case PackKey("dt"):
       return {Field::kNone, 1500};
     case PackKey("dr"):
-      return {Field::kNone, 2048};
+      return {Field::kDr, 2048};
     case PackKey("el"):
       return {Field::kNone, 500};
     case PackKey("cn"):
-      return {Field::kNone, 100};
+      return {Field::kCn, 100};
     case PackKey("cs"):
-      return {Field::kNone, 100};
+      return {Field::kCs, 100};
     case PackKey("cm"):
-      return {Field::kNone, 50};
+      return {Field::kCm, 50};
     case PackKey("ck"):
       return {Field::kNone, 500};
     case PackKey("cc"):
@@ -220,14 +223,10 @@ struct ParsedHit {
   }
 };
 
-// Per-beacon state shared by the hits of a /batch body.
-struct BeaconScan {
-  std::optional<bool> user_agent_is_bot;  // of the HTTP User-Agent, computed on first use
-};
-
 // Validates one hit and appends its row. Returns the reject reason of a rejected hit.
-std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& beacon,
-                                      const DecodeContext& ctx, BeaconScan* scan,
+// `beacon_class` is the class of the beacon's user agent, shared by the hits of a /batch body.
+std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const Beacon& beacon,
+                                      const DecodeContext& ctx, UaClass beacon_class,
                                       EventBatch* events) {
   if (raw_hit.size() > kGaMaxHitBytes) return RejectReason::kHitTooLarge;
   const ByteKernels& bytes = BytesOf(ctx);
@@ -273,15 +272,11 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& 
   // No host never matches an allowlist entry: it passes only sites that accept any host.
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
 
+  // A hit's ua parameter overrides the HTTP User-Agent (server-side senders forward the
+  // browser's).
   const std::string_view ua = hit[Field::kUa];
-  bool bot = false;
-  if (!ua.empty()) {
-    bot = IsBotUserAgent(ua);
-  } else {
-    if (!scan->user_agent_is_bot) scan->user_agent_is_bot = IsBotUserAgent(beacon.user_agent);
-    bot = *scan->user_agent_is_bot;
-  }
-  if (bot) return RejectReason::kBotUserAgent;
+  const UaClass ua_class = ua.empty() ? beacon_class : ClassifyUserAgent(ctx, ua);
+  if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
 
   uint8_t flags = 0;
   if (queue_time_ms > 0) flags |= kFlagQueueTimeApplied;
@@ -290,49 +285,56 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const GaBeacon& 
   const uint64_t visitor =
       VisitorFromClientId(cid.empty() ? uid : cid, site->site_id, ctx.visitor_key);
 
+  HitFields fields{.page_url = dl,
+                   .page_host = host,
+                   .referrer_url = hit[Field::kDr],
+                   .campaign_source = hit[Field::kCs],
+                   .campaign_medium = hit[Field::kCm],
+                   .campaign_name = hit[Field::kCn]};
   EventKind kind = EventKind::kOther;
-  StrRef path;
   switch (*type) {
     case HitType::kPageview: {
       kind = EventKind::kPageview;
       // dp overrides the path of dl, as GA does for virtual pageviews.
       const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp, bytes);
-      path = events->AddString(page_path.empty() ? std::string_view("/") : page_path);
+      fields.path = page_path.empty() ? std::string_view("/") : page_path;
       break;
     }
     case HitType::kScreenview:
       kind = EventKind::kPageview;
-      if (!hit[Field::kCd].empty()) path = events->AddString(hit[Field::kCd]);
+      fields.path = hit[Field::kCd];
+      fields.path_is_screen = true;
       break;
     case HitType::kEvent:
       kind = EventKind::kEvent;
+      fields.event_name = hit[Field::kEa];
       break;
     case HitType::kOther:
+      fields.event_name = hit[Field::kT];
       break;
   }
-  EventDims dims;
-  dims.path = path;
-  events->Append(site->site_id, static_cast<uint32_t>(minute), kind, flags, visitor, dims,
-                 beacon.source);
+  AppendEvent(events, *site, minute, kind, flags, visitor, fields, ua_class, beacon.country,
+              beacon.source);
   return std::nullopt;
 }
 
-void DecodeAndCount(std::string_view raw_hit, const GaBeacon& beacon, const DecodeContext& ctx,
-                    BeaconScan* scan, EventBatch* events) {
-  if (const auto reason = DecodeHit(raw_hit, beacon, ctx, scan, events)) ctx.rejects->Add(*reason);
+void DecodeAndCount(std::string_view raw_hit, const Beacon& beacon, const DecodeContext& ctx,
+                    UaClass beacon_class, EventBatch* events) {
+  if (const auto reason = DecodeHit(raw_hit, beacon, ctx, beacon_class, events)) {
+    ctx.rejects->Add(*reason);
+  }
 }
 
 }  // namespace
 
-void DecodeGaCollect(const GaBeacon& beacon, const DecodeContext& ctx, EventBatch* events) {
-  BeaconScan scan;
-  DecodeAndCount(beacon.payload, beacon, ctx, &scan, events);
+void DecodeGaCollect(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+  DecodeAndCount(beacon.payload, beacon, ctx, BeaconUaClass(ctx, beacon), events);
 }
 
-void DecodeGaBatch(const GaBeacon& beacon, const DecodeContext& ctx, EventBatch* events) {
+void DecodeGaBatch(const Beacon& beacon, const DecodeContext& ctx, EventBatch* events) {
   const bool batch_too_large = beacon.payload.size() > kGaMaxBatchBytes;
   const ByteKernels& bytes = BytesOf(ctx);
-  BeaconScan scan;
+  const UaClass beacon_class = BeaconUaClass(ctx, beacon);
   size_t hits = 0;
   std::string_view rest = beacon.payload;
   while (!rest.empty()) {
@@ -344,7 +346,7 @@ void DecodeGaBatch(const GaBeacon& beacon, const DecodeContext& ctx, EventBatch*
     } else if (hits > kGaMaxBatchHits) {
       ctx.rejects->Add(RejectReason::kTooManyHits);
     } else {
-      DecodeAndCount(line, beacon, ctx, &scan, events);
+      DecodeAndCount(line, beacon, ctx, beacon_class, events);
     }
   }
   if (hits == 0) ctx.rejects->Add(RejectReason::kEmptyPayload);

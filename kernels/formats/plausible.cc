@@ -4,7 +4,6 @@
 
 #include <optional>
 
-#include "kernels/formats/bot_agents.h"
 #include "kernels/formats/url.h"
 
 namespace beacon::kernels {
@@ -31,8 +30,9 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   std::string_view name;
   std::string_view url;
   std::string_view domain;
+  std::string_view referrer;
   if (!Member(body, "name", "n", &name) || !Member(body, "url", "u", &url) ||
-      !Member(body, "domain", "d", &domain)) {
+      !Member(body, "domain", "d", &domain) || !Member(body, "referrer", "r", &referrer)) {
     return RejectReason::kBadJson;
   }
   if (name.empty()) return RejectReason::kMissingEventName;
@@ -43,21 +43,27 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   if (first_domain.empty()) return RejectReason::kMissingDomain;
   const Site* site = ctx.sites->FindByTrackingId(first_domain);
   if (site == nullptr) return RejectReason::kUnknownSite;
-  if (name.size() > kPlausibleMaxNameBytes || url.size() > kPlausibleMaxUrlBytes) {
+  if (name.size() > kPlausibleMaxNameBytes || url.size() > kPlausibleMaxUrlBytes ||
+      referrer.size() > kPlausibleMaxUrlBytes) {
     return RejectReason::kFieldTooLong;
   }
-  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url, bytes).host)) {
-    return RejectReason::kHostNotAllowed;
-  }
-  if (IsBotUserAgent(beacon.user_agent)) return RejectReason::kBotUserAgent;
+  const std::string_view host = SplitUrl(url, bytes).host;
+  if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
+  const UaClass ua_class = BeaconUaClass(ctx, beacon);
+  if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
   uint64_t visitor = 0;
   if (!ResolveVisitor(ctx, beacon, site->site_id, {}, beacon.user_agent, &visitor)) {
     return RejectReason::kStaleSalt;
   }
   const bool pageview = name == "pageview";
+  const HitFields fields{.page_url = url,
+                         .page_host = host,
+                         .path = pageview ? PagePath(url, bytes) : std::string_view(),
+                         .referrer_url = referrer,
+                         .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
-              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
-              pageview ? PagePath(url, bytes) : std::string_view(), beacon.source);
+              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor, fields, ua_class,
+              beacon.country, beacon.source);
   return std::nullopt;
 }
 

@@ -1,6 +1,7 @@
 // UDP relay decoding: syslog framing, the beacon_relay log line (scanned and unescaped through
 // the decode's byte kernels), then the decoder of the relayed request's endpoint.
 #include "kernels/formats/relay.h"
+#include "kernels/enrich/attribution.h"
 
 #include <arpa/inet.h>
 
@@ -150,7 +151,8 @@ std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeCon
                       .user_agent = line.user_agent,
                       .address = line.client,
                       .receive_time_ms = line.time_ms,
-                      .source = datagram.source};
+                      .source = datagram.source,
+                      .country = CountryFromHeader(line.country)};
   DecodeBeacon(route->endpoint, beacon, ctx, events);
   return std::nullopt;
 }
@@ -203,8 +205,7 @@ std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scrat
 }
 
 void DecodeUdpHitBatch(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events) {
-  DecodeGaBatch({datagram.payload, datagram.user_agent, datagram.receive_time_ms, datagram.source},
-                ctx, events);
+  DecodeGaBatch(datagram, ctx, events);
 }
 
 void DecodeUdpSyslog(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events) {

@@ -6,13 +6,26 @@
 #include <array>
 #include <optional>
 
-#include "kernels/formats/bot_agents.h"
 #include "kernels/formats/url.h"
 
 namespace beacon::kernels {
 namespace {
 
-enum class Field : uint8_t { kE, kAid, kTv, kP, kUrl, kDuid, kNuid, kTnuid, kUid, kUa, kNone };
+enum class Field : uint8_t {
+  kE,
+  kAid,
+  kTv,
+  kP,
+  kUrl,
+  kRefr,
+  kSeAc,
+  kDuid,
+  kNuid,
+  kTnuid,
+  kUid,
+  kUa,
+  kNone
+};
 constexpr size_t kFieldCount = static_cast<size_t>(Field::kNone);
 
 Field Classify(std::string_view key) {
@@ -21,6 +34,8 @@ Field Classify(std::string_view key) {
   if (key == "tv") return Field::kTv;
   if (key == "p") return Field::kP;
   if (key == "url") return Field::kUrl;
+  if (key == "refr") return Field::kRefr;
+  if (key == "se_ac") return Field::kSeAc;
   if (key == "duid") return Field::kDuid;
   if (key == "nuid") return Field::kNuid;
   if (key == "tnuid") return Field::kTnuid;
@@ -59,11 +74,18 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
   const bool pageview = type == "pv";
   const std::string_view url = event[Field::kUrl];
   if (pageview && url.empty()) return RejectReason::kMissingPage;
-  if (url.size() > kSnowplowMaxUrlBytes) return RejectReason::kFieldTooLong;
-  if (!SiteRegistry::HostAllowed(*site, SplitUrl(url, BytesOf(ctx)).host))
-    return RejectReason::kHostNotAllowed;
+  const std::string_view referrer = event[Field::kRefr];
+  if (url.size() > kSnowplowMaxUrlBytes || referrer.size() > kSnowplowMaxUrlBytes ||
+      event[Field::kSeAc].size() > kSnowplowMaxActionBytes) {
+    return RejectReason::kFieldTooLong;
+  }
+  const std::string_view host = SplitUrl(url, BytesOf(ctx)).host;
+  if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
+  // The tracker's ua parameter overrides the HTTP User-Agent.
   const std::string_view ua = event[Field::kUa].empty() ? beacon.user_agent : event[Field::kUa];
-  if (IsBotUserAgent(ua)) return RejectReason::kBotUserAgent;
+  const UaClass ua_class =
+      event[Field::kUa].empty() ? BeaconUaClass(ctx, beacon) : ClassifyUserAgent(ctx, ua);
+  if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
   // The tracker's first-party cookie id, else the collector's network id, else the business
   // user id.
   std::string_view client_id = event[Field::kDuid];
@@ -74,9 +96,18 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
   if (!ResolveVisitor(ctx, beacon, site->site_id, client_id, ua, &visitor)) {
     return RejectReason::kStaleSalt;
   }
+  // Structured events are named by their action; other event types by the type.
+  std::string_view event_name;
+  if (!pageview)
+    event_name = type == "se" && !event[Field::kSeAc].empty() ? event[Field::kSeAc] : type;
+  const HitFields fields{.page_url = url,
+                         .page_host = host,
+                         .path = pageview ? PagePath(url, BytesOf(ctx)) : std::string_view(),
+                         .referrer_url = referrer,
+                         .event_name = event_name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
-              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor,
-              pageview ? PagePath(url, BytesOf(ctx)) : std::string_view(), beacon.source);
+              pageview ? EventKind::kPageview : EventKind::kEvent, 0, visitor, fields, ua_class,
+              beacon.country, beacon.source);
   return std::nullopt;
 }
 

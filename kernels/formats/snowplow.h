@@ -14,7 +14,8 @@ namespace beacon::kernels {
 inline constexpr size_t kSnowplowMaxQueryBytes = 8192;
 inline constexpr size_t kSnowplowMaxBodyBytes = 1'000'000;  // the collector's record limit
 inline constexpr size_t kSnowplowMaxEvents = 100;
-inline constexpr size_t kSnowplowMaxUrlBytes = 4096;  // enrich's page_url column
+inline constexpr size_t kSnowplowMaxUrlBytes = 4096;     // enrich's page_url column (also refr)
+inline constexpr size_t kSnowplowMaxActionBytes = 1000;  // enrich's se_action column
 inline constexpr std::string_view kSnowplowPayloadSchema =
     "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-";
 

@@ -40,13 +40,18 @@ void Compare(const Decoded& ref, const Decoded& simd, const char* target) {
   if (a.flags != b.flags) Mismatch("flags", target);
   if (a.visitor != b.visitor) Mismatch("visitor", target);
   if (a.source != b.source) Mismatch("source", target);
-  if (a.path.size() != b.path.size()) Mismatch("path", target);
-  for (size_t i = 0; i < a.path.size(); ++i) {
-    if (a.path[i].offset != b.path[i].offset || a.path[i].size != b.path[i].size) {
-      Mismatch("path", target);
-    }
+  if (a.path != b.path) Mismatch("path", target);
+  if (a.referrer != b.referrer) Mismatch("referrer", target);
+  if (a.utm_source != b.utm_source || a.utm_medium != b.utm_medium ||
+      a.utm_campaign != b.utm_campaign) {
+    Mismatch("utm", target);
   }
+  if (a.event_name != b.event_name) Mismatch("event_name", target);
+  if (a.country != b.country) Mismatch("country", target);
+  if (a.device != b.device || a.browser != b.browser || a.os != b.os)
+    Mismatch("user agent", target);
   if (a.arena != b.arena) Mismatch("arena", target);
+  if (a != b) Mismatch("a column", target);
   for (size_t r = 0; r < kRejectReasonCount; ++r) {
     const auto reason = static_cast<RejectReason>(r);
     if (ref.rejects.Get(reason) != simd.rejects.Get(reason)) Mismatch("reject counters", target);

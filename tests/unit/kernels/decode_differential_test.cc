@@ -534,20 +534,8 @@ Decoded DecodeAll(const SiteRegistry& sites, const std::vector<Input>& inputs, s
   return out;
 }
 
-bool SamePaths(const EventBatch& a, const EventBatch& b) {
-  if (a.path.size() != b.path.size()) return false;
-  for (size_t i = 0; i < a.path.size(); ++i) {
-    if (a.path[i].offset != b.path[i].offset || a.path[i].size != b.path[i].size) return false;
-  }
-  return true;
-}
-
 bool Identical(const Decoded& a, const Decoded& b) {
-  return a.events.site_id == b.events.site_id && a.events.minute == b.events.minute &&
-         a.events.kind == b.events.kind && a.events.flags == b.events.flags &&
-         a.events.visitor == b.events.visitor && a.events.source == b.events.source &&
-         SamePaths(a.events, b.events) && a.events.arena == b.events.arena &&
-         a.rejects == b.rejects;
+  return a.events == b.events && a.rejects == b.rejects;
 }
 
 std::string Printable(std::string_view s) {

@@ -37,11 +37,12 @@ class FormatTest : public ::testing::Test {
  protected:
   struct Input {
     Endpoint endpoint;
-    std::string payload;
-    std::string query;
+    std::string payload{};
+    std::string query{};
     std::string user_agent = std::string(kBrowserUa);
     int64_t receive_time_ms = kNowMs;
     IpAddress source = IpAddress::FromV4(0xC0A80001);
+    uint16_t country = 0;
   };
 
   // Every outcome of one beacon decoded alone: one "accepted" per row, then one label per
@@ -54,7 +55,7 @@ class FormatTest : public ::testing::Test {
     }
     RawBatch raw;
     EXPECT_TRUE(raw.Add(in.endpoint, IngressKind::kHttp, in.payload, in.user_agent, in.source,
-                        in.receive_time_ms, in.query));
+                        in.receive_time_ms, in.query, in.country));
     DecodeBatch(raw, ctx_, &events_);
     std::vector<std::string> outcomes(events_.size() - events_before, std::string(kAccepted));
     for (size_t r = 0; r < kRejectReasonCount; ++r) {
@@ -79,6 +80,9 @@ class FormatTest : public ::testing::Test {
   }
 
   std::string_view LastPath() const { return events_.str(events_.path.back()); }
+  std::string_view Last(const std::vector<StrRef>& column) const {
+    return events_.str(column.back());
+  }
 
   SiteRegistry sites_ = SiteRegistry::Parse(kFormatRegistry);
   RejectCounters rejects_;

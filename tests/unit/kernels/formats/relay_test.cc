@@ -209,6 +209,7 @@ TEST_F(RelayTest, RelayedIpAndUserAgentAreTheBrowsers) {
             R"({"name":"pageview","url":"https://any.example/","domain":"any.example"})"};
   r.client = "2001:db8::1";
   EXPECT_EQ(Syslog(Rfc3164(Line(r))), kAccepted);
+  EXPECT_EQ(events_.country.back(), ('D' << 8) | 'E');  // the line's country header
   uint64_t expected = 0;
   IpAddress v6;
   v6.bytes = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
