@@ -36,6 +36,14 @@ dpdk::UdpRelayConfig RelayConfig(const DpdkIngressConfig& config) {
   relay.reassembly_flows = config.reassembly_flows;
   relay.reassembly_timeout_ms = config.reassembly_timeout_ms;
   relay.exception_port = config.exception_port;
+  relay.mirror.server_ports = config.mirror_ports;
+  relay.mirror.max_flows = config.mirror_flows;
+  relay.mirror.max_flow_bytes = config.mirror_flow_bytes;
+  relay.mirror.max_total_bytes = config.mirror_total_bytes;
+  relay.mirror.idle_ms = config.mirror_idle_ms;
+  relay.mirror.gap_ms = config.mirror_gap_ms;
+  relay.mirror.client_ip_header = config.mirror_client_ip_header;
+  relay.mirror.country_headers = config.country_headers;
   return relay;
 }
 
@@ -96,6 +104,23 @@ void DpdkIngress::RegisterMetrics(host::MetricsRegistry* registry) const {
                 c.from_kernel);
     out.Counter("beacond_dpdk_exception_dropped_total",
                 "Exception-path frames dropped on a full TX queue", {}, c.exception_dropped);
+    for (size_t i = 0; i < dpdk::kMirrorCounterCount; ++i) {
+      const auto counter = static_cast<dpdk::MirrorCounter>(i);
+      out.Counter("beacond_dpdk_mirror_" + std::string(dpdk::MirrorCounterName(counter)) + "_total",
+                  std::string(dpdk::MirrorCounterHelp(counter)), {}, c.mirror.count[i]);
+    }
+    for (size_t i = 0; i < kernels::kHttpRejectCount; ++i) {
+      const auto reason = static_cast<kernels::HttpReject>(i);
+      out.Counter("beacond_dpdk_mirror_http_rejects_by_reason_total",
+                  "Mirrored requests the strict parser rejected, by reason",
+                  {{"reason", std::string(kernels::HttpRejectName(reason))}},
+                  c.mirror.http_rejects[i]);
+    }
+    out.Gauge("beacond_dpdk_mirror_flows", "TCP flows the mirror is reassembling", {},
+              static_cast<double>(c.mirror_flows));
+    out.Gauge("beacond_dpdk_mirror_buffered_bytes",
+              "Bytes the mirror holds (partial requests and out-of-order segments)", {},
+              static_cast<double>(c.mirror_buffered_bytes));
     const std::vector<dpdk::PortStats> ports = relay->Ports();
     const auto per_port = [&out, &ports](const char* name, const char* help, auto value) {
       for (const dpdk::PortStats& p : ports) {

@@ -27,7 +27,9 @@ class DpdkIngress {
 
   // beacond_dpdk_frames_total{outcome}, _reassembled_total, _fragments_dropped_total,
   // _beacons_total, _payload_bytes_total, _to_kernel_total, _from_kernel_total,
-  // _exception_dropped_total, and per port beacond_dpdk_port_rx_packets_total,
+  // _exception_dropped_total; the passive mirror's beacond_dpdk_mirror_<counter>_total (every
+  // dpdk::MirrorCounter label), _http_rejects_by_reason_total{reason} and the gauges
+  // beacond_dpdk_mirror_flows, _buffered_bytes; and per port beacond_dpdk_port_rx_packets_total,
   // _rx_bytes_total, _rx_missed_total, _rx_errors_total, _rx_no_mbuf_total, and per queue
   // beacond_dpdk_queue_rx_packets_total{port,queue}.
   void RegisterMetrics(host::MetricsRegistry* registry) const;

@@ -4,6 +4,7 @@
 
 #include <rte_ip.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace beacon::dpdk {
@@ -20,7 +21,9 @@ constexpr size_t kMaxVlanTags = 2;
 constexpr size_t kIpv4Header = 20;
 constexpr size_t kIpv6Header = 40;
 constexpr size_t kUdpHeader = 8;
+constexpr size_t kTcpHeader = 20;
 constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kIpv6HopByHop = 0;
 constexpr uint8_t kIpv6Routing = 43;
 constexpr uint8_t kIpv6Fragment = 44;
@@ -36,6 +39,12 @@ bool ChecksumHolds(const uint8_t* pseudo, size_t pseudo_size, const uint8_t* seg
   uint32_t sum = __rte_raw_cksum(pseudo, pseudo_size, 0);
   sum = __rte_raw_cksum(segment, segment_size, sum);
   return __rte_raw_cksum_reduce(sum) == 0xffff;
+}
+
+kernels::IpAddress V4Address(const uint8_t* p) {
+  return kernels::IpAddress::FromV4(static_cast<uint32_t>(p[0]) << 24 |
+                                    static_cast<uint32_t>(p[1]) << 16 |
+                                    static_cast<uint32_t>(p[2]) << 8 | p[3]);
 }
 
 const BeaconPort* FindPort(const std::vector<BeaconPort>& ports, uint16_t port) {
@@ -81,8 +90,43 @@ void ParseUdp(const uint8_t* frame, const uint8_t* udp, size_t size, uint8_t* ps
   out->payload_size = length - kUdpHeader;
 }
 
+// The TCP segment [tcp, tcp + size) of an unfragmented datagram; `pseudo` as for ParseUdp.
+void ParseTcp(const uint8_t* frame, const uint8_t* tcp, size_t size, uint8_t* pseudo,
+              size_t pseudo_size, size_t length_at, const FrameChecks& checks,
+              const std::vector<uint16_t>& mirror_ports, ParsedFrame* out) {
+  if (size < 4) {
+    out->outcome = FrameOutcome::kBadTcpHeader;
+    return;
+  }
+  const uint16_t destination_port = Load16(tcp + 2);
+  if (std::find(mirror_ports.begin(), mirror_ports.end(), destination_port) == mirror_ports.end()) {
+    out->outcome = FrameOutcome::kNotUdp;
+    return;
+  }
+  const size_t header = size < kTcpHeader ? 0 : static_cast<size_t>(tcp[12] >> 4) * 4;
+  if (header < kTcpHeader || header > size) {
+    out->outcome = FrameOutcome::kBadTcpHeader;
+    return;
+  }
+  pseudo[length_at] = static_cast<uint8_t>(size >> 8);
+  pseudo[length_at + 1] = static_cast<uint8_t>(size);
+  if (checks.l4 == ChecksumVerdict::kBad ||
+      (checks.l4 == ChecksumVerdict::kUnknown && !ChecksumHolds(pseudo, pseudo_size, tcp, size))) {
+    out->outcome = FrameOutcome::kBadTcpChecksum;
+    return;
+  }
+  out->outcome = FrameOutcome::kMirrorSegment;
+  out->source_port = Load16(tcp);
+  out->destination_port = destination_port;
+  out->tcp_seq = static_cast<uint32_t>(Load16(tcp + 4)) << 16 | Load16(tcp + 6);
+  out->tcp_flags = tcp[13];
+  out->payload_offset = static_cast<uint32_t>(tcp + header - frame);
+  out->payload_size = static_cast<uint32_t>(size - header);
+}
+
 void ParseIpv4(const uint8_t* frame, const uint8_t* ip, size_t available, const FrameChecks& checks,
-               const std::vector<BeaconPort>& ports, ParsedFrame* out) {
+               const std::vector<BeaconPort>& ports, const std::vector<uint16_t>& mirror_ports,
+               ParsedFrame* out) {
   if (available < kIpv4Header) {
     out->outcome = FrameOutcome::kTruncatedIp;
     return;
@@ -110,6 +154,19 @@ void ParseIpv4(const uint8_t* frame, const uint8_t* ip, size_t available, const 
   const uint8_t protocol = ip[9];
   const uint16_t fragment = Load16(ip + 6);
   const bool fragmented = (fragment & 0x3fff) != 0;  // MF flag or a non-zero offset
+  if (protocol == kProtoTcp && !fragmented && !mirror_ports.empty()) {
+    uint8_t pseudo[12];
+    std::memcpy(pseudo, ip + 12, 8);
+    pseudo[8] = 0;
+    pseudo[9] = kProtoTcp;
+    ParseTcp(frame, ip + header, total - header, pseudo, sizeof(pseudo), 10, checks, mirror_ports,
+             out);
+    if (out->outcome == FrameOutcome::kMirrorSegment) {
+      out->source = V4Address(ip + 12);
+      out->destination = V4Address(ip + 16);
+    }
+    return;
+  }
   if (protocol != kProtoUdp) {
     out->outcome = FrameOutcome::kNotUdp;
     return;
@@ -125,15 +182,12 @@ void ParseIpv4(const uint8_t* frame, const uint8_t* ip, size_t available, const 
   pseudo[10] = static_cast<uint8_t>((total - header) >> 8);
   pseudo[11] = static_cast<uint8_t>(total - header);
   ParseUdp(frame, ip + header, total - header, pseudo, sizeof(pseudo), false, checks, ports, out);
-  if (out->outcome == FrameOutcome::kBeaconDatagram) {
-    out->source = kernels::IpAddress::FromV4(static_cast<uint32_t>(ip[12]) << 24 |
-                                             static_cast<uint32_t>(ip[13]) << 16 |
-                                             static_cast<uint32_t>(ip[14]) << 8 | ip[15]);
-  }
+  if (out->outcome == FrameOutcome::kBeaconDatagram) out->source = V4Address(ip + 12);
 }
 
 void ParseIpv6(const uint8_t* frame, const uint8_t* ip, size_t available, const FrameChecks& checks,
-               const std::vector<BeaconPort>& ports, ParsedFrame* out) {
+               const std::vector<BeaconPort>& ports, const std::vector<uint16_t>& mirror_ports,
+               ParsedFrame* out) {
   out->ipv6 = true;
   if (available < kIpv6Header) {
     out->outcome = FrameOutcome::kTruncatedIp;
@@ -180,11 +234,22 @@ void ParseIpv6(const uint8_t* frame, const uint8_t* ip, size_t available, const 
     out->outcome = FrameOutcome::kUnsupportedIpv6Extension;
     return;
   }
+  const size_t segment = end - at;
+  if (next == kProtoTcp && !mirror_ports.empty()) {
+    uint8_t pseudo[40] = {};
+    std::memcpy(pseudo, ip + 8, 32);
+    pseudo[39] = kProtoTcp;
+    ParseTcp(frame, ip + at, segment, pseudo, sizeof(pseudo), 34, checks, mirror_ports, out);
+    if (out->outcome == FrameOutcome::kMirrorSegment) {
+      std::memcpy(out->source.bytes.data(), ip + 8, 16);
+      std::memcpy(out->destination.bytes.data(), ip + 24, 16);
+    }
+    return;
+  }
   if (next != kProtoUdp) {
     out->outcome = FrameOutcome::kNotUdp;
     return;
   }
-  const size_t segment = end - at;
   uint8_t pseudo[40] = {};
   std::memcpy(pseudo, ip + 8, 32);
   pseudo[34] = static_cast<uint8_t>(segment >> 8);
@@ -210,7 +275,8 @@ std::string_view FrameOutcomeName(FrameOutcome outcome) {
 }
 
 ParsedFrame ParseFrame(const uint8_t* frame, size_t size, const FrameChecks& checks,
-                       const std::vector<BeaconPort>& beacon_ports) {
+                       const std::vector<BeaconPort>& beacon_ports,
+                       const std::vector<uint16_t>& mirror_ports) {
   ParsedFrame out;
   if (size < kEthernetHeader) return out;  // kTruncatedEthernet
   size_t at = 12;
@@ -229,9 +295,9 @@ ParsedFrame ParseFrame(const uint8_t* frame, size_t size, const FrameChecks& che
   at += 2;
   out.l2_len = static_cast<uint16_t>(at);
   if (ether_type == kEtherTypeIpv4) {
-    ParseIpv4(frame, frame + at, size - at, checks, beacon_ports, &out);
+    ParseIpv4(frame, frame + at, size - at, checks, beacon_ports, mirror_ports, &out);
   } else if (ether_type == kEtherTypeIpv6) {
-    ParseIpv6(frame, frame + at, size - at, checks, beacon_ports, &out);
+    ParseIpv6(frame, frame + at, size - at, checks, beacon_ports, mirror_ports, &out);
   } else {
     out.outcome = FrameOutcome::kNotIp;
   }

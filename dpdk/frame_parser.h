@@ -13,12 +13,13 @@
 
 namespace beacon::dpdk {
 
-// Every outcome of a frame, each with its own counter. The first two hand the frame on; all
+// Every outcome of a frame, each with its own counter. The first three hand the frame on; all
 // others drop it. Labels are the `outcome` label of beacond_dpdk_frames_total and the keys of
 // the /beacond/relay/frames telemetry reply.
 #define BEACON_FRAME_OUTCOMES(X)                                                                 \
   X(kBeaconDatagram, "beacon_datagram")       /* UDP to a beacon port: to the raw batch */       \
   X(kFragment, "fragment")                    /* IPv4/IPv6 fragment: to reassembly */            \
+  X(kMirrorSegment, "mirror_segment")         /* TCP to a mirror port: to the TCP mirror */      \
   X(kTruncatedEthernet, "truncated_ethernet") /* shorter than its Ethernet/VLAN headers */       \
   X(kTooManyVlanTags, "too_many_vlan_tags")   /* more than two tags (QinQ is two) */             \
   X(kNotIp, "not_ip")                         /* ARP, LLDP and other ethertypes */               \
@@ -34,7 +35,9 @@ namespace beacon::dpdk {
   X(kBadUdpLength, "bad_udp_length")     /* UDP length disagrees with the IP payload */          \
   X(kBadUdpChecksum, "bad_udp_checksum") /* wrong checksum, or zero over IPv6 */                 \
   X(kNotBeaconPort, "not_beacon_port")   /* UDP to a port that carries no beacons */             \
-  X(kEmptyDatagram, "empty_datagram")    /* UDP to a beacon port without payload */
+  X(kEmptyDatagram, "empty_datagram")    /* UDP to a beacon port without payload */              \
+  X(kBadTcpHeader, "bad_tcp_header")     /* TCP to a mirror port: short, or bad data offset */   \
+  X(kBadTcpChecksum, "bad_tcp_checksum") /* TCP to a mirror port: wrong checksum */
 
 enum class FrameOutcome : uint8_t {
 #define BEACON_FRAME_OUTCOME_ENUM(name, label) name,
@@ -74,13 +77,22 @@ struct ParsedFrame {
   uint32_t payload_offset = 0;
   uint32_t payload_size = 0;
   kernels::Endpoint endpoint = kernels::Endpoint::kUdpHitBatch;
-  kernels::IpAddress source;  // kBeaconDatagram only
+  kernels::IpAddress source;  // kBeaconDatagram and kMirrorSegment
+  // kMirrorSegment: the TCP header's fields; the payload is placed as for a datagram.
+  kernels::IpAddress destination;
+  uint16_t source_port = 0;
+  uint16_t destination_port = 0;
+  uint32_t tcp_seq = 0;
+  uint8_t tcp_flags = 0;  // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10
 };
 
 // Parses `frame` (one contiguous packet). Never reads outside [frame, frame + size); never
 // throws. A reassembled IPv4 datagram has a zeroed header checksum: pass checks.ip = kGood.
+// Unfragmented TCP to one of `mirror_ports` is a mirror segment (checksum verified unless the
+// NIC did); other TCP is kNotUdp.
 ParsedFrame ParseFrame(const uint8_t* frame, size_t size, const FrameChecks& checks,
-                       const std::vector<BeaconPort>& beacon_ports);
+                       const std::vector<BeaconPort>& beacon_ports,
+                       const std::vector<uint16_t>& mirror_ports = {});
 
 // One counter per outcome; owned by one lcore.
 struct FrameCounters {

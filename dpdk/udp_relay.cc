@@ -90,6 +90,9 @@ class RelayWorker {
   RelayWorker(unsigned lcore, const UdpRelayConfig& config, RelaySink* sink,
               const std::atomic<bool>* stop)
       : config_(config), sink_(sink), stop_(stop), scratch_(kScratchBytes) {
+    if (!config.mirror.server_ports.empty()) {
+      mirror_ = std::make_unique<TcpMirror>(config.mirror, &batch_, [this] { Deliver(); });
+    }
     const int socket = std::max(0, static_cast<int>(rte_lcore_to_socket_id(lcore)));
     const uint64_t ttl_cycles = rte_get_tsc_hz() / 1000 * config.reassembly_timeout_ms;
     table_ = rte_ip_frag_table_create(config.reassembly_flows, kReassemblyBucketEntries,
@@ -122,6 +125,10 @@ class RelayWorker {
         Deliver();
         rte_ip_frag_table_del_expired_entries(table_, &death_row_, tsc);
         ReapDeathRow();
+        if (mirror_) {
+          mirror_->OnTick(now_ms_);
+          Deliver();
+        }
         sink_->OnTick(now_ms_);
         next_tick_ms = now_ms_ + config_.tick_ms;
         Publish();
@@ -165,9 +172,14 @@ class RelayWorker {
         continue;
       }
       const FrameChecks checks{IpVerdict(m->ol_flags), L4Verdict(m->ol_flags)};
-      const ParsedFrame parsed =
-          ParseFrame(frame, rte_pktmbuf_pkt_len(m), checks, config_.beacon_ports);
+      const ParsedFrame parsed = ParseFrame(frame, rte_pktmbuf_pkt_len(m), checks,
+                                            config_.beacon_ports, config_.mirror.server_ports);
       counters_.Add(parsed.outcome);
+      if (parsed.outcome == FrameOutcome::kMirrorSegment) {
+        Mirror(frame, parsed);
+        done[done_count++] = m;
+        continue;
+      }
       if (parsed.outcome == FrameOutcome::kFragment && m->nb_segs == 1) {
         Reassemble(m, parsed, tsc);
         continue;
@@ -215,6 +227,14 @@ class RelayWorker {
     c.to_kernel = published_to_kernel_.load(std::memory_order_relaxed);
     c.from_kernel = published_from_kernel_.load(std::memory_order_relaxed);
     c.exception_dropped = published_exception_dropped_.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kMirrorCounterCount; ++i) {
+      c.mirror.count[i] = published_mirror_[i].load(std::memory_order_relaxed);
+    }
+    for (size_t i = 0; i < kernels::kHttpRejectCount; ++i) {
+      c.mirror.http_rejects[i] = published_mirror_rejects_[i].load(std::memory_order_relaxed);
+    }
+    c.mirror_flows = published_mirror_flows_.load(std::memory_order_relaxed);
+    c.mirror_buffered_bytes = published_mirror_bytes_.load(std::memory_order_relaxed);
     return c;
   }
 
@@ -238,6 +258,19 @@ class RelayWorker {
     }
     ++beacons_;
     payload_bytes_ += parsed.payload_size;
+  }
+
+  void Mirror(const uint8_t* frame, const ParsedFrame& parsed) {
+    TcpSegment segment;
+    segment.source = parsed.source;
+    segment.destination = parsed.destination;
+    segment.source_port = parsed.source_port;
+    segment.destination_port = parsed.destination_port;
+    segment.seq = parsed.tcp_seq;
+    segment.flags = parsed.tcp_flags;
+    segment.payload = std::string_view(reinterpret_cast<const char*>(frame) + parsed.payload_offset,
+                                       parsed.payload_size);
+    mirror_->OnSegment(segment, now_ms_);
   }
 
   // Hands the fragment to the lcore's table; a completed datagram is parsed once more.
@@ -295,6 +328,16 @@ class RelayWorker {
     published_to_kernel_.store(to_kernel_, std::memory_order_relaxed);
     published_from_kernel_.store(from_kernel_, std::memory_order_relaxed);
     published_exception_dropped_.store(exception_dropped_, std::memory_order_relaxed);
+    if (!mirror_) return;
+    const MirrorCounters& m = mirror_->counters();
+    for (size_t i = 0; i < kMirrorCounterCount; ++i) {
+      published_mirror_[i].store(m.count[i], std::memory_order_relaxed);
+    }
+    for (size_t i = 0; i < kernels::kHttpRejectCount; ++i) {
+      published_mirror_rejects_[i].store(m.http_rejects[i], std::memory_order_relaxed);
+    }
+    published_mirror_flows_.store(mirror_->flow_count(), std::memory_order_relaxed);
+    published_mirror_bytes_.store(mirror_->buffered_bytes(), std::memory_order_relaxed);
   }
 
   const UdpRelayConfig& config_;
@@ -306,6 +349,7 @@ class RelayWorker {
   rte_ip_frag_death_row death_row_{};
   std::vector<uint8_t> scratch_;
   kernels::RawBatch batch_;
+  std::unique_ptr<TcpMirror> mirror_;  // null without mirror ports
   int64_t now_ms_ = 0;
 
   FrameCounters counters_;
@@ -324,6 +368,10 @@ class RelayWorker {
   std::atomic<uint64_t> published_to_kernel_{0};
   std::atomic<uint64_t> published_from_kernel_{0};
   std::atomic<uint64_t> published_exception_dropped_{0};
+  std::array<std::atomic<uint64_t>, kMirrorCounterCount> published_mirror_{};
+  std::array<std::atomic<uint64_t>, kernels::kHttpRejectCount> published_mirror_rejects_{};
+  std::atomic<uint64_t> published_mirror_flows_{0};
+  std::atomic<uint64_t> published_mirror_bytes_{0};
 };
 
 }  // namespace
@@ -369,6 +417,27 @@ int FramesTelemetry(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_u64(d, "to_kernel", c.to_kernel);
   rte_tel_data_add_dict_u64(d, "from_kernel", c.from_kernel);
   rte_tel_data_add_dict_u64(d, "exception_dropped", c.exception_dropped);
+  return 0;
+}
+
+int MirrorTelemetry(const char*, const char*, rte_tel_data* d) {
+  const UdpRelay* relay = g_telemetry_relay.load();
+  if (relay == nullptr) return -ENODEV;
+  const RelayCounters c = relay->Counters();
+  rte_tel_data_start_dict(d);
+  for (size_t i = 0; i < kMirrorCounterCount; ++i) {
+    const std::string name(MirrorCounterName(static_cast<MirrorCounter>(i)));
+    rte_tel_data_add_dict_u64(d, name.c_str(), c.mirror.count[i]);
+  }
+  rte_tel_data_add_dict_u64(d, "flows", c.mirror_flows);
+  rte_tel_data_add_dict_u64(d, "buffered_bytes", c.mirror_buffered_bytes);
+  rte_tel_data* rejects = rte_tel_data_alloc();
+  rte_tel_data_start_dict(rejects);
+  for (size_t i = 0; i < kernels::kHttpRejectCount; ++i) {
+    const std::string name(kernels::HttpRejectName(static_cast<kernels::HttpReject>(i)));
+    rte_tel_data_add_dict_u64(rejects, name.c_str(), c.mirror.http_rejects[i]);
+  }
+  rte_tel_data_add_dict_container(d, "http_rejects", rejects, 0);
   return 0;
 }
 
@@ -418,8 +487,9 @@ UdpRelay::UdpRelay(const Eal& eal, const UdpRelayConfig& config, std::vector<Rel
   s.config = config;
   if (sinks.empty()) throw std::runtime_error("DPDK UDP relay: no workers (sinks) given");
   if (config.ports.empty()) throw std::runtime_error("DPDK UDP relay: no ports configured");
-  if (config.beacon_ports.empty()) {
-    throw std::runtime_error("DPDK UDP relay: no beacon UDP ports configured");
+  if (config.beacon_ports.empty() && config.mirror.server_ports.empty()) {
+    throw std::runtime_error(
+        "DPDK UDP relay: neither beacon UDP ports nor mirror TCP ports configured");
   }
   if (config.burst == 0 || config.burst > kMaxBurst) {
     throw std::runtime_error("DPDK UDP relay: burst " + std::to_string(config.burst) +
@@ -549,6 +619,12 @@ RelayCounters UdpRelay::Counters() const {
     total.to_kernel += c.to_kernel;
     total.from_kernel += c.from_kernel;
     total.exception_dropped += c.exception_dropped;
+    for (size_t i = 0; i < kMirrorCounterCount; ++i) total.mirror.count[i] += c.mirror.count[i];
+    for (size_t i = 0; i < kernels::kHttpRejectCount; ++i) {
+      total.mirror.http_rejects[i] += c.mirror.http_rejects[i];
+    }
+    total.mirror_flows += c.mirror_flows;
+    total.mirror_buffered_bytes += c.mirror_buffered_bytes;
   }
   return total;
 }
@@ -594,6 +670,9 @@ void UdpRelay::RegisterTelemetry() {
                              "Port ids of the UDP relay. No parameters");
   rte_telemetry_register_cmd("/beacond/relay/port", PortTelemetry,
                              "RX, missed, errors, no-mbuf of one relay port. Parameter: port id");
+  rte_telemetry_register_cmd("/beacond/mirror", MirrorTelemetry,
+                             "Passive HTTP mirror: segments, flows, gaps, requests, beacons, "
+                             "HTTP rejects by reason. No parameters");
 }
 
 }  // namespace beacon::dpdk

@@ -12,6 +12,7 @@
 
 #include "dpdk/eal.h"
 #include "dpdk/frame_parser.h"
+#include "dpdk/tcp_mirror.h"
 #include "kernels/raw_batch.h"
 
 namespace beacon::dpdk {
@@ -44,6 +45,9 @@ struct UdpRelayConfig {
   uint32_t reassembly_flows = 1024;  // per lcore: datagrams being reassembled at once
   uint32_t reassembly_timeout_ms = 2000;
   int tick_ms = 100;
+  // Passive HTTP mirror: client-to-server TCP to mirror.server_ports is reassembled per lcore
+  // into HTTP requests whose beacons join the lcore's batch (dpdk/tcp_mirror.h). No ports: off.
+  TcpMirrorConfig mirror;
   // Exception path: a vdev facing the kernel, e.g. "net_tap0,iface=beacon0". Frames the relay
   // does not own (ARP and other non-IP, TCP, ICMP, UDP to other ports) go to the kernel
   // through it, and the kernel's frames go out of the relay port, so the node stays a normal
@@ -76,9 +80,12 @@ struct RelayCounters {
   uint64_t fragments_dropped = 0;  // timed out, overlapping, over 8 per datagram, table full
   uint64_t beacons = 0;            // datagrams handed to the sinks
   uint64_t payload_bytes = 0;
-  uint64_t to_kernel = 0;          // frames handed to the exception port
-  uint64_t from_kernel = 0;        // the kernel's frames sent out of the relay port
-  uint64_t exception_dropped = 0;  // either way, when a TX queue was full
+  uint64_t to_kernel = 0;              // frames handed to the exception port
+  uint64_t from_kernel = 0;            // the kernel's frames sent out of the relay port
+  uint64_t exception_dropped = 0;      // either way, when a TX queue was full
+  MirrorCounters mirror;               // the TCP mirrors of every lcore
+  uint64_t mirror_flows = 0;           // flows being reassembled now
+  uint64_t mirror_buffered_bytes = 0;  // bytes they hold now
 
   uint64_t Frames(FrameOutcome outcome) const { return frames[static_cast<size_t>(outcome)]; }
 };
@@ -107,8 +114,10 @@ class UdpRelay {
   std::vector<PortStats> Ports() const;
   size_t worker_count() const;
 
-  // Registers /beacond/relay/frames and /beacond/relay/port,<port_id> with DPDK telemetry,
-  // answering for this relay while it lives. At most one relay per process registers.
+  // Registers /beacond/relay/frames, /beacond/relay/ports, /beacond/relay/port,<port_id> and
+  // /beacond/mirror (every mirror counter, http_rejects by reason, flows, buffered_bytes) with
+  // DPDK telemetry, answering for this relay while it lives. At most one relay per process
+  // registers.
   void RegisterTelemetry();
 
   struct State;  // ports, pools and workers (dpdk/udp_relay.cc)

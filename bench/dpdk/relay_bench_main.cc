@@ -164,7 +164,8 @@ uint64_t CountFrames(const std::string& pcap) {
 }
 
 Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int workers,
-                bool decode, double seconds, const std::vector<dpdk::BeaconPort>& beacon_ports) {
+                bool decode, double seconds, const std::vector<dpdk::BeaconPort>& beacon_ports,
+                uint16_t mirror_port) {
   // Worker k on CPU k % 2 of this 2-CPU machine's pair; the main lcore sleeps on CPU 0.
   std::string lcores = "0@0";
   for (int k = 1; k <= workers; ++k)
@@ -176,6 +177,7 @@ Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int
   std::vector<dpdk::RelaySink*> relay_sinks;
   dpdk::UdpRelayConfig config;
   config.beacon_ports = beacon_ports;
+  if (mirror_port != 0) config.mirror.server_ports = {mirror_port};
   for (int w = 0; w < workers; ++w) {
     sinks.push_back(std::make_unique<DpdkWorker>(&sites, decode));
     relay_sinks.push_back(sinks.back().get());
@@ -297,7 +299,7 @@ int Run(int argc, char** argv) {
   int workers = 1;
   double seconds = 5;
   bool decode = true;
-  uint16_t hit_batch_port = 5140, syslog_port = 5514;
+  uint16_t hit_batch_port = 5140, syslog_port = 5514, mirror_port = 0;
   app.add_option("--pcap", pcap, "Capture from `beacon-gen pcap`")->required();
   app.add_option("--sites-file", sites_path, "Site registry of the capture")->required();
   app.add_option("--workers", workers, "Workers (lcores / threads)")->check(CLI::Range(1, 8));
@@ -309,14 +311,21 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--hit-batch-port", hit_batch_port)->capture_default_str();
   app.add_option("--syslog-port", syslog_port)->capture_default_str();
+  app.add_option("--mirror-port", mirror_port,
+                 "TCP port of a `beacon-gen mirror-pcap` capture: the passive HTTP mirror (dpdk "
+                 "path only); 0: none")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (mirror_port != 0 && path != "dpdk") {
+    throw std::runtime_error("--mirror-port needs --path dpdk (the kernel path has no mirror)");
+  }
 
   const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(sites_path);
   const std::vector<dpdk::BeaconPort> ports = {{hit_batch_port, kernels::Endpoint::kUdpHitBatch},
                                                {syslog_port, kernels::Endpoint::kUdpSyslog}};
   Figures dpdk_figures, kernel_figures;
   if (path != "kernel") {
-    dpdk_figures = RunDpdk(pcap, sites, workers, decode, seconds, ports);
+    dpdk_figures = RunDpdk(pcap, sites, workers, decode, seconds, ports, mirror_port);
     Print("dpdk", workers, dpdk_figures);
   }
   if (path != "dpdk") {

@@ -1,5 +1,6 @@
-// Frame building (headers, one's-complement checksums, fragments, the malformed classes) and
-// the relay capture: the traffic model's requests packed into hit batches and syslog lines.
+// Frame building (headers, one's-complement checksums, fragments, the malformed classes), the
+// relay capture (the traffic model's requests packed into hit batches and syslog lines) and the
+// mirror capture (the same requests as HTTP/1.1 over interleaved TCP flows).
 #include "bench/gen/pcap_writer.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "bench/gen/hit_sender.h"
 #include "bench/gen/traffic_model.h"
 
 namespace beacon::bench {
@@ -183,6 +185,32 @@ std::string SyslogLine(int64_t time_ms, std::string_view client, std::string_vie
   return line;
 }
 
+// The TCP header (no options) and payload with the checksum over the pseudo header.
+std::string TcpBytes(const TcpSegmentSpec& s, const UdpDatagram& addresses) {
+  std::string tcp;
+  Put16(&tcp, s.source_port);
+  Put16(&tcp, s.destination_port);
+  Put32(&tcp, s.seq);
+  Put32(&tcp, s.ack);
+  tcp.push_back(0x50);  // data offset: 5 words
+  tcp.push_back(static_cast<char>(s.flags));
+  Put16(&tcp, 65535);  // window
+  Put16(&tcp, 0);      // checksum
+  Put16(&tcp, 0);      // urgent pointer
+  tcp += s.payload;
+  std::string pseudo(Address(addresses, true));
+  pseudo += Address(addresses, false);
+  if (s.ipv6) {
+    Put32(&pseudo, static_cast<uint32_t>(tcp.size()));
+    Put32(&pseudo, kProtoTcp);
+  } else {
+    Put16(&pseudo, kProtoTcp);
+    Put16(&pseudo, static_cast<uint16_t>(tcp.size()));
+  }
+  Set16(&tcp, 16, Fold(SumWords(tcp, SumWords(pseudo, 0))));
+  return tcp;
+}
+
 class Capture {
  public:
   Capture(const RelayCaptureOptions& options, const DatagramCallback& on_datagram)
@@ -257,7 +285,11 @@ class Capture {
         ++i;
         if (request.transport != Transport::kBatch) break;
       }
-      for (size_t h = first; h < i; ++h) truth_builder_.Record(request.hits[h], minute);
+      for (size_t h = first; h < i; ++h) {
+        Hit hit = request.hits[h];
+        hit.country.clear();  // relay datagrams carry no country header
+        truth_builder_.Record(hit, minute);
+      }
       const auto wrap = [&](const std::string& hits) {
         if (!syslog) return hits;
         return request.transport == Transport::kBatch
@@ -325,6 +357,15 @@ class Capture {
 
 std::string UdpFrame(const UdpDatagram& datagram) {
   return IpFrame(datagram, kProtoUdp, UdpSegment(datagram));
+}
+
+std::string TcpFrame(const TcpSegmentSpec& segment) {
+  UdpDatagram addresses;
+  addresses.ipv6 = segment.ipv6;
+  addresses.source = segment.source;
+  addresses.destination = segment.destination;
+  addresses.vlans = segment.vlans;
+  return IpFrame(addresses, kProtoTcp, TcpBytes(segment, addresses));
 }
 
 std::vector<std::string> FragmentFrames(const UdpDatagram& datagram, size_t fragment_bytes,
@@ -494,6 +535,263 @@ RelayCaptureTruth WriteRelayCapture(const kernels::SiteRegistry& sites,
     capture.Flush(pcap);
   }
   return capture.Finish();
+}
+
+namespace {
+
+constexpr size_t kMirrorMss = 1400;
+
+// One request of a mirrored flow, and what the mirror must make of it.
+struct FlowRequest {
+  enum class Kind : uint8_t { kBeacon, kOther, kMalformed };
+  Kind kind = Kind::kBeacon;
+  std::string wire;
+  const Request* request = nullptr;  // kBeacon
+};
+
+class MirrorCapture {
+ public:
+  MirrorCapture(const MirrorCaptureOptions& options, int64_t time_ms)
+      : options_(options),
+        time_ms_(time_ms),
+        minute_(static_cast<uint32_t>(time_ms / kMinuteMs)),
+        rng_(options.seed * 104729 + 7) {}
+
+  bool Chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
+  uint32_t Below(uint32_t n) { return std::uniform_int_distribution<uint32_t>(0, n - 1)(rng_); }
+
+  FlowRequest Beacon(const Request& request) {
+    Request plain = request;
+    for (Hit& hit : plain.hits) hit.queue_time_ms = -1;  // no qt: the receive minute decides
+    std::vector<uint32_t> minutes;
+    return {FlowRequest::Kind::kBeacon,
+            RequestWire(plain, "collector.example", time_ms_, 0, &minutes), &request};
+  }
+  static FlowRequest Other() {
+    return {FlowRequest::Kind::kOther,
+            "GET /favicon.ico HTTP/1.1\r\nHost: collector.example\r\nUser-Agent: x\r\n\r\n",
+            nullptr};
+  }
+  static FlowRequest Malformed() {
+    return {FlowRequest::Kind::kMalformed,
+            "GET /collect?v=1 HTTP/1.1\nHost: collector.example\r\n\r\n", nullptr};
+  }
+
+  // Builds one flow's frames (queued for interleaving) and records its truth.
+  void AddFlow(const std::vector<FlowRequest>& requests, bool may_lose) {
+    TcpSegmentSpec base;
+    base.ipv6 = Chance(options_.ipv6_share);
+    if (base.ipv6) {
+      base.source = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+      base.source[14] = static_cast<uint8_t>(Below(256));
+      base.source[15] = static_cast<uint8_t>(1 + Below(254));
+      base.destination = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    } else {
+      base.source = {198, 18, static_cast<uint8_t>(Below(256)),
+                     static_cast<uint8_t>(1 + Below(254))};
+      base.destination = {198, 19, 0, 1};
+    }
+    // Unique per flow, so no two flows of the capture share a 4-tuple.
+    base.source_port = static_cast<uint16_t>(1024 + (next_port_++ % 64000));
+    base.destination_port = options_.server_port;
+    const bool has_malformed = std::any_of(requests.begin(), requests.end(), [](const auto& r) {
+      return r.kind == FlowRequest::Kind::kMalformed;
+    });
+    const bool pipelined = !has_malformed && Chance(options_.pipelined_share);
+    const bool lossy = may_lose && !pipelined && !has_malformed && requests.size() >= 2 &&
+                       Chance(options_.loss_share);
+    const bool syn = lossy || !Chance(options_.no_syn_share);
+    const bool rst = !lossy && Chance(options_.rst_share);
+    const uint32_t isn =
+        Chance(options_.wrap_share) ? 0xffffffffu - Below(4000) : static_cast<uint32_t>(rng_());
+
+    // The byte stream and its segments (offset, length); request starts where each begins.
+    std::string stream;
+    std::vector<size_t> request_start;
+    std::vector<std::pair<size_t, size_t>> segments;
+    for (const FlowRequest& r : requests) {
+      request_start.push_back(stream.size());
+      if (!pipelined) {
+        for (size_t at = 0; at < r.wire.size(); at += kMirrorMss) {
+          segments.emplace_back(stream.size() + at, std::min(kMirrorMss, r.wire.size() - at));
+        }
+      }
+      stream += r.wire;
+    }
+    if (pipelined) {
+      for (size_t at = 0; at < stream.size();) {
+        const size_t n = std::min<size_t>(stream.size() - at, 100 + Below(kMirrorMss - 100));
+        segments.emplace_back(at, n);
+        at += n;
+      }
+    }
+    // Loss: one data segment never reaches the mirror; the request it belongs to is lost.
+    size_t lost = segments.size();
+    if (lossy) {
+      lost = Below(static_cast<uint32_t>(segments.size()));
+      ++truth_.gaps;
+    }
+    for (size_t i = 0; i < requests.size(); ++i) {
+      const size_t begin = request_start[i];
+      const size_t end = i + 1 < requests.size() ? request_start[i + 1] : stream.size();
+      const bool is_lost = lost < segments.size() && segments[lost].first < end &&
+                           segments[lost].first + segments[lost].second > begin;
+      const FlowRequest& r = requests[i];
+      if (r.kind == FlowRequest::Kind::kOther) {
+        ++truth_.not_beacon_path;
+      } else if (r.kind == FlowRequest::Kind::kMalformed) {
+        ++truth_.http_rejects["bare_lf"];
+      } else if (is_lost) {
+        ++truth_.lost_requests;
+      } else {
+        ++truth_.beacons;
+        for (const Hit& hit : r.request->hits) truth_builder_.Record(hit, minute_);
+      }
+    }
+
+    // Arrival order of the data segments: adjacent swaps, then retransmissions. A flow without
+    // a handshake keeps its first segment first (the mirror picks the stream up there).
+    std::vector<size_t> order(segments.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    if (!has_malformed) {
+      for (size_t i = syn ? 0 : 1; i + 1 < order.size(); ++i) {
+        if (Chance(options_.reorder_share)) {
+          std::swap(order[i], order[i + 1]);
+          ++i;
+        }
+      }
+    }
+    const auto data_frame = [&](size_t offset, size_t length) {
+      TcpSegmentSpec seg = base;
+      seg.seq = isn + 1 + static_cast<uint32_t>(offset);
+      seg.payload = stream.substr(offset, length);
+      return TcpFrame(seg);
+    };
+    std::vector<std::string> frames;
+    if (syn) {
+      TcpSegmentSpec seg = base;
+      seg.seq = isn;
+      seg.flags = 0x02;
+      frames.push_back(TcpFrame(seg));
+    }
+    for (size_t k = 0; k < order.size(); ++k) {
+      const size_t i = order[k];
+      if (i == lost) continue;
+      frames.push_back(data_frame(segments[i].first, segments[i].second));
+      if (lossy || !Chance(options_.retransmit_share)) continue;
+      if (i + 1 < segments.size() && Chance(0.5)) {
+        // Repacketised: the second half of this segment and the first half of the next.
+        const size_t from = segments[i].first + segments[i].second / 2;
+        const size_t to = segments[i + 1].first + (segments[i + 1].second + 1) / 2;
+        frames.push_back(data_frame(from, to - from));
+      } else {
+        frames.push_back(data_frame(segments[i].first, segments[i].second));
+      }
+    }
+    TcpSegmentSpec last = base;
+    last.seq = isn + 1 + static_cast<uint32_t>(stream.size());
+    last.flags = rst ? 0x04 : 0x11;
+    frames.push_back(TcpFrame(last));
+    ++truth_.flows;
+    truth_.segments += frames.size();
+    pending_.push_back(std::move(frames));
+  }
+
+  // Writes the queued flows, `concurrent_flows` at a time, their frames interleaved at random.
+  void Finish(PcapWriter* pcap) {
+    while (!pending_.empty() || !active_.empty()) {
+      while (active_.size() < std::max<uint32_t>(1, options_.concurrent_flows) &&
+             !pending_.empty()) {
+        active_.push_back({std::move(pending_.front()), 0});
+        pending_.erase(pending_.begin());
+      }
+      Step(pcap);
+    }
+  }
+
+  MirrorCaptureTruth Truth() {
+    truth_.hits = truth_builder_.Summary();
+    return truth_;
+  }
+
+ private:
+  struct Active {
+    std::vector<std::string> frames;
+    size_t next;
+  };
+
+  void Step(PcapWriter* pcap) {
+    const size_t pick = Below(static_cast<uint32_t>(active_.size()));
+    Active& a = active_[pick];
+    pcap->Write(a.frames[a.next++]);
+    if (a.next == a.frames.size()) active_.erase(active_.begin() + static_cast<ptrdiff_t>(pick));
+  }
+
+  const MirrorCaptureOptions& options_;
+  int64_t time_ms_;
+  uint32_t minute_;
+  std::mt19937_64 rng_;
+  uint32_t next_port_ = 0;
+  std::vector<std::vector<std::string>> pending_;
+  std::vector<Active> active_;
+  GroundTruth truth_builder_;
+  MirrorCaptureTruth truth_;
+};
+
+}  // namespace
+
+void MirrorCaptureTruth::Write(std::ostream& out) const {
+  out << "# beacon-gen mirror capture truth; format: bench/gen/README.md\n";
+  out << "flows\t" << flows << "\n";
+  out << "segments\t" << segments << "\n";
+  out << "beacons\t" << beacons << "\n";
+  out << "lost_requests\t" << lost_requests << "\n";
+  out << "not_beacon_path\t" << not_beacon_path << "\n";
+  out << "gaps\t" << gaps << "\n";
+  for (const auto& [label, n] : http_rejects) out << "http_reject\t" << label << "\t" << n << "\n";
+}
+
+MirrorCaptureTruth WriteMirrorCapture(const kernels::SiteRegistry& sites,
+                                      const MirrorCaptureOptions& options, PcapWriter* pcap) {
+  TrafficOptions traffic;
+  traffic.seed = options.seed;
+  traffic.hits = options.hits;
+  traffic.malformed_share = options.malformed_share;
+  traffic.bot_share = options.bot_share;
+  const TrafficModel model(sites, traffic);
+  const int64_t time_ms = options.time_ms != 0
+                              ? options.time_ms
+                              : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+  MirrorCapture capture(options, time_ms);
+  uint64_t others = options.other_requests;
+  for (uint64_t n = 0; n < options.malformed_requests; ++n) {
+    // The stream resumes after the rejected request: the next one still counts.
+    capture.AddFlow({MirrorCapture::Malformed(), MirrorCapture::Other()}, false);
+  }
+  for (uint64_t k = 0; k < model.chunk_count(); ++k) {
+    const std::vector<Request> chunk = model.Chunk(k);
+    size_t i = 0;
+    while (i < chunk.size()) {
+      const size_t n = std::min<size_t>(
+          chunk.size() - i, 1 + capture.Below(std::max(1u, options.max_requests_per_flow)));
+      std::vector<FlowRequest> flow;
+      for (size_t j = 0; j < n; ++j) flow.push_back(capture.Beacon(chunk[i + j]));
+      if (others > 0 && capture.Chance(0.1)) {
+        flow.insert(flow.begin() + capture.Below(static_cast<uint32_t>(flow.size() + 1)),
+                    MirrorCapture::Other());
+        --others;
+      }
+      capture.AddFlow(flow, true);
+      i += n;
+    }
+    // Requests reference this chunk: write its flows before it goes.
+    capture.Finish(pcap);
+  }
+  for (; others > 0; --others) capture.AddFlow({MirrorCapture::Other()}, false);
+  capture.Finish(pcap);
+  return capture.Truth();
 }
 
 }  // namespace beacon::bench

@@ -1,6 +1,7 @@
-// beacon-gen's captures for the DPDK UDP relay: Ethernet / IPv4 / IPv6 / UDP frames built with
-// correct checksums, IP fragments, one malformed frame per class the relay's parser rejects,
-// written as a pcap file with the ground truth of what the relay must count.
+// beacon-gen's captures for the DPDK UDP relay and passive HTTP mirror: Ethernet / IPv4 / IPv6 /
+// UDP / TCP frames built with correct checksums, IP fragments, one malformed frame per class the
+// relay's parser rejects, mirrored TCP flows, written as pcap files with the ground truth of what
+// the relay must count.
 #pragma once
 
 #include <array>
@@ -117,5 +118,65 @@ using DatagramCallback = std::function<void(uint16_t port, std::string_view payl
 RelayCaptureTruth WriteRelayCapture(const kernels::SiteRegistry& sites,
                                     const RelayCaptureOptions& options, PcapWriter* pcap,
                                     const DatagramCallback& on_datagram = {});
+
+// One TCP segment of a mirrored flow (client to server).
+struct TcpSegmentSpec {
+  bool ipv6 = false;
+  std::array<uint8_t, 16> source{};       // IPv4 in the first 4 bytes
+  std::array<uint8_t, 16> destination{};  // IPv4 in the first 4 bytes
+  uint16_t source_port = 40000;
+  uint16_t destination_port = 80;
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint8_t flags = 0x18;  // PSH ACK; SYN 0x02, FIN 0x01, RST 0x04
+  std::vector<uint16_t> vlans;
+  std::string payload;
+};
+
+// One Ethernet frame carrying `segment`, checksums correct.
+std::string TcpFrame(const TcpSegmentSpec& segment);
+
+struct MirrorCaptureOptions {
+  uint64_t hits = 10'000;
+  uint64_t seed = 1;
+  double malformed_share = 0.03;  // hits with one decode fault (TrafficModel)
+  double bot_share = 0.05;
+  double ipv6_share = 0.3;
+  uint16_t server_port = 80;
+  uint32_t max_requests_per_flow = 8;  // keep-alive: 1..this many requests per flow
+  double pipelined_share = 0.3;        // flows whose byte stream is cut at random (several requests
+                                       // per segment, requests across segments)
+  double reorder_share = 0.05;         // data segments swapped with the next one
+  double retransmit_share = 0.05;      // data segments sent again (whole, or overlapping the next)
+  double no_syn_share = 0.1;        // flows whose handshake the capture missed (mid-stream pickup)
+  double wrap_share = 0.1;          // flows whose sequence numbers wrap around 2^32
+  double rst_share = 0.1;           // flows ending with RST instead of FIN
+  double loss_share = 0;            // request-aligned flows of 2+ requests losing one data segment
+  uint64_t other_requests = 5;      // GET /favicon.ico requests (counted, not beacons)
+  uint64_t malformed_requests = 3;  // requests the strict parser rejects (bare LF)
+  uint32_t concurrent_flows = 32;   // flows interleaved in the capture
+  int64_t time_ms = 0;              // the truth's minute; 0: now
+};
+
+struct MirrorCaptureTruth {
+  TruthSummary hits;  // the hits of the beacons that must land (minute of time_ms)
+  uint64_t flows = 0;
+  uint64_t segments = 0;       // frames (every one is a mirror segment)
+  uint64_t beacons = 0;        // requests on beacon routes the mirror hands on
+  uint64_t lost_requests = 0;  // beacon requests the capture lost (not in `hits`)
+  uint64_t not_beacon_path = 0;
+  uint64_t gaps = 0;
+  std::map<std::string, uint64_t> http_rejects;  // kernels::HttpReject label -> requests
+
+  // "key value" lines: flows, segments, beacons, lost_requests, not_beacon_path, gaps, and
+  // "http_reject <label> <n>".
+  void Write(std::ostream& out) const;
+};
+
+// The traffic model's requests as mirrored HTTP/1.1 flows to `server_port` (keep-alive,
+// pipelining, reordering, retransmission, optional loss), interleaved, written to `pcap`. Hits
+// carry no qt: the truth counts them in the minute of time_ms.
+MirrorCaptureTruth WriteMirrorCapture(const kernels::SiteRegistry& sites,
+                                      const MirrorCaptureOptions& options, PcapWriter* pcap);
 
 }  // namespace beacon::bench

@@ -77,15 +77,17 @@ PortSetup SetUpPort(const PortSetupRequest& request) {
   rte_eth_conf conf{};
   if (port.rx_queues > 1 && info.flow_type_rss_offloads != 0) {
     // IP fragments hash on addresses only (RTE_ETH_RSS_FRAG_*), so every fragment of a
-    // datagram reaches the same lcore's reassembly table.
+    // datagram reaches the same lcore's reassembly table; TCP hashes on addresses and ports, so
+    // every segment of a mirrored flow reaches the same lcore's TCP mirror.
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf =
-        (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
   }
   port.ip_checksum_offload = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) != 0;
   port.udp_checksum_offload = (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) != 0;
   if (port.ip_checksum_offload) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
   if (port.udp_checksum_offload) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+  conf.rxmode.offloads |= info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
   if (const int rc = rte_eth_dev_configure(port.port_id, port.rx_queues, tx_queues, &conf);
       rc != 0) {
     Fail(spec, "rte_eth_dev_configure with " + std::to_string(port.rx_queues) + " RX queues", rc);

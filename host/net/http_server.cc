@@ -22,8 +22,17 @@
 #include <unordered_map>
 
 #include "kernels/enrich/attribution.h"
+#include "kernels/http/routes.h"
 
 namespace beacon::host {
+
+using kernels::HttpLimits;
+using kernels::HttpParser;
+using kernels::HttpReject;
+using kernels::HttpRequest;
+using kernels::ParseResult;
+using kernels::ParseStatus;
+
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
@@ -74,108 +83,43 @@ enum class Cors : uint8_t {
   kEchoOrigin,  // the request's Origin (or *) with Allow-Credentials: true (Google, Snowplow)
 };
 
-struct BeaconRoute {
-  std::string_view path;
+// How the server answers the requests of one beacon endpoint (the routes themselves, paths and
+// methods, are kernels/http/routes.h).
+struct RouteAnswer {
   RequestKind kind;
-  kernels::Endpoint endpoint;
-  bool get;                   // GET allowed
-  bool post;                  // POST allowed
-  bool get_payload_is_query;  // GET: the payload is the query string; otherwise it is the body
-                              // and the query travels alongside
-  bool preflight;             // OPTIONS answered with a CORS preflight
   Answer answer;
   Cors cors;
   std::string_view allow;            // the Allow header of a 405
   std::string_view preflight_extra;  // Allow-Methods / Allow-Headers / Max-Age of a preflight
 };
 
-constexpr BeaconRoute kBeaconRoutes[] = {
-    {"/collect",
-     RequestKind::kCollect,
-     kernels::Endpoint::kGaCollect,
-     true,
-     true,
-     true,
-     false,
-     Answer::kGif,
-     Cors::kNone,
-     "GET, POST",
-     {}},
-    {"/r/collect",
-     RequestKind::kCollect,
-     kernels::Endpoint::kGaCollect,
-     true,
-     true,
-     true,
-     false,
-     Answer::kGif,
-     Cors::kNone,
-     "GET, POST",
-     {}},
-    {"/j/collect",
-     RequestKind::kCollect,
-     kernels::Endpoint::kGaCollect,
-     true,
-     true,
-     true,
-     false,
-     Answer::kGif,
-     Cors::kNone,
-     "GET, POST",
-     {}},
-    {"/batch",
-     RequestKind::kBatch,
-     kernels::Endpoint::kGaBatch,
-     false,
-     true,
-     false,
-     false,
-     Answer::kGif,
-     Cors::kNone,
-     "POST",
-     {}},
-    {"/g/collect", RequestKind::kGtag, kernels::Endpoint::kGa4Gtag, true, true, false, true,
-     Answer::kNoContent, Cors::kEchoOrigin, "GET, POST, OPTIONS",
-     "Access-Control-Allow-Methods: GET, POST\r\nAccess-Control-Allow-Headers: Content-Type\r\n"
-     "Access-Control-Max-Age: 86400\r\n"},
-    {"/mp/collect",
-     RequestKind::kMeasurementProtocol,
-     kernels::Endpoint::kGa4Mp,
-     false,
-     true,
-     false,
-     false,
-     Answer::kNoContent,
-     Cors::kNone,
-     "POST",
-     {}},
-    {"/api/event", RequestKind::kPlausible, kernels::Endpoint::kPlausibleEvent, false, true, false,
-     true, Answer::kAccepted, Cors::kAnyOrigin, "POST, OPTIONS",
-     "Access-Control-Allow-Methods: POST\r\nAccess-Control-Allow-Headers: Content-Type\r\n"
-     "Access-Control-Max-Age: 1728000\r\n"},
-    {"/i",
-     RequestKind::kSnowplowPixel,
-     kernels::Endpoint::kSnowplowGet,
-     true,
-     false,
-     true,
-     false,
-     Answer::kGif,
-     Cors::kEchoOrigin,
-     "GET",
-     {}},
-    {"/com.snowplowanalytics.snowplow/tp2", RequestKind::kSnowplowPost,
-     kernels::Endpoint::kSnowplowPost, false, true, false, true, Answer::kOk, Cors::kEchoOrigin,
-     "POST, OPTIONS",
-     "Access-Control-Allow-Headers: Content-Type, SP-Anonymous\r\nAccess-Control-Max-Age: "
-     "3600\r\n"},
-};
-
-const BeaconRoute* FindBeaconRoute(std::string_view path) {
-  for (const BeaconRoute& route : kBeaconRoutes) {
-    if (route.path == path) return &route;
+RouteAnswer AnswerOf(kernels::Endpoint endpoint) {
+  switch (endpoint) {
+    case kernels::Endpoint::kGaCollect:
+      return {RequestKind::kCollect, Answer::kGif, Cors::kNone, "GET, POST", {}};
+    case kernels::Endpoint::kGaBatch:
+      return {RequestKind::kBatch, Answer::kGif, Cors::kNone, "POST", {}};
+    case kernels::Endpoint::kGa4Gtag:
+      return {RequestKind::kGtag, Answer::kNoContent, Cors::kEchoOrigin, "GET, POST, OPTIONS",
+              "Access-Control-Allow-Methods: GET, POST\r\nAccess-Control-Allow-Headers: "
+              "Content-Type\r\nAccess-Control-Max-Age: 86400\r\n"};
+    case kernels::Endpoint::kGa4Mp:
+      return {RequestKind::kMeasurementProtocol, Answer::kNoContent, Cors::kNone, "POST", {}};
+    case kernels::Endpoint::kPlausibleEvent:
+      return {RequestKind::kPlausible, Answer::kAccepted, Cors::kAnyOrigin, "POST, OPTIONS",
+              "Access-Control-Allow-Methods: POST\r\nAccess-Control-Allow-Headers: "
+              "Content-Type\r\nAccess-Control-Max-Age: 1728000\r\n"};
+    case kernels::Endpoint::kSnowplowGet:
+      return {RequestKind::kSnowplowPixel, Answer::kGif, Cors::kEchoOrigin, "GET", {}};
+    case kernels::Endpoint::kSnowplowPost:
+      return {RequestKind::kSnowplowPost, Answer::kOk, Cors::kEchoOrigin, "POST, OPTIONS",
+              "Access-Control-Allow-Headers: Content-Type, SP-Anonymous\r\n"
+              "Access-Control-Max-Age: 3600\r\n"};
+    case kernels::Endpoint::kUdpHitBatch:
+    case kernels::Endpoint::kUdpSyslog:
+      break;  // no HTTP route
   }
-  return nullptr;
+  return {RequestKind::kOther, Answer::kGif, Cors::kNone, {}, {}};
 }
 
 // The CORS response headers of `cors` for a request from `origin` (may be empty).
@@ -284,7 +228,7 @@ struct HttpServer::Worker {
   // Counters: one writer (this worker), read by metrics scrapes.
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RequestKind::kCount)> requests{};
   std::array<std::atomic<uint64_t>, kMaxStatus> responses{};
-  HttpRejectCounters rejects;
+  kernels::HttpRejectCounters rejects;
   std::atomic<uint64_t> accepted{0};
   std::atomic<uint64_t> closed{0};
   std::atomic<uint64_t> refused{0};
@@ -449,7 +393,7 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
     if (r.status == ParseStatus::kError) {
       rejects.Add(r.reject);
       AppendResponse(c, r.http_status, "text/plain; charset=utf-8",
-                     std::string(HttpRejectName(r.reject)) + "\n", {}, false, 1, false);
+                     std::string(kernels::HttpRejectName(r.reject)) + "\n", {}, false, 1, false);
       c->close_after_write = true;
       break;
     }
@@ -495,31 +439,33 @@ void HttpServer::Worker::AddBeacon(Connection* c, kernels::Endpoint endpoint,
 void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request) {
   const HttpServerConfig& config = server->config_;
   const std::string_view path = request.path;
-  const bool get = request.method == "GET";
-  const bool post = request.method == "POST";
   const bool head = request.method == "HEAD";
-  const BeaconRoute* route = sink != nullptr ? FindBeaconRoute(path) : nullptr;
-  if (route != nullptr) {
-    Bump(requests[static_cast<size_t>(route->kind)]);
-    const std::string cors = CorsHeaders(route->cors, request.Header("Origin"));
-    if (route->preflight && request.method == "OPTIONS") {
-      AppendResponse(c, 204, "text/plain; charset=utf-8", {},
-                     cors + std::string(route->preflight_extra), request.keep_alive,
-                     request.minor_version, false);
-      return;
-    }
-    if (!((get && route->get) || (post && route->post))) {
-      AppendResponse(c, 405, "text/plain; charset=utf-8", "method not allowed\n",
-                     "Allow: " + std::string(route->allow) + "\r\n", request.keep_alive,
-                     request.minor_version, head);
-      return;
-    }
-    if (get && request.target.size() > config.limits.max_collect_url) {
-      rejects.Add(HttpReject::kUrlTooLong);
-      AppendResponse(c, 414, "text/plain; charset=utf-8", "url_too_long\n", {}, false,
-                     request.minor_version, false);
-      c->close_after_write = true;
-      return;
+  const kernels::RoutedRequest routed =
+      sink != nullptr ? kernels::RouteRequest(request, config.limits) : kernels::RoutedRequest{};
+  if (routed.route != nullptr) {
+    const RouteAnswer route = AnswerOf(routed.route->endpoint);
+    Bump(requests[static_cast<size_t>(route.kind)]);
+    const std::string cors = CorsHeaders(route.cors, request.Header("Origin"));
+    switch (routed.outcome) {
+      case kernels::RouteOutcome::kPreflight:
+        AppendResponse(c, 204, "text/plain; charset=utf-8", {},
+                       cors + std::string(route.preflight_extra), request.keep_alive,
+                       request.minor_version, false);
+        return;
+      case kernels::RouteOutcome::kMethodNotAllowed:
+        AppendResponse(c, 405, "text/plain; charset=utf-8", "method not allowed\n",
+                       "Allow: " + std::string(route.allow) + "\r\n", request.keep_alive,
+                       request.minor_version, head);
+        return;
+      case kernels::RouteOutcome::kUrlTooLong:
+        rejects.Add(HttpReject::kUrlTooLong);
+        AppendResponse(c, 414, "text/plain; charset=utf-8", "url_too_long\n", {}, false,
+                       request.minor_version, false);
+        c->close_after_write = true;
+        return;
+      case kernels::RouteOutcome::kBeacon:
+      case kernels::RouteOutcome::kNotBeaconPath:
+        break;
     }
     if (!admitting) {
       Bump(shed);
@@ -528,12 +474,8 @@ void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request
                      request.minor_version, false);
       return;
     }
-    if (get && route->get_payload_is_query) {
-      AddBeacon(c, route->endpoint, request.query, request, {});
-    } else {
-      AddBeacon(c, route->endpoint, request.body, request, request.query);
-    }
-    switch (route->answer) {
+    AddBeacon(c, routed.route->endpoint, routed.payload, request, routed.query);
+    switch (route.answer) {
       case Answer::kGif:
         AppendResponse(c, 200, "image/gif", kPixel,
                        "Cache-Control: no-cache, no-store, must-revalidate\r\n" + cors,
@@ -828,11 +770,11 @@ void HttpServer::RegisterMetrics(MetricsRegistry* registry, std::string prefix) 
       const std::string code = std::to_string(s);
       w.Counter(prefix + "_responses_total", "HTTP responses by status code", {{"code", code}}, v);
     }
-    for (size_t r = 0; r < kHttpRejectCount; ++r) {
+    for (size_t r = 0; r < kernels::kHttpRejectCount; ++r) {
       uint64_t v = 0;
       for (const auto& worker : workers_) v += worker->rejects.Get(static_cast<HttpReject>(r));
       w.Counter(prefix + "_parse_rejects_total", "HTTP requests rejected, by reason",
-                {{"reason", HttpRejectName(static_cast<HttpReject>(r))}}, v);
+                {{"reason", kernels::HttpRejectName(static_cast<HttpReject>(r))}}, v);
     }
     w.Counter(prefix + "_connections_accepted_total", "TCP connections accepted", {},
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.accepted; }));

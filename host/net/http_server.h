@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "host/metrics/metrics.h"
-#include "host/net/http_parser.h"
+#include "kernels/http/http_parser.h"
 #include "kernels/raw_batch.h"
 
 namespace beacon::host {
@@ -42,7 +42,7 @@ struct HttpServerConfig {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;  // 0: an ephemeral port; HttpServer::port() tells which
   int workers = 1;       // ignored when sinks are given: one worker per sink
-  HttpLimits limits;
+  kernels::HttpLimits limits;
   int idle_timeout_ms = 30'000;
   int tick_ms = 100;
   size_t max_connections_per_worker = 4096;
@@ -60,7 +60,7 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-using HttpHandler = std::function<HttpResponse(const HttpRequest& request)>;
+using HttpHandler = std::function<HttpResponse(const kernels::HttpRequest& request)>;
 
 class HttpServer {
  public:

@@ -8,12 +8,12 @@
 #include <string>
 #include <string_view>
 
-#include "host/net/http_parser.h"
+#include "kernels/http/http_parser.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using beacon::host::HttpParser;
-  using beacon::host::ParseResult;
-  using beacon::host::ParseStatus;
+  using beacon::kernels::HttpParser;
+  using beacon::kernels::ParseResult;
+  using beacon::kernels::ParseStatus;
   // Exactly sized, so that ASan catches a read past the end.
   const std::string input(reinterpret_cast<const char*>(data), size);
   HttpParser whole;

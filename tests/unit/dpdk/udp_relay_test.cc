@@ -1,7 +1,8 @@
 // The DPDK UDP relay end to end without hugepages or a NIC: a beacon-gen capture replayed
 // through net_pcap into two worker lcores whose sinks decode and aggregate, checked against the
-// capture's ground truth; net_ring for hand-built mbufs (out-of-order fragments, chained mbufs);
-// the /beacond/relay telemetry over DPDK's socket. One EAL for the whole binary.
+// capture's ground truth (a relay capture, and a mirrored-TCP capture through the HTTP mirror);
+// net_ring for hand-built mbufs (out-of-order fragments, chained mbufs); the /beacond/relay
+// telemetry over DPDK's socket. One EAL for the whole binary.
 #include "dpdk/udp_relay.h"
 
 #include <gtest/gtest.h>
@@ -55,7 +56,9 @@ const ::testing::Environment* const kEal =
 // A worker's real decode and aggregation (what host::WorkerPipeline does, without forwarding).
 class AggregatingSink : public RelaySink {
  public:
-  explicit AggregatingSink(const kernels::SiteRegistry* sites) : aggregator_(0, {}) {
+  explicit AggregatingSink(const kernels::SiteRegistry* sites,
+                           kernels::IngressKind ingress = kernels::IngressKind::kUdpRelay)
+      : ingress_(ingress), aggregator_(0, {}) {
     ctx_.sites = sites;
     ctx_.rejects = &rejects_;
     ctx_.visitor_key = 42;
@@ -63,7 +66,7 @@ class AggregatingSink : public RelaySink {
   bool Admitting() override { return true; }
   void OnBatch(kernels::RawBatch& batch) override {
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch.ingress(i) != kernels::IngressKind::kUdpRelay) ++wrong_ingress;
+      if (batch.ingress(i) != ingress_) ++wrong_ingress;
       payloads.push_back(std::string(batch.payload(i)));
       sources.push_back(batch.source(i));
     }
@@ -84,6 +87,7 @@ class AggregatingSink : public RelaySink {
   std::vector<kernels::IpAddress> sources;
 
  private:
+  kernels::IngressKind ingress_;
   kernels::DecodeContext ctx_;
   kernels::RejectCounters rejects_;
   kernels::EventBatch events_;
@@ -234,6 +238,91 @@ TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
       << telemetry;
   EXPECT_NE(port_telemetry.find("\"rx_packets\":" + std::to_string(2 * frames)), std::string::npos)
       << port_telemetry;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(UdpRelayTest, MirrorCaptureThroughTwoWorkersMatchesTheGroundTruth) {
+  ASSERT_NE(g_eal, nullptr);
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("beacon-mirror-test-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string pcap_path = (dir / "mirror.pcap").string();
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(30, 4), "generated");
+  bench::MirrorCaptureOptions options;
+  options.hits = 4000;
+  options.seed = 21;
+  options.loss_share = 0.2;
+  options.server_port = 8080;
+  bench::PcapWriter writer(pcap_path);
+  const bench::MirrorCaptureTruth truth = bench::WriteMirrorCapture(sites, options, &writer);
+  writer.Close();
+  ASSERT_GT(truth.gaps, 0u);
+  ASSERT_GT(truth.lost_requests, 0u);
+
+  // Two RX queues, each replaying the whole file into its own lcore's mirror: counts double.
+  UdpRelayConfig config;
+  config.ports = {"net_pcap_mirror,rx_pcap=" + pcap_path + ",rx_pcap=" + pcap_path};
+  config.mirror.server_ports = {80, 8080};
+  config.mirror.gap_ms = 200;
+  config.rx_descriptors = 512;
+  AggregatingSink sink0(&sites, kernels::IngressKind::kMirror);
+  AggregatingSink sink1(&sites, kernels::IngressKind::kMirror);
+  UdpRelay relay(*g_eal, config, {&sink0, &sink1});
+  relay.Start();
+  const bool done = WaitFor(relay, [&](const RelayCounters& c) {
+    return FramesSeen(c) == 2 * truth.segments && c.mirror_flows == 0;
+  });
+  relay.Stop();
+  const RelayCounters c = relay.Counters();
+  ASSERT_TRUE(done) << "frames seen " << FramesSeen(c) << " of " << 2 * truth.segments
+                    << ", open flows " << c.mirror_flows;
+
+  EXPECT_EQ(c.Frames(FrameOutcome::kMirrorSegment), 2 * truth.segments);
+  const MirrorCounters& m = c.mirror;
+  EXPECT_EQ(m.Get(MirrorCounter::kBeacons), 2 * truth.beacons);
+  EXPECT_EQ(m.Get(MirrorCounter::kNotBeaconPath), 2 * truth.not_beacon_path);
+  EXPECT_EQ(m.Get(MirrorCounter::kGaps), 2 * truth.gaps);
+  EXPECT_EQ(m.Rejects(kernels::HttpReject::kBareLf), 2 * truth.http_rejects.at("bare_lf"));
+  EXPECT_EQ(m.Get(MirrorCounter::kRequests), 2 * (truth.beacons + truth.not_beacon_path));
+  EXPECT_EQ(m.Get(MirrorCounter::kFlowsOpened), 2 * truth.flows);
+  EXPECT_EQ(m.Get(MirrorCounter::kFlowsClosedFin) + m.Get(MirrorCounter::kFlowsClosedRst),
+            2 * truth.flows);
+  EXPECT_GT(m.Get(MirrorCounter::kOutOfOrder), 0u);
+  EXPECT_GT(m.Get(MirrorCounter::kRetransmitted), 0u);
+  EXPECT_GT(m.Get(MirrorCounter::kTrimmed), 0u);
+  EXPECT_GT(m.Get(MirrorCounter::kPickups), 0u);
+  EXPECT_EQ(m.Get(MirrorCounter::kFlowTableFull) + m.Get(MirrorCounter::kOverFlowBytes) +
+                m.Get(MirrorCounter::kOverTotalBytes) + m.Get(MirrorCounter::kFlowsEvicted) +
+                m.Get(MirrorCounter::kBeaconsDropped),
+            0u);
+  EXPECT_EQ(c.mirror_buffered_bytes, 0u);
+  EXPECT_EQ(sink0.wrong_ingress + sink1.wrong_ingress, 0u);
+  EXPECT_EQ(sink0.payloads.size(), truth.beacons);
+  EXPECT_EQ(sink1.payloads.size(), truth.beacons);
+
+  // Decode and aggregation: accepted hits, rejects and per-site counts as the truth says.
+  EXPECT_EQ(sink0.accepted + sink1.accepted, 2 * truth.hits.accepted);
+  for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
+    const auto reason = static_cast<kernels::RejectReason>(r);
+    const std::string name(kernels::RejectReasonName(reason));
+    const auto it = truth.hits.rejects.find(name);
+    EXPECT_EQ(sink0.rejects().Get(reason) + sink1.rejects().Get(reason),
+              2 * (it == truth.hits.rejects.end() ? 0 : it->second))
+        << name;
+  }
+  std::map<uint32_t, std::pair<uint64_t, uint64_t>> want, got;
+  for (const auto& [key, cell] : truth.hits.site_minutes) {
+    want[key.first].first += 2 * cell.pageviews;
+    want[key.first].second += 2 * cell.events;
+  }
+  for (AggregatingSink* sink : {&sink0, &sink1}) {
+    for (const kernels::SiteMinuteRow& row : sink->Close().site_minutes) {
+      got[row.site_id].first += row.pageviews;
+      got[row.site_id].second += row.events;
+    }
+  }
+  EXPECT_EQ(got, want);
   std::filesystem::remove_all(dir);
 }
 

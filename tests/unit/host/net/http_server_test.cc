@@ -224,14 +224,14 @@ class HttpServerTest : public ::testing::Test {
     std::vector<BeaconSink*> sinks;
     for (auto& s : sinks_) sinks.push_back(s.get());
     server_ = std::make_unique<HttpServer>(config, sinks);
-    server_->AddHandler("/echo", [](const HttpRequest& r) {
+    server_->AddHandler("/echo", [](const kernels::HttpRequest& r) {
       HttpResponse response;
       response.body = std::string(r.query);
       response.headers.emplace_back("X-Method", std::string(r.method));
       return response;
     });
     // 300 KB per response: more than the server buffers per connection.
-    server_->AddHandler("/blob", [](const HttpRequest& r) {
+    server_->AddHandler("/blob", [](const kernels::HttpRequest& r) {
       HttpResponse response;
       response.body = std::string(r.query) + std::string(300 * 1024, 'x');
       return response;
@@ -693,7 +693,7 @@ TEST_F(HttpServerTest, HandlerOnlyServerHasNoBeaconRoutes) {
   HttpServerConfig config;
   config.port = 0;
   HttpServer server(config, {});
-  server.AddHandler("/metrics", [](const HttpRequest&) {
+  server.AddHandler("/metrics", [](const kernels::HttpRequest&) {
     HttpResponse response;
     response.body = "m 1\n";
     return response;

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace beacon::host {
+namespace beacon::kernels {
 
 enum class GunzipStatus : uint8_t { kOk, kTooLarge, kCorrupt };
 
@@ -15,4 +15,4 @@ enum class GunzipStatus : uint8_t { kOk, kTooLarge, kCorrupt };
 // a truncated stream or bytes after the member.
 GunzipStatus Gunzip(std::string_view in, size_t max_out, std::string* out);
 
-}  // namespace beacon::host
+}  // namespace beacon::kernels

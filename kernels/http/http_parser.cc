@@ -1,12 +1,12 @@
 // Strict incremental HTTP/1.1 request parsing (RFC 9112 without the lenient parts).
-#include "host/net/http_parser.h"
+#include "kernels/http/http_parser.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "host/net/gzip_body.h"
+#include "kernels/http/gzip_body.h"
 
-namespace beacon::host {
+namespace beacon::kernels {
 namespace {
 
 constexpr size_t kMaxChunkSizeLine = 1024;
@@ -381,4 +381,4 @@ ParseResult HttpParser::Parse(std::string_view buffer) {
   }
 }
 
-}  // namespace beacon::host
+}  // namespace beacon::kernels

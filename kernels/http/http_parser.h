@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace beacon::host {
+namespace beacon::kernels {
 
 struct HttpLimits {
   size_t max_request_line = 8192;         // longer: 414
@@ -168,4 +168,4 @@ class HttpParser {
   HttpRequest request_;
 };
 
-}  // namespace beacon::host
+}  // namespace beacon::kernels

@@ -1,6 +1,6 @@
 // The strict HTTP/1.1 parser: accepted requests, every rejection class, and the same outcome
 // whether a request arrives whole or split at any byte boundary.
-#include "host/net/http_parser.h"
+#include "kernels/http/http_parser.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "host/net/gzip_body.h"
+#include "kernels/http/gzip_body.h"
 
-namespace beacon::host {
+namespace beacon::kernels {
 namespace {
 
 std::string GzipBytes(std::string_view plain) {
@@ -352,4 +352,4 @@ TEST(GunzipTest, CapIsExactAndCorruptionDetected) {
 }
 
 }  // namespace
-}  // namespace beacon::host
+}  // namespace beacon::kernels

@@ -1,11 +1,11 @@
 // zlib inflate of a gzip body with an output cap.
-#include "host/net/gzip_body.h"
+#include "kernels/http/gzip_body.h"
 
 #include <zlib.h>
 
 #include <algorithm>
 
-namespace beacon::host {
+namespace beacon::kernels {
 
 GunzipStatus Gunzip(std::string_view in, size_t max_out, std::string* out) {
   out->clear();
@@ -46,4 +46,4 @@ GunzipStatus Gunzip(std::string_view in, size_t max_out, std::string* out) {
   return status;
 }
 
-}  // namespace beacon::host
+}  // namespace beacon::kernels

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The passive HTTP mirror end to end (no hugepages, no NIC): beacon-gen writes a capture of
+# mirrored HTTP/1.1 flows (keep-alive, pipelining, reordering, retransmission, loss, a
+# non-beacon path, malformed requests), beacond replays it through net_pcap into its [dpdk]
+# mirror on a worker lcore, and then
+#   - beacond_dpdk_frames_total{outcome="mirror_segment"}, the mirror's beacons, gaps,
+#     non-beacon requests and bare_lf rejects equal the capture's mirror truth,
+#   - every landed hit is counted (accepted or under its reject reason) as the hit truth says,
+#   - after the SIGTERM drain, ClickHouse holds the truth's aggregates (beacon-gen verify).
+#   tests/integration/dpdk_mirror_test.sh BUILD_DIR [HITS]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+scripts=$(cd "$here/../../scripts" && pwd)
+build=$(cd "$1" && pwd)
+hits=${2:-20000}
+work=$(mktemp -d /tmp/beacond-mirror.XXXXXX)
+beacond_pid=""
+cleanup() {
+  local rc=$?
+  if [ -n "$beacond_pid" ] && kill -0 "$beacond_pid" 2>/dev/null; then
+    kill -KILL "$beacond_pid" 2>/dev/null || true
+  fi
+  "$scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
+  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "dpdk_mirror_test: kept $work" >&2; fi
+  exit $rc
+}
+trap cleanup EXIT
+step() { printf '\n== %s\n' "$*"; }
+
+step "ClickHouse, schema, sites"
+ch_url=$("$scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
+"$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
+"$build/bench/gen/beacon-gen" sites --sites 40 --seed 6 --out "$work/sites.conf"
+
+# The mirrored hits carry no qt: beacond stamps them with the replay minute, the truth with the
+# capture's. Keep both in one minute: start no later than 40 s into it.
+while [ $(( $(date +%s) % 60 )) -gt 40 ]; do sleep 1; done
+step "Writing the mirror capture ($hits hits)"
+"$build/bench/gen/beacon-gen" mirror-pcap --out "$work/mirror.pcap" \
+  --sites-file "$work/sites.conf" --beacons "$hits" --seed 6 --loss-share 0.05 \
+  --truth "$work/truth.tsv" --mirror-truth "$work/mirror.tsv"
+
+cat >"$work/beacond.toml" <<TOML
+[sites]
+registry = "$work/sites.conf"
+[http]
+listen = "127.0.0.1:0"
+workers = 1
+[management]
+listen = "127.0.0.1:0"
+[state]
+dir = "$work/state"
+[clickhouse]
+url = "$ch_url"
+database = "beacon"
+[dpdk]
+eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
+            "beacond-mirror-test-$$", "-l", "0-1", "--log-level", "lib.eal:warning",
+            "--vdev", "net_pcap_mirror,rx_pcap=$work/mirror.pcap"]
+ports = ["net_pcap_mirror"]
+workers = 1
+mirror_ports = [80]
+mirror_gap_ms = 300
+TOML
+
+step "beacond with the DPDK mirror replaying the capture"
+"$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
+  2>"$work/beacond.log" &
+beacond_pid=$!
+for _ in $(seq 1 100); do
+  [ -f "$work/ready" ] && break
+  kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -f "$work/ready" ] || { echo "beacond did not become ready" >&2; exit 1; }
+metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
+"$build/bench/gen/beacon-gen" wait-metrics --metrics-url "$metrics_url" --truth "$work/truth.tsv" \
+  --timeout-s 60
+sleep 1  # lossy flows close once mirror_gap_ms has passed
+curl -fsS "$metrics_url" >"$work/metrics.txt"
+
+step "Mirror counters beside the capture's truth"
+failed=0
+metric() { awk -v name="$1" '$1 == name { print $2 }' "$work/metrics.txt"; }
+truth() { awk -v k="$1" '$1 == k { print $2 }' "$work/mirror.tsv"; }
+check() {
+  printf '%-28s truth %8s  beacond %8s\n' "$1" "$2" "${3:-missing}"
+  [ "$2" = "${3:-}" ] || failed=1
+}
+check segments "$(truth segments)" "$(metric 'beacond_dpdk_frames_total{outcome="mirror_segment"}')"
+check beacons "$(truth beacons)" "$(metric beacond_dpdk_mirror_beacons_total)"
+check gaps "$(truth gaps)" "$(metric beacond_dpdk_mirror_gaps_total)"
+check not_beacon_path "$(truth not_beacon_path)" \
+  "$(metric beacond_dpdk_mirror_not_beacon_path_total)"
+check flows_opened "$(truth flows)" "$(metric beacond_dpdk_mirror_flows_opened_total)"
+check bare_lf "$(awk '$1 == "http_reject" && $2 == "bare_lf" { print $3 }' "$work/mirror.tsv")" \
+  "$(metric 'beacond_dpdk_mirror_http_rejects_by_reason_total{reason="bare_lf"}')"
+check open_flows 0 "$(metric beacond_dpdk_mirror_flows)"
+[ $failed -eq 0 ] || { echo "dpdk_mirror_test: mirror counters differ from the truth" >&2; exit 1; }
+
+step "Draining beacond (SIGTERM)"
+kill -TERM "$beacond_pid"
+rc=0
+wait "$beacond_pid" || rc=$?
+beacond_pid=""
+tail -n 3 "$work/beacond.log"
+[ $rc -eq 0 ] || { echo "beacond exited $rc after SIGTERM" >&2; exit 1; }
+
+step "What landed in ClickHouse, beside the ground truth"
+"$build/bench/gen/beacon-gen" verify --truth "$work/truth.tsv" --clickhouse "$ch_url" \
+  --database beacon --metrics-url "file://$work/metrics.txt"
