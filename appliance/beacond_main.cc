@@ -23,6 +23,7 @@
 #include "host/net/udp_relay.h"
 #include "host/pipeline/worker_pipeline.h"
 #include "host/salt_store.h"
+#include "kernels/enrich/user_agent.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::app {
@@ -64,6 +65,38 @@ void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts) {
   }
 }
 
+// uap-core's patterns compiled for the workers, with what landed in which tier on stderr; null
+// when `path` is empty (bots by beacond's markers alone).
+std::unique_ptr<const kernels::UserAgentClassifier> LoadUserAgentClassifier(
+    const std::string& path) {
+  if (path.empty()) {
+    std::fprintf(stderr,
+                 "beacond: [enrich] user_agents is empty: no device, browser or OS; bots by "
+                 "beacond's own markers only\n");
+    return nullptr;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto classifier = kernels::UserAgentClassifier::Load(path);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string tiers;
+  static constexpr std::pair<kernels::UaSection, const char*> kSections[] = {
+      {kernels::UaSection::kBrowser, "browser"},
+      {kernels::UaSection::kOs, "os"},
+      {kernels::UaSection::kDevice, "device"},
+      {kernels::UaSection::kBots, "bot markers"}};
+  for (const auto& [section, name] : kSections) {
+    const kernels::UaPatternCounts& c = classifier->counts(section);
+    tiers += std::string(tiers.empty() ? "" : "; ") + name + " " + std::to_string(c.native) +
+             " native, " + std::to_string(c.prefiltered) + " prefiltered, " +
+             std::to_string(c.pcre_only) + " PCRE2-only, " + std::to_string(c.unsupported) +
+             " unsupported";
+  }
+  std::fprintf(stderr, "beacond: user-agent patterns from %s compiled in %.1f s: %s\n",
+               path.c_str(), seconds, tiers.c_str());
+  return classifier;
+}
+
 int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
   const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
 
@@ -78,7 +111,10 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
 
   const host::Backend backend = host::ChooseBackend(config.backend);
   host::SaltStore salts(config.state_dir);
+  const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
+      LoadUserAgentClassifier(config.user_agent_regexes);
   host::PipelineConfig pipeline_config = config.pipeline;
+  pipeline_config.user_agents = user_agents.get();
   pipeline_config.bytes = &backend.byte_kernels;
   pipeline_config.salts = &salts;
 
@@ -136,13 +172,13 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
 #ifdef BEACON_HAVE_DPDK
   if (dpdk) dpdk->RegisterMetrics(&metrics);
 #endif
-  management.AddHandler("/metrics", [&metrics](const host::HttpRequest&) {
+  management.AddHandler("/metrics", [&metrics](const kernels::HttpRequest&) {
     host::HttpResponse response;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
     response.body = metrics.Scrape();
     return response;
   });
-  management.AddHandler("/healthz", [](const host::HttpRequest&) {
+  management.AddHandler("/healthz", [](const kernels::HttpRequest&) {
     host::HttpResponse response;
     response.body = "ok\n";
     return response;
@@ -201,14 +237,15 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   std::fprintf(stderr, "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse\n",
                static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(acked));
   const host::Forwarder::Totals sent = forwarder.totals();
-  std::fprintf(stderr,
-               "beacond: forwarded %llu site rows and %llu page rows in %llu inserts; %llu bytes "
-               "of RowBinary, %llu bytes sent\n",
-               static_cast<unsigned long long>(sent.site_rows),
-               static_cast<unsigned long long>(sent.page_rows),
-               static_cast<unsigned long long>(sent.inserts),
-               static_cast<unsigned long long>(sent.rowbinary_bytes),
-               static_cast<unsigned long long>(sent.wire_bytes));
+  std::fprintf(
+      stderr,
+      "beacond: forwarded %llu site rows and %llu breakdown rows in %llu inserts; %llu bytes "
+      "of RowBinary, %llu bytes sent\n",
+      static_cast<unsigned long long>(sent.site_rows),
+      static_cast<unsigned long long>(sent.breakdown_rows),
+      static_cast<unsigned long long>(sent.inserts),
+      static_cast<unsigned long long>(sent.rowbinary_bytes),
+      static_cast<unsigned long long>(sent.wire_bytes));
   if (!drained) {
     std::fprintf(stderr,
                  "beacond: drain timed out after %d s: %llu events not acknowledged; %llu "

@@ -74,6 +74,23 @@ class Section {
     return true;
   }
 
+  // An array of integers in min..max, e.g. [80, 8080]. True when the key is present.
+  bool Ints(std::string_view key, std::vector<int64_t>* out, int64_t min, int64_t max) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return false;
+    const toml::array* array = node->as_array();
+    const std::string expected =
+        "expected an array of integers in " + std::to_string(min) + ".." + std::to_string(max);
+    if (array == nullptr) Fail(source_, Path(key), expected);
+    out->clear();
+    for (const toml::node& item : *array) {
+      const auto v = item.value<int64_t>();
+      if (!v || *v < min || *v > max) Fail(source_, Path(key), expected);
+      out->push_back(*v);
+    }
+    return true;
+  }
+
   bool present() const { return table_ != nullptr; }
 
   // An array of non-empty arrays of non-empty strings, e.g. [["a", "b"], ["c"]].
@@ -170,11 +187,21 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   section.Int("reassembly_flows", &dpdk->reassembly_flows, 16, 1 << 20);
   section.Int("reassembly_timeout_ms", &dpdk->reassembly_timeout_ms, 10, 60'000);
   section.String("exception_port", &dpdk->exception_port);
+  std::vector<int64_t> mirror_ports;
+  section.Ints("mirror_ports", &mirror_ports, 1, 65535);
+  dpdk->mirror_ports.assign(mirror_ports.begin(), mirror_ports.end());
+  section.Int("mirror_flows", &dpdk->mirror_flows, 1, 1 << 24);
+  section.Int("mirror_flow_bytes", &dpdk->mirror_flow_bytes, 1024, 16 << 20);
+  section.Int("mirror_total_bytes", &dpdk->mirror_total_bytes, 1 << 16, int64_t{1} << 40);
+  section.Int("mirror_idle_ms", &dpdk->mirror_idle_ms, 10, 3'600'000);
+  section.Int("mirror_gap_ms", &dpdk->mirror_gap_ms, 1, 60'000);
+  section.String("mirror_client_ip_header", &dpdk->mirror_client_ip_header);
   section.CheckNoOtherKeys();
   if (!dpdk->enabled) return;
   if (dpdk->ports.empty()) Fail(source, "dpdk.ports", "expected at least one port");
-  if (dpdk->hit_batch_port == 0 && dpdk->syslog_port == 0) {
-    Fail(source, "dpdk", "expected hit_batch_port or syslog_port (or both) to be set");
+  if (dpdk->hit_batch_port == 0 && dpdk->syslog_port == 0 && dpdk->mirror_ports.empty()) {
+    Fail(source, "dpdk",
+         "expected hit_batch_port, syslog_port or mirror_ports (or several) to be set");
   }
 }
 
@@ -207,9 +234,11 @@ Config DefaultConfig() {
   config.management.port = 9464;
   config.management.workers = 1;
   config.pipeline.visitor_key = 0x6265'6163'6f6e'6b65ULL;
-  // Page rows once a minute: rows sent per beacon stay far below 1/100 (bench/forward).
-  config.forwarder.page_flush_interval_ms = 60'000;
+  // Breakdown rows once a minute: one row per (site, minute, dimension, value), not one per
+  // flush (rows per beacon: bench/forward).
+  config.forwarder.breakdown_flush_interval_ms = 60'000;
   config.state_dir = "/var/lib/beacond";
+  config.user_agent_regexes = std::string(kernels::kDefaultUapRegexesPath);
   return config;
 }
 
@@ -222,13 +251,13 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
     msg << source << ":" << e.source().begin.line << ": " << e.description();
     throw std::runtime_error(msg.str());
   }
-  static const std::set<std::string> kSections = {"sites",      "http", "management", "pipeline",
-                                                  "clickhouse", "udp",  "dpdk",       "state"};
+  static const std::set<std::string> kSections = {
+      "sites", "http", "management", "pipeline", "enrich", "clickhouse", "udp", "dpdk", "state"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, clickhouse, udp, dpdk, state)");
+           "pipeline, enrich, clickhouse, udp, dpdk, state)");
     }
   }
 
@@ -254,8 +283,20 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   Section pipeline(root, "pipeline", source);
   pipeline.Int("epoch_ms", &config.pipeline.epoch_ms, 10, 600'000);
   pipeline.Int("epoch_max_events", &config.pipeline.epoch_max_events, 1, 100'000'000);
-  pipeline.Int("max_pages_per_site_minute", &config.pipeline.aggregate.max_pages_per_site_minute, 1,
+  auto& limits = config.pipeline.aggregate;
+  pipeline.Int("max_pages_per_site_minute", &limits.max_pages_per_site_minute, 1, 1'000'000);
+  pipeline.Int("max_referrers_per_site_minute", &limits.max_referrers_per_site_minute, 1,
                1'000'000);
+  pipeline.Int("max_utm_sources_per_site_minute", &limits.max_utm_sources_per_site_minute, 1,
+               1'000'000);
+  pipeline.Int("max_utm_mediums_per_site_minute", &limits.max_utm_mediums_per_site_minute, 1,
+               1'000'000);
+  pipeline.Int("max_utm_campaigns_per_site_minute", &limits.max_utm_campaigns_per_site_minute, 1,
+               1'000'000);
+  pipeline.Int("max_event_names_per_site_minute", &limits.max_event_names_per_site_minute, 1,
+               1'000'000);
+  // The forwarder caps merged epochs at the same K.
+  config.forwarder.breakdown_limits = limits;
   std::string key_hex;
   pipeline.String("visitor_key", &key_hex);
   if (!key_hex.empty()) {
@@ -269,6 +310,10 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   }
   pipeline.String("backend", &config.backend);
   pipeline.CheckNoOtherKeys();
+
+  Section enrich(root, "enrich", source);
+  enrich.String("user_agents", &config.user_agent_regexes);
+  enrich.CheckNoOtherKeys();
 
   Section state(root, "state", source);
   state.String("dir", &config.state_dir);
@@ -287,7 +332,8 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   clickhouse.String("password", &ch.password);
   clickhouse.Int("timeout_ms", &ch.timeout_ms, 100, 600'000);
   clickhouse.Int("flush_interval_ms", &config.forwarder.flush_interval_ms, 10, 600'000);
-  clickhouse.Int("page_flush_interval_ms", &config.forwarder.page_flush_interval_ms, 0, 3'600'000);
+  clickhouse.Int("breakdown_flush_interval_ms", &config.forwarder.breakdown_flush_interval_ms, 0,
+                 3'600'000);
   int64_t pending_mb = static_cast<int64_t>(config.forwarder.max_pending_bytes >> 20);
   clickhouse.Int("max_pending_mb", &pending_mb, 1, 1 << 20);
   config.forwarder.max_pending_bytes = static_cast<size_t>(pending_mb) << 20;
@@ -302,6 +348,7 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
 
   ParseUdp(root, source, &config.udp);
   ParseDpdk(root, source, &config.dpdk);
+  config.dpdk.country_headers = config.http.country_headers;  // the mirror reads the same
   return config;
 }
 

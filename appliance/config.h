@@ -40,6 +40,16 @@ struct DpdkIngressConfig {
   uint32_t reassembly_flows = 1024;
   uint32_t reassembly_timeout_ms = 2000;
   std::string exception_port;  // vdev facing the kernel, "net_tap0,iface=beacon0"; "": none
+  // Passive HTTP mirror (dpdk/tcp_mirror.h): TCP server ports whose client-to-server bytes are
+  // reassembled into HTTP requests; empty: off. Bounds per worker lcore.
+  std::vector<uint16_t> mirror_ports;
+  uint32_t mirror_flows = 16384;
+  uint32_t mirror_flow_bytes = 128 * 1024;
+  uint64_t mirror_total_bytes = 64ull << 20;
+  uint32_t mirror_idle_ms = 30'000;
+  uint32_t mirror_gap_ms = 500;
+  std::string mirror_client_ip_header;  // e.g. "X-Forwarded-For"; "": the flow's source address
+  std::vector<std::string> country_headers;  // [http] country_headers, for mirrored requests
 };
 
 struct Config {
@@ -51,6 +61,7 @@ struct Config {
   std::string
       backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
   std::string state_dir;            // [state] dir: visitor salts
+  std::string user_agent_regexes;   // [enrich] user_agents: uap-core's regexes.yaml; "": none
   host::ForwarderConfig forwarder;  // [clickhouse]
   UdpIngressConfig udp;             // [udp]
   DpdkIngressConfig dpdk;           // [dpdk]

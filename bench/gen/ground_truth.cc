@@ -2,7 +2,11 @@
 #include "bench/gen/ground_truth.h"
 
 #include <sstream>
+#include <vector>
+
 #include <stdexcept>
+#include "kernels/aggregate/top_values.h"
+#include "kernels/hash.h"
 
 namespace beacon::bench {
 
@@ -21,6 +25,28 @@ void GroundTruth::Record(const Hit& hit, uint32_t minute) {
   }
   cell.visitors.insert(hit.visitor);
   site_visitors_[hit.site_id].insert(hit.visitor);
+
+  const bool pageview = hit.kind == kernels::EventKind::kPageview;
+  const uint64_t visitor = kernels::Hash64(hit.visitor, 0);
+  auto count = [&](kernels::Dimension d, std::string_view value) {
+    if (value.empty()) return;  // no value, no row
+    const std::string dimension(kernels::DimensionName(d));
+    auto& [pageviews, events] = breakdowns_[{hit.site_id, minute, dimension, std::string(value)}];
+    ++(pageview ? pageviews : events);
+    breakdown_visitors_[{hit.site_id, dimension, std::string(value)}].insert(visitor);
+  };
+  count(kernels::Dimension::kPage, pageview ? std::string_view(hit.path) : std::string_view());
+  count(kernels::Dimension::kReferrer, hit.referrer);
+  count(kernels::Dimension::kUtmSource, hit.utm_source);
+  count(kernels::Dimension::kUtmMedium, hit.utm_medium);
+  count(kernels::Dimension::kUtmCampaign, hit.utm_campaign);
+  count(kernels::Dimension::kCountry, hit.country);
+  if (hit.agent != nullptr) {
+    count(kernels::Dimension::kDevice, hit.agent->device);
+    count(kernels::Dimension::kBrowser, hit.agent->browser);
+    count(kernels::Dimension::kOs, hit.agent->os);
+  }
+  count(kernels::Dimension::kEventName, hit.event_name);
 }
 
 void GroundTruth::Merge(const GroundTruth& other) {
@@ -36,6 +62,13 @@ void GroundTruth::Merge(const GroundTruth& other) {
   }
   for (const auto& [key, n] : other.pages_) pages_[key] += n;
   for (const auto& [reason, n] : other.rejects_) rejects_[reason] += n;
+  for (const auto& [key, counts] : other.breakdowns_) {
+    breakdowns_[key].first += counts.first;
+    breakdowns_[key].second += counts.second;
+  }
+  for (const auto& [key, visitors] : other.breakdown_visitors_) {
+    breakdown_visitors_[key].insert(visitors.begin(), visitors.end());
+  }
 }
 
 TruthSummary GroundTruth::Summary() const {
@@ -50,6 +83,12 @@ TruthSummary GroundTruth::Summary() const {
   for (const auto& [site, visitors] : site_visitors_) s.site_visitors[site] = visitors.size();
   s.pages = pages_;
   s.rejects = rejects_;
+  for (const auto& [key, counts] : breakdowns_) {
+    s.breakdowns[key] = {counts.first, counts.second, 0};
+  }
+  for (const auto& [key, visitors] : breakdown_visitors_) {
+    s.breakdown_visitors[key] = visitors.size();
+  }
   return s;
 }
 
@@ -65,6 +104,16 @@ void TruthSummary::Write(std::ostream& out) const {
   for (const auto& [site, n] : site_visitors) out << "site_visitors\t" << site << "\t" << n << "\n";
   for (const auto& [key, n] : pages) {
     out << "page\t" << key.first << "\t" << key.second << "\t" << n << "\n";
+  }
+  for (const auto& [key, c] : breakdowns) {
+    const auto& [site, minute, dimension, value] = key;
+    out << "breakdown\t" << site << "\t" << minute << "\t" << dimension << "\t" << value << "\t"
+        << c.pageviews << "\t" << c.events << "\n";
+  }
+  for (const auto& [key, n] : breakdown_visitors) {
+    const auto& [site, dimension, value] = key;
+    out << "breakdown_visitors\t" << site << "\t" << dimension << "\t" << value << "\t" << n
+        << "\n";
   }
 }
 
@@ -98,6 +147,29 @@ TruthSummary TruthSummary::Read(std::istream& in, const std::string& source) {
       uint64_t n = 0;
       ok = static_cast<bool>(fields >> site >> n);
       s.site_visitors[site] = n;
+    } else if (kind == "breakdown" || kind == "breakdown_visitors") {
+      // Values may hold spaces ("Chrome Mobile"): these rows are split on tabs only.
+      std::vector<std::string> cols;
+      for (size_t start = 0;;) {
+        const size_t tab = line.find('\t', start);
+        cols.push_back(line.substr(start, tab - start));
+        if (tab == std::string::npos) break;
+        start = tab + 1;
+      }
+      try {
+        if (kind == "breakdown" && cols.size() == 7) {
+          s.breakdowns[{static_cast<uint32_t>(std::stoul(cols[1])),
+                        static_cast<uint32_t>(std::stoul(cols[2])), cols[3], cols[4]}] = {
+              std::stoull(cols[5]), std::stoull(cols[6]), 0};
+        } else if (kind == "breakdown_visitors" && cols.size() == 5) {
+          s.breakdown_visitors[{static_cast<uint32_t>(std::stoul(cols[1])), cols[2], cols[3]}] =
+              std::stoull(cols[4]);
+        } else {
+          ok = false;
+        }
+      } catch (const std::exception&) {
+        ok = false;
+      }
     } else if (kind == "page") {
       uint32_t site = 0;
       std::string path;
@@ -108,9 +180,10 @@ TruthSummary TruthSummary::Read(std::istream& in, const std::string& source) {
       ok = false;
     }
     if (!ok) {
-      throw std::runtime_error(source + ":" + std::to_string(line_no) + ": expected 'sent_hits', " +
-                               "'accepted', 'reject', 'site_minute', 'site_visitors' or 'page' " +
-                               "with its columns, got '" + line + "'");
+      throw std::runtime_error(
+          source + ":" + std::to_string(line_no) + ": expected 'sent_hits', " +
+          "'accepted', 'reject', 'site_minute', 'site_visitors', 'page', 'breakdown' or " +
+          "'breakdown_visitors' " + "with its columns, got '" + line + "'");
     }
   }
   return s;

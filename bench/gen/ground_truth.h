@@ -7,6 +7,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -29,6 +30,12 @@ struct TruthSummary {
   std::map<uint32_t, uint64_t> site_visitors;                        // over the whole run
   std::map<std::pair<uint32_t, std::string>, uint64_t> pages;        // (site, path) -> pageviews
   std::map<std::string, uint64_t> rejects;                           // reason label -> hits
+  // Breakdowns: (site, minute, dimension label, value) -> pageviews and events (visitors 0),
+  // and (site, dimension label, value) -> distinct visitors over the run.
+  using BreakdownKey = std::tuple<uint32_t, uint32_t, std::string, std::string>;
+  using BreakdownValue = std::tuple<uint32_t, std::string, std::string>;
+  std::map<BreakdownKey, SiteMinute> breakdowns;
+  std::map<BreakdownValue, uint64_t> breakdown_visitors;
 
   bool operator==(const TruthSummary&) const = default;
   void Write(std::ostream& out) const;
@@ -55,6 +62,9 @@ class GroundTruth {
   std::map<uint32_t, std::unordered_set<std::string>> site_visitors_;
   std::map<std::pair<uint32_t, std::string>, uint64_t> pages_;
   std::map<std::string, uint64_t> rejects_;
+  std::map<TruthSummary::BreakdownKey, std::pair<uint64_t, uint64_t>> breakdowns_;
+  // Visitor ids as Hash64 values: a string per (value, visitor) would not fit 1M-hit runs.
+  std::map<TruthSummary::BreakdownValue, std::unordered_set<uint64_t>> breakdown_visitors_;
 };
 
 }  // namespace beacon::bench

@@ -354,6 +354,11 @@ std::string RequestWire(const Request& request, std::string_view host_header, in
   wire += "\r\nUser-Agent: ";
   wire += request.user_agent;
   wire += "\r\n";
+  if (!request.country_header.empty()) {
+    wire += "CF-IPCountry: ";  // as Cloudflare sends it; beacond reads it by default
+    wire += request.country_header;
+    wire += "\r\n";
+  }
   if (request.transport != Transport::kGet) {
     wire += "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: ";
     wire += std::to_string(body.size());

@@ -66,6 +66,9 @@ int Run(int argc, char** argv) {
   send->add_option("--bot-share", traffic.bot_share, "Share of bot hits")->capture_default_str();
   send->add_option("--rate", send_options.rate, "Hits per second, 0 = unlimited")
       ->capture_default_str();
+  send->add_flag("--flood", traffic.flood,
+                 "Random paths, referrers, campaigns and event names; malformed hits are all "
+                 "unknown_site");
   send->add_option("--minute-guard-ms", send_options.minute_guard_ms,
                    "No event time this close before a minute boundary")
       ->capture_default_str();
@@ -137,7 +140,72 @@ int Run(int argc, char** argv) {
                    "Pad datagrams towards this mean payload size in bytes; 0: no padding")
       ->capture_default_str();
 
+  MirrorCaptureOptions mirror_capture;
+  std::string mirror_truth_path;
+  auto* mirror = app.add_subcommand(
+      "mirror-pcap", "Write a passive HTTP mirror capture (mirrored TCP flows of HTTP requests)");
+  mirror->add_option("--out", pcap_out, "pcap file to write")->required();
+  mirror->add_option("--sites-file", sites_file, "Site registry file")->required();
+  mirror->add_option("--truth", truth_path, "Ground truth of the hits (as `send` writes)")
+      ->required();
+  mirror->add_option("--mirror-truth", mirror_truth_path, "Ground truth of the mirror")->required();
+  mirror->add_option("--beacons", mirror_capture.hits, "Hits")->capture_default_str();
+  mirror->add_option("--seed", mirror_capture.seed, "Seed")->capture_default_str();
+  mirror->add_option("--malformed-share", mirror_capture.malformed_share, "Share of malformed hits")
+      ->capture_default_str();
+  mirror->add_option("--bot-share", mirror_capture.bot_share, "Share of bot hits")
+      ->capture_default_str();
+  mirror->add_option("--ipv6-share", mirror_capture.ipv6_share, "Share of IPv6 flows")
+      ->capture_default_str();
+  mirror->add_option("--server-port", mirror_capture.server_port, "TCP port of the collector")
+      ->capture_default_str();
+  mirror
+      ->add_option("--requests-per-flow", mirror_capture.max_requests_per_flow,
+                   "Keep-alive: up to this many requests per flow")
+      ->capture_default_str();
+  mirror
+      ->add_option("--pipelined-share", mirror_capture.pipelined_share,
+                   "Flows cut at random (pipelining)")
+      ->capture_default_str();
+  mirror->add_option("--reorder-share", mirror_capture.reorder_share, "Segments swapped")
+      ->capture_default_str();
+  mirror->add_option("--retransmit-share", mirror_capture.retransmit_share, "Segments resent")
+      ->capture_default_str();
+  mirror
+      ->add_option("--loss-share", mirror_capture.loss_share,
+                   "Flows losing one segment (their request is not in the truth)")
+      ->capture_default_str();
+  mirror
+      ->add_option("--other-requests", mirror_capture.other_requests,
+                   "Requests to a non-beacon path")
+      ->capture_default_str();
+  mirror
+      ->add_option("--malformed-requests", mirror_capture.malformed_requests,
+                   "Requests the strict parser rejects")
+      ->capture_default_str();
+  mirror->add_option("--time-ms", mirror_capture.time_ms, "The truth's time (unix ms); 0: now")
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (mirror->parsed()) {
+    const kernels::SiteRegistry registry = kernels::SiteRegistry::Load(sites_file);
+    PcapWriter writer(pcap_out);
+    const MirrorCaptureTruth truth = WriteMirrorCapture(registry, mirror_capture, &writer);
+    writer.Close();
+    std::ofstream hits_out(truth_path, std::ios::trunc);
+    truth.hits.Write(hits_out);
+    std::ofstream mirror_out(mirror_truth_path, std::ios::trunc);
+    truth.Write(mirror_out);
+    if (!hits_out.flush() || !mirror_out.flush()) {
+      throw std::runtime_error("cannot write truth files '" + truth_path + "', '" +
+                               mirror_truth_path + "'");
+    }
+    std::printf("beacon-gen: %lu segments, %lu flows, %lu beacon requests (%lu lost), %lu hits\n",
+                truth.segments, truth.flows, truth.beacons, truth.lost_requests,
+                truth.hits.sent_hits);
+    return 0;
+  }
 
   if (sites->parsed()) {
     WriteFile(sites_out, SiteRegistryText(site_count, seed));

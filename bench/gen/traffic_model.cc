@@ -7,6 +7,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "kernels/enrich/attribution.h"
 #include "kernels/hash.h"
 
 namespace beacon::bench {
@@ -32,45 +33,67 @@ constexpr std::array<std::string_view, 12> kCities = {"lisbon",  "kyoto",  "oslo
 constexpr std::array<std::string_view, 8> kSections = {"world",   "business", "science", "sport",
                                                        "culture", "tech",     "climate", "health"};
 
-// Browsers people use; none of them matches a bot pattern.
-constexpr std::array<std::string_view, 20> kHumanAgents = {
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/118.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 "
-    "Safari/537.36",
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.6045.163 Mobile Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:120.0) Gecko/20100101 Firefox/120.0",
-    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/119.0",
-    "Mozilla/5.0 (Android 14; Mobile; rv:120.0) Gecko/120.0 Firefox/120.0",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.1 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36 Edg/119.0.2151.72",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36 Edg/119.0.2151.58",
-    "Mozilla/5.0 (Linux; Android 13; SAMSUNG SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36 OPR/105.0.0.0",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) CriOS/119.0.6045.169 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) FxiOS/120.0 Mobile/15E148 Safari/605.1.15",
-    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.6045.163 Mobile Safari/537.36 EdgA/119.0.2151.78",
-};
+// Browsers people use (none of them matches a bot pattern), with uap-core's verdict on each:
+// device class, browser family, OS family (checked by tests/unit/bench/gen_test.cc against the
+// real classifier).
+constexpr std::array<HumanAgent, 20> kHumanAgents = {{
+    {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.0.0 Safari/537.36",
+     "desktop", "Chrome", "Windows"},
+    {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/118.0.0.0 Safari/537.36",
+     "desktop", "Chrome", "Windows"},
+    {"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.0.0 Safari/537.36",
+     "desktop", "Chrome", "Mac OS X"},
+    {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 "
+     "Safari/537.36",
+     "desktop", "Chrome", "Linux"},
+    {"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.6045.163 Mobile Safari/537.36",
+     "mobile", "Chrome Mobile", "Android"},
+    {"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0", "desktop",
+     "Firefox", "Windows"},
+    {"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:120.0) Gecko/20100101 Firefox/120.0",
+     "desktop", "Firefox", "Mac OS X"},
+    {"Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:109.0) Gecko/20100101 Firefox/119.0", "desktop",
+     "Firefox", "Ubuntu"},
+    {"Mozilla/5.0 (Android 14; Mobile; rv:120.0) Gecko/120.0 Firefox/120.0", "mobile",
+     "Firefox Mobile", "Android"},
+    {"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.1 Safari/605.1.15",
+     "desktop", "Safari", "Mac OS X"},
+    {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+     "Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+     "mobile", "Mobile Safari", "iOS"},
+    {"Mozilla/5.0 (iPad; CPU OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+     "Version/17.1 Mobile/15E148 Safari/604.1",
+     "tablet", "Mobile Safari", "iOS"},
+    {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.0.0 Safari/537.36 Edg/119.0.2151.72",
+     "desktop", "Edge", "Windows"},
+    {"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.0.0 Safari/537.36 Edg/119.0.2151.58",
+     "desktop", "Edge", "Mac OS X"},
+    {"Mozilla/5.0 (Linux; Android 13; SAMSUNG SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+     "mobile", "Samsung Internet", "Android"},
+    {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.0.0 Safari/537.36 OPR/105.0.0.0",
+     "desktop", "Opera", "Windows"},
+    {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+     "Gecko) CriOS/119.0.6045.169 Mobile/15E148 Safari/604.1",
+     "mobile", "Chrome Mobile iOS", "iOS"},
+    {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+     "Gecko) FxiOS/120.0 Mobile/15E148 Safari/605.1.15",
+     "mobile", "Firefox iOS", "iOS"},
+    {"Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.0.0 Safari/537.36",
+     "desktop", "Chrome", "Chrome OS"},
+    {"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/119.0.6045.163 Mobile Safari/537.36 EdgA/119.0.2151.78",
+     "mobile", "Edge Mobile", "Android"},
+}};
 
 // Crawlers and scripts that beacond rejects as bot_user_agent.
 constexpr std::array<std::string_view, 6> kBotAgents = {
@@ -90,9 +113,20 @@ constexpr std::array<std::string_view, 6> kScreens = {"1920x1080", "1366x768", "
 constexpr std::array<std::string_view, 5> kUtmSources = {"newsletter", "google", "facebook",
                                                          "twitter", "partner"};
 constexpr std::array<std::string_view, 4> kUtmMediums = {"email", "cpc", "social", "referral"};
-constexpr std::array<std::string_view, 4> kReferrers = {
-    "https://www.google.com/", "https://duckduckgo.com/", "https://news.ycombinator.com/",
-    "https://www.reddit.com/r/all/"};
+// External referrers and the host beacond keeps for each (lower case, one "www." stripped).
+constexpr std::array<std::pair<std::string_view, std::string_view>, 8> kReferrers = {{
+    {"https://www.google.com/", "google.com"},
+    {"https://duckduckgo.com/", "duckduckgo.com"},
+    {"https://news.ycombinator.com/item?id=38000000", "news.ycombinator.com"},
+    {"https://www.reddit.com/r/all/", "reddit.com"},
+    {"https://t.co/x1y2z3", "t.co"},
+    {"https://L.Facebook.com/l.php?u=x", "l.facebook.com"},
+    {"https://www.bing.com:443/search?q=lamp", "bing.com"},
+    {"//WWW.Example-Partner.org/links", "example-partner.org"},
+}};
+// Visitors' countries as a CDN sends them (CF-IPCountry); "XX" is Cloudflare's unknown.
+constexpr std::array<std::string_view, 12> kCountries = {"US", "DE", "GB", "FR", "JP", "BR",
+                                                         "IN", "CA", "NL", "se", "ES", "XX"};
 
 // One `key=value&...` parameter list, editable by key (values stay URL-encoded).
 class HitParams {
@@ -256,10 +290,15 @@ struct TrafficModel::SiteShape {
     return std::to_string(100'000'000 + (h >> 8) % 1'900'000'000) + "." +
            std::to_string(1'600'000'000 + (h >> 40) % 100'000'000);
   }
-  std::string_view UserAgent(uint64_t i) const {
-    return Pick(kHumanAgents, kernels::Mix64(visitor_seed + i));
+  const HumanAgent& Agent(uint64_t i) const {
+    return kHumanAgents[kernels::Mix64(visitor_seed + i) % kHumanAgents.size()];
+  }
+  std::string_view Country(uint64_t i) const {
+    return Pick(kCountries, kernels::Mix64(visitor_seed ^ (i * 0x9e3779b97f4a7c15ULL)));
   }
 };
+
+std::span<const HumanAgent> HumanAgents() { return kHumanAgents; }
 
 std::string SiteRegistryText(uint32_t count, uint64_t seed) {
   if (count == 0) throw std::invalid_argument("--sites must be at least 1");
@@ -348,14 +387,20 @@ Hit TrafficModel::ValidHit(Rng& rng, const SiteShape& site, const std::string& v
   p.Set("v", "1");
   p.Set("tid", UrlEncode(site.tracking_id));
   p.Set(visitor.starts_with("user-") ? "uid" : "cid", UrlEncode(visitor));
-  const std::string& path = site.paths[SampleCdf(site.path_cdf, rng.Unit())];
+  const std::string path = options_.flood ? "/flood/" + std::to_string(rng.Below(1'000'000'000))
+                                          : site.paths[SampleCdf(site.path_cdf, rng.Unit())];
   std::string location = "https://" + site.host + path;
+  std::string url_source, url_medium, url_campaign;  // the utm_* tags of the page URL
   if (rng.Chance(0.3)) {
-    location += "?utm_source=" + std::string(Pick(kUtmSources, rng.Next())) +
-                "&utm_medium=" + std::string(Pick(kUtmMediums, rng.Next())) +
-                "&utm_campaign=" + std::string(Pick(kAdjectives, rng.Next())) + "-sale";
+    url_source = Pick(kUtmSources, rng.Next());
+    url_medium = Pick(kUtmMediums, rng.Next());
+    url_campaign = options_.flood ? "c" + std::to_string(rng.Below(1'000'000'000))
+                                  : std::string(Pick(kAdjectives, rng.Next())) + "-sale";
+    location +=
+        "?utm_source=" + url_source + "&utm_medium=" + url_medium + "&utm_campaign=" + url_campaign;
   }
   if (rng.Chance(0.03)) location += "#reviews";
+  bool has_location = true;  // the hit carries dl, whose utm_* tags count
   const double kind = rng.Unit();
   if (kind < 0.75) {
     hit.kind = kernels::EventKind::kPageview;
@@ -364,12 +409,29 @@ Hit TrafficModel::ValidHit(Rng& rng, const SiteShape& site, const std::string& v
     if (rng.Chance(0.2)) {
       p.Set("dh", UrlEncode(site.host));
       p.Set("dp", UrlEncode(path));
+      has_location = false;
     } else {
       p.Set("dl", UrlEncode(location));
     }
     std::string title = path == "/" ? site.name : path.substr(path.rfind('/') + 1);
     p.Set("dt", UrlEncode(title + " | " + site.name));
-    if (rng.Chance(0.25)) p.Set("dr", UrlEncode(Pick(kReferrers, rng.Next())));
+    if (options_.flood) {
+      hit.referrer = "r" + std::to_string(rng.Below(1'000'000'000)) + ".flood.example";
+      p.Set("dr", UrlEncode("https://" + hit.referrer + "/"));
+    } else if (rng.Chance(0.25)) {
+      const uint64_t r = rng.Next();
+      if (r % 4 == 0) {
+        // A self-referral (the page's own host, or one the site's allowlist names): dropped.
+        const std::string host = r % 8 == 0 && !site.wildcard_suffix.empty()
+                                     ? "blog." + site.wildcard_suffix
+                                     : site.host;
+        p.Set("dr", UrlEncode("https://" + host + site.paths[(r >> 8) % site.paths.size()]));
+      } else {
+        const auto& [url, host] = kReferrers[(r >> 8) % kReferrers.size()];
+        p.Set("dr", UrlEncode(url));
+        hit.referrer = host;
+      }
+    }
   } else if (kind < 0.95) {
     hit.kind = kernels::EventKind::kEvent;
     p.Set("t", "event");
@@ -380,7 +442,9 @@ Hit TrafficModel::ValidHit(Rng& rng, const SiteShape& site, const std::string& v
                                                                       "submit", "depth"};
     const uint64_t e = rng.Next();
     p.Set("ec", Pick(kEventCategories, e));
-    p.Set("ea", Pick(kEventActions, e));
+    hit.event_name = options_.flood ? "e" + std::to_string(rng.Below(1'000'000'000))
+                                    : std::string(Pick(kEventActions, e));
+    p.Set("ea", hit.event_name);
     p.Set("el", UrlEncode(std::string(Pick(kAdjectives, e >> 8)) + " " +
                           std::string(Pick(kNouns, e >> 16))));
     if (e % 3 == 0) p.Set("ev", std::to_string((e >> 24) % 500));
@@ -422,6 +486,29 @@ Hit TrafficModel::ValidHit(Rng& rng, const SiteShape& site, const std::string& v
         p.Set("iq", "1");
         break;
     }
+  }
+  if (hit.kind == kernels::EventKind::kOther) {
+    // beacond names a non-event, non-pageview hit by its type (t).
+    const std::string params = p.Join();
+    const size_t t = params.find("&t=") + 3;
+    hit.event_name = params.substr(t, params.find('&', t) - t);
+  }
+  // GA's own campaign fields (cs, cm, cn) on some hits: when any is present, all three come
+  // from them and the URL's utm_* tags are ignored.
+  if (rng.Chance(0.08)) {
+    const uint64_t c = rng.Next();
+    hit.utm_source = Pick(kUtmSources, c);
+    p.Set("cs", hit.utm_source);
+    if (c % 3 != 0) {
+      hit.utm_medium = Pick(kUtmMediums, c >> 8);
+      p.Set("cm", hit.utm_medium);
+    }
+    hit.utm_campaign = "tagged-" + std::string(Pick(kNouns, c >> 16));
+    p.Set("cn", hit.utm_campaign);
+  } else if (has_location) {
+    hit.utm_source = url_source;
+    hit.utm_medium = url_medium;
+    hit.utm_campaign = url_campaign;
   }
   p.Set("ul", Pick(kLanguages, rng.Next()));
   p.Set("sr", Pick(kScreens, rng.Next()));
@@ -561,6 +648,7 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
     const SiteShape& site = PickSite(rng);
     const bool bot = rng.Chance(options_.bot_share);
     std::string visitor;
+    const HumanAgent* agent = nullptr;
     if (bot) {
       req.user_agent = Pick(kBotAgents, rng.Next());
       visitor = bot_visitors_[rng.Below(bot_visitors_.size())];
@@ -569,17 +657,26 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
       const double u = rng.Unit();
       const auto index = static_cast<uint64_t>(static_cast<double>(site.visitor_pool) * u * u);
       visitor = site.Visitor(index);
-      req.user_agent = site.UserAgent(index);
+      agent = &site.Agent(index);
+      req.user_agent = agent->user_agent;
+      req.country_header = site.Country(index);
     }
     size_t body_bytes = 0;
     uint64_t produced = 0;
     while (produced < count) {
       ++produced;
       Hit hit = ValidHit(rng, site, visitor, req.transport == Transport::kBatch);
+      hit.agent = agent;
+      const uint16_t country = kernels::CountryFromHeader(req.country_header);
+      if (country != kernels::kUnknownCountry) {
+        std::array<char, 2> letters;
+        hit.country = kernels::CountryLetters(country, &letters);
+      }
       if (bot) {
         hit.reject = RejectReason::kBotUserAgent;
       } else if (rng.Chance(malformed_given_human)) {
-        auto fault = kMalformedClasses[rng.Below(std::size(kMalformedClasses))];
+        auto fault = options_.flood ? RejectReason::kUnknownSite
+                                    : kMalformedClasses[rng.Below(std::size(kMalformedClasses))];
         if (fault == RejectReason::kHostNotAllowed && site.any_host) {
           fault = RejectReason::kUnknownSite;
         }
@@ -587,7 +684,7 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
       }
       body_bytes += hit.params.size() + 16;  // newline and "&qt=NNNNN"
       if (req.transport == Transport::kBatch && body_bytes > kMaxBatchBodyBytes) {
-        Request single{Transport::kPost, req.user_agent, {}};
+        Request single{Transport::kPost, req.user_agent, req.country_header, {}};
         single.hits.push_back(std::move(hit));
         requests.push_back(std::move(single));
         break;

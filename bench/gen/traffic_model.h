@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -36,6 +37,17 @@ enum class Transport : uint8_t {
   kBatch,  // POST /batch, one hit per line
 };
 
+// A browser user agent of the model with what uap-core makes of it (kernels/enrich/README.md):
+// the device class, browser and OS family beacond stores for it.
+struct HumanAgent {
+  std::string_view user_agent;
+  std::string_view device;  // DeviceClassName
+  std::string_view browser;
+  std::string_view os;
+};
+// The 20 browser user agents visitors use, labelled.
+std::span<const HumanAgent> HumanAgents();
+
 struct Hit {
   // The URL-encoded parameters, without qt (added at send time, see queue_time_ms).
   std::string params;
@@ -48,11 +60,20 @@ struct Hit {
   kernels::EventKind kind = kernels::EventKind::kPageview;
   std::string visitor;  // cid or uid: the visitor identity of the ground truth
   std::string path;     // the page path beacond stores (pageviews only)
+  // The breakdown values beacond must store for the hit; empty = none (no row).
+  std::string referrer;  // referrer host, self-referrals dropped
+  std::string utm_source;
+  std::string utm_medium;
+  std::string utm_campaign;
+  std::string event_name;             // GA ea of events, the hit type of other non-pageview hits
+  std::string country;                // two letters, or empty when unknown
+  const HumanAgent* agent = nullptr;  // the visitor's browser (null for bots)
 };
 
 struct Request {
   Transport transport = Transport::kGet;
   std::string user_agent;
+  std::string country_header;  // sent as CF-IPCountry when not empty
   std::vector<Hit> hits;
 };
 
@@ -65,6 +86,9 @@ struct TrafficOptions {
   double queue_time_share = 0.1;  // share of single hits carrying qt (batched hits all do)
   double zipf_sites = 1.1;
   double zipf_pages = 1.0;
+  // A flood: every page path, referrer, utm_campaign and event name is random (far beyond any
+  // top-K), and every malformed hit is an unknown_site hit with a random tracking id.
+  bool flood = false;
 };
 
 // Hits are generated in chunks of kChunkHits; chunk k depends only on (seed, k), so senders

@@ -8,11 +8,13 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <ctime>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "host/forward/clickhouse_client.h"
+#include "kernels/aggregate/top_values.h"
 
 namespace beacon::bench {
 namespace {
@@ -247,62 +249,183 @@ bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostrea
                visitor_failures, options.visitor_error, worst_site, 100 * worst_error));
   }
 
-  // 3. page_minutes holds the same pageviews per site as site_minutes.
-  std::map<uint32_t, uint64_t> page_table_pv;
-  for (const auto& row :
-       analyst.Query("SELECT site_id, sum(pageviews) FROM {db}.page_minutes GROUP BY site_id", 2)) {
-    page_table_pv[static_cast<uint32_t>(ToU64(row[0]))] = ToU64(row[1]);
+  // 3. Every breakdown row, per (site, minute, dimension, value): pageviews and events exact
+  // (the generator stays within every top-K, so nothing may be folded).
+  std::map<TruthSummary::BreakdownKey, std::pair<uint64_t, uint64_t>> landed_breakdowns;
+  for (const auto& row : analyst.Query(
+           "SELECT site_id, toUInt32(toUnixTimestamp(minute) / 60) AS m, dimension, value, "
+           "sum(pageviews), sum(events) FROM {db}.breakdown_minutes "
+           "GROUP BY site_id, m, dimension, value",
+           6)) {
+    landed_breakdowns[{static_cast<uint32_t>(ToU64(row[0])), static_cast<uint32_t>(ToU64(row[1])),
+                       row[2], row[3]}] = {ToU64(row[4]), ToU64(row[5])};
   }
+  size_t breakdown_missing = 0, breakdown_extra = 0, breakdown_differing = 0;
+  std::string breakdown_example;
+  std::map<std::string, std::pair<size_t, size_t>> rows_per_dimension;  // landed, truth
+  std::map<uint32_t, uint64_t> page_dimension_pv;
+  for (const auto& [key, cell] : truth.breakdowns) {
+    const auto& [site, minute, dimension, value] = key;
+    ++rows_per_dimension[dimension].second;
+    const auto it = landed_breakdowns.find(key);
+    if (it == landed_breakdowns.end()) {
+      if (breakdown_missing++ == 0 && breakdown_example.empty()) {
+        breakdown_example = Format("site %u minute %u %s '%s' missing", site, minute,
+                                   dimension.c_str(), value.c_str());
+      }
+    } else if (it->second != std::make_pair(cell.pageviews, cell.events)) {
+      if (breakdown_differing++ == 0 && breakdown_example.empty()) {
+        breakdown_example =
+            Format("site %u minute %u %s '%s': landed %lu pv / %lu ev, truth %lu / %lu", site,
+                   minute, dimension.c_str(), value.c_str(), it->second.first, it->second.second,
+                   cell.pageviews, cell.events);
+      }
+    }
+  }
+  for (const auto& [key, counts] : landed_breakdowns) {
+    const auto& [site, minute, dimension, value] = key;
+    ++rows_per_dimension[dimension].first;
+    if (dimension == "page") page_dimension_pv[site] += counts.first;
+    if (truth.breakdowns.count(key) == 0 && breakdown_extra++ == 0 && breakdown_example.empty()) {
+      breakdown_example = Format("site %u minute %u %s '%s' not in the truth", site, minute,
+                                 dimension.c_str(), value.c_str());
+    }
+  }
+  if (breakdown_missing + breakdown_extra + breakdown_differing > 0) {
+    findings.Fail(Format("breakdown_minutes: %zu (site, minute, dimension, value) keys missing, "
+                         "%zu extra, %zu differ (",
+                         breakdown_missing, breakdown_extra, breakdown_differing) +
+                  breakdown_example + ")");
+  }
+  // The page dimension holds the same pageviews per site as site_minutes.
   for (const auto& [site, pv] : landed_site_pv) {
-    const uint64_t pages = page_table_pv.count(site) ? page_table_pv.at(site) : 0;
+    const uint64_t pages = page_dimension_pv.count(site) ? page_dimension_pv.at(site) : 0;
     if (pages != pv) {
-      findings.Fail(
-          Format("site %u: page_minutes holds %lu pageviews, site_minutes %lu", site, pages, pv));
+      findings.Fail(Format("site %u: the page breakdown holds %lu pageviews, site_minutes %lu",
+                           site, pages, pv));
     }
   }
 
-  // 4. Top 10 pages of the largest sites, exactly.
+  // 4. The documented top-10 query of every dimension (docs/analyst-queries.md, "Top values of
+  // a dimension") for the largest sites over the run's minutes: values, pageviews and events
+  // exact, visitors within the sketch's error.
   std::vector<std::pair<uint64_t, uint32_t>> by_size;
   for (const auto& [site, pv] : truth_site_pv) by_size.emplace_back(pv, site);
   std::sort(by_size.begin(), by_size.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
   if (by_size.size() > options.top_sites) by_size.resize(options.top_sites);
-  std::vector<std::pair<std::string, uint64_t>> biggest_landed, biggest_truth;
+  uint32_t first_minute = ~0u, last_minute = 0;
+  for (const auto& [key, cell] : truth.site_minutes) {
+    first_minute = std::min(first_minute, key.second);
+    last_minute = std::max(last_minute, key.second);
+  }
+  struct TopRow {
+    std::string value;
+    uint64_t pageviews = 0, events = 0, visitors = 0;
+  };
+  std::map<std::string, std::vector<std::pair<TopRow, TopRow>>> biggest;  // dimension -> rows
+  double worst_breakdown_visitors = 0;
   for (const auto& [pv, site] : by_size) {
-    std::vector<std::pair<std::string, uint64_t>> expected;
-    for (auto it = truth.pages.lower_bound({site, std::string()});
-         it != truth.pages.end() && it->first.first == site; ++it) {
-      expected.emplace_back(it->first.second, it->second);
-    }
-    std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
-      return a.second != b.second ? a.second > b.second : a.first < b.first;
-    });
-    if (expected.size() > 10) expected.resize(10);
-    std::vector<std::pair<std::string, uint64_t>> got;
-    for (const auto& row : analyst.Query(
-             Format("SELECT path, sum(pageviews) AS pv FROM {db}.page_minutes WHERE site_id = %u "
-                    "GROUP BY path ORDER BY pv DESC, path LIMIT 10",
-                    site),
-             2)) {
-      got.emplace_back(row[0], ToU64(row[1]));
-    }
-    if (got != expected) {
-      size_t at = 0;
-      while (at < got.size() && at < expected.size() && got[at] == expected[at]) ++at;
-      findings.Fail(Format("top pages of site %u differ at rank %zu: landed %s %lu, truth %s %lu",
-                           site, at + 1, at < got.size() ? got[at].first.c_str() : "-",
-                           at < got.size() ? got[at].second : 0,
-                           at < expected.size() ? expected[at].first.c_str() : "-",
-                           at < expected.size() ? expected[at].second : 0));
-    }
-    if (biggest_truth.empty()) {
-      biggest_truth = expected;
-      biggest_landed = got;
+    for (const kernels::Dimension d : kernels::kDimensions) {
+      const std::string dimension(kernels::DimensionName(d));
+      std::map<std::string, TopRow> totals;
+      for (auto it = truth.breakdowns.lower_bound({site, 0, std::string(), std::string()});
+           it != truth.breakdowns.end() && std::get<0>(it->first) == site; ++it) {
+        if (std::get<2>(it->first) != dimension) continue;
+        TopRow& row = totals[std::get<3>(it->first)];
+        row.value = std::get<3>(it->first);
+        row.pageviews += it->second.pageviews;
+        row.events += it->second.events;
+      }
+      std::vector<TopRow> expected;
+      for (auto& [value, row] : totals) {
+        const auto v = truth.breakdown_visitors.find({site, dimension, value});
+        row.visitors = v == truth.breakdown_visitors.end() ? 0 : v->second;
+        expected.push_back(row);
+      }
+      std::sort(expected.begin(), expected.end(), [](const TopRow& a, const TopRow& b) {
+        const uint64_t ha = a.pageviews + a.events, hb = b.pageviews + b.events;
+        return ha != hb ? ha > hb : a.value < b.value;
+      });
+      if (expected.size() > 10) expected.resize(10);
+      std::vector<TopRow> got;
+      for (const auto& row : analyst.Query(
+               Format("SELECT value, sum(pageviews) AS pageviews, sum(events) AS events, "
+                      "uniqHLL12Merge(visitors) AS visitors FROM {db}.breakdown_minutes "
+                      "WHERE site_id = %u AND dimension = '%s' AND minute >= toDateTime(%u) "
+                      "AND minute < toDateTime(%u) GROUP BY value "
+                      "ORDER BY pageviews + events DESC, value LIMIT 10",
+                      site, dimension.c_str(), first_minute * 60, (last_minute + 1) * 60),
+               4)) {
+        got.push_back({row[0], ToU64(row[1]), ToU64(row[2]), ToU64(row[3])});
+      }
+      for (size_t i = 0; i < std::max(got.size(), expected.size()); ++i) {
+        const bool have_got = i < got.size(), have_expected = i < expected.size();
+        if (!have_got || !have_expected || got[i].value != expected[i].value ||
+            got[i].pageviews != expected[i].pageviews || got[i].events != expected[i].events) {
+          findings.Fail(Format(
+              "top %s of site %u differ at rank %zu: landed %s %lu/%lu, truth "
+              "%s %lu/%lu",
+              dimension.c_str(), site, i + 1, have_got ? got[i].value.c_str() : "-",
+              have_got ? got[i].pageviews : 0, have_got ? got[i].events : 0,
+              have_expected ? expected[i].value.c_str() : "-",
+              have_expected ? expected[i].pageviews : 0, have_expected ? expected[i].events : 0));
+          break;
+        }
+        const double want = static_cast<double>(expected[i].visitors);
+        const double diff = std::fabs(static_cast<double>(got[i].visitors) - want);
+        if (want > 0) worst_breakdown_visitors = std::max(worst_breakdown_visitors, diff / want);
+        // Many small rows (17..40 visitors) share their visitors across dimensions, so their
+        // estimates err together: allow uniqHLL12's largest error measured at 20..60 distinct
+        // (3..4 values, docs/analyst-queries.md) besides the relative bound.
+        if (diff > std::max(4.0, options.visitor_error * want)) {
+          findings.Fail(Format("top %s of site %u: '%s' has %lu visitors, truth %lu",
+                               dimension.c_str(), site, got[i].value.c_str(), got[i].visitors,
+                               expected[i].visitors));
+        }
+      }
+      if (site == by_size.front().second) {
+        auto& rows = biggest[dimension];
+        for (size_t i = 0; i < std::min<size_t>(3, expected.size()); ++i) {
+          rows.emplace_back(i < got.size() ? got[i] : TopRow{"-", 0, 0, 0}, expected[i]);
+        }
+      }
     }
   }
 
-  // 5. beacond's counters.
+  // 5. The documented "shares of a dimension, per day" query for the largest site's devices:
+  // hits exact per (day, device).
+  if (!by_size.empty()) {
+    const uint32_t site = by_size.front().second;
+    std::map<std::pair<std::string, std::string>, uint64_t> expected, got;
+    for (const auto& [key, cell] : truth.breakdowns) {
+      const auto& [s, minute, dimension, value] = key;
+      if (s == site && dimension == "device") {
+        const time_t seconds = static_cast<time_t>(minute) * 60;
+        tm day{};
+        gmtime_r(&seconds, &day);
+        expected[{Format("%04d-%02d-%02d", day.tm_year + 1900, day.tm_mon + 1, day.tm_mday),
+                  value}] += cell.pageviews + cell.events;
+      }
+    }
+    for (const auto& row : analyst.Query(
+             Format("SELECT toDate(minute, 'UTC') AS day, "
+                    "value AS device, sum(pageviews + events) AS hits, "
+                    "uniqHLL12Merge(visitors) AS visitors FROM {db}.breakdown_minutes "
+                    "WHERE site_id = %u AND dimension = 'device' AND minute >= toDateTime(%u) "
+                    "AND minute < toDateTime(%u) GROUP BY day, device ORDER BY day, hits DESC",
+                    site, first_minute * 60, (last_minute + 1) * 60),
+             4)) {
+      got[{row[0], row[1]}] = ToU64(row[2]);
+    }
+    if (got != expected) {
+      findings.Fail(Format("device hits per day of site %u differ (%zu landed rows, %zu truth)",
+                           site, got.size(), expected.size()));
+    }
+  }
+
+  // 6. beacond's counters.
   BeaconCounters counters;
   bool have_counters = false;
   if (!options.metrics_url.empty()) {
@@ -377,15 +500,30 @@ bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostrea
   row("  worst of all " + std::to_string(truth.site_visitors.size()) + " sites", "", "",
       Format("%.2f%% (site %u; allowed %.1f%%)", 100 * worst_error, worst_site,
              100 * options.visitor_error));
+  row("breakdown rows, by dimension", "landed", "truth", "");
+  for (const auto& [dimension, counts] : rows_per_dimension) {
+    row("  " + dimension, num(counts.first), num(counts.second),
+        counts.first == counts.second ? "" : "MISMATCH");
+  }
+  row("  worst visitors of a top value", "", "",
+      Format("%.2f%% (allowed %.1f%%)", 100 * worst_breakdown_visitors,
+             100 * options.visitor_error));
   if (!by_size.empty()) {
     out << "\n";
-    row("top pages, site " + std::to_string(by_size.front().second), "landed", "truth", "");
-    for (size_t i = 0; i < biggest_truth.size(); ++i) {
-      const bool same = i < biggest_landed.size() && biggest_landed[i] == biggest_truth[i];
-      std::string path = biggest_truth[i].first;
-      if (path.size() > 32) path = path.substr(0, 29) + "...";
-      row("  " + path, i < biggest_landed.size() ? num(biggest_landed[i].second) : "-",
-          num(biggest_truth[i].second), same ? "ok" : "MISMATCH");
+    row("top 3 per dimension, site " + std::to_string(by_size.front().second), "landed", "truth",
+        "pageviews/events/visitors");
+    for (const auto& [dimension, rows] : biggest) {
+      for (const auto& [got, expected] : rows) {
+        std::string value = expected.value;
+        if (value.size() > 24) value = value.substr(0, 21) + "...";
+        row("  " + dimension + " " + value,
+            Format("%lu/%lu/%lu", got.pageviews, got.events, got.visitors),
+            Format("%lu/%lu/%lu", expected.pageviews, expected.events, expected.visitors),
+            got.value == expected.value && got.pageviews == expected.pageviews &&
+                    got.events == expected.events
+                ? "ok"
+                : "MISMATCH");
+      }
     }
   }
   out << "\n";

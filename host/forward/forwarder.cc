@@ -5,6 +5,7 @@
 #include "host/forward/forwarder.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -28,7 +29,9 @@ size_t EstimateBytes(const kernels::EpochRows& rows) {
   for (const auto& row : rows.site_minutes) {
     bytes += sizeof(row) + row.visitors.size() * sizeof(uint64_t);
   }
-  for (const auto& row : rows.page_minutes) bytes += sizeof(row) + row.path.size();
+  for (const auto& row : rows.breakdowns) {
+    bytes += sizeof(row) + row.value.size() + row.visitors.size() * sizeof(uint64_t);
+  }
   return bytes;
 }
 
@@ -59,38 +62,43 @@ uint64_t GetU64(std::string_view in, size_t at) {
 struct Forwarder::Batch {
   uint64_t events = 0;  // accepted events this batch carries (its share of each epoch)
   uint64_t site_rows = 0;
-  uint64_t page_rows = 0;
-  std::string site_data;   // RowBinary of site_minutes_in
-  std::string page_data;   // RowBinary of page_minutes(_local)
-  bool site_done = false;  // site_data acknowledged; a retry resends only page_data
-  bool spooled = false;    // this batch is the head record of the shard's spool
+  uint64_t breakdown_rows = 0;
+  std::string site_data;       // RowBinary of site_minutes_in
+  std::string breakdown_data;  // RowBinary of breakdown_minutes_in
+  bool site_done = false;      // site_data acknowledged; a retry resends only breakdown_data
+  bool spooled = false;        // this batch is the head record of the shard's spool
 
-  size_t MemoryBytes() const { return sizeof(Batch) + site_data.size() + page_data.size(); }
+  // Tags spool records of this layout; records of the earlier page_minutes layout (which began
+  // with the event count) are refused rather than sent to the wrong table.
+  static constexpr uint64_t kRecordTag = 0x3130'4b44'5242'4e42;  // "BNBRDK01"
 
-  // Spool record: events | site_rows | page_rows | site bytes (UInt64 LE each) | site_data |
-  // page_data.
+  size_t MemoryBytes() const { return sizeof(Batch) + site_data.size() + breakdown_data.size(); }
+
+  // Spool record: tag | events | site_rows | breakdown_rows | site bytes (UInt64 LE each) |
+  // site_data | breakdown_data.
   std::string Encode() const {
     std::string out;
-    out.reserve(32 + site_data.size() + page_data.size());
+    out.reserve(40 + site_data.size() + breakdown_data.size());
+    PutU64(kRecordTag, &out);
     PutU64(events, &out);
     PutU64(site_rows, &out);
-    PutU64(page_rows, &out);
+    PutU64(breakdown_rows, &out);
     PutU64(site_data.size(), &out);
     out += site_data;
-    out += page_data;
+    out += breakdown_data;
     return out;
   }
 
   static std::optional<Batch> Decode(std::string_view record) {
-    if (record.size() < 32) return std::nullopt;
+    if (record.size() < 40 || GetU64(record, 0) != kRecordTag) return std::nullopt;
     Batch batch;
-    batch.events = GetU64(record, 0);
-    batch.site_rows = GetU64(record, 8);
-    batch.page_rows = GetU64(record, 16);
-    const uint64_t site_bytes = GetU64(record, 24);
-    if (site_bytes > record.size() - 32) return std::nullopt;
-    batch.site_data = std::string(record.substr(32, site_bytes));
-    batch.page_data = std::string(record.substr(32 + site_bytes));
+    batch.events = GetU64(record, 8);
+    batch.site_rows = GetU64(record, 16);
+    batch.breakdown_rows = GetU64(record, 24);
+    const uint64_t site_bytes = GetU64(record, 32);
+    if (site_bytes > record.size() - 40) return std::nullopt;
+    batch.site_data = std::string(record.substr(40, site_bytes));
+    batch.breakdown_data = std::string(record.substr(40 + site_bytes));
     return batch;
   }
 };
@@ -117,7 +125,7 @@ struct Forwarder::Shard {
   std::atomic<uint64_t> failovers{0};
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> site_rows_sent{0};
-  std::atomic<uint64_t> page_rows_sent{0};
+  std::atomic<uint64_t> breakdown_rows_sent{0};
   std::atomic<uint64_t> rowbinary_bytes_sent{0};
   std::atomic<uint64_t> wire_bytes_sent{0};
   std::atomic<uint64_t> spooled_batches{0};
@@ -134,10 +142,9 @@ struct Forwarder::Shard {
 };
 
 Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {
-  SchemaOptions schema;
-  schema.database = config_.clickhouse.database;
-  schema.cluster = config_.cluster;
-  page_table_ = std::string(PageInsertTable(schema));
+  for (const kernels::Dimension d : kernels::kDimensions) {
+    top_k_[kernels::DimensionIndex(d)] = config_.breakdown_limits.TopK(d);
+  }
   if (config_.shards.empty()) config_.shards = {{config_.clickhouse.url}};
   ShardRing ring(static_cast<uint32_t>(config_.shards.size()));  // validates the count
   for (size_t i = 0; i < config_.shards.size(); ++i) {
@@ -251,7 +258,7 @@ Forwarder::Totals Forwarder::totals() const {
   Totals totals;
   for (const auto& shard : shards_) {
     totals.site_rows += shard->site_rows_sent.load(std::memory_order_relaxed);
-    totals.page_rows += shard->page_rows_sent.load(std::memory_order_relaxed);
+    totals.breakdown_rows += shard->breakdown_rows_sent.load(std::memory_order_relaxed);
     totals.inserts += shard->inserts_ok.load(std::memory_order_relaxed);
     totals.rowbinary_bytes += shard->rowbinary_bytes_sent.load(std::memory_order_relaxed);
     totals.wire_bytes += shard->wire_bytes_sent.load(std::memory_order_relaxed);
@@ -274,17 +281,74 @@ uint64_t Forwarder::spooled_records() const {
 namespace {
 
 using SiteKey = std::pair<uint32_t, uint32_t>;
-using PageKey = std::tuple<uint32_t, uint32_t, std::string>;
-// A held page row's bytes beside its path: key, count and the map node's overhead.
-constexpr size_t kHeldPageBytes = sizeof(PageKey) + sizeof(uint64_t) + 32;
+// (site_id, minute, dimension, value)
+using BreakdownKey = std::tuple<uint32_t, uint32_t, kernels::Dimension, std::string>;
+struct HeldBreakdown {
+  uint64_t pageviews = 0;
+  uint64_t events = 0;
+  std::vector<uint64_t> visitors;  // may repeat until the batch is built
+  size_t distinct = 0;             // visitors.size() after the last de-duplication
+
+  uint64_t hits() const { return pageviews + events; }
+  void Merge(uint64_t more_pageviews, uint64_t more_events, const std::vector<uint64_t>& more) {
+    pageviews += more_pageviews;
+    events += more_events;
+    visitors.insert(visitors.end(), more.begin(), more.end());
+    // The same visitors come back epoch after epoch: drop repeats before the set doubles.
+    if (visitors.size() > 2 * distinct + 64) {
+      std::sort(visitors.begin(), visitors.end());
+      visitors.erase(std::unique(visitors.begin(), visitors.end()), visitors.end());
+      distinct = visitors.size();
+    }
+  }
+};
+using Breakdowns = std::map<BreakdownKey, HeldBreakdown>;
+// A held breakdown row's bytes beside its value and visitor hashes: key, counts, node overhead.
+constexpr size_t kHeldBreakdownBytes = sizeof(BreakdownKey) + sizeof(HeldBreakdown) + 32;
 
 // The rows of one shard, merged: (site_id, minute) rows sum pageviews/events and union
-// visitor sets; (site_id, minute, path) rows sum pageviews. Sorted by key.
+// visitor sets; (site_id, minute, dimension, value) rows likewise. Sorted by key.
 struct ShardRows {
   std::map<SiteKey, kernels::SiteMinuteRow> sites;
-  std::map<PageKey, uint64_t> pages;
+  Breakdowns breakdowns;
   uint64_t events = 0;
 };
+
+// Keeps at most top_k[d] values per (site, minute, dimension) of `rows` — the most hits, ties
+// by value — and folds the rest into that group's (other) row; adds the folded hits to
+// `folded`. Each worker's epochs are already bounded; this bounds their union, so a batch
+// holds at most K + 1 rows per (site, minute, dimension).
+void CapBreakdowns(const std::array<uint32_t, kernels::kDimensionCount>& top_k, Breakdowns* rows,
+                   std::array<std::atomic<uint64_t>, kernels::kDimensionCount>* folded) {
+  auto group_start = rows->begin();
+  while (group_start != rows->end()) {
+    const auto& [site, minute, dimension, first_value] = group_start->first;
+    std::vector<Breakdowns::iterator> values;
+    auto it = group_start;
+    for (; it != rows->end() && std::get<0>(it->first) == site &&
+           std::get<1>(it->first) == minute && std::get<2>(it->first) == dimension;
+         ++it) {
+      if (std::get<3>(it->first) != kernels::kOtherValue) values.push_back(it);
+    }
+    const uint32_t k = top_k[kernels::DimensionIndex(dimension)];
+    if (values.size() > k) {
+      std::sort(values.begin(), values.end(), [](const auto& a, const auto& b) {
+        return a->second.hits() != b->second.hits() ? a->second.hits() > b->second.hits()
+                                                    : std::get<3>(a->first) < std::get<3>(b->first);
+      });
+      HeldBreakdown& other = (*rows)[{site, minute, dimension, std::string(kernels::kOtherValue)}];
+      uint64_t moved = 0;
+      for (size_t i = k; i < values.size(); ++i) {
+        HeldBreakdown& folded_row = values[i]->second;
+        moved += folded_row.hits();
+        other.Merge(folded_row.pageviews, folded_row.events, folded_row.visitors);
+        rows->erase(values[i]);
+      }
+      (*folded)[kernels::DimensionIndex(dimension)].fetch_add(moved, std::memory_order_relaxed);
+    }
+    group_start = it;
+  }
+}
 
 }  // namespace
 
@@ -293,12 +357,12 @@ void Forwarder::Dispatch() {
   const bool cluster = !config_.cluster.empty();
   std::mt19937_64 batch_ids(std::random_device{}());
   const auto interval = std::chrono::milliseconds(config_.flush_interval_ms);
-  const auto page_interval = std::chrono::milliseconds(config_.page_flush_interval_ms);
+  const auto breakdown_interval = std::chrono::milliseconds(config_.breakdown_flush_interval_ms);
   Clock::time_point next_flush = Clock::now() + interval;
-  Clock::time_point next_page_flush = Clock::now() + page_interval;
-  // Page rows merged across flushes until page_interval passes: one row per (site, minute,
-  // path) per page interval instead of per flush.
-  std::vector<std::map<PageKey, uint64_t>> held(shards_.size());
+  Clock::time_point next_breakdown_flush = Clock::now() + breakdown_interval;
+  // Breakdown rows merged across flushes until breakdown_interval passes: one row per (site,
+  // minute, dimension, value) per interval instead of per flush.
+  std::vector<Breakdowns> held(shards_.size());
   size_t held_bytes = 0;  // estimated, part of pending_bytes_
   while (true) {
     std::deque<kernels::EpochRows> epochs;
@@ -316,8 +380,8 @@ void Forwarder::Dispatch() {
         return;
       }
     }
-    const bool pages_due = draining || Clock::now() >= next_page_flush;
-    if (epochs.empty() && !(pages_due && held_bytes > 0)) continue;
+    const bool breakdowns_due = draining || Clock::now() >= next_breakdown_flush;
+    if (epochs.empty() && !(breakdowns_due && held_bytes > 0)) continue;
     const size_t held_before = held_bytes;
     size_t epoch_bytes = 0;
     std::vector<ShardRows> rows(shards_.size());
@@ -338,12 +402,13 @@ void Forwarder::Dispatch() {
         merged.events += row.events;
         merged.visitors.insert(merged.visitors.end(), row.visitors.begin(), row.visitors.end());
       }
-      for (auto& row : epoch.page_minutes) {
-        const size_t path_bytes = row.path.size();
+      for (auto& row : epoch.breakdowns) {
+        const size_t value_bytes = row.value.size();
         auto [it, inserted] = held[ring.ShardOf(row.site_id)].try_emplace(
-            {row.site_id, row.minute, std::move(row.path)}, 0);
-        it->second += row.pageviews;
-        if (inserted) held_bytes += kHeldPageBytes + path_bytes;
+            {row.site_id, row.minute, row.dimension, std::move(row.value)});
+        it->second.Merge(row.pageviews, row.events, row.visitors);
+        held_bytes += row.visitors.size() * sizeof(uint64_t);
+        if (inserted) held_bytes += kHeldBreakdownBytes + value_bytes;
       }
       // The epoch's accepted events, shared out by the hits each shard's rows carry (exact
       // when every event is in a row); the rounding remainder goes to the busiest shard.
@@ -366,15 +431,18 @@ void Forwarder::Dispatch() {
       }
       rows[busiest].events += epoch.events - given;
     }
-    if (pages_due) {
-      for (size_t s = 0; s < shards_.size(); ++s) rows[s].pages.swap(held[s]);
+    if (breakdowns_due) {
+      for (size_t s = 0; s < shards_.size(); ++s) {
+        rows[s].breakdowns.swap(held[s]);
+        CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
+      }
       held_bytes = 0;
-      next_page_flush = Clock::now() + page_interval;
+      next_breakdown_flush = Clock::now() + breakdown_interval;
     }
     std::vector<std::optional<Batch>> batches(shards_.size());
     size_t batch_bytes = 0;
     for (size_t s = 0; s < shards_.size(); ++s) {
-      if (rows[s].sites.empty() && rows[s].pages.empty() && rows[s].events == 0) continue;
+      if (rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) continue;
       // A random id per batch: two batches never share one, so replicated tables never take
       // one for a resend of the other, whatever their rows.
       const uint64_t batch_id = batch_ids();
@@ -388,16 +456,19 @@ void Forwarder::Dispatch() {
         if (cluster) AppendBatchIdRowBinary(batch_id, &batch.site_data);
       }
       batch.site_rows = rows[s].sites.size();
-      kernels::PageMinuteRow page;
-      for (auto& [key, pageviews] : rows[s].pages) {
-        page.site_id = std::get<0>(key);
-        page.minute = std::get<1>(key);
-        page.path = std::get<2>(key);
-        page.pageviews = pageviews;
-        AppendPageMinuteRowBinary(page, &batch.page_data);
-        if (cluster) AppendBatchIdRowBinary(batch_id, &batch.page_data);
+      kernels::BreakdownRow breakdown;
+      for (auto& [key, held_row] : rows[s].breakdowns) {
+        std::tie(breakdown.site_id, breakdown.minute, breakdown.dimension, breakdown.value) = key;
+        breakdown.pageviews = held_row.pageviews;
+        breakdown.events = held_row.events;
+        breakdown.visitors = std::move(held_row.visitors);
+        std::sort(breakdown.visitors.begin(), breakdown.visitors.end());
+        breakdown.visitors.erase(std::unique(breakdown.visitors.begin(), breakdown.visitors.end()),
+                                 breakdown.visitors.end());
+        AppendBreakdownRowBinary(breakdown, &batch.breakdown_data);
+        if (cluster) AppendBatchIdRowBinary(batch_id, &batch.breakdown_data);
       }
-      batch.page_rows = rows[s].pages.size();
+      batch.breakdown_rows = rows[s].breakdowns.size();
       batch_bytes += batch.MemoryBytes();
     }
     {
@@ -605,9 +676,9 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
     shard.site_rows_sent.fetch_add(batch.site_rows, std::memory_order_relaxed);
   }
   batch.site_done = true;
-  if (batch.page_rows > 0) {
-    if (!insert(page_table_, batch.page_data)) return false;
-    shard.page_rows_sent.fetch_add(batch.page_rows, std::memory_order_relaxed);
+  if (batch.breakdown_rows > 0) {
+    if (!insert(kBreakdownMinutesInTable, batch.breakdown_data)) return false;
+    shard.breakdown_rows_sent.fetch_add(batch.breakdown_rows, std::memory_order_relaxed);
   }
   return true;
 }
@@ -628,7 +699,13 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
     out.Counter(prefix + "_rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
                 {{"table", "site_minutes"}}, sum(&Shard::site_rows_sent));
     out.Counter(prefix + "_rows_sent_total", "Rows acknowledged by ClickHouse, per table.",
-                {{"table", "page_minutes"}}, sum(&Shard::page_rows_sent));
+                {{"table", "breakdown_minutes"}}, sum(&Shard::breakdown_rows_sent));
+    for (const kernels::Dimension d : kernels::kDimensions) {
+      out.Counter(prefix + "_breakdown_folded_total",
+                  "Hits of merged epochs folded into (other) by the per-batch top-K bound.",
+                  {{"dimension", std::string(kernels::DimensionName(d))}},
+                  load(breakdown_folded_[kernels::DimensionIndex(d)]));
+    }
     out.Counter(prefix + "_inserts_total", "INSERT requests sent to ClickHouse, by result.",
                 {{"result", "ok"}}, sum(&Shard::inserts_ok));
     out.Counter(prefix + "_bytes_sent_total",

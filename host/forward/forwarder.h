@@ -6,6 +6,7 @@
 // full too), Offer refuses and the workers shed load (HTTP 503).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -35,9 +36,13 @@ struct ForwarderConfig {
   // shard-local tables are written, rows carrying a batch id (see schema.h).
   std::string cluster;
   int flush_interval_ms = 1000;
-  // Page rows (page_minutes) are merged this long, across flushes, before they are sent: one
-  // row per (site, minute, path) per interval instead of per flush. 0: with every flush.
-  int page_flush_interval_ms = 0;
+  // Breakdown rows (breakdown_minutes) are merged this long, across flushes, before they are
+  // sent: one row per (site, minute, dimension, value) per interval instead of per flush. 0:
+  // with every flush.
+  int breakdown_flush_interval_ms = 0;
+  // The top-K per (site, minute, dimension) of each batch (the workers' limits): merged epochs
+  // are capped again, the rest folded into (other).
+  kernels::AggregateLimits breakdown_limits;
   size_t max_pending_bytes = 256 << 20;  // epochs and batches held in memory, estimated
   int retry_initial_ms = 100;
   int retry_max_ms = 10'000;
@@ -71,7 +76,7 @@ class Forwarder {
   // What ClickHouse acknowledged so far, over all shards.
   struct Totals {
     uint64_t site_rows = 0;
-    uint64_t page_rows = 0;
+    uint64_t breakdown_rows = 0;
     uint64_t inserts = 0;          // successful INSERT requests
     uint64_t rowbinary_bytes = 0;  // RowBinary of the acknowledged inserts
     uint64_t wire_bytes = 0;       // the same, as sent: zstd in ClickHouse's block framing
@@ -98,7 +103,8 @@ class Forwarder {
   bool Done() const;  // with mu_ held: nothing offered, queued, in flight or spooled
 
   ForwarderConfig config_;
-  std::string page_table_;  // page_minutes, or page_minutes_local on a cluster
+  std::array<uint32_t, kernels::kDimensionCount> top_k_{};  // from breakdown_limits
+  std::array<std::atomic<uint64_t>, kernels::kDimensionCount> breakdown_folded_{};
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint64_t> acked_events_{0};
   std::atomic<size_t> pending_bytes_{0};  // held in memory: offered epochs, unspooled batches

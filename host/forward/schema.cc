@@ -54,6 +54,10 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
                                 "\" is not an identifier ([A-Za-z_][A-Za-z0-9_]*)");
   }
   const std::string& db = options.database;
+  const std::string breakdown_columns = "site_id UInt32, minute DateTime, dimension " +
+                                        DimensionEnumType() +
+                                        ", value String, pageviews UInt64, events UInt64";
+  const std::string breakdown_names = "site_id, minute, dimension, value, pageviews, events";
   if (options.cluster.empty()) {
     // site_minutes is a SummingMergeTree: on merge it sums the UInt64 columns and merges the
     // uniqHLL12 states (verified on 18.16), so rows of one (site_id, minute) from any number
@@ -71,10 +75,17 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
             ".site_minutes AS SELECT site_id, minute, pageviews, events, "
             "arrayReduce('uniqHLL12State', visitor_hashes) AS visitors FROM " +
             db + ".site_minutes_in",
-        "CREATE TABLE IF NOT EXISTS " + db +
-            ".page_minutes (site_id UInt32, minute DateTime, path String, pageviews UInt64) "
-            "ENGINE = SummingMergeTree() PARTITION BY toYYYYMMDD(minute) "
-            "ORDER BY (site_id, minute, path)",
+        // Breakdowns: the same scheme, one row per (site, dimension, minute, value). The key
+        // starts with (site_id, dimension) because every analyst query fixes both.
+        "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes (" + breakdown_columns +
+            ", visitors AggregateFunction(uniqHLL12, UInt64)) ENGINE = SummingMergeTree() "
+            "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, value)",
+        "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_in (" + breakdown_columns +
+            ", visitor_hashes Array(UInt64)) ENGINE = Null",
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS " + db + ".breakdown_minutes_mv TO " + db +
+            ".breakdown_minutes AS SELECT " + breakdown_names +
+            ", arrayReduce('uniqHLL12State', visitor_hashes) AS visitors FROM " + db +
+            ".breakdown_minutes_in",
     };
   }
   // Replicated tables drop a block whose checksum is among the table's last
@@ -102,26 +113,38 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
           ".site_minutes_local AS SELECT site_id, minute, pageviews, events, "
           "arrayReduce('uniqHLL12State', visitor_hashes) AS visitors, batch_id FROM " +
           db + ".site_minutes_in",
-      "CREATE TABLE IF NOT EXISTS " + db +
-          ".page_minutes_local (site_id UInt32, minute DateTime, path String, "
-          "pageviews UInt64, batch_id UInt64) ENGINE = ReplicatedSummingMergeTree(" +
+      "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_local (" + breakdown_columns +
+          ", visitors AggregateFunction(uniqHLL12, UInt64), batch_id UInt64) "
+          "ENGINE = ReplicatedSummingMergeTree(" +
           zk +
-          "page_minutes_local', '{replica}', (pageviews)) "
-          "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute, path) "
+          "breakdown_minutes_local', '{replica}', (pageviews, events, visitors)) "
+          "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, value) "
           "SETTINGS replicated_deduplication_window = 1000",
+      "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_in (" + breakdown_columns +
+          ", visitor_hashes Array(UInt64), batch_id UInt64) ENGINE = Null",
+      "CREATE MATERIALIZED VIEW IF NOT EXISTS " + db + ".breakdown_minutes_mv TO " + db +
+          ".breakdown_minutes_local AS SELECT " + breakdown_names +
+          ", arrayReduce('uniqHLL12State', visitor_hashes) AS visitors, batch_id FROM " + db +
+          ".breakdown_minutes_in",
       // No sharding key: inserts through these would bypass beacond's shard ring, so
       // ClickHouse refuses them on a cluster of more than one shard.
       "CREATE TABLE IF NOT EXISTS " + db + ".site_minutes AS " + db +
           ".site_minutes_local ENGINE = Distributed(" + cluster + ", " + db +
           ", site_minutes_local)",
-      "CREATE TABLE IF NOT EXISTS " + db + ".page_minutes AS " + db +
-          ".page_minutes_local ENGINE = Distributed(" + cluster + ", " + db +
-          ", page_minutes_local)",
+      "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes AS " + db +
+          ".breakdown_minutes_local ENGINE = Distributed(" + cluster + ", " + db +
+          ", breakdown_minutes_local)",
   };
 }
 
-std::string_view PageInsertTable(const SchemaOptions& options) {
-  return options.cluster.empty() ? kPageMinutesTable : kPageMinutesLocalTable;
+std::string DimensionEnumType() {
+  std::string type = "Enum8(";
+  for (const kernels::Dimension d : kernels::kDimensions) {
+    if (d != kernels::kDimensions.front()) type += ", ";
+    type +=
+        "'" + std::string(kernels::DimensionName(d)) + "' = " + std::to_string(static_cast<int>(d));
+  }
+  return type + ")";
 }
 
 void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* out) {
@@ -133,12 +156,16 @@ void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* o
   for (uint64_t visitor : row.visitors) PutLittleEndian<uint64_t>(visitor, out);
 }
 
-void AppendPageMinuteRowBinary(const kernels::PageMinuteRow& row, std::string* out) {
+void AppendBreakdownRowBinary(const kernels::BreakdownRow& row, std::string* out) {
   PutLittleEndian<uint32_t>(row.site_id, out);
   PutLittleEndian<uint32_t>(MinuteToDateTime(row.minute), out);
-  PutVarUInt(row.path.size(), out);
-  out->append(row.path);
+  PutLittleEndian<uint8_t>(static_cast<uint8_t>(row.dimension), out);  // Enum8 is an Int8
+  PutVarUInt(row.value.size(), out);
+  out->append(row.value);
   PutLittleEndian<uint64_t>(row.pageviews, out);
+  PutLittleEndian<uint64_t>(row.events, out);
+  PutVarUInt(row.visitors.size(), out);
+  for (uint64_t visitor : row.visitors) PutLittleEndian<uint64_t>(visitor, out);
 }
 
 void AppendBatchIdRowBinary(uint64_t batch_id, std::string* out) {

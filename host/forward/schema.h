@@ -11,19 +11,18 @@
 
 namespace beacon::host {
 
-// Where the forwarder inserts: site_minutes_in (a Null table whose materialized view turns
-// visitor-hash arrays into uniqHLL12 states in site_minutes, or site_minutes_local on a
-// cluster) and page_minutes (page_minutes_local on a cluster).
+// Where the forwarder inserts: site_minutes_in and breakdown_minutes_in, Null tables whose
+// materialized views turn visitor-hash arrays into uniqHLL12 states in site_minutes and
+// breakdown_minutes (the _local tables on a cluster).
 inline constexpr std::string_view kSiteMinutesInTable = "site_minutes_in";
-inline constexpr std::string_view kPageMinutesTable = "page_minutes";
-inline constexpr std::string_view kPageMinutesLocalTable = "page_minutes_local";
+inline constexpr std::string_view kBreakdownMinutesInTable = "breakdown_minutes_in";
 
 struct SchemaOptions {
   std::string database = "beacon";
   // Empty: one server, plain SummingMergeTree tables named as the analysts query them.
   // Otherwise the <remote_servers> cluster: shard-local ReplicatedSummingMergeTree tables
   // (suffix _local, rows carry a batch_id so ClickHouse's block deduplication makes a resent
-  // batch count once) and Distributed tables site_minutes / page_minutes over them.
+  // batch count once) and Distributed tables site_minutes / breakdown_minutes over them.
   std::string cluster;
 };
 
@@ -33,15 +32,15 @@ struct SchemaOptions {
 std::vector<std::string> SchemaStatements(const SchemaOptions& options);
 std::vector<std::string> SchemaStatements(std::string_view database = "beacon");
 
-// The table the forwarder inserts page rows into under `options`.
-std::string_view PageInsertTable(const SchemaOptions& options);
+// The ClickHouse type of breakdown_minutes.dimension: Enum8 of every kernels::Dimension.
+std::string DimensionEnumType();
 
 // Appends one row of site_minutes_in: site_id UInt32, minute DateTime (seconds), pageviews
 // UInt64, events UInt64, visitor_hashes Array(UInt64) — little-endian, varint counts.
 void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* out);
-// Appends one row of page_minutes: site_id UInt32, minute DateTime, path String, pageviews
-// UInt64.
-void AppendPageMinuteRowBinary(const kernels::PageMinuteRow& row, std::string* out);
+// Appends one row of breakdown_minutes_in: site_id UInt32, minute DateTime, dimension Enum8
+// (Int8), value String, pageviews UInt64, events UInt64, visitor_hashes Array(UInt64).
+void AppendBreakdownRowBinary(const kernels::BreakdownRow& row, std::string* out);
 // Appends the batch_id UInt64 column that ends every row inserted on a cluster.
 void AppendBatchIdRowBinary(uint64_t batch_id, std::string* out);
 

@@ -15,6 +15,10 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
   decode_.rejects = &rejects_;
   decode_.visitor_key = config.visitor_key;
   decode_.bytes = config.bytes;
+  if (config.user_agents != nullptr) {
+    user_agent_cache_ = std::make_unique<kernels::UserAgentCache>(*config.user_agents);
+    decode_.user_agents = user_agent_cache_.get();
+  }
   events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
 }
 
@@ -32,6 +36,10 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   events_.Clear();
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
   kernels::DecodeBatch(batch, decode_, &events_);
+  if (user_agent_cache_ != nullptr) {
+    ua_hits_.store(user_agent_cache_->hits(), std::memory_order_relaxed);
+    ua_misses_.store(user_agent_cache_->misses(), std::memory_order_relaxed);
+  }
   aggregator_.Add(events_);
   Bump(accepted_, events_.size());
   if (aggregator_.open_events() >= config_.epoch_max_events) CloseEpoch();
@@ -44,7 +52,15 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
     CloseEpoch();
   }
   aggregator_bytes_.store(aggregator_.memory_bytes(), std::memory_order_relaxed);
-  folded_.store(aggregator_.folded_pageviews(), std::memory_order_relaxed);
+  aggregator_bound_.store(
+      kernels::MinuteAggregator::MemoryBound(config_.aggregate, aggregator_.open_events(),
+                                             aggregator_.site_minutes()),
+      std::memory_order_relaxed);
+  active_sites_.store(aggregator_.active_sites(), std::memory_order_relaxed);
+  max_site_minute_bytes_.store(aggregator_.max_site_minute_bytes(), std::memory_order_relaxed);
+  for (const kernels::Dimension d : kernels::kDimensions) {
+    folded_[kernels::DimensionIndex(d)].store(aggregator_.folded(d), std::memory_order_relaxed);
+  }
 }
 
 bool WorkerPipeline::Flush() {
@@ -87,18 +103,41 @@ void RegisterPipelineMetrics(MetricsRegistry* registry,
       out.Counter("beacond_rejects_total", "Hits rejected, by reason", {{"reason", name}},
                   sum([reason](const WorkerPipeline& w) { return w.rejects().Get(reason); }));
     }
+    out.Counter("beacond_user_agent_cache_hits_total",
+                "User agents found in the workers' classification caches", {},
+                sum([](const WorkerPipeline& w) { return w.user_agent_hits(); }));
+    out.Counter("beacond_user_agent_cache_misses_total",
+                "User agents classified with uap-core's patterns (cache misses)", {},
+                sum([](const WorkerPipeline& w) { return w.user_agent_misses(); }));
     out.Counter("beacond_epochs_closed_total", "Epochs closed by the workers", {},
                 sum([](const WorkerPipeline& w) { return w.epochs_closed(); }));
     out.Counter("beacond_shed_rounds_total",
                 "Event-loop rounds in which a worker shed load (forwarder full)", {},
                 sum([](const WorkerPipeline& w) { return w.shed_rounds(); }));
-    out.Counter("beacond_folded_pageviews_total",
-                "Pageviews folded into (other) by the per-site-minute page bound", {},
-                sum([](const WorkerPipeline& w) { return w.folded_pageviews(); }));
+    for (const kernels::Dimension d : kernels::kDimensions) {
+      out.Counter("beacond_breakdown_folded_total",
+                  "Hits folded into (other) by the per-site-minute top-K of a dimension",
+                  {{"dimension", std::string(kernels::DimensionName(d))}},
+                  sum([d](const WorkerPipeline& w) { return w.folded(d); }));
+    }
     for (const auto& w : *workers) {
       const std::string worker = std::to_string(w->worker());
+      const auto bytes = static_cast<double>(w->aggregator_bytes());
+      const auto sites = static_cast<double>(w->active_sites());
       out.Gauge("beacond_aggregator_bytes", "Heap bytes held by a worker's open epoch",
-                {{"worker", worker}}, static_cast<double>(w->aggregator_bytes()));
+                {{"worker", worker}}, bytes);
+      out.Gauge("beacond_aggregator_bytes_bound",
+                "The bound of beacond_aggregator_bytes for the open epoch's events and "
+                "site-minutes (kernels/aggregate/README.md)",
+                {{"worker", worker}}, static_cast<double>(w->aggregator_bound()));
+      out.Gauge("beacond_aggregator_active_sites", "Sites with events in a worker's open epoch",
+                {{"worker", worker}}, sites);
+      out.Gauge("beacond_aggregator_bytes_per_active_site",
+                "Heap bytes of a worker's open epoch per active site", {{"worker", worker}},
+                sites > 0 ? bytes / sites : 0.0);
+      out.Gauge("beacond_aggregator_max_site_minute_bytes",
+                "Heap bytes of the largest (site, minute) of a worker's open epoch",
+                {{"worker", worker}}, static_cast<double>(w->max_site_minute_bytes()));
     }
   });
 }

@@ -4,6 +4,7 @@
 // relaxed atomics.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "host/salt_store.h"
 #include "kernels/aggregate/minute_aggregator.h"
 #include "kernels/decode.h"
+#include "kernels/enrich/user_agent.h"
 
 namespace beacon::host {
 
@@ -25,6 +27,9 @@ struct PipelineConfig {
   uint64_t visitor_key = 0;
   kernels::AggregateLimits aggregate;
   const kernels::ByteKernels* bytes = nullptr;  // decode backend's byte kernels; null: scalar
+  // uap-core's patterns, shared by the workers (each keeps its own cache over them); null: bots
+  // by kernels::IsBotByMarkers alone and no device, browser or OS.
+  const kernels::UserAgentClassifier* user_agents = nullptr;
   SaltStore* salts = nullptr;  // daily visitor salts, read once per batch; null: none (beacons
                                // without a client id are then rejected as stale_salt)
 };
@@ -50,8 +55,21 @@ class WorkerPipeline final : public BeaconSink {
   uint64_t accepted_events() const { return accepted_.load(std::memory_order_relaxed); }
   uint64_t epochs_closed() const { return epochs_closed_.load(std::memory_order_relaxed); }
   uint64_t shed_rounds() const { return shed_rounds_.load(std::memory_order_relaxed); }
+  // Lookups in this worker's user-agent cache (kernels/enrich): hits and classifications.
+  uint64_t user_agent_hits() const { return ua_hits_.load(std::memory_order_relaxed); }
+  uint64_t user_agent_misses() const { return ua_misses_.load(std::memory_order_relaxed); }
+  // The open epoch's aggregator, as of the last OnTick: heap bytes, the bound they must stay
+  // within (MinuteAggregator::MemoryBound), sites, and the largest site-minute's bytes.
   uint64_t aggregator_bytes() const { return aggregator_bytes_.load(std::memory_order_relaxed); }
-  uint64_t folded_pageviews() const { return folded_.load(std::memory_order_relaxed); }
+  uint64_t aggregator_bound() const { return aggregator_bound_.load(std::memory_order_relaxed); }
+  uint64_t active_sites() const { return active_sites_.load(std::memory_order_relaxed); }
+  uint64_t max_site_minute_bytes() const {
+    return max_site_minute_bytes_.load(std::memory_order_relaxed);
+  }
+  // Hits folded into (other) by the breakdown bound of dimension `d`, since start.
+  uint64_t folded(kernels::Dimension d) const {
+    return folded_[kernels::DimensionIndex(d)].load(std::memory_order_relaxed);
+  }
 
  private:
   void CloseEpoch();
@@ -64,6 +82,7 @@ class WorkerPipeline final : public BeaconSink {
   PipelineConfig config_;
   Forwarder* forwarder_;
   kernels::RejectCounters rejects_;
+  std::unique_ptr<kernels::UserAgentCache> user_agent_cache_;
   kernels::DecodeContext decode_;
   kernels::EventBatch events_;
   kernels::MinuteAggregator aggregator_;
@@ -75,8 +94,13 @@ class WorkerPipeline final : public BeaconSink {
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> epochs_closed_{0};
   std::atomic<uint64_t> shed_rounds_{0};
+  std::atomic<uint64_t> ua_hits_{0};
+  std::atomic<uint64_t> ua_misses_{0};
   std::atomic<uint64_t> aggregator_bytes_{0};
-  std::atomic<uint64_t> folded_{0};
+  std::atomic<uint64_t> aggregator_bound_{0};
+  std::atomic<uint64_t> active_sites_{0};
+  std::atomic<uint64_t> max_site_minute_bytes_{0};
+  std::array<std::atomic<uint64_t>, kernels::kDimensionCount> folded_{};
 };
 
 // Registers the beacond_* pipeline counters, summed over `workers` (which outlive registry use).

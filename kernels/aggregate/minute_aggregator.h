@@ -1,25 +1,40 @@
-// Per-worker pre-aggregation of events into (site, minute) rows, cut into epochs.
-// An epoch's rows are a pure function of the events added during it, in order: the same
-// events give byte-identical rows. Memory is bounded by AggregateLimits.
+// Per-worker pre-aggregation of events into (site, minute) rows and bounded breakdowns, cut
+// into epochs. An epoch's rows are a pure function of the events added during it, in order:
+// the same events give byte-identical rows. Memory is bounded by AggregateLimits and the
+// epoch's event count (kernels/aggregate/README.md).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/aggregate/top_values.h"
 #include "kernels/event_batch.h"
 
 namespace beacon::kernels {
 
-// The page path that stands for every path beyond a site-minute's bound.
-inline constexpr std::string_view kOtherPath = "(other)";
-
+// Values kept per (site, minute) and dimension (top-K); the rest fold into (other).
 struct AggregateLimits {
-  uint32_t max_pages_per_site_minute = 500;  // distinct paths kept; the rest fold into (other)
+  uint32_t max_pages_per_site_minute = 500;
+  uint32_t max_referrers_per_site_minute = 100;
+  uint32_t max_utm_sources_per_site_minute = 50;
+  uint32_t max_utm_mediums_per_site_minute = 50;
+  uint32_t max_utm_campaigns_per_site_minute = 50;
+  uint32_t max_event_names_per_site_minute = 100;
+
+  // K of `d`. Country, device, browser and OS are small fixed domains kept whole:
+  // kCountryValues, kDeviceValues, kBrowserValues, kOsValues.
+  uint32_t TopK(Dimension d) const;
 };
+
+// The fixed domains' sizes: two-letter codes, DeviceClass, kBrowserFamilies, kOsFamilies.
+inline constexpr uint32_t kCountryValues = 26 * 26;
+inline constexpr uint32_t kDeviceValues = 5;
+inline constexpr uint32_t kBrowserValues = 40;
+inline constexpr uint32_t kOsValues = 22;
 
 struct SiteMinuteRow {
   uint32_t site_id = 0;
@@ -29,11 +44,15 @@ struct SiteMinuteRow {
   std::vector<uint64_t> visitors;  // distinct visitor hashes, ascending
 };
 
-struct PageMinuteRow {
+// One value of one dimension of a (site, minute); value kOtherValue for the folded rest.
+struct BreakdownRow {
   uint32_t site_id = 0;
   uint32_t minute = 0;
-  std::string path;
+  Dimension dimension = Dimension::kPage;
+  std::string value;
   uint64_t pageviews = 0;
+  uint64_t events = 0;
+  std::vector<uint64_t> visitors;  // distinct visitor hashes, ascending
 };
 
 // The aggregate rows of one closed epoch of one worker.
@@ -42,7 +61,7 @@ struct EpochRows {
   uint64_t epoch = 0;                       // per-worker sequence number, from 0
   uint64_t events = 0;                      // accepted events aggregated
   std::vector<SiteMinuteRow> site_minutes;  // sorted by (site_id, minute)
-  std::vector<PageMinuteRow> page_minutes;  // sorted by (site_id, minute, path)
+  std::vector<BreakdownRow> breakdowns;     // sorted by (site_id, minute, dimension, value)
   bool empty() const { return events == 0; }
 };
 
@@ -50,35 +69,42 @@ class MinuteAggregator {
  public:
   MinuteAggregator(uint32_t worker, AggregateLimits limits);
 
-  // Folds every event of `batch` into the open epoch. No allocation once the epoch's
-  // site-minutes and paths have been seen.
+  // Folds every event of `batch` into the open epoch. Allocates only when a site-minute, a
+  // value or a visitor set grows.
   void Add(const EventBatch& batch);
   // Closes the open epoch and returns its rows; the next epoch starts empty.
   EpochRows CloseEpoch();
 
   uint64_t open_events() const { return open_events_; }
-  uint64_t folded_pageviews() const { return folded_pageviews_; }
-  // Heap bytes held by the open epoch (estimate from container sizes).
+  // Hits (pageviews + events) moved into (other) by evictions, per dimension, since start.
+  uint64_t folded(Dimension d) const { return folded_[DimensionIndex(d)]; }
+  // Heap bytes held by the open epoch (kept as the containers grow; see the README's bound).
   size_t memory_bytes() const;
+  // Site ids with at least one site-minute in the open epoch.
+  size_t active_sites() const;
+  // The largest heap bytes held by one site-minute of the open epoch.
+  size_t max_site_minute_bytes() const;
+  uint64_t site_minutes() const { return cells_.size(); }
+  // An upper bound of memory_bytes() for an open epoch of `events` events in `site_minutes`
+  // (site, minute) cells under `limits` (README: "Memory bound"); with site_minutes = 1, of
+  // the bytes of one site-minute of `events` hits.
+  static size_t MemoryBound(const AggregateLimits& limits, uint64_t events, uint64_t site_minutes);
 
  private:
-  struct PathHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   struct Cell {
     uint64_t pageviews = 0;
     uint64_t events = 0;
-    std::vector<uint64_t> visitors;  // unsorted, may repeat until CloseEpoch
-    std::unordered_map<std::string, uint64_t, PathHash, std::equal_to<>> pages;
-    uint64_t other_pageviews = 0;
+    VisitorHashes visitors;
+    std::array<TopValues, kDimensionCount> breakdowns;
+    size_t heap_bytes() const;
   };
 
   uint32_t worker_;
   AggregateLimits limits_;
+  std::array<uint32_t, kDimensionCount> top_k_;
   uint64_t next_epoch_ = 0;
   uint64_t open_events_ = 0;
-  uint64_t folded_pageviews_ = 0;
+  std::array<uint64_t, kDimensionCount> folded_{};
   std::unordered_map<uint64_t, Cell> cells_;  // key: site_id << 32 | minute
 };
 

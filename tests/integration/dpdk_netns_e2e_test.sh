@@ -100,7 +100,7 @@ step "beacond on the node's DPDK port"
 ip netns exec "$node" "$build/appliance/beacond" --config "$work/beacond.toml" \
   --ready-file "$work/ready" 2>"$work/beacond.log" &
 beacond_pid=$!
-for _ in $(seq 1 150); do
+for _ in $(seq 1 600); do  # compiling the user-agent patterns takes ~5 s
   [ -f "$work/ready" ] && break
   kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
   sleep 0.1

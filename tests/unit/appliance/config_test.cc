@@ -27,15 +27,18 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.management.port, defaults.management.port);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
   EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
-  EXPECT_EQ(example.pipeline.aggregate.max_pages_per_site_minute,
-            defaults.pipeline.aggregate.max_pages_per_site_minute);
+  for (const kernels::Dimension d : kernels::kDimensions) {
+    EXPECT_EQ(example.pipeline.aggregate.TopK(d), defaults.pipeline.aggregate.TopK(d));
+    EXPECT_EQ(example.forwarder.breakdown_limits.TopK(d), example.pipeline.aggregate.TopK(d));
+  }
   EXPECT_EQ(example.pipeline.visitor_key, defaults.pipeline.visitor_key);
   EXPECT_EQ(example.forwarder.clickhouse.url, defaults.forwarder.clickhouse.url);
   EXPECT_EQ(example.forwarder.clickhouse.database, defaults.forwarder.clickhouse.database);
   EXPECT_EQ(example.forwarder.flush_interval_ms, defaults.forwarder.flush_interval_ms);
   EXPECT_EQ(example.forwarder.max_pending_bytes, defaults.forwarder.max_pending_bytes);
   EXPECT_EQ(example.forwarder.retry_max_ms, defaults.forwarder.retry_max_ms);
-  EXPECT_EQ(example.forwarder.page_flush_interval_ms, defaults.forwarder.page_flush_interval_ms);
+  EXPECT_EQ(example.forwarder.breakdown_flush_interval_ms,
+            defaults.forwarder.breakdown_flush_interval_ms);
   EXPECT_EQ(example.forwarder.shards, defaults.forwarder.shards);
   EXPECT_EQ(example.forwarder.cluster, defaults.forwarder.cluster);
   EXPECT_EQ(example.forwarder.spool_dir, defaults.forwarder.spool_dir);
@@ -50,7 +53,7 @@ cluster = "beacon_cluster"
 spool_dir = "/var/spool/beacond"
 spool_max_mb = 64
 spool_fsync = false
-page_flush_interval_ms = 0
+breakdown_flush_interval_ms = 0
 )",
                                "t.toml");
   const std::vector<std::vector<std::string>> shards = {
@@ -60,7 +63,7 @@ page_flush_interval_ms = 0
   EXPECT_EQ(c.forwarder.spool_dir, "/var/spool/beacond");
   EXPECT_EQ(c.forwarder.spool_max_bytes, uint64_t{64} << 20);
   EXPECT_FALSE(c.forwarder.spool_fsync);
-  EXPECT_EQ(c.forwarder.page_flush_interval_ms, 0);
+  EXPECT_EQ(c.forwarder.breakdown_flush_interval_ms, 0);
 }
 
 TEST(ConfigTest, ShippedSiteRegistryParses) {
@@ -117,6 +120,26 @@ TEST(ConfigTest, RefusesBadInputNamingIt) {
               "clickhouse.shards: expected an array of arrays of strings");
   ExpectError("[clickhouse]\nshards = [[]]\n", "clickhouse.shards: expected an array");
   ExpectError("[clickhouse]\nspool_fsync = 1\n", "clickhouse.spool_fsync: expected true");
+}
+
+TEST(ConfigTest, DpdkMirrorKeys) {
+  const Config c = ParseConfig(
+      "[http]\ncountry_headers = [\"X-Geo\"]\n[dpdk]\nports = [\"net_null0\"]\n"
+      "mirror_ports = [80, 8080]\nmirror_flows = 100\nmirror_flow_bytes = 4096\n"
+      "mirror_total_bytes = 1048576\nmirror_idle_ms = 1000\nmirror_gap_ms = 50\n"
+      "mirror_client_ip_header = \"X-Forwarded-For\"\n",
+      "t.toml");
+  EXPECT_EQ(c.dpdk.mirror_ports, (std::vector<uint16_t>{80, 8080}));
+  EXPECT_EQ(c.dpdk.mirror_flows, 100u);
+  EXPECT_EQ(c.dpdk.mirror_flow_bytes, 4096u);
+  EXPECT_EQ(c.dpdk.mirror_total_bytes, 1048576u);
+  EXPECT_EQ(c.dpdk.mirror_idle_ms, 1000u);
+  EXPECT_EQ(c.dpdk.mirror_gap_ms, 50u);
+  EXPECT_EQ(c.dpdk.mirror_client_ip_header, "X-Forwarded-For");
+  EXPECT_EQ(c.dpdk.country_headers, (std::vector<std::string>{"X-Geo"}));
+  ExpectError("[dpdk]\nports = [\"p\"]\nmirror_ports = [0]\n",
+              "dpdk.mirror_ports: expected an array of integers in 1..65535");
+  ExpectError("[dpdk]\nports = [\"p\"]\n", "expected hit_batch_port, syslog_port or mirror_ports");
 }
 
 }  // namespace

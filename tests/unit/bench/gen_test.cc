@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <set>
@@ -20,7 +21,10 @@
 #include "bench/gen/hit_sender.h"
 #include "bench/gen/traffic_model.h"
 #include "bench/gen/verify.h"
+#include "kernels/aggregate/top_values.h"
 #include "kernels/decode.h"
+#include "kernels/enrich/attribution.h"
+#include "kernels/enrich/user_agent.h"
 #include "kernels/raw_batch.h"
 #include "kernels/site_registry.h"
 
@@ -31,6 +35,12 @@ using kernels::RejectReason;
 
 kernels::SiteRegistry Registry(uint32_t sites = 40) {
   return kernels::SiteRegistry::Parse(SiteRegistryText(sites, 7), "generated");
+}
+
+// uap-core's patterns, compiled once per test binary (about 5 s).
+const kernels::UserAgentClassifier& Classifier() {
+  static const auto classifier = kernels::UserAgentClassifier::Load();
+  return *classifier;
 }
 
 std::vector<Request> AllRequests(const TrafficModel& model) {
@@ -125,7 +135,7 @@ TEST(TrafficModelTest, MixHasEveryClassAndStaysWithinProtocolLimits) {
 }
 
 TEST(RequestWireTest, QueueTimeKeepsEventTimeOutOfTheGuard) {
-  Request req{Transport::kBatch, "ua", {}};
+  Request req{Transport::kBatch, "ua", "", {}};
   Hit hit;
   hit.params = "v=1";
   hit.queue_time_ms = 500;
@@ -141,6 +151,26 @@ TEST(RequestWireTest, QueueTimeKeepsEventTimeOutOfTheGuard) {
   EXPECT_EQ(minutes[1], 10u);
   EXPECT_NE(wire.find("v=1&qt=1401\nv=1&qt=59000"), std::string::npos) << wire;
   EXPECT_NE(wire.find("Content-Length: 24\r\n"), std::string::npos) << wire;
+}
+
+// The labels the ground truth counts devices, browsers and OSes by are what uap-core says.
+TEST(HumanAgentsTest, LabelsAgreeWithTheUapCoreClassifier) {
+  kernels::UserAgentCache cache(Classifier());
+  ASSERT_EQ(HumanAgents().size(), 20u);
+  std::set<std::string_view> devices, browsers, oses;
+  for (const HumanAgent& agent : HumanAgents()) {
+    const kernels::UaClass c = cache.Classify(agent.user_agent);
+    EXPECT_FALSE(c.is_bot()) << agent.user_agent;
+    EXPECT_EQ(kernels::DeviceClassName(c.device_class()), agent.device) << agent.user_agent;
+    EXPECT_EQ(kernels::kBrowserFamilies[c.browser], agent.browser) << agent.user_agent;
+    EXPECT_EQ(kernels::kOsFamilies[c.os], agent.os) << agent.user_agent;
+    devices.insert(agent.device);
+    browsers.insert(agent.browser);
+    oses.insert(agent.os);
+  }
+  EXPECT_EQ(devices.size(), 3u);  // desktop, mobile, tablet
+  EXPECT_GE(browsers.size(), 12u);
+  EXPECT_GE(oses.size(), 7u);
 }
 
 TEST(TruthFileTest, RoundTrips) {
@@ -159,6 +189,12 @@ TEST(TruthFileTest, RoundTrips) {
   EXPECT_EQ(TruthSummary::Read(file, "memory"), summary);
   EXPECT_EQ(summary.sent_hits, 2000u);
   EXPECT_GT(summary.accepted, 1700u);
+  // Every dimension has rows; values with spaces survive the file.
+  std::set<std::string> dimensions;
+  for (const auto& [key, cell] : summary.breakdowns) dimensions.insert(std::get<2>(key));
+  EXPECT_EQ(dimensions.size(), kernels::kDimensionCount);
+  EXPECT_TRUE(summary.breakdown_visitors.count({1, "browser", "Chrome Mobile"}) ||
+              summary.breakdown_visitors.count({2, "browser", "Chrome Mobile"}));
 }
 
 // Every generated hit, decoded by the real GA decoder, is accepted or rejected exactly as the
@@ -169,9 +205,11 @@ TEST(TrafficModelTest, DecoderAgreesWithTheTruthHitByHit) {
   options.hits = 6000;
   options.malformed_share = 0.1;
   const TrafficModel model(registry, options);
+  kernels::UserAgentCache user_agents(Classifier());
   kernels::DecodeContext ctx;
   ctx.sites = &registry;
   ctx.visitor_key = 0x5eed;
+  ctx.user_agents = &user_agents;
   const int64_t now = 1'764'000'000'000 + 12'345;
   std::map<std::string, uint64_t> visitor_hash;
   std::set<std::pair<uint32_t, uint64_t>> hashes_seen;
@@ -211,7 +249,8 @@ TEST(TrafficModelTest, DecoderAgreesWithTheTruthHitByHit) {
       const Hit& hit = req.hits[h];
       raw.Clear();
       raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, payloads[h],
-              req.user_agent, kernels::IpAddress::FromV4(0x7f000001), now);
+              req.user_agent, kernels::IpAddress::FromV4(0x7f000001), now, {},
+              kernels::CountryFromHeader(req.country_header));
       kernels::RejectCounters rejects;
       ctx.rejects = &rejects;
       kernels::EventBatch events;
@@ -237,6 +276,19 @@ TEST(TrafficModelTest, DecoderAgreesWithTheTruthHitByHit) {
       if (hit.kind == kernels::EventKind::kPageview) {
         EXPECT_EQ(events.str(events.path[0]), hit.path) << payloads[h];
       }
+      // The breakdown values the truth counts (bench/gen/README.md, "Breakdowns").
+      EXPECT_EQ(events.str(events.referrer[0]), hit.referrer) << payloads[h];
+      EXPECT_EQ(events.str(events.utm_source[0]), hit.utm_source) << payloads[h];
+      EXPECT_EQ(events.str(events.utm_medium[0]), hit.utm_medium) << payloads[h];
+      EXPECT_EQ(events.str(events.utm_campaign[0]), hit.utm_campaign) << payloads[h];
+      EXPECT_EQ(events.str(events.event_name[0]), hit.event_name) << payloads[h];
+      std::array<char, 2> letters;
+      EXPECT_EQ(kernels::CountryLetters(events.country[0], &letters), hit.country);
+      ASSERT_NE(hit.agent, nullptr);
+      EXPECT_EQ(kernels::DeviceClassName(static_cast<kernels::DeviceClass>(events.device[0])),
+                hit.agent->device);
+      EXPECT_EQ(kernels::kBrowserFamilies[events.browser[0]], hit.agent->browser);
+      EXPECT_EQ(kernels::kOsFamilies[events.os[0]], hit.agent->os);
       const auto [it, fresh] = visitor_hash.emplace(hit.visitor, events.visitor[0]);
       EXPECT_EQ(it->second, events.visitor[0]) << "visitor " << hit.visitor;
       if (fresh) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "host/forward/schema.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
@@ -65,6 +66,16 @@ void WaitUntil(Predicate done) {
   for (int i = 0; i < 1'000 && !done(); ++i) std::this_thread::sleep_for(milliseconds(10));
 }
 
+kernels::BreakdownRow Page(uint32_t site, uint32_t minute, std::string path, uint64_t pageviews,
+                           std::vector<uint64_t> visitors = {}) {
+  return {.site_id = site,
+          .minute = minute,
+          .dimension = kernels::Dimension::kPage,
+          .value = std::move(path),
+          .pageviews = pageviews,
+          .visitors = std::move(visitors)};
+}
+
 kernels::EpochRows WorkerZeroEpoch() {
   kernels::EpochRows rows;
   rows.worker = 0;
@@ -74,10 +85,8 @@ kernels::EpochRows WorkerZeroEpoch() {
       {.site_id = 1, .minute = kMinute, .pageviews = 4, .events = 5, .visitors = {10, 11, 12}},
       {.site_id = 1, .minute = kMinute + 1, .pageviews = 1, .events = 1, .visitors = {10}},
       {.site_id = 2, .minute = kMinute, .pageviews = 2, .events = 3, .visitors = {20, 21}}};
-  rows.page_minutes = {{.site_id = 1, .minute = kMinute, .path = "/", .pageviews = 3},
-                       {.site_id = 1, .minute = kMinute, .path = "/a", .pageviews = 1},
-                       {.site_id = 1, .minute = kMinute + 1, .path = "/", .pageviews = 1},
-                       {.site_id = 2, .minute = kMinute, .path = "/x", .pageviews = 2}};
+  rows.breakdowns = {Page(1, kMinute, "/", 3, {10, 11}), Page(1, kMinute, "/a", 1, {12}),
+                     Page(1, kMinute + 1, "/", 1, {10}), Page(2, kMinute, "/x", 2, {20})};
   return rows;
 }
 
@@ -89,8 +98,7 @@ kernels::EpochRows WorkerOneEpoch(uint64_t epoch) {
   rows.events = 7;
   rows.site_minutes = {
       {.site_id = 1, .minute = kMinute, .pageviews = 6, .events = 7, .visitors = {12, 13}}};
-  rows.page_minutes = {{.site_id = 1, .minute = kMinute, .path = "/", .pageviews = 5},
-                       {.site_id = 1, .minute = kMinute, .path = "/b", .pageviews = 1}};
+  rows.breakdowns = {Page(1, kMinute, "/", 5, {12, 13}), Page(1, kMinute, "/b", 1, {13})};
   return rows;
 }
 
@@ -130,9 +138,10 @@ TEST(ForwarderTest, MergesTwoWorkersEpochsIntoExactSums) {
                   "site_minutes GROUP BY site_id ORDER BY site_id"),
             "1\t17\t4\n2\t2\t2\n");
   EXPECT_EQ(Query(client,
-                  "SELECT path, sum(pageviews) AS views FROM page_minutes WHERE "
-                  "site_id = 1 GROUP BY path ORDER BY views DESC, path LIMIT 10"),
-            "/\t14\n/b\t2\n/a\t1\n");
+                  "SELECT value, sum(pageviews) AS views, uniqHLL12Merge(visitors) FROM "
+                  "breakdown_minutes WHERE site_id = 1 AND dimension = 'page' GROUP BY value "
+                  "ORDER BY views DESC, value LIMIT 10"),
+            "/\t14\t4\n/b\t2\t1\n/a\t1\t1\n");
 
   // Two inserts left two parts; the merge must sum the counters and merge the states.
   ASSERT_TRUE(client.Execute("OPTIMIZE TABLE site_minutes FINAL").ok());
@@ -141,7 +150,7 @@ TEST(ForwarderTest, MergesTwoWorkersEpochsIntoExactSums) {
 
   EXPECT_EQ(Sample(registry, "beacon_forward_epochs_offered_total"), 3);
   EXPECT_EQ(Sample(registry, "beacon_forward_rows_sent_total{table=\"site_minutes\"}"), 4);
-  EXPECT_EQ(Sample(registry, "beacon_forward_rows_sent_total{table=\"page_minutes\"}"), 7);
+  EXPECT_EQ(Sample(registry, "beacon_forward_rows_sent_total{table=\"breakdown_minutes\"}"), 7);
   EXPECT_EQ(Sample(registry, "beacon_forward_inserts_total{result=\"ok\"}"), 4);
   EXPECT_EQ(Sample(registry, "beacon_forward_inserts_total{result=\"failed\"}"), 0);
   EXPECT_EQ(Sample(registry, "beacon_forward_pending_bytes"), 0);
@@ -200,21 +209,22 @@ TEST(ForwarderTest, DeliversOnceClickHouseComesUpAndHasTheSchema) {
                   "uniqHLL12Merge(visitors) FROM site_minutes GROUP BY site_id "
                   "ORDER BY site_id"),
             "1\t5\t6\t3\n2\t2\t3\t2\n");
-  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM page_minutes"), "7\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
 }
 
 TEST(ForwarderTest, RetriesOnlyTheTableThatFailed) {
   const std::string url = LocalClickHouse::Shared().url();
   ClickHouseClient client(Endpoint(url, "partial_db"));
-  std::string create_pages;
+  // breakdown_minutes_in and its view come later: inserts into it fail until then.
+  std::vector<std::string> create_later;
   for (const std::string& statement : SchemaStatements("partial_db")) {
-    if (statement.find(".page_minutes ") != std::string::npos) {
-      create_pages = statement;
+    if (statement.find(".breakdown_minutes_in") != std::string::npos) {
+      create_later.push_back(statement);
       continue;
     }
     ASSERT_TRUE(client.Execute(statement).ok()) << statement;
   }
-  ASSERT_FALSE(create_pages.empty());
+  ASSERT_EQ(create_later.size(), 2u);
 
   Forwarder forwarder(Config(Endpoint(url, "partial_db", kSlowDdlTimeoutMs),
                              /*flush_interval_ms=*/10,
@@ -226,13 +236,15 @@ TEST(ForwarderTest, RetriesOnlyTheTableThatFailed) {
   ASSERT_TRUE(forwarder.Offer(rows));
   WaitUntil([&] { return Sample(registry, "f_inserts_total{result=\"failed\"}") >= 3; });
   ASSERT_GE(Sample(registry, "f_inserts_total{result=\"failed\"}"), 3);
-  ASSERT_TRUE(client.Execute(create_pages).ok());
+  for (const std::string& statement : create_later) {
+    ASSERT_TRUE(client.Execute(statement).ok()) << statement;
+  }
   ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
 
-  // site_minutes_in went in exactly once although page_minutes failed several times.
+  // site_minutes_in went in exactly once although breakdown_minutes_in failed several times.
   EXPECT_EQ(Sample(registry, "f_inserts_total{result=\"ok\"}"), 2);
   EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
-  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM page_minutes"), "7\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
 }
 
 TEST(ForwarderTest, RefusesEpochsBeyondMaxPendingBytes) {
@@ -253,7 +265,7 @@ TEST(ForwarderTest, RefusesEpochsBeyondMaxPendingBytes) {
   EXPECT_LT(taken, 100);
   EXPECT_FALSE(forwarder.Offer(rows));
   EXPECT_EQ(rows.site_minutes.size(), 1u);  // a refused epoch is left untouched
-  EXPECT_EQ(rows.page_minutes.size(), 2u);
+  EXPECT_EQ(rows.breakdowns.size(), 2u);
   EXPECT_EQ(Sample(registry, "f_epochs_offered_total"), taken);
   EXPECT_EQ(Sample(registry, "f_epochs_refused_total"), 2);
   EXPECT_GT(Sample(registry, "f_pending_bytes"), 1'000);
@@ -272,12 +284,12 @@ TEST(ForwarderTest, TakesAnEpochLargerThanTheBoundWhenNothingIsPending) {
   EXPECT_FALSE(forwarder.Offer(second));
 }
 
-TEST(ForwarderTest, HoldsPageRowsAcrossFlushesUntilThePageIntervalOrTheDrain) {
+TEST(ForwarderTest, HoldsBreakdownRowsAcrossFlushesUntilTheirIntervalOrTheDrain) {
   const std::string url = LocalClickHouse::Shared().url();
   ClickHouseClient client(Endpoint(url, "held_db"));
   ApplySchema(client, "held_db");
   ForwarderConfig config = Config(Endpoint(url, "held_db"), /*flush_interval_ms=*/50);
-  config.page_flush_interval_ms = 60'000;
+  config.breakdown_flush_interval_ms = 60'000;
   Forwarder forwarder(config);
   MetricsRegistry registry;
   forwarder.RegisterMetrics(&registry, "f");
@@ -288,20 +300,64 @@ TEST(ForwarderTest, HoldsPageRowsAcrossFlushesUntilThePageIntervalOrTheDrain) {
   kernels::EpochRows b = WorkerOneEpoch(0);
   ASSERT_TRUE(forwarder.Offer(b));
   WaitUntil([&] { return forwarder.acknowledged_events() >= 16; });
-  // Two flushes sent their site rows; the page rows of both wait, merged.
+  // Two flushes sent their site rows; the breakdown rows of both wait, merged.
   EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"site_minutes\"}"), 4);
-  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"page_minutes\"}"), 0);
+  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"breakdown_minutes\"}"), 0);
   EXPECT_GT(Sample(registry, "f_pending_bytes"), 0);
-  EXPECT_EQ(Query(client, "SELECT count() FROM page_minutes"), "0\n");
+  EXPECT_EQ(Query(client, "SELECT count() FROM breakdown_minutes"), "0\n");
   ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
   // (1, kMinute, "/") came from both epochs: 5 distinct keys in one insert.
-  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"page_minutes\"}"), 5);
+  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"breakdown_minutes\"}"), 5);
   EXPECT_EQ(Sample(registry, "f_inserts_total{result=\"ok\"}"), 3);
   EXPECT_EQ(Sample(registry, "f_pending_bytes"), 0);
   EXPECT_EQ(Query(client,
-                  "SELECT path, sum(pageviews) FROM page_minutes WHERE site_id = 1 "
-                  "GROUP BY path ORDER BY path"),
-            "/\t9\n/a\t1\n/b\t1\n");
+                  "SELECT value, sum(pageviews), uniqHLL12Merge(visitors) FROM breakdown_minutes "
+                  "WHERE site_id = 1 AND dimension = 'page' GROUP BY value ORDER BY value"),
+            "/\t9\t4\n/a\t1\t1\n/b\t1\t1\n");
+}
+
+TEST(ForwarderTest, CapsMergedBreakdownsAtTopKPerSiteMinuteAndDimension) {
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "cap_db"));
+  ApplySchema(client, "cap_db");
+  ForwarderConfig config = Config(Endpoint(url, "cap_db"), /*flush_interval_ms=*/50);
+  config.breakdown_flush_interval_ms = 60'000;
+  config.breakdown_limits.max_referrers_per_site_minute = 2;
+  Forwarder forwarder(config);
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  // Three epochs, each within K = 2, whose union holds 4 referrers and an (other) row.
+  auto referrer = [](std::string host, uint64_t events, uint64_t visitor) {
+    return kernels::BreakdownRow{.site_id = 3,
+                                 .minute = kMinute,
+                                 .dimension = kernels::Dimension::kReferrer,
+                                 .value = std::move(host),
+                                 .events = events,
+                                 .visitors = {visitor}};
+  };
+  uint64_t epoch = 0;
+  for (auto rows : {std::vector{referrer("a.example", 5, 1), referrer("b.example", 1, 2)},
+                    std::vector{referrer("c.example", 4, 3), referrer("(other)", 2, 4)},
+                    std::vector{referrer("d.example", 1, 5), referrer("a.example", 1, 6)}}) {
+    kernels::EpochRows epoch_rows;
+    epoch_rows.epoch = epoch++;
+    uint64_t events = 0;
+    for (const auto& row : rows) events += row.events;
+    epoch_rows.events = events;
+    epoch_rows.site_minutes = {{.site_id = 3, .minute = kMinute, .events = events, .visitors = {}}};
+    epoch_rows.breakdowns = std::move(rows);
+    ASSERT_TRUE(forwarder.Offer(epoch_rows));
+  }
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  // Kept: a (6) and c (4); b (1) and d (1) join (other) (2) with their visitors.
+  EXPECT_EQ(Query(client,
+                  "SELECT value, sum(events), uniqHLL12Merge(visitors) FROM breakdown_minutes "
+                  "WHERE site_id = 3 AND dimension = 'referrer' GROUP BY value ORDER BY value"),
+            "(other)\t4\t3\na.example\t6\t2\nc.example\t4\t1\n");
+  EXPECT_EQ(Sample(registry, "f_breakdown_folded_total{dimension=\"referrer\"}"), 2);
+  EXPECT_EQ(Sample(registry, "f_breakdown_folded_total{dimension=\"page\"}"), 0);
+  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"breakdown_minutes\"}"), 3);
 }
 
 }  // namespace

@@ -41,14 +41,27 @@ TEST(RowBinaryTest, SiteMinuteRowHasGoldenBytes) {
             "0807060504030201");
 }
 
-TEST(RowBinaryTest, PageMinuteRowHasGoldenBytes) {
-  kernels::PageMinuteRow row{
-      .site_id = 0x01020304, .minute = 1, .path = std::string(130, 'a'), .pageviews = 5};
+TEST(RowBinaryTest, BreakdownRowHasGoldenBytes) {
+  kernels::BreakdownRow row{.site_id = 0x01020304,
+                            .minute = 1,
+                            .dimension = kernels::Dimension::kReferrer,
+                            .value = std::string(130, 'a'),
+                            .pageviews = 5,
+                            .events = 2,
+                            .visitors = {9}};
   std::string out;
-  AppendPageMinuteRowBinary(row, &out);
-  // The path length 130 is the two-byte varint 0x82 0x01.
-  EXPECT_EQ(Hex(out),
-            "04030201" + std::string("3c000000") + "8201" + Hex(row.path) + "0500000000000000");
+  AppendBreakdownRowBinary(row, &out);
+  // dimension: Enum8 'referrer' = 2, one byte; the value length 130 is the two-byte varint
+  // 0x82 0x01.
+  EXPECT_EQ(Hex(out), "04030201" + std::string("3c000000") + "02" + "8201" + Hex(row.value) +
+                          "0500000000000000" + "0200000000000000" + "01" + "0900000000000000");
+}
+
+TEST(SchemaTest, DimensionEnumNamesEveryDimension) {
+  EXPECT_EQ(DimensionEnumType(),
+            "Enum8('page' = 1, 'referrer' = 2, 'utm_source' = 3, 'utm_medium' = 4, "
+            "'utm_campaign' = 5, 'country' = 6, 'device' = 7, 'browser' = 8, 'os' = 9, "
+            "'event' = 10)");
 }
 
 TEST(SchemaTest, RejectsADatabaseNameThatIsNotAnIdentifier) {
@@ -59,8 +72,6 @@ TEST(SchemaTest, RejectsADatabaseNameThatIsNotAnIdentifier) {
 }
 
 TEST(SchemaTest, ClusterModeWritesTheLocalTablesAndLeavesOneServerModeAsItWas) {
-  EXPECT_EQ(PageInsertTable(SchemaOptions{}), "page_minutes");
-  EXPECT_EQ(PageInsertTable(SchemaOptions{.database = "b", .cluster = "c"}), "page_minutes_local");
   std::string one_server;
   for (const auto& sql : SchemaStatements("b")) one_server += sql + ";";
   EXPECT_EQ(one_server.find("Replicated"), std::string::npos);
@@ -75,6 +86,14 @@ TEST(SchemaTest, ClusterModeWritesTheLocalTablesAndLeavesOneServerModeAsItWas) {
       << cluster;
   EXPECT_NE(cluster.find("b.site_minutes AS b.site_minutes_local ENGINE = Distributed(c, b, "
                          "site_minutes_local)"),
+            std::string::npos)
+      << cluster;
+  EXPECT_NE(cluster.find("ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/b/"
+                         "breakdown_minutes_local', '{replica}', (pageviews, events, visitors))"),
+            std::string::npos)
+      << cluster;
+  EXPECT_NE(cluster.find("b.breakdown_minutes AS b.breakdown_minutes_local ENGINE = "
+                         "Distributed(c, b, breakdown_minutes_local)"),
             std::string::npos)
       << cluster;
 }
@@ -99,7 +118,9 @@ TEST(SchemaTest, AppliesTwiceAndCreatesEveryTable) {
       "FORMAT TSV");
   ASSERT_TRUE(tables.ok()) << tables.body;
   EXPECT_EQ(tables.body,
-            "page_minutes\tSummingMergeTree\n"
+            "breakdown_minutes\tSummingMergeTree\n"
+            "breakdown_minutes_in\tNull\n"
+            "breakdown_minutes_mv\tMaterializedView\n"
             "site_minutes\tSummingMergeTree\n"
             "site_minutes_in\tNull\n"
             "site_minutes_mv\tMaterializedView\n");

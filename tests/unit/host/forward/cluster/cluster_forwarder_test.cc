@@ -68,7 +68,7 @@ void ApplySchema(const std::string& database) {
 // (which reads one replica per shard) sees everything.
 void SyncReplicas(const std::string& database) {
   for (const std::string& url : LocalCluster::Shared().all_urls()) {
-    for (const char* table : {"site_minutes_local", "page_minutes_local"}) {
+    for (const char* table : {"site_minutes_local", "breakdown_minutes_local"}) {
       ClickHouseClient client(Endpoint(url, database));
       ClickHouseResult result =
           client.Execute("SYSTEM SYNC REPLICA " + database + "." + std::string(table));
@@ -100,10 +100,12 @@ kernels::EpochRows Epoch(uint64_t seq) {
                                  .pageviews = site,
                                  .events = 1,
                                  .visitors = {site * 1000ull + seq % 7}});
-    rows.page_minutes.push_back({.site_id = site,
-                                 .minute = kMinute,
-                                 .path = "/p" + std::to_string(seq % 3),
-                                 .pageviews = site});
+    rows.breakdowns.push_back({.site_id = site,
+                               .minute = kMinute,
+                               .dimension = kernels::Dimension::kPage,
+                               .value = "/p" + std::to_string(seq % 3),
+                               .pageviews = site,
+                               .visitors = {site * 1000ull + seq % 7}});
     rows.events += site + 1;
   }
   return rows;
@@ -139,7 +141,8 @@ Totals Landed(const std::string& url, const std::string& database) {
   }
   std::istringstream pages(
       Query(url, database,
-            "SELECT site_id, sum(pageviews) FROM " + database + ".page_minutes GROUP BY site_id"));
+            "SELECT site_id, sum(pageviews) FROM " + database +
+                ".breakdown_minutes WHERE dimension = 'page' GROUP BY site_id"));
   while (pages >> site >> pageviews) totals.page_pageviews[site] = pageviews;
   return totals;
 }
@@ -201,9 +204,11 @@ TEST(ClusterSchemaTest, AppliesTwiceOnEveryServerAndTheSecondRunChangesNothing) 
     const std::string after = Query(urls[i], db, tables_sql);
     EXPECT_EQ(after, before[i]) << urls[i];
     for (const char* expected :
-         {"page_minutes\tDistributed", "page_minutes_local\tReplicatedSummingMergeTree",
-          "site_minutes\tDistributed", "site_minutes_in\tNull",
-          "site_minutes_local\tReplicatedSummingMergeTree", "site_minutes_mv\tMaterializedView"}) {
+         {"breakdown_minutes\tDistributed", "breakdown_minutes_in\tNull",
+          "breakdown_minutes_local\tReplicatedSummingMergeTree",
+          "breakdown_minutes_mv\tMaterializedView", "site_minutes\tDistributed",
+          "site_minutes_in\tNull", "site_minutes_local\tReplicatedSummingMergeTree",
+          "site_minutes_mv\tMaterializedView"}) {
       EXPECT_NE(after.find(expected), std::string::npos) << urls[i] << " lacks " << expected;
     }
   }

@@ -1,0 +1,124 @@
+// Aggregation cost per event: MinuteAggregator::Add over decoded event batches, with an epoch
+// closed every `epoch events` (the range argument), all ten breakdown dimensions filled.
+//   realistic: beacon-gen's GA v1 mix (Zipf sites and pages, referrers, campaigns, countries,
+//              20 user agents classified by uap-core, event names), decoded by DecodeBatch;
+//   flood:     the same with --flood (random paths, referrers, campaigns and event names:
+//              an eviction per value, every hit).
+//   ./bench/kernels/aggregate_benchmark --benchmark_min_time=1
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/gen/traffic_model.h"
+#include "kernels/aggregate/minute_aggregator.h"
+#include "kernels/decode.h"
+#include "kernels/enrich/attribution.h"
+#include "kernels/enrich/user_agent.h"
+#include "kernels/raw_batch.h"
+#include "kernels/site_registry.h"
+
+namespace beacon::kernels {
+namespace {
+
+constexpr uint64_t kHits = 200'000;
+
+struct Workload {
+  std::vector<EventBatch> batches;
+  uint64_t events = 0;
+};
+
+Workload Decode(bool flood) {
+  static const SiteRegistry sites = SiteRegistry::Parse(bench::SiteRegistryText(40, 7), "bench");
+  static const std::unique_ptr<const UserAgentClassifier> classifier = UserAgentClassifier::Load();
+  UserAgentCache user_agents(*classifier);
+  RejectCounters rejects;
+  DecodeContext ctx;
+  ctx.sites = &sites;
+  ctx.rejects = &rejects;
+  ctx.visitor_key = 0x5eed;
+  ctx.user_agents = &user_agents;
+  bench::TrafficOptions options;
+  options.hits = kHits;
+  options.flood = flood;
+  const bench::TrafficModel model(sites, options);
+  Workload w;
+  RawBatch raw;
+  auto flush = [&] {
+    if (raw.size() == 0) return;
+    EventBatch& events = w.batches.emplace_back();
+    DecodeBatch(raw, ctx, &events);
+    w.events += events.size();
+    raw.Clear();
+  };
+  const int64_t now = 1'764'000'000'000;
+  for (uint64_t k = 0; k < model.chunk_count(); ++k) {
+    for (const bench::Request& request : model.Chunk(k)) {
+      std::string text;
+      for (const bench::Hit& hit : request.hits) {
+        if (!text.empty()) text += '\n';
+        text += hit.params;
+        if (hit.queue_time_ms >= 0) text += "&qt=" + std::to_string(hit.queue_time_ms);
+      }
+      const Endpoint endpoint =
+          request.transport == bench::Transport::kBatch ? Endpoint::kGaBatch : Endpoint::kGaCollect;
+      if (!raw.Add(endpoint, IngressKind::kHttp, text, request.user_agent,
+                   IpAddress::FromV4(0xC0A80001), now, {},
+                   CountryFromHeader(request.country_header))) {
+        flush();
+        raw.Add(endpoint, IngressKind::kHttp, text, request.user_agent,
+                IpAddress::FromV4(0xC0A80001), now, {}, CountryFromHeader(request.country_header));
+      }
+    }
+  }
+  flush();
+  return w;
+}
+
+void BM_Aggregate(benchmark::State& state, bool flood) {
+  static const Workload realistic = Decode(false);
+  static const Workload flooded = Decode(true);
+  const Workload& w = flood ? flooded : realistic;
+  const auto epoch_events = static_cast<uint64_t>(state.range(0));
+  MinuteAggregator agg(0, AggregateLimits{});
+  uint64_t events = 0, breakdown_rows = 0, site_rows = 0;
+  size_t peak_bytes = 0;
+  for (auto _ : state) {
+    for (const EventBatch& batch : w.batches) {
+      agg.Add(batch);
+      if (agg.open_events() >= epoch_events) {
+        peak_bytes = std::max(peak_bytes, agg.memory_bytes());
+        const EpochRows rows = agg.CloseEpoch();
+        breakdown_rows += rows.breakdowns.size();
+        site_rows += rows.site_minutes.size();
+      }
+    }
+    events += w.events;
+  }
+  const double n = static_cast<double>(events);
+  state.SetItemsProcessed(static_cast<int64_t>(events));
+  state.counters["ns_per_event"] =
+      benchmark::Counter(n, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["breakdown_rows_per_event"] = static_cast<double>(breakdown_rows) / n;
+  state.counters["site_rows_per_event"] = static_cast<double>(site_rows) / n;
+  state.counters["peak_MB"] = static_cast<double>(peak_bytes) / 1e6;
+  for (const Dimension d : {Dimension::kPage, Dimension::kReferrer, Dimension::kEventName}) {
+    state.counters["folded_" + std::string(DimensionName(d))] =
+        static_cast<double>(agg.folded(d)) / n;
+  }
+}
+
+BENCHMARK_CAPTURE(BM_Aggregate, realistic, false)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Aggregate, flood, true)
+    ->Arg(10'000)
+    ->Arg(100'000)
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace beacon::kernels
+
+BENCHMARK_MAIN();

@@ -1,0 +1,126 @@
+// The breakdown dimensions and TopValues, the bounded top-K sketch (Space-Saving) that keeps
+// one dimension's values of one (site, minute). Bounds and error: kernels/aggregate/README.md.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace beacon::kernels {
+
+// The dimensions a site-minute is broken down by. The numbers are stored (the ClickHouse
+// Enum8 `dimension`): append only.
+enum class Dimension : uint8_t {
+  kPage = 1,
+  kReferrer = 2,
+  kUtmSource = 3,
+  kUtmMedium = 4,
+  kUtmCampaign = 5,
+  kCountry = 6,
+  kDevice = 7,
+  kBrowser = 8,
+  kOs = 9,
+  kEventName = 10,
+};
+inline constexpr size_t kDimensionCount = 10;
+inline constexpr std::array<Dimension, kDimensionCount> kDimensions = {
+    Dimension::kPage,        Dimension::kReferrer, Dimension::kUtmSource, Dimension::kUtmMedium,
+    Dimension::kUtmCampaign, Dimension::kCountry,  Dimension::kDevice,    Dimension::kBrowser,
+    Dimension::kOs,          Dimension::kEventName};
+
+inline size_t DimensionIndex(Dimension d) { return static_cast<size_t>(d) - 1; }
+// The label of `d`, as in ClickHouse's Enum8 and in metrics: "page", "referrer", "utm_source",
+// "utm_medium", "utm_campaign", "country", "device", "browser", "os", "event".
+std::string_view DimensionName(Dimension d);
+
+// The value that stands for everything a dimension's bound folded away. A real value equal to
+// it (a campaign named "(other)") is counted in that row too.
+inline constexpr std::string_view kOtherValue = "(other)";
+// Longer values are cut (at a UTF-8 character boundary) before they are counted: the decoders'
+// own caps are lower (path 1024, referrer 253, campaign 100), this bounds what any format sends.
+inline constexpr size_t kMaxBreakdownValueBytes = 1024;
+
+// The visitor hashes of one row: appended as hits come; [0, sorted) is ascending and unique.
+// When the vector is full (64 or more), its tail is sorted and merged into that prefix (repeats
+// dropped) before it may grow, so a row's hashes stay near its distinct visitors and the sort
+// at epoch close is a merge.
+struct VisitorHashes {
+  std::vector<uint64_t> hashes;
+  size_t sorted = 0;
+
+  void Add(uint64_t visitor);
+  // Sorts and de-duplicates every hash: afterwards `hashes` is ascending and unique.
+  void Finish();
+  size_t heap_bytes() const { return hashes.capacity() * sizeof(uint64_t); }
+};
+
+// Space-Saving over the values of one dimension of one site-minute, keeping at most `k`.
+// Each kept value holds exact pageviews, events and visitor hashes *since its admission*;
+// when a new value arrives with the table full, the value with the lowest Space-Saving count
+// (ties: the earliest admitted) is evicted: its pageviews, events and visitors move to the
+// (other) row and the newcomer takes its slot with that count + 1. So the kept rows plus
+// (other) always sum to the exact totals, and a kept value misses at most the count its slot
+// had at its admission (≤ N/k for N hits of the dimension). Deterministic: the rows are a
+// pure function of the calls, in order. Not thread-safe.
+class TopValues {
+ public:
+  struct Row {
+    std::string_view value;  // kOtherValue for the folded row
+    uint64_t pageviews = 0;
+    uint64_t events = 0;
+    VisitorHashes* visitors = nullptr;  // the caller may Finish and take them
+    uint64_t admission_error = 0;       // the bound on what this row misses
+  };
+
+  // Counts one hit with a non-empty `value`. Returns the hits (pageviews + events) that an
+  // eviction folded into (other) because of it: 0 when `value` was kept or admitted freely.
+  uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k);
+
+  bool empty() const { return entries_.empty() && other_.hits() == 0; }
+  size_t size() const { return entries_.size(); }
+  // The kept rows, then the (other) row when it holds hits; in no particular order.
+  std::vector<Row> Rows();
+  // Heap bytes held (kept exactly as the containers grow).
+  size_t heap_bytes() const { return heap_bytes_; }
+  // The bytes of one kept value's slot, for MinuteAggregator::MemoryBound.
+  static size_t EntryBytes();
+
+ private:
+  struct Tally {
+    uint64_t pageviews = 0;
+    uint64_t events = 0;
+    VisitorHashes visitors;
+    uint64_t hits() const { return pageviews + events; }
+  };
+  struct Entry {
+    std::string value;  // heap bytes counted only beyond libstdc++'s 15 inline ones
+    uint64_t hash = 0;
+    uint64_t count = 0;            // Space-Saving count: admission_error + hits since admission
+    uint64_t admission_error = 0;  // the count of the slot when this value took it
+    uint64_t admitted = 0;         // admission sequence number, breaks ties in count
+    uint32_t heap_slot = 0;
+    Tally tally;
+  };
+
+  void Count(Tally& tally, bool pageview, uint64_t visitor);
+  bool Less(uint32_t a, uint32_t b) const;
+  void SiftDown(size_t slot);
+  void SiftUp(size_t slot);
+  size_t FindSlot(std::string_view value, uint64_t hash) const;  // index slot, or its empty slot
+  void IndexInsert(uint32_t entry);
+  void IndexErase(uint32_t entry);
+  void GrowIndex();
+  void Account(size_t before, size_t after) { heap_bytes_ += after - before; }
+
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> heap_;   // entry ids, a min-heap by (count, admitted)
+  std::vector<uint32_t> index_;  // open addressing, linear probing: entry id + 1, 0 = empty
+  Tally other_;
+  uint64_t next_admission_ = 0;
+  size_t heap_bytes_ = 0;
+};
+
+}  // namespace beacon::kernels
