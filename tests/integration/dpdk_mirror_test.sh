@@ -68,7 +68,7 @@ step "beacond with the DPDK mirror replaying the capture"
 "$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
   2>"$work/beacond.log" &
 beacond_pid=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 600); do  # compiling the user-agent patterns takes ~5 s
   [ -f "$work/ready" ] && break
   kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
   sleep 0.1
