@@ -27,10 +27,10 @@ using Clock = std::chrono::steady_clock;
 size_t EstimateBytes(const kernels::EpochRows& rows) {
   size_t bytes = sizeof(kernels::EpochRows);
   for (const auto& row : rows.site_minutes) {
-    bytes += sizeof(row) + row.visitors.size() * sizeof(uint64_t);
+    bytes += sizeof(row) + kernels::SketchHeapBytes(row.visitors);
   }
   for (const auto& row : rows.breakdowns) {
-    bytes += sizeof(row) + row.value.size() + row.visitors.size() * sizeof(uint64_t);
+    bytes += sizeof(row) + row.value.size() + kernels::SketchHeapBytes(row.visitors);
   }
   return bytes;
 }
@@ -63,14 +63,16 @@ struct Forwarder::Batch {
   uint64_t events = 0;  // accepted events this batch carries (its share of each epoch)
   uint64_t site_rows = 0;
   uint64_t breakdown_rows = 0;
-  std::string site_data;       // RowBinary of site_minutes_in
-  std::string breakdown_data;  // RowBinary of breakdown_minutes_in
+  std::string site_data;       // RowBinary of site_minutes (site_minutes_local on a cluster)
+  std::string breakdown_data;  // RowBinary of breakdown_minutes (breakdown_minutes_local)
   bool site_done = false;      // site_data acknowledged; a retry resends only breakdown_data
   bool spooled = false;        // this batch is the head record of the shard's spool
 
-  // Tags spool records of this layout; records of the earlier page_minutes layout (which began
-  // with the event count) are refused rather than sent to the wrong table.
-  static constexpr uint64_t kRecordTag = 0x3130'4b44'5242'4e42;  // "BNBRDK01"
+  // Tags spool records of this layout (rows carrying uniqHLL12 states, for site_minutes and
+  // breakdown_minutes). Records of earlier layouts — "BNBRDK01", hash arrays for the *_in
+  // tables, and the page_minutes one before it, which began with the event count — are
+  // dropped and counted rather than sent to a table whose columns they do not match.
+  static constexpr uint64_t kRecordTag = 0x3230'4b44'5242'4e42;  // "BNBRDK02"
 
   size_t MemoryBytes() const { return sizeof(Batch) + site_data.size() + breakdown_data.size(); }
 
@@ -119,6 +121,7 @@ struct Forwarder::Shard {
   std::atomic<uint64_t> spool_bytes{0};
   std::atomic<uint64_t> spool_torn{0};
   std::atomic<uint64_t> spool_corrupt{0};
+  std::atomic<uint64_t> spool_dropped{0};  // records of another layout, never sent
 
   std::atomic<uint64_t> inserts_ok{0};
   std::atomic<uint64_t> inserts_failed{0};
@@ -286,28 +289,22 @@ using BreakdownKey = std::tuple<uint32_t, uint32_t, kernels::Dimension, std::str
 struct HeldBreakdown {
   uint64_t pageviews = 0;
   uint64_t events = 0;
-  std::vector<uint64_t> visitors;  // may repeat until the batch is built
-  size_t distinct = 0;             // visitors.size() after the last de-duplication
+  kernels::UniqHll12 visitors;
 
   uint64_t hits() const { return pageviews + events; }
-  void Merge(uint64_t more_pageviews, uint64_t more_events, const std::vector<uint64_t>& more) {
-    pageviews += more_pageviews;
-    events += more_events;
-    visitors.insert(visitors.end(), more.begin(), more.end());
-    // The same visitors come back epoch after epoch: drop repeats before the set doubles.
-    if (visitors.size() > 2 * distinct + 64) {
-      std::sort(visitors.begin(), visitors.end());
-      visitors.erase(std::unique(visitors.begin(), visitors.end()), visitors.end());
-      distinct = visitors.size();
-    }
+  void Merge(const HeldBreakdown& more) {
+    pageviews += more.pageviews;
+    events += more.events;
+    visitors.Merge(more.visitors);
   }
 };
 using Breakdowns = std::map<BreakdownKey, HeldBreakdown>;
-// A held breakdown row's bytes beside its value and visitor hashes: key, counts, node overhead.
+// A held breakdown row's bytes beside its value and large sketch: key, counts, the sketch
+// while small, node overhead.
 constexpr size_t kHeldBreakdownBytes = sizeof(BreakdownKey) + sizeof(HeldBreakdown) + 32;
 
-// The rows of one shard, merged: (site_id, minute) rows sum pageviews/events and union
-// visitor sets; (site_id, minute, dimension, value) rows likewise. Sorted by key.
+// The rows of one shard, merged: (site_id, minute) rows sum pageviews/events and merge
+// visitor sketches; (site_id, minute, dimension, value) rows likewise. Sorted by key.
 struct ShardRows {
   std::map<SiteKey, kernels::SiteMinuteRow> sites;
   Breakdowns breakdowns;
@@ -341,7 +338,7 @@ void CapBreakdowns(const std::array<uint32_t, kernels::kDimensionCount>& top_k, 
       for (size_t i = k; i < values.size(); ++i) {
         HeldBreakdown& folded_row = values[i]->second;
         moved += folded_row.hits();
-        other.Merge(folded_row.pageviews, folded_row.events, folded_row.visitors);
+        other.Merge(folded_row);
         rows->erase(values[i]);
       }
       (*folded)[kernels::DimensionIndex(dimension)].fetch_add(moved, std::memory_order_relaxed);
@@ -400,14 +397,16 @@ void Forwarder::Dispatch() {
         }
         merged.pageviews += row.pageviews;
         merged.events += row.events;
-        merged.visitors.insert(merged.visitors.end(), row.visitors.begin(), row.visitors.end());
+        merged.visitors.Merge(row.visitors);
       }
       for (auto& row : epoch.breakdowns) {
         const size_t value_bytes = row.value.size();
         auto [it, inserted] = held[ring.ShardOf(row.site_id)].try_emplace(
             {row.site_id, row.minute, row.dimension, std::move(row.value)});
-        it->second.Merge(row.pageviews, row.events, row.visitors);
-        held_bytes += row.visitors.size() * sizeof(uint64_t);
+        const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors)};
+        const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
+        it->second.Merge(more);
+        held_bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
         if (inserted) held_bytes += kHeldBreakdownBytes + value_bytes;
       }
       // The epoch's accepted events, shared out by the hits each shard's rows carry (exact
@@ -449,9 +448,6 @@ void Forwarder::Dispatch() {
       Batch& batch = batches[s].emplace();
       batch.events = rows[s].events;
       for (auto& [key, row] : rows[s].sites) {
-        std::sort(row.visitors.begin(), row.visitors.end());
-        row.visitors.erase(std::unique(row.visitors.begin(), row.visitors.end()),
-                           row.visitors.end());
         AppendSiteMinuteRowBinary(row, &batch.site_data);
         if (cluster) AppendBatchIdRowBinary(batch_id, &batch.site_data);
       }
@@ -462,9 +458,6 @@ void Forwarder::Dispatch() {
         breakdown.pageviews = held_row.pageviews;
         breakdown.events = held_row.events;
         breakdown.visitors = std::move(held_row.visitors);
-        std::sort(breakdown.visitors.begin(), breakdown.visitors.end());
-        breakdown.visitors.erase(std::unique(breakdown.visitors.begin(), breakdown.visitors.end()),
-                                 breakdown.visitors.end());
         AppendBreakdownRowBinary(breakdown, &batch.breakdown_data);
         if (cluster) AppendBatchIdRowBinary(batch_id, &batch.breakdown_data);
       }
@@ -568,9 +561,13 @@ void Forwarder::RunShard(Shard& shard) {
       if (shard.spool != nullptr && shard.spool->Front(&record)) {
         std::optional<Batch> batch = Batch::Decode(record);
         if (!batch.has_value()) {
-          // The CRC matched, so the writer wrote this: a bug, not disk damage. Never send it.
-          std::fprintf(stderr, "forwarder: shard %u: undecodable spool record dropped\n",
+          // The CRC matched, so a beacond wrote this: an earlier release's layout (or a bug),
+          // not disk damage. Never send it.
+          std::fprintf(stderr,
+                       "forwarder: shard %u: spool record of another layout (an earlier "
+                       "release?) dropped\n",
                        shard.number);
+          shard.spool_dropped.fetch_add(1, std::memory_order_relaxed);
           shard.spool->PopFront();
           shard.MirrorSpool();
           continue;
@@ -671,13 +668,17 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
     }
     return false;
   };
+  const bool cluster = !config_.cluster.empty();
+  const std::string_view site_table = cluster ? kSiteMinutesLocalTable : kSiteMinutesTable;
+  const std::string_view breakdown_table =
+      cluster ? kBreakdownMinutesLocalTable : kBreakdownMinutesTable;
   if (!batch.site_done && batch.site_rows > 0) {
-    if (!insert(kSiteMinutesInTable, batch.site_data)) return false;
+    if (!insert(site_table, batch.site_data)) return false;
     shard.site_rows_sent.fetch_add(batch.site_rows, std::memory_order_relaxed);
   }
   batch.site_done = true;
   if (batch.breakdown_rows > 0) {
-    if (!insert(kBreakdownMinutesInTable, batch.breakdown_data)) return false;
+    if (!insert(breakdown_table, batch.breakdown_data)) return false;
     shard.breakdown_rows_sent.fetch_add(batch.breakdown_rows, std::memory_order_relaxed);
   }
   return true;
@@ -748,6 +749,9 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
       out.Counter(prefix + "_spool_corrupt_total",
                   "Spool records with a bad frame or CRC, set aside as *.corrupt.",
                   {{"shard", number}}, load(shard->spool_corrupt));
+      out.Counter(prefix + "_spool_dropped_total",
+                  "Spool records of another layout (an earlier release's), dropped unsent.",
+                  {{"shard", number}}, load(shard->spool_dropped));
       out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
                 {{"shard", number}}, static_cast<double>(load(shard->spool_records)));
       out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", number}},

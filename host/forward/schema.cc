@@ -56,85 +56,65 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
   const std::string& db = options.database;
   const std::string breakdown_columns = "site_id UInt32, minute DateTime, dimension " +
                                         DimensionEnumType() +
-                                        ", value String, pageviews UInt64, events UInt64";
-  const std::string breakdown_names = "site_id, minute, dimension, value, pageviews, events";
+                                        ", value String, pageviews UInt64, events UInt64, "
+                                        "visitors AggregateFunction(uniqHLL12, UInt64)";
+  // beacond inserts its own uniqHLL12 states straight into the tables; earlier releases
+  // inserted hash arrays into Null *_in tables whose materialized views built the states.
+  // Dropping them (views first) makes an older beacond's inserts fail rather than land
+  // twice: upgrade every beacond before running this schema.
+  std::vector<std::string> statements = {"CREATE DATABASE IF NOT EXISTS " + db};
+  for (const char* obsolete :
+       {"site_minutes_mv", "breakdown_minutes_mv", "site_minutes_in", "breakdown_minutes_in"}) {
+    statements.push_back("DROP TABLE IF EXISTS " + db + "." + obsolete);
+  }
   if (options.cluster.empty()) {
     // site_minutes is a SummingMergeTree: on merge it sums the UInt64 columns and merges the
     // uniqHLL12 states (verified on 18.16), so rows of one (site_id, minute) from any number
     // of inserts collapse into one.
-    return {
-        "CREATE DATABASE IF NOT EXISTS " + db,
-        "CREATE TABLE IF NOT EXISTS " + db +
-            ".site_minutes (site_id UInt32, minute DateTime, pageviews UInt64, events UInt64, "
-            "visitors AggregateFunction(uniqHLL12, UInt64)) ENGINE = SummingMergeTree() "
-            "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute)",
-        "CREATE TABLE IF NOT EXISTS " + db +
-            ".site_minutes_in (site_id UInt32, minute DateTime, pageviews UInt64, events UInt64, "
-            "visitor_hashes Array(UInt64)) ENGINE = Null",
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS " + db + ".site_minutes_mv TO " + db +
-            ".site_minutes AS SELECT site_id, minute, pageviews, events, "
-            "arrayReduce('uniqHLL12State', visitor_hashes) AS visitors FROM " +
-            db + ".site_minutes_in",
-        // Breakdowns: the same scheme, one row per (site, dimension, minute, value). The key
-        // starts with (site_id, dimension) because every analyst query fixes both.
-        "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes (" + breakdown_columns +
-            ", visitors AggregateFunction(uniqHLL12, UInt64)) ENGINE = SummingMergeTree() "
-            "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, value)",
-        "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_in (" + breakdown_columns +
-            ", visitor_hashes Array(UInt64)) ENGINE = Null",
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS " + db + ".breakdown_minutes_mv TO " + db +
-            ".breakdown_minutes AS SELECT " + breakdown_names +
-            ", arrayReduce('uniqHLL12State', visitor_hashes) AS visitors FROM " + db +
-            ".breakdown_minutes_in",
-    };
+    statements.push_back("CREATE TABLE IF NOT EXISTS " + db +
+                         ".site_minutes (site_id UInt32, minute DateTime, pageviews UInt64, "
+                         "events UInt64, visitors AggregateFunction(uniqHLL12, UInt64)) ENGINE = "
+                         "SummingMergeTree() PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, "
+                         "minute)");
+    // Breakdowns: one row per (site, dimension, minute, value). The key starts with
+    // (site_id, dimension) because every analyst query fixes both.
+    statements.push_back("CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes (" +
+                         breakdown_columns +
+                         ") ENGINE = SummingMergeTree() PARTITION BY toYYYYMMDD(minute) ORDER BY "
+                         "(site_id, dimension, minute, value)");
+    return statements;
   }
   // Replicated tables drop a block whose checksum is among the table's last
-  // replicated_deduplication_window blocks (ids kept in ZooKeeper, shared by the replicas).
-  // Verified on 18.16.1: this holds for the block the materialized view writes, so a batch
-  // resent byte-identically to site_minutes_in (any replica) lands once. batch_id keeps two
-  // different batches with equal rows from being taken for one; it is not summed (the
-  // explicit column list) and means nothing after merges. The window is 1000 blocks.
+  // replicated_deduplication_window blocks (ids kept in ZooKeeper, shared by the replicas), so
+  // a batch resent byte-identically (any replica) lands once. batch_id keeps two different
+  // batches with equal rows from being taken for one; it is not summed (the explicit column
+  // list) and means nothing after merges. The window is 1000 blocks.
   const std::string zk = "'/clickhouse/tables/{shard}/" + db + "/";
   const std::string& cluster = options.cluster;
-  return {
-      "CREATE DATABASE IF NOT EXISTS " + db,
+  statements.push_back(
       "CREATE TABLE IF NOT EXISTS " + db +
-          ".site_minutes_local (site_id UInt32, minute DateTime, pageviews UInt64, "
-          "events UInt64, visitors AggregateFunction(uniqHLL12, UInt64), batch_id UInt64) "
-          "ENGINE = ReplicatedSummingMergeTree(" +
-          zk +
-          "site_minutes_local', '{replica}', (pageviews, events, visitors)) "
-          "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute) "
-          "SETTINGS replicated_deduplication_window = 1000",
-      "CREATE TABLE IF NOT EXISTS " + db +
-          ".site_minutes_in (site_id UInt32, minute DateTime, pageviews UInt64, events UInt64, "
-          "visitor_hashes Array(UInt64), batch_id UInt64) ENGINE = Null",
-      "CREATE MATERIALIZED VIEW IF NOT EXISTS " + db + ".site_minutes_mv TO " + db +
-          ".site_minutes_local AS SELECT site_id, minute, pageviews, events, "
-          "arrayReduce('uniqHLL12State', visitor_hashes) AS visitors, batch_id FROM " +
-          db + ".site_minutes_in",
-      "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_local (" + breakdown_columns +
-          ", visitors AggregateFunction(uniqHLL12, UInt64), batch_id UInt64) "
-          "ENGINE = ReplicatedSummingMergeTree(" +
-          zk +
-          "breakdown_minutes_local', '{replica}', (pageviews, events, visitors)) "
-          "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, value) "
-          "SETTINGS replicated_deduplication_window = 1000",
-      "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_in (" + breakdown_columns +
-          ", visitor_hashes Array(UInt64), batch_id UInt64) ENGINE = Null",
-      "CREATE MATERIALIZED VIEW IF NOT EXISTS " + db + ".breakdown_minutes_mv TO " + db +
-          ".breakdown_minutes_local AS SELECT " + breakdown_names +
-          ", arrayReduce('uniqHLL12State', visitor_hashes) AS visitors, batch_id FROM " + db +
-          ".breakdown_minutes_in",
-      // No sharding key: inserts through these would bypass beacond's shard ring, so
-      // ClickHouse refuses them on a cluster of more than one shard.
-      "CREATE TABLE IF NOT EXISTS " + db + ".site_minutes AS " + db +
-          ".site_minutes_local ENGINE = Distributed(" + cluster + ", " + db +
-          ", site_minutes_local)",
-      "CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes AS " + db +
-          ".breakdown_minutes_local ENGINE = Distributed(" + cluster + ", " + db +
-          ", breakdown_minutes_local)",
-  };
+      ".site_minutes_local (site_id UInt32, minute DateTime, pageviews UInt64, "
+      "events UInt64, visitors AggregateFunction(uniqHLL12, UInt64), batch_id UInt64) "
+      "ENGINE = ReplicatedSummingMergeTree(" +
+      zk +
+      "site_minutes_local', '{replica}', (pageviews, events, visitors)) "
+      "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute) "
+      "SETTINGS replicated_deduplication_window = 1000");
+  statements.push_back("CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_local (" +
+                       breakdown_columns +
+                       ", batch_id UInt64) ENGINE = ReplicatedSummingMergeTree(" + zk +
+                       "breakdown_minutes_local', '{replica}', (pageviews, events, visitors)) "
+                       "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, "
+                       "value) SETTINGS replicated_deduplication_window = 1000");
+  // No sharding key: inserts through these would bypass beacond's shard ring, so ClickHouse
+  // refuses them on a cluster of more than one shard.
+  statements.push_back("CREATE TABLE IF NOT EXISTS " + db + ".site_minutes AS " + db +
+                       ".site_minutes_local ENGINE = Distributed(" + cluster + ", " + db +
+                       ", site_minutes_local)");
+  statements.push_back("CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes AS " + db +
+                       ".breakdown_minutes_local ENGINE = Distributed(" + cluster + ", " + db +
+                       ", breakdown_minutes_local)");
+  return statements;
 }
 
 std::string DimensionEnumType() {
@@ -152,8 +132,7 @@ void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* o
   PutLittleEndian<uint32_t>(MinuteToDateTime(row.minute), out);
   PutLittleEndian<uint64_t>(row.pageviews, out);
   PutLittleEndian<uint64_t>(row.events, out);
-  PutVarUInt(row.visitors.size(), out);
-  for (uint64_t visitor : row.visitors) PutLittleEndian<uint64_t>(visitor, out);
+  row.visitors.Serialize(out);
 }
 
 void AppendBreakdownRowBinary(const kernels::BreakdownRow& row, std::string* out) {
@@ -164,8 +143,7 @@ void AppendBreakdownRowBinary(const kernels::BreakdownRow& row, std::string* out
   out->append(row.value);
   PutLittleEndian<uint64_t>(row.pageviews, out);
   PutLittleEndian<uint64_t>(row.events, out);
-  PutVarUInt(row.visitors.size(), out);
-  for (uint64_t visitor : row.visitors) PutLittleEndian<uint64_t>(visitor, out);
+  row.visitors.Serialize(out);
 }
 
 void AppendBatchIdRowBinary(uint64_t batch_id, std::string* out) {

@@ -11,11 +11,12 @@
 
 namespace beacon::host {
 
-// Where the forwarder inserts: site_minutes_in and breakdown_minutes_in, Null tables whose
-// materialized views turn visitor-hash arrays into uniqHLL12 states in site_minutes and
-// breakdown_minutes (the _local tables on a cluster).
-inline constexpr std::string_view kSiteMinutesInTable = "site_minutes_in";
-inline constexpr std::string_view kBreakdownMinutesInTable = "breakdown_minutes_in";
+// Where the forwarder inserts on one server: the tables analysts query, rows carrying their
+// uniqHLL12 states. On a cluster: the shard-local replicated tables.
+inline constexpr std::string_view kSiteMinutesTable = "site_minutes";
+inline constexpr std::string_view kBreakdownMinutesTable = "breakdown_minutes";
+inline constexpr std::string_view kSiteMinutesLocalTable = "site_minutes_local";
+inline constexpr std::string_view kBreakdownMinutesLocalTable = "breakdown_minutes_local";
 
 struct SchemaOptions {
   std::string database = "beacon";
@@ -27,7 +28,9 @@ struct SchemaOptions {
 };
 
 // Idempotent DDL (IF NOT EXISTS), in order, with database-qualified names, creating
-// `database` first; on a cluster, run it on every server. Fails fast on a database or
+// `database` first and dropping the *_in tables and *_mv views of releases that inserted
+// visitor-hash arrays (an older beacond must be upgraded first); on a cluster, run it on
+// every server. Fails fast on a database or
 // cluster name that is not [A-Za-z_][A-Za-z0-9_]*.
 std::vector<std::string> SchemaStatements(const SchemaOptions& options);
 std::vector<std::string> SchemaStatements(std::string_view database = "beacon");
@@ -35,11 +38,13 @@ std::vector<std::string> SchemaStatements(std::string_view database = "beacon");
 // The ClickHouse type of breakdown_minutes.dimension: Enum8 of every kernels::Dimension.
 std::string DimensionEnumType();
 
-// Appends one row of site_minutes_in: site_id UInt32, minute DateTime (seconds), pageviews
-// UInt64, events UInt64, visitor_hashes Array(UInt64) — little-endian, varint counts.
+// Appends one row of site_minutes: site_id UInt32, minute DateTime (seconds), pageviews
+// UInt64, events UInt64, visitors AggregateFunction(uniqHLL12, UInt64) (the state's bytes,
+// kernels/sketch/) — little-endian.
 void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* out);
-// Appends one row of breakdown_minutes_in: site_id UInt32, minute DateTime, dimension Enum8
-// (Int8), value String, pageviews UInt64, events UInt64, visitor_hashes Array(UInt64).
+// Appends one row of breakdown_minutes: site_id UInt32, minute DateTime, dimension Enum8
+// (Int8), value String (varint length), pageviews UInt64, events UInt64, visitors
+// AggregateFunction(uniqHLL12, UInt64).
 void AppendBreakdownRowBinary(const kernels::BreakdownRow& row, std::string* out);
 // Appends the batch_id UInt64 column that ends every row inserted on a cluster.
 void AppendBatchIdRowBinary(uint64_t batch_id, std::string* out);

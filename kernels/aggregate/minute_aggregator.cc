@@ -1,5 +1,5 @@
-// MinuteAggregator: hash cells per (site, minute), each with one TopValues per dimension;
-// sorted and de-duplicated at epoch close.
+// MinuteAggregator: hash cells per (site, minute), each with a visitor sketch and one
+// TopValues per dimension; sorted at epoch close.
 #include "kernels/aggregate/minute_aggregator.h"
 
 #include <algorithm>
@@ -116,9 +116,8 @@ EpochRows MinuteAggregator::CloseEpoch() {
     Cell& cell = cells_[key];
     const auto site = static_cast<uint32_t>(key >> 32);
     const auto minute = static_cast<uint32_t>(key);
-    cell.visitors.Finish();
     rows.site_minutes.push_back(
-        {site, minute, cell.pageviews, cell.events, std::move(cell.visitors.hashes)});
+        {site, minute, cell.pageviews, cell.events, std::move(cell.visitors)});
     // kDimensions is in Dimension order, so appending dimension by dimension, each sorted by
     // value, keeps the rows sorted by (site, minute, dimension, value).
     for (const Dimension d : kDimensions) {
@@ -126,9 +125,8 @@ EpochRows MinuteAggregator::CloseEpoch() {
       if (top.empty()) continue;
       const size_t first = rows.breakdowns.size();
       for (TopValues::Row& row : top.Rows()) {
-        row.visitors->Finish();
         rows.breakdowns.push_back({site, minute, d, std::string(row.value), row.pageviews,
-                                   row.events, std::move(row.visitors->hashes)});
+                                   row.events, std::move(*row.visitors)});
       }
       std::sort(rows.breakdowns.begin() + static_cast<std::ptrdiff_t>(first), rows.breakdowns.end(),
                 [](const BreakdownRow& a, const BreakdownRow& b) { return a.value < b.value; });
@@ -141,7 +139,7 @@ EpochRows MinuteAggregator::CloseEpoch() {
 }
 
 size_t MinuteAggregator::Cell::heap_bytes() const {
-  size_t bytes = visitors.heap_bytes();
+  size_t bytes = SketchHeapBytes(visitors);
   for (const TopValues& top : breakdowns) bytes += top.heap_bytes();
   return bytes;
 }
@@ -171,19 +169,22 @@ size_t MinuteAggregator::max_site_minute_bytes() const {
 
 size_t MinuteAggregator::MemoryBound(const AggregateLimits& limits, uint64_t events,
                                      uint64_t site_minutes) {
-  // README, "Memory bound": vectors at most double their size, the index is at most a quarter
-  // full (16 slots at least), every event pushes at most one visitor hash into its cell and one
-  // per dimension into a kept row, and a hash moves to (other) at most once.
+  // README, "Memory bound": vectors at most double their size, the index is at most half
+  // full (16 slots at least). A visitor sketch holds heap only once large, which takes 17
+  // distinct visitors, so 17 hits: a row's hits never drop below its sketch's distinct visitors
+  // (an eviction moves both into (other)), hence at most E / 17 large sketches per dimension
+  // and among the site-minutes, and never more than there are rows.
   const size_t e = events;
   const size_t s = std::min<uint64_t>(site_minutes, events);
+  const size_t large_rows = e / (UniqHll12::kSmallCapacity + 1);
   size_t bytes = (2 * s + 16) * sizeof(void*) + s * (sizeof(Cell) + kCellNodeBytes);
-  bytes += 2 * e * sizeof(uint64_t);
+  bytes += std::min(s, large_rows) * kSketchLargeHeapBytes;
   for (const Dimension d : kDimensions) {
     const size_t kept = std::min<size_t>(e, s * limits.TopK(d));
     bytes += kept * (2 * TopValues::EntryBytes() + 2 * sizeof(uint32_t) + 4 * sizeof(uint32_t) +
                      StringHeapBound(MaxValueBytes(d)));
     bytes += s * 20 * sizeof(uint32_t);
-    bytes += 4 * e * sizeof(uint64_t);
+    bytes += std::min(kept + s, large_rows) * kSketchLargeHeapBytes;
   }
   return bytes;
 }

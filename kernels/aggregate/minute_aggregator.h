@@ -13,6 +13,7 @@
 
 #include "kernels/aggregate/top_values.h"
 #include "kernels/event_batch.h"
+#include "kernels/sketch/uniq_hll12.h"
 
 namespace beacon::kernels {
 
@@ -41,7 +42,7 @@ struct SiteMinuteRow {
   uint32_t minute = 0;  // unix minutes
   uint64_t pageviews = 0;
   uint64_t events = 0;
-  std::vector<uint64_t> visitors;  // distinct visitor hashes, ascending
+  UniqHll12 visitors;  // the visitor hashes, as ClickHouse's uniqHLL12 state
 };
 
 // One value of one dimension of a (site, minute); value kOtherValue for the folded rest.
@@ -52,7 +53,7 @@ struct BreakdownRow {
   std::string value;
   uint64_t pageviews = 0;
   uint64_t events = 0;
-  std::vector<uint64_t> visitors;  // distinct visitor hashes, ascending
+  UniqHll12 visitors;  // the visitor hashes, as ClickHouse's uniqHLL12 state
 };
 
 // The aggregate rows of one closed epoch of one worker.
@@ -69,8 +70,8 @@ class MinuteAggregator {
  public:
   MinuteAggregator(uint32_t worker, AggregateLimits limits);
 
-  // Folds every event of `batch` into the open epoch. Allocates only when a site-minute, a
-  // value or a visitor set grows.
+  // Folds every event of `batch` into the open epoch. Allocates only when a site-minute or a
+  // value is new, or a visitor sketch turns large (its 17th distinct visitor).
   void Add(const EventBatch& batch);
   // Closes the open epoch and returns its rows; the next epoch starts empty.
   EpochRows CloseEpoch();
@@ -94,7 +95,7 @@ class MinuteAggregator {
   struct Cell {
     uint64_t pageviews = 0;
     uint64_t events = 0;
-    VisitorHashes visitors;
+    UniqHll12 visitors;
     std::array<TopValues, kDimensionCount> breakdowns;
     size_t heap_bytes() const;
   };

@@ -35,30 +35,11 @@ std::string_view DimensionName(Dimension d) {
 
 size_t TopValues::EntryBytes() { return sizeof(Entry); }
 
-void VisitorHashes::Add(uint64_t visitor) {
-  // Consecutive hits of one visitor are common (a page, then its events): skip the repeat.
-  if (!hashes.empty() && hashes.back() == visitor) return;
-  const size_t capacity = hashes.capacity();
-  if (hashes.size() == capacity && capacity >= 64) {
-    Finish();
-    if (hashes.size() > capacity / 2) hashes.reserve(capacity * 2);
-  }
-  hashes.push_back(visitor);
-}
-
-void VisitorHashes::Finish() {
-  const auto middle = hashes.begin() + static_cast<std::ptrdiff_t>(sorted);
-  std::sort(middle, hashes.end());
-  std::inplace_merge(hashes.begin(), middle, hashes.end());
-  hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
-  sorted = hashes.size();
-}
-
 void TopValues::Count(Tally& tally, bool pageview, uint64_t visitor) {
   ++(pageview ? tally.pageviews : tally.events);
-  const size_t before = tally.visitors.heap_bytes();
+  const size_t before = SketchHeapBytes(tally.visitors);
   tally.visitors.Add(visitor);
-  Account(before, tally.visitors.heap_bytes());
+  Account(before, SketchHeapBytes(tally.visitors));
 }
 
 bool TopValues::Less(uint32_t a, uint32_t b) const {
@@ -186,14 +167,15 @@ uint64_t TopValues::Add(std::string_view value, bool pageview, uint64_t visitor,
   const uint64_t folded = e.tally.hits();
   other_.pageviews += e.tally.pageviews;
   other_.events += e.tally.events;
-  const size_t other_before = other_.visitors.heap_bytes();
-  std::vector<uint64_t>& moved = e.tally.visitors.hashes;
-  other_.visitors.hashes.insert(other_.visitors.hashes.end(), moved.begin(), moved.end());
-  Account(other_before, other_.visitors.heap_bytes());
+  // The evicted sketch's values (small) or registers (large) join (other)'s: the union of a
+  // dimension's rows stays the site-minute's visitors.
+  const size_t sketches_before =
+      SketchHeapBytes(other_.visitors) + SketchHeapBytes(e.tally.visitors);
+  other_.visitors.Merge(e.tally.visitors);
+  e.tally.visitors.Clear();
+  Account(sketches_before, SketchHeapBytes(other_.visitors));
   e.tally.pageviews = 0;
   e.tally.events = 0;
-  moved.clear();  // keeps its capacity for the newcomer
-  e.tally.visitors.sorted = 0;
   const size_t value_before = e.value.capacity() > 15 ? e.value.capacity() : 0;
   e.value.assign(value);
   Account(value_before, e.value.capacity() > 15 ? e.value.capacity() : 0);

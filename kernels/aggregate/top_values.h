@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/sketch/uniq_hll12.h"
+
 namespace beacon::kernels {
 
 // The dimensions a site-minute is broken down by. The numbers are stored (the ClickHouse
@@ -42,28 +44,23 @@ inline constexpr std::string_view kOtherValue = "(other)";
 // Longer values are cut (at a UTF-8 character boundary) before they are counted: the decoders'
 // own caps are lower (path 1024, referrer 253, campaign 100), this bounds what any format sends.
 inline constexpr size_t kMaxBreakdownValueBytes = 1024;
+// What a UniqHll12 allocates when it turns large: one byte per register, a UInt32 per rank.
+inline constexpr size_t kSketchLargeHeapBytes =
+    UniqHll12::kRegisters + sizeof(uint32_t) * (UniqHll12::kMaxRank + 1);
 
-// The visitor hashes of one row: appended as hits come; [0, sorted) is ascending and unique.
-// When the vector is full (64 or more), its tail is sorted and merged into that prefix (repeats
-// dropped) before it may grow, so a row's hashes stay near its distinct visitors and the sort
-// at epoch close is a merge.
-struct VisitorHashes {
-  std::vector<uint64_t> hashes;
-  size_t sorted = 0;
-
-  void Add(uint64_t visitor);
-  // Sorts and de-duplicates every hash: afterwards `hashes` is ascending and unique.
-  void Finish();
-  size_t heap_bytes() const { return hashes.capacity() * sizeof(uint64_t); }
-};
+// Heap bytes of a row's visitor sketch: none while small (inline, at most 16 values), the
+// registers and rank counts once large.
+inline size_t SketchHeapBytes(const UniqHll12& sketch) {
+  return sketch.is_large() ? kSketchLargeHeapBytes : 0;
+}
 
 // Space-Saving over the values of one dimension of one site-minute, keeping at most `k`.
-// Each kept value holds exact pageviews, events and visitor hashes *since its admission*;
+// Each kept value holds exact pageviews, events and a visitor sketch *since its admission*;
 // when a new value arrives with the table full, the value with the lowest Space-Saving count
-// (ties: the earliest admitted) is evicted: its pageviews, events and visitors move to the
-// (other) row and the newcomer takes its slot with that count + 1. So the kept rows plus
-// (other) always sum to the exact totals, and a kept value misses at most the count its slot
-// had at its admission (≤ N/k for N hits of the dimension). Deterministic: the rows are a
+// (ties: the earliest admitted) is evicted: its pageviews and events move to the (other) row,
+// its sketch is merged into (other)'s and the newcomer takes its slot with that count + 1. So the
+// kept rows plus (other) always sum to the exact totals, and a kept value misses at most the count
+// its slot had at its admission (≤ N/k for N hits of the dimension). Deterministic: the rows are a
 // pure function of the calls, in order. Not thread-safe.
 class TopValues {
  public:
@@ -71,8 +68,8 @@ class TopValues {
     std::string_view value;  // kOtherValue for the folded row
     uint64_t pageviews = 0;
     uint64_t events = 0;
-    VisitorHashes* visitors = nullptr;  // the caller may Finish and take them
-    uint64_t admission_error = 0;       // the bound on what this row misses
+    UniqHll12* visitors = nullptr;  // the caller may take it
+    uint64_t admission_error = 0;   // the bound on what this row misses
   };
 
   // Counts one hit with a non-empty `value`. Returns the hits (pageviews + events) that an
@@ -92,7 +89,7 @@ class TopValues {
   struct Tally {
     uint64_t pageviews = 0;
     uint64_t events = 0;
-    VisitorHashes visitors;
+    UniqHll12 visitors;
     uint64_t hits() const { return pageviews + events; }
   };
   struct Entry {

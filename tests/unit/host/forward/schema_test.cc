@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -22,20 +23,28 @@ std::string Hex(const std::string& bytes) {
   return out;
 }
 
+kernels::UniqHll12 Sketch(std::initializer_list<uint64_t> visitors) {
+  kernels::UniqHll12 sketch;
+  for (const uint64_t v : visitors) sketch.Add(v);
+  return sketch;
+}
+
 TEST(RowBinaryTest, SiteMinuteRowHasGoldenBytes) {
   kernels::SiteMinuteRow row{.site_id = 7,
                              .minute = 29'000'000,  // 2025-02-19 21:20 UTC
                              .pageviews = 300,
                              .events = 1,
-                             .visitors = {2, 0x0102030405060708}};
+                             .visitors = Sketch({2, 0x0102030405060708})};
   std::string out;
   AppendSiteMinuteRowBinary(row, &out);
-  // site_id | minute*60 = 1'740'000'000 = 0x67b64b00 | pageviews | events | 2 | visitors
+  // site_id | minute*60 = 1'740'000'000 = 0x67b64b00 | pageviews | events | the uniqHLL12
+  // state: 0 (small) | VarUInt 2 | the visitors in insertion order
   EXPECT_EQ(Hex(out),
             "07000000"
             "004bb667"
             "2c01000000000000"
             "0100000000000000"
+            "00"
             "02"
             "0200000000000000"
             "0807060504030201");
@@ -48,13 +57,14 @@ TEST(RowBinaryTest, BreakdownRowHasGoldenBytes) {
                             .value = std::string(130, 'a'),
                             .pageviews = 5,
                             .events = 2,
-                            .visitors = {9}};
+                            .visitors = Sketch({9})};
   std::string out;
   AppendBreakdownRowBinary(row, &out);
   // dimension: Enum8 'referrer' = 2, one byte; the value length 130 is the two-byte varint
   // 0x82 0x01.
   EXPECT_EQ(Hex(out), "04030201" + std::string("3c000000") + "02" + "8201" + Hex(row.value) +
-                          "0500000000000000" + "0200000000000000" + "01" + "0900000000000000");
+                          "0500000000000000" + "0200000000000000" + "00" + "01" +
+                          "0900000000000000");
 }
 
 TEST(SchemaTest, DimensionEnumNamesEveryDimension) {
@@ -104,8 +114,24 @@ TEST(RowBinaryTest, BatchIdIsEightBytesLittleEndian) {
   EXPECT_EQ(Hex(out), "0807060504030201");
 }
 
-TEST(SchemaTest, AppliesTwiceAndCreatesEveryTable) {
+TEST(SchemaTest, AppliesTwiceCreatesEveryTableAndDropsTheArrayTables) {
   ClickHouseClient client(Endpoint(LocalClickHouse::Shared().url(), "schema_db"));
+  // A deployment of the release that inserted visitor-hash arrays through views.
+  for (const std::string statement : {
+           "CREATE DATABASE IF NOT EXISTS schema_db",
+           "CREATE TABLE schema_db.site_minutes (site_id UInt32, minute DateTime, pageviews "
+           "UInt64, events UInt64, visitors AggregateFunction(uniqHLL12, UInt64)) ENGINE = "
+           "SummingMergeTree() PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute)",
+           "CREATE TABLE schema_db.site_minutes_in (site_id UInt32, minute DateTime, pageviews "
+           "UInt64, events UInt64, visitor_hashes Array(UInt64)) ENGINE = Null",
+           "CREATE MATERIALIZED VIEW schema_db.site_minutes_mv TO schema_db.site_minutes AS "
+           "SELECT site_id, minute, pageviews, events, arrayReduce('uniqHLL12State', "
+           "visitor_hashes) AS visitors FROM schema_db.site_minutes_in",
+           "INSERT INTO schema_db.site_minutes_in VALUES (1, 60, 2, 3, [7, 8])",
+       }) {
+    ClickHouseResult result = client.Execute(statement);
+    ASSERT_TRUE(result.ok()) << statement << "\n" << result.error << result.body;
+  }
   for (int pass = 0; pass < 2; ++pass) {
     for (const std::string& statement : SchemaStatements("schema_db")) {
       ClickHouseResult result = client.Execute(statement);
@@ -119,11 +145,12 @@ TEST(SchemaTest, AppliesTwiceAndCreatesEveryTable) {
   ASSERT_TRUE(tables.ok()) << tables.body;
   EXPECT_EQ(tables.body,
             "breakdown_minutes\tSummingMergeTree\n"
-            "breakdown_minutes_in\tNull\n"
-            "breakdown_minutes_mv\tMaterializedView\n"
-            "site_minutes\tSummingMergeTree\n"
-            "site_minutes_in\tNull\n"
-            "site_minutes_mv\tMaterializedView\n");
+            "site_minutes\tSummingMergeTree\n");
+  // The data written through the old view stays.
+  ClickHouseResult kept = client.Execute(
+      "SELECT sum(pageviews), uniqHLL12Merge(visitors) FROM site_minutes FORMAT TSV");
+  ASSERT_TRUE(kept.ok()) << kept.body;
+  EXPECT_EQ(kept.body, "2\t2\n");
 }
 
 }  // namespace

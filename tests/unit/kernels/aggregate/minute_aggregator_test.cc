@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <random>
 #include <set>
 #include <string>
@@ -23,6 +24,19 @@ void AddHit(EventBatch* batch, uint32_t site, uint32_t minute, EventKind kind, u
   EventDims dims;
   if (!path.empty()) dims.path = batch->AddString(path);
   batch->Append(site, minute, kind, 0, visitor, dims, 0);
+}
+
+// The uniqHLL12 state's bytes: equal bytes, equal sketches (a small one in the same order).
+std::string Bytes(const UniqHll12& sketch) {
+  std::string out;
+  sketch.Serialize(&out);
+  return out;
+}
+
+UniqHll12 SketchOf(const std::vector<uint64_t>& visitors) {
+  UniqHll12 sketch;
+  for (const uint64_t v : visitors) sketch.Add(v);
+  return sketch;
 }
 
 std::vector<BreakdownRow> RowsOf(const EpochRows& rows, Dimension d) {
@@ -61,7 +75,8 @@ TEST(MinuteAggregatorTest, SumsPerSiteMinuteAndCountsDistinctVisitors) {
   EXPECT_EQ(busy.minute, 100u);
   EXPECT_EQ(busy.pageviews, 3u);
   EXPECT_EQ(busy.events, 1u);
-  EXPECT_EQ(busy.visitors, (std::vector<uint64_t>{11, 12}));
+  // Small states keep the arrival order of the distinct visitors.
+  EXPECT_EQ(Bytes(busy.visitors), Bytes(SketchOf({11, 12})));
 
   // Rows sorted by (site, minute, dimension, value); events without a path are in no page row.
   const auto pages = RowsOf(rows, Dimension::kPage);
@@ -70,7 +85,7 @@ TEST(MinuteAggregatorTest, SumsPerSiteMinuteAndCountsDistinctVisitors) {
   EXPECT_EQ(pages[0].value, "/");
   EXPECT_EQ(pages[1].value, "/a");
   EXPECT_EQ(pages[1].pageviews, 2u);
-  EXPECT_EQ(pages[1].visitors, (std::vector<uint64_t>{11, 12}));
+  EXPECT_EQ(Bytes(pages[1].visitors), Bytes(SketchOf({11, 12})));
   EXPECT_EQ(pages[2].value, "/b");
   for (size_t i = 1; i < rows.breakdowns.size(); ++i) {
     const BreakdownRow& a = rows.breakdowns[i - 1];
@@ -125,7 +140,7 @@ TEST(MinuteAggregatorTest, EveryDimensionGetsItsRows) {
   auto values = [&](Dimension d) {
     std::map<std::string, std::tuple<uint64_t, uint64_t, size_t>> out;
     for (const auto& row : RowsOf(rows, d)) {
-      out[row.value] = {row.pageviews, row.events, row.visitors.size()};
+      out[row.value] = {row.pageviews, row.events, row.visitors.Estimate()};
     }
     return out;
   };
@@ -159,18 +174,24 @@ TEST(MinuteAggregatorTest, ValuesBeyondTheBoundFoldIntoOtherWithExactSums) {
   const auto pages = RowsOf(rows, Dimension::kPage);
   ASSERT_EQ(pages.size(), 4u);  // 3 kept + (other)
   uint64_t total = 0;
-  std::set<uint64_t> visitors;
+  UniqHll12 visitors;
   for (const auto& row : pages) {
     total += row.pageviews;
-    visitors.insert(row.visitors.begin(), row.visitors.end());
+    visitors.Merge(row.visitors);
   }
   EXPECT_EQ(total, 1000u);
-  EXPECT_EQ(visitors.size(), 1000u);  // no visitor is lost by folding
+  // No visitor is lost by folding: the union of the rows' sketches has the registers of all
+  // 1000 visitors (a large state's bytes do not depend on the order of adds and merges).
+  std::vector<uint64_t> all(1000);
+  std::iota(all.begin(), all.end(), 0);
+  const std::string all_bytes = Bytes(SketchOf(all));
+  EXPECT_EQ(Bytes(visitors), all_bytes);
+  EXPECT_TRUE(pages[0].visitors.is_large());  // (other) took 997 visitors
   EXPECT_EQ(pages[0].value, kOtherValue);
   EXPECT_EQ(pages[0].pageviews, 997u);
   EXPECT_EQ(agg.folded(Dimension::kPage), 997u);
   EXPECT_EQ(agg.folded(Dimension::kReferrer), 0u);
-  EXPECT_EQ(rows.site_minutes[0].visitors.size(), 1000u);
+  EXPECT_EQ(Bytes(rows.site_minutes[0].visitors), all_bytes);
 }
 
 TEST(MinuteAggregatorTest, LongValuesAreCutAtACharacterBoundaryAndOtherIsOneRow) {
@@ -190,6 +211,27 @@ TEST(MinuteAggregatorTest, LongValuesAreCutAtACharacterBoundaryAndOtherIsOneRow)
   ASSERT_EQ(campaigns.size(), 1u);
   EXPECT_EQ(campaigns[0].value, kOtherValue);
   EXPECT_EQ(campaigns[0].events, 1u);
+}
+
+TEST(MinuteAggregatorTest, ASiteMinutesMemoryDoesNotGrowWithItsVisitors) {
+  auto bytes_for = [](uint64_t visitors) {
+    MinuteAggregator agg(0, AggregateLimits{});
+    EventBatch batch;
+    for (uint64_t v = 0; v < visitors; ++v) {
+      AddHit(&batch, 1, 5, EventKind::kPageview, v, "/home");
+      if (batch.size() == 256) {
+        agg.Add(batch);
+        batch.Clear();
+      }
+    }
+    agg.Add(batch);
+    return agg.max_site_minute_bytes();
+  };
+  const size_t small = bytes_for(16);
+  const size_t large = bytes_for(17);
+  // The site-minute and its page, device, browser and OS rows turn large at the 17th visitor.
+  EXPECT_EQ(large - small, 5 * kSketchLargeHeapBytes);
+  EXPECT_EQ(bytes_for(100'000), large);
 }
 
 // The exact counts of a stream, per value.
@@ -283,19 +325,22 @@ TEST(MinuteAggregatorTest, SameEventsGiveIdenticalRows) {
     EXPECT_EQ(a.site_minutes[i].site_id, b.site_minutes[i].site_id);
     EXPECT_EQ(a.site_minutes[i].minute, b.site_minutes[i].minute);
     EXPECT_EQ(a.site_minutes[i].pageviews, b.site_minutes[i].pageviews);
-    EXPECT_EQ(a.site_minutes[i].visitors, b.site_minutes[i].visitors);
+    EXPECT_EQ(Bytes(a.site_minutes[i].visitors), Bytes(b.site_minutes[i].visitors));
   }
   ASSERT_EQ(a.breakdowns.size(), b.breakdowns.size());
   size_t folded_rows = 0;
+  size_t small_rows = 0;
   for (size_t i = 0; i < a.breakdowns.size(); ++i) {
     const BreakdownRow& x = a.breakdowns[i];
     const BreakdownRow& y = b.breakdowns[i];
-    EXPECT_EQ(
-        std::tie(x.site_id, x.minute, x.dimension, x.value, x.pageviews, x.events, x.visitors),
-        std::tie(y.site_id, y.minute, y.dimension, y.value, y.pageviews, y.events, y.visitors));
+    EXPECT_EQ(std::tie(x.site_id, x.minute, x.dimension, x.value, x.pageviews, x.events),
+              std::tie(y.site_id, y.minute, y.dimension, y.value, y.pageviews, y.events));
+    EXPECT_EQ(Bytes(x.visitors), Bytes(y.visitors));
+    small_rows += !x.visitors.is_large();
     folded_rows += x.value == kOtherValue;
   }
   EXPECT_GT(folded_rows, 0u);  // the run did evict
+  EXPECT_GT(small_rows, 0u);   // and has order-dependent small states to compare
 }
 
 TEST(MinuteAggregatorTest, RowsPerSiteMinuteAndDimensionStayWithinKPlusOther) {
@@ -364,7 +409,7 @@ TEST(MinuteAggregatorTest, MemoryStaysWithinItsBoundUnderAFloodOfDistinctValues)
   };
   size_t cell_few = 0, cell_many = 0;
   // The same hits over 2000 distinct values per dimension (4 x K of pages) or 200 000: the
-  // kept values are bounded, so only the visitor hashes (the same number) grow with the hits.
+  // kept values and their visitor sketches are bounded, whatever the number of values sent.
   const size_t few = flood(2000, 200'000, &cell_few);
   const size_t many = flood(200'000, 200'000, &cell_many);
   EXPECT_LT(static_cast<double>(many), 1.3 * static_cast<double>(few));
