@@ -27,6 +27,7 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
+. "$here/lib.sh"
 
 step "ClickHouse, schema, sites"
 ch_url=$("$scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
@@ -41,40 +42,20 @@ step "Writing the mirror capture ($hits hits)"
   --sites-file "$work/sites.conf" --beacons "$hits" --seed 6 --loss-share 0.05 \
   --truth "$work/truth.tsv" --mirror-truth "$work/mirror.tsv"
 
-cat >"$work/beacond.toml" <<TOML
-[sites]
-registry = "$work/sites.conf"
-[http]
-listen = "127.0.0.1:0"
-workers = 1
-[management]
-listen = "127.0.0.1:0"
-[state]
-dir = "$work/state"
-[clickhouse]
-url = "$ch_url"
-database = "beacon"
-[dpdk]
-eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
-            "beacond-mirror-test-$$", "-l", "0-1", "--log-level", "lib.eal:warning",
-            "--vdev", "net_pcap_mirror,rx_pcap=$work/mirror.pcap"]
+{
+  beacond_base_config
+  echo "[dpdk]"
+  dpdk_test_eal_args beacond-mirror-test "net_pcap_mirror,rx_pcap=$work/mirror.pcap"
+  cat <<TOML
 ports = ["net_pcap_mirror"]
 workers = 1
 mirror_ports = [80]
 mirror_gap_ms = 300
 TOML
+} >"$work/beacond.toml"
 
 step "beacond with the DPDK mirror replaying the capture"
-"$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
-  2>"$work/beacond.log" &
-beacond_pid=$!
-for _ in $(seq 1 600); do  # compiling the user-agent patterns takes ~5 s
-  [ -f "$work/ready" ] && break
-  kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -f "$work/ready" ] || { echo "beacond did not become ready" >&2; exit 1; }
-metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
+start_beacond
 "$build/bench/gen/beacon-gen" wait-metrics --metrics-url "$metrics_url" --truth "$work/truth.tsv" \
   --timeout-s 60
 sleep 1  # lossy flows close once mirror_gap_ms has passed

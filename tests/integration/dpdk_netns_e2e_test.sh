@@ -38,6 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
+. "$root/tests/integration/lib.sh"
 in_node() { ip netns exec "$node" "$@"; }
 in_peer() { ip netns exec "$peer" "$@"; }
 
@@ -72,42 +73,22 @@ in_node "$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database be
 read -r site_id _ tid hosts < <(grep -v '^#' "$work/sites.conf" | head -n 1)
 host=${hosts%%,*}
 
-cat >"$work/beacond.toml" <<TOML
-[sites]
-registry = "$work/sites.conf"
-[http]
-listen = "0.0.0.0:8080"
-workers = 1
-[management]
-listen = "127.0.0.1:0"
-[state]
-dir = "$work/state"
-[clickhouse]
-url = "$ch_url"
-database = "beacon"
-[dpdk]
-eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
-            "beacond-netns-$$", "-l", "0-1", "--log-level", "lib.eal:warning",
-            "--vdev", "net_af_packet0,iface=bcnv0"]
+{
+  beacond_base_config 0.0.0.0:8080
+  echo "[dpdk]"
+  dpdk_test_eal_args beacond-netns net_af_packet0,iface=bcnv0
+  cat <<TOML
 ports = ["net_af_packet0"]
 workers = 1
 syslog_port = 5514
 hit_batch_port = 5140
 exception_port = "net_tap0,iface=bcntap0"
 TOML
+} >"$work/beacond.toml"
 
 step "beacond on the node's DPDK port"
-ip netns exec "$node" "$build/appliance/beacond" --config "$work/beacond.toml" \
-  --ready-file "$work/ready" 2>"$work/beacond.log" &
-beacond_pid=$!
-for _ in $(seq 1 600); do  # compiling the user-agent patterns takes ~5 s
-  [ -f "$work/ready" ] && break
-  kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -f "$work/ready" ] || { cat "$work/beacond.log" >&2; echo "beacond not ready" >&2; exit 1; }
+start_beacond ip netns exec "$node"
 cat "$work/beacond.log"
-metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
 # The node's address lives on the exception path's TAP.
 in_node ip addr add 198.18.0.1/24 dev bcntap0
 in_node ip link set bcntap0 up

@@ -28,18 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
-start_beacond() {
-  "$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
-    2>"$work/beacond.log" &
-  beacond_pid=$!
-  for _ in $(seq 1 600); do  # compiling the user-agent patterns takes ~5 s
-    [ -f "$work/ready" ] && break
-    kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ -f "$work/ready" ] || { echo "beacond did not become ready" >&2; exit 1; }
-  metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
-}
+. "$here/lib.sh"
 
 step "ClickHouse, schema, sites"
 ch_url=$("$scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
@@ -54,29 +43,18 @@ step "Writing the capture ($hits hits)"
 "$build/bench/gen/beacon-gen" pcap --out "$work/relay.pcap" --sites-file "$work/sites.conf" \
   --beacons "$hits" --seed 5 --truth "$work/truth.tsv" --frames-truth "$work/frames.tsv"
 
-cat >"$work/beacond.toml" <<TOML
-[sites]
-registry = "$work/sites.conf"
-[http]
-listen = "127.0.0.1:0"
-workers = 1
-[management]
-listen = "127.0.0.1:0"
-[state]
-dir = "$work/state"
-[clickhouse]
-url = "$ch_url"
-database = "beacon"
-[dpdk]
-eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
-            "beacond-dpdk-test-$$", "-l", "0-1", "--log-level", "lib.eal:warning",
-            "--vdev", "net_pcap_replay,rx_pcap=$work/relay.pcap"]
+{
+  beacond_base_config
+  echo "[dpdk]"
+  dpdk_test_eal_args beacond-dpdk-test "net_pcap_replay,rx_pcap=$work/relay.pcap"
+  cat <<TOML
 ports = ["net_pcap_replay"]
 workers = 1
 hit_batch_port = 5140
 syslog_port = 5514
 reassembly_timeout_ms = 500
 TOML
+} >"$work/beacond.toml"
 
 step "beacond with the DPDK relay replaying the capture"
 start_beacond
@@ -121,25 +99,16 @@ for s in socks:
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 )
-cat >"$work/beacond.toml" <<TOML
-[sites]
-registry = "$work/sites.conf"
-[http]
-listen = "127.0.0.1:0"
-workers = 1
-[management]
-listen = "127.0.0.1:0"
-[state]
-dir = "$work/state"
-[clickhouse]
-url = "$ch_url"
-database = "beacon"
+{
+  beacond_base_config
+  cat <<TOML
 [udp]
 address = "127.0.0.1"
 hit_batch_port = $hit_port
 syslog_port = $syslog_port
 workers = 2
 TOML
+} >"$work/beacond.toml"
 start_beacond
 
 step "Sending the capture's datagrams ($hits hits) to 127.0.0.1:$hit_port and :$syslog_port"

@@ -11,6 +11,7 @@ build=$(cd "${1:?usage: flood_test.sh BUILD_DIR [BEACONS]}" && pwd)
 beacons=${2:-60000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/beacond-flood.XXXXXX)
+. "$root/tests/integration/lib.sh"
 beacond_pid=""
 sampler_pid=""
 cleanup() {
@@ -36,16 +37,11 @@ declare -A K=([page]=20 [referrer]=10 [utm_source]=5 [utm_medium]=5 [utm_campaig
 ch_url=$("$root/scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
 "$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
 "$build/bench/gen/beacon-gen" sites --sites 5 --seed 3 --out "$work/sites.conf" >/dev/null
-cat >"$work/beacond.toml" <<TOML
-[sites]
-registry = "$work/sites.conf"
-[http]
-listen = "127.0.0.1:0"
-workers = 2
-[management]
-listen = "127.0.0.1:0"
-[state]
-dir = "$work/state"
+{
+  beacond_base_config 127.0.0.1:0 2
+  cat <<TOML
+# Every breakdown row in one batch at the drain: the whole run is capped at K + 1 per key.
+breakdown_flush_interval_ms = 600000
 [pipeline]
 max_pages_per_site_minute = ${K[page]}
 max_referrers_per_site_minute = ${K[referrer]}
@@ -53,23 +49,9 @@ max_utm_sources_per_site_minute = ${K[utm_source]}
 max_utm_mediums_per_site_minute = ${K[utm_medium]}
 max_utm_campaigns_per_site_minute = ${K[utm_campaign]}
 max_event_names_per_site_minute = ${K[event]}
-[clickhouse]
-url = "$ch_url"
-database = "beacon"
-# Every breakdown row in one batch at the drain: the whole run is capped at K + 1 per key.
-breakdown_flush_interval_ms = 600000
 TOML
-"$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
-  2>"$work/beacond.log" &
-beacond_pid=$!
-for _ in $(seq 1 600); do  # up to 60 s: compiling uap-core's patterns takes ~5 s idle
-  [ -f "$work/ready" ] && break
-  kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -f "$work/ready" ] || { echo "flood_test: beacond did not become ready" >&2; exit 1; }
-http_port=$(sed -n 's/^http_port=//p' "$work/ready")
-metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
+} >"$work/beacond.toml"
+start_beacond
 
 # Samples the memory gauges while the flood runs: bytes and bound per worker, every 100 ms.
 (
