@@ -2,10 +2,10 @@
 // kernels) and the site's api_secret, then the JSON body with simdjson's DOM parser, then each
 // event.
 #include "kernels/formats/ga4_mp.h"
-#include "kernels/enrich/attribution.h"
 
 #include <optional>
 
+#include "kernels/enrich/attribution.h"
 #include "kernels/formats/url.h"
 
 namespace beacon::kernels {

@@ -1,15 +1,16 @@
 // UDP relay decoding: syslog framing, the beacon_relay log line (scanned and unescaped through
 // the decode's byte kernels), then the decoder of the relayed request's endpoint.
 #include "kernels/formats/relay.h"
-#include "kernels/enrich/attribution.h"
 
 #include <arpa/inet.h>
 
 #include <array>
 #include <cstring>
 
+#include "kernels/enrich/attribution.h"
 #include "kernels/formats/dispatch.h"
 #include "kernels/formats/ga_v1.h"
+#include "kernels/http/routes.h"
 
 namespace beacon::kernels {
 namespace {
@@ -99,34 +100,6 @@ bool ParseAddress(std::string_view text, IpAddress* ip) {
   return inet_pton(AF_INET6, buffer, ip->bytes.data()) == 1;
 }
 
-struct Route {
-  Endpoint endpoint;
-  bool payload_is_query;
-};
-
-// The beacon routes of host/net's HTTP server (host/net/README.md, "Routes").
-std::optional<Route> FindRoute(std::string_view method, std::string_view path) {
-  const bool get = method == "GET";
-  const bool post = method == "POST";
-  if (path == "/collect" || path == "/r/collect" || path == "/j/collect") {
-    if (get) return Route{Endpoint::kGaCollect, true};
-    if (post) return Route{Endpoint::kGaCollect, false};
-  } else if (path == "/batch") {
-    if (post) return Route{Endpoint::kGaBatch, false};
-  } else if (path == "/g/collect") {
-    if (get || post) return Route{Endpoint::kGa4Gtag, false};
-  } else if (path == "/mp/collect") {
-    if (post) return Route{Endpoint::kGa4Mp, false};
-  } else if (path == "/api/event") {
-    if (post) return Route{Endpoint::kPlausibleEvent, false};
-  } else if (path == "/i") {
-    if (get) return Route{Endpoint::kSnowplowGet, true};
-  } else if (path == "/com.snowplowanalytics.snowplow/tp2") {
-    if (post) return Route{Endpoint::kSnowplowPost, false};
-  }
-  return std::nullopt;
-}
-
 std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeContext& ctx,
                                          EventBatch* events) {
   if (datagram.payload.size() > kRelayMaxDatagramBytes) return RejectReason::kBadSyslogFrame;
@@ -144,10 +117,17 @@ std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeCon
   bool no_query = false;
   std::string_view query = line.uri;
   const std::string_view path = NextField(&query, '?', &no_query, bytes);
-  const std::optional<Route> route = FindRoute(line.method, path);
-  if (!route) return RejectReason::kUnknownEndpoint;
-  const Beacon beacon{.payload = route->payload_is_query ? query : line.body,
-                      .query = route->payload_is_query ? std::string_view() : query,
+  // The HTTP server's routes (kernels/http/routes.h): a relayed request is a beacon exactly
+  // when the server would take it as one.
+  const BeaconRoute* route = FindBeaconRoute(path);
+  const bool get = line.method == "GET";
+  const bool post = line.method == "POST";
+  if (route == nullptr || !((get && route->get) || (post && route->post))) {
+    return RejectReason::kUnknownEndpoint;
+  }
+  const bool payload_is_query = get && route->get_payload_is_query;
+  const Beacon beacon{.payload = payload_is_query ? query : line.body,
+                      .query = payload_is_query ? std::string_view() : query,
                       .user_agent = line.user_agent,
                       .address = line.client,
                       .receive_time_ms = line.time_ms,
