@@ -170,21 +170,27 @@ size_t MinuteAggregator::max_site_minute_bytes() const {
 size_t MinuteAggregator::MemoryBound(const AggregateLimits& limits, uint64_t events,
                                      uint64_t site_minutes) {
   // README, "Memory bound": vectors at most double their size, the index is at most half
-  // full (16 slots at least). A visitor sketch holds heap only once large, which takes 17
-  // distinct visitors, so 17 hits: a row's hits never drop below its sketch's distinct visitors
-  // (an eviction moves both into (other)), hence at most E / 17 large sketches per dimension
-  // and among the site-minutes, and never more than there are rows.
+  // full (16 slots at least). A visitor sketch holds heap only past 16 distinct visitors, so
+  // 17 hits, and then less than kSketchHeapBytesPerValue per distinct visitor and at most
+  // kSketchLargeHeapBytes. A row's hits never drop below its sketch's distinct visitors (an
+  // eviction moves both into (other)), so the sketches of the site-minutes, and those of one
+  // dimension's rows, hold less than kSketchHeapBytesPerValue per event, and at most
+  // kSketchLargeHeapBytes for each of at most E / 17 rows.
   const size_t e = events;
   const size_t s = std::min<uint64_t>(site_minutes, events);
-  const size_t large_rows = e / (UniqHll12::kSmallCapacity + 1);
+  const size_t sketch_rows = e / (UniqHll12::kSmallCapacity + 1);
+  auto sketches = [&](size_t rows) {
+    return std::min(e * kSketchHeapBytesPerValue,
+                    std::min(rows, sketch_rows) * kSketchLargeHeapBytes);
+  };
   size_t bytes = (2 * s + 16) * sizeof(void*) + s * (sizeof(Cell) + kCellNodeBytes);
-  bytes += std::min(s, large_rows) * kSketchLargeHeapBytes;
+  bytes += sketches(s);
   for (const Dimension d : kDimensions) {
     const size_t kept = std::min<size_t>(e, s * limits.TopK(d));
     bytes += kept * (2 * TopValues::EntryBytes() + 2 * sizeof(uint32_t) + 4 * sizeof(uint32_t) +
                      StringHeapBound(MaxValueBytes(d)));
     bytes += s * 20 * sizeof(uint32_t);
-    bytes += std::min(kept + s, large_rows) * kSketchLargeHeapBytes;
+    bytes += sketches(kept + s);
   }
   return bytes;
 }

@@ -3,8 +3,10 @@
 #include "kernels/sketch/uniq_hll12.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/sketch/uniq_hll12.cc"
@@ -109,8 +111,16 @@ T GetLittleEndian(const unsigned char* p) {
 
 UniqHll12::UniqHll12(const UniqHll12& other)
     : small_size_(other.small_size_),
+      medium_has_zero_(other.medium_has_zero_),
+      medium_size_(other.medium_size_),
       small_(other.small_),
-      large_(other.large_ ? std::make_unique<Large>(*other.large_) : nullptr) {}
+      large_(other.large_ ? std::make_unique<Large>(*other.large_) : nullptr) {
+  if (other.medium_) {
+    const size_t slots = MediumSlots(medium_size_);
+    medium_ = std::make_unique_for_overwrite<uint64_t[]>(slots);
+    std::copy_n(other.medium_.get(), slots, medium_.get());
+  }
+}
 
 UniqHll12& UniqHll12::operator=(const UniqHll12& other) {
   if (this != &other) *this = UniqHll12(other);
@@ -119,61 +129,181 @@ UniqHll12& UniqHll12::operator=(const UniqHll12& other) {
 
 void UniqHll12::Clear() {
   small_size_ = 0;
+  medium_has_zero_ = false;
+  medium_size_ = 0;
+  medium_.reset();
   large_.reset();
 }
 
-void UniqHll12::ToLarge() {
-  large_ = std::make_unique<Large>();
-  large_->rank_counts[0] = kRegisters;
-  for (uint32_t i = 0; i < small_size_; ++i) UpdateRegister(small_[i]);
-  small_size_ = 0;
+size_t UniqHll12::MediumSlots(size_t size) {
+  return std::max<size_t>(2 * kSmallCapacity, std::bit_ceil((size * 4 + 2) / 3));
 }
 
-void UniqHll12::UpdateRegister(uint64_t value) {
+size_t UniqHll12::heap_bytes() const {
+  if (large_) return kLargeHeapBytes;
+  return medium_ ? MediumSlots(medium_size_) * sizeof(uint64_t) : 0;
+}
+
+void UniqHll12::Large::Update(uint64_t value) {
   const uint32_t hash = IntHash32(value);
-  uint8_t& reg = large_->registers[hash & (kRegisters - 1)];
+  uint8_t& reg = registers[hash & (kRegisters - 1)];
   const uint8_t rank = RankOfTail(hash >> kPrecision);
   if (rank > reg) {
-    --large_->rank_counts[reg];
-    ++large_->rank_counts[rank];
+    --rank_counts[reg];
+    ++rank_counts[rank];
     reg = rank;
   }
 }
 
-void UniqHll12::Add(uint64_t value) {
-  if (is_large()) {
-    UpdateRegister(value);
-    return;
+namespace {
+
+// Fibonacci hashing: the slot from the product's top bits, so sequential values spread too.
+size_t MediumSlotOf(uint64_t value, size_t slots) {
+  return static_cast<size_t>((value * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(slots)));
+}
+
+}  // namespace
+
+template <typename F>
+void UniqHll12::ForEachMediumValue(F f) const {
+  if (medium_has_zero_) f(uint64_t{0});
+  const size_t slots = MediumSlots(medium_size_);
+  for (size_t i = 0; i < slots; ++i) {
+    if (medium_[i] != 0) f(medium_[i]);
   }
+}
+
+void UniqHll12::MediumInsert(uint64_t value) {
+  const size_t mask = MediumSlots(medium_size_) - 1;
+  size_t i = MediumSlotOf(value, mask + 1);
+  while (medium_[i] != 0) i = (i + 1) & mask;
+  medium_[i] = value;
+}
+
+UniqHll12::Large UniqHll12::MediumRegisters() const {
+  Large large;
+  ForEachMediumValue([&](uint64_t v) { large.Update(v); });
+  return large;
+}
+
+void UniqHll12::ToMedium() {
+  medium_ = std::make_unique<uint64_t[]>(MediumSlots(small_size_));
+  medium_size_ = small_size_;
   for (uint32_t i = 0; i < small_size_; ++i) {
-    if (small_[i] == value) return;
+    if (small_[i] == 0) {
+      medium_has_zero_ = true;
+    } else {
+      MediumInsert(small_[i]);
+    }
   }
-  if (small_size_ < kSmallCapacity) {
-    small_[small_size_++] = value;
+  small_size_ = 0;
+}
+
+void UniqHll12::ToLarge() {
+  large_ = std::make_unique<Large>();
+  for (uint32_t i = 0; i < small_size_; ++i) large_->Update(small_[i]);
+  if (medium_) ForEachMediumValue([&](uint64_t v) { large_->Update(v); });
+  small_size_ = 0;
+  medium_has_zero_ = false;
+  medium_size_ = 0;
+  medium_.reset();
+}
+
+uint8_t UniqHll12::rank(size_t bucket) const {
+  if (large_) return large_->registers[bucket];
+  uint8_t rank = 0;
+  ForEachMediumValue([&](uint64_t v) {
+    const uint32_t hash = IntHash32(v);
+    if ((hash & (kRegisters - 1)) == bucket) {
+      rank = std::max(rank, RankOfTail(hash >> kPrecision));
+    }
+  });
+  return rank;
+}
+
+void UniqHll12::Add(uint64_t value) {
+  if (large_) {
+    large_->Update(value);
     return;
   }
-  ToLarge();
-  UpdateRegister(value);
+  if (medium_size_ == 0) {
+    for (uint32_t i = 0; i < small_size_; ++i) {
+      if (small_[i] == value) return;
+    }
+    if (small_size_ < kSmallCapacity) {
+      small_[small_size_++] = value;
+      return;
+    }
+    ToMedium();
+  }
+  if (value == 0) {
+    if (medium_has_zero_) return;
+  } else {
+    const size_t mask = MediumSlots(medium_size_) - 1;
+    for (size_t i = MediumSlotOf(value, mask + 1); medium_[i] != 0; i = (i + 1) & mask) {
+      if (medium_[i] == value) return;
+    }
+  }
+  if (medium_size_ == kMediumCapacity) {
+    ToLarge();
+    large_->Update(value);
+    return;
+  }
+  const size_t slots = MediumSlots(medium_size_);
+  if (MediumSlots(medium_size_ + 1) != slots) {
+    // Past 3/4 full: twice the slots, the values rehashed into them.
+    const std::unique_ptr<uint64_t[]> old = std::move(medium_);
+    medium_ = std::make_unique<uint64_t[]>(MediumSlots(medium_size_ + 1));
+    ++medium_size_;
+    for (size_t i = 0; i < slots; ++i) {
+      if (old[i] != 0) MediumInsert(old[i]);
+    }
+  } else {
+    ++medium_size_;
+  }
+  if (value == 0) {
+    medium_has_zero_ = true;
+  } else {
+    MediumInsert(value);
+  }
 }
 
 void UniqHll12::Merge(const UniqHll12& other) {
-  if (!other.is_large()) {
-    for (uint32_t i = 0; i < other.small_size_; ++i) Add(other.small_[i]);
+  if (other.large_) {
+    if (!large_) ToLarge();
+    hll12::MaxRegisters(large_->registers.data(), other.large_->registers.data(), kRegisters,
+                        large_->rank_counts.data());
     return;
   }
-  if (!is_large()) ToLarge();
-  hll12::MaxRegisters(large_->registers.data(), other.large_->registers.data(), kRegisters,
-                      large_->rank_counts.data());
+  if (other.medium_size_ != 0) {
+    if (large_) {
+      other.ForEachMediumValue([&](uint64_t v) { large_->Update(v); });
+      return;
+    }
+    if (medium_size_ == 0) {
+      // A small sketch takes a copy of the medium one's values, then its own: the union is
+      // large on the wire, where order does not matter.
+      UniqHll12 merged(other);
+      for (uint32_t i = 0; i < small_size_; ++i) merged.Add(small_[i]);
+      *this = std::move(merged);
+      return;
+    }
+    // A sketch merged into itself is unchanged; otherwise Add rehashes only this set.
+    if (&other != this) other.ForEachMediumValue([&](uint64_t v) { Add(v); });
+    return;
+  }
+  for (uint32_t i = 0; i < other.small_size_; ++i) Add(other.small_[i]);
 }
 
-uint64_t UniqHll12::Estimate() const {
-  if (!is_large()) return small_size_;
-  // HyperLogLogCounter<12, IntHash32<UInt64>, UInt32, double>::size() in 18.16: the
-  // denominator sum(2^-rank) from the per-rank counts in long double (exact here), the raw
-  // estimate, then FullFeatured correction with the trivial bias estimator.
-  const RankCounts& counts = large_->rank_counts;
-  long double sum = counts[kMaxRank];
-  for (int r = kMaxRank - 1; r >= 0; --r) {
+namespace {
+
+// HyperLogLogCounter<12, IntHash32<UInt64>, UInt32, double>::size() in 18.16: the denominator
+// sum(2^-rank) from the per-rank counts in long double (exact here), the raw estimate, then
+// FullFeatured correction with the trivial bias estimator.
+uint64_t EstimateOfRankCounts(const RankCounts& counts) {
+  constexpr size_t kRegisters = UniqHll12::kRegisters;
+  long double sum = counts[UniqHll12::kMaxRank];
+  for (int r = UniqHll12::kMaxRank - 1; r >= 0; --r) {
     sum /= 2.0;
     sum += counts[r];
   }
@@ -192,6 +322,30 @@ uint64_t UniqHll12::Estimate() const {
   return static_cast<uint32_t>(fixed + 0.5);
 }
 
+// The large state after its flag: CompactArray<UInt32, 5, 4096> (register i at bit 5 * i,
+// little-endian; 8 registers fill 5 bytes exactly), the Denominator (StableIfBig: UInt32 count
+// of registers per rank) and the UInt16 count of zero registers.
+void PackLarge(const uint8_t* registers, const RankCounts& rank_counts, unsigned char* p) {
+  for (size_t i = 0; i < UniqHll12::kRegisters; i += 8) {
+    uint64_t bits = 0;
+    for (size_t j = 0; j < 8; ++j) bits |= static_cast<uint64_t>(registers[i + j]) << (5 * j);
+    for (size_t b = 0; b < 5; ++b) *p++ = static_cast<unsigned char>(bits >> (8 * b));
+  }
+  for (uint32_t count : rank_counts) {
+    for (size_t b = 0; b < 4; ++b) *p++ = static_cast<unsigned char>(count >> (8 * b));
+  }
+  *p++ = static_cast<unsigned char>(rank_counts[0]);
+  *p++ = static_cast<unsigned char>(rank_counts[0] >> 8);
+}
+
+}  // namespace
+
+uint64_t UniqHll12::Estimate() const {
+  if (large_) return EstimateOfRankCounts(large_->rank_counts);
+  if (medium_size_ != 0) return EstimateOfRankCounts(MediumRegisters().rank_counts);
+  return small_size_;
+}
+
 size_t UniqHll12::SerializedSize() const {
   if (is_large()) return kLargeStateBytes;
   return 2 + 8 * small_size_;  // flag, VarUInt count (one byte up to 16), values
@@ -201,30 +355,22 @@ void UniqHll12::Serialize(std::string* out) const {
   const size_t start = out->size();
   out->resize(start + SerializedSize());
   auto* p = reinterpret_cast<unsigned char*>(out->data() + start);
-  if (!is_large()) {
-    *p++ = kSmallFlag;
-    *p++ = static_cast<unsigned char>(small_size_);  // VarUInt: one byte up to 127
-    for (uint32_t i = 0; i < small_size_; ++i) {
-      for (size_t b = 0; b < 8; ++b) *p++ = static_cast<unsigned char>(small_[i] >> (8 * b));
-    }
+  if (large_) {
+    *p = kLargeFlag;
+    PackLarge(large_->registers.data(), large_->rank_counts, p + 1);
     return;
   }
-  *p++ = kLargeFlag;
-  // CompactArray<UInt32, 5, 4096>: register i at bit 5 * i, little-endian; 8 registers fill 5
-  // bytes exactly.
-  const uint8_t* registers = large_->registers.data();
-  for (size_t i = 0; i < kRegisters; i += 8) {
-    uint64_t bits = 0;
-    for (size_t j = 0; j < 8; ++j) bits |= static_cast<uint64_t>(registers[i + j]) << (5 * j);
-    for (size_t b = 0; b < 5; ++b) *p++ = static_cast<unsigned char>(bits >> (8 * b));
+  if (medium_size_ != 0) {
+    const Large large = MediumRegisters();
+    *p = kLargeFlag;
+    PackLarge(large.registers.data(), large.rank_counts, p + 1);
+    return;
   }
-  // The Denominator (StableIfBig: UInt32 count of registers per rank) and the UInt16 count of
-  // zero registers.
-  for (uint32_t count : large_->rank_counts) {
-    for (size_t b = 0; b < 4; ++b) *p++ = static_cast<unsigned char>(count >> (8 * b));
+  *p++ = kSmallFlag;
+  *p++ = static_cast<unsigned char>(small_size_);  // VarUInt: one byte up to 127
+  for (uint32_t i = 0; i < small_size_; ++i) {
+    for (size_t b = 0; b < 8; ++b) *p++ = static_cast<unsigned char>(small_[i] >> (8 * b));
   }
-  *p++ = static_cast<unsigned char>(large_->rank_counts[0]);
-  *p++ = static_cast<unsigned char>(large_->rank_counts[0] >> 8);
 }
 
 size_t UniqHll12::Deserialize(std::string_view bytes) {

@@ -44,7 +44,7 @@ std::vector<uint8_t> Registers(const UniqHll12& sketch) {
 }
 
 TEST(UniqHll12, EmptyState) {
-  static_assert(sizeof(UniqHll12) == 144, "the README and header state this footprint");
+  static_assert(sizeof(UniqHll12) == 152, "the README and header state this footprint");
   UniqHll12 sketch;
   EXPECT_EQ(sketch.Estimate(), 0u);
   EXPECT_EQ(Serialized(sketch), std::string("\x00\x00", 2));
@@ -157,6 +157,111 @@ TEST(UniqHll12, MergeEqualsTheSketchOfTheUnion) {
   zyx.Merge(SketchOf(y));
   zyx.Merge(xyz);
   EXPECT_EQ(Serialized(zyx), union_bytes);
+}
+
+// A sketch that is large from its first value: the state of an empty large counter, read
+// back, then the values added one by one to its registers.
+UniqHll12 IncrementalLargeOf(const std::vector<uint64_t>& values) {
+  std::string empty(UniqHll12::kLargeStateBytes, '\0');
+  empty[0] = 1;
+  const size_t counts = 1 + UniqHll12::kPackedRegisterBytes;
+  empty[counts + 1] = 0x10;                       // rank 0: 4096 registers (UInt32 LE)
+  empty[UniqHll12::kLargeStateBytes - 1] = 0x10;  // zero registers: 4096 (UInt16 LE)
+  UniqHll12 sketch;
+  EXPECT_EQ(sketch.Deserialize(empty), UniqHll12::kLargeStateBytes);
+  EXPECT_FALSE(sketch.is_medium());
+  for (uint64_t v : values) sketch.Add(v);
+  return sketch;
+}
+
+// Medium sketches (17 to 384 values, kept as values) write the state the registers built value
+// by value would: the same bytes, estimate and registers, and so beyond 384 after conversion.
+TEST(UniqHll12, MediumStateEqualsTheIncrementalLargeState) {
+  std::mt19937_64 rng(42);
+  int medium = 0;
+  for (int round = 0; round < 300; ++round) {
+    const size_t n = 17 + rng() % (2000 - 17 + 1);
+    std::vector<uint64_t> values = RandomValues(n, round);
+    for (size_t i = 0; i < n / 3; ++i) values.push_back(values[rng() % n]);  // repeats
+    if (round % 2 == 0) values.push_back(0);  // the value the set's empty slots stand for
+    std::shuffle(values.begin(), values.end(), rng);
+    const UniqHll12 sketch = SketchOf(values);
+    const UniqHll12 reference = IncrementalLargeOf(values);
+    EXPECT_TRUE(sketch.is_large());
+    EXPECT_EQ(sketch.is_medium(), n <= UniqHll12::kMediumCapacity) << n;
+    medium += sketch.is_medium();
+    ASSERT_EQ(Serialized(sketch), Serialized(reference)) << n;
+    EXPECT_EQ(sketch.Estimate(), reference.Estimate()) << n;
+    if (round % 20 == 0) {
+      EXPECT_EQ(Registers(sketch), Registers(reference)) << n;
+    }
+  }
+  EXPECT_GT(medium, 30);  // both tiers were exercised
+}
+
+TEST(UniqHll12, MediumHoldsItsValuesUntilTheyWouldOutgrowTheRegisters) {
+  UniqHll12 sketch;
+  for (uint64_t v = 0; v < 16; ++v) sketch.Add(v);
+  EXPECT_EQ(sketch.heap_bytes(), 0u);
+  sketch.Add(16);
+  EXPECT_TRUE(sketch.is_medium());
+  EXPECT_EQ(sketch.heap_bytes(), 32 * 8u);
+  for (uint64_t v = 0; v < 33; ++v) sketch.Add(v);
+  EXPECT_EQ(sketch.heap_bytes(), 64 * 8u);
+  for (uint64_t v = 0; v < UniqHll12::kMediumCapacity; ++v) sketch.Add(v);
+  EXPECT_TRUE(sketch.is_medium());
+  EXPECT_EQ(sketch.heap_bytes(), UniqHll12::kMediumSlots * 8);
+  EXPECT_LT(sketch.heap_bytes(), UniqHll12::kLargeHeapBytes);
+  const UniqHll12 copy = sketch;
+  EXPECT_EQ(copy.heap_bytes(), sketch.heap_bytes());
+  sketch.Add(UniqHll12::kMediumCapacity);
+  EXPECT_FALSE(sketch.is_medium());
+  EXPECT_TRUE(sketch.is_large());
+  EXPECT_EQ(sketch.heap_bytes(), UniqHll12::kLargeHeapBytes);
+  // A medium state read back is a large sketch: the wire has no values.
+  UniqHll12 read;
+  EXPECT_EQ(read.Deserialize(Serialized(copy)), UniqHll12::kLargeStateBytes);
+  EXPECT_FALSE(read.is_medium());
+  EXPECT_EQ(Serialized(read), Serialized(copy));
+  read.Clear();
+  EXPECT_EQ(read.heap_bytes(), 0u);
+}
+
+// Every pair of tiers, both ways round, gives the state of the union built value by value (all
+// unions exceed 16 values: small + small is MergeOfSmallsTurnsLargeBeyondSixteen).
+TEST(UniqHll12, MergesOfEveryTierEqualTheUnion) {
+  struct Tier {
+    const char* name;
+    size_t size;
+    bool incremental_large;
+  };
+  const Tier tiers[] = {{"small", 9, false},
+                        {"medium", 40, false},
+                        {"full medium", UniqHll12::kMediumCapacity, false},
+                        {"large", 3000, false},
+                        {"large from 30", 30, true}};
+  uint64_t seed = 100;
+  for (const Tier& a : tiers) {
+    for (const Tier& b : tiers) {
+      std::vector<uint64_t> x = RandomValues(a.size, ++seed);
+      std::vector<uint64_t> y = RandomValues(b.size, ++seed);
+      y.insert(y.end(), x.begin(), x.begin() + static_cast<std::ptrdiff_t>(x.size() / 2));
+      std::vector<uint64_t> all = x;
+      all.insert(all.end(), y.begin(), y.end());
+      const std::string expected = Serialized(IncrementalLargeOf(all));
+      const UniqHll12 sx = a.incremental_large ? IncrementalLargeOf(x) : SketchOf(x);
+      const UniqHll12 sy = b.incremental_large ? IncrementalLargeOf(y) : SketchOf(y);
+      UniqHll12 xy = sx;
+      xy.Merge(sy);
+      UniqHll12 yx = sy;
+      yx.Merge(sx);
+      EXPECT_EQ(Serialized(xy), expected) << a.name << " + " << b.name;
+      EXPECT_EQ(Serialized(yx), expected) << b.name << " + " << a.name;
+      EXPECT_EQ(xy.Estimate(), yx.Estimate());
+      xy.Merge(sy);  // merging again changes nothing
+      EXPECT_EQ(Serialized(xy), expected) << a.name << " + " << b.name << " twice";
+    }
+  }
 }
 
 TEST(UniqHll12, CopiesAreIndependent) {
