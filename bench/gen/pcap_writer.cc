@@ -17,6 +17,25 @@ namespace beacon::bench {
 namespace {
 
 constexpr int64_t kMinuteMs = 60'000;
+
+// The traffic model options of a capture (RelayCaptureOptions or MirrorCaptureOptions).
+template <typename CaptureOptions>
+TrafficOptions CaptureTraffic(const CaptureOptions& options) {
+  TrafficOptions traffic;
+  traffic.seed = options.seed;
+  traffic.hits = options.hits;
+  traffic.malformed_share = options.malformed_share;
+  traffic.bot_share = options.bot_share;
+  return traffic;
+}
+
+// A capture's time: the configured unix milliseconds, or now when 0.
+int64_t CaptureTimeMs(int64_t configured_ms) {
+  if (configured_ms != 0) return configured_ms;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoTcp = 6;
 constexpr size_t kMtuPayloadV4 = 1480;        // 1500 - IPv4 header
@@ -516,17 +535,8 @@ void RelayCaptureTruth::Write(std::ostream& out) const {
 RelayCaptureTruth WriteRelayCapture(const kernels::SiteRegistry& sites,
                                     const RelayCaptureOptions& options, PcapWriter* pcap,
                                     const DatagramCallback& on_datagram) {
-  TrafficOptions traffic;
-  traffic.seed = options.seed;
-  traffic.hits = options.hits;
-  traffic.malformed_share = options.malformed_share;
-  traffic.bot_share = options.bot_share;
-  const TrafficModel model(sites, traffic);
-  const int64_t time_ms = options.time_ms != 0
-                              ? options.time_ms
-                              : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
+  const TrafficModel model(sites, CaptureTraffic(options));
+  const int64_t time_ms = CaptureTimeMs(options.time_ms);
   const auto minute = static_cast<uint32_t>(time_ms / kMinuteMs);
   Capture capture(options, on_datagram);
   capture.AddMalformed();
@@ -753,17 +763,8 @@ void MirrorCaptureTruth::Write(std::ostream& out) const {
 
 MirrorCaptureTruth WriteMirrorCapture(const kernels::SiteRegistry& sites,
                                       const MirrorCaptureOptions& options, PcapWriter* pcap) {
-  TrafficOptions traffic;
-  traffic.seed = options.seed;
-  traffic.hits = options.hits;
-  traffic.malformed_share = options.malformed_share;
-  traffic.bot_share = options.bot_share;
-  const TrafficModel model(sites, traffic);
-  const int64_t time_ms = options.time_ms != 0
-                              ? options.time_ms
-                              : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch())
-                                    .count();
+  const TrafficModel model(sites, CaptureTraffic(options));
+  const int64_t time_ms = CaptureTimeMs(options.time_ms);
   MirrorCapture capture(options, time_ms);
   uint64_t others = options.other_requests;
   for (uint64_t n = 0; n < options.malformed_requests; ++n) {

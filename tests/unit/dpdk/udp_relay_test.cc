@@ -133,6 +133,38 @@ std::string Telemetry(const std::string& command) {
   return reply;
 }
 
+// Both workers polled every frame of the capture, so each decoded all of it: accepted hits,
+// every reject reason and per-site pageviews and events (summed over minutes: hit batches take
+// the replay minute) are twice the truth. Closes both epochs; returns the per-site visitor
+// sketches merged over the workers.
+std::map<uint32_t, kernels::UniqHll12> ExpectBothWorkersDecodedTheTruth(
+    const bench::TruthSummary& truth, AggregatingSink* sink0, AggregatingSink* sink1) {
+  EXPECT_EQ(sink0->accepted + sink1->accepted, 2 * truth.accepted);
+  for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
+    const auto reason = static_cast<kernels::RejectReason>(r);
+    const std::string name(kernels::RejectReasonName(reason));
+    const auto it = truth.rejects.find(name);
+    EXPECT_EQ(sink0->rejects().Get(reason) + sink1->rejects().Get(reason),
+              2 * (it == truth.rejects.end() ? 0 : it->second))
+        << name;
+  }
+  std::map<uint32_t, std::pair<uint64_t, uint64_t>> want, got;
+  for (const auto& [key, cell] : truth.site_minutes) {
+    want[key.first].first += 2 * cell.pageviews;
+    want[key.first].second += 2 * cell.events;
+  }
+  std::map<uint32_t, kernels::UniqHll12> visitors;
+  for (AggregatingSink* sink : {sink0, sink1}) {
+    for (const kernels::SiteMinuteRow& row : sink->Close().site_minutes) {
+      got[row.site_id].first += row.pageviews;
+      got[row.site_id].second += row.events;
+      visitors[row.site_id].Merge(row.visitors);
+    }
+  }
+  EXPECT_EQ(got, want);
+  return visitors;
+}
+
 TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
   ASSERT_NE(g_eal, nullptr);
   const auto dir =
@@ -189,35 +221,12 @@ TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
   EXPECT_EQ(sink0.wrong_ingress + sink1.wrong_ingress, 0u);
   EXPECT_GT(sink0.ticks, 0u);
 
-  // Decode: accepted hits and every reject reason as the truth says.
-  EXPECT_EQ(sink0.accepted + sink1.accepted, 2 * truth.hits.accepted);
-  for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
-    const auto reason = static_cast<kernels::RejectReason>(r);
-    const std::string name(kernels::RejectReasonName(reason));
-    const auto it = truth.hits.rejects.find(name);
-    EXPECT_EQ(sink0.rejects().Get(reason) + sink1.rejects().Get(reason),
-              2 * (it == truth.hits.rejects.end() ? 0 : it->second))
-        << name;
-  }
-
-  // Aggregates: per site pageviews and events (summed over minutes: hit batches take the
-  // replay minute), and distinct visitors (uniqHLL12 sketches: exact up to 16, then within
-  // the estimate's error: a register collision or two among few values, about 1 % in linear
+  // Decode and aggregation: every hit, reject and per-site count as the truth says, twice.
+  std::map<uint32_t, kernels::UniqHll12> visitors =
+      ExpectBothWorkersDecodedTheTruth(truth.hits, &sink0, &sink1);
+  // Distinct visitors per site (uniqHLL12 sketches): exact up to 16, then within the
+  // estimate's error (a register collision or two among few values, about 1 % in linear
   // counting's range).
-  std::map<uint32_t, std::pair<uint64_t, uint64_t>> want, got;
-  for (const auto& [key, cell] : truth.hits.site_minutes) {
-    want[key.first].first += 2 * cell.pageviews;
-    want[key.first].second += 2 * cell.events;
-  }
-  std::map<uint32_t, kernels::UniqHll12> visitors;
-  for (AggregatingSink* sink : {&sink0, &sink1}) {
-    for (const kernels::SiteMinuteRow& row : sink->Close().site_minutes) {
-      got[row.site_id].first += row.pageviews;
-      got[row.site_id].second += row.events;
-      visitors[row.site_id].Merge(row.visitors);
-    }
-  }
-  EXPECT_EQ(got, want);
   for (const auto& [site, n] : truth.hits.site_visitors) {
     EXPECT_NEAR(static_cast<double>(visitors[site].Estimate()), static_cast<double>(n),
                 n <= kernels::UniqHll12::kSmallCapacity
@@ -307,28 +316,8 @@ TEST(UdpRelayTest, MirrorCaptureThroughTwoWorkersMatchesTheGroundTruth) {
   EXPECT_EQ(sink0.payloads.size(), truth.beacons);
   EXPECT_EQ(sink1.payloads.size(), truth.beacons);
 
-  // Decode and aggregation: accepted hits, rejects and per-site counts as the truth says.
-  EXPECT_EQ(sink0.accepted + sink1.accepted, 2 * truth.hits.accepted);
-  for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
-    const auto reason = static_cast<kernels::RejectReason>(r);
-    const std::string name(kernels::RejectReasonName(reason));
-    const auto it = truth.hits.rejects.find(name);
-    EXPECT_EQ(sink0.rejects().Get(reason) + sink1.rejects().Get(reason),
-              2 * (it == truth.hits.rejects.end() ? 0 : it->second))
-        << name;
-  }
-  std::map<uint32_t, std::pair<uint64_t, uint64_t>> want, got;
-  for (const auto& [key, cell] : truth.hits.site_minutes) {
-    want[key.first].first += 2 * cell.pageviews;
-    want[key.first].second += 2 * cell.events;
-  }
-  for (AggregatingSink* sink : {&sink0, &sink1}) {
-    for (const kernels::SiteMinuteRow& row : sink->Close().site_minutes) {
-      got[row.site_id].first += row.pageviews;
-      got[row.site_id].second += row.events;
-    }
-  }
-  EXPECT_EQ(got, want);
+  // Decode and aggregation: every hit, reject and per-site count as the truth says, twice.
+  ExpectBothWorkersDecodedTheTruth(truth.hits, &sink0, &sink1);
   std::filesystem::remove_all(dir);
 }
 
