@@ -3,8 +3,6 @@
 // complete request in the input is answered in order and the responses leave in one write.
 #include "host/net/http_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
