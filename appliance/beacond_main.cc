@@ -1,8 +1,10 @@
-// beacond: the appliance daemon. Wires the site registry, the kernel-socket HTTP ingress,
-// one pipeline per worker, the forwarder and the management listener; drains on SIGTERM.
+// beacond: the appliance daemon. Wires the site registry, the kernel-socket HTTP ingress and
+// the ingresses the config enables (appliance/ingress.h), one pipeline per ingress worker, the
+// forwarder and the management listener; drains on SIGTERM.
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -13,14 +15,11 @@
 #include <vector>
 
 #include "appliance/config.h"
-#ifdef BEACON_HAVE_DPDK
-#include "appliance/dpdk_ingress.h"
-#endif
+#include "appliance/ingress.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
-#include "host/net/udp_relay.h"
 #include "host/pipeline/worker_pipeline.h"
 #include "host/salt_store.h"
 #include "kernels/enrich/user_agent.h"
@@ -97,10 +96,9 @@ std::unique_ptr<const kernels::UserAgentClassifier> LoadUserAgentClassifier(
   return classifier;
 }
 
-int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
-  const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
-
-  // Signals go to the main thread's sigwait only: block them before any thread starts.
+// Blocks SIGTERM, SIGINT and SIGHUP, so that they reach only the main thread's sigtimedwait,
+// and ignores SIGPIPE. Call before any thread starts.
+sigset_t BlockStopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -108,97 +106,89 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
 
-  const host::Backend backend = host::ChooseBackend(config.backend);
-  host::SaltStore salts(config.state_dir);
-  const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
-      LoadUserAgentClassifier(config.user_agent_regexes);
-  host::PipelineConfig pipeline_config = config.pipeline;
-  pipeline_config.user_agents = user_agents.get();
-  pipeline_config.bytes = &backend.byte_kernels;
-  pipeline_config.salts = &salts;
+// Every ingress worker's pipeline, numbered in the order they are made: the HTTP workers first,
+// then [udp]'s and [dpdk]'s.
+class Pipelines {
+ public:
+  Pipelines(const host::PipelineConfig& config, const kernels::SiteRegistry* sites,
+            host::Forwarder* forwarder)
+      : config_(config), sites_(sites), forwarder_(forwarder) {}
 
-  host::Forwarder forwarder(config.forwarder);
-  const int workers = config.http_workers > 0
-                          ? config.http_workers
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::unique_ptr<host::WorkerPipeline>> pipelines;
-  std::vector<host::BeaconSink*> sinks;
-  for (int w = 0; w < workers; ++w) {
-    pipelines.push_back(std::make_unique<host::WorkerPipeline>(
-        static_cast<uint32_t>(w), pipeline_config, &sites, &forwarder));
-    sinks.push_back(pipelines.back().get());
-  }
-  // The [udp] and [dpdk] workers get pipelines of their own, numbered after the HTTP workers.
-  const auto add_pipelines = [&](int count) {
-    std::vector<host::BeaconSink*> added;
+  // `count` new pipelines, as the sinks of one ingress.
+  std::vector<kernels::BeaconSink*> Make(int count) {
+    std::vector<kernels::BeaconSink*> sinks;
     for (int w = 0; w < count; ++w) {
-      pipelines.push_back(std::make_unique<host::WorkerPipeline>(
-          static_cast<uint32_t>(pipelines.size()), pipeline_config, &sites, &forwarder));
-      added.push_back(pipelines.back().get());
+      all_.push_back(std::make_unique<host::WorkerPipeline>(static_cast<uint32_t>(all_.size()),
+                                                            config_, sites_, forwarder_));
+      sinks.push_back(all_.back().get());
     }
-    return added;
-  };
-  std::unique_ptr<host::UdpRelay> udp;
-  if (config.udp.enabled) {
-    udp = std::make_unique<host::UdpRelay>(config.udp.relay, add_pipelines(config.udp.workers));
+    return sinks;
   }
-#ifdef BEACON_HAVE_DPDK
-  std::unique_ptr<DpdkIngress> dpdk;
-  if (config.dpdk.enabled) {
-    dpdk = std::make_unique<DpdkIngress>(config.dpdk, add_pipelines(config.dpdk.workers));
-  }
-#else
-  if (config.dpdk.enabled) {
-    throw std::runtime_error(
-        "[dpdk] is configured, but this beacond was built without DPDK (install libdpdk-dev "
-        "and configure with BEACON_WITH_DPDK=AUTO or ON)");
-  }
-#endif
 
-  host::MetricsRegistry metrics;
-  host::HttpServer ingress(config.http, sinks);
-  host::HttpServer management(config.management, {});
-  host::RegisterPipelineMetrics(&metrics, &pipelines);
-  ingress.RegisterMetrics(&metrics, "beacond_http");
-  forwarder.RegisterMetrics(&metrics, "beacond_forward");
-  metrics.Add([&backend, &salts](host::MetricsWriter& out) {
-    host::WriteBackendInfo(backend, out);
-    out.Counter("beacond_salt_write_failures_total",
-                "Daily salt rotations whose file write failed (salt kept in memory only)", {},
-                salts.write_failures());
-  });
-  if (udp) udp->RegisterMetrics(&metrics, "beacond_udp");
-#ifdef BEACON_HAVE_DPDK
-  if (dpdk) dpdk->RegisterMetrics(&metrics);
-#endif
-  management.AddHandler("/metrics", [&metrics](const kernels::HttpRequest&) {
+  // Closes every open epoch and offers it until the forwarder has taken them all; false when it
+  // still refuses at `deadline`.
+  bool Flush(Clock::time_point deadline) {
+    bool closed = false;
+    while (!closed && Clock::now() < deadline) {
+      closed = true;
+      for (auto& p : all_) closed = p->Flush() && closed;
+      if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return closed;
+  }
+
+  uint64_t accepted_events() const {
+    uint64_t accepted = 0;
+    for (const auto& p : all_) accepted += p->accepted_events();
+    return accepted;
+  }
+
+  const std::vector<std::unique_ptr<host::WorkerPipeline>>* all() const { return &all_; }
+
+ private:
+  host::PipelineConfig config_;
+  const kernels::SiteRegistry* sites_;
+  host::Forwarder* forwarder_;
+  std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
+};
+
+host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend& backend,
+                                      host::SaltStore* salts,
+                                      const kernels::UserAgentClassifier* user_agents) {
+  host::PipelineConfig pipeline = config.pipeline;
+  pipeline.user_agents = user_agents;
+  pipeline.bytes = &backend.byte_kernels;
+  pipeline.salts = salts;
+  return pipeline;
+}
+
+int HttpWorkers(const Config& config) {
+  return config.http_workers > 0
+             ? config.http_workers
+             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// The management listener's /metrics (over `metrics`) and /healthz.
+void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics) {
+  management->AddHandler("/metrics", [metrics](const kernels::HttpRequest&) {
     host::HttpResponse response;
     response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = metrics.Scrape();
+    response.body = metrics->Scrape();
     return response;
   });
-  management.AddHandler("/healthz", [](const kernels::HttpRequest&) {
+  management->AddHandler("/healthz", [](const kernels::HttpRequest&) {
     host::HttpResponse response;
     response.body = "ok\n";
     return response;
   });
+}
 
-  forwarder.Start();
-  management.Start();
-  ingress.Start();
-  if (udp) {
-    udp->Start();
-    std::fprintf(stderr, "beacond: UDP relay on %s with %d workers\n",
-                 config.udp.relay.address.c_str(), config.udp.workers);
-  }
-#ifdef BEACON_HAVE_DPDK
-  if (dpdk) {
-    dpdk->Start();
-    std::fprintf(stderr, "beacond: DPDK UDP relay on %zu ports with %d worker lcores\n",
-                 config.dpdk.ports.size(), config.dpdk.workers);
-  }
-#endif
+void LogServing(const Config& config, size_t sites, const host::Backend& backend,
+                const host::HttpServer& http, int http_workers,
+                const host::HttpServer& management) {
   const std::string destination =
       config.forwarder.shards.empty()
           ? config.forwarder.clickhouse.url
@@ -207,32 +197,16 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   std::fprintf(stderr,
                "beacond: %zu sites; decode backend %s; HTTP ingress on %s:%u with %d workers; "
                "management on %s:%u; forwarding to %s database %s\n",
-               sites.size(), host::Describe(backend).c_str(), config.http.address.c_str(),
-               ingress.port(), workers, config.management.address.c_str(), management.port(),
+               sites, host::Describe(backend).c_str(), config.http.address.c_str(), http.port(),
+               http_workers, config.management.address.c_str(), management.port(),
                destination.c_str(), config.forwarder.clickhouse.database.c_str());
-  if (!ready_file.empty()) WriteReadyFile(ready_file, ingress.port(), management.port());
+}
 
-  WaitForStopSignal(signals, &salts);
-
-  // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
-  const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);
-  ingress.Stop();
-  if (udp) udp->Stop();
-#ifdef BEACON_HAVE_DPDK
-  if (dpdk) dpdk->Stop();
-#endif
-  bool closed = false;
-  while (!closed && Clock::now() < deadline) {
-    closed = true;
-    for (auto& p : pipelines) closed = p->Flush() && closed;
-    if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  const bool drained = closed && forwarder.Drain(std::max(left, std::chrono::milliseconds(0)));
-  management.Stop();
-
-  uint64_t accepted = 0;
-  for (const auto& p : pipelines) accepted += p->accepted_events();
+// What reached ClickHouse, and what waits in the spool when the drain timed out. Returns the
+// exit code: 0, or 3 when not everything was drained.
+int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, bool drained,
+                  int drain_timeout_s) {
+  const uint64_t accepted = pipelines.accepted_events();
   const uint64_t acked = forwarder.acknowledged_events();
   std::fprintf(stderr, "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse\n",
                static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(acked));
@@ -246,17 +220,64 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
       static_cast<unsigned long long>(sent.inserts),
       static_cast<unsigned long long>(sent.rowbinary_bytes),
       static_cast<unsigned long long>(sent.wire_bytes));
-  if (!drained) {
-    std::fprintf(stderr,
-                 "beacond: drain timed out after %d s: %llu events not acknowledged; %llu "
-                 "batches (%llu bytes) wait in the spool for the next start\n",
-                 drain_timeout_s,
-                 static_cast<unsigned long long>(accepted > acked ? accepted - acked : 0),
-                 static_cast<unsigned long long>(forwarder.spooled_records()),
-                 static_cast<unsigned long long>(forwarder.spooled_bytes()));
-    return 3;
-  }
-  return 0;
+  if (drained) return 0;
+  std::fprintf(stderr,
+               "beacond: drain timed out after %d s: %llu events not acknowledged; %llu "
+               "batches (%llu bytes) wait in the spool for the next start\n",
+               drain_timeout_s,
+               static_cast<unsigned long long>(accepted > acked ? accepted - acked : 0),
+               static_cast<unsigned long long>(forwarder.spooled_records()),
+               static_cast<unsigned long long>(forwarder.spooled_bytes()));
+  return 3;
+}
+
+int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
+  const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
+  const sigset_t signals = BlockStopSignals();
+  const host::Backend backend = host::ChooseBackend(config.backend);
+  host::SaltStore salts(config.state_dir);
+  const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
+      LoadUserAgentClassifier(config.user_agent_regexes);
+  host::Forwarder forwarder(config.forwarder);
+  Pipelines pipelines(PipelineConfigOf(config, backend, &salts, user_agents.get()), &sites,
+                      &forwarder);
+  const int http_workers = HttpWorkers(config);
+  host::HttpServer http(config.http, pipelines.Make(http_workers));
+  const std::vector<std::unique_ptr<Ingress>> ingresses =
+      MakeIngresses(config, [&pipelines](int count) { return pipelines.Make(count); });
+
+  host::MetricsRegistry metrics;
+  host::RegisterPipelineMetrics(&metrics, pipelines.all());
+  http.RegisterMetrics(&metrics, "beacond_http");
+  forwarder.RegisterMetrics(&metrics, "beacond_forward");
+  metrics.Add([&backend, &salts](host::MetricsWriter& out) {
+    host::WriteBackendInfo(backend, out);
+    out.Counter("beacond_salt_write_failures_total",
+                "Daily salt rotations whose file write failed (salt kept in memory only)", {},
+                salts.write_failures());
+  });
+  for (const auto& ingress : ingresses) ingress->RegisterMetrics(&metrics);
+  host::HttpServer management(config.management, {});
+  ServeManagement(&management, &metrics);
+
+  forwarder.Start();
+  management.Start();
+  http.Start();
+  for (const auto& ingress : ingresses) ingress->Start();
+  LogServing(config, sites.size(), backend, http, http_workers, management);
+  if (!ready_file.empty()) WriteReadyFile(ready_file, http.port(), management.port());
+
+  WaitForStopSignal(signals, &salts);
+
+  // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
+  const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);
+  http.Stop();
+  for (const auto& ingress : ingresses) ingress->Stop();
+  const bool closed = pipelines.Flush(deadline);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  const bool drained = closed && forwarder.Drain(std::max(left, std::chrono::milliseconds(0)));
+  management.Stop();
+  return ReportStopped(pipelines, forwarder, drained, drain_timeout_s);
 }
 
 }  // namespace

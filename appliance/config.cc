@@ -147,6 +147,14 @@ void ApplyListen(Section& section, std::string_view key, host::HttpServerConfig*
   server->port = listen.port;
 }
 
+// The beacon UDP ports of [udp] and [dpdk]: hit_batch_port and syslog_port, 0 for none.
+std::vector<kernels::BeaconPort> BeaconPorts(uint16_t hit_batch_port, uint16_t syslog_port) {
+  std::vector<kernels::BeaconPort> ports;
+  if (hit_batch_port != 0) ports.push_back({hit_batch_port, kernels::Endpoint::kUdpHitBatch});
+  if (syslog_port != 0) ports.push_back({syslog_port, kernels::Endpoint::kUdpSyslog});
+  return ports;
+}
+
 void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConfig* udp) {
   Section section(root, "udp", source);
   udp->enabled = section.present();
@@ -161,13 +169,7 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
   section.Int("receive_buffer_kb", &buffer_kb, 64, 1 << 20);
   udp->relay.receive_buffer_bytes = static_cast<int>(buffer_kb << 10);
   section.CheckNoOtherKeys();
-  udp->relay.ports.clear();
-  if (hit_batch_port != 0) {
-    udp->relay.ports.push_back({hit_batch_port, kernels::Endpoint::kUdpHitBatch});
-  }
-  if (syslog_port != 0) {
-    udp->relay.ports.push_back({syslog_port, kernels::Endpoint::kUdpSyslog});
-  }
+  udp->relay.ports = BeaconPorts(hit_batch_port, syslog_port);
   if (udp->enabled && udp->relay.ports.empty()) {
     Fail(source, "udp", "expected hit_batch_port or syslog_port (or both) to be set");
   }
@@ -176,30 +178,34 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
 void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressConfig* dpdk) {
   Section section(root, "dpdk", source);
   dpdk->enabled = section.present();
+  dpdk::DataPlaneConfig& plane = dpdk->data_plane;
   section.Strings("eal_args", &dpdk->eal_args);
-  section.Strings("ports", &dpdk->ports);
+  section.Strings("ports", &plane.ports);
   section.Int("workers", &dpdk->workers, 1, 128);
-  section.Int("hit_batch_port", &dpdk->hit_batch_port, 0, 65535);
-  section.Int("syslog_port", &dpdk->syslog_port, 0, 65535);
-  section.Int("rx_descriptors", &dpdk->rx_descriptors, 64, 32768);
-  section.Int("burst", &dpdk->burst, 1, 64);
-  section.Int("mbufs", &dpdk->mbufs, 0, 1 << 26);
-  section.Int("reassembly_flows", &dpdk->reassembly_flows, 16, 1 << 20);
-  section.Int("reassembly_timeout_ms", &dpdk->reassembly_timeout_ms, 10, 60'000);
-  section.String("exception_port", &dpdk->exception_port);
+  uint16_t hit_batch_port = 0;
+  uint16_t syslog_port = 0;
+  section.Int("hit_batch_port", &hit_batch_port, 0, 65535);
+  section.Int("syslog_port", &syslog_port, 0, 65535);
+  section.Int("rx_descriptors", &plane.rx_descriptors, 64, 32768);
+  section.Int("burst", &plane.burst, 1, 64);
+  section.Int("mbufs", &plane.mbufs, 0, 1 << 26);
+  section.Int("reassembly_flows", &plane.reassembly_flows, 16, 1 << 20);
+  section.Int("reassembly_timeout_ms", &plane.reassembly_timeout_ms, 10, 60'000);
+  section.String("exception_port", &plane.exception_port);
   std::vector<int64_t> mirror_ports;
   section.Ints("mirror_ports", &mirror_ports, 1, 65535);
-  dpdk->mirror_ports.assign(mirror_ports.begin(), mirror_ports.end());
-  section.Int("mirror_flows", &dpdk->mirror_flows, 1, 1 << 24);
-  section.Int("mirror_flow_bytes", &dpdk->mirror_flow_bytes, 1024, 16 << 20);
-  section.Int("mirror_total_bytes", &dpdk->mirror_total_bytes, 1 << 16, int64_t{1} << 40);
-  section.Int("mirror_idle_ms", &dpdk->mirror_idle_ms, 10, 3'600'000);
-  section.Int("mirror_gap_ms", &dpdk->mirror_gap_ms, 1, 60'000);
-  section.String("mirror_client_ip_header", &dpdk->mirror_client_ip_header);
+  plane.mirror.server_ports.assign(mirror_ports.begin(), mirror_ports.end());
+  section.Int("mirror_flows", &plane.mirror.max_flows, 1, 1 << 24);
+  section.Int("mirror_flow_bytes", &plane.mirror.max_flow_bytes, 1024, 16 << 20);
+  section.Int("mirror_total_bytes", &plane.mirror.max_total_bytes, 1 << 16, int64_t{1} << 40);
+  section.Int("mirror_idle_ms", &plane.mirror.idle_ms, 10, 3'600'000);
+  section.Int("mirror_gap_ms", &plane.mirror.gap_ms, 1, 60'000);
+  section.String("mirror_client_ip_header", &plane.mirror.client_ip_header);
   section.CheckNoOtherKeys();
+  plane.beacon_ports = BeaconPorts(hit_batch_port, syslog_port);
   if (!dpdk->enabled) return;
-  if (dpdk->ports.empty()) Fail(source, "dpdk.ports", "expected at least one port");
-  if (dpdk->hit_batch_port == 0 && dpdk->syslog_port == 0 && dpdk->mirror_ports.empty()) {
+  if (plane.ports.empty()) Fail(source, "dpdk.ports", "expected at least one port");
+  if (plane.beacon_ports.empty() && plane.mirror.server_ports.empty()) {
     Fail(source, "dpdk",
          "expected hit_batch_port, syslog_port or mirror_ports (or several) to be set");
   }
@@ -348,7 +354,8 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
 
   ParseUdp(root, source, &config.udp);
   ParseDpdk(root, source, &config.dpdk);
-  config.dpdk.country_headers = config.http.country_headers;  // the mirror reads the same
+  // The mirror reads the same country headers as the HTTP server.
+  config.dpdk.data_plane.mirror.country_headers = config.http.country_headers;
   return config;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dpdk/data_plane.h"
 #include "host/forward/forwarder.h"
 #include "host/net/http_server.h"
 #include "host/net/udp_relay.h"
@@ -25,31 +26,15 @@ struct UdpIngressConfig {
   int workers = 1;
 };
 
-// [dpdk]: the DPDK UDP relay (dpdk/udp_relay.h); off unless the section is present. Plain
-// values, so that this library builds without DPDK.
+// [dpdk]: the DPDK data plane (dpdk/data_plane.h, a DPDK-free header, so that this library
+// builds without DPDK); off unless the section is present.
 struct DpdkIngressConfig {
   bool enabled = false;
   std::vector<std::string> eal_args;  // without argv[0]
-  std::vector<std::string> ports;     // PCI addresses or vdev strings
   int workers = 1;                    // worker lcores: the EAL needs one lcore more
-  uint16_t hit_batch_port = 0;        // UDP port of hit-batch datagrams; 0: none
-  uint16_t syslog_port = 0;           // UDP port of syslog relay lines; 0: none
-  uint16_t rx_descriptors = 1024;
-  uint16_t burst = 32;
-  uint32_t mbufs = 0;  // 0: sized from descriptors, bursts and reassembly
-  uint32_t reassembly_flows = 1024;
-  uint32_t reassembly_timeout_ms = 2000;
-  std::string exception_port;  // vdev facing the kernel, "net_tap0,iface=beacon0"; "": none
-  // Passive HTTP mirror (dpdk/tcp_mirror.h): TCP server ports whose client-to-server bytes are
-  // reassembled into HTTP requests; empty: off. Bounds per worker lcore.
-  std::vector<uint16_t> mirror_ports;
-  uint32_t mirror_flows = 16384;
-  uint32_t mirror_flow_bytes = 128 * 1024;
-  uint64_t mirror_total_bytes = 64ull << 20;
-  uint32_t mirror_idle_ms = 30'000;
-  uint32_t mirror_gap_ms = 500;
-  std::string mirror_client_ip_header;  // e.g. "X-Forwarded-For"; "": the flow's source address
-  std::vector<std::string> country_headers;  // [http] country_headers, for mirrored requests
+  // Ports, beacon ports (hit_batch_port, syslog_port), bounds, the passive mirror (mirror_*;
+  // its country headers are [http]'s) and the exception port.
+  dpdk::DataPlaneConfig data_plane;
 };
 
 struct Config {

@@ -8,6 +8,9 @@
 #include <cstring>
 
 namespace beacon::dpdk {
+
+using kernels::BeaconPort;
+
 namespace {
 
 constexpr uint16_t kEtherTypeIpv4 = 0x0800;

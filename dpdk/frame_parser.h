@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "kernels/raw_batch.h"
+#include "kernels/beacon_sink.h"
 
 namespace beacon::dpdk {
 
@@ -53,12 +53,6 @@ inline constexpr size_t kFrameOutcomeCount = 0
 
 std::string_view FrameOutcomeName(FrameOutcome outcome);
 
-// A UDP destination port that carries beacons, and the payload format sent to it.
-struct BeaconPort {
-  uint16_t port = 0;
-  kernels::Endpoint endpoint = kernels::Endpoint::kUdpHitBatch;
-};
-
 // What the NIC said about a checksum (RTE_MBUF_F_RX_*_CKSUM_*): only kUnknown is verified in
 // software.
 enum class ChecksumVerdict : uint8_t { kUnknown, kGood, kBad };
@@ -91,7 +85,7 @@ struct ParsedFrame {
 // Unfragmented TCP to one of `mirror_ports` is a mirror segment (checksum verified unless the
 // NIC did); other TCP is kNotUdp.
 ParsedFrame ParseFrame(const uint8_t* frame, size_t size, const FrameChecks& checks,
-                       const std::vector<BeaconPort>& beacon_ports,
+                       const std::vector<kernels::BeaconPort>& beacon_ports,
                        const std::vector<uint16_t>& mirror_ports = {});
 
 // One counter per outcome; owned by one lcore.

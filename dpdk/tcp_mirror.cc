@@ -492,14 +492,8 @@ void TcpMirror::Emit(const Flow& flow, const kernels::HttpRequest& request, int6
       counters_.Add(MirrorCounter::kNotBeaconPath);
       return;
   }
-  uint16_t country = kernels::kUnknownCountry;
-  for (const std::string& name : config_.country_headers) {
-    const std::string_view value = request.Header(name);
-    if (!value.empty()) {
-      country = kernels::CountryFromHeader(value);
-      break;
-    }
-  }
+  const uint16_t country =
+      kernels::CountryFromHeader(kernels::FirstHeader(request, config_.country_headers));
   kernels::IpAddress client = flow.key.source;
   if (!config_.client_ip_header.empty() &&
       !ParseClientIp(request.Header(config_.client_ip_header), &client)) {

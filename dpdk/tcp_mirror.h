@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kernels/enrich/attribution.h"
 #include "kernels/http/http_parser.h"
 #include "kernels/raw_batch.h"
 
@@ -87,8 +88,8 @@ struct TcpMirrorConfig {
   // literal in a request: the flow's source address (counted as client_ip_fallback when set).
   std::string client_ip_header;
   // CDN headers carrying the visitor's country, tried in order (kernels::CountryFromHeader).
-  std::vector<std::string> country_headers = {"CF-IPCountry", "CloudFront-Viewer-Country",
-                                              "X-Country-Code", "X-AppEngine-Country"};
+  std::vector<std::string> country_headers{kernels::kDefaultCountryHeaders.begin(),
+                                           kernels::kDefaultCountryHeaders.end()};
   kernels::HttpLimits limits;
 };
 

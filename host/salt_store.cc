@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -77,12 +76,6 @@ bool ParseSalts(const std::string& text, int64_t today, kernels::VisitorSalts* s
 }
 
 }  // namespace
-
-int64_t SystemUnixMillis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 SaltStore::SaltStore(std::filesystem::path state_dir, UnixClock clock)
     : dir_(std::move(state_dir)), file_(dir_ / kFileName), clock_(std::move(clock)) {

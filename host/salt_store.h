@@ -10,13 +10,13 @@
 #include <mutex>
 #include <string_view>
 
+#include "kernels/clock.h"
 #include "kernels/visitor.h"
 
 namespace beacon::host {
 
 // Milliseconds since the Unix epoch, UTC.
 using UnixClock = std::function<int64_t()>;
-int64_t SystemUnixMillis();
 
 class SaltStore {
  public:
@@ -27,7 +27,7 @@ class SaltStore {
   // file when anything changed. A salt file that cannot be read as one is replaced by fresh
   // salts (visitor ids of the day restart; see replaced_corrupt_file()). Throws
   // std::runtime_error naming the path when the directory or file cannot be created or written.
-  explicit SaltStore(std::filesystem::path state_dir, UnixClock clock = SystemUnixMillis);
+  explicit SaltStore(std::filesystem::path state_dir, UnixClock clock = kernels::UnixMillis);
 
   // The salts for the current time: rotates first when the clock's UTC day is later than the
   // store's. For workers, once per batch: without a rotation it takes no lock and does no I/O;

@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include "dpdk/data_plane.h"
 #include "dpdk/eal.h"
 #include "dpdk/frame_parser.h"
-#include "dpdk/udp_relay.h"
 #include "host/net/udp_relay.h"
 #include "kernels/aggregate/minute_aggregator.h"
 #include "kernels/decode.h"
@@ -32,7 +32,7 @@ using Clock = std::chrono::steady_clock;
 
 // A worker's decode and aggregation (host::WorkerPipeline without forwarding): epochs close
 // every second and their rows are dropped.
-class AggregatingWorker {
+class AggregatingWorker final : public kernels::BeaconSink {
  public:
   AggregatingWorker(const kernels::SiteRegistry* sites, bool decode)
       : decode_(decode), aggregator_(0, {}) {
@@ -41,7 +41,8 @@ class AggregatingWorker {
     ctx_.visitor_key = 1;
     events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
   }
-  void Batch(kernels::RawBatch& batch) {
+  bool Admitting() override { return true; }
+  void OnBatch(kernels::RawBatch& batch) override {
     beacons_.store(beacons_.load(std::memory_order_relaxed) + batch.size(),
                    std::memory_order_relaxed);
     SampleCpu();
@@ -56,7 +57,7 @@ class AggregatingWorker {
     accepted_ += events_.size();
     hits_.store(accepted_ + rejected, std::memory_order_relaxed);
   }
-  void Tick(int64_t now_ms) {
+  void OnTick(int64_t now_ms) override {
     SampleCpu();
     if (now_ms - epoch_ms_ >= 1000) {
       epoch_ms_ = now_ms;
@@ -87,22 +88,6 @@ class AggregatingWorker {
     cpu_ns_.store(static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec,
                   std::memory_order_relaxed);
   }
-};
-
-class DpdkWorker final : public dpdk::RelaySink, public AggregatingWorker {
- public:
-  using AggregatingWorker::AggregatingWorker;
-  bool Admitting() override { return true; }
-  void OnBatch(kernels::RawBatch& batch) override { Batch(batch); }
-  void OnTick(int64_t now_ms) override { Tick(now_ms); }
-};
-
-class KernelWorker final : public host::BeaconSink, public AggregatingWorker {
- public:
-  using AggregatingWorker::AggregatingWorker;
-  bool Admitting() override { return true; }
-  void OnBatch(kernels::RawBatch& batch) override { Batch(batch); }
-  void OnTick(int64_t now_ms) override { Tick(now_ms); }
 };
 
 struct Figures {
@@ -164,7 +149,7 @@ uint64_t CountFrames(const std::string& pcap) {
 }
 
 Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int workers,
-                bool decode, double seconds, const std::vector<dpdk::BeaconPort>& beacon_ports,
+                bool decode, double seconds, const std::vector<kernels::BeaconPort>& beacon_ports,
                 uint16_t mirror_port) {
   // Worker k on CPU k % 2 of this 2-CPU machine's pair; the main lcore sleeps on CPU 0.
   std::string lcores = "0@0";
@@ -173,13 +158,13 @@ Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int
   auto eal = dpdk::Eal::Start({"--no-huge", "-m", "1024", "--no-pci", "--no-shconf",
                                "--file-prefix", "beacon-relay-bench-" + std::to_string(getpid()),
                                "--lcores", lcores, "--log-level", "lib.eal:warning"});
-  std::vector<std::unique_ptr<DpdkWorker>> sinks;
-  std::vector<dpdk::RelaySink*> relay_sinks;
-  dpdk::UdpRelayConfig config;
+  std::vector<std::unique_ptr<AggregatingWorker>> sinks;
+  std::vector<kernels::BeaconSink*> relay_sinks;
+  dpdk::DataPlaneConfig config;
   config.beacon_ports = beacon_ports;
   if (mirror_port != 0) config.mirror.server_ports = {mirror_port};
   for (int w = 0; w < workers; ++w) {
-    sinks.push_back(std::make_unique<DpdkWorker>(&sites, decode));
+    sinks.push_back(std::make_unique<AggregatingWorker>(&sites, decode));
     relay_sinks.push_back(sinks.back().get());
     config.ports.push_back("net_pcap_bench" + std::to_string(w) + ",rx_pcap=" + pcap +
                            ",infinite_rx=1");
@@ -188,7 +173,7 @@ Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int
   config.mbufs = static_cast<uint32_t>(workers * (CountFrames(pcap) + 4096) + 16384);
   Figures f;
   {
-    dpdk::UdpRelay relay(*eal, config, relay_sinks);
+    dpdk::DataPlane relay(*eal, config, relay_sinks);
     relay.Start();
     std::this_thread::sleep_for(std::chrono::seconds(1));  // warm up
     const auto bytes = [&relay] {
@@ -216,7 +201,7 @@ struct Datagram {
 
 // The whole (unfragmented) beacon datagrams of a capture.
 std::vector<Datagram> ReadDatagrams(const std::string& pcap,
-                                    const std::vector<dpdk::BeaconPort>& ports) {
+                                    const std::vector<kernels::BeaconPort>& ports) {
   std::ifstream in(pcap, std::ios::binary);
   if (!in) throw std::runtime_error("cannot read '" + pcap + "'");
   in.ignore(24);
@@ -240,10 +225,10 @@ Figures RunKernel(const std::vector<Datagram>& datagrams, const kernels::SiteReg
   host::UdpRelayConfig config;
   config.ports = {{0, kernels::Endpoint::kUdpHitBatch}, {0, kernels::Endpoint::kUdpSyslog}};
   config.receive_buffer_bytes = 32 << 20;
-  std::vector<std::unique_ptr<KernelWorker>> sinks;
-  std::vector<host::BeaconSink*> relay_sinks;
+  std::vector<std::unique_ptr<AggregatingWorker>> sinks;
+  std::vector<kernels::BeaconSink*> relay_sinks;
   for (int w = 0; w < workers; ++w) {
-    sinks.push_back(std::make_unique<KernelWorker>(&sites, decode));
+    sinks.push_back(std::make_unique<AggregatingWorker>(&sites, decode));
     relay_sinks.push_back(sinks.back().get());
   }
   host::UdpRelay relay(config, relay_sinks);
@@ -321,8 +306,8 @@ int Run(int argc, char** argv) {
   }
 
   const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(sites_path);
-  const std::vector<dpdk::BeaconPort> ports = {{hit_batch_port, kernels::Endpoint::kUdpHitBatch},
-                                               {syslog_port, kernels::Endpoint::kUdpSyslog}};
+  const std::vector<kernels::BeaconPort> ports = {{hit_batch_port, kernels::Endpoint::kUdpHitBatch},
+                                                  {syslog_port, kernels::Endpoint::kUdpSyslog}};
   Figures dpdk_figures, kernel_figures;
   if (path != "kernel") {
     dpdk_figures = RunDpdk(pcap, sites, workers, decode, seconds, ports, mirror_port);

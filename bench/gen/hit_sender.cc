@@ -18,17 +18,13 @@
 #include <thread>
 #include <vector>
 
+#include "kernels/clock.h"
+
 namespace beacon::bench {
 namespace {
 
 constexpr int64_t kMinuteMs = 60'000;
 constexpr int kMaxReconnectsWithoutProgress = 5;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void SleepMs(int64_t ms) {
   if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
@@ -208,7 +204,7 @@ void RunConnection(SharedState* shared) {
                                                                rate_per_connection);
         std::this_thread::sleep_until(due);
       }
-      int64_t now = NowMs();
+      int64_t now = kernels::UnixMillis();
       if (NeedsSendMinute(req) && now % kMinuteMs >= kMinuteMs - opt.minute_guard_ms) {
         // Flush what is built so far: those requests were stamped before the guard.
         local.bytes += wire.size();
@@ -216,7 +212,7 @@ void RunConnection(SharedState* shared) {
         wire.clear();
         if (!written) break;
         SleepMs(kMinuteMs - now % kMinuteMs + 1);
-        now = NowMs();
+        now = kernels::UnixMillis();
       }
       wire += RequestWire(req, host_header, now, opt.minute_guard_ms, &minutes[i]);
       hits_written += req.hits.size();

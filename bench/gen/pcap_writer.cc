@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <cstring>
 #include <random>
 #include <stdexcept>
 
 #include "bench/gen/hit_sender.h"
 #include "bench/gen/traffic_model.h"
+#include "kernels/clock.h"
 
 namespace beacon::bench {
 namespace {
@@ -31,10 +31,7 @@ TrafficOptions CaptureTraffic(const CaptureOptions& options) {
 
 // A capture's time: the configured unix milliseconds, or now when 0.
 int64_t CaptureTimeMs(int64_t configured_ms) {
-  if (configured_ms != 0) return configured_ms;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return configured_ms != 0 ? configured_ms : kernels::UnixMillis();
 }
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoTcp = 6;

@@ -1,5 +1,5 @@
-// Port bring-up for the relay (private to dpdk/): find or probe the port, configure RSS and
-// RX queues, start it and log what the NIC offers; and the relay's mbuf pool.
+// Port bring-up for the data plane (private to dpdk/): find or probe the port, configure RSS and
+// RX queues, start it and log what the NIC offers; and the data plane's mbuf pool.
 #pragma once
 
 #include <rte_mempool.h>

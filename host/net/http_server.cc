@@ -3,8 +3,6 @@
 // complete request in the input is answered in order and the responses leave in one write.
 #include "host/net/http_server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -21,6 +19,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "host/net/collector_answers.h"
+#include "host/net/socket.h"
+#include "kernels/clock.h"
 #include "kernels/enrich/attribution.h"
 #include "kernels/http/routes.h"
 
@@ -43,105 +44,6 @@ constexpr size_t kMaxPendingOutput = 256 * 1024;
 constexpr int64_t kLingerMs = 1000;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxStatus = 600;
-
-// The 43-byte transparent 1x1 GIF89a that GA (and Snowplow) answer beacons with.
-constexpr char kPixelGif[] =
-    "GIF89a\x01\x00\x01\x00\xf0\x00\x00\xff\xff\xff\x00\x00\x00\x21\xf9\x04\x05\x00\x00"
-    "\x00\x00\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00\x3b";
-constexpr std::string_view kPixel(kPixelGif, sizeof(kPixelGif) - 1);
-static_assert(kPixel.size() == 43);
-
-enum class RequestKind : uint8_t {
-  kCollect,
-  kBatch,
-  kGtag,
-  kMeasurementProtocol,
-  kPlausible,
-  kSnowplowPixel,
-  kSnowplowPost,
-  kHandler,
-  kOther,
-  kCount
-};
-constexpr std::string_view kRequestKindNames[] = {"collect",      "batch",     "g_collect",
-                                                  "mp_collect",   "api_event", "snowplow_i",
-                                                  "snowplow_tp2", "handler",   "other"};
-static_assert(std::size(kRequestKindNames) == static_cast<size_t>(RequestKind::kCount));
-
-// How a beacon route answers, as the real collector does (host/net/README.md, "Routes").
-enum class Answer : uint8_t {
-  kGif,        // 200 image/gif, the 43-byte GIF, no-cache (GA /collect, /batch; Snowplow /i)
-  kNoContent,  // 204 (GA4 /g/collect, /mp/collect)
-  kAccepted,   // 202 text/plain "ok" (Plausible)
-  kOk,         // 200 text/plain "ok" (Snowplow tp2)
-};
-
-// Which CORS headers a route's answers carry.
-enum class Cors : uint8_t {
-  kNone,
-  kAnyOrigin,   // Access-Control-Allow-Origin: * (Plausible)
-  kEchoOrigin,  // the request's Origin (or *) with Allow-Credentials: true (Google, Snowplow)
-};
-
-// How the server answers the requests of one beacon endpoint (the routes themselves, paths and
-// methods, are kernels/http/routes.h).
-struct RouteAnswer {
-  RequestKind kind;
-  Answer answer;
-  Cors cors;
-  std::string_view allow;            // the Allow header of a 405
-  std::string_view preflight_extra;  // Allow-Methods / Allow-Headers / Max-Age of a preflight
-};
-
-RouteAnswer AnswerOf(kernels::Endpoint endpoint) {
-  switch (endpoint) {
-    case kernels::Endpoint::kGaCollect:
-      return {RequestKind::kCollect, Answer::kGif, Cors::kNone, "GET, POST", {}};
-    case kernels::Endpoint::kGaBatch:
-      return {RequestKind::kBatch, Answer::kGif, Cors::kNone, "POST", {}};
-    case kernels::Endpoint::kGa4Gtag:
-      return {RequestKind::kGtag, Answer::kNoContent, Cors::kEchoOrigin, "GET, POST, OPTIONS",
-              "Access-Control-Allow-Methods: GET, POST\r\nAccess-Control-Allow-Headers: "
-              "Content-Type\r\nAccess-Control-Max-Age: 86400\r\n"};
-    case kernels::Endpoint::kGa4Mp:
-      return {RequestKind::kMeasurementProtocol, Answer::kNoContent, Cors::kNone, "POST", {}};
-    case kernels::Endpoint::kPlausibleEvent:
-      return {RequestKind::kPlausible, Answer::kAccepted, Cors::kAnyOrigin, "POST, OPTIONS",
-              "Access-Control-Allow-Methods: POST\r\nAccess-Control-Allow-Headers: "
-              "Content-Type\r\nAccess-Control-Max-Age: 1728000\r\n"};
-    case kernels::Endpoint::kSnowplowGet:
-      return {RequestKind::kSnowplowPixel, Answer::kGif, Cors::kEchoOrigin, "GET", {}};
-    case kernels::Endpoint::kSnowplowPost:
-      return {RequestKind::kSnowplowPost, Answer::kOk, Cors::kEchoOrigin, "POST, OPTIONS",
-              "Access-Control-Allow-Headers: Content-Type, SP-Anonymous\r\n"
-              "Access-Control-Max-Age: 3600\r\n"};
-    case kernels::Endpoint::kUdpHitBatch:
-    case kernels::Endpoint::kUdpSyslog:
-      break;  // no HTTP route
-  }
-  return {RequestKind::kOther, Answer::kGif, Cors::kNone, {}, {}};
-}
-
-// The CORS response headers of `cors` for a request from `origin` (may be empty).
-std::string CorsHeaders(Cors cors, std::string_view origin) {
-  switch (cors) {
-    case Cors::kNone:
-      return {};
-    case Cors::kAnyOrigin:
-      return "Access-Control-Allow-Origin: *\r\n";
-    case Cors::kEchoOrigin:
-      // Header values reach here validated (no CR, LF or other controls): echoing is safe.
-      return "Access-Control-Allow-Origin: " + std::string(origin.empty() ? "*" : origin) +
-             "\r\nAccess-Control-Allow-Credentials: true\r\n";
-  }
-  return {};
-}
-
-int64_t ClockMs(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
 
 std::string_view StatusText(int status) {
   switch (status) {
@@ -192,18 +94,6 @@ void Bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
   c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
-kernels::IpAddress PeerAddress(const sockaddr_storage& ss) {
-  kernels::IpAddress ip;
-  if (ss.ss_family == AF_INET) {
-    const auto& v4 = reinterpret_cast<const sockaddr_in&>(ss);
-    ip = kernels::IpAddress::FromV4(ntohl(v4.sin_addr.s_addr));
-  } else if (ss.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(ss);
-    std::memcpy(ip.bytes.data(), v6.sin6_addr.s6_addr, 16);
-  }
-  return ip;
-}
-
 struct Connection {
   explicit Connection(const HttpLimits& limits) : parser(limits) {}
   int fd = -1;
@@ -225,6 +115,9 @@ struct Connection {
 }  // namespace
 
 struct HttpServer::Worker {
+  Worker(HttpServer* owner, kernels::BeaconSink* beacon_sink)
+      : server(owner), sink(beacon_sink), beacons(beacon_sink) {}
+
   // Counters: one writer (this worker), read by metrics scrapes.
   std::array<std::atomic<uint64_t>, static_cast<size_t>(RequestKind::kCount)> requests{};
   std::array<std::atomic<uint64_t>, kMaxStatus> responses{};
@@ -236,12 +129,12 @@ struct HttpServer::Worker {
   std::atomic<uint64_t> shed{0};
   std::atomic<uint64_t> dropped{0};
 
-  HttpServer* server = nullptr;
-  BeaconSink* sink = nullptr;
+  HttpServer* server;
+  kernels::BeaconSink* sink;  // null: handler routes only
   int listen_fd = -1;
   int epoll_fd = -1;
   int wake_fd = -1;
-  kernels::RawBatch batch;
+  kernels::SinkBatch beacons;
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
   bool admitting = true;
   int64_t now_ms = 0;        // monotonic, per round
@@ -259,8 +152,10 @@ struct HttpServer::Worker {
   // Appends the answers to complete requests; returns whether some were held back.
   bool AnswerInput(Connection* c);
   void HandleRequest(Connection* c, const HttpRequest& request);
-  void AddBeacon(Connection* c, kernels::Endpoint endpoint, std::string_view payload,
-                 const HttpRequest& request, std::string_view query);
+  // Answers a request on a beacon route (collector_answers.h) and takes its beacon.
+  void AnswerBeaconRoute(Connection* c, const HttpRequest& request,
+                         const kernels::RoutedRequest& routed);
+  void AddBeacon(Connection* c, const HttpRequest& request, const kernels::RoutedRequest& routed);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers, bool keep_alive,
                       int minor_version, bool head);
@@ -268,7 +163,6 @@ struct HttpServer::Worker {
   bool Flush(Connection* c);
   void SetInterest(Connection* c, uint32_t events);
   void Close(Connection* c);
-  void FlushBatch();
   void UpdateDate();
 };
 
@@ -315,8 +209,7 @@ void HttpServer::Worker::Accept() {
       ::close(fd);
       continue;
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    SetIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     auto conn = std::make_unique<Connection>(server->config_.limits);
     conn->fd = fd;
     conn->peer = PeerAddress(ss);
@@ -392,7 +285,7 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
     }
     if (r.status == ParseStatus::kError) {
       rejects.Add(r.reject);
-      AppendResponse(c, r.http_status, "text/plain; charset=utf-8",
+      AppendResponse(c, r.http_status, kTextPlain,
                      std::string(kernels::HttpRejectName(r.reject)) + "\n", {}, false, 1, false);
       c->close_after_write = true;
       break;
@@ -413,88 +306,37 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
   return held_back;
 }
 
-void HttpServer::Worker::AddBeacon(Connection* c, kernels::Endpoint endpoint,
-                                   std::string_view payload, const HttpRequest& request,
-                                   std::string_view query) {
-  uint16_t country = kernels::kUnknownCountry;
-  for (const std::string& name : server->config_.country_headers) {
-    const std::string_view value = request.Header(name);
-    if (!value.empty()) {
-      country = kernels::CountryFromHeader(value);
-      break;
-    }
-  }
-  const std::string_view user_agent = request.user_agent;
-  if (batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms, query,
-                country)) {
-    return;
-  }
-  FlushBatch();
-  if (!batch.Add(endpoint, kernels::IngressKind::kHttp, payload, user_agent, c->peer, wall_ms,
-                 query, country)) {
+void HttpServer::Worker::AddBeacon(Connection* c, const HttpRequest& request,
+                                   const kernels::RoutedRequest& routed) {
+  const uint16_t country =
+      kernels::CountryFromHeader(kernels::FirstHeader(request, server->config_.country_headers));
+  if (!beacons.Add(routed.route->endpoint, kernels::IngressKind::kHttp, routed.payload,
+                   request.user_agent, c->peer, wall_ms, routed.query, country)) {
     Bump(dropped);  // larger than an empty batch's arena
   }
 }
 
+void HttpServer::Worker::AnswerBeaconRoute(Connection* c, const HttpRequest& request,
+                                           const kernels::RoutedRequest& routed) {
+  const CollectorAnswer answer =
+      AnswerBeaconRequest(routed, request, admitting, server->config_.retry_after_s);
+  Bump(requests[static_cast<size_t>(answer.kind)]);
+  if (routed.outcome == kernels::RouteOutcome::kUrlTooLong) rejects.Add(HttpReject::kUrlTooLong);
+  if (answer.shed) Bump(shed);
+  if (answer.take_beacon) AddBeacon(c, request, routed);
+  AppendResponse(c, answer.status, answer.content_type, answer.body, answer.headers,
+                 answer.keep_alive, request.minor_version, request.method == "HEAD");
+}
+
 void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request) {
-  const HttpServerConfig& config = server->config_;
   const std::string_view path = request.path;
   const bool head = request.method == "HEAD";
-  const kernels::RoutedRequest routed =
-      sink != nullptr ? kernels::RouteRequest(request, config.limits) : kernels::RoutedRequest{};
-  if (routed.route != nullptr) {
-    const RouteAnswer route = AnswerOf(routed.route->endpoint);
-    Bump(requests[static_cast<size_t>(route.kind)]);
-    const std::string cors = CorsHeaders(route.cors, request.Header("Origin"));
-    switch (routed.outcome) {
-      case kernels::RouteOutcome::kPreflight:
-        AppendResponse(c, 204, "text/plain; charset=utf-8", {},
-                       cors + std::string(route.preflight_extra), request.keep_alive,
-                       request.minor_version, false);
-        return;
-      case kernels::RouteOutcome::kMethodNotAllowed:
-        AppendResponse(c, 405, "text/plain; charset=utf-8", "method not allowed\n",
-                       "Allow: " + std::string(route.allow) + "\r\n", request.keep_alive,
-                       request.minor_version, head);
-        return;
-      case kernels::RouteOutcome::kUrlTooLong:
-        rejects.Add(HttpReject::kUrlTooLong);
-        AppendResponse(c, 414, "text/plain; charset=utf-8", "url_too_long\n", {}, false,
-                       request.minor_version, false);
-        c->close_after_write = true;
-        return;
-      case kernels::RouteOutcome::kBeacon:
-      case kernels::RouteOutcome::kNotBeaconPath:
-        break;
-    }
-    if (!admitting) {
-      Bump(shed);
-      const std::string retry = "Retry-After: " + std::to_string(config.retry_after_s) + "\r\n";
-      AppendResponse(c, 503, "text/plain; charset=utf-8", "overloaded\n", retry, request.keep_alive,
-                     request.minor_version, false);
+  if (sink != nullptr) {
+    const kernels::RoutedRequest routed = kernels::RouteRequest(request, server->config_.limits);
+    if (routed.route != nullptr) {
+      AnswerBeaconRoute(c, request, routed);
       return;
     }
-    AddBeacon(c, routed.route->endpoint, routed.payload, request, routed.query);
-    switch (route.answer) {
-      case Answer::kGif:
-        AppendResponse(c, 200, "image/gif", kPixel,
-                       "Cache-Control: no-cache, no-store, must-revalidate\r\n" + cors,
-                       request.keep_alive, request.minor_version, false);
-        break;
-      case Answer::kNoContent:
-        AppendResponse(c, 204, "text/plain; charset=utf-8", {}, cors, request.keep_alive,
-                       request.minor_version, false);
-        break;
-      case Answer::kAccepted:
-        AppendResponse(c, 202, "text/plain; charset=utf-8", "ok", cors, request.keep_alive,
-                       request.minor_version, false);
-        break;
-      case Answer::kOk:
-        AppendResponse(c, 200, "text/plain; charset=utf-8", "ok", cors, request.keep_alive,
-                       request.minor_version, false);
-        break;
-    }
-    return;
   }
   for (const auto& [handler_path, handler] : server->handlers_) {
     if (handler_path != path) continue;
@@ -509,8 +351,8 @@ void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request
     return;
   }
   Bump(requests[static_cast<size_t>(RequestKind::kOther)]);
-  AppendResponse(c, 404, "text/plain; charset=utf-8", "not found\n", {}, request.keep_alive,
-                 request.minor_version, head);
+  AppendResponse(c, 404, kTextPlain, "not found\n", {}, request.keep_alive, request.minor_version,
+                 head);
 }
 
 void HttpServer::Worker::AppendResponse(Connection* c, int status, std::string_view content_type,
@@ -573,17 +415,11 @@ bool HttpServer::Worker::Flush(Connection* c) {
   return true;
 }
 
-void HttpServer::Worker::FlushBatch() {
-  if (batch.empty()) return;
-  sink->OnBatch(batch);
-  batch.Clear();
-}
-
 void HttpServer::Worker::Run() {
   std::array<epoll_event, kMaxEvents> events{};
   const HttpServerConfig& config = server->config_;
   const int64_t sweep_every_ms = std::max(1, std::min(config.idle_timeout_ms / 4, 1000));
-  now_ms = ClockMs(CLOCK_MONOTONIC);
+  now_ms = kernels::MonotonicMillis();
   int64_t last_tick_ms = now_ms;
   int64_t last_sweep_ms = now_ms;
   std::vector<Connection*> expired;
@@ -594,8 +430,8 @@ void HttpServer::Worker::Run() {
           timeout, static_cast<int>(std::max<int64_t>(0, last_tick_ms + config.tick_ms - now_ms)));
     }
     const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, timeout);
-    now_ms = ClockMs(CLOCK_MONOTONIC);
-    wall_ms = ClockMs(CLOCK_REALTIME);
+    now_ms = kernels::MonotonicMillis();
+    wall_ms = kernels::UnixMillis();
     if (sink != nullptr) admitting = sink->Admitting();
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
@@ -622,7 +458,7 @@ void HttpServer::Worker::Run() {
       }
     }
     if (sink != nullptr) {
-      FlushBatch();
+      beacons.Deliver();
       if (now_ms - last_tick_ms >= config.tick_ms) {
         sink->OnTick(wall_ms);
         last_tick_ms = now_ms;
@@ -642,23 +478,20 @@ void HttpServer::Worker::Run() {
   listen_fd = -1;
   while (!connections.empty()) Close(connections.begin()->second.get());
   if (sink != nullptr) {
-    FlushBatch();
-    sink->OnTick(ClockMs(CLOCK_REALTIME));
+    beacons.Deliver();
+    sink->OnTick(kernels::UnixMillis());
   }
   ::close(epoll_fd);
   ::close(wake_fd);
   epoll_fd = wake_fd = -1;
 }
 
-HttpServer::HttpServer(HttpServerConfig config, std::vector<BeaconSink*> sinks)
+HttpServer::HttpServer(HttpServerConfig config, std::vector<kernels::BeaconSink*> sinks)
     : config_(std::move(config)), sinks_(std::move(sinks)) {
   const size_t count =
       sinks_.empty() ? static_cast<size_t>(std::max(1, config_.workers)) : sinks_.size();
   for (size_t i = 0; i < count; ++i) {
-    auto worker = std::make_unique<Worker>();
-    worker->server = this;
-    worker->sink = sinks_.empty() ? nullptr : sinks_[i];
-    workers_.push_back(std::move(worker));
+    workers_.push_back(std::make_unique<Worker>(this, sinks_.empty() ? nullptr : sinks_[i]));
   }
 }
 
@@ -675,55 +508,11 @@ void HttpServer::AddHandler(std::string path, HttpHandler handler) {
   handlers_.emplace_back(std::move(path), std::move(handler));
 }
 
-namespace {
-
-// A nonblocking SO_REUSEPORT listening socket on address:port.
-int Listen(const std::string& address, uint16_t port) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto& v4 = reinterpret_cast<sockaddr_in&>(ss);
-  auto& v6 = reinterpret_cast<sockaddr_in6&>(ss);
-  if (inet_pton(AF_INET, address.c_str(), &v4.sin_addr) == 1) {
-    v4.sin_family = AF_INET;
-    v4.sin_port = htons(port);
-    len = sizeof(v4);
-  } else if (inet_pton(AF_INET6, address.c_str(), &v6.sin6_addr) == 1) {
-    v6.sin6_family = AF_INET6;
-    v6.sin6_port = htons(port);
-    len = sizeof(v6);
-  } else {
-    throw std::runtime_error("http server: listen address '" + address +
-                             "' is not an IPv4 or IPv6 address literal");
-  }
-  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("http server: socket: ") + strerror(errno));
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, SOMAXCONN) != 0) {
-    const std::string error = strerror(errno);
-    ::close(fd);
-    throw std::runtime_error("http server: cannot listen on " + address + ":" +
-                             std::to_string(port) + ": " + error);
-  }
-  return fd;
-}
-
-uint16_t BoundPort(int fd) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
-  return ntohs(reinterpret_cast<sockaddr_in&>(ss).sin_port);
-}
-
-}  // namespace
-
 void HttpServer::Start() {
   if (!threads_.empty()) throw std::runtime_error("http server: Start called twice");
   port_ = config_.port;
   for (auto& w : workers_) {
-    w->listen_fd = Listen(config_.address, port_);
+    w->listen_fd = BindReusePort("http server", config_.address, port_, SOCK_STREAM);
     if (port_ == 0) port_ = BoundPort(w->listen_fd);
     w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -760,7 +549,7 @@ void HttpServer::RegisterMetrics(MetricsRegistry* registry, std::string prefix) 
     };
     for (size_t k = 0; k < static_cast<size_t>(RequestKind::kCount); ++k) {
       w.Counter(prefix + "_requests_total", "HTTP requests by endpoint",
-                {{"endpoint", kRequestKindNames[k]}},
+                {{"endpoint", RequestKindName(static_cast<RequestKind>(k))}},
                 sum([k](Worker& x) -> std::atomic<uint64_t>& { return x.requests[k]; }));
     }
     for (int s = 0; s < kMaxStatus; ++s) {

@@ -1,9 +1,9 @@
 // The kernel-socket HTTP/1.1 server: epoll, one worker thread per core, each with its own
 // SO_REUSEPORT listening socket. Beacon endpoints (GA /collect and /batch, GA4 /g/collect and
 // /mp/collect, Plausible /api/event, Snowplow /i and tp2) are answered at once as the real
-// collector answers them and their payloads are appended to the worker's
-// RawBatch, handed to that worker's BeaconSink a batch at a time. Other paths may be served
-// by handlers (the management listener's /metrics).
+// collector answers them (collector_answers.h) and their payloads are appended to the worker's
+// RawBatch, handed to that worker's kernels::BeaconSink a batch at a time. Other paths may be
+// served by handlers (the management listener's /metrics).
 #pragma once
 
 #include <atomic>
@@ -18,25 +18,11 @@
 #include <vector>
 
 #include "host/metrics/metrics.h"
+#include "kernels/beacon_sink.h"
+#include "kernels/enrich/attribution.h"
 #include "kernels/http/http_parser.h"
-#include "kernels/raw_batch.h"
 
 namespace beacon::host {
-
-// Where one worker's beacons go. Called only on that worker's thread.
-class BeaconSink {
- public:
-  virtual ~BeaconSink() = default;
-  // Whether beacon requests are admitted; when false they are answered 503 with Retry-After
-  // and not added. Asked once per event-loop round, never per request.
-  virtual bool Admitting() = 0;
-  // Takes a non-empty batch (full, or at the end of an event-loop round). The server clears
-  // the batch after the call returns.
-  virtual void OnBatch(kernels::RawBatch& batch) = 0;
-  // Called at least every HttpServerConfig::tick_ms with the wall clock (unix ms), and once
-  // more after the last OnBatch when the server stops, for epoch closing.
-  virtual void OnTick(int64_t now_ms) = 0;
-};
 
 struct HttpServerConfig {
   std::string address = "127.0.0.1";
@@ -44,13 +30,13 @@ struct HttpServerConfig {
   int workers = 1;       // ignored when sinks are given: one worker per sink
   kernels::HttpLimits limits;
   int idle_timeout_ms = 30'000;
-  int tick_ms = 100;
+  int tick_ms = 100;  // kernels::BeaconSink::OnTick period
   size_t max_connections_per_worker = 4096;
   int retry_after_s = 1;
   // Request headers a CDN puts the visitor's country in, tried in order; the first present one
   // is read with kernels::CountryFromHeader. Empty: countries are unknown.
-  std::vector<std::string> country_headers = {"CF-IPCountry", "CloudFront-Viewer-Country",
-                                              "X-Country-Code", "X-AppEngine-Country"};
+  std::vector<std::string> country_headers{kernels::kDefaultCountryHeaders.begin(),
+                                           kernels::kDefaultCountryHeaders.end()};
 };
 
 struct HttpResponse {
@@ -66,7 +52,7 @@ class HttpServer {
  public:
   // `sinks`: one per worker, owned by the caller, outliving the server; empty for a server
   // with handler routes only.
-  HttpServer(HttpServerConfig config, std::vector<BeaconSink*> sinks);
+  HttpServer(HttpServerConfig config, std::vector<kernels::BeaconSink*> sinks);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -89,7 +75,7 @@ class HttpServer {
  private:
   struct Worker;
   HttpServerConfig config_;
-  std::vector<BeaconSink*> sinks_;
+  std::vector<kernels::BeaconSink*> sinks_;
   std::vector<std::pair<std::string, HttpHandler>> handlers_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;

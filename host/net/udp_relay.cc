@@ -2,88 +2,31 @@
 // recvmmsg bursts; an eventfd wakes the loops to stop.
 #include "host/net/udp_relay.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
+#include "host/net/socket.h"
+#include "kernels/clock.h"
+
 namespace beacon::host {
 namespace {
 
 constexpr size_t kDatagramBytes = 65536;
 
-int64_t WallMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-int64_t MonotonicMs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
-// Binds one SO_REUSEPORT datagram socket; returns it and its bound port.
-int BindSocket(const std::string& address, uint16_t port, int receive_buffer, uint16_t* bound) {
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-  int family = AF_INET;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
-  if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    length = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
-    family = AF_INET6;
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    length = sizeof(sockaddr_in6);
-  } else {
-    throw std::runtime_error("UDP relay address '" + address + "' is not an IPv4 or IPv6 literal");
-  }
-  const int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("UDP relay: socket: " + std::string(strerror(errno)));
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0) {
-    const std::string why = strerror(errno);
-    close(fd);
-    throw std::runtime_error("UDP relay: cannot bind " + address + ":" + std::to_string(port) +
-                             ": " + why);
-  }
-  length = sizeof(storage);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &length);
-  *bound = ntohs(family == AF_INET ? v4->sin_port : v6->sin6_port);
-  return fd;
-}
-
-kernels::IpAddress SourceAddress(const sockaddr_storage& from) {
-  if (from.ss_family == AF_INET) {
-    return kernels::IpAddress::FromV4(
-        ntohl(reinterpret_cast<const sockaddr_in&>(from).sin_addr.s_addr));
-  }
-  kernels::IpAddress ip;
-  std::memcpy(ip.bytes.data(), &reinterpret_cast<const sockaddr_in6&>(from).sin6_addr, 16);
-  return ip;
-}
-
 }  // namespace
 
 class UdpRelay::Worker {
  public:
-  Worker(const UdpRelayConfig& config, BeaconSink* sink)
+  Worker(const UdpRelayConfig& config, kernels::BeaconSink* sink)
       : config_(config),
         sink_(sink),
+        beacons_(sink),
         buffers_(config.burst * kDatagramBytes),
         messages_(config.burst),
         iov_(config.burst),
@@ -124,8 +67,8 @@ class UdpRelay::Worker {
     int64_t next_tick = 0;
     for (;;) {
       const int ready = epoll_wait(epoll_, events, 16, config_.tick_ms);
-      const int64_t now = MonotonicMs();
-      now_ms_ = WallMs();
+      const int64_t now = kernels::MonotonicMillis();
+      now_ms_ = kernels::UnixMillis();
       bool stop = false;
       const bool admitting = sink_->Admitting();
       for (int e = 0; e < ready; ++e) {
@@ -136,7 +79,7 @@ class UdpRelay::Worker {
           Receive(sockets_[static_cast<size_t>(index)]);
         }
       }
-      Deliver();
+      beacons_.Deliver();
       if (stop) break;
       if (now >= next_tick) {
         sink_->OnTick(now_ms_);
@@ -146,7 +89,7 @@ class UdpRelay::Worker {
       // what overflows it); level-triggered epoll would otherwise spin on them.
       if (!admitting && ready > 0) usleep(1000);
     }
-    sink_->OnTick(WallMs());
+    sink_->OnTick(kernels::UnixMillis());
   }
 
   uint64_t datagrams() const { return datagrams_.load(std::memory_order_relaxed); }
@@ -190,12 +133,8 @@ class UdpRelay::Worker {
       }
       const std::string_view payload(static_cast<const char*>(iov_[i].iov_base),
                                      messages_[i].msg_len);
-      const kernels::IpAddress source = SourceAddress(from_[i]);
-      if (!batch_.Add(socket.endpoint, kernels::IngressKind::kUdpRelay, payload, {}, source,
-                      now_ms_)) {
-        Deliver();
-        batch_.Add(socket.endpoint, kernels::IngressKind::kUdpRelay, payload, {}, source, now_ms_);
-      }
+      beacons_.Add(socket.endpoint, kernels::IngressKind::kUdpRelay, payload, {},
+                   PeerAddress(from_[i]), now_ms_);
       bytes += payload.size();
     }
     Bump(datagrams_, static_cast<uint64_t>(n) - truncated);
@@ -203,18 +142,13 @@ class UdpRelay::Worker {
     Bump(truncated_, truncated);
   }
 
-  void Deliver() {
-    if (batch_.empty()) return;
-    sink_->OnBatch(batch_);
-    batch_.Clear();
-  }
-
   static void Bump(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
   const UdpRelayConfig& config_;
-  BeaconSink* sink_;
+  kernels::BeaconSink* sink_;
+  kernels::SinkBatch beacons_;
   int epoll_ = -1;
   int wake_ = -1;
   std::vector<Socket> sockets_;
@@ -222,7 +156,6 @@ class UdpRelay::Worker {
   std::vector<mmsghdr> messages_;
   std::vector<iovec> iov_;
   std::vector<sockaddr_storage> from_;
-  kernels::RawBatch batch_;
   int64_t now_ms_ = 0;
   std::atomic<uint64_t> datagrams_{0};
   std::atomic<uint64_t> bytes_{0};
@@ -230,23 +163,25 @@ class UdpRelay::Worker {
   std::atomic<uint64_t> receive_errors_{0};
 };
 
-UdpRelay::UdpRelay(const UdpRelayConfig& config, std::vector<BeaconSink*> sinks) : config_(config) {
+UdpRelay::UdpRelay(const UdpRelayConfig& config, std::vector<kernels::BeaconSink*> sinks)
+    : config_(config) {
   if (sinks.empty()) throw std::runtime_error("UDP relay: no workers (sinks) given");
   if (config_.ports.empty()) throw std::runtime_error("UDP relay: no beacon ports configured");
   if (config_.burst == 0 || config_.burst > 1024) {
     throw std::runtime_error("UDP relay: burst " + std::to_string(config_.burst) +
                              " is outside 1..1024");
   }
-  for (BeaconSink* sink : sinks) workers_.push_back(std::make_unique<Worker>(config_, sink));
+  for (kernels::BeaconSink* sink : sinks)
+    workers_.push_back(std::make_unique<Worker>(config_, sink));
   bound_ports_.resize(config_.ports.size());
   for (size_t p = 0; p < config_.ports.size(); ++p) {
     for (auto& worker : workers_) {
       // Port 0: the first worker's socket picks the port, the others join it.
       const uint16_t want = worker == workers_.front() ? config_.ports[p].port : bound_ports_[p];
-      uint16_t bound = 0;
-      const int fd = BindSocket(config_.address, want, config_.receive_buffer_bytes, &bound);
+      const int fd = BindReusePort("UDP relay", config_.address, want, SOCK_DGRAM,
+                                   config_.receive_buffer_bytes);
       worker->AddSocket(fd, config_.ports[p].endpoint);
-      bound_ports_[p] = bound;
+      bound_ports_[p] = BoundPort(fd);
     }
   }
 }

@@ -11,30 +11,23 @@
 #include <vector>
 
 #include "host/metrics/metrics.h"
-#include "host/net/http_server.h"
-#include "kernels/raw_batch.h"
+#include "kernels/beacon_sink.h"
 
 namespace beacon::host {
 
-// A UDP port that carries beacons, and the payload format sent to it.
-struct UdpBeaconPort {
-  uint16_t port = 0;  // 0: an ephemeral port; UdpRelay::bound_ports() tells which
-  kernels::Endpoint endpoint = kernels::Endpoint::kUdpHitBatch;
-};
-
 struct UdpRelayConfig {
-  std::string address = "127.0.0.1";  // IPv4 or IPv6 literal
-  std::vector<UdpBeaconPort> ports;
-  unsigned burst = 32;                 // datagrams per recvmmsg
-  int tick_ms = 100;                   // BeaconSink::OnTick period
-  int receive_buffer_bytes = 4 << 20;  // SO_RCVBUF per socket
+  std::string address = "127.0.0.1";       // IPv4 or IPv6 literal
+  std::vector<kernels::BeaconPort> ports;  // port 0: ephemeral; bound_ports() tells which
+  unsigned burst = 32;                     // datagrams per recvmmsg
+  int tick_ms = 100;                       // kernels::BeaconSink::OnTick period
+  int receive_buffer_bytes = 4 << 20;      // SO_RCVBUF per socket
 };
 
 class UdpRelay {
  public:
   // Binds every worker's sockets (one worker per sink). Throws std::runtime_error naming the
   // address and port that could not be bound. The sinks outlive the relay.
-  UdpRelay(const UdpRelayConfig& config, std::vector<BeaconSink*> sinks);
+  UdpRelay(const UdpRelayConfig& config, std::vector<kernels::BeaconSink*> sinks);
   ~UdpRelay();  // Stop()
   UdpRelay(const UdpRelay&) = delete;
   UdpRelay& operator=(const UdpRelay&) = delete;

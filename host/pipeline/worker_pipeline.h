@@ -13,9 +13,9 @@
 
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
-#include "host/net/http_server.h"
 #include "host/salt_store.h"
 #include "kernels/aggregate/minute_aggregator.h"
+#include "kernels/beacon_sink.h"
 #include "kernels/decode.h"
 #include "kernels/enrich/user_agent.h"
 
@@ -34,7 +34,7 @@ struct PipelineConfig {
                                // without a client id are then rejected as stale_salt)
 };
 
-class WorkerPipeline final : public BeaconSink {
+class WorkerPipeline final : public kernels::BeaconSink {
  public:
   // `sites` and `forwarder` outlive the pipeline.
   WorkerPipeline(uint32_t worker, const PipelineConfig& config, const kernels::SiteRegistry* sites,

@@ -57,4 +57,12 @@ RoutedRequest RouteRequest(const HttpRequest& request, const HttpLimits& limits)
   return out;
 }
 
+std::string_view FirstHeader(const HttpRequest& request, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    const std::string_view value = request.Header(name);
+    if (!value.empty()) return value;
+  }
+  return {};
+}
+
 }  // namespace beacon::kernels

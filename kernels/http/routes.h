@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "kernels/http/http_parser.h"
 #include "kernels/raw_batch.h"
@@ -42,5 +44,10 @@ struct RoutedRequest {
 
 // Routes one parsed request. Pure; the views point into `request`.
 RoutedRequest RouteRequest(const HttpRequest& request, const HttpLimits& limits);
+
+// The value of the first of the headers `names` that the request carries with a value, or an
+// empty view: the CDN headers with the visitor's country, tried in order (their value is read
+// with kernels::CountryFromHeader).
+std::string_view FirstHeader(const HttpRequest& request, const std::vector<std::string>& names);
 
 }  // namespace beacon::kernels

@@ -129,14 +129,14 @@ TEST(ConfigTest, DpdkMirrorKeys) {
       "mirror_total_bytes = 1048576\nmirror_idle_ms = 1000\nmirror_gap_ms = 50\n"
       "mirror_client_ip_header = \"X-Forwarded-For\"\n",
       "t.toml");
-  EXPECT_EQ(c.dpdk.mirror_ports, (std::vector<uint16_t>{80, 8080}));
-  EXPECT_EQ(c.dpdk.mirror_flows, 100u);
-  EXPECT_EQ(c.dpdk.mirror_flow_bytes, 4096u);
-  EXPECT_EQ(c.dpdk.mirror_total_bytes, 1048576u);
-  EXPECT_EQ(c.dpdk.mirror_idle_ms, 1000u);
-  EXPECT_EQ(c.dpdk.mirror_gap_ms, 50u);
-  EXPECT_EQ(c.dpdk.mirror_client_ip_header, "X-Forwarded-For");
-  EXPECT_EQ(c.dpdk.country_headers, (std::vector<std::string>{"X-Geo"}));
+  EXPECT_EQ(c.dpdk.data_plane.mirror.server_ports, (std::vector<uint16_t>{80, 8080}));
+  EXPECT_EQ(c.dpdk.data_plane.mirror.max_flows, 100u);
+  EXPECT_EQ(c.dpdk.data_plane.mirror.max_flow_bytes, 4096u);
+  EXPECT_EQ(c.dpdk.data_plane.mirror.max_total_bytes, 1048576u);
+  EXPECT_EQ(c.dpdk.data_plane.mirror.idle_ms, 1000u);
+  EXPECT_EQ(c.dpdk.data_plane.mirror.gap_ms, 50u);
+  EXPECT_EQ(c.dpdk.data_plane.mirror.client_ip_header, "X-Forwarded-For");
+  EXPECT_EQ(c.dpdk.data_plane.mirror.country_headers, (std::vector<std::string>{"X-Geo"}));
   ExpectError("[dpdk]\nports = [\"p\"]\nmirror_ports = [0]\n",
               "dpdk.mirror_ports: expected an array of integers in 1..65535");
   ExpectError("[dpdk]\nports = [\"p\"]\n", "expected hit_batch_port, syslog_port or mirror_ports");

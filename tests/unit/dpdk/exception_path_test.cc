@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "bench/gen/pcap_writer.h"
-#include "dpdk/udp_relay.h"
+#include "dpdk/data_plane.h"
 
 namespace beacon::dpdk {
 namespace {
@@ -50,7 +50,7 @@ class EalEnvironment : public ::testing::Environment {
 const ::testing::Environment* const kEal =
     ::testing::AddGlobalTestEnvironment(new EalEnvironment());
 
-class CountingSink : public RelaySink {
+class CountingSink : public kernels::BeaconSink {
  public:
   bool Admitting() override { return true; }
   void OnBatch(kernels::RawBatch& batch) override { beacons.fetch_add(batch.size()); }
@@ -128,13 +128,13 @@ TEST(ExceptionPathTest, KernelAnswersArpAndTcpThroughTheTap) {
   rte_ring* tx = rte_ring_create("exception_tx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
   ASSERT_GE(rte_eth_from_rings("exc", &rx, 1, &tx, 1, 0), 0);  // port "net_ring_exc"
 
-  UdpRelayConfig config;
+  DataPlaneConfig config;
   config.ports = {"net_ring_exc"};
   config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
   config.rx_descriptors = 128;
   config.exception_port = "net_tap_exc,iface=bcnexc0";
   CountingSink sink;
-  UdpRelay relay(*g_eal, config, {&sink});
+  DataPlane relay(*g_eal, config, {&sink});
   ASSERT_EQ(std::system("ip addr add 198.18.0.1/24 dev bcnexc0 && ip link set bcnexc0 up"), 0);
   relay.Start();
 
@@ -180,7 +180,7 @@ TEST(ExceptionPathTest, KernelAnswersArpAndTcpThroughTheTap) {
   relay.Stop();
   EXPECT_TRUE(arp_reply) << "no ARP reply from the kernel";
   EXPECT_TRUE(tcp_reset) << "no TCP RST from the kernel";
-  const RelayCounters c = relay.Counters();
+  const DataPlaneCounters c = relay.Counters();
   EXPECT_EQ(c.beacons, 1u);  // the beacon stayed on the fast path
   EXPECT_EQ(sink.beacons.load(), 1u);
   EXPECT_EQ(c.Frames(FrameOutcome::kNotIp), 1u);

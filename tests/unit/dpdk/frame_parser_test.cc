@@ -14,8 +14,8 @@
 namespace beacon::dpdk {
 namespace {
 
-const std::vector<BeaconPort> kPorts = {{5140, kernels::Endpoint::kUdpHitBatch},
-                                        {5514, kernels::Endpoint::kUdpSyslog}};
+const std::vector<kernels::BeaconPort> kPorts = {{5140, kernels::Endpoint::kUdpHitBatch},
+                                                 {5514, kernels::Endpoint::kUdpSyslog}};
 
 bench::UdpDatagram Datagram(bool ipv6, std::vector<uint16_t> vlans = {}) {
   bench::UdpDatagram d;

@@ -45,7 +45,7 @@ struct Beacon {
 };
 
 // A real sink: records every beacon and the order of batch and tick calls.
-class RecordingSink : public BeaconSink {
+class RecordingSink : public kernels::BeaconSink {
  public:
   bool Admitting() override { return admitting.load(); }
   void OnBatch(kernels::RawBatch& batch) override {
@@ -221,7 +221,7 @@ class HttpServerTest : public ::testing::Test {
   void StartServer(int workers = 1, HttpServerConfig config = {}) {
     config.port = 0;
     for (int i = 0; i < workers; ++i) sinks_.push_back(std::make_unique<RecordingSink>());
-    std::vector<BeaconSink*> sinks;
+    std::vector<kernels::BeaconSink*> sinks;
     for (auto& s : sinks_) sinks.push_back(s.get());
     server_ = std::make_unique<HttpServer>(config, sinks);
     server_->AddHandler("/echo", [](const kernels::HttpRequest& r) {

@@ -24,7 +24,7 @@ struct Received {
   int64_t receive_time_ms;
 };
 
-class RecordingSink : public BeaconSink {
+class RecordingSink : public kernels::BeaconSink {
  public:
   bool Admitting() override { return admitting.load(); }
   void OnBatch(kernels::RawBatch& batch) override {

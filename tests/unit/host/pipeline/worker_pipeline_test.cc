@@ -11,6 +11,8 @@
 
 #include <string>
 
+#include "host/net/http_server.h"
+
 namespace beacon::host {
 namespace {
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace beacon::kernels {
 namespace {
@@ -100,6 +101,19 @@ TEST(RoutesTest, PreflightsWrongMethodsLongUrlsAndOtherPaths) {
   const RoutedRequest other = RouteRequest(Get("/favicon.ico").request(), limits);
   EXPECT_EQ(other.outcome, RouteOutcome::kNotBeaconPath);
   EXPECT_EQ(other.route, nullptr);
+}
+
+TEST(RoutesTest, FirstHeaderTakesTheFirstNamedHeaderWithAValue) {
+  const Parsed p(
+      "GET /collect HTTP/1.1\r\nHost: a\r\nX-Country-Code: FR\r\nCF-IPCountry:\r\n"
+      "cloudfront-viewer-country: DE\r\n\r\n");
+  const std::vector<std::string> names = {"CF-IPCountry", "CloudFront-Viewer-Country",
+                                          "X-Country-Code"};
+  // The empty CF-IPCountry is passed over; the names' order wins over the request's.
+  EXPECT_EQ(FirstHeader(p.request(), names), "DE");
+  EXPECT_EQ(FirstHeader(p.request(), {"X-Country-Code"}), "FR");
+  EXPECT_EQ(FirstHeader(p.request(), {"X-Geo"}), "");
+  EXPECT_EQ(FirstHeader(p.request(), {}), "");
 }
 
 }  // namespace

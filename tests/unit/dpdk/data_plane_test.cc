@@ -1,9 +1,9 @@
-// The DPDK UDP relay end to end without hugepages or a NIC: a beacon-gen capture replayed
+// The DPDK data plane end to end without hugepages or a NIC: a beacon-gen capture replayed
 // through net_pcap into two worker lcores whose sinks decode and aggregate, checked against the
 // capture's ground truth (a relay capture, and a mirrored-TCP capture through the HTTP mirror);
 // net_ring for hand-built mbufs (out-of-order fragments, chained mbufs); the /beacond/relay
 // telemetry over DPDK's socket. One EAL for the whole binary.
-#include "dpdk/udp_relay.h"
+#include "dpdk/data_plane.h"
 
 #include <gtest/gtest.h>
 #include <rte_eal.h>
@@ -54,7 +54,7 @@ const ::testing::Environment* const kEal =
     ::testing::AddGlobalTestEnvironment(new EalEnvironment());
 
 // A worker's real decode and aggregation (what host::WorkerPipeline does, without forwarding).
-class AggregatingSink : public RelaySink {
+class AggregatingSink : public kernels::BeaconSink {
  public:
   explicit AggregatingSink(const kernels::SiteRegistry* sites,
                            kernels::IngressKind ingress = kernels::IngressKind::kUdpRelay)
@@ -94,7 +94,7 @@ class AggregatingSink : public RelaySink {
   kernels::MinuteAggregator aggregator_;
 };
 
-uint64_t FramesSeen(const RelayCounters& c) {
+uint64_t FramesSeen(const DataPlaneCounters& c) {
   uint64_t total = 0;
   for (const uint64_t n : c.frames) total += n;
   return total - c.reassembled;
@@ -102,7 +102,7 @@ uint64_t FramesSeen(const RelayCounters& c) {
 
 // Polls until `done` holds for the relay's counters; false after 30 s.
 template <typename Done>
-bool WaitFor(const UdpRelay& relay, Done done) {
+bool WaitFor(const DataPlane& relay, Done done) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     if (done(relay.Counters())) return true;
@@ -165,7 +165,7 @@ std::map<uint32_t, kernels::UniqHll12> ExpectBothWorkersDecodedTheTruth(
   return visitors;
 }
 
-TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
+TEST(DataPlaneTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
   ASSERT_NE(g_eal, nullptr);
   const auto dir =
       std::filesystem::temp_directory_path() / ("beacon-relay-test-" + std::to_string(getpid()));
@@ -185,18 +185,18 @@ TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
   ASSERT_GT(truth.frames.at("fragment"), 0u);
 
   // Two RX queues, each replaying the whole file once: every count is twice the truth.
-  UdpRelayConfig config;
+  DataPlaneConfig config;
   config.ports = {"net_pcap_relay,rx_pcap=" + pcap_path + ",rx_pcap=" + pcap_path};
   config.beacon_ports = {{options.hit_batch_port, kernels::Endpoint::kUdpHitBatch},
                          {options.syslog_port, kernels::Endpoint::kUdpSyslog}};
   config.reassembly_timeout_ms = 300;
   config.rx_descriptors = 512;
   AggregatingSink sink0(&sites), sink1(&sites);
-  UdpRelay relay(*g_eal, config, {&sink0, &sink1});
+  DataPlane relay(*g_eal, config, {&sink0, &sink1});
   relay.RegisterTelemetry();
   relay.Start();
   const uint64_t frames = writer.frames();
-  const bool done = WaitFor(relay, [&](const RelayCounters& c) {
+  const bool done = WaitFor(relay, [&](const DataPlaneCounters& c) {
     return FramesSeen(c) == 2 * frames && c.fragments_dropped == 2 * truth.fragments_dropped;
   });
   const std::string telemetry = Telemetry("/beacond/relay/frames");
@@ -204,7 +204,7 @@ TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
   relay.Stop();
   ASSERT_TRUE(done) << "frames seen " << FramesSeen(relay.Counters()) << " of " << 2 * frames;
 
-  const RelayCounters c = relay.Counters();
+  const DataPlaneCounters c = relay.Counters();
   for (size_t i = 0; i < kFrameOutcomeCount; ++i) {
     const std::string label(FrameOutcomeName(static_cast<FrameOutcome>(i)));
     const auto it = truth.frames.find(label);
@@ -256,7 +256,7 @@ TEST(UdpRelayTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(UdpRelayTest, MirrorCaptureThroughTwoWorkersMatchesTheGroundTruth) {
+TEST(DataPlaneTest, MirrorCaptureThroughTwoWorkersMatchesTheGroundTruth) {
   ASSERT_NE(g_eal, nullptr);
   const auto dir =
       std::filesystem::temp_directory_path() / ("beacon-mirror-test-" + std::to_string(getpid()));
@@ -276,20 +276,20 @@ TEST(UdpRelayTest, MirrorCaptureThroughTwoWorkersMatchesTheGroundTruth) {
   ASSERT_GT(truth.lost_requests, 0u);
 
   // Two RX queues, each replaying the whole file into its own lcore's mirror: counts double.
-  UdpRelayConfig config;
+  DataPlaneConfig config;
   config.ports = {"net_pcap_mirror,rx_pcap=" + pcap_path + ",rx_pcap=" + pcap_path};
   config.mirror.server_ports = {80, 8080};
   config.mirror.gap_ms = 200;
   config.rx_descriptors = 512;
   AggregatingSink sink0(&sites, kernels::IngressKind::kMirror);
   AggregatingSink sink1(&sites, kernels::IngressKind::kMirror);
-  UdpRelay relay(*g_eal, config, {&sink0, &sink1});
+  DataPlane relay(*g_eal, config, {&sink0, &sink1});
   relay.Start();
-  const bool done = WaitFor(relay, [&](const RelayCounters& c) {
+  const bool done = WaitFor(relay, [&](const DataPlaneCounters& c) {
     return FramesSeen(c) == 2 * truth.segments && c.mirror_flows == 0;
   });
   relay.Stop();
-  const RelayCounters c = relay.Counters();
+  const DataPlaneCounters c = relay.Counters();
   ASSERT_TRUE(done) << "frames seen " << FramesSeen(c) << " of " << 2 * truth.segments
                     << ", open flows " << c.mirror_flows;
 
@@ -337,7 +337,7 @@ rte_mbuf* Mbuf(rte_mempool* pool, const std::string& frame, size_t segment) {
   return head;
 }
 
-TEST(UdpRelayTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
+TEST(DataPlaneTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
   ASSERT_NE(g_eal, nullptr);
   rte_mempool* pool =
       rte_pktmbuf_pool_create("relay_test_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
@@ -354,14 +354,14 @@ TEST(UdpRelayTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
   // rte_eth_from_rings names the port "net_ring_" + name.
   ASSERT_GE(rte_eth_from_rings("relay", rx, 2, tx, 2, 0), 0);
 
-  UdpRelayConfig config;
+  DataPlaneConfig config;
   config.ports = {"net_ring_relay"};
   config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
   config.rx_descriptors = 128;
   const kernels::SiteRegistry sites =
       kernels::SiteRegistry::Parse(bench::SiteRegistryText(5, 1), "generated");
   AggregatingSink sink0(&sites), sink1(&sites);
-  UdpRelay relay(*g_eal, config, {&sink0, &sink1});
+  DataPlane relay(*g_eal, config, {&sink0, &sink1});
   relay.Start();
 
   bench::UdpDatagram v6;
@@ -391,9 +391,9 @@ TEST(UdpRelayTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
   ASSERT_EQ(rte_ring_enqueue(rx[0], Mbuf(pool, v4_fragments[1], 4096)), 0);
   ASSERT_EQ(rte_ring_enqueue(rx[0], Mbuf(pool, v4_fragments[0], 4096)), 0);
 
-  const bool done = WaitFor(relay, [](const RelayCounters& c) { return c.beacons == 3; });
+  const bool done = WaitFor(relay, [](const DataPlaneCounters& c) { return c.beacons == 3; });
   relay.Stop();
-  const RelayCounters c = relay.Counters();
+  const DataPlaneCounters c = relay.Counters();
   std::string seen;
   for (size_t i = 0; i < kFrameOutcomeCount; ++i) {
     if (c.frames[i] != 0) {
@@ -418,29 +418,29 @@ TEST(UdpRelayTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
   EXPECT_EQ(rte_mempool_avail_count(pool), 1023u);
 }
 
-TEST(UdpRelayTest, SetupFailsWithAMessageNamingTheBadValue) {
+TEST(DataPlaneTest, SetupFailsWithAMessageNamingTheBadValue) {
   ASSERT_NE(g_eal, nullptr);
   const kernels::SiteRegistry sites =
       kernels::SiteRegistry::Parse(bench::SiteRegistryText(1, 1), "generated");
   AggregatingSink a(&sites), b(&sites), c(&sites);
-  UdpRelayConfig config;
+  DataPlaneConfig config;
   config.ports = {"net_nosuchdriver0"};
   config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
   try {
-    UdpRelay relay(*g_eal, config, {&a});
+    DataPlane relay(*g_eal, config, {&a});
     FAIL() << "expected an exception";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("net_nosuchdriver0"), std::string::npos) << e.what();
   }
   try {
-    UdpRelay relay(*g_eal, config, {&a, &b, &c});
+    DataPlane relay(*g_eal, config, {&a, &b, &c});
     FAIL() << "expected an exception";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("3 workers"), std::string::npos) << e.what();
   }
   // The failed setups gave back their pool (names are unique per process) and ports.
   config.ports = {"net_null_relay0"};
-  UdpRelay relay(*g_eal, config, {&a});
+  DataPlane relay(*g_eal, config, {&a});
   EXPECT_EQ(relay.worker_count(), 1u);
   EXPECT_EQ(relay.Ports().size(), 1u);
 }

@@ -1,7 +1,8 @@
-// The DPDK UDP beacon relay: sets up the configured ports (RSS over the worker lcores), then runs
-// one run-to-completion loop per worker lcore: RX burst -> L2/L3/L4 parse -> IP reassembly ->
-// raw batch -> that lcore's RelaySink; optionally what it does not own to the kernel and back
-// (exception path). No DPDK type appears in this header.
+// The DPDK data plane: sets up the configured ports (RSS over the worker lcores), then runs one
+// run-to-completion loop per worker lcore: RX burst -> L2/L3/L4 parse -> the UDP beacon relay
+// (IP reassembly -> raw batch) and the passive HTTP mirror (TCP reassembly -> raw batch) ->
+// that lcore's kernels::BeaconSink; optionally what it does not own to the kernel and back (the
+// exception path). No DPDK type appears in this header.
 #pragma once
 
 #include <array>
@@ -13,45 +14,30 @@
 #include "dpdk/eal.h"
 #include "dpdk/frame_parser.h"
 #include "dpdk/tcp_mirror.h"
-#include "kernels/raw_batch.h"
+#include "kernels/beacon_sink.h"
 
 namespace beacon::dpdk {
 
-// Where one worker lcore's beacons go; every call is made on that lcore. Same contract as
-// host::BeaconSink (the appliance adapts its worker pipelines to it).
-class RelaySink {
- public:
-  virtual ~RelaySink() = default;
-  // Asked once per loop round; while false the lcore does not poll its queues, so the NIC
-  // counts what it cannot hold as missed.
-  virtual bool Admitting() = 0;
-  // Takes a non-empty batch (full, or after an idle round). The relay clears it afterwards.
-  virtual void OnBatch(kernels::RawBatch& batch) = 0;
-  // At least every UdpRelayConfig::tick_ms with the wall clock (unix ms), and once more after
-  // the last OnBatch when the relay stops.
-  virtual void OnTick(int64_t now_ms) = 0;
-};
-
-struct UdpRelayConfig {
+struct DataPlaneConfig {
   // Ports by PCI address ("0000:01:00.0") or vdev string ("net_pcap0,rx_pcap=in.pcap"). A port
   // the EAL already has (from -a / --vdev) is used as is; any other is probed.
   std::vector<std::string> ports;
-  std::vector<BeaconPort> beacon_ports;
+  std::vector<kernels::BeaconPort> beacon_ports;
   uint16_t rx_descriptors = 1024;
   uint16_t burst = 32;
-  // Mbufs in the relay's pool (shared by every port); 0 sizes it from the descriptors, the
+  // Mbufs in the data plane's pool (shared by every port); 0 sizes it from the descriptors, the
   // bursts in flight and what the reassembly tables may hold.
   uint32_t mbufs = 0;
   uint32_t reassembly_flows = 1024;  // per lcore: datagrams being reassembled at once
   uint32_t reassembly_timeout_ms = 2000;
-  int tick_ms = 100;
+  int tick_ms = 100;  // kernels::BeaconSink::OnTick period
   // Passive HTTP mirror: client-to-server TCP to mirror.server_ports is reassembled per lcore
   // into HTTP requests whose beacons join the lcore's batch (dpdk/tcp_mirror.h). No ports: off.
   TcpMirrorConfig mirror;
-  // Exception path: a vdev facing the kernel, e.g. "net_tap0,iface=beacon0". Frames the relay
-  // does not own (ARP and other non-IP, TCP, ICMP, UDP to other ports) go to the kernel
-  // through it, and the kernel's frames go out of the relay port, so the node stays a normal
-  // host. Needs exactly one relay port. Empty: such frames are dropped (and counted).
+  // Exception path: a vdev facing the kernel, e.g. "net_tap0,iface=beacon0". Frames the data
+  // plane does not own (ARP and other non-IP, TCP, ICMP, UDP to other ports) go to the kernel
+  // through it, and the kernel's frames go out of the data plane's port, so the node stays a
+  // normal host. Needs exactly one port. Empty: such frames are dropped (and counted).
   std::string exception_port;
 };
 
@@ -73,7 +59,7 @@ struct PortStats {
   std::vector<QueueStats> queues;
 };
 
-struct RelayCounters {
+struct DataPlaneCounters {
   // Frames by outcome. A reassembled datagram is counted once more, by its own outcome.
   std::array<uint64_t, kFrameOutcomeCount> frames{};
   uint64_t reassembled = 0;        // datagrams rebuilt from fragments
@@ -81,7 +67,7 @@ struct RelayCounters {
   uint64_t beacons = 0;            // datagrams handed to the sinks
   uint64_t payload_bytes = 0;
   uint64_t to_kernel = 0;              // frames handed to the exception port
-  uint64_t from_kernel = 0;            // the kernel's frames sent out of the relay port
+  uint64_t from_kernel = 0;            // the kernel's frames sent out of the port
   uint64_t exception_dropped = 0;      // either way, when a TX queue was full
   MirrorCounters mirror;               // the TCP mirrors of every lcore
   uint64_t mirror_flows = 0;           // flows being reassembled now
@@ -90,18 +76,18 @@ struct RelayCounters {
   uint64_t Frames(FrameOutcome outcome) const { return frames[static_cast<size_t>(outcome)]; }
 };
 
-class UdpRelay {
+class DataPlane {
  public:
   // Sets up every port with one RX queue per sink (fewer when the PMD has fewer), RSS over
   // them where the PMD offers it, and one mempool sized from `config`; logs link and offload
   // capabilities to stderr. (port, queue) pairs go round-robin over the workers, so single-
   // queue ports spread too. Worker i runs on the i-th worker lcore of the EAL. Throws
   // std::runtime_error naming the bad value (port spec, too few lcores, ...). `eal` and the
-  // sinks outlive the relay.
-  UdpRelay(const Eal& eal, const UdpRelayConfig& config, std::vector<RelaySink*> sinks);
-  ~UdpRelay();  // Stops the workers and the ports.
-  UdpRelay(const UdpRelay&) = delete;
-  UdpRelay& operator=(const UdpRelay&) = delete;
+  // sinks outlive the data plane.
+  DataPlane(const Eal& eal, const DataPlaneConfig& config, std::vector<kernels::BeaconSink*> sinks);
+  ~DataPlane();  // Stops the workers and the ports.
+  DataPlane(const DataPlane&) = delete;
+  DataPlane& operator=(const DataPlane&) = delete;
 
   // Launches the worker lcores.
   void Start();
@@ -109,22 +95,20 @@ class UdpRelay {
   void Stop();
 
   // Sums over the workers; safe from any thread.
-  RelayCounters Counters() const;
+  DataPlaneCounters Counters() const;
   // rte_eth_stats_get of every port; safe from any thread.
   std::vector<PortStats> Ports() const;
   size_t worker_count() const;
 
   // Registers /beacond/relay/frames, /beacond/relay/ports, /beacond/relay/port,<port_id> and
   // /beacond/mirror (every mirror counter, http_rejects by reason, flows, buffered_bytes) with
-  // DPDK telemetry, answering for this relay while it lives. At most one relay per process
-  // registers.
+  // DPDK telemetry (data_plane_telemetry.cc), answering for this data plane while it lives. At
+  // most one data plane per process registers.
   void RegisterTelemetry();
 
-  struct State;  // ports, pools and workers (dpdk/udp_relay.cc)
+  struct State;  // ports, pool and workers (dpdk/internal/data_plane_state.h)
 
  private:
-  static void SetUpExceptionPath(State& s, uint32_t workers);
-
   std::unique_ptr<State> state_;
 };
 

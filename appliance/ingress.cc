@@ -1,0 +1,46 @@
+// MakeIngresses and the kernel-socket UDP ingress.
+#include "appliance/ingress.h"
+
+#include <cstdio>
+#include <utility>
+
+#include "host/net/udp_relay.h"
+
+namespace beacon::app {
+namespace {
+
+class UdpIngress final : public Ingress {
+ public:
+  UdpIngress(const UdpIngressConfig& config, std::vector<kernels::BeaconSink*> sinks)
+      : config_(config), relay_(config.relay, std::move(sinks)) {}
+
+  void Start() override {
+    relay_.Start();
+    std::fprintf(stderr, "beacond: UDP relay on %s with %d workers\n",
+                 config_.relay.address.c_str(), config_.workers);
+  }
+  void Stop() override { relay_.Stop(); }
+  void RegisterMetrics(host::MetricsRegistry* registry) const override {
+    relay_.RegisterMetrics(registry, "beacond_udp");
+  }
+
+ private:
+  UdpIngressConfig config_;
+  host::UdpRelay relay_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<Ingress>> MakeIngresses(const Config& config,
+                                                    const SinkFactory& make_sinks) {
+  std::vector<std::unique_ptr<Ingress>> ingresses;
+  if (config.udp.enabled) {
+    ingresses.push_back(std::make_unique<UdpIngress>(config.udp, make_sinks(config.udp.workers)));
+  }
+  if (config.dpdk.enabled) {
+    ingresses.push_back(MakeDpdkIngress(config.dpdk, make_sinks(config.dpdk.workers)));
+  }
+  return ingresses;
+}
+
+}  // namespace beacon::app

@@ -1,0 +1,158 @@
+// DataPlane: port and pool setup, one LcoreWorker per worker lcore (dpdk/internal), their
+// launch and stop, and the sums of their counters.
+#include "dpdk/data_plane.h"
+
+#include <rte_ethdev.h>
+#include <rte_ip_frag.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "dpdk/internal/data_plane_state.h"
+
+namespace beacon::dpdk {
+namespace {
+
+int RunWorker(void* worker) {
+  static_cast<internal::LcoreWorker*>(worker)->Run();
+  return 0;
+}
+
+}  // namespace
+
+DataPlane::DataPlane(const Eal& eal, const DataPlaneConfig& config,
+                     std::vector<kernels::BeaconSink*> sinks)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.config = config;
+  if (sinks.empty()) throw std::runtime_error("DPDK data plane: no workers (sinks) given");
+  if (config.ports.empty()) throw std::runtime_error("DPDK data plane: no ports configured");
+  if (config.beacon_ports.empty() && config.mirror.server_ports.empty()) {
+    throw std::runtime_error(
+        "DPDK data plane: neither beacon UDP ports nor mirror TCP ports configured");
+  }
+  if (config.burst == 0 || config.burst > internal::kMaxBurst) {
+    throw std::runtime_error("DPDK data plane: burst " + std::to_string(config.burst) +
+                             " is outside 1.." + std::to_string(internal::kMaxBurst));
+  }
+  unsigned lcore = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (s.lcores.size() < sinks.size()) s.lcores.push_back(lcore);
+  }
+  if (s.lcores.size() < sinks.size()) {
+    throw std::runtime_error("DPDK data plane: " + std::to_string(sinks.size()) +
+                             " workers need as many worker lcores, the EAL has " +
+                             std::to_string(eal.lcore_count() - 1) +
+                             " (give -l / --lcores with one more lcore than workers)");
+  }
+  const auto workers = static_cast<uint32_t>(sinks.size());
+  uint32_t mbufs = config.mbufs;
+  if (mbufs == 0) {
+    // Every descriptor filled, two bursts in flight per queue, every reassembly table full.
+    mbufs = static_cast<uint32_t>(config.ports.size()) * workers *
+                (config.rx_descriptors + 2u * config.burst) +
+            workers * config.reassembly_flows * RTE_LIBRTE_IP_FRAG_MAX_FRAG + 4096;
+  }
+  s.pool = internal::CreateRxPool(mbufs, static_cast<int>(rte_socket_id()));
+  for (uint32_t w = 0; w < workers; ++w) {
+    s.workers.push_back(
+        std::make_unique<internal::LcoreWorker>(s.lcores[w], s.config, sinks[w], &s.stop));
+  }
+  uint32_t next_worker = 0;
+  for (const std::string& spec : config.ports) {
+    internal::PortSetupRequest request;
+    request.spec = spec;
+    request.rx_queues = static_cast<uint16_t>(workers);
+    request.rx_descriptors = config.rx_descriptors;
+    request.pool = s.pool;
+    const internal::PortSetup port = internal::SetUpPort(request);
+    s.ports.push_back(port);
+    s.port_names.push_back(spec.substr(0, spec.find(',')));
+    // (port, queue) pairs go round-robin over the workers: a port with a queue per worker
+    // gives each one; single-queue ports (net_pcap, a NIC without RSS) spread over them.
+    for (uint16_t q = 0; q < port.rx_queues; ++q) {
+      s.workers[next_worker++ % workers]->AddQueue({port.port_id, q});
+    }
+  }
+  if (!config.exception_port.empty()) internal::SetUpExceptionPath(s, workers);
+}
+
+DataPlane::~DataPlane() {
+  Stop();
+  if (state_->telemetry) internal::UnregisterTelemetry(this);
+}
+
+void DataPlane::Start() {
+  State& s = *state_;
+  if (s.running) return;
+  s.stop.store(false);
+  for (size_t w = 0; w < s.workers.size(); ++w) {
+    if (rte_eal_remote_launch(RunWorker, s.workers[w].get(), s.lcores[w]) != 0) {
+      s.stop.store(true);
+      rte_eal_mp_wait_lcore();
+      throw std::runtime_error("DPDK data plane: cannot launch worker on lcore " +
+                               std::to_string(s.lcores[w]) + " (busy)");
+    }
+  }
+  s.running = true;
+}
+
+void DataPlane::Stop() {
+  State& s = *state_;
+  if (!s.running) return;
+  s.stop.store(true);
+  for (unsigned lcore : s.lcores) rte_eal_wait_lcore(lcore);
+  s.running = false;
+}
+
+DataPlaneCounters DataPlane::Counters() const {
+  DataPlaneCounters total;
+  for (const auto& w : state_->workers) {
+    const DataPlaneCounters c = w->Snapshot();
+    for (size_t i = 0; i < kFrameOutcomeCount; ++i) total.frames[i] += c.frames[i];
+    total.reassembled += c.reassembled;
+    total.fragments_dropped += c.fragments_dropped;
+    total.beacons += c.beacons;
+    total.payload_bytes += c.payload_bytes;
+    total.to_kernel += c.to_kernel;
+    total.from_kernel += c.from_kernel;
+    total.exception_dropped += c.exception_dropped;
+    for (size_t i = 0; i < kMirrorCounterCount; ++i) total.mirror.count[i] += c.mirror.count[i];
+    for (size_t i = 0; i < kernels::kHttpRejectCount; ++i) {
+      total.mirror.http_rejects[i] += c.mirror.http_rejects[i];
+    }
+    total.mirror_flows += c.mirror_flows;
+    total.mirror_buffered_bytes += c.mirror_buffered_bytes;
+  }
+  return total;
+}
+
+std::vector<PortStats> DataPlane::Ports() const {
+  std::vector<PortStats> out;
+  for (size_t i = 0; i < state_->ports.size(); ++i) {
+    const internal::PortSetup& port = state_->ports[i];
+    rte_eth_stats stats{};
+    PortStats p;
+    p.port_id = port.port_id;
+    p.name = state_->port_names[i];
+    if (rte_eth_stats_get(port.port_id, &stats) == 0) {
+      p.rx_packets = stats.ipackets;
+      p.rx_bytes = stats.ibytes;
+      p.rx_missed = stats.imissed;
+      p.rx_errors = stats.ierrors;
+      p.rx_no_mbuf = stats.rx_nombuf;
+      const uint16_t queues = std::min<uint16_t>(port.rx_queues, RTE_ETHDEV_QUEUE_STAT_CNTRS);
+      for (uint16_t q = 0; q < queues; ++q) {
+        p.queues.push_back({stats.q_ipackets[q], stats.q_ibytes[q], stats.q_errors[q]});
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+size_t DataPlane::worker_count() const { return state_->workers.size(); }
+
+}  // namespace beacon::dpdk
