@@ -31,11 +31,12 @@ eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix"
 TOML
 }
 
-# Starts beacond on $work/beacond.toml (under the command given as arguments, e.g.
-# `ip netns exec NODE`), waits until it is ready and sets beacond_pid, http_port and
-# metrics_url. beacond compiles uap-core's patterns first: ~5 s idle, so wait up to 60 s.
+# Starts beacond ($BEACOND, default the build's) on $work/beacond.toml (under the command given
+# as arguments, e.g. `ip netns exec NODE`), waits until it is ready and sets beacond_pid,
+# http_port and metrics_url. beacond compiles uap-core's patterns first: ~5 s idle, so wait up
+# to 60 s.
 start_beacond() {
-  "$@" "$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
+  "$@" "${BEACOND:-$build/appliance/beacond}" --config "$work/beacond.toml" --ready-file "$work/ready" \
     2>"$work/beacond.log" &
   beacond_pid=$!
   for _ in $(seq 1 600); do
