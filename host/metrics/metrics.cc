@@ -33,6 +33,13 @@ void MetricsWriter::Gauge(std::string_view name, std::string_view help, MetricLa
   Sample("gauge", name, help, labels, buf);
 }
 
+void MetricsWriter::FloatCounter(std::string_view name, std::string_view help, MetricLabels labels,
+                                 double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.17g", value);
+  Sample("counter", name, help, labels, buf);
+}
+
 void MetricsWriter::Sample(std::string_view type, std::string_view name, std::string_view help,
                            MetricLabels labels, std::string_view value) {
   if (name != last_family_) {

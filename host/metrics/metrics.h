@@ -22,6 +22,9 @@ class MetricsWriter {
  public:
   void Counter(std::string_view name, std::string_view help, MetricLabels labels, uint64_t value);
   void Gauge(std::string_view name, std::string_view help, MetricLabels labels, double value);
+  // A counter of a non-integral quantity (CPU seconds).
+  void FloatCounter(std::string_view name, std::string_view help, MetricLabels labels,
+                    double value);
   const std::string& text() const { return text_; }
 
  private:

@@ -1,6 +1,8 @@
 // WorkerPipeline: decode, aggregate, epoch close, hand-off to the forwarder.
 #include "host/pipeline/worker_pipeline.h"
 
+#include <time.h>
+
 #include <string>
 
 namespace beacon::host {
@@ -61,6 +63,13 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
   for (const kernels::Dimension d : kernels::kDimensions) {
     folded_[kernels::DimensionIndex(d)].store(aggregator_.folded(d), std::memory_order_relaxed);
   }
+  timespec cpu{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+    cpu_ns_.store(
+        static_cast<uint64_t>(cpu.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(cpu.tv_nsec),
+        std::memory_order_relaxed);
+  }
+  Bump(ticks_, 1);
 }
 
 bool WorkerPipeline::Flush() {
@@ -82,6 +91,52 @@ bool WorkerPipeline::OfferPending() {
   refused_.reset();
   return true;
 }
+
+namespace {
+
+// The per-worker families, each family's samples together as the exposition format requires.
+void RegisterPerWorker(MetricsWriter& out,
+                       const std::vector<std::unique_ptr<WorkerPipeline>>& workers) {
+  auto gauge = [&](std::string_view name, std::string_view help, auto value) {
+    for (const auto& w : workers) {
+      out.Gauge(name, help, {{"worker", std::to_string(w->worker())}},
+                static_cast<double>(value(*w)));
+    }
+  };
+  auto counter = [&](std::string_view name, std::string_view help, auto value) {
+    for (const auto& w : workers) {
+      out.Counter(name, help, {{"worker", std::to_string(w->worker())}}, value(*w));
+    }
+  };
+  gauge("beacond_aggregator_bytes", "Heap bytes held by a worker's open epoch",
+        [](const WorkerPipeline& w) { return w.aggregator_bytes(); });
+  gauge("beacond_aggregator_bytes_bound",
+        "The bound of beacond_aggregator_bytes for the open epoch's events and "
+        "site-minutes (kernels/aggregate/README.md)",
+        [](const WorkerPipeline& w) { return w.aggregator_bound(); });
+  gauge("beacond_aggregator_active_sites", "Sites with events in a worker's open epoch",
+        [](const WorkerPipeline& w) { return w.active_sites(); });
+  gauge("beacond_aggregator_bytes_per_active_site",
+        "Heap bytes of a worker's open epoch per active site", [](const WorkerPipeline& w) {
+          const auto sites = static_cast<double>(w.active_sites());
+          return sites > 0 ? static_cast<double>(w.aggregator_bytes()) / sites : 0.0;
+        });
+  gauge("beacond_aggregator_max_site_minute_bytes",
+        "Heap bytes of the largest (site, minute) of a worker's open epoch",
+        [](const WorkerPipeline& w) { return w.max_site_minute_bytes(); });
+  counter("beacond_worker_beacons_total", "Beacons taken in by a worker",
+          [](const WorkerPipeline& w) { return w.beacons(); });
+  counter("beacond_worker_ticks_total",
+          "Event-loop ticks of a worker (rising even when idle; flat: the worker is wedged)",
+          [](const WorkerPipeline& w) { return w.ticks(); });
+  for (const auto& w : workers) {
+    out.FloatCounter("beacond_worker_cpu_seconds_total",
+                     "CPU seconds of a worker's thread, as of its last tick",
+                     {{"worker", std::to_string(w->worker())}}, w->cpu_seconds());
+  }
+}
+
+}  // namespace
 
 void RegisterPipelineMetrics(MetricsRegistry* registry,
                              const std::vector<std::unique_ptr<WorkerPipeline>>* workers) {
@@ -120,25 +175,7 @@ void RegisterPipelineMetrics(MetricsRegistry* registry,
                   {{"dimension", std::string(kernels::DimensionName(d))}},
                   sum([d](const WorkerPipeline& w) { return w.folded(d); }));
     }
-    for (const auto& w : *workers) {
-      const std::string worker = std::to_string(w->worker());
-      const auto bytes = static_cast<double>(w->aggregator_bytes());
-      const auto sites = static_cast<double>(w->active_sites());
-      out.Gauge("beacond_aggregator_bytes", "Heap bytes held by a worker's open epoch",
-                {{"worker", worker}}, bytes);
-      out.Gauge("beacond_aggregator_bytes_bound",
-                "The bound of beacond_aggregator_bytes for the open epoch's events and "
-                "site-minutes (kernels/aggregate/README.md)",
-                {{"worker", worker}}, static_cast<double>(w->aggregator_bound()));
-      out.Gauge("beacond_aggregator_active_sites", "Sites with events in a worker's open epoch",
-                {{"worker", worker}}, sites);
-      out.Gauge("beacond_aggregator_bytes_per_active_site",
-                "Heap bytes of a worker's open epoch per active site", {{"worker", worker}},
-                sites > 0 ? bytes / sites : 0.0);
-      out.Gauge("beacond_aggregator_max_site_minute_bytes",
-                "Heap bytes of the largest (site, minute) of a worker's open epoch",
-                {{"worker", worker}}, static_cast<double>(w->max_site_minute_bytes()));
-    }
+    RegisterPerWorker(out, *workers);
   });
 }
 

@@ -66,6 +66,13 @@ class WorkerPipeline final : public BeaconSink {
   uint64_t max_site_minute_bytes() const {
     return max_site_minute_bytes_.load(std::memory_order_relaxed);
   }
+  // OnTick calls so far: a worker whose count stops rising is wedged (its ingress loop ticks
+  // even when idle).
+  uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
+  // CPU time of the worker's thread, sampled at its last OnTick.
+  double cpu_seconds() const {
+    return static_cast<double>(cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  }
   // Hits folded into (other) by the breakdown bound of dimension `d`, since start.
   uint64_t folded(kernels::Dimension d) const {
     return folded_[kernels::DimensionIndex(d)].load(std::memory_order_relaxed);
@@ -100,6 +107,8 @@ class WorkerPipeline final : public BeaconSink {
   std::atomic<uint64_t> aggregator_bound_{0};
   std::atomic<uint64_t> active_sites_{0};
   std::atomic<uint64_t> max_site_minute_bytes_{0};
+  std::atomic<uint64_t> ticks_{0};
+  std::atomic<uint64_t> cpu_ns_{0};
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> folded_{};
 };
 

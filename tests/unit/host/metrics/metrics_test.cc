@@ -18,6 +18,7 @@ TEST(MetricsTest, WritesPrometheusTextFormat) {
   });
   registry.Add([](MetricsWriter& out) {
     out.Gauge("beacond_pending_bytes", "Pending", {{"shard", "1"}, {"replica", "a"}}, 1.5);
+    out.FloatCounter("beacond_cpu_seconds_total", "CPU", {{"worker", "0"}}, 0.25);
   });
   hits = 42;
   EXPECT_EQ(registry.Scrape(),
@@ -30,7 +31,10 @@ TEST(MetricsTest, WritesPrometheusTextFormat) {
             "beacond_rejects_total{reason=\"bad\\\"quote\\\\\"} 4\n"
             "# HELP beacond_pending_bytes Pending\n"
             "# TYPE beacond_pending_bytes gauge\n"
-            "beacond_pending_bytes{shard=\"1\",replica=\"a\"} 1.5\n");
+            "beacond_pending_bytes{shard=\"1\",replica=\"a\"} 1.5\n"
+            "# HELP beacond_cpu_seconds_total CPU\n"
+            "# TYPE beacond_cpu_seconds_total counter\n"
+            "beacond_cpu_seconds_total{worker=\"0\"} 0.25\n");
 }
 
 }  // namespace
