@@ -48,6 +48,15 @@ start_beacond() {
   metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
 }
 
+# SIGKILLs and reaps each of the given processes still running; empty arguments are skipped.
+kill_started() {
+  for pid in "$@"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true
+    fi
+  done
+}
+
 # Prints N free loopback ports of kind tcp (default) or udp, space-separated.
 free_ports() {
   python3 - "$1" "${2:-tcp}" <<'PY'

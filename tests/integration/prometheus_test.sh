@@ -16,11 +16,7 @@ beacond_pid=""
 prometheus_pid=""
 cleanup() {
   local rc=$?
-  for pid in "$beacond_pid" "$prometheus_pid"; do
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true
-    fi
-  done
+  kill_started "$beacond_pid" "$prometheus_pid"
   "$root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
   if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "prometheus_test: kept $work" >&2; fi
   exit $rc
