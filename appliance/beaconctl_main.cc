@@ -1,5 +1,5 @@
 // beaconctl: the operator's command line: create the ClickHouse schema, read a running
-// beacond's counters, watch nodes live, check a site registry.
+// beacond's counters, watch nodes live, check and set up a node, check a site registry.
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +11,7 @@
 
 #include "appliance/config.h"
 #include "appliance/ctl/http_get.h"
+#include "appliance/ctl/node_checks.h"
 #include "appliance/ctl/top.h"
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/schema.h"
@@ -69,6 +70,31 @@ int Stats(const std::string& url, bool all) {
   return 0;
 }
 
+// doctor: the checks. setup: the same and what --apply would fix; with `apply`, the fixes and
+// the checks again.
+int Doctor(const std::string& config_path, bool setup, bool apply) {
+  Config config;
+  try {
+    config = LoadConfig(config_path);
+  } catch (const std::exception& e) {
+    std::printf(
+        "ERROR    config: %s\n         fix: correct the file; beacond --check validates it\n",
+        e.what());
+    return 1;
+  }
+  const NodeEnvironment env;
+  const auto findings = CheckNode(config, env);
+  if (!apply) {
+    const int status = PrintFindings(findings);
+    const int fixes = ApplicableFixes(findings);
+    if (setup && fixes > 0) std::printf("setup --apply would carry out %d fix(es)\n", fixes);
+    return status;
+  }
+  ApplyFixes(findings);
+  std::printf("\nafter the fixes:\n");
+  return PrintFindings(CheckNode(config, env));
+}
+
 int CheckSites(const std::string& path) {
   const auto registry = kernels::SiteRegistry::Load(path);
   size_t ids = 0;
@@ -120,6 +146,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 60000));
   top->add_flag("--once", top_once, "Print one screen (two scrapes an interval apart) and exit");
 
+  auto* doctor = cli.add_subcommand(
+      "doctor", "Check that this machine can run a beacond config (exit 1 when it cannot)");
+  auto* setup = cli.add_subcommand(
+      "setup", "The doctor's checks; with --apply, carry out the fixes that can be automated");
+  std::string node_config = "/etc/beacond/beacond.toml";
+  bool apply = false;
+  for (auto* sub : {doctor, setup}) {
+    sub->add_option("-c,--config", node_config, "beacond config")->capture_default_str();
+  }
+  setup->add_flag("--apply", apply,
+                  "Create directories, reserve hugepages, load vfio-pci, bind the NIC");
+
   auto* sites = cli.add_subcommand("sites", "Check a site registry file");
   std::string sites_path;
   sites->add_option("file", sites_path, "Site registry file")->required();
@@ -152,6 +190,8 @@ int main(int argc, char** argv) {
     if (*stats) return beacon::app::Stats(metrics_url, all);
     if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
     if (*sites) return beacon::app::CheckSites(sites_path);
+    if (*doctor || *setup)
+      return beacon::app::Doctor(node_config, static_cast<bool>(*setup), *setup && apply);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "beaconctl: %s\n", e.what());
     return 1;
