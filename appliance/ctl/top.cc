@@ -46,6 +46,8 @@ class RowBuilder {
   explicit RowBuilder(bool rates) : rates_(rates) {}
   RowBuilder& Text(std::string text) { return Cell(std::move(text), 0); }
   RowBuilder& Level(double v) { return Cell(FormatSi(v), v); }
+  // Counts are shown exactly: they are compared with /metrics and ClickHouse.
+  RowBuilder& Count(double v) { return Cell(Format("%.0f", v), v); }
   RowBuilder& Mb(double bytes) { return Cell(Format("%.1f", bytes / 1e6), bytes); }
   // "-" until there are two scrapes to take a rate from.
   RowBuilder& Rate(double v) { return rates_ ? Cell(FormatSi(v), v) : Cell("-", 0); }
@@ -95,7 +97,7 @@ void AddNodeRow(const NodeScrapes& node, Table* table) {
             s.Rate("beacond_http_responses_total", {{"code", "429"}}))
       .Mb(s.Level("beacond_forward_pending_bytes"))
       .Mb(s.Level("beacond_forward_spool_bytes"))
-      .Level(unacked)
+      .Count(unacked)
       .Rate(unacked / std::max(accepted_rate, 1.0))
       .Rate(s.Rate("beacond_forward_inserts_total", {{"result", "failed"}}))
       .Level(s.Level("beacond_forward_last_insert_seconds") * 1000);
@@ -112,7 +114,7 @@ void AddFormatRows(const NodeScrapes& node, const Scrapes& s, Table* table) {
                               .Text("http")
                               .Text(endpoint)
                               .Rate(s.Rate("beacond_http_requests_total", {{"endpoint", endpoint}}))
-                              .Level(total)
+                              .Count(total)
                               .Build());
   }
   for (const auto& [ingress, name] : {std::pair{"udp", "beacond_udp_datagrams_total"},
@@ -123,7 +125,7 @@ void AddFormatRows(const NodeScrapes& node, const Scrapes& s, Table* table) {
                               .Text(ingress)
                               .Text("relay")
                               .Rate(s.Rate(name))
-                              .Level(s.Level(name))
+                              .Count(s.Level(name))
                               .Build());
   }
 }
@@ -137,9 +139,23 @@ void AddRejectRows(const NodeScrapes& node, const Scrapes& s, Table* table) {
                                 .Text(node.node)
                                 .Text(prefix + reason)
                                 .Rate(s.Rate(family, {{"reason", reason}}))
-                                .Level(total)
+                                .Count(total)
                                 .Build());
     }
+  }
+}
+
+void AddSiteRows(const NodeScrapes& node, const Scrapes& s, Table* table) {
+  for (const Sample& sample : s.after.samples) {
+    if (sample.name != "beacond_site_events_accepted_total") continue;
+    const std::string site(sample.Label("site"));
+    table->rows.push_back(RowBuilder(s.rates())
+                              .Text(node.node)
+                              .Text(site)
+                              .Text(std::string(sample.Label("name")))
+                              .Rate(s.Rate("beacond_site_events_accepted_total", {{"site", site}}))
+                              .Count(sample.value)
+                              .Build());
   }
 }
 
@@ -169,7 +185,7 @@ void AddShardRows(const NodeScrapes& node, const Scrapes& s, Table* table) {
                               .Rate(s.Rate("beacond_forward_shard_inserts_total", ok))
                               .Rate(s.Rate("beacond_forward_shard_inserts_total", failed))
                               .Rate(s.Rate("beacond_forward_failovers_total", in_shard))
-                              .Level(records)
+                              .Count(records)
                               .Mb(s.Level("beacond_forward_spool_bytes", in_shard))
                               .Build());
   }
@@ -251,6 +267,11 @@ std::vector<Table> BuildTables(const std::vector<NodeScrapes>& nodes) {
       MakeTable(
           "beacons by ingress and format",
           {{"node", false}, {"ingress", false}, {"format", false}, {"/s", true}, {"total", true}}),
+      MakeTable("sites", {{"node", false},
+                          {"site", false},
+                          {"name", false},
+                          {"accepted/s", true},
+                          {"total", true}}),
       MakeTable("rejects by reason",
                 {{"node", false}, {"reason", false}, {"/s", true}, {"total", true}}),
       MakeTable("workers", {{"node", false},
@@ -274,9 +295,10 @@ std::vector<Table> BuildTables(const std::vector<NodeScrapes>& nodes) {
     if (!node.after.has_value()) continue;
     const Scrapes s{node.before ? &*node.before : nullptr, *node.after};
     AddFormatRows(node, s, &tables[1]);
-    AddRejectRows(node, s, &tables[2]);
-    AddWorkerRows(node, s, &tables[3]);
-    AddShardRows(node, s, &tables[4]);
+    AddSiteRows(node, s, &tables[2]);
+    AddRejectRows(node, s, &tables[3]);
+    AddWorkerRows(node, s, &tables[4]);
+    AddShardRows(node, s, &tables[5]);
   }
   return tables;
 }
@@ -314,6 +336,24 @@ bool HandleKey(int key, size_t max_columns, ViewState* state) {
       break;
   }
   return true;
+}
+
+std::vector<int> DecodeKeys(std::string_view bytes) {
+  std::vector<int> keys;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    if (c == 27 && i + 1 < bytes.size() && bytes[i + 1] == '[') {
+      i += 2;  // CSI: parameters up to a final byte in 0x40..0x7e
+      while (i < bytes.size() && (bytes[i] < 0x40 || bytes[i] > 0x7e)) ++i;
+      continue;
+    }
+    if (c == 27 && i + 2 < bytes.size() && bytes[i + 1] == 'O') {
+      i += 2;  // SS3: one more byte
+      continue;
+    }
+    keys.push_back(c);
+  }
+  return keys;
 }
 
 void ApplyView(const ViewState& state, Table* table) {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "appliance/ctl/scrape.h"
@@ -38,7 +39,8 @@ struct Table {
 };
 
 // The tables of the view: nodes (rates by ingress, queue, spool, forward lag, insert errors),
-// formats, rejects by reason, workers (CPU, beacons, ticks, aggregator) and ClickHouse shards.
+// formats, sites, rejects by reason, workers (CPU, beacons, ticks, aggregator) and ClickHouse
+// shards.
 // A node with one scrape so far shows levels and no rates.
 std::vector<Table> BuildTables(const std::vector<NodeScrapes>& nodes);
 
@@ -52,6 +54,10 @@ struct ViewState {
 // Applies a key: s cycles the sort column (through `max_columns`), / edits the filter (Enter
 // applies, Esc cancels, Backspace), Esc clears the filter, q quits. Returns false to quit.
 bool HandleKey(int key, size_t max_columns, ViewState* state);
+
+// The keys in bytes read from a terminal: an escape sequence (an arrow key: ESC [ ... final
+// byte, or ESC O x) is dropped whole; ESC followed by anything else is the Esc key.
+std::vector<int> DecodeKeys(std::string_view bytes);
 
 // Sorts and filters `table` as `state` says.
 void ApplyView(const ViewState& state, Table* table);

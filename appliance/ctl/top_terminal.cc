@@ -112,15 +112,14 @@ class Terminal {
     std::fflush(stdout);
   }
 
-  // Waits up to `timeout_ms` for keys; an escape sequence (arrow keys) is dropped whole.
-  static std::string Keys(int timeout_ms) {
+  // Waits up to `timeout_ms` for keys.
+  static std::vector<int> Keys(int timeout_ms) {
     pollfd in{STDIN_FILENO, POLLIN, 0};
     if (poll(&in, 1, timeout_ms) <= 0) return {};
-    char buf[16];
+    char buf[64];
     const ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
     if (n <= 0) return {};
-    if (buf[0] == 27 && n > 1) return {};
-    return std::string(buf, static_cast<size_t>(n));
+    return DecodeKeys(std::string_view(buf, static_cast<size_t>(n)));
   }
 
  private:
@@ -162,8 +161,8 @@ int RunTop(const std::vector<std::string>& node_names, int interval_ms, bool onc
     Terminal::Size(&width, &height);
     Terminal::Draw(Frame(nodes, interval_ms, view, width, height, &max_columns));
     const int wait_ms = std::max(0, static_cast<int>((next - NowSeconds()) * 1000));
-    for (const char key : Terminal::Keys(wait_ms)) {
-      running = running && HandleKey(static_cast<unsigned char>(key), max_columns, &view);
+    for (const int key : Terminal::Keys(wait_ms)) {
+      running = running && HandleKey(key, max_columns, &view);
     }
   }
   return 0;

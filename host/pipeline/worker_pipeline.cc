@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <string>
 
 namespace beacon::host {
@@ -11,8 +12,14 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
                                const kernels::SiteRegistry* sites, Forwarder* forwarder)
     : worker_(worker),
       config_(config),
+      sites_(sites),
       forwarder_(forwarder),
-      aggregator_(worker, config.aggregate) {
+      aggregator_(worker, config.aggregate),
+      site_events_(std::make_unique<std::atomic<uint64_t>[]>(sites->size())) {
+  for (size_t i = 0; i < sites->size(); ++i) {
+    site_index_.emplace_back(sites->sites()[i].site_id, static_cast<uint32_t>(i));
+  }
+  std::sort(site_index_.begin(), site_index_.end());
   decode_.sites = sites;
   decode_.rejects = &rejects_;
   decode_.visitor_key = config.visitor_key;
@@ -83,6 +90,13 @@ void WorkerPipeline::CloseEpoch() {
   if (aggregator_.open_events() == 0) return;
   refused_ = aggregator_.CloseEpoch();
   Bump(epochs_closed_, 1);
+  for (const kernels::SiteMinuteRow& row : refused_->site_minutes) {
+    const auto it = std::lower_bound(site_index_.begin(), site_index_.end(),
+                                     std::pair<uint32_t, uint32_t>{row.site_id, 0});
+    if (it != site_index_.end() && it->first == row.site_id) {
+      Bump(site_events_[it->second], row.pageviews + row.events);
+    }
+  }
   OfferPending();
 }
 
@@ -93,6 +107,22 @@ bool WorkerPipeline::OfferPending() {
 }
 
 namespace {
+
+// Accepted events per site over the workers, for sites that had any (one series per active
+// site, not per registry line).
+void RegisterPerSite(MetricsWriter& out,
+                     const std::vector<std::unique_ptr<WorkerPipeline>>& workers) {
+  if (workers.empty()) return;
+  const auto& sites = workers.front()->sites().sites();
+  for (size_t i = 0; i < sites.size(); ++i) {
+    uint64_t total = 0;
+    for (const auto& w : workers) total += w->site_events(i);
+    if (total == 0) continue;
+    out.Counter("beacond_site_events_accepted_total",
+                "Accepted events per site, counted as each worker closes its epoch",
+                {{"site", std::to_string(sites[i].site_id)}, {"name", sites[i].name}}, total);
+  }
+}
 
 // The per-worker families, each family's samples together as the exposition format requires.
 void RegisterPerWorker(MetricsWriter& out,
@@ -176,6 +206,7 @@ void RegisterPipelineMetrics(MetricsRegistry* registry,
                   sum([d](const WorkerPipeline& w) { return w.folded(d); }));
     }
     RegisterPerWorker(out, *workers);
+    RegisterPerSite(out, *workers);
   });
 }
 

@@ -103,7 +103,8 @@ check(not missing, f"all {len(names)} scraped families are series in Prometheus 
 
 for family, label in [("beacond_rejects_total", "reason"), ("beacond_http_requests_total", "endpoint"),
                       ("beacond_worker_ticks_total", "worker"), ("beacond_worker_cpu_seconds_total", "worker"),
-                      ("beacond_forward_spool_bytes", "shard"), ("beacond_breakdown_folded_total", "dimension")] + \
+                      ("beacond_forward_spool_bytes", "shard"), ("beacond_breakdown_folded_total", "dimension"),
+                      ("beacond_site_events_accepted_total", "site")] + \
                      ([("beacond_dpdk_frames_total", "outcome"), ("beacond_dpdk_port_rx_packets_total", "port")]
                       if with_dpdk == "1" else []):
     series = get("series", **{"match[]": family})
@@ -115,6 +116,7 @@ for family, label in [("beacond_rejects_total", "reason"), ("beacond_http_reques
 
 for (name, labels), value in sorted(scrape.items()):
     if name not in ("beacond_events_accepted_total", "beacond_rejects_total",
+                    "beacond_site_events_accepted_total",
                     "beacond_http_requests_total", "beacond_dpdk_beacons_total",
                     "beacond_forward_acknowledged_events_total"):
         continue
@@ -123,6 +125,11 @@ for (name, labels), value in sorted(scrape.items()):
     got = float(result[0]["value"][1]) if result else None
     if value or got:
         check(got == value, f"{name}{{{selector}}} = {got} (scrape {value})")
+
+per_site = get("query", query="sum(beacond_site_events_accepted_total)")["result"]
+accepted = scrape[("beacond_events_accepted_total", frozenset())]
+check(per_site and float(per_site[0]["value"][1]) == accepted,
+      f"the sites' accepted events add up to beacond_events_accepted_total ({accepted})")
 
 up = get("query", query='up{job="beacond"}')["result"]
 check(len(up) == 1 and up[0]["value"][1] == "1", "up{job=beacond} == 1")

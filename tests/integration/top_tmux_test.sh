@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # beaconctl top on a real terminal: tmux runs it against a beacond taking traffic (listed
 # twice, as 127.0.0.1 and localhost) and a node where nothing listens; the screen is read
-# with capture-pane while keys sort (s), filter (/ ... Enter, Esc) and quit (q). Rates must
-# be non-zero while beacons flow, and the totals on screen must equal beacond's /metrics.
+# with capture-pane while keys sort (s), filter (/ ... Enter, Esc) and quit (q). Rates (of
+# the node, a format, a site, each worker's CPU) must be non-zero while beacons flow, and
+# the totals on screen (a reject reason, a site) must equal beacond's /metrics after.
 #   tests/integration/top_tmux_test.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: top_tmux_test.sh BUILD_DIR}" && pwd)
@@ -36,8 +37,8 @@ dead=$(free_ports 1)
   --truth "$work/truth2.tsv" >/dev/null 2>&1 &
 sender_pid=$!
 
-step "beaconctl top in tmux (160 x 60)"
-tmux -L "$tmux_socket" new-session -d -s top -x 160 -y 60 \
+step "beaconctl top in tmux (160 x 80)"
+tmux -L "$tmux_socket" new-session -d -s top -x 160 -y 80 \
   "$build/appliance/beaconctl top --node $management --node localhost:$port --node 127.0.0.1:$dead"
 screen() { tmux -L "$tmux_socket" capture-pane -p -t top; }
 keys() { tmux -L "$tmux_socket" send-keys -t top "$@"; sleep 0.5; }
@@ -62,6 +63,8 @@ for w in 0 1 2; do
   screen | grep -Eq "^127.0.0.1:$port +$w +[0-9]+%" || fail "no CPU for worker $w"
 done
 screen | grep -Eq "^127.0.0.1:$port +http +collect +[1-9]" || fail "no collect rate"
+site_name=$(awk '$1 == 1 { print $2 }' "$work/sites.conf")
+screen | grep -Eq "^127.0.0.1:$port +1 +$site_name +[0-9.]*[1-9]" || fail "no accepted/s for site 1"
 
 step "s three times: sorted by accepted/s"
 keys s s s
@@ -84,6 +87,12 @@ got=$(cell "127.0.0.1:$port" unknown_site 4)
 echo "unknown_site rejects: screen $got, /metrics $want"
 [ "$got" = "$want" ] || fail "screen shows $got unknown_site rejects, /metrics $want"
 [ "$(cell "127.0.0.1:$port" unknown_site 3)" = 0 ] || fail "reject rate not 0 after the traffic"
+keys Escape / "$site_name" Enter
+want=$(curl -fsS "$metrics_url" |
+  awk -v k="beacond_site_events_accepted_total{site=\"1\",name=\"$site_name\"}" '$1 == k { print $2 }')
+got=$(screen | awk -v a="127.0.0.1:$port" -v n="$site_name" '$1 == a && $2 == 1 && $3 == n { print $5 }')
+echo "site 1 ($site_name) accepted events: screen $got, /metrics $want"
+[ -n "$got" ] && [ "$got" = "$want" ] || fail "screen shows $got events of site 1, /metrics $want"
 
 step "Esc clears the filter; q quits"
 keys Escape

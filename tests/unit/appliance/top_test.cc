@@ -24,6 +24,8 @@ std::string NodeText(uint64_t accepted, uint64_t unknown, uint64_t collect, doub
     out.Counter("beacond_rejects_total", "h", {{"reason", "bot_user_agent"}}, 0);
     out.Counter("beacond_http_requests_total", "h", {{"endpoint", "collect"}}, collect);
     out.Counter("beacond_http_requests_total", "h", {{"endpoint", "g_collect"}}, 0);
+    out.Counter("beacond_site_events_accepted_total", "h", {{"site", "7"}, {"name", "shop"}},
+                accepted);
     out.Counter("beacond_forward_acknowledged_events_total", "h", {}, accepted / 2);
     out.Gauge("beacond_forward_pending_bytes", "h", {}, 2'500'000);
     out.Counter("beacond_forward_shard_inserts_total", "h", {{"shard", "1"}, {"result", "ok"}}, 9);
@@ -106,6 +108,10 @@ TEST(TopTest, TablesOfRatesAndLevels) {
   EXPECT_EQ(formats.rows[0].cells,
             (std::vector<std::string>{"a:9464", "http", "collect", "900", "990"}));
 
+  const Table& sites = Titled(tables, "sites");
+  ASSERT_EQ(sites.rows.size(), 1u);
+  EXPECT_EQ(sites.rows[0].cells, (std::vector<std::string>{"a:9464", "7", "shop", "1000", "1100"}));
+
   const Table& rejects = Titled(tables, "rejects by reason");
   ASSERT_EQ(rejects.rows.size(), 1u);
   EXPECT_EQ(rejects.rows[0].cells,
@@ -118,9 +124,11 @@ TEST(TopTest, TablesOfRatesAndLevels) {
 }
 
 TEST(TopTest, OneScrapeShowsLevelsWithoutRates) {
-  NodeScrapes fresh{"a:9464", {}, Scrape{0, ParseScrape(NodeText(100, 7, 90, 0))}, ""};
+  NodeScrapes fresh{"a:9464", {}, Scrape{0, ParseScrape(NodeText(123456, 7, 90, 0))}, ""};
   const auto tables = BuildTables({fresh});
   EXPECT_EQ(tables[0].rows[0].cells[2], "-");
+  EXPECT_EQ(tables[0].rows[0].cells[10], "61728");  // counts exact, not 61.7k
+  EXPECT_EQ(Titled(tables, "sites").rows[0].cells[4], "123456");
   EXPECT_EQ(Titled(tables, "rejects by reason").rows[0].cells[3], "7");
 }
 
@@ -141,6 +149,12 @@ TEST(TopTest, KeysSortAndFilter) {
   HandleKey(27, 3, &view);
   EXPECT_EQ(view.filter, "");
   EXPECT_FALSE(HandleKey('q', 3, &view));
+}
+
+TEST(TopTest, DecodesKeysAndDropsEscapeSequences) {
+  EXPECT_EQ(DecodeKeys("\x1b/ab\r"), (std::vector<int>{27, '/', 'a', 'b', '\r'}));
+  EXPECT_EQ(DecodeKeys("\x1b[Aq\x1b[1;5Cs\x1bOBx"), (std::vector<int>{'q', 's', 'x'}));
+  EXPECT_EQ(DecodeKeys("\x1b"), (std::vector<int>{27}));
 }
 
 TEST(TopTest, SortsNumbersDescendingAndFiltersRows) {
@@ -169,17 +183,17 @@ TEST(TopTest, ScreenFitsAndMarksTheSortColumn) {
   const auto tables = BuildTables(TwoNodes());
   ViewState view;
   view.sort = 3;
-  const auto lines = RenderScreen(tables, view, "header", 60, 20);
-  ASSERT_LE(lines.size(), 20u);
+  const auto lines = RenderScreen(tables, view, "header", 60, 22);
+  ASSERT_LE(lines.size(), 22u);
   EXPECT_EQ(lines[0], "header");
   EXPECT_EQ(lines[1], "-- nodes (1 more rows)");
   EXPECT_NE(lines[2].find("accepted/s*"), std::string::npos);
   for (const std::string& line : lines) EXPECT_LE(line.size(), 60u);
-  // 20 lines hold four rows of the five tables: each says how many it left out.
+  // 22 lines hold four rows of the six tables: each cut table says how many it left out.
   const auto cut = std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
     return l.find("more rows)") != std::string::npos;
   });
-  EXPECT_EQ(cut, 3);  // nodes, workers and shards
+  EXPECT_EQ(cut, 4);  // nodes, rejects, workers and shards
 }
 
 }  // namespace

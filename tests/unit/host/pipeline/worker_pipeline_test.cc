@@ -63,8 +63,10 @@ TEST(WorkerPipelineTest, DecodesCountsAndClosesEpochsOnTime) {
 
   pipeline.OnTick(t0 + 999);  // not yet
   EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 0u);
+  EXPECT_EQ(registry.Scrape().find("beacond_site_events_accepted_total"), std::string::npos);
   pipeline.OnTick(t0 + 1000);
   EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"1\",name=\"shop\"}"), 2u);
   EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 1u);
   pipeline.OnTick(t0 + 2000);  // an empty epoch is not sent
   EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 1u);
