@@ -72,7 +72,7 @@ PY
 # Starts a local ClickHouse with the schema and a registry of 20 sites under $work, then
 # beacond on them with HTTP (two workers), the kernel UDP relay and, when $with_dpdk is 1,
 # the DPDK relay replaying a capture of 2,000 hits (one worker lcore); sends 5,000 beacons
-# over HTTP. Sets what start_beacond sets, and ch_url.
+# over HTTP. Needs `root` (the repository root). Sets what start_beacond sets, and ch_url.
 start_node_with_traffic() {
   ch_url=$("$root/scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
   "$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
