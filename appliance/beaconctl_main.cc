@@ -1,45 +1,24 @@
 // beaconctl: the operator's command line: create the ClickHouse schema, read a running
-// beacond's counters, check a site registry.
+// beacond's counters, watch nodes live, check and set up a node, check a site registry.
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <map>
 #include <sstream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "appliance/config.h"
+#include "appliance/ctl/http_get.h"
+#include "appliance/ctl/node_checks.h"
+#include "appliance/ctl/top.h"
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/schema.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::app {
 namespace {
-
-size_t AppendToString(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-// GETs `url`; throws std::runtime_error unless the answer is 200.
-std::string HttpGet(const std::string& url) {
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) throw std::runtime_error("curl_easy_init failed");
-  std::string body;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToString);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-  const CURLcode rc = curl_easy_perform(curl);
-  long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) throw std::runtime_error(url + ": " + curl_easy_strerror(rc));
-  if (status != 200) throw std::runtime_error(url + ": HTTP " + std::to_string(status));
-  return body;
-}
 
 // Applies the schema to every server in `urls` (every replica of every shard on a cluster:
 // the shard-local tables live on each, and each holds Distributed tables too). Idempotent.
@@ -91,6 +70,31 @@ int Stats(const std::string& url, bool all) {
   return 0;
 }
 
+// doctor: the checks. setup: the same and what --apply would fix; with `apply`, the fixes and
+// the checks again.
+int Doctor(const std::string& config_path, bool setup, bool apply) {
+  Config config;
+  try {
+    config = LoadConfig(config_path);
+  } catch (const std::exception& e) {
+    std::printf(
+        "ERROR    config: %s\n         fix: correct the file; beacond --check validates it\n",
+        e.what());
+    return 1;
+  }
+  const NodeEnvironment env;
+  const auto findings = CheckNode(config, env);
+  if (!apply) {
+    const int status = PrintFindings(findings);
+    const int fixes = ApplicableFixes(findings);
+    if (setup && fixes > 0) std::printf("setup --apply would carry out %d fix(es)\n", fixes);
+    return status;
+  }
+  ApplyFixes(findings);
+  std::printf("\nafter the fixes:\n");
+  return PrintFindings(CheckNode(config, env));
+}
+
 int CheckSites(const std::string& path) {
   const auto registry = kernels::SiteRegistry::Load(path);
   size_t ids = 0;
@@ -132,6 +136,28 @@ int main(int argc, char** argv) {
   stats->add_option("--metrics-url", metrics_url, "beacond's management /metrics URL");
   stats->add_flag("--all", all, "Also print counters that are zero");
 
+  auto* top = cli.add_subcommand("top", "Live view of running beacond nodes, from their /metrics");
+  std::vector<std::string> top_nodes;
+  int top_interval_ms = 1000;
+  bool top_once = false;
+  top->add_option("--node", top_nodes, "A node's management address host:port (repeatable)")
+      ->required();
+  top->add_option("--interval-ms", top_interval_ms, "Refresh interval")
+      ->check(CLI::Range(100, 60000));
+  top->add_flag("--once", top_once, "Print one screen (two scrapes an interval apart) and exit");
+
+  auto* doctor = cli.add_subcommand(
+      "doctor", "Check that this machine can run a beacond config (exit 1 when it cannot)");
+  auto* setup = cli.add_subcommand(
+      "setup", "The doctor's checks; with --apply, carry out the fixes that can be automated");
+  std::string node_config = "/etc/beacond/beacond.toml";
+  bool apply = false;
+  for (auto* sub : {doctor, setup}) {
+    sub->add_option("-c,--config", node_config, "beacond config")->capture_default_str();
+  }
+  setup->add_flag("--apply", apply,
+                  "Create directories, reserve hugepages, load vfio-pci, bind the NIC");
+
   auto* sites = cli.add_subcommand("sites", "Check a site registry file");
   std::string sites_path;
   sites->add_option("file", sites_path, "Site registry file")->required();
@@ -162,7 +188,10 @@ int main(int argc, char** argv) {
       return beacon::app::Schema(endpoint, urls, options, print_only);
     }
     if (*stats) return beacon::app::Stats(metrics_url, all);
+    if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
     if (*sites) return beacon::app::CheckSites(sites_path);
+    if (*doctor || *setup)
+      return beacon::app::Doctor(node_config, static_cast<bool>(*setup), *setup && apply);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "beaconctl: %s\n", e.what());
     return 1;

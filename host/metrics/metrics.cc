@@ -33,28 +33,45 @@ void MetricsWriter::Gauge(std::string_view name, std::string_view help, MetricLa
   Sample("gauge", name, help, labels, buf);
 }
 
+void MetricsWriter::FloatCounter(std::string_view name, std::string_view help, MetricLabels labels,
+                                 double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.17g", value);
+  Sample("counter", name, help, labels, buf);
+}
+
 void MetricsWriter::Sample(std::string_view type, std::string_view name, std::string_view help,
                            MetricLabels labels, std::string_view value) {
-  if (name != last_family_) {
-    last_family_.assign(name);
-    text_.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    text_.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+  auto it = index_.find(name);
+  if (it == index_.end()) {
+    it = index_.emplace(std::string(name), families_.size()).first;
+    std::string head;
+    head.append("# HELP ").append(name).append(" ").append(help).append("\n");
+    head.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+    families_.emplace_back(std::string(name), std::move(head));
   }
-  text_.append(name);
+  std::string& text = families_[it->second].second;
+  text.append(name);
   if (labels.size() > 0) {
-    text_.push_back('{');
+    text.push_back('{');
     bool first = true;
     for (const auto& [k, v] : labels) {
-      if (!first) text_.push_back(',');
+      if (!first) text.push_back(',');
       first = false;
-      text_.append(k).append("=\"");
-      AppendEscaped(&text_, v);
-      text_.push_back('"');
+      text.append(k).append("=\"");
+      AppendEscaped(&text, v);
+      text.push_back('"');
     }
-    text_.push_back('}');
+    text.push_back('}');
   }
-  text_.push_back(' ');
-  text_.append(value).push_back('\n');
+  text.push_back(' ');
+  text.append(value).push_back('\n');
+}
+
+std::string MetricsWriter::text() const {
+  std::string out;
+  for (const auto& [name, text] : families_) out.append(text);
+  return out;
 }
 
 void MetricsRegistry::Add(Collector collector) {

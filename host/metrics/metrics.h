@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -17,18 +18,23 @@ namespace beacon::host {
 using MetricLabels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 
 // Writes one scrape. HELP/TYPE lines are written once per family, the first time a name is
-// seen; samples of a family must be written together.
+// seen; samples of a family written apart (e.g. shard by shard) are gathered under it, as
+// the exposition format requires.
 class MetricsWriter {
  public:
   void Counter(std::string_view name, std::string_view help, MetricLabels labels, uint64_t value);
   void Gauge(std::string_view name, std::string_view help, MetricLabels labels, double value);
-  const std::string& text() const { return text_; }
+  // A counter of a non-integral quantity (CPU seconds).
+  void FloatCounter(std::string_view name, std::string_view help, MetricLabels labels,
+                    double value);
+  // The families in the order they were first written.
+  std::string text() const;
 
  private:
   void Sample(std::string_view type, std::string_view name, std::string_view help,
               MetricLabels labels, std::string_view value);
-  std::string text_;
-  std::string last_family_;
+  std::vector<std::pair<std::string, std::string>> families_;  // name, HELP/TYPE and samples
+  std::map<std::string, size_t, std::less<>> index_;           // name -> families_ index
 };
 
 class MetricsRegistry {

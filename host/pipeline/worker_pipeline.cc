@@ -1,6 +1,9 @@
 // WorkerPipeline: decode, aggregate, epoch close, hand-off to the forwarder.
 #include "host/pipeline/worker_pipeline.h"
 
+#include <time.h>
+
+#include <algorithm>
 #include <string>
 
 namespace beacon::host {
@@ -9,8 +12,14 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
                                const kernels::SiteRegistry* sites, Forwarder* forwarder)
     : worker_(worker),
       config_(config),
+      sites_(sites),
       forwarder_(forwarder),
-      aggregator_(worker, config.aggregate) {
+      aggregator_(worker, config.aggregate),
+      site_events_(std::make_unique<std::atomic<uint64_t>[]>(sites->size())) {
+  for (size_t i = 0; i < sites->size(); ++i) {
+    site_index_.emplace_back(sites->sites()[i].site_id, static_cast<uint32_t>(i));
+  }
+  std::sort(site_index_.begin(), site_index_.end());
   decode_.sites = sites;
   decode_.rejects = &rejects_;
   decode_.visitor_key = config.visitor_key;
@@ -61,6 +70,13 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
   for (const kernels::Dimension d : kernels::kDimensions) {
     folded_[kernels::DimensionIndex(d)].store(aggregator_.folded(d), std::memory_order_relaxed);
   }
+  timespec cpu{};
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0) {
+    cpu_ns_.store(
+        static_cast<uint64_t>(cpu.tv_sec) * 1'000'000'000ULL + static_cast<uint64_t>(cpu.tv_nsec),
+        std::memory_order_relaxed);
+  }
+  Bump(ticks_, 1);
 }
 
 bool WorkerPipeline::Flush() {
@@ -74,6 +90,13 @@ void WorkerPipeline::CloseEpoch() {
   if (aggregator_.open_events() == 0) return;
   refused_ = aggregator_.CloseEpoch();
   Bump(epochs_closed_, 1);
+  for (const kernels::SiteMinuteRow& row : refused_->site_minutes) {
+    const auto it = std::lower_bound(site_index_.begin(), site_index_.end(),
+                                     std::pair<uint32_t, uint32_t>{row.site_id, 0});
+    if (it != site_index_.end() && it->first == row.site_id) {
+      Bump(site_events_[it->second], row.pageviews + row.events);
+    }
+  }
   OfferPending();
 }
 
@@ -82,6 +105,68 @@ bool WorkerPipeline::OfferPending() {
   refused_.reset();
   return true;
 }
+
+namespace {
+
+// Accepted events per site over the workers, for sites that had any (one series per active
+// site, not per registry line).
+void RegisterPerSite(MetricsWriter& out,
+                     const std::vector<std::unique_ptr<WorkerPipeline>>& workers) {
+  if (workers.empty()) return;
+  const auto& sites = workers.front()->sites().sites();
+  for (size_t i = 0; i < sites.size(); ++i) {
+    uint64_t total = 0;
+    for (const auto& w : workers) total += w->site_events(i);
+    if (total == 0) continue;
+    out.Counter("beacond_site_events_accepted_total",
+                "Accepted events per site, counted as each worker closes its epoch",
+                {{"site", std::to_string(sites[i].site_id)}, {"name", sites[i].name}}, total);
+  }
+}
+
+// The per-worker families, each family's samples together as the exposition format requires.
+void RegisterPerWorker(MetricsWriter& out,
+                       const std::vector<std::unique_ptr<WorkerPipeline>>& workers) {
+  auto gauge = [&](std::string_view name, std::string_view help, auto value) {
+    for (const auto& w : workers) {
+      out.Gauge(name, help, {{"worker", std::to_string(w->worker())}},
+                static_cast<double>(value(*w)));
+    }
+  };
+  auto counter = [&](std::string_view name, std::string_view help, auto value) {
+    for (const auto& w : workers) {
+      out.Counter(name, help, {{"worker", std::to_string(w->worker())}}, value(*w));
+    }
+  };
+  gauge("beacond_aggregator_bytes", "Heap bytes held by a worker's open epoch",
+        [](const WorkerPipeline& w) { return w.aggregator_bytes(); });
+  gauge("beacond_aggregator_bytes_bound",
+        "The bound of beacond_aggregator_bytes for the open epoch's events and "
+        "site-minutes (kernels/aggregate/README.md)",
+        [](const WorkerPipeline& w) { return w.aggregator_bound(); });
+  gauge("beacond_aggregator_active_sites", "Sites with events in a worker's open epoch",
+        [](const WorkerPipeline& w) { return w.active_sites(); });
+  gauge("beacond_aggregator_bytes_per_active_site",
+        "Heap bytes of a worker's open epoch per active site", [](const WorkerPipeline& w) {
+          const auto sites = static_cast<double>(w.active_sites());
+          return sites > 0 ? static_cast<double>(w.aggregator_bytes()) / sites : 0.0;
+        });
+  gauge("beacond_aggregator_max_site_minute_bytes",
+        "Heap bytes of the largest (site, minute) of a worker's open epoch",
+        [](const WorkerPipeline& w) { return w.max_site_minute_bytes(); });
+  counter("beacond_worker_beacons_total", "Beacons taken in by a worker",
+          [](const WorkerPipeline& w) { return w.beacons(); });
+  counter("beacond_worker_ticks_total",
+          "Event-loop ticks of a worker (rising even when idle; flat: the worker is wedged)",
+          [](const WorkerPipeline& w) { return w.ticks(); });
+  for (const auto& w : workers) {
+    out.FloatCounter("beacond_worker_cpu_seconds_total",
+                     "CPU seconds of a worker's thread, as of its last tick",
+                     {{"worker", std::to_string(w->worker())}}, w->cpu_seconds());
+  }
+}
+
+}  // namespace
 
 void RegisterPipelineMetrics(MetricsRegistry* registry,
                              const std::vector<std::unique_ptr<WorkerPipeline>>* workers) {
@@ -120,25 +205,8 @@ void RegisterPipelineMetrics(MetricsRegistry* registry,
                   {{"dimension", std::string(kernels::DimensionName(d))}},
                   sum([d](const WorkerPipeline& w) { return w.folded(d); }));
     }
-    for (const auto& w : *workers) {
-      const std::string worker = std::to_string(w->worker());
-      const auto bytes = static_cast<double>(w->aggregator_bytes());
-      const auto sites = static_cast<double>(w->active_sites());
-      out.Gauge("beacond_aggregator_bytes", "Heap bytes held by a worker's open epoch",
-                {{"worker", worker}}, bytes);
-      out.Gauge("beacond_aggregator_bytes_bound",
-                "The bound of beacond_aggregator_bytes for the open epoch's events and "
-                "site-minutes (kernels/aggregate/README.md)",
-                {{"worker", worker}}, static_cast<double>(w->aggregator_bound()));
-      out.Gauge("beacond_aggregator_active_sites", "Sites with events in a worker's open epoch",
-                {{"worker", worker}}, sites);
-      out.Gauge("beacond_aggregator_bytes_per_active_site",
-                "Heap bytes of a worker's open epoch per active site", {{"worker", worker}},
-                sites > 0 ? bytes / sites : 0.0);
-      out.Gauge("beacond_aggregator_max_site_minute_bytes",
-                "Heap bytes of the largest (site, minute) of a worker's open epoch",
-                {{"worker", worker}}, static_cast<double>(w->max_site_minute_bytes()));
-    }
+    RegisterPerWorker(out, *workers);
+    RegisterPerSite(out, *workers);
   });
 }
 

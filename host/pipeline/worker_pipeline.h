@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "host/forward/forwarder.h"
@@ -66,6 +67,19 @@ class WorkerPipeline final : public kernels::BeaconSink {
   uint64_t max_site_minute_bytes() const {
     return max_site_minute_bytes_.load(std::memory_order_relaxed);
   }
+  // OnTick calls so far: a worker whose count stops rising is wedged (its ingress loop ticks
+  // even when idle).
+  uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
+  // Accepted events of the registry's site `index` (sites() order) in this worker's closed
+  // epochs.
+  uint64_t site_events(size_t index) const {
+    return site_events_[index].load(std::memory_order_relaxed);
+  }
+  const kernels::SiteRegistry& sites() const { return *sites_; }
+  // CPU time of the worker's thread, sampled at its last OnTick.
+  double cpu_seconds() const {
+    return static_cast<double>(cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  }
   // Hits folded into (other) by the breakdown bound of dimension `d`, since start.
   uint64_t folded(kernels::Dimension d) const {
     return folded_[kernels::DimensionIndex(d)].load(std::memory_order_relaxed);
@@ -80,6 +94,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
 
   uint32_t worker_;
   PipelineConfig config_;
+  const kernels::SiteRegistry* sites_;
   Forwarder* forwarder_;
   kernels::RejectCounters rejects_;
   std::unique_ptr<kernels::UserAgentCache> user_agent_cache_;
@@ -100,6 +115,11 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::atomic<uint64_t> aggregator_bound_{0};
   std::atomic<uint64_t> active_sites_{0};
   std::atomic<uint64_t> max_site_minute_bytes_{0};
+  std::atomic<uint64_t> ticks_{0};
+  std::atomic<uint64_t> cpu_ns_{0};
+  // Per site in sites_->sites() order; site_index_ maps site ids to it, sorted by id.
+  std::unique_ptr<std::atomic<uint64_t>[]> site_events_;
+  std::vector<std::pair<uint32_t, uint32_t>> site_index_;
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> folded_{};
 };
 

@@ -1,4 +1,5 @@
-// Metrics registry: Prometheus text exposition, HELP/TYPE once per family, label escaping.
+// Metrics registry: Prometheus text exposition, HELP/TYPE once per family (samples written
+// apart gathered under it), label escaping.
 #include "host/metrics/metrics.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +19,8 @@ TEST(MetricsTest, WritesPrometheusTextFormat) {
   });
   registry.Add([](MetricsWriter& out) {
     out.Gauge("beacond_pending_bytes", "Pending", {{"shard", "1"}, {"replica", "a"}}, 1.5);
+    out.FloatCounter("beacond_cpu_seconds_total", "CPU", {{"worker", "0"}}, 0.25);
+    out.Counter("beacond_rejects_total", "Rejects", {{"reason", "late"}}, 5);
   });
   hits = 42;
   EXPECT_EQ(registry.Scrape(),
@@ -28,9 +31,13 @@ TEST(MetricsTest, WritesPrometheusTextFormat) {
             "# TYPE beacond_rejects_total counter\n"
             "beacond_rejects_total{reason=\"unknown_site\"} 3\n"
             "beacond_rejects_total{reason=\"bad\\\"quote\\\\\"} 4\n"
+            "beacond_rejects_total{reason=\"late\"} 5\n"
             "# HELP beacond_pending_bytes Pending\n"
             "# TYPE beacond_pending_bytes gauge\n"
-            "beacond_pending_bytes{shard=\"1\",replica=\"a\"} 1.5\n");
+            "beacond_pending_bytes{shard=\"1\",replica=\"a\"} 1.5\n"
+            "# HELP beacond_cpu_seconds_total CPU\n"
+            "# TYPE beacond_cpu_seconds_total counter\n"
+            "beacond_cpu_seconds_total{worker=\"0\"} 0.25\n");
 }
 
 }  // namespace

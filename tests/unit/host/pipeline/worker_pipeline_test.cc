@@ -65,12 +65,38 @@ TEST(WorkerPipelineTest, DecodesCountsAndClosesEpochsOnTime) {
 
   pipeline.OnTick(t0 + 999);  // not yet
   EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 0u);
+  EXPECT_EQ(registry.Scrape().find("beacond_site_events_accepted_total"), std::string::npos);
   pipeline.OnTick(t0 + 1000);
   EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"1\",name=\"shop\"}"), 2u);
   EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 1u);
   pipeline.OnTick(t0 + 2000);  // an empty epoch is not sent
   EXPECT_EQ(Sample(registry, "fw_epochs_offered_total"), 1u);
   EXPECT_TRUE(pipeline.Admitting());
+  EXPECT_EQ(Sample(registry, "beacond_worker_ticks_total{worker=\"0\"}"), 4u);
+  EXPECT_EQ(Sample(registry, "beacond_worker_beacons_total{worker=\"0\"}"), 3u);
+  EXPECT_NE(registry.Scrape().find("\nbeacond_worker_cpu_seconds_total{worker=\"0\"} "),
+            std::string::npos);
+}
+
+// Each family's samples come together under one TYPE line, however many workers there are.
+TEST(WorkerPipelineTest, PerWorkerFamiliesAreContiguous) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  for (uint32_t w = 0; w < 3; ++w) {
+    workers.push_back(std::make_unique<WorkerPipeline>(w, PipelineConfig{}, &sites, &forwarder));
+  }
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  const std::string text = registry.Scrape();
+  for (const char* family : {"beacond_aggregator_bytes", "beacond_worker_ticks_total",
+                             "beacond_worker_cpu_seconds_total"}) {
+    const std::string type = std::string("# TYPE ") + family + " ";
+    const size_t first = text.find(type);
+    ASSERT_NE(first, std::string::npos) << family;
+    EXPECT_EQ(text.find(type, first + 1), std::string::npos) << family;
+  }
 }
 
 // Sends one GET /collect on a fresh connection; returns the response head.

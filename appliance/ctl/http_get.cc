@@ -1,0 +1,36 @@
+// A blocking HTTP GET over libcurl.
+#include "appliance/ctl/http_get.h"
+
+#include <curl/curl.h>
+
+#include <stdexcept>
+
+namespace beacon::app {
+namespace {
+
+size_t AppendToString(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+}  // namespace
+
+std::string HttpGet(const std::string& url, long timeout_ms) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) throw std::runtime_error("curl_easy_init failed");
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToString);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  const CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) throw std::runtime_error(url + ": " + curl_easy_strerror(rc));
+  if (status != 200) throw std::runtime_error(url + ": HTTP " + std::to_string(status));
+  return body;
+}
+
+}  // namespace beacon::app
