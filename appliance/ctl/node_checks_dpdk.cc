@@ -277,7 +277,7 @@ std::vector<Finding> CheckDpdk(const Config& config, const NodeEnvironment& env)
     return out;
   }
   bool pci = false;
-  for (const std::string& port : config.dpdk.ports) {
+  for (const std::string& port : config.dpdk.data_plane.ports) {
     const auto address = PciAddress(port);
     if (!address) {
       out.push_back(Ok("port " + port, "a virtual device: no NIC needed"));

@@ -71,7 +71,7 @@ class NodeChecksTest : public ::testing::Test {
   }
   void UsePciPort() {
     config_.dpdk.enabled = true;
-    config_.dpdk.ports = {"0000:01:00.0"};
+    config_.dpdk.data_plane.ports = {"0000:01:00.0"};
     config_.dpdk.eal_args = {"-l", "0-2", "-m", "1024"};
   }
 
@@ -88,7 +88,7 @@ TEST_F(NodeChecksTest, AConfigWithoutDpdkPassesHere) {
 
 TEST_F(NodeChecksTest, ADpdkPortWithNoDeviceSaysThereIsNoNic) {
   UsePciPort();
-  config_.dpdk.ports = {"0000:7e:1f.7"};  // no machine this runs on has a device there
+  config_.dpdk.data_plane.ports = {"0000:7e:1f.7"};  // no machine this runs on has a device there
   const auto findings = CheckNode(config_, NodeEnvironment{});
   const Finding port = Named(findings, "port 0000:7e:1f.7");
   EXPECT_EQ(port.severity, Severity::kError);
@@ -100,7 +100,7 @@ TEST_F(NodeChecksTest, ADpdkPortWithNoDeviceSaysThereIsNoNic) {
 
 TEST_F(NodeChecksTest, AVirtualDeviceNeedsNoNic) {
   config_.dpdk.enabled = true;
-  config_.dpdk.ports = {"net_pcap0,rx_pcap=x.pcap"};
+  config_.dpdk.data_plane.ports = {"net_pcap0,rx_pcap=x.pcap"};
   config_.dpdk.eal_args = {"--no-huge", "-l", "0-1"};
   const auto findings = CheckNode(config_, FakeSys("vfio-pci"));
   EXPECT_EQ(Named(findings, "port net_pcap0,rx_pcap=x.pcap").severity, Severity::kOk);
