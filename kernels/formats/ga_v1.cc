@@ -188,6 +188,31 @@ struct ParsedHit {
   }
 };
 
+// Sets the fields that depend on the hit type and returns the event kind.
+EventKind TypeFields(HitType type, const ParsedHit& hit, const UrlParts& page,
+                     const ByteKernels& bytes, HitFields* fields) {
+  switch (type) {
+    case HitType::kPageview: {
+      // dp overrides the path of dl, as GA does for virtual pageviews.
+      const std::string_view dp = hit[Field::kDp];
+      const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp, bytes);
+      fields->path = page_path.empty() ? std::string_view("/") : page_path;
+      return EventKind::kPageview;
+    }
+    case HitType::kScreenview:
+      fields->path = hit[Field::kCd];
+      fields->path_is_screen = true;
+      return EventKind::kPageview;
+    case HitType::kEvent:
+      fields->event_name = hit[Field::kEa];
+      return EventKind::kEvent;
+    case HitType::kOther:
+      fields->event_name = hit[Field::kT];
+      return EventKind::kOther;
+  }
+  return EventKind::kOther;
+}
+
 // Validates one hit and appends its row. Returns the reject reason of a rejected hit.
 // `beacon_class` is the class of the beacon's user agent, shared by the hits of a /batch body.
 std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const Beacon& beacon,
@@ -256,28 +281,7 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const Beacon& be
                    .campaign_source = hit[Field::kCs],
                    .campaign_medium = hit[Field::kCm],
                    .campaign_name = hit[Field::kCn]};
-  EventKind kind = EventKind::kOther;
-  switch (*type) {
-    case HitType::kPageview: {
-      kind = EventKind::kPageview;
-      // dp overrides the path of dl, as GA does for virtual pageviews.
-      const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp, bytes);
-      fields.path = page_path.empty() ? std::string_view("/") : page_path;
-      break;
-    }
-    case HitType::kScreenview:
-      kind = EventKind::kPageview;
-      fields.path = hit[Field::kCd];
-      fields.path_is_screen = true;
-      break;
-    case HitType::kEvent:
-      kind = EventKind::kEvent;
-      fields.event_name = hit[Field::kEa];
-      break;
-    case HitType::kOther:
-      fields.event_name = hit[Field::kT];
-      break;
-  }
+  const EventKind kind = TypeFields(*type, hit, page, bytes, &fields);
   AppendEvent(events, *site, minute, kind, flags, visitor, fields, ua_class, beacon.country,
               beacon.source);
   return std::nullopt;
