@@ -135,6 +135,22 @@ struct Forwarder::Shard {
   std::atomic<uint64_t> spool_refusals{0};
   std::atomic<int64_t> last_insert_us{0};
 
+  // Forwarder::Totals, field by field: the per-shard counter each field sums.
+  static constexpr std::pair<uint64_t Totals::*, std::atomic<uint64_t> Shard::*> kTotals[] = {
+      {&Totals::site_rows, &Shard::site_rows_sent},
+      {&Totals::breakdown_rows, &Shard::breakdown_rows_sent},
+      {&Totals::inserts, &Shard::inserts_ok},
+      {&Totals::rowbinary_bytes, &Shard::rowbinary_bytes_sent},
+      {&Totals::wire_bytes, &Shard::wire_bytes_sent},
+  };
+
+  static uint64_t Sum(const std::vector<std::unique_ptr<Shard>>& shards,
+                      std::atomic<uint64_t> Shard::*counter) {
+    uint64_t total = 0;
+    for (const auto& shard : shards) total += ((*shard).*counter).load(std::memory_order_relaxed);
+    return total;
+  }
+
   void MirrorSpool() {
     if (spool == nullptr) return;
     spool_records.store(spool->records(), std::memory_order_relaxed);
@@ -259,27 +275,13 @@ bool Forwarder::Drain(std::chrono::milliseconds deadline) {
 
 Forwarder::Totals Forwarder::totals() const {
   Totals totals;
-  for (const auto& shard : shards_) {
-    totals.site_rows += shard->site_rows_sent.load(std::memory_order_relaxed);
-    totals.breakdown_rows += shard->breakdown_rows_sent.load(std::memory_order_relaxed);
-    totals.inserts += shard->inserts_ok.load(std::memory_order_relaxed);
-    totals.rowbinary_bytes += shard->rowbinary_bytes_sent.load(std::memory_order_relaxed);
-    totals.wire_bytes += shard->wire_bytes_sent.load(std::memory_order_relaxed);
-  }
+  for (const auto& [field, counter] : Shard::kTotals) totals.*field = Shard::Sum(shards_, counter);
   return totals;
 }
 
-uint64_t Forwarder::spooled_bytes() const {
-  uint64_t total = 0;
-  for (const auto& shard : shards_) total += shard->spool_bytes.load(std::memory_order_relaxed);
-  return total;
-}
+uint64_t Forwarder::spooled_bytes() const { return Shard::Sum(shards_, &Shard::spool_bytes); }
 
-uint64_t Forwarder::spooled_records() const {
-  uint64_t total = 0;
-  for (const auto& shard : shards_) total += shard->spool_records.load(std::memory_order_relaxed);
-  return total;
-}
+uint64_t Forwarder::spooled_records() const { return Shard::Sum(shards_, &Shard::spool_records); }
 
 namespace {
 
@@ -724,11 +726,8 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
 void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) const {
   registry->Add([this, prefix = std::move(prefix)](MetricsWriter& out) {
     auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
-    auto sum = [this](auto member) {
-      uint64_t total = 0;
-      for (const auto& shard : shards_)
-        total += (shard.get()->*member).load(std::memory_order_relaxed);
-      return total;
+    auto sum = [this](std::atomic<uint64_t> Shard::*counter) {
+      return Shard::Sum(shards_, counter);
     };
     out.Counter(prefix + "_epochs_offered_total", "Epochs taken by the forwarder.", {},
                 load(epochs_offered_));
