@@ -16,6 +16,7 @@
 
 #include "host/forward/clickhouse_client.h"
 #include "kernels/aggregate/top_values.h"
+#include "kernels/unix_time.h"
 
 namespace beacon::bench {
 namespace {
@@ -352,8 +353,9 @@ struct MinuteRange {
     }
   }
   std::string Sql() const {
-    return Format("minute >= toDateTime(%u) AND minute < toDateTime(%u)", first * 60,
-                  (last + 1) * 60);
+    return Format("minute >= toDateTime(%lld) AND minute < toDateTime(%lld)",
+                  static_cast<long long>(kernels::MinuteStartSecond(first)),
+                  static_cast<long long>(kernels::MinuteStartSecond(last + 1)));
   }
 };
 
@@ -472,7 +474,7 @@ void CheckDeviceDays(const TruthSummary& truth, uint32_t site, const MinuteRange
   for (const auto& [key, cell] : truth.breakdowns) {
     const auto& [s, minute, dimension, value] = key;
     if (s == site && dimension == "device") {
-      const time_t seconds = static_cast<time_t>(minute) * 60;
+      const time_t seconds = kernels::MinuteStartSecond(minute);
       tm day{};
       gmtime_r(&seconds, &day);
       expected[{Format("%04d-%02d-%02d", day.tm_year + 1900, day.tm_mon + 1, day.tm_mday),

@@ -14,12 +14,11 @@
 #include "kernels/hash.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
+#include "kernels/unix_time.h"
 #include "kernels/visitor.h"
 
 namespace beacon::kernels {
 namespace {
-
-constexpr int64_t kMillisPerMinute = 60'000;
 
 // The parameters whose values the decoder uses; kNone for all others.
 enum class Field : uint8_t {
@@ -163,9 +162,6 @@ bool ParseQueueTime(std::string_view qt, int64_t* ms) {
   return true;
 }
 
-// a / b rounded towards minus infinity (b > 0).
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
-
 // The decoded parameters of one hit. Values point into `scratch`.
 struct ParsedHit {
   std::array<std::string_view, kFieldCount> values{};  // first occurrence; empty = absent
@@ -271,7 +267,7 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const Beacon& be
   uint8_t flags = 0;
   if (queue_time_ms > 0) flags |= kFlagQueueTimeApplied;
   if (hit[Field::kNi] == "1") flags |= kFlagNonInteraction;
-  const int64_t minute = FloorDiv(beacon.receive_time_ms - queue_time_ms, kMillisPerMinute);
+  const int64_t minute = UnixMinute(beacon.receive_time_ms - queue_time_ms);
   const uint64_t visitor =
       VisitorFromClientId(cid.empty() ? uid : cid, site->site_id, ctx.visitor_key);
 
