@@ -21,11 +21,13 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "kernels/counter.h"
 #include "kernels/enrich/attribution.h"
 #include "kernels/http/routes.h"
 
 namespace beacon::host {
 
+using kernels::Bump;
 using kernels::HttpLimits;
 using kernels::HttpParser;
 using kernels::HttpReject;
@@ -186,10 +188,6 @@ std::string_view StatusText(int status) {
     default:
       return status < 400 ? "OK" : "Error";
   }
-}
-
-void Bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
 kernels::IpAddress PeerAddress(const sockaddr_storage& ss) {

@@ -14,8 +14,12 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/counter.h"
+
 namespace beacon::host {
 namespace {
+
+using kernels::Bump;
 
 constexpr size_t kDatagramBytes = 65536;
 
@@ -207,10 +211,6 @@ class UdpRelay::Worker {
     if (batch_.empty()) return;
     sink_->OnBatch(batch_);
     batch_.Clear();
-  }
-
-  static void Bump(std::atomic<uint64_t>& counter, uint64_t n) {
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
   const UdpRelayConfig& config_;

@@ -3,7 +3,11 @@
 
 #include <string>
 
+#include "kernels/counter.h"
+
 namespace beacon::host {
+
+using kernels::Bump;
 
 WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
                                const kernels::SiteRegistry* sites, Forwarder* forwarder)
