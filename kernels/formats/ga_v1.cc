@@ -75,7 +75,7 @@ struct KeyEntry {
   KeyInfo info;
 };
 
-// Byte caps: the Measurement Protocol v1 parameter reference (reference-protocols.md §1a).
+// Byte caps: the maximum lengths of Google's Measurement Protocol v1 parameter reference.
 constexpr KeyEntry kKeys[] = {
     {"v", {Field::kV, 0}},        {"tid", {Field::kTid, 0}},     {"cid", {Field::kCid, 0}},
     {"uid", {Field::kUid, 0}},    {"t", {Field::kT, 0}},         {"dl", {Field::kDl, 2048}},
