@@ -155,6 +155,131 @@ std::vector<kernels::BeaconPort> BeaconPorts(uint16_t hit_batch_port, uint16_t s
   return ports;
 }
 
+toml::table ParseToml(std::string_view toml_text, const std::string& source) {
+  try {
+    return toml::parse(toml_text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source << ":" << e.source().begin.line << ": " << e.description();
+    throw std::runtime_error(msg.str());
+  }
+}
+
+void CheckSections(const toml::table& root, const std::string& source) {
+  static const std::set<std::string> kSections = {
+      "sites", "http", "management", "pipeline", "enrich", "clickhouse", "udp", "dpdk", "state"};
+  for (const auto& [key, value] : root) {
+    if (kSections.count(std::string(key.str())) == 0) {
+      Fail(source, key.str(),
+           "unknown section (expected one of sites, http, management, "
+           "pipeline, enrich, clickhouse, udp, dpdk, state)");
+    }
+  }
+}
+
+void ParseSites(const toml::table& root, const std::string& source, std::string* registry) {
+  Section sites(root, "sites", source);
+  sites.String("registry", registry);
+  sites.CheckNoOtherKeys();
+}
+
+void ParseHttp(const toml::table& root, const std::string& source, Config* config) {
+  Section http(root, "http", source);
+  ApplyListen(http, "listen", &config->http);
+  http.Int("workers", &config->http_workers, 0, 256);
+  http.Int("idle_timeout_ms", &config->http.idle_timeout_ms, 100, 3'600'000);
+  http.Int("max_connections_per_worker", &config->http.max_connections_per_worker, 1, 1'000'000);
+  http.Int("max_body_bytes", &config->http.limits.max_body_bytes, 1024, 64 << 20);
+  http.Int("retry_after_s", &config->http.retry_after_s, 1, 3600);
+  http.Strings("country_headers", &config->http.country_headers);
+  http.CheckNoOtherKeys();
+}
+
+void ParseManagement(const toml::table& root, const std::string& source,
+                     host::HttpServerConfig* management) {
+  Section section(root, "management", source);
+  ApplyListen(section, "listen", management);
+  section.CheckNoOtherKeys();
+}
+
+// pipeline.visitor_key: exactly 16 hex digits; absent or empty keeps the default.
+void ParseVisitorKey(Section& pipeline, const std::string& source, uint64_t* visitor_key) {
+  std::string key_hex;
+  pipeline.String("visitor_key", &key_hex);
+  if (key_hex.empty()) return;
+  uint64_t key = 0;
+  const auto [end, ec] = std::from_chars(key_hex.data(), key_hex.data() + key_hex.size(), key, 16);
+  if (ec != std::errc() || end != key_hex.data() + key_hex.size() || key_hex.size() != 16) {
+    Fail(source, "pipeline.visitor_key", "expected 16 hex digits");
+  }
+  *visitor_key = key;
+}
+
+void ParsePipeline(const toml::table& root, const std::string& source, Config* config) {
+  Section pipeline(root, "pipeline", source);
+  pipeline.Int("epoch_ms", &config->pipeline.epoch_ms, 10, 600'000);
+  pipeline.Int("epoch_max_events", &config->pipeline.epoch_max_events, 1, 100'000'000);
+  auto& limits = config->pipeline.aggregate;
+  pipeline.Int("max_pages_per_site_minute", &limits.max_pages_per_site_minute, 1, 1'000'000);
+  pipeline.Int("max_referrers_per_site_minute", &limits.max_referrers_per_site_minute, 1,
+               1'000'000);
+  pipeline.Int("max_utm_sources_per_site_minute", &limits.max_utm_sources_per_site_minute, 1,
+               1'000'000);
+  pipeline.Int("max_utm_mediums_per_site_minute", &limits.max_utm_mediums_per_site_minute, 1,
+               1'000'000);
+  pipeline.Int("max_utm_campaigns_per_site_minute", &limits.max_utm_campaigns_per_site_minute, 1,
+               1'000'000);
+  pipeline.Int("max_event_names_per_site_minute", &limits.max_event_names_per_site_minute, 1,
+               1'000'000);
+  // The forwarder caps merged epochs at the same K.
+  config->forwarder.breakdown_limits = limits;
+  ParseVisitorKey(pipeline, source, &config->pipeline.visitor_key);
+  pipeline.String("backend", &config->backend);
+  pipeline.CheckNoOtherKeys();
+}
+
+void ParseEnrich(const toml::table& root, const std::string& source, std::string* user_agents) {
+  Section enrich(root, "enrich", source);
+  enrich.String("user_agents", user_agents);
+  enrich.CheckNoOtherKeys();
+}
+
+void ParseState(const toml::table& root, const std::string& source, std::string* dir) {
+  Section state(root, "state", source);
+  state.String("dir", dir);
+  state.CheckNoOtherKeys();
+}
+
+void ParseClickHouse(const toml::table& root, const std::string& source,
+                     host::ForwarderConfig* forwarder) {
+  Section clickhouse(root, "clickhouse", source);
+  auto& ch = forwarder->clickhouse;
+  const bool has_url = clickhouse.String("url", &ch.url);
+  if (clickhouse.StringLists("shards", &forwarder->shards) && has_url) {
+    Fail(source, "clickhouse.shards",
+         "give either url (one server) or shards (replica URLs per shard), not both");
+  }
+  clickhouse.String("cluster", &forwarder->cluster);
+  clickhouse.String("database", &ch.database);
+  clickhouse.String("user", &ch.user);
+  clickhouse.String("password", &ch.password);
+  clickhouse.Int("timeout_ms", &ch.timeout_ms, 100, 600'000);
+  clickhouse.Int("flush_interval_ms", &forwarder->flush_interval_ms, 10, 600'000);
+  clickhouse.Int("breakdown_flush_interval_ms", &forwarder->breakdown_flush_interval_ms, 0,
+                 3'600'000);
+  int64_t pending_mb = static_cast<int64_t>(forwarder->max_pending_bytes >> 20);
+  clickhouse.Int("max_pending_mb", &pending_mb, 1, 1 << 20);
+  forwarder->max_pending_bytes = static_cast<size_t>(pending_mb) << 20;
+  clickhouse.Int("retry_initial_ms", &forwarder->retry_initial_ms, 1, 600'000);
+  clickhouse.Int("retry_max_ms", &forwarder->retry_max_ms, 1, 3'600'000);
+  clickhouse.String("spool_dir", &forwarder->spool_dir);
+  int64_t spool_mb = static_cast<int64_t>(forwarder->spool_max_bytes >> 20);
+  clickhouse.Int("spool_max_mb", &spool_mb, 1, int64_t{1} << 24);
+  forwarder->spool_max_bytes = static_cast<uint64_t>(spool_mb) << 20;
+  clickhouse.Bool("spool_fsync", &forwarder->spool_fsync);
+  clickhouse.CheckNoOtherKeys();
+}
+
 void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConfig* udp) {
   Section section(root, "udp", source);
   udp->enabled = section.present();
@@ -249,109 +374,16 @@ Config DefaultConfig() {
 }
 
 Config ParseConfig(std::string_view toml_text, const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, source);
-  } catch (const toml::parse_error& e) {
-    std::ostringstream msg;
-    msg << source << ":" << e.source().begin.line << ": " << e.description();
-    throw std::runtime_error(msg.str());
-  }
-  static const std::set<std::string> kSections = {
-      "sites", "http", "management", "pipeline", "enrich", "clickhouse", "udp", "dpdk", "state"};
-  for (const auto& [key, value] : root) {
-    if (kSections.count(std::string(key.str())) == 0) {
-      Fail(source, key.str(),
-           "unknown section (expected one of sites, http, management, "
-           "pipeline, enrich, clickhouse, udp, dpdk, state)");
-    }
-  }
-
+  const toml::table root = ParseToml(toml_text, source);
+  CheckSections(root, source);
   Config config = DefaultConfig();
-  Section sites(root, "sites", source);
-  sites.String("registry", &config.sites_path);
-  sites.CheckNoOtherKeys();
-
-  Section http(root, "http", source);
-  ApplyListen(http, "listen", &config.http);
-  http.Int("workers", &config.http_workers, 0, 256);
-  http.Int("idle_timeout_ms", &config.http.idle_timeout_ms, 100, 3'600'000);
-  http.Int("max_connections_per_worker", &config.http.max_connections_per_worker, 1, 1'000'000);
-  http.Int("max_body_bytes", &config.http.limits.max_body_bytes, 1024, 64 << 20);
-  http.Int("retry_after_s", &config.http.retry_after_s, 1, 3600);
-  http.Strings("country_headers", &config.http.country_headers);
-  http.CheckNoOtherKeys();
-
-  Section management(root, "management", source);
-  ApplyListen(management, "listen", &config.management);
-  management.CheckNoOtherKeys();
-
-  Section pipeline(root, "pipeline", source);
-  pipeline.Int("epoch_ms", &config.pipeline.epoch_ms, 10, 600'000);
-  pipeline.Int("epoch_max_events", &config.pipeline.epoch_max_events, 1, 100'000'000);
-  auto& limits = config.pipeline.aggregate;
-  pipeline.Int("max_pages_per_site_minute", &limits.max_pages_per_site_minute, 1, 1'000'000);
-  pipeline.Int("max_referrers_per_site_minute", &limits.max_referrers_per_site_minute, 1,
-               1'000'000);
-  pipeline.Int("max_utm_sources_per_site_minute", &limits.max_utm_sources_per_site_minute, 1,
-               1'000'000);
-  pipeline.Int("max_utm_mediums_per_site_minute", &limits.max_utm_mediums_per_site_minute, 1,
-               1'000'000);
-  pipeline.Int("max_utm_campaigns_per_site_minute", &limits.max_utm_campaigns_per_site_minute, 1,
-               1'000'000);
-  pipeline.Int("max_event_names_per_site_minute", &limits.max_event_names_per_site_minute, 1,
-               1'000'000);
-  // The forwarder caps merged epochs at the same K.
-  config.forwarder.breakdown_limits = limits;
-  std::string key_hex;
-  pipeline.String("visitor_key", &key_hex);
-  if (!key_hex.empty()) {
-    uint64_t key = 0;
-    const auto [end, ec] =
-        std::from_chars(key_hex.data(), key_hex.data() + key_hex.size(), key, 16);
-    if (ec != std::errc() || end != key_hex.data() + key_hex.size() || key_hex.size() != 16) {
-      Fail(source, "pipeline.visitor_key", "expected 16 hex digits");
-    }
-    config.pipeline.visitor_key = key;
-  }
-  pipeline.String("backend", &config.backend);
-  pipeline.CheckNoOtherKeys();
-
-  Section enrich(root, "enrich", source);
-  enrich.String("user_agents", &config.user_agent_regexes);
-  enrich.CheckNoOtherKeys();
-
-  Section state(root, "state", source);
-  state.String("dir", &config.state_dir);
-  state.CheckNoOtherKeys();
-
-  Section clickhouse(root, "clickhouse", source);
-  auto& ch = config.forwarder.clickhouse;
-  const bool has_url = clickhouse.String("url", &ch.url);
-  if (clickhouse.StringLists("shards", &config.forwarder.shards) && has_url) {
-    Fail(source, "clickhouse.shards",
-         "give either url (one server) or shards (replica URLs per shard), not both");
-  }
-  clickhouse.String("cluster", &config.forwarder.cluster);
-  clickhouse.String("database", &ch.database);
-  clickhouse.String("user", &ch.user);
-  clickhouse.String("password", &ch.password);
-  clickhouse.Int("timeout_ms", &ch.timeout_ms, 100, 600'000);
-  clickhouse.Int("flush_interval_ms", &config.forwarder.flush_interval_ms, 10, 600'000);
-  clickhouse.Int("breakdown_flush_interval_ms", &config.forwarder.breakdown_flush_interval_ms, 0,
-                 3'600'000);
-  int64_t pending_mb = static_cast<int64_t>(config.forwarder.max_pending_bytes >> 20);
-  clickhouse.Int("max_pending_mb", &pending_mb, 1, 1 << 20);
-  config.forwarder.max_pending_bytes = static_cast<size_t>(pending_mb) << 20;
-  clickhouse.Int("retry_initial_ms", &config.forwarder.retry_initial_ms, 1, 600'000);
-  clickhouse.Int("retry_max_ms", &config.forwarder.retry_max_ms, 1, 3'600'000);
-  clickhouse.String("spool_dir", &config.forwarder.spool_dir);
-  int64_t spool_mb = static_cast<int64_t>(config.forwarder.spool_max_bytes >> 20);
-  clickhouse.Int("spool_max_mb", &spool_mb, 1, int64_t{1} << 24);
-  config.forwarder.spool_max_bytes = static_cast<uint64_t>(spool_mb) << 20;
-  clickhouse.Bool("spool_fsync", &config.forwarder.spool_fsync);
-  clickhouse.CheckNoOtherKeys();
-
+  ParseSites(root, source, &config.sites_path);
+  ParseHttp(root, source, &config);
+  ParseManagement(root, source, &config.management);
+  ParsePipeline(root, source, &config);
+  ParseEnrich(root, source, &config.user_agent_regexes);
+  ParseState(root, source, &config.state_dir);
+  ParseClickHouse(root, source, &config.forwarder);
   ParseUdp(root, source, &config.udp);
   ParseDpdk(root, source, &config.dpdk);
   // The mirror reads the same country headers as the HTTP server.

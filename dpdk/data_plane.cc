@@ -109,23 +109,7 @@ void DataPlane::Stop() {
 
 DataPlaneCounters DataPlane::Counters() const {
   DataPlaneCounters total;
-  for (const auto& w : state_->workers) {
-    const DataPlaneCounters c = w->Snapshot();
-    for (size_t i = 0; i < kFrameOutcomeCount; ++i) total.frames[i] += c.frames[i];
-    total.reassembled += c.reassembled;
-    total.fragments_dropped += c.fragments_dropped;
-    total.beacons += c.beacons;
-    total.payload_bytes += c.payload_bytes;
-    total.to_kernel += c.to_kernel;
-    total.from_kernel += c.from_kernel;
-    total.exception_dropped += c.exception_dropped;
-    for (size_t i = 0; i < kMirrorCounterCount; ++i) total.mirror.count[i] += c.mirror.count[i];
-    for (size_t i = 0; i < kernels::kHttpRejectCount; ++i) {
-      total.mirror.http_rejects[i] += c.mirror.http_rejects[i];
-    }
-    total.mirror_flows += c.mirror_flows;
-    total.mirror_buffered_bytes += c.mirror_buffered_bytes;
-  }
+  for (const auto& w : state_->workers) total += w->Snapshot();
   return total;
 }
 

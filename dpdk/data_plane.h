@@ -73,7 +73,30 @@ struct DataPlaneCounters {
   uint64_t mirror_flows = 0;           // flows being reassembled now
   uint64_t mirror_buffered_bytes = 0;  // bytes they hold now
 
+  // The scalar counters above, listed once: a sum over lcores goes through them.
+  static constexpr uint64_t DataPlaneCounters::*kScalars[] = {
+      &DataPlaneCounters::reassembled,
+      &DataPlaneCounters::fragments_dropped,
+      &DataPlaneCounters::beacons,
+      &DataPlaneCounters::payload_bytes,
+      &DataPlaneCounters::to_kernel,
+      &DataPlaneCounters::from_kernel,
+      &DataPlaneCounters::exception_dropped,
+      &DataPlaneCounters::mirror_flows,
+      &DataPlaneCounters::mirror_buffered_bytes,
+  };
+
   uint64_t Frames(FrameOutcome outcome) const { return frames[static_cast<size_t>(outcome)]; }
+  // Adds another lcore's counters: every one of them, arrays and scalars.
+  DataPlaneCounters& operator+=(const DataPlaneCounters& more) {
+    for (size_t i = 0; i < frames.size(); ++i) frames[i] += more.frames[i];
+    for (uint64_t DataPlaneCounters::*scalar : kScalars) this->*scalar += more.*scalar;
+    for (size_t i = 0; i < mirror.count.size(); ++i) mirror.count[i] += more.mirror.count[i];
+    for (size_t i = 0; i < mirror.http_rejects.size(); ++i) {
+      mirror.http_rejects[i] += more.mirror.http_rejects[i];
+    }
+    return *this;
+  }
 };
 
 class DataPlane {

@@ -17,15 +17,12 @@
 #include <string>
 #include <system_error>
 
+#include "kernels/unix_time.h"
+
 namespace beacon::host {
 namespace {
 
-constexpr int64_t kMillisPerDay = 86'400'000;
 constexpr std::string_view kHeader = "beacond-visitor-salts 1";
-
-int64_t DayOf(int64_t unix_ms) {
-  return unix_ms >= 0 ? unix_ms / kMillisPerDay : (unix_ms + 1) / kMillisPerDay - 1;
-}
 
 uint64_t RandomSalt() {
   uint64_t salt = 0;
@@ -86,7 +83,7 @@ SaltStore::SaltStore(std::filesystem::path state_dir, UnixClock clock)
     }
   }
   std::filesystem::remove(dir_ / (std::string(kFileName) + ".tmp"), ec);  // a crashed write
-  const int64_t today = DayOf(clock_());
+  const int64_t today = kernels::UnixDay(clock_());
   kernels::VisitorSalts salts;
   salts.day = today;
   bool rewrite = false;
@@ -189,7 +186,7 @@ void SaltStore::RotateTo(int64_t day) {
 }
 
 kernels::VisitorSalts SaltStore::At(int64_t unix_ms) {
-  const int64_t day = DayOf(unix_ms);
+  const int64_t day = kernels::UnixDay(unix_ms);
   if (day > day_.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> lock(mutex_);
     RotateTo(day);

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "kernels/counter.h"
+
 namespace beacon::kernels {
 
 #define BEACON_REJECT_REASONS(X)                                                           \
@@ -63,10 +65,7 @@ bool ParseRejectReason(std::string_view name, RejectReason* reason);
 // Per-worker counters: one writer (the worker), any number of readers (metrics scrapes).
 class RejectCounters {
  public:
-  void Add(RejectReason reason, uint64_t n = 1) {
-    auto& c = counts_[static_cast<size_t>(reason)];
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
+  void Add(RejectReason reason, uint64_t n = 1) { Bump(counts_[static_cast<size_t>(reason)], n); }
   uint64_t Get(RejectReason reason) const {
     return counts_[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
   }

@@ -2,6 +2,7 @@
 #include "kernels/visitor.h"
 
 #include "kernels/hash.h"
+#include "kernels/unix_time.h"
 
 namespace beacon::kernels {
 
@@ -11,9 +12,7 @@ uint64_t VisitorFromClientId(std::string_view client_id, uint32_t site_id, uint6
 
 bool VisitorFromAddress(const VisitorSalts& salts, int64_t receive_time_ms, uint32_t site_id,
                         const IpAddress& ip, std::string_view user_agent, uint64_t* visitor) {
-  constexpr int64_t kMillisPerDay = 86'400'000;
-  const int64_t day = receive_time_ms >= 0 ? receive_time_ms / kMillisPerDay
-                                           : (receive_time_ms + 1) / kMillisPerDay - 1;
+  const int64_t day = UnixDay(receive_time_ms);
   uint64_t salt = 0;
   if (day == salts.day && salts.today != 0) {
     salt = salts.today;

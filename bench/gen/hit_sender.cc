@@ -19,11 +19,12 @@
 #include <vector>
 
 #include "kernels/clock.h"
+#include "kernels/unix_time.h"
 
 namespace beacon::bench {
 namespace {
 
-constexpr int64_t kMinuteMs = 60'000;
+using kernels::kMillisPerMinute;
 constexpr int kMaxReconnectsWithoutProgress = 5;
 
 void SleepMs(int64_t ms) {
@@ -205,13 +206,14 @@ void RunConnection(SharedState* shared) {
         std::this_thread::sleep_until(due);
       }
       int64_t now = kernels::UnixMillis();
-      if (NeedsSendMinute(req) && now % kMinuteMs >= kMinuteMs - opt.minute_guard_ms) {
+      if (NeedsSendMinute(req) &&
+          now % kMillisPerMinute >= kMillisPerMinute - opt.minute_guard_ms) {
         // Flush what is built so far: those requests were stamped before the guard.
         local.bytes += wire.size();
         written = wire.empty() || conn.WriteAll(wire);
         wire.clear();
         if (!written) break;
-        SleepMs(kMinuteMs - now % kMinuteMs + 1);
+        SleepMs(kMillisPerMinute - now % kMillisPerMinute + 1);
         now = kernels::UnixMillis();
       }
       wire += RequestWire(req, host_header, now, opt.minute_guard_ms, &minutes[i]);
@@ -326,14 +328,14 @@ std::string RequestWire(const Request& request, std::string_view host_header, in
     int64_t event_ms = now_ms;
     if (hit.queue_time_ms >= 0) {
       int64_t qt = hit.queue_time_ms;
-      const int64_t into_minute = (now_ms - qt) % kMinuteMs;
-      if (into_minute >= kMinuteMs - minute_guard_ms) {
-        qt += into_minute - (kMinuteMs - minute_guard_ms) + 1;  // back to before the guard
+      const int64_t into_minute = (now_ms - qt) % kMillisPerMinute;
+      if (into_minute >= kMillisPerMinute - minute_guard_ms) {
+        qt += into_minute - (kMillisPerMinute - minute_guard_ms) + 1;  // back to before the guard
       }
       body += "&qt=" + std::to_string(qt);
       event_ms = now_ms - qt;
     }
-    minutes->push_back(static_cast<uint32_t>(event_ms / kMinuteMs));
+    minutes->push_back(static_cast<uint32_t>(kernels::UnixMinute(event_ms)));
   }
   std::string wire;
   wire.reserve(body.size() + 400);

@@ -12,11 +12,10 @@
 #include "bench/gen/hit_sender.h"
 #include "bench/gen/traffic_model.h"
 #include "kernels/clock.h"
+#include "kernels/unix_time.h"
 
 namespace beacon::bench {
 namespace {
-
-constexpr int64_t kMinuteMs = 60'000;
 
 // The traffic model options of a capture (RelayCaptureOptions or MirrorCaptureOptions).
 template <typename CaptureOptions>
@@ -534,7 +533,7 @@ RelayCaptureTruth WriteRelayCapture(const kernels::SiteRegistry& sites,
                                     const DatagramCallback& on_datagram) {
   const TrafficModel model(sites, CaptureTraffic(options));
   const int64_t time_ms = CaptureTimeMs(options.time_ms);
-  const auto minute = static_cast<uint32_t>(time_ms / kMinuteMs);
+  const auto minute = static_cast<uint32_t>(kernels::UnixMinute(time_ms));
   Capture capture(options, on_datagram);
   capture.AddMalformed();
   for (uint64_t k = 0; k < model.chunk_count(); ++k) {
@@ -561,7 +560,7 @@ class MirrorCapture {
   MirrorCapture(const MirrorCaptureOptions& options, int64_t time_ms)
       : options_(options),
         time_ms_(time_ms),
-        minute_(static_cast<uint32_t>(time_ms / kMinuteMs)),
+        minute_(static_cast<uint32_t>(kernels::UnixMinute(time_ms))),
         rng_(options.seed * 104729 + 7) {}
 
   bool Chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }

@@ -9,12 +9,14 @@
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "host/forward/clickhouse_client.h"
 #include "kernels/aggregate/top_values.h"
+#include "kernels/unix_time.h"
 
 namespace beacon::bench {
 namespace {
@@ -172,12 +174,21 @@ BeaconCounters ParseBeaconCounters(std::string_view text) {
   return counters;
 }
 
-bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostream& out) {
-  Findings findings;
-  Analyst analyst(options);
+namespace {
 
-  // 1. Pageviews and events per (site, minute): exact, same key set.
+using SitePageviews = std::map<uint32_t, uint64_t>;
+
+// Check 1: pageviews and events per (site, minute), exact, same key set.
+struct SiteMinuteCheck {
   std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, uint64_t>> landed;
+  uint64_t truth_pv = 0, truth_ev = 0, landed_pv = 0, landed_ev = 0;
+  bool ok = true;
+  SitePageviews truth_site_pv, landed_site_pv;
+};
+
+SiteMinuteCheck CheckSiteMinutes(const TruthSummary& truth, Analyst& analyst, Findings& findings) {
+  SiteMinuteCheck check;
+  auto& landed = check.landed;
   for (const auto& row :
        analyst.Query("SELECT site_id, toUInt32(toUnixTimestamp(minute) / 60) AS m, sum(pageviews), "
                      "sum(events) FROM {db}.site_minutes GROUP BY site_id, m",
@@ -185,14 +196,12 @@ bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostrea
     landed[{static_cast<uint32_t>(ToU64(row[0])), static_cast<uint32_t>(ToU64(row[1]))}] = {
         ToU64(row[2]), ToU64(row[3])};
   }
-  uint64_t truth_pv = 0, truth_ev = 0, landed_pv = 0, landed_ev = 0;
   size_t missing = 0, extra = 0, differing = 0;
   std::string example;
-  std::map<uint32_t, uint64_t> truth_site_pv, landed_site_pv;
   for (const auto& [key, cell] : truth.site_minutes) {
-    truth_pv += cell.pageviews;
-    truth_ev += cell.events;
-    truth_site_pv[key.first] += cell.pageviews;
+    check.truth_pv += cell.pageviews;
+    check.truth_ev += cell.events;
+    check.truth_site_pv[key.first] += cell.pageviews;
     const auto it = landed.find(key);
     if (it == landed.end()) {
       if (missing++ == 0 && example.empty()) {
@@ -207,97 +216,109 @@ bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostrea
     }
   }
   for (const auto& [key, counts] : landed) {
-    landed_pv += counts.first;
-    landed_ev += counts.second;
-    landed_site_pv[key.first] += counts.first;
+    check.landed_pv += counts.first;
+    check.landed_ev += counts.second;
+    check.landed_site_pv[key.first] += counts.first;
     if (truth.site_minutes.count(key) == 0 && extra++ == 0 && example.empty()) {
       example = Format("site %u minute %u not in the truth", key.first, key.second);
     }
   }
-  if (missing + extra + differing > 0) {
+  check.ok = missing + extra + differing == 0;
+  if (!check.ok) {
     findings.Fail(Format("site_minutes: %zu (site, minute) keys missing, %zu extra, %zu differ (",
                          missing, extra, differing) +
                   example + ")");
   }
+  return check;
+}
 
-  // 2. Visitors per site over the whole run, within the sketch's error.
-  std::map<uint32_t, uint64_t> landed_visitors;
-  for (const auto& row : analyst.Query(
-           "SELECT site_id, uniqHLL12Merge(visitors) FROM {db}.site_minutes GROUP BY site_id", 2)) {
-    landed_visitors[static_cast<uint32_t>(ToU64(row[0]))] = ToU64(row[1]);
-  }
+// Check 2: visitors per site over the whole run, within the sketch's error.
+struct VisitorCheck {
+  std::map<uint32_t, uint64_t> landed;
   double worst_error = 0;
   uint32_t worst_site = 0;
-  size_t visitor_failures = 0;
+};
+
+VisitorCheck CheckVisitors(const TruthSummary& truth, const VerifyOptions& options,
+                           Analyst& analyst, Findings& findings) {
+  VisitorCheck check;
+  for (const auto& row : analyst.Query(
+           "SELECT site_id, uniqHLL12Merge(visitors) FROM {db}.site_minutes GROUP BY site_id", 2)) {
+    check.landed[static_cast<uint32_t>(ToU64(row[0]))] = ToU64(row[1]);
+  }
+  size_t failures = 0;
   for (const auto& [site, expected] : truth.site_visitors) {
-    const auto it = landed_visitors.find(site);
-    const uint64_t got = it == landed_visitors.end() ? 0 : it->second;
+    const auto it = check.landed.find(site);
+    const uint64_t got = it == check.landed.end() ? 0 : it->second;
     const double diff = std::fabs(static_cast<double>(got) - static_cast<double>(expected));
     const double relative = expected > 0 ? diff / static_cast<double>(expected) : diff;
-    if (relative >= worst_error) {
-      worst_error = relative;
-      worst_site = site;
+    if (relative >= check.worst_error) {
+      check.worst_error = relative;
+      check.worst_site = site;
     }
-    if (diff > std::max(1.0, options.visitor_error * static_cast<double>(expected))) {
-      ++visitor_failures;
-    }
+    if (diff > std::max(1.0, options.visitor_error * static_cast<double>(expected))) ++failures;
   }
-  if (visitor_failures > 0) {
+  if (failures > 0) {
     findings.Fail(
         Format("visitors: %zu sites beyond max(1, %.3f x truth); worst site %u off by "
                "%.2f%%",
-               visitor_failures, options.visitor_error, worst_site, 100 * worst_error));
+               failures, options.visitor_error, check.worst_site, 100 * check.worst_error));
   }
+  return check;
+}
 
-  // 3. Every breakdown row, per (site, minute, dimension, value): pageviews and events exact
-  // (the generator stays within every top-K, so nothing may be folded).
-  std::map<TruthSummary::BreakdownKey, std::pair<uint64_t, uint64_t>> landed_breakdowns;
+// Check 3: every breakdown row, per (site, minute, dimension, value): pageviews and events
+// exact (the generator stays within every top-K, so nothing may be folded); and the page
+// dimension holds the same pageviews per site as site_minutes. Returns the rows per
+// dimension: landed, truth.
+std::map<std::string, std::pair<size_t, size_t>> CheckBreakdowns(
+    const TruthSummary& truth, const SitePageviews& landed_site_pv, Analyst& analyst,
+    Findings& findings) {
+  std::map<TruthSummary::BreakdownKey, std::pair<uint64_t, uint64_t>> landed;
   for (const auto& row : analyst.Query(
            "SELECT site_id, toUInt32(toUnixTimestamp(minute) / 60) AS m, dimension, value, "
            "sum(pageviews), sum(events) FROM {db}.breakdown_minutes "
            "GROUP BY site_id, m, dimension, value",
            6)) {
-    landed_breakdowns[{static_cast<uint32_t>(ToU64(row[0])), static_cast<uint32_t>(ToU64(row[1])),
-                       row[2], row[3]}] = {ToU64(row[4]), ToU64(row[5])};
+    landed[{static_cast<uint32_t>(ToU64(row[0])), static_cast<uint32_t>(ToU64(row[1])), row[2],
+            row[3]}] = {ToU64(row[4]), ToU64(row[5])};
   }
-  size_t breakdown_missing = 0, breakdown_extra = 0, breakdown_differing = 0;
-  std::string breakdown_example;
-  std::map<std::string, std::pair<size_t, size_t>> rows_per_dimension;  // landed, truth
-  std::map<uint32_t, uint64_t> page_dimension_pv;
+  size_t missing = 0, extra = 0, differing = 0;
+  std::string example;
+  std::map<std::string, std::pair<size_t, size_t>> rows_per_dimension;
+  SitePageviews page_dimension_pv;
   for (const auto& [key, cell] : truth.breakdowns) {
     const auto& [site, minute, dimension, value] = key;
     ++rows_per_dimension[dimension].second;
-    const auto it = landed_breakdowns.find(key);
-    if (it == landed_breakdowns.end()) {
-      if (breakdown_missing++ == 0 && breakdown_example.empty()) {
-        breakdown_example = Format("site %u minute %u %s '%s' missing", site, minute,
-                                   dimension.c_str(), value.c_str());
+    const auto it = landed.find(key);
+    if (it == landed.end()) {
+      if (missing++ == 0 && example.empty()) {
+        example = Format("site %u minute %u %s '%s' missing", site, minute, dimension.c_str(),
+                         value.c_str());
       }
     } else if (it->second != std::make_pair(cell.pageviews, cell.events)) {
-      if (breakdown_differing++ == 0 && breakdown_example.empty()) {
-        breakdown_example =
-            Format("site %u minute %u %s '%s': landed %lu pv / %lu ev, truth %lu / %lu", site,
-                   minute, dimension.c_str(), value.c_str(), it->second.first, it->second.second,
-                   cell.pageviews, cell.events);
+      if (differing++ == 0 && example.empty()) {
+        example = Format("site %u minute %u %s '%s': landed %lu pv / %lu ev, truth %lu / %lu", site,
+                         minute, dimension.c_str(), value.c_str(), it->second.first,
+                         it->second.second, cell.pageviews, cell.events);
       }
     }
   }
-  for (const auto& [key, counts] : landed_breakdowns) {
+  for (const auto& [key, counts] : landed) {
     const auto& [site, minute, dimension, value] = key;
     ++rows_per_dimension[dimension].first;
     if (dimension == "page") page_dimension_pv[site] += counts.first;
-    if (truth.breakdowns.count(key) == 0 && breakdown_extra++ == 0 && breakdown_example.empty()) {
-      breakdown_example = Format("site %u minute %u %s '%s' not in the truth", site, minute,
-                                 dimension.c_str(), value.c_str());
+    if (truth.breakdowns.count(key) == 0 && extra++ == 0 && example.empty()) {
+      example = Format("site %u minute %u %s '%s' not in the truth", site, minute,
+                       dimension.c_str(), value.c_str());
     }
   }
-  if (breakdown_missing + breakdown_extra + breakdown_differing > 0) {
+  if (missing + extra + differing > 0) {
     findings.Fail(Format("breakdown_minutes: %zu (site, minute, dimension, value) keys missing, "
                          "%zu extra, %zu differ (",
-                         breakdown_missing, breakdown_extra, breakdown_differing) +
-                  breakdown_example + ")");
+                         missing, extra, differing) +
+                  example + ")");
   }
-  // The page dimension holds the same pageviews per site as site_minutes.
   for (const auto& [site, pv] : landed_site_pv) {
     const uint64_t pages = page_dimension_pv.count(site) ? page_dimension_pv.at(site) : 0;
     if (pages != pv) {
@@ -305,226 +326,326 @@ bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostrea
                            site, pages, pv));
     }
   }
+  return rows_per_dimension;
+}
 
-  // 4. The documented top-10 query of every dimension (docs/analyst-queries.md, "Top values of
-  // a dimension") for the largest sites over the run's minutes: values, pageviews and events
-  // exact, visitors within the sketch's error.
+// The `top_sites` sites with the most pageviews in the truth, as (pageviews, site), largest
+// first.
+std::vector<std::pair<uint64_t, uint32_t>> LargestSites(const SitePageviews& truth_site_pv,
+                                                        size_t top_sites) {
   std::vector<std::pair<uint64_t, uint32_t>> by_size;
   for (const auto& [site, pv] : truth_site_pv) by_size.emplace_back(pv, site);
   std::sort(by_size.begin(), by_size.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
-  if (by_size.size() > options.top_sites) by_size.resize(options.top_sites);
-  uint32_t first_minute = ~0u, last_minute = 0;
-  for (const auto& [key, cell] : truth.site_minutes) {
-    first_minute = std::min(first_minute, key.second);
-    last_minute = std::max(last_minute, key.second);
+  if (by_size.size() > top_sites) by_size.resize(top_sites);
+  return by_size;
+}
+
+// The run's minutes, first to last, and the SQL condition that selects them.
+struct MinuteRange {
+  uint32_t first = ~0u, last = 0;
+
+  explicit MinuteRange(const TruthSummary& truth) {
+    for (const auto& [key, cell] : truth.site_minutes) {
+      first = std::min(first, key.second);
+      last = std::max(last, key.second);
+    }
   }
-  struct TopRow {
-    std::string value;
-    uint64_t pageviews = 0, events = 0, visitors = 0;
-  };
-  std::map<std::string, std::vector<std::pair<TopRow, TopRow>>> biggest;  // dimension -> rows
-  double worst_breakdown_visitors = 0;
+  std::string Sql() const {
+    return Format("minute >= toDateTime(%lld) AND minute < toDateTime(%lld)",
+                  static_cast<long long>(kernels::MinuteStartSecond(first)),
+                  static_cast<long long>(kernels::MinuteStartSecond(last + 1)));
+  }
+};
+
+struct TopRow {
+  std::string value;
+  uint64_t pageviews = 0, events = 0, visitors = 0;
+};
+
+// The truth's answer to the top-10 query: the dimension's values of `site` by hits, ties by
+// value.
+std::vector<TopRow> ExpectedTop(const TruthSummary& truth, uint32_t site,
+                                const std::string& dimension) {
+  std::map<std::string, TopRow> totals;
+  for (auto it = truth.breakdowns.lower_bound({site, 0, std::string(), std::string()});
+       it != truth.breakdowns.end() && std::get<0>(it->first) == site; ++it) {
+    if (std::get<2>(it->first) != dimension) continue;
+    TopRow& row = totals[std::get<3>(it->first)];
+    row.value = std::get<3>(it->first);
+    row.pageviews += it->second.pageviews;
+    row.events += it->second.events;
+  }
+  std::vector<TopRow> expected;
+  for (auto& [value, row] : totals) {
+    const auto v = truth.breakdown_visitors.find({site, dimension, value});
+    row.visitors = v == truth.breakdown_visitors.end() ? 0 : v->second;
+    expected.push_back(row);
+  }
+  std::sort(expected.begin(), expected.end(), [](const TopRow& a, const TopRow& b) {
+    const uint64_t ha = a.pageviews + a.events, hb = b.pageviews + b.events;
+    return ha != hb ? ha > hb : a.value < b.value;
+  });
+  if (expected.size() > 10) expected.resize(10);
+  return expected;
+}
+
+std::vector<TopRow> LandedTop(Analyst& analyst, uint32_t site, const std::string& dimension,
+                              const MinuteRange& minutes) {
+  std::vector<TopRow> got;
+  for (const auto& row : analyst.Query(
+           Format("SELECT value, sum(pageviews) AS pageviews, sum(events) AS events, "
+                  "uniqHLL12Merge(visitors) AS visitors FROM {db}.breakdown_minutes "
+                  "WHERE site_id = %u AND dimension = '%s' AND ",
+                  site, dimension.c_str()) +
+               minutes.Sql() + " GROUP BY value ORDER BY pageviews + events DESC, value LIMIT 10",
+           4)) {
+    got.push_back({row[0], ToU64(row[1]), ToU64(row[2]), ToU64(row[3])});
+  }
+  return got;
+}
+
+// Compares one site's landed top values of `dimension` with the truth's: values, pageviews
+// and events exact, visitors within the sketch's error. Raises `worst_visitors` to the worst
+// relative visitor error seen.
+void CompareTop(const std::vector<TopRow>& got, const std::vector<TopRow>& expected, uint32_t site,
+                const std::string& dimension, const VerifyOptions& options, double* worst_visitors,
+                Findings& findings) {
+  for (size_t i = 0; i < std::max(got.size(), expected.size()); ++i) {
+    const bool have_got = i < got.size(), have_expected = i < expected.size();
+    if (!have_got || !have_expected || got[i].value != expected[i].value ||
+        got[i].pageviews != expected[i].pageviews || got[i].events != expected[i].events) {
+      findings.Fail(Format(
+          "top %s of site %u differ at rank %zu: landed %s %lu/%lu, truth "
+          "%s %lu/%lu",
+          dimension.c_str(), site, i + 1, have_got ? got[i].value.c_str() : "-",
+          have_got ? got[i].pageviews : 0, have_got ? got[i].events : 0,
+          have_expected ? expected[i].value.c_str() : "-",
+          have_expected ? expected[i].pageviews : 0, have_expected ? expected[i].events : 0));
+      return;
+    }
+    const double want = static_cast<double>(expected[i].visitors);
+    const double diff = std::fabs(static_cast<double>(got[i].visitors) - want);
+    if (want > 0) *worst_visitors = std::max(*worst_visitors, diff / want);
+    // Many small rows (17..40 visitors) share their visitors across dimensions, so their
+    // estimates err together: allow uniqHLL12's largest error measured at 20..60 distinct
+    // (3..4 values, docs/analyst-queries.md) besides the relative bound.
+    if (diff > std::max(4.0, options.visitor_error * want)) {
+      findings.Fail(Format("top %s of site %u: '%s' has %lu visitors, truth %lu", dimension.c_str(),
+                           site, got[i].value.c_str(), got[i].visitors, expected[i].visitors));
+    }
+  }
+}
+
+// Check 4: the documented top-10 query of every dimension (docs/analyst-queries.md, "Top
+// values of a dimension") for the largest sites over the run's minutes.
+struct TopCheck {
+  // dimension -> (landed, truth) of the largest site's first three rows
+  std::map<std::string, std::vector<std::pair<TopRow, TopRow>>> biggest;
+  double worst_visitors = 0;
+};
+
+TopCheck CheckTopValues(const TruthSummary& truth, const VerifyOptions& options,
+                        const std::vector<std::pair<uint64_t, uint32_t>>& by_size,
+                        const MinuteRange& minutes, Analyst& analyst, Findings& findings) {
+  TopCheck check;
   for (const auto& [pv, site] : by_size) {
     for (const kernels::Dimension d : kernels::kDimensions) {
       const std::string dimension(kernels::DimensionName(d));
-      std::map<std::string, TopRow> totals;
-      for (auto it = truth.breakdowns.lower_bound({site, 0, std::string(), std::string()});
-           it != truth.breakdowns.end() && std::get<0>(it->first) == site; ++it) {
-        if (std::get<2>(it->first) != dimension) continue;
-        TopRow& row = totals[std::get<3>(it->first)];
-        row.value = std::get<3>(it->first);
-        row.pageviews += it->second.pageviews;
-        row.events += it->second.events;
-      }
-      std::vector<TopRow> expected;
-      for (auto& [value, row] : totals) {
-        const auto v = truth.breakdown_visitors.find({site, dimension, value});
-        row.visitors = v == truth.breakdown_visitors.end() ? 0 : v->second;
-        expected.push_back(row);
-      }
-      std::sort(expected.begin(), expected.end(), [](const TopRow& a, const TopRow& b) {
-        const uint64_t ha = a.pageviews + a.events, hb = b.pageviews + b.events;
-        return ha != hb ? ha > hb : a.value < b.value;
-      });
-      if (expected.size() > 10) expected.resize(10);
-      std::vector<TopRow> got;
-      for (const auto& row : analyst.Query(
-               Format("SELECT value, sum(pageviews) AS pageviews, sum(events) AS events, "
-                      "uniqHLL12Merge(visitors) AS visitors FROM {db}.breakdown_minutes "
-                      "WHERE site_id = %u AND dimension = '%s' AND minute >= toDateTime(%u) "
-                      "AND minute < toDateTime(%u) GROUP BY value "
-                      "ORDER BY pageviews + events DESC, value LIMIT 10",
-                      site, dimension.c_str(), first_minute * 60, (last_minute + 1) * 60),
-               4)) {
-        got.push_back({row[0], ToU64(row[1]), ToU64(row[2]), ToU64(row[3])});
-      }
-      for (size_t i = 0; i < std::max(got.size(), expected.size()); ++i) {
-        const bool have_got = i < got.size(), have_expected = i < expected.size();
-        if (!have_got || !have_expected || got[i].value != expected[i].value ||
-            got[i].pageviews != expected[i].pageviews || got[i].events != expected[i].events) {
-          findings.Fail(Format(
-              "top %s of site %u differ at rank %zu: landed %s %lu/%lu, truth "
-              "%s %lu/%lu",
-              dimension.c_str(), site, i + 1, have_got ? got[i].value.c_str() : "-",
-              have_got ? got[i].pageviews : 0, have_got ? got[i].events : 0,
-              have_expected ? expected[i].value.c_str() : "-",
-              have_expected ? expected[i].pageviews : 0, have_expected ? expected[i].events : 0));
-          break;
-        }
-        const double want = static_cast<double>(expected[i].visitors);
-        const double diff = std::fabs(static_cast<double>(got[i].visitors) - want);
-        if (want > 0) worst_breakdown_visitors = std::max(worst_breakdown_visitors, diff / want);
-        // Many small rows (17..40 visitors) share their visitors across dimensions, so their
-        // estimates err together: allow uniqHLL12's largest error measured at 20..60 distinct
-        // (3..4 values, docs/analyst-queries.md) besides the relative bound.
-        if (diff > std::max(4.0, options.visitor_error * want)) {
-          findings.Fail(Format("top %s of site %u: '%s' has %lu visitors, truth %lu",
-                               dimension.c_str(), site, got[i].value.c_str(), got[i].visitors,
-                               expected[i].visitors));
-        }
-      }
-      if (site == by_size.front().second) {
-        auto& rows = biggest[dimension];
-        for (size_t i = 0; i < std::min<size_t>(3, expected.size()); ++i) {
-          rows.emplace_back(i < got.size() ? got[i] : TopRow{"-", 0, 0, 0}, expected[i]);
-        }
+      const std::vector<TopRow> expected = ExpectedTop(truth, site, dimension);
+      const std::vector<TopRow> got = LandedTop(analyst, site, dimension, minutes);
+      CompareTop(got, expected, site, dimension, options, &check.worst_visitors, findings);
+      if (site != by_size.front().second) continue;
+      auto& rows = check.biggest[dimension];
+      for (size_t i = 0; i < std::min<size_t>(3, expected.size()); ++i) {
+        rows.emplace_back(i < got.size() ? got[i] : TopRow{"-", 0, 0, 0}, expected[i]);
       }
     }
   }
+  return check;
+}
 
-  // 5. The documented "shares of a dimension, per day" query for the largest site's devices:
-  // hits exact per (day, device).
-  if (!by_size.empty()) {
-    const uint32_t site = by_size.front().second;
-    std::map<std::pair<std::string, std::string>, uint64_t> expected, got;
-    for (const auto& [key, cell] : truth.breakdowns) {
-      const auto& [s, minute, dimension, value] = key;
-      if (s == site && dimension == "device") {
-        const time_t seconds = static_cast<time_t>(minute) * 60;
-        tm day{};
-        gmtime_r(&seconds, &day);
-        expected[{Format("%04d-%02d-%02d", day.tm_year + 1900, day.tm_mon + 1, day.tm_mday),
-                  value}] += cell.pageviews + cell.events;
-      }
+// Check 5: the documented "shares of a dimension, per day" query for `site`'s devices: hits
+// exact per (day, device).
+void CheckDeviceDays(const TruthSummary& truth, uint32_t site, const MinuteRange& minutes,
+                     Analyst& analyst, Findings& findings) {
+  std::map<std::pair<std::string, std::string>, uint64_t> expected, got;
+  for (const auto& [key, cell] : truth.breakdowns) {
+    const auto& [s, minute, dimension, value] = key;
+    if (s == site && dimension == "device") {
+      const time_t seconds = kernels::MinuteStartSecond(minute);
+      tm day{};
+      gmtime_r(&seconds, &day);
+      expected[{Format("%04d-%02d-%02d", day.tm_year + 1900, day.tm_mon + 1, day.tm_mday),
+                value}] += cell.pageviews + cell.events;
     }
-    for (const auto& row : analyst.Query(
-             Format("SELECT toDate(minute, 'UTC') AS day, "
-                    "value AS device, sum(pageviews + events) AS hits, "
-                    "uniqHLL12Merge(visitors) AS visitors FROM {db}.breakdown_minutes "
-                    "WHERE site_id = %u AND dimension = 'device' AND minute >= toDateTime(%u) "
-                    "AND minute < toDateTime(%u) GROUP BY day, device ORDER BY day, hits DESC",
-                    site, first_minute * 60, (last_minute + 1) * 60),
-             4)) {
-      got[{row[0], row[1]}] = ToU64(row[2]);
-    }
+  }
+  for (const auto& row :
+       analyst.Query(Format("SELECT toDate(minute, 'UTC') AS day, "
+                            "value AS device, sum(pageviews + events) AS hits, "
+                            "uniqHLL12Merge(visitors) AS visitors FROM {db}.breakdown_minutes "
+                            "WHERE site_id = %u AND dimension = 'device' AND ",
+                            site) +
+                         minutes.Sql() + " GROUP BY day, device ORDER BY day, hits DESC",
+                     4)) {
+    got[{row[0], row[1]}] = ToU64(row[2]);
+  }
+  if (got != expected) {
+    findings.Fail(Format("device hits per day of site %u differ (%zu landed rows, %zu truth)", site,
+                         got.size(), expected.size()));
+  }
+}
+
+// Check 6: beacond's counters, when there is a metrics URL. Empty when there is none or the
+// scrape failed.
+std::optional<BeaconCounters> CheckCounters(const TruthSummary& truth, const VerifyOptions& options,
+                                            Findings& findings) {
+  if (options.metrics_url.empty()) return std::nullopt;
+  const HttpGetResult scrape = HttpGet(options.metrics_url, 5000);
+  if (!scrape.error.empty() || scrape.status != 200) {
+    findings.Fail("metrics scrape of " + options.metrics_url + " failed: " +
+                  (scrape.error.empty() ? "HTTP " + std::to_string(scrape.status) : scrape.error));
+    return std::nullopt;
+  }
+  BeaconCounters counters = ParseBeaconCounters(scrape.body);
+  if (counters.accepted != truth.accepted) {
+    findings.Fail(Format("beacond_events_accepted_total is %lu, truth %lu", counters.accepted,
+                         truth.accepted));
+  }
+  std::map<std::string, uint64_t> reasons = truth.rejects;
+  for (const auto& [reason, n] : counters.rejects) reasons.emplace(reason, 0);
+  for (const auto& [reason, expected] : reasons) {
+    const uint64_t got = counters.rejects.count(reason) ? counters.rejects.at(reason) : 0;
     if (got != expected) {
-      findings.Fail(Format("device hits per day of site %u differ (%zu landed rows, %zu truth)",
-                           site, got.size(), expected.size()));
+      findings.Fail(Format("beacond_rejects_total{reason=\"%s\"} is %lu, truth %lu", reason.c_str(),
+                           got, expected));
     }
   }
+  return counters;
+}
 
-  // 6. beacond's counters.
-  BeaconCounters counters;
-  bool have_counters = false;
-  if (!options.metrics_url.empty()) {
-    const HttpGetResult scrape = HttpGet(options.metrics_url, 5000);
-    if (!scrape.error.empty() || scrape.status != 200) {
-      findings.Fail(
-          "metrics scrape of " + options.metrics_url + " failed: " +
-          (scrape.error.empty() ? "HTTP " + std::to_string(scrape.status) : scrape.error));
-    } else {
-      counters = ParseBeaconCounters(scrape.body);
-      have_counters = true;
-      if (counters.accepted != truth.accepted) {
-        findings.Fail(Format("beacond_events_accepted_total is %lu, truth %lu", counters.accepted,
-                             truth.accepted));
-      }
-      std::map<std::string, uint64_t> reasons = truth.rejects;
-      for (const auto& [reason, n] : counters.rejects) reasons.emplace(reason, 0);
-      for (const auto& [reason, expected] : reasons) {
-        const uint64_t got = counters.rejects.count(reason) ? counters.rejects.at(reason) : 0;
-        if (got != expected) {
-          findings.Fail(Format("beacond_rejects_total{reason=\"%s\"} is %lu, truth %lu",
-                               reason.c_str(), got, expected));
-        }
-      }
-    }
-  }
+// The operator's table: label, landed, truth, verdict.
+class Table {
+ public:
+  explicit Table(std::ostream& out) : out_(out) {}
 
-  // The operator's table: label, landed, truth, verdict.
-  auto row = [&out](const std::string& label, const std::string& landed_text,
-                    const std::string& truth_text, const std::string& note) {
-    std::string line = Format("%-34s %14s %14s  %s", label.c_str(), landed_text.c_str(),
-                              truth_text.c_str(), note.c_str());
+  void Row(const std::string& label, const std::string& landed, const std::string& truth,
+           const std::string& note) {
+    std::string line =
+        Format("%-34s %14s %14s  %s", label.c_str(), landed.c_str(), truth.c_str(), note.c_str());
     while (!line.empty() && line.back() == ' ') line.pop_back();
-    out << line << "\n";
-  };
-  auto num = [](uint64_t n) { return std::to_string(n); };
-  auto compare = [&](const std::string& label, uint64_t got, uint64_t expected) {
-    row(label, num(got), num(expected), got == expected ? "ok" : "MISMATCH");
-  };
+    out_ << line << "\n";
+  }
+  void Compare(const std::string& label, uint64_t got, uint64_t expected) {
+    Row(label, Num(got), Num(expected), got == expected ? "ok" : "MISMATCH");
+  }
+  static std::string Num(uint64_t n) { return std::to_string(n); }
+
+ private:
+  std::ostream& out_;
+};
+
+void ReportHits(const TruthSummary& truth, const std::optional<BeaconCounters>& counters,
+                const SiteMinuteCheck& sites, Table& table) {
   uint64_t truth_rejected = 0;
   for (const auto& [reason, n] : truth.rejects) truth_rejected += n;
-  out << "beacon-gen verify: ClickHouse " << options.clickhouse_url << ", database "
-      << options.database << "\n\n";
-  row("", "landed", "truth", "");
-  if (have_counters) {
-    compare("hits counted by beacond", counters.accepted + counters.rejected(), truth.sent_hits);
-    compare("  accepted", counters.accepted, truth.accepted);
-    compare("  rejected", counters.rejected(), truth_rejected);
+  table.Row("", "landed", "truth", "");
+  if (counters.has_value()) {
+    table.Compare("hits counted by beacond", counters->accepted + counters->rejected(),
+                  truth.sent_hits);
+    table.Compare("  accepted", counters->accepted, truth.accepted);
+    table.Compare("  rejected", counters->rejected(), truth_rejected);
     for (const auto& [reason, n] : truth.rejects) {
-      compare("    " + reason, counters.rejects.count(reason) ? counters.rejects.at(reason) : 0, n);
+      table.Compare("    " + reason,
+                    counters->rejects.count(reason) ? counters->rejects.at(reason) : 0, n);
     }
   } else {
-    row("hits sent", "", num(truth.sent_hits), "(no --metrics-url: counters not checked)");
-    row("  accepted", "", num(truth.accepted), "");
-    row("  rejected", "", num(truth_rejected), "");
+    table.Row("hits sent", "", Table::Num(truth.sent_hits),
+              "(no --metrics-url: counters not checked)");
+    table.Row("  accepted", "", Table::Num(truth.accepted), "");
+    table.Row("  rejected", "", Table::Num(truth_rejected), "");
   }
-  compare("pageviews", landed_pv, truth_pv);
-  compare("events", landed_ev, truth_ev);
-  row("(site, minute) rows", num(landed.size()), num(truth.site_minutes.size()),
-      missing + extra + differing == 0 ? "ok" : "MISMATCH");
-  out << "\n";
-  row("unique visitors, largest sites", "landed", "truth", "error");
+  table.Compare("pageviews", sites.landed_pv, sites.truth_pv);
+  table.Compare("events", sites.landed_ev, sites.truth_ev);
+  table.Row("(site, minute) rows", Table::Num(sites.landed.size()),
+            Table::Num(truth.site_minutes.size()), sites.ok ? "ok" : "MISMATCH");
+}
+
+void ReportVisitors(const TruthSummary& truth, const VerifyOptions& options,
+                    const std::vector<std::pair<uint64_t, uint32_t>>& by_size,
+                    const VisitorCheck& visitors, Table& table) {
+  table.Row("unique visitors, largest sites", "landed", "truth", "error");
   for (const auto& [pv, site] : by_size) {
     const uint64_t expected = truth.site_visitors.count(site) ? truth.site_visitors.at(site) : 0;
-    const uint64_t got = landed_visitors.count(site) ? landed_visitors.at(site) : 0;
+    const uint64_t got = visitors.landed.count(site) ? visitors.landed.at(site) : 0;
     const double error = expected
                              ? 100.0 * (static_cast<double>(got) - static_cast<double>(expected)) /
                                    static_cast<double>(expected)
                              : 0;
-    row("  site " + std::to_string(site), num(got), num(expected), Format("%+.2f%%", error));
+    table.Row("  site " + std::to_string(site), Table::Num(got), Table::Num(expected),
+              Format("%+.2f%%", error));
   }
-  row("  worst of all " + std::to_string(truth.site_visitors.size()) + " sites", "", "",
-      Format("%.2f%% (site %u; allowed %.1f%%)", 100 * worst_error, worst_site,
-             100 * options.visitor_error));
-  row("breakdown rows, by dimension", "landed", "truth", "");
+  table.Row("  worst of all " + std::to_string(truth.site_visitors.size()) + " sites", "", "",
+            Format("%.2f%% (site %u; allowed %.1f%%)", 100 * visitors.worst_error,
+                   visitors.worst_site, 100 * options.visitor_error));
+}
+
+void ReportBreakdowns(const VerifyOptions& options,
+                      const std::map<std::string, std::pair<size_t, size_t>>& rows_per_dimension,
+                      const TopCheck& top, Table& table) {
+  table.Row("breakdown rows, by dimension", "landed", "truth", "");
   for (const auto& [dimension, counts] : rows_per_dimension) {
-    row("  " + dimension, num(counts.first), num(counts.second),
-        counts.first == counts.second ? "" : "MISMATCH");
+    table.Row("  " + dimension, Table::Num(counts.first), Table::Num(counts.second),
+              counts.first == counts.second ? "" : "MISMATCH");
   }
-  row("  worst visitors of a top value", "", "",
-      Format("%.2f%% (allowed %.1f%%)", 100 * worst_breakdown_visitors,
-             100 * options.visitor_error));
+  table.Row(
+      "  worst visitors of a top value", "", "",
+      Format("%.2f%% (allowed %.1f%%)", 100 * top.worst_visitors, 100 * options.visitor_error));
+}
+
+void ReportBiggestSiteTop(uint32_t site, const TopCheck& top, Table& table) {
+  table.Row("top 3 per dimension, site " + std::to_string(site), "landed", "truth",
+            "pageviews/events/visitors");
+  for (const auto& [dimension, rows] : top.biggest) {
+    for (const auto& [got, expected] : rows) {
+      std::string value = expected.value;
+      if (value.size() > 24) value = value.substr(0, 21) + "...";
+      table.Row("  " + dimension + " " + value,
+                Format("%lu/%lu/%lu", got.pageviews, got.events, got.visitors),
+                Format("%lu/%lu/%lu", expected.pageviews, expected.events, expected.visitors),
+                got.value == expected.value && got.pageviews == expected.pageviews &&
+                        got.events == expected.events
+                    ? "ok"
+                    : "MISMATCH");
+    }
+  }
+}
+
+}  // namespace
+
+bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostream& out) {
+  Findings findings;
+  Analyst analyst(options);
+  const SiteMinuteCheck sites = CheckSiteMinutes(truth, analyst, findings);
+  const VisitorCheck visitors = CheckVisitors(truth, options, analyst, findings);
+  const auto rows_per_dimension = CheckBreakdowns(truth, sites.landed_site_pv, analyst, findings);
+  const auto by_size = LargestSites(sites.truth_site_pv, options.top_sites);
+  const MinuteRange minutes(truth);
+  const TopCheck top = CheckTopValues(truth, options, by_size, minutes, analyst, findings);
+  if (!by_size.empty()) CheckDeviceDays(truth, by_size.front().second, minutes, analyst, findings);
+  const std::optional<BeaconCounters> counters = CheckCounters(truth, options, findings);
+
+  out << "beacon-gen verify: ClickHouse " << options.clickhouse_url << ", database "
+      << options.database << "\n\n";
+  Table table(out);
+  ReportHits(truth, counters, sites, table);
+  out << "\n";
+  ReportVisitors(truth, options, by_size, visitors, table);
+  ReportBreakdowns(options, rows_per_dimension, top, table);
   if (!by_size.empty()) {
     out << "\n";
-    row("top 3 per dimension, site " + std::to_string(by_size.front().second), "landed", "truth",
-        "pageviews/events/visitors");
-    for (const auto& [dimension, rows] : biggest) {
-      for (const auto& [got, expected] : rows) {
-        std::string value = expected.value;
-        if (value.size() > 24) value = value.substr(0, 21) + "...";
-        row("  " + dimension + " " + value,
-            Format("%lu/%lu/%lu", got.pageviews, got.events, got.visitors),
-            Format("%lu/%lu/%lu", expected.pageviews, expected.events, expected.visitors),
-            got.value == expected.value && got.pageviews == expected.pageviews &&
-                    got.events == expected.events
-                ? "ok"
-                : "MISMATCH");
-      }
-    }
+    ReportBiggestSiteTop(by_size.front().second, top, table);
   }
   out << "\n";
   if (!analyst.error().empty()) {

@@ -135,6 +135,22 @@ struct Forwarder::Shard {
   std::atomic<uint64_t> spool_refusals{0};
   std::atomic<int64_t> last_insert_us{0};
 
+  // Forwarder::Totals, field by field: the per-shard counter each field sums.
+  static constexpr std::pair<uint64_t Totals::*, std::atomic<uint64_t> Shard::*> kTotals[] = {
+      {&Totals::site_rows, &Shard::site_rows_sent},
+      {&Totals::breakdown_rows, &Shard::breakdown_rows_sent},
+      {&Totals::inserts, &Shard::inserts_ok},
+      {&Totals::rowbinary_bytes, &Shard::rowbinary_bytes_sent},
+      {&Totals::wire_bytes, &Shard::wire_bytes_sent},
+  };
+
+  static uint64_t Sum(const std::vector<std::unique_ptr<Shard>>& shards,
+                      std::atomic<uint64_t> Shard::*counter) {
+    uint64_t total = 0;
+    for (const auto& shard : shards) total += ((*shard).*counter).load(std::memory_order_relaxed);
+    return total;
+  }
+
   void MirrorSpool() {
     if (spool == nullptr) return;
     spool_records.store(spool->records(), std::memory_order_relaxed);
@@ -259,27 +275,13 @@ bool Forwarder::Drain(std::chrono::milliseconds deadline) {
 
 Forwarder::Totals Forwarder::totals() const {
   Totals totals;
-  for (const auto& shard : shards_) {
-    totals.site_rows += shard->site_rows_sent.load(std::memory_order_relaxed);
-    totals.breakdown_rows += shard->breakdown_rows_sent.load(std::memory_order_relaxed);
-    totals.inserts += shard->inserts_ok.load(std::memory_order_relaxed);
-    totals.rowbinary_bytes += shard->rowbinary_bytes_sent.load(std::memory_order_relaxed);
-    totals.wire_bytes += shard->wire_bytes_sent.load(std::memory_order_relaxed);
-  }
+  for (const auto& [field, counter] : Shard::kTotals) totals.*field = Shard::Sum(shards_, counter);
   return totals;
 }
 
-uint64_t Forwarder::spooled_bytes() const {
-  uint64_t total = 0;
-  for (const auto& shard : shards_) total += shard->spool_bytes.load(std::memory_order_relaxed);
-  return total;
-}
+uint64_t Forwarder::spooled_bytes() const { return Shard::Sum(shards_, &Shard::spool_bytes); }
 
-uint64_t Forwarder::spooled_records() const {
-  uint64_t total = 0;
-  for (const auto& shard : shards_) total += shard->spool_records.load(std::memory_order_relaxed);
-  return total;
-}
+uint64_t Forwarder::spooled_records() const { return Shard::Sum(shards_, &Shard::spool_records); }
 
 namespace {
 
@@ -347,7 +349,97 @@ void CapBreakdowns(const std::array<uint32_t, kernels::kDimensionCount>& top_k, 
   }
 }
 
+// Shares an epoch's accepted `events` out by the hits each shard's rows carry (exact when
+// every event is in a row); the rounding remainder goes to the busiest shard.
+void ShareEvents(uint64_t events, const std::vector<uint64_t>& hits, std::vector<ShardRows>* rows) {
+  uint64_t total_hits = 0;
+  size_t busiest = 0;
+  for (size_t s = 0; s < hits.size(); ++s) {
+    total_hits += hits[s];
+    if (hits[s] > hits[busiest]) busiest = s;
+  }
+  uint64_t given = 0;
+  for (size_t s = 0; s < hits.size() && total_hits > 0; ++s) {
+    // In long double to avoid overflowing the product; clamped so rounding can never hand out
+    // more than the epoch's events.
+    uint64_t share =
+        static_cast<uint64_t>(static_cast<long double>(events) * static_cast<long double>(hits[s]) /
+                              static_cast<long double>(total_hits));
+    share = std::min(share, events - given);
+    (*rows)[s].events += share;
+    given += share;
+  }
+  (*rows)[busiest].events += events - given;
+}
+
+// Merges one epoch's site rows into `rows` and holds its breakdown rows in `held` (adding
+// their estimated growth to `held_bytes`); shares its events out over `rows`.
+void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<ShardRows>* rows,
+                std::vector<Breakdowns>* held, size_t* held_bytes) {
+  std::vector<uint64_t> hits(rows->size(), 0);
+  for (auto& row : epoch.site_minutes) {
+    const uint32_t s = ring.ShardOf(row.site_id);
+    hits[s] += row.pageviews + row.events;
+    auto [it, inserted] = (*rows)[s].sites.try_emplace({row.site_id, row.minute});
+    kernels::SiteMinuteRow& merged = it->second;
+    if (inserted) {
+      merged = std::move(row);
+      continue;
+    }
+    merged.pageviews += row.pageviews;
+    merged.events += row.events;
+    merged.visitors.Merge(row.visitors);
+  }
+  for (auto& row : epoch.breakdowns) {
+    const size_t value_bytes = row.value.size();
+    auto [it, inserted] = (*held)[ring.ShardOf(row.site_id)].try_emplace(
+        {row.site_id, row.minute, row.dimension, std::move(row.value)});
+    const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors)};
+    const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
+    it->second.Merge(more);
+    *held_bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
+    if (inserted) *held_bytes += kHeldBreakdownBytes + value_bytes;
+  }
+  ShareEvents(epoch.events, hits, rows);
+}
+
+// Appends the RowBinary of `rows` to the two strings; on a cluster every row carries
+// `batch_id`.
+void EncodeRows(ShardRows& rows, bool cluster, uint64_t batch_id, std::string* site_data,
+                std::string* breakdown_data) {
+  for (auto& [key, row] : rows.sites) {
+    AppendSiteMinuteRowBinary(row, site_data);
+    if (cluster) AppendBatchIdRowBinary(batch_id, site_data);
+  }
+  kernels::BreakdownRow breakdown;
+  for (auto& [key, held_row] : rows.breakdowns) {
+    std::tie(breakdown.site_id, breakdown.minute, breakdown.dimension, breakdown.value) = key;
+    breakdown.pageviews = held_row.pageviews;
+    breakdown.events = held_row.events;
+    breakdown.visitors = std::move(held_row.visitors);
+    AppendBreakdownRowBinary(breakdown, breakdown_data);
+    if (cluster) AppendBatchIdRowBinary(batch_id, breakdown_data);
+  }
+}
+
 }  // namespace
+
+bool Forwarder::AwaitFlush(std::chrono::milliseconds interval, bool holding,
+                           Clock::time_point* next_flush, std::deque<kernels::EpochRows>* epochs,
+                           bool* draining) {
+  std::unique_lock lock(mu_);
+  wake_.wait_until(lock, *next_flush, [this] { return stopping_ || draining_; });
+  if (stopping_) return false;
+  if (Clock::now() >= *next_flush) *next_flush = Clock::now() + interval;
+  epochs->swap(offered_);
+  *draining = draining_;
+  if (epochs->empty() && draining_ && !holding) {
+    dispatch_done_ = true;
+    wake_.notify_all();
+    return false;
+  }
+  return true;
+}
 
 void Forwarder::Dispatch() {
   const ShardRing ring(static_cast<uint32_t>(shards_.size()));
@@ -364,71 +456,15 @@ void Forwarder::Dispatch() {
   while (true) {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
-    {
-      std::unique_lock lock(mu_);
-      wake_.wait_until(lock, next_flush, [this] { return stopping_ || draining_; });
-      if (stopping_) return;
-      if (Clock::now() >= next_flush) next_flush = Clock::now() + interval;
-      epochs.swap(offered_);
-      draining = draining_;
-      if (epochs.empty() && draining && held_bytes == 0) {
-        dispatch_done_ = true;
-        wake_.notify_all();
-        return;
-      }
-    }
+    if (!AwaitFlush(interval, held_bytes > 0, &next_flush, &epochs, &draining)) return;
     const bool breakdowns_due = draining || Clock::now() >= next_breakdown_flush;
     if (epochs.empty() && !(breakdowns_due && held_bytes > 0)) continue;
     const size_t held_before = held_bytes;
     size_t epoch_bytes = 0;
     std::vector<ShardRows> rows(shards_.size());
-    std::vector<uint64_t> hits(shards_.size());
     for (auto& epoch : epochs) {
       epoch_bytes += EstimateBytes(epoch);
-      std::fill(hits.begin(), hits.end(), 0);
-      for (auto& row : epoch.site_minutes) {
-        const uint32_t s = ring.ShardOf(row.site_id);
-        hits[s] += row.pageviews + row.events;
-        auto [it, inserted] = rows[s].sites.try_emplace({row.site_id, row.minute});
-        kernels::SiteMinuteRow& merged = it->second;
-        if (inserted) {
-          merged = std::move(row);
-          continue;
-        }
-        merged.pageviews += row.pageviews;
-        merged.events += row.events;
-        merged.visitors.Merge(row.visitors);
-      }
-      for (auto& row : epoch.breakdowns) {
-        const size_t value_bytes = row.value.size();
-        auto [it, inserted] = held[ring.ShardOf(row.site_id)].try_emplace(
-            {row.site_id, row.minute, row.dimension, std::move(row.value)});
-        const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors)};
-        const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
-        it->second.Merge(more);
-        held_bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
-        if (inserted) held_bytes += kHeldBreakdownBytes + value_bytes;
-      }
-      // The epoch's accepted events, shared out by the hits each shard's rows carry (exact
-      // when every event is in a row); the rounding remainder goes to the busiest shard.
-      uint64_t total_hits = 0;
-      size_t busiest = 0;
-      for (size_t s = 0; s < hits.size(); ++s) {
-        total_hits += hits[s];
-        if (hits[s] > hits[busiest]) busiest = s;
-      }
-      uint64_t given = 0;
-      for (size_t s = 0; s < hits.size() && total_hits > 0; ++s) {
-        // In long double to avoid overflowing the product; clamped so rounding can never
-        // hand out more than the epoch's events.
-        uint64_t share = static_cast<uint64_t>(static_cast<long double>(epoch.events) *
-                                               static_cast<long double>(hits[s]) /
-                                               static_cast<long double>(total_hits));
-        share = std::min(share, epoch.events - given);
-        rows[s].events += share;
-        given += share;
-      }
-      rows[busiest].events += epoch.events - given;
+      MergeEpoch(ring, epoch, &rows, &held, &held_bytes);
     }
     if (breakdowns_due) {
       for (size_t s = 0; s < shards_.size(); ++s) {
@@ -442,26 +478,13 @@ void Forwarder::Dispatch() {
     size_t batch_bytes = 0;
     for (size_t s = 0; s < shards_.size(); ++s) {
       if (rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) continue;
-      // A random id per batch: two batches never share one, so replicated tables never take
-      // one for a resend of the other, whatever their rows.
-      const uint64_t batch_id = batch_ids();
       Batch& batch = batches[s].emplace();
       batch.events = rows[s].events;
-      for (auto& [key, row] : rows[s].sites) {
-        AppendSiteMinuteRowBinary(row, &batch.site_data);
-        if (cluster) AppendBatchIdRowBinary(batch_id, &batch.site_data);
-      }
       batch.site_rows = rows[s].sites.size();
-      kernels::BreakdownRow breakdown;
-      for (auto& [key, held_row] : rows[s].breakdowns) {
-        std::tie(breakdown.site_id, breakdown.minute, breakdown.dimension, breakdown.value) = key;
-        breakdown.pageviews = held_row.pageviews;
-        breakdown.events = held_row.events;
-        breakdown.visitors = std::move(held_row.visitors);
-        AppendBreakdownRowBinary(breakdown, &batch.breakdown_data);
-        if (cluster) AppendBatchIdRowBinary(batch_id, &batch.breakdown_data);
-      }
       batch.breakdown_rows = rows[s].breakdowns.size();
+      // A random id per batch: two batches never share one, so replicated tables never take
+      // one for a resend of the other, whatever their rows.
+      EncodeRows(rows[s], cluster, batch_ids(), &batch.site_data, &batch.breakdown_data);
       batch_bytes += batch.MemoryBytes();
     }
     {
@@ -506,6 +529,120 @@ void Forwarder::SpoolInbox(Shard& shard) {
   }
 }
 
+Forwarder::ShardWake Forwarder::AwaitShardWork(Shard& shard) {
+  std::unique_lock lock(mu_);
+  while (true) {
+    if (stopping_) return ShardWake::kStop;
+    const Clock::time_point now = Clock::now();
+    if (draining_ && now >= drain_deadline_) return ShardWake::kDeadline;
+    const bool has_work = shard.current.has_value() || !shard.inbox.empty() ||
+                          (shard.spool != nullptr && !shard.spool->empty());
+    if (!has_work) {
+      if (draining_ && dispatch_done_) return ShardWake::kStop;
+      wake_.wait(lock);
+      continue;
+    }
+    const Clock::time_point until =
+        draining_ ? std::min(shard.retry_at, drain_deadline_) : shard.retry_at;
+    if (now < until) {
+      wake_.wait_until(lock, until);
+      continue;
+    }
+    return ShardWake::kWork;
+  }
+}
+
+void Forwarder::SpoolAtDeadline(Shard& shard) {
+  // Keeps what is unsent on disk for the next start, including the batch the dispatcher may
+  // still be building from the last offered epochs.
+  {
+    std::unique_lock lock(mu_);
+    wake_.wait(lock, [this] { return stopping_ || dispatch_done_; });
+    if (shard.current.has_value() && !shard.current->spooled) {
+      shard.inbox.push_front(std::move(*shard.current));
+      shard.current.reset();
+    }
+  }
+  SpoolInbox(shard);
+}
+
+bool Forwarder::TakeNextBatch(Shard& shard) {
+  std::string record;
+  if (shard.spool != nullptr && shard.spool->Front(&record)) {
+    std::optional<Batch> batch = Batch::Decode(record);
+    if (!batch.has_value()) {
+      // The CRC matched, so a beacond wrote this: an earlier release's layout (or a bug), not
+      // disk damage. Never send it.
+      std::fprintf(stderr,
+                   "forwarder: shard %u: spool record of another layout (an earlier "
+                   "release?) dropped\n",
+                   shard.number);
+      shard.spool_dropped.fetch_add(1, std::memory_order_relaxed);
+      shard.spool->PopFront();
+      shard.MirrorSpool();
+      return false;
+    }
+    batch->spooled = true;
+    std::lock_guard lock(mu_);
+    shard.current = std::move(batch);
+    return true;
+  }
+  shard.MirrorSpool();  // Front may have set torn or corrupt records aside
+  std::lock_guard lock(mu_);
+  if (shard.inbox.empty()) return false;
+  shard.current = std::move(shard.inbox.front());
+  shard.inbox.pop_front();
+  return true;
+}
+
+void Forwarder::Acknowledge(Shard& shard) {
+  acked_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
+  if (shard.current->spooled) {
+    shard.spool->PopFront();
+    shard.MirrorSpool();
+  } else {
+    pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
+  }
+  if (shard.attempt > 0) {
+    std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
+                 shard.number, shard.attempt);
+  }
+  {
+    std::lock_guard lock(mu_);
+    shard.current.reset();
+    shard.attempt = 0;
+    shard.retry_at = Clock::now();
+  }
+  wake_.notify_all();  // Drain may be waiting for the last batch
+}
+
+void Forwarder::SpoolFailedBatch(Shard& shard) {
+  if (shard.current->spooled || shard.spool == nullptr) return;
+  // Nothing is spooled (in-memory batches are sent only when the spool is empty), so the
+  // failed batch becomes the spool's head.
+  std::string error;
+  if (shard.spool->Append(shard.current->Encode(), &error) == SpoolAppend::kOk) {
+    shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
+    pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
+    shard.current->spooled = true;
+  } else {
+    shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
+    std::fprintf(stderr, "forwarder: shard %u: %s\n", shard.number, error.c_str());
+  }
+  shard.MirrorSpool();
+}
+
+void Forwarder::ScheduleRetry(Shard& shard, std::mt19937_64& jitter) {
+  // Full jitter: a uniform wait in [0, min(max, initial * 2^attempt)].
+  std::lock_guard lock(mu_);
+  int64_t cap = config_.retry_initial_ms;
+  for (int i = 0; i < shard.attempt && cap < config_.retry_max_ms; ++i) cap *= 2;
+  cap = std::min<int64_t>(cap, config_.retry_max_ms);
+  ++shard.attempt;
+  shard.retry_at = Clock::now() + std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
+                                      0, std::max<int64_t>(cap, 0))(jitter));
+}
+
 void Forwarder::RunShard(Shard& shard) {
   std::vector<std::unique_ptr<ClickHouseClient>> clients;
   for (const auto& endpoint : shard.replicas) {
@@ -514,97 +651,20 @@ void Forwarder::RunShard(Shard& shard) {
   std::mt19937_64 jitter(std::random_device{}());
   std::string last_failure;  // the failure last written to stderr in this streak
   while (true) {
-    bool at_deadline = false;
-    {
-      std::unique_lock lock(mu_);
-      while (true) {
-        if (stopping_) return;
-        const Clock::time_point now = Clock::now();
-        if (draining_ && now >= drain_deadline_) {
-          at_deadline = true;
-          break;
-        }
-        const bool has_work = shard.current.has_value() || !shard.inbox.empty() ||
-                              (shard.spool != nullptr && !shard.spool->empty());
-        if (!has_work) {
-          if (draining_ && dispatch_done_) return;
-          wake_.wait(lock);
-          continue;
-        }
-        const Clock::time_point until =
-            draining_ ? std::min(shard.retry_at, drain_deadline_) : shard.retry_at;
-        if (now < until) {
-          wake_.wait_until(lock, until);
-          continue;
-        }
-        break;
-      }
-    }
-    if (at_deadline) {
-      // Out of time: keep what is unsent on disk for the next start, including the batch
-      // the dispatcher may still be building from the last offered epochs.
-      {
-        std::unique_lock lock(mu_);
-        wake_.wait(lock, [this] { return stopping_ || dispatch_done_; });
-        if (shard.current.has_value() && !shard.current->spooled) {
-          shard.inbox.push_front(std::move(*shard.current));
-          shard.current.reset();
-        }
-      }
-      SpoolInbox(shard);
+    const ShardWake wake = AwaitShardWork(shard);
+    if (wake == ShardWake::kStop) return;
+    if (wake == ShardWake::kDeadline) {
+      SpoolAtDeadline(shard);
       return;
     }
     // While the shard fails, new batches go to disk behind the spooled ones.
     if (shard.attempt > 0) SpoolInbox(shard);
-    if (!shard.current.has_value()) {
-      std::string record;
-      if (shard.spool != nullptr && shard.spool->Front(&record)) {
-        std::optional<Batch> batch = Batch::Decode(record);
-        if (!batch.has_value()) {
-          // The CRC matched, so a beacond wrote this: an earlier release's layout (or a bug),
-          // not disk damage. Never send it.
-          std::fprintf(stderr,
-                       "forwarder: shard %u: spool record of another layout (an earlier "
-                       "release?) dropped\n",
-                       shard.number);
-          shard.spool_dropped.fetch_add(1, std::memory_order_relaxed);
-          shard.spool->PopFront();
-          shard.MirrorSpool();
-          continue;
-        }
-        batch->spooled = true;
-        std::lock_guard lock(mu_);
-        shard.current = std::move(batch);
-      } else {
-        shard.MirrorSpool();  // Front may have set torn or corrupt records aside
-        std::lock_guard lock(mu_);
-        if (shard.inbox.empty()) continue;
-        shard.current = std::move(shard.inbox.front());
-        shard.inbox.pop_front();
-      }
-    }
+    if (!shard.current.has_value() && !TakeNextBatch(shard)) continue;
     if (shard.attempt > 0) shard.retries.fetch_add(1, std::memory_order_relaxed);
     std::string failure;
     if (Send(shard, clients, *shard.current, &failure)) {
-      acked_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
-      if (shard.current->spooled) {
-        shard.spool->PopFront();
-        shard.MirrorSpool();
-      } else {
-        pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
-      }
-      if (shard.attempt > 0) {
-        std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
-                     shard.number, shard.attempt);
-      }
-      {
-        std::lock_guard lock(mu_);
-        shard.current.reset();
-        shard.attempt = 0;
-        shard.retry_at = Clock::now();
-      }
+      Acknowledge(shard);
       last_failure.clear();
-      wake_.notify_all();  // Drain may be waiting for the last batch
       continue;
     }
     // Logged once per streak, and again only when the failure changes, not per retry.
@@ -615,29 +675,8 @@ void Forwarder::RunShard(Shard& shard) {
                    shard.number, failure.c_str(), config_.retry_max_ms);
       last_failure = std::move(failure);
     }
-    if (!shard.current->spooled && shard.spool != nullptr) {
-      // Nothing is spooled (in-memory batches are sent only when the spool is empty), so the
-      // failed batch becomes the spool's head.
-      std::string error;
-      if (shard.spool->Append(shard.current->Encode(), &error) == SpoolAppend::kOk) {
-        shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
-        pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
-        shard.current->spooled = true;
-      } else {
-        shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
-        std::fprintf(stderr, "forwarder: shard %u: %s\n", shard.number, error.c_str());
-      }
-      shard.MirrorSpool();
-    }
-    // Full jitter: a uniform wait in [0, min(max, initial * 2^attempt)].
-    std::lock_guard lock(mu_);
-    int64_t cap = config_.retry_initial_ms;
-    for (int i = 0; i < shard.attempt && cap < config_.retry_max_ms; ++i) cap *= 2;
-    cap = std::min<int64_t>(cap, config_.retry_max_ms);
-    ++shard.attempt;
-    shard.retry_at =
-        Clock::now() + std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
-                           0, std::max<int64_t>(cap, 0))(jitter));
+    SpoolFailedBatch(shard);
+    ScheduleRetry(shard, jitter);
   }
 }
 
@@ -687,11 +726,8 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
 void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) const {
   registry->Add([this, prefix = std::move(prefix)](MetricsWriter& out) {
     auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
-    auto sum = [this](auto member) {
-      uint64_t total = 0;
-      for (const auto& shard : shards_)
-        total += (shard.get()->*member).load(std::memory_order_relaxed);
-      return total;
+    auto sum = [this](std::atomic<uint64_t> Shard::*counter) {
+      return Shard::Sum(shards_, counter);
     };
     out.Counter(prefix + "_epochs_offered_total", "Epochs taken by the forwarder.", {},
                 load(epochs_offered_));

@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -91,8 +92,24 @@ class Forwarder {
   struct Batch;  // one shard's merged rows, encoded; defined in forwarder.cc
   struct Shard;  // one shard's replicas, inbox, spool, thread and counters
   void StartThreads();
-  void Dispatch();              // the flush loop: epochs -> one batch per shard
+  void Dispatch();  // the flush loop: epochs -> one batch per shard
+  // Waits for the next flush and takes the offered epochs; false when the dispatcher ends
+  // (stopping, or draining with nothing offered and nothing `holding`).
+  bool AwaitFlush(std::chrono::milliseconds interval, bool holding,
+                  std::chrono::steady_clock::time_point* next_flush,
+                  std::deque<kernels::EpochRows>* epochs, bool* draining);
   void RunShard(Shard& shard);  // one shard's sending loop
+  enum class ShardWake { kWork, kDeadline, kStop };
+  // Waits until the shard has a batch due, the drain deadline passes, or it should stop.
+  ShardWake AwaitShardWork(Shard& shard);
+  // Out of drain time: moves the batch in flight and the inbox to the spool.
+  void SpoolAtDeadline(Shard& shard);
+  // Makes the spool's head, else the inbox's oldest batch, the current one; false when there
+  // is none (or the head was of another layout and was dropped).
+  bool TakeNextBatch(Shard& shard);
+  void Acknowledge(Shard& shard);       // the current batch was inserted: release it
+  void SpoolFailedBatch(Shard& shard);  // the current batch failed: make it the spool's head
+  void ScheduleRetry(Shard& shard, std::mt19937_64& jitter);
   // Inserts what `batch` still lacks, replica by replica; true when acknowledged, else
   // `failure` names the table, the last replica tried and ClickHouse's error text.
   bool Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>>& clients, Batch& batch,

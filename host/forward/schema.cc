@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "kernels/unix_time.h"
+
 namespace beacon::host {
 namespace {
 
@@ -34,7 +36,9 @@ void PutVarUInt(uint64_t value, std::string* out) {
 }
 
 // DateTime is UInt32 seconds; unix minutes below 2^32 / 60 (year 2106) fit.
-uint32_t MinuteToDateTime(uint32_t minute) { return minute * 60u; }
+uint32_t MinuteToDateTime(uint32_t minute) {
+  return static_cast<uint32_t>(kernels::MinuteStartSecond(minute));
+}
 
 }  // namespace
 

@@ -22,11 +22,13 @@
 #include "host/net/collector_answers.h"
 #include "host/net/socket.h"
 #include "kernels/clock.h"
+#include "kernels/counter.h"
 #include "kernels/enrich/attribution.h"
 #include "kernels/http/routes.h"
 
 namespace beacon::host {
 
+using kernels::Bump;
 using kernels::HttpLimits;
 using kernels::HttpParser;
 using kernels::HttpReject;
@@ -88,10 +90,6 @@ std::string_view StatusText(int status) {
     default:
       return status < 400 ? "OK" : "Error";
   }
-}
-
-void Bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
-  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
 
 struct Connection {

@@ -13,9 +13,12 @@
 
 #include "host/net/socket.h"
 #include "kernels/clock.h"
+#include "kernels/counter.h"
 
 namespace beacon::host {
 namespace {
+
+using kernels::Bump;
 
 constexpr size_t kDatagramBytes = 65536;
 
@@ -140,10 +143,6 @@ class UdpRelay::Worker {
     Bump(datagrams_, static_cast<uint64_t>(n) - truncated);
     Bump(bytes_, bytes);
     Bump(truncated_, truncated);
-  }
-
-  static void Bump(std::atomic<uint64_t>& counter, uint64_t n) {
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 
   const UdpRelayConfig& config_;

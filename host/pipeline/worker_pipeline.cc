@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/counter.h"
+
 namespace beacon::host {
+
+using kernels::Bump;
 
 WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
                                const kernels::SiteRegistry* sites, Forwarder* forwarder)

@@ -88,9 +88,6 @@ class WorkerPipeline final : public kernels::BeaconSink {
  private:
   void CloseEpoch();
   bool OfferPending();
-  static void Bump(std::atomic<uint64_t>& counter, uint64_t n) {
-    counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
 
   uint32_t worker_;
   PipelineConfig config_;

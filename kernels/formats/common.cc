@@ -41,11 +41,6 @@ std::string_view PagePath(std::string_view url, const ByteKernels& bytes) {
   return path.empty() ? std::string_view("/") : path;
 }
 
-int64_t UnixMinute(int64_t unix_ms) {
-  constexpr int64_t kMillisPerMinute = 60'000;
-  return unix_ms / kMillisPerMinute - (unix_ms % kMillisPerMinute < 0 ? 1 : 0);
-}
-
 bool ResolveVisitor(const DecodeContext& ctx, const Beacon& beacon, uint32_t site_id,
                     std::string_view client_id, std::string_view user_agent, uint64_t* visitor) {
   if (!client_id.empty()) {

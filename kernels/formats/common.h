@@ -127,9 +127,6 @@ bool JsonString(const simdjson::dom::object& object, std::string_view key, std::
 // fragment dropped), "/" when empty. The same rule as GA v1 `dl`.
 std::string_view PagePath(std::string_view url, const ByteKernels& bytes);
 
-// floor(ms / 60000).
-int64_t UnixMinute(int64_t unix_ms);
-
 // The visitor hash: of `client_id` when not empty (VisitorFromClientId), else of the beacon's
 // address and `user_agent` with the salt of the receive day. False when no salt covers it.
 bool ResolveVisitor(const DecodeContext& ctx, const Beacon& beacon, uint32_t site_id,

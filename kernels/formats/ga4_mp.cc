@@ -7,6 +7,7 @@
 
 #include "kernels/enrich/attribution.h"
 #include "kernels/formats/url.h"
+#include "kernels/unix_time.h"
 
 namespace beacon::kernels {
 namespace {

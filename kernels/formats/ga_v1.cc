@@ -14,12 +14,11 @@
 #include "kernels/hash.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
+#include "kernels/unix_time.h"
 #include "kernels/visitor.h"
 
 namespace beacon::kernels {
 namespace {
-
-constexpr int64_t kMillisPerMinute = 60'000;
 
 // The parameters whose values the decoder uses; kNone for all others.
 enum class Field : uint8_t {
@@ -51,7 +50,7 @@ struct KeyInfo {
 };
 
 // A key of up to kMaxPackedKeyBytes bytes as one integer (length in the top byte), so that
-// key lookup is one switch.
+// key lookup is one integer compare.
 constexpr size_t kMaxPackedKeyBytes = 7;
 constexpr uint64_t PackKey(std::string_view key) {
   uint64_t packed = uint64_t{key.size()} << 56;
@@ -71,107 +70,72 @@ bool IsCustomDimension(std::string_view key) {
   return true;
 }
 
-// Byte caps: the Measurement Protocol v1 parameter reference (reference-protocols.md §1a).
+struct KeyEntry {
+  std::string_view key;
+  KeyInfo info;
+};
+
+// Byte caps: the maximum lengths of Google's Measurement Protocol v1 parameter reference.
+constexpr KeyEntry kKeys[] = {
+    {"v", {Field::kV, 0}},        {"tid", {Field::kTid, 0}},     {"cid", {Field::kCid, 0}},
+    {"uid", {Field::kUid, 0}},    {"t", {Field::kT, 0}},         {"dl", {Field::kDl, 2048}},
+    {"dh", {Field::kDh, 100}},    {"dp", {Field::kDp, 2048}},    {"cd", {Field::kCd, 2048}},
+    {"ec", {Field::kEc, 150}},    {"ea", {Field::kEa, 500}},     {"qt", {Field::kQt, 0}},
+    {"ni", {Field::kNi, 0}},      {"ua", {Field::kUa, 0}},       {"dt", {Field::kNone, 1500}},
+    {"dr", {Field::kDr, 2048}},   {"el", {Field::kNone, 500}},   {"cn", {Field::kCn, 100}},
+    {"cs", {Field::kCs, 100}},    {"cm", {Field::kCm, 50}},      {"ck", {Field::kNone, 500}},
+    {"cc", {Field::kNone, 500}},  {"ci", {Field::kNone, 100}},   {"sr", {Field::kNone, 20}},
+    {"vp", {Field::kNone, 20}},   {"de", {Field::kNone, 20}},    {"sd", {Field::kNone, 20}},
+    {"ul", {Field::kNone, 20}},   {"an", {Field::kNone, 100}},   {"aid", {Field::kNone, 150}},
+    {"av", {Field::kNone, 100}},  {"aiid", {Field::kNone, 150}}, {"ti", {Field::kNone, 500}},
+    {"ta", {Field::kNone, 500}},  {"cu", {Field::kNone, 10}},    {"in", {Field::kNone, 500}},
+    {"ip", {Field::kNone, 500}},  {"iq", {Field::kNone, 500}},   {"ic", {Field::kNone, 500}},
+    {"iv", {Field::kNone, 500}},  {"sn", {Field::kNone, 50}},    {"sa", {Field::kNone, 50}},
+    {"st", {Field::kNone, 2048}}, {"utc", {Field::kNone, 150}},  {"utv", {Field::kNone, 500}},
+    {"utl", {Field::kNone, 500}}, {"exd", {Field::kNone, 150}},
+};
+
+// kKeys by packed key in a table of 2^kKeySlotBits slots, at the slot a multiplicative hash
+// picks. The multiplier is the first of a fixed sequence that leaves every key alone in its
+// slot, so a lookup is one probe and one compare.
+constexpr unsigned kKeySlotBits = 8;
+constexpr uint64_t kEmptySlot = ~uint64_t{0};  // no packed key: their length byte is <= 7
+struct KeySlot {
+  uint64_t packed = kEmptySlot;
+  KeyInfo info;
+};
+struct KeyTable {
+  uint64_t multiplier = 0x9e37'79b9'7f4a'7c15;
+  std::array<KeySlot, size_t{1} << kKeySlotBits> slots{};
+
+  constexpr size_t SlotOf(uint64_t packed) const {
+    return static_cast<size_t>((packed * multiplier) >> (64 - kKeySlotBits));
+  }
+};
+
+constexpr KeyTable BuildKeyTable() {
+  KeyTable table;
+  while (true) {
+    table.slots = {};
+    bool alone = true;
+    for (const KeyEntry& entry : kKeys) {
+      KeySlot& slot = table.slots[table.SlotOf(PackKey(entry.key))];
+      alone = alone && slot.packed == kEmptySlot;
+      slot = {PackKey(entry.key), entry.info};
+    }
+    if (alone) return table;
+    // The next odd multiplier of a 64-bit LCG (Knuth's MMIX constants).
+    table.multiplier = (table.multiplier * 6364136223846793005u + 1442695040888963407u) | 1;
+  }
+}
+constexpr KeyTable kKeyTable = BuildKeyTable();
+
 KeyInfo ClassifyKey(std::string_view key) {
   if (key.size() > kMaxPackedKeyBytes) return {};
-  switch (PackKey(key)) {
-    case PackKey("v"):
-      return {Field::kV, 0};
-    case PackKey("tid"):
-      return {Field::kTid, 0};
-    case PackKey("cid"):
-      return {Field::kCid, 0};
-    case PackKey("uid"):
-      return {Field::kUid, 0};
-    case PackKey("t"):
-      return {Field::kT, 0};
-    case PackKey("dl"):
-      return {Field::kDl, 2048};
-    case PackKey("dh"):
-      return {Field::kDh, 100};
-    case PackKey("dp"):
-      return {Field::kDp, 2048};
-    case PackKey("cd"):
-      return {Field::kCd, 2048};
-    case PackKey("ec"):
-      return {Field::kEc, 150};
-    case PackKey("ea"):
-      return {Field::kEa, 500};
-    case PackKey("qt"):
-      return {Field::kQt, 0};
-    case PackKey("ni"):
-      return {Field::kNi, 0};
-    case PackKey("ua"):
-      return {Field::kUa, 0};
-    case PackKey("dt"):
-      return {Field::kNone, 1500};
-    case PackKey("dr"):
-      return {Field::kDr, 2048};
-    case PackKey("el"):
-      return {Field::kNone, 500};
-    case PackKey("cn"):
-      return {Field::kCn, 100};
-    case PackKey("cs"):
-      return {Field::kCs, 100};
-    case PackKey("cm"):
-      return {Field::kCm, 50};
-    case PackKey("ck"):
-      return {Field::kNone, 500};
-    case PackKey("cc"):
-      return {Field::kNone, 500};
-    case PackKey("ci"):
-      return {Field::kNone, 100};
-    case PackKey("sr"):
-      return {Field::kNone, 20};
-    case PackKey("vp"):
-      return {Field::kNone, 20};
-    case PackKey("de"):
-      return {Field::kNone, 20};
-    case PackKey("sd"):
-      return {Field::kNone, 20};
-    case PackKey("ul"):
-      return {Field::kNone, 20};
-    case PackKey("an"):
-      return {Field::kNone, 100};
-    case PackKey("aid"):
-      return {Field::kNone, 150};
-    case PackKey("av"):
-      return {Field::kNone, 100};
-    case PackKey("aiid"):
-      return {Field::kNone, 150};
-    case PackKey("ti"):
-      return {Field::kNone, 500};
-    case PackKey("ta"):
-      return {Field::kNone, 500};
-    case PackKey("cu"):
-      return {Field::kNone, 10};
-    case PackKey("in"):
-      return {Field::kNone, 500};
-    case PackKey("ip"):
-      return {Field::kNone, 500};
-    case PackKey("iq"):
-      return {Field::kNone, 500};
-    case PackKey("ic"):
-      return {Field::kNone, 500};
-    case PackKey("iv"):
-      return {Field::kNone, 500};
-    case PackKey("sn"):
-      return {Field::kNone, 50};
-    case PackKey("sa"):
-      return {Field::kNone, 50};
-    case PackKey("st"):
-      return {Field::kNone, 2048};
-    case PackKey("utc"):
-      return {Field::kNone, 150};
-    case PackKey("utv"):
-      return {Field::kNone, 500};
-    case PackKey("utl"):
-      return {Field::kNone, 500};
-    case PackKey("exd"):
-      return {Field::kNone, 150};
-    default:
-      return {Field::kNone, IsCustomDimension(key) ? kCustomDimensionMaxBytes : uint16_t{0}};
-  }
+  const uint64_t packed = PackKey(key);
+  const KeySlot& slot = kKeyTable.slots[kKeyTable.SlotOf(packed)];
+  if (slot.packed == packed) return slot.info;
+  return {Field::kNone, IsCustomDimension(key) ? kCustomDimensionMaxBytes : uint16_t{0}};
 }
 
 enum class HitType : uint8_t { kPageview, kScreenview, kEvent, kOther };
@@ -198,9 +162,6 @@ bool ParseQueueTime(std::string_view qt, int64_t* ms) {
   return true;
 }
 
-// a / b rounded towards minus infinity (b > 0).
-int64_t FloorDiv(int64_t a, int64_t b) { return a / b - (a % b < 0 ? 1 : 0); }
-
 // The decoded parameters of one hit. Values point into `scratch`.
 struct ParsedHit {
   std::array<std::string_view, kFieldCount> values{};  // first occurrence; empty = absent
@@ -222,6 +183,31 @@ struct ParsedHit {
     }
   }
 };
+
+// Sets the fields that depend on the hit type and returns the event kind.
+EventKind TypeFields(HitType type, const ParsedHit& hit, const UrlParts& page,
+                     const ByteKernels& bytes, HitFields* fields) {
+  switch (type) {
+    case HitType::kPageview: {
+      // dp overrides the path of dl, as GA does for virtual pageviews.
+      const std::string_view dp = hit[Field::kDp];
+      const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp, bytes);
+      fields->path = page_path.empty() ? std::string_view("/") : page_path;
+      return EventKind::kPageview;
+    }
+    case HitType::kScreenview:
+      fields->path = hit[Field::kCd];
+      fields->path_is_screen = true;
+      return EventKind::kPageview;
+    case HitType::kEvent:
+      fields->event_name = hit[Field::kEa];
+      return EventKind::kEvent;
+    case HitType::kOther:
+      fields->event_name = hit[Field::kT];
+      return EventKind::kOther;
+  }
+  return EventKind::kOther;
+}
 
 // Validates one hit and appends its row. Returns the reject reason of a rejected hit.
 // `beacon_class` is the class of the beacon's user agent, shared by the hits of a /batch body.
@@ -281,7 +267,7 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const Beacon& be
   uint8_t flags = 0;
   if (queue_time_ms > 0) flags |= kFlagQueueTimeApplied;
   if (hit[Field::kNi] == "1") flags |= kFlagNonInteraction;
-  const int64_t minute = FloorDiv(beacon.receive_time_ms - queue_time_ms, kMillisPerMinute);
+  const int64_t minute = UnixMinute(beacon.receive_time_ms - queue_time_ms);
   const uint64_t visitor =
       VisitorFromClientId(cid.empty() ? uid : cid, site->site_id, ctx.visitor_key);
 
@@ -291,28 +277,7 @@ std::optional<RejectReason> DecodeHit(std::string_view raw_hit, const Beacon& be
                    .campaign_source = hit[Field::kCs],
                    .campaign_medium = hit[Field::kCm],
                    .campaign_name = hit[Field::kCn]};
-  EventKind kind = EventKind::kOther;
-  switch (*type) {
-    case HitType::kPageview: {
-      kind = EventKind::kPageview;
-      // dp overrides the path of dl, as GA does for virtual pageviews.
-      const std::string_view page_path = dp.empty() ? page.path : StripQueryAndFragment(dp, bytes);
-      fields.path = page_path.empty() ? std::string_view("/") : page_path;
-      break;
-    }
-    case HitType::kScreenview:
-      kind = EventKind::kPageview;
-      fields.path = hit[Field::kCd];
-      fields.path_is_screen = true;
-      break;
-    case HitType::kEvent:
-      kind = EventKind::kEvent;
-      fields.event_name = hit[Field::kEa];
-      break;
-    case HitType::kOther:
-      fields.event_name = hit[Field::kT];
-      break;
-  }
+  const EventKind kind = TypeFields(*type, hit, page, bytes, &fields);
   AppendEvent(events, *site, minute, kind, flags, visitor, fields, ua_class, beacon.country,
               beacon.source);
   return std::nullopt;

@@ -10,45 +10,21 @@
 #   tests/integration/dpdk_mirror_test.sh BUILD_DIR [HITS]
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-scripts=$(cd "$here/../../scripts" && pwd)
 build=$(cd "$1" && pwd)
 hits=${2:-20000}
 work=$(mktemp -d /tmp/beacond-mirror.XXXXXX)
-beacond_pid=""
-cleanup() {
-  local rc=$?
-  if [ -n "$beacond_pid" ] && kill -0 "$beacond_pid" 2>/dev/null; then
-    kill -KILL "$beacond_pid" 2>/dev/null || true
-  fi
-  "$scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
-  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "dpdk_mirror_test: kept $work" >&2; fi
-  exit $rc
-}
-trap cleanup EXIT
-step() { printf '\n== %s\n' "$*"; }
-. "$here/lib.sh"
-
-step "ClickHouse, schema, sites"
-ch_url=$("$scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
-"$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
-"$build/bench/gen/beacon-gen" sites --sites 40 --seed 6 --out "$work/sites.conf"
-
-# The mirrored hits carry no qt: beacond stamps them with the replay minute, the truth with the
-# capture's. Keep both in one minute: start no later than 40 s into it.
-while [ $(( $(date +%s) % 60 )) -gt 40 ]; do sleep 1; done
+. "$(dirname "$0")/lib.sh"
+begin_test dpdk_mirror_test 40 6
+# The mirrored hits carry no qt: beacond stamps them with the replay minute.
+wait_early_in_minute
 step "Writing the mirror capture ($hits hits)"
 "$build/bench/gen/beacon-gen" mirror-pcap --out "$work/mirror.pcap" \
   --sites-file "$work/sites.conf" --beacons "$hits" --seed 6 --loss-share 0.05 \
   --truth "$work/truth.tsv" --mirror-truth "$work/mirror.tsv"
 
 {
-  beacond_base_config
-  echo "[dpdk]"
-  dpdk_test_eal_args beacond-mirror-test "net_pcap_mirror,rx_pcap=$work/mirror.pcap"
+  dpdk_test_config beacond-mirror-test "net_pcap_mirror,rx_pcap=$work/mirror.pcap"
   cat <<TOML
-ports = ["net_pcap_mirror"]
-workers = 1
 mirror_ports = [80]
 mirror_gap_ms = 300
 TOML
@@ -56,10 +32,7 @@ TOML
 
 step "beacond with the DPDK mirror replaying the capture"
 start_beacond
-"$build/bench/gen/beacon-gen" wait-metrics --metrics-url "$metrics_url" --truth "$work/truth.tsv" \
-  --timeout-s 60
-sleep 1  # lossy flows close once mirror_gap_ms has passed
-curl -fsS "$metrics_url" >"$work/metrics.txt"
+save_metrics_at_truth 1  # lossy flows close once mirror_gap_ms has passed
 
 step "Mirror counters beside the capture's truth"
 failed=0
@@ -81,12 +54,7 @@ check open_flows 0 "$(metric beacond_dpdk_mirror_flows)"
 [ $failed -eq 0 ] || { echo "dpdk_mirror_test: mirror counters differ from the truth" >&2; exit 1; }
 
 step "Draining beacond (SIGTERM)"
-kill -TERM "$beacond_pid"
-rc=0
-wait "$beacond_pid" || rc=$?
-beacond_pid=""
-tail -n 3 "$work/beacond.log"
-[ $rc -eq 0 ] || { echo "beacond exited $rc after SIGTERM" >&2; exit 1; }
+drain_beacond
 
 step "What landed in ClickHouse, beside the ground truth"
 "$build/bench/gen/beacon-gen" verify --truth "$work/truth.tsv" --clickhouse "$ch_url" \

@@ -37,7 +37,6 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-step() { printf '\n== %s\n' "$*"; }
 . "$root/tests/integration/lib.sh"
 in_node() { ip netns exec "$node" "$@"; }
 in_peer() { ip netns exec "$peer" "$@"; }
@@ -74,12 +73,8 @@ read -r site_id _ tid hosts < <(grep -v '^#' "$work/sites.conf" | head -n 1)
 host=${hosts%%,*}
 
 {
-  beacond_base_config 0.0.0.0:8080
-  echo "[dpdk]"
-  dpdk_test_eal_args beacond-netns net_af_packet0,iface=bcnv0
+  dpdk_test_config beacond-netns net_af_packet0,iface=bcnv0 0.0.0.0:8080
   cat <<TOML
-ports = ["net_af_packet0"]
-workers = 1
 syslog_port = 5514
 hit_batch_port = 5140
 exception_port = "net_tap0,iface=bcntap0"
@@ -95,27 +90,7 @@ in_node ip link set bcntap0 up
 
 step "nginx in the peer namespace, relaying to 198.18.0.1:5514"
 mkdir -p "$work/nginx"
-cat >"$work/nginx/beacon-relay-site.conf" <<EOF
-listen 127.0.0.1:8081;
-server_name collect.test;
-access_log syslog:server=198.18.0.1:5514,facility=local7,tag=beacon,nohostname beacon_relay if=\$beacon_relay_log;
-EOF
-cat >"$work/nginx/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 64; }
-http {
-  client_body_temp_path $work/nginx/client_body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  access_log off;
-  include $root/appliance/examples/nginx-beacon-relay.conf;
-}
-EOF
+write_nginx_relay_conf "$work/nginx" 127.0.0.1:8081 198.18.0.1:5514
 # The snippet's answer socket lives in /run: give this nginx a /run of its own.
 in_peer unshare -m --propagation private sh -c \
   "mount -t tmpfs tmpfs /run && $nginx -p $work/nginx -c $work/nginx/nginx.conf" \
@@ -159,12 +134,7 @@ want=$((beacons + 1))
 wait_accepted "$want"
 
 step "Draining beacond (SIGTERM), then ClickHouse"
-kill -TERM "$beacond_pid"
-rc=0
-wait "$beacond_pid" || rc=$?
-beacond_pid=""
-tail -n 2 "$work/beacond.log"
-[ $rc -eq 0 ] || { echo "beacond exited $rc" >&2; exit 1; }
+drain_beacond
 landed=$(in_node curl -fsS "$ch_url/" --data-binary \
   "SELECT sum(pageviews) FROM beacon.site_minutes WHERE site_id = $site_id")
 echo "pageviews of site $site_id in ClickHouse: $landed (sent $want)"

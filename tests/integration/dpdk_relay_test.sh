@@ -10,46 +10,22 @@
 #   tests/integration/dpdk_relay_test.sh BUILD_DIR [HITS] [dpdk|udp]
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-scripts=$(cd "$here/../../scripts" && pwd)
 build=$(cd "$1" && pwd)
 hits=${2:-20000}
 mode=${3:-dpdk}
 work=$(mktemp -d /tmp/beacond-dpdk.XXXXXX)
-beacond_pid=""
-cleanup() {
-  local rc=$?
-  if [ -n "$beacond_pid" ] && kill -0 "$beacond_pid" 2>/dev/null; then
-    kill -KILL "$beacond_pid" 2>/dev/null || true
-  fi
-  "$scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
-  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "dpdk_relay_test: kept $work" >&2; fi
-  exit $rc
-}
-trap cleanup EXIT
-step() { printf '\n== %s\n' "$*"; }
-. "$here/lib.sh"
-
-step "ClickHouse, schema, sites"
-ch_url=$("$scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
-"$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
-"$build/bench/gen/beacon-gen" sites --sites 40 --seed 5 --out "$work/sites.conf"
-
-# Hit batches carry no time: beacond stamps them with the replay minute, the truth with the
-# capture's. Keep both in one minute: start no later than 40 s into it.
-while [ $(( $(date +%s) % 60 )) -gt 40 ]; do sleep 1; done
+. "$(dirname "$0")/lib.sh"
+begin_test dpdk_relay_test 40 5
+# Hit batches carry no time: beacond stamps them with the replay minute.
+wait_early_in_minute
 if [ "$mode" = dpdk ]; then
 step "Writing the capture ($hits hits)"
 "$build/bench/gen/beacon-gen" pcap --out "$work/relay.pcap" --sites-file "$work/sites.conf" \
   --beacons "$hits" --seed 5 --truth "$work/truth.tsv" --frames-truth "$work/frames.tsv"
 
 {
-  beacond_base_config
-  echo "[dpdk]"
-  dpdk_test_eal_args beacond-dpdk-test "net_pcap_replay,rx_pcap=$work/relay.pcap"
+  dpdk_test_config beacond-dpdk-test "net_pcap_replay,rx_pcap=$work/relay.pcap"
   cat <<TOML
-ports = ["net_pcap_replay"]
-workers = 1
 hit_batch_port = 5140
 syslog_port = 5514
 reassembly_timeout_ms = 500
@@ -58,10 +34,7 @@ TOML
 
 step "beacond with the DPDK relay replaying the capture"
 start_beacond
-"$build/bench/gen/beacon-gen" wait-metrics --metrics-url "$metrics_url" --truth "$work/truth.tsv" \
-  --timeout-s 60
-sleep 1  # the fragments of incomplete datagrams time out (reassembly_timeout_ms)
-curl -fsS "$metrics_url" >"$work/metrics.txt"
+save_metrics_at_truth 1  # the fragments of incomplete datagrams time out (reassembly_timeout_ms)
 
 step "Frame outcomes beside the capture's truth"
 failed=0
@@ -91,14 +64,7 @@ printf '%-28s truth %8s  beacond %8s\n' port_rx_packets "$((frames - reassembled
 
 else
 step "beacond with the kernel-socket UDP relay"
-read -r hit_port syslog_port < <(python3 - <<'PY'
-import socket
-socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-)
+read -r hit_port syslog_port < <(free_ports 2 udp)
 {
   beacond_base_config
   cat <<TOML
@@ -115,9 +81,7 @@ step "Sending the capture's datagrams ($hits hits) to 127.0.0.1:$hit_port and :$
 "$build/bench/gen/beacon-gen" pcap --out "$work/relay.pcap" --sites-file "$work/sites.conf" \
   --beacons "$hits" --seed 5 --truth "$work/truth.tsv" --frames-truth "$work/frames.tsv" \
   --send-to 127.0.0.1 --hit-batch-port "$hit_port" --syslog-port "$syslog_port"
-"$build/bench/gen/beacon-gen" wait-metrics --metrics-url "$metrics_url" --truth "$work/truth.tsv" \
-  --timeout-s 60
-curl -fsS "$metrics_url" >"$work/metrics.txt"
+save_metrics_at_truth
 want=$(awk '$1 == "datagrams" { print $2 }' "$work/frames.tsv")
 got=$(awk '$1 == "beacond_udp_datagrams_total" { print $2 }' "$work/metrics.txt")
 echo "datagrams: truth $want, beacond $got"
@@ -126,12 +90,7 @@ echo "datagrams: truth $want, beacond $got"
 fi
 
 step "Draining beacond (SIGTERM)"
-kill -TERM "$beacond_pid"
-rc=0
-wait "$beacond_pid" || rc=$?
-beacond_pid=""
-tail -n 3 "$work/beacond.log"
-[ $rc -eq 0 ] || { echo "beacond exited $rc after SIGTERM" >&2; exit 1; }
+drain_beacond
 
 step "What landed in ClickHouse, beside the ground truth"
 "$build/bench/gen/beacon-gen" verify --truth "$work/truth.tsv" --clickhouse "$ch_url" \

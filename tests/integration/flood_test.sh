@@ -17,10 +17,7 @@ sampler_pid=""
 cleanup() {
   local rc=$?
   [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null || true
-  [ -n "$beacond_pid" ] && kill -KILL "$beacond_pid" 2>/dev/null || true
-  "$root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
-  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "flood_test: kept $work" >&2; fi
-  exit $rc
+  end_test flood_test "$rc"
 }
 trap cleanup EXIT
 fail=0
@@ -34,9 +31,7 @@ check() {  # check DESCRIPTION CONDITION...
 declare -A K=([page]=20 [referrer]=10 [utm_source]=5 [utm_medium]=5 [utm_campaign]=5
   [event]=10 [country]=676 [device]=5 [browser]=40 [os]=22)
 
-ch_url=$("$root/scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
-"$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
-"$build/bench/gen/beacon-gen" sites --sites 5 --seed 3 --out "$work/sites.conf" >/dev/null
+start_clickhouse_and_sites 5 3
 {
   beacond_base_config 127.0.0.1:0 2
   cat <<TOML

@@ -1,52 +1,97 @@
-# Shell pieces shared by the integration scripts that run beacond themselves. Source it once
-# `build` (the build directory) and `work` (the test's scratch directory) are set.
+# shellcheck shell=bash
+# Shell pieces shared by the integration scripts that run beacond themselves, over those of
+# scripts/lib.sh. Source it once `build` (the build directory) and `work` (the test's scratch
+# directory) are set.
+
+beacon_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../../scripts/lib.sh
+. "$beacon_root/scripts/lib.sh"
 
 # Prints the sections every test beacond has: the registry and state under $work, HTTP on
 # LISTEN (default a free loopback port) with WORKERS workers (default 1), management on a free
 # loopback port, and ClickHouse at $ch_url, database "beacon". [clickhouse] comes last, so a
 # caller may append keys of that section before its own sections.
+# shellcheck disable=SC2120
 beacond_base_config() {
-  cat <<TOML
-[sites]
-registry = "$work/sites.conf"
-[http]
-listen = "${1:-127.0.0.1:0}"
-workers = ${2:-1}
-[management]
-listen = "127.0.0.1:0"
-[state]
-dir = "$work/state"
-[clickhouse]
-url = "$ch_url"
-database = "beacon"
-TOML
+  beacond_config "$work" "${1:-127.0.0.1:0}" "${2:-1}" "$ch_url" beacon
 }
 
-# Prints the [dpdk] eal_args of a test: no hugepages, no PCI, no shared config, two lcores,
-# file prefix PREFIX-<pid>, and the vdev VDEV.
-dpdk_test_eal_args() {
+# Starts a ClickHouse under $work/clickhouse (sets ch_url) with beacond's schema in database
+# "beacon", and writes a registry of SITES generated sites (seed SEED) to $work/sites.conf.
+start_clickhouse_and_sites() {  # SITES SEED
+  ch_url=$("$beacon_root/scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
+  "$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
+  "$build/bench/gen/beacon-gen" sites --sites "$1" --seed "$2" --out "$work/sites.conf" >/dev/null
+}
+
+# The end of a test that runs beacond and a ClickHouse under $work, for its EXIT trap: kills
+# beacond if it still runs, stops the ClickHouse, removes $work when the test passed (RC 0),
+# else keeps it and says so; exits RC.
+end_test() {  # NAME RC
+  if [ -n "${beacond_pid:-}" ] && kill -0 "$beacond_pid" 2>/dev/null; then
+    kill -KILL "$beacond_pid" 2>/dev/null || true
+  fi
+  "$beacon_root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
+  if [ "$2" -eq 0 ]; then rm -rf "$work"; else echo "$1: kept $work" >&2; fi
+  exit "$2"
+}
+
+# The start of a test that runs beacond and a ClickHouse under $work: end_test NAME on exit,
+# then start_clickhouse_and_sites SITES SEED.
+begin_test() {  # NAME SITES SEED
+  beacond_pid=""
+  # shellcheck disable=SC2064  # NAME now, the exit status at exit
+  trap "end_test $1 \$?" EXIT
+  step "ClickHouse, schema, sites"
+  start_clickhouse_and_sites "$2" "$3"
+}
+
+# Waits until the current minute is at most 40 s old, so that what a test replays now and the
+# truth it wrote for the minute of writing fall in one minute (replayed beacons carry no time:
+# beacond stamps them on arrival).
+wait_early_in_minute() {
+  while [ $(($(date +%s) % 60)) -gt 40 ]; do sleep 1; done
+}
+
+# Prints a test beacond's configuration (beacond_base_config LISTEN) and its [dpdk] section,
+# open for more keys: EAL without hugepages, PCI or shared config, two lcores, file prefix
+# PREFIX-<pid>, the vdev VDEV as the one port, one worker lcore.
+dpdk_test_config() {  # PREFIX VDEV [LISTEN]
+  beacond_base_config "${3:-127.0.0.1:0}"
   cat <<TOML
+[dpdk]
 eal_args = ["--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
             "$1-$$", "-l", "0-1", "--log-level", "lib.eal:warning", "--vdev", "$2"]
+ports = ["${2%%,*}"]
+workers = 1
 TOML
 }
 
-# Starts beacond ($BEACOND, default the build's) on $work/beacond.toml (under the command given
-# as arguments, e.g. `ip netns exec NODE`), waits until it is ready and sets beacond_pid,
-# http_port and metrics_url. beacond compiles uap-core's patterns first: ~5 s idle, so wait up
-# to 60 s.
-start_beacond() {
-  "$@" "${BEACOND:-$build/appliance/beacond}" --config "$work/beacond.toml" --ready-file "$work/ready" \
-    2>"$work/beacond.log" &
-  beacond_pid=$!
-  for _ in $(seq 1 600); do
-    [ -f "$work/ready" ] && break
-    kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  [ -f "$work/ready" ] || { cat "$work/beacond.log" >&2; echo "beacond did not become ready" >&2; exit 1; }
-  http_port=$(sed -n 's/^http_port=//p' "$work/ready")
-  metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
+# Writes DIR/nginx.conf, an nginx (run as root) with its pid, logs and temp files in DIR that
+# serves appliance/examples/nginx-beacon-relay.conf, and DIR/beacon-relay-site.conf, the
+# snippet's site: listening on LISTEN, relaying beacons to the syslog server SYSLOG (host:port).
+write_nginx_relay_conf() {  # DIR LISTEN SYSLOG
+  cat >"$1/beacon-relay-site.conf" <<EOF
+listen $2;
+server_name collect.test;
+access_log syslog:server=$3,facility=local7,tag=beacon,nohostname beacon_relay if=\$beacon_relay_log;
+EOF
+  cat >"$1/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 64; }
+http {
+  client_body_temp_path $1/client_body;
+  proxy_temp_path $1/proxy;
+  fastcgi_temp_path $1/fastcgi;
+  uwsgi_temp_path $1/uwsgi;
+  scgi_temp_path $1/scgi;
+  access_log off;
+  include $beacon_root/appliance/examples/nginx-beacon-relay.conf;
+}
+EOF
 }
 
 # SIGKILLs and reaps each of the given processes still running; empty arguments are skipped.
@@ -56,18 +101,6 @@ kill_started() {
       { kill -KILL "$pid" && wait "$pid"; } 2>/dev/null || true
     fi
   done
-}
-
-# Prints N free loopback ports of kind tcp (default) or udp, space-separated.
-free_ports() {
-  python3 - "$1" "${2:-tcp}" <<'PY'
-import socket, sys
-kind = socket.SOCK_DGRAM if sys.argv[2] == "udp" else socket.SOCK_STREAM
-socks = [socket.socket(socket.AF_INET, kind) for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
 }
 
 # Starts a local ClickHouse with the schema and a registry of 20 sites under $work, then
@@ -87,9 +120,9 @@ start_node_with_traffic() {
       "$build/bench/gen/beacon-gen" pcap --out "$work/relay.pcap" --sites-file "$work/sites.conf" \
         --beacons 2000 --seed 3 --truth "$work/pcap-truth.tsv" \
         --frames-truth "$work/pcap-frames.tsv" >/dev/null
-      echo "[dpdk]"
-      dpdk_test_eal_args beacond-node "net_pcap_replay,rx_pcap=$work/relay.pcap"
-      printf 'ports = ["net_pcap_replay"]\nworkers = 1\nhit_batch_port = 5140\nsyslog_port = 5514\n'
+      dpdk_test_config beacond-node "net_pcap_replay,rx_pcap=$work/relay.pcap" |
+        sed -n '/^\[dpdk\]/,$p'
+      printf 'hit_batch_port = 5140\nsyslog_port = 5514\n'
     fi
   } >"$work/beacond.toml"
   start_beacond

@@ -56,8 +56,8 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$dir/requests" "$dir/datagrams"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-http_port=$(free_port)
+. "$root/tests/integration/lib.sh"
+http_port=$(free_ports)
 
 # The beacons: endpoint name (for the direct decode), method, URI, body.
 ua='Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0'
@@ -89,27 +89,7 @@ for _ in $(seq 100); do [ -s "$dir/udp_port" ] && break; sleep 0.05; done
 udp_port=$(cat "$dir/udp_port")
 
 start_nginx() {
-  cat >"$dir/beacon-relay-site.conf" <<EOF
-listen 127.0.0.1:$http_port;
-server_name collect.test;
-access_log syslog:server=127.0.0.1:$udp_port,facility=local7,tag=beacon,nohostname beacon_relay if=\$beacon_relay_log;
-EOF
-  cat >"$dir/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 64; }
-http {
-  client_body_temp_path $dir/client_body;
-  proxy_temp_path $dir/proxy;
-  fastcgi_temp_path $dir/fastcgi;
-  uwsgi_temp_path $dir/uwsgi;
-  scgi_temp_path $dir/scgi;
-  access_log off;
-  include $root/appliance/examples/nginx-beacon-relay.conf;
-}
-EOF
+  write_nginx_relay_conf "$dir" "127.0.0.1:$http_port" "127.0.0.1:$udp_port"
   rm -f "$socket"
   "$nginx" -p "$dir" -c "$dir/nginx.conf" -t -q
   "$nginx" -p "$dir" -c "$dir/nginx.conf"
