@@ -1,0 +1,97 @@
+// Block encoder and decoder over zstd; see block_codec.h.
+#include "kernels/archive/block_codec.h"
+
+#include <zstd.h>
+
+#include <cstdlib>
+
+namespace beacon::kernels {
+
+BlockEncoder::BlockEncoder(int level, const ArchiveDictionary* dictionary)
+    : cctx_(ZSTD_createCCtx()) {
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, level);
+  if (dictionary != nullptr) {
+    cdict_ = ZSTD_createCDict(dictionary->bytes().data(), dictionary->bytes().size(), level);
+    ZSTD_CCtx_refCDict(cctx_, cdict_);
+    dictionary_id_ = dictionary->id();
+  }
+}
+
+BlockEncoder::~BlockEncoder() {
+  ZSTD_freeCCtx(cctx_);
+  ZSTD_freeCDict(cdict_);
+}
+
+ArchiveError BlockEncoder::Add(const ArchiveRecord& record) {
+  if (WouldOverflow(record)) return ArchiveError::kTooLarge;
+  const ArchiveError error = EncodeRecord(record, &raw_);
+  if (error == ArchiveError::kOk) ++count_;
+  return error;
+}
+
+void BlockEncoder::Finish(uint64_t first_sequence, std::string* out) {
+  out->resize(kBlockHeaderBytes + ZSTD_compressBound(raw_.size()));
+  const size_t frame = ZSTD_compress2(cctx_, out->data() + kBlockHeaderBytes,
+                                      out->size() - kBlockHeaderBytes, raw_.data(), raw_.size());
+  // With a bound-sized buffer and a valid level, zstd fails only when out of memory.
+  if (ZSTD_isError(frame)) std::abort();
+  out->resize(kBlockHeaderBytes + frame);
+  BlockHeader header;
+  header.raw_bytes = static_cast<uint32_t>(raw_.size());
+  header.first_sequence = first_sequence;
+  header.record_count = count_;
+  header.dictionary_id = dictionary_id_;
+  EncodeBlockHeader(header, std::string_view(*out).substr(kBlockHeaderBytes), out->data());
+  raw_.clear();
+  count_ = 0;
+}
+
+BlockDecoder::BlockDecoder(const DictionaryStore* dictionaries)
+    : dictionaries_(dictionaries), dctx_(ZSTD_createDCtx()) {}
+
+BlockDecoder::~BlockDecoder() { ZSTD_freeDCtx(dctx_); }
+
+ArchiveError BlockDecoder::Decode(std::string_view block) {
+  records_.clear();
+  ArchiveError error = DecodeBlockHeader(block, &header_);
+  if (error != ArchiveError::kOk) return error;
+  if (block.size() != kBlockHeaderBytes + header_.frame_bytes) return ArchiveError::kBadLength;
+  const std::string_view frame = block.substr(kBlockHeaderBytes);
+  if (BlockChecksum(block, frame) != header_.crc) return ArchiveError::kBadChecksum;
+  error = Inflate(frame);
+  if (error != ArchiveError::kOk) return error;
+  std::string_view rest = raw_;
+  while (!rest.empty() && records_.size() < header_.record_count) {
+    size_t consumed = 0;
+    ArchiveRecord record;
+    error = DecodeRecord(rest, &record, &consumed);
+    if (error != ArchiveError::kOk) break;
+    records_.push_back(record);
+    rest.remove_prefix(consumed);
+  }
+  if (error != ArchiveError::kOk || !rest.empty() || records_.size() != header_.record_count) {
+    records_.clear();
+    return ArchiveError::kBadRecord;
+  }
+  return ArchiveError::kOk;
+}
+
+ArchiveError BlockDecoder::Inflate(std::string_view frame) {
+  ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_and_parameters);
+  if (header_.dictionary_id != 0) {
+    const ArchiveDictionary* dictionary =
+        dictionaries_ == nullptr ? nullptr : dictionaries_->Find(header_.dictionary_id);
+    if (dictionary == nullptr) return ArchiveError::kUnknownDictionary;
+    ZSTD_DCtx_refDDict(dctx_, dictionary->ddict());
+  }
+  // Frames of ours always carry their content size; anything else is refused.
+  const unsigned long long content = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (content != header_.raw_bytes) return ArchiveError::kDecompress;
+  raw_.resize(header_.raw_bytes);
+  const size_t got =
+      ZSTD_decompressDCtx(dctx_, raw_.data(), raw_.size(), frame.data(), frame.size());
+  if (ZSTD_isError(got) || got != header_.raw_bytes) return ArchiveError::kDecompress;
+  return ArchiveError::kOk;
+}
+
+}  // namespace beacon::kernels
