@@ -42,8 +42,7 @@ void BlockEncoder::Finish(uint64_t first_sequence, std::string* out) {
   header.record_count = count_;
   header.dictionary_id = dictionary_id_;
   EncodeBlockHeader(header, std::string_view(*out).substr(kBlockHeaderBytes), out->data());
-  raw_.clear();
-  count_ = 0;
+  Reset();
 }
 
 BlockDecoder::BlockDecoder(const DictionaryStore* dictionaries)

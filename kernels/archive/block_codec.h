@@ -42,6 +42,11 @@ class BlockEncoder {
   // Compresses the open block (not empty) into `out` (replacing its content): header + frame,
   // its first record numbered `first_sequence`. The next block starts empty.
   void Finish(uint64_t first_sequence, std::string* out);
+  // Drops the open block's records.
+  void Reset() {
+    raw_.clear();
+    count_ = 0;
+  }
 
  private:
   ZSTD_CCtx* cctx_;
