@@ -22,8 +22,10 @@ SegmentScanner::SegmentScanner(std::string_view segment)
     // A damaged header: its bytes up to the first valid block are damage.
     pos_ = Resync(0);
     const bool torn = header_error_ == ArchiveError::kTruncated && pos_ == segment_.size();
-    damage_.push_back(
-        {0, pos_, torn ? DamageKind::kTornTail : DamageKind::kCorrupt, header_error_});
+    if (pos_ > 0) {
+      damage_.push_back(
+          {0, pos_, torn ? DamageKind::kTornTail : DamageKind::kCorrupt, header_error_});
+    }
   }
 }
 
