@@ -31,27 +31,28 @@ class BlockEncoder {
   // Appends one record to the open block; kTooLarge (nothing added) when it can never fit.
   ArchiveError Add(const ArchiveRecord& record);
   // Raw bytes and records of the open block.
-  size_t raw_bytes() const { return raw_.size(); }
+  size_t raw_bytes() const {
+    return heads_.size() + payloads_.size() + queries_.size() + agents_.size();
+  }
   uint32_t record_count() const { return count_; }
   bool empty() const { return count_ == 0; }
   // Would `record` take the open block past kMaxBlockRawBytes?
   bool WouldOverflow(const ArchiveRecord& record) const {
-    return raw_.size() + EncodedRecordBytes(record) > kMaxBlockRawBytes;
+    return raw_bytes() + EncodedRecordBytes(record) > kMaxBlockRawBytes;
   }
 
   // Compresses the open block (not empty) into `out` (replacing its content): header + frame,
   // its first record numbered `first_sequence`. The next block starts empty.
   void Finish(uint64_t first_sequence, std::string* out);
   // Drops the open block's records.
-  void Reset() {
-    raw_.clear();
-    count_ = 0;
-  }
+  void Reset();
 
  private:
   ZSTD_CCtx* cctx_;
   ZSTD_CDict* cdict_ = nullptr;
   uint32_t dictionary_id_ = 0;
+  // The open block's columns; Finish joins them into raw_.
+  std::string heads_, payloads_, queries_, agents_;
   std::string raw_;
   uint32_t count_ = 0;
 };
@@ -74,11 +75,13 @@ class BlockDecoder {
 
  private:
   ArchiveError Inflate(std::string_view frame);
+  ArchiveError SplitRecords();
 
   const DictionaryStore* dictionaries_;
   ZSTD_DCtx* dctx_;
   BlockHeader header_;
   std::string raw_;
+  std::vector<RecordLengths> lengths_;
   std::vector<ArchiveRecord> records_;
 };
 

@@ -5,6 +5,7 @@
 #include <zstd.h>
 
 #include <utility>
+#include <vector>
 
 namespace beacon::kernels {
 
@@ -35,13 +36,13 @@ const ArchiveDictionary* DictionarySet::Find(uint32_t id) const {
   return it == by_id_.end() ? nullptr : it->second.get();
 }
 
-std::string TrainArchiveDictionary(const std::vector<std::string>& samples, size_t capacity) {
+std::string TrainArchiveDictionary(std::span<const ArchiveRecord> records, size_t capacity) {
   std::string joined;
   std::vector<size_t> sizes;
-  sizes.reserve(samples.size());
-  for (const std::string& sample : samples) {
-    joined += sample;
-    sizes.push_back(sample.size());
+  sizes.reserve(records.size());
+  for (const ArchiveRecord& record : records) {
+    joined.append(record.payload).append(record.query).append(record.user_agent);
+    sizes.push_back(record.payload.size() + record.query.size() + record.user_agent.size());
   }
   std::string dictionary(capacity, '\0');
   const size_t size = ZDICT_trainFromBuffer(dictionary.data(), dictionary.size(), joined.data(),

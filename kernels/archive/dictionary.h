@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
+
+#include "kernels/archive/format.h"
 
 typedef struct ZSTD_DDict_s ZSTD_DDict;
 
@@ -55,8 +57,9 @@ class DictionarySet : public DictionaryStore {
   std::map<uint32_t, std::unique_ptr<const ArchiveDictionary>> by_id_;
 };
 
-// Trains a dictionary of at most `capacity` bytes from sample records (each one encoded record,
-// EncodeRecord's bytes). Empty when zstd cannot train one (too few or too uniform samples).
-std::string TrainArchiveDictionary(const std::vector<std::string>& samples, size_t capacity);
+// Trains a dictionary of at most `capacity` bytes from records of the node's own traffic (a
+// sample per record: its payload, query and user agent). Empty when zstd cannot train one (too
+// few or too uniform records).
+std::string TrainArchiveDictionary(std::span<const ArchiveRecord> records, size_t capacity);
 
 }  // namespace beacon::kernels

@@ -115,51 +115,40 @@ ArchiveError DecodeBlockHeader(std::string_view bytes, BlockHeader* header) {
   return ArchiveError::kOk;
 }
 
-ArchiveError EncodeRecord(const ArchiveRecord& record, std::string* out) {
+ArchiveError EncodeRecordHeader(const ArchiveRecord& record, char* out) {
   if (record.user_agent.size() > kMaxUserAgentBytes ||
       EncodedRecordBytes(record) > kMaxBlockRawBytes) {
     return ArchiveError::kTooLarge;
   }
-  const size_t at = out->size();
-  out->resize(at + kRecordHeaderBytes);
-  char* h = out->data() + at;
-  Put<int64_t>(h, record.receive_time_ms);
-  Put<uint64_t>(h + 8, record.address_hash);
-  Put<uint32_t>(h + 16, static_cast<uint32_t>(record.payload.size()));
-  Put<uint32_t>(h + 20, static_cast<uint32_t>(record.query.size()));
-  Put<uint16_t>(h + 24, static_cast<uint16_t>(record.user_agent.size()));
-  Put<uint16_t>(h + 26, record.country);
-  Put<uint8_t>(h + 28, static_cast<uint8_t>(record.ingress));
-  Put<uint8_t>(h + 29, static_cast<uint8_t>(record.endpoint));
-  Put<uint16_t>(h + 30, 0);
-  out->append(record.payload);
-  out->append(record.query);
-  out->append(record.user_agent);
+  Put<int64_t>(out, record.receive_time_ms);
+  Put<uint64_t>(out + 8, record.address_hash);
+  Put<uint32_t>(out + 16, static_cast<uint32_t>(record.payload.size()));
+  Put<uint32_t>(out + 20, static_cast<uint32_t>(record.query.size()));
+  Put<uint16_t>(out + 24, static_cast<uint16_t>(record.user_agent.size()));
+  Put<uint16_t>(out + 26, record.country);
+  Put<uint8_t>(out + 28, static_cast<uint8_t>(record.ingress));
+  Put<uint8_t>(out + 29, static_cast<uint8_t>(record.endpoint));
+  Put<uint16_t>(out + 30, 0);
   return ArchiveError::kOk;
 }
 
-ArchiveError DecodeRecord(std::string_view bytes, ArchiveRecord* record, size_t* consumed) {
+ArchiveError DecodeRecordHeader(std::string_view bytes, ArchiveRecord* record,
+                                RecordLengths* lengths) {
   if (bytes.size() < kRecordHeaderBytes) return ArchiveError::kTruncated;
   const char* h = bytes.data();
-  const uint64_t payload = Get<uint32_t>(h + 16);
-  const uint64_t query = Get<uint32_t>(h + 20);
-  const uint64_t user_agent = Get<uint16_t>(h + 24);
   const uint8_t ingress = Get<uint8_t>(h + 28);
   const uint8_t endpoint = Get<uint8_t>(h + 29);
   if (ingress > kLastIngress || endpoint > kLastEndpoint || Get<uint16_t>(h + 30) != 0) {
     return ArchiveError::kBadRecord;
   }
-  const uint64_t total = kRecordHeaderBytes + payload + query + user_agent;
-  if (total > bytes.size()) return ArchiveError::kTruncated;
   record->receive_time_ms = Get<int64_t>(h);
   record->address_hash = Get<uint64_t>(h + 8);
   record->country = Get<uint16_t>(h + 26);
   record->ingress = static_cast<IngressKind>(ingress);
   record->endpoint = static_cast<Endpoint>(endpoint);
-  record->payload = bytes.substr(kRecordHeaderBytes, payload);
-  record->query = bytes.substr(kRecordHeaderBytes + payload, query);
-  record->user_agent = bytes.substr(kRecordHeaderBytes + payload + query, user_agent);
-  *consumed = total;
+  lengths->payload = Get<uint32_t>(h + 16);
+  lengths->query = Get<uint32_t>(h + 20);
+  lengths->user_agent = Get<uint16_t>(h + 24);
   return ArchiveError::kOk;
 }
 

@@ -78,15 +78,24 @@ struct ArchiveRecord {
   std::string_view user_agent;
 };
 
-// Bytes EncodeRecord appends for `record`.
+// The raw bytes `record` takes in a block: its header and its three byte strings.
 inline size_t EncodedRecordBytes(const ArchiveRecord& record) {
   return kRecordHeaderBytes + record.payload.size() + record.query.size() +
          record.user_agent.size();
 }
-// Appends the record to `out`; kTooLarge (nothing appended) when a field is over its limit.
-ArchiveError EncodeRecord(const ArchiveRecord& record, std::string* out);
-// Decodes the record at the start of `bytes` (its views point into `bytes`) and sets
-// `*consumed` to its length.
-ArchiveError DecodeRecord(std::string_view bytes, ArchiveRecord* record, size_t* consumed);
+
+struct RecordLengths {
+  uint32_t payload = 0;
+  uint32_t query = 0;
+  uint32_t user_agent = 0;
+};
+
+// A block's raw bytes hold its records column by column (README.md): every record header,
+// then every payload, every query, every user agent. Writes the record's kRecordHeaderBytes
+// header (fixed fields and lengths) to `out`; kTooLarge when a field is over its limit.
+ArchiveError EncodeRecordHeader(const ArchiveRecord& record, char* out);
+// Decodes a record header: its fixed fields into `record` (views untouched), its lengths.
+ArchiveError DecodeRecordHeader(std::string_view bytes, ArchiveRecord* record,
+                                RecordLengths* lengths);
 
 }  // namespace beacon::kernels

@@ -45,37 +45,43 @@ TEST(Crc32c, StandardCheckValueAndExtension) {
   EXPECT_EQ(Crc32c(""), 0u);
 }
 
-TEST(ArchiveFormat, RecordRoundTrip) {
+TEST(ArchiveFormat, RecordHeaderRoundTrip) {
   std::string storage;
   const ArchiveRecord record = Sample(5, &storage);
-  std::string encoded;
-  ASSERT_EQ(EncodeRecord(record, &encoded), ArchiveError::kOk);
-  EXPECT_EQ(encoded.size(), EncodedRecordBytes(record));
+  char header[kRecordHeaderBytes];
+  ASSERT_EQ(EncodeRecordHeader(record, header), ArchiveError::kOk);
   ArchiveRecord decoded;
-  size_t consumed = 0;
-  ASSERT_EQ(DecodeRecord(encoded, &decoded, &consumed), ArchiveError::kOk);
-  EXPECT_EQ(consumed, encoded.size());
-  ExpectSame(record, decoded);
-  // Every strict prefix is truncated, never a shorter record.
-  for (size_t n = 0; n < encoded.size(); ++n) {
-    EXPECT_EQ(DecodeRecord(std::string_view(encoded).substr(0, n), &decoded, &consumed),
-              ArchiveError::kTruncated);
-  }
-  encoded[29] = 9;  // no such endpoint
-  EXPECT_EQ(DecodeRecord(encoded, &decoded, &consumed), ArchiveError::kBadRecord);
+  RecordLengths lengths;
+  ASSERT_EQ(DecodeRecordHeader({header, sizeof(header)}, &decoded, &lengths), ArchiveError::kOk);
+  EXPECT_EQ(decoded.receive_time_ms, record.receive_time_ms);
+  EXPECT_EQ(decoded.address_hash, record.address_hash);
+  EXPECT_EQ(decoded.ingress, record.ingress);
+  EXPECT_EQ(decoded.endpoint, record.endpoint);
+  EXPECT_EQ(decoded.country, record.country);
+  EXPECT_EQ(lengths.payload, record.payload.size());
+  EXPECT_EQ(lengths.query, record.query.size());
+  EXPECT_EQ(lengths.user_agent, record.user_agent.size());
+  EXPECT_EQ(DecodeRecordHeader({header, sizeof(header) - 1}, &decoded, &lengths),
+            ArchiveError::kTruncated);
+  header[29] = 9;  // no such endpoint
+  EXPECT_EQ(DecodeRecordHeader({header, sizeof(header)}, &decoded, &lengths),
+            ArchiveError::kBadRecord);
 }
 
 TEST(ArchiveFormat, OversizedFieldsAreRefused) {
   const std::string agent(kMaxUserAgentBytes + 1, 'a');
   ArchiveRecord record;
   record.user_agent = agent;
-  std::string out;
-  EXPECT_EQ(EncodeRecord(record, &out), ArchiveError::kTooLarge);
-  EXPECT_TRUE(out.empty());
+  char header[kRecordHeaderBytes];
+  EXPECT_EQ(EncodeRecordHeader(record, header), ArchiveError::kTooLarge);
+  BlockEncoder encoder(1);
+  EXPECT_EQ(encoder.Add(record), ArchiveError::kTooLarge);
+  EXPECT_TRUE(encoder.empty());
   const std::string payload(kMaxBlockRawBytes, 'p');
   record.user_agent = {};
   record.payload = payload;
-  EXPECT_EQ(EncodeRecord(record, &out), ArchiveError::kTooLarge);
+  EXPECT_EQ(encoder.Add(record), ArchiveError::kTooLarge);
+  EXPECT_EQ(encoder.raw_bytes(), 0u);
 }
 
 TEST(ArchiveFormat, SegmentHeaderRoundTripAndChecks) {
@@ -126,13 +132,9 @@ TEST(BlockCodec, RoundTripAndEveryFlippedBitRefused) {
 }
 
 TEST(BlockCodec, TrainedDictionaryRoundTripAndUnknownDictionary) {
-  std::vector<std::string> samples;
-  std::string storage;
-  for (int i = 0; i < 2000; ++i) {
-    std::string encoded;
-    ASSERT_EQ(EncodeRecord(Sample(i, &storage), &encoded), ArchiveError::kOk);
-    samples.push_back(std::move(encoded));
-  }
+  std::vector<std::string> storage(2000);
+  std::vector<ArchiveRecord> samples;
+  for (int i = 0; i < 2000; ++i) samples.push_back(Sample(i, &storage[static_cast<size_t>(i)]));
   std::string trained = TrainArchiveDictionary(samples, 16 << 10);
   ASSERT_FALSE(trained.empty());
   DictionarySet dictionaries;
