@@ -140,11 +140,13 @@ void SegmentWriter::Commit() {
   if (state_ != State::kHealthy || encoder_.empty() || options_.commit != CommitPolicy::kGroup) {
     return;
   }
-  // Group commit: while a sync is in flight, later records join the next block.
+  // Group commit: while a group is being written and synced, later records join the next
+  // block, cut once that group is done.
   if (in_flight_.load() == 0) {
     CutBlock();
-  } else {
+  } else if (!commit_requested_) {
     commit_requested_ = true;
+    commit_after_group_ = groups_done_.load();
   }
 }
 
@@ -172,7 +174,8 @@ CommitStatus SegmentWriter::Poll() {
     failed_at_ms_ = now;
   }
   if (state_ == State::kHealthy && !encoder_.empty()) {
-    const bool group_due = commit_requested_ && in_flight_.load() == 0;
+    const bool group_due =
+        commit_requested_ && (in_flight_.load() == 0 || groups_done_.load() > commit_after_group_);
     const bool age_due = options_.commit != CommitPolicy::kGroup &&
                          now - block_started_ms_ >= options_.commit_interval_ms;
     if (group_due || age_due) CutBlock();
@@ -239,6 +242,7 @@ void SegmentWriter::IoLoop() {
         if (spare_buffers_.size() < kSpareBuffers) spare_buffers_.push_back(std::move(block.bytes));
       }
       in_flight_.fetch_sub(blocks.size());
+      if (!blocks.empty()) groups_done_.fetch_add(1);
     }
     progress_.notify_all();
     const uint64_t one = 1;

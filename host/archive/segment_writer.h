@@ -135,6 +135,7 @@ class SegmentWriter {
   uint64_t block_first_sequence_;
   int64_t block_started_ms_ = 0;
   bool commit_requested_ = false;
+  uint64_t commit_after_group_ = 0;  // a deferred commit waits for the group after this one
   State state_ = State::kHealthy;
   uint64_t dropped_through_ = 0;
   int64_t failed_at_ms_ = 0;
@@ -152,6 +153,7 @@ class SegmentWriter {
   std::atomic<bool> io_failed_{false};
   std::atomic<int> error_{0};
   std::atomic<uint64_t> resumes_done_{0};
+  std::atomic<uint64_t> groups_done_{0};  // batches of blocks written (and synced) or dropped
 
   // I/O thread.
   std::unique_ptr<WritableFile> segment_;
