@@ -49,7 +49,9 @@ int RecoverWorker(FileSystem& fs, const SegmentWriterOptions& options, uint64_t*
   std::erase_if(segments, [&](const SegmentFile& s) { return s.worker != options.worker; });
   for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
     const bool newest = it == segments.rbegin();
-    uint64_t end = 0, valid_end = 0, size = 0;
+    uint64_t end = 0;
+    uint64_t valid_end = 0;
+    uint64_t size = 0;
     if (const int error = ScanEnd(fs, *it, &end, &valid_end, &size); error != 0) return error;
     *next = std::max(*next, it->first_sequence);
     if (end == 0 && newest) {
@@ -151,7 +153,7 @@ void SegmentWriter::Commit() {
 }
 
 CommitStatus SegmentWriter::Poll() {
-  uint64_t counter;
+  uint64_t counter = 0;
   while (read(notify_fd_, &counter, sizeof(counter)) > 0) {
   }
   const int64_t now = Now();

@@ -84,7 +84,8 @@ ArchiveError BlockDecoder::SplitRecords() {
   records_.resize(header_.record_count);
   std::vector<RecordLengths>& lengths = lengths_;
   lengths.resize(header_.record_count);
-  uint64_t payloads = 0, queries = 0;
+  uint64_t payloads = 0;
+  uint64_t queries = 0;
   uint64_t total = heads;
   for (size_t i = 0; i < records_.size(); ++i) {
     const std::string_view head(raw_.data() + i * kRecordHeaderBytes, kRecordHeaderBytes);
@@ -101,7 +102,9 @@ ArchiveError BlockDecoder::SplitRecords() {
     return ArchiveError::kBadRecord;
   }
   const std::string_view raw = raw_;
-  size_t payload_at = heads, query_at = heads + payloads, agent_at = heads + payloads + queries;
+  size_t payload_at = heads;
+  size_t query_at = heads + payloads;
+  size_t agent_at = heads + payloads + queries;
   for (size_t i = 0; i < records_.size(); ++i) {
     records_[i].payload = raw.substr(payload_at, lengths[i].payload);
     records_[i].query = raw.substr(query_at, lengths[i].query);
@@ -122,7 +125,7 @@ ArchiveError BlockDecoder::Inflate(std::string_view frame) {
     ZSTD_DCtx_refDDict(dctx_, dictionary->ddict());
   }
   // Frames of ours always carry their content size; anything else is refused.
-  const unsigned long long content = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  const uint64_t content = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (content != header_.raw_bytes) return ArchiveError::kDecompress;
   raw_.resize(header_.raw_bytes);
   const size_t got =
