@@ -22,30 +22,68 @@ BlockEncoder::~BlockEncoder() {
   ZSTD_freeCDict(cdict_);
 }
 
+namespace {
+
+enum Column : size_t {
+  kTime,
+  kAddressHash,
+  kPayloadBytes,
+  kQueryBytes,
+  kUserAgentBytes,
+  kCountry,
+  kIngress,
+  kEndpoint,
+  kPayloads,
+  kQueries,
+  kUserAgents,
+};
+
+template <typename T>
+void Append(std::string& column, T value) {
+  char bytes[sizeof(T)];
+  StoreLittleEndian<T>(bytes, value);
+  column.append(bytes, sizeof(T));
+}
+
+constexpr uint8_t kLastIngress = static_cast<uint8_t>(IngressKind::kMirror);
+constexpr uint8_t kLastEndpoint = static_cast<uint8_t>(Endpoint::kUdpSyslog);
+
+}  // namespace
+
 ArchiveError BlockEncoder::Add(const ArchiveRecord& record) {
-  if (WouldOverflow(record)) return ArchiveError::kTooLarge;
-  char header[kRecordHeaderBytes];
-  const ArchiveError error = EncodeRecordHeader(record, header);
-  if (error != ArchiveError::kOk) return error;
-  heads_.append(header, sizeof(header));
-  payloads_.append(record.payload);
-  queries_.append(record.query);
-  agents_.append(record.user_agent);
+  if (WouldOverflow(record) || record.user_agent.size() > kMaxUserAgentBytes) {
+    return ArchiveError::kTooLarge;
+  }
+  // Differences modulo 2^64: defined for any pair of times.
+  Append<uint64_t>(columns_[kTime], static_cast<uint64_t>(record.receive_time_ms) -
+                                        static_cast<uint64_t>(last_time_ms_));
+  last_time_ms_ = record.receive_time_ms;
+  Append<uint64_t>(columns_[kAddressHash], record.address_hash);
+  Append<uint32_t>(columns_[kPayloadBytes], static_cast<uint32_t>(record.payload.size()));
+  Append<uint32_t>(columns_[kQueryBytes], static_cast<uint32_t>(record.query.size()));
+  Append<uint16_t>(columns_[kUserAgentBytes], static_cast<uint16_t>(record.user_agent.size()));
+  Append<uint16_t>(columns_[kCountry], record.country);
+  Append<uint8_t>(columns_[kIngress], static_cast<uint8_t>(record.ingress));
+  Append<uint8_t>(columns_[kEndpoint], static_cast<uint8_t>(record.endpoint));
+  columns_[kPayloads].append(record.payload);
+  columns_[kQueries].append(record.query);
+  columns_[kUserAgents].append(record.user_agent);
+  raw_bytes_ += EncodedRecordBytes(record);
   ++count_;
   return ArchiveError::kOk;
 }
 
 void BlockEncoder::Reset() {
-  heads_.clear();
-  payloads_.clear();
-  queries_.clear();
-  agents_.clear();
+  for (std::string& column : columns_) column.clear();
+  last_time_ms_ = 0;
+  raw_bytes_ = 0;
   count_ = 0;
 }
 
 void BlockEncoder::Finish(uint64_t first_sequence, std::string* out) {
   // Column by column: like bytes sit together, which zstd rewards (README.md).
-  raw_.assign(heads_).append(payloads_).append(queries_).append(agents_);
+  raw_.clear();
+  for (const std::string& column : columns_) raw_.append(column);
   out->resize(kBlockHeaderBytes + ZSTD_compressBound(raw_.size()));
   const size_t frame = ZSTD_compress2(cctx_, out->data() + kBlockHeaderBytes,
                                       out->size() - kBlockHeaderBytes, raw_.data(), raw_.size());
@@ -79,39 +117,57 @@ ArchiveError BlockDecoder::Decode(std::string_view block) {
 }
 
 ArchiveError BlockDecoder::SplitRecords() {
-  const uint64_t heads = uint64_t{header_.record_count} * kRecordHeaderBytes;
-  if (heads > raw_.size()) return ArchiveError::kBadRecord;
-  records_.resize(header_.record_count);
-  std::vector<RecordLengths>& lengths = lengths_;
-  lengths.resize(header_.record_count);
+  const size_t n = header_.record_count;
+  if (uint64_t{n} * kRecordFixedBytes > raw_.size()) return ArchiveError::kBadRecord;
+  // The fixed-width columns, each n values wide, in Column order.
+  const char* time = raw_.data();
+  const char* address_hash = time + 8 * n;
+  const char* payload_bytes = address_hash + 8 * n;
+  const char* query_bytes = payload_bytes + 4 * n;
+  const char* agent_bytes = query_bytes + 4 * n;
+  const char* country = agent_bytes + 2 * n;
+  const char* ingress = country + 2 * n;
+  const char* endpoint = ingress + n;
+  records_.resize(n);
+  uint64_t at = 0;
   uint64_t payloads = 0;
   uint64_t queries = 0;
-  uint64_t total = heads;
-  for (size_t i = 0; i < records_.size(); ++i) {
-    const std::string_view head(raw_.data() + i * kRecordHeaderBytes, kRecordHeaderBytes);
-    if (DecodeRecordHeader(head, &records_[i], &lengths[i]) != ArchiveError::kOk) {
+  uint64_t agents = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ArchiveRecord& record = records_[i];
+    at += LoadLittleEndian<uint64_t>(time + 8 * i);
+    record.receive_time_ms = static_cast<int64_t>(at);
+    record.address_hash = LoadLittleEndian<uint64_t>(address_hash + 8 * i);
+    record.country = LoadLittleEndian<uint16_t>(country + 2 * i);
+    if (static_cast<uint8_t>(ingress[i]) > kLastIngress ||
+        static_cast<uint8_t>(endpoint[i]) > kLastEndpoint) {
       records_.clear();
       return ArchiveError::kBadRecord;
     }
-    payloads += lengths[i].payload;
-    queries += lengths[i].query;
-    total += uint64_t{lengths[i].payload} + lengths[i].query + lengths[i].user_agent;
+    record.ingress = static_cast<IngressKind>(ingress[i]);
+    record.endpoint = static_cast<Endpoint>(endpoint[i]);
+    payloads += LoadLittleEndian<uint32_t>(payload_bytes + 4 * i);
+    queries += LoadLittleEndian<uint32_t>(query_bytes + 4 * i);
+    agents += LoadLittleEndian<uint16_t>(agent_bytes + 2 * i);
   }
-  if (total != raw_.size()) {
+  if (n * kRecordFixedBytes + payloads + queries + agents != raw_.size()) {
     records_.clear();
     return ArchiveError::kBadRecord;
   }
   const std::string_view raw = raw_;
-  size_t payload_at = heads;
-  size_t query_at = heads + payloads;
-  size_t agent_at = heads + payloads + queries;
-  for (size_t i = 0; i < records_.size(); ++i) {
-    records_[i].payload = raw.substr(payload_at, lengths[i].payload);
-    records_[i].query = raw.substr(query_at, lengths[i].query);
-    records_[i].user_agent = raw.substr(agent_at, lengths[i].user_agent);
-    payload_at += lengths[i].payload;
-    query_at += lengths[i].query;
-    agent_at += lengths[i].user_agent;
+  size_t payload_at = n * kRecordFixedBytes;
+  size_t query_at = payload_at + payloads;
+  size_t agent_at = query_at + queries;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t p = LoadLittleEndian<uint32_t>(payload_bytes + 4 * i);
+    const uint32_t q = LoadLittleEndian<uint32_t>(query_bytes + 4 * i);
+    const uint16_t u = LoadLittleEndian<uint16_t>(agent_bytes + 2 * i);
+    records_[i].payload = raw.substr(payload_at, p);
+    records_[i].query = raw.substr(query_at, q);
+    records_[i].user_agent = raw.substr(agent_at, u);
+    payload_at += p;
+    query_at += q;
+    agent_at += u;
   }
   return ArchiveError::kOk;
 }

@@ -18,6 +18,11 @@ typedef struct ZSTD_DCtx_s ZSTD_DCtx;
 
 namespace beacon::kernels {
 
+// Columns of a block's raw bytes: receive time (difference to the previous record's), address
+// hash, payload, query and user-agent lengths, country, ingress, endpoint, then the payloads,
+// queries and user agents.
+inline constexpr size_t kRecordColumns = 11;
+
 // One per writer thread. Not thread-safe.
 class BlockEncoder {
  public:
@@ -31,9 +36,7 @@ class BlockEncoder {
   // Appends one record to the open block; kTooLarge (nothing added) when it can never fit.
   ArchiveError Add(const ArchiveRecord& record);
   // Raw bytes and records of the open block.
-  size_t raw_bytes() const {
-    return heads_.size() + payloads_.size() + queries_.size() + agents_.size();
-  }
+  size_t raw_bytes() const { return raw_bytes_; }
   uint32_t record_count() const { return count_; }
   bool empty() const { return count_ == 0; }
   // Would `record` take the open block past kMaxBlockRawBytes?
@@ -51,9 +54,11 @@ class BlockEncoder {
   ZSTD_CCtx* cctx_;
   ZSTD_CDict* cdict_ = nullptr;
   uint32_t dictionary_id_ = 0;
-  // The open block's columns; Finish joins them into raw_.
-  std::string heads_, payloads_, queries_, agents_;
+  // The open block's columns (README.md), joined into raw_ by Finish.
+  std::string columns_[kRecordColumns];
+  int64_t last_time_ms_ = 0;  // times are stored as differences
   std::string raw_;
+  size_t raw_bytes_ = 0;
   uint32_t count_ = 0;
 };
 
@@ -81,7 +86,6 @@ class BlockDecoder {
   ZSTD_DCtx* dctx_;
   BlockHeader header_;
   std::string raw_;
-  std::vector<RecordLengths> lengths_;
   std::vector<ArchiveRecord> records_;
 };
 

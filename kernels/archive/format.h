@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -29,7 +30,7 @@ std::string_view ArchiveErrorName(ArchiveError error);
 inline constexpr uint16_t kArchiveFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderBytes = 64;
 inline constexpr size_t kBlockHeaderBytes = 32;
-inline constexpr size_t kRecordHeaderBytes = 32;
+inline constexpr size_t kRecordFixedBytes = 30;  // a record's fixed-width fields
 inline constexpr char kSegmentMagic[8] = {'B', 'C', 'N', 'A', 'R', 'C', 'H', 'V'};
 inline constexpr uint32_t kBlockMagic = 0x4B4C4241;  // "ABLK" on disk
 // Decoders refuse blocks above this raw size, so a damaged length never allocates more.
@@ -78,24 +79,22 @@ struct ArchiveRecord {
   std::string_view user_agent;
 };
 
-// The raw bytes `record` takes in a block: its header and its three byte strings.
+// The raw bytes `record` takes in a block: its fixed-width fields and its three byte strings.
+// A block's raw bytes hold its records column by column (README.md; block_codec.h).
 inline size_t EncodedRecordBytes(const ArchiveRecord& record) {
-  return kRecordHeaderBytes + record.payload.size() + record.query.size() +
-         record.user_agent.size();
+  return kRecordFixedBytes + record.payload.size() + record.query.size() + record.user_agent.size();
 }
 
-struct RecordLengths {
-  uint32_t payload = 0;
-  uint32_t query = 0;
-  uint32_t user_agent = 0;
-};
-
-// A block's raw bytes hold its records column by column (README.md): every record header,
-// then every payload, every query, every user agent. Writes the record's kRecordHeaderBytes
-// header (fixed fields and lengths) to `out`; kTooLarge when a field is over its limit.
-ArchiveError EncodeRecordHeader(const ArchiveRecord& record, char* out);
-// Decodes a record header: its fixed fields into `record` (views untouched), its lengths.
-ArchiveError DecodeRecordHeader(std::string_view bytes, ArchiveRecord* record,
-                                RecordLengths* lengths);
+// The format's integers: little-endian, and the format is defined for little-endian hosts.
+template <typename T>
+void StoreLittleEndian(char* out, T value) {
+  std::memcpy(out, &value, sizeof(T));
+}
+template <typename T>
+T LoadLittleEndian(const char* in) {
+  T value;
+  std::memcpy(&value, in, sizeof(T));
+  return value;
+}
 
 }  // namespace beacon::kernels
