@@ -52,3 +52,6 @@ endif()
 # libpcre2-dev); uap-core's regexes.yaml is read at start (Debian uap-core).
 pkg_check_modules(HYPERSCAN REQUIRED IMPORTED_TARGET libhs)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+
+# CRC32C of the raw archive (kernels/archive): ISA-L's crc32_iscsi (Debian libisal-dev).
+pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)

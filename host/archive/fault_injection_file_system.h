@@ -1,0 +1,86 @@
+// A FileSystem for crash and I/O-error tests (the LevelDB/RocksDB FaultInjectionTestEnv
+// pattern): it keeps every write in memory until its file's DataSync, and every creation,
+// rename and unlink until its directory's SyncDirectory; Crash() drops all of that, as a power
+// cut would. It also fails writes or syncs with an injected errno, and crashes at a given sync
+// point. Thread-safe (one lock).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "host/archive/file_system.h"
+
+namespace beacon::host {
+
+class FaultInjectionFileSystem final : public FileSystem {
+ public:
+  // Data reaches `base` (a PosixFileSystem over a test directory) only when synced.
+  explicit FaultInjectionFileSystem(FileSystem& base);
+  ~FaultInjectionFileSystem() override;
+
+  int EnsureDirectory(const std::string& dir) override;
+  int CreateFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
+  int OpenFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
+  // Sees the unsynced writes, as the process that made them would.
+  int ReadPrefix(const std::string& path, uint64_t max_bytes, std::string* contents) override;
+  int List(const std::string& dir, std::vector<DirEntry>* entries) override;
+  int Rename(const std::string& from, const std::string& to) override;
+  int Unlink(const std::string& path) override;
+  int SyncDirectory(const std::string& dir) override;
+
+  // Writes fail with `error` (0: stop failing), each after writing the first half of its data.
+  void FailWrites(int error);
+  // DataSync fails with `error` (0: stop failing), and the unsynced writes are lost (fsyncgate).
+  void FailSyncs(int error);
+  // DataSync and SyncDirectory calls so far: the sync points.
+  uint64_t sync_points() const;
+  // Crashes at sync point `n` (1-based): before it takes effect, or after it did.
+  void CrashAtSyncPoint(uint64_t n, bool after);
+  // Drops everything not synced; from then on every call fails with EIO until Restart().
+  void Crash();
+  bool crashed() const;
+  // A new process on the surviving files: calls work again, files opened before stay dead.
+  void Restart();
+
+ private:
+  class File;
+  struct Pending {
+    uint64_t offset;
+    std::string data;
+  };
+  struct DirOp {
+    enum Kind { kCreate, kRename, kUnlink } kind;
+    std::string path;    // created, renamed to, or unlinked
+    std::string source;  // renamed from, or where the unlinked file waits
+  };
+
+  int Write(const std::string& path, uint64_t generation, uint64_t offset, std::string_view data);
+  int Sync(const std::string& path, uint64_t generation, WritableFile& base);
+  int TruncateFile(const std::string& path, uint64_t generation, uint64_t size, WritableFile& base);
+  bool Alive(uint64_t generation) const { return !crashed_ && generation == generation_; }
+  // Counts a sync point; true when the crash is due before it.
+  bool SyncPointCrashesBefore();
+  void SyncPointMaybeCrashAfter();
+  void CrashLocked();
+  void ApplyPending(const std::string& path, std::string* contents) const;
+
+  FileSystem& base_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::vector<Pending>> pending_;  // by path
+  std::map<std::string, std::vector<DirOp>> dir_ops_;    // by directory, in order
+  uint64_t generation_ = 0;
+  bool crashed_ = false;
+  int write_error_ = 0;
+  int sync_error_ = 0;
+  uint64_t sync_points_ = 0;
+  uint64_t crash_at_ = 0;
+  bool crash_after_ = false;
+  uint64_t unlinked_ = 0;
+};
+
+}  // namespace beacon::host

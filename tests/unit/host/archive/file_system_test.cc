@@ -1,0 +1,125 @@
+// PosixFileSystem modes and the fault-injecting file system's crash model.
+#include "host/archive/file_system.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "host/archive/fault_injection_file_system.h"
+#include "tests/unit/host/archive/archive_test_util.h"
+
+namespace beacon::host {
+namespace {
+
+mode_t ModeOf(const std::string& path) {
+  struct stat st;
+  EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+TEST(PosixFileSystem, DirectoriesAre0700AndFiles0600WhateverTheUmask) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  const std::string dir = scratch.archive();
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  const mode_t old_umask = umask(0);
+  ASSERT_EQ(fs.EnsureDirectory(dir), 0);
+  EXPECT_EQ(ModeOf(dir), 0700u);
+  std::unique_ptr<WritableFile> file;
+  ASSERT_EQ(fs.CreateFile(dir + "/a", &file), 0);
+  umask(old_umask);
+  EXPECT_EQ(ModeOf(dir + "/a"), 0600u);
+  EXPECT_EQ(fs.CreateFile(dir + "/a", &file), EEXIST);
+  EXPECT_EQ(fs.EnsureDirectory(dir + "/a"), ENOTDIR);
+}
+
+TEST(PosixFileSystem, WriteReadListRenameUnlink) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  const std::string dir = scratch.archive();
+  ASSERT_EQ(fs.EnsureDirectory(dir), 0);
+  std::unique_ptr<WritableFile> file;
+  ASSERT_EQ(fs.CreateFile(dir + "/a", &file), 0);
+  ASSERT_EQ(file->PWrite(0, "hello world"), 0);
+  ASSERT_EQ(file->DataSync(), 0);
+  ASSERT_EQ(file->Truncate(5), 0);
+  std::string contents;
+  ASSERT_EQ(fs.ReadFile(dir + "/a", &contents), 0);
+  EXPECT_EQ(contents, "hello");
+  ASSERT_EQ(fs.ReadPrefix(dir + "/a", 2, &contents), 0);
+  EXPECT_EQ(contents, "he");
+  ASSERT_EQ(fs.Rename(dir + "/a", dir + "/b"), 0);
+  std::vector<DirEntry> entries;
+  ASSERT_EQ(fs.List(dir, &entries), 0);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].name, "b");
+  EXPECT_EQ(entries[0].bytes, 5u);
+  ASSERT_EQ(fs.Unlink(dir + "/b"), 0);
+  ASSERT_EQ(fs.SyncDirectory(dir), 0);
+  EXPECT_EQ(fs.ReadFile(dir + "/b", &contents), ENOENT);
+}
+
+TEST(FaultInjectionFileSystem, CrashKeepsOnlyWhatWasSynced) {
+  ScratchDir scratch;
+  PosixFileSystem posix;
+  FaultInjectionFileSystem fs(posix);
+  const std::string dir = scratch.archive();
+  ASSERT_EQ(fs.EnsureDirectory(dir), 0);
+  std::unique_ptr<WritableFile> kept, unnamed, doomed;
+  ASSERT_EQ(fs.CreateFile(dir + "/kept", &kept), 0);
+  ASSERT_EQ(fs.CreateFile(dir + "/doomed", &doomed), 0);
+  ASSERT_EQ(fs.SyncDirectory(dir), 0);
+  ASSERT_EQ(kept->PWrite(0, "synced"), 0);
+  ASSERT_EQ(kept->DataSync(), 0);
+  ASSERT_EQ(kept->PWrite(6, " lost"), 0);
+  ASSERT_EQ(fs.CreateFile(dir + "/unnamed", &unnamed), 0);  // data synced, name not
+  ASSERT_EQ(unnamed->PWrite(0, "data"), 0);
+  ASSERT_EQ(unnamed->DataSync(), 0);
+  ASSERT_EQ(fs.Unlink(dir + "/doomed"), 0);  // not durable without a directory sync
+  std::string contents;
+  ASSERT_EQ(fs.ReadFile(dir + "/kept", &contents), 0);
+  EXPECT_EQ(contents, "synced lost");  // the process sees its own writes
+  EXPECT_EQ(fs.sync_points(), 3u);
+
+  fs.Crash();
+  EXPECT_EQ(kept->PWrite(0, "x"), EIO);
+  EXPECT_EQ(fs.ReadFile(dir + "/kept", &contents), EIO);
+  fs.Restart();
+  EXPECT_EQ(kept->DataSync(), EIO);  // handles of the crashed process stay dead
+  ASSERT_EQ(fs.ReadFile(dir + "/kept", &contents), 0);
+  EXPECT_EQ(contents, "synced");
+  EXPECT_EQ(fs.ReadFile(dir + "/unnamed", &contents), ENOENT);
+  EXPECT_EQ(fs.ReadFile(dir + "/doomed", &contents), 0);
+  std::vector<DirEntry> entries;
+  ASSERT_EQ(fs.List(dir, &entries), 0);
+  EXPECT_EQ(entries.size(), 2u);
+}
+
+TEST(FaultInjectionFileSystem, InjectedErrorsAndSyncPointCrashes) {
+  ScratchDir scratch;
+  PosixFileSystem posix;
+  FaultInjectionFileSystem fs(posix);
+  const std::string dir = scratch.archive();
+  ASSERT_EQ(fs.EnsureDirectory(dir), 0);
+  std::unique_ptr<WritableFile> file;
+  ASSERT_EQ(fs.CreateFile(dir + "/f", &file), 0);
+  ASSERT_EQ(fs.SyncDirectory(dir), 0);
+  fs.FailWrites(ENOSPC);
+  EXPECT_EQ(file->PWrite(0, "abcd"), ENOSPC);
+  fs.FailWrites(0);
+  fs.FailSyncs(EIO);
+  EXPECT_EQ(file->DataSync(), EIO);  // and the written prefix is forgotten
+  fs.FailSyncs(0);
+  ASSERT_EQ(file->PWrite(0, "ok"), 0);
+  fs.CrashAtSyncPoint(fs.sync_points() + 1, /*after=*/true);
+  EXPECT_EQ(file->DataSync(), 0);
+  EXPECT_TRUE(fs.crashed());
+  fs.Restart();
+  std::string contents;
+  ASSERT_EQ(fs.ReadFile(dir + "/f", &contents), 0);
+  EXPECT_EQ(contents, "ok");
+}
+
+}  // namespace
+}  // namespace beacon::host

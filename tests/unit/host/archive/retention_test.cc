@@ -1,0 +1,104 @@
+// Retention by age and size never deletes past a worker's watermark or a worker's newest segment.
+#include "host/archive/retention.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include "host/archive/archive_scanner.h"
+#include "host/archive/segment_files.h"
+#include "host/archive/segment_writer.h"
+#include "tests/unit/host/archive/archive_test_util.h"
+
+namespace beacon::host {
+namespace {
+
+// Two workers, each with several segments opened one simulated minute apart.
+void WriteArchive(FileSystem& fs, const std::string& dir, std::atomic<int64_t>* clock) {
+  for (uint32_t worker : {0u, 1u}) {
+    SegmentWriterOptions options;
+    options.directory = dir;
+    options.worker = worker;
+    options.block_bytes = 1 << 10;
+    options.segment_bytes = 2 << 10;
+    options.clock_ms = [clock] { return clock->load(); };
+    std::unique_ptr<SegmentWriter> writer;
+    ASSERT_EQ(SegmentWriter::Open(fs, options, &writer), 0);
+    for (uint64_t s = 1; s <= 600; ++s) {
+      const std::string payload = TestPayload(s);
+      ASSERT_EQ(writer->Append(TestRecord(s, payload)), s);
+      if (s % 20 == 0) {
+        ASSERT_TRUE(writer->Flush());
+        clock->fetch_add(60'000);
+      }
+    }
+  }
+}
+
+uint64_t FirstSequence(FileSystem& fs, const std::string& dir, uint32_t worker) {
+  ArchiveScanner scanner(fs, dir);
+  EXPECT_EQ(scanner.Seek(worker, 0), 0);
+  uint64_t sequence = 0;
+  kernels::ArchiveRecord record;
+  EXPECT_TRUE(scanner.Next(&sequence, &record));
+  return sequence;
+}
+
+std::vector<SegmentFile> Segments(FileSystem& fs, const std::string& dir, uint32_t worker) {
+  std::vector<SegmentFile> all, mine;
+  EXPECT_EQ(ListSegments(fs, dir, &all), 0);
+  for (const SegmentFile& s : all) {
+    if (s.worker == worker) mine.push_back(s);
+  }
+  return mine;
+}
+
+TEST(Retention, SizeLimitStopsAtTheWatermark) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  std::atomic<int64_t> clock{1'000'000};
+  WriteArchive(fs, scratch.archive(), &clock);
+  const size_t before = Segments(fs, scratch.archive(), 0).size();
+  ASSERT_GT(before, 4u);
+  // Worker 0 acknowledged through 250, worker 1 nothing: only worker 0's segments that end at
+  // or below 250 may go, however far over the limit the archive is.
+  const RetentionResult result =
+      ApplyRetention(fs, scratch.archive(), {.max_total_bytes = 1}, {{0, 250}}, clock.load());
+  EXPECT_EQ(result.error, 0);
+  EXPECT_TRUE(result.held_by_watermark);
+  EXPECT_GT(result.deleted_segments, 0u);
+  const std::vector<SegmentFile> left = Segments(fs, scratch.archive(), 0);
+  EXPECT_EQ(left.size() + result.deleted_segments, before);
+  EXPECT_LE(left.front().first_sequence, 251u);  // record 251 is still there
+  EXPECT_LE(FirstSequence(fs, scratch.archive(), 0), 251u);
+  EXPECT_EQ(FirstSequence(fs, scratch.archive(), 1), 1u);
+  // Everything acknowledged: all but each worker's newest segment go.
+  ApplyRetention(fs, scratch.archive(), {.max_total_bytes = 1}, {{0, 600}, {1, 600}}, clock.load());
+  EXPECT_EQ(Segments(fs, scratch.archive(), 0).size(), 1u);
+  EXPECT_EQ(Segments(fs, scratch.archive(), 1).size(), 1u);
+}
+
+TEST(Retention, AgeLimitDeletesOnlyOldSegmentsBelowTheWatermark) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  std::atomic<int64_t> clock{1'000'000};
+  WriteArchive(fs, scratch.archive(), &clock);
+  const std::vector<SegmentFile> before = Segments(fs, scratch.archive(), 1);
+  // Nothing is older than a day: nothing goes.
+  RetentionResult result = ApplyRetention(fs, scratch.archive(), {.max_age_ms = 86'400'000},
+                                          {{0, 600}, {1, 600}}, clock.load());
+  EXPECT_EQ(result.deleted_segments, 0u);
+  EXPECT_FALSE(result.held_by_watermark);
+  // Closed more than 10 minutes ago, and acknowledged.
+  result = ApplyRetention(fs, scratch.archive(), {.max_age_ms = 600'000}, {{1, 600}}, clock.load());
+  EXPECT_GT(result.deleted_segments, 0u);
+  EXPECT_TRUE(result.held_by_watermark);  // worker 0 has no watermark
+  EXPECT_EQ(Segments(fs, scratch.archive(), 0).size(), Segments(fs, scratch.archive(), 0).size());
+  const std::vector<SegmentFile> after = Segments(fs, scratch.archive(), 1);
+  EXPECT_LT(after.size(), before.size());
+  EXPECT_EQ(after.back().path, before.back().path);
+  EXPECT_EQ(FirstSequence(fs, scratch.archive(), 0), 1u);
+}
+
+}  // namespace
+}  // namespace beacon::host

@@ -1,0 +1,143 @@
+// Record, header and block codecs of the archive, with and without a trained dictionary.
+#include "kernels/archive/format.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/archive/block_codec.h"
+#include "kernels/archive/crc32c.h"
+#include "kernels/archive/dictionary.h"
+
+namespace beacon::kernels {
+namespace {
+
+ArchiveRecord Sample(int i, std::string* storage) {
+  *storage = "v=1&t=pageview&tid=UA-" + std::to_string(100000 + i % 7) +
+             "-1&cid=" + std::to_string(i * 7919) + "&dp=%2Fpage%2F" + std::to_string(i % 13);
+  ArchiveRecord record;
+  // Times are stored as differences: the extremes must survive them.
+  record.receive_time_ms = i == 0   ? std::numeric_limits<int64_t>::min()
+                           : i == 1 ? std::numeric_limits<int64_t>::max()
+                                    : 1'700'000'000'000 + i;
+  record.address_hash = 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(i + 1);
+  record.ingress = i % 3 == 0 ? IngressKind::kUdpRelay : IngressKind::kHttp;
+  record.endpoint = i % 2 == 0 ? Endpoint::kGaCollect : Endpoint::kGa4Gtag;
+  record.country = static_cast<uint16_t>(i % 300);
+  record.payload = *storage;
+  record.query = i % 2 == 0 ? std::string_view() : std::string_view("tid=G-1&cid=5");
+  record.user_agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0";
+  return record;
+}
+
+void ExpectSame(const ArchiveRecord& a, const ArchiveRecord& b) {
+  EXPECT_EQ(a.receive_time_ms, b.receive_time_ms);
+  EXPECT_EQ(a.address_hash, b.address_hash);
+  EXPECT_EQ(a.ingress, b.ingress);
+  EXPECT_EQ(a.endpoint, b.endpoint);
+  EXPECT_EQ(a.country, b.country);
+  EXPECT_EQ(a.payload, b.payload);
+  EXPECT_EQ(a.query, b.query);
+  EXPECT_EQ(a.user_agent, b.user_agent);
+}
+
+TEST(Crc32c, StandardCheckValueAndExtension) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32cExtend(Crc32c("1234"), "56789"), 0xE3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+}
+
+TEST(ArchiveFormat, OversizedFieldsAreRefused) {
+  const std::string agent(kMaxUserAgentBytes + 1, 'a');
+  ArchiveRecord record;
+  record.user_agent = agent;
+  BlockEncoder encoder(1);
+  EXPECT_EQ(encoder.Add(record), ArchiveError::kTooLarge);
+  EXPECT_TRUE(encoder.empty());
+  const std::string payload(kMaxBlockRawBytes, 'p');
+  record.user_agent = {};
+  record.payload = payload;
+  EXPECT_EQ(encoder.Add(record), ArchiveError::kTooLarge);
+  EXPECT_EQ(encoder.raw_bytes(), 0u);
+}
+
+TEST(ArchiveFormat, SegmentHeaderRoundTripAndChecks) {
+  SegmentHeader header;
+  header.worker = 3;
+  header.node = 0xABCDEF0123456789ull;
+  header.first_sequence = 42;
+  header.created_ms = 1'700'000'000'123;
+  char bytes[kSegmentHeaderBytes];
+  EncodeSegmentHeader(header, bytes);
+  SegmentHeader decoded;
+  ASSERT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded), ArchiveError::kOk);
+  EXPECT_EQ(decoded.worker, 3u);
+  EXPECT_EQ(decoded.node, header.node);
+  EXPECT_EQ(decoded.first_sequence, 42u);
+  EXPECT_EQ(decoded.created_ms, header.created_ms);
+  EXPECT_EQ(DecodeSegmentHeader({bytes, 63}, &decoded), ArchiveError::kTruncated);
+  bytes[20] ^= 1;
+  EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded), ArchiveError::kBadChecksum);
+  bytes[0] = 'X';
+  EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded), ArchiveError::kBadMagic);
+}
+
+TEST(BlockCodec, RoundTripAndEveryFlippedBitRefused) {
+  BlockEncoder encoder(3);
+  std::vector<std::string> storage(200);
+  std::vector<ArchiveRecord> records;
+  for (int i = 0; i < 200; ++i) {
+    records.push_back(Sample(i, &storage[static_cast<size_t>(i)]));
+    ASSERT_EQ(encoder.Add(records.back()), ArchiveError::kOk);
+  }
+  EXPECT_EQ(encoder.record_count(), 200u);
+  std::string block;
+  encoder.Finish(1000, &block);
+  EXPECT_TRUE(encoder.empty());
+  BlockDecoder decoder;
+  ASSERT_EQ(decoder.Decode(block), ArchiveError::kOk);
+  EXPECT_EQ(decoder.header().first_sequence, 1000u);
+  EXPECT_EQ(decoder.header().dictionary_id, 0u);
+  ASSERT_EQ(decoder.records().size(), 200u);
+  for (size_t i = 0; i < records.size(); ++i) ExpectSame(records[i], decoder.records()[i]);
+  for (size_t bit = 0; bit < block.size() * 8; ++bit) {
+    std::string flipped = block;
+    flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+    ASSERT_NE(decoder.Decode(flipped), ArchiveError::kOk) << "bit " << bit;
+    ASSERT_TRUE(decoder.records().empty());
+  }
+}
+
+TEST(BlockCodec, TrainedDictionaryRoundTripAndUnknownDictionary) {
+  std::vector<std::string> storage(2000);
+  std::vector<ArchiveRecord> samples;
+  for (int i = 0; i < 2000; ++i) samples.push_back(Sample(i, &storage[static_cast<size_t>(i)]));
+  std::string trained = TrainArchiveDictionary(samples, 16 << 10);
+  ASSERT_FALSE(trained.empty());
+  DictionarySet dictionaries;
+  ASSERT_TRUE(dictionaries.Add(trained));
+  EXPECT_FALSE(dictionaries.Add(trained));  // the id is held
+  EXPECT_FALSE(dictionaries.Add("not a dictionary"));
+  const ArchiveDictionary* dictionary = dictionaries.Find(ArchiveDictionary::Load(trained)->id());
+  ASSERT_NE(dictionary, nullptr);
+
+  BlockEncoder encoder(1, dictionary);
+  std::vector<std::string> values(50);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(encoder.Add(Sample(i, &values[static_cast<size_t>(i)])), ArchiveError::kOk);
+  }
+  std::string block;
+  encoder.Finish(1, &block);
+  BlockDecoder with(&dictionaries);
+  ASSERT_EQ(with.Decode(block), ArchiveError::kOk);
+  EXPECT_EQ(with.header().dictionary_id, dictionary->id());
+  EXPECT_EQ(with.records().size(), 50u);
+  BlockDecoder without;
+  EXPECT_EQ(without.Decode(block), ArchiveError::kUnknownDictionary);
+  EXPECT_TRUE(without.records().empty());
+}
+
+}  // namespace
+}  // namespace beacon::kernels
