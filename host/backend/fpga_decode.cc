@@ -31,6 +31,7 @@ static_assert(kernels::kCardMaxBatchHits == kernels::kGaMaxBatchHits);
 static_assert(kernels::kCardMaxQueueTimeMs == kernels::kGaMaxQueueTimeMs);
 
 constexpr size_t kPageBytes = 4096;
+constexpr size_t kWordsPerPage = kPageBytes / kCardWordBytes;
 constexpr size_t kMaxRecordsPerBeacon = kernels::kCardMaxBatchHits + 1;
 
 size_t WordsFor(size_t bytes) { return (bytes + kCardWordBytes - 1) / kCardWordBytes; }
@@ -166,15 +167,14 @@ void CardWords::Free::operator()(CardWord* p) const {
   std::free(reinterpret_cast<char*>(p) - kPageBytes);
 }
 
-CardWords::CardWords(size_t words) : size_(words) {
+CardWords::CardWords(size_t words)
+    : size_((words + kWordsPerPage - 1) / kWordsPerPage * kWordsPerPage) {
   // One page in front keeps the count for Free; the words start page-aligned.
-  const size_t bytes =
-      kPageBytes + (words * kCardWordBytes + kPageBytes - 1) / kPageBytes * kPageBytes;
-  char* raw = static_cast<char*>(std::aligned_alloc(kPageBytes, bytes));
+  char* raw = static_cast<char*>(std::aligned_alloc(kPageBytes, kPageBytes + bytes()));
   if (raw == nullptr) throw std::bad_alloc();
-  reinterpret_cast<size_t*>(raw)[0] = words;
+  reinterpret_cast<size_t*>(raw)[0] = size_;
   auto* first = reinterpret_cast<CardWord*>(raw + kPageBytes);
-  for (size_t i = 0; i < words; ++i) new (first + i) CardWord(0);
+  for (size_t i = 0; i < size_; ++i) new (first + i) CardWord(0);
   words_.reset(first);
 }
 

@@ -20,7 +20,8 @@ namespace beacon::host {
 // Whether the card decodes beacons of this endpoint (GA v1 /collect, /batch, relay hit batches).
 bool CardDecodes(kernels::Endpoint endpoint);
 
-// A page-aligned array of card words (what XRT can map as a user-pointer buffer).
+// A page-aligned array of card words, a whole number of pages long (what XRT maps as a
+// user-pointer buffer object).
 class CardWords {
  public:
   CardWords() = default;
