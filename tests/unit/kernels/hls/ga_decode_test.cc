@@ -92,9 +92,10 @@ std::vector<BeaconResult> RunKernel(const std::vector<Payload>& payloads) {
 }
 
 TEST(GaDecodeKernelTest, DecodesAHitsValuesAndVerdicts) {
-  const auto r = RunKernel({{kCardCollect,
-                       "v=1&tid=UA-1-1&%63id=a%20b&t=event&ec=c&ea=x+y%C3%A9&qt=100&ni=1"
-                       "&dl=https%3A%2F%2Fa.example%2Fp&tid=UA-2-2&ua=Mo+z&dr=r&cs=s&cm=m&cn=n"}});
+  const auto r =
+      RunKernel({{kCardCollect,
+                  "v=1&tid=UA-1-1&%63id=a%20b&t=event&ec=c&ea=x+y%C3%A9&qt=100&ni=1"
+                  "&dl=https%3A%2F%2Fa.example%2Fp&tid=UA-2-2&ua=Mo+z&dr=r&cs=s&cm=m&cn=n"}});
   ASSERT_EQ(r.size(), 1u);
   ASSERT_EQ(r[0].hits.size(), 1u);
   const Hit& h = r[0].hits[0];
@@ -115,24 +116,24 @@ TEST(GaDecodeKernelTest, DecodesAHitsValuesAndVerdicts) {
 TEST(GaDecodeKernelTest, RejectsInTheReferenceOrder) {
   const std::string ok = "v=1&tid=UA-1-1&cid=1&t=pageview&dl=/x";
   const auto r = RunKernel({{kCardCollect, "a=%4"},
-                      {kCardCollect, "a=%C3&b=%zz"},
-                      {kCardCollect, "a=%C3"},
-                      {kCardCollect, "&&&"},
-                      {kCardCollect, ""},
-                      {kCardCollect, "tid=x&v="},
-                      {kCardCollect, "v=2&tid=x"},
-                      {kCardCollect, "v=1&tid=&tid=UA-1-1"},
-                      {kCardCollect, "v=1&tid=x&t=event"},
-                      {kCardCollect, "v=1&tid=x&uid=u&t=pagevie"},
-                      {kCardCollect, "v=1&tid=x&cid=c&t=pageview&dh=h"},
-                      {kCardCollect, "v=1&tid=x&cid=c&t=event&ec=c"},
-                      {kCardCollect, ok + "&dh=" + std::string(101, 'h')},
-                      {kCardCollect, ok + "&qt=14400001"},
-                      {kCardCollect, ok + "&qt=1x"},
-                      {kCardCollect, ok + "&cd12=" + std::string(151, 'c')},
-                      {kCardCollect, ok + "&cd123456=" + std::string(2000, 'c')},
-                      {kCardCollect, ok + "&z=" + std::string(8192 - ok.size() - 3, 'z')},
-                      {kCardCollect, ok + "&z=" + std::string(8192 - ok.size() - 2, 'z')}});
+                            {kCardCollect, "a=%C3&b=%zz"},
+                            {kCardCollect, "a=%C3"},
+                            {kCardCollect, "&&&"},
+                            {kCardCollect, ""},
+                            {kCardCollect, "tid=x&v="},
+                            {kCardCollect, "v=2&tid=x"},
+                            {kCardCollect, "v=1&tid=&tid=UA-1-1"},
+                            {kCardCollect, "v=1&tid=x&t=event"},
+                            {kCardCollect, "v=1&tid=x&uid=u&t=pagevie"},
+                            {kCardCollect, "v=1&tid=x&cid=c&t=pageview&dh=h"},
+                            {kCardCollect, "v=1&tid=x&cid=c&t=event&ec=c"},
+                            {kCardCollect, ok + "&dh=" + std::string(101, 'h')},
+                            {kCardCollect, ok + "&qt=14400001"},
+                            {kCardCollect, ok + "&qt=1x"},
+                            {kCardCollect, ok + "&cd12=" + std::string(151, 'c')},
+                            {kCardCollect, ok + "&cd123456=" + std::string(2000, 'c')},
+                            {kCardCollect, ok + "&z=" + std::string(8192 - ok.size() - 3, 'z')},
+                            {kCardCollect, ok + "&z=" + std::string(8192 - ok.size() - 2, 'z')}});
   const std::vector<std::pair<uint8_t, uint8_t>> expected = {
       {kCardBadEscape, kCardMissingClientId},
       {kCardBadEscape, kCardMissingClientId},
@@ -169,10 +170,10 @@ TEST(GaDecodeKernelTest, SplitsBatchesIntoLinesWithTheirLimits) {
   std::string huge;
   while (huge.size() <= kCardMaxBatchBytes) huge += "v=1&tid=x\n\n";
   const auto r = RunKernel({{kCardBatch, "v=1&tid=a\r\n\r\n\nv=2\r\r"},
-                      {kCardBatch, lines},
-                      {kCardBatch, huge},
-                      {kCardBatch, "\n\r\n\r"},
-                      {kCardBatch, "&\n"}});
+                            {kCardBatch, lines},
+                            {kCardBatch, huge},
+                            {kCardBatch, "\n\r\n\r"},
+                            {kCardBatch, "&\n"}});
   ASSERT_EQ(r.size(), 5u);
   ASSERT_EQ(r[0].hits.size(), 2u);
   EXPECT_EQ(r[0].hits[0].spans[kSpanTid], "a");  // the '\r' before the line end is dropped
