@@ -116,6 +116,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::PipelineConfig pipeline_config = config.pipeline;
   pipeline_config.user_agents = user_agents.get();
   pipeline_config.bytes = &backend.byte_kernels;
+  pipeline_config.make_device = backend.make_device;
   pipeline_config.salts = &salts;
 
   host::Forwarder forwarder(config.forwarder);
