@@ -1,4 +1,4 @@
-// fpga-csim: beacon_ga_decode compiled for the host, run synchronously.
+// fpga-csim: beacon_decode compiled for the host, run synchronously.
 #include <thread>
 
 #include "host/backend/fpga_device.h"
@@ -7,8 +7,8 @@ namespace beacon::host {
 
 bool CsimDevice::Start(uint64_t run, CardBuffers* buffers) {
   const auto begin = std::chrono::steady_clock::now();
-  beacon_ga_decode(buffers->in.data(), buffers->decoded.data(), buffers->records.data(),
-                   buffers->in_words);
+  beacon_decode(buffers->in.data(), buffers->decoded.data(), buffers->records.data(),
+                buffers->in_words);
   kernel_time_ += std::chrono::steady_clock::now() - begin;
   finished_.push_back({run, true});
   return true;

@@ -1,5 +1,5 @@
-// The host half of the card decode (kernels/hls/ga_decode.h): GA v1 beacons of RawBatches packed
-// into the card's input layout, and the card's records turned into EventBatch rows with the
+// The host half of the card decode (kernels/hls/beacon_decode.h): GA v1 beacons of RawBatches
+// packed into the card's input layout, and the card's records turned into EventBatch rows with the
 // checks that need the host's tables (site registry, host allowlists, user agents, visitor
 // key). The other formats of a batch decode on the host's byte kernels, in beacon order, so a
 // batch's rows and reject counts equal kernels::DecodeBatch's.
@@ -12,7 +12,7 @@
 
 #include "kernels/decode.h"
 #include "kernels/event_batch.h"
-#include "kernels/hls/ga_decode.h"
+#include "kernels/hls/beacon_decode.h"
 #include "kernels/raw_batch.h"
 
 namespace beacon::host {

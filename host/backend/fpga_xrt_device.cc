@@ -21,7 +21,7 @@ namespace {
 // (the shim's ap_uint<512>) must be exactly that.
 static_assert(sizeof(kernels::CardWord) == kernels::kCardWordBytes);
 
-constexpr char kKernelName[] = "beacon_ga_decode";
+constexpr char kKernelName[] = "beacon_decode";
 enum KernelArg : int { kArgIn = 0, kArgDecoded = 1, kArgRecords = 2, kArgInWords = 3 };
 
 }  // namespace

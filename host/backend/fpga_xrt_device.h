@@ -1,4 +1,4 @@
-// The `fpga` device: beacon_ga_decode on an Alveo card through XRT's native C++ API
+// The `fpga` device: beacon_decode on an Alveo card through XRT's native C++ API
 // (xrt::device, xrt::hw_context, xrt::kernel, xrt::bo, xrt::run). Built only with XRT.
 #pragma once
 

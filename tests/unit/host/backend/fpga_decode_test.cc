@@ -1,4 +1,4 @@
-// The card decode (beacon_ga_decode's C-simulation and the host half around it) against the
+// The card decode (beacon_decode's C-simulation and the host half around it) against the
 // scalar reference and the SIMD kernels on the same batches: every EventBatch column, the arena
 // and every reject counter identical, on realistic beacons of every endpoint (the formats the
 // card does not decode go through the host's kernels in beacon order), adversarial inputs at

@@ -1,7 +1,7 @@
-// beacon_ga_decode: read -> scan (64 bytes a cycle: the structural bitmaps) -> decode (one byte
+// beacon_decode: read -> scan (64 bytes a cycle: the structural bitmaps) -> decode (one byte
 // a cycle: line split, percent-decoding, UTF-8, pair split, key classification, limits, the
 // checks) -> write, as a DATAFLOW pipeline. No heap, no recursion, fixed-width integers only.
-#include "kernels/hls/ga_decode.h"
+#include "kernels/hls/beacon_decode.h"
 
 namespace beacon::kernels {
 namespace {
@@ -658,9 +658,9 @@ void WriteRecords(hls::stream<RecordWord>& in, CardWord* records) {
 }  // namespace
 }  // namespace beacon::kernels
 
-extern "C" void beacon_ga_decode(const beacon::kernels::CardWord* in,
-                                 beacon::kernels::CardWord* decoded,
-                                 beacon::kernels::CardWord* records, uint32_t in_words) {
+extern "C" void beacon_decode(const beacon::kernels::CardWord* in,
+                              beacon::kernels::CardWord* decoded,
+                              beacon::kernels::CardWord* records, uint32_t in_words) {
 #pragma HLS INTERFACE m_axi port = in offset = slave bundle = gmem0 max_read_burst_length = 64
 #pragma HLS INTERFACE m_axi port = decoded offset = slave bundle = gmem1
 #pragma HLS INTERFACE m_axi port = records offset = slave bundle = gmem2

@@ -1,7 +1,7 @@
-// beacon_ga_decode on its own, through its buffer layout (kernels/hls/ga_decode.h): records,
+// beacon_decode on its own, through its buffer layout (kernels/hls/beacon_decode.h): records,
 // decoded bytes, limits and reject verdicts of hand-written hits. Built against the shim and,
 // when present, against Xilinx's ap_int.h (the same expectations hold for both).
-#include "kernels/hls/ga_decode.h"
+#include "kernels/hls/beacon_decode.h"
 
 #include <gtest/gtest.h>
 
@@ -52,7 +52,7 @@ std::vector<BeaconResult> RunKernel(const std::vector<Payload>& payloads) {
   }
   std::vector<CardWord> decoded(in.size(), CardWord(0));
   std::vector<CardWord> records(21 * payloads.size() + 1, CardWord(0));
-  beacon_ga_decode(in.data(), decoded.data(), records.data(), static_cast<uint32_t>(in.size()));
+  beacon_decode(in.data(), decoded.data(), records.data(), static_cast<uint32_t>(in.size()));
 
   const auto byte_at = [&decoded](uint64_t pos) {
     return static_cast<char>(Field(decoded[pos / kCardWordBytes], pos % kCardWordBytes, 1));

@@ -102,6 +102,6 @@ static_assert(kRecordSpans + 4 * kSpanCount <= static_cast<int>(kCardWordBytes))
 // The kernel top. `in` holds `in_words` words as above; `decoded` (as large as `in`) receives
 // each beacon's decoded hits from the byte offset of its first payload word; `records` receives
 // the records (at most 21 per /batch beacon, 2 per /collect beacon).
-extern "C" void beacon_ga_decode(const beacon::kernels::CardWord* in,
-                                 beacon::kernels::CardWord* decoded,
-                                 beacon::kernels::CardWord* records, uint32_t in_words);
+extern "C" void beacon_decode(const beacon::kernels::CardWord* in,
+                              beacon::kernels::CardWord* decoded,
+                              beacon::kernels::CardWord* records, uint32_t in_words);
