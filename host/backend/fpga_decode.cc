@@ -13,6 +13,7 @@
 #include "kernels/formats/common.h"
 #include "kernels/formats/dispatch.h"
 #include "kernels/formats/ga_v1.h"
+#include "kernels/formats/relay.h"
 #include "kernels/formats/url.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
@@ -29,6 +30,8 @@ static_assert(kernels::kCardMaxHitBytes == kernels::kGaMaxHitBytes);
 static_assert(kernels::kCardMaxBatchBytes == kernels::kGaMaxBatchBytes);
 static_assert(kernels::kCardMaxBatchHits == kernels::kGaMaxBatchHits);
 static_assert(kernels::kCardMaxQueueTimeMs == kernels::kGaMaxQueueTimeMs);
+static_assert(kernels::kCardMaxDatagramBytes == kernels::kRelayMaxDatagramBytes);
+static_assert(kernels::kCardRelayFields == kernels::kRelayLineFields);
 
 constexpr size_t kPageBytes = 4096;
 constexpr size_t kWordsPerPage = kPageBytes / kCardWordBytes;
@@ -150,6 +153,64 @@ std::optional<RejectReason> FinishHit(const CardHit& hit, const kernels::Beacon&
   return std::nullopt;
 }
 
+uint64_t KindOf(kernels::Endpoint endpoint) {
+  switch (endpoint) {
+    case kernels::Endpoint::kGaCollect:
+      return kernels::kCardCollect;
+    case kernels::Endpoint::kUdpSyslog:
+      return kernels::kCardSyslog;
+    default:
+      return kernels::kCardBatch;
+  }
+}
+
+// The most records a beacon of `endpoint` yields.
+size_t RecordsFor(kernels::Endpoint endpoint) {
+  if (endpoint == kernels::Endpoint::kUdpSyslog) return 1;
+  return endpoint == kernels::Endpoint::kGaCollect ? 2 : kMaxRecordsPerBeacon;
+}
+
+// One relay record read: the verdict and the unescaped fields 1..8 of the log line.
+struct CardRelay {
+  uint8_t status;
+  std::array<std::string_view, kernels::kRelayLineFields - 1> fields;
+};
+
+bool ReadRelay(const CardWord& w, const char* decoded, size_t decoded_bytes, CardRelay* relay) {
+  if (Field(w, kernels::kRecordKind, 1) != kernels::kCardRecordRelay) return false;
+  relay->status = static_cast<uint8_t>(Field(w, kernels::kRecordPre, 1));
+  if (relay->status > kernels::kCardRelayBadLogFormat) return false;
+  const uint64_t start = Field(w, kernels::kRecordDecodedStart, 4);
+  for (size_t f = 0; f < relay->fields.size(); ++f) {
+    const uint64_t offset = start + Field(w, kernels::kRecordSpans + 4 * static_cast<int>(f), 2);
+    const uint64_t size = Field(w, kernels::kRecordSpans + 4 * static_cast<int>(f) + 2, 2);
+    if (offset + size > decoded_bytes) return false;
+    relay->fields[f] = std::string_view(decoded + offset, size);
+  }
+  return true;
+}
+
+// A relay line after the card's framing and unescaping: kernels/formats/relay.cc's checks of
+// the fields and the relayed request, on the fields laid out as ParseRelayLine lays them out.
+std::optional<RejectReason> FinishRelay(const CardRelay& relay, const kernels::Beacon& datagram,
+                                        const kernels::DecodeContext& ctx,
+                                        kernels::EventBatch* events) {
+  if (relay.status == kernels::kCardRelayBadFrame) return RejectReason::kBadSyslogFrame;
+  if (relay.status == kernels::kCardRelayBadLogFormat) return RejectReason::kBadLogFormat;
+  thread_local std::array<char, kernels::kRelayMaxDatagramBytes + kernels::kPayloadPadding> scratch;
+  std::array<std::string_view, kernels::kRelayLineFields> values;
+  size_t used = 0;
+  for (size_t f = 0; f < relay.fields.size(); ++f) {
+    std::memcpy(scratch.data() + used, relay.fields[f].data(), relay.fields[f].size());
+    values[f + 1] = std::string_view(scratch.data() + used, relay.fields[f].size());
+    used += relay.fields[f].size();
+  }
+  std::memset(scratch.data() + used, 0, kernels::kPayloadPadding);
+  kernels::RelayLine line;
+  if (const auto reason = kernels::RelayLineFromFields(values, &line)) return reason;
+  return kernels::DecodeRelayedRequest(line, datagram, ctx, events);
+}
+
 void AddCount(const kernels::DecodeContext& ctx, RejectReason reason, uint64_t n) {
   if (n != 0) ctx.rejects->Add(reason, n);
 }
@@ -158,7 +219,7 @@ void AddCount(const kernels::DecodeContext& ctx, RejectReason reason, uint64_t n
 
 bool CardDecodes(kernels::Endpoint endpoint) {
   return endpoint == kernels::Endpoint::kGaCollect || endpoint == kernels::Endpoint::kGaBatch ||
-         endpoint == kernels::Endpoint::kUdpHitBatch;
+         endpoint == kernels::Endpoint::kUdpHitBatch || endpoint == kernels::Endpoint::kUdpSyslog;
 }
 
 void CardWords::Free::operator()(CardWord* p) const {
@@ -190,7 +251,7 @@ bool CardBuffers::Append(const kernels::RawBatch& raw) {
   for (size_t i = 0; i < raw.size(); ++i) {
     if (!CardDecodes(raw.endpoint(i))) continue;
     words += 1 + WordsFor(raw.payload(i).size());
-    record_need += raw.endpoint(i) == kernels::Endpoint::kGaCollect ? 2 : kMaxRecordsPerBeacon;
+    record_need += RecordsFor(raw.endpoint(i));
   }
   if (in_words + words > in.size() || record_words + record_need > records.size()) return false;
   record_words += record_need;
@@ -199,9 +260,7 @@ bool CardBuffers::Append(const kernels::RawBatch& raw) {
     const std::string_view payload = raw.payload(i);
     CardWord header(0);
     header.range(31, 0) = payload.size();
-    header.range(39, 32) = raw.endpoint(i) == kernels::Endpoint::kGaCollect
-                               ? uint64_t{kernels::kCardCollect}
-                               : uint64_t{kernels::kCardBatch};
+    header.range(39, 32) = KindOf(raw.endpoint(i));
     in.data()[in_words++] = header;
     for (size_t offset = 0; offset < payload.size(); offset += kCardWordBytes) {
       CardWord w(0);
@@ -228,29 +287,60 @@ CardResults::CardResults(const CardBuffers& buffers)
   }
 }
 
-bool CardResults::Decode(const kernels::RawBatch& raw, const kernels::DecodeContext& ctx,
-                         kernels::EventBatch* events) {
+bool CardResults::Valid(const kernels::RawBatch& raw) const {
   const CardWord* records = buffers_.records.data();
-  const size_t record_count = buffers_.records.size();
-  const char* decoded = decoded_.data();
-  const size_t decoded_bytes = decoded_.size();
-  // Validate every record of the batch before anything is counted.
+  const size_t count = buffers_.records.size();
   size_t r = next_record_;
   for (size_t i = 0; i < raw.size(); ++i) {
     if (!CardDecodes(raw.endpoint(i))) continue;
+    if (raw.endpoint(i) == kernels::Endpoint::kUdpSyslog) {
+      CardRelay relay;
+      if (r >= count || !ReadRelay(records[r++], decoded_.data(), decoded_.size(), &relay)) {
+        return false;
+      }
+      continue;
+    }
     CardHit hit;
     uint64_t hits = 0;
-    for (; r < record_count && ReadHit(records[r], decoded, decoded_bytes, &hit); ++r) ++hits;
-    if (r >= record_count ||
-        Field(records[r], kernels::kRecordKind, 1) != kernels::kCardRecordBeaconEnd ||
+    for (; r < count && ReadHit(records[r], decoded_.data(), decoded_.size(), &hit); ++r) ++hits;
+    if (r >= count || Field(records[r], kernels::kRecordKind, 1) != kernels::kCardRecordBeaconEnd ||
         Field(records[r], kernels::kRecordHits, 4) != hits) {
       return false;
     }
     ++r;
   }
+  return true;
+}
 
+void CardResults::DecodeCardBeacon(kernels::Endpoint endpoint, const kernels::Beacon& beacon,
+                                   const kernels::DecodeContext& ctx, kernels::EventBatch* events) {
+  const CardWord* records = buffers_.records.data();
+  if (endpoint == kernels::Endpoint::kUdpSyslog) {
+    CardRelay relay;
+    ReadRelay(records[next_record_++], decoded_.data(), decoded_.size(), &relay);
+    if (const auto reason = FinishRelay(relay, beacon, ctx, events)) ctx.rejects->Add(*reason);
+    return;
+  }
+  const kernels::UaClass beacon_class = kernels::BeaconUaClass(ctx, beacon);
+  CardHit hit;
+  while (ReadHit(records[next_record_], decoded_.data(), decoded_.size(), &hit)) {
+    ++next_record_;
+    if (const auto reason = FinishHit(hit, beacon, ctx, beacon_class, events)) {
+      ctx.rejects->Add(*reason);
+    }
+  }
+  const CardWord& end = records[next_record_++];
+  AddCount(ctx, RejectReason::kBatchTooLarge, Field(end, kernels::kRecordBatchTooLarge, 4));
+  AddCount(ctx, RejectReason::kTooManyHits, Field(end, kernels::kRecordTooManyHits, 4));
+  AddCount(ctx, RejectReason::kEmptyPayload, Field(end, kernels::kRecordEmptyPayload, 1));
+}
+
+bool CardResults::Decode(const kernels::RawBatch& raw, const kernels::DecodeContext& ctx,
+                         kernels::EventBatch* events) {
+  if (!Valid(raw)) return false;  // nothing counted yet
   kernels::DecodeContext batch_ctx = ctx;
   batch_ctx.bytes = &kernels::BytesOf(ctx);
+  // As kernels::DecodeBatch: the batch's user agents classified in one pass.
   std::array<std::string_view, kernels::kMaxBatchBeacons> user_agents;
   std::array<kernels::UaClass, kernels::kMaxBatchBeacons> classes;
   const bool classified = ctx.user_agents != nullptr;
@@ -267,22 +357,11 @@ bool CardResults::Decode(const kernels::RawBatch& raw, const kernels::DecodeCont
                                  .source = static_cast<uint16_t>(i),
                                  .country = raw.country(i),
                                  .user_agent_class = classified ? &classes[i] : nullptr};
-    if (!CardDecodes(raw.endpoint(i))) {
+    if (CardDecodes(raw.endpoint(i))) {
+      DecodeCardBeacon(raw.endpoint(i), beacon, batch_ctx, events);
+    } else {
       kernels::DecodeBeacon(raw.endpoint(i), beacon, batch_ctx, events);
-      continue;
     }
-    const kernels::UaClass beacon_class = kernels::BeaconUaClass(batch_ctx, beacon);
-    CardHit hit;
-    while (ReadHit(records[next_record_], decoded, decoded_bytes, &hit)) {
-      ++next_record_;
-      if (const auto reason = FinishHit(hit, beacon, batch_ctx, beacon_class, events)) {
-        ctx.rejects->Add(*reason);
-      }
-    }
-    const CardWord& end = records[next_record_++];
-    AddCount(ctx, RejectReason::kBatchTooLarge, Field(end, kernels::kRecordBatchTooLarge, 4));
-    AddCount(ctx, RejectReason::kTooManyHits, Field(end, kernels::kRecordTooManyHits, 4));
-    AddCount(ctx, RejectReason::kEmptyPayload, Field(end, kernels::kRecordEmptyPayload, 1));
   }
   return true;
 }

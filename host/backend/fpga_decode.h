@@ -12,12 +12,14 @@
 
 #include "kernels/decode.h"
 #include "kernels/event_batch.h"
+#include "kernels/formats/common.h"
 #include "kernels/hls/beacon_decode.h"
 #include "kernels/raw_batch.h"
 
 namespace beacon::host {
 
-// Whether the card decodes beacons of this endpoint (GA v1 /collect, /batch, relay hit batches).
+// Whether the card decodes beacons of this endpoint: GA v1 /collect, /batch, relay hit batches
+// (hits) and relay syslog datagrams (framing and the log line's fields).
 bool CardDecodes(kernels::Endpoint endpoint);
 
 // A page-aligned array of card words, a whole number of pages long (what XRT maps as a
@@ -40,8 +42,8 @@ class CardWords {
 };
 
 // One card run's buffers: the input words, the decoded bytes (as large as the input) and the
-// records (2 words per /collect beacon, 21 per /batch beacon at most): half the input's words,
-// and at least what one full RawBatch may need.
+// records (2 words per /collect beacon, 21 per /batch beacon, 1 per syslog datagram at most): half
+// the input's words, and at least what one full RawBatch may need.
 struct CardBuffers {
   explicit CardBuffers(size_t input_bytes);
 
@@ -75,6 +77,10 @@ class CardResults {
               kernels::EventBatch* events);
 
  private:
+  bool Valid(const kernels::RawBatch& raw) const;
+  void DecodeCardBeacon(kernels::Endpoint endpoint, const kernels::Beacon& beacon,
+                        const kernels::DecodeContext& ctx, kernels::EventBatch* events);
+
   const CardBuffers& buffers_;
   std::vector<char> decoded_;
   size_t next_record_ = 0;

@@ -1,6 +1,7 @@
 // beacon_decode: read -> scan (64 bytes a cycle: the structural bitmaps) -> decode (one byte
-// a cycle: line split, percent-decoding, UTF-8, pair split, key classification, limits, the
-// checks) -> write, as a DATAFLOW pipeline. No heap, no recursion, fixed-width integers only.
+// a cycle: for GA hits the line split, percent-decoding, UTF-8, pair split, key classification,
+// limits and checks; for relay datagrams the syslog framing, the log line's fields and their
+// unescaping) -> write, as a DATAFLOW pipeline. No heap, no recursion, fixed-width integers only.
 #include "kernels/hls/beacon_decode.h"
 
 namespace beacon::kernels {
@@ -561,6 +562,260 @@ void EndBeacon(BeaconState& b, HitState& h, OutWord& o, hls::stream<DecodedWord>
   records.write({w, false});
 }
 
+// ---------------------------------------------------------------- relay lines
+
+// Where a datagram's bytes stand (kernels/formats/relay.cc's SyslogMessage and ParseRelayLine).
+enum RelayPhase : uint8_t {
+  kPriOpen,     // expects '<'
+  kPriDigits,   // PRI digits, then '>'
+  kRestFirst,   // first byte after "<PRI>": "1 " starts RFC 5424
+  kRestOne,     // after a '1': a ' ' makes it RFC 5424
+  kRfc3164,     // up to the first ": "
+  kHeader,      // RFC 5424 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
+  kSdStart,     // '-' or '['
+  kSdElement,   // inside "[...]"
+  kSdEscape,    // after '\' inside an element
+  kSdAfter,     // after ']': another '[' or the end of structured data
+  kSdDone,      // ' ' before the message, or the end
+  kBom,         // an optional UTF-8 BOM before the message
+  kMessage,     // the relay log line
+  kFrameFailed  // not a syslog frame: the rest is ignored
+};
+
+struct RelayState {
+  uint8_t phase;
+  uint8_t pri_digits;
+  uint32_t pri;
+  bool colon;  // the previous RFC 3164 byte was ':'
+  uint8_t header_fields;
+  uint32_t header_size;
+  uint8_t bom;  // BOM bytes matched
+  bool bad_format;
+  uint8_t field;  // the log line's field being read, 0..8 (9: one too many)
+  uint32_t version_size;
+  bool version_ok;
+  uint8_t escape;  // 0 none, 1 after '\', 2..5 "\u00XX" digits read + 2
+  uint8_t escape_hi;
+  uint32_t size;  // decoded bytes so far
+  uint32_t start;
+  uint16_t offset[kCardRelayFields];
+  uint16_t length[kCardRelayFields];
+};
+
+constexpr char kRelayVersion[] = "beacon1";
+constexpr uint32_t kRelayVersionSize = 7;
+constexpr uint8_t kBomBytes[3] = {0xEF, 0xBB, 0xBF};
+
+bool IsHexDigit(uint8_t c) {
+  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+void BeginRelay(RelayState& r, uint32_t start, uint32_t bytes) {
+  r.phase = bytes > kCardMaxDatagramBytes ? uint8_t{kFrameFailed} : uint8_t{kPriOpen};
+  r.pri_digits = 0;
+  r.pri = 0;
+  r.colon = false;
+  r.header_fields = 0;
+  r.header_size = 0;
+  r.bom = 0;
+  r.bad_format = false;
+  r.field = 0;
+  r.version_size = 0;
+  r.version_ok = true;
+  r.escape = 0;
+  r.size = 0;
+  r.start = start;
+  r.offset[0] = 0;
+}
+
+void PutRelayByte(RelayState& r, OutWord& o, uint8_t d, hls::stream<DecodedWord>& out) {
+  PutByte(o, r.start + r.size, d, out);
+  ++r.size;
+}
+
+void EndRelayField(RelayState& r) {
+  if (r.field == 0) {
+    r.version_ok = r.version_ok && r.version_size == kRelayVersionSize;
+  } else if (r.field < kCardRelayFields) {
+    if (r.escape != 0) r.bad_format = true;  // an escape cut by the field's end
+    r.length[r.field] = static_cast<uint16_t>(r.size - r.offset[r.field]);
+  }
+  r.escape = 0;
+}
+
+// The unescaping of kernels/formats/text.cc's UnescapeLogField, one byte at a time.
+void Unescape(RelayState& r, OutWord& o, uint8_t d, hls::stream<DecodedWord>& out) {
+  if (r.escape == 0) {
+    if (d == '\\') {
+      r.escape = 1;
+    } else {
+      PutRelayByte(r, o, d, out);
+    }
+    return;
+  }
+  if (r.escape == 1) {
+    r.escape = 0;
+    uint8_t value = d;
+    if (d == 'b') value = '\b';
+    if (d == 'f') value = '\f';
+    if (d == 'n') value = '\n';
+    if (d == 'r') value = '\r';
+    if (d == 't') value = '\t';
+    if (d == 'u') {
+      r.escape = 2;
+    } else if (d == '"' || d == '\\' || d == '/' || value != d) {
+      PutRelayByte(r, o, value, out);
+    } else {
+      r.bad_format = true;
+    }
+    return;
+  }
+  if (r.escape <= 3) {  // "\u" is followed by "00"
+    if (d != '0') r.bad_format = true;
+    ++r.escape;
+    return;
+  }
+  if (!IsHexDigit(d)) {
+    r.bad_format = true;
+    r.escape = 0;
+  } else if (r.escape == 4) {
+    r.escape_hi = HexValue(d);
+    r.escape = 5;
+  } else {
+    r.escape = 0;
+    PutRelayByte(r, o, static_cast<uint8_t>((r.escape_hi << 4) | HexValue(d)), out);
+  }
+}
+
+// One byte of the log line: fields split on '\t', the version compared, the rest unescaped.
+void MessageByte(RelayState& r, OutWord& o, uint8_t d, hls::stream<DecodedWord>& out) {
+  if (r.bad_format) return;
+  if (d == '\t') {
+    EndRelayField(r);
+    if (++r.field == kCardRelayFields) {
+      r.bad_format = true;  // a tenth field
+      return;
+    }
+    r.offset[r.field] = static_cast<uint16_t>(r.size);
+    return;
+  }
+  if (r.field == 0) {
+    r.version_ok = r.version_ok && r.version_size < kRelayVersionSize &&
+                   d == static_cast<uint8_t>(kRelayVersion[r.version_size]);
+    ++r.version_size;
+    return;
+  }
+  Unescape(r, o, d, out);
+}
+
+// The framing, one byte at a time (one trailing '\n' is dropped by the caller).
+void FrameByte(RelayState& r, OutWord& o, uint8_t c, hls::stream<DecodedWord>& out) {
+  switch (r.phase) {
+    case kPriOpen:
+      r.phase = c == '<' ? kPriDigits : kFrameFailed;
+      break;
+    case kPriDigits:
+      if (c >= '0' && c <= '9' && r.pri_digits < 3) {
+        ++r.pri_digits;
+        r.pri = r.pri * 10 + (c - '0');
+      } else {
+        r.phase = c == '>' && r.pri_digits > 0 && r.pri <= 191 ? kRestFirst : kFrameFailed;
+      }
+      break;
+    case kRestFirst:
+      r.phase = c == '1' ? kRestOne : kRfc3164;
+      r.colon = c == ':';
+      break;
+    case kRestOne:
+      if (c == ' ') {
+        r.phase = kHeader;
+      } else {
+        r.phase = kRfc3164;
+        r.colon = c == ':';
+      }
+      break;
+    case kRfc3164:
+      if (r.colon && c == ' ') r.phase = kMessage;
+      r.colon = c == ':';
+      break;
+    case kHeader:
+      if (c != ' ') {
+        ++r.header_size;
+      } else if (r.header_size == 0) {
+        r.phase = kFrameFailed;
+      } else {
+        r.header_size = 0;
+        if (++r.header_fields == 5) r.phase = kSdStart;
+      }
+      break;
+    case kSdStart:
+      r.phase = c == '-' ? kSdDone : c == '[' ? kSdElement : kFrameFailed;
+      break;
+    case kSdElement:
+      if (c == '\\') r.phase = kSdEscape;
+      if (c == ']') r.phase = kSdAfter;
+      break;
+    case kSdEscape:
+      r.phase = kSdElement;
+      break;
+    case kSdAfter:
+      r.phase = c == '[' ? kSdElement : c == ' ' ? kBom : kFrameFailed;
+      break;
+    case kSdDone:
+      r.phase = c == ' ' ? kBom : kFrameFailed;
+      break;
+    case kBom:
+      if (r.bom < 3 && c == kBomBytes[r.bom]) {
+        if (++r.bom == 3) r.phase = kMessage;
+        break;
+      }
+      for (uint8_t i = 0; i < 3; ++i) {
+#pragma HLS UNROLL
+        if (i < r.bom) MessageByte(r, o, kBomBytes[i], out);  // a partial BOM is message text
+      }
+      r.phase = kMessage;
+      MessageByte(r, o, c, out);
+      break;
+    case kMessage:
+      MessageByte(r, o, c, out);
+      break;
+    default:
+      break;
+  }
+}
+
+void EndRelay(RelayState& r, OutWord& o, hls::stream<DecodedWord>& out,
+              hls::stream<RecordWord>& records) {
+  // Framings that end early: empty structured data and message are a frame (its empty line
+  // then has one field); anything else unfinished is not.
+  if (r.phase == kSdAfter || r.phase == kSdDone) r.phase = kMessage;
+  if (r.phase == kBom) {
+    for (uint8_t i = 0; i < 3; ++i) {
+#pragma HLS UNROLL
+      if (i < r.bom) MessageByte(r, o, kBomBytes[i], out);
+    }
+    r.phase = kMessage;
+  }
+  uint8_t status = kCardRelayBadFrame;
+  if (r.phase == kMessage) {
+    if (!r.bad_format) EndRelayField(r);
+    const bool ok = !r.bad_format && r.version_ok && r.field == kCardRelayFields - 1;
+    status = ok ? kCardRelayOk : kCardRelayBadLogFormat;
+  }
+  Flush(o, out);
+  CardWord w(0);
+  Put(w, kRecordKind, 1, kCardRecordRelay);
+  Put(w, kRecordPre, 1, status);
+  Put(w, kRecordDecodedStart, 4, r.start);
+  for (uint32_t f = 1; f < kCardRelayFields; ++f) {
+#pragma HLS UNROLL
+    const bool ok = status == kCardRelayOk;
+    Put(w, kRecordSpans + 4 * static_cast<int>(f - 1), 2, ok ? r.offset[f] : 0);
+    Put(w, kRecordSpans + 4 * static_cast<int>(f - 1) + 2, 2, ok ? r.length[f] : 0);
+  }
+  records.write({w, false});
+}
+
 // ---------------------------------------------------------------- DATAFLOW stages
 
 void ReadWords(const CardWord* in, uint32_t in_words, hls::stream<CardWord>& words) {
@@ -606,10 +861,20 @@ ByteClass ClassOf(const ScannedWord& s, int j) {
           bit(s.hex)};
 }
 
+void EndAny(BeaconState& b, HitState& h, RelayState& r, OutWord& o, hls::stream<DecodedWord>& out,
+            hls::stream<RecordWord>& records) {
+  if (b.kind == kCardSyslog) {
+    EndRelay(r, o, out, records);
+  } else {
+    EndBeacon(b, h, o, out, records);
+  }
+}
+
 void DecodeWords(hls::stream<ScannedWord>& scanned, uint32_t in_words,
                  hls::stream<DecodedWord>& out, hls::stream<RecordWord>& records) {
   BeaconState b = {};
   HitState h = {};
+  RelayState r = {};
   OutWord o = {0, CardWord(0), false};
   bool in_payload = false;
   for (uint32_t i = 0; i < in_words; ++i) {
@@ -617,17 +882,24 @@ void DecodeWords(hls::stream<ScannedWord>& scanned, uint32_t in_words,
     const ScannedWord s = scanned.read();
     if (!in_payload) {
       BeginBeacon(b, s.data, i + 1);
-      if (b.kind != kCardBatch) BeginHit(h, b.out_pos);
+      if (b.kind == kCardCollect) BeginHit(h, b.out_pos);
+      if (b.kind == kCardSyslog) BeginRelay(r, b.out_pos, b.remaining);
       in_payload = b.remaining != 0;
-      if (!in_payload) EndBeacon(b, h, o, out, records);
+      if (!in_payload) EndAny(b, h, r, o, out, records);
       continue;
     }
     for (int j = 0; j < static_cast<int>(kCardWordBytes); ++j) {
 #pragma HLS PIPELINE II = 1
-      if (b.remaining != 0) FeedBeacon(b, h, o, ClassOf(s, j), out, records);
+      if (b.remaining == 0) continue;
+      const ByteClass c = ClassOf(s, j);
+      if (b.kind != kCardSyslog) {
+        FeedBeacon(b, h, o, c, out, records);
+      } else if (--b.remaining != 0 || !c.nl || r.phase <= kPriDigits) {
+        FrameByte(r, o, c.c, out);  // one '\n' ending the datagram is dropped (not in PRI)
+      }
     }
     if (b.remaining == 0) {
-      EndBeacon(b, h, o, out, records);
+      EndAny(b, h, r, o, out, records);
       in_payload = false;
     }
   }

@@ -1,8 +1,10 @@
-// The GA v1 hit decode kernel (/collect, /batch, relay hit batches): the card half of the
-// decode. Raw payloads in, per hit the decoded bytes, the spans of the values the host needs and
-// every reject reason the card can decide; the host does what needs its tables (site lookup,
-// host allowlist, user agents, visitor hash, dimensions). The buffer layout below is the
-// host<->card contract (hw/README.md). Everything here compiles for Vitis HLS and as plain C++.
+// The card's decode kernel: GA v1 hits (/collect, /batch, relay hit batches) and syslog relay
+// lines, the card half of the decode. Raw payloads in; per GA hit the decoded bytes, the spans of
+// the values the host needs and every reject reason the card can decide; per relay datagram the
+// framing verdict and the unescaped fields of its log line. The host does what needs its tables
+// (site lookup, host allowlist, user agents, visitor hash, dimensions, routes). The buffer layout
+// below is the host<->card contract (hw/README.md). Everything here compiles for Vitis HLS and as
+// plain C++.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,9 @@ inline constexpr uint32_t kCardMaxHitBytes = 8192;
 inline constexpr uint32_t kCardMaxBatchBytes = 16384;
 inline constexpr uint32_t kCardMaxBatchHits = 20;
 inline constexpr uint32_t kCardMaxQueueTimeMs = 14'400'000;
+// kernels/formats/relay.h: the largest datagram and the log line's fields.
+inline constexpr uint32_t kCardMaxDatagramBytes = 65535;
+inline constexpr uint32_t kCardRelayFields = 9;
 // Bound of the kernel's word loops (a 4 MiB input buffer), for the trip counts.
 inline constexpr uint32_t kCardMaxWords = (4u << 20) / kCardWordBytes;
 
@@ -28,10 +33,16 @@ inline constexpr int kHeaderKind = 4;   // u8 CardPayloadKind
 enum CardPayloadKind : uint8_t {
   kCardCollect = 0,  // one hit: the whole payload
   kCardBatch = 1,    // one hit per line (/batch, relay hit batches)
+  kCardSyslog = 2,   // one syslog datagram carrying a relay log line
 };
 
-// Output records, one word each, in input order: per beacon its hit records, then one end record.
-enum CardRecordKind : uint8_t { kCardRecordHit = 1, kCardRecordBeaconEnd = 2 };
+// Output records, one word each, in input order: per GA beacon its hit records, then one end
+// record; per syslog datagram one relay record.
+enum CardRecordKind : uint8_t {
+  kCardRecordHit = 1,
+  kCardRecordBeaconEnd = 2,
+  kCardRecordRelay = 3
+};
 inline constexpr int kRecordKind = 0;  // u8 CardRecordKind
 // Hit record.
 inline constexpr int kRecordPre = 1;           // u8 CardHitStatus: checks before the site lookup
@@ -46,6 +57,15 @@ inline constexpr int kRecordHits = 4;           // u32: hit records of this beac
 inline constexpr int kRecordBatchTooLarge = 8;  // u32: hits rejected as batch_too_large
 inline constexpr int kRecordTooManyHits = 12;   // u32: hits rejected as too_many_hits
 inline constexpr int kRecordEmptyPayload = 16;  // u8: 1 when a batch had no hit at all
+
+// Relay record: byte 1 CardRelayStatus, kRecordDecodedStart, and at kRecordSpans the spans of
+// the line's unescaped fields 1..8 (time, client, method, uri, user agent, referer, country,
+// body) as (u16 offset from start, u16 size).
+enum CardRelayStatus : uint8_t {
+  kCardRelayOk = 0,
+  kCardRelayBadFrame,      // not RFC 3164/5424 framing, or over kCardMaxDatagramBytes
+  kCardRelayBadLogFormat,  // not 9 tab-separated fields, not "beacon1", or a bad escape
+};
 
 // A hit's verdict, in the order the scalar decoder checks (kernels/formats/README.md).
 enum CardHitStatus : uint8_t {

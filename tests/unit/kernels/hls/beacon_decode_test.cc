@@ -1,6 +1,6 @@
 // beacon_decode on its own, through its buffer layout (kernels/hls/beacon_decode.h): records,
-// decoded bytes, limits and reject verdicts of hand-written hits. Built against the shim and,
-// when present, against Xilinx's ap_int.h (the same expectations hold for both).
+// decoded bytes, limits and reject verdicts of hand-written hits and relay datagrams. Built against
+// the shim and, when present, against Xilinx's ap_int.h (the same expectations hold for both).
 #include "kernels/hls/beacon_decode.h"
 
 #include <gtest/gtest.h>
@@ -31,6 +31,8 @@ struct Hit {
 struct BeaconResult {
   std::vector<Hit> hits;
   uint32_t batch_too_large = 0, too_many = 0, empty = 0;
+  uint8_t relay_status = 0xFF;  // relay datagrams: the CardRelayStatus, and fields 1..8
+  std::vector<std::string> relay_fields;
 };
 
 // Packs `payloads`, runs the kernel, and reads its records back.
@@ -70,6 +72,23 @@ std::vector<BeaconResult> RunKernel(const std::vector<Payload>& payloads) {
       results.emplace_back();
       continue;
     }
+    const uint64_t start = Field(r, kRecordDecodedStart, 4);
+    const auto span = [&](int s) {
+      std::string value;
+      const uint64_t offset = start + Field(r, kRecordSpans + 4 * s, 2);
+      for (uint64_t i = 0; i < Field(r, kRecordSpans + 4 * s + 2, 2); ++i) {
+        value += byte_at(offset + i);
+      }
+      return value;
+    };
+    if (kind == kCardRecordRelay) {
+      BeaconResult& b = results.back();
+      b.relay_status = static_cast<uint8_t>(Field(r, kRecordPre, 1));
+      for (int f = 0; f < 8; ++f) b.relay_fields.push_back(span(f));
+      if (results.size() == payloads.size()) break;
+      results.emplace_back();
+      continue;
+    }
     EXPECT_EQ(kind, kCardRecordHit);
     Hit hit{static_cast<uint8_t>(Field(r, kRecordPre, 1)),
             static_cast<uint8_t>(Field(r, kRecordPost, 1)),
@@ -77,15 +96,7 @@ std::vector<BeaconResult> RunKernel(const std::vector<Payload>& payloads) {
             static_cast<uint8_t>(Field(r, kRecordFlags, 1)),
             static_cast<uint32_t>(Field(r, kRecordQueueTime, 4)),
             {}};
-    const uint64_t start = Field(r, kRecordDecodedStart, 4);
-    for (int s = 0; s < kSpanCount; ++s) {
-      const uint64_t offset = start + Field(r, kRecordSpans + 4 * s, 2);
-      std::string value;
-      for (uint64_t i = 0; i < Field(r, kRecordSpans + 4 * s + 2, 2); ++i) {
-        value += byte_at(offset + i);
-      }
-      hit.spans.push_back(value);
-    }
+    for (int f = 0; f < kSpanCount; ++f) hit.spans.push_back(span(f));
     results.back().hits.push_back(hit);
   }
   return results;
@@ -188,6 +199,44 @@ TEST(GaDecodeKernelTest, SplitsBatchesIntoLinesWithTheirLimits) {
   ASSERT_EQ(r[4].hits.size(), 1u);
   EXPECT_EQ(r[4].hits[0].pre, kCardEmpty);
   EXPECT_EQ(r[4].empty, 0u);
+}
+
+TEST(RelayDecodeKernelTest, FramesSplitsAndUnescapesRelayLines) {
+  const std::string line =
+      "beacon1\t1700000000.123\t10.0.0.1\tPOST\t\\/api\\/event\tMo\\u00e9z\t-\tDE\t"
+      "{\\\"n\\\":\\\"x\\\"}\\n";
+  const auto r = RunKernel({{kCardSyslog, "<190>Nov 14 22:15:23 proxy1 beacon: " + line + "\n"},
+                            {kCardSyslog,
+                             "<134>1 2023-11-14T22:15:23Z h app 77 - [a b=\"x\\]\"][c] "
+                             "\xEF\xBB\xBF" +
+                                 line},
+                            {kCardSyslog, "<1>1 t h a p m - \xEF\xBB" + line},
+                            {kCardSyslog, "<192>x: " + line},
+                            {kCardSyslog, "<1234>x: " + line},
+                            {kCardSyslog, "<13>1 t h a p - " + line},
+                            {kCardSyslog, "<13>1 t  h a p m - " + line},
+                            {kCardSyslog, "<13>no colon space"},
+                            {kCardSyslog, "<13>x: beacon2\t1\t2\t3\t4\t5\t6\t7\t8"},
+                            {kCardSyslog, "<13>x: beacon1\t1\t2\t3\t4\t5\t6\t7"},
+                            {kCardSyslog, "<13>x: beacon1\t1\t2\t3\t4\t5\t6\t7\t8\t9"},
+                            {kCardSyslog, "<13>x: beacon1\t1\t2\t3\t4\t5\t6\t7\t8\\u00"},
+                            {kCardSyslog, "<13>x: beacon1\t1\t2\t3\t4\t5\t6\t7\t8\\x"},
+                            {kCardSyslog, "<13>1 t h a p m [x]"}});
+  ASSERT_EQ(r.size(), 14u);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(r[i].relay_status, kCardRelayOk) << i;
+    EXPECT_EQ(r[i].relay_fields[0], "1700000000.123");
+    EXPECT_EQ(r[i].relay_fields[3], "/api/event");
+    EXPECT_EQ(r[i].relay_fields[4], "Mo\xE9z");
+    EXPECT_EQ(r[i].relay_fields[7], "{\"n\":\"x\"}\n");  // the datagram's own '\n' dropped
+  }
+  const std::vector<uint8_t> expected = {
+      kCardRelayOk,           kCardRelayOk,           kCardRelayBadLogFormat,  // a partial BOM
+      kCardRelayBadFrame,     kCardRelayBadFrame,     kCardRelayBadFrame,
+      kCardRelayBadFrame,     kCardRelayBadFrame,     kCardRelayBadLogFormat,
+      kCardRelayBadLogFormat, kCardRelayBadLogFormat, kCardRelayBadLogFormat,
+      kCardRelayBadLogFormat, kCardRelayBadLogFormat};
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(r[i].relay_status, expected[i]) << i;
 }
 
 }  // namespace
