@@ -223,9 +223,10 @@ bool CardDecodes(kernels::Endpoint endpoint) {
 }
 
 void CardWords::Free::operator()(CardWord* p) const {
-  const size_t n = reinterpret_cast<const size_t*>(p)[-kPageBytes / sizeof(size_t)];
+  char* raw = reinterpret_cast<char*>(p) - kPageBytes;
+  const size_t n = *reinterpret_cast<const size_t*>(raw);
   for (size_t i = 0; i < n; ++i) p[i].~CardWord();
-  std::free(reinterpret_cast<char*>(p) - kPageBytes);
+  std::free(raw);
 }
 
 CardWords::CardWords(size_t words)
