@@ -110,6 +110,11 @@ Totals ExpectCardIdentical(const kernels::SiteRegistry& sites, const std::vector
     }
     ADD_FAILURE() << "chunk at " << begin << " differs only as a whole";
   }
+  // For the record (ctest --output-junit, or --gtest_output=xml): what was compared.
+  testing::Test::RecordProperty("inputs", std::to_string(inputs.size()));
+  testing::Test::RecordProperty("card_beacons", std::to_string(totals.card_beacons));
+  testing::Test::RecordProperty("rows", std::to_string(totals.rows));
+  testing::Test::RecordProperty("rejects", std::to_string(totals.rejects));
   return totals;
 }
 
