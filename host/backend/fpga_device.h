@@ -36,7 +36,7 @@ class CsimDevice final : public FpgaDevice {
   std::string Describe() const override { return "fpga-csim"; }
   bool Start(uint64_t run, CardBuffers* buffers) override;
   std::optional<Finished> Wait(std::chrono::microseconds timeout) override;
-  // Time spent in the kernel itself, for the batching overhead figure.
+  // CPU time spent in the kernel itself, for the batching overhead figure.
   std::chrono::nanoseconds kernel_time() const { return kernel_time_; }
 
  private:
