@@ -849,16 +849,17 @@ void ScanWords(hls::stream<CardWord>& words, uint32_t in_words, hls::stream<Scan
   }
 }
 
+bool Bit(uint64_t mask, int j) { return ((mask >> j) & 1) != 0; }
+
 ByteClass ClassOf(const ScannedWord& s, int j) {
-  const auto bit = [j](uint64_t mask) { return ((mask >> j) & 1) != 0; };
   return {static_cast<uint8_t>(Get(s.data, j, 1)),
-          bit(s.amp),
-          bit(s.eq),
-          bit(s.pct),
-          bit(s.plus),
-          bit(s.nl),
-          bit(s.cr),
-          bit(s.hex)};
+          Bit(s.amp, j),
+          Bit(s.eq, j),
+          Bit(s.pct, j),
+          Bit(s.plus, j),
+          Bit(s.nl, j),
+          Bit(s.cr, j),
+          Bit(s.hex, j)};
 }
 
 void EndAny(BeaconState& b, HitState& h, RelayState& r, OutWord& o, hls::stream<DecodedWord>& out,
@@ -918,8 +919,8 @@ void WriteDecoded(hls::stream<DecodedWord>& words, CardWord* decoded) {
 }
 
 void WriteRecords(hls::stream<RecordWord>& in, CardWord* records) {
-  for (uint32_t i = 0; i <= kCardMaxWords; ++i) {
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = kCardMaxWords
+  for (uint32_t i = 0; i <= kCardMaxRecords; ++i) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = kCardMaxRecords
 #pragma HLS PIPELINE II = 1
     const RecordWord r = in.read();
     if (r.last) break;

@@ -24,8 +24,10 @@ inline constexpr uint32_t kCardMaxQueueTimeMs = 14'400'000;
 // kernels/formats/relay.h: the largest datagram and the log line's fields.
 inline constexpr uint32_t kCardMaxDatagramBytes = 65535;
 inline constexpr uint32_t kCardRelayFields = 9;
-// Bound of the kernel's word loops (a 4 MiB input buffer), for the trip counts.
+// Bound of the kernel's word loops (a 4 MiB input buffer), for the trip counts; records are at
+// most 21 per beacon, a beacon at least one word.
 inline constexpr uint32_t kCardMaxWords = (4u << 20) / kCardWordBytes;
+inline constexpr uint32_t kCardMaxRecords = (kCardMaxBatchHits + 1) * kCardMaxWords;
 
 // Input: per beacon one header word, then its payload in ceil(bytes / 64) words (zero padded).
 inline constexpr int kHeaderBytes = 0;  // u32 payload bytes
