@@ -342,22 +342,10 @@ bool CardResults::Decode(const kernels::RawBatch& raw, const kernels::DecodeCont
   kernels::DecodeContext batch_ctx = ctx;
   batch_ctx.bytes = &kernels::BytesOf(ctx);
   // As kernels::DecodeBatch: the batch's user agents classified in one pass.
-  std::array<std::string_view, kernels::kMaxBatchBeacons> user_agents;
   std::array<kernels::UaClass, kernels::kMaxBatchBeacons> classes;
-  const bool classified = ctx.user_agents != nullptr;
-  if (classified) {
-    for (size_t i = 0; i < raw.size(); ++i) user_agents[i] = raw.user_agent(i);
-    ctx.user_agents->ClassifyBatch(user_agents.data(), raw.size(), classes.data());
-  }
+  const bool classified = kernels::ClassifyBatchUserAgents(raw, batch_ctx, classes.data());
   for (size_t i = 0; i < raw.size(); ++i) {
-    const kernels::Beacon beacon{.payload = raw.payload(i),
-                                 .query = raw.query(i),
-                                 .user_agent = raw.user_agent(i),
-                                 .address = raw.source(i),
-                                 .receive_time_ms = raw.receive_time_ms(i),
-                                 .source = static_cast<uint16_t>(i),
-                                 .country = raw.country(i),
-                                 .user_agent_class = classified ? &classes[i] : nullptr};
+    const kernels::Beacon beacon = kernels::BeaconAt(raw, i, classified ? &classes[i] : nullptr);
     if (CardDecodes(raw.endpoint(i))) {
       DecodeCardBeacon(raw.endpoint(i), beacon, batch_ctx, events);
     } else {
