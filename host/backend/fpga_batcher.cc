@@ -90,6 +90,11 @@ void FpgaBatcher::Add(kernels::RawBatch& raw, const kernels::DecodeContext& ctx)
 
 void FpgaBatcher::Start(Job& job) {
   job.started = Clock::now();
+  if (job.buffers->in_words == 0) {  // only formats the card does not decode: no run
+    job.state = State::kDone;
+    job.device_released = true;
+    return;
+  }
   runs_.fetch_add(1, std::memory_order_relaxed);
   card_bytes_.fetch_add(job.buffers->in_words * kernels::kCardWordBytes, std::memory_order_relaxed);
   if (device_->Start(job.id, job.buffers.get())) {

@@ -36,6 +36,8 @@ struct XrtDevice::Impl {
     uint64_t id;
     xrt::run run;
     Bos* bos;
+    size_t decoded_bytes;  // what the run can have written: no more is synced back
+    size_t record_bytes;
   };
 
   xrt::device device;
@@ -60,8 +62,8 @@ struct XrtDevice::Impl {
 
   Finished Complete(const Running& r, ert_cmd_state state) {
     if (state != ERT_CMD_STATE_COMPLETED) return {r.id, false};
-    r.bos->decoded.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
-    r.bos->records.sync(XCL_BO_SYNC_BO_FROM_DEVICE);
+    r.bos->decoded.sync(XCL_BO_SYNC_BO_FROM_DEVICE, r.decoded_bytes, 0);
+    r.bos->records.sync(XCL_BO_SYNC_BO_FROM_DEVICE, r.record_bytes, 0);
     return {r.id, true};
   }
 };
@@ -102,7 +104,9 @@ bool XrtDevice::Start(uint64_t run, CardBuffers* buffers) {
     r.set_arg(kArgRecords, bos.records);
     r.set_arg(kArgInWords, buffers->in_words);
     r.start();
-    impl_->running.push_back({run, std::move(r), &bos});
+    const size_t in_bytes = size_t{buffers->in_words} * kernels::kCardWordBytes;
+    impl_->running.push_back(
+        {run, std::move(r), &bos, in_bytes, buffers->record_words * kernels::kCardWordBytes});
     return true;
   } catch (const std::exception&) {
     return false;  // counted by the batcher as a device error; the batch decodes on the host

@@ -204,6 +204,30 @@ TEST_F(FpgaBatcherTest, TheDeadlineStartsAPartlyFilledBuffer) {
   EXPECT_EQ(delivered, 1u);
 }
 
+TEST_F(FpgaBatcherTest, BatchesWithoutCardBeaconsNeedNoRun) {
+  FaultyDevice device({Fault::kError}, 1, 3);  // any run would fall back
+  kernels::RawBatch raw;
+  ASSERT_TRUE(raw.Add(kernels::Endpoint::kPlausibleEvent, kernels::IngressKind::kHttp,
+                      R"({"name":"pageview","url":"https://any.example/","domain":"any.example"})",
+                      inputs::kBrowserUa, kernels::IpAddress::FromV4(1), inputs::kNowMs));
+  kernels::EventBatch expected;
+  kernels::RejectCounters expected_rejects;
+  kernels::DecodeBatch(raw, Context(nullptr, &expected_rejects), &expected);
+  size_t delivered = 0;
+  FpgaBatcher batcher(&device, {}, &simd_,
+                      [&](const kernels::RawBatch&, const kernels::EventBatch& events) {
+                        EXPECT_TRUE(events == expected);
+                        EXPECT_EQ(events.size(), 1u);
+                        ++delivered;
+                      });
+  batcher.Add(raw, Context(nullptr, &rejects_));
+  batcher.Flush();
+  EXPECT_EQ(delivered, 1u);
+  EXPECT_EQ(device.started(), 0u);
+  EXPECT_EQ(batcher.runs(), 0u);
+  EXPECT_EQ(batcher.fallbacks(FpgaFallback::kDeviceError), 0u);
+}
+
 TEST_F(FpgaBatcherTest, CountsFallbacksAsMetrics) {
   FaultyDevice device({Fault::kError}, 1, 3);
   // A long deadline: the three batches share one run however slow the machine is.
