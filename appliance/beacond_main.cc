@@ -161,6 +161,7 @@ host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend&
   host::PipelineConfig pipeline = config.pipeline;
   pipeline.user_agents = user_agents;
   pipeline.bytes = &backend.byte_kernels;
+  pipeline.make_device = backend.make_device;
   pipeline.salts = salts;
   return pipeline;
 }

@@ -4,15 +4,27 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#ifdef BEACON_HAVE_XRT
+#include "host/backend/fpga_xrt_device.h"
+#endif
+
 namespace beacon::host {
 namespace {
 
-constexpr std::string_view kNames[] = {"fpga", "simd", "scalar"};
+constexpr std::string_view kNames[] = {"fpga", "simd", "scalar", "fpga-csim"};
 
 BackendInfo ProbeFpga() {
 #ifdef BEACON_HAVE_XRT
-  return {BackendKind::kFpga, "fpga", false,
-          "the XRT runtime was found but this build has no FPGA decode kernel yet"};
+  const char* xclbin = std::getenv(kXclbinEnvVar);
+  if (xclbin == nullptr || *xclbin == '\0') {
+    return {BackendKind::kFpga, "fpga", false,
+            std::string("no xclbin: set ") + kXclbinEnvVar + " to hw/'s beacon.xclbin"};
+  }
+  try {
+    return {BackendKind::kFpga, "fpga", true, XrtDevice(0, xclbin).Describe()};
+  } catch (const std::runtime_error& e) {
+    return {BackendKind::kFpga, "fpga", false, e.what()};
+  }
 #else
   return {BackendKind::kFpga, "fpga", false,
           "built without Xilinx XRT (configure found no xrt/xrt_device.h; set XILINX_XRT and "
@@ -47,17 +59,45 @@ std::string KnownNames() {
   return names;
 }
 
-// Only available backends are made: simd and scalar (fpga is never available in this build).
+// The best byte kernels this CPU runs: what the card backends decode the rest with.
+kernels::ByteKernels HostKernels() {
+  return ProbeSimd().available ? kernels::SimdByteKernels() : kernels::ScalarByteKernels();
+}
+
+// Only available backends are made.
 Backend Make(const BackendInfo& info) {
-  const kernels::ByteKernels kernels =
-      info.kind == BackendKind::kSimd ? kernels::SimdByteKernels() : kernels::ScalarByteKernels();
-  return {info.kind, std::string(info.name), kernels.target, kernels};
+  switch (info.kind) {
+    case BackendKind::kSimd:
+    case BackendKind::kScalar: {
+      const kernels::ByteKernels kernels = info.kind == BackendKind::kSimd
+                                               ? kernels::SimdByteKernels()
+                                               : kernels::ScalarByteKernels();
+      return {info.kind, std::string(info.name), kernels.target, kernels, nullptr};
+    }
+    case BackendKind::kFpgaCsim:
+      return {info.kind, std::string(info.name), "csim", HostKernels(),
+              [] { return std::unique_ptr<FpgaDevice>(new CsimDevice); }};
+    case BackendKind::kFpga:
+      break;
+  }
+#ifdef BEACON_HAVE_XRT
+  const std::string xclbin = std::getenv(kXclbinEnvVar);
+  return {info.kind, std::string(info.name), info.detail, HostKernels(),
+          [xclbin] { return std::unique_ptr<FpgaDevice>(new XrtDevice(0, xclbin)); }};
+#else
+  throw std::logic_error("the fpga backend is never available without XRT");
+#endif
 }
 
 }  // namespace
 
 std::vector<BackendInfo> ListBackends() {
-  return {ProbeFpga(), ProbeSimd(), {BackendKind::kScalar, "scalar", true, "reference"}};
+  return {ProbeFpga(),
+          ProbeSimd(),
+          {BackendKind::kScalar, "scalar", true, "reference"},
+          {BackendKind::kFpgaCsim, "fpga-csim", true,
+           "the card's HLS kernels compiled for this CPU, behind the card's batcher (by name "
+           "only)"}};
 }
 
 Backend ChooseBackend(std::string_view forced) {
@@ -70,7 +110,7 @@ Backend ChooseBackend(std::string_view forced) {
   const std::vector<BackendInfo> backends = ListBackends();
   if (forced.empty()) {
     for (const BackendInfo& info : backends) {
-      if (info.available) return Make(info);
+      if (info.available && info.kind != BackendKind::kFpgaCsim) return Make(info);
     }
   }
   for (const BackendInfo& info : backends) {

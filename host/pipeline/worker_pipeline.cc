@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "kernels/counter.h"
 
@@ -33,6 +34,12 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
     decode_.user_agents = user_agent_cache_.get();
   }
   events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
+  if (config.make_device) {
+    device_ = config.make_device();
+    batcher_ = std::make_unique<FpgaBatcher>(
+        device_.get(), config.fpga, config.bytes,
+        [this](const kernels::RawBatch&, const kernels::EventBatch& events) { Accept(events); });
+  }
 }
 
 bool WorkerPipeline::Admitting() {
@@ -46,19 +53,28 @@ bool WorkerPipeline::Admitting() {
 void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   Bump(beacons_, batch.size());
   Bump(payload_bytes_, batch.payload_bytes());
-  events_.Clear();
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
+  if (batcher_ != nullptr) {
+    batcher_->Add(batch, decode_);  // delivered to Accept now or on a later call
+    return;
+  }
+  events_.Clear();
   kernels::DecodeBatch(batch, decode_, &events_);
+  Accept(events_);
+}
+
+void WorkerPipeline::Accept(const kernels::EventBatch& events) {
   if (user_agent_cache_ != nullptr) {
     ua_hits_.store(user_agent_cache_->hits(), std::memory_order_relaxed);
     ua_misses_.store(user_agent_cache_->misses(), std::memory_order_relaxed);
   }
-  aggregator_.Add(events_);
-  Bump(accepted_, events_.size());
+  aggregator_.Add(events);
+  Bump(accepted_, events.size());
   if (aggregator_.open_events() >= config_.epoch_max_events) CloseEpoch();
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
+  if (batcher_ != nullptr) batcher_->Poll();
   if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
   if (now_ms - epoch_started_ms_ >= config_.epoch_ms) {
     epoch_started_ms_ = now_ms;
@@ -84,6 +100,7 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
 }
 
 bool WorkerPipeline::Flush() {
+  if (batcher_ != nullptr) batcher_->Flush();
   CloseEpoch();
   return !refused_.has_value();
 }
@@ -198,6 +215,11 @@ void RegisterPipelineMetrics(MetricsRegistry* registry,
     out.Counter("beacond_user_agent_cache_misses_total",
                 "User agents classified with uap-core's patterns (cache misses)", {},
                 sum([](const WorkerPipeline& w) { return w.user_agent_misses(); }));
+    std::vector<const FpgaBatcher*> batchers;
+    for (const auto& w : *workers) {
+      if (w->fpga_batcher() != nullptr) batchers.push_back(w->fpga_batcher());
+    }
+    if (!batchers.empty()) WriteFpgaMetrics(batchers, out);
     out.Counter("beacond_epochs_closed_total", "Epochs closed by the workers", {},
                 sum([](const WorkerPipeline& w) { return w.epochs_closed(); }));
     out.Counter("beacond_shed_rounds_total",

@@ -7,11 +7,14 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "host/backend/fpga_batcher.h"
+#include "host/backend/fpga_device.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
 #include "host/salt_store.h"
@@ -33,6 +36,10 @@ struct PipelineConfig {
   const kernels::UserAgentClassifier* user_agents = nullptr;
   SaltStore* salts = nullptr;  // daily visitor salts, read once per batch; null: none (beacons
                                // without a client id are then rejected as stale_salt)
+  // The card backends (fpga, fpga-csim): each worker makes its own device and decodes through
+  // an FpgaBatcher (`bytes` then decode what the card does not); null: DecodeBatch on `bytes`.
+  std::function<std::unique_ptr<FpgaDevice>()> make_device;
+  FpgaBatcherConfig fpga;
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
@@ -50,6 +57,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   bool Flush();
 
   uint32_t worker() const { return worker_; }
+  // The worker's card batcher; null unless a card backend decodes.
+  const FpgaBatcher* fpga_batcher() const { return batcher_.get(); }
   const kernels::RejectCounters& rejects() const { return rejects_; }
   uint64_t beacons() const { return beacons_.load(std::memory_order_relaxed); }
   uint64_t payload_bytes() const { return payload_bytes_.load(std::memory_order_relaxed); }
@@ -86,6 +95,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   }
 
  private:
+  void Accept(const kernels::EventBatch& events);
   void CloseEpoch();
   bool OfferPending();
 
@@ -97,6 +107,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::unique_ptr<kernels::UserAgentCache> user_agent_cache_;
   kernels::DecodeContext decode_;
   kernels::EventBatch events_;
+  std::unique_ptr<FpgaDevice> device_;
+  std::unique_ptr<FpgaBatcher> batcher_;  // delivers decoded batches to Accept, in order
   kernels::MinuteAggregator aggregator_;
   std::optional<kernels::EpochRows> refused_;  // an epoch the forwarder had no room for
   int64_t epoch_started_ms_ = 0;

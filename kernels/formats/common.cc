@@ -1,6 +1,8 @@
 // Shared pieces of the non-GA-v1 decoders; see common.h.
 #include "kernels/formats/common.h"
 
+#include <array>
+
 #include "kernels/enrich/attribution.h"
 #include "kernels/formats/url.h"
 #include "kernels/visitor.h"
@@ -59,6 +61,25 @@ bool IsGa4Name(std::string_view name) {
   for (const char c : name) {
     if (!letter(c) && !(c >= '0' && c <= '9') && c != '_') return false;
   }
+  return true;
+}
+
+Beacon BeaconAt(const RawBatch& raw, size_t i, const UaClass* user_agent_class) {
+  return {.payload = raw.payload(i),
+          .query = raw.query(i),
+          .user_agent = raw.user_agent(i),
+          .address = raw.source(i),
+          .receive_time_ms = raw.receive_time_ms(i),
+          .source = static_cast<uint16_t>(i),
+          .country = raw.country(i),
+          .user_agent_class = user_agent_class};
+}
+
+bool ClassifyBatchUserAgents(const RawBatch& raw, const DecodeContext& ctx, UaClass* classes) {
+  if (ctx.user_agents == nullptr) return false;
+  std::array<std::string_view, kMaxBatchBeacons> user_agents;
+  for (size_t i = 0; i < raw.size(); ++i) user_agents[i] = raw.user_agent(i);
+  ctx.user_agents->ClassifyBatch(user_agents.data(), raw.size(), classes);
   return true;
 }
 

@@ -37,6 +37,15 @@ struct Beacon {
   const UaClass* user_agent_class = nullptr;
 };
 
+// Beacon `i` of `raw` as the decoders see it; `user_agent_class` is its user agent's class when
+// classified in advance (ClassifyBatchUserAgents), else nullptr.
+Beacon BeaconAt(const RawBatch& raw, size_t i, const UaClass* user_agent_class);
+
+// The user agents of all of `raw`'s beacons classified in one pass over ctx.user_agents (its
+// lookups prefetched in groups) into classes[0, raw.size()). False, classifying nothing, when
+// ctx.user_agents is null.
+bool ClassifyBatchUserAgents(const RawBatch& raw, const DecodeContext& ctx, UaClass* classes);
+
 // The class of a user agent: through ctx.user_agents, else IsBotByMarkers alone.
 UaClass ClassifyUserAgent(const DecodeContext& ctx, std::string_view user_agent);
 

@@ -110,31 +110,7 @@ std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeCon
   thread_local std::array<char, kRelayMaxDatagramBytes + kPayloadPadding> scratch;
   RelayLine line;
   if (const auto reason = ParseRelayLine(message, scratch.data(), &line, bytes)) return reason;
-  if (line.time_ms < datagram.receive_time_ms - kRelayMaxAgeMs ||
-      line.time_ms > datagram.receive_time_ms + kRelayMaxAheadMs) {
-    return RejectReason::kBadTimestamp;
-  }
-  bool no_query = false;
-  std::string_view query = line.uri;
-  const std::string_view path = NextField(&query, '?', &no_query, bytes);
-  // The HTTP server's routes (kernels/http/routes.h): a relayed request is a beacon exactly
-  // when the server would take it as one.
-  const BeaconRoute* route = FindBeaconRoute(path);
-  const bool get = line.method == "GET";
-  const bool post = line.method == "POST";
-  if (route == nullptr || !((get && route->get) || (post && route->post))) {
-    return RejectReason::kUnknownEndpoint;
-  }
-  const bool payload_is_query = get && route->get_payload_is_query;
-  const Beacon beacon{.payload = payload_is_query ? query : line.body,
-                      .query = payload_is_query ? std::string_view() : query,
-                      .user_agent = line.user_agent,
-                      .address = line.client,
-                      .receive_time_ms = line.time_ms,
-                      .source = datagram.source,
-                      .country = CountryFromHeader(line.country)};
-  DecodeBeacon(route->endpoint, beacon, ctx, events);
-  return std::nullopt;
+  return DecodeRelayedRequest(line, datagram, ctx, events);
 }
 
 }  // namespace
@@ -168,6 +144,11 @@ std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scrat
     used += size;
   }
   std::memset(scratch + used, 0, kPayloadPadding);
+  return RelayLineFromFields(values, line);
+}
+
+std::optional<RejectReason> RelayLineFromFields(
+    const std::array<std::string_view, kRelayLineFields>& values, RelayLine* line) {
   if (!ParseMsec(values[1], &line->time_ms) || !ParseAddress(values[2], &line->client) ||
       values[3].empty() || !values[4].starts_with('/')) {
     return RejectReason::kBadLogFormat;
@@ -190,6 +171,36 @@ void DecodeUdpHitBatch(const Beacon& datagram, const DecodeContext& ctx, EventBa
 
 void DecodeUdpSyslog(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events) {
   if (const auto reason = DecodeSyslog(datagram, ctx, events)) ctx.rejects->Add(*reason);
+}
+
+std::optional<RejectReason> DecodeRelayedRequest(const RelayLine& line, const Beacon& datagram,
+                                                 const DecodeContext& ctx, EventBatch* events) {
+  const ByteKernels& bytes = BytesOf(ctx);
+  if (line.time_ms < datagram.receive_time_ms - kRelayMaxAgeMs ||
+      line.time_ms > datagram.receive_time_ms + kRelayMaxAheadMs) {
+    return RejectReason::kBadTimestamp;
+  }
+  bool no_query = false;
+  std::string_view query = line.uri;
+  const std::string_view path = NextField(&query, '?', &no_query, bytes);
+  // The HTTP server's routes (kernels/http/routes.h): a relayed request is a beacon exactly
+  // when the server would take it as one.
+  const BeaconRoute* route = FindBeaconRoute(path);
+  const bool get = line.method == "GET";
+  const bool post = line.method == "POST";
+  if (route == nullptr || !((get && route->get) || (post && route->post))) {
+    return RejectReason::kUnknownEndpoint;
+  }
+  const bool payload_is_query = get && route->get_payload_is_query;
+  const Beacon beacon{.payload = payload_is_query ? query : line.body,
+                      .query = payload_is_query ? std::string_view() : query,
+                      .user_agent = line.user_agent,
+                      .address = line.client,
+                      .receive_time_ms = line.time_ms,
+                      .source = datagram.source,
+                      .country = CountryFromHeader(line.country)};
+  DecodeBeacon(route->endpoint, beacon, ctx, events);
+  return std::nullopt;
 }
 
 }  // namespace beacon::kernels

@@ -4,6 +4,7 @@
 // Formats and checks: kernels/formats/README.md, "UDP relay".
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -45,6 +46,18 @@ bool SyslogMessage(std::string_view datagram, std::string_view* message,
 // `bytes`.
 std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,
                                            const ByteKernels& bytes = ReferenceByteKernels());
+
+// The checks of ParseRelayLine after its split and unescaping: `values[1..8]` are the unescaped
+// fields after the version (values[0] is not read), the body followed by kPayloadPadding zero
+// bytes. For decoders whose split and unescaping ran elsewhere (the FPGA path).
+std::optional<RejectReason> RelayLineFromFields(
+    const std::array<std::string_view, kRelayLineFields>& values, RelayLine* line);
+
+// The request a relay line carries, decoded as the HTTP server would take it: the line's time
+// against the datagram's receive time, the route, then the endpoint's decoder. Returns the
+// reject reason when the line itself is refused (the decoder counts its own).
+std::optional<RejectReason> DecodeRelayedRequest(const RelayLine& line, const Beacon& datagram,
+                                                 const DecodeContext& ctx, EventBatch* events);
 
 // Decodes a kUdpHitBatch datagram: the GA v1 /batch rules. Never throws.
 void DecodeUdpHitBatch(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events);

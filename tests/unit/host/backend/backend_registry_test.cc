@@ -35,10 +35,12 @@ std::string ThrownMessage(Fn choose) {
 
 TEST_F(BackendRegistryTest, ListsFpgaSimdScalarInPriorityOrder) {
   const std::vector<BackendInfo> backends = ListBackends();
-  ASSERT_EQ(backends.size(), 3u);
+  ASSERT_EQ(backends.size(), 4u);
   EXPECT_EQ(backends[0].name, "fpga");
   EXPECT_EQ(backends[1].name, "simd");
   EXPECT_EQ(backends[2].name, "scalar");
+  EXPECT_EQ(backends[3].name, "fpga-csim");  // listed last: chosen by name only
+  EXPECT_TRUE(backends[3].available);
   EXPECT_FALSE(backends[0].available);  // no XRT on a build machine without it
   EXPECT_NE(backends[0].detail.find("XRT"), std::string::npos) << backends[0].detail;
   EXPECT_TRUE(backends[2].available);
@@ -74,6 +76,22 @@ TEST_F(BackendRegistryTest, ForcesScalarByNameAndByEnvironment) {
   EXPECT_EQ(ChooseBackend().name, ChooseBackend("simd").name);
 }
 
+TEST_F(BackendRegistryTest, FpgaCsimIsChosenByNameOnlyAndMakesDevices) {
+  EXPECT_NE(ChooseBackend().kind, BackendKind::kFpgaCsim);
+  EXPECT_EQ(ChooseBackend().make_device, nullptr);
+  setenv(kBackendEnvVar, "fpga-csim", 1);
+  const Backend csim = ChooseBackend();
+  EXPECT_EQ(csim.kind, BackendKind::kFpgaCsim);
+  EXPECT_EQ(Describe(csim), "fpga-csim (csim)");
+  // The formats the card does not decode, and fallbacks, run on the best host kernels.
+  EXPECT_STREQ(csim.byte_kernels.backend, ChooseBackend("simd").byte_kernels.backend);
+  ASSERT_NE(csim.make_device, nullptr);
+  const std::unique_ptr<FpgaDevice> a = csim.make_device();
+  const std::unique_ptr<FpgaDevice> b = csim.make_device();  // one per worker
+  EXPECT_NE(a.get(), b.get());
+  EXPECT_EQ(a->Describe(), "fpga-csim");
+}
+
 TEST_F(BackendRegistryTest, SelectedKernelsWork) {
   for (const char* name : {"simd", "scalar"}) {
     const Backend backend = ChooseBackend(name);
@@ -88,10 +106,11 @@ TEST_F(BackendRegistryTest, SelectedKernelsWork) {
 TEST_F(BackendRegistryTest, UnknownNameListsTheKnownOnes) {
   EXPECT_EQ(ThrownMessage<std::invalid_argument>([] { ChooseBackend("gpu"); }),
             "unknown backend \"gpu\" (from the configuration); known backends: fpga, simd, "
-            "scalar");
+            "scalar, fpga-csim");
   setenv(kBackendEnvVar, "SIMD", 1);  // names are case-sensitive
   EXPECT_EQ(ThrownMessage<std::invalid_argument>([] { ChooseBackend(); }),
-            "unknown backend \"SIMD\" (from BEACON_BACKEND); known backends: fpga, simd, scalar");
+            "unknown backend \"SIMD\" (from BEACON_BACKEND); known backends: fpga, simd, scalar, "
+            "fpga-csim");
 }
 
 TEST_F(BackendRegistryTest, UnavailableFpgaSaysWhy) {

@@ -9,7 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
+
+#include "kernels/simd/byte_kernels.h"
 
 #include "host/net/http_server.h"
 
@@ -97,6 +101,42 @@ TEST(WorkerPipelineTest, PerWorkerFamiliesAreContiguous) {
     ASSERT_NE(first, std::string::npos) << family;
     EXPECT_EQ(text.find(type, first + 1), std::string::npos) << family;
   }
+}
+
+TEST(WorkerPipelineTest, DecodesOnACardBackendThroughItsBatcher) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  const kernels::ByteKernels simd = kernels::SimdByteKernels();
+  PipelineConfig config;
+  config.bytes = &simd;
+  config.make_device = [] { return std::unique_ptr<FpgaDevice>(new CsimDevice); };
+  config.fpga.deadline = std::chrono::milliseconds(1);
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &sites, &forwarder));
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  WorkerPipeline& pipeline = *workers[0];
+
+  const int64_t t0 = 1'700'000'000'000;
+  kernels::RawBatch raw;
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2Fa", t0);
+  AddHit(&raw, "v=1&tid=UA-9-9&cid=1.2&t=pageview&dl=https%3A%2F%2Fshop.example%2F", t0);
+  pipeline.OnTick(t0);
+  pipeline.OnBatch(raw);
+  EXPECT_TRUE(raw.empty());  // taken by the batcher
+  EXPECT_EQ(Sample(registry, "beacond_beacons_received_total"), 2u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  pipeline.OnTick(t0 + 10);  // past the batcher's deadline: run and delivered
+  EXPECT_EQ(Sample(registry, "beacond_events_accepted_total"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_fpga_runs_total"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_fpga_fallback_total{reason=\"device_error\"}"), 0u);
+
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.3&t=pageview&dl=https%3A%2F%2Fshop.example%2Fb", t0 + 20);
+  pipeline.OnBatch(raw);
+  pipeline.Flush();  // delivers what the batcher still holds before the epoch closes
+  EXPECT_EQ(Sample(registry, "beacond_events_accepted_total"), 2u);
+  EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
 }
 
 // Sends one GET /collect on a fresh connection; returns the response head.

@@ -1,0 +1,155 @@
+// The card decode (beacon_decode's C-simulation and the host half around it) against the
+// scalar reference and the SIMD kernels on the same batches: every EventBatch column, the arena
+// and every reject counter identical, on realistic beacons of every endpoint (the formats the
+// card does not decode go through the host's kernels in beacon order), adversarial inputs at
+// every offset and limit, and seeded random mutations.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/backend/fpga_decode.h"
+#include "host/backend/fpga_device.h"
+#include "kernels/decode.h"
+#include "kernels/event_batch.h"
+#include "kernels/raw_batch.h"
+#include "kernels/reject_reason.h"
+#include "kernels/simd/byte_kernels.h"
+#include "kernels/site_registry.h"
+#include "tests/unit/kernels/decode_inputs.h"
+
+namespace beacon::host {
+namespace {
+
+using kernels::decode_inputs::Input;
+using kernels::decode_inputs::kNowMs;
+
+struct Decoded {
+  kernels::EventBatch events;
+  std::array<uint64_t, kernels::kRejectReasonCount> rejects{};
+  bool operator==(const Decoded&) const = default;
+};
+
+enum class Path { kScalar, kSimd, kCard };
+
+// inputs[begin, end) as one batch, or as many of them as fit; *end is set to the first left out.
+kernels::RawBatch Batch(const std::vector<Input>& inputs, size_t begin, size_t* end) {
+  kernels::RawBatch raw;
+  for (size_t i = begin; i < *end; ++i) {
+    const Input& in = inputs[i];
+    if (!raw.Add(in.endpoint, kernels::IngressKind::kHttp, in.payload, in.user_agent,
+                 kernels::IpAddress::FromV4(0xC0A80001 + static_cast<uint32_t>(i)), kNowMs,
+                 in.query)) {
+      EXPECT_GT(i, begin) << "input " << i << " fits in no batch";
+      *end = i;
+      break;
+    }
+  }
+  return raw;
+}
+
+Decoded Decode(const kernels::SiteRegistry& sites, const kernels::RawBatch& raw, Path path) {
+  Decoded out;
+  kernels::RejectCounters rejects;
+  const kernels::ByteKernels simd = kernels::SimdByteKernels();
+  const kernels::DecodeContext ctx{
+      &sites,
+      &rejects,
+      0x5eed'1234'abcd'0042,
+      {kNowMs / 86'400'000, 0x1111'2222'3333'4444, 0x5555'6666'7777'8888},
+      path == Path::kScalar ? nullptr : &simd};
+  if (path == Path::kCard) {
+    CardBuffers buffers(raw.payload_bytes() + 2 * kernels::kCardWordBytes * raw.size());
+    EXPECT_TRUE(buffers.Append(raw));
+    CsimDevice device;
+    EXPECT_TRUE(device.Start(1, &buffers));
+    const auto finished = device.Wait(std::chrono::microseconds(0));
+    EXPECT_TRUE(finished.has_value() && finished->ok);
+    CardResults results(buffers);
+    EXPECT_TRUE(results.Decode(raw, ctx, &out.events));
+  } else {
+    kernels::DecodeBatch(raw, ctx, &out.events);
+  }
+  for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
+    out.rejects[r] = rejects.Get(static_cast<kernels::RejectReason>(r));
+  }
+  return out;
+}
+
+struct Totals {
+  size_t rows = 0;
+  uint64_t rejects = 0;
+  size_t card_beacons = 0;
+};
+
+// Chunks of `inputs` (one RawBatch each) through the three paths; names the first differing input.
+Totals ExpectCardIdentical(const kernels::SiteRegistry& sites, const std::vector<Input>& inputs) {
+  constexpr size_t kChunk = 64;
+  Totals totals;
+  for (size_t begin = 0, end = 0; begin < inputs.size(); begin = end) {
+    end = std::min(inputs.size(), begin + kChunk);
+    const kernels::RawBatch raw = Batch(inputs, begin, &end);
+    const Decoded ref = Decode(sites, raw, Path::kScalar);
+    totals.rows += ref.events.size();
+    for (const uint64_t n : ref.rejects) totals.rejects += n;
+    for (size_t i = begin; i < end; ++i) totals.card_beacons += CardDecodes(inputs[i].endpoint);
+    EXPECT_TRUE(ref == Decode(sites, raw, Path::kSimd));
+    if (ref == Decode(sites, raw, Path::kCard)) continue;
+    for (size_t i = begin; i < end; ++i) {
+      size_t next = i + 1;
+      const kernels::RawBatch one = Batch(inputs, i, &next);
+      if (Decode(sites, one, Path::kScalar) == Decode(sites, one, Path::kCard)) continue;
+      ADD_FAILURE() << "the card differs from the reference on "
+                    << kernels::decode_inputs::EndpointName(inputs[i].endpoint) << " input " << i
+                    << ": payload \"" << kernels::decode_inputs::Printable(inputs[i].payload)
+                    << "\"";
+      return totals;
+    }
+    ADD_FAILURE() << "chunk at " << begin << " differs only as a whole";
+  }
+  // For the record (ctest --output-junit, or --gtest_output=xml): what was compared.
+  testing::Test::RecordProperty("inputs", std::to_string(inputs.size()));
+  testing::Test::RecordProperty("card_beacons", std::to_string(totals.card_beacons));
+  testing::Test::RecordProperty("rows", std::to_string(totals.rows));
+  testing::Test::RecordProperty("rejects", std::to_string(totals.rejects));
+  return totals;
+}
+
+class FpgaDecodeTest : public testing::Test {
+ protected:
+  kernels::SiteRegistry sites_ =
+      kernels::SiteRegistry::Parse(kernels::decode_inputs::RegistryText());
+};
+
+TEST_F(FpgaDecodeTest, RealisticBeaconsOfEveryFormat) {
+  const Totals totals =
+      ExpectCardIdentical(sites_, kernels::decode_inputs::RealisticInputs(sites_, 11));
+  EXPECT_GT(totals.card_beacons, 1000u);
+  EXPECT_GT(totals.rows, 5000u);
+}
+
+TEST_F(FpgaDecodeTest, AdversarialInputs) {
+  const Totals totals = ExpectCardIdentical(sites_, kernels::decode_inputs::AdversarialInputs());
+  EXPECT_GT(totals.rows, 100u);
+  EXPECT_GT(totals.rejects, 1000u);
+}
+
+TEST_F(FpgaDecodeTest, SeededRandomMutations) {
+  const std::vector<Input> realistic = kernels::decode_inputs::RealisticInputs(sites_, 23);
+  kernels::decode_inputs::Gen g(0xf96a);
+  std::vector<Input> mutants;
+  for (int i = 0; i < 6000; ++i) {
+    Input in = realistic[g.Below(realistic.size())];
+    in.payload = kernels::decode_inputs::Mutate(g, in.payload);
+    mutants.push_back(std::move(in));
+  }
+  const Totals totals = ExpectCardIdentical(sites_, mutants);
+  EXPECT_GT(totals.rows, 500u);
+  EXPECT_GT(totals.rejects, 500u);
+}
+
+}  // namespace
+}  // namespace beacon::host

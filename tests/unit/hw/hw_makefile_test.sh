@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# hw/Makefile without Vitis: `make -n` prints, for every card and target, one `v++ -c` per
+# kernel and one `v++ -l` with the card's connectivity config, emconfigutil for the
+# emulation targets only, and refuses an unknown target or platform.
+set -euo pipefail
+hw="$1"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+for card in u55c:xilinx_u55c_gen3x16_xdma_3_202210_1 u250:xilinx_u250_gen3x16_xdma_4_1_202210_1 \
+            u50:xilinx_u50_gen3x16_xdma_5_202210_1; do
+  name=${card%%:*}
+  platform=${card#*:}
+  [ -f "$hw/connectivity/$name.cfg" ] || fail "no connectivity/$name.cfg"
+  for target in sw_emu hw_emu hw; do
+    out=$(make -n -C "$hw" TARGET="$target" PLATFORM="/opt/xilinx/platforms/$platform/$platform.xpfm")
+    compile=$(grep -c -- "^v++ -c -t $target --platform /opt/xilinx/platforms/$platform/$platform.xpfm .*-k beacon_decode --hls.clock 300000000:beacon_decode" <<<"$out" || true)
+    [ "$compile" = 1 ] || fail "$name $target: expected one v++ -c for beacon_decode:\n$out"
+    grep -q -- "kernels/hls/beacon_decode.cc" <<<"$out" || fail "$name $target: kernel source missing"
+    grep -q -- "^v++ -l -t $target --platform .*--config connectivity/$name.cfg" <<<"$out" ||
+      fail "$name $target: expected v++ -l with connectivity/$name.cfg:\n$out"
+    grep -q -- "-o build/$target.$name/beacon.xclbin build/$target.$name/beacon_decode.xo" <<<"$out" ||
+      fail "$name $target: xclbin not linked from the kernel's xo"
+    if [ "$target" = hw ]; then
+      ! grep -q emconfigutil <<<"$out" || fail "$name hw: emconfigutil is for emulation only"
+    else
+      grep -q "^emconfigutil --platform /opt/xilinx/platforms/$platform/$platform.xpfm" <<<"$out" ||
+        fail "$name $target: no emconfigutil"
+    fi
+  done
+  # Every compute unit of the config has its three ports and an SLR.
+  cus=$(sed -n 's/^nk=beacon_decode:\([0-9]*\):.*/\1/p' "$hw/connectivity/$name.cfg")
+  [ "$(grep -c '^sp=ga[0-9]*\.\(in\|decoded\|records\):' "$hw/connectivity/$name.cfg")" = $((3 * cus)) ] ||
+    fail "$name: not three memory ports per compute unit"
+  [ "$(grep -c '^slr=ga[0-9]*:SLR[0-9]$' "$hw/connectivity/$name.cfg")" = "$cus" ] ||
+    fail "$name: not one SLR per compute unit"
+done
+
+if make -n -C "$hw" TARGET=hw_emu2 >/dev/null 2>&1; then fail "an unknown TARGET was accepted"; fi
+if make -n -C "$hw" PLATFORM=xilinx_u280_xdma_201920_3 >/dev/null 2>&1; then
+  fail "an unknown platform was accepted"
+fi
+echo "hw/Makefile: make -n OK for u55c, u250, u50 x sw_emu, hw_emu, hw"
