@@ -276,8 +276,13 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   ApplyListen(http, "listen", &config.http);
   http.Int("workers", &config.http_workers, 0, 256);
   http.Int("idle_timeout_ms", &config.http.idle_timeout_ms, 100, 3'600'000);
+  http.Int("header_timeout_ms", &config.http.header_timeout_ms, 100, 3'600'000);
+  http.Int("request_timeout_ms", &config.http.request_timeout_ms, 100, 3'600'000);
   http.Int("max_connections_per_worker", &config.http.max_connections_per_worker, 1, 1'000'000);
+  http.Int("max_connections_per_peer", &config.http.max_connections_per_peer, 0, 1'000'000);
+  http.Int("accept_backoff_ms", &config.http.accept_backoff_ms, 1, 60'000);
   http.Int("max_body_bytes", &config.http.limits.max_body_bytes, 1024, 64 << 20);
+  http.Int("max_request_bytes", &config.http.max_request_bytes, 0, 1 << 30);
   http.Int("retry_after_s", &config.http.retry_after_s, 1, 3600);
   http.Strings("country_headers", &config.http.country_headers);
   http.CheckNoOtherKeys();

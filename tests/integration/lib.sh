@@ -47,3 +47,11 @@ start_beacond() {
   http_port=$(sed -n 's/^http_port=//p' "$work/ready")
   metrics_url="http://127.0.0.1:$(sed -n 's/^management_port=//p' "$work/ready")/metrics"
 }
+
+# check DESCRIPTION COMMAND...: prints ok or FAILED for the command's outcome; a failure sets
+# fail=1 (initialise fail=0 first).
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAILED: $what" >&2; fail=1; fi
+}

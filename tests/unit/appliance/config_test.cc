@@ -24,6 +24,11 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.http_workers, defaults.http_workers);
   EXPECT_EQ(example.http.idle_timeout_ms, defaults.http.idle_timeout_ms);
   EXPECT_EQ(example.http.limits.max_body_bytes, defaults.http.limits.max_body_bytes);
+  EXPECT_EQ(example.http.header_timeout_ms, defaults.http.header_timeout_ms);
+  EXPECT_EQ(example.http.request_timeout_ms, defaults.http.request_timeout_ms);
+  EXPECT_EQ(example.http.max_request_bytes, defaults.http.max_request_bytes);
+  EXPECT_EQ(example.http.max_connections_per_peer, defaults.http.max_connections_per_peer);
+  EXPECT_EQ(example.http.accept_backoff_ms, defaults.http.accept_backoff_ms);
   EXPECT_EQ(example.management.port, defaults.management.port);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
   EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
@@ -95,6 +100,22 @@ max_pending_mb = 2
   EXPECT_EQ(c.forwarder.max_pending_bytes, 2u << 20);
 }
 
+TEST(ConfigTest, HttpServerLimits) {
+  const Config c = ParseConfig(R"([http]
+header_timeout_ms = 2000
+request_timeout_ms = 5000
+max_request_bytes = 200000
+max_connections_per_peer = 0
+accept_backoff_ms = 50
+)",
+                               "t.toml");
+  EXPECT_EQ(c.http.header_timeout_ms, 2000);
+  EXPECT_EQ(c.http.request_timeout_ms, 5000);
+  EXPECT_EQ(c.http.max_request_bytes, 200000u);
+  EXPECT_EQ(c.http.max_connections_per_peer, 0u);
+  EXPECT_EQ(c.http.accept_backoff_ms, 50);
+}
+
 void ExpectError(const std::string& toml, std::string_view fragment) {
   try {
     ParseConfig(toml, "t.toml");
@@ -107,6 +128,8 @@ void ExpectError(const std::string& toml, std::string_view fragment) {
 TEST(ConfigTest, RefusesBadInputNamingIt) {
   ExpectError("[htp]\n", "htp: unknown section");
   ExpectError("[http]\nworkrs = 2\n", "http.workrs: unknown key");
+  ExpectError("[http]\nheader_timeout_ms = 0\n", "http.header_timeout_ms: expected an integer");
+  ExpectError("[http]\naccept_backoff_ms = 0\n", "http.accept_backoff_ms: expected an integer");
   ExpectError("[http]\nworkers = -1\n", "http.workers: expected an integer in 0..256");
   ExpectError("[http]\nworkers = \"2\"\n", "http.workers: expected an integer");
   ExpectError("[http]\nlisten = \"8080\"\n", "http.listen: expected \"address:port\"");
