@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +17,7 @@
 
 #include "appliance/config.h"
 #include "appliance/ingress.h"
+#include "appliance/management.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
@@ -171,19 +173,12 @@ int HttpWorkers(const Config& config) {
              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// The management listener's /metrics (over `metrics`) and /healthz.
-void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics) {
-  management->AddHandler("/metrics", [metrics](const kernels::HttpRequest&) {
-    host::HttpResponse response;
-    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = metrics->Scrape();
-    return response;
-  });
-  management->AddHandler("/healthz", [](const kernels::HttpRequest&) {
-    host::HttpResponse response;
-    response.body = "ok\n";
-    return response;
-  });
+// The example config's visitor_key is public: ids hashed with it can be recomputed by anyone.
+void WarnOfExampleVisitorKey(const Config& config) {
+  if (config.pipeline.visitor_key != DefaultConfig().pipeline.visitor_key) return;
+  std::fprintf(stderr,
+               "beacond: warning: [pipeline] visitor_key is the example value; set a secret key "
+               "of your own (16 hex digits) so that visitor ids cannot be recomputed\n");
 }
 
 void LogServing(const Config& config, size_t sites, const host::Backend& backend,
@@ -233,6 +228,7 @@ int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, 
 
 int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
   const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
+  WarnOfExampleVisitorKey(config);
   const sigset_t signals = BlockStopSignals();
   const host::Backend backend = host::ChooseBackend(config.backend);
   host::SaltStore salts(config.state_dir);
@@ -258,7 +254,10 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   });
   for (const auto& ingress : ingresses) ingress->RegisterMetrics(&metrics);
   host::HttpServer management(config.management, {});
-  ServeManagement(&management, &metrics);
+  std::atomic<bool> draining{false};
+  ServeManagement(&management, &metrics,
+                  {pipelines.all(), &forwarder, &draining, config.management_stall_ms},
+                  config.management_token);
 
   forwarder.Start();
   management.Start();
@@ -268,6 +267,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   if (!ready_file.empty()) WriteReadyFile(ready_file, http.port(), management.port());
 
   WaitForStopSignal(signals, &salts);
+  draining.store(true, std::memory_order_relaxed);
 
   // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
   const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);

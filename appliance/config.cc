@@ -2,6 +2,7 @@
 #include "appliance/config.h"
 
 #include <toml++/toml.h>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -211,6 +212,30 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   }
 }
 
+// [management] token or token_file (its content, trailing whitespace trimmed); a listener off
+// loopback without one is refused.
+void ParseManagementAccess(Section& section, const std::string& source, Config* config) {
+  const bool has_token = section.String("token", &config->management_token);
+  std::string file;
+  if (section.String("token_file", &file)) {
+    if (has_token) Fail(source, "management.token_file", "give token or token_file, not both");
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::string token = text.str();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+      token.pop_back();
+    }
+    if (!in || token.empty())
+      Fail(source, "management.token_file", "cannot read a token from " + file);
+    config->management_token = std::move(token);
+  }
+  if (config->management_token.empty() && !IsLoopbackAddress(config->management.address)) {
+    Fail(source, "management.listen",
+         "a non-loopback address needs a bearer token: set token or token_file");
+  }
+}
+
 }  // namespace
 
 Listen ParseListen(std::string_view value, std::string_view key) {
@@ -230,6 +255,10 @@ Listen ParseListen(std::string_view value, std::string_view key) {
   }
   listen.port = static_cast<uint16_t>(parsed);
   return listen;
+}
+
+bool IsLoopbackAddress(std::string_view address) {
+  return address == "localhost" || address == "::1" || address.starts_with("127.");
 }
 
 Config DefaultConfig() {
@@ -289,6 +318,8 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
 
   Section management(root, "management", source);
   ApplyListen(management, "listen", &config.management);
+  ParseManagementAccess(management, source, &config);
+  management.Int("stall_ms", &config.management_stall_ms, 100, 3'600'000);
   management.CheckNoOtherKeys();
 
   Section pipeline(root, "pipeline", source);

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "kernels/clock.h"
+
 namespace beacon::host {
 
 WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
@@ -23,11 +25,10 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
 }
 
 bool WorkerPipeline::Admitting() {
-  if (refused_.has_value() && !OfferPending()) {
-    Bump(shed_rounds_, 1);
-    return false;
-  }
-  return true;
+  const bool shed = refused_.has_value() && !OfferPending();
+  shedding_.store(shed, std::memory_order_relaxed);
+  if (shed) Bump(shed_rounds_, 1);
+  return !shed;
 }
 
 void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
@@ -46,6 +47,7 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
+  last_tick_ms_.store(kernels::MonotonicMillis(), std::memory_order_relaxed);
   if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
   if (now_ms - epoch_started_ms_ >= config_.epoch_ms) {
     epoch_started_ms_ = now_ms;

@@ -66,6 +66,10 @@ class WorkerPipeline final : public kernels::BeaconSink {
   uint64_t max_site_minute_bytes() const {
     return max_site_minute_bytes_.load(std::memory_order_relaxed);
   }
+  // CLOCK_MONOTONIC ms of the last OnTick (0: none yet) and whether the last Admitting() said
+  // no: the management listener's liveness and readiness (appliance/management.h).
+  int64_t last_tick_ms() const { return last_tick_ms_.load(std::memory_order_relaxed); }
+  bool shedding() const { return shedding_.load(std::memory_order_relaxed); }
   // Hits folded into (other) by the breakdown bound of dimension `d`, since start.
   uint64_t folded(kernels::Dimension d) const {
     return folded_[kernels::DimensionIndex(d)].load(std::memory_order_relaxed);
@@ -101,6 +105,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::atomic<uint64_t> active_sites_{0};
   std::atomic<uint64_t> max_site_minute_bytes_{0};
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> folded_{};
+  std::atomic<int64_t> last_tick_ms_{0};
+  std::atomic<bool> shedding_{false};
 };
 
 // Registers the beacond_* pipeline counters, summed over `workers` (which outlive registry use).

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -116,6 +117,24 @@ accept_backoff_ms = 50
   EXPECT_EQ(c.http.accept_backoff_ms, 50);
 }
 
+TEST(ConfigTest, ManagementOffLoopbackNeedsAToken) {
+  EXPECT_TRUE(ParseConfig("[management]\nlisten = \"127.0.0.2:9464\"\n", "t.toml")
+                  .management_token.empty());
+  EXPECT_EQ(ParseConfig("[management]\nlisten = \"0.0.0.0:9464\"\ntoken = \"abc\"\n", "t.toml")
+                .management_token,
+            "abc");
+  const std::string file = ::testing::TempDir() + "/beacond-token";
+  {
+    std::ofstream out(file);
+    out << "from-file\n";
+  }
+  const Config c = ParseConfig(
+      "[management]\nlisten = \"10.0.0.1:9464\"\ntoken_file = \"" + file + "\"\nstall_ms = 900\n",
+      "t.toml");
+  EXPECT_EQ(c.management_token, "from-file");
+  EXPECT_EQ(c.management_stall_ms, 900);
+}
+
 void ExpectError(const std::string& toml, std::string_view fragment) {
   try {
     ParseConfig(toml, "t.toml");
@@ -128,6 +147,10 @@ void ExpectError(const std::string& toml, std::string_view fragment) {
 TEST(ConfigTest, RefusesBadInputNamingIt) {
   ExpectError("[htp]\n", "htp: unknown section");
   ExpectError("[http]\nworkrs = 2\n", "http.workrs: unknown key");
+  ExpectError("[management]\nlisten = \"0.0.0.0:9464\"\n",
+              "management.listen: a non-loopback address needs a bearer token");
+  ExpectError("[management]\ntoken = \"a\"\ntoken_file = \"/x\"\n", "not both");
+  ExpectError("[management]\ntoken_file = \"/nonexistent/token\"\n", "cannot read a token");
   ExpectError("[http]\nheader_timeout_ms = 0\n", "http.header_timeout_ms: expected an integer");
   ExpectError("[http]\naccept_backoff_ms = 0\n", "http.accept_backoff_ms: expected an integer");
   ExpectError("[http]\nworkers = -1\n", "http.workers: expected an integer in 0..256");
