@@ -235,8 +235,10 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
       LoadUserAgentClassifier(config.user_agent_regexes);
   host::Forwarder forwarder(config.forwarder);
-  Pipelines pipelines(PipelineConfigOf(config, backend, &salts, user_agents.get()), &sites,
-                      &forwarder);
+  host::SiteBudgets budgets(sites, config.site_budget);
+  host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
+  pipeline.budgets = &budgets;
+  Pipelines pipelines(pipeline, &sites, &forwarder);
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
   const std::vector<std::unique_ptr<Ingress>> ingresses =
@@ -246,6 +248,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::RegisterPipelineMetrics(&metrics, pipelines.all());
   http.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
+  budgets.RegisterMetrics(&metrics);
   metrics.Add([&backend, &salts](host::MetricsWriter& out) {
     host::WriteBackendInfo(backend, out);
     out.Counter("beacond_salt_write_failures_total",

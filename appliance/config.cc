@@ -176,6 +176,25 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
   }
 }
 
+// [limits]: per-site budgets (the pipelines) and per-source rates (the HTTP server).
+void ParseLimits(const toml::table& root, const std::string& source, Config* config) {
+  Section section(root, "limits", source);
+  int64_t site_rate = 0;
+  int64_t site_burst = 1;
+  int64_t source_rate = 0;
+  int64_t source_burst = 1;
+  section.Int("site_rate_per_s", &site_rate, 0, 100'000'000);
+  section.Int("site_burst", &site_burst, 1, 100'000'000);
+  section.Int("source_rate_per_s", &source_rate, 0, 100'000'000);
+  section.Int("source_burst", &source_burst, 1, 100'000'000);
+  section.Int("source_prefix_v4", &config->http.source_prefix_v4, 8, 32);
+  section.Int("source_prefix_v6", &config->http.source_prefix_v6, 16, 128);
+  section.CheckNoOtherKeys();
+  config->site_budget = {static_cast<double>(site_rate), static_cast<double>(site_burst)};
+  config->http.source_rate_per_s = static_cast<double>(source_rate);
+  config->http.source_burst = static_cast<double>(source_burst);
+}
+
 void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressConfig* dpdk) {
   Section section(root, "dpdk", source);
   dpdk->enabled = section.present();
@@ -286,13 +305,14 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
     msg << source << ":" << e.source().begin.line << ": " << e.description();
     throw std::runtime_error(msg.str());
   }
-  static const std::set<std::string> kSections = {
-      "sites", "http", "management", "pipeline", "enrich", "clickhouse", "udp", "dpdk", "state"};
+  static const std::set<std::string> kSections = {"sites",  "http",       "management", "pipeline",
+                                                  "enrich", "clickhouse", "udp",        "dpdk",
+                                                  "state",  "limits"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, enrich, clickhouse, udp, dpdk, state)");
+           "pipeline, enrich, clickhouse, udp, dpdk, state, limits)");
     }
   }
 
@@ -388,6 +408,7 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   clickhouse.Bool("spool_fsync", &config.forwarder.spool_fsync);
   clickhouse.CheckNoOtherKeys();
 
+  ParseLimits(root, source, &config);
   ParseUdp(root, source, &config.udp);
   ParseDpdk(root, source, &config.dpdk);
   // The mirror reads the same country headers as the HTTP server.

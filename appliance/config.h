@@ -47,11 +47,12 @@ struct Config {
   host::PipelineConfig pipeline;      // [pipeline]
   std::string
       backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
-  std::string state_dir;            // [state] dir: visitor salts
-  std::string user_agent_regexes;   // [enrich] user_agents: uap-core's regexes.yaml; "": none
-  host::ForwarderConfig forwarder;  // [clickhouse]
-  UdpIngressConfig udp;             // [udp]
-  DpdkIngressConfig dpdk;           // [dpdk]
+  std::string state_dir;               // [state] dir: visitor salts
+  std::string user_agent_regexes;      // [enrich] user_agents: uap-core's regexes.yaml; "": none
+  host::ForwarderConfig forwarder;     // [clickhouse]
+  host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst
+  UdpIngressConfig udp;                // [udp]
+  DpdkIngressConfig dpdk;              // [dpdk]
 };
 
 // The embedded defaults: HTTP on 127.0.0.1:8080, management on 127.0.0.1:9464, ClickHouse

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -57,10 +58,14 @@ enum class Limit : uint8_t {
   kRequestTooLarge,  // max_request_bytes on the wire: 413
   kHeadTimeout,      // header_timeout_ms: 408
   kRequestTimeout,   // request_timeout_ms: 408
+  kSourceRate,       // source_rate_per_s: 429
   kCount
 };
-constexpr std::string_view kLimitNames[] = {"worker_full", "peer_limit", "request_too_large",
-                                            "head_timeout", "request_timeout"};
+constexpr std::string_view kLimitNames[] = {"worker_full",  "peer_limit",      "request_too_large",
+                                            "head_timeout", "request_timeout", "source_rate"};
+// Sources with a rate bucket per worker; past it, new sources are not limited until the sweep
+// drops the buckets that refilled.
+constexpr size_t kMaxSources = 65536;
 constexpr size_t kLimitCount = static_cast<size_t>(Limit::kCount);
 
 // accept() failures that pause the listener.
@@ -192,6 +197,10 @@ struct HttpServer::Worker {
   size_t refusing = 0;                     // refusal connections
   int64_t accept_resume_ms = -1;           // the listener is paused until then; -1: listening
   std::vector<Connection*> expired, late;  // Sweep's scratch
+  // Per source (address prefix): when its rate bucket is whole again, CLOCK_MONOTONIC ns.
+  std::unordered_map<std::array<uint8_t, 16>, int64_t, PeerHash> sources;
+  int64_t source_interval_ns = 0;  // 0: no source limit
+  int64_t source_burst_ns = 0;
   bool admitting = true;
   int64_t now_ms = 0;        // monotonic, per round
   int64_t wall_ms = 0;       // CLOCK_REALTIME unix ms, per round
@@ -211,6 +220,9 @@ struct HttpServer::Worker {
   void RejectForLimit(Connection* c, Limit limit, int status);
   // Closes idle and lingering connections; answers 408 to requests past their deadline.
   void Sweep();
+  // Takes one request from the source's rate bucket; false (and the seconds until the next
+  // one in *retry_s) when it is empty.
+  bool TakeSourceToken(const kernels::IpAddress& peer, int64_t* retry_s);
   void OnReadable(Connection* c);
   // Answers the complete requests in the input and writes the responses, holding requests
   // back while the output is over its bound. Returns false when the connection was closed.
@@ -470,8 +482,42 @@ void HttpServer::Worker::AddBeacon(Connection* c, const HttpRequest& request,
   }
 }
 
+bool HttpServer::Worker::TakeSourceToken(const kernels::IpAddress& peer, int64_t* retry_s) {
+  if (source_interval_ns == 0) return true;
+  const HttpServerConfig& config = server->config_;
+  std::array<uint8_t, 16> key = peer.bytes;
+  const bool v4 = peer.is_v4();
+  const int bits = v4 ? 96 + config.source_prefix_v4 : config.source_prefix_v6;
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(bits - i * 8, 0, 8);
+    key[static_cast<size_t>(i)] &= static_cast<uint8_t>(0xff00 >> keep);
+  }
+  const int64_t now_ns = now_ms * 1'000'000;
+  auto it = sources.find(key);
+  if (it == sources.end()) {
+    if (sources.size() >= kMaxSources) return true;
+    it = sources.emplace(key, now_ns).first;
+  }
+  const int64_t start = std::max(it->second, now_ns);
+  if (start + source_interval_ns - now_ns > source_burst_ns) {
+    *retry_s = std::max<int64_t>(
+        1, (start + source_interval_ns - source_burst_ns - now_ns + 999'999'999) / 1'000'000'000);
+    return false;
+  }
+  it->second = start + source_interval_ns;
+  return true;
+}
+
 void HttpServer::Worker::AnswerBeaconRoute(Connection* c, const HttpRequest& request,
                                            const kernels::RoutedRequest& routed) {
+  int64_t retry_s = 0;
+  if (routed.outcome == kernels::RouteOutcome::kBeacon && !TakeSourceToken(c->peer, &retry_s)) {
+    Bump(limits[static_cast<size_t>(Limit::kSourceRate)]);
+    AppendResponse(c, 429, kTextPlain, "source_rate\n",
+                   "Retry-After: " + std::to_string(retry_s) + "\r\n", request.keep_alive,
+                   request.minor_version, request.method == "HEAD");
+    return;
+  }
   const CollectorAnswer answer =
       AnswerBeaconRequest(routed, request, admitting, server->config_.retry_after_s);
   Bump(requests[static_cast<size_t>(answer.kind)]);
@@ -594,6 +640,9 @@ void HttpServer::Worker::Sweep() {
     if (idle >= config.idle_timeout_ms) expired.push_back(c);
   }
   for (Connection* c : expired) Close(c);
+  // Buckets that refilled carry no state.
+  const int64_t now_ns = now_ms * 1'000'000;
+  std::erase_if(sources, [now_ns](const auto& s) { return s.second <= now_ns; });
   for (Connection* c : late) {
     RejectForLimit(c, c->parser.head_complete() ? Limit::kRequestTimeout : Limit::kHeadTimeout,
                    408);
@@ -680,6 +729,12 @@ HttpServer::HttpServer(HttpServerConfig config, std::vector<kernels::BeaconSink*
       sinks_.empty() ? static_cast<size_t>(std::max(1, config_.workers)) : sinks_.size();
   for (size_t i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(this, sinks_.empty() ? nullptr : sinks_[i]));
+  }
+  for (auto& w : workers_) {
+    if (config_.source_rate_per_s <= 0) break;
+    w->source_interval_ns = std::max<int64_t>(1, std::llround(1e9 / config_.source_rate_per_s));
+    w->source_burst_ns = static_cast<int64_t>(std::max(1.0, config_.source_burst) *
+                                              static_cast<double>(w->source_interval_ns));
   }
 }
 

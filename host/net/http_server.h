@@ -40,6 +40,13 @@ struct HttpServerConfig {
   int tick_ms = 100;                         // kernels::BeaconSink::OnTick period
   size_t max_connections_per_worker = 4096;  // more: answered 503 and closed
   size_t max_connections_per_peer = 1024;    // per worker and client address; more: 429; 0: none
+  // Beacon requests per second from one source (the client address cut to source_prefix_v4 or
+  // source_prefix_v6 bits), per worker, and the burst above that rate; more: 429 with
+  // Retry-After. 0: no limit.
+  double source_rate_per_s = 0;
+  double source_burst = 1;
+  int source_prefix_v4 = 32;
+  int source_prefix_v6 = 64;
   // accept() out of descriptors (EMFILE, ENFILE) or memory: the listener pauses this long.
   int accept_backoff_ms = 100;
   int retry_after_s = 1;

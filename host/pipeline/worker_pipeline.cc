@@ -1,6 +1,8 @@
 // WorkerPipeline: decode, aggregate, epoch close, hand-off to the forwarder.
 #include "host/pipeline/worker_pipeline.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "kernels/clock.h"
@@ -37,6 +39,7 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   events_.Clear();
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
   kernels::DecodeBatch(batch, decode_, &events_);
+  if (config_.budgets != nullptr && config_.budgets->enabled()) ApplyBudgets();
   if (user_agent_cache_ != nullptr) {
     ua_hits_.store(user_agent_cache_->hits(), std::memory_order_relaxed);
     ua_misses_.store(user_agent_cache_->misses(), std::memory_order_relaxed);
@@ -44,6 +47,44 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   aggregator_.Add(events_);
   Bump(accepted_, events_.size());
   if (aggregator_.open_events() >= config_.epoch_max_events) CloseEpoch();
+}
+
+void WorkerPipeline::ApplyBudgets() {
+  const size_t n = events_.size();
+  site_allowance_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t site = events_.site_id[i];
+    const auto it = std::find_if(site_allowance_.begin(), site_allowance_.end(),
+                                 [site](const auto& a) { return a.first == site; });
+    if (it == site_allowance_.end()) {
+      site_allowance_.emplace_back(site, 1);
+    } else {
+      ++it->second;
+    }
+  }
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  bool dropped = false;
+  for (auto& [site, count] : site_allowance_) {
+    const uint32_t granted = config_.budgets->Take(site, count, now_ns);
+    dropped = dropped || granted < count;
+    count = granted;
+  }
+  if (!dropped) return;
+  // Each site keeps its first `granted` events of the batch.
+  keep_.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t site = events_.site_id[i];
+    auto& allowance =
+        std::find_if(site_allowance_.begin(), site_allowance_.end(), [site](const auto& a) {
+          return a.first == site;
+        })->second;
+    if (allowance == 0) continue;
+    --allowance;
+    keep_[i] = 1;
+  }
+  events_.Retain(keep_);
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {

@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
+#include "host/pipeline/site_budget.h"
 #include "host/salt_store.h"
 #include "kernels/aggregate/minute_aggregator.h"
 #include "kernels/beacon_sink.h"
@@ -32,6 +34,9 @@ struct PipelineConfig {
   const kernels::UserAgentClassifier* user_agents = nullptr;
   SaltStore* salts = nullptr;  // daily visitor salts, read once per batch; null: none (beacons
                                // without a client id are then rejected as stale_salt)
+  // Per-site budgets shared by the workers: a decoded event over its site's budget is dropped
+  // before aggregation (counted there). Null: none.
+  SiteBudgets* budgets = nullptr;
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
@@ -78,6 +83,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
  private:
   void CloseEpoch();
   bool OfferPending();
+  // Drops the decoded events over their site's budget (config_.budgets).
+  void ApplyBudgets();
   static void Bump(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -91,6 +98,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   kernels::EventBatch events_;
   kernels::MinuteAggregator aggregator_;
   std::optional<kernels::EpochRows> refused_;  // an epoch the forwarder had no room for
+  std::vector<std::pair<uint32_t, uint32_t>> site_allowance_;  // ApplyBudgets' scratch
+  std::vector<uint8_t> keep_;                                  // ApplyBudgets' scratch
   int64_t epoch_started_ms_ = 0;
 
   std::atomic<uint64_t> beacons_{0};

@@ -30,6 +30,12 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.http.max_request_bytes, defaults.http.max_request_bytes);
   EXPECT_EQ(example.http.max_connections_per_peer, defaults.http.max_connections_per_peer);
   EXPECT_EQ(example.http.accept_backoff_ms, defaults.http.accept_backoff_ms);
+  EXPECT_EQ(example.http.source_rate_per_s, defaults.http.source_rate_per_s);
+  EXPECT_EQ(example.http.source_burst, defaults.http.source_burst);
+  EXPECT_EQ(example.http.source_prefix_v4, defaults.http.source_prefix_v4);
+  EXPECT_EQ(example.http.source_prefix_v6, defaults.http.source_prefix_v6);
+  EXPECT_EQ(example.site_budget.rate_per_s, defaults.site_budget.rate_per_s);
+  EXPECT_EQ(example.site_budget.burst, defaults.site_budget.burst);
   EXPECT_EQ(example.management.port, defaults.management.port);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
   EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
@@ -115,6 +121,28 @@ accept_backoff_ms = 50
   EXPECT_EQ(c.http.max_request_bytes, 200000u);
   EXPECT_EQ(c.http.max_connections_per_peer, 0u);
   EXPECT_EQ(c.http.accept_backoff_ms, 50);
+}
+
+void ExpectError(const std::string& toml, std::string_view fragment);
+
+TEST(ConfigTest, Limits) {
+  const Config c = ParseConfig(R"([limits]
+site_rate_per_s = 100
+site_burst = 20
+source_rate_per_s = 10
+source_burst = 5
+source_prefix_v4 = 24
+source_prefix_v6 = 48
+)",
+                               "t.toml");
+  EXPECT_EQ(c.site_budget.rate_per_s, 100);
+  EXPECT_EQ(c.site_budget.burst, 20);
+  EXPECT_EQ(c.http.source_rate_per_s, 10);
+  EXPECT_EQ(c.http.source_burst, 5);
+  EXPECT_EQ(c.http.source_prefix_v4, 24);
+  EXPECT_EQ(c.http.source_prefix_v6, 48);
+  ExpectError("[limits]\nsource_prefix_v4 = 33\n", "limits.source_prefix_v4: expected an integer");
+  ExpectError("[limits]\nsite_rate = 1\n", "limits.site_rate: unknown key");
 }
 
 TEST(ConfigTest, ManagementOffLoopbackNeedsAToken) {

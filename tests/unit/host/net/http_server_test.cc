@@ -876,6 +876,27 @@ TEST_F(HttpServerTest, BodyTrickledPastTheRequestDeadlineAnswered408) {
   EXPECT_EQ(idle.Read().body, "2");
 }
 
+TEST_F(HttpServerTest, BeaconsOverTheSourceRateAnswered429) {
+  HttpServerConfig config;
+  config.source_rate_per_s = 0.01;  // a burst of 2, then one every 100 s
+  config.source_burst = 2;
+  StartServer(1, config);
+  Client c(port());
+  c.Send(Get("/collect?a=1"));
+  EXPECT_EQ(c.Read().status, 200);
+  c.Send(Get("/collect?a=2"));
+  EXPECT_EQ(c.Read().status, 200);
+  c.Send(Get("/collect?a=3"));
+  const Response r = c.Read();
+  EXPECT_EQ(r.status, 429);
+  EXPECT_GE(std::stoi(r.headers.at("retry-after")), 90);
+  // Not a beacon: not limited, and the connection stays open.
+  c.Send(Get("/echo?still"));
+  EXPECT_EQ(c.Read().body, "still");
+  EXPECT_EQ(Metric("beacond_http_limit_rejects_total{reason=\"source_rate\"}"), 1);
+  EXPECT_EQ(sink().WaitFor(2).size(), 2u);
+}
+
 // Opens /dev/null until the descriptor limit is reached, then closes one: one free slot left.
 std::vector<int> FillDescriptorsButOne() {
   std::vector<int> fds;
