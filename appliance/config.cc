@@ -94,6 +94,14 @@ class Section {
 
   bool present() const { return table_ != nullptr; }
 
+  // A sub-table, e.g. [section.key]; null when absent.
+  const toml::table* Table(std::string_view key) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return nullptr;
+    if (node->as_table() == nullptr) Fail(source_, Path(key), "expected a table");
+    return node->as_table();
+  }
+
   // An array of non-empty arrays of non-empty strings, e.g. [["a", "b"], ["c"]].
   bool StringLists(std::string_view key, std::vector<std::vector<std::string>>* out) {
     const toml::node* node = Find(key);
@@ -176,6 +184,26 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
   }
 }
 
+// [limits.sites.NAME] rate_per_s and burst: one site's budget (NAME: registry name or site id).
+void ParseSiteBudgets(const toml::table* sites, const std::string& source,
+                      std::vector<std::pair<std::string, host::SiteBudget>>* out) {
+  if (sites == nullptr) return;
+  for (const auto& [name, node] : *sites) {
+    const std::string key(name.str());
+    toml::table single;
+    if (node.as_table() != nullptr) single.insert(key, *node.as_table());
+    const std::string where = source + ": limits.sites";
+    Section section(single, key, where);
+    if (!section.present()) Fail(source, "limits.sites." + key, "expected a table");
+    int64_t rate = 0;
+    int64_t burst = 1;
+    section.Int("rate_per_s", &rate, 0, 100'000'000);
+    section.Int("burst", &burst, 1, 100'000'000);
+    section.CheckNoOtherKeys();
+    out->emplace_back(key, host::SiteBudget{static_cast<double>(rate), static_cast<double>(burst)});
+  }
+}
+
 // [limits]: per-site budgets (the pipelines) and per-source rates (the HTTP server).
 void ParseLimits(const toml::table& root, const std::string& source, Config* config) {
   Section section(root, "limits", source);
@@ -189,8 +217,10 @@ void ParseLimits(const toml::table& root, const std::string& source, Config* con
   section.Int("source_burst", &source_burst, 1, 100'000'000);
   section.Int("source_prefix_v4", &config->http.source_prefix_v4, 8, 32);
   section.Int("source_prefix_v6", &config->http.source_prefix_v6, 16, 128);
+  ParseSiteBudgets(section.Table("sites"), source, &config->site_budget.sites);
   section.CheckNoOtherKeys();
-  config->site_budget = {static_cast<double>(site_rate), static_cast<double>(site_burst)};
+  config->site_budget.every_site = {static_cast<double>(site_rate),
+                                    static_cast<double>(site_burst)};
   config->http.source_rate_per_s = static_cast<double>(source_rate);
   config->http.source_burst = static_cast<double>(source_burst);
 }

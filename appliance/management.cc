@@ -17,6 +17,10 @@ host::HttpResponse Answer(std::string problems, std::string_view fine) {
   return response;
 }
 
+bool Draining(const HealthSources& sources) {
+  return sources.draining != nullptr && sources.draining->load(std::memory_order_relaxed);
+}
+
 // The problems of liveness, one line each; empty when live.
 std::string Stalled(const HealthSources& sources, int64_t now_ms) {
   std::string problems;
@@ -42,14 +46,14 @@ bool SameSecret(std::string_view a, std::string_view b) {
 }  // namespace
 
 host::HttpResponse Liveness(const HealthSources& sources, int64_t now_ms) {
+  // Draining, the ingress has stopped on purpose: the workers no longer go round.
+  if (Draining(sources)) return Answer({}, "ok\n");
   return Answer(Stalled(sources, now_ms), "ok\n");
 }
 
 host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms) {
   std::string problems = Stalled(sources, now_ms);
-  if (sources.draining != nullptr && sources.draining->load(std::memory_order_relaxed)) {
-    problems += "draining\n";
-  }
+  if (Draining(sources)) problems += "draining\n";
   if (!sources.forwarder->HasRoom()) problems += "forwarder full: ClickHouse is not keeping up\n";
   for (const auto& p : *sources.pipelines) {
     if (p->shedding()) problems += "worker " + std::to_string(p->worker()) + " shedding\n";

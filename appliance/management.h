@@ -25,7 +25,8 @@ struct HealthSources {
 };
 
 // Liveness: 200 when every worker pipeline ticked within stall_ms (its ingress loop goes
-// round), 503 naming the stalled workers otherwise. `now_ms` is CLOCK_MONOTONIC.
+// round) or the drain has begun, 503 naming the stalled workers otherwise. `now_ms` is
+// CLOCK_MONOTONIC.
 host::HttpResponse Liveness(const HealthSources& sources, int64_t now_ms);
 // Readiness: live, not draining, the forwarder has room for epochs and no worker is shedding
 // (answering 503); 503 with the reasons otherwise.

@@ -4,32 +4,51 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 namespace beacon::host {
 
-SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, SiteBudgetConfig config) {
-  if (config.rate_per_s <= 0) return;
-  interval_ns_ = std::max<int64_t>(1, std::llround(1e9 / config.rate_per_s));
-  burst_ns_ = static_cast<int64_t>(std::max(1.0, config.burst) * static_cast<double>(interval_ns_));
+SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetConfig& config) {
+  std::vector<bool> used(config.sites.size(), false);
   for (const kernels::Site& site : sites.sites()) {
-    buckets_.emplace(site.site_id, std::make_unique<Bucket>());
+    SiteBudget budget = config.every_site;
+    for (size_t i = 0; i < config.sites.size(); ++i) {
+      const std::string& key = config.sites[i].first;
+      if (key != site.name && key != std::to_string(site.site_id)) continue;
+      budget = config.sites[i].second;
+      used[i] = true;
+    }
+    auto bucket = std::make_unique<Bucket>();
+    if (budget.rate_per_s > 0) {
+      bucket->interval_ns = std::max<int64_t>(1, std::llround(1e9 / budget.rate_per_s));
+      bucket->burst_ns = static_cast<int64_t>(std::max(1.0, budget.burst) *
+                                              static_cast<double>(bucket->interval_ns));
+      enabled_ = true;
+    }
+    buckets_.emplace(site.site_id, std::move(bucket));
+  }
+  for (size_t i = 0; i < used.size(); ++i) {
+    if (!used[i]) {
+      throw std::runtime_error("[limits.sites] " + config.sites[i].first +
+                               ": no site of that name or id in the registry");
+    }
   }
 }
 
 uint32_t SiteBudgets::Take(uint32_t site_id, uint32_t n, int64_t now_ns) {
-  if (interval_ns_ == 0 || n == 0) return n;
+  if (n == 0) return 0;
   const auto it = buckets_.find(site_id);
-  if (it == buckets_.end()) return n;
+  if (it == buckets_.end() || it->second->interval_ns == 0) return n;
   Bucket& b = *it->second;
   int64_t tat = b.tat_ns.load(std::memory_order_relaxed);
   uint32_t granted = 0;
   for (;;) {
     const int64_t start = std::max(tat, now_ns);
-    const int64_t room = now_ns + burst_ns_ - start;
-    granted = room <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(n, room / interval_ns_));
+    const int64_t room = now_ns + b.burst_ns - start;
+    granted = room <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(n, room / b.interval_ns));
     if (granted == 0) break;
-    if (b.tat_ns.compare_exchange_weak(tat, start + granted * interval_ns_,
+    if (b.tat_ns.compare_exchange_weak(tat, start + granted * b.interval_ns,
                                        std::memory_order_relaxed)) {
       break;
     }

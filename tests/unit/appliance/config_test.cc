@@ -34,8 +34,8 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.http.source_burst, defaults.http.source_burst);
   EXPECT_EQ(example.http.source_prefix_v4, defaults.http.source_prefix_v4);
   EXPECT_EQ(example.http.source_prefix_v6, defaults.http.source_prefix_v6);
-  EXPECT_EQ(example.site_budget.rate_per_s, defaults.site_budget.rate_per_s);
-  EXPECT_EQ(example.site_budget.burst, defaults.site_budget.burst);
+  EXPECT_EQ(example.site_budget.every_site.rate_per_s, defaults.site_budget.every_site.rate_per_s);
+  EXPECT_EQ(example.site_budget.every_site.burst, defaults.site_budget.every_site.burst);
   EXPECT_EQ(example.management.port, defaults.management.port);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
   EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
@@ -133,16 +133,30 @@ source_rate_per_s = 10
 source_burst = 5
 source_prefix_v4 = 24
 source_prefix_v6 = 48
+[limits.sites.shop]
+rate_per_s = 500
+burst = 1000
+[limits.sites.2]
+rate_per_s = 0
 )",
                                "t.toml");
-  EXPECT_EQ(c.site_budget.rate_per_s, 100);
-  EXPECT_EQ(c.site_budget.burst, 20);
+  EXPECT_EQ(c.site_budget.every_site.rate_per_s, 100);
+  EXPECT_EQ(c.site_budget.every_site.burst, 20);
+  // In key order, as toml++ keeps a table.
+  ASSERT_EQ(c.site_budget.sites.size(), 2u);
+  EXPECT_EQ(c.site_budget.sites[0].first, "2");
+  EXPECT_EQ(c.site_budget.sites[0].second.rate_per_s, 0);
+  EXPECT_EQ(c.site_budget.sites[1].first, "shop");
+  EXPECT_EQ(c.site_budget.sites[1].second.rate_per_s, 500);
+  EXPECT_EQ(c.site_budget.sites[1].second.burst, 1000);
   EXPECT_EQ(c.http.source_rate_per_s, 10);
   EXPECT_EQ(c.http.source_burst, 5);
   EXPECT_EQ(c.http.source_prefix_v4, 24);
   EXPECT_EQ(c.http.source_prefix_v6, 48);
   ExpectError("[limits]\nsource_prefix_v4 = 33\n", "limits.source_prefix_v4: expected an integer");
   ExpectError("[limits]\nsite_rate = 1\n", "limits.site_rate: unknown key");
+  ExpectError("[limits.sites.shop]\nrate = 1\n", "shop.rate: unknown key");
+  ExpectError("[limits]\nsites = 1\n", "limits.sites: expected a table");
 }
 
 TEST(ConfigTest, ManagementOffLoopbackNeedsAToken) {

@@ -116,8 +116,11 @@ TEST_F(ManagementTest, ReadinessFollowsSheddingAndDrainLivenessFollowsTicks) {
 
   draining_ = true;
   EXPECT_NE(Fetch(port(), "/readyz", kAuth).find("draining"), std::string::npos);
-  // No more rounds: past stall_ms the worker is reported stalled.
   ingress_->Stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(Fetch(port(), "/healthz", kAuth).rfind("HTTP/1.1 200", 0), 0u);  // drained on purpose
+  // Not draining and no more rounds: past stall_ms the worker is reported stalled.
+  draining_ = false;
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   const std::string dead = Fetch(port(), "/healthz", kAuth);
   EXPECT_EQ(dead.rfind("HTTP/1.1 503", 0), 0u) << dead;

@@ -16,7 +16,7 @@ const kernels::SiteRegistry kSites =
     kernels::SiteRegistry::Parse("1 a UA-1-1 a.example\n2 b UA-2-1 b.example\n");
 
 TEST(SiteBudgetsTest, GrantsTheBurstThenTheRate) {
-  SiteBudgets budgets(kSites, {100, 10});
+  SiteBudgets budgets(kSites, {{100, 10}, {}});
   const int64_t t0 = 5 * kSecond;
   EXPECT_EQ(budgets.Take(1, 50, t0), 10u);
   EXPECT_EQ(budgets.dropped(1), 40u);
@@ -29,6 +29,13 @@ TEST(SiteBudgetsTest, GrantsTheBurstThenTheRate) {
   EXPECT_EQ(budgets.Take(1, 50, t0 + 10 * kSecond), 10u);
 }
 
+TEST(SiteBudgetsTest, PerSiteBudgetsByNameOrId) {
+  SiteBudgets budgets(kSites, {{100, 10}, {{"a", {0, 1}}, {"2", {100, 3}}}});
+  EXPECT_EQ(budgets.Take(1, 1000, kSecond), 1000u);  // "a": no budget
+  EXPECT_EQ(budgets.Take(2, 1000, kSecond), 3u);
+  EXPECT_THROW(SiteBudgets(kSites, {{}, {{"nosuch", {1, 1}}}}), std::runtime_error);
+}
+
 TEST(SiteBudgetsTest, NoBudgetGrantsEverything) {
   SiteBudgets budgets(kSites, {});
   EXPECT_FALSE(budgets.enabled());
@@ -37,7 +44,7 @@ TEST(SiteBudgetsTest, NoBudgetGrantsEverything) {
 }
 
 TEST(SiteBudgetsTest, OneBudgetAcrossThreads) {
-  SiteBudgets budgets(kSites, {1000, 100});
+  SiteBudgets budgets(kSites, {{1000, 100}, {}});
   const int64_t t0 = kSecond;
   std::atomic<uint64_t> granted{0};
   std::vector<std::thread> threads;

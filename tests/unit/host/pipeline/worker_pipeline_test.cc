@@ -77,7 +77,7 @@ TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
   const auto sites =
       kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n2 blog UA-2-1 blog.example\n");
   Forwarder forwarder(UnreachableForwarder(1 << 20));
-  SiteBudgets budgets(sites, {0.001, 3});  // a burst of 3, then nothing within the test
+  SiteBudgets budgets(sites, {{0.001, 3}, {}});  // a burst of 3, then nothing within the test
   PipelineConfig config;
   config.budgets = &budgets;
   std::vector<std::unique_ptr<WorkerPipeline>> workers;
