@@ -1,7 +1,6 @@
 // WorkerPipeline: decode, aggregate, epoch close, hand-off to the forwarder.
 #include "host/pipeline/worker_pipeline.h"
 
-#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -52,16 +51,14 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
 void WorkerPipeline::ApplyBudgets() {
   const size_t n = events_.size();
   site_allowance_.clear();
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t site = events_.site_id[i];
-    const auto it = std::find_if(site_allowance_.begin(), site_allowance_.end(),
-                                 [site](const auto& a) { return a.first == site; });
-    if (it == site_allowance_.end()) {
-      site_allowance_.emplace_back(site, 1);
-    } else {
-      ++it->second;
+  // The (site, count) entry of `site`; batches hold few sites, so a linear search.
+  const auto entry = [this](uint32_t site) -> uint32_t& {
+    for (auto& [id, count] : site_allowance_) {
+      if (id == site) return count;
     }
-  }
+    return site_allowance_.emplace_back(site, 0).second;
+  };
+  for (size_t i = 0; i < n; ++i) ++entry(events_.site_id[i]);
   const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::steady_clock::now().time_since_epoch())
                              .count();
@@ -75,11 +72,7 @@ void WorkerPipeline::ApplyBudgets() {
   // Each site keeps its first `granted` events of the batch.
   keep_.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t site = events_.site_id[i];
-    auto& allowance =
-        std::find_if(site_allowance_.begin(), site_allowance_.end(), [site](const auto& a) {
-          return a.first == site;
-        })->second;
+    uint32_t& allowance = entry(events_.site_id[i]);
     if (allowance == 0) continue;
     --allowance;
     keep_[i] = 1;
