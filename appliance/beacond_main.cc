@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +17,7 @@
 
 #include "appliance/config.h"
 #include "appliance/ingress.h"
+#include "appliance/management.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
@@ -172,19 +174,12 @@ int HttpWorkers(const Config& config) {
              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// The management listener's /metrics (over `metrics`) and /healthz.
-void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics) {
-  management->AddHandler("/metrics", [metrics](const kernels::HttpRequest&) {
-    host::HttpResponse response;
-    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = metrics->Scrape();
-    return response;
-  });
-  management->AddHandler("/healthz", [](const kernels::HttpRequest&) {
-    host::HttpResponse response;
-    response.body = "ok\n";
-    return response;
-  });
+// The example config's visitor_key is public: ids hashed with it can be recomputed by anyone.
+void WarnOfExampleVisitorKey(const Config& config) {
+  if (config.pipeline.visitor_key != DefaultConfig().pipeline.visitor_key) return;
+  std::fprintf(stderr,
+               "beacond: warning: [pipeline] visitor_key is the example value; set a secret key "
+               "of your own (16 hex digits) so that visitor ids cannot be recomputed\n");
 }
 
 void LogServing(const Config& config, size_t sites, const host::Backend& backend,
@@ -234,14 +229,17 @@ int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, 
 
 int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
   const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
+  WarnOfExampleVisitorKey(config);
   const sigset_t signals = BlockStopSignals();
   const host::Backend backend = host::ChooseBackend(config.backend);
   host::SaltStore salts(config.state_dir);
   const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
       LoadUserAgentClassifier(config.user_agent_regexes);
   host::Forwarder forwarder(config.forwarder);
-  Pipelines pipelines(PipelineConfigOf(config, backend, &salts, user_agents.get()), &sites,
-                      &forwarder);
+  host::SiteBudgets budgets(sites, config.site_budget);
+  host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
+  pipeline.budgets = &budgets;
+  Pipelines pipelines(pipeline, &sites, &forwarder);
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
   const std::vector<std::unique_ptr<Ingress>> ingresses =
@@ -251,6 +249,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::RegisterPipelineMetrics(&metrics, pipelines.all());
   http.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
+  budgets.RegisterMetrics(&metrics);
   metrics.Add([&backend, &salts](host::MetricsWriter& out) {
     host::WriteBackendInfo(backend, out);
     out.Counter("beacond_salt_write_failures_total",
@@ -259,7 +258,10 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   });
   for (const auto& ingress : ingresses) ingress->RegisterMetrics(&metrics);
   host::HttpServer management(config.management, {});
-  ServeManagement(&management, &metrics);
+  std::atomic<bool> draining{false};
+  ServeManagement(&management, &metrics,
+                  {pipelines.all(), &forwarder, &draining, config.management_stall_ms},
+                  config.management_token);
 
   forwarder.Start();
   management.Start();
@@ -269,6 +271,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   if (!ready_file.empty()) WriteReadyFile(ready_file, http.port(), management.port());
 
   WaitForStopSignal(signals, &salts);
+  draining.store(true, std::memory_order_relaxed);
 
   // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
   const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);

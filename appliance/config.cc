@@ -2,6 +2,7 @@
 #include "appliance/config.h"
 
 #include <toml++/toml.h>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <set>
@@ -93,6 +94,14 @@ class Section {
 
   bool present() const { return table_ != nullptr; }
 
+  // A sub-table, e.g. [section.key]; null when absent.
+  const toml::table* Table(std::string_view key) {
+    const toml::node* node = Find(key);
+    if (node == nullptr) return nullptr;
+    if (node->as_table() == nullptr) Fail(source_, Path(key), "expected a table");
+    return node->as_table();
+  }
+
   // An array of non-empty arrays of non-empty strings, e.g. [["a", "b"], ["c"]].
   bool StringLists(std::string_view key, std::vector<std::vector<std::string>>* out) {
     const toml::node* node = Find(key);
@@ -167,12 +176,13 @@ toml::table ParseToml(std::string_view toml_text, const std::string& source) {
 
 void CheckSections(const toml::table& root, const std::string& source) {
   static const std::set<std::string> kSections = {
-      "sites", "http", "management", "pipeline", "enrich", "clickhouse", "udp", "dpdk", "state"};
+      "sites", "http",       "management", "pipeline", "enrich",
+      "clickhouse", "udp", "dpdk", "state", "limits"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, enrich, clickhouse, udp, dpdk, state)");
+           "pipeline, enrich, clickhouse, udp, dpdk, state, limits)");
     }
   }
 }
@@ -188,17 +198,47 @@ void ParseHttp(const toml::table& root, const std::string& source, Config* confi
   ApplyListen(http, "listen", &config->http);
   http.Int("workers", &config->http_workers, 0, 256);
   http.Int("idle_timeout_ms", &config->http.idle_timeout_ms, 100, 3'600'000);
+  http.Int("header_timeout_ms", &config->http.header_timeout_ms, 100, 3'600'000);
+  http.Int("request_timeout_ms", &config->http.request_timeout_ms, 100, 3'600'000);
   http.Int("max_connections_per_worker", &config->http.max_connections_per_worker, 1, 1'000'000);
+  http.Int("max_connections_per_peer", &config->http.max_connections_per_peer, 0, 1'000'000);
+  http.Int("accept_backoff_ms", &config->http.accept_backoff_ms, 1, 60'000);
   http.Int("max_body_bytes", &config->http.limits.max_body_bytes, 1024, 64 << 20);
+  http.Int("max_request_bytes", &config->http.max_request_bytes, 0, 1 << 30);
   http.Int("retry_after_s", &config->http.retry_after_s, 1, 3600);
   http.Strings("country_headers", &config->http.country_headers);
   http.CheckNoOtherKeys();
 }
 
-void ParseManagement(const toml::table& root, const std::string& source,
-                     host::HttpServerConfig* management) {
+// [management] token or token_file (its content, trailing whitespace trimmed); a listener off
+// loopback without one is refused.
+void ParseManagementAccess(Section& section, const std::string& source, Config* config) {
+  const bool has_token = section.String("token", &config->management_token);
+  std::string file;
+  if (section.String("token_file", &file)) {
+    if (has_token) Fail(source, "management.token_file", "give token or token_file, not both");
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    std::string token = text.str();
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+      token.pop_back();
+    }
+    if (!in || token.empty())
+      Fail(source, "management.token_file", "cannot read a token from " + file);
+    config->management_token = std::move(token);
+  }
+  if (config->management_token.empty() && !IsLoopbackAddress(config->management.address)) {
+    Fail(source, "management.listen",
+         "a non-loopback address needs a bearer token: set token or token_file");
+  }
+}
+
+void ParseManagement(const toml::table& root, const std::string& source, Config* config) {
   Section section(root, "management", source);
-  ApplyListen(section, "listen", management);
+  ApplyListen(section, "listen", &config->management);
+  ParseManagementAccess(section, source, config);
+  section.Int("stall_ms", &config->management_stall_ms, 100, 3'600'000);
   section.CheckNoOtherKeys();
 }
 
@@ -300,6 +340,47 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
   }
 }
 
+// [limits.sites.NAME] rate_per_s and burst: one site's budget (NAME: registry name or site id).
+void ParseSiteBudgets(const toml::table* sites, const std::string& source,
+                      std::vector<std::pair<std::string, host::SiteBudget>>* out) {
+  if (sites == nullptr) return;
+  for (const auto& [name, node] : *sites) {
+    const std::string key(name.str());
+    toml::table single;
+    if (node.as_table() != nullptr) single.insert(key, *node.as_table());
+    const std::string where = source + ": limits.sites";
+    Section section(single, key, where);
+    if (!section.present()) Fail(source, "limits.sites." + key, "expected a table");
+    int64_t rate = 0;
+    int64_t burst = 1;
+    section.Int("rate_per_s", &rate, 0, 100'000'000);
+    section.Int("burst", &burst, 1, 100'000'000);
+    section.CheckNoOtherKeys();
+    out->emplace_back(key, host::SiteBudget{static_cast<double>(rate), static_cast<double>(burst)});
+  }
+}
+
+// [limits]: per-site budgets (the pipelines) and per-source rates (the HTTP server).
+void ParseLimits(const toml::table& root, const std::string& source, Config* config) {
+  Section section(root, "limits", source);
+  int64_t site_rate = 0;
+  int64_t site_burst = 1;
+  int64_t source_rate = 0;
+  int64_t source_burst = 1;
+  section.Int("site_rate_per_s", &site_rate, 0, 100'000'000);
+  section.Int("site_burst", &site_burst, 1, 100'000'000);
+  section.Int("source_rate_per_s", &source_rate, 0, 100'000'000);
+  section.Int("source_burst", &source_burst, 1, 100'000'000);
+  section.Int("source_prefix_v4", &config->http.source_prefix_v4, 8, 32);
+  section.Int("source_prefix_v6", &config->http.source_prefix_v6, 16, 128);
+  ParseSiteBudgets(section.Table("sites"), source, &config->site_budget.sites);
+  section.CheckNoOtherKeys();
+  config->site_budget.every_site = {static_cast<double>(site_rate),
+                                    static_cast<double>(site_burst)};
+  config->http.source_rate_per_s = static_cast<double>(source_rate);
+  config->http.source_burst = static_cast<double>(source_burst);
+}
+
 void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressConfig* dpdk) {
   Section section(root, "dpdk", source);
   dpdk->enabled = section.present();
@@ -336,6 +417,7 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   }
 }
 
+
 }  // namespace
 
 Listen ParseListen(std::string_view value, std::string_view key) {
@@ -355,6 +437,10 @@ Listen ParseListen(std::string_view value, std::string_view key) {
   }
   listen.port = static_cast<uint16_t>(parsed);
   return listen;
+}
+
+bool IsLoopbackAddress(std::string_view address) {
+  return address == "localhost" || address == "::1" || address.starts_with("127.");
 }
 
 Config DefaultConfig() {
@@ -379,11 +465,12 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   Config config = DefaultConfig();
   ParseSites(root, source, &config.sites_path);
   ParseHttp(root, source, &config);
-  ParseManagement(root, source, &config.management);
+  ParseManagement(root, source, &config);
   ParsePipeline(root, source, &config);
   ParseEnrich(root, source, &config.user_agent_regexes);
   ParseState(root, source, &config.state_dir);
   ParseClickHouse(root, source, &config.forwarder);
+  ParseLimits(root, source, &config);
   ParseUdp(root, source, &config.udp);
   ParseDpdk(root, source, &config.dpdk);
   // The mirror reads the same country headers as the HTTP server.

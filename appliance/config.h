@@ -42,14 +42,17 @@ struct Config {
   host::HttpServerConfig http;        // [http]
   int http_workers = 0;               // 0: one per core
   host::HttpServerConfig management;  // [management]
+  std::string management_token;       // [management] token or token_file's; "": none
+  int management_stall_ms = 5000;     // [management] stall_ms: liveness
   host::PipelineConfig pipeline;      // [pipeline]
   std::string
       backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
-  std::string state_dir;            // [state] dir: visitor salts
-  std::string user_agent_regexes;   // [enrich] user_agents: uap-core's regexes.yaml; "": none
-  host::ForwarderConfig forwarder;  // [clickhouse]
-  UdpIngressConfig udp;             // [udp]
-  DpdkIngressConfig dpdk;           // [dpdk]
+  std::string state_dir;               // [state] dir: visitor salts
+  std::string user_agent_regexes;      // [enrich] user_agents: uap-core's regexes.yaml; "": none
+  host::ForwarderConfig forwarder;     // [clickhouse]
+  host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst
+  UdpIngressConfig udp;                // [udp]
+  DpdkIngressConfig dpdk;              // [dpdk]
 };
 
 // The embedded defaults: HTTP on 127.0.0.1:8080, management on 127.0.0.1:9464, ClickHouse
@@ -63,5 +66,8 @@ Config ParseConfig(std::string_view toml_text, const std::string& source);
 
 // "host:port" (IPv4 or name) -> Listen; throws std::runtime_error on a bad value.
 Listen ParseListen(std::string_view value, std::string_view key);
+
+// True for an IPv4 loopback literal (127.0.0.0/8), ::1 or "localhost".
+bool IsLoopbackAddress(std::string_view address);
 
 }  // namespace beacon::app

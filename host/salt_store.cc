@@ -17,6 +17,7 @@
 #include <string>
 #include <system_error>
 
+#include "host/private_dir.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::host {
@@ -77,11 +78,8 @@ bool ParseSalts(const std::string& text, int64_t today, kernels::VisitorSalts* s
 SaltStore::SaltStore(std::filesystem::path state_dir, UnixClock clock)
     : dir_(std::move(state_dir)), file_(dir_ / kFileName), clock_(std::move(clock)) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir_, ec)) {
-    if (::mkdir(dir_.c_str(), 0700) != 0 && errno != EEXIST) {
-      FailErrno("cannot create the state directory", dir_);
-    }
-  }
+  EnsurePrivateDirectory(dir_, "salt store: state directory");
+  RestrictFiles(dir_);
   std::filesystem::remove(dir_ / (std::string(kFileName) + ".tmp"), ec);  // a crashed write
   const int64_t today = kernels::UnixDay(clock_());
   kernels::VisitorSalts salts;

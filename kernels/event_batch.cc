@@ -37,23 +37,18 @@ EventDims EventBatch::dims(size_t i) const {
 }
 
 void EventBatch::Clear() {
-  site_id.clear();
-  minute.clear();
-  kind.clear();
-  flags.clear();
-  visitor.clear();
-  path.clear();
-  referrer.clear();
-  utm_source.clear();
-  utm_medium.clear();
-  utm_campaign.clear();
-  event_name.clear();
-  country.clear();
-  device.clear();
-  browser.clear();
-  os.clear();
-  source.clear();
+  ForEachColumn([](auto& column) { column.clear(); });
   arena.clear();
+}
+
+void EventBatch::Retain(const std::vector<uint8_t>& keep) {
+  ForEachColumn([&keep](auto& column) {
+    size_t kept = 0;
+    for (size_t i = 0; i < column.size(); ++i) {
+      if (keep[i] != 0) column[kept++] = column[i];
+    }
+    column.resize(kept);
+  });
 }
 
 void EventBatch::Reserve(size_t events, size_t arena_bytes) {

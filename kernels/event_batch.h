@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace beacon::kernels {
@@ -79,6 +80,19 @@ struct EventBatch {
   bool operator==(const EventBatch&) const = default;
   void Clear();
   void Reserve(size_t events, size_t arena_bytes);
+  // Keeps the rows whose `keep` entry is non-zero, in order (`keep` has size() entries); the
+  // arena is left as is.
+  void Retain(const std::vector<uint8_t>& keep);
+
+ private:
+  // Calls `f` with every column (not the arena).
+  template <typename F>
+  void ForEachColumn(F&& f) {
+    std::apply(
+        [&f](auto&... column) { (f(column), ...); },
+        std::tie(site_id, minute, kind, flags, visitor, path, referrer, utm_source, utm_medium,
+                 utm_campaign, event_name, country, device, browser, os, source));
+  }
 };
 
 }  // namespace beacon::kernels

@@ -31,6 +31,7 @@ namespace beacon::kernels {
   X(kBadQueueTime, "bad_queue_time")                 /* qt not an integer in [0, 4h] */    \
   X(kHostNotAllowed, "host_not_allowed")             /* page host not in allowlist */      \
   X(kBotUserAgent, "bot_user_agent")                 /* user agent is a known bot */       \
+  X(kMissingUserAgent, "missing_user_agent")         /* Plausible without User-Agent */    \
   X(kBadJson, "bad_json")                            /* not the JSON the format needs */   \
   X(kTooManyEvents, "too_many_events")               /* event beyond the request cap */    \
   X(kMissingEventName, "missing_event_name")         /* GA4 en/name, Plausible name */     \

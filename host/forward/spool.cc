@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "host/private_dir.h"
+
 namespace beacon::host {
 namespace {
 
@@ -90,8 +92,8 @@ Spool::Spool(std::string dir, uint64_t max_bytes, bool fsync)
     : dir_(std::move(dir)), max_bytes_(max_bytes), fsync_(fsync) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) throw std::runtime_error("cannot create spool directory '" + dir_ + "': " + ec.message());
+  EnsurePrivateDirectory(dir_, "spool directory");
+  RestrictFiles(dir_);
   std::vector<File> found;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     const std::string name = entry.path().filename().string();
@@ -135,7 +137,7 @@ SpoolAppend Spool::Append(std::string_view payload, std::string* error) {
   const std::string path = PathOf(sequence);
   const std::string tmp = path + ".tmp";
   const char* step = nullptr;  // the step that failed, with errno set by it
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     step = "open";
   } else {

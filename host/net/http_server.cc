@@ -14,10 +14,14 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <stdexcept>
+#include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "host/net/collector_answers.h"
 #include "host/net/socket.h"
@@ -46,6 +50,51 @@ constexpr size_t kMaxPendingOutput = 256 * 1024;
 constexpr int64_t kLingerMs = 1000;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxStatus = 600;
+// Connections kept only to deliver a refusal (503, 429) per worker; past them, a silent close.
+constexpr size_t kMaxRefusing = 64;
+
+// Requests and connections refused by a server limit (not by the parser).
+enum class Limit : uint8_t {
+  kWorkerFull,       // max_connections_per_worker: 503
+  kPeerLimit,        // max_connections_per_peer: 429
+  kRequestTooLarge,  // max_request_bytes on the wire: 413
+  kHeadTimeout,      // header_timeout_ms: 408
+  kRequestTimeout,   // request_timeout_ms: 408
+  kSourceRate,       // source_rate_per_s: 429
+  kCount
+};
+constexpr std::string_view kLimitNames[] = {"worker_full",  "peer_limit",      "request_too_large",
+                                            "head_timeout", "request_timeout", "source_rate"};
+// Sources with a rate bucket per worker; past it, new sources are not limited until the sweep
+// drops the buckets that refilled.
+constexpr size_t kMaxSources = 65536;
+constexpr size_t kLimitCount = static_cast<size_t>(Limit::kCount);
+
+// accept() failures that pause the listener.
+enum class AcceptError : uint8_t { kEmfile, kEnfile, kNoMemory, kOther, kCount };
+constexpr std::string_view kAcceptErrorNames[] = {"emfile", "enfile", "no_memory", "other"};
+constexpr size_t kAcceptErrorCount = static_cast<size_t>(AcceptError::kCount);
+
+AcceptError ClassifyAcceptError(int error) {
+  switch (error) {
+    case EMFILE:
+      return AcceptError::kEmfile;
+    case ENFILE:
+      return AcceptError::kEnfile;
+    case ENOBUFS:
+    case ENOMEM:
+      return AcceptError::kNoMemory;
+    default:
+      return AcceptError::kOther;
+  }
+}
+
+struct PeerHash {
+  size_t operator()(const std::array<uint8_t, 16>& a) const {
+    return std::hash<std::string_view>()(
+        std::string_view(reinterpret_cast<const char*>(a.data()), a.size()));
+  }
+};
 
 std::string_view StatusText(int status) {
   switch (status) {
@@ -61,6 +110,8 @@ std::string_view StatusText(int status) {
       return "No Content";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 403:
       return "Forbidden";
     case 404:
@@ -106,7 +157,10 @@ struct Connection {
   bool continue_sent = false;
   bool peer_closed = false;  // the client shut down its write side
   bool lingering = false;    // write side shut down; reading and discarding until EOF
-  uint32_t events = 0;       // the epoll interest set
+  bool refusal = false;      // accepted only to answer 503 or 429 and close
+  bool counts_for_peer = false;
+  int64_t request_start_ms = -1;  // first byte of the request in `in`; -1: none
+  uint32_t events = 0;            // the epoll interest set
   size_t pending_output() const { return out.size() - out_pos; }
 };
 
@@ -126,6 +180,8 @@ struct HttpServer::Worker {
   std::atomic<uint64_t> bytes_read{0};
   std::atomic<uint64_t> shed{0};
   std::atomic<uint64_t> dropped{0};
+  std::array<std::atomic<uint64_t>, kLimitCount> limits{};
+  std::array<std::atomic<uint64_t>, kAcceptErrorCount> accept_errors{};
 
   HttpServer* server;
   kernels::BeaconSink* sink;  // null: handler routes only
@@ -134,6 +190,15 @@ struct HttpServer::Worker {
   int wake_fd = -1;
   kernels::SinkBatch beacons;
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
+  std::unordered_map<std::array<uint8_t, 16>, uint32_t, PeerHash> peers;  // serving, per address
+  size_t serving = 0;                      // connections under max_connections_per_worker
+  size_t refusing = 0;                     // refusal connections
+  int64_t accept_resume_ms = -1;           // the listener is paused until then; -1: listening
+  std::vector<Connection*> expired, late;  // Sweep's scratch
+  // Per source (address prefix): when its rate bucket is whole again, CLOCK_MONOTONIC ns.
+  std::unordered_map<std::array<uint8_t, 16>, int64_t, PeerHash> sources;
+  int64_t source_interval_ns = 0;  // 0: no source limit
+  int64_t source_burst_ns = 0;
   bool admitting = true;
   int64_t now_ms = 0;        // monotonic, per round
   int64_t wall_ms = 0;       // CLOCK_REALTIME unix ms, per round
@@ -143,6 +208,19 @@ struct HttpServer::Worker {
 
   void Run();
   void Accept();
+  // Registers an accepted socket; null (the socket closed) when epoll refuses it.
+  Connection* AddConnection(int fd, const kernels::IpAddress& peer);
+  // Answers a just-accepted client 503 (worker full) or 429 (peer limit) and closes it.
+  void Refuse(int fd, const kernels::IpAddress& peer, Limit limit);
+  void PauseAccepting(int error);
+  void ResumeAcceptingWhenDue();
+  // Queues the error answer of a limit and closes the connection after it.
+  void RejectForLimit(Connection* c, Limit limit, int status);
+  // Closes idle and lingering connections; answers 408 to requests past their deadline.
+  void Sweep();
+  // Takes one request from the source's rate bucket; false (and the seconds until the next
+  // one in *retry_s) when it is empty.
+  bool TakeSourceToken(const kernels::IpAddress& peer, int64_t* retry_s);
   void OnReadable(Connection* c);
   // Answers the complete requests in the input and writes the responses, holding requests
   // back while the output is over its bound. Returns false when the connection was closed.
@@ -187,12 +265,22 @@ void HttpServer::Worker::SetInterest(Connection* c, uint32_t events) {
 
 void HttpServer::Worker::Close(Connection* c) {
   epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
-  Bump(closed);
+  if (c->refusal) {
+    --refusing;
+  } else {
+    Bump(closed);
+    --serving;
+  }
+  if (c->counts_for_peer) {
+    const auto it = peers.find(c->peer.bytes);
+    if (--it->second == 0) peers.erase(it);
+  }
   ::close(c->fd);
   connections.erase(c->fd);
 }
 
 void HttpServer::Worker::Accept() {
+  const HttpServerConfig& config = server->config_;
   for (;;) {
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
@@ -200,30 +288,92 @@ void HttpServer::Worker::Accept() {
         accept4(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN, or out of descriptors: retried on the next round
+      // The listener is level-triggered: an error that persists would spin the loop.
+      if (errno != EAGAIN && errno != EWOULDBLOCK) PauseAccepting(errno);
+      return;
     }
-    if (connections.size() >= server->config_.max_connections_per_worker) {
-      Bump(refused);  // before the close that the client observes
-      ::close(fd);
+    const kernels::IpAddress peer = PeerAddress(ss);
+    if (serving >= config.max_connections_per_worker) {
+      Refuse(fd, peer, Limit::kWorkerFull);
       continue;
     }
-    SetIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-    auto conn = std::make_unique<Connection>(server->config_.limits);
-    conn->fd = fd;
-    conn->peer = PeerAddress(ss);
-    conn->last_active_ms = now_ms;
-    conn->events = EPOLLIN | EPOLLRDHUP;
-    epoll_event ev{};
-    ev.events = conn->events;
-    ev.data.fd = fd;
-    if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      ::close(fd);
+    const size_t per_peer = config.max_connections_per_peer;
+    if (per_peer != 0) {
+      const auto it = peers.find(peer.bytes);
+      if (it != peers.end() && it->second >= per_peer) {
+        Refuse(fd, peer, Limit::kPeerLimit);
+        continue;
+      }
+    }
+    Connection* c = AddConnection(fd, peer);
+    if (c == nullptr) {
       Bump(refused);
       continue;
     }
+    ++serving;
+    if (per_peer != 0) {
+      ++peers[peer.bytes];
+      c->counts_for_peer = true;
+    }
     Bump(accepted);
-    connections.emplace(fd, std::move(conn));
   }
+}
+
+Connection* HttpServer::Worker::AddConnection(int fd, const kernels::IpAddress& peer) {
+  SetIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+  auto conn = std::make_unique<Connection>(server->config_.limits);
+  conn->fd = fd;
+  conn->peer = peer;
+  conn->last_active_ms = now_ms;
+  conn->events = EPOLLIN | EPOLLRDHUP;
+  epoll_event ev{};
+  ev.events = conn->events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    ::close(fd);
+    return nullptr;
+  }
+  return connections.emplace(fd, std::move(conn)).first->second.get();
+}
+
+void HttpServer::Worker::Refuse(int fd, const kernels::IpAddress& peer, Limit limit) {
+  Bump(limits[static_cast<size_t>(limit)]);
+  Bump(refused);  // before the answer or the close that the client observes
+  if (refusing >= kMaxRefusing) {
+    ::close(fd);
+    return;
+  }
+  Connection* c = AddConnection(fd, peer);
+  if (c == nullptr) return;
+  c->refusal = true;
+  ++refusing;
+  const std::string retry =
+      "Retry-After: " + std::to_string(server->config_.retry_after_s) + "\r\n";
+  const int status = limit == Limit::kPeerLimit ? 429 : 503;
+  AppendResponse(c, status, kTextPlain, std::string(kLimitNames[static_cast<size_t>(limit)]) + "\n",
+                 retry, false, 1, false);
+  Flush(c);
+}
+
+void HttpServer::Worker::PauseAccepting(int error) {
+  Bump(accept_errors[static_cast<size_t>(ClassifyAcceptError(error))]);
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
+  accept_resume_ms = now_ms + server->config_.accept_backoff_ms;
+}
+
+void HttpServer::Worker::ResumeAcceptingWhenDue() {
+  if (accept_resume_ms < 0 || now_ms < accept_resume_ms) return;
+  accept_resume_ms = -1;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listen_fd;
+  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, listen_fd, &ev);
+}
+
+void HttpServer::Worker::RejectForLimit(Connection* c, Limit limit, int status) {
+  Bump(limits[static_cast<size_t>(limit)]);
+  AppendResponse(c, status, kTextPlain, std::string(kLimitNames[static_cast<size_t>(limit)]) + "\n",
+                 {}, false, 1, false);
 }
 
 void HttpServer::Worker::OnReadable(Connection* c) {
@@ -245,8 +395,10 @@ void HttpServer::Worker::OnReadable(Connection* c) {
     return;
   }
   Bump(bytes_read, static_cast<uint64_t>(n));
+  // A lingering close lasts kLingerMs however long the client keeps sending.
+  if (c->lingering) return;
   c->last_active_ms = now_ms;
-  if (c->lingering || c->close_after_write) return;  // discarded
+  if (c->close_after_write) return;  // discarded
   c->in.append(read_buffer.data(), static_cast<size_t>(n));
   ProcessInput(c);
 }
@@ -267,6 +419,7 @@ bool HttpServer::Worker::ProcessInput(Connection* c) {
 
 bool HttpServer::Worker::AnswerInput(Connection* c) {
   bool held_back = false;
+  bool completed = false;
   while (!c->close_after_write && c->in_pos < c->in.size()) {
     if (c->pending_output() > kMaxPendingOutput) {
       held_back = true;
@@ -275,6 +428,11 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
     const std::string_view pending(c->in.data() + c->in_pos, c->in.size() - c->in_pos);
     const ParseResult r = c->parser.Parse(pending);
     if (r.status == ParseStatus::kNeedMore) {
+      // Chunk framing and extensions count too: the input holds the whole request until done.
+      if (pending.size() > server->request_cap_) {
+        RejectForLimit(c, Limit::kRequestTooLarge, 413);
+        break;
+      }
       if (c->parser.expects_continue() && !c->continue_sent) {
         c->out.append("HTTP/1.1 100 Continue\r\n\r\n");
         c->continue_sent = true;
@@ -292,6 +450,7 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
     c->in_pos += r.consumed;
     c->parser.Reset();
     c->continue_sent = false;
+    completed = true;
   }
   // Keep only the unparsed tail; the parser's offsets are relative to in_pos.
   if (c->in_pos == c->in.size() || c->close_after_write) {
@@ -300,6 +459,13 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
   } else if (c->in_pos > 0) {
     c->in.erase(0, c->in_pos);
     c->in_pos = 0;
+  }
+  if (c->in.empty()) {
+    c->request_start_ms = -1;
+    // An idle connection does not keep the buffer a large request grew.
+    if (c->in.capacity() > kReadChunk) std::string().swap(c->in);
+  } else if (completed || c->request_start_ms < 0) {
+    c->request_start_ms = now_ms;
   }
   return held_back;
 }
@@ -314,8 +480,42 @@ void HttpServer::Worker::AddBeacon(Connection* c, const HttpRequest& request,
   }
 }
 
+bool HttpServer::Worker::TakeSourceToken(const kernels::IpAddress& peer, int64_t* retry_s) {
+  if (source_interval_ns == 0) return true;
+  const HttpServerConfig& config = server->config_;
+  std::array<uint8_t, 16> key = peer.bytes;
+  const bool v4 = peer.is_v4();
+  const int bits = v4 ? 96 + config.source_prefix_v4 : config.source_prefix_v6;
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(bits - i * 8, 0, 8);
+    key[static_cast<size_t>(i)] &= static_cast<uint8_t>(0xff00 >> keep);
+  }
+  const int64_t now_ns = now_ms * 1'000'000;
+  auto it = sources.find(key);
+  if (it == sources.end()) {
+    if (sources.size() >= kMaxSources) return true;
+    it = sources.emplace(key, now_ns).first;
+  }
+  const int64_t start = std::max(it->second, now_ns);
+  if (start + source_interval_ns - now_ns > source_burst_ns) {
+    *retry_s = std::max<int64_t>(
+        1, (start + source_interval_ns - source_burst_ns - now_ns + 999'999'999) / 1'000'000'000);
+    return false;
+  }
+  it->second = start + source_interval_ns;
+  return true;
+}
+
 void HttpServer::Worker::AnswerBeaconRoute(Connection* c, const HttpRequest& request,
                                            const kernels::RoutedRequest& routed) {
+  int64_t retry_s = 0;
+  if (routed.outcome == kernels::RouteOutcome::kBeacon && !TakeSourceToken(c->peer, &retry_s)) {
+    Bump(limits[static_cast<size_t>(Limit::kSourceRate)]);
+    AppendResponse(c, 429, kTextPlain, "source_rate\n",
+                   "Retry-After: " + std::to_string(retry_s) + "\r\n", request.keep_alive,
+                   request.minor_version, request.method == "HEAD");
+    return;
+  }
   const CollectorAnswer answer =
       AnswerBeaconRequest(routed, request, admitting, server->config_.retry_after_s);
   Bump(requests[static_cast<size_t>(answer.kind)]);
@@ -403,6 +603,7 @@ bool HttpServer::Worker::Flush(Connection* c) {
   }
   c->out.clear();
   c->out_pos = 0;
+  if (c->out.capacity() > kReadChunk) std::string().swap(c->out);
   if (c->close_after_write) {
     if (c->lingering) return true;
     shutdown(c->fd, SHUT_WR);
@@ -413,23 +614,60 @@ bool HttpServer::Worker::Flush(Connection* c) {
   return true;
 }
 
+void HttpServer::Worker::Sweep() {
+  const HttpServerConfig& config = server->config_;
+  expired.clear();
+  late.clear();
+  for (const auto& [fd, conn] : connections) {
+    Connection* c = conn.get();
+    const int64_t idle = now_ms - c->last_active_ms;
+    if (c->lingering) {
+      if (idle >= kLingerMs) expired.push_back(c);
+      continue;
+    }
+    // A request waiting for its client, not for the server's output to drain.
+    if (c->request_start_ms >= 0 && !c->close_after_write && c->pending_output() == 0) {
+      const int64_t age = now_ms - c->request_start_ms;
+      const int deadline =
+          c->parser.head_complete() ? config.request_timeout_ms : config.header_timeout_ms;
+      if (age >= deadline) {
+        late.push_back(c);
+        continue;
+      }
+    }
+    if (idle >= config.idle_timeout_ms) expired.push_back(c);
+  }
+  for (Connection* c : expired) Close(c);
+  // Buckets that refilled carry no state.
+  const int64_t now_ns = now_ms * 1'000'000;
+  std::erase_if(sources, [now_ns](const auto& s) { return s.second <= now_ns; });
+  for (Connection* c : late) {
+    RejectForLimit(c, c->parser.head_complete() ? Limit::kRequestTimeout : Limit::kHeadTimeout,
+                   408);
+    c->in.clear();
+    c->in_pos = 0;
+    Flush(c);
+  }
+}
+
 void HttpServer::Worker::Run() {
   std::array<epoll_event, kMaxEvents> events{};
   const HttpServerConfig& config = server->config_;
-  const int64_t sweep_every_ms = std::max(1, std::min(config.idle_timeout_ms / 4, 1000));
+  const int sweep_every_ms =
+      std::max(1, std::min({config.idle_timeout_ms / 4, config.header_timeout_ms / 4,
+                            config.request_timeout_ms / 4, 1000}));
   now_ms = kernels::MonotonicMillis();
   int64_t last_tick_ms = now_ms;
   int64_t last_sweep_ms = now_ms;
-  std::vector<Connection*> expired;
   while (!server->stopping_.load(std::memory_order_acquire)) {
-    int timeout = static_cast<int>(std::max<int64_t>(0, last_sweep_ms + sweep_every_ms - now_ms));
-    if (sink != nullptr) {
-      timeout = std::min(
-          timeout, static_cast<int>(std::max<int64_t>(0, last_tick_ms + config.tick_ms - now_ms)));
-    }
+    int64_t wake_ms = last_sweep_ms + sweep_every_ms;
+    if (sink != nullptr) wake_ms = std::min(wake_ms, last_tick_ms + config.tick_ms);
+    if (accept_resume_ms >= 0) wake_ms = std::min(wake_ms, accept_resume_ms);
+    const int timeout = static_cast<int>(std::max<int64_t>(0, wake_ms - now_ms));
     const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, timeout);
     now_ms = kernels::MonotonicMillis();
     wall_ms = kernels::UnixMillis();
+    ResumeAcceptingWhenDue();
     if (sink != nullptr) admitting = sink->Admitting();
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
@@ -464,12 +702,7 @@ void HttpServer::Worker::Run() {
     }
     if (now_ms - last_sweep_ms >= sweep_every_ms) {
       last_sweep_ms = now_ms;
-      expired.clear();
-      for (const auto& [fd, c] : connections) {
-        const int64_t limit = c->lingering ? kLingerMs : config.idle_timeout_ms;
-        if (now_ms - c->last_active_ms >= limit) expired.push_back(c.get());
-      }
-      for (Connection* c : expired) Close(c);
+      Sweep();
     }
   }
   ::close(listen_fd);
@@ -486,10 +719,20 @@ void HttpServer::Worker::Run() {
 
 HttpServer::HttpServer(HttpServerConfig config, std::vector<kernels::BeaconSink*> sinks)
     : config_(std::move(config)), sinks_(std::move(sinks)) {
+  const HttpLimits& l = config_.limits;
+  request_cap_ = config_.max_request_bytes != 0
+                     ? config_.max_request_bytes
+                     : l.max_request_line + l.max_header_bytes + 2 * l.max_body_bytes;
   const size_t count =
       sinks_.empty() ? static_cast<size_t>(std::max(1, config_.workers)) : sinks_.size();
   for (size_t i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(this, sinks_.empty() ? nullptr : sinks_[i]));
+  }
+  for (auto& w : workers_) {
+    if (config_.source_rate_per_s <= 0) break;
+    w->source_interval_ns = std::max<int64_t>(1, std::llround(1e9 / config_.source_rate_per_s));
+    w->source_burst_ns = static_cast<int64_t>(std::max(1.0, config_.source_burst) *
+                                              static_cast<double>(w->source_interval_ns));
   }
 }
 
@@ -567,8 +810,20 @@ void HttpServer::RegisterMetrics(MetricsRegistry* registry, std::string prefix) 
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.accepted; }));
     w.Counter(prefix + "_connections_closed_total", "TCP connections closed", {},
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.closed; }));
+    for (size_t l = 0; l < kLimitCount; ++l) {
+      w.Counter(prefix + "_limit_rejects_total",
+                "connections and requests refused by a server limit, by reason",
+                {{"reason", std::string(kLimitNames[l])}},
+                sum([l](Worker& x) -> std::atomic<uint64_t>& { return x.limits[l]; }));
+    }
+    for (size_t e = 0; e < kAcceptErrorCount; ++e) {
+      w.Counter(prefix + "_accept_errors_total",
+                "accept() failures that paused the listener for accept_backoff_ms, by error",
+                {{"error", std::string(kAcceptErrorNames[e])}},
+                sum([e](Worker& x) -> std::atomic<uint64_t>& { return x.accept_errors[e]; }));
+    }
     w.Counter(prefix + "_connections_refused_total",
-              "TCP connections closed at accept (per-worker connection limit)", {},
+              "TCP connections refused at accept (worker or peer connection limit)", {},
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.refused; }));
     w.Counter(prefix + "_bytes_read_total", "bytes read from clients", {},
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.bytes_read; }));

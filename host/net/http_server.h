@@ -30,8 +30,25 @@ struct HttpServerConfig {
   int workers = 1;       // ignored when sinks are given: one worker per sink
   kernels::HttpLimits limits;
   int idle_timeout_ms = 30'000;
-  int tick_ms = 100;  // kernels::BeaconSink::OnTick period
-  size_t max_connections_per_worker = 4096;
+  // From a request's first byte: its head must be complete within header_timeout_ms and the
+  // whole request within request_timeout_ms, however the bytes trickle in (408 otherwise).
+  int header_timeout_ms = 10'000;
+  int request_timeout_ms = 30'000;
+  // Wire bytes of one request, framing, chunk sizes and extensions included; more: 413.
+  // 0: the head limits plus twice max_body_bytes. Bounds a connection's input buffer too.
+  size_t max_request_bytes = 0;
+  int tick_ms = 100;                         // kernels::BeaconSink::OnTick period
+  size_t max_connections_per_worker = 4096;  // more: answered 503 and closed
+  size_t max_connections_per_peer = 1024;    // per worker and client address; more: 429; 0: none
+  // Beacon requests per second from one source (the client address cut to source_prefix_v4 or
+  // source_prefix_v6 bits), per worker, and the burst above that rate; more: 429 with
+  // Retry-After. 0: no limit.
+  double source_rate_per_s = 0;
+  double source_burst = 1;
+  int source_prefix_v4 = 32;
+  int source_prefix_v6 = 64;
+  // accept() out of descriptors (EMFILE, ENFILE) or memory: the listener pauses this long.
+  int accept_backoff_ms = 100;
   int retry_after_s = 1;
   // Request headers a CDN puts the visitor's country in, tried in order; the first present one
   // is read with kernels::CountryFromHeader. Empty: countries are unknown.
@@ -69,7 +86,7 @@ class HttpServer {
   void Stop();
 
   // Registers this server's counters (requests, responses per status, rejects per reason,
-  // connections, bytes, shed) under `prefix` (e.g. "beacond_http").
+  // limits hit, accept errors, connections, bytes, shed) under `prefix` (e.g. "beacond_http").
   void RegisterMetrics(MetricsRegistry* registry, std::string prefix) const;
 
  private:
@@ -81,6 +98,7 @@ class HttpServer {
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   uint16_t port_ = 0;
+  size_t request_cap_ = 0;  // config_.max_request_bytes, resolved
 };
 
 }  // namespace beacon::host

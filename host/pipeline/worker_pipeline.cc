@@ -4,9 +4,11 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <vector>
 
+#include "kernels/clock.h"
 #include "kernels/counter.h"
 
 namespace beacon::host {
@@ -43,11 +45,10 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
 }
 
 bool WorkerPipeline::Admitting() {
-  if (refused_.has_value() && !OfferPending()) {
-    Bump(shed_rounds_, 1);
-    return false;
-  }
-  return true;
+  const bool shed = refused_.has_value() && !OfferPending();
+  shedding_.store(shed, std::memory_order_relaxed);
+  if (shed) Bump(shed_rounds_, 1);
+  return !shed;
 }
 
 void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
@@ -63,18 +64,57 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   Accept(events_);
 }
 
-void WorkerPipeline::Accept(const kernels::EventBatch& events) {
+void WorkerPipeline::Accept(const kernels::EventBatch& decoded) {
+  const kernels::EventBatch* events = &decoded;
+  if (config_.budgets != nullptr && config_.budgets->enabled()) {
+    if (events != &events_) events_ = decoded;  // the card path's rows, copied to be trimmed
+    ApplyBudgets();
+    events = &events_;
+  }
   if (user_agent_cache_ != nullptr) {
     ua_hits_.store(user_agent_cache_->hits(), std::memory_order_relaxed);
     ua_misses_.store(user_agent_cache_->misses(), std::memory_order_relaxed);
   }
-  aggregator_.Add(events);
-  Bump(accepted_, events.size());
+  aggregator_.Add(*events);
+  Bump(accepted_, events->size());
   if (aggregator_.open_events() >= config_.epoch_max_events) CloseEpoch();
+}
+
+void WorkerPipeline::ApplyBudgets() {
+  const size_t n = events_.size();
+  site_allowance_.clear();
+  // The (site, count) entry of `site`; batches hold few sites, so a linear search.
+  const auto entry = [this](uint32_t site) -> uint32_t& {
+    for (auto& [id, count] : site_allowance_) {
+      if (id == site) return count;
+    }
+    return site_allowance_.emplace_back(site, 0).second;
+  };
+  for (size_t i = 0; i < n; ++i) ++entry(events_.site_id[i]);
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  bool dropped = false;
+  for (auto& [site, count] : site_allowance_) {
+    const uint32_t granted = config_.budgets->Take(site, count, now_ns);
+    dropped = dropped || granted < count;
+    count = granted;
+  }
+  if (!dropped) return;
+  // Each site keeps its first `granted` events of the batch.
+  keep_.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t& allowance = entry(events_.site_id[i]);
+    if (allowance == 0) continue;
+    --allowance;
+    keep_[i] = 1;
+  }
+  events_.Retain(keep_);
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
   if (batcher_ != nullptr) batcher_->Poll();
+  last_tick_ms_.store(kernels::MonotonicMillis(), std::memory_order_relaxed);
   if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
   if (now_ms - epoch_started_ms_ >= config_.epoch_ms) {
     epoch_started_ms_ = now_ms;

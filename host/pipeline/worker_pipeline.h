@@ -17,6 +17,7 @@
 #include "host/backend/fpga_device.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
+#include "host/pipeline/site_budget.h"
 #include "host/salt_store.h"
 #include "kernels/aggregate/minute_aggregator.h"
 #include "kernels/beacon_sink.h"
@@ -40,6 +41,9 @@ struct PipelineConfig {
   // an FpgaBatcher (`bytes` then decode what the card does not); null: DecodeBatch on `bytes`.
   std::function<std::unique_ptr<FpgaDevice>()> make_device;
   FpgaBatcherConfig fpga;
+  // Per-site budgets shared by the workers: a decoded event over its site's budget is dropped
+  // before aggregation (counted there). Null: none.
+  SiteBudgets* budgets = nullptr;
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
@@ -89,6 +93,10 @@ class WorkerPipeline final : public kernels::BeaconSink {
   double cpu_seconds() const {
     return static_cast<double>(cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
   }
+  // CLOCK_MONOTONIC ms of the last OnTick (0: none yet) and whether the last Admitting() said
+  // no: the management listener's liveness and readiness (appliance/management.h).
+  int64_t last_tick_ms() const { return last_tick_ms_.load(std::memory_order_relaxed); }
+  bool shedding() const { return shedding_.load(std::memory_order_relaxed); }
   // Hits folded into (other) by the breakdown bound of dimension `d`, since start.
   uint64_t folded(kernels::Dimension d) const {
     return folded_[kernels::DimensionIndex(d)].load(std::memory_order_relaxed);
@@ -98,6 +106,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   void Accept(const kernels::EventBatch& events);
   void CloseEpoch();
   bool OfferPending();
+  // Drops the decoded events over their site's budget (config_.budgets).
+  void ApplyBudgets();
 
   uint32_t worker_;
   PipelineConfig config_;
@@ -111,6 +121,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::unique_ptr<FpgaBatcher> batcher_;  // delivers decoded batches to Accept, in order
   kernels::MinuteAggregator aggregator_;
   std::optional<kernels::EpochRows> refused_;  // an epoch the forwarder had no room for
+  std::vector<std::pair<uint32_t, uint32_t>> site_allowance_;  // ApplyBudgets' scratch
+  std::vector<uint8_t> keep_;                                  // ApplyBudgets' scratch
   int64_t epoch_started_ms_ = 0;
 
   std::atomic<uint64_t> beacons_{0};
@@ -130,6 +142,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::unique_ptr<std::atomic<uint64_t>[]> site_events_;
   std::vector<std::pair<uint32_t, uint32_t>> site_index_;
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> folded_{};
+  std::atomic<int64_t> last_tick_ms_{0};
+  std::atomic<bool> shedding_{false};
 };
 
 // Registers the beacond_* pipeline counters, summed over `workers` (which outlive registry use).

@@ -50,6 +50,8 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   }
   const std::string_view host = SplitUrl(url, bytes).host;
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
+  // Plausible's Events API requires the header: its visitor hash is built from it.
+  if (beacon.user_agent.empty()) return RejectReason::kMissingUserAgent;
   const UaClass ua_class = BeaconUaClass(ctx, beacon);
   if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
   uint64_t visitor = 0;

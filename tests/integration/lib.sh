@@ -129,3 +129,11 @@ start_node_with_traffic() {
   "$build/bench/gen/beacon-gen" send --target "http://127.0.0.1:$http_port" \
     --sites-file "$work/sites.conf" --beacons 5000 --seed 3 --truth "$work/truth.tsv" >/dev/null
 }
+
+# check DESCRIPTION COMMAND...: prints ok or FAILED for the command's outcome; a failure sets
+# fail=1 (initialise fail=0 first).
+check() {
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAILED: $what" >&2; fail=1; fi
+}

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,6 +25,17 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.http_workers, defaults.http_workers);
   EXPECT_EQ(example.http.idle_timeout_ms, defaults.http.idle_timeout_ms);
   EXPECT_EQ(example.http.limits.max_body_bytes, defaults.http.limits.max_body_bytes);
+  EXPECT_EQ(example.http.header_timeout_ms, defaults.http.header_timeout_ms);
+  EXPECT_EQ(example.http.request_timeout_ms, defaults.http.request_timeout_ms);
+  EXPECT_EQ(example.http.max_request_bytes, defaults.http.max_request_bytes);
+  EXPECT_EQ(example.http.max_connections_per_peer, defaults.http.max_connections_per_peer);
+  EXPECT_EQ(example.http.accept_backoff_ms, defaults.http.accept_backoff_ms);
+  EXPECT_EQ(example.http.source_rate_per_s, defaults.http.source_rate_per_s);
+  EXPECT_EQ(example.http.source_burst, defaults.http.source_burst);
+  EXPECT_EQ(example.http.source_prefix_v4, defaults.http.source_prefix_v4);
+  EXPECT_EQ(example.http.source_prefix_v6, defaults.http.source_prefix_v6);
+  EXPECT_EQ(example.site_budget.every_site.rate_per_s, defaults.site_budget.every_site.rate_per_s);
+  EXPECT_EQ(example.site_budget.every_site.burst, defaults.site_budget.every_site.burst);
   EXPECT_EQ(example.management.port, defaults.management.port);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
   EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
@@ -95,6 +107,76 @@ max_pending_mb = 2
   EXPECT_EQ(c.forwarder.max_pending_bytes, 2u << 20);
 }
 
+TEST(ConfigTest, HttpServerLimits) {
+  const Config c = ParseConfig(R"([http]
+header_timeout_ms = 2000
+request_timeout_ms = 5000
+max_request_bytes = 200000
+max_connections_per_peer = 0
+accept_backoff_ms = 50
+)",
+                               "t.toml");
+  EXPECT_EQ(c.http.header_timeout_ms, 2000);
+  EXPECT_EQ(c.http.request_timeout_ms, 5000);
+  EXPECT_EQ(c.http.max_request_bytes, 200000u);
+  EXPECT_EQ(c.http.max_connections_per_peer, 0u);
+  EXPECT_EQ(c.http.accept_backoff_ms, 50);
+}
+
+void ExpectError(const std::string& toml, std::string_view fragment);
+
+TEST(ConfigTest, Limits) {
+  const Config c = ParseConfig(R"([limits]
+site_rate_per_s = 100
+site_burst = 20
+source_rate_per_s = 10
+source_burst = 5
+source_prefix_v4 = 24
+source_prefix_v6 = 48
+[limits.sites.shop]
+rate_per_s = 500
+burst = 1000
+[limits.sites.2]
+rate_per_s = 0
+)",
+                               "t.toml");
+  EXPECT_EQ(c.site_budget.every_site.rate_per_s, 100);
+  EXPECT_EQ(c.site_budget.every_site.burst, 20);
+  // In key order, as toml++ keeps a table.
+  ASSERT_EQ(c.site_budget.sites.size(), 2u);
+  EXPECT_EQ(c.site_budget.sites[0].first, "2");
+  EXPECT_EQ(c.site_budget.sites[0].second.rate_per_s, 0);
+  EXPECT_EQ(c.site_budget.sites[1].first, "shop");
+  EXPECT_EQ(c.site_budget.sites[1].second.rate_per_s, 500);
+  EXPECT_EQ(c.site_budget.sites[1].second.burst, 1000);
+  EXPECT_EQ(c.http.source_rate_per_s, 10);
+  EXPECT_EQ(c.http.source_burst, 5);
+  EXPECT_EQ(c.http.source_prefix_v4, 24);
+  EXPECT_EQ(c.http.source_prefix_v6, 48);
+  ExpectError("[limits]\nsource_prefix_v4 = 33\n", "limits.source_prefix_v4: expected an integer");
+  ExpectError("[limits]\nsite_rate = 1\n", "limits.site_rate: unknown key");
+  ExpectError("[limits.sites.shop]\nrate = 1\n", "shop.rate: unknown key");
+  ExpectError("[limits]\nsites = 1\n", "limits.sites: expected a table");
+}
+
+TEST(ConfigTest, ManagementOffLoopbackNeedsAToken) {
+  EXPECT_TRUE(ParseConfig("[management]\nlisten = \"127.0.0.2:9464\"\n", "t.toml")
+                  .management_token.empty());
+  EXPECT_EQ(ParseConfig("[management]\nlisten = \"0.0.0.0:9464\"\ntoken = \"abc\"\n", "t.toml")
+                .management_token,
+            "abc");
+  const std::string file = ::testing::TempDir() + "/beacond-token";
+  {
+    std::ofstream out(file);
+    out << "from-file\n";
+  }
+  const Config c = ParseConfig(
+      "[management]\nlisten = \"10.0.0.1:9464\"\ntoken_file = \"" + file + "\"\nstall_ms = 900\n",
+      "t.toml");
+  EXPECT_EQ(c.management_token, "from-file");
+  EXPECT_EQ(c.management_stall_ms, 900);
+}
+
 void ExpectError(const std::string& toml, std::string_view fragment) {
   try {
     ParseConfig(toml, "t.toml");
@@ -107,6 +189,12 @@ void ExpectError(const std::string& toml, std::string_view fragment) {
 TEST(ConfigTest, RefusesBadInputNamingIt) {
   ExpectError("[htp]\n", "htp: unknown section");
   ExpectError("[http]\nworkrs = 2\n", "http.workrs: unknown key");
+  ExpectError("[management]\nlisten = \"0.0.0.0:9464\"\n",
+              "management.listen: a non-loopback address needs a bearer token");
+  ExpectError("[management]\ntoken = \"a\"\ntoken_file = \"/x\"\n", "not both");
+  ExpectError("[management]\ntoken_file = \"/nonexistent/token\"\n", "cannot read a token");
+  ExpectError("[http]\nheader_timeout_ms = 0\n", "http.header_timeout_ms: expected an integer");
+  ExpectError("[http]\naccept_backoff_ms = 0\n", "http.accept_backoff_ms: expected an integer");
   ExpectError("[http]\nworkers = -1\n", "http.workers: expected an integer in 0..256");
   ExpectError("[http]\nworkers = \"2\"\n", "http.workers: expected an integer");
   ExpectError("[http]\nlisten = \"8080\"\n", "http.listen: expected \"address:port\"");

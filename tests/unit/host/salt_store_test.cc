@@ -172,6 +172,24 @@ TEST_F(SaltStoreTest, ReadsAValidFileAndRemovesACrashedWrite) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "visitor-salts.tmp"));
 }
 
+TEST_F(SaltStoreTest, AnExistingLooseDirectoryAndFileBecomeOwnerOnly) {
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  WriteFileText("beacond-visitor-salts 1\n20000 00000000000000bb\n");
+  ASSERT_EQ(::chmod((dir_ / SaltStore::kFileName).c_str(), 0644), 0);
+  SaltStore store(dir_, Clock());
+  struct stat st {};
+  ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(::stat((dir_ / SaltStore::kFileName).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(store.Current().today, 0xbbu);
+}
+
+TEST_F(SaltStoreTest, RefusesASharedStickyDirectory) {
+  ASSERT_EQ(::chmod(dir_.c_str(), 01777), 0);
+  EXPECT_THROW(SaltStore(dir_, Clock()), std::runtime_error);
+}
+
 TEST_F(SaltStoreTest, FailsWithThePathWhenTheDirectoryCannotBeMade) {
   try {
     SaltStore store("/dev/null/state", Clock());

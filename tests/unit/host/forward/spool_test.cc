@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -73,6 +74,24 @@ TEST_F(SpoolTest, ReturnsRecordsInOrderAcrossAReopen) {
   EXPECT_EQ(spool.bytes(), 0u);
   EXPECT_TRUE(Records().empty());
   EXPECT_EQ(spool.torn_records() + spool.corrupt_records(), 0u);
+}
+
+TEST_F(SpoolTest, DirectoryAndRecordsAreOwnerOnlyAlsoWhenTheDirectoryExisted) {
+  ASSERT_EQ(chmod(dir_.c_str(), 0755), 0);
+  {
+    Spool spool(dir_, 1 << 20, false);
+    Append(spool, "older");
+  }
+  ASSERT_EQ(chmod(Records().at(0).c_str(), 0644), 0);  // as written before 0600 was enforced
+  Spool spool(dir_, 1 << 20, false);
+  Append(spool, "newer");
+  struct stat st {};
+  ASSERT_EQ(stat(dir_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  for (const fs::path& record : Records()) {
+    ASSERT_EQ(stat(record.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << record;
+  }
 }
 
 TEST_F(SpoolTest, CutsATornTailAndCountsIt) {

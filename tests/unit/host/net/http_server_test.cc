@@ -3,8 +3,10 @@
 #include "host/net/http_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -765,8 +768,182 @@ TEST_F(HttpServerTest, ConnectionsOverTheLimitRefused) {
   EXPECT_EQ(a.Read().body, "a");
   EXPECT_EQ(b.Read().body, "b");
   Client refused(port());
+  const Response r = refused.Read();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.headers.at("retry-after"), "1");
+  EXPECT_EQ(r.headers.at("connection"), "close");
   EXPECT_TRUE(refused.ClosedByServer());
   EXPECT_EQ(Metric("beacond_http_connections_refused_total"), 1);
+  EXPECT_EQ(Metric("beacond_http_limit_rejects_total{reason=\"worker_full\"}"), 1);
+}
+
+TEST_F(HttpServerTest, ConnectionsOverThePeerCapAnswered429) {
+  HttpServerConfig config;
+  config.max_connections_per_peer = 2;
+  config.retry_after_s = 3;
+  StartServer(1, config);
+  auto a = std::make_unique<Client>(port());
+  Client b(port());
+  a->Send(Get("/echo?a"));
+  b.Send(Get("/echo?b"));
+  EXPECT_EQ(a->Read().body, "a");
+  EXPECT_EQ(b.Read().body, "b");
+  Client third(port());
+  const Response r = third.Read();
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.headers.at("retry-after"), "3");
+  EXPECT_TRUE(third.ClosedByServer());
+  EXPECT_EQ(Metric("beacond_http_limit_rejects_total{reason=\"peer_limit\"}"), 1);
+  // A closed connection gives its place back.
+  a.reset();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ExpectServesNewConnection();
+}
+
+// One-byte chunks with 1,000-byte extensions: the de-chunked body stays small while the
+// request's wire bytes grow; the server answers 413 once they pass max_request_bytes.
+TEST_F(HttpServerTest, ChunkExtensionFloodAnswered413AtTheWireCap) {
+  HttpServerConfig config;
+  config.max_request_bytes = 100'000;
+  StartServer(1, config);
+  Client c(port());
+  c.Send("POST /collect HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const std::string chunk = "1;" + std::string(1000, 'x') + "\r\na\r\n";
+  std::string block;
+  for (int i = 0; i < 64; ++i) block += chunk;
+  for (int i = 0; i < 4; ++i) c.Send(block);  // ~260 KB, within the 1 s lingering close
+  const Response r = c.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body, "request_too_large\n");
+  EXPECT_EQ(Metric("beacond_http_limit_rejects_total{reason=\"request_too_large\"}"), 1);
+  ExpectServesNewConnection();
+  EXPECT_TRUE(sink().beacons().empty());
+}
+
+TEST_F(HttpServerTest, ChunkedRequestWithinTheWireCapServed) {
+  StartServer();
+  Client c(port());
+  std::string request = "POST /collect HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 100; ++i) request += "1;ext=" + std::to_string(i) + "\r\na\r\n";
+  c.Send(request + "0\r\n\r\n");
+  EXPECT_EQ(c.Read().status, 200);
+  const auto b = sink().WaitFor(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].payload, std::string(100, 'a'));
+}
+
+// Slowloris: every byte is activity, but from a request's first byte its head must be
+// complete within header_timeout_ms and the whole request within request_timeout_ms.
+void ExpectTrickleAnswered408(uint16_t port, std::string_view start, const std::string& reason,
+                              const std::function<int64_t(const std::string&)>& metric) {
+  Client c(port);
+  c.Send(start);
+  for (int i = 0; i < 75; ++i) {
+    c.Send("a");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const Response r = c.Read();
+  EXPECT_EQ(r.status, 408);
+  EXPECT_EQ(r.body, reason + "\n");
+  EXPECT_EQ(metric("beacond_http_limit_rejects_total{reason=\"" + reason + "\"}"), 1);
+}
+
+TEST_F(HttpServerTest, HeadTrickledByteByByteAnswered408) {
+  HttpServerConfig config;
+  config.header_timeout_ms = 300;
+  config.idle_timeout_ms = 10'000;
+  StartServer(1, config);
+  ExpectTrickleAnswered408(port(),
+                           "GET /collect?v=1 HTTP/1.1\r\nHost: t\r\nX-Slow: ", "head_timeout",
+                           [this](const std::string& s) { return Metric(s); });
+  ExpectServesNewConnection();
+}
+
+TEST_F(HttpServerTest, BodyTrickledPastTheRequestDeadlineAnswered408) {
+  HttpServerConfig config;
+  config.request_timeout_ms = 300;
+  config.idle_timeout_ms = 10'000;
+  StartServer(1, config);
+  ExpectTrickleAnswered408(port(),
+                           "POST /collect HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n",
+                           "request_timeout", [this](const std::string& s) { return Metric(s); });
+  // A keep-alive connection idle between requests is not held to the request deadline.
+  Client idle(port());
+  idle.Send(Get("/echo?1"));
+  EXPECT_EQ(idle.Read().status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  idle.Send(Get("/echo?2"));
+  EXPECT_EQ(idle.Read().body, "2");
+}
+
+TEST_F(HttpServerTest, BeaconsOverTheSourceRateAnswered429) {
+  HttpServerConfig config;
+  config.source_rate_per_s = 0.01;  // a burst of 2, then one every 100 s
+  config.source_burst = 2;
+  StartServer(1, config);
+  Client c(port());
+  c.Send(Get("/collect?a=1"));
+  EXPECT_EQ(c.Read().status, 200);
+  c.Send(Get("/collect?a=2"));
+  EXPECT_EQ(c.Read().status, 200);
+  c.Send(Get("/collect?a=3"));
+  const Response r = c.Read();
+  EXPECT_EQ(r.status, 429);
+  EXPECT_GE(std::stoi(r.headers.at("retry-after")), 90);
+  // Not a beacon: not limited, and the connection stays open.
+  c.Send(Get("/echo?still"));
+  EXPECT_EQ(c.Read().body, "still");
+  EXPECT_EQ(Metric("beacond_http_limit_rejects_total{reason=\"source_rate\"}"), 1);
+  EXPECT_EQ(sink().WaitFor(2).size(), 2u);
+}
+
+// Opens /dev/null until the descriptor limit is reached, then closes one: one free slot left.
+std::vector<int> FillDescriptorsButOne() {
+  std::vector<int> fds;
+  for (;;) {
+    const int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    fds.push_back(fd);
+  }
+  close(fds.back());
+  fds.pop_back();
+  return fds;
+}
+
+int64_t CpuMicros() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1'000'000 + u.ru_utime.tv_usec +
+         u.ru_stime.tv_usec;
+}
+
+// Out of descriptors, accept() fails with EMFILE while the client waits in the backlog: the
+// level-triggered listener must back off, not spin.
+TEST_F(HttpServerTest, AcceptOutOfDescriptorsBacksOffAndCounts) {
+  HttpServerConfig config;
+  config.accept_backoff_ms = 100;
+  StartServer(1, config);
+  rlimit saved{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  rlimit low = saved;
+  low.rlim_cur = 4096;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  const std::vector<int> fillers = FillDescriptorsButOne();
+  Client waiting(port());  // takes the last descriptor; the server's accept has none
+  const bool connected = waiting.connected();
+  const int64_t cpu_before = CpuMicros();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const int64_t cpu_us = CpuMicros() - cpu_before;
+  for (const int fd : fillers) close(fd);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_TRUE(connected);
+  EXPECT_LT(cpu_us, 150'000);  // a spinning listener takes the whole 600 ms
+  const int64_t errors = Metric("beacond_http_accept_errors_total{error=\"emfile\"}");
+  EXPECT_GE(errors, 2);
+  EXPECT_LE(errors, 10);
+  // Descriptors back: the waiting client is accepted and served.
+  waiting.Send(Get("/echo?back"));
+  EXPECT_EQ(waiting.Read().body, "back");
 }
 
 TEST_F(HttpServerTest, ManyClientsAcrossTwoWorkersDeliveredExactlyOnce) {

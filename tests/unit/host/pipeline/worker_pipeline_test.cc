@@ -139,6 +139,38 @@ TEST(WorkerPipelineTest, DecodesOnACardBackendThroughItsBatcher) {
   EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
 }
 
+TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
+  const auto sites =
+      kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n2 blog UA-2-1 blog.example\n");
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  SiteBudgets budgets(sites, {{0.001, 3}, {}});  // a burst of 3, then nothing within the test
+  PipelineConfig config;
+  config.budgets = &budgets;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &sites, &forwarder));
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  budgets.RegisterMetrics(&registry);
+  const int64_t t0 = 1'700'000'000'000;
+  kernels::RawBatch raw;
+  for (int i = 0; i < 5; ++i) {
+    AddHit(&raw,
+           "v=1&tid=UA-1-1&cid=1." + std::to_string(i) +
+               "&t=pageview&dl=https%3A%2F%2Fshop.example%2F",
+           t0);
+    AddHit(&raw,
+           "v=1&tid=UA-2-1&cid=2." + std::to_string(i) +
+               "&t=pageview&dl=https%3A%2F%2Fblog.example%2F",
+           t0);
+  }
+  workers[0]->OnTick(t0);
+  workers[0]->OnBatch(raw);
+  EXPECT_EQ(Sample(registry, "beacond_events_accepted_total"), 6u);
+  EXPECT_EQ(Sample(registry, "beacond_site_budget_dropped_total{site=\"1\",reason=\"site_rate\"}"),
+            2u);
+  EXPECT_EQ(budgets.dropped(2), 2u);
+}
+
 // Sends one GET /collect on a fresh connection; returns the response head.
 std::string Get(uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

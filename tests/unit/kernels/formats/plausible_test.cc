@@ -80,6 +80,9 @@ TEST_F(PlausibleTest, EveryRejectReason) {
       {"foreign host",
        R"({"name":"pageview","url":"https://evil.example/","domain":"shop.example"})",
        "host_not_allowed"},
+      {"no user agent",
+       R"({"name":"pageview","url":"https://any.example/","domain":"any.example"})",
+       "missing_user_agent", ""},
       {"bot", R"({"name":"pageview","url":"https://any.example/","domain":"any.example"})",
        "bot_user_agent", "HeadlessChrome/120"},
   };

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Integration test: fair overload through beacond into a real ClickHouse. With [limits]
+# site_rate_per_s = 200 and site_burst = 200, site A (shop) floods /collect at 10x its budget
+# while site B (blog) sends at a normal rate, both for SECONDS. Checks: B's pageviews in
+# ClickHouse equal what it sent and none of B's were dropped; A's pageviews are within 5 % of
+# its budget (burst + rate x the seconds A sent for); every one of A's over-budget events is
+# counted in beacond_site_budget_dropped_total.
+#   site_budget_test.sh BUILD_DIR [SECONDS]
+set -euo pipefail
+build=$(cd "${1:?usage: site_budget_test.sh BUILD_DIR [SECONDS]}" && pwd)
+seconds=${2:-5}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/beacond-budget.XXXXXX)
+. "$root/tests/integration/lib.sh"
+beacond_pid=""
+cleanup() {
+  local rc=$?
+  [ -n "$beacond_pid" ] && kill -KILL "$beacond_pid" 2>/dev/null || true
+  "$root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
+  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "site_budget_test: kept $work" >&2; fi
+  exit $rc
+}
+trap cleanup EXIT
+fail=0
+rate=200
+burst=200
+
+ch_url=$("$root/scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
+"$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database beacon >/dev/null
+cp "$root/appliance/examples/sites.conf" "$work/sites.conf"
+{
+  beacond_base_config
+  cat <<TOML
+flush_interval_ms = 200
+[pipeline]
+epoch_ms = 100
+[enrich]
+user_agents = ""
+[limits]
+site_rate_per_s = $rate
+site_burst = $burst
+TOML
+} >"$work/beacond.toml"
+start_beacond
+
+# Two senders over keep-alive connections, 50 pipelined requests per write: A at 10x the
+# budget, B at a quarter of it. Each prints: sent first_send_s last_send_s.
+send() {  # send TID HOST PER_SECOND
+  python3 - "$http_port" "$1" "$2" "$3" "$seconds" <<'PY'
+import socket, sys, time
+port, tid, host, per_s, seconds = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+s = socket.create_connection(("127.0.0.1", port))
+ua = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
+sent, start, last, block = 0, time.monotonic(), 0.0, 50
+while time.monotonic() - start < seconds:
+    due = int((time.monotonic() - start) * per_s)
+    n = min(block, due - sent)
+    if n <= 0:
+        time.sleep(0.002)
+        continue
+    req = b"".join(
+        (f"GET /collect?v=1&tid={tid}&cid={sent + i}.1&t=pageview&dl=https%3A%2F%2F{host}%2F "
+         f"HTTP/1.1\r\nHost: t\r\nUser-Agent: {ua}\r\n\r\n").encode() for i in range(n))
+    s.sendall(req)
+    got = b""
+    while got.count(b"HTTP/1.1 ") < n or not got.endswith(b"\x3b"):
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("connection closed")
+        got += chunk
+    if got.count(b"HTTP/1.1 200") != n:
+        sys.exit("not every beacon answered 200")
+    sent += n
+    last = time.monotonic() - start
+print(sent, last)
+PY
+}
+send UA-100001-1 shop.example $((rate * 10)) >"$work/a.out" &
+a_pid=$!
+send UA-100002-1 blog.example $((rate / 4)) >"$work/b.out"
+wait "$a_pid"
+read -r a_sent a_last <"$work/a.out"
+read -r b_sent _ <"$work/b.out"
+sleep 1
+curl -fsS "$metrics_url" >"$work/metrics.txt"
+kill -TERM "$beacond_pid"
+wait "$beacond_pid"
+beacond_pid=""
+
+query() { curl -fsS "$ch_url/" --data-binary "$1 FORMAT TSV"; }
+pageviews() { query "SELECT sum(pageviews) FROM beacon.site_minutes WHERE site_id = $1"; }
+dropped() {
+  awk -v s="beacond_site_budget_dropped_total{site=\"$1\",reason=\"site_rate\"}" \
+    '$1 == s { v = $2 } END { print v + 0 }' "$work/metrics.txt"
+}
+a_rows=$(pageviews 1)
+b_rows=$(pageviews 2)
+budget=$(awk -v r=$rate -v b=$burst -v t="$a_last" 'BEGIN { printf "%d", b + r * t }')
+echo "A sent $a_sent over ${a_last} s, budget $budget, in ClickHouse $a_rows, dropped $(dropped 1)"
+echo "B sent $b_sent, in ClickHouse $b_rows, dropped $(dropped 2)"
+check "A flooded at 10x its budget" test "$a_sent" -ge $((budget * 8))
+check "B's pageviews exact ($b_rows of $b_sent)" test "$b_rows" -eq "$b_sent"
+check "none of B's dropped" test "$(dropped 2)" -eq 0
+check "A's pageviews within 5 % of the budget ($a_rows vs $budget)" \
+  awk -v a="$a_rows" -v b="$budget" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.05 * b) }'
+check "every one of A's refusals counted" test $((a_rows + $(dropped 1))) -eq "$a_sent"
+exit $fail

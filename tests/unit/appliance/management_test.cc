@@ -1,0 +1,131 @@
+// The management routes on real servers: an ingress HttpServer ticks real worker pipelines over
+// an unreachable ClickHouse; /healthz and /readyz follow their progress, behind a bearer token.
+#include "appliance/management.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace beacon::app {
+namespace {
+
+constexpr char kSites[] = "1 shop UA-1-1 shop.example\n";
+
+// One request with Connection: close; the whole answer.
+std::string Fetch(uint16_t port, const std::string& target, const std::string& headers = {}) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return {};
+  }
+  const std::string request =
+      "GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + headers + "\r\n";
+  [[maybe_unused]] const ssize_t sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string answer;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) answer.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return answer;
+}
+
+const std::string kAuth = "Authorization: Bearer s3cret\r\n";
+
+class ManagementTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    host::ForwarderConfig fc;
+    fc.clickhouse.url = "http://127.0.0.1:1";
+    fc.max_pending_bytes = 1;  // the first epoch fills it; nothing drains it (not started)
+    forwarder_ = std::make_unique<host::Forwarder>(fc);
+    host::PipelineConfig pc;
+    pc.epoch_ms = 10;
+    pipelines_.push_back(std::make_unique<host::WorkerPipeline>(0, pc, &sites_, forwarder_.get()));
+    host::HttpServerConfig ingress;
+    ingress.port = 0;
+    ingress.tick_ms = 5;
+    ingress_ = std::make_unique<host::HttpServer>(
+        ingress, std::vector<kernels::BeaconSink*>{pipelines_[0].get()});
+    ingress_->Start();
+    host::HttpServerConfig mc;
+    mc.port = 0;
+    management_ = std::make_unique<host::HttpServer>(mc, std::vector<kernels::BeaconSink*>{});
+    ServeManagement(management_.get(), &metrics_, {&pipelines_, forwarder_.get(), &draining_, 300},
+                    "s3cret");
+    management_->Start();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the first ticks
+  }
+  void TearDown() override {
+    management_->Stop();
+    ingress_->Stop();
+  }
+  uint16_t port() const { return management_->port(); }
+
+  const kernels::SiteRegistry sites_ = kernels::SiteRegistry::Parse(kSites);
+  std::unique_ptr<host::Forwarder> forwarder_;
+  std::vector<std::unique_ptr<host::WorkerPipeline>> pipelines_;
+  std::unique_ptr<host::HttpServer> ingress_;
+  std::unique_ptr<host::HttpServer> management_;
+  host::MetricsRegistry metrics_;
+  std::atomic<bool> draining_{false};
+};
+
+TEST_F(ManagementTest, EveryRouteNeedsTheBearerToken) {
+  for (const std::string path : {"/metrics", "/healthz", "/readyz"}) {
+    SCOPED_TRACE(path);
+    const std::string none = Fetch(port(), path);
+    EXPECT_EQ(none.rfind("HTTP/1.1 401", 0), 0u) << none;
+    EXPECT_NE(none.find("WWW-Authenticate: Bearer"), std::string::npos);
+    const std::string wrong = Fetch(port(), path, "Authorization: Bearer s3cre7\r\n");
+    EXPECT_EQ(wrong.rfind("HTTP/1.1 401", 0), 0u) << wrong;
+    const std::string right = Fetch(port(), path, kAuth);
+    EXPECT_EQ(right.rfind("HTTP/1.1 200", 0), 0u) << right;
+  }
+}
+
+TEST_F(ManagementTest, ReadinessFollowsSheddingAndDrainLivenessFollowsTicks) {
+  EXPECT_NE(Fetch(port(), "/readyz", kAuth).find("\r\n\r\nready\n"), std::string::npos);
+  // Beacons until the forwarder's bound refuses an epoch and the worker sheds.
+  bool shedding = false;
+  for (int i = 0; i < 500 && !shedding; ++i) {
+    const std::string a =
+        Fetch(ingress_->port(),
+              "/collect?v=1&tid=UA-1-1&cid=1.2&t=pageview&dl=https%3A%2F%2Fshop.example%2F",
+              "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\n");
+    shedding = a.rfind("HTTP/1.1 503", 0) == 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(shedding);
+  const std::string not_ready = Fetch(port(), "/readyz", kAuth);
+  EXPECT_EQ(not_ready.rfind("HTTP/1.1 503", 0), 0u) << not_ready;
+  EXPECT_NE(not_ready.find("worker 0 shedding"), std::string::npos) << not_ready;
+  EXPECT_NE(not_ready.find("forwarder full"), std::string::npos) << not_ready;
+  EXPECT_EQ(Fetch(port(), "/healthz", kAuth).rfind("HTTP/1.1 200", 0), 0u);
+
+  draining_ = true;
+  EXPECT_NE(Fetch(port(), "/readyz", kAuth).find("draining"), std::string::npos);
+  ingress_->Stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(Fetch(port(), "/healthz", kAuth).rfind("HTTP/1.1 200", 0), 0u);  // drained on purpose
+  // Not draining and no more rounds: past stall_ms the worker is reported stalled.
+  draining_ = false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const std::string dead = Fetch(port(), "/healthz", kAuth);
+  EXPECT_EQ(dead.rfind("HTTP/1.1 503", 0), 0u) << dead;
+  EXPECT_NE(dead.find("worker 0 stalled for "), std::string::npos) << dead;
+}
+
+}  // namespace
+}  // namespace beacon::app
