@@ -1,7 +1,7 @@
 // Visitor ids: keyed hashes; see visitor.h.
 #include "kernels/visitor.h"
 
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 
 namespace beacon::kernels {
 

@@ -1,8 +1,8 @@
 // Shared pieces of the non-GA-v1 decoders; see common.h.
 #include "kernels/formats/common.h"
 
+#include "kernels/bytes/url.h"
 #include "kernels/enrich/attribution.h"
-#include "kernels/formats/url.h"
 #include "kernels/visitor.h"
 
 namespace beacon::kernels {

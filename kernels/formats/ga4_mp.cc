@@ -5,8 +5,8 @@
 
 #include <optional>
 
+#include "kernels/bytes/url.h"
 #include "kernels/enrich/attribution.h"
-#include "kernels/formats/url.h"
 
 namespace beacon::kernels {
 namespace {

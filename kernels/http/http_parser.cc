@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/bytes/hex.h"
 #include "kernels/http/gzip_body.h"
 
 namespace beacon::kernels {
@@ -71,13 +72,6 @@ void ForEachListElement(std::string_view list, Fn fn) {
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -296,9 +290,9 @@ ParseResult HttpParser::Parse(std::string_view buffer) {
           if (line.size() > kMaxChunkSizeLine) return Fail(HttpReject::kBadChunk);
           size_t i = 0;
           size_t size = 0;
-          for (; i < line.size() && HexValue(line[i]) >= 0; ++i) {
+          for (; i < line.size() && HexDigitValue(line[i]) != kNotHex; ++i) {
             if (i == 15) return Fail(HttpReject::kBadChunk);
-            size = size * 16 + static_cast<size_t>(HexValue(line[i]));
+            size = size * 16 + static_cast<size_t>(HexDigitValue(line[i]));
           }
           // Chunk extensions (";name=value") are allowed and ignored.
           if (i == 0 || (i < line.size() && line[i] != ';')) return Fail(HttpReject::kBadChunk);

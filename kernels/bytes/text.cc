@@ -1,25 +1,11 @@
 // Line and field splitting and the relay log unescaping, scanning through a byte kernel table.
-#include "kernels/formats/text.h"
+#include "kernels/bytes/text.h"
 
 #include <cstring>
 
+#include "kernels/bytes/hex.h"
+
 namespace beacon::kernels {
-namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-}  // namespace
-
-const ByteKernels& ReferenceByteKernels() {
-  static const ByteKernels reference = ScalarByteKernels();
-  return reference;
-}
-
 std::string_view NextField(std::string_view* rest, char delimiter, bool* last,
                            const ByteKernels& bytes) {
   const size_t at = bytes.find_byte(rest->data(), rest->size(), delimiter);
@@ -88,8 +74,8 @@ bool UnescapeLogField(std::string_view escaped, char* out, size_t* out_size,
         break;
       case 'u': {
         if (escaped.size() - i < 4 || escaped[i] != '0' || escaped[i + 1] != '0') return false;
-        const int hi = HexValue(escaped[i + 2]);
-        const int lo = HexValue(escaped[i + 3]);
+        const int hi = HexDigitValue(escaped[i + 2]);
+        const int lo = HexDigitValue(escaped[i + 3]);
         if (hi < 0 || lo < 0) return false;
         out[n++] = static_cast<char>(hi * 16 + lo);
         i += 4;

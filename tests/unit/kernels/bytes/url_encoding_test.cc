@@ -1,5 +1,5 @@
 // FormDecode: form-urlencoded components, table-driven.
-#include "kernels/formats/url_encoding.h"
+#include "kernels/bytes/url_encoding.h"
 
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-#include "kernels/formats/text.h"
+#include "kernels/bytes/text.h"
 
 namespace beacon::kernels {
 

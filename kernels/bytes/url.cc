@@ -1,5 +1,5 @@
 // URL splitting per RFC 3986's generic syntax, without normalisation.
-#include "kernels/formats/url.h"
+#include "kernels/bytes/url.h"
 
 namespace beacon::kernels {
 namespace {

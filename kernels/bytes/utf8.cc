@@ -1,5 +1,5 @@
 // UTF-8 validation: eight ASCII bytes a step, then the RFC 3629 table of well-formed sequences.
-#include "kernels/formats/utf8.h"
+#include "kernels/bytes/utf8.h"
 
 #include <cstdint>
 #include <cstring>
@@ -53,6 +53,13 @@ bool IsValidUtf8(std::string_view bytes) {
     }
   }
   return true;
+}
+
+size_t Utf8PrefixLength(std::string_view s, size_t cap) {
+  if (s.size() <= cap) return s.size();
+  size_t n = cap;
+  while (n > 0 && IsContinuation(static_cast<unsigned char>(s[n]))) --n;
+  return n;
 }
 
 }  // namespace beacon::kernels

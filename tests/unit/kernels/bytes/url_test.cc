@@ -1,5 +1,5 @@
 // SplitUrl / StripQueryAndFragment: hosts and paths of page URLs, table-driven.
-#include "kernels/formats/url.h"
+#include "kernels/bytes/url.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// DecodeBatch: the byte kernel table resolved once for the batch, then one decoder per collector
-// endpoint, chosen per beacon (kernels/formats/dispatch.cc).
+// DecodeBatch (declared in kernels/decode.h): the byte kernel table resolved once for the batch,
+// then one decoder per collector endpoint, chosen per beacon (dispatch.cc).
 #include "kernels/decode.h"
 
 #include <array>

@@ -1,5 +1,5 @@
 // Hash64: 8 bytes a step, multiply-fold mixing (wyhash-style), splitmix64 finish.
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 
 #include <cstring>
 
@@ -39,6 +39,10 @@ uint64_t Hash64(std::string_view bytes, uint64_t seed) {
     h = MulFold(h ^ tail ^ (static_cast<uint64_t>(n) << 56), kP0);
   }
   return Mix64(h);
+}
+
+void Hash64Batch(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = Hash64(keys[i], seed);
 }
 
 }  // namespace beacon::kernels

@@ -1,6 +1,6 @@
 // Hash64: fixed values (stored in ClickHouse, so they must never change silently), seeds,
 // and every length's tail handling.
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 
 #include <gtest/gtest.h>
 

@@ -1,19 +1,15 @@
 // Byte-level building blocks of the line and field formats (gtag bodies, relay log lines):
 // splitting and the relay log format's backslash unescaping. Every scan goes through a byte
-// kernel table (kernels/simd/byte_kernels.h); every table gives identical results, and the
+// kernel table (kernels/bytes/byte_table.h); every table gives identical results, and the
 // default is the scalar reference.
 #pragma once
 
 #include <cstddef>
 #include <string_view>
 
-#include "kernels/simd/byte_kernels.h"
+#include "kernels/bytes/scalar_kernels.h"
 
 namespace beacon::kernels {
-
-// The scalar reference table (ScalarByteKernels()), built once: what the decoders use when
-// DecodeContext::bytes is null, and the default of the building blocks below.
-const ByteKernels& ReferenceByteKernels();
 
 // Takes the next line off the front of *rest: the bytes up to the first '\n' (or all of
 // *rest), with one '\r' at its end dropped. *rest keeps what follows the '\n'.

@@ -1,8 +1,9 @@
-// IsValidUtf8: the RFC 3629 boundaries, table-driven.
-#include "kernels/formats/utf8.h"
+// IsValidUtf8: the RFC 3629 boundaries, table-driven; Utf8PrefixLength at every cut.
+#include "kernels/bytes/utf8.h"
 
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -75,6 +76,17 @@ TEST(Utf8Test, NeverReadsPastTheView) {
   const std::string buffer = "\xE2\x82\xAC";
   EXPECT_FALSE(IsValidUtf8(std::string_view(buffer).substr(0, 2)));
   EXPECT_TRUE(IsValidUtf8(buffer));
+}
+
+TEST(Utf8Test, PrefixNeverSplitsACharacter) {
+  const std::string_view text =
+      "a\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E";  // a, e acute, euro, G clef
+  const size_t expected[] = {0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10, 10};
+  for (size_t cap = 0; cap < std::size(expected); ++cap) {
+    const size_t n = Utf8PrefixLength(text, cap);
+    EXPECT_EQ(n, expected[cap]) << "cap " << cap;
+    EXPECT_TRUE(IsValidUtf8(text.substr(0, n))) << "cap " << cap;
+  }
 }
 
 }  // namespace
