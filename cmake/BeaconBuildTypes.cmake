@@ -21,6 +21,18 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_L
   add_compile_options(-Wno-restrict)
 endif()
 
+# The fuzz build (scripts/fuzz): coverage for libFuzzer plus ASan and UBSan on every target, so
+# the kernel libraries the *_fuzz targets link are instrumented too.
+option(BEACON_FUZZ "Instrument the whole build for libFuzzer and build the *_fuzz targets (clang)" OFF)
+if(BEACON_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "BEACON_FUZZ=ON needs clang (CC=clang CXX=clang++)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+    -fno-omit-frame-pointer -g)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 find_program(BEACON_CCACHE ccache)
 if(BEACON_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   set(CMAKE_C_COMPILER_LAUNCHER ${BEACON_CCACHE})

@@ -6,13 +6,18 @@ find_package(CURL REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(hwy REQUIRED)
-find_package(TBB REQUIRED)
+# oneTBB: nothing links it yet; the target that uses it links TBB::tbb (and requires it).
+find_package(TBB)
 find_package(simdjson REQUIRED)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 if(BUILD_TESTING)
   find_package(GTest REQUIRED)
 endif()
-find_package(benchmark REQUIRED)
+# Google Benchmark: only for the benchmark binaries of bench/ (BEACON_BUILD_BENCH).
+option(BEACON_BUILD_BENCH "Build the benchmarks of bench/ (needs Google Benchmark)" ON)
+if(BEACON_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
 
 # Optional accelerators / data planes: AUTO builds them when found and says why when not.
 set(BEACON_WITH_DPDK AUTO CACHE STRING "Build the DPDK data plane: ON, OFF or AUTO")

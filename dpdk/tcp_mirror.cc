@@ -9,8 +9,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/bytes/hash.h"
 #include "kernels/enrich/attribution.h"
-#include "kernels/hash.h"
 #include "kernels/http/routes.h"
 
 namespace beacon::dpdk {

@@ -12,7 +12,7 @@
 
 namespace beacon::kernels {
 
-struct ByteKernels;    // kernels/simd/byte_kernels.h
+struct ByteKernels;    // kernels/bytes/byte_table.h
 class UserAgentCache;  // kernels/enrich/user_agent.h
 
 struct DecodeContext {

@@ -1,7 +1,7 @@
 // Visitor ids: keyed hashes; see visitor.h.
 #include "kernels/visitor.h"
 
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {

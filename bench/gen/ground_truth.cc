@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 #include "kernels/aggregate/top_values.h"
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 
 namespace beacon::bench {
 

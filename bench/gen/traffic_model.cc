@@ -7,8 +7,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "kernels/bytes/hash.h"
 #include "kernels/enrich/attribution.h"
-#include "kernels/hash.h"
 
 namespace beacon::bench {
 namespace {

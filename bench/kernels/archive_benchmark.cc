@@ -18,7 +18,7 @@
 #include "kernels/archive/block_codec.h"
 #include "kernels/archive/dictionary.h"
 #include "kernels/enrich/attribution.h"
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::kernels {

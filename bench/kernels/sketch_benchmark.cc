@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "bench/gen/traffic_model.h"
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 #include "kernels/simd/byte_kernels.h"
 #include "kernels/site_registry.h"
 #include "kernels/sketch/uniq_hll12.h"

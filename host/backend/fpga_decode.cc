@@ -14,7 +14,7 @@
 #include "kernels/formats/dispatch.h"
 #include "kernels/formats/ga_v1.h"
 #include "kernels/formats/relay.h"
-#include "kernels/formats/url.h"
+#include "kernels/bytes/url.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
 #include "kernels/unix_time.h"

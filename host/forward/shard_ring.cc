@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
 
 namespace beacon::host {
 

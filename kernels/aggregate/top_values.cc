@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "kernels/bytes/utf8.h"
+
 namespace beacon::kernels {
 
 std::string_view DimensionName(Dimension d) {
@@ -122,11 +124,7 @@ void TopValues::GrowIndex() {
 }
 
 uint64_t TopValues::Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k) {
-  if (value.size() > kMaxBreakdownValueBytes) {
-    size_t cut = kMaxBreakdownValueBytes;
-    while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
-    value = value.substr(0, cut);
-  }
+  value = value.substr(0, Utf8PrefixLength(value, kMaxBreakdownValueBytes));
   if (value == kOtherValue || k == 0) {
     Count(other_, pageview, visitor);
     return 0;

@@ -3,39 +3,25 @@
 
 #include <algorithm>
 
-#include "kernels/formats/url.h"
-#include "kernels/formats/url_encoding.h"
-#include "kernels/formats/utf8.h"
+#include "kernels/bytes/hex.h"
+#include "kernels/bytes/url.h"
+#include "kernels/bytes/url_encoding.h"
+#include "kernels/bytes/utf8.h"
 
 namespace beacon::kernels {
 namespace {
 
 constexpr char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
-constexpr bool IsHex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-constexpr int HexValue(char c) { return c <= '9' ? c - '0' : (AsciiLower(c) - 'a' + 10); }
-
 constexpr bool IsUnreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
 }
 
-// Length of the longest prefix of `s` of at most `cap` bytes that ends on a UTF-8 character
-// boundary (`s` is valid UTF-8).
-size_t Utf8Prefix(std::string_view s, size_t cap) {
-  if (s.size() <= cap) return s.size();
-  size_t n = cap;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return n;
-}
-
 template <size_t N>
 uint8_t CopyCapped(std::string_view value, std::array<char, N>* out) {
   static_assert(N <= 255, "sizes are uint8_t");
-  const size_t n = Utf8Prefix(value, N);
+  const size_t n = Utf8PrefixLength(value, N);
   std::copy_n(value.data(), n, out->data());
   return static_cast<uint8_t>(n);
 }
@@ -171,9 +157,10 @@ size_t NormalisePagePath(std::string_view path, char* out, bool* truncated) {
       if (out[size - 1] == '/') continue;  // duplicate (or the leading) slash
       if (!fits(1)) break;
       out[size++] = '/';
-    } else if (c == '%' && i + 2 < path.size() && IsHex(path[i + 1]) && IsHex(path[i + 2])) {
+    } else if (c == '%' && i + 2 < path.size() && HexDigitValue(path[i + 1]) != kNotHex &&
+               HexDigitValue(path[i + 2]) != kNotHex) {
       const auto decoded =
-          static_cast<unsigned char>(HexValue(path[i + 1]) * 16 + HexValue(path[i + 2]));
+          static_cast<unsigned char>(HexDigitValue(path[i + 1]) * 16 + HexDigitValue(path[i + 2]));
       if (IsUnreserved(decoded)) {
         if (!fits(1)) break;
         out[size++] = static_cast<char>(decoded);

@@ -3,6 +3,8 @@
 
 #include <stdexcept>
 
+#include "kernels/bytes/hex.h"
+
 namespace beacon::kernels {
 namespace {
 
@@ -17,13 +19,6 @@ std::string_view Trim(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // Parses the scalar at the start of `s` (after "key: ").
@@ -79,10 +74,11 @@ std::string ParseScalar(std::string_view s, std::string_view source, int line) {
           out.push_back('\r');
           break;
         case 'x': {
-          if (i + 2 >= s.size() || HexValue(s[i + 1]) < 0 || HexValue(s[i + 2]) < 0) {
+          if (i + 2 >= s.size() || HexDigitValue(s[i + 1]) == kNotHex ||
+              HexDigitValue(s[i + 2]) == kNotHex) {
             Fail(source, line, "\\x needs two hex digits");
           }
-          out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+          out.push_back(static_cast<char>(HexDigitValue(s[i + 1]) * 16 + HexDigitValue(s[i + 2])));
           i += 2;
           break;
         }

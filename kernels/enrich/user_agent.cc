@@ -14,8 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "kernels/bytes/hash.h"
 #include "kernels/enrich/uap_yaml.h"
-#include "kernels/hash.h"
 
 namespace beacon::kernels {
 namespace {

@@ -3,8 +3,8 @@
 
 #include <array>
 
+#include "kernels/bytes/url.h"
 #include "kernels/enrich/attribution.h"
-#include "kernels/formats/url.h"
 #include "kernels/visitor.h"
 
 namespace beacon::kernels {

@@ -9,13 +9,12 @@
 #include <cstdint>
 #include <string_view>
 
+#include "kernels/bytes/text.h"
 #include "kernels/decode.h"
 #include "kernels/enrich/user_agent.h"
 #include "kernels/event_batch.h"
-#include "kernels/formats/text.h"
 #include "kernels/raw_batch.h"
 #include "kernels/reject_reason.h"
-#include "kernels/simd/byte_kernels.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::kernels {

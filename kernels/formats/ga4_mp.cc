@@ -5,8 +5,8 @@
 
 #include <optional>
 
+#include "kernels/bytes/url.h"
 #include "kernels/enrich/attribution.h"
-#include "kernels/formats/url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {

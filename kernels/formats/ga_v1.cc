@@ -8,10 +8,10 @@
 #include <array>
 #include <optional>
 
+#include "kernels/bytes/hash.h"
+#include "kernels/bytes/text.h"
+#include "kernels/bytes/url.h"
 #include "kernels/formats/common.h"
-#include "kernels/formats/text.h"
-#include "kernels/formats/url.h"
-#include "kernels/hash.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
 #include "kernels/unix_time.h"

@@ -4,7 +4,7 @@
 
 #include <optional>
 
-#include "kernels/formats/url.h"
+#include "kernels/bytes/url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {

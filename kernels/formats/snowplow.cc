@@ -6,7 +6,7 @@
 #include <array>
 #include <optional>
 
-#include "kernels/formats/url.h"
+#include "kernels/bytes/url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {

@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
+#include "kernels/bytes/hex.h"
 #include "kernels/http/gzip_body.h"
 
 namespace beacon::kernels {
@@ -71,13 +73,6 @@ void ForEachListElement(std::string_view list, Fn fn) {
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
-}
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -258,126 +253,153 @@ ParseResult HttpParser::Complete(std::string_view buffer, std::string_view body,
   return result;
 }
 
+HttpReject HttpParser::LineTooLong(size_t bytes) const {
+  const size_t line = bytes > 0 ? bytes - 1 : 0;  // without the CR that may end it
+  if (phase_ == Phase::kChunkSize) {
+    return line > kMaxChunkSizeLine ? HttpReject::kBadChunk : HttpReject::kCount;
+  }
+  if (phase_ == Phase::kHead && !request_line_done_) {
+    // Counted from the first byte of the buffer: empty lines before the request line count.
+    return pos_ + line > limits_.max_request_line ? HttpReject::kRequestLineTooLong
+                                                  : HttpReject::kCount;
+  }
+  // A header or trailer line: the limit it reaches first, byte by byte.
+  const size_t line_room = limits_.max_header_line;
+  const size_t total_room = limits_.max_header_bytes - header_bytes_;
+  if (line <= std::min(line_room, total_room)) return HttpReject::kCount;
+  return line_room <= total_room ? HttpReject::kHeaderLineTooLong : HttpReject::kHeadersTooLarge;
+}
+
+std::optional<ParseResult> HttpParser::TakeLine(std::string_view buffer) {
+  const size_t from = pos_ + scanned_;
+  const void* lf = std::memchr(buffer.data() + from, '\n', buffer.size() - from);
+  const size_t end = lf == nullptr ? buffer.size() : static_cast<const char*>(lf) - buffer.data();
+  // The length limits first, on the bytes before the LF: a split request fails them before
+  // its LF arrives, so a whole one must too, whatever else is wrong with the line.
+  if (const HttpReject reject = LineTooLong(end - pos_); reject != HttpReject::kCount) {
+    return Fail(reject);
+  }
+  if (lf == nullptr) {
+    scanned_ = buffer.size() - pos_;
+    return ParseResult{};
+  }
+  if (end == pos_ || buffer[end - 1] != '\r') return Fail(HttpReject::kBareLf);
+  const size_t line_start = pos_;
+  const std::string_view line = buffer.substr(pos_, end - 1 - pos_);
+  if (line.find('\r') != std::string_view::npos) return Fail(HttpReject::kBareCr);
+  pos_ = end + 1;
+  scanned_ = 0;
+  switch (phase_) {
+    case Phase::kChunkSize:
+      return ChunkSizeLine(line);
+    case Phase::kTrailer:
+      return TrailerLine(buffer, line);
+    default:
+      return HeadLine(buffer, line, line_start);
+  }
+}
+
+std::optional<ParseResult> HttpParser::HeadLine(std::string_view buffer, std::string_view line,
+                                                size_t line_start) {
+  if (!request_line_done_) {
+    // An empty line before the request line is ignored (RFC 9112 section 2.2).
+    if (line.empty()) {
+      if (pos_ > limits_.max_request_line) return Fail(HttpReject::kRequestLineTooLong);
+      return std::nullopt;
+    }
+    const HttpReject reject = ParseRequestLine(line);
+    if (reject != HttpReject::kCount) return Fail(reject);
+    method_.offset += static_cast<uint32_t>(line_start);
+    target_.offset += static_cast<uint32_t>(line_start);
+    request_line_done_ = true;
+    return std::nullopt;
+  }
+  if (!line.empty()) {
+    header_bytes_ += line.size() + 2;
+    if (header_bytes_ > limits_.max_header_bytes) return Fail(HttpReject::kHeadersTooLarge);
+    const HttpReject reject = ParseHeaderLine(buffer, line_start, line_start + line.size());
+    if (reject != HttpReject::kCount) return Fail(reject);
+    return std::nullopt;
+  }
+  const HttpReject reject = FinishHead();
+  if (reject != HttpReject::kCount) return Fail(reject);
+  body_start_ = pos_;
+  if (chunked_) {
+    phase_ = Phase::kChunkSize;
+  } else if (content_length_ > 0) {
+    phase_ = Phase::kFixedBody;
+  } else {
+    return Complete(buffer, {}, pos_);
+  }
+  return std::nullopt;
+}
+
+std::optional<ParseResult> HttpParser::ChunkSizeLine(std::string_view line) {
+  size_t i = 0;
+  size_t size = 0;
+  for (; i < line.size() && HexDigitValue(line[i]) != kNotHex; ++i) {
+    if (i == 15) return Fail(HttpReject::kBadChunk);
+    size = size * 16 + static_cast<size_t>(HexDigitValue(line[i]));
+  }
+  // Chunk extensions (";name=value") are allowed and ignored.
+  if (i == 0 || (i < line.size() && line[i] != ';')) return Fail(HttpReject::kBadChunk);
+  if (dechunked_.size() + size > limits_.max_body_bytes) return Fail(HttpReject::kBodyTooLarge);
+  chunk_remaining_ = size;
+  phase_ = size == 0 ? Phase::kTrailer : Phase::kChunkData;
+  return std::nullopt;
+}
+
+std::optional<ParseResult> HttpParser::TrailerLine(std::string_view buffer, std::string_view line) {
+  if (line.empty()) return Complete(buffer, dechunked_, pos_);
+  // Trailer fields are checked for framing and size, then ignored.
+  header_bytes_ += line.size() + 2;
+  if (line.front() == ' ' || line.front() == '\t') return Fail(HttpReject::kObsoleteFolding);
+  if (header_bytes_ > limits_.max_header_bytes) return Fail(HttpReject::kHeadersTooLarge);
+  return std::nullopt;
+}
+
+std::optional<ParseResult> HttpParser::ChunkData(std::string_view buffer) {
+  const size_t take = std::min(chunk_remaining_, buffer.size() - pos_);
+  dechunked_.append(buffer.data() + pos_, take);
+  pos_ += take;
+  chunk_remaining_ -= take;
+  if (chunk_remaining_ > 0) return ParseResult{};
+  phase_ = Phase::kChunkDataEnd;
+  return std::nullopt;
+}
+
+std::optional<ParseResult> HttpParser::ChunkDataEnd(std::string_view buffer) {
+  if (buffer.size() - pos_ < 2) {
+    if (buffer.size() > pos_ && buffer[pos_] != '\r') return Fail(HttpReject::kBadChunk);
+    return ParseResult{};
+  }
+  if (buffer[pos_] != '\r' || buffer[pos_ + 1] != '\n') return Fail(HttpReject::kBadChunk);
+  pos_ += 2;
+  phase_ = Phase::kChunkSize;
+  return std::nullopt;
+}
+
 ParseResult HttpParser::Parse(std::string_view buffer) {
   for (;;) {
+    std::optional<ParseResult> result;
     switch (phase_) {
       case Phase::kHead:
       case Phase::kChunkSize:
-      case Phase::kTrailer: {
-        const size_t from = pos_ + scanned_;
-        const void* lf = std::memchr(buffer.data() + from, '\n', buffer.size() - from);
-        if (lf == nullptr) {
-          scanned_ = buffer.size() - pos_;
-          // The line so far, which may end in the CR of its CRLF.
-          const size_t partial = scanned_ > 0 ? scanned_ - 1 : 0;
-          if (phase_ == Phase::kChunkSize) {
-            if (partial > kMaxChunkSizeLine) return Fail(HttpReject::kBadChunk);
-          } else if (!request_line_done_ && phase_ == Phase::kHead) {
-            if (pos_ + partial > limits_.max_request_line) {
-              return Fail(HttpReject::kRequestLineTooLong);
-            }
-          } else if (partial > limits_.max_header_line) {
-            return Fail(HttpReject::kHeaderLineTooLong);
-          } else if (header_bytes_ + partial > limits_.max_header_bytes) {
-            return Fail(HttpReject::kHeadersTooLarge);
-          }
-          return {};
-        }
-        const size_t lf_at = static_cast<const char*>(lf) - buffer.data();
-        if (lf_at == pos_ || buffer[lf_at - 1] != '\r') return Fail(HttpReject::kBareLf);
-        const size_t line_end = lf_at - 1;
-        const std::string_view line = buffer.substr(pos_, line_end - pos_);
-        if (line.find('\r') != std::string_view::npos) return Fail(HttpReject::kBareCr);
-        const size_t line_start = pos_;
-        pos_ = lf_at + 1;
-        scanned_ = 0;
-
-        if (phase_ == Phase::kChunkSize) {
-          if (line.size() > kMaxChunkSizeLine) return Fail(HttpReject::kBadChunk);
-          size_t i = 0;
-          size_t size = 0;
-          for (; i < line.size() && HexValue(line[i]) >= 0; ++i) {
-            if (i == 15) return Fail(HttpReject::kBadChunk);
-            size = size * 16 + static_cast<size_t>(HexValue(line[i]));
-          }
-          // Chunk extensions (";name=value") are allowed and ignored.
-          if (i == 0 || (i < line.size() && line[i] != ';')) return Fail(HttpReject::kBadChunk);
-          if (dechunked_.size() + size > limits_.max_body_bytes) {
-            return Fail(HttpReject::kBodyTooLarge);
-          }
-          chunk_remaining_ = size;
-          phase_ = size == 0 ? Phase::kTrailer : Phase::kChunkData;
-          break;
-        }
-        if (phase_ == Phase::kTrailer) {
-          if (line.empty()) return Complete(buffer, dechunked_, pos_);
-          // Trailer fields are checked for framing and size, then ignored.
-          header_bytes_ += line.size() + 2;
-          if (line.front() == ' ' || line.front() == '\t') {
-            return Fail(HttpReject::kObsoleteFolding);
-          }
-          if (header_bytes_ > limits_.max_header_bytes) return Fail(HttpReject::kHeadersTooLarge);
-          break;
-        }
-        if (!request_line_done_) {
-          // An empty line before the request line is ignored (RFC 9112 section 2.2).
-          if (line.empty()) {
-            if (pos_ > limits_.max_request_line) return Fail(HttpReject::kRequestLineTooLong);
-            break;
-          }
-          if (pos_ - 2 > limits_.max_request_line) return Fail(HttpReject::kRequestLineTooLong);
-          const HttpReject reject = ParseRequestLine(line);
-          if (reject != HttpReject::kCount) return Fail(reject);
-          method_.offset += static_cast<uint32_t>(line_start);
-          target_.offset += static_cast<uint32_t>(line_start);
-          request_line_done_ = true;
-          break;
-        }
-        if (!line.empty()) {
-          if (line.size() > limits_.max_header_line) return Fail(HttpReject::kHeaderLineTooLong);
-          header_bytes_ += line.size() + 2;
-          if (header_bytes_ > limits_.max_header_bytes) return Fail(HttpReject::kHeadersTooLarge);
-          const HttpReject reject = ParseHeaderLine(buffer, line_start, line_end);
-          if (reject != HttpReject::kCount) return Fail(reject);
-          break;
-        }
-        const HttpReject reject = FinishHead();
-        if (reject != HttpReject::kCount) return Fail(reject);
-        body_start_ = pos_;
-        if (chunked_) {
-          phase_ = Phase::kChunkSize;
-        } else if (content_length_ > 0) {
-          phase_ = Phase::kFixedBody;
-        } else {
-          return Complete(buffer, {}, pos_);
-        }
+      case Phase::kTrailer:
+        result = TakeLine(buffer);
         break;
-      }
-      case Phase::kFixedBody: {
+      case Phase::kFixedBody:
         if (buffer.size() - body_start_ < content_length_) return {};
         return Complete(buffer, buffer.substr(body_start_, content_length_),
                         body_start_ + content_length_);
-      }
-      case Phase::kChunkData: {
-        const size_t take = std::min(chunk_remaining_, buffer.size() - pos_);
-        dechunked_.append(buffer.data() + pos_, take);
-        pos_ += take;
-        chunk_remaining_ -= take;
-        if (chunk_remaining_ > 0) return {};
-        phase_ = Phase::kChunkDataEnd;
+      case Phase::kChunkData:
+        result = ChunkData(buffer);
         break;
-      }
-      case Phase::kChunkDataEnd: {
-        if (buffer.size() - pos_ < 2) {
-          if (buffer.size() > pos_ && buffer[pos_] != '\r') return Fail(HttpReject::kBadChunk);
-          return {};
-        }
-        if (buffer[pos_] != '\r' || buffer[pos_ + 1] != '\n') return Fail(HttpReject::kBadChunk);
-        pos_ += 2;
-        phase_ = Phase::kChunkSize;
+      case Phase::kChunkDataEnd:
+        result = ChunkDataEnd(buffer);
         break;
-      }
     }
+    if (result.has_value()) return *result;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -137,6 +138,18 @@ class HttpParser {
   };
 
   ParseResult Fail(HttpReject reason);
+  // The steps of Parse. Each returns what Parse answers, or nullopt to go on with the next
+  // phase.
+  std::optional<ParseResult> TakeLine(std::string_view buffer);
+  std::optional<ParseResult> HeadLine(std::string_view buffer, std::string_view line,
+                                      size_t line_start);
+  std::optional<ParseResult> ChunkSizeLine(std::string_view line);
+  std::optional<ParseResult> TrailerLine(std::string_view buffer, std::string_view line);
+  std::optional<ParseResult> ChunkData(std::string_view buffer);
+  std::optional<ParseResult> ChunkDataEnd(std::string_view buffer);
+  // The length limit of the current phase that a line breaks once `bytes` of it have arrived
+  // (its CR included, its LF not), or kCount: the same verdict whether or not the LF is there.
+  HttpReject LineTooLong(size_t bytes) const;
   // Each returns kCount on success.
   HttpReject ParseRequestLine(std::string_view line);
   HttpReject ParseHeaderLine(std::string_view buffer, size_t start, size_t end);

@@ -1,15 +1,15 @@
 // Highway implementations of the byte kernels. This file re-includes itself once per compiled
-// target (hwy/foreach_target.h); the dispatch tables and the scalar reference are defined once.
+// target (hwy/foreach_target.h); the dispatch tables are defined once. The scalar reference
+// they reproduce is kernels/bytes/scalar_kernels.cc.
 #include "kernels/simd/byte_kernels.h"
 
-#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/formats/url_encoding.h"
-#include "kernels/formats/utf8.h"
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
+#include "kernels/bytes/hex.h"
+#include "kernels/bytes/utf8.h"
 
 #ifndef BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
 #define BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
@@ -17,18 +17,6 @@ namespace beacon::kernels::byte_kernels_shared {
 
 // Widest vector of any x86 target (AVX-512): sizes the stack buffers for tails.
 constexpr size_t kMaxVectorBytes = 64;
-
-constexpr int8_t kNotHex = -1;
-
-constexpr std::array<int8_t, 256> MakeHexTable() {
-  std::array<int8_t, 256> table{};
-  for (auto& v : table) v = kNotHex;
-  for (int c = '0'; c <= '9'; ++c) table[c] = static_cast<int8_t>(c - '0');
-  for (int c = 'a'; c <= 'f'; ++c) table[c] = static_cast<int8_t>(c - 'a' + 10);
-  for (int c = 'A'; c <= 'F'; ++c) table[c] = static_cast<int8_t>(c - 'A' + 10);
-  return table;
-}
-constexpr std::array<int8_t, 256> kHexValue = MakeHexTable();
 
 // UTF-8 validation by three nibble lookups (Keiser & Lemire, "Validating UTF-8 in less than one
 // instruction per byte", as in simdjson): each error class is one bit, set in all three tables
@@ -152,11 +140,6 @@ class FieldBuilder {
   size_t equals_ = kNone;
 };
 
-// Hash64 has no SIMD form that pays (README.md): every backend shares this loop.
-inline void Hash64BatchLoop(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out) {
-  for (size_t i = 0; i < n; ++i) out[i] = Hash64(keys[i], seed);
-}
-
 }  // namespace beacon::kernels::byte_kernels_shared
 #endif  // BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
 
@@ -194,9 +177,9 @@ inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_s
       out[o++] = c;
     } else {
       if (n - i < 3) return false;
-      const int8_t hi = shared::kHexValue[in[i + 1]];
-      const int8_t lo = shared::kHexValue[in[i + 2]];
-      if (hi == shared::kNotHex || lo == shared::kNotHex) return false;
+      const int8_t hi = kHexDigitValue[in[i + 1]];
+      const int8_t lo = kHexDigitValue[in[i + 2]];
+      if (hi == kNotHex || lo == kNotHex) return false;
       out[o++] = static_cast<uint8_t>((hi << 4) | lo);
       i += 2;
     }
@@ -544,7 +527,7 @@ ByteKernels MakeByteKernels() {
           .find_any_of = &FindAnyOf,
           .classify = &Classify,
           .split_form = &SplitForm,
-          .hash64_batch = &shared::Hash64BatchLoop};
+          .hash64_batch = &Hash64Batch};
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
@@ -562,82 +545,6 @@ HWY_EXPORT(FindAnyOf);
 HWY_EXPORT(Classify);
 HWY_EXPORT(SplitForm);
 HWY_EXPORT(MakeByteKernels);
-
-namespace {
-
-bool ReferenceIsValidUtf8(std::string_view bytes) { return IsValidUtf8(bytes); }
-bool ReferenceFormDecode(std::string_view component, char* out, size_t* out_size) {
-  return FormDecode(component, out, out_size);
-}
-size_t ReferenceFindByte(const char* p, size_t n, char c) {
-  for (size_t i = 0; i < n; ++i) {
-    if (p[i] == c) return i;
-  }
-  return n;
-}
-size_t ReferenceFindAnyOf(const char* p, size_t n, const AsciiSet& set) {
-  for (size_t i = 0; i < n; ++i) {
-    if (set.Contains(p[i])) return i;
-  }
-  return n;
-}
-void ReferenceClassify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
-  for (size_t w = 0; w < (n + 63) / 64; ++w) bits[w] = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (set.Contains(p[i])) bits[i / 64] |= uint64_t{1} << (i % 64);
-  }
-}
-
-// Field extraction the plain way: FormDecode and IsValidUtf8 per key and value.
-FormSplit ReferenceSplitForm(std::string_view hit, char* out, FormField* fields,
-                             size_t max_fields) {
-  size_t o = 0;
-  size_t count = 0;
-  bool utf8_ok = true;
-  size_t start = 0;
-  while (true) {
-    const size_t amp = std::min(hit.find('&', start), hit.size());
-    const std::string_view pair = hit.substr(start, amp - start);
-    const size_t equals = pair.find('=');
-    size_t key_size = 0;
-    if (!FormDecode(pair.substr(0, equals), out + o, &key_size)) return {false, false, 0, 0};
-    FormField field{static_cast<uint32_t>(o), static_cast<uint32_t>(o + key_size), 0, 0};
-    utf8_ok = utf8_ok && IsValidUtf8({out + o, key_size});
-    o += key_size;
-    field.value_begin = field.value_end = field.key_end;
-    if (equals != std::string_view::npos) {
-      out[o++] = '=';
-      size_t value_size = 0;
-      if (!FormDecode(pair.substr(equals + 1), out + o, &value_size)) return {false, false, 0, 0};
-      utf8_ok = utf8_ok && IsValidUtf8({out + o, value_size});
-      field.value_begin = static_cast<uint32_t>(o);
-      o += value_size;
-      field.value_end = static_cast<uint32_t>(o);
-    }
-    if (!pair.empty()) {
-      if (count < max_fields) fields[count] = field;
-      ++count;
-    }
-    if (amp == hit.size()) break;
-    out[o++] = '&';
-    start = amp + 1;
-  }
-  return {true, utf8_ok, count, o};
-}
-
-constexpr ByteKernels kScalarByteKernels{.backend = "scalar",
-                                         .target = "reference",
-                                         .is_valid_utf8 = &ReferenceIsValidUtf8,
-                                         .form_decode = &ReferenceFormDecode,
-                                         .find_byte = &ReferenceFindByte,
-                                         .find_any_of = &ReferenceFindAnyOf,
-                                         .classify = &ReferenceClassify,
-                                         .split_form = &ReferenceSplitForm,
-                                         .hash64_batch = &byte_kernels_shared::Hash64BatchLoop};
-
-}  // namespace
-
-ByteKernels ScalarByteKernels() { return kScalarByteKernels; }
 
 SimdTarget ActiveSimdTarget() {
   const int64_t supported = hwy::SupportedTargets() & HWY_TARGETS;
@@ -677,10 +584,6 @@ void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
 
 FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
   return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, fields, max_fields);
-}
-
-void Hash64Batch(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out) {
-  byte_kernels_shared::Hash64BatchLoop(keys, n, seed, out);
 }
 
 std::vector<SimdTarget> SupportedSimdTargets() {

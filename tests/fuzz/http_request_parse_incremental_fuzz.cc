@@ -1,5 +1,5 @@
 // Fuzz target "HTTP request parse is incremental": any byte string fed whole and fed one byte
-// more per call must give the same outcome (status, consumed bytes, reject status), and the
+// more per call must give the same outcome (status, consumed bytes, reject reason), and the
 // parser never reads out of bounds. Aborts on a difference.
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +12,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using beacon::kernels::HttpParser;
+  using beacon::kernels::HttpRejectName;
   using beacon::kernels::ParseResult;
   using beacon::kernels::ParseStatus;
   // Exactly sized, so that ASan catches a read past the end.
@@ -26,11 +27,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const bool same = a.status == b.status &&
                     (a.status != ParseStatus::kComplete || a.consumed == b.consumed) &&
-                    (a.status != ParseStatus::kError || a.http_status == b.http_status);
+                    (a.status != ParseStatus::kError || a.reject == b.reject);
   if (!same) {
-    std::fprintf(stderr, "whole parse: status %d consumed %zu http %d; bytewise: %d %zu %d\n",
-                 static_cast<int>(a.status), a.consumed, a.http_status, static_cast<int>(b.status),
-                 b.consumed, b.http_status);
+    const auto reason = [](const ParseResult& r) {
+      return r.status == ParseStatus::kError ? HttpRejectName(r.reject) : std::string_view("-");
+    };
+    std::fprintf(stderr, "whole parse: status %d consumed %zu %s; bytewise: %d %zu %s\n",
+                 static_cast<int>(a.status), a.consumed, std::string(reason(a)).c_str(),
+                 static_cast<int>(b.status), b.consumed, std::string(reason(b)).c_str());
     std::abort();
   }
   return 0;

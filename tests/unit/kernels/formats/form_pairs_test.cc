@@ -8,10 +8,10 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/bytes/text.h"
+#include "kernels/bytes/url_encoding.h"
+#include "kernels/bytes/utf8.h"
 #include "kernels/formats/common.h"
-#include "kernels/formats/text.h"
-#include "kernels/formats/url_encoding.h"
-#include "kernels/formats/utf8.h"
 #include "kernels/simd/byte_kernels.h"
 
 namespace beacon::kernels {

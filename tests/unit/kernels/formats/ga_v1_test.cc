@@ -14,9 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/bytes/hash.h"
 #include "kernels/decode.h"
 #include "kernels/event_batch.h"
-#include "kernels/hash.h"
 #include "kernels/raw_batch.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"

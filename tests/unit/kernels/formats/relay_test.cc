@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/formats/text.h"
+#include "kernels/bytes/text.h"
 #include "tests/unit/kernels/formats/format_fixture.h"
 
 namespace beacon::kernels::testing {

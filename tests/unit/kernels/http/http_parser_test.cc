@@ -134,6 +134,16 @@ std::vector<Case> Cases() {
        ParseStatus::kError, HttpReject::kRequestLineTooLong, 414},
       {"header_line_too_long", "GET / HTTP/1.1\r\nA: " + std::string(70, 'b') + "\r\n\r\n",
        ParseStatus::kError, HttpReject::kHeaderLineTooLong, 431},
+      // A length limit wins over a framing error later on its line: a split request reaches
+      // the limit before the line's LF arrives.
+      {"request_line_too_long_bare_cr", "P/1.0\rGET /" + std::string(80, 'a') + " HTTP/1.1\r\n",
+       ParseStatus::kError, HttpReject::kRequestLineTooLong, 414},
+      {"request_line_too_long_bare_lf", "GET /" + std::string(80, 'a') + " HTTP/1.1\n",
+       ParseStatus::kError, HttpReject::kRequestLineTooLong, 414},
+      {"trailer_line_too_long",
+       "POST /c HTTP/1.1\r\n" + host +
+           "Transfer-Encoding: chunked\r\n\r\n0\r\nT: " + std::string(70, 'v') + "\r\n\r\n",
+       ParseStatus::kError, HttpReject::kHeaderLineTooLong, 431},
       {"headers_too_large",
        "GET / HTTP/1.1\r\nA: " + std::string(50, 'b') + "\r\nB: " + std::string(50, 'b') +
            "\r\nC: " + std::string(50, 'b') + "\r\n\r\n",

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "kernels/formats/url_encoding.h"
-#include "kernels/formats/utf8.h"
-#include "kernels/hash.h"
+#include "kernels/bytes/hash.h"
+#include "kernels/bytes/url_encoding.h"
+#include "kernels/bytes/utf8.h"
 
 namespace beacon::kernels {
 
