@@ -199,6 +199,7 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   section.Int("mirror_flow_bytes", &plane.mirror.max_flow_bytes, 1024, 16 << 20);
   section.Int("mirror_total_bytes", &plane.mirror.max_total_bytes, 1 << 16, int64_t{1} << 40);
   section.Int("mirror_idle_ms", &plane.mirror.idle_ms, 10, 3'600'000);
+  section.Int("mirror_syn_idle_ms", &plane.mirror.syn_idle_ms, 10, 3'600'000);
   section.Int("mirror_gap_ms", &plane.mirror.gap_ms, 1, 60'000);
   section.String("mirror_client_ip_header", &plane.mirror.client_ip_header);
   section.CheckNoOtherKeys();

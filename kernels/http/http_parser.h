@@ -125,6 +125,10 @@ class HttpParser {
   const HttpRequest& request() const { return request_; }
   // The head is complete, carried `Expect: 100-continue`, and the body is still awaited.
   bool expects_continue() const { return expects_continue_ && phase_ != Phase::kHead; }
+  // Bytes the de-chunked and inflated bodies hold past a fresh parser's (kept across Reset).
+  size_t body_buffer_bytes() const {
+    return dechunked_.capacity() + inflated_.capacity() - 2 * std::string().capacity();
+  }
   void Reset();
 
  private:

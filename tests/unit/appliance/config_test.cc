@@ -126,7 +126,8 @@ TEST(ConfigTest, DpdkMirrorKeys) {
   const Config c = ParseConfig(
       "[http]\ncountry_headers = [\"X-Geo\"]\n[dpdk]\nports = [\"net_null0\"]\n"
       "mirror_ports = [80, 8080]\nmirror_flows = 100\nmirror_flow_bytes = 4096\n"
-      "mirror_total_bytes = 1048576\nmirror_idle_ms = 1000\nmirror_gap_ms = 50\n"
+      "mirror_total_bytes = 1048576\nmirror_idle_ms = 1000\nmirror_syn_idle_ms = 200\n"
+      "mirror_gap_ms = 50\n"
       "mirror_client_ip_header = \"X-Forwarded-For\"\n",
       "t.toml");
   EXPECT_EQ(c.dpdk.data_plane.mirror.server_ports, (std::vector<uint16_t>{80, 8080}));
@@ -134,6 +135,7 @@ TEST(ConfigTest, DpdkMirrorKeys) {
   EXPECT_EQ(c.dpdk.data_plane.mirror.max_flow_bytes, 4096u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.max_total_bytes, 1048576u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.idle_ms, 1000u);
+  EXPECT_EQ(c.dpdk.data_plane.mirror.syn_idle_ms, 200u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.gap_ms, 50u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.client_ip_header, "X-Forwarded-For");
   EXPECT_EQ(c.dpdk.data_plane.mirror.country_headers, (std::vector<std::string>{"X-Geo"}));

@@ -307,9 +307,9 @@ TEST(DataPlaneTest, MirrorCaptureThroughTwoWorkersMatchesTheGroundTruth) {
   EXPECT_GT(m.Get(MirrorCounter::kRetransmitted), 0u);
   EXPECT_GT(m.Get(MirrorCounter::kTrimmed), 0u);
   EXPECT_GT(m.Get(MirrorCounter::kPickups), 0u);
-  EXPECT_EQ(m.Get(MirrorCounter::kFlowTableFull) + m.Get(MirrorCounter::kOverFlowBytes) +
+  EXPECT_EQ(m.Get(MirrorCounter::kFlowsEvictedLru) + m.Get(MirrorCounter::kOverFlowBytes) +
                 m.Get(MirrorCounter::kOverTotalBytes) + m.Get(MirrorCounter::kFlowsEvicted) +
-                m.Get(MirrorCounter::kBeaconsDropped),
+                m.Get(MirrorCounter::kFlowsSynExpired) + m.Get(MirrorCounter::kBeaconsDropped),
             0u);
   EXPECT_EQ(c.mirror_buffered_bytes, 0u);
   EXPECT_EQ(sink0.wrong_ingress + sink1.wrong_ingress, 0u);
