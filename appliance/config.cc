@@ -4,6 +4,7 @@
 #include <toml++/toml.h>
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -155,6 +156,23 @@ std::vector<kernels::BeaconPort> BeaconPorts(uint16_t hit_batch_port, uint16_t s
   return ports;
 }
 
+// [udp] / [dpdk] allowed_sources: CIDR prefixes (IPv4 or IPv6) or addresses.
+std::vector<kernels::IpPrefix> AllowedSources(Section& section, const std::string& source) {
+  std::vector<std::string> texts;
+  section.Strings("allowed_sources", &texts);
+  std::vector<kernels::IpPrefix> prefixes;
+  for (const std::string& text : texts) {
+    const std::optional<kernels::IpPrefix> prefix = kernels::ParseIpPrefix(text);
+    if (!prefix) {
+      Fail(source, section.Path("allowed_sources"),
+           "expected CIDR prefixes such as \"192.0.2.0/24\" or \"2001:db8::/32\", got \"" + text +
+               "\"");
+    }
+    prefixes.push_back(*prefix);
+  }
+  return prefixes;
+}
+
 void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConfig* udp) {
   Section section(root, "udp", source);
   udp->enabled = section.present();
@@ -168,6 +186,7 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
   int64_t buffer_kb = udp->relay.receive_buffer_bytes >> 10;
   section.Int("receive_buffer_kb", &buffer_kb, 64, 1 << 20);
   udp->relay.receive_buffer_bytes = static_cast<int>(buffer_kb << 10);
+  udp->relay.allowed_sources = AllowedSources(section, source);
   section.CheckNoOtherKeys();
   udp->relay.ports = BeaconPorts(hit_batch_port, syslog_port);
   if (udp->enabled && udp->relay.ports.empty()) {
@@ -202,6 +221,7 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   section.Int("mirror_syn_idle_ms", &plane.mirror.syn_idle_ms, 10, 3'600'000);
   section.Int("mirror_gap_ms", &plane.mirror.gap_ms, 1, 60'000);
   section.String("mirror_client_ip_header", &plane.mirror.client_ip_header);
+  plane.allowed_sources = AllowedSources(section, source);
   section.CheckNoOtherKeys();
   plane.beacon_ports = BeaconPorts(hit_batch_port, syslog_port);
   if (!dpdk->enabled) return;

@@ -122,6 +122,23 @@ TEST(ConfigTest, RefusesBadInputNamingIt) {
   ExpectError("[clickhouse]\nspool_fsync = 1\n", "clickhouse.spool_fsync: expected true");
 }
 
+TEST(ConfigTest, AllowedSourcesOfTheUdpRelays) {
+  const Config c = ParseConfig(
+      "[udp]\nhit_batch_port = 5140\nallowed_sources = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n"
+      "[dpdk]\nports = [\"net_null0\"]\nhit_batch_port = 5140\nallowed_sources = [\"192.0.2.7\"]\n",
+      "t.toml");
+  ASSERT_EQ(c.udp.relay.allowed_sources.size(), 2u);
+  EXPECT_EQ(c.udp.relay.allowed_sources[0].bits, 96 + 8);
+  EXPECT_EQ(c.udp.relay.allowed_sources[1].bits, 32);
+  ASSERT_EQ(c.dpdk.data_plane.allowed_sources.size(), 1u);
+  EXPECT_EQ(c.dpdk.data_plane.allowed_sources[0].bits, 128);
+  EXPECT_TRUE(DefaultConfig().udp.relay.allowed_sources.empty());
+  ExpectError("[udp]\nhit_batch_port = 1\nallowed_sources = [\"10.0.0.1/8\"]\n",
+              "udp.allowed_sources: expected CIDR prefixes");
+  ExpectError("[dpdk]\nports = [\"p\"]\nhit_batch_port = 1\nallowed_sources = [\"x\"]\n",
+              "dpdk.allowed_sources: expected CIDR prefixes");
+}
+
 TEST(ConfigTest, DpdkMirrorKeys) {
   const Config c = ParseConfig(
       "[http]\ncountry_headers = [\"X-Geo\"]\n[dpdk]\nports = [\"net_null0\"]\n"
