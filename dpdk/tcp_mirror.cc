@@ -191,7 +191,8 @@ struct TcpMirror::FlowTable {
     Link(index);
   }
 
-  Flow* LeastRecentlyUsed() { return oldest == kNoFlow ? nullptr : &flows[oldest]; }
+  // Only while some flow is in use.
+  Flow* LeastRecentlyUsed() { return &flows[oldest]; }
 
   void Erase(Flow* flow) {
     const auto index = static_cast<uint32_t>(flow - flows.data());
@@ -254,9 +255,10 @@ TcpMirror::Flow* TcpMirror::Admit(const TcpSegment& segment, int64_t now_ms) {
   const FlowKey key{segment.source, segment.destination, segment.source_port,
                     segment.destination_port};
   if (flow_count() == config_.max_flows) {
+    // As at idle eviction: complete requests held past a hole are still taken first.
     Flow* oldest = table_->LeastRecentlyUsed();
     if (!oldest->held.empty()) DeclareGap(oldest, now_ms);
-    if (oldest->in_use) Close(oldest, MirrorCounter::kFlowsEvictedLru);
+    Close(oldest, MirrorCounter::kFlowsEvictedLru);
   }
   Flow* flow = table_->Insert(key, HashKey(key));
   flow->mode = Flow::Mode::kAwaitStart;
