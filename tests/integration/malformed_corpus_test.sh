@@ -13,7 +13,7 @@ work=$(mktemp -d /tmp/beacond-malformed.XXXXXX)
 beacond_pid=""
 cleanup() {
   local rc=$?
-  [ -n "$beacond_pid" ] && kill -KILL "$beacond_pid" 2>/dev/null || true
+  if [ -n "$beacond_pid" ]; then kill -KILL "$beacond_pid" 2>/dev/null || true; fi
   "$scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
   if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "malformed_corpus_test: kept $work" >&2; fi
   exit $rc
