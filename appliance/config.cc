@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -333,6 +334,7 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
   int64_t buffer_kb = udp->relay.receive_buffer_bytes >> 10;
   section.Int("receive_buffer_kb", &buffer_kb, 64, 1 << 20);
   udp->relay.receive_buffer_bytes = static_cast<int>(buffer_kb << 10);
+  udp->relay.allowed_sources = AllowedSources(section, source);
   section.CheckNoOtherKeys();
   udp->relay.ports = BeaconPorts(hit_batch_port, syslog_port);
   if (udp->enabled && udp->relay.ports.empty()) {
@@ -405,8 +407,10 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   section.Int("mirror_flow_bytes", &plane.mirror.max_flow_bytes, 1024, 16 << 20);
   section.Int("mirror_total_bytes", &plane.mirror.max_total_bytes, 1 << 16, int64_t{1} << 40);
   section.Int("mirror_idle_ms", &plane.mirror.idle_ms, 10, 3'600'000);
+  section.Int("mirror_syn_idle_ms", &plane.mirror.syn_idle_ms, 10, 3'600'000);
   section.Int("mirror_gap_ms", &plane.mirror.gap_ms, 1, 60'000);
   section.String("mirror_client_ip_header", &plane.mirror.client_ip_header);
+  plane.allowed_sources = AllowedSources(section, source);
   section.CheckNoOtherKeys();
   plane.beacon_ports = BeaconPorts(hit_batch_port, syslog_port);
   if (!dpdk->enabled) return;

@@ -15,6 +15,7 @@
 #include "dpdk/frame_parser.h"
 #include "dpdk/tcp_mirror.h"
 #include "kernels/beacon_sink.h"
+#include "kernels/ip_prefix.h"
 
 namespace beacon::dpdk {
 
@@ -23,6 +24,9 @@ struct DataPlaneConfig {
   // the EAL already has (from -a / --vdev) is used as is; any other is probed.
   std::vector<std::string> ports;
   std::vector<kernels::BeaconPort> beacon_ports;
+  // Senders whose beacon datagrams (and fragments) are taken; others are dropped and counted
+  // as source_not_allowed. Empty: every sender.
+  std::vector<kernels::IpPrefix> allowed_sources;
   uint16_t rx_descriptors = 1024;
   uint16_t burst = 32;
   // Mbufs in the data plane's pool (shared by every port); 0 sizes it from the descriptors, the

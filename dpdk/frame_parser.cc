@@ -176,6 +176,7 @@ void ParseIpv4(const uint8_t* frame, const uint8_t* ip, size_t available, const 
   }
   if (fragmented) {
     out->outcome = total == header ? FrameOutcome::kBadFragment : FrameOutcome::kFragment;
+    out->source = V4Address(ip + 12);
     return;
   }
   uint8_t pseudo[12];
@@ -218,6 +219,7 @@ void ParseIpv6(const uint8_t* frame, const uint8_t* ip, size_t available, const 
     out->outcome = ip[at] != kProtoUdp ? FrameOutcome::kNotUdp
                    : end - at == 8     ? FrameOutcome::kBadFragment
                                        : FrameOutcome::kFragment;
+    std::memcpy(out->source.bytes.data(), ip + 8, 16);
     return;
   }
   while (next == kIpv6HopByHop || next == kIpv6Routing || next == kIpv6DestOptions) {

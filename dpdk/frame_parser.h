@@ -16,28 +16,30 @@ namespace beacon::dpdk {
 // Every outcome of a frame, each with its own counter. The first three hand the frame on; all
 // others drop it. Labels are the `outcome` label of beacond_dpdk_frames_total and the keys of
 // the /beacond/relay/frames telemetry reply.
-#define BEACON_FRAME_OUTCOMES(X)                                                                 \
-  X(kBeaconDatagram, "beacon_datagram")       /* UDP to a beacon port: to the raw batch */       \
-  X(kFragment, "fragment")                    /* IPv4/IPv6 fragment: to reassembly */            \
-  X(kMirrorSegment, "mirror_segment")         /* TCP to a mirror port: to the TCP mirror */      \
-  X(kTruncatedEthernet, "truncated_ethernet") /* shorter than its Ethernet/VLAN headers */       \
-  X(kTooManyVlanTags, "too_many_vlan_tags")   /* more than two tags (QinQ is two) */             \
-  X(kNotIp, "not_ip")                         /* ARP, LLDP and other ethertypes */               \
-  X(kTruncatedIp, "truncated_ip")             /* shorter than the fixed IP header */             \
-  X(kBadIpVersion, "bad_ip_version")          /* version disagrees with the ethertype */         \
-  X(kBadIhl, "bad_ihl")                       /* IPv4 IHL below 5 or past the total */           \
-  X(kBadIpLength, "bad_ip_length")            /* total/payload length vs. the frame */           \
-  X(kBadIpChecksum, "bad_ip_checksum")        /* IPv4 header checksum (software or NIC) */       \
-  X(kBadFragment, "bad_fragment")             /* fragment without payload, short frag. header */ \
-  X(kUnsupportedIpv6Extension, "unsupported_ipv6_extension") /* AH, ESP, unknown */              \
-  X(kNotUdp, "not_udp")                                      /* TCP, ICMP, other L4 */           \
-  X(kTruncatedUdp, "truncated_udp")                          /* shorter than the UDP header */   \
-  X(kBadUdpLength, "bad_udp_length")     /* UDP length disagrees with the IP payload */          \
-  X(kBadUdpChecksum, "bad_udp_checksum") /* wrong checksum, or zero over IPv6 */                 \
-  X(kNotBeaconPort, "not_beacon_port")   /* UDP to a port that carries no beacons */             \
-  X(kEmptyDatagram, "empty_datagram")    /* UDP to a beacon port without payload */              \
-  X(kBadTcpHeader, "bad_tcp_header")     /* TCP to a mirror port: short, or bad data offset */   \
-  X(kBadTcpChecksum, "bad_tcp_checksum") /* TCP to a mirror port: wrong checksum */
+#define BEACON_FRAME_OUTCOMES(X)                                                                   \
+  X(kBeaconDatagram, "beacon_datagram")       /* UDP to a beacon port: to the raw batch */         \
+  X(kFragment, "fragment")                    /* IPv4/IPv6 fragment: to reassembly */              \
+  X(kMirrorSegment, "mirror_segment")         /* TCP to a mirror port: to the TCP mirror */        \
+  X(kTruncatedEthernet, "truncated_ethernet") /* shorter than its Ethernet/VLAN headers */         \
+  X(kTooManyVlanTags, "too_many_vlan_tags")   /* more than two tags (QinQ is two) */               \
+  X(kNotIp, "not_ip")                         /* ARP, LLDP and other ethertypes */                 \
+  X(kTruncatedIp, "truncated_ip")             /* shorter than the fixed IP header */               \
+  X(kBadIpVersion, "bad_ip_version")          /* version disagrees with the ethertype */           \
+  X(kBadIhl, "bad_ihl")                       /* IPv4 IHL below 5 or past the total */             \
+  X(kBadIpLength, "bad_ip_length")            /* total/payload length vs. the frame */             \
+  X(kBadIpChecksum, "bad_ip_checksum")        /* IPv4 header checksum (software or NIC) */         \
+  X(kBadFragment, "bad_fragment")             /* fragment without payload, short frag. header */   \
+  X(kUnsupportedIpv6Extension, "unsupported_ipv6_extension") /* AH, ESP, unknown */                \
+  X(kNotUdp, "not_udp")                                      /* TCP, ICMP, other L4 */             \
+  X(kTruncatedUdp, "truncated_udp")                          /* shorter than the UDP header */     \
+  X(kBadUdpLength, "bad_udp_length")         /* UDP length disagrees with the IP payload */        \
+  X(kBadUdpChecksum, "bad_udp_checksum")     /* wrong checksum, or zero over IPv6 */               \
+  X(kNotBeaconPort, "not_beacon_port")       /* UDP to a port that carries no beacons */           \
+  X(kEmptyDatagram, "empty_datagram")        /* UDP to a beacon port without payload */            \
+  X(kSourceNotAllowed, "source_not_allowed") /* a beacon datagram or fragment from outside */      \
+                                             /* allowed_sources (the data plane's verdict) */      \
+  X(kBadTcpHeader, "bad_tcp_header")         /* TCP to a mirror port: short, or bad data offset */ \
+  X(kBadTcpChecksum, "bad_tcp_checksum")     /* TCP to a mirror port: wrong checksum */
 
 enum class FrameOutcome : uint8_t {
 #define BEACON_FRAME_OUTCOME_ENUM(name, label) name,
@@ -71,7 +73,7 @@ struct ParsedFrame {
   uint32_t payload_offset = 0;
   uint32_t payload_size = 0;
   kernels::Endpoint endpoint = kernels::Endpoint::kUdpHitBatch;
-  kernels::IpAddress source;  // kBeaconDatagram and kMirrorSegment
+  kernels::IpAddress source;  // kBeaconDatagram, kFragment and kMirrorSegment
   // kMirrorSegment: the TCP header's fields; the payload is placed as for a datagram.
   kernels::IpAddress destination;
   uint16_t source_port = 0;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "kernels/bytes/hash.h"
@@ -18,6 +19,8 @@ namespace {
 
 // A buffer emptied with more capacity than this gives it back, so idle flows hold little.
 constexpr size_t kKeepCapacity = 16 * 1024;
+
+constexpr uint32_t kNoFlow = UINT32_MAX;
 
 constexpr std::string_view kCounterNames[] = {
 #define BEACON_MIRROR_COUNTER_NAME(name, label, help) label,
@@ -128,17 +131,24 @@ struct TcpMirror::Flow {
   bool fin = false;
   uint32_t fin_seq = 0;
   int64_t last_ms = 0;
+  int64_t opened_ms = 0;
+  bool payload_seen = false;  // a segment with payload arrived since the flow opened
   int64_t hole_since_ms = 0;  // while `held` is not empty: since when the hole blocks it
   std::string stream;         // the current request's bytes onwards, not yet parsed off
   std::vector<Held> held;     // ahead of next_seq, by sequence order
   uint64_t held_bytes = 0;
   kernels::HttpParser parser;
+  uint64_t parser_bytes = 0;  // the parser's body buffers, as charged to the total
+  uint32_t older = kNoFlow;   // the recency list, least recently used first
+  uint32_t newer = kNoFlow;
 
+  // The wire bytes held, which max_flow_bytes bounds.
   uint64_t buffered() const { return stream.size() + held_bytes; }
 };
 
 // Linear probing over slot indices (0 = empty, else flow index + 1) with backward-shift
-// deletion; at most half full.
+// deletion; at most half full. Flows in use are also kept in recency order (a doubly linked
+// list over their indices) for eviction when full.
 struct TcpMirror::FlowTable {
   FlowTable(uint32_t max_flows, const kernels::HttpLimits& limits) {
     flows.reserve(max_flows);
@@ -169,8 +179,20 @@ struct TcpMirror::FlowTable {
     f.key = key;
     f.hash = hash;
     f.in_use = true;
+    Link(index);
     return &f;
   }
+
+  // Moves `flow` to the most recently used end.
+  void Touch(Flow* flow) {
+    const auto index = static_cast<uint32_t>(flow - flows.data());
+    if (newest == index) return;
+    Unlink(index);
+    Link(index);
+  }
+
+  // Only while some flow is in use.
+  Flow* LeastRecentlyUsed() { return &flows[oldest]; }
 
   void Erase(Flow* flow) {
     const auto index = static_cast<uint32_t>(flow - flows.data());
@@ -186,23 +208,41 @@ struct TcpMirror::FlowTable {
     }
     slots[i] = 0;
     flow->in_use = false;
+    Unlink(index);
     free.push_back(index);
+  }
+
+  void Link(uint32_t index) {
+    Flow& f = flows[index];
+    f.older = newest;
+    f.newer = kNoFlow;
+    (newest == kNoFlow ? oldest : flows[newest].newer) = index;
+    newest = index;
+  }
+
+  void Unlink(uint32_t index) {
+    Flow& f = flows[index];
+    (f.older == kNoFlow ? oldest : flows[f.older].newer) = f.newer;
+    (f.newer == kNoFlow ? newest : flows[f.newer].older) = f.older;
+    f.older = f.newer = kNoFlow;
   }
 
   std::vector<Flow> flows;
   std::vector<uint32_t> free;
   std::vector<uint32_t> slots;
   size_t mask = 0;
+  uint32_t oldest = kNoFlow;
+  uint32_t newest = kNoFlow;
 };
 
 TcpMirror::TcpMirror(TcpMirrorConfig config, kernels::RawBatch* batch,
                      std::function<void()> deliver)
     : config_(std::move(config)), batch_(batch), deliver_(std::move(deliver)) {
   if (config_.max_flows == 0 || config_.max_flow_bytes == 0 || config_.max_total_bytes == 0 ||
-      config_.idle_ms == 0 || config_.gap_ms == 0) {
+      config_.idle_ms == 0 || config_.syn_idle_ms == 0 || config_.gap_ms == 0) {
     throw std::invalid_argument(
-        "TCP mirror: mirror_flows, mirror_flow_bytes, mirror_total_bytes, mirror_idle_ms and "
-        "mirror_gap_ms must be positive");
+        "TCP mirror: mirror_flows, mirror_flow_bytes, mirror_total_bytes, mirror_idle_ms, "
+        "mirror_syn_idle_ms and mirror_gap_ms must be positive");
   }
   table_ = std::make_unique<FlowTable>(config_.max_flows, config_.limits);
 }
@@ -211,17 +251,30 @@ TcpMirror::~TcpMirror() = default;
 
 size_t TcpMirror::flow_count() const { return table_->flows.size() - table_->free.size(); }
 
-TcpMirror::Flow* TcpMirror::Open(const TcpSegment& segment, int64_t now_ms) {
-  FlowKey key{segment.source, segment.destination, segment.source_port, segment.destination_port};
+TcpMirror::Flow* TcpMirror::Admit(const TcpSegment& segment, int64_t now_ms) {
+  const FlowKey key{segment.source, segment.destination, segment.source_port,
+                    segment.destination_port};
+  if (flow_count() == config_.max_flows) {
+    // As at idle eviction: complete requests held past a hole are still taken first.
+    Flow* oldest = table_->LeastRecentlyUsed();
+    if (!oldest->held.empty()) DeclareGap(oldest, now_ms);
+    Close(oldest, MirrorCounter::kFlowsEvictedLru);
+  }
   Flow* flow = table_->Insert(key, HashKey(key));
-  if (flow == nullptr) return nullptr;
   flow->mode = Flow::Mode::kAwaitStart;
   flow->syn_seen = false;
   flow->fin = false;
   flow->last_ms = now_ms;
-  flow->parser.Reset();
+  flow->opened_ms = now_ms;
+  flow->payload_seen = false;
+  ResetParser(flow);
   counters_.Add(MirrorCounter::kFlowsOpened);
   return flow;
+}
+
+void TcpMirror::Touch(Flow* flow, int64_t now_ms) {
+  flow->last_ms = now_ms;
+  table_->Touch(flow);
 }
 
 void TcpMirror::DropPartial(Flow* flow) {
@@ -230,7 +283,24 @@ void TcpMirror::DropPartial(Flow* flow) {
     buffered_bytes_ -= flow->stream.size();
     Release(&flow->stream);
   }
-  flow->parser.Reset();
+  ResetParser(flow);
+}
+
+void TcpMirror::ResetParser(Flow* flow) {
+  if (flow->parser.body_buffer_bytes() > 0) {
+    // Assignment could keep the buffers (a string moved from a short one keeps its own).
+    std::destroy_at(&flow->parser);
+    std::construct_at(&flow->parser, config_.limits);
+  } else {
+    flow->parser.Reset();
+  }
+  ChargeParser(flow);
+}
+
+void TcpMirror::ChargeParser(Flow* flow) {
+  const uint64_t now_held = flow->parser.body_buffer_bytes();
+  buffered_bytes_ = buffered_bytes_ - flow->parser_bytes + now_held;
+  flow->parser_bytes = now_held;
 }
 
 void TcpMirror::ReleaseHeld(Flow* flow) {
@@ -272,15 +342,11 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
       ReleaseHeld(flow);
       counters_.Add(MirrorCounter::kFlowsReused);
     } else if (flow == nullptr) {
-      flow = Open(segment, now_ms);
-      if (flow == nullptr) {
-        counters_.Add(MirrorCounter::kFlowTableFull);
-        return;
-      }
+      flow = Admit(segment, now_ms);
     }
     flow->syn_seen = true;
     flow->isn = seq;
-    flow->last_ms = now_ms;
+    Touch(flow, now_ms);
     // A SYN that arrives after the first data (reordered) leaves the stream where it is.
     if (!same_connection || flow->mode == Flow::Mode::kAwaitStart) {
       flow->mode = Flow::Mode::kStream;
@@ -302,13 +368,10 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
       counters_.Add(MirrorCounter::kUnsynced);
       return;
     }
-    flow = Open(segment, now_ms);
-    if (flow == nullptr) {
-      counters_.Add(MirrorCounter::kFlowTableFull);
-      return;
-    }
+    flow = Admit(segment, now_ms);
   }
-  flow->last_ms = now_ms;
+  Touch(flow, now_ms);
+  if (!payload.empty()) flow->payload_seen = true;
   counters_.Add(payload.empty() ? MirrorCounter::kNoPayload
                                 : Data(flow, seq, payload, now_ms, true));
   if ((segment.flags & kTcpFin) != 0 && !flow->fin) {
@@ -362,8 +425,7 @@ MirrorCounter TcpMirror::Data(Flow* flow, uint32_t seq, std::string_view payload
       flow->next_seq += static_cast<uint32_t>(payload.size());
       return over;
     }
-    Take(flow, payload, now_ms);
-    return MirrorCounter::kInOrder;
+    return Take(flow, payload, now_ms);
   }
   for (const Flow::Held& h : flow->held) {
     if (h.seq == seq && h.bytes.size() >= payload.size()) return MirrorCounter::kRetransmitted;
@@ -395,7 +457,7 @@ void TcpMirror::Hold(Flow* flow, uint32_t seq, std::string_view payload, int64_t
   buffered_bytes_ += payload.size();
 }
 
-void TcpMirror::Take(Flow* flow, std::string_view payload, int64_t now_ms) {
+MirrorCounter TcpMirror::Take(Flow* flow, std::string_view payload, int64_t now_ms) {
   flow->stream.append(payload);
   buffered_bytes_ += payload.size();
   flow->next_seq += static_cast<uint32_t>(payload.size());
@@ -419,6 +481,14 @@ void TcpMirror::Take(Flow* flow, std::string_view payload, int64_t now_ms) {
     flow->hole_since_ms = now_ms;  // progress: the remaining hole gets a fresh gap_ms
   }
   ParseRequests(flow, now_ms);
+  if (flow->parser_bytes == 0 || buffered_bytes_ <= config_.max_total_bytes) {
+    return MirrorCounter::kInOrder;
+  }
+  // The request's de-chunked body outgrew the total: it is lost, resume at the next one.
+  DropPartial(flow);
+  ReleaseHeld(flow);
+  flow->mode = Flow::Mode::kResync;
+  return MirrorCounter::kOverTotalBytes;
 }
 
 void TcpMirror::DeclareGap(Flow* flow, int64_t now_ms) {
@@ -450,7 +520,7 @@ void TcpMirror::ParseRequests(Flow* flow, int64_t now_ms) {
     const kernels::ParseResult r = flow->parser.Parse(stream.substr(at));
     if (r.status == kernels::ParseStatus::kNeedMore) break;
     if (r.status == kernels::ParseStatus::kError) {
-      flow->parser.Reset();
+      ResetParser(flow);
       // The collector answers an error and closes; a mirror resumes at the next request.
       counters_.Add(MirrorCounter::kHttpRejects);
       ++counters_.http_rejects[static_cast<size_t>(r.reject)];
@@ -461,9 +531,10 @@ void TcpMirror::ParseRequests(Flow* flow, int64_t now_ms) {
     }
     counters_.Add(MirrorCounter::kRequests);
     Emit(*flow, flow->parser.request(), now_ms);
-    flow->parser.Reset();
+    ResetParser(flow);
     at += r.consumed;
   }
+  ChargeParser(flow);
   if (at == 0) return;
   buffered_bytes_ -= at;
   if (at == stream.size()) {
@@ -524,6 +595,8 @@ void TcpMirror::OnTick(int64_t now_ms) {
     if (now_ms - flow.last_ms >= config_.idle_ms) {
       if (!flow.held.empty()) DeclareGap(&flow, now_ms);
       if (flow.in_use) Close(&flow, MirrorCounter::kFlowsEvicted);
+    } else if (!flow.payload_seen && now_ms - flow.opened_ms >= config_.syn_idle_ms) {
+      Close(&flow, MirrorCounter::kFlowsSynExpired);
     }
   }
 }

@@ -21,14 +21,13 @@ namespace beacon::dpdk {
 
 // Every outcome of the mirror, each with its own counter: X(name, label, help). Labels are the
 // keys of the /beacond/mirror telemetry reply and name the beacond_dpdk_mirror_<label>_total
-// metrics. Each segment counts once under one of the segment outcomes (the first eight).
+// metrics. Each segment counts once under one of the segment outcomes (the first seven).
 #define BEACON_MIRROR_COUNTERS(X)                                                                 \
   X(kInOrder, "in_order", "Segments appended to their flow's stream in order")                    \
   X(kOutOfOrder, "out_of_order", "Segments ahead of a hole, held until it fills")                 \
   X(kRetransmitted, "retransmitted", "Segments holding only bytes already taken, dropped")        \
   X(kNoPayload, "no_payload", "Segments without payload (SYN, ACK, FIN, RST)")                    \
   X(kUnsynced, "unsynced", "Segments skipped while waiting for a request start (pickup, gap)")    \
-  X(kFlowTableFull, "flow_table_full", "Segments of new flows dropped: flow table full")          \
   X(kOverFlowBytes, "over_flow_bytes", "Segments past the per-flow buffer bound (gap declared)")  \
   X(kOverTotalBytes, "over_total_bytes", "Segments past the total buffer bound (gap declared)")   \
   X(kTrimmed, "trimmed", "Segments partly overlapping bytes already taken, trimmed")              \
@@ -37,6 +36,10 @@ namespace beacon::dpdk {
   X(kFlowsClosedRst, "flows_closed_rst", "Flows closed by RST")                                   \
   X(kFlowsReused, "flows_reused", "Flows restarted by a SYN with a new initial sequence number")  \
   X(kFlowsEvicted, "flows_evicted", "Flows evicted after mirror_idle_ms without a segment")       \
+  X(kFlowsSynExpired, "flows_syn_expired",                                                        \
+    "Flows without payload mirror_syn_idle_ms after they opened, evicted")                        \
+  X(kFlowsEvictedLru, "flows_evicted_lru",                                                        \
+    "Least recently used flows evicted to make room for a new flow in a full table")              \
   X(kPickups, "pickups", "Streams picked up mid-flow at a segment starting with a method")        \
   X(kGaps, "gaps", "Holes that did not fill within the bounds or mirror_gap_ms (loss)")           \
   X(kResyncs, "resyncs", "Streams resumed at a segment starting with a method after a gap")       \
@@ -82,6 +85,7 @@ struct TcpMirrorConfig {
   uint32_t max_flow_bytes = 128 * 1024;    // buffered per flow: partial request + held
   uint64_t max_total_bytes = 64ull << 20;  // buffered per lcore, all flows
   uint32_t idle_ms = 30'000;               // a flow without a segment this long is evicted
+  uint32_t syn_idle_ms = 5'000;            // a flow without payload this long after it opened
   uint32_t gap_ms = 500;                   // a hole open this long is declared lost
   // A request header holding the client's address (e.g. "X-Forwarded-For": its first entry),
   // for a mirror behind a proxy that sees the proxy's address. Empty, or absent / not an IP
@@ -110,7 +114,8 @@ struct TcpSegment {
 };
 
 // One lcore's reassembler; every call on that lcore. Memory is bounded by the config: at most
-// max_flows flows and max_total_bytes buffered bytes (plus a parser per flow).
+// max_flows flows (a new one past that evicts the least recently used) and max_total_bytes
+// buffered bytes, the parsers' de-chunked and inflated bodies included.
 class TcpMirror {
  public:
   // Beacons go to `*batch` (owned by the caller); when it is full `deliver` is called to hand
@@ -124,7 +129,8 @@ class TcpMirror {
   // Takes one segment received at `now_ms` (wall clock: the beacons' receive time). Payload
   // bytes are copied; the segment's memory may be reused on return.
   void OnSegment(const TcpSegment& segment, int64_t now_ms);
-  // Declares holes open for gap_ms lost and evicts flows idle for idle_ms. Call every tick.
+  // Declares holes open for gap_ms lost, evicts flows idle for idle_ms and flows that opened
+  // syn_idle_ms ago without payload. Call every tick.
   void OnTick(int64_t now_ms);
 
   const MirrorCounters& counters() const { return counters_; }
@@ -136,8 +142,11 @@ class TcpMirror {
  private:
   struct FlowTable;
 
-  Flow* Open(const TcpSegment& segment, int64_t now_ms);
   void Close(Flow* flow, MirrorCounter why);
+  // A flow for a new 4-tuple; evicts the least recently used one when the table is full.
+  Flow* Admit(const TcpSegment& segment, int64_t now_ms);
+  // Marks a segment of `flow` at `now_ms` (idle time and recency).
+  void Touch(Flow* flow, int64_t now_ms);
   // Closes the flow once a FIN was seen and every byte before it taken.
   void CloseIfFinished(Flow* flow);
   // The payload of one segment: taken in order, held ahead of a hole, or dropped; returns the
@@ -148,14 +157,19 @@ class TcpMirror {
   MirrorCounter OverBound(const Flow& flow, size_t bytes) const;
   void Hold(Flow* flow, uint32_t seq, std::string_view payload, int64_t now_ms);
   // Appends in-order bytes, drains the held segments the stream reaches (trimming overlaps),
-  // parses.
-  void Take(Flow* flow, std::string_view payload, int64_t now_ms);
+  // parses; returns the bound the parser's bodies broke (the request is then dropped), else
+  // kInOrder.
+  MirrorCounter Take(Flow* flow, std::string_view payload, int64_t now_ms);
   // The hole before the held segments is lost: drop the partial request and resume at the
   // first held segment that starts with a method (or wait for one).
   void DeclareGap(Flow* flow, int64_t now_ms);
   void ParseRequests(Flow* flow, int64_t now_ms);
   void Emit(const Flow& flow, const kernels::HttpRequest& request, int64_t now_ms);
   void DropPartial(Flow* flow);
+  // A fresh parser for the next request; its body buffers are given back and uncharged.
+  void ResetParser(Flow* flow);
+  // Brings buffered_bytes_ in line with what the flow's parser holds now.
+  void ChargeParser(Flow* flow);
   void ReleaseHeld(Flow* flow);
 
   TcpMirrorConfig config_;

@@ -57,7 +57,12 @@ bool ForKernel(FrameOutcome outcome) {
 
 LcoreWorker::LcoreWorker(unsigned lcore, const DataPlaneConfig& config, kernels::BeaconSink* sink,
                          const std::atomic<bool>* stop)
-    : config_(config), sink_(sink), stop_(stop), scratch_(kScratchBytes), batch_(sink) {
+    : config_(config),
+      sources_(config.allowed_sources),
+      sink_(sink),
+      stop_(stop),
+      scratch_(kScratchBytes),
+      batch_(sink) {
   if (!config.mirror.server_ports.empty()) {
     mirror_ =
         std::make_unique<TcpMirror>(config.mirror, batch_.batch(), [this] { batch_.Deliver(); });
@@ -135,8 +140,14 @@ void LcoreWorker::ProcessBurst(rte_mbuf** mbufs, uint16_t n, uint64_t tsc) {
       continue;
     }
     const FrameChecks checks{IpVerdict(m->ol_flags), L4Verdict(m->ol_flags)};
-    const ParsedFrame parsed = ParseFrame(frame, rte_pktmbuf_pkt_len(m), checks,
-                                          config_.beacon_ports, config_.mirror.server_ports);
+    ParsedFrame parsed = ParseFrame(frame, rte_pktmbuf_pkt_len(m), checks, config_.beacon_ports,
+                                    config_.mirror.server_ports);
+    // Fragments too, so that a sender outside the list cannot fill the reassembly table.
+    if ((parsed.outcome == FrameOutcome::kBeaconDatagram ||
+         parsed.outcome == FrameOutcome::kFragment) &&
+        !sources_.Allows(parsed.source)) {
+      parsed.outcome = FrameOutcome::kSourceNotAllowed;
+    }
     counters_.Add(parsed.outcome);
     if (parsed.outcome == FrameOutcome::kMirrorSegment) {
       Mirror(frame, parsed);

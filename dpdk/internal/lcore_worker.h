@@ -67,6 +67,7 @@ class LcoreWorker {
   void Publish();
 
   const DataPlaneConfig& config_;
+  const kernels::SourceFilter sources_;
   kernels::BeaconSink* sink_;
   const std::atomic<bool>* stop_;
   std::vector<RxQueue> queues_;

@@ -29,6 +29,7 @@ class UdpRelay::Worker {
   Worker(const UdpRelayConfig& config, kernels::BeaconSink* sink)
       : config_(config),
         sink_(sink),
+        filter_(config.allowed_sources),
         beacons_(sink),
         buffers_(config.burst * kDatagramBytes),
         messages_(config.burst),
@@ -98,6 +99,9 @@ class UdpRelay::Worker {
   uint64_t datagrams() const { return datagrams_.load(std::memory_order_relaxed); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t truncated() const { return truncated_.load(std::memory_order_relaxed); }
+  uint64_t source_not_allowed() const {
+    return source_not_allowed_.load(std::memory_order_relaxed);
+  }
   uint64_t receive_errors() const { return receive_errors_.load(std::memory_order_relaxed); }
 
  private:
@@ -129,24 +133,31 @@ class UdpRelay::Worker {
     }
     uint64_t bytes = 0;
     uint64_t truncated = 0;
+    uint64_t refused = 0;
     for (int i = 0; i < n; ++i) {
       if ((messages_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0) {
         ++truncated;
         continue;
       }
+      const kernels::IpAddress source = PeerAddress(from_[i]);
+      if (!filter_.Allows(source)) {
+        ++refused;
+        continue;
+      }
       const std::string_view payload(static_cast<const char*>(iov_[i].iov_base),
                                      messages_[i].msg_len);
-      beacons_.Add(socket.endpoint, kernels::IngressKind::kUdpRelay, payload, {},
-                   PeerAddress(from_[i]), now_ms_);
+      beacons_.Add(socket.endpoint, kernels::IngressKind::kUdpRelay, payload, {}, source, now_ms_);
       bytes += payload.size();
     }
-    Bump(datagrams_, static_cast<uint64_t>(n) - truncated);
+    Bump(datagrams_, static_cast<uint64_t>(n) - truncated - refused);
     Bump(bytes_, bytes);
     Bump(truncated_, truncated);
+    Bump(source_not_allowed_, refused);
   }
 
   const UdpRelayConfig& config_;
   kernels::BeaconSink* sink_;
+  const kernels::SourceFilter filter_;
   kernels::SinkBatch beacons_;
   int epoll_ = -1;
   int wake_ = -1;
@@ -159,6 +170,7 @@ class UdpRelay::Worker {
   std::atomic<uint64_t> datagrams_{0};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> truncated_{0};
+  std::atomic<uint64_t> source_not_allowed_{0};
   std::atomic<uint64_t> receive_errors_{0};
 };
 
@@ -216,6 +228,12 @@ uint64_t UdpRelay::truncated() const {
   return n;
 }
 
+uint64_t UdpRelay::source_not_allowed() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_) n += w->source_not_allowed();
+  return n;
+}
+
 uint64_t UdpRelay::receive_errors() const {
   uint64_t n = 0;
   for (const auto& w : workers_) n += w->receive_errors();
@@ -230,6 +248,9 @@ void UdpRelay::RegisterMetrics(MetricsRegistry* registry, std::string prefix) co
                 bytes());
     out.Counter(prefix + "_truncated_total", "UDP relay datagrams dropped as truncated", {},
                 truncated());
+    out.Counter(prefix + "_source_not_allowed_total",
+                "UDP relay datagrams dropped: sender outside allowed_sources", {},
+                source_not_allowed());
     out.Counter(prefix + "_receive_errors_total", "recvmmsg failures other than EAGAIN", {},
                 receive_errors());
   });

@@ -12,6 +12,7 @@
 
 #include "host/metrics/metrics.h"
 #include "kernels/beacon_sink.h"
+#include "kernels/ip_prefix.h"
 
 namespace beacon::host {
 
@@ -21,6 +22,8 @@ struct UdpRelayConfig {
   unsigned burst = 32;                     // datagrams per recvmmsg
   int tick_ms = 100;                       // kernels::BeaconSink::OnTick period
   int receive_buffer_bytes = 4 << 20;      // SO_RCVBUF per socket
+  // Senders whose datagrams are taken; others are dropped and counted. Empty: every sender.
+  std::vector<kernels::IpPrefix> allowed_sources;
 };
 
 class UdpRelay {
@@ -42,9 +45,11 @@ class UdpRelay {
   uint64_t datagrams() const;  // handed to the sinks
   uint64_t bytes() const;      // their payload bytes
   uint64_t truncated() const;  // over the receive buffer (never for IPv4/IPv6 UDP < 64 KiB)
+  uint64_t source_not_allowed() const;  // from senders outside allowed_sources, dropped
   uint64_t receive_errors() const;
 
-  // Registers <prefix>_datagrams_total, _bytes_total, _truncated_total, _receive_errors_total.
+  // Registers <prefix>_datagrams_total, _bytes_total, _truncated_total,
+  // _source_not_allowed_total, _receive_errors_total.
   void RegisterMetrics(MetricsRegistry* registry, std::string prefix) const;
 
  private:

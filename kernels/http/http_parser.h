@@ -128,6 +128,10 @@ class HttpParser {
   bool expects_continue() const { return expects_continue_ && phase_ != Phase::kHead; }
   // The current request's head has been parsed (its body may still be awaited).
   bool head_complete() const { return phase_ != Phase::kHead; }
+  // Bytes the de-chunked and inflated bodies hold past a fresh parser's (kept across Reset).
+  size_t body_buffer_bytes() const {
+    return dechunked_.capacity() + inflated_.capacity() - 2 * std::string().capacity();
+  }
   void Reset();
 
  private:

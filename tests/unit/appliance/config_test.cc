@@ -210,11 +210,29 @@ TEST(ConfigTest, RefusesBadInputNamingIt) {
   ExpectError("[clickhouse]\nspool_fsync = 1\n", "clickhouse.spool_fsync: expected true");
 }
 
+TEST(ConfigTest, AllowedSourcesOfTheUdpRelays) {
+  const Config c = ParseConfig(
+      "[udp]\nhit_batch_port = 5140\nallowed_sources = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n"
+      "[dpdk]\nports = [\"net_null0\"]\nhit_batch_port = 5140\nallowed_sources = [\"192.0.2.7\"]\n",
+      "t.toml");
+  ASSERT_EQ(c.udp.relay.allowed_sources.size(), 2u);
+  EXPECT_EQ(c.udp.relay.allowed_sources[0].bits, 96 + 8);
+  EXPECT_EQ(c.udp.relay.allowed_sources[1].bits, 32);
+  ASSERT_EQ(c.dpdk.data_plane.allowed_sources.size(), 1u);
+  EXPECT_EQ(c.dpdk.data_plane.allowed_sources[0].bits, 128);
+  EXPECT_TRUE(DefaultConfig().udp.relay.allowed_sources.empty());
+  ExpectError("[udp]\nhit_batch_port = 1\nallowed_sources = [\"10.0.0.1/8\"]\n",
+              "udp.allowed_sources: expected CIDR prefixes");
+  ExpectError("[dpdk]\nports = [\"p\"]\nhit_batch_port = 1\nallowed_sources = [\"x\"]\n",
+              "dpdk.allowed_sources: expected CIDR prefixes");
+}
+
 TEST(ConfigTest, DpdkMirrorKeys) {
   const Config c = ParseConfig(
       "[http]\ncountry_headers = [\"X-Geo\"]\n[dpdk]\nports = [\"net_null0\"]\n"
       "mirror_ports = [80, 8080]\nmirror_flows = 100\nmirror_flow_bytes = 4096\n"
-      "mirror_total_bytes = 1048576\nmirror_idle_ms = 1000\nmirror_gap_ms = 50\n"
+      "mirror_total_bytes = 1048576\nmirror_idle_ms = 1000\nmirror_syn_idle_ms = 200\n"
+      "mirror_gap_ms = 50\n"
       "mirror_client_ip_header = \"X-Forwarded-For\"\n",
       "t.toml");
   EXPECT_EQ(c.dpdk.data_plane.mirror.server_ports, (std::vector<uint16_t>{80, 8080}));
@@ -222,6 +240,7 @@ TEST(ConfigTest, DpdkMirrorKeys) {
   EXPECT_EQ(c.dpdk.data_plane.mirror.max_flow_bytes, 4096u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.max_total_bytes, 1048576u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.idle_ms, 1000u);
+  EXPECT_EQ(c.dpdk.data_plane.mirror.syn_idle_ms, 200u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.gap_ms, 50u);
   EXPECT_EQ(c.dpdk.data_plane.mirror.client_ip_header, "X-Forwarded-For");
   EXPECT_EQ(c.dpdk.data_plane.mirror.country_headers, (std::vector<std::string>{"X-Geo"}));

@@ -307,9 +307,9 @@ TEST(DataPlaneTest, MirrorCaptureThroughTwoWorkersMatchesTheGroundTruth) {
   EXPECT_GT(m.Get(MirrorCounter::kRetransmitted), 0u);
   EXPECT_GT(m.Get(MirrorCounter::kTrimmed), 0u);
   EXPECT_GT(m.Get(MirrorCounter::kPickups), 0u);
-  EXPECT_EQ(m.Get(MirrorCounter::kFlowTableFull) + m.Get(MirrorCounter::kOverFlowBytes) +
+  EXPECT_EQ(m.Get(MirrorCounter::kFlowsEvictedLru) + m.Get(MirrorCounter::kOverFlowBytes) +
                 m.Get(MirrorCounter::kOverTotalBytes) + m.Get(MirrorCounter::kFlowsEvicted) +
-                m.Get(MirrorCounter::kBeaconsDropped),
+                m.Get(MirrorCounter::kFlowsSynExpired) + m.Get(MirrorCounter::kBeaconsDropped),
             0u);
   EXPECT_EQ(c.mirror_buffered_bytes, 0u);
   EXPECT_EQ(sink0.wrong_ingress + sink1.wrong_ingress, 0u);
@@ -416,6 +416,63 @@ TEST(DataPlaneTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
   EXPECT_TRUE(sink0.sources[0].is_v4());
   // Every mbuf went back to its pool (reassembly keeps none once a datagram completes).
   EXPECT_EQ(rte_mempool_avail_count(pool), 1023u);
+}
+
+TEST(DataPlaneTest, SendersOutsideAllowedSourcesAreDroppedAndCounted) {
+  ASSERT_NE(g_eal, nullptr);
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("sources_test_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  rte_ring* rx = rte_ring_create("sources_test_rx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  rte_ring* tx = rte_ring_create("sources_test_tx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  ASSERT_NE(rx, nullptr);
+  ASSERT_GE(rte_eth_from_rings("sources", &rx, 1, &tx, 1, 0), 0);
+  DataPlaneConfig config;
+  config.ports = {"net_ring_sources"};
+  config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
+  config.rx_descriptors = 128;
+  config.allowed_sources = {*kernels::ParseIpPrefix("198.18.0.0/15"),
+                            *kernels::ParseIpPrefix("2001:db8::/32")};
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(5, 1), "generated");
+  AggregatingSink sink(&sites);
+  DataPlane relay(*g_eal, config, {&sink});
+  relay.Start();
+
+  using Address = std::array<uint8_t, 16>;
+  const auto datagram = [](bool ipv6, const Address& source, const std::string& payload) {
+    bench::UdpDatagram d;
+    d.ipv6 = ipv6;
+    d.source = source;
+    d.destination = ipv6 ? Address{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+                         : Address{198, 19, 0, 1};
+    d.payload = payload;
+    return d;
+  };
+  const Address v6_in = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+  Address v6_out = v6_in;
+  v6_out[3] = 0xb9;  // 2001:db9::9
+  std::vector<std::string> frames = {
+      bench::UdpFrame(datagram(false, {198, 18, 0, 9}, "in-four")),
+      bench::UdpFrame(datagram(false, {203, 0, 113, 5}, "out-four")),
+      bench::UdpFrame(datagram(true, v6_in, "in-six")),
+      bench::UdpFrame(datagram(true, v6_out, "out-six")),
+  };
+  for (const std::string& f :
+       bench::FragmentFrames(datagram(false, {203, 0, 113, 5}, std::string(600, 'f')), 256, 7)) {
+    frames.push_back(f);
+  }
+  for (const std::string& f : frames) ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, f, 4096)), 0);
+  const bool done =
+      WaitFor(relay, [&](const DataPlaneCounters& c) { return FramesSeen(c) == frames.size(); });
+  relay.Stop();
+  ASSERT_TRUE(done) << FramesSeen(relay.Counters()) << " of " << frames.size();
+  const DataPlaneCounters c = relay.Counters();
+  EXPECT_EQ(c.Frames(FrameOutcome::kBeaconDatagram), 2u);
+  EXPECT_EQ(c.Frames(FrameOutcome::kSourceNotAllowed), frames.size() - 2);
+  EXPECT_EQ(c.Frames(FrameOutcome::kFragment) + c.reassembled, 0u);
+  EXPECT_EQ(sink.payloads, (std::vector<std::string>{"in-four", "in-six"}));
+  EXPECT_EQ(rte_mempool_avail_count(pool), 255u);
 }
 
 TEST(DataPlaneTest, SetupFailsWithAMessageNamingTheBadValue) {

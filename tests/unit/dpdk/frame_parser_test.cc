@@ -103,6 +103,7 @@ TEST(FrameParserTest, FragmentsGoToReassemblyWithTheirHeaderLengths) {
       EXPECT_EQ(parsed.outcome, FrameOutcome::kFragment);
       EXPECT_EQ(parsed.l2_len, 18);
       EXPECT_EQ(parsed.l3_len, ipv6 ? 40 : 20);
+      EXPECT_EQ(parsed.source.bytes[15], d.source[ipv6 ? 15 : 3]);  // for the source filter
     }
   }
 }

@@ -257,19 +257,90 @@ TEST(TcpMirrorTest, RstClosesAndANewIsnRestartsTheFlow) {
   EXPECT_EQ(m.Count(MirrorCounter::kPartialDropped), 2u);
 }
 
-TEST(TcpMirrorTest, FlowTableAndBufferBounds) {
+TEST(TcpMirrorTest, AFullTableEvictsTheLeastRecentlyUsedFlow) {
   TcpMirrorConfig config = Mirror::Defaults();
   config.max_flows = 2;
+  Mirror m(config);
+  const std::string a = Get("/collect?a=1");
+  m.Send(1, 0, {}, kTcpSyn, kNow);
+  m.Send(2, 0, {}, kTcpSyn, kNow + 1);
+  m.Send(1, 1, std::string_view(a).substr(0, 10), kTcpAck, kNow + 2);  // flow 2 is now LRU
+  m.Send(3, 0, {}, kTcpSyn, kNow + 3);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsEvictedLru), 1u);
+  m.Send(1, 11, std::string_view(a).substr(10), kTcpAck, kNow + 4);
+  m.Send(4, 0, a, kTcpAck, kNow + 5);  // a pickup evicts flow 3, not flow 1
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsEvictedLru), 2u);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsOpened), 4u);
+  EXPECT_EQ(m.mirror.flow_count(), 2u);
+  EXPECT_EQ(m.Payloads(), (std::vector<std::string>{"a=1", "a=1"}));
+  // An evicted flow's partial request is dropped and counted.
+  m.Send(1, 1 + static_cast<uint32_t>(a.size()), std::string_view(a).substr(0, 10), kTcpAck,
+         kNow + 6);
+  m.Send(5, 0, {}, kTcpSyn, kNow + 7);
+  m.Send(6, 0, {}, kTcpSyn, kNow + 8);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsEvictedLru), 4u);
+  EXPECT_EQ(m.Count(MirrorCounter::kPartialDropped), 1u);
+  EXPECT_EQ(m.mirror.buffered_bytes(), 0u);
+}
+
+TEST(TcpMirrorTest, FlowsWithoutPayloadExpireAfterSynIdleMs) {
+  Mirror m;
+  m.Send(1, 0, {}, kTcpSyn, kNow);
+  m.Send(1, 1, {}, kTcpAck, kNow + 4'000);  // pure ACKs do not keep a flow
+  m.Send(2, 0, {}, kTcpSyn, kNow);
+  m.Send(2, 1, Get("/collect?a=1"), kTcpAck, kNow + 100);
+  m.mirror.OnTick(kNow + 4'999);
+  EXPECT_EQ(m.mirror.flow_count(), 2u);
+  m.mirror.OnTick(kNow + 5'000);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsSynExpired), 1u);
+  EXPECT_EQ(m.mirror.flow_count(), 1u);  // the keep-alive flow waits for idle_ms
+  EXPECT_EQ(m.Payloads(), (std::vector<std::string>{"a=1"}));
+}
+
+TEST(TcpMirrorTest, DechunkedBodiesCountAgainstTheTotal) {
+  const std::string head =
+      "POST /collect HTTP/1.1\r\nHost: c.example\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk = "800\r\n" + std::string(0x800, 'c') + "\r\n";
+  Mirror m;
+  m.Send(1, 0, {}, kTcpSyn);
+  uint32_t seq = 1;
+  const auto send = [&](Mirror& to, const std::string& bytes) {
+    to.Send(1, seq, bytes);
+    seq += static_cast<uint32_t>(bytes.size());
+  };
+  send(m, head);
+  send(m, chunk);
+  // The stream holds the wire bytes and the parser the de-chunked body besides.
+  EXPECT_GT(m.mirror.buffered_bytes(), head.size() + chunk.size() + 0x700);
+  send(m, "0\r\n\r\n");
+  EXPECT_EQ(m.Payloads(), (std::vector<std::string>{std::string(0x800, 'c')}));
+  EXPECT_EQ(m.mirror.buffered_bytes(), 0u);  // the body buffer is given back
+
+  // Past max_total_bytes the request is dropped, and the flow resumes at the next request.
+  TcpMirrorConfig config = Mirror::Defaults();
+  config.max_total_bytes = 8 * 1024;
+  Mirror small(config);
+  seq = 1;
+  small.Send(1, 0, {}, kTcpSyn);
+  send(small, head);
+  for (int i = 0; i < 4; ++i) send(small, chunk);
+  EXPECT_EQ(small.Count(MirrorCounter::kOverTotalBytes), 1u);
+  EXPECT_EQ(small.Count(MirrorCounter::kPartialDropped), 1u);
+  EXPECT_LE(small.mirror.buffered_bytes(), config.max_total_bytes);
+  send(small, "0\r\n\r\n");
+  send(small, Get("/collect?after=1"));
+  EXPECT_EQ(small.Payloads(), (std::vector<std::string>{"after=1"}));
+  EXPECT_EQ(small.mirror.buffered_bytes(), 0u);
+}
+
+TEST(TcpMirrorTest, FlowAndTotalBufferBounds) {
+  TcpMirrorConfig config = Mirror::Defaults();
   config.max_flow_bytes = 300;
   config.max_total_bytes = 500;
   Mirror m(config);
   const std::string a = Get("/collect?a=1");
   m.Send(1, 0, {}, kTcpSyn);
   m.Send(2, 0, {}, kTcpSyn);
-  m.Send(3, 0, {}, kTcpSyn);
-  m.Send(4, 0, a);
-  EXPECT_EQ(m.Count(MirrorCounter::kFlowTableFull), 2u);
-  EXPECT_EQ(m.mirror.flow_count(), 2u);
 
   // Flow 1: held bytes past 300 declare the hole lost; the stream resumes at a method.
   const std::string big = Post("/collect", std::string(150, 'x'));
@@ -303,7 +374,9 @@ TEST(TcpMirrorTest, FlowTableAndBufferBounds) {
 }
 
 TEST(TcpMirrorTest, IdleFlowsAreEvicted) {
-  Mirror m;
+  TcpMirrorConfig config = Mirror::Defaults();
+  config.syn_idle_ms = 60'000;
+  Mirror m(config);
   m.Send(10, 0, {}, kTcpSyn);
   m.Send(11, 0, {}, kTcpSyn, kNow + 20'000);
   m.mirror.OnTick(kNow + 30'000);

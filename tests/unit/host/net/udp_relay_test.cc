@@ -58,27 +58,41 @@ int64_t NowMs() {
       .count();
 }
 
-// Sends `payload` from a fresh socket (a fresh source port: a new flow for SO_REUSEPORT).
+// Sends `payload` to 127.0.0.1:`port` from `source` (any address of 127/8 is local;
+// INADDR_ANY: the kernel picks), from a fresh socket (a fresh source port: a new flow for
+// SO_REUSEPORT).
+void SendFrom(uint32_t source, uint16_t port, const std::string& payload) {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  from.sin_addr.s_addr = htonl(source);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)), 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(
+      sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+      static_cast<ssize_t>(payload.size()));
+  close(fd);
+}
+
+// Sends `payload` to the loopback address of `family`, as SendFrom.
 void Send(int family, uint16_t port, const std::string& payload) {
+  if (family == AF_INET) {
+    SendFrom(INADDR_ANY, port, payload);
+    return;
+  }
   const int fd = socket(family, SOCK_DGRAM, 0);
   ASSERT_GE(fd, 0);
-  if (family == AF_INET) {
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(
-        sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
-        static_cast<ssize_t>(payload.size()));
-  } else {
-    sockaddr_in6 to{};
-    to.sin6_family = AF_INET6;
-    to.sin6_port = htons(port);
-    to.sin6_addr = in6addr_loopback;
-    ASSERT_EQ(
-        sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
-        static_cast<ssize_t>(payload.size()));
-  }
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_port = htons(port);
+  to.sin6_addr = in6addr_loopback;
+  ASSERT_EQ(
+      sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+      static_cast<ssize_t>(payload.size()));
   close(fd);
 }
 
@@ -174,6 +188,39 @@ TEST(UdpRelayTest, WhileNotAdmittingDatagramsWaitInTheSocket) {
   ASSERT_TRUE(WaitFor([&] { return sink.count() == 300; })) << sink.count();
   relay.Stop();
   EXPECT_LE(sink.max_batch, kernels::kMaxBatchBeacons);
+}
+
+TEST(UdpRelayTest, SendersOutsideAllowedSourcesAreDroppedAndCounted) {
+  RecordingSink sink;
+  UdpRelayConfig config;
+  config.ports = {{0, kernels::Endpoint::kUdpHitBatch}};
+  config.allowed_sources = {*kernels::ParseIpPrefix("127.0.0.1"),
+                            *kernels::ParseIpPrefix("2001:db8::/32")};
+  UdpRelay relay(config, {&sink});
+  relay.Start();
+  for (int i = 0; i < 20; ++i) {
+    SendFrom(0x7f000001, relay.bound_ports()[0], "allowed " + std::to_string(i));
+    SendFrom(0x7f000002, relay.bound_ports()[0], "refused " + std::to_string(i));
+  }
+  ASSERT_TRUE(WaitFor([&] { return sink.count() == 20 && relay.source_not_allowed() == 20; }))
+      << sink.count() << " taken, " << relay.source_not_allowed() << " refused";
+  relay.Stop();
+  for (const Received& r : sink.received) EXPECT_EQ(r.payload.rfind("allowed ", 0), 0u);
+  EXPECT_EQ(relay.datagrams(), 20u);
+  MetricsRegistry metrics;
+  relay.RegisterMetrics(&metrics, "beacond_udp");
+  EXPECT_NE(metrics.Scrape().find("beacond_udp_source_not_allowed_total 20"), std::string::npos)
+      << metrics.Scrape();
+
+  // Over IPv6: ::1 is outside 2001:db8::/32.
+  RecordingSink v6_sink;
+  config.address = "::1";
+  UdpRelay v6(config, {&v6_sink});
+  v6.Start();
+  Send(AF_INET6, v6.bound_ports()[0], "refused");
+  ASSERT_TRUE(WaitFor([&] { return v6.source_not_allowed() == 1; }));
+  v6.Stop();
+  EXPECT_EQ(v6_sink.count(), 0u);
 }
 
 TEST(UdpRelayTest, BindFailureNamesTheAddress) {
