@@ -118,6 +118,7 @@ struct ArchiveCommand {
   std::string dir;
   std::string worker, from, to;
   std::string out_path;
+  std::string format = "ndjson";
   size_t capacity = 112'640;
   size_t max_records = 100'000;
 };
@@ -147,9 +148,14 @@ int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
       std::fprintf(stderr, "beaconctl archive export: cannot write %s\n", command.out_path.c_str());
       return 1;
     }
-    const int status = ArchiveCat(fs, command.dir, filter, file, std::cerr);
+    const int status = command.format == "rowbinary"
+                           ? ArchiveExportRowBinary(fs, command.dir, filter, file, std::cerr)
+                           : ArchiveCat(fs, command.dir, filter, file, std::cerr);
     file.close();
     return file ? status : 1;
+  }
+  if (archive.got_subcommand("export") && command.format == "rowbinary") {
+    return ArchiveExportRowBinary(fs, command.dir, filter, std::cout, std::cerr);
   }
   return ArchiveCat(fs, command.dir, filter, std::cout, std::cerr);
 }
@@ -215,8 +221,8 @@ int main(int argc, char** argv) {
   auto* archive_verify = archive->add_subcommand(
       "verify", "Check every block's CRC; list torn and corrupt blocks (exit 1 on damage)");
   auto* archive_cat = archive->add_subcommand("cat", "Print records as JSON lines");
-  auto* archive_export =
-      archive->add_subcommand("export", "Write records as NDJSON (to --out, else stdout)");
+  auto* archive_export = archive->add_subcommand(
+      "export", "Write records as NDJSON or RowBinary (to --out, else stdout)");
   auto* archive_train = archive->add_subcommand(
       "train", "Train and store a zstd dictionary per format from the archive's records");
   for (auto* sub : {archive_ls, archive_verify, archive_cat, archive_export, archive_train}) {
@@ -229,7 +235,12 @@ int main(int argc, char** argv) {
                     "Receive time >= this (unix ms, or UTC YYYY-MM-DD[THH:MM[:SS]][Z])");
     sub->add_option("--to", archive_command.to, "Receive time < this (same forms)");
   }
-  archive_export->add_option("--out", archive_command.out_path, "NDJSON file to write");
+  archive_export->add_option("--out", archive_command.out_path, "File to write");
+  archive_export
+      ->add_option("--format", archive_command.format,
+                   "ndjson, or rowbinary for INSERT INTO raw_events FORMAT RowBinary")
+      ->check(CLI::IsMember({"ndjson", "rowbinary"}))
+      ->capture_default_str();
   archive_train->add_option("--capacity", archive_command.capacity, "Largest dictionary, bytes")
       ->capture_default_str();
   archive_train

@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "host/archive/archive_scanner.h"
@@ -218,6 +220,78 @@ std::string TimeOrDash(const std::optional<int64_t>& ms) {
   return ms.has_value() ? FormatTime(*ms) : "-";
 }
 
+// "DE"; "" unknown; "#<code>" for a code that is not two capital letters.
+std::string CountryText(uint16_t code) {
+  std::array<char, 2> letters;
+  const std::string_view country = kernels::CountryLetters(code, &letters);
+  const bool ok =
+      std::all_of(country.begin(), country.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  return ok ? std::string(country) : "#" + std::to_string(code);
+}
+
+// Calls `emit` for every record of the workers `filter` selects within its times, worker by
+// worker in sequence order; damage goes to `err`. 1 when anything was damaged or unreadable.
+int ForEachRecord(
+    host::FileSystem& fs, const std::string& dir, const ArchiveFilter& filter, std::ostream& err,
+    const std::function<void(uint32_t, uint64_t, const kernels::ArchiveRecord&)>& emit) {
+  std::vector<host::SegmentFile> segments;
+  if (const int e = host::ListSegments(fs, dir, &segments); e != 0) {
+    err << "archive " << dir << ": " << std::strerror(e) << "\n";
+    return 1;
+  }
+  std::set<uint32_t> workers;
+  for (const auto& segment : segments) {
+    if (!filter.worker.has_value() || *filter.worker == segment.worker) {
+      workers.insert(segment.worker);
+    }
+  }
+  const auto dictionaries = Dictionaries(fs, dir, err);
+  host::ArchiveScanner scanner(fs, dir, dictionaries.get());
+  int status = 0;
+  for (const uint32_t worker : workers) {
+    if (const int e = scanner.Seek(worker, 0); e != 0) {
+      err << "archive " << dir << ": " << std::strerror(e) << "\n";
+      return 1;
+    }
+    uint64_t sequence = 0;
+    kernels::ArchiveRecord record;
+    while (scanner.Next(&sequence, &record)) {
+      if (record.receive_time_ms >= filter.from_ms && record.receive_time_ms < filter.to_ms) {
+        emit(worker, sequence, record);
+      }
+    }
+    PrintDamage(scanner.stats(), err);
+    if (Damaged(scanner.stats())) status = 1;
+  }
+  return status;
+}
+
+template <typename T>
+void PutLittleEndian(T value, std::string* out) {
+  char bytes[sizeof(T)];
+  kernels::StoreLittleEndian(bytes, value);
+  out->append(bytes, sizeof(T));
+}
+
+// RowBinary String: VarUInt length (LEB128), then the bytes.
+void PutString(std::string_view s, std::string* out) {
+  uint64_t n = s.size();
+  while (n >= 0x80) {
+    out->push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out->push_back(static_cast<char>(n));
+  out->append(s);
+}
+
+std::string EnumType(std::span<const std::string_view> names) {
+  std::string type = "Enum8(";
+  for (size_t i = 0; i < names.size(); ++i) {
+    type += (i == 0 ? "'" : ", '") + std::string(names[i]) + "' = " + std::to_string(i);
+  }
+  return type + ")";
+}
+
 }  // namespace
 
 bool ParseArchiveTime(std::string_view text, int64_t* unix_ms) {
@@ -310,7 +384,6 @@ int ArchiveVerify(host::FileSystem& fs, const std::string& dir, std::ostream& ou
 
 void AppendRecordJson(uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& record,
                       std::string* out) {
-  std::array<char, 2> letters;
   char hash[20];
   std::snprintf(hash, sizeof(hash), "%016llx",
                 static_cast<unsigned long long>(record.address_hash));
@@ -321,10 +394,7 @@ void AppendRecordJson(uint32_t worker, uint64_t sequence, const kernels::Archive
   *out += "\",\"endpoint\":\"";
   *out += EndpointName(record.endpoint);
   *out += "\",\"country\":\"";
-  const std::string_view country = kernels::CountryLetters(record.country, &letters);
-  const bool letters_ok =
-      std::all_of(country.begin(), country.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-  *out += letters_ok ? std::string(country) : "#" + std::to_string(record.country);
+  *out += CountryText(record.country);
   *out += "\",\"address_hash\":\"";
   *out += hash;
   out->push_back('"');
@@ -336,41 +406,53 @@ void AppendRecordJson(uint32_t worker, uint64_t sequence, const kernels::Archive
 
 int ArchiveCat(host::FileSystem& fs, const std::string& dir, const ArchiveFilter& filter,
                std::ostream& out, std::ostream& err) {
-  std::vector<host::SegmentFile> segments;
-  if (const int e = host::ListSegments(fs, dir, &segments); e != 0) {
-    err << "archive " << dir << ": " << std::strerror(e) << "\n";
-    return 1;
-  }
-  std::set<uint32_t> workers;
-  for (const auto& segment : segments) {
-    if (!filter.worker.has_value() || *filter.worker == segment.worker) {
-      workers.insert(segment.worker);
-    }
-  }
-  const auto dictionaries = Dictionaries(fs, dir, err);
-  host::ArchiveScanner scanner(fs, dir, dictionaries.get());
-  int status = 0;
   std::string line;
-  for (const uint32_t worker : workers) {
-    if (const int e = scanner.Seek(worker, 0); e != 0) {
-      err << "archive " << dir << ": " << std::strerror(e) << "\n";
-      return 1;
-    }
-    uint64_t sequence = 0;
-    kernels::ArchiveRecord record;
-    while (scanner.Next(&sequence, &record)) {
-      if (record.receive_time_ms < filter.from_ms || record.receive_time_ms >= filter.to_ms) {
-        continue;
-      }
-      line.clear();
-      AppendRecordJson(worker, sequence, record, &line);
-      line.push_back('\n');
-      out << line;
-    }
-    PrintDamage(scanner.stats(), err);
-    if (Damaged(scanner.stats())) status = 1;
-  }
-  return status;
+  return ForEachRecord(fs, dir, filter, err,
+                       [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
+                         line.clear();
+                         AppendRecordJson(worker, sequence, r, &line);
+                         line.push_back('\n');
+                         out << line;
+                       });
+}
+
+std::string RawEventsTableDdl(const std::string& database) {
+  static constexpr std::array<std::string_view, 3> kIngressNames = {"http", "udp_relay", "mirror"};
+  return "CREATE TABLE IF NOT EXISTS " + database +
+         ".raw_events (worker UInt32, sequence UInt64, receive_time DateTime, receive_time_ms "
+         "Int64, ingress " +
+         EnumType(kIngressNames) + ", endpoint " + EnumType(kEndpointNames) +
+         ", country String, address_hash UInt64, user_agent String, query String, payload "
+         "String) ENGINE = MergeTree() PARTITION BY toYYYYMMDD(receive_time) ORDER BY (worker, "
+         "sequence)";
+}
+
+void AppendRecordRowBinary(uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& record,
+                           std::string* out) {
+  const int64_t ms = record.receive_time_ms;
+  const int64_t seconds = (ms - (((ms % 1000) + 1000) % 1000)) / 1000;
+  PutLittleEndian<uint32_t>(worker, out);
+  PutLittleEndian<uint64_t>(sequence, out);
+  PutLittleEndian<uint32_t>(static_cast<uint32_t>(seconds), out);
+  PutLittleEndian<int64_t>(ms, out);
+  PutLittleEndian<uint8_t>(static_cast<uint8_t>(record.ingress), out);
+  PutLittleEndian<uint8_t>(static_cast<uint8_t>(record.endpoint), out);
+  PutString(CountryText(record.country), out);
+  PutLittleEndian<uint64_t>(record.address_hash, out);
+  PutString(record.user_agent, out);
+  PutString(record.query, out);
+  PutString(record.payload, out);
+}
+
+int ArchiveExportRowBinary(host::FileSystem& fs, const std::string& dir,
+                           const ArchiveFilter& filter, std::ostream& out, std::ostream& err) {
+  std::string row;
+  return ForEachRecord(fs, dir, filter, err,
+                       [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
+                         row.clear();
+                         AppendRecordRowBinary(worker, sequence, r, &row);
+                         out << row;
+                       });
 }
 
 int ArchiveTrain(host::FileSystem& fs, const std::string& dir, size_t capacity, size_t max_records,

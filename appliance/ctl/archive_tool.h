@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <ostream>
@@ -49,6 +50,18 @@ void AppendRecordJson(uint32_t worker, uint64_t sequence, const kernels::Archive
 // `export` to a file.
 int ArchiveCat(host::FileSystem& fs, const std::string& dir, const ArchiveFilter& filter,
                std::ostream& out, std::ostream& err);
+
+// The raw-events table `export --format rowbinary` writes for (idempotent DDL for 18.16):
+// worker UInt32, sequence UInt64, receive_time DateTime, receive_time_ms Int64, ingress and
+// endpoint Enum8 (the names of the JSON lines), country String, address_hash UInt64,
+// user_agent, query, payload String; MergeTree by day, ordered by (worker, sequence).
+std::string RawEventsTableDdl(const std::string& database);
+// Appends one row of that table in RowBinary.
+void AppendRecordRowBinary(uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& record,
+                           std::string* out);
+// Like ArchiveCat, one RowBinary row per record (`INSERT INTO … FORMAT RowBinary`).
+int ArchiveExportRowBinary(host::FileSystem& fs, const std::string& dir,
+                           const ArchiveFilter& filter, std::ostream& out, std::ostream& err);
 
 // Trains a zstd dictionary of at most `capacity` bytes per endpoint (format) from up to
 // `max_records` of the archive's own records of that endpoint, and stores each in `dir`
