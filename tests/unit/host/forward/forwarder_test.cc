@@ -18,6 +18,7 @@
 
 #include "host/forward/schema.h"
 #include "host/forward/spool.h"
+#include "tests/unit/host/forward/cluster/silent_proxy.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
 
 namespace beacon::host {
@@ -466,6 +467,33 @@ TEST(ForwarderTest, DropsAndCountsSpoolRecordsOfAnEarlierLayout) {
   EXPECT_EQ(forwarder.acknowledged_events(), 9u);
   EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
   std::filesystem::remove_all(dir);
+}
+
+// Exactly once on one server after a real timeout: the first connection writes the insert
+// but its answer never comes back, so the forwarder retries the same bytes, which the
+// replicated table drops.
+TEST(ForwarderTest, AnInsertRetriedAfterATimeoutCountsOnce) {
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "timeout_db"));
+  ApplySchema(client, "timeout_db");
+  const std::string duplicates =
+      "SELECT sum(value) FROM system.events WHERE event = 'DuplicatedInsertedBlocks'";
+  const uint64_t duplicates_before = std::stoull("0" + Query(client, duplicates));
+  SilentProxy proxy(std::stoi(url.substr(url.rfind(':') + 1)), /*silent_connections=*/1);
+  Forwarder forwarder(Config(Endpoint(LoopbackUrl(proxy.port()), "timeout_db", 2'000),
+                             /*flush_interval_ms=*/10, /*retry_initial_ms=*/10,
+                             /*retry_max_ms=*/50));
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  kernels::EpochRows rows = WorkerZeroEpoch();
+  ASSERT_TRUE(forwarder.Offer(rows));
+  ASSERT_TRUE(forwarder.Drain(milliseconds(30'000)));
+  EXPECT_GE(Sample(registry, "f_retries_total"), 1);
+  EXPECT_GE(proxy.connections(), 2);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
+  EXPECT_GE(std::stoull("0" + Query(client, duplicates)), duplicates_before + 1);
 }
 
 // Exactly once on one server across a crash between ClickHouse's acknowledgement and the
