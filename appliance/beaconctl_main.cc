@@ -1,18 +1,23 @@
 // beaconctl: the operator's command line: create the ClickHouse schema, read a running
-// beacond's counters, watch nodes live, check and set up a node, check a site registry.
+// beacond's counters, watch nodes live, check and set up a node, check a site registry, read
+// the raw archive.
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <fstream>
+#include <iostream>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "appliance/config.h"
+#include "appliance/ctl/archive_tool.h"
 #include "appliance/ctl/http_get.h"
 #include "appliance/ctl/node_checks.h"
 #include "appliance/ctl/top.h"
+#include "host/archive/file_system.h"
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/schema.h"
 #include "kernels/site_registry.h"
@@ -108,6 +113,53 @@ int CheckSites(const std::string& path) {
   return 0;
 }
 
+// The archive subcommands that ran (one of them); `out_path` empty: stdout.
+struct ArchiveCommand {
+  std::string dir;
+  std::string worker, from, to;
+  std::string out_path;
+  std::string format = "ndjson";
+  size_t capacity = 112'640;
+  size_t max_records = 100'000;
+};
+
+int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
+  host::PosixFileSystem fs;
+  ArchiveFilter filter;
+  if (!command.worker.empty()) filter.worker = static_cast<uint32_t>(std::stoul(command.worker));
+  for (auto [text, bound] :
+       {std::pair{&command.from, &filter.from_ms}, std::pair{&command.to, &filter.to_ms}}) {
+    if (!text->empty() && !ParseArchiveTime(*text, bound)) {
+      std::fprintf(stderr, "beaconctl archive: not a time: %s\n", text->c_str());
+      return 2;
+    }
+  }
+  if (archive.got_subcommand("ls")) return ArchiveList(fs, command.dir, std::cout, std::cerr);
+  if (archive.got_subcommand("verify")) {
+    return ArchiveVerify(fs, command.dir, std::cout, std::cerr);
+  }
+  if (archive.got_subcommand("train")) {
+    return ArchiveTrain(fs, command.dir, command.capacity, command.max_records, std::cout,
+                        std::cerr);
+  }
+  if (archive.got_subcommand("export") && !command.out_path.empty()) {
+    std::ofstream file(command.out_path, std::ios::binary | std::ios::trunc);
+    if (!file) {
+      std::fprintf(stderr, "beaconctl archive export: cannot write %s\n", command.out_path.c_str());
+      return 1;
+    }
+    const int status = command.format == "rowbinary"
+                           ? ArchiveExportRowBinary(fs, command.dir, filter, file, std::cerr)
+                           : ArchiveCat(fs, command.dir, filter, file, std::cerr);
+    file.close();
+    return file ? status : 1;
+  }
+  if (archive.got_subcommand("export") && command.format == "rowbinary") {
+    return ArchiveExportRowBinary(fs, command.dir, filter, std::cout, std::cerr);
+  }
+  return ArchiveCat(fs, command.dir, filter, std::cout, std::cerr);
+}
+
 }  // namespace
 }  // namespace beacon::app
 
@@ -162,6 +214,40 @@ int main(int argc, char** argv) {
   std::string sites_path;
   sites->add_option("file", sites_path, "Site registry file")->required();
 
+  auto* archive = cli.add_subcommand("archive", "Read a raw archive directory");
+  archive->require_subcommand(1);
+  beacon::app::ArchiveCommand archive_command;
+  auto* archive_ls = archive->add_subcommand("ls", "Segments per worker: sequences, sizes, times");
+  auto* archive_verify = archive->add_subcommand(
+      "verify", "Check every block's CRC; list torn and corrupt blocks (exit 1 on damage)");
+  auto* archive_cat = archive->add_subcommand("cat", "Print records as JSON lines");
+  auto* archive_export = archive->add_subcommand(
+      "export", "Write records as NDJSON or RowBinary (to --out, else stdout)");
+  auto* archive_train = archive->add_subcommand(
+      "train", "Train and store a zstd dictionary per format from the archive's records");
+  for (auto* sub : {archive_ls, archive_verify, archive_cat, archive_export, archive_train}) {
+    sub->add_option("--dir", archive_command.dir, "Archive directory")->required();
+  }
+  for (auto* sub : {archive_cat, archive_export}) {
+    sub->add_option("--worker", archive_command.worker, "Only this worker's records")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--from", archive_command.from,
+                    "Receive time >= this (unix ms, or UTC YYYY-MM-DD[THH:MM[:SS]][Z])");
+    sub->add_option("--to", archive_command.to, "Receive time < this (same forms)");
+  }
+  archive_export->add_option("--out", archive_command.out_path, "File to write");
+  archive_export
+      ->add_option("--format", archive_command.format,
+                   "ndjson, or rowbinary for INSERT INTO raw_events FORMAT RowBinary")
+      ->check(CLI::IsMember({"ndjson", "rowbinary"}))
+      ->capture_default_str();
+  archive_train->add_option("--capacity", archive_command.capacity, "Largest dictionary, bytes")
+      ->capture_default_str();
+  archive_train
+      ->add_option("--max-records", archive_command.max_records,
+                   "Records sampled per format at most")
+      ->capture_default_str();
+
   CLI11_PARSE(cli, argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
@@ -190,6 +276,7 @@ int main(int argc, char** argv) {
     if (*stats) return beacon::app::Stats(metrics_url, all);
     if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
     if (*sites) return beacon::app::CheckSites(sites_path);
+    if (*archive) return beacon::app::RunArchive(*archive, archive_command);
     if (*doctor || *setup)
       return beacon::app::Doctor(node_config, static_cast<bool>(*setup), *setup && apply);
   } catch (const std::exception& e) {

@@ -68,11 +68,14 @@ struct Forwarder::Batch {
   bool site_done = false;      // site_data acknowledged; a retry resends only breakdown_data
   bool spooled = false;        // this batch is the head record of the shard's spool
 
-  // Tags spool records of this layout (rows carrying uniqHLL12 states, for site_minutes and
-  // breakdown_minutes). Records of earlier layouts — "BNBRDK01", hash arrays for the *_in
-  // tables, and the page_minutes one before it, which began with the event count — are
-  // dropped and counted rather than sent to a table whose columns they do not match.
-  static constexpr uint64_t kRecordTag = 0x3230'4b44'5242'4e42;  // "BNBRDK02"
+  // Tags spool records of this layout (rows carrying uniqHLL12 states and a batch_id, for
+  // site_minutes and breakdown_minutes). "BNBRDK02", the same rows, had no batch_id on one
+  // server: such records are still sent on a cluster, where their rows match. Records of
+  // earlier layouts — "BNBRDK01", hash arrays for the *_in tables, and the page_minutes one
+  // before it, which began with the event count — are dropped and counted rather than sent
+  // to a table whose columns they do not match.
+  static constexpr uint64_t kRecordTag = 0x3330'4b44'5242'4e42;         // "BNBRDK03"
+  static constexpr uint64_t kClusterRecordTag = 0x3230'4b44'5242'4e42;  // "BNBRDK02"
 
   size_t MemoryBytes() const { return sizeof(Batch) + site_data.size() + breakdown_data.size(); }
 
@@ -91,8 +94,10 @@ struct Forwarder::Batch {
     return out;
   }
 
-  static std::optional<Batch> Decode(std::string_view record) {
-    if (record.size() < 40 || GetU64(record, 0) != kRecordTag) return std::nullopt;
+  static std::optional<Batch> Decode(std::string_view record, bool cluster) {
+    if (record.size() < 40) return std::nullopt;
+    const uint64_t tag = GetU64(record, 0);
+    if (tag != kRecordTag && !(cluster && tag == kClusterRecordTag)) return std::nullopt;
     Batch batch;
     batch.events = GetU64(record, 8);
     batch.site_rows = GetU64(record, 16);
@@ -403,13 +408,12 @@ void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<Sh
   ShareEvents(epoch.events, hits, rows);
 }
 
-// Appends the RowBinary of `rows` to the two strings; on a cluster every row carries
-// `batch_id`.
-void EncodeRows(ShardRows& rows, bool cluster, uint64_t batch_id, std::string* site_data,
+// Appends the RowBinary of `rows` to the two strings; every row carries `batch_id`.
+void EncodeRows(ShardRows& rows, uint64_t batch_id, std::string* site_data,
                 std::string* breakdown_data) {
   for (auto& [key, row] : rows.sites) {
     AppendSiteMinuteRowBinary(row, site_data);
-    if (cluster) AppendBatchIdRowBinary(batch_id, site_data);
+    AppendBatchIdRowBinary(batch_id, site_data);
   }
   kernels::BreakdownRow breakdown;
   for (auto& [key, held_row] : rows.breakdowns) {
@@ -418,7 +422,7 @@ void EncodeRows(ShardRows& rows, bool cluster, uint64_t batch_id, std::string* s
     breakdown.events = held_row.events;
     breakdown.visitors = std::move(held_row.visitors);
     AppendBreakdownRowBinary(breakdown, breakdown_data);
-    if (cluster) AppendBatchIdRowBinary(batch_id, breakdown_data);
+    AppendBatchIdRowBinary(batch_id, breakdown_data);
   }
 }
 
@@ -443,7 +447,6 @@ bool Forwarder::AwaitFlush(std::chrono::milliseconds interval, bool holding,
 
 void Forwarder::Dispatch() {
   const ShardRing ring(static_cast<uint32_t>(shards_.size()));
-  const bool cluster = !config_.cluster.empty();
   std::mt19937_64 batch_ids(std::random_device{}());
   const auto interval = std::chrono::milliseconds(config_.flush_interval_ms);
   const auto breakdown_interval = std::chrono::milliseconds(config_.breakdown_flush_interval_ms);
@@ -484,7 +487,7 @@ void Forwarder::Dispatch() {
       batch.breakdown_rows = rows[s].breakdowns.size();
       // A random id per batch: two batches never share one, so replicated tables never take
       // one for a resend of the other, whatever their rows.
-      EncodeRows(rows[s], cluster, batch_ids(), &batch.site_data, &batch.breakdown_data);
+      EncodeRows(rows[s], batch_ids(), &batch.site_data, &batch.breakdown_data);
       batch_bytes += batch.MemoryBytes();
     }
     {
@@ -569,7 +572,7 @@ void Forwarder::SpoolAtDeadline(Shard& shard) {
 bool Forwarder::TakeNextBatch(Shard& shard) {
   std::string record;
   if (shard.spool != nullptr && shard.spool->Front(&record)) {
-    std::optional<Batch> batch = Batch::Decode(record);
+    std::optional<Batch> batch = Batch::Decode(record, !config_.cluster.empty());
     if (!batch.has_value()) {
       // The CRC matched, so a beacond wrote this: an earlier release's layout (or a bug), not
       // disk damage. Never send it.

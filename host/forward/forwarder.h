@@ -34,7 +34,7 @@ struct ForwarderConfig {
   // shard whose one replica is clickhouse.url.
   std::vector<std::vector<std::string>> shards;
   // SchemaOptions::cluster: empty for one server's tables; otherwise the cluster's
-  // shard-local tables are written, rows carrying a batch id (see schema.h).
+  // shard-local tables are written. Rows carry a batch id either way (see schema.h).
   std::string cluster;
   int flush_interval_ms = 1000;
   // Breakdown rows (breakdown_minutes) are merged this long, across flushes, before they are

@@ -71,45 +71,37 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
        {"site_minutes_mv", "breakdown_minutes_mv", "site_minutes_in", "breakdown_minutes_in"}) {
     statements.push_back("DROP TABLE IF EXISTS " + db + "." + obsolete);
   }
-  if (options.cluster.empty()) {
-    // site_minutes is a SummingMergeTree: on merge it sums the UInt64 columns and merges the
-    // uniqHLL12 states (verified on 18.16), so rows of one (site_id, minute) from any number
-    // of inserts collapse into one.
-    statements.push_back("CREATE TABLE IF NOT EXISTS " + db +
-                         ".site_minutes (site_id UInt32, minute DateTime, pageviews UInt64, "
-                         "events UInt64, visitors AggregateFunction(uniqHLL12, UInt64)) ENGINE = "
-                         "SummingMergeTree() PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, "
-                         "minute)");
-    // Breakdowns: one row per (site, dimension, minute, value). The key starts with
-    // (site_id, dimension) because every analyst query fixes both.
-    statements.push_back("CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes (" +
-                         breakdown_columns +
-                         ") ENGINE = SummingMergeTree() PARTITION BY toYYYYMMDD(minute) ORDER BY "
-                         "(site_id, dimension, minute, value)");
-    return statements;
-  }
   // Replicated tables drop a block whose checksum is among the table's last
   // replicated_deduplication_window blocks (ids kept in ZooKeeper, shared by the replicas), so
-  // a batch resent byte-identically (any replica) lands once. batch_id keeps two different
-  // batches with equal rows from being taken for one; it is not summed (the explicit column
-  // list) and means nothing after merges. The window is 1000 blocks.
+  // a batch resent byte-identically (a retry, any replica) lands once; on one server too, as
+  // a single replica. batch_id keeps two different batches with equal rows from being taken
+  // for one; it is not summed (the explicit column list) and means nothing after merges. On
+  // merge the table sums the UInt64 columns and merges the uniqHLL12 states (verified on
+  // 18.16), so rows of one key from any number of inserts collapse into one. The window is
+  // 1000 blocks. The server needs <zookeeper> and the macros {shard} and {replica}.
+  const std::string suffix = options.cluster.empty() ? "" : "_local";
+  const std::string site_table = "site_minutes" + suffix;
+  const std::string breakdown_table = "breakdown_minutes" + suffix;
   const std::string zk = "'/clickhouse/tables/{shard}/" + db + "/";
-  const std::string& cluster = options.cluster;
   statements.push_back(
-      "CREATE TABLE IF NOT EXISTS " + db +
-      ".site_minutes_local (site_id UInt32, minute DateTime, pageviews UInt64, "
+      "CREATE TABLE IF NOT EXISTS " + db + "." + site_table +
+      " (site_id UInt32, minute DateTime, pageviews UInt64, "
       "events UInt64, visitors AggregateFunction(uniqHLL12, UInt64), batch_id UInt64) "
       "ENGINE = ReplicatedSummingMergeTree(" +
-      zk +
-      "site_minutes_local', '{replica}', (pageviews, events, visitors)) "
+      zk + site_table +
+      "', '{replica}', (pageviews, events, visitors)) "
       "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute) "
       "SETTINGS replicated_deduplication_window = 1000");
-  statements.push_back("CREATE TABLE IF NOT EXISTS " + db + ".breakdown_minutes_local (" +
-                       breakdown_columns +
-                       ", batch_id UInt64) ENGINE = ReplicatedSummingMergeTree(" + zk +
-                       "breakdown_minutes_local', '{replica}', (pageviews, events, visitors)) "
-                       "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, "
-                       "value) SETTINGS replicated_deduplication_window = 1000");
+  // Breakdowns: one row per (site, dimension, minute, value). The key starts with
+  // (site_id, dimension) because every analyst query fixes both.
+  statements.push_back(
+      "CREATE TABLE IF NOT EXISTS " + db + "." + breakdown_table + " (" + breakdown_columns +
+      ", batch_id UInt64) ENGINE = ReplicatedSummingMergeTree(" + zk + breakdown_table +
+      "', '{replica}', (pageviews, events, visitors)) "
+      "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, "
+      "value) SETTINGS replicated_deduplication_window = 1000");
+  if (options.cluster.empty()) return statements;
+  const std::string& cluster = options.cluster;
   // No sharding key: inserts through these would bypass beacond's shard ring, so ClickHouse
   // refuses them on a cluster of more than one shard.
   statements.push_back("CREATE TABLE IF NOT EXISTS " + db + ".site_minutes AS " + db +

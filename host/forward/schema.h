@@ -20,10 +20,11 @@ inline constexpr std::string_view kBreakdownMinutesLocalTable = "breakdown_minut
 
 struct SchemaOptions {
   std::string database = "beacon";
-  // Empty: one server, plain SummingMergeTree tables named as the analysts query them.
-  // Otherwise the <remote_servers> cluster: shard-local ReplicatedSummingMergeTree tables
-  // (suffix _local, rows carry a batch_id so ClickHouse's block deduplication makes a resent
-  // batch count once) and Distributed tables site_minutes / breakdown_minutes over them.
+  // Rows carry a batch_id and the tables are ReplicatedSummingMergeTree, so ClickHouse's
+  // block deduplication makes a resent batch count once. Empty: one server, a single replica
+  // of tables named as the analysts query them. Otherwise the <remote_servers> cluster:
+  // shard-local tables (suffix _local) and Distributed tables site_minutes /
+  // breakdown_minutes over them.
   std::string cluster;
 };
 
@@ -46,7 +47,7 @@ void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* o
 // (Int8), value String (varint length), pageviews UInt64, events UInt64, visitors
 // AggregateFunction(uniqHLL12, UInt64).
 void AppendBreakdownRowBinary(const kernels::BreakdownRow& row, std::string* out);
-// Appends the batch_id UInt64 column that ends every row inserted on a cluster.
+// Appends the batch_id UInt64 column that ends every row inserted.
 void AppendBatchIdRowBinary(uint64_t batch_id, std::string* out);
 
 }  // namespace beacon::host

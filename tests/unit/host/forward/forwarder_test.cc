@@ -18,6 +18,7 @@
 
 #include "host/forward/schema.h"
 #include "host/forward/spool.h"
+#include "tests/unit/host/forward/cluster/silent_proxy.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
 
 namespace beacon::host {
@@ -466,6 +467,70 @@ TEST(ForwarderTest, DropsAndCountsSpoolRecordsOfAnEarlierLayout) {
   EXPECT_EQ(forwarder.acknowledged_events(), 9u);
   EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
   std::filesystem::remove_all(dir);
+}
+
+// Exactly once on one server after a real timeout: the first connection writes the insert
+// but its answer never comes back, so the forwarder retries the same bytes, which the
+// replicated table drops.
+TEST(ForwarderTest, AnInsertRetriedAfterATimeoutCountsOnce) {
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "timeout_db"));
+  ApplySchema(client, "timeout_db");
+  const std::string duplicates =
+      "SELECT sum(value) FROM system.events WHERE event = 'DuplicatedInsertedBlocks'";
+  const uint64_t duplicates_before = std::stoull("0" + Query(client, duplicates));
+  SilentProxy proxy(std::stoi(url.substr(url.rfind(':') + 1)), /*silent_connections=*/1);
+  Forwarder forwarder(Config(Endpoint(LoopbackUrl(proxy.port()), "timeout_db", 2'000),
+                             /*flush_interval_ms=*/10, /*retry_initial_ms=*/10,
+                             /*retry_max_ms=*/50));
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  kernels::EpochRows rows = WorkerZeroEpoch();
+  ASSERT_TRUE(forwarder.Offer(rows));
+  ASSERT_TRUE(forwarder.Drain(milliseconds(30'000)));
+  EXPECT_GE(Sample(registry, "f_retries_total"), 1);
+  EXPECT_GE(proxy.connections(), 2);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
+  EXPECT_GE(std::stoull("0" + Query(client, duplicates)), duplicates_before + 1);
+}
+
+// Exactly once on one server across a crash between ClickHouse's acknowledgement and the
+// spool's delete: the spool as it was before the send (copied aside, put back after) makes
+// the next forwarder resend the same bytes, which the replicated table drops.
+TEST(ForwarderTest, ABatchReplayedFromTheSpoolAfterItsAckCountsOnce) {
+  const std::string url = LocalClickHouse::Shared().url();
+  const std::string dir = ::testing::TempDir() + "respool_" + std::to_string(::getpid());
+  ForwarderConfig config = Config(Endpoint(url, "respool_db"), /*flush_interval_ms=*/10,
+                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
+  config.spool_dir = dir;
+  config.spool_fsync = false;
+  {
+    Forwarder no_database(config);  // respool_db does not exist yet: every insert fails
+    no_database.Start();
+    kernels::EpochRows rows = WorkerZeroEpoch();
+    ASSERT_TRUE(no_database.Offer(rows));
+    EXPECT_FALSE(no_database.Drain(milliseconds(300)));
+    ASSERT_EQ(no_database.spooled_records(), 1u);
+  }
+  std::filesystem::copy(dir, dir + "_before_send", std::filesystem::copy_options::recursive);
+  ClickHouseClient client(Endpoint(url, "respool_db"));
+  ApplySchema(client, "respool_db");
+  for (int run = 0; run < 2; ++run) {
+    Forwarder forwarder(config);
+    ASSERT_EQ(forwarder.spooled_records(), 1u) << "run " << run;
+    forwarder.Start();
+    ASSERT_TRUE(forwarder.Drain(milliseconds(60'000))) << "run " << run;
+    EXPECT_EQ(forwarder.acknowledged_events(), 9u);
+    EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
+    EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
+    // The crash: the acknowledged record comes back.
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(dir + "_before_send", dir, std::filesystem::copy_options::recursive);
+  }
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir + "_before_send");
 }
 
 }  // namespace

@@ -81,11 +81,25 @@ TEST(SchemaTest, RejectsADatabaseNameThatIsNotAnIdentifier) {
                std::invalid_argument);
 }
 
-TEST(SchemaTest, ClusterModeWritesTheLocalTablesAndLeavesOneServerModeAsItWas) {
+TEST(SchemaTest, OneServerModeWritesSingleReplicaTablesUnderTheAnalystNames) {
   std::string one_server;
   for (const auto& sql : SchemaStatements("b")) one_server += sql + ";";
-  EXPECT_EQ(one_server.find("Replicated"), std::string::npos);
-  EXPECT_EQ(one_server.find("batch_id"), std::string::npos);
+  EXPECT_NE(one_server.find("b.site_minutes (site_id UInt32, minute DateTime, pageviews UInt64, "
+                            "events UInt64, visitors AggregateFunction(uniqHLL12, UInt64), "
+                            "batch_id UInt64) ENGINE = ReplicatedSummingMergeTree('/clickhouse/"
+                            "tables/{shard}/b/site_minutes', '{replica}', (pageviews, events, "
+                            "visitors))"),
+            std::string::npos)
+      << one_server;
+  EXPECT_NE(one_server.find("ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/b/"
+                            "breakdown_minutes', '{replica}', (pageviews, events, visitors))"),
+            std::string::npos)
+      << one_server;
+  EXPECT_EQ(one_server.find("_local"), std::string::npos);
+  EXPECT_EQ(one_server.find("Distributed"), std::string::npos);
+}
+
+TEST(SchemaTest, ClusterModeWritesTheLocalAndDistributedTables) {
   std::string cluster;
   for (const auto& sql : SchemaStatements(SchemaOptions{.database = "b", .cluster = "c"})) {
     cluster += sql + ";";
@@ -116,15 +130,16 @@ TEST(RowBinaryTest, BatchIdIsEightBytesLittleEndian) {
 
 TEST(SchemaTest, AppliesTwiceCreatesEveryTableAndDropsTheArrayTables) {
   ClickHouseClient client(Endpoint(LocalClickHouse::Shared().url(), "schema_db"));
-  // A deployment of the release that inserted visitor-hash arrays through views.
+  // The input table and view of the release that inserted visitor-hash arrays through views
+  // (here into a table of their own: the schema creates site_minutes anew).
   for (const std::string statement : {
            "CREATE DATABASE IF NOT EXISTS schema_db",
-           "CREATE TABLE schema_db.site_minutes (site_id UInt32, minute DateTime, pageviews "
+           "CREATE TABLE schema_db.old_minutes (site_id UInt32, minute DateTime, pageviews "
            "UInt64, events UInt64, visitors AggregateFunction(uniqHLL12, UInt64)) ENGINE = "
            "SummingMergeTree() PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute)",
            "CREATE TABLE schema_db.site_minutes_in (site_id UInt32, minute DateTime, pageviews "
            "UInt64, events UInt64, visitor_hashes Array(UInt64)) ENGINE = Null",
-           "CREATE MATERIALIZED VIEW schema_db.site_minutes_mv TO schema_db.site_minutes AS "
+           "CREATE MATERIALIZED VIEW schema_db.site_minutes_mv TO schema_db.old_minutes AS "
            "SELECT site_id, minute, pageviews, events, arrayReduce('uniqHLL12State', "
            "visitor_hashes) AS visitors FROM schema_db.site_minutes_in",
            "INSERT INTO schema_db.site_minutes_in VALUES (1, 60, 2, 3, [7, 8])",
@@ -144,13 +159,56 @@ TEST(SchemaTest, AppliesTwiceCreatesEveryTableAndDropsTheArrayTables) {
       "FORMAT TSV");
   ASSERT_TRUE(tables.ok()) << tables.body;
   EXPECT_EQ(tables.body,
-            "breakdown_minutes\tSummingMergeTree\n"
-            "site_minutes\tSummingMergeTree\n");
+            "breakdown_minutes\tReplicatedSummingMergeTree\n"
+            "old_minutes\tSummingMergeTree\n"
+            "site_minutes\tReplicatedSummingMergeTree\n");
   // The data written through the old view stays.
-  ClickHouseResult kept = client.Execute(
-      "SELECT sum(pageviews), uniqHLL12Merge(visitors) FROM site_minutes FORMAT TSV");
+  ClickHouseResult kept =
+      client.Execute("SELECT sum(pageviews), uniqHLL12Merge(visitors) FROM old_minutes FORMAT TSV");
   ASSERT_TRUE(kept.ok()) << kept.body;
   EXPECT_EQ(kept.body, "2\t2\n");
+}
+
+// Exactly once on one server: the same RowBinary block inserted twice (a retry after a lost
+// answer) counts once; another batch with equal rows but its own batch_id counts again.
+TEST(SchemaTest, OneServerDropsAResentBlockAndKeepsAnotherBatch) {
+  ClickHouseClient client(Endpoint(LocalClickHouse::Shared().url(), "dedup_db"));
+  for (const std::string& statement : SchemaStatements("dedup_db")) {
+    ClickHouseResult result = client.Execute(statement);
+    ASSERT_TRUE(result.ok()) << statement << "\n" << result.error << result.body;
+  }
+  const kernels::SiteMinuteRow site_row{
+      .site_id = 7, .minute = 29'000'000, .pageviews = 3, .events = 4, .visitors = {}};
+  const kernels::BreakdownRow breakdown_row{.site_id = 7,
+                                            .minute = 29'000'000,
+                                            .dimension = kernels::Dimension::kPage,
+                                            .value = "/a",
+                                            .pageviews = 3,
+                                            .events = 4,
+                                            .visitors = {}};
+  auto block = [&](uint64_t batch_id, bool site) {
+    std::string data;
+    if (site) {
+      AppendSiteMinuteRowBinary(site_row, &data);
+    } else {
+      AppendBreakdownRowBinary(breakdown_row, &data);
+    }
+    AppendBatchIdRowBinary(batch_id, &data);
+    return data;
+  };
+  for (const uint64_t batch_id : {11, 11, 12}) {
+    for (const bool site : {true, false}) {
+      ClickHouseResult result = client.InsertRowBinary(
+          site ? kSiteMinutesTable : kBreakdownMinutesTable, block(batch_id, site));
+      ASSERT_TRUE(result.ok()) << result.error << result.body;
+    }
+  }
+  for (const std::string table : {"site_minutes", "breakdown_minutes"}) {
+    ClickHouseResult sums =
+        client.Execute("SELECT sum(pageviews), sum(events) FROM " + table + " FORMAT TSV");
+    ASSERT_TRUE(sums.ok()) << sums.body;
+    EXPECT_EQ(sums.body, "6\t8\n") << table;
+  }
 }
 
 }  // namespace
