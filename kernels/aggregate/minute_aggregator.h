@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/aggregate/fixed_values.h"
 #include "kernels/aggregate/top_values.h"
 #include "kernels/event_batch.h"
 #include "kernels/sketch/uniq_hll12.h"
@@ -92,17 +93,28 @@ class MinuteAggregator {
   static size_t MemoryBound(const AggregateLimits& limits, uint64_t events, uint64_t site_minutes);
 
  private:
+  // The dimensions by how they are counted: values by Space-Saving (TopValues), or ids of a
+  // fixed domain kept whole (FixedValues); kStringDimensions[i] is strings[i] of a Cell.
+  static constexpr std::array<Dimension, 6> kStringDimensions = {
+      Dimension::kPage,      Dimension::kReferrer,    Dimension::kUtmSource,
+      Dimension::kUtmMedium, Dimension::kUtmCampaign, Dimension::kEventName};
+  static constexpr std::array<Dimension, 4> kFixedDimensions = {
+      Dimension::kCountry, Dimension::kDevice, Dimension::kBrowser, Dimension::kOs};
+
   struct Cell {
     uint64_t pageviews = 0;
     uint64_t events = 0;
     UniqHll12 visitors;
-    std::array<TopValues, kDimensionCount> breakdowns;
+    std::array<TopValues, kStringDimensions.size()> strings;
+    std::array<FixedValues, kFixedDimensions.size()> fixed;
     size_t heap_bytes() const;
   };
 
+  void AppendRows(uint32_t site, uint32_t minute, Cell& cell, EpochRows* rows) const;
+
   uint32_t worker_;
   AggregateLimits limits_;
-  std::array<uint32_t, kDimensionCount> top_k_;
+  std::array<uint32_t, kStringDimensions.size()> top_k_;  // of kStringDimensions
   uint64_t next_epoch_ = 0;
   uint64_t open_events_ = 0;
   std::array<uint64_t, kDimensionCount> folded_{};
