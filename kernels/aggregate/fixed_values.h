@@ -26,6 +26,11 @@ class FixedValues {
   // Counts one hit of the value `id` < `domain` (the same `domain` at every call, ≤ 65535).
   void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor);
 
+  // A hint that changes nothing: fetches the line Add(id, .., visitor) adds the visitor to.
+  void Prefetch(uint32_t id, uint64_t visitor) const {
+    if (!entry_of_.empty() && entry_of_[id] != 0) visitors_[entry_of_[id] - 1].Prefetch(visitor);
+  }
+
   bool empty() const { return ids_.empty(); }
   size_t size() const { return ids_.size(); }
   // One row per value seen, in first-seen order.

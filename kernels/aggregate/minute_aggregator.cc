@@ -72,41 +72,89 @@ MinuteAggregator::MinuteAggregator(uint32_t worker, AggregateLimits limits)
   }
 }
 
-void MinuteAggregator::Add(const EventBatch& batch) {
-  const size_t n = batch.size();
-  uint64_t last_key = ~uint64_t{0};
-  Cell* cell = nullptr;
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t key = (static_cast<uint64_t>(batch.site_id[i]) << 32) | batch.minute[i];
-    if (key != last_key) {
-      cell = &cells_[key];
-      last_key = key;
-    }
-    const uint64_t visitor = batch.visitor[i];
-    const bool pageview = batch.kind[i] == EventKind::kPageview;
-    cell->visitors.Add(visitor);
-    ++(pageview ? cell->pageviews : cell->events);
+// A fixed dimension's id (< its domain), or the domain's size for no value: a country not made
+// of two upper-case letters, as the unknown one, is in no row; device, browser and OS ids beyond
+// their tables are their first entry, as their names are ("other", "Other").
+std::array<uint32_t, 4> FixedIds(const EventBatch& batch, size_t i) {
+  const uint8_t device = batch.device[i];
+  const uint8_t browser = batch.browser[i];
+  const uint8_t os = batch.os[i];
+  return {CountryId(batch.country[i]), device < kDeviceValues ? device : 0u,
+          browser < kBrowserValues ? browser : 0u, os < kOsValues ? os : 0u};
+}
 
+constexpr std::array<uint32_t, 4> kFixedDomains = {kCountryValues, kDeviceValues, kBrowserValues,
+                                                   kOsValues};
+
+void MinuteAggregator::PrepareBlock(const EventBatch& batch, size_t first, size_t count,
+                                    Block* block) {
+  for (size_t j = 0; j < count; ++j) {
+    const size_t i = first + j;
+    const uint64_t key = (static_cast<uint64_t>(batch.site_id[i]) << 32) | batch.minute[i];
+    if (key != last_key_) {
+      last_cell_ = &cells_[key];
+      last_key_ = key;
+    }
+    Cell& cell = *last_cell_;
+    block->cells[j] = &cell;
+    const uint64_t visitor = batch.visitor[i];
+    cell.visitors.Prefetch(visitor);
     const std::array<std::string_view, kStringDimensions.size()> values = {
         batch.str(batch.path[i]),         batch.str(batch.referrer[i]),
         batch.str(batch.utm_source[i]),   batch.str(batch.utm_medium[i]),
         batch.str(batch.utm_campaign[i]), batch.str(batch.event_name[i]),
     };
     for (size_t s = 0; s < kStringDimensions.size(); ++s) {
-      // No value, no row: an event without a referrer is in no referrer row.
-      if (values[s].empty()) continue;
-      folded_[DimensionIndex(kStringDimensions[s])] +=
-          cell->strings[s].Add(values[s], pageview, visitor, top_k_[s]);
+      block->keys[j][s] = values[s].empty() ? TopValues::Key{} : TopValues::KeyOf(values[s]);
+      if (!values[s].empty()) cell.strings[s].PrefetchSlot(block->keys[j][s]);
     }
-    const uint32_t country = CountryId(batch.country[i]);
-    if (country < kCountryValues) cell->fixed[0].Add(country, kCountryValues, pageview, visitor);
-    // Ids beyond a table are its first entry, as their names are: "other", "Other".
-    const uint8_t device = batch.device[i];
-    const uint8_t browser = batch.browser[i];
-    const uint8_t os = batch.os[i];
-    cell->fixed[1].Add(device < kDeviceValues ? device : 0, kDeviceValues, pageview, visitor);
-    cell->fixed[2].Add(browser < kBrowserValues ? browser : 0, kBrowserValues, pageview, visitor);
-    cell->fixed[3].Add(os < kOsValues ? os : 0, kOsValues, pageview, visitor);
+    block->ids[j] = FixedIds(batch, i);
+    for (size_t f = 0; f < kFixedDimensions.size(); ++f) {
+      if (block->ids[j][f] < kFixedDomains[f]) cell.fixed[f].Prefetch(block->ids[j][f], visitor);
+    }
+  }
+  for (size_t j = 0; j < count; ++j) {
+    for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+      if (!block->keys[j][s].value.empty())
+        block->cells[j]->strings[s].PrefetchEntry(block->keys[j][s]);
+    }
+  }
+  for (size_t j = 0; j < count; ++j) {
+    for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+      if (!block->keys[j][s].value.empty()) {
+        block->cells[j]->strings[s].PrefetchSketch(block->keys[j][s], batch.visitor[first + j]);
+      }
+    }
+  }
+}
+
+void MinuteAggregator::AddEvent(const EventBatch& batch, size_t i, Cell& cell,
+                                const std::array<TopValues::Key, kStringDimensions.size()>& keys,
+                                const std::array<uint32_t, kFixedDimensions.size()>& ids) {
+  const uint64_t visitor = batch.visitor[i];
+  const bool pageview = batch.kind[i] == EventKind::kPageview;
+  cell.visitors.Add(visitor);
+  ++(pageview ? cell.pageviews : cell.events);
+  for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+    // No value, no row: an event without a referrer is in no referrer row.
+    if (keys[s].value.empty()) continue;
+    folded_[DimensionIndex(kStringDimensions[s])] +=
+        cell.strings[s].Add(keys[s], pageview, visitor, top_k_[s]);
+  }
+  for (size_t f = 0; f < kFixedDimensions.size(); ++f) {
+    if (ids[f] < kFixedDomains[f]) cell.fixed[f].Add(ids[f], kFixedDomains[f], pageview, visitor);
+  }
+}
+
+void MinuteAggregator::Add(const EventBatch& batch) {
+  const size_t n = batch.size();
+  Block block;
+  for (size_t first = 0; first < n; first += kBlockEvents) {
+    const size_t count = std::min(kBlockEvents, n - first);
+    PrepareBlock(batch, first, count, &block);
+    for (size_t j = 0; j < count; ++j) {
+      AddEvent(batch, first + j, *block.cells[j], block.keys[j], block.ids[j]);
+    }
   }
   open_events_ += n;
 }
@@ -158,6 +206,8 @@ EpochRows MinuteAggregator::CloseEpoch() {
   }
   // A fresh map: clear() would keep the largest epoch's bucket array.
   std::unordered_map<uint64_t, Cell>().swap(cells_);
+  last_key_ = ~uint64_t{0};
+  last_cell_ = nullptr;
   open_events_ = 0;
   return rows;
 }

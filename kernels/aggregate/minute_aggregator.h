@@ -110,6 +110,18 @@ class MinuteAggregator {
     size_t heap_bytes() const;
   };
 
+  // Events are counted in blocks: their cells and keys first, with the hints that fetch the
+  // lines each count will touch, then the counts in order (a pure function of the events).
+  static constexpr size_t kBlockEvents = 8;
+  struct Block {
+    std::array<Cell*, kBlockEvents> cells;
+    std::array<std::array<TopValues::Key, kStringDimensions.size()>, kBlockEvents> keys;
+    std::array<std::array<uint32_t, kFixedDimensions.size()>, kBlockEvents> ids;
+  };
+  void PrepareBlock(const EventBatch& batch, size_t first, size_t count, Block* block);
+  void AddEvent(const EventBatch& batch, size_t i, Cell& cell,
+                const std::array<TopValues::Key, kStringDimensions.size()>& keys,
+                const std::array<uint32_t, kFixedDimensions.size()>& ids);
   void AppendRows(uint32_t site, uint32_t minute, Cell& cell, EpochRows* rows) const;
 
   uint32_t worker_;
@@ -119,6 +131,8 @@ class MinuteAggregator {
   uint64_t open_events_ = 0;
   std::array<uint64_t, kDimensionCount> folded_{};
   std::unordered_map<uint64_t, Cell> cells_;  // key: site_id << 32 | minute
+  uint64_t last_key_ = ~uint64_t{0};
+  Cell* last_cell_ = nullptr;
 };
 
 }  // namespace beacon::kernels

@@ -138,17 +138,45 @@ void TopValues::GrowIndex() {
   Account(before * sizeof(uint64_t), index_.capacity() * sizeof(uint64_t));
 }
 
-uint64_t TopValues::Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k) {
+TopValues::Key TopValues::KeyOf(std::string_view value) {
   if (value.size() > kMaxBreakdownValueBytes) {
     size_t cut = kMaxBreakdownValueBytes;
     while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
     value = value.substr(0, cut);
   }
+  return {value, std::hash<std::string_view>{}(value)};
+}
+
+int64_t TopValues::HomeEntry(const Key& key) const {
+  if (index_.empty()) return -1;
+  const uint64_t word = index_[key.hash & (index_.size() - 1)];
+  if (word == 0 || (word >> 32) != (key.hash >> 32)) return -1;
+  return static_cast<uint32_t>(word) - 1;
+}
+
+void TopValues::PrefetchEntry(const Key& key) const {
+  const int64_t id = HomeEntry(key);
+  if (id < 0) return;
+  __builtin_prefetch(&entries_[id]);
+  __builtin_prefetch(&values_[id]);
+  const char* sketch = reinterpret_cast<const char*>(&visitors_[id]);
+  for (size_t line = 0; line < sizeof(UniqHll12); line += 64) __builtin_prefetch(sketch + line);
+}
+
+void TopValues::PrefetchSketch(const Key& key, uint64_t visitor) const {
+  const int64_t id = HomeEntry(key);
+  if (id < 0) return;
+  __builtin_prefetch(values_[id].data());
+  visitors_[id].Prefetch(visitor);
+}
+
+uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k) {
+  const std::string_view value = key.value;
+  const uint64_t hash = key.hash;
   if (value == kOtherValue || k == 0) {
     Count(other_visitors_, pageview, visitor, &other_pageviews_, &other_events_);
     return 0;
   }
-  const uint64_t hash = std::hash<std::string_view>{}(value);
   if (!index_.empty()) {
     const uint64_t word = index_[FindSlot(value, hash)];
     if (word != 0) {

@@ -74,9 +74,29 @@ class TopValues {
     uint64_t admission_error = 0;   // the bound on what this row misses
   };
 
+  // A value as it is counted (cut to kMaxBreakdownValueBytes at a character boundary) and its
+  // hash, computed once for the prefetch hints and the count.
+  struct Key {
+    std::string_view value;
+    uint64_t hash = 0;
+  };
+  static Key KeyOf(std::string_view value);
+
   // Counts one hit with a non-empty `value`. Returns the hits (pageviews + events) that an
   // eviction folded into (other) because of it: 0 when `value` was kept or admitted freely.
-  uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k);
+  uint64_t Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k);
+  uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k) {
+    return Add(KeyOf(value), pageview, visitor, k);
+  }
+
+  // Hints that change nothing, for a caller that counts a block of hits and overlaps their cache
+  // misses, each step reading only what the one before fetched: the index slot of `key`; the
+  // entry it names (its home slot's only); the value's bytes and the line its sketch adds to.
+  void PrefetchSlot(const Key& key) const {
+    if (!index_.empty()) __builtin_prefetch(&index_[key.hash & (index_.size() - 1)]);
+  }
+  void PrefetchEntry(const Key& key) const;
+  void PrefetchSketch(const Key& key, uint64_t visitor) const;
 
   bool empty() const { return entries_.empty() && other_pageviews_ + other_events_ == 0; }
   size_t size() const { return entries_.size(); }
@@ -113,6 +133,8 @@ class TopValues {
   void IndexErase(uint32_t entry);
   void GrowIndex();
   uint64_t Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor);
+  // The entry in `key`'s home slot, or -1: what the hints read.
+  int64_t HomeEntry(const Key& key) const;
   void Account(size_t before, size_t after) { heap_bytes_ += after - before; }
 
   // Parallel arrays by entry id: the probed and counted fields, the values (compared only when
