@@ -300,6 +300,16 @@ struct TrafficModel::SiteShape {
 
 std::span<const HumanAgent> HumanAgents() { return kHumanAgents; }
 
+std::string RequestPayload(const Request& request) {
+  std::string text;
+  for (const Hit& hit : request.hits) {
+    if (!text.empty()) text += '\n';
+    text += hit.params;
+    if (hit.queue_time_ms >= 0) text += "&qt=" + std::to_string(hit.queue_time_ms);
+  }
+  return text;
+}
+
 std::string SiteRegistryText(uint32_t count, uint64_t seed) {
   if (count == 0) throw std::invalid_argument("--sites must be at least 1");
   std::string text = "# beacon-gen site registry (seed " + std::to_string(seed) +

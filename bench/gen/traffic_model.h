@@ -91,6 +91,10 @@ struct TrafficOptions {
   bool flood = false;
 };
 
+// The payload of `request` as the ingress hands it to DecodeBatch: its hits' parameters, one a
+// line, each with "&qt=" when it carries a queue time.
+std::string RequestPayload(const Request& request);
+
 // Hits are generated in chunks of kChunkHits; chunk k depends only on (seed, k), so senders
 // may generate chunks on any thread in any order and still send the same hits.
 class TrafficModel {

@@ -55,12 +55,7 @@ Workload Decode(bool flood) {
   const int64_t now = 1'764'000'000'000;
   for (uint64_t k = 0; k < model.chunk_count(); ++k) {
     for (const bench::Request& request : model.Chunk(k)) {
-      std::string text;
-      for (const bench::Hit& hit : request.hits) {
-        if (!text.empty()) text += '\n';
-        text += hit.params;
-        if (hit.queue_time_ms >= 0) text += "&qt=" + std::to_string(hit.queue_time_ms);
-      }
+      const std::string text = bench::RequestPayload(request);
       const Endpoint endpoint =
           request.transport == bench::Transport::kBatch ? Endpoint::kGaBatch : Endpoint::kGaCollect;
       if (!raw.Add(endpoint, IngressKind::kHttp, text, request.user_agent,

@@ -15,16 +15,25 @@ namespace {
 // assign may double the capacity).
 size_t StringHeapBound(size_t bytes) { return bytes <= 15 ? 0 : 2 * bytes + 1; }
 
-size_t MaxValueBytes(Dimension d) {
+// A country's dense id: CountryFromHeader packs two upper-case letters; anything else is
+// kCountryValues (no row, as the unknown country).
+uint32_t CountryId(uint16_t country) {
+  const uint32_t first = (country >> 8) - 'A';
+  const uint32_t second = (country & 0xFF) - 'A';
+  return first < 26 && second < 26 ? first * 26 + second : kCountryValues;
+}
+
+// The value a fixed dimension's id stands for.
+std::string FixedValueName(Dimension d, uint32_t id) {
   switch (d) {
     case Dimension::kCountry:
-      return 2;
+      return {static_cast<char>('A' + id / 26), static_cast<char>('A' + id % 26)};
     case Dimension::kDevice:
+      return std::string(DeviceClassName(static_cast<DeviceClass>(id)));
     case Dimension::kBrowser:
-    case Dimension::kOs:
-      return 26;  // the longest family name, "Mobile Safari UI/WKWebView"
+      return std::string(kBrowserFamilies[id]);
     default:
-      return kMaxBreakdownValueBytes;
+      return std::string(kOsFamilies[id]);
   }
 }
 
@@ -58,46 +67,119 @@ uint32_t AggregateLimits::TopK(Dimension d) const {
 
 MinuteAggregator::MinuteAggregator(uint32_t worker, AggregateLimits limits)
     : worker_(worker), limits_(limits) {
-  for (const Dimension d : kDimensions) top_k_[DimensionIndex(d)] = limits_.TopK(d);
+  for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+    top_k_[s] = limits_.TopK(kStringDimensions[s]);
+  }
+}
+
+// A fixed dimension's id (< its domain), or the domain's size for no value: a country not made
+// of two upper-case letters, as the unknown one, is in no row; device, browser and OS ids beyond
+// their tables are their first entry, as their names are ("other", "Other").
+std::array<uint32_t, 4> FixedIds(const EventBatch& batch, size_t i) {
+  const uint8_t device = batch.device[i];
+  const uint8_t browser = batch.browser[i];
+  const uint8_t os = batch.os[i];
+  return {CountryId(batch.country[i]), device < kDeviceValues ? device : 0u,
+          browser < kBrowserValues ? browser : 0u, os < kOsValues ? os : 0u};
+}
+
+constexpr std::array<uint32_t, 4> kFixedDomains = {kCountryValues, kDeviceValues, kBrowserValues,
+                                                   kOsValues};
+
+void MinuteAggregator::PrepareBlock(const EventBatch& batch, size_t first, size_t count,
+                                    Block* block) {
+  for (size_t j = 0; j < count; ++j) {
+    const size_t i = first + j;
+    const uint64_t key = (static_cast<uint64_t>(batch.site_id[i]) << 32) | batch.minute[i];
+    if (key != last_key_) {
+      last_cell_ = &cells_[key];
+      last_key_ = key;
+    }
+    Cell& cell = *last_cell_;
+    block->cells[j] = &cell;
+    const uint64_t visitor = batch.visitor[i];
+    cell.visitors.Prefetch(visitor);
+    const std::array<std::string_view, kStringDimensions.size()> values = {
+        batch.str(batch.path[i]),         batch.str(batch.referrer[i]),
+        batch.str(batch.utm_source[i]),   batch.str(batch.utm_medium[i]),
+        batch.str(batch.utm_campaign[i]), batch.str(batch.event_name[i]),
+    };
+    for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+      block->keys[j][s] = values[s].empty() ? TopValues::Key{} : TopValues::KeyOf(values[s]);
+      if (!values[s].empty()) cell.strings[s].PrefetchSlot(block->keys[j][s]);
+    }
+    block->ids[j] = FixedIds(batch, i);
+    for (size_t f = 0; f < kFixedDimensions.size(); ++f) {
+      if (block->ids[j][f] < kFixedDomains[f]) cell.fixed[f].Prefetch(block->ids[j][f], visitor);
+    }
+  }
+  for (size_t j = 0; j < count; ++j) {
+    for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+      if (!block->keys[j][s].value.empty())
+        block->cells[j]->strings[s].PrefetchEntry(block->keys[j][s]);
+    }
+  }
+  for (size_t j = 0; j < count; ++j) {
+    for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+      if (!block->keys[j][s].value.empty()) {
+        block->cells[j]->strings[s].PrefetchSketch(block->keys[j][s], batch.visitor[first + j]);
+      }
+    }
+  }
+}
+
+void MinuteAggregator::AddEvent(const EventBatch& batch, size_t i, Cell& cell,
+                                const std::array<TopValues::Key, kStringDimensions.size()>& keys,
+                                const std::array<uint32_t, kFixedDimensions.size()>& ids) {
+  const uint64_t visitor = batch.visitor[i];
+  const bool pageview = batch.kind[i] == EventKind::kPageview;
+  cell.visitors.Add(visitor);
+  ++(pageview ? cell.pageviews : cell.events);
+  for (size_t s = 0; s < kStringDimensions.size(); ++s) {
+    // No value, no row: an event without a referrer is in no referrer row.
+    if (keys[s].value.empty()) continue;
+    folded_[DimensionIndex(kStringDimensions[s])] +=
+        cell.strings[s].Add(keys[s], pageview, visitor, top_k_[s]);
+  }
+  for (size_t f = 0; f < kFixedDimensions.size(); ++f) {
+    if (ids[f] < kFixedDomains[f]) cell.fixed[f].Add(ids[f], kFixedDomains[f], pageview, visitor);
+  }
 }
 
 void MinuteAggregator::Add(const EventBatch& batch) {
   const size_t n = batch.size();
-  uint64_t last_key = ~uint64_t{0};
-  Cell* cell = nullptr;
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t key = (static_cast<uint64_t>(batch.site_id[i]) << 32) | batch.minute[i];
-    if (key != last_key) {
-      cell = &cells_[key];
-      last_key = key;
-    }
-    const uint64_t visitor = batch.visitor[i];
-    const bool pageview = batch.kind[i] == EventKind::kPageview;
-    cell->visitors.Add(visitor);
-    ++(pageview ? cell->pageviews : cell->events);
-
-    std::array<char, 2> letters;
-    const uint8_t browser = batch.browser[i];
-    const uint8_t os = batch.os[i];
-    const std::array<std::string_view, kDimensionCount> values = {
-        batch.str(batch.path[i]),
-        batch.str(batch.referrer[i]),
-        batch.str(batch.utm_source[i]),
-        batch.str(batch.utm_medium[i]),
-        batch.str(batch.utm_campaign[i]),
-        CountryLetters(batch.country[i], &letters),
-        DeviceClassName(static_cast<DeviceClass>(batch.device[i])),
-        browser < kBrowserFamilies.size() ? kBrowserFamilies[browser] : kBrowserFamilies[0],
-        os < kOsFamilies.size() ? kOsFamilies[os] : kOsFamilies[0],
-        batch.str(batch.event_name[i]),
-    };
-    for (size_t d = 0; d < kDimensionCount; ++d) {
-      // No value, no row: an event without a referrer is in no referrer row.
-      if (values[d].empty()) continue;
-      folded_[d] += cell->breakdowns[d].Add(values[d], pageview, visitor, top_k_[d]);
+  Block block;
+  for (size_t first = 0; first < n; first += kBlockEvents) {
+    const size_t count = std::min(kBlockEvents, n - first);
+    PrepareBlock(batch, first, count, &block);
+    for (size_t j = 0; j < count; ++j) {
+      AddEvent(batch, first + j, *block.cells[j], block.keys[j], block.ids[j]);
     }
   }
   open_events_ += n;
+}
+
+// Appends the breakdown rows of one cell, by dimension, each dimension's sorted by value.
+void MinuteAggregator::AppendRows(uint32_t site, uint32_t minute, Cell& cell,
+                                  EpochRows* rows) const {
+  for (const Dimension d : kDimensions) {
+    const size_t first = rows->breakdowns.size();
+    const auto string_at = std::find(kStringDimensions.begin(), kStringDimensions.end(), d);
+    if (string_at != kStringDimensions.end()) {
+      for (TopValues::Row& row : cell.strings[string_at - kStringDimensions.begin()].Rows()) {
+        rows->breakdowns.push_back({site, minute, d, std::string(row.value), row.pageviews,
+                                    row.events, std::move(*row.visitors)});
+      }
+    } else {
+      const auto fixed_at = std::find(kFixedDimensions.begin(), kFixedDimensions.end(), d);
+      for (FixedValues::Row& row : cell.fixed[fixed_at - kFixedDimensions.begin()].Rows()) {
+        rows->breakdowns.push_back({site, minute, d, FixedValueName(d, row.id), row.pageviews,
+                                    row.events, std::move(*row.visitors)});
+      }
+    }
+    std::sort(rows->breakdowns.begin() + static_cast<std::ptrdiff_t>(first), rows->breakdowns.end(),
+              [](const BreakdownRow& a, const BreakdownRow& b) { return a.value < b.value; });
+  }
 }
 
 EpochRows MinuteAggregator::CloseEpoch() {
@@ -120,27 +202,20 @@ EpochRows MinuteAggregator::CloseEpoch() {
         {site, minute, cell.pageviews, cell.events, std::move(cell.visitors)});
     // kDimensions is in Dimension order, so appending dimension by dimension, each sorted by
     // value, keeps the rows sorted by (site, minute, dimension, value).
-    for (const Dimension d : kDimensions) {
-      TopValues& top = cell.breakdowns[DimensionIndex(d)];
-      if (top.empty()) continue;
-      const size_t first = rows.breakdowns.size();
-      for (TopValues::Row& row : top.Rows()) {
-        rows.breakdowns.push_back({site, minute, d, std::string(row.value), row.pageviews,
-                                   row.events, std::move(*row.visitors)});
-      }
-      std::sort(rows.breakdowns.begin() + static_cast<std::ptrdiff_t>(first), rows.breakdowns.end(),
-                [](const BreakdownRow& a, const BreakdownRow& b) { return a.value < b.value; });
-    }
+    AppendRows(site, minute, cell, &rows);
   }
   // A fresh map: clear() would keep the largest epoch's bucket array.
   std::unordered_map<uint64_t, Cell>().swap(cells_);
+  last_key_ = ~uint64_t{0};
+  last_cell_ = nullptr;
   open_events_ = 0;
   return rows;
 }
 
 size_t MinuteAggregator::Cell::heap_bytes() const {
   size_t bytes = SketchHeapBytes(visitors);
-  for (const TopValues& top : breakdowns) bytes += top.heap_bytes();
+  for (const TopValues& top : strings) bytes += top.heap_bytes();
+  for (const FixedValues& values : fixed) bytes += values.heap_bytes();
   return bytes;
 }
 
@@ -185,12 +260,17 @@ size_t MinuteAggregator::MemoryBound(const AggregateLimits& limits, uint64_t eve
   };
   size_t bytes = (2 * s + 16) * sizeof(void*) + s * (sizeof(Cell) + kCellNodeBytes);
   bytes += sketches(s);
-  for (const Dimension d : kDimensions) {
+  for (const Dimension d : kStringDimensions) {
     const size_t kept = std::min<size_t>(e, s * limits.TopK(d));
-    bytes += kept * (2 * TopValues::EntryBytes() + 2 * sizeof(uint32_t) + 4 * sizeof(uint32_t) +
-                     StringHeapBound(MaxValueBytes(d)));
-    bytes += s * 20 * sizeof(uint32_t);
+    bytes += kept * (2 * TopValues::EntryBytes() + 2 * sizeof(uint32_t) + 4 * sizeof(uint64_t) +
+                     StringHeapBound(kMaxBreakdownValueBytes));
+    bytes += s * (TopValues::kMinIndexSlots + 2) * sizeof(uint64_t);
     bytes += sketches(kept + s);
+  }
+  for (const Dimension d : kFixedDimensions) {
+    const size_t kept = std::min<size_t>(e, s * limits.TopK(d));
+    bytes += kept * 2 * FixedValues::EntryBytes() + s * FixedValues::MapBytes(limits.TopK(d));
+    bytes += sketches(kept);
   }
   return bytes;
 }

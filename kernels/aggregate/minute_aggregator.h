@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/aggregate/fixed_values.h"
 #include "kernels/aggregate/top_values.h"
 #include "kernels/event_batch.h"
 #include "kernels/sketch/uniq_hll12.h"
@@ -92,21 +93,46 @@ class MinuteAggregator {
   static size_t MemoryBound(const AggregateLimits& limits, uint64_t events, uint64_t site_minutes);
 
  private:
+  // The dimensions by how they are counted: values by Space-Saving (TopValues), or ids of a
+  // fixed domain kept whole (FixedValues); kStringDimensions[i] is strings[i] of a Cell.
+  static constexpr std::array<Dimension, 6> kStringDimensions = {
+      Dimension::kPage,      Dimension::kReferrer,    Dimension::kUtmSource,
+      Dimension::kUtmMedium, Dimension::kUtmCampaign, Dimension::kEventName};
+  static constexpr std::array<Dimension, 4> kFixedDimensions = {
+      Dimension::kCountry, Dimension::kDevice, Dimension::kBrowser, Dimension::kOs};
+
   struct Cell {
     uint64_t pageviews = 0;
     uint64_t events = 0;
     UniqHll12 visitors;
-    std::array<TopValues, kDimensionCount> breakdowns;
+    std::array<TopValues, kStringDimensions.size()> strings;
+    std::array<FixedValues, kFixedDimensions.size()> fixed;
     size_t heap_bytes() const;
   };
 
+  // Events are counted in blocks: their cells and keys first, with the hints that fetch the
+  // lines each count will touch, then the counts in order (a pure function of the events).
+  static constexpr size_t kBlockEvents = 8;
+  struct Block {
+    std::array<Cell*, kBlockEvents> cells;
+    std::array<std::array<TopValues::Key, kStringDimensions.size()>, kBlockEvents> keys;
+    std::array<std::array<uint32_t, kFixedDimensions.size()>, kBlockEvents> ids;
+  };
+  void PrepareBlock(const EventBatch& batch, size_t first, size_t count, Block* block);
+  void AddEvent(const EventBatch& batch, size_t i, Cell& cell,
+                const std::array<TopValues::Key, kStringDimensions.size()>& keys,
+                const std::array<uint32_t, kFixedDimensions.size()>& ids);
+  void AppendRows(uint32_t site, uint32_t minute, Cell& cell, EpochRows* rows) const;
+
   uint32_t worker_;
   AggregateLimits limits_;
-  std::array<uint32_t, kDimensionCount> top_k_;
+  std::array<uint32_t, kStringDimensions.size()> top_k_;  // of kStringDimensions
   uint64_t next_epoch_ = 0;
   uint64_t open_events_ = 0;
   std::array<uint64_t, kDimensionCount> folded_{};
   std::unordered_map<uint64_t, Cell> cells_;  // key: site_id << 32 | minute
+  uint64_t last_key_ = ~uint64_t{0};
+  Cell* last_cell_ = nullptr;
 };
 
 }  // namespace beacon::kernels

@@ -35,13 +35,14 @@ std::string_view DimensionName(Dimension d) {
   return "unknown";
 }
 
-size_t TopValues::EntryBytes() { return sizeof(Entry); }
+size_t TopValues::EntryBytes() { return sizeof(Entry) + sizeof(std::string) + sizeof(UniqHll12); }
 
-void TopValues::Count(Tally& tally, bool pageview, uint64_t visitor) {
-  ++(pageview ? tally.pageviews : tally.events);
-  const size_t before = SketchHeapBytes(tally.visitors);
-  tally.visitors.Add(visitor);
-  Account(before, SketchHeapBytes(tally.visitors));
+void TopValues::Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
+                      uint64_t* events) {
+  ++*(pageview ? pageviews : events);
+  const size_t before = SketchHeapBytes(sketch);
+  sketch.Add(visitor);
+  Account(before, SketchHeapBytes(sketch));
 }
 
 bool TopValues::Less(uint32_t a, uint32_t b) const {
@@ -79,29 +80,41 @@ void TopValues::SiftUp(size_t slot) {
   entries_[moving].heap_slot = static_cast<uint32_t>(slot);
 }
 
+void TopValues::BuildHeap() {
+  const size_t before = heap_.capacity();
+  heap_.resize(entries_.size());
+  for (size_t i = 0; i < heap_.size(); ++i) {
+    heap_[i] = static_cast<uint32_t>(i);
+    entries_[i].heap_slot = static_cast<uint32_t>(i);
+  }
+  for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
+  Account(before * sizeof(uint32_t), heap_.capacity() * sizeof(uint32_t));
+}
+
 size_t TopValues::FindSlot(std::string_view value, uint64_t hash) const {
   const size_t mask = index_.size() - 1;
+  const uint64_t tag = hash >> 32;
   for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-    const uint32_t id = index_[slot];
-    if (id == 0) return slot;
-    const Entry& e = entries_[id - 1];
-    if (e.hash == hash && e.value == value) return slot;
+    const uint64_t word = index_[slot];
+    if (word == 0) return slot;
+    if ((word >> 32) == tag && values_[static_cast<uint32_t>(word) - 1] == value) return slot;
   }
 }
 
 void TopValues::IndexInsert(uint32_t entry) {
   // At most half full, so probes stay short and FindSlot always meets an empty slot.
   if (2 * (entries_.size() + 1) > index_.size()) GrowIndex();
-  index_[FindSlot(entries_[entry].value, entries_[entry].hash)] = entry + 1;
+  const uint64_t hash = entries_[entry].hash;
+  index_[FindSlot(values_[entry], hash)] = (hash >> 32 << 32) | (entry + 1);
 }
 
 void TopValues::IndexErase(uint32_t entry) {
   const size_t mask = index_.size() - 1;
-  size_t hole = FindSlot(entries_[entry].value, entries_[entry].hash);
+  size_t hole = FindSlot(values_[entry], entries_[entry].hash);
   index_[hole] = 0;
   // Backward-shift deletion: move later members of the probe run into the hole.
   for (size_t slot = (hole + 1) & mask; index_[slot] != 0; slot = (slot + 1) & mask) {
-    const size_t home = entries_[index_[slot] - 1].hash & mask;
+    const size_t home = entries_[static_cast<uint32_t>(index_[slot]) - 1].hash & mask;
     const bool movable =
         hole <= slot ? (home <= hole || home > slot) : (home <= hole && home > slot);
     if (movable) {
@@ -114,74 +127,115 @@ void TopValues::IndexErase(uint32_t entry) {
 
 void TopValues::GrowIndex() {
   const size_t before = index_.capacity();
-  std::vector<uint32_t> old;
+  std::vector<uint64_t> old;
   old.swap(index_);
-  index_.assign(old.empty() ? 16 : old.size() * 2, 0);
-  for (const uint32_t id : old) {
-    if (id != 0) index_[FindSlot(entries_[id - 1].value, entries_[id - 1].hash)] = id;
+  index_.assign(old.empty() ? kMinIndexSlots : old.size() * 2, 0);
+  const size_t mask = index_.size() - 1;
+  for (const uint64_t word : old) {
+    if (word == 0) continue;
+    size_t slot = entries_[static_cast<uint32_t>(word) - 1].hash & mask;
+    while (index_[slot] != 0) slot = (slot + 1) & mask;
+    index_[slot] = word;
   }
-  Account(before * sizeof(uint32_t), index_.capacity() * sizeof(uint32_t));
+  Account(before * sizeof(uint64_t), index_.capacity() * sizeof(uint64_t));
 }
 
-uint64_t TopValues::Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k) {
+TopValues::Key TopValues::KeyOf(std::string_view value) {
   value = value.substr(0, Utf8PrefixLength(value, kMaxBreakdownValueBytes));
+  return {value, std::hash<std::string_view>{}(value)};
+}
+
+int64_t TopValues::HomeEntry(const Key& key) const {
+  if (index_.empty()) return -1;
+  const uint64_t word = index_[key.hash & (index_.size() - 1)];
+  if (word == 0 || (word >> 32) != (key.hash >> 32)) return -1;
+  return static_cast<uint32_t>(word) - 1;
+}
+
+void TopValues::PrefetchEntry(const Key& key) const {
+  const int64_t id = HomeEntry(key);
+  if (id < 0) return;
+  __builtin_prefetch(&entries_[id]);
+  __builtin_prefetch(&values_[id]);
+  const char* sketch = reinterpret_cast<const char*>(&visitors_[id]);
+  for (size_t line = 0; line < sizeof(UniqHll12); line += 64) __builtin_prefetch(sketch + line);
+}
+
+void TopValues::PrefetchSketch(const Key& key, uint64_t visitor) const {
+  const int64_t id = HomeEntry(key);
+  if (id < 0) return;
+  __builtin_prefetch(values_[id].data());
+  visitors_[id].Prefetch(visitor);
+}
+
+uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k) {
+  const std::string_view value = key.value;
+  const uint64_t hash = key.hash;
   if (value == kOtherValue || k == 0) {
-    Count(other_, pageview, visitor);
+    Count(other_visitors_, pageview, visitor, &other_pageviews_, &other_events_);
     return 0;
   }
-  const uint64_t hash = std::hash<std::string_view>{}(value);
   if (!index_.empty()) {
-    const uint32_t id = index_[FindSlot(value, hash)];
-    if (id != 0) {
-      Entry& e = entries_[id - 1];
-      Count(e.tally, pageview, visitor);
+    const uint64_t word = index_[FindSlot(value, hash)];
+    if (word != 0) {
+      const uint32_t id = static_cast<uint32_t>(word) - 1;
+      Entry& e = entries_[id];
+      Count(visitors_[id], pageview, visitor, &e.pageviews, &e.events);
       ++e.count;
-      SiftDown(e.heap_slot);
+      if (!heap_.empty()) SiftDown(e.heap_slot);
       return 0;
     }
   }
-  if (entries_.size() < k) {
-    const size_t entries_before = entries_.capacity();
-    const size_t heap_before = heap_.capacity();
-    const auto id = static_cast<uint32_t>(entries_.size());
-    Entry& e = entries_.emplace_back();
-    e.value.assign(value);
-    e.hash = hash;
-    e.count = 1;
-    e.admitted = next_admission_++;
-    Count(e.tally, pageview, visitor);
-    heap_.push_back(id);
-    Account(entries_before * sizeof(Entry) + heap_before * sizeof(uint32_t),
-            entries_.capacity() * sizeof(Entry) + heap_.capacity() * sizeof(uint32_t));
-    Account(0, e.value.capacity() > 15 ? e.value.capacity() : 0);
-    SiftUp(heap_.size() - 1);
-    IndexInsert(id);
-    return 0;
-  }
-  // Full: the value with the lowest count (the heap's root) makes room.
+  if (entries_.size() >= k) return Evict(value, hash, pageview, visitor);
+  const size_t before =
+      entries_.capacity() * sizeof(Entry) + values_.capacity() * sizeof(std::string) +
+      visitors_.capacity() * sizeof(UniqHll12) + heap_.capacity() * sizeof(uint32_t);
+  const auto id = static_cast<uint32_t>(entries_.size());
+  Entry& e = entries_.emplace_back();
+  std::string& stored = values_.emplace_back(value);
+  UniqHll12& sketch = visitors_.emplace_back();
+  e.hash = hash;
+  e.count = 1;
+  e.admitted = next_admission_++;
+  // Once built (a smaller k earlier), the heap takes every new entry.
+  if (!heap_.empty()) heap_.push_back(id);
+  Account(before, entries_.capacity() * sizeof(Entry) + values_.capacity() * sizeof(std::string) +
+                      visitors_.capacity() * sizeof(UniqHll12) +
+                      heap_.capacity() * sizeof(uint32_t));
+  Account(0, stored.capacity() > 15 ? stored.capacity() : 0);
+  Count(sketch, pageview, visitor, &e.pageviews, &e.events);
+  if (!heap_.empty()) SiftUp(heap_.size() - 1);
+  IndexInsert(id);
+  return 0;
+}
+
+uint64_t TopValues::Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor) {
+  if (heap_.empty()) BuildHeap();
+  // The value with the lowest (count, admitted), the heap's root, makes room.
   const uint32_t id = heap_[0];
   Entry& e = entries_[id];
   IndexErase(id);
-  const uint64_t folded = e.tally.hits();
-  other_.pageviews += e.tally.pageviews;
-  other_.events += e.tally.events;
+  const uint64_t folded = e.pageviews + e.events;
+  other_pageviews_ += e.pageviews;
+  other_events_ += e.events;
   // The evicted sketch's values (small) or registers (large) join (other)'s: the union of a
   // dimension's rows stays the site-minute's visitors.
-  const size_t sketches_before =
-      SketchHeapBytes(other_.visitors) + SketchHeapBytes(e.tally.visitors);
-  other_.visitors.Merge(e.tally.visitors);
-  e.tally.visitors.Clear();
-  Account(sketches_before, SketchHeapBytes(other_.visitors));
-  e.tally.pageviews = 0;
-  e.tally.events = 0;
-  const size_t value_before = e.value.capacity() > 15 ? e.value.capacity() : 0;
-  e.value.assign(value);
-  Account(value_before, e.value.capacity() > 15 ? e.value.capacity() : 0);
+  UniqHll12& sketch = visitors_[id];
+  const size_t sketches_before = SketchHeapBytes(other_visitors_) + SketchHeapBytes(sketch);
+  other_visitors_.Merge(sketch);
+  sketch.Clear();
+  Account(sketches_before, SketchHeapBytes(other_visitors_));
+  e.pageviews = 0;
+  e.events = 0;
+  std::string& stored = values_[id];
+  const size_t value_before = stored.capacity() > 15 ? stored.capacity() : 0;
+  stored.assign(value);
+  Account(value_before, stored.capacity() > 15 ? stored.capacity() : 0);
   e.hash = hash;
   e.admission_error = e.count;
   ++e.count;
   e.admitted = next_admission_++;
-  Count(e.tally, pageview, visitor);
+  Count(sketch, pageview, visitor, &e.pageviews, &e.events);
   SiftDown(0);
   IndexInsert(id);
   return folded;
@@ -190,12 +244,12 @@ uint64_t TopValues::Add(std::string_view value, bool pageview, uint64_t visitor,
 std::vector<TopValues::Row> TopValues::Rows() {
   std::vector<Row> rows;
   rows.reserve(entries_.size() + 1);
-  for (Entry& e : entries_) {
-    rows.push_back(
-        {e.value, e.tally.pageviews, e.tally.events, &e.tally.visitors, e.admission_error});
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    rows.push_back({values_[i], e.pageviews, e.events, &visitors_[i], e.admission_error});
   }
-  if (other_.hits() > 0) {
-    rows.push_back({kOtherValue, other_.pageviews, other_.events, &other_.visitors, 0});
+  if (other_pageviews_ + other_events_ > 0) {
+    rows.push_back({kOtherValue, other_pageviews_, other_events_, &other_visitors_, 0});
   }
   return rows;
 }

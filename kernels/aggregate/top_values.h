@@ -74,50 +74,83 @@ class TopValues {
     uint64_t admission_error = 0;   // the bound on what this row misses
   };
 
+  // A value as it is counted (cut to kMaxBreakdownValueBytes at a character boundary) and its
+  // hash, computed once for the prefetch hints and the count.
+  struct Key {
+    std::string_view value;
+    uint64_t hash = 0;
+  };
+  static Key KeyOf(std::string_view value);
+
   // Counts one hit with a non-empty `value`. Returns the hits (pageviews + events) that an
   // eviction folded into (other) because of it: 0 when `value` was kept or admitted freely.
-  uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k);
+  uint64_t Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k);
+  uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k) {
+    return Add(KeyOf(value), pageview, visitor, k);
+  }
 
-  bool empty() const { return entries_.empty() && other_.hits() == 0; }
+  // Hints that change nothing, for a caller that counts a block of hits and overlaps their cache
+  // misses, each step reading only what the one before fetched: the index slot of `key`; the
+  // entry it names (its home slot's only); the value's bytes and the line its sketch adds to.
+  void PrefetchSlot(const Key& key) const {
+    if (!index_.empty()) __builtin_prefetch(&index_[key.hash & (index_.size() - 1)]);
+  }
+  void PrefetchEntry(const Key& key) const;
+  void PrefetchSketch(const Key& key, uint64_t visitor) const;
+
+  bool empty() const { return entries_.empty() && other_pageviews_ + other_events_ == 0; }
   size_t size() const { return entries_.size(); }
   // The kept rows, then the (other) row when it holds hits; in no particular order.
   std::vector<Row> Rows();
   // Heap bytes held (kept exactly as the containers grow).
   size_t heap_bytes() const { return heap_bytes_; }
-  // The bytes of one kept value's slot, for MinuteAggregator::MemoryBound.
+  // The bytes of one kept value across its arrays, for MinuteAggregator::MemoryBound.
   static size_t EntryBytes();
+  // Index slots of a non-empty TopValues at least; 8 bytes each.
+  static constexpr size_t kMinIndexSlots = 16;
 
  private:
-  struct Tally {
-    uint64_t pageviews = 0;
-    uint64_t events = 0;
-    UniqHll12 visitors;
-    uint64_t hits() const { return pageviews + events; }
-  };
+  // What a hit on a kept value reads and writes, apart from its sketch.
   struct Entry {
-    std::string value;  // heap bytes counted only beyond libstdc++'s 15 inline ones
     uint64_t hash = 0;
     uint64_t count = 0;            // Space-Saving count: admission_error + hits since admission
     uint64_t admission_error = 0;  // the count of the slot when this value took it
     uint64_t admitted = 0;         // admission sequence number, breaks ties in count
+    uint64_t pageviews = 0;
+    uint64_t events = 0;
     uint32_t heap_slot = 0;
-    Tally tally;
   };
 
-  void Count(Tally& tally, bool pageview, uint64_t visitor);
+  void Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
+             uint64_t* events);
   bool Less(uint32_t a, uint32_t b) const;
   void SiftDown(size_t slot);
   void SiftUp(size_t slot);
-  size_t FindSlot(std::string_view value, uint64_t hash) const;  // index slot, or its empty slot
+  void BuildHeap();
+  // The index slot holding `value`, or the empty slot where it would go.
+  size_t FindSlot(std::string_view value, uint64_t hash) const;
   void IndexInsert(uint32_t entry);
   void IndexErase(uint32_t entry);
   void GrowIndex();
+  uint64_t Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor);
+  // The entry in `key`'s home slot, or -1: what the hints read.
+  int64_t HomeEntry(const Key& key) const;
   void Account(size_t before, size_t after) { heap_bytes_ += after - before; }
 
+  // Parallel arrays by entry id: the probed and counted fields, the values (compared only when
+  // the index slot's hash tag matches), the visitor sketches.
   std::vector<Entry> entries_;
-  std::vector<uint32_t> heap_;   // entry ids, a min-heap by (count, admitted)
-  std::vector<uint32_t> index_;  // open addressing, linear probing: entry id + 1, 0 = empty
-  Tally other_;
+  std::vector<std::string> values_;  // heap bytes counted only beyond libstdc++'s 15 inline ones
+  std::vector<UniqHll12> visitors_;
+  // Entry ids, a min-heap by (count, admitted); built at the first eviction, since only an
+  // eviction needs the minimum: until the table is full a hit costs no heap work.
+  std::vector<uint32_t> heap_;
+  // Open addressing, linear probing, at most half full: the hash's upper 32 bits (a tag that
+  // spares reading an entry on a mismatch) << 32 | entry id + 1; 0 = empty.
+  std::vector<uint64_t> index_;
+  uint64_t other_pageviews_ = 0;
+  uint64_t other_events_ = 0;
+  UniqHll12 other_visitors_;
   uint64_t next_admission_ = 0;
   size_t heap_bytes_ = 0;
 };

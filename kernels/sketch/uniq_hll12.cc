@@ -112,11 +112,12 @@ T GetLittleEndian(const unsigned char* p) {
 UniqHll12::UniqHll12(const UniqHll12& other)
     : small_size_(other.small_size_),
       medium_has_zero_(other.medium_has_zero_),
+      medium_bits_(other.medium_bits_),
       medium_size_(other.medium_size_),
       small_(other.small_),
       large_(other.large_ ? std::make_unique<Large>(*other.large_) : nullptr) {
   if (other.medium_) {
-    const size_t slots = MediumSlots(medium_size_);
+    const size_t slots = size_t{1} << medium_bits_;
     medium_ = std::make_unique_for_overwrite<uint64_t[]>(slots);
     std::copy_n(other.medium_.get(), slots, medium_.get());
   }
@@ -130,6 +131,7 @@ UniqHll12& UniqHll12::operator=(const UniqHll12& other) {
 void UniqHll12::Clear() {
   small_size_ = 0;
   medium_has_zero_ = false;
+  medium_bits_ = 0;
   medium_size_ = 0;
   medium_.reset();
   large_.reset();
@@ -139,9 +141,10 @@ size_t UniqHll12::MediumSlots(size_t size) {
   return std::max<size_t>(2 * kSmallCapacity, std::bit_ceil((size * 4 + 2) / 3));
 }
 
-size_t UniqHll12::heap_bytes() const {
-  if (large_) return kLargeHeapBytes;
-  return medium_ ? MediumSlots(medium_size_) * sizeof(uint64_t) : 0;
+void UniqHll12::AllocateMedium(size_t size) {
+  const size_t slots = MediumSlots(size);
+  medium_ = std::make_unique<uint64_t[]>(slots);
+  medium_bits_ = static_cast<uint8_t>(std::countr_zero(slots));
 }
 
 void UniqHll12::Large::Update(uint64_t value) {
@@ -155,27 +158,18 @@ void UniqHll12::Large::Update(uint64_t value) {
   }
 }
 
-namespace {
-
-// Fibonacci hashing: the slot from the product's top bits, so sequential values spread too.
-size_t MediumSlotOf(uint64_t value, size_t slots) {
-  return static_cast<size_t>((value * 0x9E3779B97F4A7C15ull) >> (64 - std::countr_zero(slots)));
-}
-
-}  // namespace
-
 template <typename F>
 void UniqHll12::ForEachMediumValue(F f) const {
   if (medium_has_zero_) f(uint64_t{0});
-  const size_t slots = MediumSlots(medium_size_);
+  const size_t slots = size_t{1} << medium_bits_;
   for (size_t i = 0; i < slots; ++i) {
     if (medium_[i] != 0) f(medium_[i]);
   }
 }
 
 void UniqHll12::MediumInsert(uint64_t value) {
-  const size_t mask = MediumSlots(medium_size_) - 1;
-  size_t i = MediumSlotOf(value, mask + 1);
+  const size_t mask = (size_t{1} << medium_bits_) - 1;
+  size_t i = MediumSlotOf(value, medium_bits_);
   while (medium_[i] != 0) i = (i + 1) & mask;
   medium_[i] = value;
 }
@@ -187,7 +181,7 @@ UniqHll12::Large UniqHll12::MediumRegisters() const {
 }
 
 void UniqHll12::ToMedium() {
-  medium_ = std::make_unique<uint64_t[]>(MediumSlots(small_size_));
+  AllocateMedium(small_size_);
   medium_size_ = small_size_;
   for (uint32_t i = 0; i < small_size_; ++i) {
     if (small_[i] == 0) {
@@ -205,6 +199,7 @@ void UniqHll12::ToLarge() {
   if (medium_) ForEachMediumValue([&](uint64_t v) { large_->Update(v); });
   small_size_ = 0;
   medium_has_zero_ = false;
+  medium_bits_ = 0;
   medium_size_ = 0;
   medium_.reset();
 }
@@ -239,8 +234,8 @@ void UniqHll12::Add(uint64_t value) {
   if (value == 0) {
     if (medium_has_zero_) return;
   } else {
-    const size_t mask = MediumSlots(medium_size_) - 1;
-    for (size_t i = MediumSlotOf(value, mask + 1); medium_[i] != 0; i = (i + 1) & mask) {
+    const size_t mask = (size_t{1} << medium_bits_) - 1;
+    for (size_t i = MediumSlotOf(value, medium_bits_); medium_[i] != 0; i = (i + 1) & mask) {
       if (medium_[i] == value) return;
     }
   }
@@ -249,11 +244,11 @@ void UniqHll12::Add(uint64_t value) {
     large_->Update(value);
     return;
   }
-  const size_t slots = MediumSlots(medium_size_);
+  const size_t slots = size_t{1} << medium_bits_;
   if (MediumSlots(medium_size_ + 1) != slots) {
     // Past 3/4 full: twice the slots, the values rehashed into them.
     const std::unique_ptr<uint64_t[]> old = std::move(medium_);
-    medium_ = std::make_unique<uint64_t[]>(MediumSlots(medium_size_ + 1));
+    AllocateMedium(medium_size_ + 1);
     ++medium_size_;
     for (size_t i = 0; i < slots; ++i) {
       if (old[i] != 0) MediumInsert(old[i]);

@@ -78,7 +78,19 @@ class UniqHll12 {
   uint8_t rank(size_t bucket) const;
   // Bytes allocated on the heap: none while small, 8 per slot of the values' set while medium
   // (a power of two, 32 to kMediumSlots), kLargeHeapBytes once large.
-  size_t heap_bytes() const;
+  size_t heap_bytes() const {
+    if (large_) return kLargeHeapBytes;
+    return medium_ ? sizeof(uint64_t) << medium_bits_ : 0;
+  }
+  // Asks the CPU to fetch the heap line Add(value) reads first (the set slot or the register),
+  // so that a caller adding to many sketches can overlap their cache misses. Changes nothing.
+  void Prefetch(uint64_t value) const {
+    if (large_) {
+      __builtin_prefetch(&large_->registers[IntHash32(value) & (kRegisters - 1)]);
+    } else if (medium_) {
+      __builtin_prefetch(&medium_[MediumSlotOf(value, medium_bits_)]);
+    }
+  }
 
   size_t SerializedSize() const;
   // Appends the state exactly as 18.16 serializes it: RowBinary of an AggregateFunction
@@ -105,6 +117,13 @@ class UniqHll12 {
 
   // Slots of the values' set for `size` medium values: at most 3/4 full.
   static size_t MediumSlots(size_t size);
+  // Fibonacci hashing: the slot (of 2^bits) from the product's top bits, so sequential values
+  // spread too.
+  static size_t MediumSlotOf(uint64_t value, int bits) {
+    return static_cast<size_t>((value * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+  }
+  // Allocates an empty set of MediumSlots(size) slots.
+  void AllocateMedium(size_t size);
   // Calls f(value) for each medium value, in no particular order.
   template <typename F>
   void ForEachMediumValue(F f) const;
@@ -117,9 +136,11 @@ class UniqHll12 {
 
   uint8_t small_size_ = 0;
   bool medium_has_zero_ = false;  // 0 marks an empty slot, so the value 0 is held here
+  uint8_t medium_bits_ = 0;       // log2 of the set's slots while medium
   uint32_t medium_size_ = 0;      // distinct values while medium (0 included); 0 otherwise
   std::array<uint64_t, kSmallCapacity> small_{};
-  // Open addressing, linear probing, MediumSlots(medium_size_) slots while medium.
+  // Open addressing, linear probing, 2^medium_bits_ = MediumSlots(medium_size_) slots while
+  // medium.
   std::unique_ptr<uint64_t[]> medium_;
   std::unique_ptr<Large> large_;  // null unless large
 };

@@ -1,0 +1,57 @@
+// FixedValues: the values of one small fixed-domain dimension (country, device, browser, OS) of
+// one site-minute, counted by id in dense arrays. Kernels/aggregate/README.md: "Fixed domains".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/sketch/uniq_hll12.h"
+
+namespace beacon::kernels {
+
+// Every value of a domain of at most `domain` ids is kept (K is the domain's size, so nothing
+// is ever evicted): a map from id to entry sized at the first hit, and pageviews, events and a
+// visitor sketch per entry in arrays of their own, in first-seen order. No hashing and no string
+// compare per hit; the caller names the ids when it makes the rows. Not thread-safe.
+class FixedValues {
+ public:
+  struct Row {
+    uint32_t id = 0;
+    uint64_t pageviews = 0;
+    uint64_t events = 0;
+    UniqHll12* visitors = nullptr;  // the caller may take it
+  };
+
+  // Counts one hit of the value `id` < `domain` (the same `domain` at every call, ≤ 65535).
+  void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor);
+
+  // A hint that changes nothing: fetches the line Add(id, .., visitor) adds the visitor to.
+  void Prefetch(uint32_t id, uint64_t visitor) const {
+    if (!entry_of_.empty() && entry_of_[id] != 0) visitors_[entry_of_[id] - 1].Prefetch(visitor);
+  }
+
+  bool empty() const { return ids_.empty(); }
+  size_t size() const { return ids_.size(); }
+  // One row per value seen, in first-seen order.
+  std::vector<Row> Rows();
+  // Heap bytes held (kept exactly as the containers grow).
+  size_t heap_bytes() const { return heap_bytes_; }
+  // The bytes of one value's entry across its arrays, and of the id map of a domain.
+  static size_t EntryBytes();
+  static size_t MapBytes(uint32_t domain) { return domain * sizeof(uint16_t); }
+
+ private:
+  struct Tally {
+    uint64_t pageviews = 0;
+    uint64_t events = 0;
+  };
+
+  std::vector<uint16_t> entry_of_;  // by id: entry + 1, 0 = not seen yet
+  std::vector<uint16_t> ids_;
+  std::vector<Tally> tallies_;
+  std::vector<UniqHll12> visitors_;
+  size_t heap_bytes_ = 0;
+};
+
+}  // namespace beacon::kernels
