@@ -17,6 +17,7 @@
 #include "kernels/formats/url.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
+#include "kernels/unix_time.h"
 #include "kernels/visitor.h"
 
 namespace beacon::host {
