@@ -1,14 +1,23 @@
 // The raw archive on the live path: every beacon of a batch is archived (without its IP
-// address) before it is decoded.
+// address) before it is decoded, and an HTTP beacon request is answered 2xx only once its
+// record is durable; a record lost to a failed sync answers 503 with Retry-After, and the worker
+// stops admitting until the archive resumes.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "host/archive/archive_scanner.h"
+#include "host/archive/fault_injection_file_system.h"
 #include "host/archive/file_system.h"
+#include "host/net/http_server.h"
 #include "host/pipeline/archive_record.h"
 #include "host/pipeline/worker_pipeline.h"
 #include "kernels/visitor.h"
@@ -99,6 +108,79 @@ TEST_F(ArchiveIngressTest, RecordsCarryTheSaltedAddressHash) {
   ASSERT_TRUE(kernels::AddressHash(kSalts, kNowMs, client, kUa, &expected));
   EXPECT_EQ(record.address_hash, expected);
   EXPECT_NE(expected, 0u);
+}
+
+// One GET /collect on a fresh connection; the response head.
+std::string Get(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "connect failed";
+  }
+  const std::string request =
+      "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
+      "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  send(fd, request.data(), request.size(), 0);
+  std::string response;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return response.substr(0, response.find("\r\n\r\n"));
+}
+
+uint64_t Sample(const MetricsRegistry& registry, const std::string& key) {
+  const std::string text = registry.Scrape();
+  const size_t at = text.find("\n" + key + " ");
+  if (at == std::string::npos) return ~0ULL;
+  return std::stoull(text.substr(at + key.size() + 2));
+}
+
+TEST_F(ArchiveIngressTest, AnswersOnlyDurableBeaconsAnd503sWhatASyncLost) {
+  FaultInjectionFileSystem fs(posix_);
+  Forwarder forwarder(forwarder_config_);
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config_, &sites_, &forwarder));
+  ASSERT_EQ(workers[0]->OpenArchive(fs), 0);
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  HttpServerConfig server_config;
+  server_config.port = 0;
+  server_config.tick_ms = 5;
+  server_config.retry_after_s = 4;
+  HttpServer server(server_config, {workers[0].get()});
+  server.RegisterMetrics(&registry, "http");
+  server.Start();
+
+  for (uint64_t i = 1; i <= 3; ++i) {
+    ASSERT_NE(Get(server.port()).find("HTTP/1.1 200"), std::string::npos);
+    EXPECT_GE(workers[0]->archive()->durable_sequence(), i);  // durable before the answer
+  }
+  fs.FailSyncs(ENOSPC);
+  const std::string lost = Get(server.port());
+  EXPECT_NE(lost.find("HTTP/1.1 503"), std::string::npos) << lost;
+  EXPECT_NE(lost.find("Retry-After: 4"), std::string::npos) << lost;
+  EXPECT_EQ(Sample(registry, "http_requests_unarchived_total"), 1u);
+  EXPECT_GE(Sample(registry, "beacond_archive_write_errors_total"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_archive_dropped_records_total"), 1u);
+  // Until the archive resumes, the worker does not admit: 503 without taking the beacon.
+  std::string head = Get(server.port());
+  EXPECT_NE(head.find("HTTP/1.1 503"), std::string::npos) << head;
+  fs.FailSyncs(0);
+  for (int i = 0; i < 200 && head.find("HTTP/1.1 200") == std::string::npos; ++i) {
+    usleep(10'000);
+    head = Get(server.port());
+  }
+  EXPECT_NE(head.find("HTTP/1.1 200"), std::string::npos) << head;
+  server.Stop();
+  EXPECT_EQ(Sample(registry, "beacond_archive_durable_lag_records{worker=\"0\"}"), 0u);
+  workers.clear();
+  // Exactly the beacons answered 200 are in the archive.
+  EXPECT_EQ(Scan().size(), 4u);
 }
 
 }  // namespace
