@@ -2,10 +2,7 @@
 // address) before it is decoded, and an HTTP beacon request is answered 2xx only once its
 // record is durable; a record lost to a failed sync answers 503 with Retry-After, and the worker
 // stops admitting until the archive resumes.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -21,6 +18,7 @@
 #include "host/pipeline/archive_record.h"
 #include "host/pipeline/worker_pipeline.h"
 #include "kernels/visitor.h"
+#include "tests/unit/host/pipeline/pipeline_test_util.h"
 
 namespace beacon::host {
 namespace {
@@ -108,36 +106,6 @@ TEST_F(ArchiveIngressTest, RecordsCarryTheSaltedAddressHash) {
   ASSERT_TRUE(kernels::AddressHash(kSalts, kNowMs, client, kUa, &expected));
   EXPECT_EQ(record.address_hash, expected);
   EXPECT_NE(expected, 0u);
-}
-
-// One GET /collect on a fresh connection; the response head.
-std::string Get(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "connect failed";
-  }
-  const std::string request =
-      "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
-      "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  send(fd, request.data(), request.size(), 0);
-  std::string response;
-  char buf[4096];
-  ssize_t n = 0;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return response.substr(0, response.find("\r\n\r\n"));
-}
-
-uint64_t Sample(const MetricsRegistry& registry, const std::string& key) {
-  const std::string text = registry.Scrape();
-  const size_t at = text.find("\n" + key + " ");
-  if (at == std::string::npos) return ~0ULL;
-  return std::stoull(text.substr(at + key.size() + 2));
 }
 
 TEST_F(ArchiveIngressTest, AnswersOnlyDurableBeaconsAnd503sWhatASyncLost) {
