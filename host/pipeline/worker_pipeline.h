@@ -30,7 +30,7 @@ namespace beacon::host {
 
 // [archive]: the raw archive, the write-ahead log of accepted beacons (host/archive).
 struct ArchiveConfig {
-  bool enabled = false;
+  bool enabled = true;
   // One writer per worker: directory, node, compression, block and segment sizes, commit
   // policy (`worker` is set per pipeline).
   SegmentWriterOptions writer;
