@@ -160,6 +160,7 @@ struct HttpServer::Worker {
   std::unordered_set<int> holding;  // connections with held answers
   std::vector<int> release_scratch;
   int durability_fd = -1;
+  bool durability_ready = false;  // durability_fd was readable this round
   bool admitting = true;
   int64_t now_ms = 0;        // monotonic, per round
   int64_t wall_ms = 0;       // CLOCK_REALTIME unix ms, per round
@@ -517,7 +518,9 @@ void HttpServer::Worker::Deliver() {
 }
 
 void HttpServer::Worker::ReleaseHeld() {
-  if (holding.empty()) return;
+  // A readable durability fd is drained even with nothing held: it is level-triggered.
+  if (holding.empty() && !durability_ready) return;
+  durability_ready = false;
   const kernels::Durability durability = sink->PollDurability();
   release_scratch.assign(holding.begin(), holding.end());
   for (const int fd : release_scratch) {
@@ -595,7 +598,8 @@ void HttpServer::Worker::Run() {
         Accept();
         continue;
       }
-      if (fd == wake_fd || fd == durability_fd) continue;  // ReleaseHeld polls the sink
+      if (fd == durability_fd) durability_ready = true;  // ReleaseHeld polls the sink
+      if (fd == wake_fd || fd == durability_fd) continue;
       const auto it = connections.find(fd);
       if (it == connections.end()) continue;
       Connection* c = it->second.get();

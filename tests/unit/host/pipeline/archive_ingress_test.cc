@@ -3,7 +3,6 @@
 // record is durable; a record lost to a failed sync answers 503 with Retry-After, and the worker
 // stops admitting until the archive resumes.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -149,6 +148,32 @@ TEST_F(ArchiveIngressTest, AnswersOnlyDurableBeaconsAnd503sWhatASyncLost) {
   workers.clear();
   // Exactly the beacons answered 200 are in the archive.
   EXPECT_EQ(Scan().size(), 4u);
+}
+
+// Pipelined requests on one keep-alive connection: a 404 behind a held beacon answer leaves
+// after it, so the answers keep request order.
+TEST_F(ArchiveIngressTest, HeldAnswersKeepPipelinedOrder) {
+  Forwarder forwarder(forwarder_config_);
+  WorkerPipeline pipeline(0, config_, &sites_, &forwarder);
+  ASSERT_EQ(pipeline.OpenArchive(posix_), 0);
+  HttpServerConfig server_config;
+  server_config.port = 0;
+  HttpServer server(server_config, {&pipeline});
+  server.Start();
+  const std::string beacon =
+      "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
+      "HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string requests = beacon + "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + beacon +
+                               "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string response = Exchange(server.port(), requests);
+  std::vector<std::string> statuses;
+  for (size_t at = response.find("HTTP/1.1 "); at != std::string::npos;
+       at = response.find("HTTP/1.1 ", at + 1)) {
+    statuses.push_back(response.substr(at + 9, 3));
+  }
+  EXPECT_EQ(statuses, (std::vector<std::string>{"200", "404", "200", "404"})) << response;
+  server.Stop();
+  EXPECT_GE(pipeline.archive()->durable_sequence(), 2u);
 }
 
 }  // namespace

@@ -21,8 +21,9 @@ inline uint64_t Sample(const MetricsRegistry& registry, const std::string& key) 
   return std::stoull(text.substr(at + key.size() + 2));
 }
 
-// Sends one GET /collect on a fresh connection; returns the response head.
-inline std::string Get(uint16_t port) {
+// Sends `requests` on a fresh connection to loopback `port` and returns everything read until
+// the server closes it; "connect failed" when it cannot connect.
+inline std::string Exchange(uint16_t port, const std::string& requests) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -32,15 +33,21 @@ inline std::string Get(uint16_t port) {
     close(fd);
     return "connect failed";
   }
-  const std::string request =
-      "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
-      "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  send(fd, request.data(), request.size(), 0);
+  send(fd, requests.data(), requests.size(), 0);
   std::string response;
   char buf[4096];
   ssize_t n = 0;
   while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
   close(fd);
+  return response;
+}
+
+// Sends one GET /collect on a fresh connection; returns the response head.
+inline std::string Get(uint16_t port) {
+  const std::string response =
+      Exchange(port,
+               "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
+               "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   return response.substr(0, response.find("\r\n\r\n"));
 }
 
