@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <stdexcept>
@@ -18,6 +19,7 @@
 #include "appliance/config.h"
 #include "appliance/ingress.h"
 #include "appliance/management.h"
+#include "host/archive/file_system.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
@@ -125,6 +127,10 @@ class Pipelines {
     for (int w = 0; w < count; ++w) {
       all_.push_back(std::make_unique<host::WorkerPipeline>(static_cast<uint32_t>(all_.size()),
                                                             config_, sites_, forwarder_));
+      if (const int error = all_.back()->OpenArchive(file_system_); error != 0) {
+        throw std::runtime_error("archive " + config_.archive.writer.directory + ": " +
+                                 std::strerror(error));
+      }
       sinks.push_back(all_.back().get());
     }
     return sinks;
@@ -154,6 +160,7 @@ class Pipelines {
   host::PipelineConfig config_;
   const kernels::SiteRegistry* sites_;
   host::Forwarder* forwarder_;
+  host::PosixFileSystem file_system_;
   std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
 };
 
@@ -161,6 +168,7 @@ host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend&
                                       host::SaltStore* salts,
                                       const kernels::UserAgentClassifier* user_agents) {
   host::PipelineConfig pipeline = config.pipeline;
+  pipeline.archive = config.archive;
   pipeline.user_agents = user_agents;
   pipeline.bytes = &backend.byte_kernels;
   pipeline.make_device = backend.make_device;

@@ -177,13 +177,13 @@ toml::table ParseToml(std::string_view toml_text, const std::string& source) {
 
 void CheckSections(const toml::table& root, const std::string& source) {
   static const std::set<std::string> kSections = {
-      "sites", "http",       "management", "pipeline", "enrich",
-      "clickhouse", "udp", "dpdk", "state", "limits"};
+      "sites", "http", "management", "pipeline", "enrich", "clickhouse",
+      "udp",   "dpdk", "state",      "archive",  "limits"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, enrich, clickhouse, udp, dpdk, state, limits)");
+           "pipeline, enrich, clickhouse, udp, dpdk, state, archive, limits)");
     }
   }
 }
@@ -289,6 +289,44 @@ void ParseState(const toml::table& root, const std::string& source, std::string*
   Section state(root, "state", source);
   state.String("dir", dir);
   state.CheckNoOtherKeys();
+}
+
+host::CommitPolicy ParseCommitPolicy(std::string_view name, const std::string& source) {
+  if (name == "group") return host::CommitPolicy::kGroup;
+  if (name == "interval") return host::CommitPolicy::kInterval;
+  if (name == "none") return host::CommitPolicy::kNone;
+  Fail(source, "archive.commit", "expected \"group\", \"interval\" or \"none\"");
+}
+
+// [archive]; an empty or absent dir is <state_dir>/archive.
+void ParseArchive(const toml::table& root, const std::string& source, const std::string& state_dir,
+                  host::ArchiveConfig* archive) {
+  Section section(root, "archive", source);
+  host::SegmentWriterOptions& writer = archive->writer;
+  section.Bool("enabled", &archive->enabled);
+  std::string dir;
+  section.String("dir", &dir);
+  writer.directory = dir.empty() ? state_dir + "/archive" : dir;
+  std::string commit;
+  if (section.String("commit", &commit)) writer.commit = ParseCommitPolicy(commit, source);
+  section.Int("commit_interval_ms", &writer.commit_interval_ms, 1, 60'000);
+  section.Int("compression_level", &writer.compression_level, 1, 19);
+  int64_t block_kb = static_cast<int64_t>(writer.block_bytes >> 10);
+  section.Int("block_kb", &block_kb, 4, 8 << 10);
+  writer.block_bytes = static_cast<size_t>(block_kb) << 10;
+  int64_t segment_mb = static_cast<int64_t>(writer.segment_bytes >> 20);
+  section.Int("segment_mb", &segment_mb, 1, 1 << 16);
+  writer.segment_bytes = static_cast<uint64_t>(segment_mb) << 20;
+  int64_t segment_age_s = writer.segment_age_ms / 1000;
+  section.Int("segment_age_s", &segment_age_s, 1, 7 * 86'400);
+  writer.segment_age_ms = segment_age_s * 1000;
+  int64_t max_gb = 0;
+  section.Int("max_gb", &max_gb, 0, 1 << 20);
+  archive->retention_max_bytes = static_cast<uint64_t>(max_gb) << 30;
+  int64_t max_age_h = 0;
+  section.Int("max_age_h", &max_age_h, 0, 24 * 3650);
+  archive->retention_max_age_ms = max_age_h * 3'600'000;
+  section.CheckNoOtherKeys();
 }
 
 void ParseClickHouse(const toml::table& root, const std::string& source,
@@ -459,6 +497,7 @@ Config DefaultConfig() {
   // flush (rows per beacon: bench/forward).
   config.forwarder.breakdown_flush_interval_ms = 60'000;
   config.state_dir = "/var/lib/beacond";
+  config.archive.writer.directory = config.state_dir + "/archive";
   config.user_agent_regexes = std::string(kernels::kDefaultUapRegexesPath);
   return config;
 }
@@ -473,6 +512,7 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   ParsePipeline(root, source, &config);
   ParseEnrich(root, source, &config.user_agent_regexes);
   ParseState(root, source, &config.state_dir);
+  ParseArchive(root, source, config.state_dir, &config.archive);
   ParseClickHouse(root, source, &config.forwarder);
   ParseLimits(root, source, &config);
   ParseUdp(root, source, &config.udp);

@@ -48,6 +48,7 @@ struct Config {
   std::string
       backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
   std::string state_dir;               // [state] dir: visitor salts
+  host::ArchiveConfig archive;         // [archive]; its directory defaults to <state dir>/archive
   std::string user_agent_regexes;      // [enrich] user_agents: uap-core's regexes.yaml; "": none
   host::ForwarderConfig forwarder;     // [clickhouse]
   host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst

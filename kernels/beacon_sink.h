@@ -4,11 +4,22 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "kernels/raw_batch.h"
 
 namespace beacon::kernels {
+
+// How far a sink's beacons are durable (its write-ahead log): a beacon whose sequence is in
+// (lost_after, lost_through] was lost to the last failure and never will be; any other one is
+// durable once its sequence is <= durable.
+struct Durability {
+  uint64_t durable = 0;
+  uint64_t lost_after = 0;
+  uint64_t lost_through = 0;
+  bool Lost(uint64_t sequence) const { return sequence > lost_after && sequence <= lost_through; }
+};
 
 // Where one ingress worker's beacons go (beacond: that worker's pipeline). Every call is made
 // on that worker's thread or lcore.
@@ -26,6 +37,17 @@ class BeaconSink {
   // Called at least every tick_ms of the ingress's config with the wall clock (unix ms), and
   // once more after the last OnBatch when the ingress stops, for epoch closing.
   virtual void OnTick(int64_t now_ms) = 0;
+
+  // Durable acknowledgement (a sink that archives beacons before it takes them in). By
+  // default there is none: answers go at once.
+  // Whether an ingress that answers (HTTP) must hold a beacon's 2xx until it is durable.
+  virtual bool DefersAnswers() const { return false; }
+  // After OnBatch: each beacon's sequence, in batch order; 0 for one refused (answer 503).
+  virtual std::span<const uint64_t> batch_sequences() const { return {}; }
+  // Readable when durability may have moved; -1: none. The ingress then calls PollDurability.
+  virtual int durability_fd() const { return -1; }
+  // Never blocks.
+  virtual Durability PollDurability() { return {}; }
 };
 
 // A UDP port that carries beacons, and the payload format sent to it.

@@ -10,8 +10,8 @@ uint64_t VisitorFromClientId(std::string_view client_id, uint32_t site_id, uint6
   return Hash64(client_id, visitor_key ^ Mix64(site_id));
 }
 
-bool VisitorFromAddress(const VisitorSalts& salts, int64_t receive_time_ms, uint32_t site_id,
-                        const IpAddress& ip, std::string_view user_agent, uint64_t* visitor) {
+bool AddressHash(const VisitorSalts& salts, int64_t receive_time_ms, const IpAddress& ip,
+                 std::string_view user_agent, uint64_t* address_hash) {
   const int64_t day = UnixDay(receive_time_ms);
   uint64_t salt = 0;
   if (day == salts.day && salts.today != 0) {
@@ -22,8 +22,19 @@ bool VisitorFromAddress(const VisitorSalts& salts, int64_t receive_time_ms, uint
     return false;
   }
   const std::string_view ip_bytes(reinterpret_cast<const char*>(ip.bytes.data()), ip.bytes.size());
-  const uint64_t seed = Mix64(salt ^ Mix64(site_id));
-  *visitor = Hash64(user_agent, Hash64(ip_bytes, seed));
+  *address_hash = Hash64(user_agent, Hash64(ip_bytes, Mix64(salt)));
+  return true;
+}
+
+uint64_t VisitorFromAddressHash(uint64_t address_hash, uint32_t site_id) {
+  return Mix64(address_hash ^ Mix64(site_id));
+}
+
+bool VisitorFromAddress(const VisitorSalts& salts, int64_t receive_time_ms, uint32_t site_id,
+                        const IpAddress& ip, std::string_view user_agent, uint64_t* visitor) {
+  uint64_t address_hash = 0;
+  if (!AddressHash(salts, receive_time_ms, ip, user_agent, &address_hash)) return false;
+  *visitor = VisitorFromAddressHash(address_hash, site_id);
   return true;
 }
 

@@ -22,8 +22,17 @@ struct VisitorSalts {
 // Visitor hash from a tracker's client id (GA cid/uid, GA4 client_id, Snowplow duid/uid).
 uint64_t VisitorFromClientId(std::string_view client_id, uint32_t site_id, uint64_t visitor_key);
 
-// Visitor hash for a beacon without a client id, received at `receive_time_ms`. Returns
-// false when no salt covers that day (the beacon is then rejected as stale).
+// The address hash: (IP, user agent) keyed by the salt of the day of `receive_time_ms`, what
+// the raw archive keeps instead of the IP. False when no salt covers that day.
+bool AddressHash(const VisitorSalts& salts, int64_t receive_time_ms, const IpAddress& ip,
+                 std::string_view user_agent, uint64_t* address_hash);
+
+// Visitor hash of a beacon without a client id, from its address hash: the same from the
+// live path and from a replay of the archive.
+uint64_t VisitorFromAddressHash(uint64_t address_hash, uint32_t site_id);
+
+// VisitorFromAddressHash of AddressHash: false when no salt covers the day (the beacon is
+// then rejected as stale).
 bool VisitorFromAddress(const VisitorSalts& salts, int64_t receive_time_ms, uint32_t site_id,
                         const IpAddress& ip, std::string_view user_agent, uint64_t* visitor);
 

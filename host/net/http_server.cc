@@ -18,10 +18,13 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <deque>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
+#include <unordered_set>
 
 #include "host/net/collector_answers.h"
 #include "host/net/socket.h"
@@ -95,6 +98,8 @@ struct PeerHash {
         std::string_view(reinterpret_cast<const char*>(a.data()), a.size()));
   }
 };
+// Beacon answers a connection may have waiting for durability before its input is held back.
+constexpr size_t kMaxHeldAnswers = 1024;
 
 std::string_view StatusText(int status) {
   switch (status) {
@@ -143,6 +148,18 @@ std::string_view StatusText(int status) {
   }
 }
 
+// A beacon request's answer waiting until its beacon is durable (a sink that DefersAnswers),
+// and the responses of the requests pipelined after it, which leave after it.
+struct HeldAnswer {
+  enum class State : uint8_t { kAwaitingBatch, kAwaitingDurable, kDurable, kLost };
+  State state = State::kAwaitingBatch;
+  uint64_t sequence = 0;
+  CollectorAnswer answer;
+  int minor_version = 1;
+  bool head = false;
+  std::string after;  // responses to the requests that followed, in order
+};
+
 struct Connection {
   explicit Connection(const HttpLimits& limits) : parser(limits) {}
   int fd = -1;
@@ -161,7 +178,10 @@ struct Connection {
   bool counts_for_peer = false;
   int64_t request_start_ms = -1;  // first byte of the request in `in`; -1: none
   uint32_t events = 0;            // the epoll interest set
+  std::deque<HeldAnswer> held;  // answers waiting for durability, in request order
   size_t pending_output() const { return out.size() - out_pos; }
+  // Where the next response goes: behind the last held answer, if any.
+  std::string& output() { return held.empty() ? out : held.back().after; }
 };
 
 }  // namespace
@@ -182,6 +202,7 @@ struct HttpServer::Worker {
   std::atomic<uint64_t> dropped{0};
   std::array<std::atomic<uint64_t>, kLimitCount> limits{};
   std::array<std::atomic<uint64_t>, kAcceptErrorCount> accept_errors{};
+  std::atomic<uint64_t> unarchived{0};
 
   HttpServer* server;
   kernels::BeaconSink* sink;  // null: handler routes only
@@ -199,6 +220,12 @@ struct HttpServer::Worker {
   std::unordered_map<std::array<uint8_t, 16>, int64_t, PeerHash> sources;
   int64_t source_interval_ns = 0;  // 0: no source limit
   int64_t source_burst_ns = 0;
+  // Held answers of the beacons in `beacons`, in batch order (null: its connection closed).
+  std::vector<HeldAnswer*> awaiting_batch;
+  std::unordered_set<int> holding;  // connections with held answers
+  std::vector<int> release_scratch;
+  int durability_fd = -1;
+  bool durability_ready = false;  // durability_fd was readable this round
   bool admitting = true;
   int64_t now_ms = 0;        // monotonic, per round
   int64_t wall_ms = 0;       // CLOCK_REALTIME unix ms, per round
@@ -231,8 +258,22 @@ struct HttpServer::Worker {
   // Answers a request on a beacon route (collector_answers.h) and takes its beacon.
   void AnswerBeaconRoute(Connection* c, const HttpRequest& request,
                          const kernels::RoutedRequest& routed);
-  void AddBeacon(Connection* c, const HttpRequest& request, const kernels::RoutedRequest& routed);
+  // Adds the request's beacon to the batch; false when it was dropped (counted).
+  bool AddBeacon(Connection* c, const HttpRequest& request, const kernels::RoutedRequest& routed);
+  // Takes the beacon and holds its answer until the beacon is durable; false when the beacon
+  // was dropped (answered at once).
+  bool HoldBeaconAnswer(Connection* c, const HttpRequest& request,
+                        const kernels::RoutedRequest& routed, const CollectorAnswer& answer);
+  // Gives the sink's sequences to the first `count` beacons of awaiting_batch, just delivered.
+  void AssignSequences(size_t count);
+  void Deliver();
+  // Resolves held answers against the sink's durability and sends those now in order.
+  void ReleaseHeld();
+  void SendHeld(Connection* c, HeldAnswer& held);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
+                      std::string_view body, std::string_view extra_headers, bool keep_alive,
+                      int minor_version, bool head);
+  void FormatResponse(std::string& out, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers, bool keep_alive,
                       int minor_version, bool head);
   // Writes what the socket takes; returns false when the connection was closed.
@@ -240,6 +281,8 @@ struct HttpServer::Worker {
   void SetInterest(Connection* c, uint32_t events);
   void Close(Connection* c);
   void UpdateDate();
+  // Adds the sink's durability fd to the epoll set when the sink defers answers.
+  void WatchDurability();
 };
 
 void HttpServer::Worker::UpdateDate() {
@@ -264,6 +307,11 @@ void HttpServer::Worker::SetInterest(Connection* c, uint32_t events) {
 }
 
 void HttpServer::Worker::Close(Connection* c) {
+  for (HeldAnswer& h : c->held) {
+    std::replace(awaiting_batch.begin(), awaiting_batch.end(), &h,
+                 static_cast<HeldAnswer*>(nullptr));
+  }
+  holding.erase(c->fd);
   epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
   if (c->refusal) {
     --refusing;
@@ -378,6 +426,10 @@ void HttpServer::Worker::RejectForLimit(Connection* c, Limit limit, int status) 
 
 void HttpServer::Worker::OnReadable(Connection* c) {
   if (c->pending_output() > kMaxPendingOutput) return;
+  if (c->held.size() >= kMaxHeldAnswers) {
+    SetInterest(c, EPOLLRDHUP);  // read again once answers are released (Flush)
+    return;
+  }
   const ssize_t n = ::read(c->fd, read_buffer.data(), read_buffer.size());
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
@@ -408,8 +460,10 @@ bool HttpServer::Worker::ProcessInput(Connection* c) {
     const bool held_back = AnswerInput(c);
     if (!Flush(c)) return false;
     // Requests held back by a full output buffer are answered once it drains.
-    if (held_back && c->pending_output() <= kMaxPendingOutput) continue;
-    if (c->peer_closed && !held_back && c->pending_output() == 0) {
+    if (held_back && c->pending_output() <= kMaxPendingOutput && c->held.size() < kMaxHeldAnswers) {
+      continue;
+    }
+    if (c->peer_closed && !held_back && c->pending_output() == 0 && c->held.empty()) {
       Close(c);
       return false;
     }
@@ -421,7 +475,7 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
   bool held_back = false;
   bool completed = false;
   while (!c->close_after_write && c->in_pos < c->in.size()) {
-    if (c->pending_output() > kMaxPendingOutput) {
+    if (c->pending_output() > kMaxPendingOutput || c->held.size() >= kMaxHeldAnswers) {
       held_back = true;
       break;
     }
@@ -434,7 +488,7 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
         break;
       }
       if (c->parser.expects_continue() && !c->continue_sent) {
-        c->out.append("HTTP/1.1 100 Continue\r\n\r\n");
+        c->output().append("HTTP/1.1 100 Continue\r\n\r\n");
         c->continue_sent = true;
       }
       break;
@@ -470,14 +524,16 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
   return held_back;
 }
 
-void HttpServer::Worker::AddBeacon(Connection* c, const HttpRequest& request,
+bool HttpServer::Worker::AddBeacon(Connection* c, const HttpRequest& request,
                                    const kernels::RoutedRequest& routed) {
   const uint16_t country =
       kernels::CountryFromHeader(kernels::FirstHeader(request, server->config_.country_headers));
   if (!beacons.Add(routed.route->endpoint, kernels::IngressKind::kHttp, routed.payload,
                    request.user_agent, c->peer, wall_ms, routed.query, country)) {
     Bump(dropped);  // larger than an empty batch's arena
+    return false;
   }
+  return true;
 }
 
 bool HttpServer::Worker::TakeSourceToken(const kernels::IpAddress& peer, int64_t* retry_s) {
@@ -521,7 +577,11 @@ void HttpServer::Worker::AnswerBeaconRoute(Connection* c, const HttpRequest& req
   Bump(requests[static_cast<size_t>(answer.kind)]);
   if (routed.outcome == kernels::RouteOutcome::kUrlTooLong) rejects.Add(HttpReject::kUrlTooLong);
   if (answer.shed) Bump(shed);
-  if (answer.take_beacon) AddBeacon(c, request, routed);
+  if (answer.take_beacon && sink->DefersAnswers()) {
+    if (HoldBeaconAnswer(c, request, routed, answer)) return;
+  } else if (answer.take_beacon) {
+    AddBeacon(c, request, routed);
+  }
   AppendResponse(c, answer.status, answer.content_type, answer.body, answer.headers,
                  answer.keep_alive, request.minor_version, request.method == "HEAD");
 }
@@ -556,9 +616,16 @@ void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request
 void HttpServer::Worker::AppendResponse(Connection* c, int status, std::string_view content_type,
                                         std::string_view body, std::string_view extra_headers,
                                         bool keep_alive, int minor_version, bool head) {
+  FormatResponse(c->output(), status, content_type, body, extra_headers, keep_alive, minor_version,
+                 head);
+  if (!keep_alive) c->close_after_write = true;
+}
+
+void HttpServer::Worker::FormatResponse(std::string& out, int status, std::string_view content_type,
+                                        std::string_view body, std::string_view extra_headers,
+                                        bool keep_alive, int minor_version, bool head) {
   if (status >= 0 && status < kMaxStatus) Bump(responses[static_cast<size_t>(status)]);
   UpdateDate();
-  std::string& out = c->out;
   out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ");
   out.append(StatusText(status)).append("\r\nDate: ").append(date).append("\r\n");
   // A 204 carries neither (RFC 9110 §8.6: no Content-Length in a 204).
@@ -569,7 +636,6 @@ void HttpServer::Worker::AppendResponse(Connection* c, int status, std::string_v
   out.append(extra_headers);
   if (!keep_alive) {
     out.append("Connection: close\r\n");
-    c->close_after_write = true;
   } else if (minor_version == 0) {
     out.append("Connection: keep-alive\r\n");
   }
@@ -604,7 +670,7 @@ bool HttpServer::Worker::Flush(Connection* c) {
   c->out.clear();
   c->out_pos = 0;
   if (c->out.capacity() > kReadChunk) std::string().swap(c->out);
-  if (c->close_after_write) {
+  if (c->close_after_write && c->held.empty()) {
     if (c->lingering) return true;
     shutdown(c->fd, SHUT_WR);
     c->lingering = true;
@@ -650,6 +716,102 @@ void HttpServer::Worker::Sweep() {
   }
 }
 
+
+bool HttpServer::Worker::HoldBeaconAnswer(Connection* c, const HttpRequest& request,
+                                          const kernels::RoutedRequest& routed,
+                                          const CollectorAnswer& answer) {
+  const size_t before = beacons.batch()->size();
+  const bool added = AddBeacon(c, request, routed);
+  // A full batch went to the sink first: its beacons have their sequences.
+  if (beacons.batch()->size() < before + (added ? 1 : 0)) AssignSequences(before);
+  if (!added) return false;
+  HeldAnswer& held = c->held.emplace_back();
+  held.answer = answer;
+  held.minor_version = request.minor_version;
+  held.head = request.method == "HEAD";
+  if (!answer.keep_alive) c->close_after_write = true;
+  awaiting_batch.push_back(&held);
+  holding.insert(c->fd);
+  return true;
+}
+
+void HttpServer::Worker::AssignSequences(size_t count) {
+  const std::span<const uint64_t> sequences = sink->batch_sequences();
+  count = std::min(count, awaiting_batch.size());
+  for (size_t i = 0; i < count; ++i) {
+    HeldAnswer* held = awaiting_batch[i];
+    if (held == nullptr) continue;
+    held->sequence = i < sequences.size() ? sequences[i] : 0;
+    held->state =
+        held->sequence == 0 ? HeldAnswer::State::kLost : HeldAnswer::State::kAwaitingDurable;
+  }
+  awaiting_batch.erase(awaiting_batch.begin(),
+                       awaiting_batch.begin() + static_cast<std::ptrdiff_t>(count));
+}
+
+void HttpServer::Worker::Deliver() {
+  const size_t count = beacons.batch()->size();
+  beacons.Deliver();
+  if (count > 0 && sink->DefersAnswers()) AssignSequences(count);
+}
+
+void HttpServer::Worker::ReleaseHeld() {
+  // A readable durability fd is drained even with nothing held: it is level-triggered.
+  if (holding.empty() && !durability_ready) return;
+  durability_ready = false;
+  const kernels::Durability durability = sink->PollDurability();
+  release_scratch.assign(holding.begin(), holding.end());
+  for (const int fd : release_scratch) {
+    const auto it = connections.find(fd);
+    if (it == connections.end()) continue;
+    Connection* c = it->second.get();
+    // Every waiting answer is resolved at each poll: a lost range is reported only until the
+    // archive resumes.
+    for (HeldAnswer& held : c->held) {
+      if (held.state != HeldAnswer::State::kAwaitingDurable) continue;
+      if (durability.Lost(held.sequence)) {
+        held.state = HeldAnswer::State::kLost;
+      } else if (held.sequence <= durability.durable) {
+        held.state = HeldAnswer::State::kDurable;
+      }
+    }
+    bool sent = false;
+    while (!c->held.empty() && (c->held.front().state == HeldAnswer::State::kDurable ||
+                                c->held.front().state == HeldAnswer::State::kLost)) {
+      SendHeld(c, c->held.front());
+      c->held.pop_front();
+      sent = true;
+    }
+    if (c->held.empty()) holding.erase(fd);
+    if (sent) ProcessInput(c);
+  }
+}
+
+void HttpServer::Worker::SendHeld(Connection* c, HeldAnswer& held) {
+  const CollectorAnswer& a = held.answer;
+  if (held.state == HeldAnswer::State::kLost) {
+    // Not archived (write failure, full disk): the client retries; nothing is acknowledged.
+    Bump(unarchived);
+    const std::string retry =
+        "Retry-After: " + std::to_string(server->config_.retry_after_s) + "\r\n";
+    FormatResponse(c->out, 503, kTextPlain, "archive unavailable\n", retry, a.keep_alive,
+                   held.minor_version, held.head);
+  } else {
+    FormatResponse(c->out, a.status, a.content_type, a.body, a.headers, a.keep_alive,
+                   held.minor_version, held.head);
+  }
+  c->out.append(held.after);
+}
+
+void HttpServer::Worker::WatchDurability() {
+  if (sink == nullptr || !sink->DefersAnswers() || sink->durability_fd() < 0) return;
+  durability_fd = sink->durability_fd();
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = durability_fd;
+  epoll_ctl(epoll_fd, EPOLL_CTL_ADD, durability_fd, &ev);
+}
+
 void HttpServer::Worker::Run() {
   std::array<epoll_event, kMaxEvents> events{};
   const HttpServerConfig& config = server->config_;
@@ -675,7 +837,8 @@ void HttpServer::Worker::Run() {
         Accept();
         continue;
       }
-      if (fd == wake_fd) continue;
+      if (fd == durability_fd) durability_ready = true;  // ReleaseHeld polls the sink
+      if (fd == wake_fd || fd == durability_fd) continue;
       const auto it = connections.find(fd);
       if (it == connections.end()) continue;
       Connection* c = it->second.get();
@@ -694,7 +857,8 @@ void HttpServer::Worker::Run() {
       }
     }
     if (sink != nullptr) {
-      beacons.Deliver();
+      Deliver();
+      ReleaseHeld();
       if (now_ms - last_tick_ms >= config.tick_ms) {
         sink->OnTick(wall_ms);
         last_tick_ms = now_ms;
@@ -709,7 +873,7 @@ void HttpServer::Worker::Run() {
   listen_fd = -1;
   while (!connections.empty()) Close(connections.begin()->second.get());
   if (sink != nullptr) {
-    beacons.Deliver();
+    Deliver();
     sink->OnTick(kernels::UnixMillis());
   }
   ::close(epoll_fd);
@@ -766,6 +930,7 @@ void HttpServer::Start() {
     epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->listen_fd, &ev);
     ev.data.fd = w->wake_fd;
     epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->wake_fd, &ev);
+    w->WatchDurability();
   }
   for (auto& w : workers_) threads_.emplace_back([worker = w.get()] { worker->Run(); });
 }
@@ -831,6 +996,9 @@ void HttpServer::RegisterMetrics(MetricsRegistry* registry, std::string prefix) 
               {}, sum([](Worker& x) -> std::atomic<uint64_t>& { return x.shed; }));
     w.Counter(prefix + "_beacons_dropped_total", "beacons larger than an empty raw batch", {},
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.dropped; }));
+    w.Counter(prefix + "_requests_unarchived_total",
+              "beacon requests answered 503 because the archive could not make them durable", {},
+              sum([](Worker& x) -> std::atomic<uint64_t>& { return x.unarchived; }));
   });
 }
 

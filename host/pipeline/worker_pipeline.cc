@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/clock.h"
+#include "host/pipeline/archive_record.h"
 #include "kernels/counter.h"
 
 namespace beacon::host {
@@ -44,7 +45,49 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
   }
 }
 
+int WorkerPipeline::OpenArchive(FileSystem& fs) {
+  if (!config_.archive.enabled) return 0;
+  SegmentWriterOptions options = config_.archive.writer;
+  options.worker = worker_;
+  const int error = SegmentWriter::Open(fs, std::move(options), &archive_);
+  if (error == 0) archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
+  return error;
+}
+
+bool WorkerPipeline::DefersAnswers() const {
+  return archive_ != nullptr && config_.archive.writer.commit == CommitPolicy::kGroup;
+}
+
+int WorkerPipeline::durability_fd() const {
+  return archive_ != nullptr ? archive_->notify_fd() : -1;
+}
+
+kernels::Durability WorkerPipeline::PollDurability() {
+  PollArchive();
+  return durability_;
+}
+
+void WorkerPipeline::PollArchive() {
+  if (archive_ == nullptr) return;
+  const CommitStatus status = archive_->Poll();
+  archive_healthy_ = status.healthy;
+  // dropped_through moves only when a failure is first reported: what was not durable then.
+  if (status.dropped_through != durability_.lost_through) {
+    durability_.lost_after = status.durable_sequence;
+    durability_.lost_through = status.dropped_through;
+  }
+  durability_.durable = status.durable_sequence;
+}
+
 bool WorkerPipeline::Admitting() {
+  // A failed archive refuses every record: take nothing in until a poll finds it resumed.
+  if (!archive_healthy_) {
+    PollArchive();
+    if (!archive_healthy_) {
+      shedding_.store(true, std::memory_order_relaxed);
+      return false;
+    }
+  }
   const bool shed = refused_.has_value() && !OfferPending();
   shedding_.store(shed, std::memory_order_relaxed);
   if (shed) Bump(shed_rounds_, 1);
@@ -55,13 +98,37 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   Bump(beacons_, batch.size());
   Bump(payload_bytes_, batch.payload_bytes());
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
+  kernels::RawBatch& taken = archive_ != nullptr ? Archive(batch, decode_.salts) : batch;
+  if (taken.empty()) return;
   if (batcher_ != nullptr) {
-    batcher_->Add(batch, decode_);  // delivered to Accept now or on a later call
+    batcher_->Add(taken, decode_);  // delivered to Accept now or on a later call
     return;
   }
   events_.Clear();
-  kernels::DecodeBatch(batch, decode_, &events_);
+  kernels::DecodeBatch(taken, decode_, &events_);
   Accept(events_);
+}
+
+kernels::RawBatch& WorkerPipeline::Archive(kernels::RawBatch& batch,
+                                           const kernels::VisitorSalts& salts) {
+  sequences_.resize(batch.size());
+  size_t refused = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    sequences_[i] = archive_->Append(ArchiveRecordOf(batch, i, salts, &record_scratch_));
+    if (sequences_[i] == 0) ++refused;
+  }
+  archive_->Commit();
+  archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
+  PollArchive();
+  if (refused == 0) return batch;
+  if (archived_ == nullptr) archived_ = std::make_unique<kernels::RawBatch>();
+  archived_->Clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (sequences_[i] == 0) continue;
+    archived_->Add(batch.endpoint(i), batch.ingress(i), batch.payload(i), batch.user_agent(i),
+                   batch.source(i), batch.receive_time_ms(i), batch.query(i), batch.country(i));
+  }
+  return *archived_;
 }
 
 void WorkerPipeline::Accept(const kernels::EventBatch& decoded) {
@@ -113,6 +180,7 @@ void WorkerPipeline::ApplyBudgets() {
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
+  PollArchive();  // interval commits, and a failed writer's retries
   if (batcher_ != nullptr) batcher_->Poll();
   last_tick_ms_.store(kernels::MonotonicMillis(), std::memory_order_relaxed);
   if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
@@ -141,6 +209,7 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
 
 bool WorkerPipeline::Flush() {
   if (batcher_ != nullptr) batcher_->Flush();
+  if (archive_ != nullptr) archive_->Flush();
   CloseEpoch();
   return !refused_.has_value();
 }
@@ -227,6 +296,55 @@ void RegisterPerWorker(MetricsWriter& out,
   }
 }
 
+// The raw archive's counters, summed over the workers that archive, and each one's durable lag.
+void RegisterArchive(MetricsWriter& out,
+                     const std::vector<std::unique_ptr<WorkerPipeline>>& workers) {
+  std::vector<const WorkerPipeline*> archiving;
+  for (const auto& w : workers) {
+    if (w->archive() != nullptr) archiving.push_back(w.get());
+  }
+  if (archiving.empty()) return;
+  const auto counter = [&](std::string_view name, std::string_view help,
+                           std::atomic<uint64_t> SegmentWriterStats::*member) {
+    uint64_t total = 0;
+    for (const WorkerPipeline* w : archiving) {
+      total += (w->archive()->stats().*member).load(std::memory_order_relaxed);
+    }
+    out.Counter(name, help, {}, total);
+  };
+  counter("beacond_archive_records_total", "Beacons appended to the raw archive",
+          &SegmentWriterStats::records);
+  counter("beacond_archive_raw_bytes_total", "Raw bytes of the records in written blocks",
+          &SegmentWriterStats::raw_bytes);
+  counter("beacond_archive_bytes_total", "Bytes written to archive segments, headers included",
+          &SegmentWriterStats::bytes);
+  counter("beacond_archive_blocks_total", "Archive blocks written", &SegmentWriterStats::blocks);
+  counter("beacond_archive_syncs_total", "fdatasync calls of the archive that succeeded",
+          &SegmentWriterStats::syncs);
+  counter("beacond_archive_segments_total", "Archive segments opened",
+          &SegmentWriterStats::segments);
+  counter("beacond_archive_write_errors_total",
+          "Failed archive writes, syncs or segment creations (ENOSPC, EIO)",
+          &SegmentWriterStats::write_errors);
+  counter("beacond_archive_dropped_records_total",
+          "Archived records never made durable because of a failure (answered 503)",
+          &SegmentWriterStats::dropped_records);
+  counter("beacond_archive_refused_records_total",
+          "Beacons the archive refused (failed, or too large): neither taken in nor acknowledged",
+          &SegmentWriterStats::refused_records);
+  uint64_t sync_micros = 0;
+  for (const WorkerPipeline* w : archiving) {
+    sync_micros += w->archive()->stats().sync_micros.load(std::memory_order_relaxed);
+  }
+  out.FloatCounter("beacond_archive_sync_seconds_total", "Seconds spent in the archive's fdatasync",
+                   {}, static_cast<double>(sync_micros) * 1e-6);
+  for (const WorkerPipeline* w : archiving) {
+    out.Gauge("beacond_archive_durable_lag_records",
+              "Records a worker appended to the archive that are not durable yet",
+              {{"worker", std::to_string(w->worker())}}, static_cast<double>(w->archive_lag()));
+  }
+}
+
 }  // namespace
 
 void RegisterPipelineMetrics(MetricsRegistry* registry,
@@ -273,6 +391,7 @@ void RegisterPipelineMetrics(MetricsRegistry* registry,
     }
     RegisterPerWorker(out, *workers);
     RegisterPerSite(out, *workers);
+    RegisterArchive(out, *workers);
   });
 }
 

@@ -10,9 +10,12 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "host/archive/segment_writer.h"
 #include "host/backend/fpga_batcher.h"
 #include "host/backend/fpga_device.h"
 #include "host/forward/forwarder.h"
@@ -25,6 +28,16 @@
 #include "kernels/enrich/user_agent.h"
 
 namespace beacon::host {
+
+// [archive]: the raw archive, the write-ahead log of accepted beacons (host/archive).
+struct ArchiveConfig {
+  bool enabled = true;
+  // One writer per worker: directory, node, compression, block and segment sizes, commit
+  // policy (`worker` is set per pipeline).
+  SegmentWriterOptions writer;
+  uint64_t retention_max_bytes = 0;  // 0: no size limit (retention is not enforced yet)
+  int64_t retention_max_age_ms = 0;  // 0: no age limit
+};
 
 struct PipelineConfig {
   int epoch_ms = 1000;                  // close the open epoch after this long ...
@@ -44,6 +57,7 @@ struct PipelineConfig {
   // Per-site budgets shared by the workers: a decoded event over its site's budget is dropped
   // before aggregation (counted there). Null: none.
   SiteBudgets* budgets = nullptr;
+  ArchiveConfig archive;  // used by OpenArchive
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
@@ -52,18 +66,35 @@ class WorkerPipeline final : public kernels::BeaconSink {
   WorkerPipeline(uint32_t worker, const PipelineConfig& config, const kernels::SiteRegistry* sites,
                  Forwarder* forwarder);
 
+  // Opens this worker's raw archive writer in `fs` (which outlives the pipeline) when the
+  // archive is enabled: from then on every beacon is archived before it is decoded, and one
+  // the archive refuses is neither decoded nor acknowledged. Returns 0 or an errno.
+  int OpenArchive(FileSystem& fs);
+
   bool Admitting() override;
   void OnBatch(kernels::RawBatch& batch) override;
   void OnTick(int64_t now_ms) override;
+  bool DefersAnswers() const override;
+  std::span<const uint64_t> batch_sequences() const override { return sequences_; }
+  int durability_fd() const override;
+  kernels::Durability PollDurability() override;
 
-  // Closes the open epoch and offers it (and any refused one) once more; for shutdown.
-  // Returns false when the forwarder still refuses.
+  // Closes the open epoch and offers it (and any refused one) once more, and makes the
+  // archive durable; for shutdown. Returns false when the forwarder still refuses.
   bool Flush();
 
   uint32_t worker() const { return worker_; }
   // The worker's card batcher; null unless a card backend decodes.
   const FpgaBatcher* fpga_batcher() const { return batcher_.get(); }
   const kernels::RejectCounters& rejects() const { return rejects_; }
+  // The worker's archive writer; null when the archive is off.
+  const SegmentWriter* archive() const { return archive_.get(); }
+  // Archived records not yet durable, as of the last OnBatch or poll.
+  uint64_t archive_lag() const {
+    const uint64_t appended = archive_appended_.load(std::memory_order_relaxed);
+    const uint64_t durable = archive_->durable_sequence();
+    return appended > durable ? appended - durable : 0;
+  }
   uint64_t beacons() const { return beacons_.load(std::memory_order_relaxed); }
   uint64_t payload_bytes() const { return payload_bytes_.load(std::memory_order_relaxed); }
   uint64_t accepted_events() const { return accepted_.load(std::memory_order_relaxed); }
@@ -104,6 +135,11 @@ class WorkerPipeline final : public kernels::BeaconSink {
 
  private:
   void Accept(const kernels::EventBatch& events);
+  // Appends one record per beacon of `batch` to the archive and returns the beacons to decode:
+  // `batch` itself, or archived_ holding those the archive took when it refused some.
+  kernels::RawBatch& Archive(kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
+  // Polls the writer (never blocks): health, and durability_.
+  void PollArchive();
   void CloseEpoch();
   bool OfferPending();
   // Drops the decoded events over their site's budget (config_.budgets).
@@ -124,6 +160,13 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::vector<std::pair<uint32_t, uint32_t>> site_allowance_;  // ApplyBudgets' scratch
   std::vector<uint8_t> keep_;                                  // ApplyBudgets' scratch
   int64_t epoch_started_ms_ = 0;
+  std::unique_ptr<SegmentWriter> archive_;
+  bool archive_healthy_ = true;
+  kernels::Durability durability_;               // as of the last poll of the archive
+  std::vector<uint64_t> sequences_;              // of the last OnBatch's beacons; 0: refused
+  std::unique_ptr<kernels::RawBatch> archived_;  // made on the first refusal
+  std::string record_scratch_;
+  std::atomic<uint64_t> archive_appended_{0};  // the last sequence appended
 
   std::atomic<uint64_t> beacons_{0};
   std::atomic<uint64_t> payload_bytes_{0};

@@ -56,30 +56,16 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.forwarder.spool_dir, defaults.forwarder.spool_dir);
   EXPECT_EQ(example.forwarder.spool_max_bytes, defaults.forwarder.spool_max_bytes);
   EXPECT_EQ(example.forwarder.spool_fsync, defaults.forwarder.spool_fsync);
-}
-
-TEST(ConfigTest, ReadsAClusterOfShardsAndItsSpool) {
-  const Config c = ParseConfig(R"([clickhouse]
-shards = [["http://127.0.0.1:1", "http://127.0.0.1:2"], ["http://127.0.0.1:3"]]
-cluster = "beacon_cluster"
-spool_dir = "/var/spool/beacond"
-spool_max_mb = 64
-spool_fsync = false
-breakdown_flush_interval_ms = 0
-)",
-                               "t.toml");
-  const std::vector<std::vector<std::string>> shards = {
-      {"http://127.0.0.1:1", "http://127.0.0.1:2"}, {"http://127.0.0.1:3"}};
-  EXPECT_EQ(c.forwarder.shards, shards);
-  EXPECT_EQ(c.forwarder.cluster, "beacon_cluster");
-  EXPECT_EQ(c.forwarder.spool_dir, "/var/spool/beacond");
-  EXPECT_EQ(c.forwarder.spool_max_bytes, uint64_t{64} << 20);
-  EXPECT_FALSE(c.forwarder.spool_fsync);
-  EXPECT_EQ(c.forwarder.breakdown_flush_interval_ms, 0);
-}
-
-TEST(ConfigTest, ShippedSiteRegistryParses) {
-  EXPECT_EQ(kernels::SiteRegistry::Load(BEACON_EXAMPLE_SITES).size(), 3u);
+  EXPECT_EQ(example.archive.enabled, defaults.archive.enabled);
+  EXPECT_EQ(example.archive.writer.directory, defaults.archive.writer.directory);
+  EXPECT_EQ(example.archive.writer.commit, defaults.archive.writer.commit);
+  EXPECT_EQ(example.archive.writer.commit_interval_ms, defaults.archive.writer.commit_interval_ms);
+  EXPECT_EQ(example.archive.writer.compression_level, defaults.archive.writer.compression_level);
+  EXPECT_EQ(example.archive.writer.block_bytes, defaults.archive.writer.block_bytes);
+  EXPECT_EQ(example.archive.writer.segment_bytes, defaults.archive.writer.segment_bytes);
+  EXPECT_EQ(example.archive.writer.segment_age_ms, defaults.archive.writer.segment_age_ms);
+  EXPECT_EQ(example.archive.retention_max_bytes, defaults.archive.retention_max_bytes);
+  EXPECT_EQ(example.archive.retention_max_age_ms, defaults.archive.retention_max_age_ms);
 }
 
 TEST(ConfigTest, ReadsValues) {
@@ -247,6 +233,60 @@ TEST(ConfigTest, DpdkMirrorKeys) {
   ExpectError("[dpdk]\nports = [\"p\"]\nmirror_ports = [0]\n",
               "dpdk.mirror_ports: expected an array of integers in 1..65535");
   ExpectError("[dpdk]\nports = [\"p\"]\n", "expected hit_batch_port, syslog_port or mirror_ports");
+}
+
+TEST(ConfigTest, ReadsTheArchive) {
+  const Config c = ParseConfig(R"([state]
+dir = "/srv/b"
+[archive]
+enabled = true
+commit = "interval"
+commit_interval_ms = 5
+compression_level = 3
+block_kb = 256
+segment_mb = 16
+segment_age_s = 60
+max_gb = 2
+max_age_h = 48
+)",
+                               "t.toml");
+  EXPECT_TRUE(c.archive.enabled);
+  EXPECT_EQ(c.archive.writer.directory, "/srv/b/archive");
+  EXPECT_EQ(c.archive.writer.commit, host::CommitPolicy::kInterval);
+  EXPECT_EQ(c.archive.writer.commit_interval_ms, 5);
+  EXPECT_EQ(c.archive.writer.compression_level, 3);
+  EXPECT_EQ(c.archive.writer.block_bytes, 256u << 10);
+  EXPECT_EQ(c.archive.writer.segment_bytes, 16u << 20);
+  EXPECT_EQ(c.archive.writer.segment_age_ms, 60'000);
+  EXPECT_EQ(c.archive.retention_max_bytes, 2ull << 30);
+  EXPECT_EQ(c.archive.retention_max_age_ms, 48 * 3'600'000);
+  EXPECT_EQ(ParseConfig("[archive]\ndir = \"/a\"\n", "t.toml").archive.writer.directory, "/a");
+  ExpectError("[archive]\ncommit = \"always\"\n", "archive.commit: expected \"group\"");
+  ExpectError("[archive]\nblock_kb = 1\n", "archive.block_kb: expected an integer");
+}
+
+TEST(ConfigTest, ReadsAClusterOfShardsAndItsSpool) {
+  const Config c = ParseConfig(R"([clickhouse]
+shards = [["http://127.0.0.1:1", "http://127.0.0.1:2"], ["http://127.0.0.1:3"]]
+cluster = "beacon_cluster"
+spool_dir = "/var/spool/beacond"
+spool_max_mb = 64
+spool_fsync = false
+breakdown_flush_interval_ms = 0
+)",
+                               "t.toml");
+  const std::vector<std::vector<std::string>> shards = {
+      {"http://127.0.0.1:1", "http://127.0.0.1:2"}, {"http://127.0.0.1:3"}};
+  EXPECT_EQ(c.forwarder.shards, shards);
+  EXPECT_EQ(c.forwarder.cluster, "beacon_cluster");
+  EXPECT_EQ(c.forwarder.spool_dir, "/var/spool/beacond");
+  EXPECT_EQ(c.forwarder.spool_max_bytes, uint64_t{64} << 20);
+  EXPECT_FALSE(c.forwarder.spool_fsync);
+  EXPECT_EQ(c.forwarder.breakdown_flush_interval_ms, 0);
+}
+
+TEST(ConfigTest, ShippedSiteRegistryParses) {
+  EXPECT_EQ(kernels::SiteRegistry::Load(BEACON_EXAMPLE_SITES).size(), 3u);
 }
 
 }  // namespace

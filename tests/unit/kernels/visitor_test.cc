@@ -39,6 +39,18 @@ TEST(VisitorTest, AddressHashUsesTheSaltOfTheReceiveDay) {
   EXPECT_NE(other, today1);  // per user agent
 }
 
+TEST(VisitorTest, AddressHashAloneGivesTheVisitor) {
+  const VisitorSalts salts{.day = 20000, .today = 0x1111, .yesterday = 0x2222};
+  const IpAddress ip = IpAddress::FromV4(0xc6120005);
+  uint64_t address_hash = 0, visitor = 0, other_day = 0;
+  ASSERT_TRUE(AddressHash(salts, 20000 * kDayMs, ip, "UA", &address_hash));
+  ASSERT_TRUE(VisitorFromAddress(salts, 20000 * kDayMs, 7, ip, "UA", &visitor));
+  EXPECT_EQ(visitor, VisitorFromAddressHash(address_hash, 7));  // what a replay derives
+  EXPECT_NE(visitor, VisitorFromAddressHash(address_hash, 8));
+  ASSERT_TRUE(AddressHash(salts, 20000 * kDayMs - 1, ip, "UA", &other_day));
+  EXPECT_NE(address_hash, other_day);
+}
+
 TEST(VisitorTest, MissingSaltIsRefused) {
   const VisitorSalts none{};
   uint64_t unused = 0;

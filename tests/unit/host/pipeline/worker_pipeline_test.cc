@@ -3,10 +3,7 @@
 // answers 503 with Retry-After instead of queueing.
 #include "host/pipeline/worker_pipeline.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +13,7 @@
 #include "kernels/simd/byte_kernels.h"
 
 #include "host/net/http_server.h"
+#include "tests/unit/host/pipeline/pipeline_test_util.h"
 
 namespace beacon::host {
 namespace {
@@ -30,13 +28,6 @@ ForwarderConfig UnreachableForwarder(size_t max_pending_bytes) {
   config.clickhouse.timeout_ms = 200;
   config.max_pending_bytes = max_pending_bytes;
   return config;
-}
-
-uint64_t Sample(const MetricsRegistry& registry, const std::string& key) {
-  const std::string text = registry.Scrape();
-  const size_t at = text.find("\n" + key + " ");
-  if (at == std::string::npos) return ~0ULL;
-  return std::stoull(text.substr(at + key.size() + 2));
 }
 
 void AddHit(kernels::RawBatch* raw, const std::string& payload, int64_t now_ms) {
@@ -169,29 +160,6 @@ TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
   EXPECT_EQ(Sample(registry, "beacond_site_budget_dropped_total{site=\"1\",reason=\"site_rate\"}"),
             2u);
   EXPECT_EQ(budgets.dropped(2), 2u);
-}
-
-// Sends one GET /collect on a fresh connection; returns the response head.
-std::string Get(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "connect failed";
-  }
-  const std::string request =
-      "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
-      "HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  send(fd, request.data(), request.size(), 0);
-  std::string response;
-  char buf[4096];
-  ssize_t n = 0;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return response.substr(0, response.find("\r\n\r\n"));
 }
 
 TEST(WorkerPipelineTest, ShedsWith503WhileTheForwarderRefuses) {
