@@ -176,9 +176,9 @@ toml::table ParseToml(std::string_view toml_text, const std::string& source) {
 }
 
 void CheckSections(const toml::table& root, const std::string& source) {
-  static const std::set<std::string> kSections = {
-      "sites", "http", "management", "pipeline", "enrich", "clickhouse",
-      "udp",   "dpdk", "state",      "archive",  "limits"};
+  static const std::set<std::string> kSections = {"sites",  "http",       "management", "pipeline",
+                                                  "enrich", "clickhouse", "udp",        "dpdk",
+                                                  "state",  "archive",    "limits"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
@@ -359,6 +359,23 @@ void ParseClickHouse(const toml::table& root, const std::string& source,
   clickhouse.CheckNoOtherKeys();
 }
 
+// [udp] / [dpdk] allowed_sources: CIDR prefixes (IPv4 or IPv6) or addresses.
+std::vector<kernels::IpPrefix> AllowedSources(Section& section, const std::string& source) {
+  std::vector<std::string> texts;
+  section.Strings("allowed_sources", &texts);
+  std::vector<kernels::IpPrefix> prefixes;
+  for (const std::string& text : texts) {
+    const std::optional<kernels::IpPrefix> prefix = kernels::ParseIpPrefix(text);
+    if (!prefix) {
+      Fail(source, section.Path("allowed_sources"),
+           "expected CIDR prefixes such as \"192.0.2.0/24\" or \"2001:db8::/32\", got \"" + text +
+               "\"");
+    }
+    prefixes.push_back(*prefix);
+  }
+  return prefixes;
+}
+
 void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConfig* udp) {
   Section section(root, "udp", source);
   udp->enabled = section.present();
@@ -458,7 +475,6 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
          "expected hit_batch_port, syslog_port or mirror_ports (or several) to be set");
   }
 }
-
 
 }  // namespace
 

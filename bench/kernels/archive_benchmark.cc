@@ -17,8 +17,8 @@
 #include "host/archive/segment_writer.h"
 #include "kernels/archive/block_codec.h"
 #include "kernels/archive/dictionary.h"
-#include "kernels/enrich/attribution.h"
 #include "kernels/bytes/hash.h"
+#include "kernels/enrich/attribution.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::kernels {

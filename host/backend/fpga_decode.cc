@@ -10,11 +10,11 @@
 #include <optional>
 #include <string_view>
 
+#include "kernels/bytes/url.h"
 #include "kernels/formats/common.h"
 #include "kernels/formats/dispatch.h"
 #include "kernels/formats/ga_v1.h"
 #include "kernels/formats/relay.h"
-#include "kernels/bytes/url.h"
 #include "kernels/reject_reason.h"
 #include "kernels/site_registry.h"
 #include "kernels/unix_time.h"

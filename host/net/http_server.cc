@@ -17,14 +17,14 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
-#include <functional>
 #include <deque>
+#include <functional>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
-#include <vector>
 #include <unordered_set>
+#include <vector>
 
 #include "host/net/collector_answers.h"
 #include "host/net/socket.h"
@@ -178,7 +178,7 @@ struct Connection {
   bool counts_for_peer = false;
   int64_t request_start_ms = -1;  // first byte of the request in `in`; -1: none
   uint32_t events = 0;            // the epoll interest set
-  std::deque<HeldAnswer> held;  // answers waiting for durability, in request order
+  std::deque<HeldAnswer> held;    // answers waiting for durability, in request order
   size_t pending_output() const { return out.size() - out_pos; }
   // Where the next response goes: behind the last held answer, if any.
   std::string& output() { return held.empty() ? out : held.back().after; }
@@ -715,7 +715,6 @@ void HttpServer::Worker::Sweep() {
     Flush(c);
   }
 }
-
 
 bool HttpServer::Worker::HoldBeaconAnswer(Connection* c, const HttpRequest& request,
                                           const kernels::RoutedRequest& routed,

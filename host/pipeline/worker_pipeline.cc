@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/clock.h"
 #include "host/pipeline/archive_record.h"
+#include "kernels/clock.h"
 #include "kernels/counter.h"
 
 namespace beacon::host {
