@@ -1,4 +1,4 @@
-// Visitor columns for ClickHouse 18.16, the two ways issue 5 names: (a) distinct-hash arrays that
+// Visitor columns for ClickHouse 18.16, the two ways considered: (a) distinct-hash arrays that
 // a materialized view turns into uniqHLL12 states, (b) uniqHLL12 states written by beacond
 // (UniqHll12). On beacon-gen's Zipf traffic: bytes per row and per beacon (RowBinary, and zstd
 // level 1 per insert as the forwarder sends it), CPU per beacon on beacond's side (worker add,
