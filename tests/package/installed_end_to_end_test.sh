@@ -58,7 +58,7 @@ ch_url=$("$root/scripts/clickhouse-local" start "$work/clickhouse" | tail -n 1)
 sed -e "s|^registry = .*|registry = \"$work/sites.conf\"|" \
     -e 's|^listen = .*|listen = "127.0.0.1:0"|' \
     -e 's|^workers = 0 .*|workers = 2|' \
-    -e "s|^dir = .*|dir = \"$work/state\"|" \
+    -e "s|^dir = \"/var/lib/beacond\"|dir = \"$work/state\"|" \
     -e "s|^url = .*|url = \"$ch_url\"|" \
     -e "s|^spool_dir = .*|spool_dir = \"$work/spool\"|" "$conf" >"$work/beacond.toml"
 [ "$(grep -c "$work\|$ch_url\|127.0.0.1:0\|^workers = 2" "$work/beacond.toml")" -eq 7 ] ||
