@@ -160,6 +160,69 @@ int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
   return ArchiveCat(fs, command.dir, filter, std::cout, std::cerr);
 }
 
+// beaconctl archive ls | verify | cat | export | train; their options fill `command`.
+CLI::App* AddArchiveCommands(CLI::App& cli, ArchiveCommand* command) {
+  auto* archive = cli.add_subcommand("archive", "Read a raw archive directory");
+  archive->require_subcommand(1);
+  auto* archive_ls = archive->add_subcommand("ls", "Segments per worker: sequences, sizes, times");
+  auto* archive_verify = archive->add_subcommand(
+      "verify", "Check every block's CRC; list torn and corrupt blocks (exit 1 on damage)");
+  auto* archive_cat = archive->add_subcommand("cat", "Print records as JSON lines");
+  auto* archive_export = archive->add_subcommand(
+      "export", "Write records as NDJSON or RowBinary (to --out, else stdout)");
+  auto* archive_train = archive->add_subcommand(
+      "train", "Train and store a zstd dictionary per format from the archive's records");
+  for (auto* sub : {archive_ls, archive_verify, archive_cat, archive_export, archive_train}) {
+    sub->add_option("--dir", command->dir, "Archive directory")->required();
+  }
+  for (auto* sub : {archive_cat, archive_export}) {
+    sub->add_option("--worker", command->worker, "Only this worker's records")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--from", command->from,
+                    "Receive time >= this (unix ms, or UTC YYYY-MM-DD[THH:MM[:SS]][Z])");
+    sub->add_option("--to", command->to, "Receive time < this (same forms)");
+  }
+  archive_export->add_option("--out", command->out_path, "File to write");
+  archive_export
+      ->add_option("--format", command->format,
+                   "ndjson, or rowbinary for INSERT INTO raw_events FORMAT RowBinary")
+      ->check(CLI::IsMember({"ndjson", "rowbinary"}))
+      ->capture_default_str();
+  archive_train->add_option("--capacity", command->capacity, "Largest dictionary, bytes")
+      ->capture_default_str();
+  archive_train
+      ->add_option("--max-records", command->max_records, "Records sampled per format at most")
+      ->capture_default_str();
+
+  return archive;
+}
+
+// beaconctl schema: the endpoints and options from the flags, or from a config's [clickhouse]
+// with the flags given overriding it.
+int RunSchema(const CLI::App& schema, const std::string& config_path,
+              host::ClickHouseEndpoint endpoint, std::string cluster, bool print_only) {
+  std::vector<std::string> urls = {endpoint.url};
+  if (!config_path.empty()) {
+    const auto config = LoadConfig(config_path);
+    const auto overrides = endpoint;
+    endpoint = config.forwarder.clickhouse;
+    urls = {endpoint.url};
+    if (!config.forwarder.shards.empty()) {
+      urls.clear();
+      for (const auto& replicas : config.forwarder.shards) {
+        urls.insert(urls.end(), replicas.begin(), replicas.end());
+      }
+    }
+    if (schema.count("--clickhouse") > 0) urls = {overrides.url};
+    if (schema.count("--database") > 0) endpoint.database = overrides.database;
+    if (schema.count("--cluster") == 0) cluster = config.forwarder.cluster;
+  }
+  host::SchemaOptions options;
+  options.database = endpoint.database;
+  options.cluster = cluster;
+  return Schema(endpoint, urls, options, print_only);
+}
+
 }  // namespace
 }  // namespace beacon::app
 
@@ -214,64 +277,14 @@ int main(int argc, char** argv) {
   std::string sites_path;
   sites->add_option("file", sites_path, "Site registry file")->required();
 
-  auto* archive = cli.add_subcommand("archive", "Read a raw archive directory");
-  archive->require_subcommand(1);
   beacon::app::ArchiveCommand archive_command;
-  auto* archive_ls = archive->add_subcommand("ls", "Segments per worker: sequences, sizes, times");
-  auto* archive_verify = archive->add_subcommand(
-      "verify", "Check every block's CRC; list torn and corrupt blocks (exit 1 on damage)");
-  auto* archive_cat = archive->add_subcommand("cat", "Print records as JSON lines");
-  auto* archive_export = archive->add_subcommand(
-      "export", "Write records as NDJSON or RowBinary (to --out, else stdout)");
-  auto* archive_train = archive->add_subcommand(
-      "train", "Train and store a zstd dictionary per format from the archive's records");
-  for (auto* sub : {archive_ls, archive_verify, archive_cat, archive_export, archive_train}) {
-    sub->add_option("--dir", archive_command.dir, "Archive directory")->required();
-  }
-  for (auto* sub : {archive_cat, archive_export}) {
-    sub->add_option("--worker", archive_command.worker, "Only this worker's records")
-        ->check(CLI::NonNegativeNumber);
-    sub->add_option("--from", archive_command.from,
-                    "Receive time >= this (unix ms, or UTC YYYY-MM-DD[THH:MM[:SS]][Z])");
-    sub->add_option("--to", archive_command.to, "Receive time < this (same forms)");
-  }
-  archive_export->add_option("--out", archive_command.out_path, "File to write");
-  archive_export
-      ->add_option("--format", archive_command.format,
-                   "ndjson, or rowbinary for INSERT INTO raw_events FORMAT RowBinary")
-      ->check(CLI::IsMember({"ndjson", "rowbinary"}))
-      ->capture_default_str();
-  archive_train->add_option("--capacity", archive_command.capacity, "Largest dictionary, bytes")
-      ->capture_default_str();
-  archive_train
-      ->add_option("--max-records", archive_command.max_records,
-                   "Records sampled per format at most")
-      ->capture_default_str();
+  auto* archive = beacon::app::AddArchiveCommands(cli, &archive_command);
 
   CLI11_PARSE(cli, argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
     if (*schema) {
-      std::vector<std::string> urls = {endpoint.url};
-      if (!config_path.empty()) {
-        const auto config = beacon::app::LoadConfig(config_path);
-        const auto overrides = endpoint;
-        endpoint = config.forwarder.clickhouse;
-        urls = {endpoint.url};
-        if (!config.forwarder.shards.empty()) {
-          urls.clear();
-          for (const auto& replicas : config.forwarder.shards) {
-            urls.insert(urls.end(), replicas.begin(), replicas.end());
-          }
-        }
-        if (schema->count("--clickhouse") > 0) urls = {overrides.url};
-        if (schema->count("--database") > 0) endpoint.database = overrides.database;
-        if (schema->count("--cluster") == 0) cluster = config.forwarder.cluster;
-      }
-      beacon::host::SchemaOptions options;
-      options.database = endpoint.database;
-      options.cluster = cluster;
-      return beacon::app::Schema(endpoint, urls, options, print_only);
+      return beacon::app::RunSchema(*schema, config_path, endpoint, cluster, print_only);
     }
     if (*stats) return beacon::app::Stats(metrics_url, all);
     if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
