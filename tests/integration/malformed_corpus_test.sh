@@ -43,10 +43,11 @@ python3 "$here/malformed_corpus.py" mirror-pcap "$work/mirror.pcap"
 hit_batch_port = $hits_port
 syslog_port = $syslog_port
 allowed_sources = ["127.0.0.1/32", "::1"]
-[dpdk]
 TOML
-  dpdk_test_eal_args beacond-malformed "net_pcap_relay,rx_pcap=$work/relay.pcap" |
-    sed 's|\]$|, "--vdev", "net_pcap_mirror,rx_pcap='"$work"'/mirror.pcap"]|'
+  # lib.sh's [dpdk] section and EAL arguments, with the mirror's capture as a second vdev.
+  dpdk_test_config beacond-malformed "net_pcap_relay,rx_pcap=$work/relay.pcap" |
+    sed -n '/^\[dpdk\]/,$p' | grep -v '^ports = \|^workers = ' |
+    sed 's|"\]$|", "--vdev", "net_pcap_mirror,rx_pcap='"$work"'/mirror.pcap"]|'
   cat <<TOML
 ports = ["net_pcap_relay", "net_pcap_mirror"]
 workers = 1
