@@ -206,7 +206,7 @@ void SegmentWriter::CutBlock() {
   block.records = encoder_.record_count();
   block.last = block.first + block.records - 1;
   block.raw_bytes = encoder_.raw_bytes();
-  encoder_.Finish(block.first, &block.bytes);
+  encoder_.Finish(block.first, &block.bytes, options_.compressor);
   block_first_sequence_ = next_sequence_;
   commit_requested_ = false;
   in_flight_.fetch_add(1);

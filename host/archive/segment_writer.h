@@ -35,7 +35,10 @@ struct SegmentWriterOptions {
   int64_t commit_interval_ms = 10;
   int compression_level = 1;
   const kernels::ArchiveDictionary* dictionary = nullptr;  // must outlive the writer
-  size_t block_bytes = 128 << 10;                          // raw bytes that cut a block
+  // Makes the blocks' frames instead of libzstd (e.g. XrtZstdCompressor); null: libzstd at
+  // compression_level with `dictionary`. Used on the worker thread; must outlive the writer.
+  kernels::BlockCompressor* compressor = nullptr;
+  size_t block_bytes = 128 << 10;        // raw bytes that cut a block
   uint64_t segment_bytes = 64ull << 20;  // a segment is closed before it would pass this
   int64_t segment_age_ms = 3'600'000;    // or when it is this old at its next block
   uint64_t min_first_sequence = 1;       // never number a record below this

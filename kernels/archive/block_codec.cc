@@ -80,21 +80,27 @@ void BlockEncoder::Reset() {
   count_ = 0;
 }
 
-void BlockEncoder::Finish(uint64_t first_sequence, std::string* out) {
+void BlockEncoder::Finish(uint64_t first_sequence, std::string* out, BlockCompressor* compressor) {
   // Column by column: like bytes sit together, which zstd rewards (README.md).
   raw_.clear();
   for (const std::string& column : columns_) raw_.append(column);
-  out->resize(kBlockHeaderBytes + ZSTD_compressBound(raw_.size()));
-  const size_t frame = ZSTD_compress2(cctx_, out->data() + kBlockHeaderBytes,
-                                      out->size() - kBlockHeaderBytes, raw_.data(), raw_.size());
-  // With a bound-sized buffer and a valid level, zstd fails only when out of memory.
-  if (ZSTD_isError(frame)) std::abort();
-  out->resize(kBlockHeaderBytes + frame);
+  if (compressor != nullptr) {
+    compressor->Compress(raw_, &frame_);
+    out->resize(kBlockHeaderBytes);
+    out->append(frame_);
+  } else {
+    out->resize(kBlockHeaderBytes + ZSTD_compressBound(raw_.size()));
+    const size_t frame = ZSTD_compress2(cctx_, out->data() + kBlockHeaderBytes,
+                                        out->size() - kBlockHeaderBytes, raw_.data(), raw_.size());
+    // With a bound-sized buffer and a valid level, zstd fails only when out of memory.
+    if (ZSTD_isError(frame)) std::abort();
+    out->resize(kBlockHeaderBytes + frame);
+  }
   BlockHeader header;
   header.raw_bytes = static_cast<uint32_t>(raw_.size());
   header.first_sequence = first_sequence;
   header.record_count = count_;
-  header.dictionary_id = dictionary_id_;
+  header.dictionary_id = compressor != nullptr ? 0 : dictionary_id_;
   EncodeBlockHeader(header, std::string_view(*out).substr(kBlockHeaderBytes), out->data());
   Reset();
 }

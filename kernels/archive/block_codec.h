@@ -23,6 +23,15 @@ namespace beacon::kernels {
 // queries and user agents.
 inline constexpr size_t kRecordColumns = 11;
 
+// Turns a block's raw bytes into one zstd frame that carries its content size and uses no
+// dictionary: BlockDecoder reads any such frame alike, whichever compressor (or card) made it.
+class BlockCompressor {
+ public:
+  virtual ~BlockCompressor() = default;
+  // Replaces `frame`'s content with the frame of `raw`. Never fails (a card falls back).
+  virtual void Compress(std::string_view raw, std::string* frame) = 0;
+};
+
 // One per writer thread. Not thread-safe.
 class BlockEncoder {
  public:
@@ -45,8 +54,9 @@ class BlockEncoder {
   }
 
   // Compresses the open block (not empty) into `out` (replacing its content): header + frame,
-  // its first record numbered `first_sequence`. The next block starts empty.
-  void Finish(uint64_t first_sequence, std::string* out);
+  // its first record numbered `first_sequence`. The next block starts empty. `compressor`
+  // (null: libzstd at this encoder's level and dictionary) makes the frame otherwise.
+  void Finish(uint64_t first_sequence, std::string* out, BlockCompressor* compressor = nullptr);
   // Drops the open block's records.
   void Reset();
 
@@ -58,6 +68,7 @@ class BlockEncoder {
   std::string columns_[kRecordColumns];
   int64_t last_time_ms_ = 0;  // times are stored as differences
   std::string raw_;
+  std::string frame_;  // a BlockCompressor's output
   size_t raw_bytes_ = 0;
   uint32_t count_ = 0;
 };

@@ -2,6 +2,7 @@
 #include "kernels/archive/format.h"
 
 #include <gtest/gtest.h>
+#include <zstd.h>
 
 #include <limits>
 #include <string>
@@ -31,6 +32,15 @@ ArchiveRecord Sample(int i, std::string* storage) {
   record.user_agent = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0";
   return record;
 }
+
+// Stands in for another compressor (e.g. the card's): any conforming frame, here zstd level 19.
+class Level19Compressor final : public BlockCompressor {
+ public:
+  void Compress(std::string_view raw, std::string* frame) override {
+    frame->resize(ZSTD_compressBound(raw.size()));
+    frame->resize(ZSTD_compress(frame->data(), frame->size(), raw.data(), raw.size(), 19));
+  }
+};
 
 void ExpectSame(const ArchiveRecord& a, const ArchiveRecord& b) {
   EXPECT_EQ(a.receive_time_ms, b.receive_time_ms);
@@ -110,6 +120,36 @@ TEST(BlockCodec, RoundTripAndEveryFlippedBitRefused) {
   }
 }
 
+TEST(BlockCodec, AnotherCompressorsFrameDecodesToTheSameRecords) {
+  BlockEncoder ours(1);
+  BlockEncoder theirs(1);
+  std::vector<std::string> storage(300);
+  std::vector<ArchiveRecord> records;
+  for (int i = 0; i < 300; ++i) {
+    records.push_back(Sample(i, &storage[static_cast<size_t>(i)]));
+    ASSERT_EQ(ours.Add(records.back()), ArchiveError::kOk);
+    ASSERT_EQ(theirs.Add(records.back()), ArchiveError::kOk);
+  }
+  std::string our_block;
+  std::string their_block;
+  ours.Finish(42, &our_block);
+  Level19Compressor level19;
+  theirs.Finish(42, &their_block, &level19);
+  EXPECT_TRUE(theirs.empty());
+  ASSERT_NE(our_block.substr(kBlockHeaderBytes), their_block.substr(kBlockHeaderBytes));
+  BlockDecoder our_decoder;
+  BlockDecoder their_decoder;
+  ASSERT_EQ(our_decoder.Decode(our_block), ArchiveError::kOk);
+  ASSERT_EQ(their_decoder.Decode(their_block), ArchiveError::kOk);
+  EXPECT_EQ(their_decoder.header().first_sequence, 42u);
+  EXPECT_EQ(their_decoder.header().raw_bytes, our_decoder.header().raw_bytes);
+  ASSERT_EQ(their_decoder.records().size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    ExpectSame(records[i], their_decoder.records()[i]);
+    ExpectSame(our_decoder.records()[i], their_decoder.records()[i]);
+  }
+}
+
 TEST(BlockCodec, TrainedDictionaryRoundTripAndUnknownDictionary) {
   std::vector<std::string> storage(2000);
   std::vector<ArchiveRecord> samples;
@@ -137,6 +177,15 @@ TEST(BlockCodec, TrainedDictionaryRoundTripAndUnknownDictionary) {
   BlockDecoder without;
   EXPECT_EQ(without.Decode(block), ArchiveError::kUnknownDictionary);
   EXPECT_TRUE(without.records().empty());
+  // Another compressor's frame uses no dictionary: the block names none.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(encoder.Add(Sample(i, &values[static_cast<size_t>(i)])), ArchiveError::kOk);
+  }
+  Level19Compressor level19;
+  encoder.Finish(51, &block, &level19);
+  ASSERT_EQ(without.Decode(block), ArchiveError::kOk);
+  EXPECT_EQ(without.header().dictionary_id, 0u);
+  EXPECT_EQ(without.records().size(), 50u);
 }
 
 }  // namespace
