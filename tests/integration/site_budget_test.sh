@@ -13,14 +13,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/beacond-budget.XXXXXX)
 . "$root/tests/integration/lib.sh"
 beacond_pid=""
-cleanup() {
-  local rc=$?
-  [ -n "$beacond_pid" ] && kill -KILL "$beacond_pid" 2>/dev/null || true
-  "$root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
-  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "site_budget_test: kept $work" >&2; fi
-  exit $rc
-}
-trap cleanup EXIT
+# lib.sh's end_test: kills beacond, stops ClickHouse, keeps $work when the test failed.
+trap 'end_test site_budget_test $?' EXIT
 fail=0
 rate=200
 burst=200

@@ -13,14 +13,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/beacond-installed.XXXXXX)
 . "$root/tests/integration/lib.sh"
 beacond_pid=""
-cleanup() {
-  local rc=$?
-  [ -n "$beacond_pid" ] && kill -KILL "$beacond_pid" 2>/dev/null || true
-  "$root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null 2>&1 || true
-  if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "installed_end_to_end_test: kept $work" >&2; fi
-  exit $rc
-}
-trap cleanup EXIT
+# lib.sh's end_test: kills beacond, stops ClickHouse, keeps $work when the test failed.
+trap 'end_test installed_end_to_end_test $?' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "== cmake --install --prefix $work/root/usr"
