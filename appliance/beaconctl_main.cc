@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "appliance/config.h"
+#include "appliance/ctl/archive_replay.h"
 #include "appliance/ctl/archive_tool.h"
 #include "appliance/ctl/http_get.h"
 #include "appliance/ctl/node_checks.h"
@@ -121,7 +122,26 @@ struct ArchiveCommand {
   std::string format = "ndjson";
   size_t capacity = 112'640;
   size_t max_records = 100'000;
+  std::string config_path;
+  std::vector<uint32_t> sites;
+  int threads = 1;
 };
+
+// archive replay: --from and --to are required, --dir defaults to the config's archive.
+int RunArchiveReplay(const ArchiveCommand& command) {
+  ArchiveReplayOptions options;
+  options.config_path = command.config_path;
+  options.dir = command.dir;
+  options.sites = command.sites;
+  options.threads = command.threads;
+  if (!ParseArchiveTime(command.from, &options.from_ms) ||
+      !ParseArchiveTime(command.to, &options.to_ms)) {
+    std::fprintf(stderr, "beaconctl archive replay: not a time: %s / %s\n", command.from.c_str(),
+                 command.to.c_str());
+    return 2;
+  }
+  return ArchiveReplay(options, std::cout, std::cerr);
+}
 
 int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
   host::PosixFileSystem fs;
@@ -134,6 +154,7 @@ int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
       return 2;
     }
   }
+  if (archive.got_subcommand("replay")) return RunArchiveReplay(command);
   if (archive.got_subcommand("ls")) return ArchiveList(fs, command.dir, std::cout, std::cerr);
   if (archive.got_subcommand("verify")) {
     return ArchiveVerify(fs, command.dir, std::cout, std::cerr);
@@ -162,7 +183,7 @@ int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
 
 // beaconctl archive ls | verify | cat | export | train; their options fill `command`.
 CLI::App* AddArchiveCommands(CLI::App& cli, ArchiveCommand* command) {
-  auto* archive = cli.add_subcommand("archive", "Read a raw archive directory");
+  auto* archive = cli.add_subcommand("archive", "Read a raw archive directory, or replay it");
   archive->require_subcommand(1);
   auto* archive_ls = archive->add_subcommand("ls", "Segments per worker: sequences, sizes, times");
   auto* archive_verify = archive->add_subcommand(
@@ -182,6 +203,16 @@ CLI::App* AddArchiveCommands(CLI::App& cli, ArchiveCommand* command) {
                     "Receive time >= this (unix ms, or UTC YYYY-MM-DD[THH:MM[:SS]][Z])");
     sub->add_option("--to", command->to, "Receive time < this (same forms)");
   }
+  auto* archive_replay = archive->add_subcommand(
+      "replay", "Re-aggregate a time range of the archive into ClickHouse (a backfill)");
+  archive_replay->add_option("-c,--config", command->config_path, "beacond config")->required();
+  archive_replay->add_option("--dir", command->dir, "Archive directory (default: the config's)");
+  archive_replay->add_option("--from", command->from, "Receive time >= this (as cat)")->required();
+  archive_replay->add_option("--to", command->to, "Receive time < this")->required();
+  archive_replay->add_option("--sites", command->sites, "Only these site ids")->delimiter(',');
+  archive_replay->add_option("--threads", command->threads, "Pipeline threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   archive_export->add_option("--out", command->out_path, "File to write");
   archive_export
       ->add_option("--format", command->format,

@@ -20,6 +20,7 @@
 #include "appliance/ingress.h"
 #include "appliance/management.h"
 #include "host/archive/file_system.h"
+#include "host/archive/retention_runner.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
@@ -235,6 +236,34 @@ int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, 
   return 3;
 }
 
+// Archive retention on its own timer thread (off the workers), and its metrics; null when the
+// archive is off. Every closed segment may go (the null watermark hook of RetentionRunner).
+std::unique_ptr<host::RetentionRunner> StartRetention(const Config& config, host::FileSystem& fs,
+                                                      host::MetricsRegistry* metrics) {
+  if (!config.archive.enabled) return nullptr;
+  constexpr int kRetentionIntervalMs = 10'000;
+  auto runner = std::make_unique<host::RetentionRunner>(
+      fs, config.archive.writer.directory,
+      host::RetentionPolicy{config.archive.retention_max_bytes,
+                            config.archive.retention_max_age_ms},
+      kRetentionIntervalMs);
+  metrics->Add([stats = &runner->stats()](host::MetricsWriter& out) {
+    out.Counter("beacond_archive_retention_deleted_segments_total",
+                "Archive segments deleted by retention ([archive] max_mb / max_gb, max_age_h)", {},
+                stats->deleted_segments.load(std::memory_order_relaxed));
+    out.Counter("beacond_archive_retention_deleted_bytes_total",
+                "Bytes of the archive segments deleted by retention", {},
+                stats->deleted_bytes.load(std::memory_order_relaxed));
+    out.Counter("beacond_archive_retention_errors_total",
+                "Retention runs that failed to list, delete or sync", {},
+                stats->errors.load(std::memory_order_relaxed));
+    out.Gauge("beacond_archive_disk_bytes", "Bytes of the archive's segments, as of the last run",
+              {}, static_cast<double>(stats->disk_bytes.load(std::memory_order_relaxed)));
+  });
+  runner->Start();
+  return runner;
+}
+
 int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
   const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
   WarnOfExampleVisitorKey(config);
@@ -254,6 +283,9 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
       MakeIngresses(config, [&pipelines](int count) { return pipelines.Make(count); });
 
   host::MetricsRegistry metrics;
+  host::PosixFileSystem retention_fs;
+  const std::unique_ptr<host::RetentionRunner> retention =
+      StartRetention(config, retention_fs, &metrics);
   host::RegisterPipelineMetrics(&metrics, pipelines.all());
   http.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");

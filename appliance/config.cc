@@ -322,7 +322,11 @@ void ParseArchive(const toml::table& root, const std::string& source, const std:
   writer.segment_age_ms = segment_age_s * 1000;
   int64_t max_gb = 0;
   section.Int("max_gb", &max_gb, 0, 1 << 20);
-  archive->retention_max_bytes = static_cast<uint64_t>(max_gb) << 30;
+  int64_t max_mb = 0;
+  section.Int("max_mb", &max_mb, 0, int64_t{1} << 30);
+  if (max_gb != 0 && max_mb != 0) Fail(source, "archive.max_mb", "give max_gb or max_mb, not both");
+  archive->retention_max_bytes =
+      max_mb != 0 ? static_cast<uint64_t>(max_mb) << 20 : static_cast<uint64_t>(max_gb) << 30;
   int64_t max_age_h = 0;
   section.Int("max_age_h", &max_age_h, 0, 24 * 3650);
   archive->retention_max_age_ms = max_age_h * 3'600'000;

@@ -35,7 +35,7 @@ struct ArchiveConfig {
   // One writer per worker: directory, node, compression, block and segment sizes, commit
   // policy (`worker` is set per pipeline).
   SegmentWriterOptions writer;
-  uint64_t retention_max_bytes = 0;  // 0: no size limit (retention is not enforced yet)
+  uint64_t retention_max_bytes = 0;  // 0: no size limit (beacond's RetentionRunner enforces it)
   int64_t retention_max_age_ms = 0;  // 0: no age limit
 };
 

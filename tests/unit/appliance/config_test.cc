@@ -263,6 +263,9 @@ max_age_h = 48
   EXPECT_EQ(ParseConfig("[archive]\ndir = \"/a\"\n", "t.toml").archive.writer.directory, "/a");
   ExpectError("[archive]\ncommit = \"always\"\n", "archive.commit: expected \"group\"");
   ExpectError("[archive]\nblock_kb = 1\n", "archive.block_kb: expected an integer");
+  EXPECT_EQ(ParseConfig("[archive]\nmax_mb = 3\n", "t.toml").archive.retention_max_bytes,
+            3ull << 20);
+  ExpectError("[archive]\nmax_gb = 1\nmax_mb = 3\n", "archive.max_mb: give max_gb or max_mb");
 }
 
 TEST(ConfigTest, ReadsAClusterOfShardsAndItsSpool) {
