@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -133,7 +134,9 @@ struct Forwarder::Shard {
   std::atomic<uint64_t> dead_letters_breakdown{0};  // refused breakdown_minutes inserts
   int last_read_error = 0;  // this shard's thread only: the errno last logged
   mutable std::mutex read_errors_mu;
-  std::map<int, uint64_t> read_errors;  // spool records that could not be read, by errno
+  // Spool records that could not be read, by errno; the usual ones are listed from the start
+  // so that their series exist before the first error.
+  std::map<int, uint64_t> read_errors{{EMFILE, 0}, {ENFILE, 0}, {EACCES, 0}, {EIO, 0}};
 
   std::atomic<uint64_t> inserts_ok{0};
   std::atomic<uint64_t> inserts_failed{0};
@@ -940,15 +943,15 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
                     count);
       }
     }
-    if (dead_letters_ != nullptr) {
-      uint64_t bytes = 0;
-      const std::vector<DeadLetter> letters = dead_letters_->List();
-      for (const DeadLetter& letter : letters) bytes += letter.bytes;
-      out.Gauge(prefix + "_dead_letter_records", "Records in the dead-letter directory.", {},
-                static_cast<double>(letters.size()));
-      out.Gauge(prefix + "_dead_letter_bytes", "Bytes of the records in the dead-letter directory.",
-                {}, static_cast<double>(bytes));
-    }
+    // Listed at each scrape: beaconctl retries and drops change the directory, not beacond.
+    const std::vector<DeadLetter> letters =
+        dead_letters_ != nullptr ? dead_letters_->List() : std::vector<DeadLetter>{};
+    uint64_t bytes = 0;
+    for (const DeadLetter& letter : letters) bytes += letter.bytes;
+    out.Gauge(prefix + "_dead_letter_records", "Records in the dead-letter directory.", {},
+              static_cast<double>(letters.size()));
+    out.Gauge(prefix + "_dead_letter_bytes", "Bytes of the records in the dead-letter directory.",
+              {}, static_cast<double>(bytes));
   });
 }
 

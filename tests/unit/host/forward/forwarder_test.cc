@@ -646,5 +646,51 @@ TEST(ForwarderTest, DrainEndsAnInsertInFlightAtItsDeadlineAndSpoolsTheBatch) {
   std::filesystem::remove_all(dir);
 }
 
+// A spool record that cannot be read (EISDIR here: a directory where the file should be; EMFILE
+// and EIO take the same path) is counted by errno and read again with backoff, never taken as
+// torn; once readable it is sent.
+TEST(ForwarderTest, RetriesASpoolRecordItCannotReadInsteadOfDeletingIt) {
+  const std::string url = LocalClickHouse::Shared().url();
+  const std::string dir = ::testing::TempDir() + "unreadable_" + std::to_string(::getpid());
+  ForwarderConfig config = Config(Endpoint(url, "unreadable_db"), /*flush_interval_ms=*/10,
+                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
+  config.spool_dir = dir;
+  config.spool_fsync = false;
+  {
+    Forwarder no_database(config);  // unreadable_db does not exist yet: the batch is spooled
+    no_database.Start();
+    kernels::EpochRows rows = WorkerZeroEpoch();
+    ASSERT_TRUE(no_database.Offer(rows));
+    EXPECT_FALSE(no_database.Drain(milliseconds(300)));
+    ASSERT_EQ(no_database.spooled_records(), 1u);
+  }
+  const std::string record = dir + "/shard-1/00000000000000000000.rec";
+  std::filesystem::rename(record, dir + "/aside");
+  std::filesystem::create_directory(record);
+  ClickHouseClient client(Endpoint(url, "unreadable_db"));
+  ApplySchema(client, "unreadable_db");
+  Forwarder forwarder(config);
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  const std::string errors = "f_spool_read_errors_total{shard=\"1\",errno=\"EISDIR\"}";
+  auto read_errors = [&] {  // no EISDIR series before the first such error
+    const std::string scrape = registry.Scrape();
+    const size_t at = scrape.find(errors + " ");
+    return at == std::string::npos ? 0.0 : std::stod(scrape.substr(at + errors.size() + 1));
+  };
+  WaitUntil([&] { return read_errors() >= 3; });
+  EXPECT_GE(read_errors(), 3);
+  EXPECT_EQ(Sample(registry, "f_spool_read_errors_total{shard=\"1\",errno=\"EMFILE\"}"), 0);
+  EXPECT_EQ(Sample(registry, "f_spool_torn_total{shard=\"1\"}"), 0);
+  EXPECT_EQ(forwarder.spooled_records(), 1u);
+  std::filesystem::remove(record);
+  std::filesystem::rename(dir + "/aside", record);
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(forwarder.acknowledged_events(), 9u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace beacon::host
