@@ -733,9 +733,11 @@ void Forwarder::Release(Shard& shard) {
 }
 
 void Forwarder::SpoolFailedBatch(Shard& shard) {
-  if (shard.current->spooled || shard.spool == nullptr) return;
-  // Nothing is spooled (in-memory batches are sent only when the spool is empty), so the
-  // failed batch becomes the spool's head.
+  // In-memory batches are sent only when the spool is empty, so the failed batch becomes the
+  // spool's head — unless an earlier append of it failed and newer batches went to the spool
+  // since: appended behind them it would not be the head that Release deletes, so it stays in
+  // memory until acknowledged (or spooled at the drain deadline).
+  if (shard.current->spooled || shard.spool == nullptr || !shard.spool->empty()) return;
   std::string error;
   if (shard.spool->Append(shard.current->Encode(), &error) == SpoolAppend::kOk) {
     shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);

@@ -692,5 +692,41 @@ TEST(ForwarderTest, RetriesASpoolRecordItCannotReadInsteadOfDeletingIt) {
   std::filesystem::remove_all(dir);
 }
 
+// A batch whose spool append failed stays in memory; a newer batch spooled behind it once the
+// disk works again must not be deleted when the older one is acknowledged.
+TEST(ForwarderTest, ABatchTheSpoolRefusedNeverTakesTheHeadOfANewerOne) {
+  const std::string url = LocalClickHouse::Shared().url();
+  const std::string dir = ::testing::TempDir() + "refused_" + std::to_string(::getpid());
+  ForwarderConfig config = Config(Endpoint(url, "refused_db"), /*flush_interval_ms=*/10,
+                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
+  config.spool_dir = dir;
+  config.spool_fsync = false;
+  Forwarder forwarder(config);  // refused_db does not exist yet: every insert fails
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  std::filesystem::remove_all(dir + "/shard-1");  // the spool cannot write
+  forwarder.Start();
+  kernels::EpochRows older = WorkerZeroEpoch();
+  ASSERT_TRUE(forwarder.Offer(older));
+  WaitUntil([&] { return Sample(registry, "f_spool_refusals_total{shard=\"1\"}") >= 1; });
+  ASSERT_GE(Sample(registry, "f_spool_refusals_total{shard=\"1\"}"), 1);
+  kernels::EpochRows newer = WorkerOneEpoch(0);
+  ASSERT_TRUE(forwarder.Offer(newer));
+  const double refused = Sample(registry, "f_spool_refusals_total{shard=\"1\"}");
+  WaitUntil([&] { return Sample(registry, "f_spool_refusals_total{shard=\"1\"}") >= refused + 2; });
+  // The disk works again: the sender spools the newer batch first, then retries the older.
+  std::filesystem::create_directory(dir + "/shard-1");
+  WaitUntil([&] { return forwarder.spooled_records() >= 1; });
+  ASSERT_EQ(forwarder.spooled_records(), 1u);
+  const double failed = Sample(registry, "f_inserts_total{result=\"failed\"}");
+  WaitUntil([&] { return Sample(registry, "f_inserts_total{result=\"failed\"}") >= failed + 2; });
+  ClickHouseClient client(Endpoint(url, "refused_db"));
+  ApplySchema(client, "refused_db");
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(forwarder.acknowledged_events(), 16u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "13\t16\n");
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace beacon::host
