@@ -87,7 +87,8 @@ int64_t SteadyNowNs() {
 }
 
 // libcurl's progress callback: a non-zero return aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
-int AbortAfterDeadline(void* deadline_ns, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int AbortAfterDeadline(void* deadline_ns, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/,
+                       curl_off_t /*ultotal*/, curl_off_t /*ulnow*/) {
   return SteadyNowNs() > static_cast<const std::atomic<int64_t>*>(deadline_ns)->load() ? 1 : 0;
 }
 
