@@ -238,7 +238,7 @@ int RunDeadLetter(const CLI::App& dead_letter, DeadLetterCommand command) {
   if (dead_letter.got_subcommand("drop")) {
     return DeadLetterDrop(command.spool_dir, command.ids, std::cout, std::cerr);
   }
-  if (command.ids.empty() != command.all) {
+  if (command.ids.empty() == command.all) {  // ids, or --all: one of them
     return DeadLetterRetry(command.spool_dir, command.ids, command.all, std::cout, std::cerr);
   }
   std::fprintf(stderr, "beaconctl dead-letter retry: give ids or --all\n");
