@@ -166,6 +166,51 @@ struct Forwarder::Shard {
     return total;
   }
 
+  // The per-shard series, labelled {shard="<number>"}.
+  void WriteMetrics(MetricsWriter& out, const std::string& prefix) const {
+    auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+    const std::string label = std::to_string(number);
+    out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                {{"shard", label}, {"result", "ok"}}, load(inserts_ok));
+    out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                {{"shard", label}, {"result", "failed"}}, load(inserts_failed));
+    out.Counter(prefix + "_failovers_total", "Inserts retried at once on the shard's next replica.",
+                {{"shard", label}}, load(failovers));
+    out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
+                {{"shard", label}}, load(spooled_batches));
+    out.Counter(prefix + "_spool_refusals_total",
+                "Batches the spool could not take (full or failing); kept in memory.",
+                {{"shard", label}}, load(spool_refusals));
+    out.Counter(prefix + "_spool_torn_total",
+                "Spool records found cut short (a write that never completed), set aside.",
+                {{"shard", label}}, load(spool_torn));
+    out.Counter(prefix + "_spool_corrupt_total",
+                "Spool records with a bad frame or CRC, set aside.", {{"shard", label}},
+                load(spool_corrupt));
+    out.Counter(prefix + "_spool_dropped_total",
+                "Spool records of another layout (an earlier release's), dropped unsent.",
+                {{"shard", label}}, load(spool_dropped));
+    out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
+              {{"shard", label}}, static_cast<double>(load(spool_records)));
+    out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", label}},
+              static_cast<double>(load(spool_bytes)));
+    for (const auto& [table, counter] :
+         {std::pair{"site_minutes", &Shard::dead_letters_site},
+          std::pair{"breakdown_minutes", &Shard::dead_letters_breakdown}}) {
+      out.Counter(prefix + "_dead_letter_total",
+                  "Batches ClickHouse refused for their contents, set aside as dead letters.",
+                  {{"shard", label}, {"table", table}}, load(this->*counter));
+    }
+    std::lock_guard lock(read_errors_mu);
+    for (const auto& [error, count] : read_errors) {
+      const char* name = strerrorname_np(error);
+      out.Counter(prefix + "_spool_read_errors_total",
+                  "Spool records that could not be opened or read (kept, read again later).",
+                  {{"shard", label}, {"errno", name != nullptr ? name : std::to_string(error)}},
+                  count);
+    }
+  }
+
   void MirrorSpool() {
     if (spool == nullptr) return;
     spool_records.store(spool->records(), std::memory_order_relaxed);
@@ -902,49 +947,7 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
     out.Counter(prefix + "_acknowledged_events_total",
                 "Accepted events whose aggregates ClickHouse acknowledged.", {},
                 load(acked_events_));
-    for (const auto& shard : shards_) {
-      const std::string number = std::to_string(shard->number);
-      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
-                  {{"shard", number}, {"result", "ok"}}, load(shard->inserts_ok));
-      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
-                  {{"shard", number}, {"result", "failed"}}, load(shard->inserts_failed));
-      out.Counter(prefix + "_failovers_total",
-                  "Inserts retried at once on the shard's next replica.", {{"shard", number}},
-                  load(shard->failovers));
-      out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
-                  {{"shard", number}}, load(shard->spooled_batches));
-      out.Counter(prefix + "_spool_refusals_total",
-                  "Batches the spool could not take (full or failing); kept in memory.",
-                  {{"shard", number}}, load(shard->spool_refusals));
-      out.Counter(prefix + "_spool_torn_total",
-                  "Spool records found cut short (a write that never completed), deleted.",
-                  {{"shard", number}}, load(shard->spool_torn));
-      out.Counter(prefix + "_spool_corrupt_total",
-                  "Spool records with a bad frame or CRC, set aside as *.corrupt.",
-                  {{"shard", number}}, load(shard->spool_corrupt));
-      out.Counter(prefix + "_spool_dropped_total",
-                  "Spool records of another layout (an earlier release's), dropped unsent.",
-                  {{"shard", number}}, load(shard->spool_dropped));
-      out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
-                {{"shard", number}}, static_cast<double>(load(shard->spool_records)));
-      out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", number}},
-                static_cast<double>(load(shard->spool_bytes)));
-      for (const auto& [table, counter] :
-           {std::pair{"site_minutes", &Shard::dead_letters_site},
-            std::pair{"breakdown_minutes", &Shard::dead_letters_breakdown}}) {
-        out.Counter(prefix + "_dead_letter_total",
-                    "Batches ClickHouse refused for their contents, set aside as dead letters.",
-                    {{"shard", number}, {"table", table}}, load((*shard).*counter));
-      }
-      std::lock_guard lock(shard->read_errors_mu);
-      for (const auto& [error, count] : shard->read_errors) {
-        const char* name = strerrorname_np(error);
-        out.Counter(prefix + "_spool_read_errors_total",
-                    "Spool records that could not be opened or read (kept, read again later).",
-                    {{"shard", number}, {"errno", name != nullptr ? name : std::to_string(error)}},
-                    count);
-      }
-    }
+    for (const auto& shard : shards_) shard->WriteMetrics(out, prefix);
     // Listed at each scrape: beaconctl retries and drops change the directory, not beacond.
     const std::vector<DeadLetter> letters =
         dead_letters_ != nullptr ? dead_letters_->List() : std::vector<DeadLetter>{};
