@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -193,6 +194,32 @@ TEST_F(SpoolTest, KeepsARecordWhoseReadFails) {
   fs::rename(dir_ + "/aside", record);
   ASSERT_TRUE(spool.Front(&payload));
   EXPECT_EQ(payload, "first");
+}
+
+// Permission denied (EACCES): as root, a child that became nobody reads the spool of root's
+// 0700 directory; otherwise the record is made unreadable (mode 000).
+TEST_F(SpoolTest, KeepsARecordItMayNotRead) {
+  Spool spool(dir_, 1 << 20, false);
+  Append(spool, "kept");
+  const bool root = geteuid() == 0;
+  if (!root) {
+    ASSERT_EQ(chmod(Records().at(0).c_str(), 0), 0);
+  }
+  EXPECT_EXIT(
+      {
+        if (root && setuid(65534) != 0) std::_Exit(2);
+        std::string payload;
+        const bool read = spool.Front(&payload);
+        std::_Exit(!read && spool.read_error() == EACCES && spool.records() == 1 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  if (!root) {
+    ASSERT_EQ(chmod(Records().at(0).c_str(), 0600), 0);
+  }
+  std::string payload;
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "kept");
+  EXPECT_EQ(spool.torn_records() + spool.corrupt_records(), 0u);
 }
 
 TEST_F(SpoolTest, AdoptsRecordsPutBackAsItsNewest) {
