@@ -127,8 +127,9 @@ class Forwarder {
   // without a spool) and releases it; false when it could not be kept (retried as any failure).
   bool DeadLetterBatch(Shard& shard, std::string_view table, const std::string& failure);
   // The current batch is settled — acknowledged, or a dead letter — so nothing more will be
-  // sent for it and the shard's progress may move past it: deletes its spool record (or its
-  // memory) and makes the next batch current.
+  // sent for it: deletes its spool record (or frees its memory) and clears it. Every batch
+  // leaves its shard through here exactly once, so progress that must count dead letters as
+  // done (e.g. durable watermarks) belongs here.
   void Release(Shard& shard);
   void SpoolFailedBatch(Shard& shard);  // the current batch failed: make it the spool's head
   void ScheduleRetry(Shard& shard, std::mt19937_64& jitter);
