@@ -788,6 +788,7 @@ void Forwarder::SpoolFailedBatch(Shard& shard) {
     shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
     spooled_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
     pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
+    std::lock_guard lock(mu_);  // ledger() reads it
     shard.current->spooled = true;
   } else {
     shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
