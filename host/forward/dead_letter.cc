@@ -114,6 +114,7 @@ bool DeadLetters::Put(uint32_t shard, std::string_view payload, std::string_view
   if (!WriteText(PathOf(*id, kInfo), info, fsync_, error) || (fsync_ && !SyncDirectory(dir_))) {
     if (error->empty()) *error = "cannot sync " + dir_ + ": " + std::strerror(errno);
     unlink(PathOf(*id, kRecord).c_str());
+    unlink(PathOf(*id, kInfo).c_str());
     return false;
   }
   return true;
