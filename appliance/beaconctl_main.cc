@@ -1,6 +1,6 @@
 // beaconctl: the operator's command line: create the ClickHouse schema, read a running
 // beacond's counters, watch nodes live, check and set up a node, check a site registry, read
-// the raw archive.
+// the raw archive, list, retry and drop dead letters.
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -15,6 +15,7 @@
 #include "appliance/config.h"
 #include "appliance/ctl/archive_replay.h"
 #include "appliance/ctl/archive_tool.h"
+#include "appliance/ctl/dead_letter_tool.h"
 #include "appliance/ctl/http_get.h"
 #include "appliance/ctl/node_checks.h"
 #include "appliance/ctl/top.h"
@@ -228,6 +229,53 @@ CLI::App* AddArchiveCommands(CLI::App& cli, ArchiveCommand* command) {
   return archive;
 }
 
+// The dead-letter subcommand that ran and its options.
+struct DeadLetterCommand {
+  std::string config_path = "/etc/beacond/beacond.toml";
+  std::string spool_dir;  // overrides the config's [clickhouse] spool_dir
+  std::vector<std::string> ids;
+  bool all = false;
+};
+
+// beaconctl dead-letter ls | retry | drop; their options fill `command`.
+CLI::App* AddDeadLetterCommands(CLI::App& cli, DeadLetterCommand* command) {
+  auto* dead_letter = cli.add_subcommand(
+      "dead-letter", "Batches ClickHouse refused for their contents, kept in the spool directory");
+  dead_letter->require_subcommand(1);
+  auto* ls = dead_letter->add_subcommand("ls", "List them: id, shard, time, bytes, table, error");
+  auto* retry = dead_letter->add_subcommand(
+      "retry", "Put them back into their shard's spool; the running beacond sends them");
+  auto* drop = dead_letter->add_subcommand("drop", "Delete them for good");
+  for (auto* sub : {ls, retry, drop}) {
+    sub->add_option("-c,--config", command->config_path, "beacond config; its spool_dir is used")
+        ->capture_default_str();
+    sub->add_option("--spool-dir", command->spool_dir, "The spool directory (instead of --config)");
+  }
+  retry->add_option("id", command->ids, "Dead letter ids (from ls)");
+  retry->add_flag("--all", command->all, "Every dead letter");
+  drop->add_option("id", command->ids, "Dead letter ids (from ls)")->required();
+  return dead_letter;
+}
+
+int RunDeadLetter(const CLI::App& dead_letter, DeadLetterCommand command) {
+  if (command.spool_dir.empty())
+    command.spool_dir = LoadConfig(command.config_path).forwarder.spool_dir;
+  if (command.spool_dir.empty()) {
+    std::fprintf(stderr, "beaconctl dead-letter: %s sets no [clickhouse] spool_dir\n",
+                 command.config_path.c_str());
+    return 2;
+  }
+  if (dead_letter.got_subcommand("ls")) return DeadLetterList(command.spool_dir, std::cout);
+  if (dead_letter.got_subcommand("drop")) {
+    return DeadLetterDrop(command.spool_dir, command.ids, std::cout, std::cerr);
+  }
+  if (command.ids.empty() == command.all) {  // ids, or --all: one of them
+    return DeadLetterRetry(command.spool_dir, command.ids, command.all, std::cout, std::cerr);
+  }
+  std::fprintf(stderr, "beaconctl dead-letter retry: give ids or --all\n");
+  return 2;
+}
+
 // beaconctl schema: the endpoints and options from the flags, or from a config's [clickhouse]
 // with the flags given overriding it.
 int RunSchema(const CLI::App& schema, const std::string& config_path,
@@ -311,6 +359,9 @@ int main(int argc, char** argv) {
   beacon::app::ArchiveCommand archive_command;
   auto* archive = beacon::app::AddArchiveCommands(cli, &archive_command);
 
+  beacon::app::DeadLetterCommand dead_letter_command;
+  auto* dead_letter = beacon::app::AddDeadLetterCommands(cli, &dead_letter_command);
+
   CLI11_PARSE(cli, argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
@@ -321,6 +372,7 @@ int main(int argc, char** argv) {
     if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
     if (*sites) return beacon::app::CheckSites(sites_path);
     if (*archive) return beacon::app::RunArchive(*archive, archive_command);
+    if (*dead_letter) return beacon::app::RunDeadLetter(*dead_letter, dead_letter_command);
     if (*doctor || *setup)
       return beacon::app::Doctor(node_config, static_cast<bool>(*setup), *setup && apply);
   } catch (const std::exception& e) {

@@ -207,33 +207,32 @@ void LogServing(const Config& config, size_t sites, const host::Backend& backend
                destination.c_str(), config.forwarder.clickhouse.database.c_str());
 }
 
-// What reached ClickHouse, and what waits in the spool when the drain timed out. Returns the
-// exit code: 0, or 3 when not everything was drained.
+// What was forwarded, then, last, where every accepted event is now: acknowledged, in the
+// spool, a dead letter, or lost with the process. Returns the exit code: 0, or 3 when not
+// everything was drained.
 int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, bool drained,
                   int drain_timeout_s) {
-  const uint64_t accepted = pipelines.accepted_events();
-  const uint64_t acked = forwarder.acknowledged_events();
-  std::fprintf(stderr, "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse\n",
-               static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(acked));
+  auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   const host::Forwarder::Totals sent = forwarder.totals();
-  std::fprintf(
-      stderr,
-      "beacond: forwarded %llu site rows and %llu breakdown rows in %llu inserts; %llu bytes "
-      "of RowBinary, %llu bytes sent\n",
-      static_cast<unsigned long long>(sent.site_rows),
-      static_cast<unsigned long long>(sent.breakdown_rows),
-      static_cast<unsigned long long>(sent.inserts),
-      static_cast<unsigned long long>(sent.rowbinary_bytes),
-      static_cast<unsigned long long>(sent.wire_bytes));
-  if (drained) return 0;
   std::fprintf(stderr,
-               "beacond: drain timed out after %d s: %llu events not acknowledged; %llu "
-               "batches (%llu bytes) wait in the spool for the next start\n",
-               drain_timeout_s,
-               static_cast<unsigned long long>(accepted > acked ? accepted - acked : 0),
-               static_cast<unsigned long long>(forwarder.spooled_records()),
-               static_cast<unsigned long long>(forwarder.spooled_bytes()));
-  return 3;
+               "beacond: forwarded %llu site rows and %llu breakdown rows in %llu inserts; %llu "
+               "bytes of RowBinary, %llu bytes sent\n",
+               n(sent.site_rows), n(sent.breakdown_rows), n(sent.inserts), n(sent.rowbinary_bytes),
+               n(sent.wire_bytes));
+  if (!drained) std::fprintf(stderr, "beacond: drain timed out after %d s\n", drain_timeout_s);
+  const uint64_t accepted = pipelines.accepted_events();
+  const host::Forwarder::Ledger ledger = forwarder.ledger();
+  // Events still in an epoch the forwarder never took, and those it held only in memory.
+  const uint64_t not_taken = accepted > ledger.offered ? accepted - ledger.offered : 0;
+  std::fprintf(stderr,
+               "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse, %llu "
+               "spooled for the next start, %llu dead-lettered, %llu lost (%llu never handed "
+               "to the forwarder, %llu in memory); %llu events of earlier runs' spool "
+               "acknowledged; the spool holds %llu batches (%llu bytes)\n",
+               n(accepted), n(ledger.acknowledged), n(ledger.spooled), n(ledger.dead_lettered),
+               n(not_taken + ledger.in_memory), n(not_taken), n(ledger.in_memory),
+               n(ledger.replayed), n(forwarder.spooled_records()), n(forwarder.spooled_bytes()));
+  return drained ? 0 : 3;
 }
 
 // Archive retention on its own timer thread (off the workers), and its metrics; null when the
@@ -319,7 +318,8 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   for (const auto& ingress : ingresses) ingress->Stop();
   const bool closed = pipelines.Flush(deadline);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  const bool drained = closed && forwarder.Drain(std::max(left, std::chrono::milliseconds(0)));
+  // Also with epochs left unclosed: a Drain past its deadline still spools what it holds.
+  const bool drained = forwarder.Drain(std::max(left, std::chrono::milliseconds(0))) && closed;
   management.Stop();
   return ReportStopped(pipelines, forwarder, drained, drain_timeout_s);
 }

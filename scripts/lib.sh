@@ -124,13 +124,14 @@ TOML
 }
 
 # Starts beacond ($BEACOND, default the build's) on $work/beacond.toml (under the command given as arguments, e.g.
-# `ip netns exec NODE`), waits until it is ready and sets beacond_pid, http_port,
-# management_port and metrics_url. beacond compiles uap-core's patterns first: ~5 s idle, so
-# wait up to 60 s.
+# `ip netns exec NODE`), with $BEACOND_ARGS (e.g. "--drain-timeout 3") if set, waits until it
+# is ready and sets beacond_pid, http_port, management_port and metrics_url. beacond compiles
+# uap-core's patterns first: ~5 s idle, so wait up to 60 s.
 # shellcheck disable=SC2120
 start_beacond() {
+  # shellcheck disable=SC2086  # BEACOND_ARGS is a list of words
   "$@" "${BEACOND:-$build/appliance/beacond}" --config "$work/beacond.toml" --ready-file "$work/ready" \
-    2>"$work/beacond.log" &
+    ${BEACOND_ARGS:-} 2>"$work/beacond.log" &
   beacond_pid=$!
   for _ in $(seq 1 600); do
     [ -f "$work/ready" ] && break

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <random>
@@ -67,6 +69,7 @@ struct Forwarder::Batch {
   std::string breakdown_data;  // RowBinary of breakdown_minutes (breakdown_minutes_local)
   bool site_done = false;      // site_data acknowledged; a retry resends only breakdown_data
   bool spooled = false;        // this batch is the head record of the shard's spool
+  bool inherited = false;      // read from a record an earlier run (or beaconctl) left
 
   // Tags spool records of this layout (rows carrying uniqHLL12 states and a batch_id, for
   // site_minutes and breakdown_minutes). "BNBRDK02", the same rows, had no batch_id on one
@@ -126,7 +129,14 @@ struct Forwarder::Shard {
   std::atomic<uint64_t> spool_bytes{0};
   std::atomic<uint64_t> spool_torn{0};
   std::atomic<uint64_t> spool_corrupt{0};
-  std::atomic<uint64_t> spool_dropped{0};  // records of another layout, never sent
+  std::atomic<uint64_t> spool_dropped{0};           // records of another layout, never sent
+  std::atomic<uint64_t> dead_letters_site{0};       // refused site_minutes inserts
+  std::atomic<uint64_t> dead_letters_breakdown{0};  // refused breakdown_minutes inserts
+  int last_read_error = 0;  // this shard's thread only: the errno last logged
+  mutable std::mutex read_errors_mu;
+  // Spool records that could not be read, by errno; the usual ones are listed from the start
+  // so that their series exist before the first error.
+  std::map<int, uint64_t> read_errors{{EMFILE, 0}, {ENFILE, 0}, {EACCES, 0}, {EIO, 0}};
 
   std::atomic<uint64_t> inserts_ok{0};
   std::atomic<uint64_t> inserts_failed{0};
@@ -156,6 +166,51 @@ struct Forwarder::Shard {
     return total;
   }
 
+  // The per-shard series, labelled {shard="<number>"}.
+  void WriteMetrics(MetricsWriter& out, const std::string& prefix) const {
+    auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+    const std::string label = std::to_string(number);
+    out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                {{"shard", label}, {"result", "ok"}}, load(inserts_ok));
+    out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                {{"shard", label}, {"result", "failed"}}, load(inserts_failed));
+    out.Counter(prefix + "_failovers_total", "Inserts retried at once on the shard's next replica.",
+                {{"shard", label}}, load(failovers));
+    out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
+                {{"shard", label}}, load(spooled_batches));
+    out.Counter(prefix + "_spool_refusals_total",
+                "Batches the spool could not take (full or failing); kept in memory.",
+                {{"shard", label}}, load(spool_refusals));
+    out.Counter(prefix + "_spool_torn_total",
+                "Spool records found cut short (a write that never completed), set aside.",
+                {{"shard", label}}, load(spool_torn));
+    out.Counter(prefix + "_spool_corrupt_total",
+                "Spool records with a bad frame or CRC, set aside.", {{"shard", label}},
+                load(spool_corrupt));
+    out.Counter(prefix + "_spool_dropped_total",
+                "Spool records of another layout (an earlier release's), dropped unsent.",
+                {{"shard", label}}, load(spool_dropped));
+    out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
+              {{"shard", label}}, static_cast<double>(load(spool_records)));
+    out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", label}},
+              static_cast<double>(load(spool_bytes)));
+    for (const auto& [table, counter] :
+         {std::pair{"site_minutes", &Shard::dead_letters_site},
+          std::pair{"breakdown_minutes", &Shard::dead_letters_breakdown}}) {
+      out.Counter(prefix + "_dead_letter_total",
+                  "Batches ClickHouse refused for their contents, set aside as dead letters.",
+                  {{"shard", label}, {"table", table}}, load(this->*counter));
+    }
+    std::lock_guard lock(read_errors_mu);
+    for (const auto& [error, count] : read_errors) {
+      const char* name = strerrorname_np(error);
+      out.Counter(prefix + "_spool_read_errors_total",
+                  "Spool records that could not be opened or read (kept, read again later).",
+                  {{"shard", label}, {"errno", name != nullptr ? name : std::to_string(error)}},
+                  count);
+    }
+  }
+
   void MirrorSpool() {
     if (spool == nullptr) return;
     spool_records.store(spool->records(), std::memory_order_relaxed);
@@ -171,6 +226,10 @@ Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {
   }
   if (config_.shards.empty()) config_.shards = {{config_.clickhouse.url}};
   ShardRing ring(static_cast<uint32_t>(config_.shards.size()));  // validates the count
+  if (!config_.spool_dir.empty()) {
+    dead_letters_ = std::make_unique<DeadLetters>(config_.spool_dir, config_.spool_max_bytes,
+                                                  config_.spool_fsync);
+  }
   for (size_t i = 0; i < config_.shards.size(); ++i) {
     auto shard = std::make_unique<Shard>();
     shard->number = static_cast<uint32_t>(i + 1);
@@ -184,8 +243,14 @@ Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {
       shard->replicas.push_back(std::move(endpoint));
     }
     if (!config_.spool_dir.empty()) {
-      shard->spool = std::make_unique<Spool>(config_.spool_dir + "/shard-" + std::to_string(i + 1),
-                                             config_.spool_max_bytes, config_.spool_fsync);
+      // A torn or corrupt record becomes a dead letter: kept for analysis, never deleted.
+      auto set_aside = [letters = dead_letters_.get(), number = shard->number](
+                           const std::string& path, const std::string& reason) {
+        return letters->Take(path, number, reason);
+      };
+      shard->spool = std::make_unique<Spool>(
+          DeadLetters::ShardDir(config_.spool_dir, shard->number), config_.spool_max_bytes,
+          config_.spool_fsync, std::move(set_aside));
       shard->MirrorSpool();
       if (!shard->spool->empty()) {
         std::fprintf(stderr, "forwarder: shard %u: %zu spooled batches (%llu bytes) to replay\n",
@@ -213,6 +278,7 @@ void Forwarder::Start() {
   {
     std::lock_guard lock(mu_);
     draining_ = false;
+    drain_deadline_ns_.store(INT64_MAX);
   }
   StartThreads();
 }
@@ -245,6 +311,7 @@ bool Forwarder::Offer(kernels::EpochRows& rows) {
     }
     pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
     epochs_offered_.fetch_add(1, std::memory_order_relaxed);
+    offered_events_.fetch_add(rows.events, std::memory_order_relaxed);
     offered_.push_back(std::move(rows));
   }
   return true;
@@ -268,6 +335,10 @@ bool Forwarder::Drain(std::chrono::milliseconds deadline) {
     std::lock_guard lock(mu_);
     draining_ = true;
     drain_deadline_ = Clock::now() + deadline;
+    // Bounds the inserts in flight too, not only the next ones.
+    drain_deadline_ns_.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(drain_deadline_.time_since_epoch())
+            .count());
   }
   wake_.notify_all();
   // A Drain that timed out earlier left the threads ended; a new one resumes.
@@ -282,6 +353,27 @@ Forwarder::Totals Forwarder::totals() const {
   Totals totals;
   for (const auto& [field, counter] : Shard::kTotals) totals.*field = Shard::Sum(shards_, counter);
   return totals;
+}
+
+Forwarder::Ledger Forwarder::ledger() const {
+  auto load = [](const std::atomic<uint64_t>& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
+  Ledger ledger;
+  ledger.offered = load(offered_events_);
+  ledger.replayed = load(replayed_events_);
+  ledger.acknowledged = load(acked_events_) - ledger.replayed;
+  ledger.spooled = load(spooled_events_);
+  ledger.dead_lettered = load(dead_lettered_events_);
+  std::lock_guard lock(mu_);
+  for (const auto& epoch : offered_) ledger.in_memory += epoch.events;
+  for (const auto& shard : shards_) {
+    for (const Batch& batch : shard->inbox) ledger.in_memory += batch.events;
+    if (shard->current.has_value() && !shard->current->spooled) {
+      ledger.in_memory += shard->current->events;
+    }
+  }
+  return ledger;
 }
 
 uint64_t Forwarder::spooled_bytes() const { return Shard::Sum(shards_, &Shard::spool_bytes); }
@@ -517,6 +609,7 @@ void Forwarder::SpoolInbox(Shard& shard) {
     shard.MirrorSpool();
     if (result == SpoolAppend::kOk) {
       shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
+      spooled_events_.fetch_add(batch.events, std::memory_order_relaxed);
       pending_bytes_.fetch_sub(batch.MemoryBytes(), std::memory_order_relaxed);
       continue;
     }
@@ -541,8 +634,16 @@ Forwarder::ShardWake Forwarder::AwaitShardWork(Shard& shard) {
     const bool has_work = shard.current.has_value() || !shard.inbox.empty() ||
                           (shard.spool != nullptr && !shard.spool->empty());
     if (!has_work) {
-      if (draining_ && dispatch_done_) return ShardWake::kStop;
-      wake_.wait(lock);
+      // Draining ends with the records put back so far (a readdir, under mu_ like the checks).
+      if (draining_ && dispatch_done_) {
+        if (shard.spool == nullptr || shard.spool->AdoptReturned() == 0) return ShardWake::kStop;
+        shard.MirrorSpool();
+        continue;
+      }
+      // Now and then, so that records put back into the spool are found while idle.
+      if (wake_.wait_for(lock, std::chrono::seconds(1)) == std::cv_status::timeout) {
+        return ShardWake::kIdle;
+      }
       continue;
     }
     const Clock::time_point until =
@@ -569,7 +670,7 @@ void Forwarder::SpoolAtDeadline(Shard& shard) {
   SpoolInbox(shard);
 }
 
-bool Forwarder::TakeNextBatch(Shard& shard) {
+Forwarder::Taken Forwarder::TakeNextBatch(Shard& shard) {
   std::string record;
   if (shard.spool != nullptr && shard.spool->Front(&record)) {
     std::optional<Batch> batch = Batch::Decode(record, !config_.cluster.empty());
@@ -583,32 +684,89 @@ bool Forwarder::TakeNextBatch(Shard& shard) {
       shard.spool_dropped.fetch_add(1, std::memory_order_relaxed);
       shard.spool->PopFront();
       shard.MirrorSpool();
-      return false;
+      return Taken::kNone;
     }
     batch->spooled = true;
+    batch->inherited = shard.spool->front_inherited();
+    shard.last_read_error = 0;
     std::lock_guard lock(mu_);
     shard.current = std::move(batch);
-    return true;
+    return Taken::kBatch;
   }
   shard.MirrorSpool();  // Front may have set torn or corrupt records aside
+  if (const int error = shard.spool != nullptr ? shard.spool->read_error() : 0; error != 0) {
+    {
+      std::lock_guard lock(shard.read_errors_mu);
+      ++shard.read_errors[error];
+    }
+    if (error != shard.last_read_error) {
+      std::fprintf(stderr,
+                   "forwarder: shard %u: cannot read the spool's oldest record in %s: %s; "
+                   "keeping it, reading again with backoff\n",
+                   shard.number, shard.spool->dir().c_str(), std::strerror(error));
+      shard.last_read_error = error;
+    }
+    return Taken::kUnreadable;
+  }
   std::lock_guard lock(mu_);
-  if (shard.inbox.empty()) return false;
+  if (shard.inbox.empty()) return Taken::kNone;
   shard.current = std::move(shard.inbox.front());
   shard.inbox.pop_front();
-  return true;
+  return Taken::kBatch;
 }
 
 void Forwarder::Acknowledge(Shard& shard) {
-  acked_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
+  const uint64_t events = shard.current->events;
+  acked_events_.fetch_add(events, std::memory_order_relaxed);
+  if (shard.current->inherited) replayed_events_.fetch_add(events, std::memory_order_relaxed);
+  if (shard.attempt > 0) {
+    std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
+                 shard.number, shard.attempt);
+  }
+  Release(shard);
+}
+
+bool Forwarder::DeadLetterBatch(Shard& shard, std::string_view table, const std::string& failure) {
+  const Batch& batch = *shard.current;
+  std::string where = "discarded: no spool_dir to keep it";
+  if (dead_letters_ != nullptr) {
+    // Only what ClickHouse has not taken: a retry must not resend acknowledged site rows.
+    Batch rest;
+    rest.events = batch.events;
+    rest.breakdown_rows = batch.breakdown_rows;
+    rest.breakdown_data = batch.breakdown_data;
+    if (!batch.site_done) {
+      rest.site_rows = batch.site_rows;
+      rest.site_data = batch.site_data;
+    }
+    std::string id;
+    std::string error;
+    if (!dead_letters_->Put(shard.number, rest.Encode(), table, failure, &id, &error)) {
+      std::fprintf(stderr, "forwarder: shard %u: cannot keep a refused batch: %s\n", shard.number,
+                   error.c_str());
+      return false;
+    }
+    where = "kept as dead letter " + id + " in " + dead_letters_->dir();
+  }
+  (table == kSiteMinutesTable || table == kSiteMinutesLocalTable ? shard.dead_letters_site
+                                                                 : shard.dead_letters_breakdown)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (!batch.inherited) dead_lettered_events_.fetch_add(batch.events, std::memory_order_relaxed);
+  std::fprintf(stderr, "forwarder: shard %u: %s; a batch of %llu events %s\n", shard.number,
+               failure.c_str(), static_cast<unsigned long long>(batch.events), where.c_str());
+  Release(shard);
+  return true;
+}
+
+void Forwarder::Release(Shard& shard) {
   if (shard.current->spooled) {
+    if (!shard.current->inherited) {
+      spooled_events_.fetch_sub(shard.current->events, std::memory_order_relaxed);
+    }
     shard.spool->PopFront();
     shard.MirrorSpool();
   } else {
     pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
-  }
-  if (shard.attempt > 0) {
-    std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
-                 shard.number, shard.attempt);
   }
   {
     std::lock_guard lock(mu_);
@@ -620,13 +778,17 @@ void Forwarder::Acknowledge(Shard& shard) {
 }
 
 void Forwarder::SpoolFailedBatch(Shard& shard) {
-  if (shard.current->spooled || shard.spool == nullptr) return;
-  // Nothing is spooled (in-memory batches are sent only when the spool is empty), so the
-  // failed batch becomes the spool's head.
+  // In-memory batches are sent only when the spool is empty, so the failed batch becomes the
+  // spool's head — unless an earlier append of it failed and newer batches went to the spool
+  // since: appended behind them it would not be the head that Release deletes, so it stays in
+  // memory until acknowledged (or spooled at the drain deadline).
+  if (shard.current->spooled || shard.spool == nullptr || !shard.spool->empty()) return;
   std::string error;
   if (shard.spool->Append(shard.current->Encode(), &error) == SpoolAppend::kOk) {
     shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
+    spooled_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
     pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
+    std::lock_guard lock(mu_);  // ledger() reads it
     shard.current->spooled = true;
   } else {
     shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
@@ -650,9 +812,11 @@ void Forwarder::RunShard(Shard& shard) {
   std::vector<std::unique_ptr<ClickHouseClient>> clients;
   for (const auto& endpoint : shard.replicas) {
     clients.push_back(std::make_unique<ClickHouseClient>(endpoint));
+    clients.back()->set_deadline(&drain_deadline_ns_);
   }
   std::mt19937_64 jitter(std::random_device{}());
   std::string last_failure;  // the failure last written to stderr in this streak
+  Clock::time_point next_adopt = Clock::now();
   while (true) {
     const ShardWake wake = AwaitShardWork(shard);
     if (wake == ShardWake::kStop) return;
@@ -660,23 +824,37 @@ void Forwarder::RunShard(Shard& shard) {
       SpoolAtDeadline(shard);
       return;
     }
+    // Records put back (beaconctl dead-letter retry) join the spool between batches only:
+    // a failing in-memory batch must become the spool's head.
+    if (shard.spool != nullptr && !shard.current.has_value() && Clock::now() >= next_adopt) {
+      if (shard.spool->AdoptReturned() > 0) shard.MirrorSpool();
+      next_adopt = Clock::now() + std::chrono::seconds(1);
+    }
+    if (wake == ShardWake::kIdle) continue;
     // While the shard fails, new batches go to disk behind the spooled ones.
     if (shard.attempt > 0) SpoolInbox(shard);
-    if (!shard.current.has_value() && !TakeNextBatch(shard)) continue;
+    if (!shard.current.has_value()) {
+      const Taken taken = TakeNextBatch(shard);
+      if (taken == Taken::kUnreadable) ScheduleRetry(shard, jitter);
+      if (taken != Taken::kBatch) continue;
+    }
     if (shard.attempt > 0) shard.retries.fetch_add(1, std::memory_order_relaxed);
-    std::string failure;
+    SendFailure failure;
     if (Send(shard, clients, *shard.current, &failure)) {
       Acknowledge(shard);
       last_failure.clear();
       continue;
     }
+    // Refused for its contents: resending can only fail again, and would hold up the
+    // batches behind it.
+    if (failure.refused && DeadLetterBatch(shard, failure.table, failure.text)) continue;
     // Logged once per streak, and again only when the failure changes, not per retry.
-    if (failure != last_failure) {
+    if (failure.text != last_failure) {
       std::fprintf(stderr,
                    "forwarder: shard %u: %s; keeping the batch, retrying with backoff up to %d "
                    "ms\n",
-                   shard.number, failure.c_str(), config_.retry_max_ms);
-      last_failure = std::move(failure);
+                   shard.number, failure.text.c_str(), config_.retry_max_ms);
+      last_failure = std::move(failure.text);
     }
     SpoolFailedBatch(shard);
     ScheduleRetry(shard, jitter);
@@ -684,10 +862,11 @@ void Forwarder::RunShard(Shard& shard) {
 }
 
 bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>>& clients,
-                     Batch& batch, std::string* failure) {
+                     Batch& batch, SendFailure* failure) {
   // Tries each replica once, starting with the last one that worked; a replica that fails
   // (transport error or any error answer) is skipped for the next.
   auto insert = [&](std::string_view table, const std::string& data) {
+    failure->table = table;
     const size_t n = clients.size();
     for (size_t k = 0; k < n; ++k) {
       const size_t r = (shard.preferred + k) % n;
@@ -705,8 +884,9 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
       }
       shard.inserts_failed.fetch_add(1, std::memory_order_relaxed);
       if (k + 1 < n) shard.failovers.fetch_add(1, std::memory_order_relaxed);
-      *failure = "INSERT INTO " + config_.clickhouse.database + "." + std::string(table) + " at " +
-                 clients[r]->endpoint().url + " failed (" + Describe(result) + ")";
+      failure->refused = failure->refused || IsDeterministicRefusal(result);
+      failure->text = "INSERT INTO " + config_.clickhouse.database + "." + std::string(table) +
+                      " at " + clients[r]->endpoint().url + " failed (" + Describe(result) + ")";
     }
     return false;
   };
@@ -768,34 +948,16 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
     out.Counter(prefix + "_acknowledged_events_total",
                 "Accepted events whose aggregates ClickHouse acknowledged.", {},
                 load(acked_events_));
-    for (const auto& shard : shards_) {
-      const std::string number = std::to_string(shard->number);
-      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
-                  {{"shard", number}, {"result", "ok"}}, load(shard->inserts_ok));
-      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
-                  {{"shard", number}, {"result", "failed"}}, load(shard->inserts_failed));
-      out.Counter(prefix + "_failovers_total",
-                  "Inserts retried at once on the shard's next replica.", {{"shard", number}},
-                  load(shard->failovers));
-      out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
-                  {{"shard", number}}, load(shard->spooled_batches));
-      out.Counter(prefix + "_spool_refusals_total",
-                  "Batches the spool could not take (full or failing); kept in memory.",
-                  {{"shard", number}}, load(shard->spool_refusals));
-      out.Counter(prefix + "_spool_torn_total",
-                  "Spool records found cut short (a write that never completed), deleted.",
-                  {{"shard", number}}, load(shard->spool_torn));
-      out.Counter(prefix + "_spool_corrupt_total",
-                  "Spool records with a bad frame or CRC, set aside as *.corrupt.",
-                  {{"shard", number}}, load(shard->spool_corrupt));
-      out.Counter(prefix + "_spool_dropped_total",
-                  "Spool records of another layout (an earlier release's), dropped unsent.",
-                  {{"shard", number}}, load(shard->spool_dropped));
-      out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
-                {{"shard", number}}, static_cast<double>(load(shard->spool_records)));
-      out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", number}},
-                static_cast<double>(load(shard->spool_bytes)));
-    }
+    for (const auto& shard : shards_) shard->WriteMetrics(out, prefix);
+    // Listed at each scrape: beaconctl retries and drops change the directory, not beacond.
+    const std::vector<DeadLetter> letters =
+        dead_letters_ != nullptr ? dead_letters_->List() : std::vector<DeadLetter>{};
+    uint64_t bytes = 0;
+    for (const DeadLetter& letter : letters) bytes += letter.bytes;
+    out.Gauge(prefix + "_dead_letter_records", "Records in the dead-letter directory.", {},
+              static_cast<double>(letters.size()));
+    out.Gauge(prefix + "_dead_letter_bytes", "Bytes of the records in the dead-letter directory.",
+              {}, static_cast<double>(bytes));
   });
 }
 
