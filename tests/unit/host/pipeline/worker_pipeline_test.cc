@@ -74,6 +74,47 @@ TEST(WorkerPipelineTest, DecodesCountsAndClosesEpochsOnTime) {
             std::string::npos);
 }
 
+// A reload publishes a registry with site 2 added and site 1 removed: the worker takes it up
+// at its next batch, each site counts from then on, and the per-site counter of the removed
+// site keeps what it counted (for the rows of its open epoch too).
+TEST(WorkerPipelineTest, TakesUpAReloadedRegistryBetweenBatches) {
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  const auto first = std::make_shared<const kernels::SiteRegistry>(
+      kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n"));
+  LiveSettingsSource live({first, nullptr, nullptr});
+  PipelineConfig config;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &live, &forwarder));
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  WorkerPipeline& pipeline = *workers[0];
+  const int64_t t0 = 1'700'000'000'000;
+  const auto send = [&](const char* tid, const char* host) {
+    kernels::RawBatch raw;
+    AddHit(&raw,
+           std::string("v=1&tid=") + tid + "&cid=1.1&t=pageview&dl=https%3A%2F%2F" + host + "%2F",
+           t0);
+    pipeline.OnBatch(raw);
+  };
+  pipeline.OnTick(t0);
+  send("UA-1-1", "shop.example");
+  send("UA-2-1", "blog.example");  // not registered yet
+  EXPECT_EQ(Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}"), 1u);
+
+  live.Publish({std::make_shared<const kernels::SiteRegistry>(
+                    kernels::SiteRegistry::Parse("2 blog UA-2-1 blog.example\n")),
+                nullptr, nullptr});
+  EXPECT_EQ(first.use_count(), 2);  // the test's, and the settings the worker still holds
+  send("UA-2-1", "blog.example");
+  send("UA-1-1", "shop.example");   // removed
+  EXPECT_EQ(first.use_count(), 1);  // the worker let go of the old settings
+  EXPECT_EQ(Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}"), 2u);
+  EXPECT_EQ(Sample(registry, "beacond_events_accepted_total"), 2u);
+  pipeline.OnTick(t0 + 1000);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"1\",name=\"shop\"}"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"2\",name=\"blog\"}"), 1u);
+}
+
 // Each family's samples come together under one TYPE line, however many workers there are.
 TEST(WorkerPipelineTest, PerWorkerFamiliesAreContiguous) {
   const auto sites = kernels::SiteRegistry::Parse(kSites);
