@@ -269,13 +269,16 @@ int Run(const Config& config, const CommandLine& args) {
   return ReportStopped(pipelines, forwarder, drained, args.drain_timeout_s);
 }
 
-// --check: the config's paths, files, ClickHouse and [dpdk] as this machine sees them.
+// --check: the config's paths, files, ClickHouse and [dpdk] as this machine sees them. Exits 2
+// on an error, as for a bad config: the unit's RestartPreventExitStatus, no restart loop.
 int Check(const Config& config) {
   std::vector<Finding> findings = CheckNode(config, NodeEnvironment{});
   for (auto&& more : {CheckStorage(config), CheckClickHouse(config)}) {
     findings.insert(findings.end(), more.begin(), more.end());
   }
-  return PrintFindings(findings);
+  if (PrintFindings(findings) != 0) return 2;
+  std::printf("config OK; %zu sites\n", kernels::SiteRegistry::Load(config.sites_path).size());
+  return 0;
 }
 
 }  // namespace
@@ -293,7 +296,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600));
   cli.add_flag("--check", args.check_only,
                "Validate the config, the site registry, every path and permission, ClickHouse's "
-               "reachability and [dpdk]; print each finding, exit 1 on an error");
+               "reachability and [dpdk]; print each finding, exit 2 on an error");
   cli.add_flag("--print-config", args.print_config,
                "Print the effective config as TOML (defaults included, secrets redacted), then "
                "exit");

@@ -98,25 +98,35 @@ void CheckPaths(const Config& config, std::vector<Finding>* out) {
   }
 }
 
-// The mode of an existing directory beacond writes: 0700, or a chmod its owner may run.
-Finding CheckMode(const std::string& check, const std::string& path) {
+// The mode of a directory beacond writes: 0700; group access (the packaged unit's
+// StateDirectoryMode) is advice, world access a warning, either fixed by its owner's chmod.
+// Nothing when it does not exist yet (CheckDirectory's finding).
+void CheckMode(const std::string& check, const std::string& path, std::vector<Finding>* out) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) return Ok(check, path + ": created 0700 at start");
+  if (stat(path.c_str(), &st) != 0) return;
   const unsigned mode = st.st_mode & 07777;
   char octal[8];
   std::snprintf(octal, sizeof(octal), "%04o", mode);
-  if (mode == 0700) return Ok(check, path + " has mode 0700");
+  if (mode == 0700) {
+    out->push_back(Ok(check, path + " has mode 0700"));
+    return;
+  }
   const bool fixable = st.st_uid == geteuid() || geteuid() == 0;
-  return {fixable ? Severity::kWarning : Severity::kError, check,
-          path + " has mode " + octal + ", not 0700 (visitor salts and raw beacons are private)" +
-              (fixable ? "" : "; owned by uid " + std::to_string(st.st_uid) + ", not this user"),
-          "chmod 700 " + path,
-          fixable ? std::function<std::string()>([path] {
-            std::error_code ec;
-            fs::permissions(path, fs::perms::owner_all, ec);
-            return ec ? path + ": " + ec.message() : std::string();
-          })
-                  : std::function<std::string()>()};
+  const Severity severity =
+      !fixable ? Severity::kError : ((mode & 07) != 0 ? Severity::kWarning : Severity::kAdvice);
+  std::function<std::string()> apply;
+  if (fixable) {
+    apply = [path] {
+      std::error_code ec;
+      fs::permissions(path, fs::perms::owner_all, ec);
+      return ec ? path + ": " + ec.message() : std::string();
+    };
+  }
+  out->push_back(
+      {severity, check,
+       path + " has mode " + octal + ", not 0700 (visitor salts and raw beacons are private)" +
+           (fixable ? "" : "; owned by uid " + std::to_string(st.st_uid) + ", not this user"),
+       "chmod 700 " + path, std::move(apply)});
 }
 
 // Free space where `path` (or its nearest existing ancestor) lives, beside `need` bytes (0: no
@@ -180,10 +190,10 @@ void CheckFileLimit(const Config& config, std::vector<Finding>* out) {
 
 std::vector<Finding> CheckStorage(const Config& config) {
   std::vector<Finding> out;
-  out.push_back(CheckMode("state dir", config.state_dir));
+  CheckMode("state dir", config.state_dir, &out);
   const std::string& spool = config.forwarder.spool_dir;
   if (!spool.empty()) {
-    out.push_back(CheckMode("spool dir", spool));
+    CheckMode("spool dir", spool, &out);
     const uint64_t shards = std::max<size_t>(1, config.forwarder.shards.size());
     out.push_back(CheckSpace("spool space", spool, config.forwarder.spool_max_bytes * shards,
                              "[clickhouse] spool_max_mb"));
@@ -191,7 +201,7 @@ std::vector<Finding> CheckStorage(const Config& config) {
   if (config.archive.enabled) {
     const std::string& archive = config.archive.writer.directory;
     out.push_back(CheckDirectory("archive dir", archive, true));
-    out.push_back(CheckMode("archive dir", archive));
+    CheckMode("archive dir", archive, &out);
     out.push_back(CheckSpace("archive space", archive, config.archive.retention_max_bytes,
                              "[archive] max_gb"));
   }
