@@ -8,6 +8,8 @@
 set -euo pipefail
 build=$(cd "${1:?usage: check_config_test.sh BUILD_DIR}" && pwd)
 work=$(mktemp -d /tmp/beacond-check.XXXXXX)
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 trap 'rc=$?; [ $rc -eq 0 ] && rm -rf "$work" || echo "check_config_test: kept $work" >&2; exit $rc' EXIT
 beacond="$build/appliance/beacond"
 printf '1 shop UA-1-1 shop.example\n' >"$work/sites.conf"
@@ -29,20 +31,8 @@ spool_dir = "$1/spool"
 spool_max_mb = 1
 TOML
 }
-# Runs beacond ARGS...; expects exit status $1 and output matching each further -e PATTERN.
-expect() {
-  local want=$1 rc=0 out
-  shift
-  local args=()
-  while [ $# -gt 0 ] && [ "$1" != -e ]; do args+=("$1"); shift; done
-  out=$("$beacond" "${args[@]}" 2>&1) || rc=$?
-  printf '$ beacond %s  (exit %d)\n%s\n\n' "${args[*]}" "$rc" "$out"
-  [ "$rc" = "$want" ] || { echo "check_config_test: exit $rc, expected $want" >&2; exit 1; }
-  while [ $# -gt 0 ]; do
-    grep -qF -- "$2" <<<"$out" || { echo "check_config_test: no '$2' in the output" >&2; exit 1; }
-    shift 2
-  done
-}
+# Runs beacond ARGS... (lib.sh's expect_exit).
+expect() { expect_exit "$beacond" "$@"; }
 
 mkdir -m 755 "$work/state"
 config "$work/state" "$work/sites.conf" >"$work/ok.toml"
