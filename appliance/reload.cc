@@ -121,10 +121,12 @@ ReloadOutcome Reloader::Reload() {
     outcome.message =
         "ok: " + delta + (restart.empty() ? "" : "; restart needed for: " + Joined(restart));
     ok_.fetch_add(1, std::memory_order_relaxed);
+    last_ok_.store(true, std::memory_order_relaxed);
     last_success_s_.store(UnixSeconds(), std::memory_order_relaxed);
   } catch (const std::exception& e) {
     outcome.message = std::string("refused: ") + e.what() + "; the running config stays";
     refused_.fetch_add(1, std::memory_order_relaxed);
+    last_ok_.store(false, std::memory_order_relaxed);
   }
   std::fprintf(stderr, "beacond: reload %s\n", outcome.message.c_str());
   return outcome;
@@ -136,6 +138,9 @@ void Reloader::RegisterMetrics(host::MetricsRegistry* registry) const {
                 {{"outcome", "ok"}}, ok_.load(std::memory_order_relaxed));
     out.Counter("beacond_config_reloads_total", "Reloads (SIGHUP, beaconctl reload) by outcome",
                 {{"outcome", "refused"}}, refused_.load(std::memory_order_relaxed));
+    out.Gauge("beacond_config_last_reload_successful",
+              "1 when the last reload (or the start) applied, 0 when it was refused", {},
+              last_ok_.load(std::memory_order_relaxed) ? 1 : 0);
     out.Gauge("beacond_config_last_reload_success_timestamp_seconds",
               "Unix time of the start or the last reload that was applied", {},
               static_cast<double>(last_success_s_.load(std::memory_order_relaxed)));

@@ -33,8 +33,9 @@ class Reloader {
 
   const host::LiveSettingsSource* live() const { return live_.get(); }
 
-  // beacond_config_reloads_total{outcome}, beacond_config_last_reload_success_timestamp_seconds
-  // and beacond_config_restart_pending_keys.
+  // beacond_config_reloads_total{outcome}, beacond_config_last_reload_successful,
+  // beacond_config_last_reload_success_timestamp_seconds and
+  // beacond_config_restart_pending_keys.
   void RegisterMetrics(host::MetricsRegistry* registry) const;
 
  private:
@@ -48,6 +49,7 @@ class Reloader {
   std::unique_ptr<host::LiveSettingsSource> live_;
   std::atomic<uint64_t> ok_{0};
   std::atomic<uint64_t> refused_{0};
+  std::atomic<bool> last_ok_{true};
   std::atomic<int64_t> last_success_s_{0};
   std::atomic<uint64_t> restart_pending_{0};
 };

@@ -76,6 +76,11 @@ TEST_F(ReloaderTest, PublishesAGoodChangeAndRefusesABadOne) {
       << outcome.message;
   EXPECT_EQ(Sample(metrics, "beacond_config_reloads_total{outcome=\"ok\"}"), 1u);
   EXPECT_EQ(Sample(metrics, "beacond_config_reloads_total{outcome=\"refused\"}"), 2u);
+  EXPECT_EQ(Sample(metrics, "beacond_config_last_reload_successful"), 0u);
+  Write("sites.conf", "2 blog UA-2-1 blog.example\n");
+  WriteConfig("");
+  EXPECT_TRUE(reloader.Reload().ok);
+  EXPECT_EQ(Sample(metrics, "beacond_config_last_reload_successful"), 1u);
 }
 
 TEST_F(ReloaderTest, ReportsKeysThatNeedARestartAndAppliesTheRest) {
