@@ -49,7 +49,8 @@ struct PipelineConfig {
   kernels::AggregateLimits aggregate;
   const kernels::ByteKernels* bytes = nullptr;  // decode backend's byte kernels; null: scalar
   // uap-core's patterns, shared by the workers (each keeps its own cache over them); null: bots
-  // by kernels::IsBotByMarkers alone and no device, browser or OS.
+  // by kernels::IsBotByMarkers alone and no device, browser or OS. Unused with a
+  // LiveSettingsSource, which carries its own (as it does the budgets).
   const kernels::UserAgentClassifier* user_agents = nullptr;
   SaltStore* salts = nullptr;  // daily visitor salts, read once per batch; null: none (beacons
                                // without a client id are then rejected as stale_salt)
