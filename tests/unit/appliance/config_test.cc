@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -349,6 +350,25 @@ TEST(ConfigTest, PrintedConfigRoundTrips) {
     EXPECT_EQ(redacted.find(secret), std::string::npos) << secret;
   }
   EXPECT_NE(redacted.find("token = '(redacted)'"), std::string::npos);
+}
+
+// Every key the shipped example documents (commented out or not) is printed: a key added to
+// the parser must be added to PrintConfig too (and to RestartOnlyChanges' live keys when a
+// reload applies it).
+TEST(ConfigTest, PrintedConfigHasEveryDocumentedKey) {
+  // kEverySection has shards, the defaults a url.
+  const std::string printed = PrintConfig(ParseConfig(kEverySection, "t.toml"), false) +
+                              PrintConfig(DefaultConfig(), false);
+  std::ifstream example(BEACON_EXAMPLE_CONFIG);
+  const std::regex key_line(R"(^#? ?([a-z][a-z0-9_]*) = .*)");
+  std::string line;
+  size_t keys = 0;
+  for (std::smatch m; std::getline(example, line);) {
+    if (!std::regex_match(line, m, key_line) || m[1] == "token_file") continue;
+    ++keys;
+    EXPECT_TRUE(std::regex_search(printed, std::regex("\n *" + m[1].str() + " = "))) << m[1];
+  }
+  EXPECT_GT(keys, 80u);
 }
 
 TEST(ConfigTest, RestartOnlyChangesLeaveOutWhatReloadsLive) {
