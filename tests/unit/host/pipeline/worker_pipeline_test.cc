@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -113,6 +114,53 @@ TEST(WorkerPipelineTest, TakesUpAReloadedRegistryBetweenBatches) {
   pipeline.OnTick(t0 + 1000);
   EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"1\",name=\"shop\"}"), 1u);
   EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"2\",name=\"blog\"}"), 1u);
+}
+
+// Two workers decode while another thread publishes a registry with and one without site 3,
+// over and over: every beacon is counted once, accepted or rejected as unknown_site, and site
+// 1 (in both registries) loses nothing.
+TEST(WorkerPipelineTest, PublishingWhileWorkersRunCountsEveryBeaconOnce) {
+  Forwarder forwarder(UnreachableForwarder(64 << 20));
+  const auto with = std::make_shared<const kernels::SiteRegistry>(
+      kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n3 news UA-3-1 news.example\n"));
+  const auto without = std::make_shared<const kernels::SiteRegistry>(
+      kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n"));
+  LiveSettingsSource live({with, nullptr, nullptr});
+  PipelineConfig config;
+  config.epoch_ms = 5;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  for (uint32_t w = 0; w < 2; ++w) {
+    workers.push_back(std::make_unique<WorkerPipeline>(w, config, &live, &forwarder));
+  }
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  constexpr int kBatches = 400;
+  std::atomic<int> running{2};
+  std::vector<std::thread> threads;
+  for (auto& worker : workers) {
+    threads.emplace_back([&running, pipeline = worker.get()] {
+      const int64_t t0 = 1'700'000'000'000;
+      for (int b = 0; b < kBatches; ++b) {
+        kernels::RawBatch raw;
+        AddHit(&raw, "v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F", t0);
+        AddHit(&raw, "v=1&tid=UA-3-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fnews.example%2F", t0);
+        pipeline->OnBatch(raw);
+        pipeline->OnTick(t0 + b);
+      }
+      pipeline->Flush();
+      --running;
+    });
+  }
+  for (int n = 0; running > 0; ++n) live.Publish({n % 2 ? with : without, nullptr, nullptr});
+  for (auto& t : threads) t.join();
+  const uint64_t accepted = Sample(registry, "beacond_events_accepted_total");
+  const uint64_t unknown = Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}");
+  EXPECT_EQ(accepted + unknown, 2u * 2 * kBatches);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"1\",name=\"shop\"}"),
+            2u * kBatches);
+  const uint64_t news =
+      Sample(registry, "beacond_site_events_accepted_total{site=\"3\",name=\"news\"}");
+  EXPECT_EQ(news == ~0ULL ? 0 : news, accepted - 2u * kBatches);
 }
 
 // Each family's samples come together under one TYPE line, however many workers there are.
