@@ -102,6 +102,27 @@ int Doctor(const std::string& config_path, bool setup, bool apply) {
   return PrintFindings(CheckNode(config, env));
 }
 
+// POST /reload to a running beacond: its answer on stdout; 0 when it applied the reload.
+// `config_path` (optional) gives the management address and token unless they are given.
+int Reload(const std::string& config_path, std::string management, std::string token) {
+  if (!config_path.empty()) {
+    const Config config = LoadConfig(config_path);
+    if (management.empty()) {
+      const std::string host = config.management.address == "0.0.0.0" ? std::string("127.0.0.1")
+                                                                      : config.management.address;
+      management = host + ":" + std::to_string(config.management.port);
+    }
+    if (token.empty()) token = config.management_token;
+  }
+  if (management.empty()) management = "127.0.0.1:9464";
+  // Loading changed user-agent patterns takes seconds.
+  const HttpAnswer answer = HttpPost("http://" + management + "/reload", token, 120'000);
+  std::fputs(answer.body.c_str(), answer.status == 200 ? stdout : stderr);
+  if (answer.status == 200) return 0;
+  if (answer.status != 422) std::fprintf(stderr, "beaconctl reload: HTTP %ld\n", answer.status);
+  return 1;
+}
+
 int CheckSites(const std::string& path) {
   const auto registry = kernels::SiteRegistry::Load(path);
   size_t ids = 0;
@@ -352,6 +373,17 @@ int main(int argc, char** argv) {
   setup->add_flag("--apply", apply,
                   "Create directories, reserve hugepages, load vfio-pci, bind the NIC");
 
+  auto* reload = cli.add_subcommand(
+      "reload",
+      "Make a running beacond re-read its config and site registry (as SIGHUP does); prints "
+      "what changed, what needs a restart, or why it refused (exit 1)");
+  std::string reload_config, reload_management, reload_token;
+  reload->add_option("-c,--config", reload_config,
+                     "beacond config: its [management] listen and token");
+  reload->add_option("--management", reload_management,
+                     "Management address host:port (default 127.0.0.1:9464)");
+  reload->add_option("--token", reload_token, "Management bearer token");
+
   auto* sites = cli.add_subcommand("sites", "Check a site registry file");
   std::string sites_path;
   sites->add_option("file", sites_path, "Site registry file")->required();
@@ -371,6 +403,9 @@ int main(int argc, char** argv) {
     if (*stats) return beacon::app::Stats(metrics_url, all);
     if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
     if (*sites) return beacon::app::CheckSites(sites_path);
+    if (*reload) {
+      return beacon::app::Reload(reload_config, reload_management, reload_token);
+    }
     if (*archive) return beacon::app::RunArchive(*archive, archive_command);
     if (*dead_letter) return beacon::app::RunDeadLetter(*dead_letter, dead_letter_command);
     if (*doctor || *setup)

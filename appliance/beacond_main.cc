@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "appliance/config.h"
+#include "appliance/ctl/node_checks.h"
 #include "appliance/ingress.h"
 #include "appliance/management.h"
+#include "appliance/reload.h"
 #include "host/archive/file_system.h"
 #include "host/archive/retention_runner.h"
 #include "host/backend/backend_registry.h"
@@ -27,7 +29,6 @@
 #include "host/net/http_server.h"
 #include "host/pipeline/worker_pipeline.h"
 #include "host/salt_store.h"
-#include "kernels/enrich/user_agent.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::app {
@@ -47,10 +48,10 @@ void WriteReadyFile(const std::string& path, uint16_t http_port, uint16_t manage
   }
 }
 
-// Blocks until SIGTERM or SIGINT; SIGHUP is reported and otherwise ignored. Every minute it
-// asks the salt store for the current salts, so that the daily rotation (and the deletion of
-// salts older than 48 h) happens even when no beacon arrives.
-void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts) {
+// Blocks until SIGTERM or SIGINT; SIGHUP reloads. Every minute it asks the salt store for the
+// current salts, so that the daily rotation (and the deletion of salts older than 48 h) happens
+// even when no beacon arrives.
+void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts, Reloader* reloader) {
   const timespec minute{60, 0};
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &minute);
@@ -59,46 +60,12 @@ void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts) {
       continue;
     }
     if (sig == SIGHUP) {
-      std::fprintf(stderr,
-                   "beacond: SIGHUP: the site registry is read at start only; restart "
-                   "beacond to load a changed registry\n");
+      reloader->Reload();
       continue;
     }
     std::fprintf(stderr, "beacond: %s: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     return;
   }
-}
-
-// uap-core's patterns compiled for the workers, with what landed in which tier on stderr; null
-// when `path` is empty (bots by beacond's markers alone).
-std::unique_ptr<const kernels::UserAgentClassifier> LoadUserAgentClassifier(
-    const std::string& path) {
-  if (path.empty()) {
-    std::fprintf(stderr,
-                 "beacond: [enrich] user_agents is empty: no device, browser or OS; bots by "
-                 "beacond's own markers only\n");
-    return nullptr;
-  }
-  const auto start = std::chrono::steady_clock::now();
-  auto classifier = kernels::UserAgentClassifier::Load(path);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::string tiers;
-  static constexpr std::pair<kernels::UaSection, const char*> kSections[] = {
-      {kernels::UaSection::kBrowser, "browser"},
-      {kernels::UaSection::kOs, "os"},
-      {kernels::UaSection::kDevice, "device"},
-      {kernels::UaSection::kBots, "bot markers"}};
-  for (const auto& [section, name] : kSections) {
-    const kernels::UaPatternCounts& c = classifier->counts(section);
-    tiers += std::string(tiers.empty() ? "" : "; ") + name + " " + std::to_string(c.native) +
-             " native, " + std::to_string(c.prefiltered) + " prefiltered, " +
-             std::to_string(c.pcre_only) + " PCRE2-only, " + std::to_string(c.unsupported) +
-             " unsupported";
-  }
-  std::fprintf(stderr, "beacond: user-agent patterns from %s compiled in %.1f s: %s\n",
-               path.c_str(), seconds, tiers.c_str());
-  return classifier;
 }
 
 // Blocks SIGTERM, SIGINT and SIGHUP, so that they reach only the main thread's sigtimedwait,
@@ -118,16 +85,16 @@ sigset_t BlockStopSignals() {
 // then [udp]'s and [dpdk]'s.
 class Pipelines {
  public:
-  Pipelines(const host::PipelineConfig& config, const kernels::SiteRegistry* sites,
+  Pipelines(const host::PipelineConfig& config, const host::LiveSettingsSource* live,
             host::Forwarder* forwarder)
-      : config_(config), sites_(sites), forwarder_(forwarder) {}
+      : config_(config), live_(live), forwarder_(forwarder) {}
 
   // `count` new pipelines, as the sinks of one ingress.
   std::vector<kernels::BeaconSink*> Make(int count) {
     std::vector<kernels::BeaconSink*> sinks;
     for (int w = 0; w < count; ++w) {
       all_.push_back(std::make_unique<host::WorkerPipeline>(static_cast<uint32_t>(all_.size()),
-                                                            config_, sites_, forwarder_));
+                                                            config_, live_, forwarder_));
       if (const int error = all_.back()->OpenArchive(file_system_); error != 0) {
         throw std::runtime_error("archive " + config_.archive.writer.directory + ": " +
                                  std::strerror(error));
@@ -159,18 +126,17 @@ class Pipelines {
 
  private:
   host::PipelineConfig config_;
-  const kernels::SiteRegistry* sites_;
+  const host::LiveSettingsSource* live_;
   host::Forwarder* forwarder_;
   host::PosixFileSystem file_system_;
   std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
 };
 
+// The registry, budgets and user-agent patterns come from the reloader's live settings.
 host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend& backend,
-                                      host::SaltStore* salts,
-                                      const kernels::UserAgentClassifier* user_agents) {
+                                      host::SaltStore* salts) {
   host::PipelineConfig pipeline = config.pipeline;
   pipeline.archive = config.archive;
-  pipeline.user_agents = user_agents;
   pipeline.bytes = &backend.byte_kernels;
   pipeline.make_device = backend.make_device;
   pipeline.salts = salts;
@@ -263,19 +229,23 @@ std::unique_ptr<host::RetentionRunner> StartRetention(const Config& config, host
   return runner;
 }
 
-int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
-  const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
+struct CommandLine {
+  std::string config_path;
+  std::string sites_path;
+  std::string ready_file;
+  int drain_timeout_s = 60;
+  bool check_only = false;
+  bool print_config = false;
+};
+
+int Run(const Config& config, const CommandLine& args) {
   WarnOfExampleVisitorKey(config);
   const sigset_t signals = BlockStopSignals();
+  Reloader reloader(config, args.config_path, args.sites_path);
   const host::Backend backend = host::ChooseBackend(config.backend);
   host::SaltStore salts(config.state_dir);
-  const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
-      LoadUserAgentClassifier(config.user_agent_regexes);
   host::Forwarder forwarder(config.forwarder);
-  host::SiteBudgets budgets(sites, config.site_budget);
-  host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
-  pipeline.budgets = &budgets;
-  Pipelines pipelines(pipeline, &sites, &forwarder);
+  Pipelines pipelines(PipelineConfigOf(config, backend, &salts), reloader.live(), &forwarder);
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
   const std::vector<std::unique_ptr<Ingress>> ingresses =
@@ -288,7 +258,10 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::RegisterPipelineMetrics(&metrics, pipelines.all());
   http.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
-  budgets.RegisterMetrics(&metrics);
+  metrics.Add([live = reloader.live()](host::MetricsWriter& out) {
+    live->Current()->budgets->WriteMetrics(out);
+  });
+  reloader.RegisterMetrics(&metrics);
   metrics.Add([&backend, &salts](host::MetricsWriter& out) {
     host::WriteBackendInfo(backend, out);
     out.Counter("beacond_salt_write_failures_total",
@@ -301,19 +274,23 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   ServeManagement(&management, &metrics,
                   {pipelines.all(), &forwarder, &draining, config.management_stall_ms},
                   config.management_token);
+  ServeReload(&management, config.management_token, [&reloader] { return reloader.Reload(); });
 
   forwarder.Start();
   management.Start();
   http.Start();
   for (const auto& ingress : ingresses) ingress->Start();
-  LogServing(config, sites.size(), backend, http, http_workers, management);
-  if (!ready_file.empty()) WriteReadyFile(ready_file, http.port(), management.port());
+  LogServing(config, reloader.live()->Current()->sites->size(), backend, http, http_workers,
+             management);
+  if (!args.ready_file.empty()) {
+    WriteReadyFile(args.ready_file, http.port(), management.port());
+  }
 
-  WaitForStopSignal(signals, &salts);
+  WaitForStopSignal(signals, &salts, &reloader);
   draining.store(true, std::memory_order_relaxed);
 
   // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
-  const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);
+  const auto deadline = Clock::now() + std::chrono::seconds(args.drain_timeout_s);
   http.Stop();
   for (const auto& ingress : ingresses) ingress->Stop();
   const bool closed = pipelines.Flush(deadline);
@@ -321,7 +298,19 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   // Also with epochs left unclosed: a Drain past its deadline still spools what it holds.
   const bool drained = forwarder.Drain(std::max(left, std::chrono::milliseconds(0))) && closed;
   management.Stop();
-  return ReportStopped(pipelines, forwarder, drained, drain_timeout_s);
+  return ReportStopped(pipelines, forwarder, drained, args.drain_timeout_s);
+}
+
+// --check: the config's paths, files, ClickHouse and [dpdk] as this machine sees them. Exits 2
+// on an error, as for a bad config: the unit's RestartPreventExitStatus, no restart loop.
+int Check(const Config& config) {
+  std::vector<Finding> findings = CheckNode(config, NodeEnvironment{});
+  for (auto&& more : {CheckStorage(config), CheckClickHouse(config)}) {
+    findings.insert(findings.end(), more.begin(), more.end());
+  }
+  if (PrintFindings(findings) != 0) return 2;
+  std::printf("config OK; %zu sites\n", kernels::SiteRegistry::Load(config.sites_path).size());
+  return 0;
 }
 
 }  // namespace
@@ -329,34 +318,36 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
 
 int main(int argc, char** argv) {
   CLI::App cli{"beacond: line-rate ingestion appliance for web-analytics tracking beacons"};
-  std::string config_path;
-  std::string sites_path;
-  std::string ready_file;
-  int drain_timeout_s = 60;
-  bool check_only = false;
-  cli.add_option("-c,--config", config_path, "TOML config file (appliance/examples/beacond.toml)");
-  cli.add_option("--sites", sites_path, "Site registry file; overrides [sites] registry");
-  cli.add_option("--ready-file", ready_file,
+  beacon::app::CommandLine args;
+  cli.add_option("-c,--config", args.config_path,
+                 "TOML config file (appliance/examples/beacond.toml)");
+  cli.add_option("--sites", args.sites_path, "Site registry file; overrides [sites] registry");
+  cli.add_option("--ready-file", args.ready_file,
                  "Write http_port=/management_port= here once listening (for scripts)");
-  cli.add_option("--drain-timeout", drain_timeout_s, "Seconds SIGTERM may spend flushing")
+  cli.add_option("--drain-timeout", args.drain_timeout_s, "Seconds SIGTERM may spend flushing")
       ->check(CLI::Range(1, 3600));
-  cli.add_flag("--check", check_only, "Validate the config and site registry, then exit");
+  cli.add_flag("--check", args.check_only,
+               "Validate the config, the site registry, every path and permission, ClickHouse's "
+               "reachability and [dpdk]; print each finding, exit 2 on an error");
+  cli.add_flag("--print-config", args.print_config,
+               "Print the effective config as TOML (defaults included, secrets redacted), then "
+               "exit");
   CLI11_PARSE(cli, argc, argv);
 
   try {
     beacon::app::Config config = beacon::app::DefaultConfig();
-    if (!config_path.empty()) config = beacon::app::LoadConfig(config_path);
-    if (!sites_path.empty()) config.sites_path = sites_path;
+    if (!args.config_path.empty()) config = beacon::app::LoadConfig(args.config_path);
+    if (!args.sites_path.empty()) config.sites_path = args.sites_path;
+    if (args.print_config) {
+      std::fputs(beacon::app::PrintConfig(config, true).c_str(), stdout);
+      return 0;
+    }
     if (config.sites_path.empty()) {
       std::fprintf(stderr, "beacond: no site registry: give --sites FILE or [sites] registry\n");
       return 2;
     }
-    if (check_only) {
-      const auto sites = beacon::kernels::SiteRegistry::Load(config.sites_path);
-      std::printf("config OK; %zu sites\n", sites.size());
-      return 0;
-    }
-    return beacon::app::Run(config, ready_file, drain_timeout_s);
+    if (args.check_only) return beacon::app::Check(config);
+    return beacon::app::Run(config, args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "beacond: %s\n", e.what());
     return 2;

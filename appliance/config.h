@@ -65,6 +65,16 @@ Config DefaultConfig();
 Config LoadConfig(const std::string& path);
 Config ParseConfig(std::string_view toml_text, const std::string& source);
 
+// The effective config as TOML that ParseConfig reads back, defaults included. With
+// `redact_secrets`, [management] token and [clickhouse] password read "(redacted)" and
+// [pipeline] visitor_key is left out.
+std::string PrintConfig(const Config& config, bool redact_secrets);
+
+// The keys (as "section.key", or a section) whose value differs between `running` and `next`,
+// leaving out those a reload applies live: [sites] registry, [enrich] user_agents and [limits]
+// site_rate_per_s, site_burst and sites.
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next);
+
 // "host:port" (IPv4 or name) -> Listen; throws std::runtime_error on a bad value.
 Listen ParseListen(std::string_view value, std::string_view key);
 

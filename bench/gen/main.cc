@@ -11,8 +11,10 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "bench/gen/ground_truth.h"
 #include "bench/gen/hit_sender.h"
@@ -30,10 +32,26 @@ void WriteFile(const std::string& path, const std::string& text) {
   if (!out.flush()) throw std::runtime_error("cannot write '" + path + "'");
 }
 
-TruthSummary ReadTruth(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read truth file '" + path + "'");
-  return TruthSummary::Read(in, path);
+// The truth files of one run, or of the phases of one, added up.
+TruthSummary ReadTruth(const std::vector<std::string>& paths) {
+  TruthSummary sum;
+  for (const std::string& path : paths) {
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot read truth file '" + path + "'");
+    sum.Add(TruthSummary::Read(in, path));
+  }
+  return sum;
+}
+
+// The sites of the model's registry that `registered_path`'s registry (beacond's) lacks.
+std::set<uint32_t> UnregisteredSites(const kernels::SiteRegistry& model,
+                                     const std::string& registered_path) {
+  std::set<uint32_t> missing;
+  if (registered_path.empty()) return missing;
+  const kernels::SiteRegistry registered = kernels::SiteRegistry::Load(registered_path);
+  for (const kernels::Site& site : model.sites()) missing.insert(site.site_id);
+  for (const kernels::Site& site : registered.sites()) missing.erase(site.site_id);
+  return missing;
 }
 
 int Run(int argc, char** argv) {
@@ -48,7 +66,8 @@ int Run(int argc, char** argv) {
   sites->add_option("--seed", seed, "Seed")->capture_default_str();
   sites->add_option("--out", sites_out, "Registry file to write")->required();
 
-  std::string target, sites_file, truth_path;
+  std::string target, sites_file, truth_path, registered_sites;
+  std::vector<std::string> truth_paths;
   TrafficOptions traffic;
   SendOptions send_options;
   auto* send = app.add_subcommand("send", "Send generated hits and write the ground truth");
@@ -69,6 +88,9 @@ int Run(int argc, char** argv) {
   send->add_flag("--flood", traffic.flood,
                  "Random paths, referrers, campaigns and event names; malformed hits are all "
                  "unknown_site");
+  send->add_option("--registered-sites", registered_sites,
+                   "beacond's registry when it differs from --sites-file: hits of the sites it "
+                   "lacks are expected as unknown_site rejects");
   send->add_option("--minute-guard-ms", send_options.minute_guard_ms,
                    "No event time this close before a minute boundary")
       ->capture_default_str();
@@ -76,7 +98,8 @@ int Run(int argc, char** argv) {
   std::string clickhouse, metrics_url;
   VerifyOptions verify_options;
   auto* verify = app.add_subcommand("verify", "Compare ClickHouse and beacond with the truth");
-  verify->add_option("--truth", truth_path, "Ground truth file")->required();
+  verify->add_option("--truth", truth_paths, "Ground truth file (repeated: the phases of a run)")
+      ->required();
   verify->add_option("--clickhouse", verify_options.clickhouse_url, "ClickHouse HTTP URL")
       ->capture_default_str();
   verify->add_option("--database", verify_options.database, "Database")->capture_default_str();
@@ -89,7 +112,8 @@ int Run(int argc, char** argv) {
   double timeout_s = 30;
   auto* wait = app.add_subcommand("wait-metrics", "Wait until beacond counted every sent hit");
   wait->add_option("--metrics-url", metrics_url, "beacond /metrics URL")->required();
-  wait->add_option("--truth", truth_path, "Ground truth file")->required();
+  wait->add_option("--truth", truth_paths, "Ground truth file (repeated: the phases of a run)")
+      ->required();
   wait->add_option("--timeout-s", timeout_s, "Give up after this many seconds")
       ->capture_default_str();
 
@@ -215,6 +239,7 @@ int Run(int argc, char** argv) {
   if (send->parsed()) {
     send_options.target = ParseHttpTarget(target);
     const kernels::SiteRegistry registry = kernels::SiteRegistry::Load(sites_file);
+    traffic.unregistered_sites = UnregisteredSites(registry, registered_sites);
     const TrafficModel model(registry, traffic);
     const SendReport report = SendTraffic(model, send_options);
     std::ofstream out(truth_path, std::ios::trunc);
@@ -279,9 +304,9 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (verify->parsed()) {
-    return Verify(ReadTruth(truth_path), verify_options, std::cout) ? 0 : 1;
+    return Verify(ReadTruth(truth_paths), verify_options, std::cout) ? 0 : 1;
   }
-  return WaitForMetrics(ReadTruth(truth_path), metrics_url, timeout_s, std::cout) ? 0 : 1;
+  return WaitForMetrics(ReadTruth(truth_paths), metrics_url, timeout_s, std::cout) ? 0 : 1;
 }
 
 }  // namespace

@@ -692,6 +692,9 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
         }
         ApplyFault(rng, fault, &hit);
       }
+      if (!hit.reject && options_.unregistered_sites.count(site.site_id) != 0) {
+        hit.reject = RejectReason::kUnknownSite;
+      }
       body_bytes += hit.params.size() + 16;  // newline and "&qt=NNNNN"
       if (req.transport == Transport::kBatch && body_bytes > kMaxBatchBodyBytes) {
         Request single{Transport::kPost, req.user_agent, req.country_header, {}};

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -89,6 +90,9 @@ struct TrafficOptions {
   // A flood: every page path, referrer, utm_campaign and event name is random (far beyond any
   // top-K), and every malformed hit is an unknown_site hit with a random tracking id.
   bool flood = false;
+  // Sites the collector does not have (yet, or any more): their hits that would be accepted are
+  // expected as unknown_site rejects. Use with no malformed hits for exact reject counts.
+  std::set<uint32_t> unregistered_sites;
 };
 
 // The payload of `request` as the ingress hands it to DecodeBatch: its hits' parameters, one a

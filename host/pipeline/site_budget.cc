@@ -9,7 +9,8 @@
 
 namespace beacon::host {
 
-SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetConfig& config) {
+SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetConfig& config,
+                         const SiteBudgets* previous) {
   std::vector<bool> used(config.sites.size(), false);
   for (const kernels::Site& site : sites.sites()) {
     SiteBudget budget = config.every_site;
@@ -19,13 +20,18 @@ SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetCon
       budget = config.sites[i].second;
       used[i] = true;
     }
-    auto bucket = std::make_unique<Bucket>();
+    Bucket bucket;
     if (budget.rate_per_s > 0) {
-      bucket->interval_ns = std::max<int64_t>(1, std::llround(1e9 / budget.rate_per_s));
-      bucket->burst_ns = static_cast<int64_t>(std::max(1.0, budget.burst) *
-                                              static_cast<double>(bucket->interval_ns));
+      bucket.interval_ns = std::max<int64_t>(1, std::llround(1e9 / budget.rate_per_s));
+      bucket.burst_ns = static_cast<int64_t>(std::max(1.0, budget.burst) *
+                                             static_cast<double>(bucket.interval_ns));
       enabled_ = true;
     }
+    if (previous != nullptr) {
+      const auto before = previous->buckets_.find(site.site_id);
+      if (before != previous->buckets_.end()) bucket.state = before->second.state;
+    }
+    if (bucket.state == nullptr) bucket.state = std::make_shared<State>();
     buckets_.emplace(site.site_id, std::move(bucket));
   }
   for (size_t i = 0; i < used.size(); ++i) {
@@ -39,39 +45,42 @@ SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetCon
 uint32_t SiteBudgets::Take(uint32_t site_id, uint32_t n, int64_t now_ns) {
   if (n == 0) return 0;
   const auto it = buckets_.find(site_id);
-  if (it == buckets_.end() || it->second->interval_ns == 0) return n;
-  Bucket& b = *it->second;
-  int64_t tat = b.tat_ns.load(std::memory_order_relaxed);
+  if (it == buckets_.end() || it->second.interval_ns == 0) return n;
+  const Bucket& b = it->second;
+  State& state = *b.state;
+  int64_t tat = state.tat_ns.load(std::memory_order_relaxed);
   uint32_t granted = 0;
   for (;;) {
     const int64_t start = std::max(tat, now_ns);
     const int64_t room = now_ns + b.burst_ns - start;
     granted = room <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(n, room / b.interval_ns));
     if (granted == 0) break;
-    if (b.tat_ns.compare_exchange_weak(tat, start + granted * b.interval_ns,
-                                       std::memory_order_relaxed)) {
+    if (state.tat_ns.compare_exchange_weak(tat, start + granted * b.interval_ns,
+                                           std::memory_order_relaxed)) {
       break;
     }
   }
-  if (granted < n) b.dropped.fetch_add(n - granted, std::memory_order_relaxed);
+  if (granted < n) state.dropped.fetch_add(n - granted, std::memory_order_relaxed);
   return granted;
 }
 
 uint64_t SiteBudgets::dropped(uint32_t site_id) const {
   const auto it = buckets_.find(site_id);
-  return it == buckets_.end() ? 0 : it->second->dropped.load(std::memory_order_relaxed);
+  return it == buckets_.end() ? 0 : it->second.state->dropped.load(std::memory_order_relaxed);
 }
 
 void SiteBudgets::RegisterMetrics(MetricsRegistry* registry) const {
-  registry->Add([this](MetricsWriter& w) {
-    for (const auto& [site_id, bucket] : buckets_) {
-      const uint64_t v = bucket->dropped.load(std::memory_order_relaxed);
-      if (v == 0) continue;
-      w.Counter("beacond_site_budget_dropped_total",
+  registry->Add([this](MetricsWriter& w) { WriteMetrics(w); });
+}
+
+void SiteBudgets::WriteMetrics(MetricsWriter& out) const {
+  for (const auto& [site_id, bucket] : buckets_) {
+    const uint64_t v = bucket.state->dropped.load(std::memory_order_relaxed);
+    if (v == 0) continue;
+    out.Counter("beacond_site_budget_dropped_total",
                 "events over their site's [limits] budget, dropped before aggregation",
                 {{"site", std::to_string(site_id)}, {"reason", "site_rate"}}, v);
-    }
-  });
+  }
 }
 
 }  // namespace beacon::host

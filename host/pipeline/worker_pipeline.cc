@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,26 +17,33 @@ namespace beacon::host {
 
 using kernels::Bump;
 
+namespace {
+
+// A shared_ptr that does not own `p`: its owner keeps it alive.
+template <typename T>
+std::shared_ptr<T> Unowned(T* p) {
+  return std::shared_ptr<T>(std::shared_ptr<void>(), p);
+}
+
+}  // namespace
+
 WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
                                const kernels::SiteRegistry* sites, Forwarder* forwarder)
+    : WorkerPipeline(worker, config, static_cast<const LiveSettingsSource*>(nullptr), forwarder) {
+  Adopt(std::make_shared<const LiveSettings>(
+      LiveSettings{Unowned(sites), Unowned(config.budgets), Unowned(config.user_agents)}));
+}
+
+WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
+                               const LiveSettingsSource* live, Forwarder* forwarder)
     : worker_(worker),
       config_(config),
-      sites_(sites),
+      live_source_(live),
       forwarder_(forwarder),
-      aggregator_(worker, config.aggregate),
-      site_events_(std::make_unique<std::atomic<uint64_t>[]>(sites->size())) {
-  for (size_t i = 0; i < sites->size(); ++i) {
-    site_index_.emplace_back(sites->sites()[i].site_id, static_cast<uint32_t>(i));
-  }
-  std::sort(site_index_.begin(), site_index_.end());
-  decode_.sites = sites;
+      aggregator_(worker, config.aggregate) {
   decode_.rejects = &rejects_;
   decode_.visitor_key = config.visitor_key;
   decode_.bytes = config.bytes;
-  if (config.user_agents != nullptr) {
-    user_agent_cache_ = std::make_unique<kernels::UserAgentCache>(*config.user_agents);
-    decode_.user_agents = user_agent_cache_.get();
-  }
   events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
   if (config.make_device) {
     device_ = config.make_device();
@@ -43,6 +51,51 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
         device_.get(), config.fpga, config.bytes,
         [this](const kernels::RawBatch&, const kernels::EventBatch& events) { Accept(events); });
   }
+  if (live != nullptr) {
+    live_generation_ = live->generation();
+    Adopt(live->Current());
+  }
+}
+
+void WorkerPipeline::PickUpSettings() {
+  if (live_source_ == nullptr) return;
+  const uint64_t generation = live_source_->generation();
+  if (generation == live_generation_) return;
+  // The card's queued beacons decode with the settings they were added under.
+  if (batcher_ != nullptr) batcher_->Flush();
+  live_generation_ = generation;
+  Adopt(live_source_->Current());
+}
+
+void WorkerPipeline::Adopt(std::shared_ptr<const LiveSettings> settings) {
+  if (live_ == nullptr || settings->user_agents != live_->user_agents) {
+    if (user_agent_cache_ != nullptr) {
+      ua_hits_before_ += user_agent_cache_->hits();
+      ua_misses_before_ += user_agent_cache_->misses();
+    }
+    user_agent_cache_ = settings->user_agents == nullptr
+                            ? nullptr
+                            : std::make_unique<kernels::UserAgentCache>(*settings->user_agents);
+    decode_.user_agents = user_agent_cache_.get();
+  }
+  decode_.sites = settings->sites.get();
+  {
+    const std::lock_guard lock(site_events_mutex_);
+    for (const kernels::Site& site : settings->sites->sites()) {
+      site_events_[site.site_id].name = site.name;
+    }
+  }
+  live_ = std::move(settings);
+}
+
+std::vector<WorkerPipeline::SiteEvents> WorkerPipeline::site_events() const {
+  const std::lock_guard lock(site_events_mutex_);
+  std::vector<SiteEvents> out;
+  out.reserve(site_events_.size());
+  for (const auto& [site_id, count] : site_events_) {
+    out.push_back({site_id, count.name, count.events.load(std::memory_order_relaxed)});
+  }
+  return out;
 }
 
 int WorkerPipeline::OpenArchive(FileSystem& fs) {
@@ -95,6 +148,7 @@ bool WorkerPipeline::Admitting() {
 }
 
 void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
+  PickUpSettings();
   Bump(beacons_, batch.size());
   Bump(payload_bytes_, batch.payload_bytes());
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
@@ -133,14 +187,14 @@ kernels::RawBatch& WorkerPipeline::Archive(kernels::RawBatch& batch,
 
 void WorkerPipeline::Accept(const kernels::EventBatch& decoded) {
   const kernels::EventBatch* events = &decoded;
-  if (config_.budgets != nullptr && config_.budgets->enabled()) {
+  if (live_->budgets != nullptr && live_->budgets->enabled()) {
     if (events != &events_) events_ = decoded;  // the card path's rows, copied to be trimmed
     ApplyBudgets();
     events = &events_;
   }
   if (user_agent_cache_ != nullptr) {
-    ua_hits_.store(user_agent_cache_->hits(), std::memory_order_relaxed);
-    ua_misses_.store(user_agent_cache_->misses(), std::memory_order_relaxed);
+    ua_hits_.store(ua_hits_before_ + user_agent_cache_->hits(), std::memory_order_relaxed);
+    ua_misses_.store(ua_misses_before_ + user_agent_cache_->misses(), std::memory_order_relaxed);
   }
   aggregator_.Add(*events);
   Bump(accepted_, events->size());
@@ -163,7 +217,7 @@ void WorkerPipeline::ApplyBudgets() {
                              .count();
   bool dropped = false;
   for (auto& [site, count] : site_allowance_) {
-    const uint32_t granted = config_.budgets->Take(site, count, now_ns);
+    const uint32_t granted = live_->budgets->Take(site, count, now_ns);
     dropped = dropped || granted < count;
     count = granted;
   }
@@ -180,7 +234,8 @@ void WorkerPipeline::ApplyBudgets() {
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
-  PollArchive();  // interval commits, and a failed writer's retries
+  PickUpSettings();  // an idle worker lets go of replaced settings too
+  PollArchive();     // interval commits, and a failed writer's retries
   if (batcher_ != nullptr) batcher_->Poll();
   last_tick_ms_.store(kernels::MonotonicMillis(), std::memory_order_relaxed);
   if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
@@ -220,12 +275,10 @@ void WorkerPipeline::CloseEpoch() {
   if (aggregator_.open_events() == 0) return;
   refused_ = aggregator_.CloseEpoch();
   Bump(epochs_closed_, 1);
+  // Only this thread changes the map, so it reads it without the lock.
   for (const kernels::SiteMinuteRow& row : refused_->site_minutes) {
-    const auto it = std::lower_bound(site_index_.begin(), site_index_.end(),
-                                     std::pair<uint32_t, uint32_t>{row.site_id, 0});
-    if (it != site_index_.end() && it->first == row.site_id) {
-      Bump(site_events_[it->second], row.pageviews + row.events);
-    }
+    const auto it = site_events_.find(row.site_id);
+    if (it != site_events_.end()) Bump(it->second.events, row.pageviews + row.events);
   }
   OfferPending();
 }
@@ -242,15 +295,19 @@ namespace {
 // site, not per registry line).
 void RegisterPerSite(MetricsWriter& out,
                      const std::vector<std::unique_ptr<WorkerPipeline>>& workers) {
-  if (workers.empty()) return;
-  const auto& sites = workers.front()->sites().sites();
-  for (size_t i = 0; i < sites.size(); ++i) {
-    uint64_t total = 0;
-    for (const auto& w : workers) total += w->site_events(i);
-    if (total == 0) continue;
+  std::map<uint32_t, std::pair<std::string, uint64_t>> totals;  // site id -> name, events
+  for (const auto& w : workers) {
+    for (const WorkerPipeline::SiteEvents& site : w->site_events()) {
+      auto& [name, events] = totals[site.site_id];
+      name = site.name;
+      events += site.events;
+    }
+  }
+  for (const auto& [site_id, total] : totals) {
+    if (total.second == 0) continue;
     out.Counter("beacond_site_events_accepted_total",
                 "Accepted events per site, counted as each worker closes its epoch",
-                {{"site", std::to_string(sites[i].site_id)}, {"name", sites[i].name}}, total);
+                {{"site", std::to_string(site_id)}, {"name", total.first}}, total.second);
   }
 }
 

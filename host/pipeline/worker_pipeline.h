@@ -8,7 +8,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +22,7 @@
 #include "host/backend/fpga_device.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
+#include "host/pipeline/live_settings.h"
 #include "host/pipeline/site_budget.h"
 #include "host/salt_store.h"
 #include "kernels/aggregate/minute_aggregator.h"
@@ -46,7 +49,8 @@ struct PipelineConfig {
   kernels::AggregateLimits aggregate;
   const kernels::ByteKernels* bytes = nullptr;  // decode backend's byte kernels; null: scalar
   // uap-core's patterns, shared by the workers (each keeps its own cache over them); null: bots
-  // by kernels::IsBotByMarkers alone and no device, browser or OS.
+  // by kernels::IsBotByMarkers alone and no device, browser or OS. Unused with a
+  // LiveSettingsSource, which carries its own (as it does the budgets).
   const kernels::UserAgentClassifier* user_agents = nullptr;
   SaltStore* salts = nullptr;  // daily visitor salts, read once per batch; null: none (beacons
                                // without a client id are then rejected as stale_salt)
@@ -62,8 +66,14 @@ struct PipelineConfig {
 
 class WorkerPipeline final : public kernels::BeaconSink {
  public:
-  // `sites` and `forwarder` outlive the pipeline.
+  // `sites` and `forwarder` outlive the pipeline; the registry, `config.budgets` and
+  // `config.user_agents` stay as they are for the pipeline's life.
   WorkerPipeline(uint32_t worker, const PipelineConfig& config, const kernels::SiteRegistry* sites,
+                 Forwarder* forwarder);
+  // The registry, budgets and user-agent patterns come from `live` (which outlives the
+  // pipeline; `config.budgets` and `config.user_agents` are unused), each new publication
+  // taken up between two batches.
+  WorkerPipeline(uint32_t worker, const PipelineConfig& config, const LiveSettingsSource* live,
                  Forwarder* forwarder);
 
   // Opens this worker's raw archive writer in `fs` (which outlives the pipeline) when the
@@ -114,12 +124,14 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // OnTick calls so far: a worker whose count stops rising is wedged (its ingress loop ticks
   // even when idle).
   uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
-  // Accepted events of the registry's site `index` (sites() order) in this worker's closed
-  // epochs.
-  uint64_t site_events(size_t index) const {
-    return site_events_[index].load(std::memory_order_relaxed);
-  }
-  const kernels::SiteRegistry& sites() const { return *sites_; }
+  struct SiteEvents {
+    uint32_t site_id = 0;
+    std::string name;  // in the latest registry that had the site
+    uint64_t events = 0;
+  };
+  // Accepted events per site id in this worker's closed epochs, by site id, for every site of
+  // any registry the worker has used (a site a reload removed keeps its count).
+  std::vector<SiteEvents> site_events() const;
   // CPU time of the worker's thread, sampled at its last OnTick.
   double cpu_seconds() const {
     return static_cast<double>(cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
@@ -142,12 +154,17 @@ class WorkerPipeline final : public kernels::BeaconSink {
   void PollArchive();
   void CloseEpoch();
   bool OfferPending();
-  // Drops the decoded events over their site's budget (config_.budgets).
+  // Drops the decoded events over their site's budget (live_->budgets).
   void ApplyBudgets();
+  // Takes up the live source's settings when a newer one was published; between batches.
+  void PickUpSettings();
+  void Adopt(std::shared_ptr<const LiveSettings> settings);
 
   uint32_t worker_;
   PipelineConfig config_;
-  const kernels::SiteRegistry* sites_;
+  const LiveSettingsSource* live_source_ = nullptr;  // null: live_ is fixed
+  std::shared_ptr<const LiveSettings> live_;
+  uint64_t live_generation_ = 0;  // of live_source_, when live_ was taken
   Forwarder* forwarder_;
   kernels::RejectCounters rejects_;
   std::unique_ptr<kernels::UserAgentCache> user_agent_cache_;
@@ -175,15 +192,22 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::atomic<uint64_t> shed_rounds_{0};
   std::atomic<uint64_t> ua_hits_{0};
   std::atomic<uint64_t> ua_misses_{0};
+  uint64_t ua_hits_before_ = 0;  // of the caches replaced by reloads
+  uint64_t ua_misses_before_ = 0;
   std::atomic<uint64_t> aggregator_bytes_{0};
   std::atomic<uint64_t> aggregator_bound_{0};
   std::atomic<uint64_t> active_sites_{0};
   std::atomic<uint64_t> max_site_minute_bytes_{0};
   std::atomic<uint64_t> ticks_{0};
   std::atomic<uint64_t> cpu_ns_{0};
-  // Per site in sites_->sites() order; site_index_ maps site ids to it, sorted by id.
-  std::unique_ptr<std::atomic<uint64_t>[]> site_events_;
-  std::vector<std::pair<uint32_t, uint32_t>> site_index_;
+  struct SiteCount {
+    std::string name;
+    std::atomic<uint64_t> events{0};
+  };
+  // By site id; only the worker adds entries or renames, under the mutex (which readers on
+  // other threads take); the counts are relaxed atomics.
+  mutable std::mutex site_events_mutex_;
+  std::map<uint32_t, SiteCount> site_events_;
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> folded_{};
   std::atomic<int64_t> last_tick_ms_{0};
   std::atomic<bool> shedding_{false};

@@ -137,3 +137,20 @@ check() {
   shift
   if "$@"; then echo "ok: $what"; else echo "FAILED: $what" >&2; fail=1; fi
 }
+
+# expect_exit PROGRAM STATUS ARGS... [-e PATTERN]...: runs PROGRAM ARGS..., prints the command
+# line and its output, and exits the script unless PROGRAM exited STATUS and its output (stdout
+# and stderr) holds each PATTERN, a fixed string.
+expect_exit() {
+  local program=$1 want=$2 rc=0 out
+  shift 2
+  local args=()
+  while [ $# -gt 0 ] && [ "$1" != -e ]; do args+=("$1"); shift; done
+  out=$("$program" "${args[@]}" 2>&1) || rc=$?
+  printf '$ %s %s  (exit %d)\n%s\n\n' "${program##*/}" "${args[*]}" "$rc" "$out"
+  [ "$rc" = "$want" ] || { echo "${program##*/}: exit $rc, expected $want" >&2; exit 1; }
+  while [ $# -gt 0 ]; do
+    grep -qF -- "$2" <<<"$out" || { echo "${program##*/}: no '$2' in the output" >&2; exit 1; }
+    shift 2
+  done
+}

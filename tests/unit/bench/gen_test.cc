@@ -197,6 +197,37 @@ TEST(TruthFileTest, RoundTrips) {
               summary.breakdown_visitors.count({2, "browser", "Chrome Mobile"}));
 }
 
+// Phases of a registry change: the hits of a site beacond lacks are expected as unknown_site,
+// the rest as before; the truths of two phases add up.
+TEST(TruthFileTest, PhasesWithAnUnregisteredSiteAddUp) {
+  const auto registry = Registry(5);
+  TrafficOptions options;
+  options.hits = 3000;
+  options.malformed_share = 0;
+  options.bot_share = 0;
+  options.unregistered_sites = {2};
+  const TrafficModel model(registry, options);
+  GroundTruth truth;
+  for (const Request& req : AllRequests(model)) {
+    for (const Hit& hit : req.hits) {
+      EXPECT_EQ(hit.reject.has_value(), hit.site_id == 2);
+      truth.Record(hit, 29'000'000);
+    }
+  }
+  const TruthSummary phase = truth.Summary();
+  ASSERT_GT(phase.rejects.at("unknown_site"), 0u);
+  EXPECT_EQ(phase.accepted + phase.rejects.at("unknown_site"), 3000u);
+  TruthSummary both = phase;
+  both.Add(phase);
+  EXPECT_EQ(both.sent_hits, 6000u);
+  EXPECT_EQ(both.accepted, 2 * phase.accepted);
+  EXPECT_EQ(both.rejects.at("unknown_site"), 2 * phase.rejects.at("unknown_site"));
+  const auto& [key, cell] = *phase.site_minutes.begin();
+  EXPECT_EQ(both.site_minutes.at(key).pageviews, 2 * cell.pageviews);
+  EXPECT_EQ(both.site_minutes.at(key).visitors, 2 * cell.visitors);
+  EXPECT_EQ(both.site_visitors.at(key.first), 2 * phase.site_visitors.at(key.first));
+}
+
 // Every generated hit, decoded by the real GA decoder, is accepted or rejected exactly as the
 // truth says, lands in the predicted minute and path, and visitors hash as the truth groups them.
 TEST(TrafficModelTest, DecoderAgreesWithTheTruthHitByHit) {

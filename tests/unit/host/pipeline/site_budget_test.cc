@@ -64,5 +64,20 @@ TEST(SiteBudgetsTest, OneBudgetAcrossThreads) {
   EXPECT_EQ(granted.load() + budgets.dropped(1), 40'000u);
 }
 
+// A reload's budgets share each kept site's bucket with the old ones, so that neither the rate
+// nor the drop count restarts, whichever set a worker still takes from.
+TEST(SiteBudgetsTest, AReloadKeepsTheBucketsOfKeptSites) {
+  SiteBudgets before(kSites, {{100, 10}, {}});
+  EXPECT_EQ(before.Take(1, 50, kSecond), 10u);
+  const auto reloaded = kernels::SiteRegistry::Parse("1 a UA-1-1 a.example\n3 c UA-3-1 c\n");
+  SiteBudgets after(reloaded, {{100, 10}, {}}, &before);
+  EXPECT_EQ(after.Take(1, 1, kSecond), 0u);  // the burst is spent already
+  EXPECT_EQ(after.dropped(1), 41u);
+  EXPECT_EQ(before.Take(1, 1, kSecond), 0u);  // a worker still on the old set
+  EXPECT_EQ(after.dropped(1), 42u);
+  EXPECT_EQ(after.Take(3, 50, kSecond), 10u);  // a new site starts with its burst
+  EXPECT_EQ(after.Take(2, 50, kSecond), 50u);  // a removed site is outside the registry
+}
+
 }  // namespace
 }  // namespace beacon::host
