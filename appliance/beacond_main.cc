@@ -199,9 +199,10 @@ void LogServing(const Config& config, size_t sites, const host::Backend& backend
           : std::to_string(config.forwarder.shards.size()) + " shards" +
                 (config.forwarder.cluster.empty() ? "" : " of cluster " + config.forwarder.cluster);
   std::fprintf(stderr,
-               "beacond: %zu sites; decode backend %s; HTTP ingress on %s:%u with %d workers; "
-               "management on %s:%u; forwarding to %s database %s\n",
-               sites, host::Describe(backend).c_str(), config.http.address.c_str(), http.port(),
+               "beacond: node %s (id %016llx); %zu sites; decode backend %s; HTTP ingress on "
+               "%s:%u with %d workers; management on %s:%u; forwarding to %s database %s\n",
+               config.node_name.c_str(), static_cast<unsigned long long>(config.node_id), sites,
+               host::Describe(backend).c_str(), config.http.address.c_str(), http.port(),
                http_workers, config.management.address.c_str(), management.port(),
                destination.c_str(), config.forwarder.clickhouse.database.c_str());
 }

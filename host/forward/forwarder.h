@@ -36,6 +36,7 @@ struct ForwarderConfig {
   // SchemaOptions::cluster: empty for one server's tables; otherwise the cluster's
   // shard-local tables are written. Rows carry a batch id either way (see schema.h).
   std::string cluster;
+  uint64_t node = 0;  // this node's id ([node] id), part of every batch id
   int flush_interval_ms = 1000;
   // Breakdown rows (breakdown_minutes) are merged this long, across flushes, before they are
   // sent: one row per (site, minute, dimension, value) per interval instead of per flush. 0:
