@@ -22,9 +22,11 @@
 #include "host/archive/file_system.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
+#include "host/forward/watermarks.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
 #include "host/pipeline/worker_pipeline.h"
+#include "host/private_dir.h"
 #include "host/salt_store.h"
 #include "kernels/enrich/user_agent.h"
 #include "kernels/site_registry.h"
@@ -173,7 +175,54 @@ host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend&
   pipeline.bytes = &backend.byte_kernels;
   pipeline.make_device = backend.make_device;
   pipeline.salts = salts;
+  pipeline.breakdown_flush_interval_ms = config.forwarder.breakdown_flush_interval_ms;
   return pipeline;
+}
+
+// The watermark files of <state dir>/watermarks; null when the archive is off (nothing to replay).
+std::unique_ptr<host::WatermarkStore> OpenWatermarks(const Config& config, host::FileSystem& fs) {
+  if (!config.archive.enabled) return nullptr;
+  const std::string dir = config.state_dir + "/watermarks";
+  host::EnsurePrivateDirectory(dir, "beacond: watermarks");
+  const size_t shards = std::max<size_t>(1, config.forwarder.shards.size());
+  auto store = std::make_unique<host::WatermarkStore>(fs, dir, shards);
+  if (const int error = store->Load(); error != 0) {
+    throw std::runtime_error("watermarks in " + dir + ": " + std::strerror(error));
+  }
+  return store;
+}
+
+// Before ingress opens: each worker replays its archive from its watermark through its own
+// pipeline, and the forwarder sends what ClickHouse had not acknowledged. A worker without a
+// watermark (the first start of this release over an existing archive) starts at the end.
+void ReplayArchives(const std::vector<std::unique_ptr<host::WorkerPipeline>>& workers,
+                    host::WatermarkStore* watermarks) {
+  if (watermarks == nullptr) return;
+  for (const auto& w : workers) {
+    if (w->archive() == nullptr) continue;
+    const uint64_t last = w->archive()->next_sequence() - 1;
+    if (!watermarks->Has(w->worker())) {
+      if (const int error = watermarks->SetAll(w->worker(), last); error != 0) {
+        throw std::runtime_error("cannot write the watermark of worker " +
+                                 std::to_string(w->worker()) + ": " + std::strerror(error));
+      }
+      continue;
+    }
+    const uint64_t from = watermarks->ReplayStart(w->worker());
+    const auto start = Clock::now();
+    const host::ReplayStats stats = w->Replay(from);
+    if (stats.error != 0) {
+      throw std::runtime_error("cannot replay the archive of worker " +
+                               std::to_string(w->worker()) + ": " + std::strerror(stats.error));
+    }
+    std::fprintf(stderr,
+                 "beacond: worker %u: replayed %llu records and %llu epochs of the archive from "
+                 "sequence %llu through %llu in %.1f s\n",
+                 w->worker(), static_cast<unsigned long long>(stats.records),
+                 static_cast<unsigned long long>(stats.epochs),
+                 static_cast<unsigned long long>(from), static_cast<unsigned long long>(last),
+                 std::chrono::duration<double>(Clock::now() - start).count());
+  }
 }
 
 int HttpWorkers(const Config& config) {
@@ -244,7 +293,11 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::SaltStore salts(config.state_dir);
   const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
       LoadUserAgentClassifier(config.user_agent_regexes);
-  host::Forwarder forwarder(config.forwarder);
+  host::PosixFileSystem state_fs;
+  const std::unique_ptr<host::WatermarkStore> watermarks = OpenWatermarks(config, state_fs);
+  host::ForwarderConfig forwarder_config = config.forwarder;
+  forwarder_config.watermarks = watermarks.get();
+  host::Forwarder forwarder(forwarder_config);
   host::SiteBudgets budgets(sites, config.site_budget);
   host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
   pipeline.budgets = &budgets;
@@ -273,6 +326,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
                   config.management_token);
 
   forwarder.Start();
+  ReplayArchives(*pipelines.all(), watermarks.get());
   management.Start();
   http.Start();
   for (const auto& ingress : ingresses) ingress->Start();

@@ -61,4 +61,9 @@ kernels::ArchiveRecord ArchiveRecordOf(const kernels::RawBatch& batch, size_t i,
   return record;
 }
 
+bool AddArchivedRecord(const kernels::ArchiveRecord& record, kernels::RawBatch* batch) {
+  return batch->Add(record.endpoint, record.ingress, record.payload, record.user_agent,
+                    kernels::IpAddress{}, record.receive_time_ms, record.query, record.country);
+}
+
 }  // namespace beacon::host

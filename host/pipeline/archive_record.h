@@ -19,4 +19,8 @@ namespace beacon::host {
 kernels::ArchiveRecord ArchiveRecordOf(const kernels::RawBatch& batch, size_t i,
                                        const kernels::VisitorSalts& salts, std::string* scratch);
 
+// Adds archived beacon `record` to `batch` for decoding (replay); false when `batch` is full.
+// The source address is not archived: the batch's is unspecified (all zero).
+bool AddArchivedRecord(const kernels::ArchiveRecord& record, kernels::RawBatch* batch);
+
 }  // namespace beacon::host
