@@ -119,17 +119,19 @@ sigset_t BlockStopSignals() {
 // then [udp]'s and [dpdk]'s.
 class Pipelines {
  public:
+  // `watermarks` (may be null) keep each worker's archive numbering above them.
   Pipelines(const host::PipelineConfig& config, const kernels::SiteRegistry* sites,
-            host::Forwarder* forwarder)
-      : config_(config), sites_(sites), forwarder_(forwarder) {}
+            host::Forwarder* forwarder, const host::WatermarkStore* watermarks)
+      : config_(config), sites_(sites), forwarder_(forwarder), watermarks_(watermarks) {}
 
   // `count` new pipelines, as the sinks of one ingress.
   std::vector<kernels::BeaconSink*> Make(int count) {
     std::vector<kernels::BeaconSink*> sinks;
     for (int w = 0; w < count; ++w) {
-      all_.push_back(std::make_unique<host::WorkerPipeline>(static_cast<uint32_t>(all_.size()),
-                                                            config_, sites_, forwarder_));
-      if (const int error = all_.back()->OpenArchive(file_system_); error != 0) {
+      const auto worker = static_cast<uint32_t>(all_.size());
+      all_.push_back(std::make_unique<host::WorkerPipeline>(worker, config_, sites_, forwarder_));
+      const uint64_t above = watermarks_ != nullptr ? watermarks_->Highest(worker) + 1 : 0;
+      if (const int error = all_.back()->OpenArchive(file_system_, above); error != 0) {
         throw std::runtime_error("archive " + config_.archive.writer.directory + ": " +
                                  std::strerror(error));
       }
@@ -162,6 +164,7 @@ class Pipelines {
   host::PipelineConfig config_;
   const kernels::SiteRegistry* sites_;
   host::Forwarder* forwarder_;
+  const host::WatermarkStore* watermarks_;
   host::PosixFileSystem file_system_;
   std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
 };
@@ -301,7 +304,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   host::SiteBudgets budgets(sites, config.site_budget);
   host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
   pipeline.budgets = &budgets;
-  Pipelines pipelines(pipeline, &sites, &forwarder);
+  Pipelines pipelines(pipeline, &sites, &forwarder, watermarks.get());
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
   const std::vector<std::unique_ptr<Ingress>> ingresses =

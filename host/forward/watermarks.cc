@@ -109,6 +109,23 @@ uint64_t WatermarkStore::ReplayStart(uint32_t worker) const {
   return least + 1;
 }
 
+uint64_t WatermarkStore::Highest(uint32_t worker) const {
+  uint64_t most = 0;
+  for (const ShardWatermark& s : Get(worker)) most = std::max({most, s.site, s.breakdown});
+  return most;
+}
+
+std::map<uint32_t, uint64_t> WatermarkStore::RetentionWatermarks() const {
+  std::vector<uint32_t> workers;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [worker, shards] : workers_) workers.push_back(worker);
+  }
+  std::map<uint32_t, uint64_t> marks;
+  for (const uint32_t worker : workers) marks[worker] = ReplayStart(worker) - 1;
+  return marks;
+}
+
 int WatermarkStore::SetAll(uint32_t worker, uint64_t sequence) {
   std::lock_guard lock(mu_);
   workers_[worker].assign(shards_, ShardWatermark{sequence, sequence});

@@ -43,6 +43,11 @@ class WatermarkStore {
   int Advance(uint32_t worker, size_t shard, uint64_t ShardWatermark::*table, uint64_t sequence);
   // Where the worker's replay starts: the minimum over shards of the breakdown watermark, + 1.
   uint64_t ReplayStart(uint32_t worker) const;
+  // The highest watermark of any shard and table of `worker`: its archive must number its
+  // records above it (SegmentWriterOptions::min_first_sequence), even if emptied.
+  uint64_t Highest(uint32_t worker) const;
+  // ReplayStart - 1 of every worker: what ApplyRetention may delete through.
+  std::map<uint32_t, uint64_t> RetentionWatermarks() const;
 
   uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
   uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }

@@ -47,14 +47,17 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
   }
 }
 
-int WorkerPipeline::OpenArchive(FileSystem& fs) {
+int WorkerPipeline::OpenArchive(FileSystem& fs, uint64_t min_first_sequence) {
   if (!config_.archive.enabled) return 0;
   fs_ = &fs;
   SegmentWriterOptions options = config_.archive.writer;
   options.worker = worker_;
+  options.min_first_sequence = std::max(options.min_first_sequence, min_first_sequence);
   const int error = SegmentWriter::Open(fs, std::move(options), &archive_);
-  if (error == 0) archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
-  return error;
+  if (error != 0) return error;
+  archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
+  kept_through_ = archive_->next_sequence() - 1;  // earlier records are a replay's
+  return 0;
 }
 
 bool WorkerPipeline::DefersAnswers() const {
@@ -134,6 +137,17 @@ kernels::RawBatch& WorkerPipeline::Archive(kernels::RawBatch& batch,
   }
   NoteTaken(first, last);
   PollArchive();
+  // A failure reported now dropped records of this batch: they are answered 503, so they must
+  // not be aggregated either.
+  const auto lost = [this](uint64_t sequence) {
+    return sequence > durability_.lost_after && sequence <= durability_.lost_through;
+  };
+  for (uint64_t& sequence : sequences_) {
+    if (sequence != 0 && lost(sequence)) {
+      sequence = 0;
+      ++refused;
+    }
+  }
   if (refused == 0) return batch;
   if (archived_ == nullptr) archived_ = std::make_unique<kernels::RawBatch>();
   archived_->Clear();
@@ -146,6 +160,7 @@ kernels::RawBatch& WorkerPipeline::Archive(kernels::RawBatch& batch,
 }
 
 void WorkerPipeline::Accept(const kernels::EventBatch& decoded) {
+  if (discarding_) return;
   const kernels::EventBatch* events = &decoded;
   // Budgets depend on the time of decoding: a replay must not apply them.
   if (config_.budgets != nullptr && config_.budgets->enabled() && !replaying_) {
@@ -314,6 +329,11 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   if (!closed_.empty()) kept_through_ = closed_.back().marker;
   kept_through_ = std::min(kept_through_, durable);
   refused_ = refused_ && !closed_.empty();
+  if (batcher_ != nullptr) {
+    discarding_ = true;  // what the card still holds is in the open epoch, rebuilt below
+    batcher_->Flush();
+    discarding_ = false;
+  }
   aggregator_ = kernels::MinuteAggregator(worker_, config_.aggregate);
   open_first_ = 0;
   open_last_ = 0;
@@ -321,6 +341,7 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
 }
 
 ReplayStats WorkerPipeline::Replay(uint64_t from) {
+  kept_through_ = from - 1;
   ReplayStats stats = ReplayRange(from, 0, /*wait=*/true);
   last_cut_ms_ = kernels::MonotonicMillis();
   return stats;

@@ -81,7 +81,9 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Opens this worker's raw archive writer in `fs` (which outlives the pipeline) when the
   // archive is enabled: from then on every beacon is archived before it is decoded, and one
   // the archive refuses is neither decoded nor acknowledged. Returns 0 or an errno.
-  int OpenArchive(FileSystem& fs);
+  // `min_first_sequence` (0: the config's) keeps the numbering above what the watermarks
+  // cover, even for an emptied archive.
+  int OpenArchive(FileSystem& fs, uint64_t min_first_sequence = 0);
 
   bool Admitting() override;
   void OnBatch(kernels::RawBatch& batch) override;
@@ -205,6 +207,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   int64_t last_cut_ms_ = 0;    // monotonic ms of the last breakdown cut
   bool replaying_ = false;
   bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
+  bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
   FileSystem* fs_ = nullptr;  // the archive's, from OpenArchive
   std::string marker_scratch_;
   std::vector<std::pair<uint32_t, uint32_t>> site_allowance_;  // ApplyBudgets' scratch
