@@ -39,6 +39,7 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
     decode_.user_agents = user_agent_cache_.get();
   }
   events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
+  last_cut_ms_ = kernels::MonotonicMillis();  // breakdown rows are held from the start
   if (config.make_device) {
     device_ = config.make_device();
     batcher_ = std::make_unique<FpgaBatcher>(
