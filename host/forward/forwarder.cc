@@ -294,6 +294,7 @@ bool Forwarder::Drain(std::chrono::milliseconds deadline) {
   StartThreads();
   dispatcher_.join();
   for (auto& shard : shards_) shard->thread.join();
+  if (config_.watermarks != nullptr) config_.watermarks->WriteDirty();
   std::lock_guard lock(mu_);
   return Done();
 }
@@ -531,6 +532,8 @@ void Forwarder::Dispatch() {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
     if (!AwaitFlush(interval, held_bytes > 0, &next_flush, &epochs, &draining)) return;
+    // Acknowledgements the coalescing left unwritten reach the disk within a flush interval.
+    if (config_.watermarks != nullptr) config_.watermarks->WriteDirty();
     const bool breakdowns_due = draining || Clock::now() >= next_breakdown_flush;
     if (epochs.empty() && !(breakdowns_due && held_bytes > 0)) continue;
     const size_t held_before = held_bytes;
@@ -543,6 +546,8 @@ void Forwarder::Dispatch() {
       held_bytes -= h.bytes;
       h = HeldRows{};
     };
+    std::map<uint32_t, const kernels::EpochRows*> last_of_worker;
+    for (const auto& epoch : epochs) last_of_worker[epoch.worker] = &epoch;
     for (auto& epoch : epochs) {
       epoch_bytes += EstimateBytes(epoch);
       HeldRows& h = held[epoch.worker];
@@ -551,8 +556,10 @@ void Forwarder::Dispatch() {
       const size_t before = h.bytes;
       SplitEpoch(ring, epoch, &rows, &h);
       held_bytes += h.bytes - before;
-      // Without an archive range, the interval decides (the drain too): due, every epoch cuts.
-      if (epoch.last_sequence != 0 ? epoch.breakdown_cut : breakdowns_due) {
+      // Without an archive range, the interval decides (the drain too): due, a worker's last
+      // epoch of the flush carries the rows held.
+      if (epoch.last_sequence != 0 ? epoch.breakdown_cut
+                                   : breakdowns_due && last_of_worker[epoch.worker] == &epoch) {
         cut(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows, h);
       } else {
         batch_bytes +=

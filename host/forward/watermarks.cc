@@ -24,8 +24,8 @@ void Put(uint64_t value, size_t bytes, std::string* out) {
 
 }  // namespace
 
-WatermarkStore::WatermarkStore(FileSystem& fs, std::string dir, size_t shards)
-    : fs_(fs), dir_(std::move(dir)), shards_(shards) {}
+WatermarkStore::WatermarkStore(FileSystem& fs, std::string dir, size_t shards, int coalesce_ms)
+    : fs_(fs), dir_(std::move(dir)), shards_(shards), coalesce_ms_(coalesce_ms) {}
 
 std::string WatermarkStore::FileName(uint32_t worker) {
   return std::string(kPrefix) + std::to_string(worker);
@@ -139,12 +139,29 @@ int WatermarkStore::Advance(uint32_t worker, size_t shard, uint64_t ShardWaterma
   uint64_t& mark = it->second[shard].*table;
   if (sequence <= mark) return 0;
   mark = sequence;
+  WriteState& state = writes_state_[worker];
+  state.dirty = true;
+  if (std::chrono::steady_clock::now() - state.last < std::chrono::milliseconds(coalesce_ms_)) {
+    return 0;
+  }
   return Write(worker);
+}
+
+int WatermarkStore::WriteDirty() {
+  std::lock_guard lock(mu_);
+  int first_error = 0;
+  for (auto& [worker, state] : writes_state_) {
+    if (!state.dirty) continue;
+    const int error = Write(worker);
+    if (first_error == 0) first_error = error;
+  }
+  return first_error;
 }
 
 int WatermarkStore::Write(uint32_t worker) {
   const auto start = std::chrono::steady_clock::now();
   const int error = WriteFileAtomically(fs_, dir_, FileName(worker), Encode(workers_[worker]));
+  if (error == 0) writes_state_[worker] = {false, start};
   write_micros_.fetch_add(std::chrono::duration_cast<std::chrono::microseconds>(
                               std::chrono::steady_clock::now() - start)
                               .count(),

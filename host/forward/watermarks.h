@@ -1,10 +1,13 @@
 // Durable watermarks: per worker and shard, the last archive sequence whose site_minutes rows
 // and whose breakdown_minutes rows ClickHouse acknowledged. One file per worker, replaced
-// atomically (temporary file, fdatasync, rename, directory fsync) after each acknowledgement;
-// replay at start begins after them (docs/ARCHITECTURE.md, "Durability").
+// atomically (temporary file, fdatasync, rename, directory fsync) after acknowledgements, at
+// most every `coalesce_ms`; replay at start begins after them (docs/ARCHITECTURE.md,
+// "Durability"). A watermark not yet written only makes a replay resend batches that the
+// replicated tables drop.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -23,8 +26,9 @@ struct ShardWatermark {
 class WatermarkStore {
  public:
   // `fs` outlives the store; `dir` must exist (EnsurePrivateDirectory). `shards`: the
-  // forwarder's shard count.
-  WatermarkStore(FileSystem& fs, std::string dir, size_t shards);
+  // forwarder's shard count. A worker's file is written at most every `coalesce_ms` (0: at
+  // every Advance); WriteDirty writes the rest.
+  WatermarkStore(FileSystem& fs, std::string dir, size_t shards, int coalesce_ms = 0);
 
   // Reads every worker's file in `dir`. A file of another shard count gives each shard the
   // minimum it holds (the safe side: more is replayed). 0, or an errno (EINVAL: a file whose
@@ -38,9 +42,11 @@ class WatermarkStore {
   // first start over an existing archive. 0 or an errno.
   int SetAll(uint32_t worker, uint64_t sequence);
   // Raises one shard's watermark of one table (&ShardWatermark::site or ::breakdown; never
-  // lowers it) and writes the file. Thread-safe. 0 or an errno (the watermark stays raised in
-  // memory either way).
+  // lowers it) and writes the file unless it was written less than coalesce_ms ago.
+  // Thread-safe. 0 or an errno (the watermark stays raised in memory either way).
   int Advance(uint32_t worker, size_t shard, uint64_t ShardWatermark::*table, uint64_t sequence);
+  // Writes the files of the workers raised since their last write. 0 or the first errno.
+  int WriteDirty();
   // Where the worker's replay starts: the minimum over shards of the breakdown watermark, + 1.
   uint64_t ReplayStart(uint32_t worker) const;
   // The highest watermark of any shard and table of `worker`: its archive must number its
@@ -65,8 +71,14 @@ class WatermarkStore {
   FileSystem& fs_;
   const std::string dir_;
   const size_t shards_;
+  const int coalesce_ms_;
   mutable std::mutex mu_;
   std::map<uint32_t, std::vector<ShardWatermark>> workers_;
+  struct WriteState {
+    bool dirty = false;
+    std::chrono::steady_clock::time_point last;
+  };
+  std::map<uint32_t, WriteState> writes_state_;
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> write_errors_{0};
   std::atomic<uint64_t> write_micros_{0};

@@ -57,6 +57,23 @@ TEST_F(WatermarksTest, AdvancesPerShardAndTableAndReloads) {
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
+TEST_F(WatermarksTest, CoalescedWritesReachTheFileAtWriteDirty) {
+  WatermarkStore store(posix_, dir_, 1, /*coalesce_ms=*/60'000);
+  ASSERT_EQ(store.Advance(0, 0, &ShardWatermark::site, 5), 0);
+  ASSERT_EQ(store.Advance(0, 0, &ShardWatermark::site, 9), 0);
+  EXPECT_EQ(store.writes(), 1u);
+  const auto reread = [this] {
+    WatermarkStore again(posix_, dir_, 1);
+    EXPECT_EQ(again.Load(), 0);
+    return again.Get(0)[0].site;
+  };
+  EXPECT_EQ(reread(), 5u);
+  ASSERT_EQ(store.WriteDirty(), 0);
+  EXPECT_EQ(reread(), 9u);
+  ASSERT_EQ(store.WriteDirty(), 0);
+  EXPECT_EQ(store.writes(), 2u);  // nothing dirty: nothing written
+}
+
 TEST_F(WatermarksTest, ACrashAtEverySyncPointLeavesTheOldOrTheNewFile) {
   {
     WatermarkStore store(posix_, dir_, 1);
