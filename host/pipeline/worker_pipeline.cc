@@ -224,7 +224,9 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
   if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
   if (now_ms - epoch_started_ms_ >= config_.epoch_ms) {
     epoch_started_ms_ = now_ms;
-    CloseEpoch();
+    // An idle worker's held breakdown rows still go out once the interval passed.
+    CloseEpoch(/*force_cut=*/uncut_ &&
+               kernels::MonotonicMillis() - last_cut_ms_ >= config_.breakdown_flush_interval_ms);
   }
   aggregator_bytes_.store(aggregator_.memory_bytes(), std::memory_order_relaxed);
   aggregator_bound_.store(
@@ -263,18 +265,22 @@ void WorkerPipeline::CloseEpoch(bool force_cut) {
   close_due_ = false;
   // A refused epoch goes first so that a worker's epochs reach the forwarder in order.
   if (refused_ && !OfferPending()) return;
-  if (aggregator_.open_events() == 0) return;
+  // An empty epoch is closed only to cut the breakdown rows of earlier ones (an idle worker's,
+  // or at shutdown): it takes the last epoch's range, so a replay rebuilds the same cut.
+  const bool empty = aggregator_.open_events() == 0;
+  if (empty && !(force_cut && uncut_ && archive_ != nullptr)) return;
   // Every record archived so far is then in this epoch: the marker after them closes it.
   if (batcher_ != nullptr) batcher_->Flush();
   const int64_t now = kernels::MonotonicMillis();
+  const bool ranged = open_last_ != 0;
   kernels::EpochMarker marker{
       .epoch = next_epoch_,
-      .first_sequence = open_first_,
-      .last_sequence = open_last_,
+      .first_sequence = ranged ? open_first_ : last_closed_last_,
+      .last_sequence = ranged ? open_last_ : last_closed_last_,
       .breakdown_cut = force_cut || config_.breakdown_flush_interval_ms == 0 ||
                        now - last_cut_ms_ >= config_.breakdown_flush_interval_ms};
   uint64_t marker_sequence = 0;
-  if (archive_ != nullptr && open_last_ != 0) {
+  if (archive_ != nullptr && marker.last_sequence != 0) {
     marker_scratch_ = kernels::EncodeEpochMarker(marker);
     marker_sequence =
         archive_->Append(kernels::ControlRecord(marker_scratch_, kernels::UnixMillis()));
@@ -299,6 +305,8 @@ void WorkerPipeline::QueueEpoch(const kernels::EpochMarker& marker, uint64_t mar
   closed.rows.breakdown_cut = marker.breakdown_cut;
   closed.marker = marker_sequence;
   next_epoch_ = marker.epoch + 1;
+  uncut_ = !marker.breakdown_cut;
+  if (marker.last_sequence != 0) last_closed_last_ = marker.last_sequence;
   open_first_ = 0;
   open_last_ = 0;
   if (marker_sequence != 0) kept_through_ = marker_sequence;

@@ -199,12 +199,14 @@ class WorkerPipeline final : public kernels::BeaconSink {
     uint64_t marker = 0;
   };
   std::deque<ClosedEpoch> closed_;
-  bool refused_ = false;       // the forwarder refused closed_.front()
-  uint64_t next_epoch_ = 0;    // index of the next epoch closed
-  uint64_t open_first_ = 0;    // the open epoch's first record sequence (0: none yet)
-  uint64_t open_last_ = 0;     // and last
-  uint64_t kept_through_ = 0;  // marker sequence of the last epoch queued
-  int64_t last_cut_ms_ = 0;    // monotonic ms of the last breakdown cut
+  bool refused_ = false;           // the forwarder refused closed_.front()
+  uint64_t next_epoch_ = 0;        // index of the next epoch closed
+  uint64_t open_first_ = 0;        // the open epoch's first record sequence (0: none yet)
+  uint64_t open_last_ = 0;         // and last
+  uint64_t last_closed_last_ = 0;  // last_sequence of the last epoch closed
+  bool uncut_ = false;             // epochs closed since the last breakdown cut
+  uint64_t kept_through_ = 0;      // marker sequence of the last epoch queued
+  int64_t last_cut_ms_ = 0;        // monotonic ms of the last breakdown cut
   bool replaying_ = false;
   bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
   bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped

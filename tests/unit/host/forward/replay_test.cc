@@ -144,7 +144,7 @@ TEST_F(ReplayTest, ReplayedEpochsAreByteIdenticalBatchesThatCountOnce) {
     ASSERT_EQ(replay.OpenArchive(posix_), 0);
     const ReplayStats stats = replay.Replay(lost->ReplayStart(0));
     EXPECT_EQ(stats.records, 300u);
-    EXPECT_EQ(stats.epochs, 3u);
+    EXPECT_EQ(stats.epochs, 4u);  // the three, and the empty one Flush closed to cut
     ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
     EXPECT_EQ(forwarder->totals().inserts, 4u);  // 3 site batches, 1 breakdown batch
   }
@@ -157,11 +157,33 @@ TEST_F(ReplayTest, ReplayedEpochsAreByteIdenticalBatchesThatCountOnce) {
     const auto forwarder = MakeForwarder(acknowledged.get());
     WorkerPipeline replay(0, pipeline_, &sites_, forwarder.get());
     ASSERT_EQ(replay.OpenArchive(posix_), 0);
-    EXPECT_EQ(replay.Replay(1).epochs, 3u);
+    EXPECT_EQ(replay.Replay(1).epochs, 4u);
     ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
     EXPECT_EQ(forwarder->totals().inserts, 0u);
   }
   EXPECT_EQ(Sums(), sums);
+}
+
+TEST_F(ReplayTest, AnIdleWorkerCutsItsHeldBreakdownRowsAfterTheInterval) {
+  pipeline_.breakdown_flush_interval_ms = 50;
+  const auto watermarks = MakeWatermarks("marks");
+  const auto forwarder = MakeForwarder(watermarks.get());
+  WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
+  ASSERT_EQ(live.OpenArchive(posix_), 0);
+  live.OnTick(1);
+  kernels::RawBatch batch = Hits(0, 100);
+  live.OnBatch(batch);
+  live.OnTick(1 + pipeline_.epoch_ms);  // closes the epoch; its breakdown rows are held
+  std::this_thread::sleep_for(milliseconds(60));
+  live.OnTick(1 + 2 * pipeline_.epoch_ms);  // idle: an empty epoch cuts them
+  for (int i = 0; i < 1000 && watermarks->Get(0)[0].breakdown == 0; ++i) {
+    live.PollDurability();
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(watermarks->Get(0)[0].breakdown, 100u);
+  const ClickHouseResult result = client_->Execute(
+      "SELECT sum(pageviews) FROM breakdown_minutes WHERE dimension = 'page' FORMAT TSV");
+  EXPECT_EQ(result.body, "100\n");
 }
 
 TEST_F(ReplayTest, RecordsLostToAFailedSyncAreNeverCounted) {
