@@ -96,6 +96,16 @@ class ReplayTest : public ::testing::Test {
     ASSERT_TRUE(live.Flush());
   }
 
+  // A live worker over `fs` that took the first 100 hits into its open epoch.
+  std::unique_ptr<WorkerPipeline> StartLive(FileSystem& fs, Forwarder* forwarder) {
+    auto live = std::make_unique<WorkerPipeline>(0, pipeline_, &sites_, forwarder);
+    EXPECT_EQ(live->OpenArchive(fs), 0);
+    live->OnTick(1);
+    kernels::RawBatch batch = Hits(0, 100);
+    live->OnBatch(batch);
+    return live;
+  }
+
   std::string Sums() {
     const ClickHouseResult site = client_->Execute(
         "SELECT site_id, sum(pageviews), uniqHLL12Merge(visitors) FROM site_minutes GROUP BY "
@@ -168,11 +178,8 @@ TEST_F(ReplayTest, AnIdleWorkerCutsItsHeldBreakdownRowsAfterTheInterval) {
   pipeline_.breakdown_flush_interval_ms = 50;
   const auto watermarks = MakeWatermarks("marks");
   const auto forwarder = MakeForwarder(watermarks.get());
-  WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
-  ASSERT_EQ(live.OpenArchive(posix_), 0);
-  live.OnTick(1);
-  kernels::RawBatch batch = Hits(0, 100);
-  live.OnBatch(batch);
+  const auto owned = StartLive(posix_, forwarder.get());
+  WorkerPipeline& live = *owned;
   live.OnTick(1 + pipeline_.epoch_ms);  // closes the epoch; its breakdown rows are held
   std::this_thread::sleep_for(milliseconds(60));
   live.OnTick(1 + 2 * pipeline_.epoch_ms);  // idle: an empty epoch cuts them
@@ -190,12 +197,8 @@ TEST_F(ReplayTest, RecordsLostToAFailedSyncAreNeverCounted) {
   FaultInjectionFileSystem fs(posix_);
   const auto watermarks = MakeWatermarks("marks");
   const auto forwarder = MakeForwarder(watermarks.get());
-  WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
-  ASSERT_EQ(live.OpenArchive(fs), 0);
-  live.OnTick(1);
-  kernels::RawBatch kept = Hits(0, 100);
-  live.OnBatch(kept);
-  ASSERT_TRUE(live.archive() != nullptr);
+  const auto owned = StartLive(fs, forwarder.get());
+  WorkerPipeline& live = *owned;
   while (live.PollDurability().durable < 100) std::this_thread::sleep_for(milliseconds(1));
   // Aggregated, then lost: the failed sync drops them, and the open epoch is rebuilt from the
   // 100 durable records.
