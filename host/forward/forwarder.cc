@@ -309,7 +309,7 @@ uint64_t Forwarder::spooled_bytes() const { return Shard::Sum(shards_, &Shard::s
 
 uint64_t Forwarder::spooled_records() const { return Shard::Sum(shards_, &Shard::spool_records); }
 
-namespace {
+namespace forward_internal {
 
 using SiteKey = std::pair<uint32_t, uint32_t>;
 // (site_id, minute, dimension, value)
@@ -338,6 +338,24 @@ struct ShardRows {
   Breakdowns breakdowns;
   uint64_t events = 0;
 };
+
+// Breakdown rows of one worker's epochs held since its last cut, per shard.
+struct HeldRows {
+  std::vector<Breakdowns> shards;
+  uint64_t first_sequence = 0;  // of the first epoch held (0: not from the archive)
+  uint64_t last_sequence = 0;   // of the last one
+  size_t bytes = 0;             // estimated, part of pending_bytes_
+};
+
+}  // namespace forward_internal
+
+namespace {
+
+using forward_internal::Breakdowns;
+using forward_internal::HeldBreakdown;
+using forward_internal::HeldRows;
+using forward_internal::kHeldBreakdownBytes;
+using forward_internal::ShardRows;
 
 // Keeps at most top_k[d] values per (site, minute, dimension) of `rows` — the most hits, ties
 // by value — and folds the rest into that group's (other) row; adds the folded hits to
@@ -397,14 +415,6 @@ void ShareEvents(uint64_t events, const std::vector<uint64_t>& hits, std::vector
   }
   (*rows)[busiest].events += events - given;
 }
-
-// Breakdown rows of one worker's epochs held since its last cut, per shard.
-struct HeldRows {
-  std::vector<Breakdowns> shards;
-  uint64_t first_sequence = 0;  // of the first epoch held (0: not from the archive)
-  uint64_t last_sequence = 0;   // of the last one
-  size_t bytes = 0;             // estimated, part of pending_bytes_
-};
 
 // Splits one epoch's site rows into `rows` by shard and holds its breakdown rows in `held`;
 // shares its events out over `rows`. Each shard's site rows stay sorted by (site, minute).
@@ -479,10 +489,45 @@ bool Forwarder::AwaitFlush(std::chrono::milliseconds interval, bool holding,
   return true;
 }
 
+size_t Forwarder::BuildBatches(uint32_t worker, uint64_t first, uint64_t last,
+                               std::vector<ShardRows>& rows, HeldRows* cut,
+                               std::mt19937_64& random_ids, std::vector<std::vector<Batch>>* out) {
+  size_t bytes = 0;
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    if (cut != nullptr) {
+      rows[s].breakdowns.swap(cut->shards[s]);
+      CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
+    }
+    if (last == 0 && rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) {
+      continue;
+    }
+    Batch& batch = (*out)[s].emplace_back();
+    batch.worker = worker;
+    batch.events = rows[s].events;
+    batch.site_rows = rows[s].sites.size();
+    batch.breakdown_rows = rows[s].breakdowns.size();
+    batch.site_last = last;
+    batch.breakdown_last = cut != nullptr ? cut->last_sequence : 0;
+    // Without an archive range, a random id: never taken for a resend of another batch.
+    EncodeSiteRows(
+        rows[s],
+        last != 0 ? RangeBatchId(config_.node, worker, first, last, s, true) : random_ids(),
+        &batch.site_data);
+    EncodeBreakdownRows(
+        rows[s],
+        batch.breakdown_last != 0
+            ? RangeBatchId(config_.node, worker, cut->first_sequence, cut->last_sequence, s, false)
+            : random_ids(),
+        &batch.breakdown_data);
+    bytes += batch.MemoryBytes();
+  }
+  return bytes;
+}
+
 void Forwarder::Dispatch() {
   const ShardRing ring(static_cast<uint32_t>(shards_.size()));
   const size_t n = shards_.size();
-  std::mt19937_64 random_ids(std::random_device{}());
+  std::mt19937_64 random_ids(std::random_device{}());  // for epochs without a range
   const auto interval = std::chrono::milliseconds(config_.flush_interval_ms);
   const auto breakdown_interval = std::chrono::milliseconds(config_.breakdown_flush_interval_ms);
   Clock::time_point next_flush = Clock::now() + interval;
@@ -491,43 +536,6 @@ void Forwarder::Dispatch() {
   // (site, minute, dimension, value) per cut instead of per epoch.
   std::map<uint32_t, HeldRows> held;
   size_t held_bytes = 0;  // estimated, part of pending_bytes_
-  // One batch per shard of `worker`'s site `rows` of the archive range first..last (0: none;
-  // then only shards with rows), with the breakdown rows of `cut` when given. Returns the
-  // batches' bytes.
-  const auto build = [&](uint32_t worker, uint64_t first, uint64_t last,
-                         std::vector<ShardRows>& rows, HeldRows* cut,
-                         std::vector<std::vector<Batch>>* out) {
-    size_t bytes = 0;
-    for (size_t s = 0; s < n; ++s) {
-      if (cut != nullptr) {
-        rows[s].breakdowns.swap(cut->shards[s]);
-        CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
-      }
-      if (last == 0 && rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) {
-        continue;
-      }
-      Batch& batch = (*out)[s].emplace_back();
-      batch.worker = worker;
-      batch.events = rows[s].events;
-      batch.site_rows = rows[s].sites.size();
-      batch.breakdown_rows = rows[s].breakdowns.size();
-      batch.site_last = last;
-      batch.breakdown_last = cut != nullptr ? cut->last_sequence : 0;
-      // Without an archive range, a random id: never taken for a resend of another batch.
-      EncodeSiteRows(
-          rows[s],
-          last != 0 ? RangeBatchId(config_.node, worker, first, last, s, true) : random_ids(),
-          &batch.site_data);
-      EncodeBreakdownRows(rows[s],
-                          batch.breakdown_last != 0
-                              ? RangeBatchId(config_.node, worker, cut->first_sequence,
-                                             cut->last_sequence, s, false)
-                              : random_ids(),
-                          &batch.breakdown_data);
-      bytes += batch.MemoryBytes();
-    }
-    return bytes;
-  };
   while (true) {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
@@ -542,7 +550,7 @@ void Forwarder::Dispatch() {
     std::vector<std::vector<Batch>> batches(n);
     const auto cut = [&](uint32_t worker, uint64_t first, uint64_t last,
                          std::vector<ShardRows>& rows, HeldRows& h) {
-      batch_bytes += build(worker, first, last, rows, &h, &batches);
+      batch_bytes += BuildBatches(worker, first, last, rows, &h, random_ids, &batches);
       held_bytes -= h.bytes;
       h = HeldRows{};
     };
@@ -562,8 +570,8 @@ void Forwarder::Dispatch() {
                                    : breakdowns_due && last_of_worker[epoch.worker] == &epoch) {
         cut(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows, h);
       } else {
-        batch_bytes +=
-            build(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows, nullptr, &batches);
+        batch_bytes += BuildBatches(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows,
+                                    nullptr, random_ids, &batches);
       }
     }
     if (breakdowns_due) {

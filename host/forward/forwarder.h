@@ -27,6 +27,11 @@
 
 namespace beacon::host {
 
+namespace forward_internal {
+struct ShardRows;  // one shard's rows of a batch; defined in forwarder.cc
+struct HeldRows;   // a worker's breakdown rows held until its next cut
+}  // namespace forward_internal
+
 struct ForwarderConfig {
   // Database, user, password and timeout for every server; `url` is the one server when
   // `shards` is empty.
@@ -99,6 +104,13 @@ class Forwarder {
   struct Shard;  // one shard's replicas, inbox, spool, thread and counters
   void StartThreads();
   void Dispatch();  // the flush loop: epochs -> batches per (worker, shard)
+  // Appends to (*out)[shard] one batch per shard of `worker`'s site `rows` of the archive range
+  // first..last (0: none; then only shards with rows), with the breakdown rows of `cut` when
+  // given. Returns the batches' bytes.
+  size_t BuildBatches(uint32_t worker, uint64_t first, uint64_t last,
+                      std::vector<forward_internal::ShardRows>& rows,
+                      forward_internal::HeldRows* cut, std::mt19937_64& random_ids,
+                      std::vector<std::vector<Batch>>* out);
   // Waits for the next flush and takes the offered epochs; false when the dispatcher ends
   // (stopping, or draining with nothing offered and nothing `holding`).
   bool AwaitFlush(std::chrono::milliseconds interval, bool holding,
