@@ -214,7 +214,7 @@ void ReplayArchives(const std::vector<std::unique_ptr<host::WorkerPipeline>>& wo
     }
     const uint64_t from = watermarks->ReplayStart(w->worker());
     const auto start = Clock::now();
-    const host::ReplayStats stats = w->Replay(from);
+    const host::WorkerReplayStats stats = w->Replay(from);
     if (stats.error != 0) {
       throw std::runtime_error("cannot replay the archive of worker " +
                                std::to_string(w->worker()) + ": " + std::strerror(stats.error));

@@ -115,7 +115,7 @@ uint64_t WatermarkStore::Highest(uint32_t worker) const {
   return most;
 }
 
-std::map<uint32_t, uint64_t> WatermarkStore::RetentionWatermarks() const {
+std::map<uint32_t, uint64_t> WatermarkStore::RetentionLimits() const {
   std::vector<uint32_t> workers;
   {
     std::lock_guard lock(mu_);

@@ -53,7 +53,7 @@ class WatermarkStore {
   // records above it (SegmentWriterOptions::min_first_sequence), even if emptied.
   uint64_t Highest(uint32_t worker) const;
   // ReplayStart - 1 of every worker: what ApplyRetention may delete through.
-  std::map<uint32_t, uint64_t> RetentionWatermarks() const;
+  std::map<uint32_t, uint64_t> RetentionLimits() const;
 
   uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
   uint64_t write_errors() const { return write_errors_.load(std::memory_order_relaxed); }

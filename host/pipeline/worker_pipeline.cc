@@ -349,15 +349,15 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   if (durable > kept_through_) ReplayRange(kept_through_ + 1, durable, /*wait=*/false);
 }
 
-ReplayStats WorkerPipeline::Replay(uint64_t from) {
+WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
   kept_through_ = from - 1;
-  ReplayStats stats = ReplayRange(from, 0, /*wait=*/true);
+  WorkerReplayStats stats = ReplayRange(from, 0, /*wait=*/true);
   last_cut_ms_ = kernels::MonotonicMillis();
   return stats;
 }
 
-ReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, bool wait) {
-  ReplayStats stats;
+WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, bool wait) {
+  WorkerReplayStats stats;
   if (archive_ == nullptr || fs_ == nullptr) return stats;
   replaying_ = true;
   ArchiveScanner scanner(*fs_, config_.archive.writer.directory);

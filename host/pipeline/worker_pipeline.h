@@ -65,7 +65,7 @@ struct PipelineConfig {
 };
 
 // What WorkerPipeline::Replay read and rebuilt.
-struct ReplayStats {
+struct WorkerReplayStats {
   uint64_t records = 0;          // beacon records decoded and aggregated
   uint64_t epochs = 0;           // epochs closed at their markers
   uint64_t markers_skipped = 0;  // markers of epochs before the start, or unreadable
@@ -102,7 +102,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // with the marker's index, range and breakdown cut and offered, waiting while the forwarder
   // refuses; records after the last marker stay in the open epoch, which the live worker goes
   // on filling. Before ingress opens (OpenArchive first); the forwarder must be started.
-  ReplayStats Replay(uint64_t from);
+  WorkerReplayStats Replay(uint64_t from);
   uint64_t replayed_records() const { return replayed_records_.load(std::memory_order_relaxed); }
   uint64_t replayed_epochs() const { return replayed_epochs_.load(std::memory_order_relaxed); }
 
@@ -177,7 +177,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // and rebuilds the open epoch from the durable records after the last epoch kept.
   void Rebuild(uint64_t durable);
   // Replays records from..through (0: to the end); `wait`: for the forwarder's room.
-  ReplayStats ReplayRange(uint64_t from, uint64_t through, bool wait);
+  WorkerReplayStats ReplayRange(uint64_t from, uint64_t through, bool wait);
   // Drops the decoded events over their site's budget (config_.budgets).
   void ApplyBudgets();
 

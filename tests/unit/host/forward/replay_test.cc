@@ -152,7 +152,7 @@ TEST_F(ReplayTest, ReplayedEpochsAreByteIdenticalBatchesThatCountOnce) {
     const auto forwarder = MakeForwarder(lost.get());
     WorkerPipeline replay(0, pipeline_, &sites_, forwarder.get());
     ASSERT_EQ(replay.OpenArchive(posix_), 0);
-    const ReplayStats stats = replay.Replay(lost->ReplayStart(0));
+    const WorkerReplayStats stats = replay.Replay(lost->ReplayStart(0));
     EXPECT_EQ(stats.records, 300u);
     EXPECT_EQ(stats.epochs, 4u);  // the three, and the empty one Flush closed to cut
     ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));

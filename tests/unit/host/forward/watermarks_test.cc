@@ -51,7 +51,7 @@ TEST_F(WatermarksTest, AdvancesPerShardAndTableAndReloads) {
   EXPECT_EQ(marks[1].breakdown, 30u);
   EXPECT_EQ(store.ReplayStart(3), 21u);  // the lowest breakdown watermark, + 1
   EXPECT_EQ(store.Highest(3), 40u);
-  EXPECT_EQ(store.RetentionWatermarks(), (std::map<uint32_t, uint64_t>{{3, 20}}));
+  EXPECT_EQ(store.RetentionLimits(), (std::map<uint32_t, uint64_t>{{3, 20}}));
   EXPECT_EQ(std::filesystem::status(dir_ + "/" + WatermarkStore::FileName(3)).permissions() &
                 std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
