@@ -25,9 +25,11 @@
 #include "host/archive/retention_runner.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
+#include "host/forward/watermarks.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
 #include "host/pipeline/worker_pipeline.h"
+#include "host/private_dir.h"
 #include "host/salt_store.h"
 #include "kernels/site_registry.h"
 
@@ -85,17 +87,19 @@ sigset_t BlockStopSignals() {
 // then [udp]'s and [dpdk]'s.
 class Pipelines {
  public:
+  // `watermarks` (may be null) keep each worker's archive numbering above them.
   Pipelines(const host::PipelineConfig& config, const host::LiveSettingsSource* live,
-            host::Forwarder* forwarder)
-      : config_(config), live_(live), forwarder_(forwarder) {}
+            host::Forwarder* forwarder, const host::WatermarkStore* watermarks)
+      : config_(config), live_(live), forwarder_(forwarder), watermarks_(watermarks) {}
 
   // `count` new pipelines, as the sinks of one ingress.
   std::vector<kernels::BeaconSink*> Make(int count) {
     std::vector<kernels::BeaconSink*> sinks;
     for (int w = 0; w < count; ++w) {
-      all_.push_back(std::make_unique<host::WorkerPipeline>(static_cast<uint32_t>(all_.size()),
-                                                            config_, live_, forwarder_));
-      if (const int error = all_.back()->OpenArchive(file_system_); error != 0) {
+      const auto worker = static_cast<uint32_t>(all_.size());
+      all_.push_back(std::make_unique<host::WorkerPipeline>(worker, config_, live_, forwarder_));
+      const uint64_t above = watermarks_ != nullptr ? watermarks_->Highest(worker) + 1 : 0;
+      if (const int error = all_.back()->OpenArchive(file_system_, above); error != 0) {
         throw std::runtime_error("archive " + config_.archive.writer.directory + ": " +
                                  std::strerror(error));
       }
@@ -128,6 +132,7 @@ class Pipelines {
   host::PipelineConfig config_;
   const host::LiveSettingsSource* live_;
   host::Forwarder* forwarder_;
+  const host::WatermarkStore* watermarks_;
   host::PosixFileSystem file_system_;
   std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
 };
@@ -140,7 +145,55 @@ host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend&
   pipeline.bytes = &backend.byte_kernels;
   pipeline.make_device = backend.make_device;
   pipeline.salts = salts;
+  pipeline.breakdown_flush_interval_ms = config.forwarder.breakdown_flush_interval_ms;
   return pipeline;
+}
+
+// The watermark files of <state dir>/watermarks; null when the archive is off (nothing to replay).
+std::unique_ptr<host::WatermarkStore> OpenWatermarks(const Config& config, host::FileSystem& fs) {
+  if (!config.archive.enabled) return nullptr;
+  const std::string dir = config.state_dir + "/watermarks";
+  host::EnsurePrivateDirectory(dir, "beacond: watermarks");
+  const size_t shards = std::max<size_t>(1, config.forwarder.shards.size());
+  // Coalesced: one file write (two fsyncs) per worker per 100 ms at most, not per insert.
+  auto store = std::make_unique<host::WatermarkStore>(fs, dir, shards, /*coalesce_ms=*/100);
+  if (const int error = store->Load(); error != 0) {
+    throw std::runtime_error("watermarks in " + dir + ": " + std::strerror(error));
+  }
+  return store;
+}
+
+// Before ingress opens: each worker replays its archive from its watermark through its own
+// pipeline, and the forwarder sends what ClickHouse had not acknowledged. A worker without a
+// watermark (the first start of this release over an existing archive) starts at the end.
+void ReplayArchives(const std::vector<std::unique_ptr<host::WorkerPipeline>>& workers,
+                    host::WatermarkStore* watermarks) {
+  if (watermarks == nullptr) return;
+  for (const auto& w : workers) {
+    if (w->archive() == nullptr) continue;
+    const uint64_t last = w->archive()->next_sequence() - 1;
+    if (!watermarks->Has(w->worker())) {
+      if (const int error = watermarks->SetAll(w->worker(), last); error != 0) {
+        throw std::runtime_error("cannot write the watermark of worker " +
+                                 std::to_string(w->worker()) + ": " + std::strerror(error));
+      }
+      continue;
+    }
+    const uint64_t from = watermarks->ReplayStart(w->worker());
+    const auto start = Clock::now();
+    const host::WorkerReplayStats stats = w->Replay(from);
+    if (stats.error != 0) {
+      throw std::runtime_error("cannot replay the archive of worker " +
+                               std::to_string(w->worker()) + ": " + std::strerror(stats.error));
+    }
+    std::fprintf(stderr,
+                 "beacond: worker %u: replayed %llu records and %llu epochs of the archive from "
+                 "sequence %llu through %llu in %.1f s\n",
+                 w->worker(), static_cast<unsigned long long>(stats.records),
+                 static_cast<unsigned long long>(stats.epochs),
+                 static_cast<unsigned long long>(from), static_cast<unsigned long long>(last),
+                 std::chrono::duration<double>(Clock::now() - start).count());
+  }
 }
 
 int HttpWorkers(const Config& config) {
@@ -166,9 +219,10 @@ void LogServing(const Config& config, size_t sites, const host::Backend& backend
           : std::to_string(config.forwarder.shards.size()) + " shards" +
                 (config.forwarder.cluster.empty() ? "" : " of cluster " + config.forwarder.cluster);
   std::fprintf(stderr,
-               "beacond: %zu sites; decode backend %s; HTTP ingress on %s:%u with %d workers; "
-               "management on %s:%u; forwarding to %s database %s\n",
-               sites, host::Describe(backend).c_str(), config.http.address.c_str(), http.port(),
+               "beacond: node %s (id %016llx); %zu sites; decode backend %s; HTTP ingress on "
+               "%s:%u with %d workers; management on %s:%u; forwarding to %s database %s\n",
+               config.node_name.c_str(), static_cast<unsigned long long>(config.node_id), sites,
+               host::Describe(backend).c_str(), config.http.address.c_str(), http.port(),
                http_workers, config.management.address.c_str(), management.port(),
                destination.c_str(), config.forwarder.clickhouse.database.c_str());
 }
@@ -202,8 +256,10 @@ int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, 
 }
 
 // Archive retention on its own timer thread (off the workers), and its metrics; null when the
-// archive is off. Every closed segment may go (the null watermark hook of RetentionRunner).
+// archive is off. It never deletes past a worker's replay start (`watermarks`, which outlive
+// the runner).
 std::unique_ptr<host::RetentionRunner> StartRetention(const Config& config, host::FileSystem& fs,
+                                                      const host::WatermarkStore* watermarks,
                                                       host::MetricsRegistry* metrics) {
   if (!config.archive.enabled) return nullptr;
   constexpr int kRetentionIntervalMs = 10'000;
@@ -211,7 +267,10 @@ std::unique_ptr<host::RetentionRunner> StartRetention(const Config& config, host
       fs, config.archive.writer.directory,
       host::RetentionPolicy{config.archive.retention_max_bytes,
                             config.archive.retention_max_age_ms},
-      kRetentionIntervalMs);
+      kRetentionIntervalMs,
+      watermarks == nullptr ? host::RetentionWatermarks{}
+                            : host::RetentionWatermarks{
+                                  [watermarks] { return watermarks->RetentionLimits(); }});
   metrics->Add([stats = &runner->stats()](host::MetricsWriter& out) {
     out.Counter("beacond_archive_retention_deleted_segments_total",
                 "Archive segments deleted by retention ([archive] max_mb / max_gb, max_age_h)", {},
@@ -244,8 +303,13 @@ int Run(const Config& config, const CommandLine& args) {
   Reloader reloader(config, args.config_path, args.sites_path);
   const host::Backend backend = host::ChooseBackend(config.backend);
   host::SaltStore salts(config.state_dir);
-  host::Forwarder forwarder(config.forwarder);
-  Pipelines pipelines(PipelineConfigOf(config, backend, &salts), reloader.live(), &forwarder);
+  host::PosixFileSystem state_fs;
+  const std::unique_ptr<host::WatermarkStore> watermarks = OpenWatermarks(config, state_fs);
+  host::ForwarderConfig forwarder_config = config.forwarder;
+  forwarder_config.watermarks = watermarks.get();
+  host::Forwarder forwarder(forwarder_config);
+  Pipelines pipelines(PipelineConfigOf(config, backend, &salts), reloader.live(), &forwarder,
+                      watermarks.get());
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
   const std::vector<std::unique_ptr<Ingress>> ingresses =
@@ -254,7 +318,7 @@ int Run(const Config& config, const CommandLine& args) {
   host::MetricsRegistry metrics;
   host::PosixFileSystem retention_fs;
   const std::unique_ptr<host::RetentionRunner> retention =
-      StartRetention(config, retention_fs, &metrics);
+      StartRetention(config, retention_fs, watermarks.get(), &metrics);
   host::RegisterPipelineMetrics(&metrics, pipelines.all());
   http.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
@@ -277,6 +341,7 @@ int Run(const Config& config, const CommandLine& args) {
   ServeReload(&management, config.management_token, [&reloader] { return reloader.Reload(); });
 
   forwarder.Start();
+  ReplayArchives(*pipelines.all(), watermarks.get());
   management.Start();
   http.Start();
   for (const auto& ingress : ingresses) ingress->Start();

@@ -3,11 +3,14 @@
 
 #include <arpa/inet.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -16,6 +19,8 @@
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#include "kernels/bytes/hash.h"
 
 namespace beacon::app {
 namespace {
@@ -183,14 +188,30 @@ toml::table ParseToml(std::string_view toml_text, const std::string& source) {
 void CheckSections(const toml::table& root, const std::string& source) {
   static const std::set<std::string> kSections = {"sites",  "http",       "management", "pipeline",
                                                   "enrich", "clickhouse", "udp",        "dpdk",
-                                                  "state",  "archive",    "limits"};
+                                                  "state",  "archive",    "limits",     "node"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, enrich, clickhouse, udp, dpdk, state, archive, limits)");
+           "pipeline, enrich, clickhouse, udp, dpdk, state, archive, limits, node)");
     }
   }
+}
+
+// [node] id: a non-empty name; the ids derived from it go where the archive and batches need them.
+void ParseNode(const toml::table& root, const std::string& source, Config* config) {
+  Section node(root, "node", source);
+  if (node.String("id", &config->node_name) && config->node_name.empty()) {
+    Fail(source, "node.id", "expected a non-empty name");
+  }
+  node.CheckNoOtherKeys();
+}
+
+// Sets the ids derived from config->node_name.
+void ApplyNodeId(Config* config) {
+  config->node_id = NodeIdOf(config->node_name);
+  config->archive.writer.node = config->node_id;
+  config->forwarder.node = config->node_id;
 }
 
 void ParseSites(const toml::table& root, const std::string& source, std::string* registry) {
@@ -763,6 +784,12 @@ Listen ParseListen(std::string_view value, std::string_view key) {
   return listen;
 }
 
+uint64_t NodeIdOf(std::string_view name) {
+  // Fixed forever: archives and ClickHouse batch ids carry the result.
+  constexpr uint64_t kNodeIdSeed = 0x6e6f'6465'6964'0001ULL;
+  return kernels::Hash64(name, kNodeIdSeed);
+}
+
 bool IsLoopbackAddress(std::string_view address) {
   return address == "localhost" || address == "::1" || address.starts_with("127.");
 }
@@ -781,6 +808,12 @@ Config DefaultConfig() {
   config.state_dir = "/var/lib/beacond";
   config.archive.writer.directory = config.state_dir + "/archive";
   config.user_agent_regexes = std::string(kernels::kDefaultUapRegexesPath);
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+    std::strcpy(host.data(), "localhost");
+  }
+  config.node_name = host.data();
+  ApplyNodeId(&config);
   return config;
 }
 
@@ -788,6 +821,7 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   const toml::table root = ParseToml(toml_text, source);
   CheckSections(root, source);
   Config config = DefaultConfig();
+  ParseNode(root, source, &config);
   ParseSites(root, source, &config.sites_path);
   ParseHttp(root, source, &config);
   ParseManagement(root, source, &config);
@@ -799,6 +833,7 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   ParseLimits(root, source, &config);
   ParseUdp(root, source, &config.udp);
   ParseDpdk(root, source, &config.dpdk);
+  ApplyNodeId(&config);
   // The mirror reads the same country headers as the HTTP server.
   config.dpdk.data_plane.mirror.country_headers = config.http.country_headers;
   return config;

@@ -38,6 +38,10 @@ struct DpdkIngressConfig {
 };
 
 struct Config {
+  // [node] id: this appliance's name, default the hostname. node_id = NodeIdOf(node_name) goes
+  // into archive segment headers and batch ids, so it must stay the same across restarts.
+  std::string node_name;
+  uint64_t node_id = 0;
   std::string sites_path;             // [sites] registry
   host::HttpServerConfig http;        // [http]
   int http_workers = 0;               // 0: one per core
@@ -74,6 +78,10 @@ std::string PrintConfig(const Config& config, bool redact_secrets);
 // leaving out those a reload applies live: [sites] registry, [enrich] user_agents and [limits]
 // site_rate_per_s, site_burst and sites.
 std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next);
+
+// The stable 64-bit id of a node name (kernels::Hash64 with a fixed seed): never changes across
+// releases, since archives and ClickHouse batch ids carry it.
+uint64_t NodeIdOf(std::string_view name);
 
 // "host:port" (IPv4 or name) -> Listen; throws std::runtime_error on a bad value.
 Listen ParseListen(std::string_view value, std::string_view key);

@@ -15,7 +15,8 @@ inline constexpr size_t kPayloadPadding = 64;
 inline constexpr size_t kMaxBatchBeacons = 256;
 inline constexpr size_t kBatchArenaBytes = 1 << 20;
 
-enum class IngressKind : uint8_t { kHttp, kUdpRelay, kMirror };
+// kControl marks the raw archive's control records (kernels/archive/format.h); never a beacon.
+enum class IngressKind : uint8_t { kHttp, kUdpRelay, kMirror, kControl };
 
 // Which collector endpoint a payload arrived on; decides the decoder.
 enum class Endpoint : uint8_t {

@@ -35,6 +35,8 @@ std::string_view IngressName(kernels::IngressKind ingress) {
       return "udp_relay";
     case kernels::IngressKind::kMirror:
       return "mirror";
+    case kernels::IngressKind::kControl:
+      return "control";
   }
   return "unknown";
 }
@@ -400,6 +402,15 @@ void AppendRecordJson(uint32_t worker, uint64_t sequence, const kernels::Archive
   out->push_back('"');
   AppendBytesField("user_agent", record.user_agent, out);
   AppendBytesField("query", record.query, out);
+  kernels::EpochMarker marker;
+  if (kernels::IsControlRecord(record) &&
+      kernels::DecodeEpochMarker(record.payload, &marker) == kernels::ArchiveError::kOk) {
+    *out += ",\"epoch_close\":{\"epoch\":" + std::to_string(marker.epoch) +
+            ",\"first_sequence\":" + std::to_string(marker.first_sequence) +
+            ",\"last_sequence\":" + std::to_string(marker.last_sequence) +
+            ",\"breakdown_cut\":" + (marker.breakdown_cut ? "true" : "false") + "}}";
+    return;
+  }
   AppendBytesField("payload", record.payload, out);
   out->push_back('}');
 }
@@ -449,6 +460,7 @@ int ArchiveExportRowBinary(host::FileSystem& fs, const std::string& dir,
   std::string row;
   return ForEachRecord(fs, dir, filter, err,
                        [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
+                         if (kernels::IsControlRecord(r)) return;  // not an event
                          row.clear();
                          AppendRecordRowBinary(worker, sequence, r, &row);
                          out << row;
@@ -476,6 +488,7 @@ int ArchiveTrain(host::FileSystem& fs, const std::string& dir, size_t capacity, 
     uint64_t sequence = 0;
     kernels::ArchiveRecord record;
     while (scanner.Next(&sequence, &record)) {
+      if (kernels::IsControlRecord(record)) continue;
       auto& kept = samples[record.endpoint];
       if (kept.size() >= max_records) continue;
       kept.push_back(

@@ -19,6 +19,7 @@
 #include "host/forward/schema.h"
 #include "host/forward/shard_ring.h"
 #include "host/forward/spool.h"
+#include "kernels/bytes/hash.h"
 
 namespace beacon::host {
 namespace {
@@ -58,13 +59,20 @@ uint64_t GetU64(std::string_view in, size_t at) {
 
 }  // namespace
 
-// One shard's merged rows, encoded once; the bytes never change afterwards, so a resend
-// (retry, another replica, replay from the spool after a restart) is byte-identical and a
-// replicated table drops it as a duplicate block.
+// One shard's rows of one worker's epoch (and, at a breakdown cut, its held breakdown rows),
+// encoded once; the bytes never change afterwards, so a resend (retry, another replica, replay
+// from the spool after a restart) is byte-identical and a replicated table drops it as a
+// duplicate block. A batch rebuilt from the archive after a crash is byte-identical too: its
+// ids are derived from its archive range.
 struct Forwarder::Batch {
   uint64_t events = 0;  // accepted events this batch carries (its share of each epoch)
   uint64_t site_rows = 0;
   uint64_t breakdown_rows = 0;
+  // The archive range's worker and last sequences of the site and breakdown rows (0: none, or
+  // not from the archive): what an acknowledgement raises the watermarks to.
+  uint32_t worker = 0;
+  uint64_t site_last = 0;
+  uint64_t breakdown_last = 0;
   std::string site_data;       // RowBinary of site_minutes (site_minutes_local on a cluster)
   std::string breakdown_data;  // RowBinary of breakdown_minutes (breakdown_minutes_local)
   bool site_done = false;      // site_data acknowledged; a retry resends only breakdown_data
@@ -72,26 +80,28 @@ struct Forwarder::Batch {
   bool inherited = false;      // read from a record an earlier run (or beaconctl) left
 
   // Tags spool records of this layout (rows carrying uniqHLL12 states and a batch_id, for
-  // site_minutes and breakdown_minutes). "BNBRDK02", the same rows, had no batch_id on one
-  // server: such records are still sent on a cluster, where their rows match. Records of
-  // earlier layouts — "BNBRDK01", hash arrays for the *_in tables, and the page_minutes one
-  // before it, which began with the event count — are dropped and counted rather than sent
-  // to a table whose columns they do not match.
-  static constexpr uint64_t kRecordTag = 0x3330'4b44'5242'4e42;         // "BNBRDK03"
-  static constexpr uint64_t kClusterRecordTag = 0x3230'4b44'5242'4e42;  // "BNBRDK02"
+  // site_minutes and breakdown_minutes, with the archive range). "BNBRDK03", the same without
+  // the range, is still sent. "BNBRDK02", the same rows, had no batch_id on one server: such
+  // records are still sent on a cluster, where their rows match. Records of earlier layouts —
+  // "BNBRDK01", hash arrays for the *_in tables, and the page_minutes one before it, which
+  // began with the event count — are dropped and counted rather than sent to a table whose
+  // columns they do not match.
+  static constexpr uint64_t kRecordTag = 0x3430'4b44'5242'4e42;          // "BNBRDK04"
+  static constexpr uint64_t kUnrangedRecordTag = 0x3330'4b44'5242'4e42;  // "BNBRDK03"
+  static constexpr uint64_t kClusterRecordTag = 0x3230'4b44'5242'4e42;   // "BNBRDK02"
 
   size_t MemoryBytes() const { return sizeof(Batch) + site_data.size() + breakdown_data.size(); }
 
-  // Spool record: tag | events | site_rows | breakdown_rows | site bytes (UInt64 LE each) |
-  // site_data | breakdown_data.
+  // Spool record: tag | events | site_rows | breakdown_rows | site bytes | worker | site_last |
+  // breakdown_last (UInt64 LE each) | site_data | breakdown_data.
   std::string Encode() const {
     std::string out;
-    out.reserve(40 + site_data.size() + breakdown_data.size());
-    PutU64(kRecordTag, &out);
-    PutU64(events, &out);
-    PutU64(site_rows, &out);
-    PutU64(breakdown_rows, &out);
-    PutU64(site_data.size(), &out);
+    out.reserve(64 + site_data.size() + breakdown_data.size());
+    for (const uint64_t field :
+         {kRecordTag, events, site_rows, breakdown_rows, uint64_t{site_data.size()},
+          uint64_t{worker}, site_last, breakdown_last}) {
+      PutU64(field, &out);
+    }
     out += site_data;
     out += breakdown_data;
     return out;
@@ -100,15 +110,25 @@ struct Forwarder::Batch {
   static std::optional<Batch> Decode(std::string_view record, bool cluster) {
     if (record.size() < 40) return std::nullopt;
     const uint64_t tag = GetU64(record, 0);
-    if (tag != kRecordTag && !(cluster && tag == kClusterRecordTag)) return std::nullopt;
+    const bool ranged = tag == kRecordTag;
+    if (!ranged && tag != kUnrangedRecordTag && !(cluster && tag == kClusterRecordTag)) {
+      return std::nullopt;
+    }
+    const size_t data_at = ranged ? 64 : 40;
+    if (record.size() < data_at) return std::nullopt;
     Batch batch;
     batch.events = GetU64(record, 8);
     batch.site_rows = GetU64(record, 16);
     batch.breakdown_rows = GetU64(record, 24);
     const uint64_t site_bytes = GetU64(record, 32);
-    if (site_bytes > record.size() - 40) return std::nullopt;
-    batch.site_data = std::string(record.substr(40, site_bytes));
-    batch.breakdown_data = std::string(record.substr(40 + site_bytes));
+    if (site_bytes > record.size() - data_at) return std::nullopt;
+    if (ranged) {
+      batch.worker = static_cast<uint32_t>(GetU64(record, 40));
+      batch.site_last = GetU64(record, 48);
+      batch.breakdown_last = GetU64(record, 56);
+    }
+    batch.site_data = std::string(record.substr(data_at, site_bytes));
+    batch.breakdown_data = std::string(record.substr(data_at + site_bytes));
     return batch;
   }
 };
@@ -345,6 +365,7 @@ bool Forwarder::Drain(std::chrono::milliseconds deadline) {
   StartThreads();
   dispatcher_.join();
   for (auto& shard : shards_) shard->thread.join();
+  if (config_.watermarks != nullptr) config_.watermarks->WriteDirty();
   std::lock_guard lock(mu_);
   return Done();
 }
@@ -380,7 +401,7 @@ uint64_t Forwarder::spooled_bytes() const { return Shard::Sum(shards_, &Shard::s
 
 uint64_t Forwarder::spooled_records() const { return Shard::Sum(shards_, &Shard::spool_records); }
 
-namespace {
+namespace forward_internal {
 
 using SiteKey = std::pair<uint32_t, uint32_t>;
 // (site_id, minute, dimension, value)
@@ -409,6 +430,24 @@ struct ShardRows {
   Breakdowns breakdowns;
   uint64_t events = 0;
 };
+
+// Breakdown rows of one worker's epochs held since its last cut, per shard.
+struct HeldRows {
+  std::vector<Breakdowns> shards;
+  uint64_t first_sequence = 0;  // of the first epoch held (0: not from the archive)
+  uint64_t last_sequence = 0;   // of the last one
+  size_t bytes = 0;             // estimated, part of pending_bytes_
+};
+
+}  // namespace forward_internal
+
+namespace {
+
+using forward_internal::Breakdowns;
+using forward_internal::HeldBreakdown;
+using forward_internal::HeldRows;
+using forward_internal::kHeldBreakdownBytes;
+using forward_internal::ShardRows;
 
 // Keeps at most top_k[d] values per (site, minute, dimension) of `rows` — the most hits, ties
 // by value — and folds the rest into that group's (other) row; adds the folded hits to
@@ -469,53 +508,58 @@ void ShareEvents(uint64_t events, const std::vector<uint64_t>& hits, std::vector
   (*rows)[busiest].events += events - given;
 }
 
-// Merges one epoch's site rows into `rows` and holds its breakdown rows in `held` (adding
-// their estimated growth to `held_bytes`); shares its events out over `rows`.
-void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<ShardRows>* rows,
-                std::vector<Breakdowns>* held, size_t* held_bytes) {
+// Splits one epoch's site rows into `rows` by shard and holds its breakdown rows in `held`;
+// shares its events out over `rows`. Each shard's site rows stay sorted by (site, minute).
+void SplitEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<ShardRows>* rows,
+                HeldRows* held) {
   std::vector<uint64_t> hits(rows->size(), 0);
   for (auto& row : epoch.site_minutes) {
     const uint32_t s = ring.ShardOf(row.site_id);
     hits[s] += row.pageviews + row.events;
-    auto [it, inserted] = (*rows)[s].sites.try_emplace({row.site_id, row.minute});
-    kernels::SiteMinuteRow& merged = it->second;
-    if (inserted) {
-      merged = std::move(row);
-      continue;
-    }
-    merged.pageviews += row.pageviews;
-    merged.events += row.events;
-    merged.visitors.Merge(row.visitors);
+    (*rows)[s].sites.try_emplace({row.site_id, row.minute}, std::move(row));
   }
+  if (held->first_sequence == 0) held->first_sequence = epoch.first_sequence;
+  held->last_sequence = epoch.last_sequence;
   for (auto& row : epoch.breakdowns) {
     const size_t value_bytes = row.value.size();
-    auto [it, inserted] = (*held)[ring.ShardOf(row.site_id)].try_emplace(
+    auto [it, inserted] = held->shards[ring.ShardOf(row.site_id)].try_emplace(
         {row.site_id, row.minute, row.dimension, std::move(row.value)});
     const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors)};
     const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
     it->second.Merge(more);
-    *held_bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
-    if (inserted) *held_bytes += kHeldBreakdownBytes + value_bytes;
+    held->bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
+    if (inserted) held->bytes += kHeldBreakdownBytes + value_bytes;
   }
   ShareEvents(epoch.events, hits, rows);
 }
 
-// Appends the RowBinary of `rows` to the two strings; every row carries `batch_id`.
-void EncodeRows(ShardRows& rows, uint64_t batch_id, std::string* site_data,
-                std::string* breakdown_data) {
+// Appends the RowBinary of `rows` to `data`; every row carries `batch_id`.
+void EncodeSiteRows(ShardRows& rows, uint64_t batch_id, std::string* data) {
   for (auto& [key, row] : rows.sites) {
-    AppendSiteMinuteRowBinary(row, site_data);
-    AppendBatchIdRowBinary(batch_id, site_data);
+    AppendSiteMinuteRowBinary(row, data);
+    AppendBatchIdRowBinary(batch_id, data);
   }
+}
+
+void EncodeBreakdownRows(ShardRows& rows, uint64_t batch_id, std::string* data) {
   kernels::BreakdownRow breakdown;
   for (auto& [key, held_row] : rows.breakdowns) {
     std::tie(breakdown.site_id, breakdown.minute, breakdown.dimension, breakdown.value) = key;
     breakdown.pageviews = held_row.pageviews;
     breakdown.events = held_row.events;
     breakdown.visitors = std::move(held_row.visitors);
-    AppendBreakdownRowBinary(breakdown, breakdown_data);
-    AppendBatchIdRowBinary(batch_id, breakdown_data);
+    AppendBreakdownRowBinary(breakdown, data);
+    AppendBatchIdRowBinary(batch_id, data);
   }
+}
+
+// The id of the rows of one table of (node, worker, archive range, shard): the same whenever
+// the range is rebuilt, different for any other. Fixed forever: ClickHouse compares ids.
+uint64_t RangeBatchId(uint64_t node, uint32_t worker, uint64_t first, uint64_t last, size_t shard,
+                      bool site) {
+  constexpr uint64_t kSeed = 0x6261'7463'6869'6401ULL;
+  const std::array<uint64_t, 5> words = {node, worker, first, last, (uint64_t{shard} << 1) | site};
+  return kernels::Hash64({reinterpret_cast<const char*>(words.data()), sizeof(words)}, kSeed);
 }
 
 }  // namespace
@@ -537,57 +581,107 @@ bool Forwarder::AwaitFlush(std::chrono::milliseconds interval, bool holding,
   return true;
 }
 
+size_t Forwarder::BuildBatches(uint32_t worker, uint64_t first, uint64_t last,
+                               std::vector<ShardRows>& rows, HeldRows* cut,
+                               std::mt19937_64& random_ids, std::vector<std::vector<Batch>>* out) {
+  size_t bytes = 0;
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    if (cut != nullptr) {
+      rows[s].breakdowns.swap(cut->shards[s]);
+      CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
+    }
+    if (last == 0 && rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) {
+      continue;
+    }
+    Batch& batch = (*out)[s].emplace_back();
+    batch.worker = worker;
+    batch.events = rows[s].events;
+    batch.site_rows = rows[s].sites.size();
+    batch.breakdown_rows = rows[s].breakdowns.size();
+    batch.site_last = last;
+    batch.breakdown_last = cut != nullptr ? cut->last_sequence : 0;
+    // Without an archive range, a random id: never taken for a resend of another batch.
+    EncodeSiteRows(
+        rows[s],
+        last != 0 ? RangeBatchId(config_.node, worker, first, last, s, true) : random_ids(),
+        &batch.site_data);
+    EncodeBreakdownRows(
+        rows[s],
+        batch.breakdown_last != 0
+            ? RangeBatchId(config_.node, worker, cut->first_sequence, cut->last_sequence, s, false)
+            : random_ids(),
+        &batch.breakdown_data);
+    bytes += batch.MemoryBytes();
+  }
+  return bytes;
+}
+
 void Forwarder::Dispatch() {
   const ShardRing ring(static_cast<uint32_t>(shards_.size()));
-  std::mt19937_64 batch_ids(std::random_device{}());
+  const size_t n = shards_.size();
+  std::mt19937_64 random_ids(std::random_device{}());  // for epochs without a range
   const auto interval = std::chrono::milliseconds(config_.flush_interval_ms);
   const auto breakdown_interval = std::chrono::milliseconds(config_.breakdown_flush_interval_ms);
   Clock::time_point next_flush = Clock::now() + interval;
   Clock::time_point next_breakdown_flush = Clock::now() + breakdown_interval;
-  // Breakdown rows merged across flushes until breakdown_interval passes: one row per (site,
-  // minute, dimension, value) per interval instead of per flush.
-  std::vector<Breakdowns> held(shards_.size());
+  // Per worker: breakdown rows merged across its epochs until its next cut, one row per
+  // (site, minute, dimension, value) per cut instead of per epoch.
+  std::map<uint32_t, HeldRows> held;
   size_t held_bytes = 0;  // estimated, part of pending_bytes_
   while (true) {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
     if (!AwaitFlush(interval, held_bytes > 0, &next_flush, &epochs, &draining)) return;
+    // Acknowledgements the coalescing left unwritten reach the disk within a flush interval.
+    if (config_.watermarks != nullptr) config_.watermarks->WriteDirty();
     const bool breakdowns_due = draining || Clock::now() >= next_breakdown_flush;
     if (epochs.empty() && !(breakdowns_due && held_bytes > 0)) continue;
     const size_t held_before = held_bytes;
     size_t epoch_bytes = 0;
-    std::vector<ShardRows> rows(shards_.size());
+    size_t batch_bytes = 0;
+    std::vector<std::vector<Batch>> batches(n);
+    const auto cut = [&](uint32_t worker, uint64_t first, uint64_t last,
+                         std::vector<ShardRows>& rows, HeldRows& h) {
+      batch_bytes += BuildBatches(worker, first, last, rows, &h, random_ids, &batches);
+      held_bytes -= h.bytes;
+      h = HeldRows{};
+    };
+    std::map<uint32_t, const kernels::EpochRows*> last_of_worker;
+    for (const auto& epoch : epochs) last_of_worker[epoch.worker] = &epoch;
     for (auto& epoch : epochs) {
       epoch_bytes += EstimateBytes(epoch);
-      MergeEpoch(ring, epoch, &rows, &held, &held_bytes);
+      HeldRows& h = held[epoch.worker];
+      h.shards.resize(n);
+      std::vector<ShardRows> rows(n);
+      const size_t before = h.bytes;
+      SplitEpoch(ring, epoch, &rows, &h);
+      held_bytes += h.bytes - before;
+      // Without an archive range, the interval decides (the drain too): due, a worker's last
+      // epoch of the flush carries the rows held.
+      if (epoch.last_sequence != 0 ? epoch.breakdown_cut
+                                   : breakdowns_due && last_of_worker[epoch.worker] == &epoch) {
+        cut(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows, h);
+      } else {
+        batch_bytes += BuildBatches(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows,
+                                    nullptr, random_ids, &batches);
+      }
     }
     if (breakdowns_due) {
-      for (size_t s = 0; s < shards_.size(); ++s) {
-        rows[s].breakdowns.swap(held[s]);
-        CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
+      // Epochs with an archive range are cut where their worker recorded it; only a drain cuts
+      // them earlier.
+      for (auto& [worker, h] : held) {
+        if (h.bytes == 0 || (h.last_sequence != 0 && !draining)) continue;
+        std::vector<ShardRows> rows(n);
+        cut(worker, 0, 0, rows, h);
       }
-      held_bytes = 0;
       next_breakdown_flush = Clock::now() + breakdown_interval;
-    }
-    std::vector<std::optional<Batch>> batches(shards_.size());
-    size_t batch_bytes = 0;
-    for (size_t s = 0; s < shards_.size(); ++s) {
-      if (rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) continue;
-      Batch& batch = batches[s].emplace();
-      batch.events = rows[s].events;
-      batch.site_rows = rows[s].sites.size();
-      batch.breakdown_rows = rows[s].breakdowns.size();
-      // A random id per batch: two batches never share one, so replicated tables never take
-      // one for a resend of the other, whatever their rows.
-      EncodeRows(rows[s], batch_ids(), &batch.site_data, &batch.breakdown_data);
-      batch_bytes += batch.MemoryBytes();
     }
     {
       std::lock_guard lock(mu_);
       pending_bytes_.fetch_add(batch_bytes + held_bytes, std::memory_order_relaxed);
       pending_bytes_.fetch_sub(epoch_bytes + held_before, std::memory_order_relaxed);
-      for (size_t s = 0; s < shards_.size(); ++s) {
-        if (batches[s].has_value()) shards_[s]->inbox.push_back(std::move(*batches[s]));
+      for (size_t s = 0; s < n; ++s) {
+        for (Batch& batch : batches[s]) shards_[s]->inbox.push_back(std::move(batch));
       }
     }
     wake_.notify_all();
@@ -894,16 +988,38 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
   const std::string_view site_table = cluster ? kSiteMinutesLocalTable : kSiteMinutesTable;
   const std::string_view breakdown_table =
       cluster ? kBreakdownMinutesLocalTable : kBreakdownMinutesTable;
-  if (!batch.site_done && batch.site_rows > 0) {
-    if (!insert(site_table, batch.site_data)) return false;
-    shard.site_rows_sent.fetch_add(batch.site_rows, std::memory_order_relaxed);
+  if (!batch.site_done) {
+    if (!Acknowledged(shard, batch, true)) {
+      if (!insert(site_table, batch.site_data)) return false;
+      shard.site_rows_sent.fetch_add(batch.site_rows, std::memory_order_relaxed);
+    }
+    RecordAck(shard, batch, true);
   }
   batch.site_done = true;
-  if (batch.breakdown_rows > 0) {
+  if (!Acknowledged(shard, batch, false)) {
     if (!insert(breakdown_table, batch.breakdown_data)) return false;
     shard.breakdown_rows_sent.fetch_add(batch.breakdown_rows, std::memory_order_relaxed);
   }
+  RecordAck(shard, batch, false);
   return true;
+}
+
+bool Forwarder::Acknowledged(const Shard& shard, const Batch& batch, bool site) const {
+  if ((site ? batch.site_rows : batch.breakdown_rows) == 0) return true;
+  const uint64_t last = site ? batch.site_last : batch.breakdown_last;
+  if (config_.watermarks == nullptr || last == 0) return false;
+  const ShardWatermark mark = config_.watermarks->Get(batch.worker)[shard.number - 1];
+  return last <= (site ? mark.site : mark.breakdown);
+}
+
+void Forwarder::RecordAck(const Shard& shard, const Batch& batch, bool site) {
+  const uint64_t last = site ? batch.site_last : batch.breakdown_last;
+  if (config_.watermarks == nullptr || last == 0) return;
+  if (config_.watermarks->Advance(batch.worker, shard.number - 1,
+                                  site ? &ShardWatermark::site : &ShardWatermark::breakdown,
+                                  last) != 0) {
+    std::fprintf(stderr, "forwarder: worker %u: cannot write its watermark file\n", batch.worker);
+  }
 }
 
 void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) const {
@@ -945,6 +1061,17 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
     out.Gauge(prefix + "_last_insert_seconds",
               "Duration of the last successful INSERT (the slowest shard's).", {},
               static_cast<double>(last_us) / 1e6);
+    if (config_.watermarks != nullptr) {
+      out.Counter(prefix + "_watermark_writes_total",
+                  "Watermark files written after acknowledgements, by result.", {{"result", "ok"}},
+                  config_.watermarks->writes());
+      out.Counter(prefix + "_watermark_writes_total",
+                  "Watermark files written after acknowledgements, by result.",
+                  {{"result", "failed"}}, config_.watermarks->write_errors());
+      out.FloatCounter(prefix + "_watermark_write_seconds_total",
+                       "Seconds spent writing and syncing watermark files.", {},
+                       static_cast<double>(config_.watermarks->write_micros()) * 1e-6);
+    }
     out.Counter(prefix + "_acknowledged_events_total",
                 "Accepted events whose aggregates ClickHouse acknowledged.", {},
                 load(acked_events_));

@@ -22,10 +22,16 @@
 
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/dead_letter.h"
+#include "host/forward/watermarks.h"
 #include "host/metrics/metrics.h"
 #include "kernels/aggregate/minute_aggregator.h"
 
 namespace beacon::host {
+
+namespace forward_internal {
+struct ShardRows;  // one shard's rows of a batch; defined in forwarder.cc
+struct HeldRows;   // a worker's breakdown rows held until its next cut
+}  // namespace forward_internal
 
 struct ForwarderConfig {
   // Database, user, password and timeout for every server; `url` is the one server when
@@ -37,10 +43,12 @@ struct ForwarderConfig {
   // SchemaOptions::cluster: empty for one server's tables; otherwise the cluster's
   // shard-local tables are written. Rows carry a batch id either way (see schema.h).
   std::string cluster;
+  uint64_t node = 0;  // this node's id ([node] id), part of every batch id
   int flush_interval_ms = 1000;
-  // Breakdown rows (breakdown_minutes) are merged this long, across flushes, before they are
-  // sent: one row per (site, minute, dimension, value) per interval instead of per flush. 0:
-  // with every flush.
+  // Epochs without an archive range (last_sequence 0): breakdown rows (breakdown_minutes) are
+  // merged this long, across flushes, before they are sent: one row per (site, minute,
+  // dimension, value) per interval instead of per flush. 0: with every flush. Epochs with a
+  // range are cut where the worker recorded it (EpochRows::breakdown_cut).
   int breakdown_flush_interval_ms = 0;
   // The top-K per (site, minute, dimension) of each batch (the workers' limits): merged epochs
   // are capped again, the rest folded into (other).
@@ -54,6 +62,9 @@ struct ForwarderConfig {
   std::string spool_dir;
   uint64_t spool_max_bytes = uint64_t{1} << 30;  // per shard, and for the dead letters
   bool spool_fsync = true;  // fdatasync each record and its directory before counting it
+  // Where acknowledged archive ranges are recorded, and what is skipped as acknowledged
+  // already (a replayed epoch); null: none. Outlives the forwarder.
+  WatermarkStore* watermarks = nullptr;
 };
 
 class Forwarder {
@@ -104,7 +115,14 @@ class Forwarder {
   struct Batch;  // one shard's merged rows, encoded; defined in forwarder.cc
   struct Shard;  // one shard's replicas, inbox, spool, thread and counters
   void StartThreads();
-  void Dispatch();  // the flush loop: epochs -> one batch per shard
+  void Dispatch();  // the flush loop: epochs -> batches per (worker, shard)
+  // Appends to (*out)[shard] one batch per shard of `worker`'s site `rows` of the archive range
+  // first..last (0: none; then only shards with rows), with the breakdown rows of `cut` when
+  // given. Returns the batches' bytes.
+  size_t BuildBatches(uint32_t worker, uint64_t first, uint64_t last,
+                      std::vector<forward_internal::ShardRows>& rows,
+                      forward_internal::HeldRows* cut, std::mt19937_64& random_ids,
+                      std::vector<std::vector<Batch>>* out);
   // Waits for the next flush and takes the offered epochs; false when the dispatcher ends
   // (stopping, or draining with nothing offered and nothing `holding`).
   bool AwaitFlush(std::chrono::milliseconds interval, bool holding,
@@ -142,6 +160,11 @@ class Forwarder {
   // `failure` says why.
   bool Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>>& clients, Batch& batch,
             SendFailure* failure);
+  // Whether the site (`site`) or breakdown rows of `batch` need no insert: none, or the
+  // watermark shows their range acknowledged (a batch rebuilt by replay, or spooled twice).
+  bool Acknowledged(const Shard& shard, const Batch& batch, bool site) const;
+  // Those rows were acknowledged: raises the watermark to their range.
+  void RecordAck(const Shard& shard, const Batch& batch, bool site);
   // Moves the shard's unsent in-memory batches to the end of its spool, oldest first, until
   // the spool refuses one.
   void SpoolInbox(Shard& shard);

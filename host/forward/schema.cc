@@ -78,7 +78,10 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
   // for one; it is not summed (the explicit column list) and means nothing after merges. On
   // merge the table sums the UInt64 columns and merges the uniqHLL12 states (verified on
   // 18.16), so rows of one key from any number of inserts collapse into one. The window is
-  // 1000 blocks. The server needs <zookeeper> and the macros {shard} and {replica}.
+  // 10000 blocks: a batch goes per (worker, shard) and epoch, so a busy shard takes about one
+  // block per worker and second of every appliance, and a batch rebuilt by replay after a
+  // crash must still be in the window. The server needs <zookeeper> and the macros {shard} and
+  // {replica}.
   const std::string suffix = options.cluster.empty() ? "" : "_local";
   const std::string site_table = "site_minutes" + suffix;
   const std::string breakdown_table = "breakdown_minutes" + suffix;
@@ -91,7 +94,7 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
       zk + site_table +
       "', '{replica}', (pageviews, events, visitors)) "
       "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, minute) "
-      "SETTINGS replicated_deduplication_window = 1000");
+      "SETTINGS replicated_deduplication_window = 10000");
   // Breakdowns: one row per (site, dimension, minute, value). The key starts with
   // (site_id, dimension) because every analyst query fixes both.
   statements.push_back(
@@ -99,7 +102,7 @@ std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
       ", batch_id UInt64) ENGINE = ReplicatedSummingMergeTree(" + zk + breakdown_table +
       "', '{replica}', (pageviews, events, visitors)) "
       "PARTITION BY toYYYYMMDD(minute) ORDER BY (site_id, dimension, minute, "
-      "value) SETTINGS replicated_deduplication_window = 1000");
+      "value) SETTINGS replicated_deduplication_window = 10000");
   if (options.cluster.empty()) return statements;
   const std::string& cluster = options.cluster;
   // No sharding key: inserts through these would bypass beacond's shard ring, so ClickHouse

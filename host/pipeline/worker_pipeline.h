@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -62,6 +63,17 @@ struct PipelineConfig {
   // before aggregation (counted there). Null: none.
   SiteBudgets* budgets = nullptr;
   ArchiveConfig archive;  // used by OpenArchive
+  // An epoch closed this long after the last breakdown cut is cut too: the forwarder sends the
+  // breakdown rows held since then (recorded in the epoch's archive marker). 0: every epoch.
+  int breakdown_flush_interval_ms = 0;
+};
+
+// What WorkerPipeline::Replay read and rebuilt.
+struct WorkerReplayStats {
+  uint64_t records = 0;          // beacon records decoded and aggregated
+  uint64_t epochs = 0;           // epochs closed at their markers
+  uint64_t markers_skipped = 0;  // markers of epochs before the start, or unreadable
+  int error = 0;                 // errno of reading the archive directory
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
@@ -79,7 +91,9 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Opens this worker's raw archive writer in `fs` (which outlives the pipeline) when the
   // archive is enabled: from then on every beacon is archived before it is decoded, and one
   // the archive refuses is neither decoded nor acknowledged. Returns 0 or an errno.
-  int OpenArchive(FileSystem& fs);
+  // `min_first_sequence` (0: the config's) keeps the numbering above what the watermarks
+  // cover, even for an emptied archive.
+  int OpenArchive(FileSystem& fs, uint64_t min_first_sequence = 0);
 
   bool Admitting() override;
   void OnBatch(kernels::RawBatch& batch) override;
@@ -92,6 +106,15 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Closes the open epoch and offers it (and any refused one) once more, and makes the
   // archive durable; for shutdown. Returns false when the forwarder still refuses.
   bool Flush();
+
+  // Replays this worker's archived records from sequence `from` on through the same decode and
+  // aggregation (no budgets, nothing archived again): at each epoch marker the epoch is closed
+  // with the marker's index, range and breakdown cut and offered, waiting while the forwarder
+  // refuses; records after the last marker stay in the open epoch, which the live worker goes
+  // on filling. Before ingress opens (OpenArchive first); the forwarder must be started.
+  WorkerReplayStats Replay(uint64_t from);
+  uint64_t replayed_records() const { return replayed_records_.load(std::memory_order_relaxed); }
+  uint64_t replayed_epochs() const { return replayed_epochs_.load(std::memory_order_relaxed); }
 
   uint32_t worker() const { return worker_; }
   // The worker's card batcher; null unless a card backend decodes.
@@ -150,10 +173,23 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Appends one record per beacon of `batch` to the archive and returns the beacons to decode:
   // `batch` itself, or archived_ holding those the archive took when it refused some.
   kernels::RawBatch& Archive(kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
-  // Polls the writer (never blocks): health, and durability_.
+  // Polls the writer (never blocks): health, and durability_; offers the epochs it made durable,
+  // and rebuilds the open epoch when a failure lost records it holds.
   void PollArchive();
-  void CloseEpoch();
+  // The archived records first..last (0: none) join the open epoch.
+  void NoteTaken(uint64_t first, uint64_t last);
+  // Closes the open epoch: appends its marker (cut: whether to cut breakdowns, by time unless
+  // forced) and queues it until the marker is durable.
+  void CloseEpoch(bool force_cut = false);
+  // Queues the open epoch's rows with `marker` as its range, index and cut.
+  void QueueEpoch(const kernels::EpochMarker& marker, uint64_t marker_sequence);
+  // Offers the durable queued epochs in order; false when the forwarder refused one.
   bool OfferPending();
+  // After a failed archive write: drops the epochs holding records that never became durable
+  // and rebuilds the open epoch from the durable records after the last epoch kept.
+  void Rebuild(uint64_t durable);
+  // Replays records from..through (0: to the end); `wait`: for the forwarder's room.
+  WorkerReplayStats ReplayRange(uint64_t from, uint64_t through, bool wait);
   // Drops the decoded events over their site's budget (live_->budgets).
   void ApplyBudgets();
   // Takes up the live source's settings when a newer one was published; between batches.
@@ -173,7 +209,26 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::unique_ptr<FpgaDevice> device_;
   std::unique_ptr<FpgaBatcher> batcher_;  // delivers decoded batches to Accept, in order
   kernels::MinuteAggregator aggregator_;
-  std::optional<kernels::EpochRows> refused_;  // an epoch the forwarder had no room for
+  // Closed epochs in order, each with its marker's sequence (0: no archive); offered once the
+  // marker is durable. The first one may have been refused by the forwarder (refused_).
+  struct ClosedEpoch {
+    kernels::EpochRows rows;
+    uint64_t marker = 0;
+  };
+  std::deque<ClosedEpoch> closed_;
+  bool refused_ = false;           // the forwarder refused closed_.front()
+  uint64_t next_epoch_ = 0;        // index of the next epoch closed
+  uint64_t open_first_ = 0;        // the open epoch's first record sequence (0: none yet)
+  uint64_t open_last_ = 0;         // and last
+  uint64_t last_closed_last_ = 0;  // last_sequence of the last epoch closed
+  bool uncut_ = false;             // epochs closed since the last breakdown cut
+  uint64_t kept_through_ = 0;      // marker sequence of the last epoch queued
+  int64_t last_cut_ms_ = 0;        // monotonic ms of the last breakdown cut
+  bool replaying_ = false;
+  bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
+  bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
+  FileSystem* fs_ = nullptr;  // the archive's, from OpenArchive
+  std::string marker_scratch_;
   std::vector<std::pair<uint32_t, uint32_t>> site_allowance_;  // ApplyBudgets' scratch
   std::vector<uint8_t> keep_;                                  // ApplyBudgets' scratch
   int64_t epoch_started_ms_ = 0;
@@ -190,6 +245,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> epochs_closed_{0};
   std::atomic<uint64_t> shed_rounds_{0};
+  std::atomic<uint64_t> replayed_records_{0};
+  std::atomic<uint64_t> replayed_epochs_{0};
   std::atomic<uint64_t> ua_hits_{0};
   std::atomic<uint64_t> ua_misses_{0};
   uint64_t ua_hits_before_ = 0;  // of the caches replaced by reloads

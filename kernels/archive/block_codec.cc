@@ -45,7 +45,7 @@ void Append(std::string& column, T value) {
   column.append(bytes, sizeof(T));
 }
 
-constexpr uint8_t kLastIngress = static_cast<uint8_t>(IngressKind::kMirror);
+constexpr uint8_t kLastIngress = static_cast<uint8_t>(IngressKind::kControl);
 constexpr uint8_t kLastEndpoint = static_cast<uint8_t>(Endpoint::kUdpSyslog);
 
 }  // namespace

@@ -30,11 +30,16 @@ int main(int argc, char** argv) {
   beacon::host::ArchiveScanner scanner(fs, dir);
   beacon::host::ArchiveScanStats total;
   uint64_t forbidden_records = 0;
+  uint64_t control_records = 0;  // epoch markers: not beacons
   for (const uint32_t worker : workers) {
     if (scanner.Seek(worker, 1) != 0) return 2;
     uint64_t sequence = 0;
     beacon::kernels::ArchiveRecord record;
     while (scanner.Next(&sequence, &record)) {
+      if (beacon::kernels::IsControlRecord(record)) {
+        ++control_records;
+        continue;
+      }
       if (!forbidden.empty() && record.payload.find(forbidden) != std::string_view::npos) {
         ++forbidden_records;
       }
@@ -42,7 +47,7 @@ int main(int argc, char** argv) {
     total.Add(scanner.stats());
   }
   std::printf("records %llu workers %zu torn %llu corrupt %llu lost %llu\n",
-              static_cast<unsigned long long>(total.records), workers.size(),
+              static_cast<unsigned long long>(total.records - control_records), workers.size(),
               static_cast<unsigned long long>(total.torn_blocks),
               static_cast<unsigned long long>(total.corrupt_blocks),
               static_cast<unsigned long long>(total.lost_records));

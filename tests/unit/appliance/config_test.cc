@@ -269,6 +269,23 @@ max_age_h = 48
   ExpectError("[archive]\nmax_gb = 1\nmax_mb = 3\n", "archive.max_mb: give max_gb or max_mb");
 }
 
+TEST(ConfigTest, NodeIdIsAStableHashOfTheNameDefaultingToTheHostname) {
+  const Config c = ParseConfig("[node]\nid = \"beacon-1\"\n", "t.toml");
+  EXPECT_EQ(c.node_name, "beacon-1");
+  EXPECT_EQ(c.node_id, NodeIdOf("beacon-1"));
+  EXPECT_EQ(c.archive.writer.node, c.node_id);
+  EXPECT_EQ(c.forwarder.node, c.node_id);
+  EXPECT_NE(NodeIdOf("beacon-1"), NodeIdOf("beacon-2"));
+  // Pinned: archives and ClickHouse batch ids carry the value.
+  EXPECT_EQ(NodeIdOf("beacon-1"), 0x35ee5e97bf3dbf05ULL);
+  const Config defaults = DefaultConfig();
+  EXPECT_FALSE(defaults.node_name.empty());
+  EXPECT_EQ(defaults.node_id, NodeIdOf(defaults.node_name));
+  EXPECT_EQ(defaults.archive.writer.node, defaults.node_id);
+  ExpectError("[node]\nid = \"\"\n", "node.id: expected a non-empty name");
+  ExpectError("[node]\nname = \"x\"\n", "node.name");
+}
+
 TEST(ConfigTest, ReadsAClusterOfShardsAndItsSpool) {
   const Config c = ParseConfig(R"([clickhouse]
 shards = [["http://127.0.0.1:1", "http://127.0.0.1:2"], ["http://127.0.0.1:3"]]

@@ -259,6 +259,55 @@ TEST(SegmentWriter, RecoversATornTailCutAtEveryByteOfTheLastBlock) {
   }
 }
 
+TEST(SegmentWriter, EpochMarkersSurviveATornTailAsWholeRecordsOrNotAtAll) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  const std::string pristine = scratch.path() + "/pristine";
+  uint64_t last_block_at = 0;
+  uint64_t size = 0;
+  const auto append_marker = [](SegmentWriter& writer, uint64_t epoch, uint64_t first) {
+    const std::string payload = kernels::EncodeEpochMarker(
+        {.epoch = epoch, .first_sequence = first, .last_sequence = writer.next_sequence() - 1});
+    EXPECT_NE(writer.Append(kernels::ControlRecord(payload, 1'700'000'000'000)), 0u);
+  };
+  {
+    auto writer = OpenWriter(fs, Options(pristine));
+    ASSERT_TRUE(AppendRecords(*writer, 10));
+    append_marker(*writer, 0, 1);  // sequence 11
+    ASSERT_TRUE(writer->Flush());
+    last_block_at = writer->stats().bytes.load();
+    ASSERT_TRUE(AppendRecords(*writer, 3));
+    append_marker(*writer, 1, 12);  // sequence 15
+    ASSERT_TRUE(writer->Flush());
+    size = writer->stats().bytes.load();
+  }
+  const std::string name = SegmentFileName(2, 1);
+  for (uint64_t cut = last_block_at; cut <= size; ++cut) {
+    std::filesystem::remove_all(scratch.archive());
+    std::filesystem::create_directory(scratch.archive());
+    std::filesystem::copy_file(pristine + "/" + name, scratch.archive() + "/" + name);
+    std::filesystem::resize_file(scratch.archive() + "/" + name, cut);
+    ArchiveScanner scanner(fs, scratch.archive());
+    ASSERT_EQ(scanner.Seek(2, 1), 0);
+    std::vector<uint64_t> markers;
+    uint64_t records = 0;
+    uint64_t sequence = 0;
+    kernels::ArchiveRecord record;
+    while (scanner.Next(&sequence, &record)) {
+      ++records;
+      if (!kernels::IsControlRecord(record)) continue;
+      kernels::EpochMarker marker;
+      ASSERT_EQ(kernels::DecodeEpochMarker(record.payload, &marker), kernels::ArchiveError::kOk);
+      EXPECT_EQ(marker.last_sequence, sequence - 1);
+      markers.push_back(marker.epoch);
+    }
+    const bool whole = cut == size;
+    EXPECT_EQ(records, whole ? 15u : 11u) << "cut at " << cut;
+    EXPECT_EQ(markers, whole ? (std::vector<uint64_t>{0, 1}) : std::vector<uint64_t>{0})
+        << "cut at " << cut;
+  }
+}
+
 // The scripted workload of the crash tests: rounds of appends, each one block committed and
 // waited for (so the sync points are the same in every run), with segments small enough to
 // rotate. Returns the highest sequence reported durable.

@@ -94,6 +94,49 @@ TEST(ArchiveFormat, SegmentHeaderRoundTripAndChecks) {
   EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded), ArchiveError::kBadMagic);
 }
 
+TEST(ArchiveFormat, ReadsVersionOneAndTwoSegmentsOnly) {
+  SegmentHeader header;
+  char bytes[kSegmentHeaderBytes];
+  SegmentHeader decoded;
+  for (const uint16_t version : {uint16_t{0}, uint16_t{1}, uint16_t{2}, uint16_t{3}}) {
+    header.version = version;
+    EncodeSegmentHeader(header, bytes);
+    EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded),
+              version == 1 || version == 2 ? ArchiveError::kOk : ArchiveError::kBadVersion)
+        << version;
+  }
+  EXPECT_EQ(SegmentHeader().version, 2);
+}
+
+TEST(ArchiveFormat, EpochMarkerRoundTripsInABlockAmongRecords) {
+  const EpochMarker marker{
+      .epoch = 7, .first_sequence = 100, .last_sequence = 163, .breakdown_cut = true};
+  const std::string payload = EncodeEpochMarker(marker);
+  ASSERT_EQ(payload.size(), kEpochMarkerBytes);
+  BlockEncoder encoder(1);
+  std::string storage;
+  ASSERT_EQ(encoder.Add(Sample(5, &storage)), ArchiveError::kOk);
+  ASSERT_EQ(encoder.Add(ControlRecord(payload, 1'700'000'000'000)), ArchiveError::kOk);
+  std::string block;
+  encoder.Finish(163, &block);
+  BlockDecoder decoder;
+  ASSERT_EQ(decoder.Decode(block), ArchiveError::kOk);
+  ASSERT_EQ(decoder.records().size(), 2u);
+  EXPECT_FALSE(IsControlRecord(decoder.records()[0]));
+  ASSERT_TRUE(IsControlRecord(decoder.records()[1]));
+  EpochMarker decoded;
+  ASSERT_EQ(DecodeEpochMarker(decoder.records()[1].payload, &decoded), ArchiveError::kOk);
+  EXPECT_EQ(decoded.epoch, 7u);
+  EXPECT_EQ(decoded.first_sequence, 100u);
+  EXPECT_EQ(decoded.last_sequence, 163u);
+  EXPECT_TRUE(decoded.breakdown_cut);
+  EXPECT_EQ(DecodeEpochMarker(payload.substr(1), &decoded), ArchiveError::kBadRecord);
+  std::string flags = payload;
+  flags[28] = 2;
+  EXPECT_EQ(DecodeEpochMarker(flags, &decoded), ArchiveError::kBadRecord);
+  EXPECT_EQ(DecodeEpochMarker(decoder.records()[0].payload, &decoded), ArchiveError::kBadRecord);
+}
+
 TEST(BlockCodec, RoundTripAndEveryFlippedBitRefused) {
   BlockEncoder encoder(3);
   std::vector<std::string> storage(200);
