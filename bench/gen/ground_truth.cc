@@ -92,6 +92,22 @@ TruthSummary GroundTruth::Summary() const {
   return s;
 }
 
+void TruthSummary::Add(const TruthSummary& other) {
+  auto add = [](SiteMinute& to, const SiteMinute& from) {
+    to.pageviews += from.pageviews;
+    to.events += from.events;
+    to.visitors += from.visitors;
+  };
+  sent_hits += other.sent_hits;
+  accepted += other.accepted;
+  for (const auto& [key, c] : other.site_minutes) add(site_minutes[key], c);
+  for (const auto& [site, n] : other.site_visitors) site_visitors[site] += n;
+  for (const auto& [key, n] : other.pages) pages[key] += n;
+  for (const auto& [reason, n] : other.rejects) rejects[reason] += n;
+  for (const auto& [key, c] : other.breakdowns) add(breakdowns[key], c);
+  for (const auto& [key, n] : other.breakdown_visitors) breakdown_visitors[key] += n;
+}
+
 void TruthSummary::Write(std::ostream& out) const {
   out << "# beacon-gen ground truth; format: bench/gen/README.md\n";
   out << "sent_hits\t" << sent_hits << "\n";

@@ -38,6 +38,9 @@ struct TruthSummary {
   std::map<BreakdownValue, uint64_t> breakdown_visitors;
 
   bool operator==(const TruthSummary&) const = default;
+  // Adds another run's truth: counts and visitors summed, which is exact only when the two
+  // runs share no visitor (e.g. different seeds).
+  void Add(const TruthSummary& other);
   void Write(std::ostream& out) const;
   // Parses a truth file; throws std::runtime_error naming `source` and the bad line.
   static TruthSummary Read(std::istream& in, const std::string& source);

@@ -704,6 +704,7 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
     remaining -= produced;
     if (!req.hits.empty()) requests.push_back(std::move(req));
   }
+  for (size_t i = 0; i < requests.size(); ++i) requests[i].id = first + i;
   return requests;
 }
 

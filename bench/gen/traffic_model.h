@@ -75,6 +75,9 @@ struct Request {
   std::string user_agent;
   std::string country_header;  // sent as CF-IPCountry when not empty
   std::vector<Hit> hits;
+  // Unique within a model: chunk * kChunkHits + index in the chunk (a chunk holds at most
+  // kChunkHits requests, one hit each at least).
+  uint64_t id = 0;
 };
 
 struct TrafficOptions {
