@@ -122,6 +122,9 @@ int Run(int argc, char** argv) {
                    "long; 0: give up after 5 losses")
       ->capture_default_str();
 
+  auto* agents = app.add_subcommand(
+      "agents", "Print every user agent the model sends (browsers, then bots), one a line");
+
   TruthRebuild rebuild;
   auto* truth_cmd = app.add_subcommand(
       "truth", "Rebuild the exact truth of a run sent with --request-log from its model");
@@ -297,6 +300,11 @@ int Run(int argc, char** argv) {
     }
     if (!report.failure.empty()) std::fprintf(stderr, "beacon-gen: %s\n", report.failure.c_str());
     return report.ok() ? 0 : 1;
+  }
+  if (agents->parsed()) {
+    for (const HumanAgent& agent : HumanAgents()) std::cout << agent.user_agent << "\n";
+    for (const std::string_view agent : BotAgents()) std::cout << agent << "\n";
+    return 0;
   }
   if (truth_cmd->parsed()) {
     const kernels::SiteRegistry registry = kernels::SiteRegistry::Load(sites_file);

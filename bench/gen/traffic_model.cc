@@ -299,6 +299,7 @@ struct TrafficModel::SiteShape {
 };
 
 std::span<const HumanAgent> HumanAgents() { return kHumanAgents; }
+std::span<const std::string_view> BotAgents() { return kBotAgents; }
 
 std::string RequestPayload(const Request& request) {
   std::string text;

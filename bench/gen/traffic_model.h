@@ -47,6 +47,8 @@ struct HumanAgent {
 };
 // The 20 browser user agents visitors use, labelled.
 std::span<const HumanAgent> HumanAgents();
+// The crawler and script user agents of bot requests (rejected as bot_user_agent).
+std::span<const std::string_view> BotAgents();
 
 struct Hit {
   // The URL-encoded parameters, without qt (added at send time, see queue_time_ms).
