@@ -186,3 +186,13 @@ write_uap_subset() {  # FILE
   "$build/bench/gen/beacon-gen" agents |
     python3 "$beacon_root/tests/integration/uap_subset.py" /usr/share/uap-core/regexes.yaml "$1"
 }
+
+# Stops the beacond PID of node DIR with SIGTERM (drain_beacond: exits the script unless it
+# exits 0).
+drain_node() {  # DIR PID
+  local saved_work=$work
+  work=$1
+  beacond_pid=$2
+  drain_beacond
+  work=$saved_work
+}
