@@ -17,7 +17,8 @@ struct LogLine {
 
 bool ParseLine(const std::string& line, LogLine* out) {
   std::istringstream fields(line);
-  std::string kind, minutes;
+  std::string kind;
+  std::string minutes;
   if (!(fields >> kind >> out->id >> minutes) || (kind != "ack" && kind != "doubt")) return false;
   out->acknowledged = kind == "ack";
   out->minutes.clear();
