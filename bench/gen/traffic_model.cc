@@ -299,6 +299,7 @@ struct TrafficModel::SiteShape {
 };
 
 std::span<const HumanAgent> HumanAgents() { return kHumanAgents; }
+std::span<const std::string_view> BotAgents() { return kBotAgents; }
 
 std::string RequestPayload(const Request& request) {
   std::string text;
@@ -707,6 +708,7 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
     remaining -= produced;
     if (!req.hits.empty()) requests.push_back(std::move(req));
   }
+  for (size_t i = 0; i < requests.size(); ++i) requests[i].id = first + i;
   return requests;
 }
 

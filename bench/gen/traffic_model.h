@@ -48,6 +48,8 @@ struct HumanAgent {
 };
 // The 20 browser user agents visitors use, labelled.
 std::span<const HumanAgent> HumanAgents();
+// The crawler and script user agents of bot requests (rejected as bot_user_agent).
+std::span<const std::string_view> BotAgents();
 
 struct Hit {
   // The URL-encoded parameters, without qt (added at send time, see queue_time_ms).
@@ -76,6 +78,9 @@ struct Request {
   std::string user_agent;
   std::string country_header;  // sent as CF-IPCountry when not empty
   std::vector<Hit> hits;
+  // Unique within a model: chunk * kChunkHits + index in the chunk (a chunk holds at most
+  // kChunkHits requests, one hit each at least).
+  uint64_t id = 0;
 };
 
 struct TrafficOptions {
