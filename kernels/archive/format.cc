@@ -58,7 +58,9 @@ ArchiveError DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header) 
     return ArchiveError::kBadChecksum;
   }
   header->version = LoadLittleEndian<uint16_t>(in + 8);
-  if (header->version != kArchiveFormatVersion) return ArchiveError::kBadVersion;
+  if (header->version < kOldestArchiveFormatVersion || header->version > kArchiveFormatVersion) {
+    return ArchiveError::kBadVersion;
+  }
   if (LoadLittleEndian<uint16_t>(in + 10) != kSegmentHeaderBytes) return ArchiveError::kBadLength;
   header->worker = LoadLittleEndian<uint32_t>(in + 12);
   header->node = LoadLittleEndian<uint64_t>(in + 16);
