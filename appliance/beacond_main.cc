@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "appliance/config.h"
 #include "appliance/ingress.h"
 #include "appliance/management.h"
+#include "host/archive/archive_compressor.h"
 #include "host/archive/file_system.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
@@ -164,11 +166,50 @@ class Pipelines {
   std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
 };
 
+// [archive] compressor, reported at start; throws when "fpga" cannot be had. Without an archive
+// nothing is compressed: libzstd stands, whatever was asked.
+std::unique_ptr<host::ArchiveCompressor> ChooseArchiveCompressor(const Config& config,
+                                                                 const host::Backend& backend) {
+  const char* xclbin = std::getenv(host::kXclbinEnvVar);
+  std::unique_ptr<host::ArchiveCompressor> compressor = host::ArchiveCompressor::Choose(
+      config.archive.enabled ? config.archive_compressor : host::CompressorMode::kCpu,
+      backend.kind == host::BackendKind::kFpga, xclbin != nullptr ? xclbin : "",
+      config.archive.writer.compression_level);
+  if (config.archive.enabled) {
+    std::fprintf(stderr, "beacond: archive compressor %s ([archive] compressor = \"%s\"): %s\n",
+                 std::string(compressor->name()).c_str(),
+                 std::string(host::CompressorModeName(config.archive_compressor)).c_str(),
+                 compressor->detail().c_str());
+  }
+  return compressor;
+}
+
+void WriteArchiveCompressorMetrics(const host::ArchiveCompressor& compressor,
+                                   host::MetricsWriter& out) {
+  out.Gauge("beacond_archive_compressor_info",
+            "What compresses the archive's blocks (chosen at start), and what was asked for.",
+            {{"compressor", compressor.name()},
+             {"requested", host::CompressorModeName(compressor.requested())}},
+            1);
+  const host::CompressorCounts counts = compressor.counts();
+  out.Counter("beacond_archive_card_blocks_total", "Archive blocks compressed on the card.", {},
+              counts.card_blocks);
+  constexpr char kFallbackHelp[] = "Archive blocks the card handed back to libzstd, by reason.";
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp,
+              {{"reason", "device_error"}}, counts.fallback_device_error);
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp, {{"reason", "timeout"}},
+              counts.fallback_timeout);
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp,
+              {{"reason", "nonconforming"}}, counts.fallback_nonconforming);
+}
+
 host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend& backend,
+                                      const host::ArchiveCompressor& compressor,
                                       host::SaltStore* salts,
                                       const kernels::UserAgentClassifier* user_agents) {
   host::PipelineConfig pipeline = config.pipeline;
   pipeline.archive = config.archive;
+  pipeline.archive.writer.compressor = compressor.block_compressor();
   pipeline.user_agents = user_agents;
   pipeline.bytes = &backend.byte_kernels;
   pipeline.make_device = backend.make_device;
@@ -240,12 +281,15 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   WarnOfExampleVisitorKey(config);
   const sigset_t signals = BlockStopSignals();
   const host::Backend backend = host::ChooseBackend(config.backend);
+  const std::unique_ptr<host::ArchiveCompressor> compressor =
+      ChooseArchiveCompressor(config, backend);
   host::SaltStore salts(config.state_dir);
   const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
       LoadUserAgentClassifier(config.user_agent_regexes);
   host::Forwarder forwarder(config.forwarder);
   host::SiteBudgets budgets(sites, config.site_budget);
-  host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
+  host::PipelineConfig pipeline =
+      PipelineConfigOf(config, backend, *compressor, &salts, user_agents.get());
   pipeline.budgets = &budgets;
   Pipelines pipelines(pipeline, &sites, &forwarder);
   const int http_workers = HttpWorkers(config);
@@ -258,8 +302,9 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   http.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
   budgets.RegisterMetrics(&metrics);
-  metrics.Add([&backend, &salts](host::MetricsWriter& out) {
+  metrics.Add([&backend, &compressor, &salts](host::MetricsWriter& out) {
     host::WriteBackendInfo(backend, out);
+    WriteArchiveCompressorMetrics(*compressor, out);
     out.Counter("beacond_salt_write_failures_total",
                 "Daily salt rotations whose file write failed (salt kept in memory only)", {},
                 salts.write_failures());
