@@ -223,6 +223,7 @@ void RunConnection(SharedState* shared) {
       local.bytes += wire.size();
       written = conn.WriteAll(wire);
     }
+    const auto window_written = std::chrono::steady_clock::now();
     int64_t backoff_ms = 0;
     size_t answered = 0;
     std::vector<Request> resend;
@@ -235,6 +236,10 @@ void RunConnection(SharedState* shared) {
       }
       Request& req = queue[answered];
       ++local.requests;
+      local.latency_us.push_back(
+          static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::steady_clock::now() - window_written)
+                                    .count()));
       if (response.status >= 200 && response.status < 300) {
         for (size_t h = 0; h < req.hits.size(); ++h)
           local.truth.Record(req.hits[h], minutes[answered][h]);
@@ -289,6 +294,7 @@ void RunConnection(SharedState* shared) {
   total.reconnects += local.reconnects;
   for (const auto& [status, n] : local.unexpected_status) total.unexpected_status[status] += n;
   if (total.failure.empty()) total.failure = local.failure;
+  total.latency_us.insert(total.latency_us.end(), local.latency_us.begin(), local.latency_us.end());
   total.truth.Merge(local.truth);
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bench/gen/ground_truth.h"
 #include "bench/gen/traffic_model.h"
@@ -40,6 +41,8 @@ struct SendReport {
   uint64_t reconnects = 0;                    // connections lost with requests unanswered
   std::map<int, uint64_t> unexpected_status;  // non-2xx, non-503 status -> requests
   std::string failure;                        // a connection gave up: why
+  // Per answered request: microseconds from its pipelined window's write to its answer.
+  std::vector<uint32_t> latency_us;
   GroundTruth truth;
 
   bool ok() const { return unexpected_status.empty() && failure.empty(); }
