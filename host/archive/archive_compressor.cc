@@ -1,6 +1,8 @@
 // [archive] compressor: the choice and its reasons; see archive_compressor.h.
 #include "host/archive/archive_compressor.h"
 
+#include <algorithm>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 
@@ -41,14 +43,13 @@ std::unique_ptr<kernels::BlockCompressor> OpenCard(bool fpga_backend, const std:
 }  // namespace
 
 bool ParseCompressorMode(std::string_view name, CompressorMode* mode) {
-  for (const CompressorMode m :
-       {CompressorMode::kAuto, CompressorMode::kCpu, CompressorMode::kFpga}) {
-    if (name == CompressorModeName(m)) {
-      *mode = m;
-      return true;
-    }
-  }
-  return false;
+  constexpr CompressorMode kModes[] = {CompressorMode::kAuto, CompressorMode::kCpu,
+                                       CompressorMode::kFpga};
+  const auto* found = std::ranges::find_if(
+      kModes, [name](CompressorMode m) { return name == CompressorModeName(m); });
+  if (found == std::end(kModes)) return false;
+  *mode = *found;
+  return true;
 }
 
 std::string_view CompressorModeName(CompressorMode mode) {

@@ -187,7 +187,7 @@ ArchiveError CheckBlockFrames(std::string_view frames, uint32_t raw_bytes, uint1
     }
     const size_t bytes = ZSTD_findFrameCompressedSize(frames.data(), frames.size());
     if (ZSTD_isError(bytes)) return ArchiveError::kDecompress;
-    const unsigned long long content = ZSTD_getFrameContentSize(frames.data(), bytes);
+    const uint64_t content = ZSTD_getFrameContentSize(frames.data(), bytes);
     if (content == ZSTD_CONTENTSIZE_ERROR) return ArchiveError::kDecompress;
     // Version 1's writer always gave the size; the card omits it on frames under 256 bytes.
     if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
