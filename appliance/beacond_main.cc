@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "appliance/ingress.h"
 #include "appliance/management.h"
 #include "appliance/reload.h"
+#include "host/archive/archive_compressor.h"
 #include "host/archive/file_system.h"
 #include "host/archive/retention_runner.h"
 #include "host/backend/backend_registry.h"
@@ -137,11 +139,50 @@ class Pipelines {
   std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
 };
 
+// [archive] compressor, reported at start; throws when "fpga" cannot be had. Without an archive
+// nothing is compressed: libzstd stands, whatever was asked.
+std::unique_ptr<host::ArchiveCompressor> ChooseArchiveCompressor(const Config& config,
+                                                                 const host::Backend& backend) {
+  const char* xclbin = std::getenv(host::kXclbinEnvVar);
+  std::unique_ptr<host::ArchiveCompressor> compressor = host::ArchiveCompressor::Choose(
+      config.archive.enabled ? config.archive_compressor : host::CompressorMode::kCpu,
+      backend.kind == host::BackendKind::kFpga, xclbin != nullptr ? xclbin : "",
+      config.archive.writer.compression_level);
+  if (config.archive.enabled) {
+    std::fprintf(stderr, "beacond: archive compressor %s ([archive] compressor = \"%s\"): %s\n",
+                 std::string(compressor->name()).c_str(),
+                 std::string(host::CompressorModeName(config.archive_compressor)).c_str(),
+                 compressor->detail().c_str());
+  }
+  return compressor;
+}
+
+void WriteArchiveCompressorMetrics(const host::ArchiveCompressor& compressor,
+                                   host::MetricsWriter& out) {
+  out.Gauge("beacond_archive_compressor_info",
+            "What compresses the archive's blocks (chosen at start), and what was asked for.",
+            {{"compressor", compressor.name()},
+             {"requested", host::CompressorModeName(compressor.requested())}},
+            1);
+  const host::CompressorCounts counts = compressor.counts();
+  out.Counter("beacond_archive_card_blocks_total", "Archive blocks compressed on the card.", {},
+              counts.card_blocks);
+  constexpr char kFallbackHelp[] = "Archive blocks the card handed back to libzstd, by reason.";
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp,
+              {{"reason", "device_error"}}, counts.fallback_device_error);
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp, {{"reason", "timeout"}},
+              counts.fallback_timeout);
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp,
+              {{"reason", "nonconforming"}}, counts.fallback_nonconforming);
+}
+
 // The registry, budgets and user-agent patterns come from the reloader's live settings.
 host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend& backend,
+                                      const host::ArchiveCompressor& compressor,
                                       host::SaltStore* salts) {
   host::PipelineConfig pipeline = config.pipeline;
   pipeline.archive = config.archive;
+  pipeline.archive.writer.compressor = compressor.block_compressor();
   pipeline.bytes = &backend.byte_kernels;
   pipeline.make_device = backend.make_device;
   pipeline.salts = salts;
@@ -268,9 +309,9 @@ std::unique_ptr<host::RetentionRunner> StartRetention(const Config& config, host
       host::RetentionPolicy{config.archive.retention_max_bytes,
                             config.archive.retention_max_age_ms},
       kRetentionIntervalMs,
-      watermarks == nullptr ? host::RetentionWatermarks{}
-                            : host::RetentionWatermarks{
-                                  [watermarks] { return watermarks->RetentionLimits(); }});
+      watermarks == nullptr ? host::RetentionWatermarks{} : host::RetentionWatermarks{[watermarks] {
+        return watermarks->RetentionLimits();
+      }});
   metrics->Add([stats = &runner->stats()](host::MetricsWriter& out) {
     out.Counter("beacond_archive_retention_deleted_segments_total",
                 "Archive segments deleted by retention ([archive] max_mb / max_gb, max_age_h)", {},
@@ -302,14 +343,16 @@ int Run(const Config& config, const CommandLine& args) {
   const sigset_t signals = BlockStopSignals();
   Reloader reloader(config, args.config_path, args.sites_path);
   const host::Backend backend = host::ChooseBackend(config.backend);
+  const std::unique_ptr<host::ArchiveCompressor> compressor =
+      ChooseArchiveCompressor(config, backend);
   host::SaltStore salts(config.state_dir);
   host::PosixFileSystem state_fs;
   const std::unique_ptr<host::WatermarkStore> watermarks = OpenWatermarks(config, state_fs);
   host::ForwarderConfig forwarder_config = config.forwarder;
   forwarder_config.watermarks = watermarks.get();
   host::Forwarder forwarder(forwarder_config);
-  Pipelines pipelines(PipelineConfigOf(config, backend, &salts), reloader.live(), &forwarder,
-                      watermarks.get());
+  Pipelines pipelines(PipelineConfigOf(config, backend, *compressor, &salts), reloader.live(),
+                      &forwarder, watermarks.get());
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
   const std::vector<std::unique_ptr<Ingress>> ingresses =
@@ -326,8 +369,9 @@ int Run(const Config& config, const CommandLine& args) {
     live->Current()->budgets->WriteMetrics(out);
   });
   reloader.RegisterMetrics(&metrics);
-  metrics.Add([&backend, &salts](host::MetricsWriter& out) {
+  metrics.Add([&backend, &compressor, &salts](host::MetricsWriter& out) {
     host::WriteBackendInfo(backend, out);
+    WriteArchiveCompressorMetrics(*compressor, out);
     out.Counter("beacond_salt_write_failures_total",
                 "Daily salt rotations whose file write failed (salt kept in memory only)", {},
                 salts.write_failures());

@@ -326,8 +326,12 @@ host::CommitPolicy ParseCommitPolicy(std::string_view name, const std::string& s
 
 // [archive]; an empty or absent dir is <state_dir>/archive.
 void ParseArchive(const toml::table& root, const std::string& source, const std::string& state_dir,
-                  host::ArchiveConfig* archive) {
+                  host::ArchiveConfig* archive, host::CompressorMode* compressor) {
   Section section(root, "archive", source);
+  std::string mode;
+  if (section.String("compressor", &mode) && !host::ParseCompressorMode(mode, compressor)) {
+    Fail(source, "archive.compressor", "expected \"auto\", \"cpu\" or \"fpga\"");
+  }
   host::SegmentWriterOptions& writer = archive->writer;
   section.Bool("enabled", &archive->enabled);
   std::string dir;
@@ -828,7 +832,7 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   ParsePipeline(root, source, &config);
   ParseEnrich(root, source, &config.user_agent_regexes);
   ParseState(root, source, &config.state_dir);
-  ParseArchive(root, source, config.state_dir, &config.archive);
+  ParseArchive(root, source, config.state_dir, &config.archive, &config.archive_compressor);
   ParseClickHouse(root, source, &config.forwarder);
   ParseLimits(root, source, &config);
   ParseUdp(root, source, &config.udp);

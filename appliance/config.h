@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dpdk/data_plane.h"
+#include "host/archive/archive_compressor.h"
 #include "host/forward/forwarder.h"
 #include "host/net/http_server.h"
 #include "host/net/udp_relay.h"
@@ -51,8 +52,9 @@ struct Config {
   host::PipelineConfig pipeline;      // [pipeline]
   std::string
       backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
-  std::string state_dir;               // [state] dir: visitor salts
-  host::ArchiveConfig archive;         // [archive]; its directory defaults to <state dir>/archive
+  std::string state_dir;        // [state] dir: visitor salts
+  host::ArchiveConfig archive;  // [archive]; its directory defaults to <state dir>/archive
+  host::CompressorMode archive_compressor = host::CompressorMode::kAuto;  // [archive] compressor
   std::string user_agent_regexes;      // [enrich] user_agents: uap-core's regexes.yaml; "": none
   host::ForwarderConfig forwarder;     // [clickhouse]
   host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst

@@ -263,7 +263,9 @@ class ConnectionRun {
       hits_written_ += req.hits.size();
     }
     local_.bytes += wire.size();
-    return conn_.WriteAll(wire);
+    const bool written = conn_.WriteAll(wire);
+    window_written_ = std::chrono::steady_clock::now();
+    return written;
   }
 
   // Reads the window's answers in order; false when the connection was lost before the last.
@@ -274,6 +276,10 @@ class ConnectionRun {
       if (!conn_.ReadResponse(&response)) return false;
       Request& req = queue_[*answered];
       ++local_.requests;
+      local_.latency_us.push_back(
+          static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::steady_clock::now() - window_written_)
+                                    .count()));
       if (response.status >= 200 && response.status < 300) {
         for (size_t h = 0; h < req.hits.size(); ++h) {
           local_.truth.Record(req.hits[h], minutes[*answered][h]);
@@ -332,6 +338,8 @@ class ConnectionRun {
     total.in_doubt += local_.in_doubt;
     for (const auto& [status, n] : local_.unexpected_status) total.unexpected_status[status] += n;
     if (total.failure.empty()) total.failure = local_.failure;
+    total.latency_us.insert(total.latency_us.end(), local_.latency_us.begin(),
+                            local_.latency_us.end());
     total.truth.Merge(local_.truth);
   }
 
@@ -341,6 +349,7 @@ class ConnectionRun {
   HttpConnection conn_;
   const std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_progress_;
+  std::chrono::steady_clock::time_point window_written_;  // when the window's requests went out
   SendReport local_;
   std::deque<Request> queue_;
   bool connected_ = false;

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bench/gen/ground_truth.h"
 #include "bench/gen/request_log.h"
@@ -48,6 +49,8 @@ struct SendReport {
   uint64_t in_doubt = 0;                      // requests logged in doubt (SendOptions::log)
   std::map<int, uint64_t> unexpected_status;  // non-2xx, non-503 status -> requests
   std::string failure;                        // a connection gave up: why
+  // Per answered request: microseconds from its pipelined window's write to its answer.
+  std::vector<uint32_t> latency_us;
   GroundTruth truth;
 
   bool ok() const { return unexpected_status.empty() && failure.empty(); }

@@ -89,7 +89,7 @@ int RebuildTruthFile(const TrafficModel& model, const TruthRebuild& files) {
   }
   const RebuiltTruth rebuilt = RebuildTruth(model, log, archived ? &*archived : nullptr);
   TruthSummary summary = rebuilt.truth.Summary();
-  for (const std::string& path : files.add) summary.Add(ReadTruth(path));
+  summary.Add(ReadTruth(files.add));
   std::ofstream out(files.out, std::ios::trunc);
   summary.Write(out);
   if (!out.flush()) throw std::runtime_error("cannot write truth file '" + files.out + "'");
@@ -126,6 +126,10 @@ int Run(int argc, char** argv) {
   send->add_option("--pipeline", send_options.pipeline, "Pipelined requests per connection")
       ->capture_default_str();
   send->add_option("--truth", truth_path, "Ground truth file to write")->required();
+  std::string latency_path;
+  send->add_option("--latency-out", latency_path,
+                   "Write each answered request's latency (µs from its pipelined window's write "
+                   "to its answer), one per line");
   send->add_option("--rate", send_options.rate, "Hits per second, 0 = unlimited")
       ->capture_default_str();
   send->add_option("--registered-sites", registered_sites,
@@ -312,6 +316,11 @@ int Run(int argc, char** argv) {
     std::ofstream out(truth_path, std::ios::trunc);
     report.truth.Summary().Write(out);
     if (!out.flush()) throw std::runtime_error("cannot write truth file '" + truth_path + "'");
+    if (!latency_path.empty()) {
+      std::string lines;
+      for (const uint32_t us : report.latency_us) lines += std::to_string(us) + "\n";
+      WriteFile(latency_path, lines);
+    }
     std::printf(
         "beacon-gen: %lu hits, %lu requests, %.1f MB, %.2f s, %.0f hits/s (503 resends %lu, "
         "reconnects %lu, in doubt %lu)\n",

@@ -1,6 +1,8 @@
 // [archive] compressor: the choice and its reasons; see archive_compressor.h.
 #include "host/archive/archive_compressor.h"
 
+#include <algorithm>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 
@@ -41,13 +43,13 @@ std::unique_ptr<kernels::BlockCompressor> OpenCard(bool fpga_backend, const std:
 }  // namespace
 
 bool ParseCompressorMode(std::string_view name, CompressorMode* mode) {
-  for (const CompressorMode m : {CompressorMode::kAuto, CompressorMode::kCpu, CompressorMode::kFpga}) {
-    if (name == CompressorModeName(m)) {
-      *mode = m;
-      return true;
-    }
-  }
-  return false;
+  constexpr CompressorMode kModes[] = {CompressorMode::kAuto, CompressorMode::kCpu,
+                                       CompressorMode::kFpga};
+  const auto* found = std::ranges::find_if(
+      kModes, [name](CompressorMode m) { return name == CompressorModeName(m); });
+  if (found == std::end(kModes)) return false;
+  *mode = *found;
+  return true;
 }
 
 std::string_view CompressorModeName(CompressorMode mode) {
@@ -62,10 +64,8 @@ std::string_view CompressorModeName(CompressorMode mode) {
   return "unknown";
 }
 
-std::unique_ptr<ArchiveCompressor> ArchiveCompressor::Choose(CompressorMode mode,
-                                                             bool fpga_backend,
-                                                             const std::string& xclbin,
-                                                             int level) {
+std::unique_ptr<ArchiveCompressor> ArchiveCompressor::Choose(CompressorMode mode, bool fpga_backend,
+                                                             const std::string& xclbin, int level) {
   if (mode == CompressorMode::kCpu) {
     return std::unique_ptr<ArchiveCompressor>(
         new ArchiveCompressor(mode, nullptr, "libzstd on the workers, as configured"));
@@ -93,6 +93,7 @@ ArchiveCompressor::~ArchiveCompressor() = default;
 CompressorCounts ArchiveCompressor::counts() const {
   CompressorCounts counts;
 #ifdef BEACON_HAVE_XRT
+  // The only card compressor there is.
   if (const auto* card = static_cast<const XrtZstdCompressor*>(card_.get())) {
     const XrtZstdFallbacks& fallbacks = card->fallbacks();
     counts.card_blocks = card->card_blocks();

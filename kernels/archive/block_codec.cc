@@ -85,9 +85,9 @@ void BlockEncoder::Finish(uint64_t first_sequence, std::string* out, BlockCompre
   raw_.clear();
   for (const std::string& column : columns_) raw_.append(column);
   if (compressor != nullptr) {
-    compressor->Compress(raw_, &frame_);
+    compressor->Compress(raw_, &frames_);
     out->resize(kBlockHeaderBytes);
-    out->append(frame_);
+    out->append(frames_);
   } else {
     out->resize(kBlockHeaderBytes + ZSTD_compressBound(raw_.size()));
     const size_t frame = ZSTD_compress2(cctx_, out->data() + kBlockHeaderBytes,
@@ -110,14 +110,14 @@ BlockDecoder::BlockDecoder(const DictionaryStore* dictionaries)
 
 BlockDecoder::~BlockDecoder() { ZSTD_freeDCtx(dctx_); }
 
-ArchiveError BlockDecoder::Decode(std::string_view block) {
+ArchiveError BlockDecoder::Decode(std::string_view block, uint16_t version) {
   records_.clear();
   ArchiveError error = DecodeBlockHeader(block, &header_);
   if (error != ArchiveError::kOk) return error;
   if (block.size() != kBlockHeaderBytes + header_.frame_bytes) return ArchiveError::kBadLength;
-  const std::string_view frame = block.substr(kBlockHeaderBytes);
-  if (BlockChecksum(block, frame) != header_.crc) return ArchiveError::kBadChecksum;
-  error = Inflate(frame);
+  const std::string_view frames = block.substr(kBlockHeaderBytes);
+  if (BlockChecksum(block, frames) != header_.crc) return ArchiveError::kBadChecksum;
+  error = Inflate(frames, version);
   if (error != ArchiveError::kOk) return error;
   return SplitRecords();
 }
@@ -178,7 +178,34 @@ ArchiveError BlockDecoder::SplitRecords() {
   return ArchiveError::kOk;
 }
 
-ArchiveError BlockDecoder::Inflate(std::string_view frame) {
+ArchiveError CheckBlockFrames(std::string_view frames, uint32_t raw_bytes, uint16_t version) {
+  uint64_t declared = 0;
+  size_t count = 0;
+  while (!frames.empty()) {
+    if (frames.size() < 4 || LoadLittleEndian<uint32_t>(frames.data()) != ZSTD_MAGICNUMBER) {
+      return ArchiveError::kDecompress;
+    }
+    const size_t bytes = ZSTD_findFrameCompressedSize(frames.data(), frames.size());
+    if (ZSTD_isError(bytes)) return ArchiveError::kDecompress;
+    const uint64_t content = ZSTD_getFrameContentSize(frames.data(), bytes);
+    if (content == ZSTD_CONTENTSIZE_ERROR) return ArchiveError::kDecompress;
+    // Version 1's writer always gave the size; the card omits it on frames under 256 bytes.
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
+      if (version < 2) return ArchiveError::kDecompress;
+    } else {
+      declared += content;
+      if (declared > raw_bytes) return ArchiveError::kDecompress;
+    }
+    frames.remove_prefix(bytes);
+    ++count;
+  }
+  if (count == 0 || (version < 2 && (count > 1 || declared != raw_bytes))) {
+    return ArchiveError::kDecompress;
+  }
+  return ArchiveError::kOk;
+}
+
+ArchiveError BlockDecoder::Inflate(std::string_view frames, uint16_t version) {
   ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_and_parameters);
   if (header_.dictionary_id != 0) {
     const ArchiveDictionary* dictionary =
@@ -186,12 +213,12 @@ ArchiveError BlockDecoder::Inflate(std::string_view frame) {
     if (dictionary == nullptr) return ArchiveError::kUnknownDictionary;
     ZSTD_DCtx_refDDict(dctx_, dictionary->ddict());
   }
-  // Frames of ours always carry their content size; anything else is refused.
-  const uint64_t content = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (content != header_.raw_bytes) return ArchiveError::kDecompress;
+  const ArchiveError error = CheckBlockFrames(frames, header_.raw_bytes, version);
+  if (error != ArchiveError::kOk) return error;
+  // Decompresses every frame in turn; a frame without its size may not run past raw_bytes.
   raw_.resize(header_.raw_bytes);
   const size_t got =
-      ZSTD_decompressDCtx(dctx_, raw_.data(), raw_.size(), frame.data(), frame.size());
+      ZSTD_decompressDCtx(dctx_, raw_.data(), raw_.size(), frames.data(), frames.size());
   if (ZSTD_isError(got) || got != header_.raw_bytes) return ArchiveError::kDecompress;
   return ArchiveError::kOk;
 }

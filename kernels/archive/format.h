@@ -27,8 +27,9 @@ enum class ArchiveError : uint8_t {
 };
 std::string_view ArchiveErrorName(ArchiveError error);
 
-// Written by this code; readers take every version from kMinArchiveFormatVersion on (version 2
-// added control records, which a version 1 reader would refuse as bad records).
+// The segment format version written; readers take every version from kMinArchiveFormatVersion
+// on. Version 2 added control records (which a version 1 reader would refuse as bad records) and
+// lets a block's payload be several concatenated zstd frames (1: exactly one; README.md).
 inline constexpr uint16_t kArchiveFormatVersion = 2;
 inline constexpr uint16_t kMinArchiveFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderBytes = 64;
@@ -54,7 +55,7 @@ ArchiveError DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header);
 
 struct BlockHeader {
   uint32_t crc = 0;          // CRC32C of header bytes 8..31 and the frame
-  uint32_t frame_bytes = 0;  // the zstd frame following the header
+  uint32_t frame_bytes = 0;  // the zstd frame(s) following the header
   uint32_t raw_bytes = 0;    // the records once decompressed
   uint64_t first_sequence = 0;
   uint32_t record_count = 0;

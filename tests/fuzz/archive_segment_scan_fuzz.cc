@@ -25,12 +25,12 @@ bool Same(const ArchiveRecord& a, const ArchiveRecord& b) {
          a.payload == b.payload && a.query == b.query && a.user_agent == b.user_agent;
 }
 
-void CheckBlock(std::string_view bytes) {
+void CheckBlock(std::string_view bytes, uint16_t version) {
   static beacon::kernels::BlockDecoder decoder;
   static beacon::kernels::BlockDecoder again;
   static beacon::kernels::BlockEncoder encoder(1);
-  const ArchiveError error = decoder.Decode(bytes);
-  Check(again.Decode(bytes) == error);
+  const ArchiveError error = decoder.Decode(bytes, version);
+  Check(again.Decode(bytes, version) == error);
   if (error != ArchiveError::kOk) {
     Check(decoder.records().empty());
     return;
@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(block.bytes.data() == segment.data() + block.offset);
     covered += block.bytes.size();
     Check(scanner.valid_end() == covered);
-    CheckBlock(block.bytes);
+    CheckBlock(block.bytes, scanner.version());
   }
   account_damage();
   Check(covered == size);

@@ -67,6 +67,7 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.archive.writer.segment_age_ms, defaults.archive.writer.segment_age_ms);
   EXPECT_EQ(example.archive.retention_max_bytes, defaults.archive.retention_max_bytes);
   EXPECT_EQ(example.archive.retention_max_age_ms, defaults.archive.retention_max_age_ms);
+  EXPECT_EQ(example.archive_compressor, defaults.archive_compressor);
 }
 
 TEST(ConfigTest, ReadsValues) {
@@ -249,9 +250,12 @@ segment_mb = 16
 segment_age_s = 60
 max_gb = 2
 max_age_h = 48
+compressor = "cpu"
 )",
                                "t.toml");
   EXPECT_TRUE(c.archive.enabled);
+  EXPECT_EQ(c.archive_compressor, host::CompressorMode::kCpu);
+  EXPECT_EQ(DefaultConfig().archive_compressor, host::CompressorMode::kAuto);
   EXPECT_EQ(c.archive.writer.directory, "/srv/b/archive");
   EXPECT_EQ(c.archive.writer.commit, host::CommitPolicy::kInterval);
   EXPECT_EQ(c.archive.writer.commit_interval_ms, 5);
@@ -267,6 +271,7 @@ max_age_h = 48
   EXPECT_EQ(ParseConfig("[archive]\nmax_mb = 3\n", "t.toml").archive.retention_max_bytes,
             3ull << 20);
   ExpectError("[archive]\nmax_gb = 1\nmax_mb = 3\n", "archive.max_mb: give max_gb or max_mb");
+  ExpectError("[archive]\ncompressor = \"gpu\"\n", "archive.compressor: expected \"auto\"");
 }
 
 TEST(ConfigTest, NodeIdIsAStableHashOfTheNameDefaultingToTheHostname) {

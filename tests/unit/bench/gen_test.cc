@@ -440,7 +440,9 @@ SendOptions CollectorOptions(const CountingCollector& collector) {
 TEST(HitSenderTest, SendsEveryHitOnceAndResendsA503AndAfterAClose) {
   CountingCollector collector;
   const auto registry = Registry();
-  const TrafficModel model(registry, TrafficOptions{.hits = 3000});
+  TrafficOptions traffic;
+  traffic.hits = 3000;
+  const TrafficModel model(registry, traffic);
   const SendOptions options = CollectorOptions(collector);
   const SendReport report = SendTraffic(model, options);
   ASSERT_TRUE(report.ok()) << report.failure;
@@ -466,7 +468,9 @@ TEST(HitSenderTest, SendsEveryHitOnceAndResendsA503AndAfterAClose) {
 TEST(HitSenderTest, RequestLogRebuildsTheTruthOfAcknowledgedAndArchivedRequests) {
   CountingCollector collector;
   const auto registry = Registry();
-  const TrafficModel model(registry, TrafficOptions{.hits = 3000});
+  TrafficOptions traffic;
+  traffic.hits = 3000;
+  const TrafficModel model(registry, traffic);
   const std::string path = ::testing::TempDir() + "/request_log_test.log";
   std::remove(path.c_str());
   SendReport report;

@@ -99,23 +99,35 @@ TEST(SegmentWriter, RoundTripFromAnySequence) {
 }
 
 // Frames unlike the writer's own (zstd's fastest level with a content checksum), standing in
-// for the card's: the scanner must read them the same.
+// for the card's: the scanner must read them the same. `frame_bytes` > 0 cuts a frame per that
+// many raw bytes, as the card does per 32 KiB.
 class FastChecksummedCompressor final : public kernels::BlockCompressor {
  public:
-  FastChecksummedCompressor() : cctx_(ZSTD_createCCtx()) {
+  explicit FastChecksummedCompressor(size_t frame_bytes = 0)
+      : cctx_(ZSTD_createCCtx()), frame_bytes_(frame_bytes) {
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, -5);
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
   }
   ~FastChecksummedCompressor() override { ZSTD_freeCCtx(cctx_); }
-  void Compress(std::string_view raw, std::string* frame) override {
-    frame->resize(ZSTD_compressBound(raw.size()));
-    frame->resize(ZSTD_compress2(cctx_, frame->data(), frame->size(), raw.data(), raw.size()));
+  void Compress(std::string_view raw, std::string* frames) override {
+    const size_t step = frame_bytes_ > 0 ? frame_bytes_ : raw.size();
+    frames->clear();
+    for (size_t at = 0; at < raw.size(); at += step) {
+      const std::string_view part = raw.substr(at, step);
+      const size_t used = frames->size();
+      frames->resize(used + ZSTD_compressBound(part.size()));
+      frames->resize(used + ZSTD_compress2(cctx_, frames->data() + used, frames->size() - used,
+                                           part.data(), part.size()));
+      ++frame_count;
+    }
     ++blocks;
   }
   int blocks = 0;
+  int frame_count = 0;
 
  private:
   ZSTD_CCtx* cctx_;
+  size_t frame_bytes_;
 };
 
 TEST(SegmentWriter, BlocksFromAnotherCompressorReadBackTheSame) {
@@ -133,6 +145,24 @@ TEST(SegmentWriter, BlocksFromAnotherCompressorReadBackTheSame) {
   EXPECT_GT(other.blocks, 1);
   ArchiveScanStats stats;
   EXPECT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 3000));
+  EXPECT_EQ(stats.corrupt_blocks, 0u);
+}
+
+TEST(SegmentWriter, BlocksOfManyFramesReadBackTheSame) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  FastChecksummedCompressor card_like(32 << 10);
+  SegmentWriterOptions options = Options(scratch.archive());
+  options.block_bytes = 1 << 20;
+  options.compressor = &card_like;
+  {
+    auto writer = OpenWriter(fs, options);
+    ASSERT_TRUE(AppendRecords(*writer, 20000));
+    ASSERT_TRUE(writer->Flush());
+  }
+  EXPECT_GT(card_like.frame_count, 4 * card_like.blocks);
+  ArchiveScanStats stats;
+  EXPECT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 20000));
   EXPECT_EQ(stats.corrupt_blocks, 0u);
 }
 
