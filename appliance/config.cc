@@ -597,8 +597,12 @@ toml::table PipelineTable(const Config& config, bool redact_secrets) {
   return table;
 }
 
-toml::table ArchiveTable(const host::ArchiveConfig& archive) {
+toml::table ArchiveTable(const Config& config) {
+  const host::ArchiveConfig& archive = config.archive;
   const host::SegmentWriterOptions& w = archive.writer;
+  // max_gb when the limit is whole gigabytes, else max_mb (the parser takes one of them non-zero).
+  const uint64_t max_bytes = archive.retention_max_bytes;
+  const bool whole_gb = max_bytes % (uint64_t{1} << 30) == 0;
   static constexpr const char* kCommit[] = {"group", "interval", "none"};
   return toml::table{
       {"enabled", archive.enabled},
@@ -609,8 +613,10 @@ toml::table ArchiveTable(const host::ArchiveConfig& archive) {
       {"block_kb", static_cast<int64_t>(w.block_bytes >> 10)},
       {"segment_mb", static_cast<int64_t>(w.segment_bytes >> 20)},
       {"segment_age_s", w.segment_age_ms / 1000},
-      {"max_gb", static_cast<int64_t>(archive.retention_max_bytes >> 30)},
+      {"max_gb", whole_gb ? static_cast<int64_t>(max_bytes >> 30) : int64_t{0}},
+      {"max_mb", whole_gb ? int64_t{0} : static_cast<int64_t>(max_bytes >> 20)},
       {"max_age_h", archive.retention_max_age_ms / 3'600'000},
+      {"compressor", std::string(host::CompressorModeName(config.archive_compressor))},
   };
 }
 
@@ -713,7 +719,8 @@ toml::table ConfigTable(const Config& config, bool redact_secrets) {
       {"pipeline", PipelineTable(config, redact_secrets)},
       {"enrich", toml::table{{"user_agents", config.user_agent_regexes}}},
       {"state", toml::table{{"dir", config.state_dir}}},
-      {"archive", ArchiveTable(config.archive)},
+      {"archive", ArchiveTable(config)},
+      {"node", toml::table{{"id", config.node_name}}},
       {"clickhouse", ClickHouseTable(config.forwarder, redact_secrets)},
       {"limits", LimitsTable(config)},
   };
