@@ -54,8 +54,8 @@ struct PipelineConfig {
   // an FpgaBatcher (`bytes` then decode what the card does not); null: DecodeBatch on `bytes`.
   std::function<std::unique_ptr<FpgaDevice>()> make_device;
   FpgaBatcherConfig fpga;
-  // Per-site budgets shared by the workers: a decoded event over its site's budget is dropped
-  // before aggregation (counted there). Null: none.
+  // Per-site budgets shared by the workers: a beacon over its site's budget is refused before
+  // the archive (counted there); on the card backends, dropped when its rows arrive. Null: none.
   SiteBudgets* budgets = nullptr;
   ArchiveConfig archive;  // used by OpenArchive
 };
@@ -67,8 +67,9 @@ class WorkerPipeline final : public kernels::BeaconSink {
                  Forwarder* forwarder);
 
   // Opens this worker's raw archive writer in `fs` (which outlives the pipeline) when the
-  // archive is enabled: from then on every beacon is archived before it is decoded, and one
-  // the archive refuses is neither decoded nor acknowledged. Returns 0 or an errno.
+  // archive is enabled: from then on every beacon within its sites' budgets is archived before
+  // its events are aggregated (the card backends: before it is decoded), and one the archive
+  // refuses is neither aggregated nor acknowledged. Returns 0 or an errno.
   int OpenArchive(FileSystem& fs);
 
   bool Admitting() override;
@@ -76,6 +77,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   void OnTick(int64_t now_ms) override;
   bool DefersAnswers() const override;
   std::span<const uint64_t> batch_sequences() const override { return sequences_; }
+  bool RefusesBeacons() const override { return Budgeted() && batcher_ == nullptr; }
+  std::span<const kernels::BeaconStatus> batch_status() const override { return status_; }
   int durability_fd() const override;
   kernels::Durability PollDurability() override;
 
@@ -134,16 +137,25 @@ class WorkerPipeline final : public kernels::BeaconSink {
   }
 
  private:
+  bool Budgeted() const { return config_.budgets != nullptr && config_.budgets->enabled(); }
   void Accept(const kernels::EventBatch& events);
-  // Appends one record per beacon of `batch` to the archive and returns the beacons to decode:
-  // `batch` itself, or archived_ holding those the archive took when it refused some.
-  kernels::RawBatch& Archive(kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
+  // The card batcher's delivery: budgets apply to its rows, the beacons being already archived
+  // and answered.
+  void AcceptCard(const kernels::RawBatch& batch, const kernels::EventBatch& events);
+  // Admits each beacon of `batch` with events in events_ to its sites' budgets, marking those
+  // refused kOverBudget in `status`; returns how many were refused.
+  size_t AdmitBeacons(const kernels::RawBatch& batch, std::vector<kernels::BeaconStatus>* status);
+  // Drops the events of events_ whose beacon's `status` is not kTaken.
+  void RetainTaken(const std::vector<kernels::BeaconStatus>& status);
+  // Appends one record per beacon of `batch` still kTaken in status_ to the archive (in
+  // sequences_), marking those it refuses kRefused; returns how many it refused.
+  size_t Archive(const kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
+  // The beacons of `batch` still kTaken in status_, in taken_.
+  kernels::RawBatch& TakenBeacons(const kernels::RawBatch& batch);
   // Polls the writer (never blocks): health, and durability_.
   void PollArchive();
   void CloseEpoch();
   bool OfferPending();
-  // Drops the decoded events over their site's budget (config_.budgets).
-  void ApplyBudgets();
 
   uint32_t worker_;
   PipelineConfig config_;
@@ -156,15 +168,18 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::unique_ptr<FpgaDevice> device_;
   std::unique_ptr<FpgaBatcher> batcher_;  // delivers decoded batches to Accept, in order
   kernels::MinuteAggregator aggregator_;
-  std::optional<kernels::EpochRows> refused_;  // an epoch the forwarder had no room for
-  std::vector<std::pair<uint32_t, uint32_t>> site_allowance_;  // ApplyBudgets' scratch
-  std::vector<uint8_t> keep_;                                  // ApplyBudgets' scratch
+  std::optional<kernels::EpochRows> refused_;       // an epoch the forwarder had no room for
+  std::vector<kernels::BeaconStatus> status_;       // of the last OnBatch's beacons
+  std::vector<kernels::BeaconStatus> card_status_;  // of the batch AcceptCard trims
+  std::vector<std::pair<uint32_t, uint32_t>> beacon_sites_;  // AdmitBeacons' scratch
+  std::vector<std::pair<uint32_t, uint32_t>> site_counts_;   // AdmitBeacons' scratch
+  std::vector<uint8_t> keep_;                                // RetainTaken's scratch
   int64_t epoch_started_ms_ = 0;
   std::unique_ptr<SegmentWriter> archive_;
   bool archive_healthy_ = true;
-  kernels::Durability durability_;               // as of the last poll of the archive
-  std::vector<uint64_t> sequences_;              // of the last OnBatch's beacons; 0: refused
-  std::unique_ptr<kernels::RawBatch> archived_;  // made on the first refusal
+  kernels::Durability durability_;            // as of the last poll of the archive
+  std::vector<uint64_t> sequences_;           // of the last OnBatch's beacons; 0: not taken
+  std::unique_ptr<kernels::RawBatch> taken_;  // card path: made on the first refusal
   std::string record_scratch_;
   std::atomic<uint64_t> archive_appended_{0};  // the last sequence appended
 

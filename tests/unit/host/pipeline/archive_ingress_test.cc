@@ -1,7 +1,7 @@
-// The raw archive on the live path: every beacon of a batch is archived (without its IP
-// address) before it is decoded, and an HTTP beacon request is answered 2xx only once its
-// record is durable; a record lost to a failed sync answers 503 with Retry-After, and the worker
-// stops admitting until the archive resumes.
+// The raw archive on the live path: every beacon of a batch within its sites' budgets is
+// archived (without its IP address) before its events are aggregated, and an HTTP beacon request is
+// answered 2xx only once its record is durable; a record lost to a failed sync answers 503 with
+// Retry-After, and the worker stops admitting until the archive resumes.
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -92,6 +92,35 @@ TEST_F(ArchiveIngressTest, ArchivesEveryBeaconBeforeDecodingAndNoAddress) {
   // Without salts the address hash is 0; the decoder took both beacons all the same.
   EXPECT_EQ(address_hashes_[0], 0u);
   EXPECT_EQ(pipeline.beacons(), 2u);
+}
+
+TEST_F(ArchiveIngressTest, BeaconsOverBudgetAreNeitherArchivedNorAggregated) {
+  SiteBudgets budgets(sites_, {{0.001, 2}, {}});
+  config_.budgets = &budgets;
+  Forwarder forwarder(forwarder_config_);
+  WorkerPipeline pipeline(0, config_, &sites_, &forwarder);
+  ASSERT_EQ(pipeline.OpenArchive(posix_), 0);
+  kernels::RawBatch raw;
+  for (int i = 0; i < 4; ++i) {
+    const std::string hit = "v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                            ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F";
+    ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit, kUa,
+                        kernels::IpAddress::FromV4(0xC0A80001), kNowMs));
+  }
+  // A beacon no site's budget covers (it decodes to nothing) is archived as before.
+  ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, "v=1", kUa,
+                      kernels::IpAddress::FromV4(0xC0A80001), kNowMs));
+  pipeline.OnBatch(raw);
+  EXPECT_EQ(
+      std::vector<uint64_t>(pipeline.batch_sequences().begin(), pipeline.batch_sequences().end()),
+      (std::vector<uint64_t>{1, 2, 0, 0, 3}));
+  EXPECT_EQ(pipeline.batch_status()[2], kernels::BeaconStatus::kOverBudget);
+  EXPECT_EQ(pipeline.accepted_events(), 2u);
+  pipeline.Flush();
+  const auto records = Scan();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_NE(records[1].second.find("cid=1.1"), std::string::npos);
+  EXPECT_EQ(records[2].second, "v=1");
 }
 
 TEST_F(ArchiveIngressTest, RecordsCarryTheSaltedAddressHash) {

@@ -130,7 +130,7 @@ TEST(WorkerPipelineTest, DecodesOnACardBackendThroughItsBatcher) {
   EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
 }
 
-TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
+TEST(WorkerPipelineTest, BeaconsOverTheirSiteBudgetRefusedBeforeAggregation) {
   const auto sites =
       kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n2 blog UA-2-1 blog.example\n");
   Forwarder forwarder(UnreachableForwarder(1 << 20));
@@ -142,6 +142,7 @@ TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
   MetricsRegistry registry;
   RegisterPipelineMetrics(&registry, &workers);
   budgets.RegisterMetrics(&registry);
+  EXPECT_TRUE(workers[0]->RefusesBeacons());
   const int64_t t0 = 1'700'000'000'000;
   kernels::RawBatch raw;
   for (int i = 0; i < 5; ++i) {
@@ -160,6 +161,53 @@ TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
   EXPECT_EQ(Sample(registry, "beacond_site_budget_dropped_total{site=\"1\",reason=\"site_rate\"}"),
             2u);
   EXPECT_EQ(budgets.dropped(2), 2u);
+  // Each site's first three beacons were taken, its last two refused.
+  using kernels::BeaconStatus;
+  const auto status = workers[0]->batch_status();
+  ASSERT_EQ(status.size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(status[i], i < 6 ? BeaconStatus::kTaken : BeaconStatus::kOverBudget) << i;
+  }
+}
+
+TEST(WorkerPipelineTest, BeaconsOverBudgetAnswered429) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  SiteBudgets budgets(sites, {{0.001, 2}, {}});
+  PipelineConfig config;
+  config.budgets = &budgets;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &sites, &forwarder));
+  MetricsRegistry registry;
+  HttpServerConfig server_config;
+  server_config.port = 0;
+  HttpServer server(server_config, {workers[0].get()});
+  server.RegisterMetrics(&registry, "http");
+  server.Start();
+  // Four pipelined beacons in one batch: two within the burst, two over it.
+  std::string requests;
+  for (int i = 0; i < 4; ++i) {
+    requests += "GET /collect?v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F HTTP/1.1\r\nHost: x\r\n" +
+                (i == 3 ? "Connection: close\r\n" : "") + "\r\n";
+  }
+  const std::string response = Exchange(server.port(), requests);
+  server.Stop();
+  const auto count = [&response](const std::string& status) {
+    size_t n = 0;
+    for (size_t at = response.find(status); at != std::string::npos;
+         at = response.find(status, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count("HTTP/1.1 200"), 2u) << response;
+  EXPECT_EQ(count("HTTP/1.1 429"), 2u) << response;
+  const size_t first_429 = response.find("HTTP/1.1 429");
+  EXPECT_LT(response.rfind("HTTP/1.1 200"), first_429) << response;
+  EXPECT_NE(response.find("Retry-After: 1\r\n", first_429), std::string::npos) << response;
+  EXPECT_EQ(Sample(registry, "http_requests_over_budget_total"), 2u);
+  EXPECT_EQ(budgets.dropped(1), 2u);
 }
 
 TEST(WorkerPipelineTest, ShedsWith503WhileTheForwarderRefuses) {
