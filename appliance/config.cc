@@ -431,6 +431,15 @@ void ParseLimits(const toml::table& root, const std::string& source, Config* con
   section.Int("source_prefix_v4", &config->http.source_prefix_v4, 8, 32);
   section.Int("source_prefix_v6", &config->http.source_prefix_v6, 16, 128);
   ParseSiteBudgets(section.Table("sites"), source, &config->site_budget.sites);
+  std::string over_budget;
+  if (section.String("over_budget", &over_budget)) {
+    if (over_budget == "sample") {
+      config->site_budget.over_budget = host::OverBudget::kSample;
+    } else if (over_budget != "refuse") {
+      Fail(source, "limits.over_budget", "expected \"refuse\" or \"sample\"");
+    }
+  }
+  section.Int("sample_one_in", &config->site_budget.sample_one_in, 1, 1'000'000);
   section.CheckNoOtherKeys();
   config->site_budget.every_site = {static_cast<double>(site_rate),
                                     static_cast<double>(site_burst)};

@@ -51,7 +51,7 @@ struct Config {
   host::ArchiveConfig archive;         // [archive]; its directory defaults to <state dir>/archive
   std::string user_agent_regexes;      // [enrich] user_agents: uap-core's regexes.yaml; "": none
   host::ForwarderConfig forwarder;     // [clickhouse]
-  host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst
+  host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst, over_budget
   UdpIngressConfig udp;                // [udp]
   DpdkIngressConfig dpdk;              // [dpdk]
 };

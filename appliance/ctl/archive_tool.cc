@@ -203,14 +203,16 @@ SegmentSummary Summarise(std::string_view bytes, const kernels::DictionaryStore&
   kernels::BlockDecoder decoder(&dictionaries);
   kernels::ScannedBlock block, last;
   while (scanner.Next(&block)) {
-    if (summary.blocks++ == 0 && decoder.Decode(block.bytes) == kernels::ArchiveError::kOk) {
+    if (summary.blocks++ == 0 &&
+        decoder.Decode(block.bytes, scanner.header().version) == kernels::ArchiveError::kOk) {
       summary.first_ms = decoder.records().front().receive_time_ms;
     }
     summary.records += block.header.record_count;
     summary.last_sequence = block.header.first_sequence + block.header.record_count - 1;
     last = block;
   }
-  if (summary.blocks > 0 && decoder.Decode(last.bytes) == kernels::ArchiveError::kOk) {
+  if (summary.blocks > 0 &&
+      decoder.Decode(last.bytes, scanner.header().version) == kernels::ArchiveError::kOk) {
     summary.last_ms = decoder.records().back().receive_time_ms;
   }
   return summary;

@@ -297,12 +297,16 @@ struct HeldBreakdown {
   uint64_t pageviews = 0;
   uint64_t events = 0;
   kernels::UniqHll12 visitors;
+  uint64_t weighted_pageviews = 0;
+  uint64_t weighted_events = 0;
 
   uint64_t hits() const { return pageviews + events; }
   void Merge(const HeldBreakdown& more) {
     pageviews += more.pageviews;
     events += more.events;
     visitors.Merge(more.visitors);
+    weighted_pageviews += more.weighted_pageviews;
+    weighted_events += more.weighted_events;
   }
 };
 using Breakdowns = std::map<BreakdownKey, HeldBreakdown>;
@@ -394,12 +398,15 @@ void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<Sh
     merged.pageviews += row.pageviews;
     merged.events += row.events;
     merged.visitors.Merge(row.visitors);
+    merged.weighted_pageviews += row.weighted_pageviews;
+    merged.weighted_events += row.weighted_events;
   }
   for (auto& row : epoch.breakdowns) {
     const size_t value_bytes = row.value.size();
     auto [it, inserted] = (*held)[ring.ShardOf(row.site_id)].try_emplace(
         {row.site_id, row.minute, row.dimension, std::move(row.value)});
-    const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors)};
+    const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors),
+                             row.weighted_pageviews, row.weighted_events};
     const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
     it->second.Merge(more);
     *held_bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
@@ -413,7 +420,7 @@ void EncodeRows(ShardRows& rows, uint64_t batch_id, std::string* site_data,
                 std::string* breakdown_data) {
   for (auto& [key, row] : rows.sites) {
     AppendSiteMinuteRowBinary(row, site_data);
-    AppendBatchIdRowBinary(batch_id, site_data);
+    AppendRowTailBinary(batch_id, row.weighted_pageviews, row.weighted_events, site_data);
   }
   kernels::BreakdownRow breakdown;
   for (auto& [key, held_row] : rows.breakdowns) {
@@ -422,7 +429,8 @@ void EncodeRows(ShardRows& rows, uint64_t batch_id, std::string* site_data,
     breakdown.events = held_row.events;
     breakdown.visitors = std::move(held_row.visitors);
     AppendBreakdownRowBinary(breakdown, breakdown_data);
-    AppendBatchIdRowBinary(batch_id, breakdown_data);
+    AppendRowTailBinary(batch_id, held_row.weighted_pageviews, held_row.weighted_events,
+                        breakdown_data);
   }
 }
 

@@ -112,6 +112,7 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   Bump(payload_bytes_, batch.payload_bytes());
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
   status_.assign(batch.size(), kernels::BeaconStatus::kTaken);
+  weights_.assign(batch.size(), 1);
   if (batcher_ != nullptr) {
     // The card decodes later, after the beacons were archived and answered (AcceptCard).
     kernels::RawBatch* taken = &batch;
@@ -121,7 +122,7 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   }
   events_.Clear();
   kernels::DecodeBatch(batch, decode_, &events_);
-  size_t refused = Budgeted() ? AdmitBeacons(batch, &status_) : 0;
+  size_t refused = Budgeted() ? AdmitBeacons(batch, &status_, &weights_) : 0;
   if (archive_ != nullptr) refused += Archive(batch, decode_.salts);
   if (refused > 0) RetainTaken(status_);
   Accept(events_);
@@ -134,12 +135,14 @@ void WorkerPipeline::AcceptCard(const kernels::RawBatch& batch, const kernels::E
   }
   events_ = events;  // copied to be trimmed
   card_status_.assign(batch.size(), kernels::BeaconStatus::kTaken);
-  if (AdmitBeacons(batch, &card_status_) > 0) RetainTaken(card_status_);
+  card_weights_.assign(batch.size(), 1);
+  if (AdmitBeacons(batch, &card_status_, &card_weights_) > 0) RetainTaken(card_status_);
   Accept(events_);
 }
 
 size_t WorkerPipeline::AdmitBeacons(const kernels::RawBatch& batch,
-                                    std::vector<kernels::BeaconStatus>* status) {
+                                    std::vector<kernels::BeaconStatus>* status,
+                                    std::vector<uint32_t>* weights) {
   // (beacon, site) of every event, then one Admit per beacon with its events per site.
   beacon_sites_.clear();
   for (size_t i = 0; i < events_.size(); ++i) {
@@ -150,6 +153,7 @@ size_t WorkerPipeline::AdmitBeacons(const kernels::RawBatch& batch,
                              std::chrono::steady_clock::now().time_since_epoch())
                              .count();
   size_t refused = 0;
+  bool sampled = false;
   for (size_t at = 0; at < beacon_sites_.size();) {
     const uint32_t beacon = beacon_sites_[at].first;
     site_counts_.clear();
@@ -160,11 +164,15 @@ size_t WorkerPipeline::AdmitBeacons(const kernels::RawBatch& batch,
       }
       ++site_counts_.back().second;
     }
-    if (config_.budgets->Admit(site_counts_, SampleHash(batch, beacon), now_ns) == 0) {
+    const uint32_t weight = config_.budgets->Admit(site_counts_, SampleHash(batch, beacon), now_ns);
+    if (weight == 0) {
       (*status)[beacon] = kernels::BeaconStatus::kOverBudget;
       ++refused;
     }
+    (*weights)[beacon] = weight;
+    sampled = sampled || weight > 1;
   }
+  if (sampled) events_.SetWeights(*weights);
   return refused;
 }
 
@@ -181,7 +189,9 @@ size_t WorkerPipeline::Archive(const kernels::RawBatch& batch, const kernels::Vi
   size_t refused = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     if (status_[i] != kernels::BeaconStatus::kTaken) continue;
-    sequences_[i] = archive_->Append(ArchiveRecordOf(batch, i, salts, &record_scratch_));
+    kernels::ArchiveRecord record = ArchiveRecordOf(batch, i, salts, &record_scratch_);
+    record.weight = weights_[i];
+    sequences_[i] = archive_->Append(record);
     if (sequences_[i] != 0) continue;
     status_[i] = kernels::BeaconStatus::kRefused;
     ++refused;

@@ -143,12 +143,15 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // and answered.
   void AcceptCard(const kernels::RawBatch& batch, const kernels::EventBatch& events);
   // Admits each beacon of `batch` with events in events_ to its sites' budgets, marking those
-  // refused kOverBudget in `status`; returns how many were refused.
-  size_t AdmitBeacons(const kernels::RawBatch& batch, std::vector<kernels::BeaconStatus>* status);
+  // refused kOverBudget in `status` and giving sampled ones (and their events) their weight in
+  // `weights`; returns how many were refused.
+  size_t AdmitBeacons(const kernels::RawBatch& batch, std::vector<kernels::BeaconStatus>* status,
+                      std::vector<uint32_t>* weights);
   // Drops the events of events_ whose beacon's `status` is not kTaken.
   void RetainTaken(const std::vector<kernels::BeaconStatus>& status);
   // Appends one record per beacon of `batch` still kTaken in status_ to the archive (in
-  // sequences_), marking those it refuses kRefused; returns how many it refused.
+  // sequences_, with its weight from weights_), marking those it refuses kRefused; returns how
+  // many it refused.
   size_t Archive(const kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
   // The beacons of `batch` still kTaken in status_, in taken_.
   kernels::RawBatch& TakenBeacons(const kernels::RawBatch& batch);
@@ -171,6 +174,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::optional<kernels::EpochRows> refused_;       // an epoch the forwarder had no room for
   std::vector<kernels::BeaconStatus> status_;       // of the last OnBatch's beacons
   std::vector<kernels::BeaconStatus> card_status_;  // of the batch AcceptCard trims
+  std::vector<uint32_t> weights_;                   // of the last OnBatch's beacons (CPU decode)
+  std::vector<uint32_t> card_weights_;              // of the batch AcceptCard trims
   std::vector<std::pair<uint32_t, uint32_t>> beacon_sites_;  // AdmitBeacons' scratch
   std::vector<std::pair<uint32_t, uint32_t>> site_counts_;   // AdmitBeacons' scratch
   std::vector<uint8_t> keep_;                                // RetainTaken's scratch

@@ -19,9 +19,9 @@ typedef struct ZSTD_DCtx_s ZSTD_DCtx;
 namespace beacon::kernels {
 
 // Columns of a block's raw bytes: receive time (difference to the previous record's), address
-// hash, payload, query and user-agent lengths, country, ingress, endpoint, then the payloads,
-// queries and user agents.
-inline constexpr size_t kRecordColumns = 11;
+// hash, payload, query and user-agent lengths, country, ingress, endpoint, weight (version 2),
+// then the payloads, queries and user agents.
+inline constexpr size_t kRecordColumns = 12;
 
 // Turns a block's raw bytes into one zstd frame that carries its content size and uses no
 // dictionary: BlockDecoder reads any such frame alike, whichever compressor (or card) made it.
@@ -83,15 +83,15 @@ class BlockDecoder {
   BlockDecoder(const BlockDecoder&) = delete;
   BlockDecoder& operator=(const BlockDecoder&) = delete;
 
-  // `block`: exactly one block (header + frame). Checks the CRC, decompresses, and decodes
-  // every record; any failure yields no record at all.
-  ArchiveError Decode(std::string_view block);
+  // `block`: exactly one block (header + frame) of a segment of format `version`. Checks the
+  // CRC, decompresses, and decodes every record; any failure yields no record at all.
+  ArchiveError Decode(std::string_view block, uint16_t version = kArchiveFormatVersion);
   const BlockHeader& header() const { return header_; }
   std::span<const ArchiveRecord> records() const { return records_; }
 
  private:
   ArchiveError Inflate(std::string_view frame);
-  ArchiveError SplitRecords();
+  ArchiveError SplitRecords(uint16_t version);
 
   const DictionaryStore* dictionaries_;
   ZSTD_DCtx* dctx_;

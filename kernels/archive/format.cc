@@ -58,7 +58,9 @@ ArchiveError DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header) 
     return ArchiveError::kBadChecksum;
   }
   header->version = LoadLittleEndian<uint16_t>(in + 8);
-  if (header->version != kArchiveFormatVersion) return ArchiveError::kBadVersion;
+  if (header->version < kOldestArchiveFormatVersion || header->version > kArchiveFormatVersion) {
+    return ArchiveError::kBadVersion;
+  }
   if (LoadLittleEndian<uint16_t>(in + 10) != kSegmentHeaderBytes) return ArchiveError::kBadLength;
   header->worker = LoadLittleEndian<uint32_t>(in + 12);
   header->node = LoadLittleEndian<uint64_t>(in + 16);
@@ -95,7 +97,7 @@ ArchiveError DecodeBlockHeader(std::string_view bytes, BlockHeader* header) {
   const uint64_t max_frame = header->raw_bytes + header->raw_bytes / 128 + 1024;
   if (header->raw_bytes > kMaxBlockRawBytes || header->frame_bytes == 0 ||
       header->frame_bytes > max_frame || header->record_count == 0 ||
-      header->record_count > header->raw_bytes / kRecordFixedBytes) {
+      header->record_count > header->raw_bytes / kRecordFixedBytesV1) {
     return ArchiveError::kBadLength;
   }
   return ArchiveError::kOk;

@@ -27,10 +27,13 @@ enum class ArchiveError : uint8_t {
 };
 std::string_view ArchiveErrorName(ArchiveError error);
 
-inline constexpr uint16_t kArchiveFormatVersion = 1;
+// Version 2 added each record's weight; version 1 segments are still read (weight 1).
+inline constexpr uint16_t kArchiveFormatVersion = 2;
+inline constexpr uint16_t kOldestArchiveFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderBytes = 64;
 inline constexpr size_t kBlockHeaderBytes = 32;
-inline constexpr size_t kRecordFixedBytes = 30;  // a record's fixed-width fields
+inline constexpr size_t kRecordFixedBytes = 34;    // a record's fixed-width fields
+inline constexpr size_t kRecordFixedBytesV1 = 30;  // a version 1 record's (no weight)
 inline constexpr char kSegmentMagic[8] = {'B', 'C', 'N', 'A', 'R', 'C', 'H', 'V'};
 inline constexpr uint32_t kBlockMagic = 0x4B4C4241;  // "ABLK" on disk
 // Decoders refuse blocks above this raw size, so a damaged length never allocates more.
@@ -77,6 +80,9 @@ struct ArchiveRecord {
   std::string_view payload;                  // as received (de-chunked, gunzipped)
   std::string_view query;                    // the URL query of a body beacon, or empty
   std::string_view user_agent;
+  // The hits this beacon stands for: 1, or N when an over-budget site's sample kept it 1 in N
+  // (host/pipeline); replay gives its events this weight.
+  uint32_t weight = 1;
 };
 
 // The raw bytes `record` takes in a block: its fixed-width fields and its three byte strings.

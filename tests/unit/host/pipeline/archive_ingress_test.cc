@@ -123,6 +123,42 @@ TEST_F(ArchiveIngressTest, BeaconsOverBudgetAreNeitherArchivedNorAggregated) {
   EXPECT_EQ(records[2].second, "v=1");
 }
 
+TEST_F(ArchiveIngressTest, SampledBeaconsAreArchivedAndAggregatedWithTheirWeight) {
+  SiteBudgetConfig budget_config{{0.001, 1}, {}};
+  budget_config.over_budget = OverBudget::kSample;
+  budget_config.sample_one_in = 4;
+  SiteBudgets budgets(sites_, budget_config);
+  config_.budgets = &budgets;
+  Forwarder forwarder(forwarder_config_);
+  WorkerPipeline pipeline(0, config_, &sites_, &forwarder);
+  ASSERT_EQ(pipeline.OpenArchive(posix_), 0);
+  kernels::RawBatch raw;
+  for (int i = 0; i < 200; ++i) {
+    const std::string hit = "v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                            ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F";
+    ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit, kUa,
+                        kernels::IpAddress::FromV4(0xC0A80001), kNowMs));
+  }
+  pipeline.OnBatch(raw);
+  pipeline.Flush();
+  // The one beacon within the burst weighs 1, each sampled one 4; the rest were refused.
+  ArchiveScanner scanner(posix_, config_.archive.writer.directory);
+  ASSERT_EQ(scanner.Seek(0, 1), 0);
+  uint64_t sequence = 0;
+  kernels::ArchiveRecord record;
+  uint64_t records = 0;
+  uint64_t weight = 0;
+  while (scanner.Next(&sequence, &record)) {
+    ++records;
+    weight += record.weight;
+    EXPECT_TRUE(record.weight == 1 || record.weight == 4) << record.weight;
+  }
+  EXPECT_EQ(pipeline.accepted_events(), records);
+  EXPECT_EQ(weight, 1 + 4 * (records - 1));
+  EXPECT_NEAR(static_cast<double>(records - 1), 199 / 4.0, 15);
+  EXPECT_EQ(budgets.dropped(1, BudgetDrop::kSampledOut), 200 - records);
+}
+
 TEST_F(ArchiveIngressTest, RecordsCarryTheSaltedAddressHash) {
   kernels::RawBatch raw;
   const kernels::IpAddress client = kernels::IpAddress::FromV4(0xC0A80001);
