@@ -99,8 +99,8 @@ int Schema(const host::ClickHouseEndpoint& endpoint,
 
 // Prints the counters of a Prometheus scrape: one line per sample, zero samples left out
 // unless `all`.
-int Stats(const std::string& url, bool all) {
-  std::istringstream text(HttpGet(url));
+int Stats(const std::string& url, bool all, const std::string& token) {
+  std::istringstream text(HttpGet(url, 5000, token));
   std::string line;
   std::map<std::string, std::string> samples;
   while (std::getline(text, line)) {
@@ -291,6 +291,16 @@ int main(int argc, char** argv) {
   stats->add_flag("--all", all, "Also print counters that are zero");
 
   auto* top = cli.add_subcommand("top", "Live view of running beacond nodes, from their /metrics");
+  // The management listener's bearer token (ManagementToken: file, environment, config).
+  std::string token_file;
+  std::string management_config;
+  for (auto* sub : {stats, top}) {
+    sub->add_option("--token-file", token_file,
+                    "File holding the management bearer token (else $BEACON_MANAGEMENT_TOKEN, "
+                    "else --config's [management] token)");
+    sub->add_option("-c,--config", management_config,
+                    "beacond config whose [management] token to send");
+  }
   std::vector<std::string> top_nodes;
   int top_interval_ms = 1000;
   bool top_once = false;
@@ -325,8 +335,11 @@ int main(int argc, char** argv) {
     if (*schema) {
       return beacon::app::RunSchema(*schema, config_path, endpoint, cluster, print_only);
     }
-    if (*stats) return beacon::app::Stats(metrics_url, all);
-    if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
+    if (*stats || *top) {
+      const std::string token = beacon::app::ManagementToken(token_file, management_config);
+      if (*stats) return beacon::app::Stats(metrics_url, all, token);
+      return beacon::app::RunTop(top_nodes, top_interval_ms, top_once, token);
+    }
     if (*sites) return beacon::app::CheckSites(sites_path);
     if (*archive) return beacon::app::RunArchive(*archive, archive_command);
     if (*doctor || *setup)

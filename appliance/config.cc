@@ -211,6 +211,21 @@ void ParseHttp(const toml::table& root, const std::string& source, Config* confi
   http.CheckNoOtherKeys();
 }
 
+}  // namespace
+
+std::string ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  return in ? token : "";
+}
+
+namespace {
+
 // [management] token or token_file (its content, trailing whitespace trimmed); a listener off
 // loopback without one is refused.
 void ParseManagementAccess(Section& section, const std::string& source, Config* config) {
@@ -218,16 +233,9 @@ void ParseManagementAccess(Section& section, const std::string& source, Config* 
   std::string file;
   if (section.String("token_file", &file)) {
     if (has_token) Fail(source, "management.token_file", "give token or token_file, not both");
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string token = text.str();
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-      token.pop_back();
-    }
-    if (!in || token.empty())
+    config->management_token = ReadTokenFile(file);
+    if (config->management_token.empty())
       Fail(source, "management.token_file", "cannot read a token from " + file);
-    config->management_token = std::move(token);
   }
   if (config->management_token.empty() && !IsLoopbackAddress(config->management.address)) {
     Fail(source, "management.listen",

@@ -65,6 +65,10 @@ Config DefaultConfig();
 Config LoadConfig(const std::string& path);
 Config ParseConfig(std::string_view toml_text, const std::string& source);
 
+// The content of the bearer-token file `path`, trailing whitespace trimmed; "" when it cannot
+// be read or holds none.
+std::string ReadTokenFile(const std::string& path);
+
 // "host:port" (IPv4 or name) -> Listen; throws std::runtime_error on a bad value.
 Listen ParseListen(std::string_view value, std::string_view key);
 
