@@ -354,6 +354,8 @@ void ParseClickHouse(const toml::table& root, const std::string& source,
   clickhouse.Int("flush_interval_ms", &forwarder->flush_interval_ms, 10, 600'000);
   clickhouse.Int("breakdown_flush_interval_ms", &forwarder->breakdown_flush_interval_ms, 0,
                  3'600'000);
+  clickhouse.Int("breakdown_max_rows_per_site", &forwarder->breakdown_max_rows_per_site, 0,
+                 100'000'000);
   int64_t pending_mb = static_cast<int64_t>(forwarder->max_pending_bytes >> 20);
   clickhouse.Int("max_pending_mb", &pending_mb, 1, 1 << 20);
   forwarder->max_pending_bytes = static_cast<size_t>(pending_mb) << 20;

@@ -16,6 +16,7 @@
 
 #include "host/forward/schema.h"
 #include "host/forward/shard_ring.h"
+#include "host/forward/site_row_cap.h"
 #include "host/forward/spool.h"
 
 namespace beacon::host {
@@ -382,9 +383,10 @@ void ShareEvents(uint64_t events, const std::vector<uint64_t>& hits, std::vector
 }
 
 // Merges one epoch's site rows into `rows` and holds its breakdown rows in `held` (adding
-// their estimated growth to `held_bytes`); shares its events out over `rows`.
+// their estimated growth to `held_bytes`), a site's new values past `cap` folded into their
+// (other) rows; shares its events out over `rows`.
 void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<ShardRows>* rows,
-                std::vector<Breakdowns>* held, size_t* held_bytes) {
+                std::vector<Breakdowns>* held, size_t* held_bytes, SiteRowCap* cap) {
   std::vector<uint64_t> hits(rows->size(), 0);
   for (auto& row : epoch.site_minutes) {
     const uint32_t s = ring.ShardOf(row.site_id);
@@ -402,9 +404,15 @@ void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<Sh
     merged.weighted_events += row.weighted_events;
   }
   for (auto& row : epoch.breakdowns) {
-    const size_t value_bytes = row.value.size();
-    auto [it, inserted] = (*held)[ring.ShardOf(row.site_id)].try_emplace(
-        {row.site_id, row.minute, row.dimension, std::move(row.value)});
+    Breakdowns& shard = (*held)[ring.ShardOf(row.site_id)];
+    BreakdownKey key{row.site_id, row.minute, row.dimension, std::move(row.value)};
+    std::string& value = std::get<3>(key);
+    if (!shard.contains(key) && !cap->Admit(row.site_id, value == kernels::kOtherValue)) {
+      value = kernels::kOtherValue;
+      if (!shard.contains(key)) cap->Admit(row.site_id, true);
+    }
+    const size_t value_bytes = value.size();
+    auto [it, inserted] = shard.try_emplace(std::move(key));
     const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors),
                              row.weighted_pageviews, row.weighted_events};
     const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
@@ -464,6 +472,7 @@ void Forwarder::Dispatch() {
   // minute, dimension, value) per interval instead of per flush.
   std::vector<Breakdowns> held(shards_.size());
   size_t held_bytes = 0;  // estimated, part of pending_bytes_
+  SiteRowCap cap(config_.breakdown_max_rows_per_site);
   while (true) {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
@@ -475,14 +484,16 @@ void Forwarder::Dispatch() {
     std::vector<ShardRows> rows(shards_.size());
     for (auto& epoch : epochs) {
       epoch_bytes += EstimateBytes(epoch);
-      MergeEpoch(ring, epoch, &rows, &held, &held_bytes);
+      MergeEpoch(ring, epoch, &rows, &held, &held_bytes, &cap);
     }
+    breakdown_capped_rows_.store(cap.folded_rows(), std::memory_order_relaxed);
     if (breakdowns_due) {
       for (size_t s = 0; s < shards_.size(); ++s) {
         rows[s].breakdowns.swap(held[s]);
         CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
       }
       held_bytes = 0;
+      cap.Clear();
       next_breakdown_flush = Clock::now() + breakdown_interval;
     }
     std::vector<std::optional<Batch>> batches(shards_.size());
@@ -754,6 +765,10 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
                   {{"dimension", std::string(kernels::DimensionName(d))}},
                   load(breakdown_folded_[kernels::DimensionIndex(d)]));
     }
+    out.Counter(prefix + "_breakdown_capped_rows_total",
+                "New breakdown values folded into (other) because their site held its "
+                "breakdown_max_rows_per_site rows.",
+                {}, load(breakdown_capped_rows_));
     out.Counter(prefix + "_inserts_total", "INSERT requests sent to ClickHouse, by result.",
                 {{"result", "ok"}}, sum(&Shard::inserts_ok));
     out.Counter(prefix + "_bytes_sent_total",

@@ -37,6 +37,8 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.site_budget.every_site.rate_per_s, defaults.site_budget.every_site.rate_per_s);
   EXPECT_EQ(example.site_budget.every_site.burst, defaults.site_budget.every_site.burst);
   EXPECT_EQ(example.site_budget.over_budget, defaults.site_budget.over_budget);
+  EXPECT_EQ(example.forwarder.breakdown_max_rows_per_site,
+            defaults.forwarder.breakdown_max_rows_per_site);
   EXPECT_EQ(example.site_budget.sample_one_in, defaults.site_budget.sample_one_in);
   EXPECT_EQ(example.management.port, defaults.management.port);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
