@@ -130,6 +130,29 @@ TEST(WorkerPipelineTest, DecodesOnACardBackendThroughItsBatcher) {
   EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
 }
 
+// The card decodes after the beacons were archived and answered: its rows are admitted beacon
+// by beacon as they arrive, those over budget dropped and counted, nothing refused.
+TEST(WorkerPipelineTest, OnACardBackendBeaconsOverBudgetAreDroppedFromTheAggregates) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  SiteBudgets budgets(sites, {{0.001, 1}, {}});
+  const kernels::ByteKernels simd = kernels::SimdByteKernels();
+  PipelineConfig config;
+  config.bytes = &simd;
+  config.budgets = &budgets;
+  config.make_device = [] { return std::unique_ptr<FpgaDevice>(new CsimDevice); };
+  WorkerPipeline pipeline(0, config, &sites, &forwarder);
+  EXPECT_FALSE(pipeline.RefusesBeacons());
+  const int64_t t0 = 1'700'000'000'000;
+  kernels::RawBatch raw;
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2Fa", t0);
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.2&t=pageview&dl=https%3A%2F%2Fshop.example%2Fb", t0);
+  pipeline.OnBatch(raw);
+  pipeline.Flush();
+  EXPECT_EQ(pipeline.accepted_events(), 1u);
+  EXPECT_EQ(budgets.dropped(1), 1u);
+}
+
 TEST(WorkerPipelineTest, BeaconsOverTheirSiteBudgetRefusedBeforeAggregation) {
   const auto sites =
       kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n2 blog UA-2-1 blog.example\n");
