@@ -3,7 +3,10 @@
 // answers 503 with Retry-After instead of queueing.
 #include "host/pipeline/worker_pipeline.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +16,7 @@
 #include "kernels/simd/byte_kernels.h"
 
 #include "host/net/http_server.h"
+#include "host/net/udp_relay.h"
 #include "tests/unit/host/pipeline/pipeline_test_util.h"
 
 namespace beacon::host {
@@ -231,6 +235,39 @@ TEST(WorkerPipelineTest, BeaconsOverBudgetAnswered429) {
   EXPECT_NE(response.find("Retry-After: 1\r\n", first_429), std::string::npos) << response;
   EXPECT_EQ(Sample(registry, "http_requests_over_budget_total"), 2u);
   EXPECT_EQ(budgets.dropped(1), 2u);
+}
+
+// Relay datagrams over their site's budget cannot be answered: they are dropped and counted
+// per site, the ones within it taken.
+TEST(WorkerPipelineTest, RelayDatagramsOverBudgetAreDroppedAndCounted) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  SiteBudgets budgets(sites, {{0.001, 5}, {}});
+  PipelineConfig config;
+  config.budgets = &budgets;
+  WorkerPipeline pipeline(0, config, &sites, &forwarder);
+  UdpRelayConfig relay_config;
+  relay_config.ports = {{0, kernels::Endpoint::kUdpHitBatch}};
+  UdpRelay relay(relay_config, {&pipeline});
+  relay.Start();
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(relay.bound_ports()[0]);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 20; ++i) {
+    const std::string hit = "v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                            ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F&ua=" + kUa;
+    ASSERT_EQ(sendto(fd, hit.data(), hit.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+              static_cast<ssize_t>(hit.size()));
+  }
+  close(fd);
+  for (int i = 0; i < 1000 && pipeline.beacons() < 20; ++i) usleep(5'000);
+  relay.Stop();
+  EXPECT_EQ(pipeline.beacons(), 20u);
+  EXPECT_EQ(pipeline.accepted_events(), 5u);
+  EXPECT_EQ(budgets.dropped(1), 15u);
 }
 
 TEST(WorkerPipelineTest, ShedsWith503WhileTheForwarderRefuses) {
