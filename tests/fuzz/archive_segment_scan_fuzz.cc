@@ -22,15 +22,17 @@ void Check(bool ok) {
 bool Same(const ArchiveRecord& a, const ArchiveRecord& b) {
   return a.receive_time_ms == b.receive_time_ms && a.address_hash == b.address_hash &&
          a.ingress == b.ingress && a.endpoint == b.endpoint && a.country == b.country &&
-         a.payload == b.payload && a.query == b.query && a.user_agent == b.user_agent;
+         a.payload == b.payload && a.query == b.query && a.user_agent == b.user_agent &&
+         a.weight == b.weight;
 }
 
-void CheckBlock(std::string_view bytes) {
+// A block of a segment of format `version`; re-encoded, it is of the current version.
+void CheckBlock(std::string_view bytes, uint16_t version) {
   static beacon::kernels::BlockDecoder decoder;
   static beacon::kernels::BlockDecoder again;
   static beacon::kernels::BlockEncoder encoder(1);
-  const ArchiveError error = decoder.Decode(bytes);
-  Check(again.Decode(bytes) == error);
+  const ArchiveError error = decoder.Decode(bytes, version);
+  Check(again.Decode(bytes, version) == error);
   if (error != ArchiveError::kOk) {
     Check(decoder.records().empty());
     return;
@@ -70,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(block.bytes.data() == segment.data() + block.offset);
     covered += block.bytes.size();
     Check(scanner.valid_end() == covered);
-    CheckBlock(block.bytes);
+    CheckBlock(block.bytes, scanner.header().version);
   }
   account_damage();
   Check(covered == size);
