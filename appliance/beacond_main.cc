@@ -190,6 +190,15 @@ void WarnOfExampleVisitorKey(const Config& config) {
                "of your own (16 hex digits) so that visitor ids cannot be recomputed\n");
 }
 
+// A card backend decodes after a beacon was archived and answered: budgets there drop beacons
+// from the aggregates without refusing them, and a replay of the archive re-admits them.
+void NoteBudgetsOnACard(const host::SiteBudgets& budgets, const host::Backend& backend) {
+  if (!budgets.enabled() || !backend.make_device) return;
+  std::fprintf(stderr,
+               "beacond: [limits] site budgets on a card backend: beacons over budget are "
+               "dropped from the aggregates, not refused with 429 (host/pipeline/README.md)\n");
+}
+
 void LogServing(const Config& config, size_t sites, const host::Backend& backend,
                 const host::HttpServer& http, int http_workers,
                 const host::HttpServer& management) {
@@ -245,6 +254,7 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
       LoadUserAgentClassifier(config.user_agent_regexes);
   host::Forwarder forwarder(config.forwarder);
   host::SiteBudgets budgets(sites, config.site_budget);
+  NoteBudgetsOnACard(budgets, backend);
   host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
   pipeline.budgets = &budgets;
   Pipelines pipelines(pipeline, &sites, &forwarder);
