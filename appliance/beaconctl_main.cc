@@ -1,6 +1,6 @@
 // beaconctl: the operator's command line: create the ClickHouse schema, read a running
 // beacond's counters, watch nodes live, check and set up a node, check a site registry, read
-// the raw archive.
+// the raw archive, list, retry and drop dead letters.
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "appliance/config.h"
+#include "appliance/ctl/archive_replay.h"
 #include "appliance/ctl/archive_tool.h"
+#include "appliance/ctl/dead_letter_tool.h"
 #include "appliance/ctl/http_get.h"
 #include "appliance/ctl/node_checks.h"
 #include "appliance/ctl/top.h"
@@ -144,6 +146,27 @@ int Doctor(const std::string& config_path, bool setup, bool apply) {
   return PrintFindings(CheckNode(config, env));
 }
 
+// POST /reload to a running beacond: its answer on stdout; 0 when it applied the reload.
+// `config_path` (optional) gives the management address and token unless they are given.
+int Reload(const std::string& config_path, std::string management, std::string token) {
+  if (!config_path.empty()) {
+    const Config config = LoadConfig(config_path);
+    if (management.empty()) {
+      const std::string host = config.management.address == "0.0.0.0" ? std::string("127.0.0.1")
+                                                                      : config.management.address;
+      management = host + ":" + std::to_string(config.management.port);
+    }
+    if (token.empty()) token = config.management_token;
+  }
+  if (management.empty()) management = "127.0.0.1:9464";
+  // Loading changed user-agent patterns takes seconds.
+  const HttpAnswer answer = HttpPost("http://" + management + "/reload", token, 120'000);
+  std::fputs(answer.body.c_str(), answer.status == 200 ? stdout : stderr);
+  if (answer.status == 200) return 0;
+  if (answer.status != 422) std::fprintf(stderr, "beaconctl reload: HTTP %ld\n", answer.status);
+  return 1;
+}
+
 int CheckSites(const std::string& path) {
   const auto registry = kernels::SiteRegistry::Load(path);
   size_t ids = 0;
@@ -165,7 +188,26 @@ struct ArchiveCommand {
   std::string format = "ndjson";
   size_t capacity = 112'640;
   size_t max_records = 100'000;
+  std::string config_path;
+  std::vector<uint32_t> sites;
+  int threads = 1;
 };
+
+// archive replay: --from and --to are required, --dir defaults to the config's archive.
+int RunArchiveReplay(const ArchiveCommand& command) {
+  ArchiveReplayOptions options;
+  options.config_path = command.config_path;
+  options.dir = command.dir;
+  options.sites = command.sites;
+  options.threads = command.threads;
+  if (!ParseArchiveTime(command.from, &options.from_ms) ||
+      !ParseArchiveTime(command.to, &options.to_ms)) {
+    std::fprintf(stderr, "beaconctl archive replay: not a time: %s / %s\n", command.from.c_str(),
+                 command.to.c_str());
+    return 2;
+  }
+  return ArchiveReplay(options, std::cout, std::cerr);
+}
 
 int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
   host::PosixFileSystem fs;
@@ -178,6 +220,7 @@ int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
       return 2;
     }
   }
+  if (archive.got_subcommand("replay")) return RunArchiveReplay(command);
   if (archive.got_subcommand("ls")) return ArchiveList(fs, command.dir, std::cout, std::cerr);
   if (archive.got_subcommand("verify")) {
     return ArchiveVerify(fs, command.dir, std::cout, std::cerr);
@@ -206,7 +249,7 @@ int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
 
 // beaconctl archive ls | verify | cat | export | train; their options fill `command`.
 CLI::App* AddArchiveCommands(CLI::App& cli, ArchiveCommand* command) {
-  auto* archive = cli.add_subcommand("archive", "Read a raw archive directory");
+  auto* archive = cli.add_subcommand("archive", "Read a raw archive directory, or replay it");
   archive->require_subcommand(1);
   auto* archive_ls = archive->add_subcommand("ls", "Segments per worker: sequences, sizes, times");
   auto* archive_verify = archive->add_subcommand(
@@ -226,6 +269,16 @@ CLI::App* AddArchiveCommands(CLI::App& cli, ArchiveCommand* command) {
                     "Receive time >= this (unix ms, or UTC YYYY-MM-DD[THH:MM[:SS]][Z])");
     sub->add_option("--to", command->to, "Receive time < this (same forms)");
   }
+  auto* archive_replay = archive->add_subcommand(
+      "replay", "Re-aggregate a time range of the archive into ClickHouse (a backfill)");
+  archive_replay->add_option("-c,--config", command->config_path, "beacond config")->required();
+  archive_replay->add_option("--dir", command->dir, "Archive directory (default: the config's)");
+  archive_replay->add_option("--from", command->from, "Receive time >= this (as cat)")->required();
+  archive_replay->add_option("--to", command->to, "Receive time < this")->required();
+  archive_replay->add_option("--sites", command->sites, "Only these site ids")->delimiter(',');
+  archive_replay->add_option("--threads", command->threads, "Pipeline threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   archive_export->add_option("--out", command->out_path, "File to write");
   archive_export
       ->add_option("--format", command->format,
@@ -239,6 +292,53 @@ CLI::App* AddArchiveCommands(CLI::App& cli, ArchiveCommand* command) {
       ->capture_default_str();
 
   return archive;
+}
+
+// The dead-letter subcommand that ran and its options.
+struct DeadLetterCommand {
+  std::string config_path = "/etc/beacond/beacond.toml";
+  std::string spool_dir;  // overrides the config's [clickhouse] spool_dir
+  std::vector<std::string> ids;
+  bool all = false;
+};
+
+// beaconctl dead-letter ls | retry | drop; their options fill `command`.
+CLI::App* AddDeadLetterCommands(CLI::App& cli, DeadLetterCommand* command) {
+  auto* dead_letter = cli.add_subcommand(
+      "dead-letter", "Batches ClickHouse refused for their contents, kept in the spool directory");
+  dead_letter->require_subcommand(1);
+  auto* ls = dead_letter->add_subcommand("ls", "List them: id, shard, time, bytes, table, error");
+  auto* retry = dead_letter->add_subcommand(
+      "retry", "Put them back into their shard's spool; the running beacond sends them");
+  auto* drop = dead_letter->add_subcommand("drop", "Delete them for good");
+  for (auto* sub : {ls, retry, drop}) {
+    sub->add_option("-c,--config", command->config_path, "beacond config; its spool_dir is used")
+        ->capture_default_str();
+    sub->add_option("--spool-dir", command->spool_dir, "The spool directory (instead of --config)");
+  }
+  retry->add_option("id", command->ids, "Dead letter ids (from ls)");
+  retry->add_flag("--all", command->all, "Every dead letter");
+  drop->add_option("id", command->ids, "Dead letter ids (from ls)")->required();
+  return dead_letter;
+}
+
+int RunDeadLetter(const CLI::App& dead_letter, DeadLetterCommand command) {
+  if (command.spool_dir.empty())
+    command.spool_dir = LoadConfig(command.config_path).forwarder.spool_dir;
+  if (command.spool_dir.empty()) {
+    std::fprintf(stderr, "beaconctl dead-letter: %s sets no [clickhouse] spool_dir\n",
+                 command.config_path.c_str());
+    return 2;
+  }
+  if (dead_letter.got_subcommand("ls")) return DeadLetterList(command.spool_dir, std::cout);
+  if (dead_letter.got_subcommand("drop")) {
+    return DeadLetterDrop(command.spool_dir, command.ids, std::cout, std::cerr);
+  }
+  if (command.ids.empty() == command.all) {  // ids, or --all: one of them
+    return DeadLetterRetry(command.spool_dir, command.ids, command.all, std::cout, std::cerr);
+  }
+  std::fprintf(stderr, "beaconctl dead-letter retry: give ids or --all\n");
+  return 2;
 }
 
 // beaconctl schema: the endpoints and options from the flags, or from a config's [clickhouse]
@@ -322,12 +422,26 @@ int main(int argc, char** argv) {
   setup->add_flag("--apply", apply,
                   "Create directories, reserve hugepages, load vfio-pci, bind the NIC");
 
+  auto* reload = cli.add_subcommand(
+      "reload",
+      "Make a running beacond re-read its config and site registry (as SIGHUP does); prints "
+      "what changed, what needs a restart, or why it refused (exit 1)");
+  std::string reload_config, reload_management, reload_token;
+  reload->add_option("-c,--config", reload_config,
+                     "beacond config: its [management] listen and token");
+  reload->add_option("--management", reload_management,
+                     "Management address host:port (default 127.0.0.1:9464)");
+  reload->add_option("--token", reload_token, "Management bearer token");
+
   auto* sites = cli.add_subcommand("sites", "Check a site registry file");
   std::string sites_path;
   sites->add_option("file", sites_path, "Site registry file")->required();
 
   beacon::app::ArchiveCommand archive_command;
   auto* archive = beacon::app::AddArchiveCommands(cli, &archive_command);
+
+  beacon::app::DeadLetterCommand dead_letter_command;
+  auto* dead_letter = beacon::app::AddDeadLetterCommands(cli, &dead_letter_command);
 
   CLI11_PARSE(cli, argc, argv);
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -341,7 +455,11 @@ int main(int argc, char** argv) {
       return beacon::app::RunTop(top_nodes, top_interval_ms, top_once, token);
     }
     if (*sites) return beacon::app::CheckSites(sites_path);
+    if (*reload) {
+      return beacon::app::Reload(reload_config, reload_management, reload_token);
+    }
     if (*archive) return beacon::app::RunArchive(*archive, archive_command);
+    if (*dead_letter) return beacon::app::RunDeadLetter(*dead_letter, dead_letter_command);
     if (*doctor || *setup)
       return beacon::app::Doctor(node_config, static_cast<bool>(*setup), *setup && apply);
   } catch (const std::exception& e) {

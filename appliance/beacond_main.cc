@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -17,16 +18,21 @@
 #include <vector>
 
 #include "appliance/config.h"
+#include "appliance/ctl/node_checks.h"
 #include "appliance/ingress.h"
 #include "appliance/management.h"
+#include "appliance/reload.h"
+#include "host/archive/archive_compressor.h"
 #include "host/archive/file_system.h"
+#include "host/archive/retention_runner.h"
 #include "host/backend/backend_registry.h"
 #include "host/forward/forwarder.h"
+#include "host/forward/watermarks.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
 #include "host/pipeline/worker_pipeline.h"
+#include "host/private_dir.h"
 #include "host/salt_store.h"
-#include "kernels/enrich/user_agent.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::app {
@@ -46,10 +52,10 @@ void WriteReadyFile(const std::string& path, uint16_t http_port, uint16_t manage
   }
 }
 
-// Blocks until SIGTERM or SIGINT; SIGHUP is reported and otherwise ignored. Every minute it
-// asks the salt store for the current salts, so that the daily rotation (and the deletion of
-// salts older than 48 h) happens even when no beacon arrives.
-void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts) {
+// Blocks until SIGTERM or SIGINT; SIGHUP reloads. Every minute it asks the salt store for the
+// current salts, so that the daily rotation (and the deletion of salts older than 48 h) happens
+// even when no beacon arrives.
+void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts, Reloader* reloader) {
   const timespec minute{60, 0};
   for (;;) {
     const int sig = sigtimedwait(&signals, nullptr, &minute);
@@ -58,46 +64,12 @@ void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts) {
       continue;
     }
     if (sig == SIGHUP) {
-      std::fprintf(stderr,
-                   "beacond: SIGHUP: the site registry is read at start only; restart "
-                   "beacond to load a changed registry\n");
+      reloader->Reload();
       continue;
     }
     std::fprintf(stderr, "beacond: %s: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     return;
   }
-}
-
-// uap-core's patterns compiled for the workers, with what landed in which tier on stderr; null
-// when `path` is empty (bots by beacond's markers alone).
-std::unique_ptr<const kernels::UserAgentClassifier> LoadUserAgentClassifier(
-    const std::string& path) {
-  if (path.empty()) {
-    std::fprintf(stderr,
-                 "beacond: [enrich] user_agents is empty: no device, browser or OS; bots by "
-                 "beacond's own markers only\n");
-    return nullptr;
-  }
-  const auto start = std::chrono::steady_clock::now();
-  auto classifier = kernels::UserAgentClassifier::Load(path);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::string tiers;
-  static constexpr std::pair<kernels::UaSection, const char*> kSections[] = {
-      {kernels::UaSection::kBrowser, "browser"},
-      {kernels::UaSection::kOs, "os"},
-      {kernels::UaSection::kDevice, "device"},
-      {kernels::UaSection::kBots, "bot markers"}};
-  for (const auto& [section, name] : kSections) {
-    const kernels::UaPatternCounts& c = classifier->counts(section);
-    tiers += std::string(tiers.empty() ? "" : "; ") + name + " " + std::to_string(c.native) +
-             " native, " + std::to_string(c.prefiltered) + " prefiltered, " +
-             std::to_string(c.pcre_only) + " PCRE2-only, " + std::to_string(c.unsupported) +
-             " unsupported";
-  }
-  std::fprintf(stderr, "beacond: user-agent patterns from %s compiled in %.1f s: %s\n",
-               path.c_str(), seconds, tiers.c_str());
-  return classifier;
 }
 
 // Blocks SIGTERM, SIGINT and SIGHUP, so that they reach only the main thread's sigtimedwait,
@@ -117,17 +89,19 @@ sigset_t BlockStopSignals() {
 // then [udp]'s and [dpdk]'s.
 class Pipelines {
  public:
-  Pipelines(const host::PipelineConfig& config, const kernels::SiteRegistry* sites,
-            host::Forwarder* forwarder)
-      : config_(config), sites_(sites), forwarder_(forwarder) {}
+  // `watermarks` (may be null) keep each worker's archive numbering above them.
+  Pipelines(const host::PipelineConfig& config, const host::LiveSettingsSource* live,
+            host::Forwarder* forwarder, const host::WatermarkStore* watermarks)
+      : config_(config), live_(live), forwarder_(forwarder), watermarks_(watermarks) {}
 
   // `count` new pipelines, as the sinks of one ingress.
   std::vector<kernels::BeaconSink*> Make(int count) {
     std::vector<kernels::BeaconSink*> sinks;
     for (int w = 0; w < count; ++w) {
-      all_.push_back(std::make_unique<host::WorkerPipeline>(static_cast<uint32_t>(all_.size()),
-                                                            config_, sites_, forwarder_));
-      if (const int error = all_.back()->OpenArchive(file_system_); error != 0) {
+      const auto worker = static_cast<uint32_t>(all_.size());
+      all_.push_back(std::make_unique<host::WorkerPipeline>(worker, config_, live_, forwarder_));
+      const uint64_t above = watermarks_ != nullptr ? watermarks_->Highest(worker) + 1 : 0;
+      if (const int error = all_.back()->OpenArchive(file_system_, above); error != 0) {
         throw std::runtime_error("archive " + config_.archive.writer.directory + ": " +
                                  std::strerror(error));
       }
@@ -158,22 +132,109 @@ class Pipelines {
 
  private:
   host::PipelineConfig config_;
-  const kernels::SiteRegistry* sites_;
+  const host::LiveSettingsSource* live_;
   host::Forwarder* forwarder_;
+  const host::WatermarkStore* watermarks_;
   host::PosixFileSystem file_system_;
   std::vector<std::unique_ptr<host::WorkerPipeline>> all_;
 };
 
+// [archive] compressor, reported at start; throws when "fpga" cannot be had. Without an archive
+// nothing is compressed: libzstd stands, whatever was asked.
+std::unique_ptr<host::ArchiveCompressor> ChooseArchiveCompressor(const Config& config,
+                                                                 const host::Backend& backend) {
+  const char* xclbin = std::getenv(host::kXclbinEnvVar);
+  std::unique_ptr<host::ArchiveCompressor> compressor = host::ArchiveCompressor::Choose(
+      config.archive.enabled ? config.archive_compressor : host::CompressorMode::kCpu,
+      backend.kind == host::BackendKind::kFpga, xclbin != nullptr ? xclbin : "",
+      config.archive.writer.compression_level);
+  if (config.archive.enabled) {
+    std::fprintf(stderr, "beacond: archive compressor %s ([archive] compressor = \"%s\"): %s\n",
+                 std::string(compressor->name()).c_str(),
+                 std::string(host::CompressorModeName(config.archive_compressor)).c_str(),
+                 compressor->detail().c_str());
+  }
+  return compressor;
+}
+
+void WriteArchiveCompressorMetrics(const host::ArchiveCompressor& compressor,
+                                   host::MetricsWriter& out) {
+  out.Gauge("beacond_archive_compressor_info",
+            "What compresses the archive's blocks (chosen at start), and what was asked for.",
+            {{"compressor", compressor.name()},
+             {"requested", host::CompressorModeName(compressor.requested())}},
+            1);
+  const host::CompressorCounts counts = compressor.counts();
+  out.Counter("beacond_archive_card_blocks_total", "Archive blocks compressed on the card.", {},
+              counts.card_blocks);
+  constexpr char kFallbackHelp[] = "Archive blocks the card handed back to libzstd, by reason.";
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp,
+              {{"reason", "device_error"}}, counts.fallback_device_error);
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp, {{"reason", "timeout"}},
+              counts.fallback_timeout);
+  out.Counter("beacond_archive_compressor_fallback_total", kFallbackHelp,
+              {{"reason", "nonconforming"}}, counts.fallback_nonconforming);
+}
+
+// The registry, budgets and user-agent patterns come from the reloader's live settings.
 host::PipelineConfig PipelineConfigOf(const Config& config, const host::Backend& backend,
-                                      host::SaltStore* salts,
-                                      const kernels::UserAgentClassifier* user_agents) {
+                                      const host::ArchiveCompressor& compressor,
+                                      host::SaltStore* salts) {
   host::PipelineConfig pipeline = config.pipeline;
   pipeline.archive = config.archive;
-  pipeline.user_agents = user_agents;
+  pipeline.archive.writer.compressor = compressor.block_compressor();
   pipeline.bytes = &backend.byte_kernels;
   pipeline.make_device = backend.make_device;
   pipeline.salts = salts;
+  pipeline.breakdown_flush_interval_ms = config.forwarder.breakdown_flush_interval_ms;
   return pipeline;
+}
+
+// The watermark files of <state dir>/watermarks; null when the archive is off (nothing to replay).
+std::unique_ptr<host::WatermarkStore> OpenWatermarks(const Config& config, host::FileSystem& fs) {
+  if (!config.archive.enabled) return nullptr;
+  const std::string dir = config.state_dir + "/watermarks";
+  host::EnsurePrivateDirectory(dir, "beacond: watermarks");
+  const size_t shards = std::max<size_t>(1, config.forwarder.shards.size());
+  // Coalesced: one file write (two fsyncs) per worker per 100 ms at most, not per insert.
+  auto store = std::make_unique<host::WatermarkStore>(fs, dir, shards, /*coalesce_ms=*/100);
+  if (const int error = store->Load(); error != 0) {
+    throw std::runtime_error("watermarks in " + dir + ": " + std::strerror(error));
+  }
+  return store;
+}
+
+// Before ingress opens: each worker replays its archive from its watermark through its own
+// pipeline, and the forwarder sends what ClickHouse had not acknowledged. A worker without a
+// watermark (the first start of this release over an existing archive) starts at the end.
+void ReplayArchives(const std::vector<std::unique_ptr<host::WorkerPipeline>>& workers,
+                    host::WatermarkStore* watermarks) {
+  if (watermarks == nullptr) return;
+  for (const auto& w : workers) {
+    if (w->archive() == nullptr) continue;
+    const uint64_t last = w->archive()->next_sequence() - 1;
+    if (!watermarks->Has(w->worker())) {
+      if (const int error = watermarks->SetAll(w->worker(), last); error != 0) {
+        throw std::runtime_error("cannot write the watermark of worker " +
+                                 std::to_string(w->worker()) + ": " + std::strerror(error));
+      }
+      continue;
+    }
+    const uint64_t from = watermarks->ReplayStart(w->worker());
+    const auto start = Clock::now();
+    const host::WorkerReplayStats stats = w->Replay(from);
+    if (stats.error != 0) {
+      throw std::runtime_error("cannot replay the archive of worker " +
+                               std::to_string(w->worker()) + ": " + std::strerror(stats.error));
+    }
+    std::fprintf(stderr,
+                 "beacond: worker %u: replayed %llu records and %llu epochs of the archive from "
+                 "sequence %llu through %llu in %.1f s\n",
+                 w->worker(), static_cast<unsigned long long>(stats.records),
+                 static_cast<unsigned long long>(stats.epochs),
+                 static_cast<unsigned long long>(from), static_cast<unsigned long long>(last),
+                 std::chrono::duration<double>(Clock::now() - start).count());
+  }
 }
 
 int HttpWorkers(const Config& config) {
@@ -208,68 +269,119 @@ void LogServing(const Config& config, size_t sites, const host::Backend& backend
           : std::to_string(config.forwarder.shards.size()) + " shards" +
                 (config.forwarder.cluster.empty() ? "" : " of cluster " + config.forwarder.cluster);
   std::fprintf(stderr,
-               "beacond: %zu sites; decode backend %s; HTTP ingress on %s:%u with %d workers; "
-               "management on %s:%u; forwarding to %s database %s\n",
-               sites, host::Describe(backend).c_str(), config.http.address.c_str(), http.port(),
+               "beacond: node %s (id %016llx); %zu sites; decode backend %s; HTTP ingress on "
+               "%s:%u with %d workers; management on %s:%u; forwarding to %s database %s\n",
+               config.node_name.c_str(), static_cast<unsigned long long>(config.node_id), sites,
+               host::Describe(backend).c_str(), config.http.address.c_str(), http.port(),
                http_workers, config.management.address.c_str(), management.port(),
                destination.c_str(), config.forwarder.clickhouse.database.c_str());
 }
 
-// What reached ClickHouse, and what waits in the spool when the drain timed out. Returns the
-// exit code: 0, or 3 when not everything was drained.
+// What was forwarded, then, last, where every accepted event is now: acknowledged, in the
+// spool, a dead letter, or lost with the process. Returns the exit code: 0, or 3 when not
+// everything was drained.
 int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, bool drained,
                   int drain_timeout_s) {
-  const uint64_t accepted = pipelines.accepted_events();
-  const uint64_t acked = forwarder.acknowledged_events();
-  std::fprintf(stderr, "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse\n",
-               static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(acked));
+  auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   const host::Forwarder::Totals sent = forwarder.totals();
-  std::fprintf(
-      stderr,
-      "beacond: forwarded %llu site rows and %llu breakdown rows in %llu inserts; %llu bytes "
-      "of RowBinary, %llu bytes sent\n",
-      static_cast<unsigned long long>(sent.site_rows),
-      static_cast<unsigned long long>(sent.breakdown_rows),
-      static_cast<unsigned long long>(sent.inserts),
-      static_cast<unsigned long long>(sent.rowbinary_bytes),
-      static_cast<unsigned long long>(sent.wire_bytes));
-  if (drained) return 0;
   std::fprintf(stderr,
-               "beacond: drain timed out after %d s: %llu events not acknowledged; %llu "
-               "batches (%llu bytes) wait in the spool for the next start\n",
-               drain_timeout_s,
-               static_cast<unsigned long long>(accepted > acked ? accepted - acked : 0),
-               static_cast<unsigned long long>(forwarder.spooled_records()),
-               static_cast<unsigned long long>(forwarder.spooled_bytes()));
-  return 3;
+               "beacond: forwarded %llu site rows and %llu breakdown rows in %llu inserts; %llu "
+               "bytes of RowBinary, %llu bytes sent\n",
+               n(sent.site_rows), n(sent.breakdown_rows), n(sent.inserts), n(sent.rowbinary_bytes),
+               n(sent.wire_bytes));
+  if (!drained) std::fprintf(stderr, "beacond: drain timed out after %d s\n", drain_timeout_s);
+  const uint64_t accepted = pipelines.accepted_events();
+  const host::Forwarder::Ledger ledger = forwarder.ledger();
+  // Events still in an epoch the forwarder never took, and those it held only in memory.
+  const uint64_t not_taken = accepted > ledger.offered ? accepted - ledger.offered : 0;
+  std::fprintf(stderr,
+               "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse, %llu "
+               "spooled for the next start, %llu dead-lettered, %llu lost (%llu never handed "
+               "to the forwarder, %llu in memory); %llu events of earlier runs' spool "
+               "acknowledged; the spool holds %llu batches (%llu bytes)\n",
+               n(accepted), n(ledger.acknowledged), n(ledger.spooled), n(ledger.dead_lettered),
+               n(not_taken + ledger.in_memory), n(not_taken), n(ledger.in_memory),
+               n(ledger.replayed), n(forwarder.spooled_records()), n(forwarder.spooled_bytes()));
+  return drained ? 0 : 3;
 }
 
-int Run(const Config& config, const std::string& ready_file, int drain_timeout_s) {
-  const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(config.sites_path);
+// Archive retention on its own timer thread (off the workers), and its metrics; null when the
+// archive is off. It never deletes past a worker's replay start (`watermarks`, which outlive
+// the runner).
+std::unique_ptr<host::RetentionRunner> StartRetention(const Config& config, host::FileSystem& fs,
+                                                      const host::WatermarkStore* watermarks,
+                                                      host::MetricsRegistry* metrics) {
+  if (!config.archive.enabled) return nullptr;
+  constexpr int kRetentionIntervalMs = 10'000;
+  auto runner = std::make_unique<host::RetentionRunner>(
+      fs, config.archive.writer.directory,
+      host::RetentionPolicy{config.archive.retention_max_bytes,
+                            config.archive.retention_max_age_ms},
+      kRetentionIntervalMs,
+      watermarks == nullptr ? host::RetentionWatermarks{} : host::RetentionWatermarks{[watermarks] {
+        return watermarks->RetentionLimits();
+      }});
+  metrics->Add([stats = &runner->stats()](host::MetricsWriter& out) {
+    out.Counter("beacond_archive_retention_deleted_segments_total",
+                "Archive segments deleted by retention ([archive] max_mb / max_gb, max_age_h)", {},
+                stats->deleted_segments.load(std::memory_order_relaxed));
+    out.Counter("beacond_archive_retention_deleted_bytes_total",
+                "Bytes of the archive segments deleted by retention", {},
+                stats->deleted_bytes.load(std::memory_order_relaxed));
+    out.Counter("beacond_archive_retention_errors_total",
+                "Retention runs that failed to list, delete or sync", {},
+                stats->errors.load(std::memory_order_relaxed));
+    out.Gauge("beacond_archive_disk_bytes", "Bytes of the archive's segments, as of the last run",
+              {}, static_cast<double>(stats->disk_bytes.load(std::memory_order_relaxed)));
+  });
+  runner->Start();
+  return runner;
+}
+
+struct CommandLine {
+  std::string config_path;
+  std::string sites_path;
+  std::string ready_file;
+  int drain_timeout_s = 60;
+  bool check_only = false;
+  bool print_config = false;
+};
+
+int Run(const Config& config, const CommandLine& args) {
   WarnOfExampleVisitorKey(config);
   const sigset_t signals = BlockStopSignals();
+  Reloader reloader(config, args.config_path, args.sites_path);
   const host::Backend backend = host::ChooseBackend(config.backend);
+  const std::unique_ptr<host::ArchiveCompressor> compressor =
+      ChooseArchiveCompressor(config, backend);
   host::SaltStore salts(config.state_dir);
-  const std::unique_ptr<const kernels::UserAgentClassifier> user_agents =
-      LoadUserAgentClassifier(config.user_agent_regexes);
-  host::Forwarder forwarder(config.forwarder);
-  host::SiteBudgets budgets(sites, config.site_budget);
-  NoteBudgetsOnACard(budgets, backend);
-  host::PipelineConfig pipeline = PipelineConfigOf(config, backend, &salts, user_agents.get());
-  pipeline.budgets = &budgets;
-  Pipelines pipelines(pipeline, &sites, &forwarder);
+  host::PosixFileSystem state_fs;
+  const std::unique_ptr<host::WatermarkStore> watermarks = OpenWatermarks(config, state_fs);
+  host::ForwarderConfig forwarder_config = config.forwarder;
+  forwarder_config.watermarks = watermarks.get();
+  host::Forwarder forwarder(forwarder_config);
+  NoteBudgetsOnACard(*reloader.live()->Current()->budgets, backend);
+  Pipelines pipelines(PipelineConfigOf(config, backend, *compressor, &salts), reloader.live(),
+                      &forwarder, watermarks.get());
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
   const std::vector<std::unique_ptr<Ingress>> ingresses =
       MakeIngresses(config, [&pipelines](int count) { return pipelines.Make(count); });
 
   host::MetricsRegistry metrics;
+  host::PosixFileSystem retention_fs;
+  const std::unique_ptr<host::RetentionRunner> retention =
+      StartRetention(config, retention_fs, watermarks.get(), &metrics);
   host::RegisterPipelineMetrics(&metrics, pipelines.all());
   http.RegisterMetrics(&metrics, "beacond_http");
   forwarder.RegisterMetrics(&metrics, "beacond_forward");
-  budgets.RegisterMetrics(&metrics);
-  metrics.Add([&backend, &salts](host::MetricsWriter& out) {
+  metrics.Add([live = reloader.live()](host::MetricsWriter& out) {
+    live->Current()->budgets->WriteMetrics(out);
+  });
+  reloader.RegisterMetrics(&metrics);
+  metrics.Add([&backend, &compressor, &salts](host::MetricsWriter& out) {
     host::WriteBackendInfo(backend, out);
+    WriteArchiveCompressorMetrics(*compressor, out);
     out.Counter("beacond_salt_write_failures_total",
                 "Daily salt rotations whose file write failed (salt kept in memory only)", {},
                 salts.write_failures());
@@ -280,26 +392,44 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
   ServeManagement(&management, &metrics,
                   {pipelines.all(), &forwarder, &draining, config.management_stall_ms},
                   config.management_token);
+  ServeReload(&management, config.management_token, [&reloader] { return reloader.Reload(); });
 
   forwarder.Start();
+  ReplayArchives(*pipelines.all(), watermarks.get());
   management.Start();
   http.Start();
   for (const auto& ingress : ingresses) ingress->Start();
-  LogServing(config, sites.size(), backend, http, http_workers, management);
-  if (!ready_file.empty()) WriteReadyFile(ready_file, http.port(), management.port());
+  LogServing(config, reloader.live()->Current()->sites->size(), backend, http, http_workers,
+             management);
+  if (!args.ready_file.empty()) {
+    WriteReadyFile(args.ready_file, http.port(), management.port());
+  }
 
-  WaitForStopSignal(signals, &salts);
+  WaitForStopSignal(signals, &salts, &reloader);
   draining.store(true, std::memory_order_relaxed);
 
   // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
-  const auto deadline = Clock::now() + std::chrono::seconds(drain_timeout_s);
+  const auto deadline = Clock::now() + std::chrono::seconds(args.drain_timeout_s);
   http.Stop();
   for (const auto& ingress : ingresses) ingress->Stop();
   const bool closed = pipelines.Flush(deadline);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  const bool drained = closed && forwarder.Drain(std::max(left, std::chrono::milliseconds(0)));
+  // Also with epochs left unclosed: a Drain past its deadline still spools what it holds.
+  const bool drained = forwarder.Drain(std::max(left, std::chrono::milliseconds(0))) && closed;
   management.Stop();
-  return ReportStopped(pipelines, forwarder, drained, drain_timeout_s);
+  return ReportStopped(pipelines, forwarder, drained, args.drain_timeout_s);
+}
+
+// --check: the config's paths, files, ClickHouse and [dpdk] as this machine sees them. Exits 2
+// on an error, as for a bad config: the unit's RestartPreventExitStatus, no restart loop.
+int Check(const Config& config) {
+  std::vector<Finding> findings = CheckNode(config, NodeEnvironment{});
+  for (auto&& more : {CheckStorage(config), CheckClickHouse(config)}) {
+    findings.insert(findings.end(), more.begin(), more.end());
+  }
+  if (PrintFindings(findings) != 0) return 2;
+  std::printf("config OK; %zu sites\n", kernels::SiteRegistry::Load(config.sites_path).size());
+  return 0;
 }
 
 }  // namespace
@@ -307,34 +437,36 @@ int Run(const Config& config, const std::string& ready_file, int drain_timeout_s
 
 int main(int argc, char** argv) {
   CLI::App cli{"beacond: line-rate ingestion appliance for web-analytics tracking beacons"};
-  std::string config_path;
-  std::string sites_path;
-  std::string ready_file;
-  int drain_timeout_s = 60;
-  bool check_only = false;
-  cli.add_option("-c,--config", config_path, "TOML config file (appliance/examples/beacond.toml)");
-  cli.add_option("--sites", sites_path, "Site registry file; overrides [sites] registry");
-  cli.add_option("--ready-file", ready_file,
+  beacon::app::CommandLine args;
+  cli.add_option("-c,--config", args.config_path,
+                 "TOML config file (appliance/examples/beacond.toml)");
+  cli.add_option("--sites", args.sites_path, "Site registry file; overrides [sites] registry");
+  cli.add_option("--ready-file", args.ready_file,
                  "Write http_port=/management_port= here once listening (for scripts)");
-  cli.add_option("--drain-timeout", drain_timeout_s, "Seconds SIGTERM may spend flushing")
+  cli.add_option("--drain-timeout", args.drain_timeout_s, "Seconds SIGTERM may spend flushing")
       ->check(CLI::Range(1, 3600));
-  cli.add_flag("--check", check_only, "Validate the config and site registry, then exit");
+  cli.add_flag("--check", args.check_only,
+               "Validate the config, the site registry, every path and permission, ClickHouse's "
+               "reachability and [dpdk]; print each finding, exit 2 on an error");
+  cli.add_flag("--print-config", args.print_config,
+               "Print the effective config as TOML (defaults included, secrets redacted), then "
+               "exit");
   CLI11_PARSE(cli, argc, argv);
 
   try {
     beacon::app::Config config = beacon::app::DefaultConfig();
-    if (!config_path.empty()) config = beacon::app::LoadConfig(config_path);
-    if (!sites_path.empty()) config.sites_path = sites_path;
+    if (!args.config_path.empty()) config = beacon::app::LoadConfig(args.config_path);
+    if (!args.sites_path.empty()) config.sites_path = args.sites_path;
+    if (args.print_config) {
+      std::fputs(beacon::app::PrintConfig(config, true).c_str(), stdout);
+      return 0;
+    }
     if (config.sites_path.empty()) {
       std::fprintf(stderr, "beacond: no site registry: give --sites FILE or [sites] registry\n");
       return 2;
     }
-    if (check_only) {
-      const auto sites = beacon::kernels::SiteRegistry::Load(config.sites_path);
-      std::printf("config OK; %zu sites\n", sites.size());
-      return 0;
-    }
-    return beacon::app::Run(config, ready_file, drain_timeout_s);
+    if (args.check_only) return beacon::app::Check(config);
+    return beacon::app::Run(config, args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "beacond: %s\n", e.what());
     return 2;

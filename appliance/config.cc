@@ -1,16 +1,26 @@
 // Configuration parsing with toml++: every key is known, typed and range-checked.
 #include "appliance/config.h"
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
+#include <unistd.h>
+
+#include <array>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
+
+#include "kernels/bytes/hash.h"
 
 namespace beacon::app {
 namespace {
@@ -178,14 +188,30 @@ toml::table ParseToml(std::string_view toml_text, const std::string& source) {
 void CheckSections(const toml::table& root, const std::string& source) {
   static const std::set<std::string> kSections = {"sites",  "http",       "management", "pipeline",
                                                   "enrich", "clickhouse", "udp",        "dpdk",
-                                                  "state",  "archive",    "limits"};
+                                                  "state",  "archive",    "limits",     "node"};
   for (const auto& [key, value] : root) {
     if (kSections.count(std::string(key.str())) == 0) {
       Fail(source, key.str(),
            "unknown section (expected one of sites, http, management, "
-           "pipeline, enrich, clickhouse, udp, dpdk, state, archive, limits)");
+           "pipeline, enrich, clickhouse, udp, dpdk, state, archive, limits, node)");
     }
   }
+}
+
+// [node] id: a non-empty name; the ids derived from it go where the archive and batches need them.
+void ParseNode(const toml::table& root, const std::string& source, Config* config) {
+  Section node(root, "node", source);
+  if (node.String("id", &config->node_name) && config->node_name.empty()) {
+    Fail(source, "node.id", "expected a non-empty name");
+  }
+  node.CheckNoOtherKeys();
+}
+
+// Sets the ids derived from config->node_name.
+void ApplyNodeId(Config* config) {
+  config->node_id = NodeIdOf(config->node_name);
+  config->archive.writer.node = config->node_id;
+  config->forwarder.node = config->node_id;
 }
 
 void ParseSites(const toml::table& root, const std::string& source, std::string* registry) {
@@ -308,8 +334,12 @@ host::CommitPolicy ParseCommitPolicy(std::string_view name, const std::string& s
 
 // [archive]; an empty or absent dir is <state_dir>/archive.
 void ParseArchive(const toml::table& root, const std::string& source, const std::string& state_dir,
-                  host::ArchiveConfig* archive) {
+                  host::ArchiveConfig* archive, host::CompressorMode* compressor) {
   Section section(root, "archive", source);
+  std::string mode;
+  if (section.String("compressor", &mode) && !host::ParseCompressorMode(mode, compressor)) {
+    Fail(source, "archive.compressor", "expected \"auto\", \"cpu\" or \"fpga\"");
+  }
   host::SegmentWriterOptions& writer = archive->writer;
   section.Bool("enabled", &archive->enabled);
   std::string dir;
@@ -330,7 +360,11 @@ void ParseArchive(const toml::table& root, const std::string& source, const std:
   writer.segment_age_ms = segment_age_s * 1000;
   int64_t max_gb = 0;
   section.Int("max_gb", &max_gb, 0, 1 << 20);
-  archive->retention_max_bytes = static_cast<uint64_t>(max_gb) << 30;
+  int64_t max_mb = 0;
+  section.Int("max_mb", &max_mb, 0, int64_t{1} << 30);
+  if (max_gb != 0 && max_mb != 0) Fail(source, "archive.max_mb", "give max_gb or max_mb, not both");
+  archive->retention_max_bytes =
+      max_mb != 0 ? static_cast<uint64_t>(max_mb) << 20 : static_cast<uint64_t>(max_gb) << 30;
   int64_t max_age_h = 0;
   section.Int("max_age_h", &max_age_h, 0, 24 * 3650);
   archive->retention_max_age_ms = max_age_h * 3'600'000;
@@ -495,7 +529,269 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   }
 }
 
+// The inverse of ParseIpPrefix: IPv4 prefixes in dotted form.
+std::string FormatIpPrefix(const kernels::IpPrefix& prefix) {
+  char text[INET6_ADDRSTRLEN] = {};
+  const bool v4 = prefix.address.is_v4() && prefix.bits >= 96;
+  if (v4) {
+    inet_ntop(AF_INET, prefix.address.bytes.data() + 12, text, sizeof(text));
+  } else {
+    inet_ntop(AF_INET6, prefix.address.bytes.data(), text, sizeof(text));
+  }
+  return std::string(text) + "/" + std::to_string(v4 ? prefix.bits - 96 : prefix.bits);
+}
+
+template <typename Range>
+toml::array Array(const Range& values) {
+  toml::array array;
+  for (const auto& v : values) {
+    if constexpr (std::is_integral_v<std::decay_t<decltype(v)>>) {
+      array.push_back(static_cast<int64_t>(v));
+    } else {
+      array.push_back(std::string(v));
+    }
+  }
+  return array;
+}
+
+toml::array Prefixes(const std::vector<kernels::IpPrefix>& prefixes) {
+  std::vector<std::string> texts;
+  for (const auto& p : prefixes) texts.push_back(FormatIpPrefix(p));
+  return Array(texts);
+}
+
+std::string ListenText(const host::HttpServerConfig& server) {
+  return server.address + ":" + std::to_string(server.port);
+}
+
+// The beacon UDP port of `endpoint` among `ports`; 0 for none.
+int64_t BeaconPortOf(const std::vector<kernels::BeaconPort>& ports, kernels::Endpoint endpoint) {
+  for (const auto& p : ports) {
+    if (p.endpoint == endpoint) return p.port;
+  }
+  return 0;
+}
+
+toml::table HttpTable(const Config& config) {
+  const host::HttpServerConfig& http = config.http;
+  return toml::table{
+      {"listen", ListenText(http)},
+      {"workers", config.http_workers},
+      {"idle_timeout_ms", http.idle_timeout_ms},
+      {"header_timeout_ms", http.header_timeout_ms},
+      {"request_timeout_ms", http.request_timeout_ms},
+      {"max_connections_per_worker", static_cast<int64_t>(http.max_connections_per_worker)},
+      {"max_connections_per_peer", static_cast<int64_t>(http.max_connections_per_peer)},
+      {"accept_backoff_ms", http.accept_backoff_ms},
+      {"max_body_bytes", static_cast<int64_t>(http.limits.max_body_bytes)},
+      {"max_request_bytes", static_cast<int64_t>(http.max_request_bytes)},
+      {"retry_after_s", http.retry_after_s},
+      {"country_headers", Array(http.country_headers)},
+  };
+}
+
+toml::table PipelineTable(const Config& config, bool redact_secrets) {
+  const auto& limits = config.pipeline.aggregate;
+  toml::table table{
+      {"epoch_ms", config.pipeline.epoch_ms},
+      {"epoch_max_events", static_cast<int64_t>(config.pipeline.epoch_max_events)},
+      {"max_pages_per_site_minute", static_cast<int64_t>(limits.max_pages_per_site_minute)},
+      {"max_referrers_per_site_minute", static_cast<int64_t>(limits.max_referrers_per_site_minute)},
+      {"max_utm_sources_per_site_minute",
+       static_cast<int64_t>(limits.max_utm_sources_per_site_minute)},
+      {"max_utm_mediums_per_site_minute",
+       static_cast<int64_t>(limits.max_utm_mediums_per_site_minute)},
+      {"max_utm_campaigns_per_site_minute",
+       static_cast<int64_t>(limits.max_utm_campaigns_per_site_minute)},
+      {"max_event_names_per_site_minute",
+       static_cast<int64_t>(limits.max_event_names_per_site_minute)},
+      {"backend", config.backend},
+  };
+  if (!redact_secrets) {
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx",
+                  static_cast<unsigned long long>(config.pipeline.visitor_key));
+    table.insert("visitor_key", std::string(hex));
+  }
+  return table;
+}
+
+toml::table ArchiveTable(const host::ArchiveConfig& archive) {
+  const host::SegmentWriterOptions& w = archive.writer;
+  static constexpr const char* kCommit[] = {"group", "interval", "none"};
+  return toml::table{
+      {"enabled", archive.enabled},
+      {"dir", w.directory},
+      {"commit", kCommit[static_cast<int>(w.commit)]},
+      {"commit_interval_ms", w.commit_interval_ms},
+      {"compression_level", w.compression_level},
+      {"block_kb", static_cast<int64_t>(w.block_bytes >> 10)},
+      {"segment_mb", static_cast<int64_t>(w.segment_bytes >> 20)},
+      {"segment_age_s", w.segment_age_ms / 1000},
+      {"max_gb", static_cast<int64_t>(archive.retention_max_bytes >> 30)},
+      {"max_age_h", archive.retention_max_age_ms / 3'600'000},
+  };
+}
+
+toml::table ClickHouseTable(const host::ForwarderConfig& f, bool redact_secrets) {
+  const auto& ch = f.clickhouse;
+  toml::table table{
+      {"cluster", f.cluster},
+      {"database", ch.database},
+      {"user", ch.user},
+      {"password", redact_secrets && !ch.password.empty() ? "(redacted)" : ch.password},
+      {"timeout_ms", ch.timeout_ms},
+      {"flush_interval_ms", f.flush_interval_ms},
+      {"breakdown_flush_interval_ms", f.breakdown_flush_interval_ms},
+      {"breakdown_max_rows_per_site", static_cast<int64_t>(f.breakdown_max_rows_per_site)},
+      {"max_pending_mb", static_cast<int64_t>(f.max_pending_bytes >> 20)},
+      {"retry_initial_ms", f.retry_initial_ms},
+      {"retry_max_ms", f.retry_max_ms},
+      {"spool_dir", f.spool_dir},
+      {"spool_max_mb", static_cast<int64_t>(f.spool_max_bytes >> 20)},
+      {"spool_fsync", f.spool_fsync},
+  };
+  if (f.shards.empty()) {
+    table.insert("url", ch.url);
+  } else {
+    toml::array shards;
+    for (const auto& replicas : f.shards) shards.push_back(Array(replicas));
+    table.insert("shards", std::move(shards));
+  }
+  return table;
+}
+
+toml::table LimitsTable(const Config& config) {
+  toml::table sites;
+  for (const auto& [name, budget] : config.site_budget.sites) {
+    sites.insert(name, toml::table{{"rate_per_s", std::llround(budget.rate_per_s)},
+                                   {"burst", std::llround(budget.burst)}});
+  }
+  return toml::table{
+      {"site_rate_per_s", std::llround(config.site_budget.every_site.rate_per_s)},
+      {"site_burst", std::llround(config.site_budget.every_site.burst)},
+      {"over_budget",
+       config.site_budget.over_budget == host::OverBudget::kSample ? "sample" : "refuse"},
+      {"sample_one_in", static_cast<int64_t>(config.site_budget.sample_one_in)},
+      {"source_rate_per_s", std::llround(config.http.source_rate_per_s)},
+      {"source_burst", std::llround(config.http.source_burst)},
+      {"source_prefix_v4", config.http.source_prefix_v4},
+      {"source_prefix_v6", config.http.source_prefix_v6},
+      {"sites", std::move(sites)},
+  };
+}
+
+toml::table UdpTable(const UdpIngressConfig& udp) {
+  const auto& relay = udp.relay;
+  return toml::table{
+      {"address", relay.address},
+      {"hit_batch_port", BeaconPortOf(relay.ports, kernels::Endpoint::kUdpHitBatch)},
+      {"syslog_port", BeaconPortOf(relay.ports, kernels::Endpoint::kUdpSyslog)},
+      {"workers", udp.workers},
+      {"burst", relay.burst},
+      {"receive_buffer_kb", relay.receive_buffer_bytes >> 10},
+      {"allowed_sources", Prefixes(relay.allowed_sources)},
+  };
+}
+
+toml::table DpdkTable(const DpdkIngressConfig& dpdk) {
+  const dpdk::DataPlaneConfig& plane = dpdk.data_plane;
+  const auto& mirror = plane.mirror;
+  return toml::table{
+      {"eal_args", Array(dpdk.eal_args)},
+      {"ports", Array(plane.ports)},
+      {"workers", dpdk.workers},
+      {"hit_batch_port", BeaconPortOf(plane.beacon_ports, kernels::Endpoint::kUdpHitBatch)},
+      {"syslog_port", BeaconPortOf(plane.beacon_ports, kernels::Endpoint::kUdpSyslog)},
+      {"rx_descriptors", static_cast<int64_t>(plane.rx_descriptors)},
+      {"burst", static_cast<int64_t>(plane.burst)},
+      {"mbufs", static_cast<int64_t>(plane.mbufs)},
+      {"reassembly_flows", static_cast<int64_t>(plane.reassembly_flows)},
+      {"reassembly_timeout_ms", static_cast<int64_t>(plane.reassembly_timeout_ms)},
+      {"exception_port", plane.exception_port},
+      {"mirror_ports", Array(mirror.server_ports)},
+      {"mirror_flows", static_cast<int64_t>(mirror.max_flows)},
+      {"mirror_flow_bytes", static_cast<int64_t>(mirror.max_flow_bytes)},
+      {"mirror_total_bytes", static_cast<int64_t>(mirror.max_total_bytes)},
+      {"mirror_idle_ms", static_cast<int64_t>(mirror.idle_ms)},
+      {"mirror_syn_idle_ms", static_cast<int64_t>(mirror.syn_idle_ms)},
+      {"mirror_gap_ms", static_cast<int64_t>(mirror.gap_ms)},
+      {"mirror_client_ip_header", mirror.client_ip_header},
+      {"allowed_sources", Prefixes(plane.allowed_sources)},
+  };
+}
+
+toml::table ConfigTable(const Config& config, bool redact_secrets) {
+  toml::table management{
+      {"listen", ListenText(config.management)},
+      {"stall_ms", config.management_stall_ms},
+  };
+  if (!config.management_token.empty()) {
+    management.insert("token", redact_secrets ? "(redacted)" : config.management_token);
+  }
+  toml::table root{
+      {"sites", toml::table{{"registry", config.sites_path}}},
+      {"http", HttpTable(config)},
+      {"management", std::move(management)},
+      {"pipeline", PipelineTable(config, redact_secrets)},
+      {"enrich", toml::table{{"user_agents", config.user_agent_regexes}}},
+      {"state", toml::table{{"dir", config.state_dir}}},
+      {"archive", ArchiveTable(config.archive)},
+      {"clickhouse", ClickHouseTable(config.forwarder, redact_secrets)},
+      {"limits", LimitsTable(config)},
+  };
+  if (config.udp.enabled) root.insert("udp", UdpTable(config.udp));
+  if (config.dpdk.enabled) root.insert("dpdk", DpdkTable(config.dpdk));
+  return root;
+}
+
+// A value as TOML text, for comparing values of any type.
+std::string Text(const toml::node& node) {
+  std::ostringstream out;
+  node.visit([&out](const auto& value) { out << value; });
+  return out.str();
+}
+
 }  // namespace
+
+std::string PrintConfig(const Config& config, bool redact_secrets) {
+  std::ostringstream out;
+  out << "# beacond's effective config, defaults included";
+  if (redact_secrets) out << "; secrets redacted, [pipeline] visitor_key not shown";
+  out << "\n" << ConfigTable(config, redact_secrets) << "\n";
+  return out.str();
+}
+
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next) {
+  static const std::set<std::string> kLive = {
+      "sites.registry",    "enrich.user_agents", "limits.site_rate_per_s",
+      "limits.site_burst", "limits.over_budget", "limits.sample_one_in",
+      "limits.sites"};
+  const toml::table before = ConfigTable(running, false);
+  const toml::table after = ConfigTable(next, false);
+  std::set<std::string> changed;
+  const auto compare = [&](const toml::table& a, const toml::table& b) {
+    for (const auto& [name, node] : a) {
+      const std::string section(name.str());
+      const toml::node* other = b.get(section);
+      if (other == nullptr) {
+        changed.insert(section);
+        continue;
+      }
+      for (const auto& [key, value] : *node.as_table()) {
+        const std::string path = section + "." + std::string(key.str());
+        const toml::node* other_value = other->as_table()->get(key.str());
+        if (kLive.count(path) == 0 &&
+            (other_value == nullptr || Text(*other_value) != Text(value))) {
+          changed.insert(path);
+        }
+      }
+    }
+  };
+  compare(before, after);
+  compare(after, before);
+  return {changed.begin(), changed.end()};
+}
 
 Listen ParseListen(std::string_view value, std::string_view key) {
   const size_t colon = value.rfind(':');
@@ -516,6 +812,12 @@ Listen ParseListen(std::string_view value, std::string_view key) {
   return listen;
 }
 
+uint64_t NodeIdOf(std::string_view name) {
+  // Fixed forever: archives and ClickHouse batch ids carry the result.
+  constexpr uint64_t kNodeIdSeed = 0x6e6f'6465'6964'0001ULL;
+  return kernels::Hash64(name, kNodeIdSeed);
+}
+
 bool IsLoopbackAddress(std::string_view address) {
   return address == "localhost" || address == "::1" || address.starts_with("127.");
 }
@@ -534,6 +836,12 @@ Config DefaultConfig() {
   config.state_dir = "/var/lib/beacond";
   config.archive.writer.directory = config.state_dir + "/archive";
   config.user_agent_regexes = std::string(kernels::kDefaultUapRegexesPath);
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0 || host[0] == '\0') {
+    std::strcpy(host.data(), "localhost");
+  }
+  config.node_name = host.data();
+  ApplyNodeId(&config);
   return config;
 }
 
@@ -541,17 +849,19 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
   const toml::table root = ParseToml(toml_text, source);
   CheckSections(root, source);
   Config config = DefaultConfig();
+  ParseNode(root, source, &config);
   ParseSites(root, source, &config.sites_path);
   ParseHttp(root, source, &config);
   ParseManagement(root, source, &config);
   ParsePipeline(root, source, &config);
   ParseEnrich(root, source, &config.user_agent_regexes);
   ParseState(root, source, &config.state_dir);
-  ParseArchive(root, source, config.state_dir, &config.archive);
+  ParseArchive(root, source, config.state_dir, &config.archive, &config.archive_compressor);
   ParseClickHouse(root, source, &config.forwarder);
   ParseLimits(root, source, &config);
   ParseUdp(root, source, &config.udp);
   ParseDpdk(root, source, &config.dpdk);
+  ApplyNodeId(&config);
   // The mirror reads the same country headers as the HTTP server.
   config.dpdk.data_plane.mirror.country_headers = config.http.country_headers;
   return config;

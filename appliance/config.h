@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dpdk/data_plane.h"
+#include "host/archive/archive_compressor.h"
 #include "host/forward/forwarder.h"
 #include "host/net/http_server.h"
 #include "host/net/udp_relay.h"
@@ -38,6 +39,10 @@ struct DpdkIngressConfig {
 };
 
 struct Config {
+  // [node] id: this appliance's name, default the hostname. node_id = NodeIdOf(node_name) goes
+  // into archive segment headers and batch ids, so it must stay the same across restarts.
+  std::string node_name;
+  uint64_t node_id = 0;
   std::string sites_path;             // [sites] registry
   host::HttpServerConfig http;        // [http]
   int http_workers = 0;               // 0: one per core
@@ -47,8 +52,9 @@ struct Config {
   host::PipelineConfig pipeline;      // [pipeline]
   std::string
       backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
-  std::string state_dir;               // [state] dir: visitor salts
-  host::ArchiveConfig archive;         // [archive]; its directory defaults to <state dir>/archive
+  std::string state_dir;        // [state] dir: visitor salts
+  host::ArchiveConfig archive;  // [archive]; its directory defaults to <state dir>/archive
+  host::CompressorMode archive_compressor = host::CompressorMode::kAuto;  // [archive] compressor
   std::string user_agent_regexes;      // [enrich] user_agents: uap-core's regexes.yaml; "": none
   host::ForwarderConfig forwarder;     // [clickhouse]
   host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst, over_budget
@@ -68,6 +74,20 @@ Config ParseConfig(std::string_view toml_text, const std::string& source);
 // The content of the bearer-token file `path`, trailing whitespace trimmed; "" when it cannot
 // be read or holds none.
 std::string ReadTokenFile(const std::string& path);
+
+// The effective config as TOML that ParseConfig reads back, defaults included. With
+// `redact_secrets`, [management] token and [clickhouse] password read "(redacted)" and
+// [pipeline] visitor_key is left out.
+std::string PrintConfig(const Config& config, bool redact_secrets);
+
+// The keys (as "section.key", or a section) whose value differs between `running` and `next`,
+// leaving out those a reload applies live: [sites] registry, [enrich] user_agents and [limits]
+// site_rate_per_s, site_burst, over_budget, sample_one_in and sites.
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next);
+
+// The stable 64-bit id of a node name (kernels::Hash64 with a fixed seed): never changes across
+// releases, since archives and ClickHouse batch ids carry it.
+uint64_t NodeIdOf(std::string_view name);
 
 // "host:port" (IPv4 or name) -> Listen; throws std::runtime_error on a bad value.
 Listen ParseListen(std::string_view value, std::string_view key);

@@ -94,4 +94,22 @@ void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* 
                          }));
 }
 
+void ServeReload(host::HttpServer* management, const std::string& token,
+                 std::function<ReloadOutcome()> reload) {
+  management->AddHandler(
+      "/reload", RequireBearer(token, [reload = std::move(reload)](const kernels::HttpRequest& r) {
+        host::HttpResponse response;
+        if (r.method != "POST") {
+          response.status = 405;
+          response.body = "POST /reload re-reads the config and the site registry\n";
+          response.headers.emplace_back("Allow", "POST");
+          return response;
+        }
+        const ReloadOutcome outcome = reload();
+        response.status = outcome.ok ? 200 : 422;
+        response.body = outcome.message + "\n";
+        return response;
+      }));
+}
+
 }  // namespace beacon::app

@@ -1,14 +1,16 @@
-// The management listener's routes: /metrics, /healthz (liveness) and /readyz (readiness),
-// every one behind a bearer token when one is configured.
+// The management listener's routes: /metrics, /healthz (liveness), /readyz (readiness) and
+// /reload, every one behind a bearer token when one is configured.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "appliance/reload.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
 #include "host/net/http_server.h"
@@ -39,5 +41,10 @@ host::HttpHandler RequireBearer(std::string token, host::HttpHandler handler);
 // Adds /metrics (over `metrics`), /healthz and /readyz to `management`, behind `token`.
 void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,
                      const HealthSources& sources, const std::string& token);
+
+// Adds POST /reload (behind `token`) to `management`: runs `reload` and answers 200 with its
+// message when it applied, 422 with the reason when it refused; 405 for another method.
+void ServeReload(host::HttpServer* management, const std::string& token,
+                 std::function<ReloadOutcome()> reload);
 
 }  // namespace beacon::app

@@ -6,8 +6,8 @@ find_package(CURL REQUIRED)
 find_package(tomlplusplus REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(hwy REQUIRED)
-# oneTBB: nothing links it yet; the target that uses it links TBB::tbb (and requires it).
-find_package(TBB)
+# oneTBB: the archive replay's parallel_pipeline (beacon_host_replay, beaconctl).
+find_package(TBB REQUIRED)
 find_package(simdjson REQUIRED)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 if(BUILD_TESTING)

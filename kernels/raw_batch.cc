@@ -28,6 +28,8 @@ RawBatch::RawBatch() : arena_(kBatchArenaBytes) {
   user_agent_.reserve(kMaxBatchBeacons);
   query_.reserve(kMaxBatchBeacons);
   source_.reserve(kMaxBatchBeacons);
+  archived_.reserve(kMaxBatchBeacons);
+  address_hash_.reserve(kMaxBatchBeacons);
   receive_time_ms_.reserve(kMaxBatchBeacons);
   country_.reserve(kMaxBatchBeacons);
 }
@@ -35,6 +37,26 @@ RawBatch::RawBatch() : arena_(kBatchArenaBytes) {
 bool RawBatch::Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
                    std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms,
                    std::string_view query, uint16_t country) {
+  if (!Push(endpoint, ingress, payload, user_agent, receive_time_ms, query, country)) return false;
+  source_.push_back(source);
+  archived_.push_back(0);
+  address_hash_.push_back(0);
+  return true;
+}
+
+bool RawBatch::AddArchived(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+                           std::string_view user_agent, uint64_t address_hash,
+                           int64_t receive_time_ms, std::string_view query, uint16_t country) {
+  if (!Push(endpoint, ingress, payload, user_agent, receive_time_ms, query, country)) return false;
+  source_.push_back({});
+  archived_.push_back(1);
+  address_hash_.push_back(address_hash);
+  return true;
+}
+
+bool RawBatch::Push(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+                    std::string_view user_agent, int64_t receive_time_ms, std::string_view query,
+                    uint16_t country) {
   const size_t need = payload.size() + user_agent.size() + query.size() + 3 * kPayloadPadding;
   if (size() >= kMaxBatchBeacons || arena_used_ + need > arena_.size()) return false;
   endpoint_.push_back(endpoint);
@@ -42,7 +64,6 @@ bool RawBatch::Add(Endpoint endpoint, IngressKind ingress, std::string_view payl
   payload_.push_back(Append(payload));
   user_agent_.push_back(Append(user_agent));
   query_.push_back(Append(query));
-  source_.push_back(source);
   receive_time_ms_.push_back(receive_time_ms);
   country_.push_back(country);
   payload_bytes_ += payload.size();
@@ -66,6 +87,8 @@ void RawBatch::Clear() {
   user_agent_.clear();
   query_.clear();
   source_.clear();
+  archived_.clear();
+  address_hash_.clear();
   receive_time_ms_.clear();
   country_.clear();
 }

@@ -15,7 +15,8 @@ inline constexpr size_t kPayloadPadding = 64;
 inline constexpr size_t kMaxBatchBeacons = 256;
 inline constexpr size_t kBatchArenaBytes = 1 << 20;
 
-enum class IngressKind : uint8_t { kHttp, kUdpRelay, kMirror };
+// kControl marks the raw archive's control records (kernels/archive/format.h); never a beacon.
+enum class IngressKind : uint8_t { kHttp, kUdpRelay, kMirror, kControl };
 
 // Which collector endpoint a payload arrived on; decides the decoder.
 enum class Endpoint : uint8_t {
@@ -51,6 +52,11 @@ class RawBatch {
   bool Add(Endpoint endpoint, IngressKind ingress, std::string_view payload,
            std::string_view user_agent, const IpAddress& source, int64_t receive_time_ms,
            std::string_view query = {}, uint16_t country = 0);
+  // Adds a beacon read back from the raw archive, as Add: it has no address, its salted
+  // address hash (kernels/visitor.h AddressHash; 0: no salt covered its day) stands for it.
+  bool AddArchived(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+                   std::string_view user_agent, uint64_t address_hash, int64_t receive_time_ms,
+                   std::string_view query = {}, uint16_t country = 0);
 
   size_t size() const { return endpoint_.size(); }
   bool empty() const { return endpoint_.empty(); }
@@ -64,6 +70,9 @@ class RawBatch {
   // The URL query given with a body payload; empty when none (padded like payloads).
   std::string_view query(size_t i) const { return View(query_[i]); }
   const IpAddress& source(size_t i) const { return source_[i]; }
+  // Whether beacon `i` came from the archive (AddArchived), and then its address hash.
+  bool archived(size_t i) const { return archived_[i] != 0; }
+  uint64_t address_hash(size_t i) const { return address_hash_[i]; }
   int64_t receive_time_ms(size_t i) const { return receive_time_ms_[i]; }
   uint16_t country(size_t i) const { return country_[i]; }
   size_t payload_bytes() const { return payload_bytes_; }
@@ -73,6 +82,9 @@ class RawBatch {
     uint32_t offset;
     uint32_t size;
   };
+  bool Push(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+            std::string_view user_agent, int64_t receive_time_ms, std::string_view query,
+            uint16_t country);
   Span Append(std::string_view bytes);
   std::string_view View(Span s) const { return {arena_.data() + s.offset, s.size}; }
 
@@ -85,6 +97,8 @@ class RawBatch {
   std::vector<Span> user_agent_;
   std::vector<Span> query_;
   std::vector<IpAddress> source_;
+  std::vector<uint8_t> archived_;
+  std::vector<uint64_t> address_hash_;
   std::vector<int64_t> receive_time_ms_;
   std::vector<uint16_t> country_;
 };

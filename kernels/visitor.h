@@ -22,14 +22,16 @@ struct VisitorSalts {
 // Visitor hash from a tracker's client id (GA cid/uid, GA4 client_id, Snowplow duid/uid).
 uint64_t VisitorFromClientId(std::string_view client_id, uint32_t site_id, uint64_t visitor_key);
 
-// The address hash: (IP, user agent) keyed by the salt of the day of `receive_time_ms`, what
-// the raw archive keeps instead of the IP. False when no salt covers that day.
+// The address hash: the IP keyed by the salt of the day of `receive_time_ms`, what the raw
+// archive keeps instead of the IP. The user agent is not in it: a format may derive its visitor
+// from another user agent than the request's (Snowplow's `ua`). False when no salt covers the day.
 bool AddressHash(const VisitorSalts& salts, int64_t receive_time_ms, const IpAddress& ip,
-                 std::string_view user_agent, uint64_t* address_hash);
+                 uint64_t* address_hash);
 
-// Visitor hash of a beacon without a client id, from its address hash: the same from the
-// live path and from a replay of the archive.
-uint64_t VisitorFromAddressHash(uint64_t address_hash, uint32_t site_id);
+// Visitor hash of a beacon without a client id, from its address hash and the user agent its
+// format derives visitors from: the same from the live path and from a replay of the archive.
+uint64_t VisitorFromAddressHash(uint64_t address_hash, std::string_view user_agent,
+                                uint32_t site_id);
 
 // VisitorFromAddressHash of AddressHash: false when no salt covers the day (the beacon is
 // then rejected as stale).

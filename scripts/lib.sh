@@ -124,13 +124,14 @@ TOML
 }
 
 # Starts beacond ($BEACOND, default the build's) on $work/beacond.toml (under the command given as arguments, e.g.
-# `ip netns exec NODE`), waits until it is ready and sets beacond_pid, http_port,
-# management_port and metrics_url. beacond compiles uap-core's patterns first: ~5 s idle, so
-# wait up to 60 s.
+# `ip netns exec NODE`), with $BEACOND_ARGS (e.g. "--drain-timeout 3") if set, waits until it
+# is ready and sets beacond_pid, http_port, management_port and metrics_url. beacond compiles
+# uap-core's patterns first: ~5 s idle, so wait up to 60 s.
 # shellcheck disable=SC2120
 start_beacond() {
+  # shellcheck disable=SC2086  # BEACOND_ARGS is a list of words
   "$@" "${BEACOND:-$build/appliance/beacond}" --config "$work/beacond.toml" --ready-file "$work/ready" \
-    2>"$work/beacond.log" &
+    ${BEACOND_ARGS:-} 2>"$work/beacond.log" &
   beacond_pid=$!
   for _ in $(seq 1 600); do
     [ -f "$work/ready" ] && break
@@ -162,4 +163,40 @@ drain_beacond() {
   beacond_pid=""
   tail -n 3 "$work/beacond.log"
   [ $rc -eq 0 ] || { echo "beacond exited $rc after SIGTERM" >&2; exit 1; }
+}
+
+# Prints beacond's [clickhouse] section for the 2 x 2 cluster whose cluster.env the caller has
+# sourced (SHARD_n_URLS, CLUSTER): the shard-local tables of database DATABASE, a spool in
+# SPOOL_DIR, retries capped at 2 s. Open for more keys of that section.
+beacond_cluster_clickhouse() {  # DATABASE SPOOL_DIR
+  local shards="" s urls
+  for s in 1 2; do
+    urls="SHARD_${s}_URLS"
+    shards="$shards${shards:+, }[\"${!urls//,/\", \"}\"]"
+  done
+  cat <<TOML
+[clickhouse]
+shards = [$shards]
+cluster = "${CLUSTER:?cluster.env names no CLUSTER}"
+database = "$1"
+spool_dir = "$2"
+retry_max_ms = 2000
+TOML
+}
+
+# Waits until every live replica of the cluster whose cluster.env the caller has sourced has
+# fetched its peers' parts of DATABASE's tables (120 s at most each), then prints the URL of the
+# first live one (for the queries on the Distributed tables); 1 when one does not catch up.
+sync_cluster_replicas() {  # DATABASE
+  local first="" var url table
+  for var in $(compgen -v | grep -E '^SHARD_[0-9]+_REPLICA_[0-9]+_URL$'); do
+    url=${!var}
+    [ "$(curl -s --max-time 2 "$url/ping" || true)" = "Ok." ] || { echo "$var down" >&2; continue; }
+    for table in site_minutes_local breakdown_minutes_local; do
+      curl -fsS --max-time 120 "$url/" --data-binary "SYSTEM SYNC REPLICA $1.$table" \
+        >/dev/null || { echo "$var did not catch up on $table in 120 s" >&2; return 1; }
+    done
+    first=${first:-$url}
+  done
+  echo "$first"
 }

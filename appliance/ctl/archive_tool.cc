@@ -35,6 +35,8 @@ std::string_view IngressName(kernels::IngressKind ingress) {
       return "udp_relay";
     case kernels::IngressKind::kMirror:
       return "mirror";
+    case kernels::IngressKind::kControl:
+      return "control";
   }
   return "unknown";
 }
@@ -204,7 +206,7 @@ SegmentSummary Summarise(std::string_view bytes, const kernels::DictionaryStore&
   kernels::ScannedBlock block, last;
   while (scanner.Next(&block)) {
     if (summary.blocks++ == 0 &&
-        decoder.Decode(block.bytes, scanner.header().version) == kernels::ArchiveError::kOk) {
+        decoder.Decode(block.bytes, scanner.version()) == kernels::ArchiveError::kOk) {
       summary.first_ms = decoder.records().front().receive_time_ms;
     }
     summary.records += block.header.record_count;
@@ -212,7 +214,7 @@ SegmentSummary Summarise(std::string_view bytes, const kernels::DictionaryStore&
     last = block;
   }
   if (summary.blocks > 0 &&
-      decoder.Decode(last.bytes, scanner.header().version) == kernels::ArchiveError::kOk) {
+      decoder.Decode(last.bytes, scanner.version()) == kernels::ArchiveError::kOk) {
     summary.last_ms = decoder.records().back().receive_time_ms;
   }
   return summary;
@@ -402,6 +404,15 @@ void AppendRecordJson(uint32_t worker, uint64_t sequence, const kernels::Archive
   out->push_back('"');
   AppendBytesField("user_agent", record.user_agent, out);
   AppendBytesField("query", record.query, out);
+  kernels::EpochMarker marker;
+  if (kernels::IsControlRecord(record) &&
+      kernels::DecodeEpochMarker(record.payload, &marker) == kernels::ArchiveError::kOk) {
+    *out += ",\"epoch_close\":{\"epoch\":" + std::to_string(marker.epoch) +
+            ",\"first_sequence\":" + std::to_string(marker.first_sequence) +
+            ",\"last_sequence\":" + std::to_string(marker.last_sequence) +
+            ",\"breakdown_cut\":" + (marker.breakdown_cut ? "true" : "false") + "}}";
+    return;
+  }
   AppendBytesField("payload", record.payload, out);
   out->push_back('}');
 }
@@ -451,6 +462,7 @@ int ArchiveExportRowBinary(host::FileSystem& fs, const std::string& dir,
   std::string row;
   return ForEachRecord(fs, dir, filter, err,
                        [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
+                         if (kernels::IsControlRecord(r)) return;  // not an event
                          row.clear();
                          AppendRecordRowBinary(worker, sequence, r, &row);
                          out << row;
@@ -478,6 +490,7 @@ int ArchiveTrain(host::FileSystem& fs, const std::string& dir, size_t capacity, 
     uint64_t sequence = 0;
     kernels::ArchiveRecord record;
     while (scanner.Next(&sequence, &record)) {
+      if (kernels::IsControlRecord(record)) continue;
       auto& kept = samples[record.endpoint];
       if (kept.size() >= max_records) continue;
       kept.push_back(

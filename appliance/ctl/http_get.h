@@ -1,4 +1,4 @@
-// A blocking HTTP GET for beaconctl (libcurl; curl_global_init is the caller's).
+// Blocking HTTP GET and POST for beaconctl (libcurl; curl_global_init is the caller's).
 #pragma once
 
 #include <string>
@@ -14,5 +14,14 @@ std::string HttpGet(const std::string& url, long timeout_ms = 5000, const std::s
 // when given ([management] token or token_file), else "" (a loopback listener needs none).
 // Trailing whitespace is trimmed; throws std::runtime_error when a file cannot be read.
 std::string ManagementToken(const std::string& token_file, const std::string& config_path);
+
+struct HttpAnswer {
+  long status = 0;
+  std::string body;
+};
+
+// POSTs an empty body to `url`, with "Authorization: Bearer <token>" unless `token` is empty;
+// throws std::runtime_error when no answer comes within `timeout_ms`.
+HttpAnswer HttpPost(const std::string& url, const std::string& token, long timeout_ms);
 
 }  // namespace beacon::app

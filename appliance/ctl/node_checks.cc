@@ -2,6 +2,8 @@
 #include "appliance/ctl/node_checks.h"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <string_view>
 #include <thread>
 
+#include "host/forward/clickhouse_client.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::app {
@@ -95,6 +98,71 @@ void CheckPaths(const Config& config, std::vector<Finding>* out) {
   }
 }
 
+// The mode of a directory beacond writes: 0700; group access (the packaged unit's
+// StateDirectoryMode) is advice, world access a warning, either fixed by its owner's chmod.
+// Nothing when it does not exist yet (CheckDirectory's finding).
+void CheckMode(const std::string& check, const std::string& path, std::vector<Finding>* out) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return;
+  const unsigned mode = st.st_mode & 07777;
+  char octal[8];
+  std::snprintf(octal, sizeof(octal), "%04o", mode);
+  if (mode == 0700) {
+    out->push_back(Ok(check, path + " has mode 0700"));
+    return;
+  }
+  const bool fixable = st.st_uid == geteuid() || geteuid() == 0;
+  const Severity severity =
+      !fixable ? Severity::kError : ((mode & 07) != 0 ? Severity::kWarning : Severity::kAdvice);
+  std::function<std::string()> apply;
+  if (fixable) {
+    apply = [path] {
+      std::error_code ec;
+      fs::permissions(path, fs::perms::owner_all, ec);
+      return ec ? path + ": " + ec.message() : std::string();
+    };
+  }
+  out->push_back(
+      {severity, check,
+       path + " has mode " + octal + ", not 0700 (visitor salts and raw beacons are private)" +
+           (fixable ? "" : "; owned by uid " + std::to_string(st.st_uid) + ", not this user"),
+       "chmod 700 " + path, std::move(apply)});
+}
+
+// Free space where `path` (or its nearest existing ancestor) lives, beside `need` bytes (0: no
+// configured bound, reported as advice).
+Finding CheckSpace(const std::string& check, const std::string& path, uint64_t need,
+                   const std::string& setting) {
+  fs::path at = path;
+  std::error_code ec;
+  while (!at.empty() && !fs::exists(at, ec)) at = at.parent_path();
+  struct statvfs vfs {};
+  if (at.empty() || statvfs(at.c_str(), &vfs) != 0) {
+    return {Severity::kWarning, check, "cannot read the free space of " + path, "", {}};
+  }
+  const uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  const std::string gib = [](uint64_t b) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.1f GiB", static_cast<double>(b) / (1 << 30));
+    return std::string(text);
+  }(free_bytes);
+  if (need == 0) {
+    return {Severity::kAdvice,
+            check,
+            path + ": " + gib + " free and no size bound configured",
+            "set " + setting,
+            {}};
+  }
+  const std::string what = path + ": " + gib + " free for up to " + std::to_string(need >> 20) +
+                           " MiB (" + setting + ")";
+  if (free_bytes >= need) return Ok(check, what);
+  return {Severity::kWarning,
+          check,
+          what + ": the disk fills before the bound does",
+          "free space, or lower " + setting,
+          {}};
+}
+
 void CheckFileLimit(const Config& config, std::vector<Finding>* out) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const uint64_t workers =
@@ -119,6 +187,56 @@ void CheckFileLimit(const Config& config, std::vector<Finding>* out) {
 }
 
 }  // namespace
+
+std::vector<Finding> CheckStorage(const Config& config) {
+  std::vector<Finding> out;
+  CheckMode("state dir", config.state_dir, &out);
+  const std::string& spool = config.forwarder.spool_dir;
+  if (!spool.empty()) {
+    CheckMode("spool dir", spool, &out);
+    const uint64_t shards = std::max<size_t>(1, config.forwarder.shards.size());
+    out.push_back(CheckSpace("spool space", spool, config.forwarder.spool_max_bytes * shards,
+                             "[clickhouse] spool_max_mb"));
+  }
+  if (config.archive.enabled) {
+    const std::string& archive = config.archive.writer.directory;
+    out.push_back(CheckDirectory("archive dir", archive, true));
+    CheckMode("archive dir", archive, &out);
+    out.push_back(CheckSpace("archive space", archive, config.archive.retention_max_bytes,
+                             "[archive] max_gb"));
+  }
+  return out;
+}
+
+std::vector<Finding> CheckClickHouse(const Config& config) {
+  std::vector<std::string> urls;
+  for (const auto& replicas : config.forwarder.shards) {
+    urls.insert(urls.end(), replicas.begin(), replicas.end());
+  }
+  if (urls.empty()) urls.push_back(config.forwarder.clickhouse.url);
+  std::vector<Finding> out;
+  for (const std::string& url : urls) {
+    host::ClickHouseEndpoint endpoint = config.forwarder.clickhouse;
+    endpoint.url = url;
+    endpoint.timeout_ms = 2000;
+    host::ClickHouseClient client(endpoint);
+    const host::ClickHouseResult result = client.Execute("SELECT 1");
+    if (result.ok()) {
+      out.push_back(Ok("clickhouse", url + " answers SELECT 1"));
+      continue;
+    }
+    const std::string why = !result.error.empty() ? result.error
+                                                  : "HTTP " + std::to_string(result.status) + ": " +
+                                                        result.body.substr(0, 200);
+    out.push_back({Severity::kWarning,
+                   "clickhouse",
+                   url + " does not answer SELECT 1 (" + why +
+                       "); beacond starts anyway and holds epochs (or spools them) until it does",
+                   "start ClickHouse, or correct [clickhouse] url/shards, user and password",
+                   {}});
+  }
+  return out;
+}
 
 Finding Ok(std::string check, std::string message) {
   return {Severity::kOk, std::move(check), std::move(message), "", {}};

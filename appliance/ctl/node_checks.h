@@ -39,6 +39,15 @@ struct NodeEnvironment {
 // driver, vfio-pci, the IOMMU, hugepages and CPU isolation.
 std::vector<Finding> CheckNode(const Config& config, const NodeEnvironment& env);
 
+// beacond --check's storage checks beyond CheckNode's: the archive dir as a directory beacond
+// writes, and for the state, spool and archive dirs the mode (0700, or a chmod that fixes it)
+// and the free space beside the configured sizes (spool_max_mb per shard, archive max_gb).
+std::vector<Finding> CheckStorage(const Config& config);
+
+// `SELECT 1` on every ClickHouse server of the config, with a short timeout; one that does not
+// answer is a warning (beacond starts anyway and holds or spools epochs until it does).
+std::vector<Finding> CheckClickHouse(const Config& config);
+
 // The [dpdk] part of CheckNode; with no [dpdk] section, one finding saying none is needed.
 std::vector<Finding> CheckDpdk(const Config& config, const NodeEnvironment& env);
 

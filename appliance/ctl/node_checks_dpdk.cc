@@ -249,6 +249,16 @@ void CheckIsolation(const DpdkIngressConfig& dpdk, const NodeEnvironment& env,
                     {}});
     return;
   }
+  const size_t need = static_cast<size_t>(dpdk.workers) + 1;
+  if (lcores.size() < need) {
+    out->push_back({Severity::kError,
+                    "dpdk lcores",
+                    "eal_args -l gives " + std::to_string(lcores.size()) +
+                        " lcores; [dpdk] workers = " + std::to_string(dpdk.workers) + " needs " +
+                        std::to_string(need) + " (one per worker and the main lcore)",
+                    "list " + std::to_string(need) + " lcores in -l, or lower [dpdk] workers",
+                    {}});
+  }
   lcores.erase(lcores.begin());  // the main lcore does not poll
   const std::set<int> isolated =
       CpuList(ReadTrimmed(env.sys + "/devices/system/cpu/isolated").value_or(""));

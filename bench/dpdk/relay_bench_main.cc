@@ -1,6 +1,8 @@
 // beacon-relay-bench: the UDP beacon relay's throughput through decode and aggregation, per
 // worker, on the same capture two ways: the DPDK lcore loop replaying it from net_pcap
-// (infinite_rx=1, one port per worker), and the kernel-socket relay fed over loopback.
+// (infinite_rx=1, one port per worker), and the kernel-socket relay fed over loopback. Decodes
+// on the backend beacond would choose ($BEACON_BACKEND, else the best), the card's through its
+// batcher.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,6 +22,8 @@
 #include "dpdk/data_plane.h"
 #include "dpdk/eal.h"
 #include "dpdk/frame_parser.h"
+#include "host/backend/backend_registry.h"
+#include "host/backend/fpga_batcher.h"
 #include "host/net/udp_relay.h"
 #include "kernels/aggregate/minute_aggregator.h"
 #include "kernels/decode.h"
@@ -34,12 +38,22 @@ using Clock = std::chrono::steady_clock;
 // every second and their rows are dropped.
 class AggregatingWorker final : public kernels::BeaconSink {
  public:
-  AggregatingWorker(const kernels::SiteRegistry* sites, bool decode)
+  // `backend` (outliving the worker) decodes: its byte kernels, or its card through a batcher.
+  AggregatingWorker(const kernels::SiteRegistry* sites, const host::Backend& backend, bool decode)
       : decode_(decode), aggregator_(0, {}) {
     ctx_.sites = sites;
     ctx_.rejects = &rejects_;
     ctx_.visitor_key = 1;
+    ctx_.bytes = &backend.byte_kernels;
     events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
+    if (backend.make_device) {
+      device_ = backend.make_device();
+      batcher_ = std::make_unique<host::FpgaBatcher>(
+          device_.get(), host::FpgaBatcherConfig{}, &backend.byte_kernels,
+          [this](const kernels::RawBatch&, const kernels::EventBatch& events) {
+            Aggregate(events);
+          });
+    }
   }
   bool Admitting() override { return true; }
   void OnBatch(kernels::RawBatch& batch) override {
@@ -47,18 +61,17 @@ class AggregatingWorker final : public kernels::BeaconSink {
                    std::memory_order_relaxed);
     SampleCpu();
     if (!decode_) return;
+    if (batcher_ != nullptr) {
+      batcher_->Add(batch, ctx_);  // aggregated now or at a later Add or Poll
+      return;
+    }
     events_.Clear();
     kernels::DecodeBatch(batch, ctx_, &events_);
-    aggregator_.Add(events_);
-    uint64_t rejected = 0;
-    for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
-      rejected += rejects_.Get(static_cast<kernels::RejectReason>(r));
-    }
-    accepted_ += events_.size();
-    hits_.store(accepted_ + rejected, std::memory_order_relaxed);
+    Aggregate(events_);
   }
   void OnTick(int64_t now_ms) override {
     SampleCpu();
+    if (batcher_ != nullptr) batcher_->Poll();
     if (now_ms - epoch_ms_ >= 1000) {
       epoch_ms_ = now_ms;
       rows_ += aggregator_.CloseEpoch().site_minutes.size();
@@ -70,7 +83,19 @@ class AggregatingWorker final : public kernels::BeaconSink {
   uint64_t cpu_ns() const { return cpu_ns_.load(std::memory_order_relaxed); }
 
  private:
+  void Aggregate(const kernels::EventBatch& events) {
+    aggregator_.Add(events);
+    uint64_t rejected = 0;
+    for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
+      rejected += rejects_.Get(static_cast<kernels::RejectReason>(r));
+    }
+    accepted_ += events.size();
+    hits_.store(accepted_ + rejected, std::memory_order_relaxed);
+  }
+
   bool decode_;
+  std::unique_ptr<host::FpgaDevice> device_;
+  std::unique_ptr<host::FpgaBatcher> batcher_;  // card backends only
   kernels::DecodeContext ctx_;
   kernels::RejectCounters rejects_;
   kernels::EventBatch events_;
@@ -148,9 +173,9 @@ uint64_t CountFrames(const std::string& pcap) {
   return frames;
 }
 
-Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int workers,
-                bool decode, double seconds, const std::vector<kernels::BeaconPort>& beacon_ports,
-                uint16_t mirror_port) {
+Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites,
+                const host::Backend& backend, int workers, bool decode, double seconds,
+                const std::vector<kernels::BeaconPort>& beacon_ports, uint16_t mirror_port) {
   // Worker k on CPU k % 2 of this 2-CPU machine's pair; the main lcore sleeps on CPU 0.
   std::string lcores = "0@0";
   for (int k = 1; k <= workers; ++k)
@@ -164,7 +189,7 @@ Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites, int
   config.beacon_ports = beacon_ports;
   if (mirror_port != 0) config.mirror.server_ports = {mirror_port};
   for (int w = 0; w < workers; ++w) {
-    sinks.push_back(std::make_unique<AggregatingWorker>(&sites, decode));
+    sinks.push_back(std::make_unique<AggregatingWorker>(&sites, backend, decode));
     relay_sinks.push_back(sinks.back().get());
     config.ports.push_back("net_pcap_bench" + std::to_string(w) + ",rx_pcap=" + pcap +
                            ",infinite_rx=1");
@@ -221,14 +246,14 @@ std::vector<Datagram> ReadDatagrams(const std::string& pcap,
 }
 
 Figures RunKernel(const std::vector<Datagram>& datagrams, const kernels::SiteRegistry& sites,
-                  int workers, bool decode, double seconds) {
+                  const host::Backend& backend, int workers, bool decode, double seconds) {
   host::UdpRelayConfig config;
   config.ports = {{0, kernels::Endpoint::kUdpHitBatch}, {0, kernels::Endpoint::kUdpSyslog}};
   config.receive_buffer_bytes = 32 << 20;
   std::vector<std::unique_ptr<AggregatingWorker>> sinks;
   std::vector<kernels::BeaconSink*> relay_sinks;
   for (int w = 0; w < workers; ++w) {
-    sinks.push_back(std::make_unique<AggregatingWorker>(&sites, decode));
+    sinks.push_back(std::make_unique<AggregatingWorker>(&sites, backend, decode));
     relay_sinks.push_back(sinks.back().get());
   }
   host::UdpRelay relay(config, relay_sinks);
@@ -306,17 +331,19 @@ int Run(int argc, char** argv) {
   }
 
   const kernels::SiteRegistry sites = kernels::SiteRegistry::Load(sites_path);
+  const host::Backend backend = host::ChooseBackend();
+  std::printf("decode backend %s\n", host::Describe(backend).c_str());
   const std::vector<kernels::BeaconPort> ports = {{hit_batch_port, kernels::Endpoint::kUdpHitBatch},
                                                   {syslog_port, kernels::Endpoint::kUdpSyslog}};
   Figures dpdk_figures, kernel_figures;
   if (path != "kernel") {
-    dpdk_figures = RunDpdk(pcap, sites, workers, decode, seconds, ports, mirror_port);
+    dpdk_figures = RunDpdk(pcap, sites, backend, workers, decode, seconds, ports, mirror_port);
     Print("dpdk", workers, dpdk_figures);
   }
   if (path != "dpdk") {
     const std::vector<Datagram> datagrams = ReadDatagrams(pcap, ports);
     if (datagrams.empty()) throw std::runtime_error("no whole beacon datagrams in " + pcap);
-    kernel_figures = RunKernel(datagrams, sites, workers, decode, seconds);
+    kernel_figures = RunKernel(datagrams, sites, backend, workers, decode, seconds);
     Print("kernel", workers, kernel_figures);
   }
   if (path == "both" && kernel_figures.beacons_per_s > 0 && kernel_figures.beacons_per_cpu_s > 0) {

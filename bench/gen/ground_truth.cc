@@ -92,6 +92,30 @@ TruthSummary GroundTruth::Summary() const {
   return s;
 }
 
+void TruthSummary::Add(const TruthSummary& other) {
+  sent_hits += other.sent_hits;
+  accepted += other.accepted;
+  for (const auto& [key, cell] : other.site_minutes) {
+    SiteMinute& sum = site_minutes[key];
+    sum.pageviews += cell.pageviews;
+    sum.events += cell.events;
+    sum.visitors += cell.visitors;
+  }
+  for (const auto& [key, cell] : other.breakdowns) {
+    SiteMinute& sum = breakdowns[key];
+    sum.pageviews += cell.pageviews;
+    sum.events += cell.events;
+    sum.visitors += cell.visitors;
+  }
+  const auto add = [](auto& into, const auto& from) {
+    for (const auto& [key, n] : from) into[key] += n;
+  };
+  add(site_visitors, other.site_visitors);
+  add(pages, other.pages);
+  add(rejects, other.rejects);
+  add(breakdown_visitors, other.breakdown_visitors);
+}
+
 void TruthSummary::Write(std::ostream& out) const {
   out << "# beacon-gen ground truth; format: bench/gen/README.md\n";
   out << "sent_hits\t" << sent_hits << "\n";

@@ -38,6 +38,9 @@ struct TruthSummary {
   std::map<BreakdownValue, uint64_t> breakdown_visitors;
 
   bool operator==(const TruthSummary&) const = default;
+  // Adds the truth of another run against the same beacond (a phase of a test). Visitor counts
+  // add up: right when the runs' visitors differ, as they do with different seeds.
+  void Add(const TruthSummary& other);
   void Write(std::ostream& out) const;
   // Parses a truth file; throws std::runtime_error naming `source` and the bad line.
   static TruthSummary Read(std::istream& in, const std::string& source);

@@ -167,130 +167,195 @@ struct SharedState {
   SendReport report;  // merged under mu
 };
 
-void RunConnection(SharedState* shared) {
-  const SendOptions& opt = shared->options;
-  const std::string host_header = opt.target.host + ":" + std::to_string(opt.target.port);
-  const double rate_per_connection = opt.rate > 0 ? opt.rate / opt.connections : 0;
-  SendReport local;
-  HttpConnection conn(opt.target);
-  std::deque<Request> queue;
-  std::string error;
-  bool connected = false;
-  int reconnects_without_progress = 0;
-  const auto start = std::chrono::steady_clock::now();
-  uint64_t hits_written = 0;
+// One sender thread: fills a pipeline window from the shared chunk counter, writes it, reads
+// its answers, and requeues (or, with a request log, logs in doubt) what a lost connection took.
+class ConnectionRun {
+ public:
+  explicit ConnectionRun(SharedState* shared)
+      : shared_(shared),
+        opt_(shared->options),
+        host_header_(opt_.target.host + ":" + std::to_string(opt_.target.port)),
+        conn_(opt_.target),
+        start_(std::chrono::steady_clock::now()),
+        last_progress_(start_) {}
 
-  for (;;) {
-    while (queue.size() < static_cast<size_t>(opt.pipeline)) {
-      const uint64_t k = shared->next_chunk.fetch_add(1);
-      if (k >= shared->model->chunk_count()) break;
-      for (auto& r : shared->model->Chunk(k)) queue.push_back(std::move(r));
-    }
-    if (queue.empty()) break;
-    if (!connected) {
-      if (!conn.Connect(&error)) {
-        local.failure = error;
-        break;
+  void Run() {
+    for (;;) {
+      FillQueue();
+      if (queue_.empty()) break;
+      if (!connected_) {
+        std::string error;
+        if (!conn_.Connect(&error)) {
+          if (opt_.reconnect_timeout_s <= 0) local_.failure = error;
+          if (opt_.reconnect_timeout_s <= 0 || GiveUp(error)) break;
+          SleepMs(100);
+          continue;
+        }
+        connected_ = true;
       }
-      connected = true;
+      const size_t window = std::min(queue_.size(), static_cast<size_t>(opt_.pipeline));
+      std::vector<std::vector<uint32_t>> minutes(window);
+      const bool written = WriteWindow(window, &minutes);
+      std::vector<Request> resend;
+      int64_t backoff_ms = 0;
+      size_t answered = 0;
+      const bool lost = !written || !ReadAnswers(window, minutes, &answered, &resend, &backoff_ms);
+      if (lost) {
+        ++local_.reconnects;
+        conn_.Close();
+        connected_ = false;
+        if (GiveUp("connection to " + host_header_ + " lost")) break;
+        backoff_ms = std::max<int64_t>(backoff_ms, 100);
+      }
+      Requeue(window, answered, lost, minutes, std::move(resend));
+      SleepMs(backoff_ms);
     }
-    const size_t window = std::min(queue.size(), static_cast<size_t>(opt.pipeline));
+    MergeInto(shared_);
+  }
+
+ private:
+  void FillQueue() {
+    while (queue_.size() < static_cast<size_t>(opt_.pipeline)) {
+      const uint64_t k = shared_->next_chunk.fetch_add(1);
+      if (k >= shared_->model->chunk_count()) break;
+      for (auto& r : shared_->model->Chunk(k)) queue_.push_back(std::move(r));
+    }
+  }
+
+  // Whether to stop after a failure: with reconnect_timeout_s, once nothing was answered for
+  // that long; else after kMaxReconnectsWithoutProgress failures in a row.
+  bool GiveUp(const std::string& what) {
+    if (opt_.reconnect_timeout_s > 0) {
+      const double idle =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - last_progress_).count();
+      if (idle <= opt_.reconnect_timeout_s) return false;
+      local_.failure = what + ": nothing answered for " + std::to_string(idle) + " s";
+      return true;
+    }
+    if (++failures_without_progress_ <= kMaxReconnectsWithoutProgress) return false;
+    local_.failure =
+        what + " " + std::to_string(failures_without_progress_) + " times without progress";
+    return true;
+  }
+
+  bool WriteWindow(size_t window, std::vector<std::vector<uint32_t>>* minutes) {
+    const double rate_per_connection = opt_.rate > 0 ? opt_.rate / opt_.connections : 0;
     std::string wire;
-    std::vector<std::vector<uint32_t>> minutes(window);
-    bool written = true;
-    for (size_t i = 0; i < window && written; ++i) {
-      const Request& req = queue[i];
+    for (size_t i = 0; i < window; ++i) {
+      const Request& req = queue_[i];
       if (rate_per_connection > 0) {
-        const auto due = start + std::chrono::duration<double>(static_cast<double>(hits_written) /
-                                                               rate_per_connection);
+        const auto due = start_ + std::chrono::duration<double>(static_cast<double>(hits_written_) /
+                                                                rate_per_connection);
         std::this_thread::sleep_until(due);
       }
       int64_t now = kernels::UnixMillis();
       if (NeedsSendMinute(req) &&
-          now % kMillisPerMinute >= kMillisPerMinute - opt.minute_guard_ms) {
+          now % kMillisPerMinute >= kMillisPerMinute - opt_.minute_guard_ms) {
         // Flush what is built so far: those requests were stamped before the guard.
-        local.bytes += wire.size();
-        written = wire.empty() || conn.WriteAll(wire);
+        local_.bytes += wire.size();
+        if (!wire.empty() && !conn_.WriteAll(wire)) return false;
         wire.clear();
-        if (!written) break;
         SleepMs(kMillisPerMinute - now % kMillisPerMinute + 1);
         now = kernels::UnixMillis();
       }
-      wire += RequestWire(req, host_header, now, opt.minute_guard_ms, &minutes[i]);
-      hits_written += req.hits.size();
+      const std::string tag = opt_.log != nullptr ? RequestTag(req.id) : std::string();
+      wire += RequestWire(req, host_header_, now, opt_.minute_guard_ms, &(*minutes)[i], tag);
+      hits_written_ += req.hits.size();
     }
-    if (written) {
-      local.bytes += wire.size();
-      written = conn.WriteAll(wire);
-    }
-    int64_t backoff_ms = 0;
-    size_t answered = 0;
-    std::vector<Request> resend;
-    bool lost = !written;
-    for (; answered < window && !lost; ++answered) {
-      HttpResponse response;
-      if (!conn.ReadResponse(&response)) {
-        lost = true;
-        break;
-      }
-      Request& req = queue[answered];
-      ++local.requests;
-      if (response.status >= 200 && response.status < 300) {
-        for (size_t h = 0; h < req.hits.size(); ++h)
-          local.truth.Record(req.hits[h], minutes[answered][h]);
-        local.hits += req.hits.size();
-        reconnects_without_progress = 0;
-      } else if (response.status == 503) {
-        ++local.resends_503;
-        backoff_ms = std::max(
-            backoff_ms, response.retry_after_ms >= 0 ? response.retry_after_ms : int64_t{100});
-        resend.push_back(std::move(req));
-      } else {
-        ++local.unexpected_status[response.status];
-      }
-      if (response.close) {
-        ++answered;
-        lost = answered < window;
-        if (!lost) {
-          conn.Close();
-          connected = false;
-        }
-        break;
-      }
-    }
-    if (lost) {
-      // Requests after the last answer are sent again on a new connection.
-      ++local.reconnects;
-      conn.Close();
-      connected = false;
-      if (++reconnects_without_progress > kMaxReconnectsWithoutProgress) {
-        local.failure = "connection to " + host_header + " lost " +
-                        std::to_string(reconnects_without_progress) + " times without progress";
-        break;
-      }
-      backoff_ms = std::max<int64_t>(backoff_ms, 100);
-    }
-    std::vector<Request> unanswered;
-    for (size_t i = answered; i < window; ++i) unanswered.push_back(std::move(queue[i]));
-    queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(window));
-    for (auto it = unanswered.rbegin(); it != unanswered.rend(); ++it) {
-      queue.push_front(std::move(*it));
-    }
-    for (auto it = resend.rbegin(); it != resend.rend(); ++it) queue.push_front(std::move(*it));
-    SleepMs(backoff_ms);
+    local_.bytes += wire.size();
+    const bool written = conn_.WriteAll(wire);
+    window_written_ = std::chrono::steady_clock::now();
+    return written;
   }
 
-  std::lock_guard lock(shared->mu);
-  SendReport& total = shared->report;
-  total.hits += local.hits;
-  total.requests += local.requests;
-  total.bytes += local.bytes;
-  total.resends_503 += local.resends_503;
-  total.reconnects += local.reconnects;
-  for (const auto& [status, n] : local.unexpected_status) total.unexpected_status[status] += n;
-  if (total.failure.empty()) total.failure = local.failure;
-  total.truth.Merge(local.truth);
-}
+  // Reads the window's answers in order; false when the connection was lost before the last.
+  bool ReadAnswers(size_t window, const std::vector<std::vector<uint32_t>>& minutes,
+                   size_t* answered, std::vector<Request>* resend, int64_t* backoff_ms) {
+    for (; *answered < window; ++*answered) {
+      HttpResponse response;
+      if (!conn_.ReadResponse(&response)) return false;
+      Request& req = queue_[*answered];
+      ++local_.requests;
+      local_.latency_us.push_back(
+          static_cast<uint32_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::steady_clock::now() - window_written_)
+                                    .count()));
+      if (response.status >= 200 && response.status < 300) {
+        for (size_t h = 0; h < req.hits.size(); ++h) {
+          local_.truth.Record(req.hits[h], minutes[*answered][h]);
+        }
+        if (opt_.log != nullptr) opt_.log->Append(true, req, minutes[*answered]);
+        local_.hits += req.hits.size();
+        failures_without_progress_ = 0;
+        last_progress_ = std::chrono::steady_clock::now();
+      } else if (response.status == 503) {
+        ++local_.resends_503;
+        *backoff_ms = std::max(
+            *backoff_ms, response.retry_after_ms >= 0 ? response.retry_after_ms : int64_t{100});
+        resend->push_back(std::move(req));
+      } else {
+        ++local_.unexpected_status[response.status];
+      }
+      if (response.close) {
+        ++*answered;
+        conn_.Close();
+        connected_ = false;
+        return *answered == window;
+      }
+    }
+    return true;
+  }
+
+  // Puts the 503'd requests, then the unanswered ones, back in front of the queue; with a
+  // request log, those of a lost connection that were written (or begun) are logged in doubt
+  // instead: beacond may have taken them.
+  void Requeue(size_t window, size_t answered, bool lost,
+               const std::vector<std::vector<uint32_t>>& minutes, std::vector<Request> resend) {
+    std::vector<Request> unanswered;
+    for (size_t i = answered; i < window; ++i) {
+      if (lost && opt_.log != nullptr && !minutes[i].empty()) {
+        opt_.log->Append(false, queue_[i], minutes[i]);
+        ++local_.in_doubt;
+      } else {
+        unanswered.push_back(std::move(queue_[i]));
+      }
+    }
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(window));
+    for (auto it = unanswered.rbegin(); it != unanswered.rend(); ++it) {
+      queue_.push_front(std::move(*it));
+    }
+    for (auto it = resend.rbegin(); it != resend.rend(); ++it) queue_.push_front(std::move(*it));
+  }
+
+  void MergeInto(SharedState* shared) {
+    std::lock_guard lock(shared->mu);
+    SendReport& total = shared->report;
+    total.hits += local_.hits;
+    total.requests += local_.requests;
+    total.bytes += local_.bytes;
+    total.resends_503 += local_.resends_503;
+    total.reconnects += local_.reconnects;
+    total.in_doubt += local_.in_doubt;
+    for (const auto& [status, n] : local_.unexpected_status) total.unexpected_status[status] += n;
+    if (total.failure.empty()) total.failure = local_.failure;
+    total.latency_us.insert(total.latency_us.end(), local_.latency_us.begin(),
+                            local_.latency_us.end());
+    total.truth.Merge(local_.truth);
+  }
+
+  SharedState* shared_;
+  const SendOptions& opt_;
+  const std::string host_header_;
+  HttpConnection conn_;
+  const std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_progress_;
+  std::chrono::steady_clock::time_point window_written_;  // when the window's requests went out
+  SendReport local_;
+  std::deque<Request> queue_;
+  bool connected_ = false;
+  int failures_without_progress_ = 0;
+  uint64_t hits_written_ = 0;
+};
 
 }  // namespace
 
@@ -318,13 +383,18 @@ HttpTarget ParseHttpTarget(std::string_view url) {
 }
 
 std::string RequestWire(const Request& request, std::string_view host_header, int64_t now_ms,
-                        int64_t minute_guard_ms, std::vector<uint32_t>* minutes) {
+                        int64_t minute_guard_ms, std::vector<uint32_t>* minutes,
+                        std::string_view tag) {
   minutes->clear();
   std::string body;
   for (size_t i = 0; i < request.hits.size(); ++i) {
     const Hit& hit = request.hits[i];
     if (i > 0) body += '\n';
     body += hit.params;
+    if (i == 0 && !tag.empty()) {
+      body += "&z=";
+      body += tag;
+    }
     int64_t event_ms = now_ms;
     if (hit.queue_time_ms >= 0) {
       int64_t qt = hit.queue_time_ms;
@@ -377,7 +447,9 @@ SendReport SendTraffic(const TrafficModel& model, const SendOptions& options) {
   shared.options = options;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
-  for (int i = 0; i < options.connections; ++i) threads.emplace_back(RunConnection, &shared);
+  for (int i = 0; i < options.connections; ++i) {
+    threads.emplace_back([&shared] { ConnectionRun(&shared).Run(); });
+  }
   for (auto& t : threads) t.join();
   shared.report.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -299,6 +299,7 @@ struct TrafficModel::SiteShape {
 };
 
 std::span<const HumanAgent> HumanAgents() { return kHumanAgents; }
+std::span<const std::string_view> BotAgents() { return kBotAgents; }
 
 std::string RequestPayload(const Request& request) {
   std::string text;
@@ -692,6 +693,9 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
         }
         ApplyFault(rng, fault, &hit);
       }
+      if (!hit.reject && options_.unregistered_sites.count(site.site_id) != 0) {
+        hit.reject = RejectReason::kUnknownSite;
+      }
       body_bytes += hit.params.size() + 16;  // newline and "&qt=NNNNN"
       if (req.transport == Transport::kBatch && body_bytes > kMaxBatchBodyBytes) {
         Request single{Transport::kPost, req.user_agent, req.country_header, {}};
@@ -704,6 +708,7 @@ std::vector<Request> TrafficModel::Chunk(uint64_t k) const {
     remaining -= produced;
     if (!req.hits.empty()) requests.push_back(std::move(req));
   }
+  for (size_t i = 0; i < requests.size(); ++i) requests[i].id = first + i;
   return requests;
 }
 

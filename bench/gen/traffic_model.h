@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -47,6 +48,8 @@ struct HumanAgent {
 };
 // The 20 browser user agents visitors use, labelled.
 std::span<const HumanAgent> HumanAgents();
+// The crawler and script user agents of bot requests (rejected as bot_user_agent).
+std::span<const std::string_view> BotAgents();
 
 struct Hit {
   // The URL-encoded parameters, without qt (added at send time, see queue_time_ms).
@@ -75,6 +78,9 @@ struct Request {
   std::string user_agent;
   std::string country_header;  // sent as CF-IPCountry when not empty
   std::vector<Hit> hits;
+  // Unique within a model: chunk * kChunkHits + index in the chunk (a chunk holds at most
+  // kChunkHits requests, one hit each at least).
+  uint64_t id = 0;
 };
 
 struct TrafficOptions {
@@ -89,6 +95,9 @@ struct TrafficOptions {
   // A flood: every page path, referrer, utm_campaign and event name is random (far beyond any
   // top-K), and every malformed hit is an unknown_site hit with a random tracking id.
   bool flood = false;
+  // Sites the collector does not have (yet, or any more): their hits that would be accepted are
+  // expected as unknown_site rejects. Use with no malformed hits for exact reject counts.
+  std::set<uint32_t> unregistered_sites;
 };
 
 // The payload of `request` as the ingress hands it to DecodeBatch: its hits' parameters, one a

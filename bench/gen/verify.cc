@@ -178,12 +178,25 @@ namespace {
 
 using SitePageviews = std::map<uint32_t, uint64_t>;
 
+// Hits (pageviews + events) missing from the keys where fewer landed than the truth holds, and
+// the surplus where more landed: the loss and the double counting, however keys net out.
+struct KeyDiscrepancy {
+  uint64_t lost = 0, doubled = 0;
+  void Count(std::pair<uint64_t, uint64_t> truth, std::pair<uint64_t, uint64_t> landed) {
+    for (const auto& [t, l] :
+         {std::pair{truth.first, landed.first}, {truth.second, landed.second}}) {
+      (t > l ? lost : doubled) += t > l ? t - l : l - t;
+    }
+  }
+};
+
 // Check 1: pageviews and events per (site, minute), exact, same key set.
 struct SiteMinuteCheck {
   std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, uint64_t>> landed;
   uint64_t truth_pv = 0, truth_ev = 0, landed_pv = 0, landed_ev = 0;
   bool ok = true;
   SitePageviews truth_site_pv, landed_site_pv;
+  KeyDiscrepancy discrepancy;
 };
 
 SiteMinuteCheck CheckSiteMinutes(const TruthSummary& truth, Analyst& analyst, Findings& findings) {
@@ -203,6 +216,8 @@ SiteMinuteCheck CheckSiteMinutes(const TruthSummary& truth, Analyst& analyst, Fi
     check.truth_ev += cell.events;
     check.truth_site_pv[key.first] += cell.pageviews;
     const auto it = landed.find(key);
+    check.discrepancy.Count({cell.pageviews, cell.events},
+                            it == landed.end() ? std::pair<uint64_t, uint64_t>{} : it->second);
     if (it == landed.end()) {
       if (missing++ == 0 && example.empty()) {
         example = Format("site %u minute %u missing", key.first, key.second);
@@ -219,7 +234,9 @@ SiteMinuteCheck CheckSiteMinutes(const TruthSummary& truth, Analyst& analyst, Fi
     check.landed_pv += counts.first;
     check.landed_ev += counts.second;
     check.landed_site_pv[key.first] += counts.first;
-    if (truth.site_minutes.count(key) == 0 && extra++ == 0 && example.empty()) {
+    if (truth.site_minutes.count(key) > 0) continue;
+    check.discrepancy.Count({}, counts);
+    if (extra++ == 0 && example.empty()) {
       example = Format("site %u minute %u not in the truth", key.first, key.second);
     }
   }
@@ -273,7 +290,7 @@ VisitorCheck CheckVisitors(const TruthSummary& truth, const VerifyOptions& optio
 // dimension: landed, truth.
 std::map<std::string, std::pair<size_t, size_t>> CheckBreakdowns(
     const TruthSummary& truth, const SitePageviews& landed_site_pv, Analyst& analyst,
-    Findings& findings) {
+    Findings& findings, KeyDiscrepancy* discrepancy) {
   std::map<TruthSummary::BreakdownKey, std::pair<uint64_t, uint64_t>> landed;
   for (const auto& row : analyst.Query(
            "SELECT site_id, toUInt32(toUnixTimestamp(minute) / 60) AS m, dimension, value, "
@@ -291,6 +308,8 @@ std::map<std::string, std::pair<size_t, size_t>> CheckBreakdowns(
     const auto& [site, minute, dimension, value] = key;
     ++rows_per_dimension[dimension].second;
     const auto it = landed.find(key);
+    discrepancy->Count({cell.pageviews, cell.events},
+                       it == landed.end() ? std::pair<uint64_t, uint64_t>{} : it->second);
     if (it == landed.end()) {
       if (missing++ == 0 && example.empty()) {
         example = Format("site %u minute %u %s '%s' missing", site, minute, dimension.c_str(),
@@ -308,7 +327,9 @@ std::map<std::string, std::pair<size_t, size_t>> CheckBreakdowns(
     const auto& [site, minute, dimension, value] = key;
     ++rows_per_dimension[dimension].first;
     if (dimension == "page") page_dimension_pv[site] += counts.first;
-    if (truth.breakdowns.count(key) == 0 && extra++ == 0 && example.empty()) {
+    if (truth.breakdowns.count(key) > 0) continue;
+    discrepancy->Count({}, counts);
+    if (extra++ == 0 && example.empty()) {
       example = Format("site %u minute %u %s '%s' not in the truth", site, minute,
                        dimension.c_str(), value.c_str());
     }
@@ -570,6 +591,8 @@ void ReportHits(const TruthSummary& truth, const std::optional<BeaconCounters>& 
   table.Compare("events", sites.landed_ev, sites.truth_ev);
   table.Row("(site, minute) rows", Table::Num(sites.landed.size()),
             Table::Num(truth.site_minutes.size()), sites.ok ? "ok" : "MISMATCH");
+  table.Compare("hits lost, per (site, minute)", sites.discrepancy.lost, 0);
+  table.Compare("hits doubled, per (site, minute)", sites.discrepancy.doubled, 0);
 }
 
 void ReportVisitors(const TruthSummary& truth, const VerifyOptions& options,
@@ -593,8 +616,10 @@ void ReportVisitors(const TruthSummary& truth, const VerifyOptions& options,
 
 void ReportBreakdowns(const VerifyOptions& options,
                       const std::map<std::string, std::pair<size_t, size_t>>& rows_per_dimension,
-                      const TopCheck& top, Table& table) {
+                      const KeyDiscrepancy& discrepancy, const TopCheck& top, Table& table) {
   table.Row("breakdown rows, by dimension", "landed", "truth", "");
+  table.Compare("  counts lost, per value", discrepancy.lost, 0);
+  table.Compare("  counts doubled, per value", discrepancy.doubled, 0);
   for (const auto& [dimension, counts] : rows_per_dimension) {
     table.Row("  " + dimension, Table::Num(counts.first), Table::Num(counts.second),
               counts.first == counts.second ? "" : "MISMATCH");
@@ -629,7 +654,9 @@ bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostrea
   Analyst analyst(options);
   const SiteMinuteCheck sites = CheckSiteMinutes(truth, analyst, findings);
   const VisitorCheck visitors = CheckVisitors(truth, options, analyst, findings);
-  const auto rows_per_dimension = CheckBreakdowns(truth, sites.landed_site_pv, analyst, findings);
+  KeyDiscrepancy breakdown_discrepancy;
+  const auto rows_per_dimension =
+      CheckBreakdowns(truth, sites.landed_site_pv, analyst, findings, &breakdown_discrepancy);
   const auto by_size = LargestSites(sites.truth_site_pv, options.top_sites);
   const MinuteRange minutes(truth);
   const TopCheck top = CheckTopValues(truth, options, by_size, minutes, analyst, findings);
@@ -642,7 +669,7 @@ bool Verify(const TruthSummary& truth, const VerifyOptions& options, std::ostrea
   ReportHits(truth, counters, sites, table);
   out << "\n";
   ReportVisitors(truth, options, by_size, visitors, table);
-  ReportBreakdowns(options, rows_per_dimension, top, table);
+  ReportBreakdowns(options, rows_per_dimension, breakdown_discrepancy, top, table);
   if (!by_size.empty()) {
     out << "\n";
     ReportBiggestSiteTop(by_size.front().second, top, table);

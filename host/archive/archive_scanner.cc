@@ -59,7 +59,7 @@ bool ArchiveScanner::NextBlock() {
     if (expected_ != 0 && first > expected_) stats_.lost_records += first - expected_;
     expected_ = std::max(expected_, end);
     if (end <= from_) continue;  // before the start: CRC checked, not decompressed
-    const kernels::ArchiveError error = decoder_.Decode(block.bytes, scanner_->header().version);
+    const kernels::ArchiveError error = decoder_.Decode(block.bytes, scanner_->version());
     if (error != kernels::ArchiveError::kOk) {
       ++stats_.corrupt_blocks;
       stats_.damaged_bytes += block.bytes.size();

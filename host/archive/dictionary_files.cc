@@ -21,19 +21,10 @@ std::string DictionaryFileName(uint32_t id) {
 
 int SaveDictionary(FileSystem& fs, const std::string& dir,
                    const kernels::ArchiveDictionary& dictionary) {
-  const std::string path = dir + "/" + DictionaryFileName(dictionary.id());
+  const std::string name = DictionaryFileName(dictionary.id());
   std::string existing;
-  if (fs.ReadPrefix(path, 1, &existing) == 0) return EEXIST;
-  const std::string temporary = path + ".tmp";
-  fs.Unlink(temporary);  // a leftover of a crash, if any
-  std::unique_ptr<WritableFile> file;
-  int error = fs.CreateFile(temporary, &file);
-  if (error == 0) error = file->PWrite(0, dictionary.bytes());
-  if (error == 0) error = file->DataSync();
-  file.reset();
-  if (error == 0) error = fs.Rename(temporary, path);
-  if (error == 0) error = fs.SyncDirectory(dir);
-  return error;
+  if (fs.ReadPrefix(dir + "/" + name, 1, &existing) == 0) return EEXIST;
+  return WriteFileAtomically(fs, dir, name, dictionary.bytes());
 }
 
 int LoadDictionaries(FileSystem& fs, const std::string& dir, kernels::DictionarySet* dictionaries) {

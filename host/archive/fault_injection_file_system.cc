@@ -98,7 +98,19 @@ int FaultInjectionFileSystem::List(const std::string& dir, std::vector<DirEntry>
 int FaultInjectionFileSystem::Rename(const std::string& from, const std::string& to) {
   std::lock_guard lock(mu_);
   if (crashed_) return EIO;
-  if (const int error = base_.Rename(from, to); error != 0) return error;
+  // A file the rename replaces is parked as if unlinked: a crash before the directory sync
+  // brings it back, as on a real file system.
+  std::string replaced;
+  std::string parked;
+  if (base_.ReadPrefix(to, 0, &replaced) == 0) {
+    parked = DirectoryOf(to) + "/.fault-unlinked-" + std::to_string(++unlinked_);
+    if (const int error = base_.Rename(to, parked); error != 0) return error;
+  }
+  if (const int error = base_.Rename(from, to); error != 0) {
+    if (!parked.empty()) base_.Rename(parked, to);
+    return error;
+  }
+  if (!parked.empty()) dir_ops_[DirectoryOf(to)].push_back({DirOp::kUnlink, to, parked});
   if (auto it = pending_.find(from); it != pending_.end()) {
     pending_[to] = std::move(it->second);
     pending_.erase(from);

@@ -57,6 +57,21 @@ int OpenWritable(const std::string& path, int flags, std::unique_ptr<WritableFil
 
 }  // namespace
 
+int WriteFileAtomically(FileSystem& fs, const std::string& dir, const std::string& name,
+                        std::string_view bytes) {
+  const std::string path = dir + "/" + name;
+  const std::string temporary = path + ".tmp";
+  fs.Unlink(temporary);  // a leftover of a crash, if any
+  std::unique_ptr<WritableFile> file;
+  int error = fs.CreateFile(temporary, &file);
+  if (error == 0) error = file->PWrite(0, bytes);
+  if (error == 0) error = file->DataSync();
+  file.reset();
+  if (error == 0) error = fs.Rename(temporary, path);
+  if (error == 0) error = fs.SyncDirectory(dir);
+  return error;
+}
+
 std::string DirectoryOf(const std::string& path) {
   const size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";

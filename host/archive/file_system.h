@@ -63,6 +63,12 @@ class PosixFileSystem final : public FileSystem {
   int SyncDirectory(const std::string& dir) override;
 };
 
+// Replaces `dir`/`name` with `bytes` atomically and durably: a temporary file written and
+// synced, renamed over the name, the directory synced. 0 or an errno; a crash leaves the old
+// file or the new one (and maybe `name`.tmp, replaced at the next call).
+int WriteFileAtomically(FileSystem& fs, const std::string& dir, const std::string& name,
+                        std::string_view bytes);
+
 // The directory part of `path` ("." when it has none).
 std::string DirectoryOf(const std::string& path);
 

@@ -36,7 +36,8 @@ struct SegmentWriterOptions {
   int compression_level = 1;
   const kernels::ArchiveDictionary* dictionary = nullptr;  // must outlive the writer
   // Makes the blocks' frames instead of libzstd (e.g. XrtZstdCompressor); null: libzstd at
-  // compression_level with `dictionary`. Used on the worker thread; must outlive the writer.
+  // compression_level with `dictionary`. Called on the worker thread, and beacond shares one
+  // among every worker's writer (BlockCompressor is thread-safe); must outlive the writer.
   kernels::BlockCompressor* compressor = nullptr;
   size_t block_bytes = 128 << 10;        // raw bytes that cut a block
   uint64_t segment_bytes = 64ull << 20;  // a segment is closed before it would pass this

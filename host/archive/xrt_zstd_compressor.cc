@@ -1,7 +1,7 @@
 // XRT native API use: one shared hw_context, buffers sized once for the largest block, the
-// compressor's run started before the data mover's (it waits on its input stream). Every card
-// frame is decompressed and compared before it is used: the archive's content never rests on the
-// card.
+// compressor's run started before the data mover's (it waits on its input stream). The card's
+// frames are checked and decompressed and compared before they are used: the archive's content
+// never rests on the card.
 #include "host/archive/xrt_zstd_compressor.h"
 
 #include <xrt/xrt_bo.h>
@@ -12,8 +12,10 @@
 
 #include <cstdlib>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 
+#include "kernels/archive/block_codec.h"
 #include "kernels/archive/format.h"
 
 namespace beacon::host {
@@ -27,6 +29,8 @@ enum MoverArg : int { kArgIn = 0, kArgOut = 1, kArgInputSize = 2, kArgOutputSize
 }  // namespace
 
 struct XrtZstdCompressor::Impl {
+  std::mutex card_mutex;  // the buffers, the runs and dctx: one block on the card at a time
+  std::mutex cpu_mutex;   // cctx
   xrt::device device;
   xrt::hw_context context;
   xrt::kernel compress;
@@ -67,20 +71,38 @@ XrtZstdCompressor::XrtZstdCompressor(unsigned index, const std::string& xclbin_p
 
 XrtZstdCompressor::~XrtZstdCompressor() = default;
 
-void XrtZstdCompressor::Compress(std::string_view raw, std::string* frame) {
-  if (CompressOnCard(raw, frame)) {
-    card_blocks_.fetch_add(1, std::memory_order_relaxed);
-    return;
+bool XrtZstdCompressor::XclbinHasKernels(const std::string& xclbin_path) {
+  try {
+    bool compress = false;
+    bool mover = false;
+    for (const xrt::xclbin::kernel& kernel : xrt::xclbin(xclbin_path).get_kernels()) {
+      compress = compress || kernel.get_name() == kCompressName;
+      mover = mover || kernel.get_name() == kMoverName;
+    }
+    return compress && mover;
+  } catch (const std::exception& e) {
+    throw std::runtime_error("xclbin " + xclbin_path + ": " + e.what());
   }
-  frame->resize(ZSTD_compressBound(raw.size()));
-  const size_t n =
-      ZSTD_compress2(impl_->cctx, frame->data(), frame->size(), raw.data(), raw.size());
-  // With a bound-sized buffer and a valid level, zstd fails only when out of memory.
-  if (ZSTD_isError(n)) std::abort();
-  frame->resize(n);
 }
 
-bool XrtZstdCompressor::CompressOnCard(std::string_view raw, std::string* frame) {
+void XrtZstdCompressor::Compress(std::string_view raw, std::string* frames) {
+  {
+    std::lock_guard lock(impl_->card_mutex);
+    if (CompressOnCard(raw, frames)) {
+      card_blocks_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  std::lock_guard lock(impl_->cpu_mutex);
+  frames->resize(ZSTD_compressBound(raw.size()));
+  const size_t n =
+      ZSTD_compress2(impl_->cctx, frames->data(), frames->size(), raw.data(), raw.size());
+  // With a bound-sized buffer and a valid level, zstd fails only when out of memory.
+  if (ZSTD_isError(n)) std::abort();
+  frames->resize(n);
+}
+
+bool XrtZstdCompressor::CompressOnCard(std::string_view raw, std::string* frames) {
   Impl& d = *impl_;
   uint32_t frame_bytes = 0;
   try {
@@ -107,22 +129,20 @@ bool XrtZstdCompressor::CompressOnCard(std::string_view raw, std::string* frame)
       fallbacks_.nonconforming.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    frame->resize(frame_bytes);
+    frames->resize(frame_bytes);
     d.out.sync(XCL_BO_SYNC_BO_FROM_DEVICE, frame_bytes, 0);
-    d.out.read(frame->data(), frame_bytes, 0);
+    d.out.read(frames->data(), frame_bytes, 0);
   } catch (const std::exception&) {
     fallbacks_.device_error.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  // The archive's contract (kernels/archive/README.md): one frame, its content size, the block.
-  const bool one_frame =
-      ZSTD_findFrameCompressedSize(frame->data(), frame->size()) == frame->size();
-  const bool sized = ZSTD_getFrameContentSize(frame->data(), frame->size()) == raw.size();
+  // The archive's contract (kernels/archive/README.md, Versions): frames that give the block.
   bool same = false;
-  if (one_frame && sized) {
+  if (kernels::CheckBlockFrames(*frames, static_cast<uint32_t>(raw.size()),
+                                kernels::kArchiveFormatVersion) == kernels::ArchiveError::kOk) {
     d.check.resize(raw.size());
     const size_t n =
-        ZSTD_decompressDCtx(d.dctx, d.check.data(), d.check.size(), frame->data(), frame->size());
+        ZSTD_decompressDCtx(d.dctx, d.check.data(), d.check.size(), frames->data(), frames->size());
     same = !ZSTD_isError(n) && n == raw.size() && std::string_view(d.check) == raw;
   }
   if (!same) fallbacks_.nonconforming.fetch_add(1, std::memory_order_relaxed);

@@ -1,7 +1,7 @@
-// The archive's block frames compressed on the card: Vitis Libraries' xilZstdCompress fed by its
+// The archive's blocks compressed on the card: Vitis Libraries' xilZstdCompress fed by its
 // xilZstdDataMover (hw/README.md), through XRT's native C++ API. Built only with XRT. Whatever
-// the card cannot give as one conforming frame is compressed by libzstd instead and counted, so
-// the archive's content never depends on the card.
+// the card cannot give as conforming frames (one per 32 KiB) is compressed by libzstd instead
+// and counted, so the archive's content never depends on the card.
 #pragma once
 
 #include <atomic>
@@ -19,7 +19,7 @@ namespace beacon::host {
 struct XrtZstdFallbacks {
   std::atomic<uint64_t> device_error{0};   // XRT threw, or a run ended in error
   std::atomic<uint64_t> timeout{0};        // a run did not finish in time
-  std::atomic<uint64_t> nonconforming{0};  // not exactly one frame carrying the block's size
+  std::atomic<uint64_t> nonconforming{0};  // not frames that decompress to the block
 };
 
 class XrtZstdCompressor final : public kernels::BlockCompressor {
@@ -31,14 +31,19 @@ class XrtZstdCompressor final : public kernels::BlockCompressor {
                     std::chrono::milliseconds timeout = std::chrono::milliseconds(100));
   ~XrtZstdCompressor() override;
 
-  void Compress(std::string_view raw, std::string* frame) override;
+  // Whether the xclbin at `xclbin_path` holds both kernels. Throws std::runtime_error when it
+  // cannot be read.
+  static bool XclbinHasKernels(const std::string& xclbin_path);
+
+  // Thread-safe: blocks take turns on the card (it has one unit of each kernel).
+  void Compress(std::string_view raw, std::string* frames) override;
   uint64_t card_blocks() const { return card_blocks_.load(std::memory_order_relaxed); }
   const XrtZstdFallbacks& fallbacks() const { return fallbacks_; }
 
  private:
   struct Impl;
-  // The card's frame of `raw` into `frame`; false (reason counted) when it has none.
-  bool CompressOnCard(std::string_view raw, std::string* frame);
+  // The card's frames of `raw` into `frames`; false (reason counted) when it has none.
+  bool CompressOnCard(std::string_view raw, std::string* frames);
 
   std::unique_ptr<Impl> impl_;
   std::chrono::milliseconds timeout_;

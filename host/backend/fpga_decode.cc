@@ -208,7 +208,9 @@ std::optional<RejectReason> FinishRelay(const CardRelay& relay, const kernels::B
   }
   std::memset(scratch.data() + used, 0, kernels::kPayloadPadding);
   kernels::RelayLine line;
-  if (const auto reason = kernels::RelayLineFromFields(values, &line)) return reason;
+  if (const auto reason = kernels::RelayLineFromFields(values, &line, datagram.archived)) {
+    return reason;
+  }
   return kernels::DecodeRelayedRequest(line, datagram, ctx, events);
 }
 

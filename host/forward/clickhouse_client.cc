@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -78,7 +80,47 @@ std::string FrameZstd(std::string_view rows) {
   return out;
 }
 
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// libcurl's progress callback: a non-zero return aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+int AbortAfterDeadline(void* deadline_ns, curl_off_t /*dltotal*/, curl_off_t /*dlnow*/,
+                       curl_off_t /*ultotal*/, curl_off_t /*ulnow*/) {
+  return SteadyNowNs() > static_cast<const std::atomic<int64_t>*>(deadline_ns)->load() ? 1 : 0;
+}
+
+// The "Code: NN" that starts 18.16's error answers; -1 without one.
+int ErrorCode(std::string_view body) {
+  constexpr std::string_view kPrefix = "Code: ";
+  if (!body.starts_with(kPrefix)) return -1;
+  int code = -1;
+  std::from_chars(body.data() + kPrefix.size(), body.data() + body.size(), code);
+  return code;
+}
+
 }  // namespace
+
+bool IsDeterministicRefusal(const ClickHouseResult& result) {
+  if (!result.error.empty() || result.status == 0) return false;
+  if (result.status == 400 || result.status == 413) return true;
+  if (result.status != 500) return false;
+  // The codes of 18.16's ErrorCodes.cpp that a row's bytes cause: CANNOT_PARSE_TEXT (6),
+  // THERE_IS_NO_COLUMN (8), NOT_FOUND_COLUMN_IN_BLOCK (10), NO_SUCH_COLUMN_IN_TABLE (16),
+  // NUMBER_OF_COLUMNS_DOESNT_MATCH (20), CANNOT_PARSE_QUOTED_STRING (26),
+  // CANNOT_PARSE_INPUT_ASSERTION_FAILED (27), ATTEMPT_TO_READ_AFTER_EOF (32),
+  // CANNOT_READ_ALL_DATA (33), BAD_ARGUMENTS (36), CANNOT_PARSE_DATE (38),
+  // CANNOT_PARSE_DATETIME (41), TYPE_MISMATCH (53), ARGUMENT_OUT_OF_BOUND (69),
+  // CANNOT_CONVERT_TYPE (70), CANNOT_PARSE_NUMBER (72), UNKNOWN_COMPRESSION_METHOD (89),
+  // INCORRECT_DATA (117), TOO_LARGE_ARRAY_SIZE (128), TOO_LARGE_STRING_SIZE (131),
+  // CANNOT_DECOMPRESS (271).
+  static constexpr int kCodes[] = {6,  8,  10, 16, 20, 26, 27,  32,  33,  36, 38,
+                                   41, 53, 69, 70, 72, 89, 117, 128, 131, 271};
+  const int code = ErrorCode(result.body);
+  return std::find(std::begin(kCodes), std::end(kCodes), code) != std::end(kCodes);
+}
 
 ClickHouseClient::ClickHouseClient(ClickHouseEndpoint endpoint) : endpoint_(std::move(endpoint)) {
   static std::once_flag global_init;
@@ -145,9 +187,24 @@ ClickHouseResult ClickHouseClient::Post(const std::string& url, std::string_view
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(endpoint_.timeout_ms));
+  int64_t timeout_ms = endpoint_.timeout_ms;
+  if (deadline_ns_ != nullptr) {
+    // A deadline already passed sends nothing; one ahead caps the timeout, and the progress
+    // callback ends the request early if the deadline moves closer meanwhile.
+    const int64_t left_ms = (deadline_ns_->load() - SteadyNowNs()) / 1'000'000;
+    if (left_ms <= 0) {
+      curl_slist_free_all(headers);
+      result.error = "deadline passed before the request";
+      return result;
+    }
+    timeout_ms = std::min(timeout_ms, left_ms);
+    curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, AbortAfterDeadline);
+    curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<int64_t>*>(deadline_ns_));
+  }
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_ms));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min(endpoint_.timeout_ms, 5'000)));
+                   static_cast<long>(std::min<int64_t>(timeout_ms, 5'000)));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &result.body);
   CURLcode code = curl_easy_perform(curl);

@@ -2,6 +2,8 @@
 // per thread). Works with ClickHouse 18.16: errors come back as non-200 with a text body.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,16 @@ struct ClickHouseResult {
   bool ok() const { return error.empty() && status == 200; }
 };
 
+// Whether ClickHouse refused the request for what it carries, so that sending the same bytes
+// again can only fail again: 18.16 answers 400 for a query it cannot parse and 413 for one
+// too large; a row it cannot read or convert comes back as 500 with the codes listed in
+// clickhouse_client.cc (e.g. 27 "Cannot parse input", 33 "Cannot read all data", 16 "No
+// such column", 53 type mismatch, 117 incorrect data). False for a transport error and for
+// every answer a fix elsewhere can cure: 401 (user or password), 404 (no such table or
+// database: the schema is missing), 5xx of other codes (memory, too many parts, ZooKeeper,
+// read-only replica, timeouts) and every other status.
+bool IsDeterministicRefusal(const ClickHouseResult& result);
+
 class ClickHouseClient {
  public:
   explicit ClickHouseClient(ClickHouseEndpoint endpoint);
@@ -39,10 +51,15 @@ class ClickHouseClient {
   bool Ping();
 
   const ClickHouseEndpoint& endpoint() const { return endpoint_; }
+  // From now on every request also ends (a transport error) once the steady clock passes
+  // `*deadline_ns` (nanoseconds since its epoch; may move while a request runs). Null: only
+  // timeout_ms bounds a request.
+  void set_deadline(const std::atomic<int64_t>* deadline_ns) { deadline_ns_ = deadline_ns; }
 
  private:
   ClickHouseResult Post(const std::string& url, std::string_view body);
   ClickHouseEndpoint endpoint_;
+  const std::atomic<int64_t>* deadline_ns_ = nullptr;
   void* curl_;  // CURL*; kept opaque so this header does not pull curl into callers
 };
 

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <random>
@@ -18,6 +20,7 @@
 #include "host/forward/shard_ring.h"
 #include "host/forward/site_row_cap.h"
 #include "host/forward/spool.h"
+#include "kernels/bytes/hash.h"
 
 namespace beacon::host {
 namespace {
@@ -57,39 +60,49 @@ uint64_t GetU64(std::string_view in, size_t at) {
 
 }  // namespace
 
-// One shard's merged rows, encoded once; the bytes never change afterwards, so a resend
-// (retry, another replica, replay from the spool after a restart) is byte-identical and a
-// replicated table drops it as a duplicate block.
+// One shard's rows of one worker's epoch (and, at a breakdown cut, its held breakdown rows),
+// encoded once; the bytes never change afterwards, so a resend (retry, another replica, replay
+// from the spool after a restart) is byte-identical and a replicated table drops it as a
+// duplicate block. A batch rebuilt from the archive after a crash is byte-identical too: its
+// ids are derived from its archive range.
 struct Forwarder::Batch {
   uint64_t events = 0;  // accepted events this batch carries (its share of each epoch)
   uint64_t site_rows = 0;
   uint64_t breakdown_rows = 0;
+  // The archive range's worker and last sequences of the site and breakdown rows (0: none, or
+  // not from the archive): what an acknowledgement raises the watermarks to.
+  uint32_t worker = 0;
+  uint64_t site_last = 0;
+  uint64_t breakdown_last = 0;
   std::string site_data;       // RowBinary of site_minutes (site_minutes_local on a cluster)
   std::string breakdown_data;  // RowBinary of breakdown_minutes (breakdown_minutes_local)
   bool site_done = false;      // site_data acknowledged; a retry resends only breakdown_data
   bool spooled = false;        // this batch is the head record of the shard's spool
+  bool inherited = false;      // read from a record an earlier run (or beaconctl) left
 
   // Tags spool records of this layout (rows carrying uniqHLL12 states and a batch_id, for
-  // site_minutes and breakdown_minutes). "BNBRDK02", the same rows, had no batch_id on one
-  // server: such records are still sent on a cluster, where their rows match. Records of
-  // earlier layouts — "BNBRDK01", hash arrays for the *_in tables, and the page_minutes one
-  // before it, which began with the event count — are dropped and counted rather than sent
-  // to a table whose columns they do not match.
-  static constexpr uint64_t kRecordTag = 0x3330'4b44'5242'4e42;         // "BNBRDK03"
-  static constexpr uint64_t kClusterRecordTag = 0x3230'4b44'5242'4e42;  // "BNBRDK02"
+  // site_minutes and breakdown_minutes, with the archive range). "BNBRDK03", the same without
+  // the range, is still sent. "BNBRDK02", the same rows, had no batch_id on one server: such
+  // records are still sent on a cluster, where their rows match. Records of earlier layouts —
+  // "BNBRDK01", hash arrays for the *_in tables, and the page_minutes one before it, which
+  // began with the event count — are dropped and counted rather than sent to a table whose
+  // columns they do not match.
+  static constexpr uint64_t kRecordTag = 0x3430'4b44'5242'4e42;          // "BNBRDK04"
+  static constexpr uint64_t kUnrangedRecordTag = 0x3330'4b44'5242'4e42;  // "BNBRDK03"
+  static constexpr uint64_t kClusterRecordTag = 0x3230'4b44'5242'4e42;   // "BNBRDK02"
 
   size_t MemoryBytes() const { return sizeof(Batch) + site_data.size() + breakdown_data.size(); }
 
-  // Spool record: tag | events | site_rows | breakdown_rows | site bytes (UInt64 LE each) |
-  // site_data | breakdown_data.
+  // Spool record: tag | events | site_rows | breakdown_rows | site bytes | worker | site_last |
+  // breakdown_last (UInt64 LE each) | site_data | breakdown_data.
   std::string Encode() const {
     std::string out;
-    out.reserve(40 + site_data.size() + breakdown_data.size());
-    PutU64(kRecordTag, &out);
-    PutU64(events, &out);
-    PutU64(site_rows, &out);
-    PutU64(breakdown_rows, &out);
-    PutU64(site_data.size(), &out);
+    out.reserve(64 + site_data.size() + breakdown_data.size());
+    for (const uint64_t field :
+         {kRecordTag, events, site_rows, breakdown_rows, uint64_t{site_data.size()},
+          uint64_t{worker}, site_last, breakdown_last}) {
+      PutU64(field, &out);
+    }
     out += site_data;
     out += breakdown_data;
     return out;
@@ -98,15 +111,25 @@ struct Forwarder::Batch {
   static std::optional<Batch> Decode(std::string_view record, bool cluster) {
     if (record.size() < 40) return std::nullopt;
     const uint64_t tag = GetU64(record, 0);
-    if (tag != kRecordTag && !(cluster && tag == kClusterRecordTag)) return std::nullopt;
+    const bool ranged = tag == kRecordTag;
+    if (!ranged && tag != kUnrangedRecordTag && !(cluster && tag == kClusterRecordTag)) {
+      return std::nullopt;
+    }
+    const size_t data_at = ranged ? 64 : 40;
+    if (record.size() < data_at) return std::nullopt;
     Batch batch;
     batch.events = GetU64(record, 8);
     batch.site_rows = GetU64(record, 16);
     batch.breakdown_rows = GetU64(record, 24);
     const uint64_t site_bytes = GetU64(record, 32);
-    if (site_bytes > record.size() - 40) return std::nullopt;
-    batch.site_data = std::string(record.substr(40, site_bytes));
-    batch.breakdown_data = std::string(record.substr(40 + site_bytes));
+    if (site_bytes > record.size() - data_at) return std::nullopt;
+    if (ranged) {
+      batch.worker = static_cast<uint32_t>(GetU64(record, 40));
+      batch.site_last = GetU64(record, 48);
+      batch.breakdown_last = GetU64(record, 56);
+    }
+    batch.site_data = std::string(record.substr(data_at, site_bytes));
+    batch.breakdown_data = std::string(record.substr(data_at + site_bytes));
     return batch;
   }
 };
@@ -127,7 +150,14 @@ struct Forwarder::Shard {
   std::atomic<uint64_t> spool_bytes{0};
   std::atomic<uint64_t> spool_torn{0};
   std::atomic<uint64_t> spool_corrupt{0};
-  std::atomic<uint64_t> spool_dropped{0};  // records of another layout, never sent
+  std::atomic<uint64_t> spool_dropped{0};           // records of another layout, never sent
+  std::atomic<uint64_t> dead_letters_site{0};       // refused site_minutes inserts
+  std::atomic<uint64_t> dead_letters_breakdown{0};  // refused breakdown_minutes inserts
+  int last_read_error = 0;  // this shard's thread only: the errno last logged
+  mutable std::mutex read_errors_mu;
+  // Spool records that could not be read, by errno; the usual ones are listed from the start
+  // so that their series exist before the first error.
+  std::map<int, uint64_t> read_errors{{EMFILE, 0}, {ENFILE, 0}, {EACCES, 0}, {EIO, 0}};
 
   std::atomic<uint64_t> inserts_ok{0};
   std::atomic<uint64_t> inserts_failed{0};
@@ -157,6 +187,51 @@ struct Forwarder::Shard {
     return total;
   }
 
+  // The per-shard series, labelled {shard="<number>"}.
+  void WriteMetrics(MetricsWriter& out, const std::string& prefix) const {
+    auto load = [](const auto& counter) { return counter.load(std::memory_order_relaxed); };
+    const std::string label = std::to_string(number);
+    out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                {{"shard", label}, {"result", "ok"}}, load(inserts_ok));
+    out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
+                {{"shard", label}, {"result", "failed"}}, load(inserts_failed));
+    out.Counter(prefix + "_failovers_total", "Inserts retried at once on the shard's next replica.",
+                {{"shard", label}}, load(failovers));
+    out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
+                {{"shard", label}}, load(spooled_batches));
+    out.Counter(prefix + "_spool_refusals_total",
+                "Batches the spool could not take (full or failing); kept in memory.",
+                {{"shard", label}}, load(spool_refusals));
+    out.Counter(prefix + "_spool_torn_total",
+                "Spool records found cut short (a write that never completed), set aside.",
+                {{"shard", label}}, load(spool_torn));
+    out.Counter(prefix + "_spool_corrupt_total",
+                "Spool records with a bad frame or CRC, set aside.", {{"shard", label}},
+                load(spool_corrupt));
+    out.Counter(prefix + "_spool_dropped_total",
+                "Spool records of another layout (an earlier release's), dropped unsent.",
+                {{"shard", label}}, load(spool_dropped));
+    out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
+              {{"shard", label}}, static_cast<double>(load(spool_records)));
+    out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", label}},
+              static_cast<double>(load(spool_bytes)));
+    for (const auto& [table, counter] :
+         {std::pair{"site_minutes", &Shard::dead_letters_site},
+          std::pair{"breakdown_minutes", &Shard::dead_letters_breakdown}}) {
+      out.Counter(prefix + "_dead_letter_total",
+                  "Batches ClickHouse refused for their contents, set aside as dead letters.",
+                  {{"shard", label}, {"table", table}}, load(this->*counter));
+    }
+    std::lock_guard lock(read_errors_mu);
+    for (const auto& [error, count] : read_errors) {
+      const char* name = strerrorname_np(error);
+      out.Counter(prefix + "_spool_read_errors_total",
+                  "Spool records that could not be opened or read (kept, read again later).",
+                  {{"shard", label}, {"errno", name != nullptr ? name : std::to_string(error)}},
+                  count);
+    }
+  }
+
   void MirrorSpool() {
     if (spool == nullptr) return;
     spool_records.store(spool->records(), std::memory_order_relaxed);
@@ -172,6 +247,10 @@ Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {
   }
   if (config_.shards.empty()) config_.shards = {{config_.clickhouse.url}};
   ShardRing ring(static_cast<uint32_t>(config_.shards.size()));  // validates the count
+  if (!config_.spool_dir.empty()) {
+    dead_letters_ = std::make_unique<DeadLetters>(config_.spool_dir, config_.spool_max_bytes,
+                                                  config_.spool_fsync);
+  }
   for (size_t i = 0; i < config_.shards.size(); ++i) {
     auto shard = std::make_unique<Shard>();
     shard->number = static_cast<uint32_t>(i + 1);
@@ -185,8 +264,14 @@ Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {
       shard->replicas.push_back(std::move(endpoint));
     }
     if (!config_.spool_dir.empty()) {
-      shard->spool = std::make_unique<Spool>(config_.spool_dir + "/shard-" + std::to_string(i + 1),
-                                             config_.spool_max_bytes, config_.spool_fsync);
+      // A torn or corrupt record becomes a dead letter: kept for analysis, never deleted.
+      auto set_aside = [letters = dead_letters_.get(), number = shard->number](
+                           const std::string& path, const std::string& reason) {
+        return letters->Take(path, number, reason);
+      };
+      shard->spool = std::make_unique<Spool>(
+          DeadLetters::ShardDir(config_.spool_dir, shard->number), config_.spool_max_bytes,
+          config_.spool_fsync, std::move(set_aside));
       shard->MirrorSpool();
       if (!shard->spool->empty()) {
         std::fprintf(stderr, "forwarder: shard %u: %zu spooled batches (%llu bytes) to replay\n",
@@ -214,6 +299,7 @@ void Forwarder::Start() {
   {
     std::lock_guard lock(mu_);
     draining_ = false;
+    drain_deadline_ns_.store(INT64_MAX);
   }
   StartThreads();
 }
@@ -246,6 +332,7 @@ bool Forwarder::Offer(kernels::EpochRows& rows) {
     }
     pending_bytes_.fetch_add(bytes, std::memory_order_relaxed);
     epochs_offered_.fetch_add(1, std::memory_order_relaxed);
+    offered_events_.fetch_add(rows.events, std::memory_order_relaxed);
     offered_.push_back(std::move(rows));
   }
   return true;
@@ -269,12 +356,17 @@ bool Forwarder::Drain(std::chrono::milliseconds deadline) {
     std::lock_guard lock(mu_);
     draining_ = true;
     drain_deadline_ = Clock::now() + deadline;
+    // Bounds the inserts in flight too, not only the next ones.
+    drain_deadline_ns_.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(drain_deadline_.time_since_epoch())
+            .count());
   }
   wake_.notify_all();
   // A Drain that timed out earlier left the threads ended; a new one resumes.
   StartThreads();
   dispatcher_.join();
   for (auto& shard : shards_) shard->thread.join();
+  if (config_.watermarks != nullptr) config_.watermarks->WriteDirty();
   std::lock_guard lock(mu_);
   return Done();
 }
@@ -285,11 +377,32 @@ Forwarder::Totals Forwarder::totals() const {
   return totals;
 }
 
+Forwarder::Ledger Forwarder::ledger() const {
+  auto load = [](const std::atomic<uint64_t>& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
+  Ledger ledger;
+  ledger.offered = load(offered_events_);
+  ledger.replayed = load(replayed_events_);
+  ledger.acknowledged = load(acked_events_) - ledger.replayed;
+  ledger.spooled = load(spooled_events_);
+  ledger.dead_lettered = load(dead_lettered_events_);
+  std::lock_guard lock(mu_);
+  for (const auto& epoch : offered_) ledger.in_memory += epoch.events;
+  for (const auto& shard : shards_) {
+    for (const Batch& batch : shard->inbox) ledger.in_memory += batch.events;
+    if (shard->current.has_value() && !shard->current->spooled) {
+      ledger.in_memory += shard->current->events;
+    }
+  }
+  return ledger;
+}
+
 uint64_t Forwarder::spooled_bytes() const { return Shard::Sum(shards_, &Shard::spool_bytes); }
 
 uint64_t Forwarder::spooled_records() const { return Shard::Sum(shards_, &Shard::spool_records); }
 
-namespace {
+namespace forward_internal {
 
 using SiteKey = std::pair<uint32_t, uint32_t>;
 // (site_id, minute, dimension, value)
@@ -322,6 +435,25 @@ struct ShardRows {
   Breakdowns breakdowns;
   uint64_t events = 0;
 };
+
+// Breakdown rows of one worker's epochs held since its last cut, per shard.
+struct HeldRows {
+  std::vector<Breakdowns> shards;
+  uint64_t first_sequence = 0;  // of the first epoch held (0: not from the archive)
+  uint64_t last_sequence = 0;   // of the last one
+  size_t bytes = 0;             // estimated, part of pending_bytes_
+};
+
+}  // namespace forward_internal
+
+namespace {
+
+using forward_internal::BreakdownKey;
+using forward_internal::Breakdowns;
+using forward_internal::HeldBreakdown;
+using forward_internal::HeldRows;
+using forward_internal::kHeldBreakdownBytes;
+using forward_internal::ShardRows;
 
 // Keeps at most top_k[d] values per (site, minute, dimension) of `rows` — the most hits, ties
 // by value — and folds the rest into that group's (other) row; adds the folded hits to
@@ -382,29 +514,21 @@ void ShareEvents(uint64_t events, const std::vector<uint64_t>& hits, std::vector
   (*rows)[busiest].events += events - given;
 }
 
-// Merges one epoch's site rows into `rows` and holds its breakdown rows in `held` (adding
-// their estimated growth to `held_bytes`), a site's new values past `cap` folded into their
-// (other) rows; shares its events out over `rows`.
-void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<ShardRows>* rows,
-                std::vector<Breakdowns>* held, size_t* held_bytes, SiteRowCap* cap) {
+// Splits one epoch's site rows into `rows` by shard and holds its breakdown rows in `held`, a
+// site's new values past `cap` folded into their (other) rows; shares its events out over
+// `rows`. Each shard's site rows stay sorted by (site, minute).
+void SplitEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<ShardRows>* rows,
+                HeldRows* held, SiteRowCap* cap) {
   std::vector<uint64_t> hits(rows->size(), 0);
   for (auto& row : epoch.site_minutes) {
     const uint32_t s = ring.ShardOf(row.site_id);
     hits[s] += row.pageviews + row.events;
-    auto [it, inserted] = (*rows)[s].sites.try_emplace({row.site_id, row.minute});
-    kernels::SiteMinuteRow& merged = it->second;
-    if (inserted) {
-      merged = std::move(row);
-      continue;
-    }
-    merged.pageviews += row.pageviews;
-    merged.events += row.events;
-    merged.visitors.Merge(row.visitors);
-    merged.weighted_pageviews += row.weighted_pageviews;
-    merged.weighted_events += row.weighted_events;
+    (*rows)[s].sites.try_emplace({row.site_id, row.minute}, std::move(row));
   }
+  if (held->first_sequence == 0) held->first_sequence = epoch.first_sequence;
+  held->last_sequence = epoch.last_sequence;
   for (auto& row : epoch.breakdowns) {
-    Breakdowns& shard = (*held)[ring.ShardOf(row.site_id)];
+    Breakdowns& shard = held->shards[ring.ShardOf(row.site_id)];
     BreakdownKey key{row.site_id, row.minute, row.dimension, std::move(row.value)};
     std::string& value = std::get<3>(key);
     if (!shard.contains(key) && !cap->Admit(row.site_id, value == kernels::kOtherValue)) {
@@ -417,29 +541,39 @@ void MergeEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<Sh
                              row.weighted_pageviews, row.weighted_events};
     const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
     it->second.Merge(more);
-    *held_bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
-    if (inserted) *held_bytes += kHeldBreakdownBytes + value_bytes;
+    held->bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
+    if (inserted) held->bytes += kHeldBreakdownBytes + value_bytes;
   }
   ShareEvents(epoch.events, hits, rows);
 }
 
-// Appends the RowBinary of `rows` to the two strings; every row carries `batch_id`.
-void EncodeRows(ShardRows& rows, uint64_t batch_id, std::string* site_data,
-                std::string* breakdown_data) {
+// Appends the RowBinary of `rows` to `data`; every row carries `batch_id`.
+void EncodeSiteRows(ShardRows& rows, uint64_t batch_id, std::string* data) {
   for (auto& [key, row] : rows.sites) {
-    AppendSiteMinuteRowBinary(row, site_data);
-    AppendRowTailBinary(batch_id, row.weighted_pageviews, row.weighted_events, site_data);
+    AppendSiteMinuteRowBinary(row, data);
+    AppendRowTailBinary(batch_id, row.weighted_pageviews, row.weighted_events, data);
   }
+}
+
+void EncodeBreakdownRows(ShardRows& rows, uint64_t batch_id, std::string* data) {
   kernels::BreakdownRow breakdown;
   for (auto& [key, held_row] : rows.breakdowns) {
     std::tie(breakdown.site_id, breakdown.minute, breakdown.dimension, breakdown.value) = key;
     breakdown.pageviews = held_row.pageviews;
     breakdown.events = held_row.events;
     breakdown.visitors = std::move(held_row.visitors);
-    AppendBreakdownRowBinary(breakdown, breakdown_data);
-    AppendRowTailBinary(batch_id, held_row.weighted_pageviews, held_row.weighted_events,
-                        breakdown_data);
+    AppendBreakdownRowBinary(breakdown, data);
+    AppendRowTailBinary(batch_id, held_row.weighted_pageviews, held_row.weighted_events, data);
   }
+}
+
+// The id of the rows of one table of (node, worker, archive range, shard): the same whenever
+// the range is rebuilt, different for any other. Fixed forever: ClickHouse compares ids.
+uint64_t RangeBatchId(uint64_t node, uint32_t worker, uint64_t first, uint64_t last, size_t shard,
+                      bool site) {
+  constexpr uint64_t kSeed = 0x6261'7463'6869'6401ULL;
+  const std::array<uint64_t, 5> words = {node, worker, first, last, (uint64_t{shard} << 1) | site};
+  return kernels::Hash64({reinterpret_cast<const char*>(words.data()), sizeof(words)}, kSeed);
 }
 
 }  // namespace
@@ -461,60 +595,115 @@ bool Forwarder::AwaitFlush(std::chrono::milliseconds interval, bool holding,
   return true;
 }
 
+size_t Forwarder::BuildBatches(uint32_t worker, uint64_t first, uint64_t last,
+                               std::vector<ShardRows>& rows, HeldRows* cut,
+                               std::mt19937_64& random_ids, std::vector<std::vector<Batch>>* out) {
+  size_t bytes = 0;
+  for (size_t s = 0; s < shards_.size(); ++s) {
+    if (cut != nullptr) {
+      rows[s].breakdowns.swap(cut->shards[s]);
+      CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
+    }
+    if (last == 0 && rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) {
+      continue;
+    }
+    Batch& batch = (*out)[s].emplace_back();
+    batch.worker = worker;
+    batch.events = rows[s].events;
+    batch.site_rows = rows[s].sites.size();
+    batch.breakdown_rows = rows[s].breakdowns.size();
+    batch.site_last = last;
+    batch.breakdown_last = cut != nullptr ? cut->last_sequence : 0;
+    // Without an archive range, a random id: never taken for a resend of another batch.
+    EncodeSiteRows(
+        rows[s],
+        last != 0 ? RangeBatchId(config_.node, worker, first, last, s, true) : random_ids(),
+        &batch.site_data);
+    EncodeBreakdownRows(
+        rows[s],
+        batch.breakdown_last != 0
+            ? RangeBatchId(config_.node, worker, cut->first_sequence, cut->last_sequence, s, false)
+            : random_ids(),
+        &batch.breakdown_data);
+    bytes += batch.MemoryBytes();
+  }
+  return bytes;
+}
+
 void Forwarder::Dispatch() {
   const ShardRing ring(static_cast<uint32_t>(shards_.size()));
-  std::mt19937_64 batch_ids(std::random_device{}());
+  const size_t n = shards_.size();
+  std::mt19937_64 random_ids(std::random_device{}());  // for epochs without a range
   const auto interval = std::chrono::milliseconds(config_.flush_interval_ms);
   const auto breakdown_interval = std::chrono::milliseconds(config_.breakdown_flush_interval_ms);
   Clock::time_point next_flush = Clock::now() + interval;
   Clock::time_point next_breakdown_flush = Clock::now() + breakdown_interval;
-  // Breakdown rows merged across flushes until breakdown_interval passes: one row per (site,
-  // minute, dimension, value) per interval instead of per flush.
-  std::vector<Breakdowns> held(shards_.size());
+  // Per worker: breakdown rows merged across its epochs until its next cut, one row per
+  // (site, minute, dimension, value) per cut instead of per epoch.
+  std::map<uint32_t, HeldRows> held;
   size_t held_bytes = 0;  // estimated, part of pending_bytes_
-  SiteRowCap cap(config_.breakdown_max_rows_per_site);
+  // Per worker, like the rows it holds, so that a replayed worker folds the same values.
+  std::map<uint32_t, SiteRowCap> caps;
+  const uint64_t cap_rows = config_.breakdown_max_rows_per_site;
   while (true) {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
     if (!AwaitFlush(interval, held_bytes > 0, &next_flush, &epochs, &draining)) return;
+    // Acknowledgements the coalescing left unwritten reach the disk within a flush interval.
+    if (config_.watermarks != nullptr) config_.watermarks->WriteDirty();
     const bool breakdowns_due = draining || Clock::now() >= next_breakdown_flush;
     if (epochs.empty() && !(breakdowns_due && held_bytes > 0)) continue;
     const size_t held_before = held_bytes;
     size_t epoch_bytes = 0;
-    std::vector<ShardRows> rows(shards_.size());
+    size_t batch_bytes = 0;
+    std::vector<std::vector<Batch>> batches(n);
+    const auto cut = [&](uint32_t worker, uint64_t first, uint64_t last,
+                         std::vector<ShardRows>& rows, HeldRows& h) {
+      batch_bytes += BuildBatches(worker, first, last, rows, &h, random_ids, &batches);
+      held_bytes -= h.bytes;
+      h = HeldRows{};
+      const auto it = caps.find(worker);
+      if (it != caps.end()) it->second.Clear();
+    };
+    std::map<uint32_t, const kernels::EpochRows*> last_of_worker;
+    for (const auto& epoch : epochs) last_of_worker[epoch.worker] = &epoch;
     for (auto& epoch : epochs) {
       epoch_bytes += EstimateBytes(epoch);
-      MergeEpoch(ring, epoch, &rows, &held, &held_bytes, &cap);
-    }
-    breakdown_capped_rows_.store(cap.folded_rows(), std::memory_order_relaxed);
-    if (breakdowns_due) {
-      for (size_t s = 0; s < shards_.size(); ++s) {
-        rows[s].breakdowns.swap(held[s]);
-        CapBreakdowns(top_k_, &rows[s].breakdowns, &breakdown_folded_);
+      HeldRows& h = held[epoch.worker];
+      h.shards.resize(n);
+      std::vector<ShardRows> rows(n);
+      const size_t before = h.bytes;
+      SplitEpoch(ring, epoch, &rows, &h, &caps.try_emplace(epoch.worker, cap_rows).first->second);
+      held_bytes += h.bytes - before;
+      // Without an archive range, the interval decides (the drain too): due, a worker's last
+      // epoch of the flush carries the rows held.
+      if (epoch.last_sequence != 0 ? epoch.breakdown_cut
+                                   : breakdowns_due && last_of_worker[epoch.worker] == &epoch) {
+        cut(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows, h);
+      } else {
+        batch_bytes += BuildBatches(epoch.worker, epoch.first_sequence, epoch.last_sequence, rows,
+                                    nullptr, random_ids, &batches);
       }
-      held_bytes = 0;
-      cap.Clear();
-      next_breakdown_flush = Clock::now() + breakdown_interval;
     }
-    std::vector<std::optional<Batch>> batches(shards_.size());
-    size_t batch_bytes = 0;
-    for (size_t s = 0; s < shards_.size(); ++s) {
-      if (rows[s].sites.empty() && rows[s].breakdowns.empty() && rows[s].events == 0) continue;
-      Batch& batch = batches[s].emplace();
-      batch.events = rows[s].events;
-      batch.site_rows = rows[s].sites.size();
-      batch.breakdown_rows = rows[s].breakdowns.size();
-      // A random id per batch: two batches never share one, so replicated tables never take
-      // one for a resend of the other, whatever their rows.
-      EncodeRows(rows[s], batch_ids(), &batch.site_data, &batch.breakdown_data);
-      batch_bytes += batch.MemoryBytes();
+    uint64_t capped = 0;
+    for (const auto& [worker, cap] : caps) capped += cap.folded_rows();
+    breakdown_capped_rows_.store(capped, std::memory_order_relaxed);
+    if (breakdowns_due) {
+      // Epochs with an archive range are cut where their worker recorded it; only a drain cuts
+      // them earlier.
+      for (auto& [worker, h] : held) {
+        if (h.bytes == 0 || (h.last_sequence != 0 && !draining)) continue;
+        std::vector<ShardRows> rows(n);
+        cut(worker, 0, 0, rows, h);
+      }
+      next_breakdown_flush = Clock::now() + breakdown_interval;
     }
     {
       std::lock_guard lock(mu_);
       pending_bytes_.fetch_add(batch_bytes + held_bytes, std::memory_order_relaxed);
       pending_bytes_.fetch_sub(epoch_bytes + held_before, std::memory_order_relaxed);
-      for (size_t s = 0; s < shards_.size(); ++s) {
-        if (batches[s].has_value()) shards_[s]->inbox.push_back(std::move(*batches[s]));
+      for (size_t s = 0; s < n; ++s) {
+        for (Batch& batch : batches[s]) shards_[s]->inbox.push_back(std::move(batch));
       }
     }
     wake_.notify_all();
@@ -536,6 +725,7 @@ void Forwarder::SpoolInbox(Shard& shard) {
     shard.MirrorSpool();
     if (result == SpoolAppend::kOk) {
       shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
+      spooled_events_.fetch_add(batch.events, std::memory_order_relaxed);
       pending_bytes_.fetch_sub(batch.MemoryBytes(), std::memory_order_relaxed);
       continue;
     }
@@ -560,8 +750,16 @@ Forwarder::ShardWake Forwarder::AwaitShardWork(Shard& shard) {
     const bool has_work = shard.current.has_value() || !shard.inbox.empty() ||
                           (shard.spool != nullptr && !shard.spool->empty());
     if (!has_work) {
-      if (draining_ && dispatch_done_) return ShardWake::kStop;
-      wake_.wait(lock);
+      // Draining ends with the records put back so far (a readdir, under mu_ like the checks).
+      if (draining_ && dispatch_done_) {
+        if (shard.spool == nullptr || shard.spool->AdoptReturned() == 0) return ShardWake::kStop;
+        shard.MirrorSpool();
+        continue;
+      }
+      // Now and then, so that records put back into the spool are found while idle.
+      if (wake_.wait_for(lock, std::chrono::seconds(1)) == std::cv_status::timeout) {
+        return ShardWake::kIdle;
+      }
       continue;
     }
     const Clock::time_point until =
@@ -588,7 +786,7 @@ void Forwarder::SpoolAtDeadline(Shard& shard) {
   SpoolInbox(shard);
 }
 
-bool Forwarder::TakeNextBatch(Shard& shard) {
+Forwarder::Taken Forwarder::TakeNextBatch(Shard& shard) {
   std::string record;
   if (shard.spool != nullptr && shard.spool->Front(&record)) {
     std::optional<Batch> batch = Batch::Decode(record, !config_.cluster.empty());
@@ -602,32 +800,89 @@ bool Forwarder::TakeNextBatch(Shard& shard) {
       shard.spool_dropped.fetch_add(1, std::memory_order_relaxed);
       shard.spool->PopFront();
       shard.MirrorSpool();
-      return false;
+      return Taken::kNone;
     }
     batch->spooled = true;
+    batch->inherited = shard.spool->front_inherited();
+    shard.last_read_error = 0;
     std::lock_guard lock(mu_);
     shard.current = std::move(batch);
-    return true;
+    return Taken::kBatch;
   }
   shard.MirrorSpool();  // Front may have set torn or corrupt records aside
+  if (const int error = shard.spool != nullptr ? shard.spool->read_error() : 0; error != 0) {
+    {
+      std::lock_guard lock(shard.read_errors_mu);
+      ++shard.read_errors[error];
+    }
+    if (error != shard.last_read_error) {
+      std::fprintf(stderr,
+                   "forwarder: shard %u: cannot read the spool's oldest record in %s: %s; "
+                   "keeping it, reading again with backoff\n",
+                   shard.number, shard.spool->dir().c_str(), std::strerror(error));
+      shard.last_read_error = error;
+    }
+    return Taken::kUnreadable;
+  }
   std::lock_guard lock(mu_);
-  if (shard.inbox.empty()) return false;
+  if (shard.inbox.empty()) return Taken::kNone;
   shard.current = std::move(shard.inbox.front());
   shard.inbox.pop_front();
-  return true;
+  return Taken::kBatch;
 }
 
 void Forwarder::Acknowledge(Shard& shard) {
-  acked_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
+  const uint64_t events = shard.current->events;
+  acked_events_.fetch_add(events, std::memory_order_relaxed);
+  if (shard.current->inherited) replayed_events_.fetch_add(events, std::memory_order_relaxed);
+  if (shard.attempt > 0) {
+    std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
+                 shard.number, shard.attempt);
+  }
+  Release(shard);
+}
+
+bool Forwarder::DeadLetterBatch(Shard& shard, std::string_view table, const std::string& failure) {
+  const Batch& batch = *shard.current;
+  std::string where = "discarded: no spool_dir to keep it";
+  if (dead_letters_ != nullptr) {
+    // Only what ClickHouse has not taken: a retry must not resend acknowledged site rows.
+    Batch rest;
+    rest.events = batch.events;
+    rest.breakdown_rows = batch.breakdown_rows;
+    rest.breakdown_data = batch.breakdown_data;
+    if (!batch.site_done) {
+      rest.site_rows = batch.site_rows;
+      rest.site_data = batch.site_data;
+    }
+    std::string id;
+    std::string error;
+    if (!dead_letters_->Put(shard.number, rest.Encode(), table, failure, &id, &error)) {
+      std::fprintf(stderr, "forwarder: shard %u: cannot keep a refused batch: %s\n", shard.number,
+                   error.c_str());
+      return false;
+    }
+    where = "kept as dead letter " + id + " in " + dead_letters_->dir();
+  }
+  (table == kSiteMinutesTable || table == kSiteMinutesLocalTable ? shard.dead_letters_site
+                                                                 : shard.dead_letters_breakdown)
+      .fetch_add(1, std::memory_order_relaxed);
+  if (!batch.inherited) dead_lettered_events_.fetch_add(batch.events, std::memory_order_relaxed);
+  std::fprintf(stderr, "forwarder: shard %u: %s; a batch of %llu events %s\n", shard.number,
+               failure.c_str(), static_cast<unsigned long long>(batch.events), where.c_str());
+  Release(shard);
+  return true;
+}
+
+void Forwarder::Release(Shard& shard) {
   if (shard.current->spooled) {
+    if (!shard.current->inherited) {
+      spooled_events_.fetch_sub(shard.current->events, std::memory_order_relaxed);
+    }
     shard.spool->PopFront();
     shard.MirrorSpool();
   } else {
     pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
-  }
-  if (shard.attempt > 0) {
-    std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
-                 shard.number, shard.attempt);
   }
   {
     std::lock_guard lock(mu_);
@@ -639,13 +894,17 @@ void Forwarder::Acknowledge(Shard& shard) {
 }
 
 void Forwarder::SpoolFailedBatch(Shard& shard) {
-  if (shard.current->spooled || shard.spool == nullptr) return;
-  // Nothing is spooled (in-memory batches are sent only when the spool is empty), so the
-  // failed batch becomes the spool's head.
+  // In-memory batches are sent only when the spool is empty, so the failed batch becomes the
+  // spool's head — unless an earlier append of it failed and newer batches went to the spool
+  // since: appended behind them it would not be the head that Release deletes, so it stays in
+  // memory until acknowledged (or spooled at the drain deadline).
+  if (shard.current->spooled || shard.spool == nullptr || !shard.spool->empty()) return;
   std::string error;
   if (shard.spool->Append(shard.current->Encode(), &error) == SpoolAppend::kOk) {
     shard.spooled_batches.fetch_add(1, std::memory_order_relaxed);
+    spooled_events_.fetch_add(shard.current->events, std::memory_order_relaxed);
     pending_bytes_.fetch_sub(shard.current->MemoryBytes(), std::memory_order_relaxed);
+    std::lock_guard lock(mu_);  // ledger() reads it
     shard.current->spooled = true;
   } else {
     shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
@@ -669,9 +928,11 @@ void Forwarder::RunShard(Shard& shard) {
   std::vector<std::unique_ptr<ClickHouseClient>> clients;
   for (const auto& endpoint : shard.replicas) {
     clients.push_back(std::make_unique<ClickHouseClient>(endpoint));
+    clients.back()->set_deadline(&drain_deadline_ns_);
   }
   std::mt19937_64 jitter(std::random_device{}());
   std::string last_failure;  // the failure last written to stderr in this streak
+  Clock::time_point next_adopt = Clock::now();
   while (true) {
     const ShardWake wake = AwaitShardWork(shard);
     if (wake == ShardWake::kStop) return;
@@ -679,23 +940,37 @@ void Forwarder::RunShard(Shard& shard) {
       SpoolAtDeadline(shard);
       return;
     }
+    // Records put back (beaconctl dead-letter retry) join the spool between batches only:
+    // a failing in-memory batch must become the spool's head.
+    if (shard.spool != nullptr && !shard.current.has_value() && Clock::now() >= next_adopt) {
+      if (shard.spool->AdoptReturned() > 0) shard.MirrorSpool();
+      next_adopt = Clock::now() + std::chrono::seconds(1);
+    }
+    if (wake == ShardWake::kIdle) continue;
     // While the shard fails, new batches go to disk behind the spooled ones.
     if (shard.attempt > 0) SpoolInbox(shard);
-    if (!shard.current.has_value() && !TakeNextBatch(shard)) continue;
+    if (!shard.current.has_value()) {
+      const Taken taken = TakeNextBatch(shard);
+      if (taken == Taken::kUnreadable) ScheduleRetry(shard, jitter);
+      if (taken != Taken::kBatch) continue;
+    }
     if (shard.attempt > 0) shard.retries.fetch_add(1, std::memory_order_relaxed);
-    std::string failure;
+    SendFailure failure;
     if (Send(shard, clients, *shard.current, &failure)) {
       Acknowledge(shard);
       last_failure.clear();
       continue;
     }
+    // Refused for its contents: resending can only fail again, and would hold up the
+    // batches behind it.
+    if (failure.refused && DeadLetterBatch(shard, failure.table, failure.text)) continue;
     // Logged once per streak, and again only when the failure changes, not per retry.
-    if (failure != last_failure) {
+    if (failure.text != last_failure) {
       std::fprintf(stderr,
                    "forwarder: shard %u: %s; keeping the batch, retrying with backoff up to %d "
                    "ms\n",
-                   shard.number, failure.c_str(), config_.retry_max_ms);
-      last_failure = std::move(failure);
+                   shard.number, failure.text.c_str(), config_.retry_max_ms);
+      last_failure = std::move(failure.text);
     }
     SpoolFailedBatch(shard);
     ScheduleRetry(shard, jitter);
@@ -703,10 +978,11 @@ void Forwarder::RunShard(Shard& shard) {
 }
 
 bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>>& clients,
-                     Batch& batch, std::string* failure) {
+                     Batch& batch, SendFailure* failure) {
   // Tries each replica once, starting with the last one that worked; a replica that fails
   // (transport error or any error answer) is skipped for the next.
   auto insert = [&](std::string_view table, const std::string& data) {
+    failure->table = table;
     const size_t n = clients.size();
     for (size_t k = 0; k < n; ++k) {
       const size_t r = (shard.preferred + k) % n;
@@ -724,8 +1000,9 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
       }
       shard.inserts_failed.fetch_add(1, std::memory_order_relaxed);
       if (k + 1 < n) shard.failovers.fetch_add(1, std::memory_order_relaxed);
-      *failure = "INSERT INTO " + config_.clickhouse.database + "." + std::string(table) + " at " +
-                 clients[r]->endpoint().url + " failed (" + Describe(result) + ")";
+      failure->refused = failure->refused || IsDeterministicRefusal(result);
+      failure->text = "INSERT INTO " + config_.clickhouse.database + "." + std::string(table) +
+                      " at " + clients[r]->endpoint().url + " failed (" + Describe(result) + ")";
     }
     return false;
   };
@@ -733,16 +1010,38 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
   const std::string_view site_table = cluster ? kSiteMinutesLocalTable : kSiteMinutesTable;
   const std::string_view breakdown_table =
       cluster ? kBreakdownMinutesLocalTable : kBreakdownMinutesTable;
-  if (!batch.site_done && batch.site_rows > 0) {
-    if (!insert(site_table, batch.site_data)) return false;
-    shard.site_rows_sent.fetch_add(batch.site_rows, std::memory_order_relaxed);
+  if (!batch.site_done) {
+    if (!Acknowledged(shard, batch, true)) {
+      if (!insert(site_table, batch.site_data)) return false;
+      shard.site_rows_sent.fetch_add(batch.site_rows, std::memory_order_relaxed);
+    }
+    RecordAck(shard, batch, true);
   }
   batch.site_done = true;
-  if (batch.breakdown_rows > 0) {
+  if (!Acknowledged(shard, batch, false)) {
     if (!insert(breakdown_table, batch.breakdown_data)) return false;
     shard.breakdown_rows_sent.fetch_add(batch.breakdown_rows, std::memory_order_relaxed);
   }
+  RecordAck(shard, batch, false);
   return true;
+}
+
+bool Forwarder::Acknowledged(const Shard& shard, const Batch& batch, bool site) const {
+  if ((site ? batch.site_rows : batch.breakdown_rows) == 0) return true;
+  const uint64_t last = site ? batch.site_last : batch.breakdown_last;
+  if (config_.watermarks == nullptr || last == 0) return false;
+  const ShardWatermark mark = config_.watermarks->Get(batch.worker)[shard.number - 1];
+  return last <= (site ? mark.site : mark.breakdown);
+}
+
+void Forwarder::RecordAck(const Shard& shard, const Batch& batch, bool site) {
+  const uint64_t last = site ? batch.site_last : batch.breakdown_last;
+  if (config_.watermarks == nullptr || last == 0) return;
+  if (config_.watermarks->Advance(batch.worker, shard.number - 1,
+                                  site ? &ShardWatermark::site : &ShardWatermark::breakdown,
+                                  last) != 0) {
+    std::fprintf(stderr, "forwarder: worker %u: cannot write its watermark file\n", batch.worker);
+  }
 }
 
 void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) const {
@@ -788,37 +1087,30 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
     out.Gauge(prefix + "_last_insert_seconds",
               "Duration of the last successful INSERT (the slowest shard's).", {},
               static_cast<double>(last_us) / 1e6);
+    if (config_.watermarks != nullptr) {
+      out.Counter(prefix + "_watermark_writes_total",
+                  "Watermark files written after acknowledgements, by result.", {{"result", "ok"}},
+                  config_.watermarks->writes());
+      out.Counter(prefix + "_watermark_writes_total",
+                  "Watermark files written after acknowledgements, by result.",
+                  {{"result", "failed"}}, config_.watermarks->write_errors());
+      out.FloatCounter(prefix + "_watermark_write_seconds_total",
+                       "Seconds spent writing and syncing watermark files.", {},
+                       static_cast<double>(config_.watermarks->write_micros()) * 1e-6);
+    }
     out.Counter(prefix + "_acknowledged_events_total",
                 "Accepted events whose aggregates ClickHouse acknowledged.", {},
                 load(acked_events_));
-    for (const auto& shard : shards_) {
-      const std::string number = std::to_string(shard->number);
-      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
-                  {{"shard", number}, {"result", "ok"}}, load(shard->inserts_ok));
-      out.Counter(prefix + "_shard_inserts_total", "INSERT requests per shard, by result.",
-                  {{"shard", number}, {"result", "failed"}}, load(shard->inserts_failed));
-      out.Counter(prefix + "_failovers_total",
-                  "Inserts retried at once on the shard's next replica.", {{"shard", number}},
-                  load(shard->failovers));
-      out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
-                  {{"shard", number}}, load(shard->spooled_batches));
-      out.Counter(prefix + "_spool_refusals_total",
-                  "Batches the spool could not take (full or failing); kept in memory.",
-                  {{"shard", number}}, load(shard->spool_refusals));
-      out.Counter(prefix + "_spool_torn_total",
-                  "Spool records found cut short (a write that never completed), deleted.",
-                  {{"shard", number}}, load(shard->spool_torn));
-      out.Counter(prefix + "_spool_corrupt_total",
-                  "Spool records with a bad frame or CRC, set aside as *.corrupt.",
-                  {{"shard", number}}, load(shard->spool_corrupt));
-      out.Counter(prefix + "_spool_dropped_total",
-                  "Spool records of another layout (an earlier release's), dropped unsent.",
-                  {{"shard", number}}, load(shard->spool_dropped));
-      out.Gauge(prefix + "_spool_records", "Batches waiting in the shard's spool.",
-                {{"shard", number}}, static_cast<double>(load(shard->spool_records)));
-      out.Gauge(prefix + "_spool_bytes", "Bytes of the shard's spool.", {{"shard", number}},
-                static_cast<double>(load(shard->spool_bytes)));
-    }
+    for (const auto& shard : shards_) shard->WriteMetrics(out, prefix);
+    // Listed at each scrape: beaconctl retries and drops change the directory, not beacond.
+    const std::vector<DeadLetter> letters =
+        dead_letters_ != nullptr ? dead_letters_->List() : std::vector<DeadLetter>{};
+    uint64_t bytes = 0;
+    for (const DeadLetter& letter : letters) bytes += letter.bytes;
+    out.Gauge(prefix + "_dead_letter_records", "Records in the dead-letter directory.", {},
+              static_cast<double>(letters.size()));
+    out.Gauge(prefix + "_dead_letter_bytes", "Bytes of the records in the dead-letter directory.",
+              {}, static_cast<double>(bytes));
   });
 }
 

@@ -80,8 +80,10 @@ std::array<std::string, 2> DataTables(const SchemaOptions& options) {
 // table sums the UInt64 columns named in the engine and merges the uniqHLL12 states (verified
 // on 18.16), so rows of one key from any number of inserts collapse into one; a column not
 // named there is not summed, which is why the weighted columns need the table rebuilt
-// (MigrateWeightedStatements). The window is 1000 blocks. The server needs <zookeeper> and the
-// macros {shard} and {replica}.
+// (MigrateWeightedStatements). The window is 10000 blocks: a batch goes per (worker, shard)
+// and epoch, so a busy shard takes about one block per worker and second of every appliance,
+// and a batch rebuilt by replay after a crash must still be in the window. The server needs
+// <zookeeper> and the macros {shard} and {replica}.
 std::string CreateDataTable(const SchemaOptions& options, const std::string& table,
                             const std::string& name, const std::string& zk_table) {
   const bool site = table.starts_with("site_minutes");
@@ -100,7 +102,7 @@ std::string CreateDataTable(const SchemaOptions& options, const std::string& tab
          options.database + "/" + zk_table +
          "', '{replica}', (pageviews, events, visitors, weighted_pageviews, weighted_events)) "
          "PARTITION BY toYYYYMMDD(minute) ORDER BY " +
-         order + " SETTINGS replicated_deduplication_window = 1000";
+         order + " SETTINGS replicated_deduplication_window = 10000";
 }
 
 // The Distributed table the analysts query over the shard-local `local` table.

@@ -16,7 +16,8 @@ constexpr std::string_view kReasonNames[] = {"site_rate", "sampled_out"};
 
 }  // namespace
 
-SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetConfig& config)
+SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetConfig& config,
+                         const SiteBudgets* previous)
     : over_budget_(config.over_budget), sample_one_in_(std::max(1u, config.sample_one_in)) {
   std::vector<bool> used(config.sites.size(), false);
   for (const kernels::Site& site : sites.sites()) {
@@ -27,13 +28,18 @@ SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetCon
       budget = config.sites[i].second;
       used[i] = true;
     }
-    auto bucket = std::make_unique<Bucket>();
+    Bucket bucket;
     if (budget.rate_per_s > 0) {
-      bucket->interval_ns = std::max<int64_t>(1, std::llround(1e9 / budget.rate_per_s));
-      bucket->burst_ns = static_cast<int64_t>(std::max(1.0, budget.burst) *
-                                              static_cast<double>(bucket->interval_ns));
+      bucket.interval_ns = std::max<int64_t>(1, std::llround(1e9 / budget.rate_per_s));
+      bucket.burst_ns = static_cast<int64_t>(std::max(1.0, budget.burst) *
+                                             static_cast<double>(bucket.interval_ns));
       enabled_ = true;
     }
+    if (previous != nullptr) {
+      const auto before = previous->buckets_.find(site.site_id);
+      if (before != previous->buckets_.end()) bucket.state = before->second.state;
+    }
+    if (bucket.state == nullptr) bucket.state = std::make_shared<State>();
     buckets_.emplace(site.site_id, std::move(bucket));
   }
   for (size_t i = 0; i < used.size(); ++i) {
@@ -47,22 +53,25 @@ SiteBudgets::SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetCon
 bool SiteBudgets::Take(uint32_t site_id, uint32_t n, int64_t now_ns) {
   if (n == 0) return true;
   const auto it = buckets_.find(site_id);
-  if (it == buckets_.end() || it->second->interval_ns == 0) return true;
-  Bucket& b = *it->second;
+  if (it == buckets_.end() || it->second.interval_ns == 0) return true;
+  const Bucket& b = it->second;
   const int64_t cost = static_cast<int64_t>(n) * b.interval_ns;
-  int64_t tat = b.tat_ns.load(std::memory_order_relaxed);
+  State& state = *b.state;
+  int64_t tat = state.tat_ns.load(std::memory_order_relaxed);
   for (;;) {
     const int64_t start = std::max(tat, now_ns);
     if (start + cost > now_ns + b.burst_ns) return false;
-    if (b.tat_ns.compare_exchange_weak(tat, start + cost, std::memory_order_relaxed)) return true;
+    if (state.tat_ns.compare_exchange_weak(tat, start + cost, std::memory_order_relaxed)) {
+      return true;
+    }
   }
 }
 
 void SiteBudgets::Return(uint32_t site_id, uint32_t n) {
   const auto it = buckets_.find(site_id);
-  if (it == buckets_.end() || it->second->interval_ns == 0) return;
-  it->second->tat_ns.fetch_sub(static_cast<int64_t>(n) * it->second->interval_ns,
-                               std::memory_order_relaxed);
+  if (it == buckets_.end() || it->second.interval_ns == 0) return;
+  it->second.state->tat_ns.fetch_sub(static_cast<int64_t>(n) * it->second.interval_ns,
+                                     std::memory_order_relaxed);
 }
 
 uint32_t SiteBudgets::Admit(std::span<const std::pair<uint32_t, uint32_t>> site_events,
@@ -81,31 +90,35 @@ uint32_t SiteBudgets::Admit(std::span<const std::pair<uint32_t, uint32_t>> site_
       over_budget_ == OverBudget::kSample ? BudgetDrop::kSampledOut : BudgetDrop::kSiteRate);
   for (const auto& [site, n] : site_events) {
     const auto it = buckets_.find(site);
-    if (it != buckets_.end()) it->second->dropped[reason].fetch_add(n, std::memory_order_relaxed);
+    if (it != buckets_.end()) {
+      it->second.state->dropped[reason].fetch_add(n, std::memory_order_relaxed);
+    }
   }
   return 0;
 }
 
 uint64_t SiteBudgets::dropped(uint32_t site_id, BudgetDrop reason) const {
   const auto it = buckets_.find(site_id);
-  return it == buckets_.end()
-             ? 0
-             : it->second->dropped[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
+  return it == buckets_.end() ? 0
+                              : it->second.state->dropped[static_cast<size_t>(reason)].load(
+                                    std::memory_order_relaxed);
 }
 
 void SiteBudgets::RegisterMetrics(MetricsRegistry* registry) const {
-  registry->Add([this](MetricsWriter& w) {
-    for (size_t r = 0; r < kReasons; ++r) {
-      for (const auto& [site_id, bucket] : buckets_) {
-        const uint64_t v = bucket->dropped[r].load(std::memory_order_relaxed);
-        if (v == 0) continue;
-        w.Counter("beacond_site_budget_dropped_total",
+  registry->Add([this](MetricsWriter& w) { WriteMetrics(w); });
+}
+
+void SiteBudgets::WriteMetrics(MetricsWriter& out) const {
+  for (size_t r = 0; r < kReasons; ++r) {
+    for (const auto& [site_id, bucket] : buckets_) {
+      const uint64_t v = bucket.state->dropped[r].load(std::memory_order_relaxed);
+      if (v == 0) continue;
+      out.Counter("beacond_site_budget_dropped_total",
                   "events of beacons over their site's [limits] budget, refused before the "
                   "archive (site_rate) or left out of the sample (sampled_out)",
                   {{"site", std::to_string(site_id)}, {"reason", std::string(kReasonNames[r])}}, v);
-      }
     }
-  });
+  }
 }
 
 }  // namespace beacon::host

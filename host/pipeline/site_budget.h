@@ -48,8 +48,11 @@ enum class BudgetDrop : uint8_t {
 
 class SiteBudgets {
  public:
-  // Throws std::runtime_error when an override names no site of the registry.
-  SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetConfig& config);
+  // Throws std::runtime_error when an override names no site of the registry. With
+  // `previous` (a reload's predecessor), a site both know keeps its bucket's state and drop
+  // count, shared with `previous` so that workers still on it take from the same bucket.
+  SiteBudgets(const kernels::SiteRegistry& sites, const SiteBudgetConfig& config,
+              const SiteBudgets* previous = nullptr);
 
   // Takes `n` events' worth from `site_id`'s budget at `now_ns` (CLOCK_MONOTONIC), all or
   // none; true when taken. A site outside the registry, or no budget configured: true.
@@ -68,19 +71,23 @@ class SiteBudgets {
 
   // beacond_site_budget_dropped_total{site, reason}, for sites that dropped any.
   void RegisterMetrics(MetricsRegistry* registry) const;
+  void WriteMetrics(MetricsWriter& out) const;
 
  private:
   static constexpr size_t kReasons = static_cast<size_t>(BudgetDrop::kCount);
-  struct Bucket {
-    int64_t interval_ns = 0;         // one event's worth of time; 0: no budget
-    int64_t burst_ns = 0;            // how far ahead of now the arrival time may run
+  struct State {
     std::atomic<int64_t> tat_ns{0};  // when the bucket will be full again
     std::array<std::atomic<uint64_t>, kReasons> dropped{};
+  };
+  struct Bucket {
+    int64_t interval_ns = 0;  // one event's worth of time; 0: no budget
+    int64_t burst_ns = 0;     // how far ahead of now the arrival time may run
+    std::shared_ptr<State> state;
   };
   bool enabled_ = false;
   OverBudget over_budget_ = OverBudget::kRefuse;
   uint32_t sample_one_in_ = 1;
-  std::unordered_map<uint32_t, std::unique_ptr<Bucket>> buckets_;  // fixed after construction
+  std::unordered_map<uint32_t, Bucket> buckets_;  // fixed after construction
 };
 
 }  // namespace beacon::host

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "host/archive/archive_scanner.h"
 #include "host/pipeline/archive_record.h"
 #include "kernels/bytes/hash.h"
 #include "kernels/clock.h"
@@ -25,29 +28,33 @@ uint64_t SampleHash(const kernels::RawBatch& batch, size_t i) {
   return kernels::Hash64(batch.payload(i), kernels::Hash64(batch.query(i), 0));
 }
 
+// A shared_ptr that does not own `p`: its owner keeps it alive.
+template <typename T>
+std::shared_ptr<T> Unowned(T* p) {
+  return std::shared_ptr<T>(std::shared_ptr<void>(), p);
+}
+
 }  // namespace
 
 WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
                                const kernels::SiteRegistry* sites, Forwarder* forwarder)
+    : WorkerPipeline(worker, config, static_cast<const LiveSettingsSource*>(nullptr), forwarder) {
+  Adopt(std::make_shared<const LiveSettings>(
+      LiveSettings{Unowned(sites), Unowned(config.budgets), Unowned(config.user_agents)}));
+}
+
+WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
+                               const LiveSettingsSource* live, Forwarder* forwarder)
     : worker_(worker),
       config_(config),
-      sites_(sites),
+      live_source_(live),
       forwarder_(forwarder),
-      aggregator_(worker, config.aggregate),
-      site_events_(std::make_unique<std::atomic<uint64_t>[]>(sites->size())) {
-  for (size_t i = 0; i < sites->size(); ++i) {
-    site_index_.emplace_back(sites->sites()[i].site_id, static_cast<uint32_t>(i));
-  }
-  std::sort(site_index_.begin(), site_index_.end());
-  decode_.sites = sites;
+      aggregator_(worker, config.aggregate) {
   decode_.rejects = &rejects_;
   decode_.visitor_key = config.visitor_key;
   decode_.bytes = config.bytes;
-  if (config.user_agents != nullptr) {
-    user_agent_cache_ = std::make_unique<kernels::UserAgentCache>(*config.user_agents);
-    decode_.user_agents = user_agent_cache_.get();
-  }
   events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
+  last_cut_ms_ = kernels::MonotonicMillis();  // breakdown rows are held from the start
   if (config.make_device) {
     device_ = config.make_device();
     batcher_ = std::make_unique<FpgaBatcher>(
@@ -56,15 +63,64 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
           AcceptCard(batch, events);
         });
   }
+  if (live != nullptr) {
+    live_generation_ = live->generation();
+    Adopt(live->Current());
+  }
 }
 
-int WorkerPipeline::OpenArchive(FileSystem& fs) {
+void WorkerPipeline::PickUpSettings() {
+  if (live_source_ == nullptr) return;
+  const uint64_t generation = live_source_->generation();
+  if (generation == live_generation_) return;
+  // The card's queued beacons decode with the settings they were added under.
+  if (batcher_ != nullptr) batcher_->Flush();
+  live_generation_ = generation;
+  Adopt(live_source_->Current());
+}
+
+void WorkerPipeline::Adopt(std::shared_ptr<const LiveSettings> settings) {
+  if (live_ == nullptr || settings->user_agents != live_->user_agents) {
+    if (user_agent_cache_ != nullptr) {
+      ua_hits_before_ += user_agent_cache_->hits();
+      ua_misses_before_ += user_agent_cache_->misses();
+    }
+    user_agent_cache_ = settings->user_agents == nullptr
+                            ? nullptr
+                            : std::make_unique<kernels::UserAgentCache>(*settings->user_agents);
+    decode_.user_agents = user_agent_cache_.get();
+  }
+  decode_.sites = settings->sites.get();
+  {
+    const std::lock_guard lock(site_events_mutex_);
+    for (const kernels::Site& site : settings->sites->sites()) {
+      site_events_[site.site_id].name = site.name;
+    }
+  }
+  live_ = std::move(settings);
+}
+
+std::vector<WorkerPipeline::SiteEvents> WorkerPipeline::site_events() const {
+  const std::lock_guard lock(site_events_mutex_);
+  std::vector<SiteEvents> out;
+  out.reserve(site_events_.size());
+  for (const auto& [site_id, count] : site_events_) {
+    out.push_back({site_id, count.name, count.events.load(std::memory_order_relaxed)});
+  }
+  return out;
+}
+
+int WorkerPipeline::OpenArchive(FileSystem& fs, uint64_t min_first_sequence) {
   if (!config_.archive.enabled) return 0;
+  fs_ = &fs;
   SegmentWriterOptions options = config_.archive.writer;
   options.worker = worker_;
+  options.min_first_sequence = std::max(options.min_first_sequence, min_first_sequence);
   const int error = SegmentWriter::Open(fs, std::move(options), &archive_);
-  if (error == 0) archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
-  return error;
+  if (error != 0) return error;
+  archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
+  kept_through_ = archive_->next_sequence() - 1;  // earlier records are a replay's
+  return 0;
 }
 
 bool WorkerPipeline::DefersAnswers() const {
@@ -84,12 +140,14 @@ void WorkerPipeline::PollArchive() {
   if (archive_ == nullptr) return;
   const CommitStatus status = archive_->Poll();
   archive_healthy_ = status.healthy;
+  durability_.durable = status.durable_sequence;
   // dropped_through moves only when a failure is first reported: what was not durable then.
   if (status.dropped_through != durability_.lost_through) {
     durability_.lost_after = status.durable_sequence;
     durability_.lost_through = status.dropped_through;
+    Rebuild(status.durable_sequence);
   }
-  durability_.durable = status.durable_sequence;
+  OfferPending();
 }
 
 bool WorkerPipeline::Admitting() {
@@ -101,13 +159,14 @@ bool WorkerPipeline::Admitting() {
       return false;
     }
   }
-  const bool shed = refused_.has_value() && !OfferPending();
+  const bool shed = refused_ && !OfferPending();
   shedding_.store(shed, std::memory_order_relaxed);
   if (shed) Bump(shed_rounds_, 1);
   return !shed;
 }
 
 void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
+  PickUpSettings();
   Bump(beacons_, batch.size());
   Bump(payload_bytes_, batch.payload_bytes());
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
@@ -118,6 +177,7 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
     kernels::RawBatch* taken = &batch;
     if (archive_ != nullptr && Archive(batch, decode_.salts) > 0) taken = &TakenBeacons(batch);
     if (!taken->empty()) batcher_->Add(*taken, decode_);  // delivered now or on a later call
+    if (close_due_) CloseEpoch();
     return;
   }
   events_.Clear();
@@ -129,6 +189,7 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
 }
 
 void WorkerPipeline::AcceptCard(const kernels::RawBatch& batch, const kernels::EventBatch& events) {
+  if (discarding_) return;  // Rebuild: the open epoch is rebuilt from the archive instead
   if (!Budgeted()) {
     Accept(events);
     return;
@@ -164,7 +225,7 @@ size_t WorkerPipeline::AdmitBeacons(const kernels::RawBatch& batch,
       }
       ++site_counts_.back().second;
     }
-    const uint32_t weight = config_.budgets->Admit(site_counts_, SampleHash(batch, beacon), now_ns);
+    const uint32_t weight = live_->budgets->Admit(site_counts_, SampleHash(batch, beacon), now_ns);
     if (weight == 0) {
       (*status)[beacon] = kernels::BeaconStatus::kOverBudget;
       ++refused;
@@ -198,7 +259,26 @@ size_t WorkerPipeline::Archive(const kernels::RawBatch& batch, const kernels::Vi
   }
   archive_->Commit();
   archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
+  uint64_t first = 0;
+  uint64_t last = 0;
+  for (const uint64_t sequence : sequences_) {
+    if (sequence == 0) continue;
+    if (first == 0) first = sequence;
+    last = sequence;
+  }
+  NoteTaken(first, last);
   PollArchive();
+  // A failure reported now dropped records of this batch: they are answered 503, so they must
+  // not be aggregated either.
+  const auto lost = [this](uint64_t sequence) {
+    return sequence > durability_.lost_after && sequence <= durability_.lost_through;
+  };
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (sequences_[i] == 0 || !lost(sequences_[i])) continue;
+    sequences_[i] = 0;
+    status_[i] = kernels::BeaconStatus::kRefused;
+    ++refused;
+  }
   return refused;
 }
 
@@ -215,22 +295,32 @@ kernels::RawBatch& WorkerPipeline::TakenBeacons(const kernels::RawBatch& batch) 
 
 void WorkerPipeline::Accept(const kernels::EventBatch& events) {
   if (user_agent_cache_ != nullptr) {
-    ua_hits_.store(user_agent_cache_->hits(), std::memory_order_relaxed);
-    ua_misses_.store(user_agent_cache_->misses(), std::memory_order_relaxed);
+    ua_hits_.store(ua_hits_before_ + user_agent_cache_->hits(), std::memory_order_relaxed);
+    ua_misses_.store(ua_misses_before_ + user_agent_cache_->misses(), std::memory_order_relaxed);
   }
   aggregator_.Add(events);
   Bump(accepted_, events.size());
-  if (aggregator_.open_events() >= config_.epoch_max_events) CloseEpoch();
+  if (aggregator_.open_events() < config_.epoch_max_events || replaying_) return;
+  // Inside a card delivery the batcher cannot be flushed: the caller closes after it returns.
+  if (batcher_ != nullptr) {
+    close_due_ = true;
+    return;
+  }
+  CloseEpoch();
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
-  PollArchive();  // interval commits, and a failed writer's retries
+  PickUpSettings();  // an idle worker lets go of replaced settings too
+  PollArchive();     // interval commits, and a failed writer's retries
   if (batcher_ != nullptr) batcher_->Poll();
+  if (close_due_) CloseEpoch();
   last_tick_ms_.store(kernels::MonotonicMillis(), std::memory_order_relaxed);
   if (epoch_started_ms_ == 0) epoch_started_ms_ = now_ms;
   if (now_ms - epoch_started_ms_ >= config_.epoch_ms) {
     epoch_started_ms_ = now_ms;
-    CloseEpoch();
+    // An idle worker's held breakdown rows still go out once the interval passed.
+    CloseEpoch(/*force_cut=*/uncut_ &&
+               kernels::MonotonicMillis() - last_cut_ms_ >= config_.breakdown_flush_interval_ms);
   }
   aggregator_bytes_.store(aggregator_.memory_bytes(), std::memory_order_relaxed);
   aggregator_bound_.store(
@@ -253,31 +343,173 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
 
 bool WorkerPipeline::Flush() {
   if (batcher_ != nullptr) batcher_->Flush();
+  CloseEpoch(/*force_cut=*/true);
   if (archive_ != nullptr) archive_->Flush();
-  CloseEpoch();
-  return !refused_.has_value();
+  PollArchive();
+  return closed_.empty();
 }
 
-void WorkerPipeline::CloseEpoch() {
+void WorkerPipeline::NoteTaken(uint64_t first, uint64_t last) {
+  if (first == 0) return;
+  if (open_first_ == 0) open_first_ = first;
+  open_last_ = last;
+}
+
+void WorkerPipeline::CloseEpoch(bool force_cut) {
+  close_due_ = false;
   // A refused epoch goes first so that a worker's epochs reach the forwarder in order.
-  if (refused_.has_value() && !OfferPending()) return;
-  if (aggregator_.open_events() == 0) return;
-  refused_ = aggregator_.CloseEpoch();
-  Bump(epochs_closed_, 1);
-  for (const kernels::SiteMinuteRow& row : refused_->site_minutes) {
-    const auto it = std::lower_bound(site_index_.begin(), site_index_.end(),
-                                     std::pair<uint32_t, uint32_t>{row.site_id, 0});
-    if (it != site_index_.end() && it->first == row.site_id) {
-      Bump(site_events_[it->second], row.pageviews + row.events);
-    }
+  if (refused_ && !OfferPending()) return;
+  // An empty epoch is closed only to cut the breakdown rows of earlier ones (an idle worker's,
+  // or at shutdown): it takes the last epoch's range, so a replay rebuilds the same cut.
+  const bool empty = aggregator_.open_events() == 0;
+  if (empty && !(force_cut && uncut_ && archive_ != nullptr)) return;
+  // Every record archived so far is then in this epoch: the marker after them closes it.
+  if (batcher_ != nullptr) batcher_->Flush();
+  const int64_t now = kernels::MonotonicMillis();
+  const bool ranged = open_last_ != 0;
+  kernels::EpochMarker marker{
+      .epoch = next_epoch_,
+      .first_sequence = ranged ? open_first_ : last_closed_last_,
+      .last_sequence = ranged ? open_last_ : last_closed_last_,
+      .breakdown_cut = force_cut || config_.breakdown_flush_interval_ms == 0 ||
+                       now - last_cut_ms_ >= config_.breakdown_flush_interval_ms};
+  uint64_t marker_sequence = 0;
+  if (archive_ != nullptr && marker.last_sequence != 0) {
+    marker_scratch_ = kernels::EncodeEpochMarker(marker);
+    marker_sequence =
+        archive_->Append(kernels::ControlRecord(marker_scratch_, kernels::UnixMillis()));
+    // Refused: the archive failed, so the epoch holds records that were never made durable;
+    // the failure's Rebuild replaces it.
+    if (marker_sequence == 0) return;
+    archive_->Commit();
+    archive_appended_.store(marker_sequence, std::memory_order_relaxed);
   }
+  if (marker.breakdown_cut) last_cut_ms_ = now;
+  QueueEpoch(marker, marker_sequence);
   OfferPending();
 }
 
+void WorkerPipeline::QueueEpoch(const kernels::EpochMarker& marker, uint64_t marker_sequence) {
+  ClosedEpoch& closed = closed_.emplace_back();
+  closed.rows = aggregator_.CloseEpoch();
+  closed.rows.worker = worker_;
+  closed.rows.epoch = marker.epoch;
+  closed.rows.first_sequence = marker.first_sequence;
+  closed.rows.last_sequence = marker.last_sequence;
+  closed.rows.breakdown_cut = marker.breakdown_cut;
+  closed.marker = marker_sequence;
+  next_epoch_ = marker.epoch + 1;
+  uncut_ = !marker.breakdown_cut;
+  if (marker.last_sequence != 0) last_closed_last_ = marker.last_sequence;
+  open_first_ = 0;
+  open_last_ = 0;
+  if (marker_sequence != 0) kept_through_ = marker_sequence;
+  Bump(epochs_closed_, 1);
+  // Only this thread changes the map, so it reads it without the lock.
+  for (const kernels::SiteMinuteRow& row : closed.rows.site_minutes) {
+    const auto it = site_events_.find(row.site_id);
+    if (it != site_events_.end()) Bump(it->second.events, row.pageviews + row.events);
+  }
+}
+
 bool WorkerPipeline::OfferPending() {
-  if (!forwarder_->Offer(*refused_)) return false;
-  refused_.reset();
+  const uint64_t durable = archive_ != nullptr ? archive_->durable_sequence() : 0;
+  while (!closed_.empty() && closed_.front().marker <= durable) {
+    refused_ = !forwarder_->Offer(closed_.front().rows);
+    if (refused_) return false;
+    closed_.pop_front();
+  }
   return true;
+}
+
+void WorkerPipeline::Rebuild(uint64_t durable) {
+  // Epochs whose marker is durable hold durable records only; the others, and the open epoch,
+  // may hold lost ones.
+  while (!closed_.empty() && closed_.back().marker > durable) closed_.pop_back();
+  // Offered epochs' markers were durable; the last queued one, if any, is the newest kept.
+  if (!closed_.empty()) kept_through_ = closed_.back().marker;
+  kept_through_ = std::min(kept_through_, durable);
+  refused_ = refused_ && !closed_.empty();
+  if (batcher_ != nullptr) {
+    discarding_ = true;  // what the card still holds is in the open epoch, rebuilt below
+    batcher_->Flush();
+    discarding_ = false;
+  }
+  aggregator_ = kernels::MinuteAggregator(worker_, config_.aggregate);
+  open_first_ = 0;
+  open_last_ = 0;
+  if (durable > kept_through_) ReplayRange(kept_through_ + 1, durable, /*wait=*/false);
+}
+
+WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
+  kept_through_ = from - 1;
+  WorkerReplayStats stats = ReplayRange(from, 0, /*wait=*/true);
+  last_cut_ms_ = kernels::MonotonicMillis();
+  return stats;
+}
+
+WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, bool wait) {
+  WorkerReplayStats stats;
+  if (archive_ == nullptr || fs_ == nullptr) return stats;
+  replaying_ = true;
+  ArchiveScanner scanner(*fs_, config_.archive.writer.directory);
+  stats.error = scanner.Seek(worker_, from);
+  kernels::RawBatch batch;
+  uint64_t first = 0;
+  uint64_t last = 0;
+  replay_weights_.clear();
+  const auto decode = [&] {
+    if (batch.empty()) return;
+    NoteTaken(first, last);
+    first = 0;
+    AcceptReplayed(batch, replay_weights_);
+    batch.Clear();
+    replay_weights_.clear();
+  };
+  uint64_t sequence = 0;
+  kernels::ArchiveRecord record;
+  while (stats.error == 0 && scanner.Next(&sequence, &record)) {
+    if (through != 0 && sequence > through) break;
+    if (!kernels::IsControlRecord(record)) {
+      if (!AddArchivedRecord(record, &batch)) {
+        decode();
+        AddArchivedRecord(record, &batch);
+      }
+      replay_weights_.push_back(record.weight);
+      if (first == 0) first = sequence;
+      last = sequence;
+      ++stats.records;
+      continue;
+    }
+    kernels::EpochMarker marker;
+    if (kernels::DecodeEpochMarker(record.payload, &marker) != kernels::ArchiveError::kOk ||
+        marker.last_sequence < from) {
+      ++stats.markers_skipped;  // unreadable, or an epoch acknowledged before `from`
+      continue;
+    }
+    decode();
+    QueueEpoch(marker, sequence);
+    ++stats.epochs;
+    while (!OfferPending() && wait) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  decode();
+  replaying_ = false;
+  Bump(replayed_records_, stats.records);
+  Bump(replayed_epochs_, stats.epochs);
+  return stats;
+}
+
+void WorkerPipeline::AcceptReplayed(const kernels::RawBatch& batch,
+                                    const std::vector<uint32_t>& weights) {
+  if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
+  // Its own rows: a Rebuild replays while OnBatch still holds events_.
+  replay_events_.Clear();
+  kernels::DecodeBatch(batch, decode_, &replay_events_);
+  // The sample's weights as archived, so that a replayed epoch gives the live one's rows.
+  if (std::any_of(weights.begin(), weights.end(), [](uint32_t w) { return w != 1; })) {
+    replay_events_.SetWeights(weights);
+  }
+  Accept(replay_events_);
 }
 
 namespace {
@@ -286,15 +518,19 @@ namespace {
 // site, not per registry line).
 void RegisterPerSite(MetricsWriter& out,
                      const std::vector<std::unique_ptr<WorkerPipeline>>& workers) {
-  if (workers.empty()) return;
-  const auto& sites = workers.front()->sites().sites();
-  for (size_t i = 0; i < sites.size(); ++i) {
-    uint64_t total = 0;
-    for (const auto& w : workers) total += w->site_events(i);
-    if (total == 0) continue;
+  std::map<uint32_t, std::pair<std::string, uint64_t>> totals;  // site id -> name, events
+  for (const auto& w : workers) {
+    for (const WorkerPipeline::SiteEvents& site : w->site_events()) {
+      auto& [name, events] = totals[site.site_id];
+      name = site.name;
+      events += site.events;
+    }
+  }
+  for (const auto& [site_id, total] : totals) {
+    if (total.second == 0) continue;
     out.Counter("beacond_site_events_accepted_total",
                 "Accepted events per site, counted as each worker closes its epoch",
-                {{"site", std::to_string(sites[i].site_id)}, {"name", sites[i].name}}, total);
+                {{"site", std::to_string(site_id)}, {"name", total.first}}, total.second);
   }
 }
 
@@ -376,6 +612,18 @@ void RegisterArchive(MetricsWriter& out,
   counter("beacond_archive_refused_records_total",
           "Beacons the archive refused (failed, or too large): neither taken in nor acknowledged",
           &SegmentWriterStats::refused_records);
+  uint64_t replayed_records = 0;
+  uint64_t replayed_epochs = 0;
+  for (const WorkerPipeline* w : archiving) {
+    replayed_records += w->replayed_records();
+    replayed_epochs += w->replayed_epochs();
+  }
+  out.Counter("beacond_archive_replayed_records_total",
+              "Archived beacons decoded and aggregated again: replay at start, or rebuilding "
+              "after a failed write",
+              {}, replayed_records);
+  out.Counter("beacond_archive_replayed_epochs_total",
+              "Epochs rebuilt from the archive's markers and offered again", {}, replayed_epochs);
   uint64_t sync_micros = 0;
   for (const WorkerPipeline* w : archiving) {
     sync_micros += w->archive()->stats().sync_micros.load(std::memory_order_relaxed);

@@ -7,8 +7,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +23,7 @@
 #include "host/backend/fpga_device.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
+#include "host/pipeline/live_settings.h"
 #include "host/pipeline/site_budget.h"
 #include "host/salt_store.h"
 #include "kernels/aggregate/minute_aggregator.h"
@@ -35,7 +39,7 @@ struct ArchiveConfig {
   // One writer per worker: directory, node, compression, block and segment sizes, commit
   // policy (`worker` is set per pipeline).
   SegmentWriterOptions writer;
-  uint64_t retention_max_bytes = 0;  // 0: no size limit (retention is not enforced yet)
+  uint64_t retention_max_bytes = 0;  // 0: no size limit (beacond's RetentionRunner enforces it)
   int64_t retention_max_age_ms = 0;  // 0: no age limit
 };
 
@@ -46,7 +50,8 @@ struct PipelineConfig {
   kernels::AggregateLimits aggregate;
   const kernels::ByteKernels* bytes = nullptr;  // decode backend's byte kernels; null: scalar
   // uap-core's patterns, shared by the workers (each keeps its own cache over them); null: bots
-  // by kernels::IsBotByMarkers alone and no device, browser or OS.
+  // by kernels::IsBotByMarkers alone and no device, browser or OS. Unused with a
+  // LiveSettingsSource, which carries its own (as it does the budgets).
   const kernels::UserAgentClassifier* user_agents = nullptr;
   SaltStore* salts = nullptr;  // daily visitor salts, read once per batch; null: none (beacons
                                // without a client id are then rejected as stale_salt)
@@ -58,19 +63,38 @@ struct PipelineConfig {
   // the archive (counted there); on the card backends, dropped when its rows arrive. Null: none.
   SiteBudgets* budgets = nullptr;
   ArchiveConfig archive;  // used by OpenArchive
+  // An epoch closed this long after the last breakdown cut is cut too: the forwarder sends the
+  // breakdown rows held since then (recorded in the epoch's archive marker). 0: every epoch.
+  int breakdown_flush_interval_ms = 0;
+};
+
+// What WorkerPipeline::Replay read and rebuilt.
+struct WorkerReplayStats {
+  uint64_t records = 0;          // beacon records decoded and aggregated
+  uint64_t epochs = 0;           // epochs closed at their markers
+  uint64_t markers_skipped = 0;  // markers of epochs before the start, or unreadable
+  int error = 0;                 // errno of reading the archive directory
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
  public:
-  // `sites` and `forwarder` outlive the pipeline.
+  // `sites` and `forwarder` outlive the pipeline; the registry, `config.budgets` and
+  // `config.user_agents` stay as they are for the pipeline's life.
   WorkerPipeline(uint32_t worker, const PipelineConfig& config, const kernels::SiteRegistry* sites,
+                 Forwarder* forwarder);
+  // The registry, budgets and user-agent patterns come from `live` (which outlives the
+  // pipeline; `config.budgets` and `config.user_agents` are unused), each new publication
+  // taken up between two batches.
+  WorkerPipeline(uint32_t worker, const PipelineConfig& config, const LiveSettingsSource* live,
                  Forwarder* forwarder);
 
   // Opens this worker's raw archive writer in `fs` (which outlives the pipeline) when the
   // archive is enabled: from then on every beacon within its sites' budgets is archived before
   // its events are aggregated (the card backends: before it is decoded), and one the archive
   // refuses is neither aggregated nor acknowledged. Returns 0 or an errno.
-  int OpenArchive(FileSystem& fs);
+  // `min_first_sequence` (0: the config's) keeps the numbering above what the watermarks
+  // cover, even for an emptied archive.
+  int OpenArchive(FileSystem& fs, uint64_t min_first_sequence = 0);
 
   bool Admitting() override;
   void OnBatch(kernels::RawBatch& batch) override;
@@ -85,6 +109,16 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Closes the open epoch and offers it (and any refused one) once more, and makes the
   // archive durable; for shutdown. Returns false when the forwarder still refuses.
   bool Flush();
+
+  // Replays this worker's archived records from sequence `from` on through the same decode and
+  // aggregation (no budgets: each record's events weigh its archived weight; nothing archived
+  // again): at each epoch marker the epoch is closed
+  // with the marker's index, range and breakdown cut and offered, waiting while the forwarder
+  // refuses; records after the last marker stay in the open epoch, which the live worker goes
+  // on filling. Before ingress opens (OpenArchive first); the forwarder must be started.
+  WorkerReplayStats Replay(uint64_t from);
+  uint64_t replayed_records() const { return replayed_records_.load(std::memory_order_relaxed); }
+  uint64_t replayed_epochs() const { return replayed_epochs_.load(std::memory_order_relaxed); }
 
   uint32_t worker() const { return worker_; }
   // The worker's card batcher; null unless a card backend decodes.
@@ -117,12 +151,14 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // OnTick calls so far: a worker whose count stops rising is wedged (its ingress loop ticks
   // even when idle).
   uint64_t ticks() const { return ticks_.load(std::memory_order_relaxed); }
-  // Accepted events of the registry's site `index` (sites() order) in this worker's closed
-  // epochs.
-  uint64_t site_events(size_t index) const {
-    return site_events_[index].load(std::memory_order_relaxed);
-  }
-  const kernels::SiteRegistry& sites() const { return *sites_; }
+  struct SiteEvents {
+    uint32_t site_id = 0;
+    std::string name;  // in the latest registry that had the site
+    uint64_t events = 0;
+  };
+  // Accepted events per site id in this worker's closed epochs, by site id, for every site of
+  // any registry the worker has used (a site a reload removed keeps its count).
+  std::vector<SiteEvents> site_events() const;
   // CPU time of the worker's thread, sampled at its last OnTick.
   double cpu_seconds() const {
     return static_cast<double>(cpu_ns_.load(std::memory_order_relaxed)) * 1e-9;
@@ -137,7 +173,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   }
 
  private:
-  bool Budgeted() const { return config_.budgets != nullptr && config_.budgets->enabled(); }
+  bool Budgeted() const { return live_->budgets != nullptr && live_->budgets->enabled(); }
   void Accept(const kernels::EventBatch& events);
   // The card batcher's delivery: budgets apply to its rows, the beacons being already archived
   // and answered.
@@ -150,19 +186,39 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Drops the events of events_ whose beacon's `status` is not kTaken.
   void RetainTaken(const std::vector<kernels::BeaconStatus>& status);
   // Appends one record per beacon of `batch` still kTaken in status_ to the archive (in
-  // sequences_, with its weight from weights_), marking those it refuses kRefused; returns how
-  // many it refused.
+  // sequences_, with its weight from weights_), marking those it refuses, or whose records a
+  // failure reported now lost, kRefused; returns how many it marked.
   size_t Archive(const kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
   // The beacons of `batch` still kTaken in status_, in taken_.
   kernels::RawBatch& TakenBeacons(const kernels::RawBatch& batch);
-  // Polls the writer (never blocks): health, and durability_.
+  // Polls the writer (never blocks): health, and durability_; offers the epochs it made durable,
+  // and rebuilds the open epoch when a failure lost records it holds.
   void PollArchive();
-  void CloseEpoch();
+  // The archived records first..last (0: none) join the open epoch.
+  void NoteTaken(uint64_t first, uint64_t last);
+  // Closes the open epoch: appends its marker (cut: whether to cut breakdowns, by time unless
+  // forced) and queues it until the marker is durable.
+  void CloseEpoch(bool force_cut = false);
+  // Queues the open epoch's rows with `marker` as its range, index and cut.
+  void QueueEpoch(const kernels::EpochMarker& marker, uint64_t marker_sequence);
+  // Offers the durable queued epochs in order; false when the forwarder refused one.
   bool OfferPending();
+  // After a failed archive write: drops the epochs holding records that never became durable
+  // and rebuilds the open epoch from the durable records after the last epoch kept.
+  void Rebuild(uint64_t durable);
+  // Replays records from..through (0: to the end); `wait`: for the forwarder's room.
+  WorkerReplayStats ReplayRange(uint64_t from, uint64_t through, bool wait);
+  // Decodes `batch` (archived records whose weights are `weights`) into the open epoch.
+  void AcceptReplayed(const kernels::RawBatch& batch, const std::vector<uint32_t>& weights);
+  // Takes up the live source's settings when a newer one was published; between batches.
+  void PickUpSettings();
+  void Adopt(std::shared_ptr<const LiveSettings> settings);
 
   uint32_t worker_;
   PipelineConfig config_;
-  const kernels::SiteRegistry* sites_;
+  const LiveSettingsSource* live_source_ = nullptr;  // null: live_ is fixed
+  std::shared_ptr<const LiveSettings> live_;
+  uint64_t live_generation_ = 0;  // of live_source_, when live_ was taken
   Forwarder* forwarder_;
   kernels::RejectCounters rejects_;
   std::unique_ptr<kernels::UserAgentCache> user_agent_cache_;
@@ -171,11 +227,32 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::unique_ptr<FpgaDevice> device_;
   std::unique_ptr<FpgaBatcher> batcher_;  // delivers decoded batches to Accept, in order
   kernels::MinuteAggregator aggregator_;
-  std::optional<kernels::EpochRows> refused_;       // an epoch the forwarder had no room for
+  // Closed epochs in order, each with its marker's sequence (0: no archive); offered once the
+  // marker is durable. The first one may have been refused by the forwarder (refused_).
+  struct ClosedEpoch {
+    kernels::EpochRows rows;
+    uint64_t marker = 0;
+  };
+  std::deque<ClosedEpoch> closed_;
+  bool refused_ = false;           // the forwarder refused closed_.front()
+  uint64_t next_epoch_ = 0;        // index of the next epoch closed
+  uint64_t open_first_ = 0;        // the open epoch's first record sequence (0: none yet)
+  uint64_t open_last_ = 0;         // and last
+  uint64_t last_closed_last_ = 0;  // last_sequence of the last epoch closed
+  bool uncut_ = false;             // epochs closed since the last breakdown cut
+  uint64_t kept_through_ = 0;      // marker sequence of the last epoch queued
+  int64_t last_cut_ms_ = 0;        // monotonic ms of the last breakdown cut
+  bool replaying_ = false;
+  bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
+  bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
+  FileSystem* fs_ = nullptr;  // the archive's, from OpenArchive
+  std::string marker_scratch_;
   std::vector<kernels::BeaconStatus> status_;       // of the last OnBatch's beacons
   std::vector<kernels::BeaconStatus> card_status_;  // of the batch AcceptCard trims
   std::vector<uint32_t> weights_;                   // of the last OnBatch's beacons (CPU decode)
   std::vector<uint32_t> card_weights_;              // of the batch AcceptCard trims
+  std::vector<uint32_t> replay_weights_;            // of the records ReplayRange batches
+  kernels::EventBatch replay_events_;               // AcceptReplayed's rows
   std::vector<std::pair<uint32_t, uint32_t>> beacon_sites_;  // AdmitBeacons' scratch
   std::vector<std::pair<uint32_t, uint32_t>> site_counts_;   // AdmitBeacons' scratch
   std::vector<uint8_t> keep_;                                // RetainTaken's scratch
@@ -193,17 +270,26 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::atomic<uint64_t> accepted_{0};
   std::atomic<uint64_t> epochs_closed_{0};
   std::atomic<uint64_t> shed_rounds_{0};
+  std::atomic<uint64_t> replayed_records_{0};
+  std::atomic<uint64_t> replayed_epochs_{0};
   std::atomic<uint64_t> ua_hits_{0};
   std::atomic<uint64_t> ua_misses_{0};
+  uint64_t ua_hits_before_ = 0;  // of the caches replaced by reloads
+  uint64_t ua_misses_before_ = 0;
   std::atomic<uint64_t> aggregator_bytes_{0};
   std::atomic<uint64_t> aggregator_bound_{0};
   std::atomic<uint64_t> active_sites_{0};
   std::atomic<uint64_t> max_site_minute_bytes_{0};
   std::atomic<uint64_t> ticks_{0};
   std::atomic<uint64_t> cpu_ns_{0};
-  // Per site in sites_->sites() order; site_index_ maps site ids to it, sorted by id.
-  std::unique_ptr<std::atomic<uint64_t>[]> site_events_;
-  std::vector<std::pair<uint32_t, uint32_t>> site_index_;
+  struct SiteCount {
+    std::string name;
+    std::atomic<uint64_t> events{0};
+  };
+  // By site id; only the worker adds entries or renames, under the mutex (which readers on
+  // other threads take); the counts are relaxed atomics.
+  mutable std::mutex site_events_mutex_;
+  std::map<uint32_t, SiteCount> site_events_;
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> folded_{};
   std::atomic<int64_t> last_tick_ms_{0};
   std::atomic<bool> shedding_{false};

@@ -66,8 +66,12 @@ struct BreakdownRow {
 // The aggregate rows of one closed epoch of one worker.
 struct EpochRows {
   uint32_t worker = 0;
-  uint64_t epoch = 0;                       // per-worker sequence number, from 0
-  uint64_t events = 0;                      // accepted events aggregated
+  uint64_t epoch = 0;   // per-worker sequence number, from 0
+  uint64_t events = 0;  // accepted events aggregated
+  // The worker's archive records the epoch covers (its marker's range); 0: no archive.
+  uint64_t first_sequence = 0;
+  uint64_t last_sequence = 0;
+  bool breakdown_cut = false;  // the breakdown rows held since the last cut go out after it
   std::vector<SiteMinuteRow> site_minutes;  // sorted by (site_id, minute)
   std::vector<BreakdownRow> breakdowns;     // sorted by (site_id, minute, dimension, value)
   bool empty() const { return events == 0; }

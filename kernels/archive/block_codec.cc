@@ -46,7 +46,7 @@ void Append(std::string& column, T value) {
   column.append(bytes, sizeof(T));
 }
 
-constexpr uint8_t kLastIngress = static_cast<uint8_t>(IngressKind::kMirror);
+constexpr uint8_t kLastIngress = static_cast<uint8_t>(IngressKind::kControl);
 constexpr uint8_t kLastEndpoint = static_cast<uint8_t>(Endpoint::kUdpSyslog);
 
 }  // namespace
@@ -87,9 +87,9 @@ void BlockEncoder::Finish(uint64_t first_sequence, std::string* out, BlockCompre
   raw_.clear();
   for (const std::string& column : columns_) raw_.append(column);
   if (compressor != nullptr) {
-    compressor->Compress(raw_, &frame_);
+    compressor->Compress(raw_, &frames_);
     out->resize(kBlockHeaderBytes);
-    out->append(frame_);
+    out->append(frames_);
   } else {
     out->resize(kBlockHeaderBytes + ZSTD_compressBound(raw_.size()));
     const size_t frame = ZSTD_compress2(cctx_, out->data() + kBlockHeaderBytes,
@@ -117,16 +117,16 @@ ArchiveError BlockDecoder::Decode(std::string_view block, uint16_t version) {
   ArchiveError error = DecodeBlockHeader(block, &header_);
   if (error != ArchiveError::kOk) return error;
   if (block.size() != kBlockHeaderBytes + header_.frame_bytes) return ArchiveError::kBadLength;
-  const std::string_view frame = block.substr(kBlockHeaderBytes);
-  if (BlockChecksum(block, frame) != header_.crc) return ArchiveError::kBadChecksum;
-  error = Inflate(frame);
+  const std::string_view frames = block.substr(kBlockHeaderBytes);
+  if (BlockChecksum(block, frames) != header_.crc) return ArchiveError::kBadChecksum;
+  error = Inflate(frames, version);
   if (error != ArchiveError::kOk) return error;
   return SplitRecords(version);
 }
 
 ArchiveError BlockDecoder::SplitRecords(uint16_t version) {
   const size_t n = header_.record_count;
-  const bool weighted = version >= 2;
+  const bool weighted = version >= 2;  // version 2: a weight column, and control records
   const size_t fixed_bytes = weighted ? kRecordFixedBytes : kRecordFixedBytesV1;
   if (uint64_t{n} * fixed_bytes > raw_.size()) return ArchiveError::kBadRecord;
   // The fixed-width columns, each n values wide, in Column order.
@@ -150,7 +150,9 @@ ArchiveError BlockDecoder::SplitRecords(uint16_t version) {
     record.receive_time_ms = static_cast<int64_t>(at);
     record.address_hash = LoadLittleEndian<uint64_t>(address_hash + 8 * i);
     record.country = LoadLittleEndian<uint16_t>(country + 2 * i);
-    if (static_cast<uint8_t>(ingress[i]) > kLastIngress ||
+    // Control records came with version 2.
+    const uint8_t last_ingress = weighted ? kLastIngress : kLastIngress - 1;
+    if (static_cast<uint8_t>(ingress[i]) > last_ingress ||
         static_cast<uint8_t>(endpoint[i]) > kLastEndpoint) {
       records_.clear();
       return ArchiveError::kBadRecord;
@@ -188,7 +190,34 @@ ArchiveError BlockDecoder::SplitRecords(uint16_t version) {
   return ArchiveError::kOk;
 }
 
-ArchiveError BlockDecoder::Inflate(std::string_view frame) {
+ArchiveError CheckBlockFrames(std::string_view frames, uint32_t raw_bytes, uint16_t version) {
+  uint64_t declared = 0;
+  size_t count = 0;
+  while (!frames.empty()) {
+    if (frames.size() < 4 || LoadLittleEndian<uint32_t>(frames.data()) != ZSTD_MAGICNUMBER) {
+      return ArchiveError::kDecompress;
+    }
+    const size_t bytes = ZSTD_findFrameCompressedSize(frames.data(), frames.size());
+    if (ZSTD_isError(bytes)) return ArchiveError::kDecompress;
+    const uint64_t content = ZSTD_getFrameContentSize(frames.data(), bytes);
+    if (content == ZSTD_CONTENTSIZE_ERROR) return ArchiveError::kDecompress;
+    // Version 1's writer always gave the size; the card omits it on frames under 256 bytes.
+    if (content == ZSTD_CONTENTSIZE_UNKNOWN) {
+      if (version < 2) return ArchiveError::kDecompress;
+    } else {
+      declared += content;
+      if (declared > raw_bytes) return ArchiveError::kDecompress;
+    }
+    frames.remove_prefix(bytes);
+    ++count;
+  }
+  if (count == 0 || (version < 2 && (count > 1 || declared != raw_bytes))) {
+    return ArchiveError::kDecompress;
+  }
+  return ArchiveError::kOk;
+}
+
+ArchiveError BlockDecoder::Inflate(std::string_view frames, uint16_t version) {
   ZSTD_DCtx_reset(dctx_, ZSTD_reset_session_and_parameters);
   if (header_.dictionary_id != 0) {
     const ArchiveDictionary* dictionary =
@@ -196,12 +225,12 @@ ArchiveError BlockDecoder::Inflate(std::string_view frame) {
     if (dictionary == nullptr) return ArchiveError::kUnknownDictionary;
     ZSTD_DCtx_refDDict(dctx_, dictionary->ddict());
   }
-  // Frames of ours always carry their content size; anything else is refused.
-  const uint64_t content = ZSTD_getFrameContentSize(frame.data(), frame.size());
-  if (content != header_.raw_bytes) return ArchiveError::kDecompress;
+  const ArchiveError error = CheckBlockFrames(frames, header_.raw_bytes, version);
+  if (error != ArchiveError::kOk) return error;
+  // Decompresses every frame in turn; a frame without its size may not run past raw_bytes.
   raw_.resize(header_.raw_bytes);
   const size_t got =
-      ZSTD_decompressDCtx(dctx_, raw_.data(), raw_.size(), frame.data(), frame.size());
+      ZSTD_decompressDCtx(dctx_, raw_.data(), raw_.size(), frames.data(), frames.size());
   if (ZSTD_isError(got) || got != header_.raw_bytes) return ArchiveError::kDecompress;
   return ArchiveError::kOk;
 }

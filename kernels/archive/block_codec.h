@@ -1,5 +1,5 @@
-// Archive blocks: records gathered raw, then one zstd frame behind a CRC32C'd block header;
-// and the decoder that checks a block end to end before it yields a single record.
+// Archive blocks: records gathered raw, then zstd frame(s) behind a CRC32C'd block header; and
+// the decoder that checks a block end to end before it yields a single record.
 #pragma once
 
 #include <cstddef>
@@ -23,14 +23,23 @@ namespace beacon::kernels {
 // then the payloads, queries and user agents.
 inline constexpr size_t kRecordColumns = 12;
 
-// Turns a block's raw bytes into one zstd frame that carries its content size and uses no
-// dictionary: BlockDecoder reads any such frame alike, whichever compressor (or card) made it.
+// Turns a block's raw bytes into one or more concatenated zstd frames that use no dictionary
+// and pass CheckBlockFrames at kArchiveFormatVersion: BlockDecoder reads any such payload
+// alike, whichever compressor (or card) made it. Shared by every worker's writer: Compress
+// may be called from several threads at once.
 class BlockCompressor {
  public:
   virtual ~BlockCompressor() = default;
-  // Replaces `frame`'s content with the frame of `raw`. Never fails (a card falls back).
-  virtual void Compress(std::string_view raw, std::string* frame) = 0;
+  // Replaces `frames`' content with the frames of `raw`. Never fails (a card falls back).
+  virtual void Compress(std::string_view raw, std::string* frames) = 0;
 };
+
+// Whether `frames` may be the payload of a block of `raw_bytes` in a segment of `version`,
+// before any decompression: only zstd frames (no skippable or legacy ones), back to back to the
+// last byte; version 1 allows exactly one, carrying its content size = `raw_bytes`; version 2
+// one or more, whose declared content sizes (a frame may omit it) sum to at most `raw_bytes`
+// (decompression then must give exactly `raw_bytes`). kOk or kDecompress.
+ArchiveError CheckBlockFrames(std::string_view frames, uint32_t raw_bytes, uint16_t version);
 
 // One per writer thread. Not thread-safe.
 class BlockEncoder {
@@ -53,9 +62,10 @@ class BlockEncoder {
     return raw_bytes() + EncodedRecordBytes(record) > kMaxBlockRawBytes;
   }
 
-  // Compresses the open block (not empty) into `out` (replacing its content): header + frame,
+  // Compresses the open block (not empty) into `out` (replacing its content): header + frames,
   // its first record numbered `first_sequence`. The next block starts empty. `compressor`
-  // (null: libzstd at this encoder's level and dictionary) makes the frame otherwise.
+  // (null: one libzstd frame at this encoder's level and dictionary) makes the frames
+  // otherwise.
   void Finish(uint64_t first_sequence, std::string* out, BlockCompressor* compressor = nullptr);
   // Drops the open block's records.
   void Reset();
@@ -68,7 +78,7 @@ class BlockEncoder {
   std::string columns_[kRecordColumns];
   int64_t last_time_ms_ = 0;  // times are stored as differences
   std::string raw_;
-  std::string frame_;  // a BlockCompressor's output
+  std::string frames_;  // a BlockCompressor's output
   size_t raw_bytes_ = 0;
   uint32_t count_ = 0;
 };
@@ -83,14 +93,14 @@ class BlockDecoder {
   BlockDecoder(const BlockDecoder&) = delete;
   BlockDecoder& operator=(const BlockDecoder&) = delete;
 
-  // `block`: exactly one block (header + frame) of a segment of format `version`. Checks the
-  // CRC, decompresses, and decodes every record; any failure yields no record at all.
+  // `block`: exactly one block (header + frames) of a segment of format `version`. Checks the
+  // CRC and the frames, decompresses, and decodes every record; any failure yields no record.
   ArchiveError Decode(std::string_view block, uint16_t version = kArchiveFormatVersion);
   const BlockHeader& header() const { return header_; }
   std::span<const ArchiveRecord> records() const { return records_; }
 
  private:
-  ArchiveError Inflate(std::string_view frame);
+  ArchiveError Inflate(std::string_view frames, uint16_t version);
   ArchiveError SplitRecords(uint16_t version);
 
   const DictionaryStore* dictionaries_;

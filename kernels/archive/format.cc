@@ -58,7 +58,7 @@ ArchiveError DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header) 
     return ArchiveError::kBadChecksum;
   }
   header->version = LoadLittleEndian<uint16_t>(in + 8);
-  if (header->version < kOldestArchiveFormatVersion || header->version > kArchiveFormatVersion) {
+  if (header->version < kMinArchiveFormatVersion || header->version > kArchiveFormatVersion) {
     return ArchiveError::kBadVersion;
   }
   if (LoadLittleEndian<uint16_t>(in + 10) != kSegmentHeaderBytes) return ArchiveError::kBadLength;
@@ -101,6 +101,38 @@ ArchiveError DecodeBlockHeader(std::string_view bytes, BlockHeader* header) {
     return ArchiveError::kBadLength;
   }
   return ArchiveError::kOk;
+}
+
+std::string EncodeEpochMarker(const EpochMarker& marker) {
+  std::string out(kEpochMarkerBytes, '\0');
+  std::memcpy(out.data(), kEpochMarkerTag, sizeof(kEpochMarkerTag));
+  StoreLittleEndian<uint64_t>(out.data() + 4, marker.epoch);
+  StoreLittleEndian<uint64_t>(out.data() + 12, marker.first_sequence);
+  StoreLittleEndian<uint64_t>(out.data() + 20, marker.last_sequence);
+  out[28] = marker.breakdown_cut ? 1 : 0;
+  return out;
+}
+
+ArchiveError DecodeEpochMarker(std::string_view payload, EpochMarker* marker) {
+  if (payload.size() != kEpochMarkerBytes ||
+      std::memcmp(payload.data(), kEpochMarkerTag, sizeof(kEpochMarkerTag)) != 0 ||
+      (payload[28] & ~1) != 0) {
+    return ArchiveError::kBadRecord;
+  }
+  marker->epoch = LoadLittleEndian<uint64_t>(payload.data() + 4);
+  marker->first_sequence = LoadLittleEndian<uint64_t>(payload.data() + 12);
+  marker->last_sequence = LoadLittleEndian<uint64_t>(payload.data() + 20);
+  marker->breakdown_cut = payload[28] == 1;
+  return ArchiveError::kOk;
+}
+
+ArchiveRecord ControlRecord(std::string_view payload, int64_t time_ms) {
+  ArchiveRecord record;
+  record.receive_time_ms = time_ms;
+  record.ingress = IngressKind::kControl;
+  record.endpoint = Endpoint::kGaCollect;
+  record.payload = payload;
+  return record;
 }
 
 }  // namespace beacon::kernels

@@ -27,9 +27,11 @@ enum class ArchiveError : uint8_t {
 };
 std::string_view ArchiveErrorName(ArchiveError error);
 
-// Version 2 added each record's weight; version 1 segments are still read (weight 1).
+// The segment format version written; readers take every version from kMinArchiveFormatVersion
+// on. Version 2 added control records (which a version 1 reader would refuse as bad records) and
+// lets a block's payload be several concatenated zstd frames (1: exactly one; README.md).
 inline constexpr uint16_t kArchiveFormatVersion = 2;
-inline constexpr uint16_t kOldestArchiveFormatVersion = 1;
+inline constexpr uint16_t kMinArchiveFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderBytes = 64;
 inline constexpr size_t kBlockHeaderBytes = 32;
 inline constexpr size_t kRecordFixedBytes = 34;    // a record's fixed-width fields
@@ -54,7 +56,7 @@ ArchiveError DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header);
 
 struct BlockHeader {
   uint32_t crc = 0;          // CRC32C of header bytes 8..31 and the frame
-  uint32_t frame_bytes = 0;  // the zstd frame following the header
+  uint32_t frame_bytes = 0;  // the zstd frame(s) following the header
   uint32_t raw_bytes = 0;    // the records once decompressed
   uint64_t first_sequence = 0;
   uint32_t record_count = 0;
@@ -84,6 +86,31 @@ struct ArchiveRecord {
   // (host/pipeline); replay gives its events this weight.
   uint32_t weight = 1;
 };
+
+// A control record (ingress IngressKind::kControl, endpoint 0): not a beacon; decoders never see
+// one. Its payload is one of the kinds below, tagged by its first 4 bytes.
+//
+// Epoch close: the worker closed epoch `epoch`, whose events came from the records with
+// sequences first_sequence..last_sequence (markers excepted). Payload, 29 bytes: tag "EPCH" |
+// epoch | first | last (UInt64 LE each) | flags (bit 0: breakdown_cut).
+struct EpochMarker {
+  uint64_t epoch = 0;
+  uint64_t first_sequence = 0;
+  uint64_t last_sequence = 0;
+  bool breakdown_cut = false;  // the held breakdown rows were cut after this epoch
+};
+inline constexpr size_t kEpochMarkerBytes = 29;
+inline constexpr char kEpochMarkerTag[4] = {'E', 'P', 'C', 'H'};
+
+// The marker's payload bytes.
+std::string EncodeEpochMarker(const EpochMarker& marker);
+// kBadRecord unless `payload` is an epoch marker of this layout.
+ArchiveError DecodeEpochMarker(std::string_view payload, EpochMarker* marker);
+// The control record carrying `payload` (an EncodeEpochMarker result, which must outlive it).
+ArchiveRecord ControlRecord(std::string_view payload, int64_t time_ms);
+inline bool IsControlRecord(const ArchiveRecord& record) {
+  return record.ingress == IngressKind::kControl;
+}
 
 // The raw bytes `record` takes in a block: its fixed-width fields and its three byte strings.
 // A block's raw bytes hold its records column by column (README.md; block_codec.h).

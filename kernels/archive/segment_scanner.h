@@ -36,6 +36,11 @@ class SegmentScanner {
   // kOk when the segment header is valid; otherwise its bytes are reported as damage.
   ArchiveError header_error() const { return header_error_; }
   const SegmentHeader& header() const { return header_; }
+  // The format version to decode the blocks at (BlockDecoder::Decode): the header's, or the
+  // newest when the header is damaged.
+  uint16_t version() const {
+    return header_error_ == ArchiveError::kOk ? header_.version : kArchiveFormatVersion;
+  }
 
   // The next valid block; false at the end. Damage met on the way is added to damage().
   bool Next(ScannedBlock* block);

@@ -49,6 +49,11 @@ bool ResolveVisitor(const DecodeContext& ctx, const Beacon& beacon, uint32_t sit
     *visitor = VisitorFromClientId(client_id, site_id, ctx.visitor_key);
     return true;
   }
+  if (beacon.archived) {
+    if (beacon.address_hash == 0) return false;
+    *visitor = VisitorFromAddressHash(beacon.address_hash, user_agent, site_id);
+    return true;
+  }
   return VisitorFromAddress(ctx.salts, beacon.receive_time_ms, site_id, beacon.address, user_agent,
                             visitor);
 }
@@ -69,6 +74,8 @@ Beacon BeaconAt(const RawBatch& raw, size_t i, const UaClass* user_agent_class) 
           .query = raw.query(i),
           .user_agent = raw.user_agent(i),
           .address = raw.source(i),
+          .archived = raw.archived(i),
+          .address_hash = raw.address_hash(i),
           .receive_time_ms = raw.receive_time_ms(i),
           .source = static_cast<uint16_t>(i),
           .country = raw.country(i),

@@ -28,9 +28,13 @@ struct Beacon {
   std::string_view query{};       // URL query of a beacon whose body is the payload
   std::string_view user_agent{};  // HTTP User-Agent of the browser
   IpAddress address{};            // the browser's IP; hashed into visitors, never stored
-  int64_t receive_time_ms = 0;    // unix milliseconds
-  uint16_t source = 0;            // index of the beacon in its RawBatch
-  uint16_t country = 0;           // CountryFromHeader of the ingress's CDN header; 0 unknown
+  // Read back from the raw archive: no address, `address_hash` (AddressHash; 0: no salt covered
+  // the day) stands for it, and a relay line's client IP field is empty.
+  bool archived = false;
+  uint64_t address_hash = 0;
+  int64_t receive_time_ms = 0;  // unix milliseconds
+  uint16_t source = 0;          // index of the beacon in its RawBatch
+  uint16_t country = 0;         // CountryFromHeader of the ingress's CDN header; 0 unknown
   // The class of `user_agent` when DecodeBatch classified the batch's user agents in one pass;
   // nullptr: ClassifyUserAgent on use.
   const UaClass* user_agent_class = nullptr;
@@ -136,7 +140,8 @@ bool JsonString(const simdjson::dom::object& object, std::string_view key, std::
 std::string_view PagePath(std::string_view url, const ByteKernels& bytes);
 
 // The visitor hash: of `client_id` when not empty (VisitorFromClientId), else of the beacon's
-// address and `user_agent` with the salt of the receive day. False when no salt covers it.
+// address (or an archived beacon's address hash) and `user_agent` with the salt of the receive
+// day. False when no salt covers it.
 bool ResolveVisitor(const DecodeContext& ctx, const Beacon& beacon, uint32_t site_id,
                     std::string_view client_id, std::string_view user_agent, uint64_t* visitor);
 

@@ -109,7 +109,10 @@ std::optional<RejectReason> DecodeSyslog(const Beacon& datagram, const DecodeCon
   // Unescaped fields never outgrow the message; the body, last, gets the padding after it.
   thread_local std::array<char, kRelayMaxDatagramBytes + kPayloadPadding> scratch;
   RelayLine line;
-  if (const auto reason = ParseRelayLine(message, scratch.data(), &line, bytes)) return reason;
+  if (const auto reason =
+          ParseRelayLine(message, scratch.data(), &line, bytes, datagram.archived)) {
+    return reason;
+  }
   return DecodeRelayedRequest(line, datagram, ctx, events);
 }
 
@@ -128,7 +131,7 @@ bool SyslogMessage(std::string_view datagram, std::string_view* message, const B
 }
 
 std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,
-                                           const ByteKernels& bytes) {
+                                           const ByteKernels& bytes, bool archived) {
   std::array<std::string_view, kRelayLineFields> fields;
   if (SplitFields(message, '\t', fields.data(), fields.size(), bytes) != kRelayLineFields ||
       fields[0] != kRelayLineVersion) {
@@ -144,13 +147,14 @@ std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scrat
     used += size;
   }
   std::memset(scratch + used, 0, kPayloadPadding);
-  return RelayLineFromFields(values, line);
+  return RelayLineFromFields(values, line, archived);
 }
 
 std::optional<RejectReason> RelayLineFromFields(
-    const std::array<std::string_view, kRelayLineFields>& values, RelayLine* line) {
-  if (!ParseMsec(values[1], &line->time_ms) || !ParseAddress(values[2], &line->client) ||
-      values[3].empty() || !values[4].starts_with('/')) {
+    const std::array<std::string_view, kRelayLineFields>& values, RelayLine* line, bool archived) {
+  const bool client = archived ? values[2].empty() : ParseAddress(values[2], &line->client);
+  if (!ParseMsec(values[1], &line->time_ms) || !client || values[3].empty() ||
+      !values[4].starts_with('/')) {
     return RejectReason::kBadLogFormat;
   }
   // HAProxy logs an absent value as "-"; no beacon has "-" for a user agent, referer, country
@@ -196,6 +200,8 @@ std::optional<RejectReason> DecodeRelayedRequest(const RelayLine& line, const Be
                       .query = payload_is_query ? std::string_view() : query,
                       .user_agent = line.user_agent,
                       .address = line.client,
+                      .archived = datagram.archived,
+                      .address_hash = datagram.address_hash,
                       .receive_time_ms = line.time_ms,
                       .source = datagram.source,
                       .country = CountryFromHeader(line.country)};

@@ -43,15 +43,18 @@ bool SyslogMessage(std::string_view datagram, std::string_view* message,
 
 // Parses a relay log line into `line`, unescaping into `scratch`, which must hold
 // message.size() + kPayloadPadding bytes. Returns the reject reason of a bad line. Scans with
-// `bytes`.
+// `bytes`. `archived`: a line read back from the raw archive, whose client IP field must be
+// empty (the archive keeps the address hash instead); `line->client` is then left as it is.
 std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,
-                                           const ByteKernels& bytes = ReferenceByteKernels());
+                                           const ByteKernels& bytes = ReferenceByteKernels(),
+                                           bool archived = false);
 
 // The checks of ParseRelayLine after its split and unescaping: `values[1..8]` are the unescaped
 // fields after the version (values[0] is not read), the body followed by kPayloadPadding zero
 // bytes. For decoders whose split and unescaping ran elsewhere (the FPGA path).
 std::optional<RejectReason> RelayLineFromFields(
-    const std::array<std::string_view, kRelayLineFields>& values, RelayLine* line);
+    const std::array<std::string_view, kRelayLineFields>& values, RelayLine* line,
+    bool archived = false);
 
 // The request a relay line carries, decoded as the HTTP server would take it: the line's time
 // against the datagram's receive time, the route, then the endpoint's decoder. Returns the
@@ -63,7 +66,8 @@ std::optional<RejectReason> DecodeRelayedRequest(const RelayLine& line, const Be
 void DecodeUdpHitBatch(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events);
 
 // Decodes a kUdpSyslog datagram: the relayed request goes to the decoder of its endpoint with
-// the line's client IP, user agent and time. A frame or line failure counts one reject.
+// the line's client IP (an archived datagram's address hash), user agent and time. A frame or
+// line failure counts one reject.
 // Never throws.
 void DecodeUdpSyslog(const Beacon& datagram, const DecodeContext& ctx, EventBatch* events);
 

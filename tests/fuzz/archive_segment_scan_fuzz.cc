@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(block.bytes.data() == segment.data() + block.offset);
     covered += block.bytes.size();
     Check(scanner.valid_end() == covered);
-    CheckBlock(block.bytes, scanner.header().version);
+    CheckBlock(block.bytes, scanner.version());
   }
   account_damage();
   Check(covered == size);

@@ -6,6 +6,8 @@
 set -euo pipefail
 build=$(cd "${1:?usage: doctor_test.sh BUILD_DIR}" && pwd)
 work=$(mktemp -d /tmp/beacond-doctor.XXXXXX)
+# shellcheck source=lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 trap 'rc=$?; [ $rc -eq 0 ] && rm -rf "$work" || echo "doctor_test: kept $work" >&2; exit $rc' EXIT
 beaconctl="$build/appliance/beaconctl"
 printf '1 shop UA-1-1 shop.example\n' >"$work/sites.conf"
@@ -13,20 +15,8 @@ config() {
   printf '[sites]\nregistry = "%s"\n[state]\ndir = "%s"\n' "$work/sites.conf" "$1"
   printf '[enrich]\nuser_agents = ""\n'
 }
-# Runs beaconctl ARGS...; expects exit status $1 and output matching each further -e PATTERN.
-expect() {
-  local want=$1 rc=0 out
-  shift
-  local args=()
-  while [ $# -gt 0 ] && [ "$1" != -e ]; do args+=("$1"); shift; done
-  out=$("$beaconctl" "${args[@]}" 2>&1) || rc=$?
-  printf '$ beaconctl %s  (exit %d)\n%s\n\n' "${args[*]}" "$rc" "$out"
-  [ "$rc" = "$want" ] || { echo "doctor_test: exit $rc, expected $want" >&2; exit 1; }
-  while [ $# -gt 0 ]; do
-    grep -qF -- "$2" <<<"$out" || { echo "doctor_test: no '$2' in the output" >&2; exit 1; }
-    shift 2
-  done
-}
+# Runs beaconctl ARGS... (lib.sh's expect_exit).
+expect() { expect_exit "$beaconctl" "$@"; }
 
 mkdir -p "$work/state"
 config "$work/state" >"$work/plain.toml"

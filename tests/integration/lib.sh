@@ -137,3 +137,79 @@ check() {
   shift
   if "$@"; then echo "ok: $what"; else echo "FAILED: $what" >&2; fail=1; fi
 }
+
+# expect_exit PROGRAM STATUS ARGS... [-e PATTERN]...: runs PROGRAM ARGS..., prints the command
+# line and its output, and exits the script unless PROGRAM exited STATUS and its output (stdout
+# and stderr) holds each PATTERN, a fixed string.
+expect_exit() {
+  local program=$1 want=$2 rc=0 out
+  shift 2
+  local args=()
+  while [ $# -gt 0 ] && [ "$1" != -e ]; do args+=("$1"); shift; done
+  out=$("$program" "${args[@]}" 2>&1) || rc=$?
+  printf '$ %s %s  (exit %d)\n%s\n\n' "${program##*/}" "${args[*]}" "$rc" "$out"
+  [ "$rc" = "$want" ] || { echo "${program##*/}: exit $rc, expected $want" >&2; exit 1; }
+  while [ $# -gt 0 ]; do
+    grep -qF -- "$2" <<<"$out" || { echo "${program##*/}: no '$2' in the output" >&2; exit 1; }
+    shift 2
+  done
+}
+
+# Nodes for the tests that kill and restart beacond: a node is a directory DIR with its
+# beacond.toml, state/ (archive, salts), spool/, and its logs (DIR/beacond.log of the current
+# start, DIR/beacond-runs.log of the earlier ones). start_node starts beacond in DIR (as
+# start_beacond, which sets beacond_pid, http_port, ...); kill_node SIGKILLs and reaps PID.
+start_node() {  # DIR
+  local saved_work=$work
+  work=$1
+  if [ -f "$work/beacond.log" ]; then cat "$work/beacond.log" >>"$work/beacond-runs.log"; fi
+  rm -f "$work/ready"
+  start_beacond
+  work=$saved_work
+}
+kill_node() {  # PID
+  kill -KILL "$1"
+  wait "$1" 2>/dev/null || true
+}
+
+# Writes DIR/truth.tsv, the exact truth of what node DIR took: its run's acknowledged
+# requests and those in doubt that its archive holds (archive_count --tags), plus the truth
+# files given as ADD... Prints beacon-gen truth's line; 1 when an acknowledged request is
+# missing from the archive. SEND_ARGS: the model options given to `beacon-gen send`.
+archived_truth() {  # DIR "SEND_ARGS" [ADD...]
+  local dir=$1 send_args=$2 add=() file
+  shift 2
+  for file in "$@"; do add+=(--add "$file"); done
+  "$build/tests/integration/archive_count" "$dir/state/archive" --tags "$dir/archived-tags.txt"
+  # shellcheck disable=SC2086  # SEND_ARGS is a word list
+  "$build/bench/gen/beacon-gen" truth --sites-file "$dir/sites.conf" $send_args \
+    --request-log "$dir/requests.log" --archived-tags "$dir/archived-tags.txt" "${add[@]}" \
+    --out "$dir/truth.tsv"
+}
+
+# Prints the verify table's "lost" and "doubled" rows of OUTPUT (a beacon-gen verify report)
+# as one line: "lost P per (site, minute), B per breakdown value; doubled P, B".
+lost_and_doubled() {  # OUTPUT
+  awk '/hits lost, per/ { lp = $(NF-2) } /hits doubled, per/ { dp = $(NF-2) }
+       /counts lost, per value/ { lb = $(NF-2) } /counts doubled, per value/ { db = $(NF-2) }
+       END { printf "lost %s per (site, minute), %s per breakdown value; doubled %s, %s\n",
+             lp, lb, dp, db }' <<<"$1"
+}
+
+# Writes FILE, uap-core's regexes cut down to the entries beacon-gen's user agents match
+# (tests/integration/uap_subset.py): the same labels, compiled in well under a second, for
+# tests that restart beacond often.
+write_uap_subset() {  # FILE
+  "$build/bench/gen/beacon-gen" agents |
+    python3 "$beacon_root/tests/integration/uap_subset.py" /usr/share/uap-core/regexes.yaml "$1"
+}
+
+# Stops the beacond PID of node DIR with SIGTERM (drain_beacond: exits the script unless it
+# exits 0).
+drain_node() {  # DIR PID
+  local saved_work=$work
+  work=$1
+  beacond_pid=$2
+  drain_beacond
+  work=$saved_work
+}

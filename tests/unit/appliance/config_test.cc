@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -70,6 +71,7 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.archive.writer.segment_age_ms, defaults.archive.writer.segment_age_ms);
   EXPECT_EQ(example.archive.retention_max_bytes, defaults.archive.retention_max_bytes);
   EXPECT_EQ(example.archive.retention_max_age_ms, defaults.archive.retention_max_age_ms);
+  EXPECT_EQ(example.archive_compressor, defaults.archive_compressor);
 }
 
 TEST(ConfigTest, ReadsValues) {
@@ -261,9 +263,12 @@ segment_mb = 16
 segment_age_s = 60
 max_gb = 2
 max_age_h = 48
+compressor = "cpu"
 )",
                                "t.toml");
   EXPECT_TRUE(c.archive.enabled);
+  EXPECT_EQ(c.archive_compressor, host::CompressorMode::kCpu);
+  EXPECT_EQ(DefaultConfig().archive_compressor, host::CompressorMode::kAuto);
   EXPECT_EQ(c.archive.writer.directory, "/srv/b/archive");
   EXPECT_EQ(c.archive.writer.commit, host::CommitPolicy::kInterval);
   EXPECT_EQ(c.archive.writer.commit_interval_ms, 5);
@@ -276,6 +281,27 @@ max_age_h = 48
   EXPECT_EQ(ParseConfig("[archive]\ndir = \"/a\"\n", "t.toml").archive.writer.directory, "/a");
   ExpectError("[archive]\ncommit = \"always\"\n", "archive.commit: expected \"group\"");
   ExpectError("[archive]\nblock_kb = 1\n", "archive.block_kb: expected an integer");
+  EXPECT_EQ(ParseConfig("[archive]\nmax_mb = 3\n", "t.toml").archive.retention_max_bytes,
+            3ull << 20);
+  ExpectError("[archive]\nmax_gb = 1\nmax_mb = 3\n", "archive.max_mb: give max_gb or max_mb");
+  ExpectError("[archive]\ncompressor = \"gpu\"\n", "archive.compressor: expected \"auto\"");
+}
+
+TEST(ConfigTest, NodeIdIsAStableHashOfTheNameDefaultingToTheHostname) {
+  const Config c = ParseConfig("[node]\nid = \"beacon-1\"\n", "t.toml");
+  EXPECT_EQ(c.node_name, "beacon-1");
+  EXPECT_EQ(c.node_id, NodeIdOf("beacon-1"));
+  EXPECT_EQ(c.archive.writer.node, c.node_id);
+  EXPECT_EQ(c.forwarder.node, c.node_id);
+  EXPECT_NE(NodeIdOf("beacon-1"), NodeIdOf("beacon-2"));
+  // Pinned: archives and ClickHouse batch ids carry the value.
+  EXPECT_EQ(NodeIdOf("beacon-1"), 0x35ee5e97bf3dbf05ULL);
+  const Config defaults = DefaultConfig();
+  EXPECT_FALSE(defaults.node_name.empty());
+  EXPECT_EQ(defaults.node_id, NodeIdOf(defaults.node_name));
+  EXPECT_EQ(defaults.archive.writer.node, defaults.node_id);
+  ExpectError("[node]\nid = \"\"\n", "node.id: expected a non-empty name");
+  ExpectError("[node]\nname = \"x\"\n", "node.name");
 }
 
 TEST(ConfigTest, ReadsAClusterOfShardsAndItsSpool) {
@@ -300,6 +326,102 @@ breakdown_flush_interval_ms = 0
 
 TEST(ConfigTest, ShippedSiteRegistryParses) {
   EXPECT_EQ(kernels::SiteRegistry::Load(BEACON_EXAMPLE_SITES).size(), 3u);
+}
+
+// A config with every section and the non-default shapes: udp, dpdk with a mirror, shards,
+// per-site budgets, allowed sources of both families, a token.
+constexpr char kEverySection[] = R"([sites]
+registry = "/etc/beacond/sites.conf"
+[http]
+listen = "0.0.0.0:80"
+workers = 3
+country_headers = ["X-Geo"]
+[management]
+listen = "0.0.0.0:9464"
+token = "s3cret"
+[pipeline]
+visitor_key = "0123456789abcdef"
+epoch_ms = 250
+[clickhouse]
+shards = [["http://127.0.0.1:1", "http://127.0.0.1:2"], ["http://127.0.0.1:3"]]
+cluster = "c"
+password = "pw"
+spool_dir = "/var/spool/beacond"
+[limits]
+site_rate_per_s = 100
+site_burst = 20
+[limits.sites.shop]
+rate_per_s = 5
+burst = 2
+[udp]
+hit_batch_port = 5140
+allowed_sources = ["10.0.0.0/8", "2001:db8::/32"]
+[dpdk]
+eal_args = ["-l", "0-1"]
+ports = ["net_null0"]
+syslog_port = 5514
+mirror_ports = [80]
+allowed_sources = ["192.0.2.7"]
+[archive]
+commit = "interval"
+max_gb = 3
+)";
+
+// --print-config's text parses back to the same config: printing that again gives the same
+// text, secrets in the clear or redacted.
+TEST(ConfigTest, PrintedConfigRoundTrips) {
+  for (const Config& config :
+       {DefaultConfig(), LoadConfig(BEACON_EXAMPLE_CONFIG), ParseConfig(kEverySection, "t.toml")}) {
+    for (const bool redact : {false, true}) {
+      const std::string printed = PrintConfig(config, redact);
+      EXPECT_EQ(PrintConfig(ParseConfig(printed, "printed.toml"), redact), printed) << printed;
+    }
+  }
+  const Config every = ParseConfig(kEverySection, "t.toml");
+  const Config back = ParseConfig(PrintConfig(every, false), "printed.toml");
+  EXPECT_EQ(back.pipeline.visitor_key, 0x0123456789abcdefULL);
+  EXPECT_EQ(back.management_token, "s3cret");
+  EXPECT_EQ(back.udp.relay.allowed_sources.size(), 2u);
+  EXPECT_EQ(back.site_budget.sites.size(), 1u);
+  const std::string redacted = PrintConfig(every, true);
+  for (const char* secret : {"s3cret", "pw'", "0123456789abcdef"}) {
+    EXPECT_EQ(redacted.find(secret), std::string::npos) << secret;
+  }
+  EXPECT_NE(redacted.find("token = '(redacted)'"), std::string::npos);
+}
+
+// Every key the shipped example documents (commented out or not) is printed: a key added to
+// the parser must be added to PrintConfig too (and to RestartOnlyChanges' live keys when a
+// reload applies it).
+TEST(ConfigTest, PrintedConfigHasEveryDocumentedKey) {
+  // kEverySection has shards, the defaults a url.
+  const std::string printed = PrintConfig(ParseConfig(kEverySection, "t.toml"), false) +
+                              PrintConfig(DefaultConfig(), false);
+  std::ifstream example(BEACON_EXAMPLE_CONFIG);
+  const std::regex key_line(R"(^#? ?([a-z][a-z0-9_]*) = .*)");
+  std::string line;
+  size_t keys = 0;
+  for (std::smatch m; std::getline(example, line);) {
+    if (!std::regex_match(line, m, key_line) || m[1] == "token_file") continue;
+    ++keys;
+    EXPECT_TRUE(std::regex_search(printed, std::regex("\n *" + m[1].str() + " = "))) << m[1];
+  }
+  EXPECT_GT(keys, 80u);
+}
+
+TEST(ConfigTest, RestartOnlyChangesLeaveOutWhatReloadsLive) {
+  const Config running = ParseConfig(kEverySection, "t.toml");
+  Config next = running;
+  next.sites_path = "/elsewhere.conf";
+  next.user_agent_regexes = "";
+  next.site_budget.every_site.rate_per_s = 7;
+  next.site_budget.sites.clear();
+  EXPECT_TRUE(RestartOnlyChanges(running, next).empty());
+  next.http_workers = 4;
+  next.udp.enabled = false;
+  next.forwarder.clickhouse.password = "other";
+  EXPECT_EQ(RestartOnlyChanges(running, next),
+            (std::vector<std::string>{"clickhouse.password", "http.workers", "udp"}));
 }
 
 }  // namespace

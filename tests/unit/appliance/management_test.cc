@@ -20,7 +20,8 @@ namespace {
 constexpr char kSites[] = "1 shop UA-1-1 shop.example\n";
 
 // One request with Connection: close; the whole answer.
-std::string Fetch(uint16_t port, const std::string& target, const std::string& headers = {}) {
+std::string Fetch(uint16_t port, const std::string& target, const std::string& headers = {},
+                  const std::string& method = "GET") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -30,8 +31,9 @@ std::string Fetch(uint16_t port, const std::string& target, const std::string& h
     close(fd);
     return {};
   }
-  const std::string request =
-      "GET " + target + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + headers + "\r\n";
+  const std::string request = method + " " + target +
+                              " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + headers +
+                              (method == "POST" ? "Content-Length: 0\r\n" : "") + "\r\n";
   [[maybe_unused]] const ssize_t sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string answer;
   char buf[4096];
@@ -125,6 +127,31 @@ TEST_F(ManagementTest, ReadinessFollowsSheddingAndDrainLivenessFollowsTicks) {
   const std::string dead = Fetch(port(), "/healthz", kAuth);
   EXPECT_EQ(dead.rfind("HTTP/1.1 503", 0), 0u) << dead;
   EXPECT_NE(dead.find("worker 0 stalled for "), std::string::npos) << dead;
+}
+
+// POST /reload runs the reload and answers its message: 200 applied, 422 refused; another
+// method is 405 and no token 401, neither reloading.
+TEST(ManagementReloadTest, ReloadIsAPostBehindTheToken) {
+  host::HttpServerConfig config;
+  config.port = 0;
+  host::HttpServer management(config, {});
+  std::atomic<int> reloads{0};
+  ServeReload(&management, "s3cret", [&reloads] {
+    const bool ok = ++reloads == 1;
+    return ReloadOutcome{ok, ok ? "ok: 1 sites (+0 -0)" : "refused: sites.conf:2: bad"};
+  });
+  management.Start();
+  const uint16_t port = management.port();
+  EXPECT_EQ(Fetch(port, "/reload", {}, "POST").rfind("HTTP/1.1 401", 0), 0u);
+  EXPECT_EQ(Fetch(port, "/reload", kAuth).rfind("HTTP/1.1 405", 0), 0u);
+  EXPECT_EQ(reloads.load(), 0);
+  const std::string applied = Fetch(port, "/reload", kAuth, "POST");
+  EXPECT_EQ(applied.rfind("HTTP/1.1 200", 0), 0u) << applied;
+  EXPECT_NE(applied.find("\r\n\r\nok: 1 sites (+0 -0)\n"), std::string::npos) << applied;
+  const std::string refused = Fetch(port, "/reload", kAuth, "POST");
+  EXPECT_EQ(refused.rfind("HTTP/1.1 422", 0), 0u) << refused;
+  EXPECT_NE(refused.find("refused: sites.conf:2: bad"), std::string::npos) << refused;
+  management.Stop();
 }
 
 }  // namespace

@@ -168,5 +168,36 @@ TEST_F(NodeChecksTest, MissingHugepagesAndIsolationSayWhatToSet) {
   EXPECT_NE(cpus.fix.find("isolcpus=4,5"), std::string::npos) << cpus.fix;
 }
 
+TEST_F(NodeChecksTest, TooFewLcoresForTheWorkersIsAnError) {
+  UsePciPort();
+  config_.dpdk.workers = 3;  // -l 0-2: the main lcore and two workers
+  const auto findings = CheckNode(config_, FakeSys("vfio-pci"));
+  const Finding lcores = Named(findings, "dpdk lcores");
+  EXPECT_EQ(lcores.severity, Severity::kError);
+  EXPECT_NE(lcores.message.find("-l gives 3 lcores; [dpdk] workers = 3 needs 4"), std::string::npos)
+      << lcores.message;
+}
+
+// beacond --check's storage findings: an existing dir's mode, free space beside the bounds.
+TEST_F(NodeChecksTest, StorageChecksModesAndSpace) {
+  fs::permissions(config_.state_dir, fs::perms::owner_all | fs::perms::others_read);
+  config_.forwarder.spool_dir = (dir_ / "spool").string();
+  config_.forwarder.spool_max_bytes = uint64_t{1} << 60;  // more than any disk here
+  config_.archive.writer.directory = (dir_ / "state/archive").string();
+  fs::create_directories(config_.archive.writer.directory);
+  fs::permissions(config_.archive.writer.directory, fs::perms::owner_all);
+  config_.archive.retention_max_bytes = 1 << 20;
+  const auto findings = CheckStorage(config_);
+  const Finding state = Named(findings, "state dir");
+  EXPECT_EQ(state.severity, Severity::kWarning);
+  EXPECT_EQ(state.fix, "chmod 700 " + config_.state_dir);
+  ASSERT_TRUE(state.apply);
+  EXPECT_EQ(state.apply(), "");
+  EXPECT_EQ(fs::status(config_.state_dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_EQ(Named(findings, "spool space").severity, Severity::kWarning);
+  EXPECT_EQ(Named(findings, "archive space").severity, Severity::kOk);
+  EXPECT_EQ(Errors(findings), 0);
+}
+
 }  // namespace
 }  // namespace beacon::app

@@ -8,17 +8,21 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "bench/gen/ground_truth.h"
 #include "bench/gen/hit_sender.h"
+#include "bench/gen/request_log.h"
 #include "bench/gen/traffic_model.h"
 #include "bench/gen/verify.h"
 #include "kernels/aggregate/top_values.h"
@@ -195,6 +199,37 @@ TEST(TruthFileTest, RoundTrips) {
   EXPECT_EQ(dimensions.size(), kernels::kDimensionCount);
   EXPECT_TRUE(summary.breakdown_visitors.count({1, "browser", "Chrome Mobile"}) ||
               summary.breakdown_visitors.count({2, "browser", "Chrome Mobile"}));
+}
+
+// Phases of a registry change: the hits of a site beacond lacks are expected as unknown_site,
+// the rest as before; the truths of two phases add up.
+TEST(TruthFileTest, PhasesWithAnUnregisteredSiteAddUp) {
+  const auto registry = Registry(5);
+  TrafficOptions options;
+  options.hits = 3000;
+  options.malformed_share = 0;
+  options.bot_share = 0;
+  options.unregistered_sites = {2};
+  const TrafficModel model(registry, options);
+  GroundTruth truth;
+  for (const Request& req : AllRequests(model)) {
+    for (const Hit& hit : req.hits) {
+      EXPECT_EQ(hit.reject.has_value(), hit.site_id == 2);
+      truth.Record(hit, 29'000'000);
+    }
+  }
+  const TruthSummary phase = truth.Summary();
+  ASSERT_GT(phase.rejects.at("unknown_site"), 0u);
+  EXPECT_EQ(phase.accepted + phase.rejects.at("unknown_site"), 3000u);
+  TruthSummary both = phase;
+  both.Add(phase);
+  EXPECT_EQ(both.sent_hits, 6000u);
+  EXPECT_EQ(both.accepted, 2 * phase.accepted);
+  EXPECT_EQ(both.rejects.at("unknown_site"), 2 * phase.rejects.at("unknown_site"));
+  const auto& [key, cell] = *phase.site_minutes.begin();
+  EXPECT_EQ(both.site_minutes.at(key).pageviews, 2 * cell.pageviews);
+  EXPECT_EQ(both.site_minutes.at(key).visitors, 2 * cell.visitors);
+  EXPECT_EQ(both.site_visitors.at(key.first), 2 * phase.site_visitors.at(key.first));
 }
 
 // Every generated hit, decoded by the real GA decoder, is accepted or rejected exactly as the
@@ -392,17 +427,23 @@ class CountingCollector {
   std::atomic<uint64_t> hits_{0}, requests_{0}, refused_hits_{0};
 };
 
+// Two connections, four requests in flight each, to `collector`.
+SendOptions CollectorOptions(const CountingCollector& collector) {
+  SendOptions options;
+  options.target = ParseHttpTarget("http://127.0.0.1:" + std::to_string(collector.port()));
+  options.connections = 2;
+  options.pipeline = 4;
+  options.minute_guard_ms = 0;  // keep the test fast: no sleeping at minute ends
+  return options;
+}
+
 TEST(HitSenderTest, SendsEveryHitOnceAndResendsA503AndAfterAClose) {
   CountingCollector collector;
   const auto registry = Registry();
   TrafficOptions traffic;
   traffic.hits = 3000;
   const TrafficModel model(registry, traffic);
-  SendOptions options;
-  options.target = ParseHttpTarget("http://127.0.0.1:" + std::to_string(collector.port()));
-  options.connections = 2;
-  options.pipeline = 4;
-  options.minute_guard_ms = 0;  // keep the test fast: no sleeping at minute ends
+  const SendOptions options = CollectorOptions(collector);
   const SendReport report = SendTraffic(model, options);
   ASSERT_TRUE(report.ok()) << report.failure;
   EXPECT_EQ(report.hits, 3000u);
@@ -420,6 +461,64 @@ TEST(HitSenderTest, SendsEveryHitOnceAndResendsA503AndAfterAClose) {
   for (const auto& [key, n] : truth.pages) page_pv += n;
   EXPECT_EQ(pv, page_pv);
   EXPECT_EQ(truth.accepted + rejected, 3000u);
+}
+
+// With a request log: every request tagged, its fate logged; the requests pipelined behind
+// the collector's close are in doubt, not resent; the log rebuilds the sender's own truth.
+TEST(HitSenderTest, RequestLogRebuildsTheTruthOfAcknowledgedAndArchivedRequests) {
+  CountingCollector collector;
+  const auto registry = Registry();
+  TrafficOptions traffic;
+  traffic.hits = 3000;
+  const TrafficModel model(registry, traffic);
+  const std::string path = ::testing::TempDir() + "/request_log_test.log";
+  std::remove(path.c_str());
+  SendReport report;
+  {
+    RequestLog log(path);
+    SendOptions options = CollectorOptions(collector);
+    options.log = &log;
+    options.reconnect_timeout_s = 5;
+    report = SendTraffic(model, options);
+  }
+  ASSERT_TRUE(report.ok()) << report.failure;
+  EXPECT_GE(report.in_doubt, 1u);
+  EXPECT_LT(report.hits, 3000u);
+  std::ifstream acked_only(path);
+  const RebuiltTruth rebuilt = RebuildTruth(model, acked_only, nullptr);
+  EXPECT_EQ(rebuilt.in_doubt, report.in_doubt);
+  EXPECT_EQ(rebuilt.in_doubt_archived, 0u);
+  EXPECT_EQ(rebuilt.truth.Summary(), report.truth.Summary());
+
+  std::unordered_set<uint64_t> every_id;
+  for (const Request& r : AllRequests(model)) every_id.insert(r.id);
+  std::ifstream all(path);
+  const RebuiltTruth with_doubt = RebuildTruth(model, all, &every_id);
+  EXPECT_EQ(with_doubt.in_doubt_archived, report.in_doubt);
+  EXPECT_EQ(with_doubt.acknowledged_not_archived, 0u);
+  EXPECT_EQ(with_doubt.acknowledged, collector.requests() - 1);  // all but the 503
+  EXPECT_EQ(report.hits, collector.hits() - collector.refused_hits());
+  EXPECT_EQ(with_doubt.truth.Summary().sent_hits, 3000u);  // each request acked or in doubt
+}
+
+TEST(RequestWireTest, TagGoesOnTheFirstHitAndTagListsParse) {
+  const auto registry = Registry();
+  TrafficOptions traffic;
+  traffic.hits = 1000;
+  const TrafficModel model(registry, traffic);
+  for (const Request& req : model.Chunk(0)) {
+    if (req.transport != Transport::kBatch) continue;
+    std::vector<uint32_t> minutes;
+    const std::string wire = RequestWire(req, "h:1", 0, 0, &minutes, RequestTag(req.id));
+    const std::string body = wire.substr(wire.find("\r\n\r\n") + 4);
+    EXPECT_EQ(body.substr(0, body.find('\n')).find("&z=" + RequestTag(req.id)),
+              req.hits[0].params.size());
+    break;
+  }
+  std::istringstream tags("bg12\nbg7\n");
+  EXPECT_EQ(ReadTagList(tags, "t"), (std::unordered_set<uint64_t>{12, 7}));
+  std::istringstream bad("bg\n");
+  EXPECT_THROW(ReadTagList(bad, "t"), std::runtime_error);
 }
 
 TEST(BeaconCountersTest, SumsLabelSetsAndSplitsRejectsByReason) {

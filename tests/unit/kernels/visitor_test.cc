@@ -42,12 +42,15 @@ TEST(VisitorTest, AddressHashUsesTheSaltOfTheReceiveDay) {
 TEST(VisitorTest, AddressHashAloneGivesTheVisitor) {
   const VisitorSalts salts{.day = 20000, .today = 0x1111, .yesterday = 0x2222};
   const IpAddress ip = IpAddress::FromV4(0xc6120005);
-  uint64_t address_hash = 0, visitor = 0, other_day = 0;
-  ASSERT_TRUE(AddressHash(salts, 20000 * kDayMs, ip, "UA", &address_hash));
+  uint64_t address_hash = 0, visitor = 0, other_ua = 0, other_day = 0;
+  ASSERT_TRUE(AddressHash(salts, 20000 * kDayMs, ip, &address_hash));
   ASSERT_TRUE(VisitorFromAddress(salts, 20000 * kDayMs, 7, ip, "UA", &visitor));
-  EXPECT_EQ(visitor, VisitorFromAddressHash(address_hash, 7));  // what a replay derives
-  EXPECT_NE(visitor, VisitorFromAddressHash(address_hash, 8));
-  ASSERT_TRUE(AddressHash(salts, 20000 * kDayMs - 1, ip, "UA", &other_day));
+  EXPECT_EQ(visitor, VisitorFromAddressHash(address_hash, "UA", 7));  // what a replay derives
+  EXPECT_NE(visitor, VisitorFromAddressHash(address_hash, "UA", 8));
+  // Another user agent (Snowplow's own `ua`) with the same archived hash: as the live path.
+  ASSERT_TRUE(VisitorFromAddress(salts, 20000 * kDayMs, 7, ip, "UA2", &other_ua));
+  EXPECT_EQ(other_ua, VisitorFromAddressHash(address_hash, "UA2", 7));
+  ASSERT_TRUE(AddressHash(salts, 20000 * kDayMs - 1, ip, &other_day));
   EXPECT_NE(address_hash, other_day);
 }
 

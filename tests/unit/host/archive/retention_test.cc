@@ -1,11 +1,16 @@
-// Retention by age and size never deletes past a worker's watermark or a worker's newest segment.
+// Retention by age and size never deletes past a worker's watermark or a worker's newest segment;
+// the runner applies it on its thread, with the watermark hook or without one.
 #include "host/archive/retention.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <thread>
 
 #include "host/archive/archive_scanner.h"
+#include "host/archive/retention_runner.h"
 #include "host/archive/segment_files.h"
 #include "host/archive/segment_writer.h"
 #include "tests/unit/host/archive/archive_test_util.h"
@@ -98,6 +103,51 @@ TEST(Retention, AgeLimitDeletesOnlyOldSegmentsBelowTheWatermark) {
   EXPECT_LT(after.size(), before.size());
   EXPECT_EQ(after.back().path, before.back().path);
   EXPECT_EQ(FirstSequence(fs, scratch.archive(), 0), 1u);
+}
+
+// The runner without a watermark hook: every closed segment is free, each newest one is kept,
+// and its counters say what went and what is left.
+TEST(RetentionRunner, WithoutWatermarksKeepsOnlyEachNewestSegment) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  std::atomic<int64_t> clock{1'000'000};
+  WriteArchive(fs, scratch.archive(), &clock);
+  const size_t before =
+      Segments(fs, scratch.archive(), 0).size() + Segments(fs, scratch.archive(), 1).size();
+  RetentionRunner runner(fs, scratch.archive(), {.max_total_bytes = 1}, 60'000);
+  const RetentionResult result = runner.RunOnce(clock.load());
+  EXPECT_EQ(result.error, 0);
+  EXPECT_EQ(result.deleted_segments, before - 2);
+  EXPECT_EQ(Segments(fs, scratch.archive(), 0).size(), 1u);
+  EXPECT_EQ(Segments(fs, scratch.archive(), 1).size(), 1u);
+  EXPECT_EQ(runner.stats().deleted_segments.load(), before - 2);
+  EXPECT_EQ(runner.stats().deleted_bytes.load(), result.deleted_bytes);
+  uint64_t left = 0;
+  for (uint32_t worker : {0u, 1u}) {
+    for (const SegmentFile& s : Segments(fs, scratch.archive(), worker)) left += s.bytes;
+  }
+  EXPECT_EQ(runner.stats().disk_bytes.load(), left);
+}
+
+// A watermark hook (what acknowledged aggregates will feed) holds what a worker still needs;
+// the timer thread applies it without being called.
+TEST(RetentionRunner, TheWatermarkHookHoldsSegmentsOnItsThread) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  std::atomic<int64_t> clock{1'000'000};
+  WriteArchive(fs, scratch.archive(), &clock);
+  std::atomic<int> calls{0};
+  RetentionRunner runner(fs, scratch.archive(), {.max_total_bytes = 1}, 10, [&calls] {
+    calls.fetch_add(1);
+    return std::map<uint32_t, uint64_t>{{0, 250}};
+  });
+  runner.Start();
+  while (runner.stats().runs.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(calls.load(), 2);
+  EXPECT_TRUE(runner.stats().held_by_watermark.load());
+  EXPECT_LE(FirstSequence(fs, scratch.archive(), 0), 251u);
+  EXPECT_EQ(FirstSequence(fs, scratch.archive(), 1), 1u);
+  EXPECT_GT(runner.stats().deleted_segments.load(), 0u);
 }
 
 }  // namespace

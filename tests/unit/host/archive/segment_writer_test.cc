@@ -99,23 +99,35 @@ TEST(SegmentWriter, RoundTripFromAnySequence) {
 }
 
 // Frames unlike the writer's own (zstd's fastest level with a content checksum), standing in
-// for the card's: the scanner must read them the same.
+// for the card's: the scanner must read them the same. `frame_bytes` > 0 cuts a frame per that
+// many raw bytes, as the card does per 32 KiB.
 class FastChecksummedCompressor final : public kernels::BlockCompressor {
  public:
-  FastChecksummedCompressor() : cctx_(ZSTD_createCCtx()) {
+  explicit FastChecksummedCompressor(size_t frame_bytes = 0)
+      : cctx_(ZSTD_createCCtx()), frame_bytes_(frame_bytes) {
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, -5);
     ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
   }
   ~FastChecksummedCompressor() override { ZSTD_freeCCtx(cctx_); }
-  void Compress(std::string_view raw, std::string* frame) override {
-    frame->resize(ZSTD_compressBound(raw.size()));
-    frame->resize(ZSTD_compress2(cctx_, frame->data(), frame->size(), raw.data(), raw.size()));
+  void Compress(std::string_view raw, std::string* frames) override {
+    const size_t step = frame_bytes_ > 0 ? frame_bytes_ : raw.size();
+    frames->clear();
+    for (size_t at = 0; at < raw.size(); at += step) {
+      const std::string_view part = raw.substr(at, step);
+      const size_t used = frames->size();
+      frames->resize(used + ZSTD_compressBound(part.size()));
+      frames->resize(used + ZSTD_compress2(cctx_, frames->data() + used, frames->size() - used,
+                                           part.data(), part.size()));
+      ++frame_count;
+    }
     ++blocks;
   }
   int blocks = 0;
+  int frame_count = 0;
 
  private:
   ZSTD_CCtx* cctx_;
+  size_t frame_bytes_;
 };
 
 TEST(SegmentWriter, BlocksFromAnotherCompressorReadBackTheSame) {
@@ -133,6 +145,24 @@ TEST(SegmentWriter, BlocksFromAnotherCompressorReadBackTheSame) {
   EXPECT_GT(other.blocks, 1);
   ArchiveScanStats stats;
   EXPECT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 3000));
+  EXPECT_EQ(stats.corrupt_blocks, 0u);
+}
+
+TEST(SegmentWriter, BlocksOfManyFramesReadBackTheSame) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  FastChecksummedCompressor card_like(32 << 10);
+  SegmentWriterOptions options = Options(scratch.archive());
+  options.block_bytes = 1 << 20;
+  options.compressor = &card_like;
+  {
+    auto writer = OpenWriter(fs, options);
+    ASSERT_TRUE(AppendRecords(*writer, 20000));
+    ASSERT_TRUE(writer->Flush());
+  }
+  EXPECT_GT(card_like.frame_count, 4 * card_like.blocks);
+  ArchiveScanStats stats;
+  EXPECT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 20000));
   EXPECT_EQ(stats.corrupt_blocks, 0u);
 }
 
@@ -256,6 +286,55 @@ TEST(SegmentWriter, RecoversATornTailCutAtEveryByteOfTheLastBlock) {
     writer.reset();
     ASSERT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 32)) << "cut at " << cut;
     ASSERT_EQ(stats.torn_blocks + stats.corrupt_blocks, 0u);
+  }
+}
+
+TEST(SegmentWriter, EpochMarkersSurviveATornTailAsWholeRecordsOrNotAtAll) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  const std::string pristine = scratch.path() + "/pristine";
+  uint64_t last_block_at = 0;
+  uint64_t size = 0;
+  const auto append_marker = [](SegmentWriter& writer, uint64_t epoch, uint64_t first) {
+    const std::string payload = kernels::EncodeEpochMarker(
+        {.epoch = epoch, .first_sequence = first, .last_sequence = writer.next_sequence() - 1});
+    EXPECT_NE(writer.Append(kernels::ControlRecord(payload, 1'700'000'000'000)), 0u);
+  };
+  {
+    auto writer = OpenWriter(fs, Options(pristine));
+    ASSERT_TRUE(AppendRecords(*writer, 10));
+    append_marker(*writer, 0, 1);  // sequence 11
+    ASSERT_TRUE(writer->Flush());
+    last_block_at = writer->stats().bytes.load();
+    ASSERT_TRUE(AppendRecords(*writer, 3));
+    append_marker(*writer, 1, 12);  // sequence 15
+    ASSERT_TRUE(writer->Flush());
+    size = writer->stats().bytes.load();
+  }
+  const std::string name = SegmentFileName(2, 1);
+  for (uint64_t cut = last_block_at; cut <= size; ++cut) {
+    std::filesystem::remove_all(scratch.archive());
+    std::filesystem::create_directory(scratch.archive());
+    std::filesystem::copy_file(pristine + "/" + name, scratch.archive() + "/" + name);
+    std::filesystem::resize_file(scratch.archive() + "/" + name, cut);
+    ArchiveScanner scanner(fs, scratch.archive());
+    ASSERT_EQ(scanner.Seek(2, 1), 0);
+    std::vector<uint64_t> markers;
+    uint64_t records = 0;
+    uint64_t sequence = 0;
+    kernels::ArchiveRecord record;
+    while (scanner.Next(&sequence, &record)) {
+      ++records;
+      if (!kernels::IsControlRecord(record)) continue;
+      kernels::EpochMarker marker;
+      ASSERT_EQ(kernels::DecodeEpochMarker(record.payload, &marker), kernels::ArchiveError::kOk);
+      EXPECT_EQ(marker.last_sequence, sequence - 1);
+      markers.push_back(marker.epoch);
+    }
+    const bool whole = cut == size;
+    EXPECT_EQ(records, whole ? 15u : 11u) << "cut at " << cut;
+    EXPECT_EQ(markers, whole ? (std::vector<uint64_t>{0, 1}) : std::vector<uint64_t>{0})
+        << "cut at " << cut;
   }
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "host/forward/dead_letter.h"
 #include "host/forward/schema.h"
 #include "host/forward/spool.h"
 #include "tests/unit/host/forward/cluster/silent_proxy.h"
@@ -164,10 +167,13 @@ TEST(ForwarderTest, MergesTwoWorkersEpochsIntoExactSums) {
   EXPECT_EQ(Query(client, "SELECT count() FROM site_minutes"), "3\n");
   EXPECT_EQ(Query(client, per_minute), expected);
 
+  // Each worker's epoch is a batch of its own (no merging across workers): three epochs, three
+  // batches of two inserts; (1, minute) and (1, minute, page, "/") of workers 0 and 1 are
+  // separate rows that ClickHouse sums.
   EXPECT_EQ(Sample(registry, "beacon_forward_epochs_offered_total"), 3);
-  EXPECT_EQ(Sample(registry, "beacon_forward_rows_sent_total{table=\"site_minutes\"}"), 4);
-  EXPECT_EQ(Sample(registry, "beacon_forward_rows_sent_total{table=\"breakdown_minutes\"}"), 7);
-  EXPECT_EQ(Sample(registry, "beacon_forward_inserts_total{result=\"ok\"}"), 4);
+  EXPECT_EQ(Sample(registry, "beacon_forward_rows_sent_total{table=\"site_minutes\"}"), 5);
+  EXPECT_EQ(Sample(registry, "beacon_forward_rows_sent_total{table=\"breakdown_minutes\"}"), 8);
+  EXPECT_EQ(Sample(registry, "beacon_forward_inserts_total{result=\"ok\"}"), 6);
   EXPECT_EQ(Sample(registry, "beacon_forward_inserts_total{result=\"failed\"}"), 0);
   EXPECT_EQ(Sample(registry, "beacon_forward_pending_bytes"), 0);
   EXPECT_GT(Sample(registry, "beacon_forward_last_insert_seconds"), 0);
@@ -323,9 +329,9 @@ TEST(ForwarderTest, HoldsBreakdownRowsAcrossFlushesUntilTheirIntervalOrTheDrain)
   EXPECT_GT(Sample(registry, "f_pending_bytes"), 0);
   EXPECT_EQ(Query(client, "SELECT count() FROM breakdown_minutes"), "0\n");
   ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
-  // (1, kMinute, "/") came from both epochs: 5 distinct keys in one insert.
-  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"breakdown_minutes\"}"), 5);
-  EXPECT_EQ(Sample(registry, "f_inserts_total{result=\"ok\"}"), 3);
+  // Held per worker: (1, kMinute, "/") of workers 0 and 1 are two rows, in one insert each.
+  EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"breakdown_minutes\"}"), 6);
+  EXPECT_EQ(Sample(registry, "f_inserts_total{result=\"ok\"}"), 4);
   EXPECT_EQ(Sample(registry, "f_pending_bytes"), 0);
   EXPECT_EQ(Query(client,
                   "SELECT value, sum(pageviews), uniqHLL12Merge(visitors) FROM breakdown_minutes "
@@ -575,6 +581,198 @@ TEST(ForwarderTest, ABatchReplayedFromTheSpoolAfterItsAckCountsOnce) {
   }
   std::filesystem::remove_all(dir);
   std::filesystem::remove_all(dir + "_before_send");
+}
+
+// A table of an earlier release (breakdown_minutes without batch_id) refuses the rows for what
+// they are: the batch becomes a dead letter holding only the breakdown rows ClickHouse did not
+// take, the batches behind it land, and once the table is fixed a retry lands it exactly once.
+TEST(ForwarderTest, SetsARefusedBatchAsideLetsTheNextOnesThroughAndRetriesIt) {
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "dead_db"));
+  ApplySchema(client, "dead_db");
+  ASSERT_TRUE(client.Execute("DROP TABLE dead_db.breakdown_minutes").ok());
+  ASSERT_TRUE(client
+                  .Execute("CREATE TABLE dead_db.breakdown_minutes (site_id UInt32, minute "
+                           "DateTime, dimension " +
+                           DimensionEnumType() +
+                           ", value String, pageviews UInt64, events UInt64, visitors "
+                           "AggregateFunction(uniqHLL12, UInt64)) ENGINE = MergeTree() "
+                           "ORDER BY site_id")
+                  .ok());
+  const std::string dir = ::testing::TempDir() + "dead_spool_" + std::to_string(::getpid());
+  ForwarderConfig config = Config(Endpoint(url, "dead_db"), /*flush_interval_ms=*/10,
+                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
+  config.spool_dir = dir;
+  config.spool_fsync = false;
+  Forwarder forwarder(config);
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  kernels::EpochRows refused = WorkerZeroEpoch();
+  ASSERT_TRUE(forwarder.Offer(refused));
+  WaitUntil([&] { return Sample(registry, "f_dead_letter_records") >= 1; });
+  kernels::EpochRows behind = WorkerOneEpoch(0);
+  behind.breakdowns.clear();
+  ASSERT_TRUE(forwarder.Offer(behind));
+  WaitUntil([&] { return forwarder.acknowledged_events() >= 7; });
+  EXPECT_EQ(forwarder.acknowledged_events(), 7u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "13\t16\n");
+  EXPECT_EQ(Sample(registry, "f_dead_letter_total{shard=\"1\",table=\"breakdown_minutes\"}"), 1);
+  EXPECT_EQ(Sample(registry, "f_dead_letter_total{shard=\"1\",table=\"site_minutes\"}"), 0);
+  EXPECT_EQ(Sample(registry, "f_dead_letter_records"), 1);
+
+  DeadLetters letters(dir, 1 << 20, false);
+  const std::vector<DeadLetter> listed = letters.List();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].table, "breakdown_minutes");
+  EXPECT_NE(listed[0].error.find("Code: 33"), std::string::npos) << listed[0].error;
+  ASSERT_TRUE(client.Execute("DROP TABLE dead_db.breakdown_minutes").ok());
+  ApplySchema(client, "dead_db");
+  std::string error;
+  ASSERT_TRUE(letters.Retry(listed[0].id, &error)) << error;
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(forwarder.acknowledged_events(), 16u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "13\t16\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
+  EXPECT_EQ(Sample(registry, "f_dead_letter_records"), 0);
+  const Forwarder::Ledger ledger = forwarder.ledger();
+  EXPECT_EQ(ledger.offered, 16u);
+  EXPECT_EQ(ledger.dead_lettered, 9u);  // where they were until the retry
+  EXPECT_EQ(ledger.replayed, 9u);
+  EXPECT_EQ(ledger.in_memory + ledger.spooled, 0u);
+  std::filesystem::remove_all(dir);
+}
+
+// A server that takes the connection and the request and never answers: an insert in flight
+// ends at the drain deadline (not at timeout_ms), its batch waits in the spool, and the next
+// start sends it once.
+TEST(ForwarderTest, DrainEndsAnInsertInFlightAtItsDeadlineAndSpoolsTheBatch) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(listener, 16), 0);  // never accepted: the kernel completes the handshake
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string dir = ::testing::TempDir() + "silent_spool_" + std::to_string(::getpid());
+  ForwarderConfig config =
+      Config(Endpoint(LoopbackUrl(ntohs(address.sin_port)), "silent_db", 60'000),
+             /*flush_interval_ms=*/10);
+  config.spool_dir = dir;
+  config.spool_fsync = true;
+  {
+    Forwarder forwarder(config);
+    forwarder.Start();
+    kernels::EpochRows rows = WorkerZeroEpoch();
+    ASSERT_TRUE(forwarder.Offer(rows));
+    std::this_thread::sleep_for(milliseconds(300));  // the insert is on the wire by now
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(forwarder.Drain(milliseconds(500)));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2'000));
+    EXPECT_EQ(forwarder.spooled_records(), 1u);
+    const Forwarder::Ledger ledger = forwarder.ledger();
+    EXPECT_EQ(ledger.offered, 9u);
+    EXPECT_EQ(ledger.spooled, 9u);
+    EXPECT_EQ(ledger.in_memory + ledger.acknowledged + ledger.dead_lettered, 0u);
+  }
+  close(listener);
+
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "silent_db"));
+  ApplySchema(client, "silent_db");
+  config.clickhouse.url = url;
+  config.shards.clear();
+  Forwarder restarted(config);
+  restarted.Start();
+  ASSERT_TRUE(restarted.Drain(milliseconds(60'000)));
+  EXPECT_EQ(restarted.ledger().replayed, 9u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
+  std::filesystem::remove_all(dir);
+}
+
+// A spool record that cannot be read (EISDIR here: a directory where the file should be; EMFILE
+// and EIO take the same path) is counted by errno and read again with backoff, never taken as
+// torn; once readable it is sent.
+TEST(ForwarderTest, RetriesASpoolRecordItCannotReadInsteadOfDeletingIt) {
+  const std::string url = LocalClickHouse::Shared().url();
+  const std::string dir = ::testing::TempDir() + "unreadable_" + std::to_string(::getpid());
+  ForwarderConfig config = Config(Endpoint(url, "unreadable_db"), /*flush_interval_ms=*/10,
+                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
+  config.spool_dir = dir;
+  config.spool_fsync = false;
+  {
+    Forwarder no_database(config);  // unreadable_db does not exist yet: the batch is spooled
+    no_database.Start();
+    kernels::EpochRows rows = WorkerZeroEpoch();
+    ASSERT_TRUE(no_database.Offer(rows));
+    EXPECT_FALSE(no_database.Drain(milliseconds(300)));
+    ASSERT_EQ(no_database.spooled_records(), 1u);
+  }
+  const std::string record = dir + "/shard-1/00000000000000000000.rec";
+  std::filesystem::rename(record, dir + "/aside");
+  std::filesystem::create_directory(record);
+  ClickHouseClient client(Endpoint(url, "unreadable_db"));
+  ApplySchema(client, "unreadable_db");
+  Forwarder forwarder(config);
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  const std::string errors = "f_spool_read_errors_total{shard=\"1\",errno=\"EISDIR\"}";
+  auto read_errors = [&] {  // no EISDIR series before the first such error
+    const std::string scrape = registry.Scrape();
+    const size_t at = scrape.find(errors + " ");
+    return at == std::string::npos ? 0.0 : std::stod(scrape.substr(at + errors.size() + 1));
+  };
+  WaitUntil([&] { return read_errors() >= 3; });
+  EXPECT_GE(read_errors(), 3);
+  EXPECT_EQ(Sample(registry, "f_spool_read_errors_total{shard=\"1\",errno=\"EMFILE\"}"), 0);
+  EXPECT_EQ(Sample(registry, "f_spool_torn_total{shard=\"1\"}"), 0);
+  EXPECT_EQ(forwarder.spooled_records(), 1u);
+  std::filesystem::remove(record);
+  std::filesystem::rename(dir + "/aside", record);
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(forwarder.acknowledged_events(), 9u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
+  std::filesystem::remove_all(dir);
+}
+
+// A batch whose spool append failed stays in memory; a newer batch spooled behind it once the
+// disk works again must not be deleted when the older one is acknowledged.
+TEST(ForwarderTest, ABatchTheSpoolRefusedNeverTakesTheHeadOfANewerOne) {
+  const std::string url = LocalClickHouse::Shared().url();
+  const std::string dir = ::testing::TempDir() + "refused_" + std::to_string(::getpid());
+  ForwarderConfig config = Config(Endpoint(url, "refused_db"), /*flush_interval_ms=*/10,
+                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
+  config.spool_dir = dir;
+  config.spool_fsync = false;
+  Forwarder forwarder(config);  // refused_db does not exist yet: every insert fails
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  std::filesystem::remove_all(dir + "/shard-1");  // the spool cannot write
+  forwarder.Start();
+  kernels::EpochRows older = WorkerZeroEpoch();
+  ASSERT_TRUE(forwarder.Offer(older));
+  WaitUntil([&] { return Sample(registry, "f_spool_refusals_total{shard=\"1\"}") >= 1; });
+  ASSERT_GE(Sample(registry, "f_spool_refusals_total{shard=\"1\"}"), 1);
+  kernels::EpochRows newer = WorkerOneEpoch(0);
+  ASSERT_TRUE(forwarder.Offer(newer));
+  const double refused = Sample(registry, "f_spool_refusals_total{shard=\"1\"}");
+  WaitUntil([&] { return Sample(registry, "f_spool_refusals_total{shard=\"1\"}") >= refused + 2; });
+  // The disk works again: the sender spools the newer batch first, then retries the older.
+  std::filesystem::create_directory(dir + "/shard-1");
+  WaitUntil([&] { return forwarder.spooled_records() >= 1; });
+  ASSERT_EQ(forwarder.spooled_records(), 1u);
+  const double failed = Sample(registry, "f_inserts_total{result=\"failed\"}");
+  WaitUntil([&] { return Sample(registry, "f_inserts_total{result=\"failed\"}") >= failed + 2; });
+  ClickHouseClient client(Endpoint(url, "refused_db"));
+  ApplySchema(client, "refused_db");
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(forwarder.acknowledged_events(), 16u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "13\t16\n");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

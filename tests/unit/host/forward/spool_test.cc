@@ -1,10 +1,17 @@
-// Spool: records come back in order across a reopen; a torn tail is cut, a corrupt frame is
-// set aside, both counted and never returned; a full spool refuses.
+// Spool: records come back in order across a reopen; a torn tail and a corrupt frame are set
+// aside, counted and never returned; a record that cannot be read now stays; a full spool
+// refuses; records put back are adopted.
 #include "host/forward/spool.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 
 #include <filesystem>
 #include <fstream>
@@ -112,7 +119,131 @@ TEST_F(SpoolTest, CutsATornTailAndCountsIt) {
   EXPECT_EQ(spool.torn_records(), 1u);
   EXPECT_EQ(spool.corrupt_records(), 0u);
   EXPECT_FALSE(fs::exists(files[1]));
+  EXPECT_TRUE(fs::exists(files[1].string() + ".torn"));  // set aside, not deleted
   EXPECT_EQ(spool.bytes(), 0u);
+}
+
+TEST_F(SpoolTest, HandsTornAndCorruptRecordsToItsSetAside) {
+  {
+    Spool spool(dir_, 1 << 20, false);
+    Append(spool, "torn");
+    Append(spool, "corrupt");
+    Append(spool, "good");
+  }
+  const auto files = Records();
+  fs::resize_file(files[0], fs::file_size(files[0]) - 1);
+  fs::resize_file(files[1], fs::file_size(files[1]) + 1);  // longer than its frame says
+  std::vector<std::string> reasons;
+  Spool spool(dir_, 1 << 20, false, [&](const std::string& path, const std::string& reason) {
+    reasons.push_back(reason);
+    return fs::remove(path);
+  });
+  std::string payload;
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "good");
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_NE(reasons[0].find("torn"), std::string::npos);
+  EXPECT_NE(reasons[1].find("corrupt"), std::string::npos);
+  EXPECT_EQ(Records().size(), 1u);
+}
+
+// Out of file descriptors (EMFILE): the record cannot even be opened, which says nothing about
+// its bytes. It stays, is not counted as torn, and is read once descriptors are free again.
+TEST_F(SpoolTest, KeepsARecordItCannotOpenAndReadsItLater) {
+  Spool spool(dir_, 1 << 20, false);
+  Append(spool, "kept");
+  rlimit before{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &before), 0);
+  const int lowest_free = dup(0);  // the descriptor the next open would get
+  ASSERT_GE(lowest_free, 0);
+  close(lowest_free);
+  rlimit tight = before;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::string payload;
+  const bool read = spool.Front(&payload);
+  const int error = spool.read_error();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &before), 0);
+  EXPECT_FALSE(read);
+  EXPECT_EQ(error, EMFILE);
+  EXPECT_EQ(spool.records(), 1u);
+  EXPECT_EQ(spool.torn_records() + spool.corrupt_records(), 0u);
+  EXPECT_EQ(Records().size(), 1u);
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "kept");
+  EXPECT_EQ(spool.read_error(), 0);
+}
+
+// A read that fails after the open (here EISDIR: a directory where the record should be; EIO
+// from a failing disk takes the same path) keeps the record too.
+TEST_F(SpoolTest, KeepsARecordWhoseReadFails) {
+  {
+    Spool spool(dir_, 1 << 20, false);
+    Append(spool, "first");
+  }
+  const fs::path record = Records().at(0);
+  fs::rename(record, dir_ + "/aside");
+  fs::create_directory(record);
+  Spool spool(dir_, 1 << 20, false);
+  std::string payload;
+  EXPECT_FALSE(spool.Front(&payload));
+  EXPECT_EQ(spool.read_error(), EISDIR);
+  EXPECT_EQ(spool.records(), 1u);
+  EXPECT_EQ(spool.torn_records() + spool.corrupt_records(), 0u);
+  fs::remove(record);
+  fs::rename(dir_ + "/aside", record);
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "first");
+}
+
+// Permission denied (EACCES): as root, a child that became nobody reads the spool of root's
+// 0700 directory; otherwise the record is made unreadable (mode 000).
+TEST_F(SpoolTest, KeepsARecordItMayNotRead) {
+  Spool spool(dir_, 1 << 20, false);
+  Append(spool, "kept");
+  const bool root = geteuid() == 0;
+  if (!root) {
+    ASSERT_EQ(chmod(Records().at(0).c_str(), 0), 0);
+  }
+  EXPECT_EXIT(
+      {
+        if (root && setuid(65534) != 0) std::_Exit(2);
+        std::string payload;
+        const bool read = spool.Front(&payload);
+        std::_Exit(!read && spool.read_error() == EACCES && spool.records() == 1 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  if (!root) {
+    ASSERT_EQ(chmod(Records().at(0).c_str(), 0600), 0);
+  }
+  std::string payload;
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "kept");
+  EXPECT_EQ(spool.torn_records() + spool.corrupt_records(), 0u);
+}
+
+TEST_F(SpoolTest, AdoptsRecordsPutBackAsItsNewest) {
+  std::string returned_path;
+  {
+    Spool spool(dir_ + "/elsewhere", 1 << 20, false);
+    Append(spool, "put back");
+    returned_path = spool.dir() + "/00000000000000000000.rec";
+  }
+  Spool spool(dir_, 1 << 20, true);
+  Append(spool, "mine");
+  fs::rename(returned_path, dir_ + "/1234-s1.retry");
+  EXPECT_EQ(spool.AdoptReturned(), 1u);
+  EXPECT_EQ(spool.records(), 2u);
+  EXPECT_FALSE(fs::exists(dir_ + "/1234-s1.retry"));
+  std::string payload;
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "mine");
+  EXPECT_FALSE(spool.front_inherited());
+  spool.PopFront();
+  ASSERT_TRUE(spool.Front(&payload));
+  EXPECT_EQ(payload, "put back");
+  EXPECT_TRUE(spool.front_inherited());
+  EXPECT_EQ(spool.bytes(), Spool::RecordBytes(payload.size()));
 }
 
 TEST_F(SpoolTest, SetsACorruptFrameAsideAndSkipsIt) {

@@ -167,7 +167,7 @@ TEST_F(ArchiveIngressTest, RecordsCarryTheSaltedAddressHash) {
   std::string scratch;
   const kernels::ArchiveRecord record = ArchiveRecordOf(raw, 0, kSalts, &scratch);
   uint64_t expected = 0;
-  ASSERT_TRUE(kernels::AddressHash(kSalts, kNowMs, client, kUa, &expected));
+  ASSERT_TRUE(kernels::AddressHash(kSalts, kNowMs, client, &expected));
   EXPECT_EQ(record.address_hash, expected);
   EXPECT_NE(expected, 0u);
 }

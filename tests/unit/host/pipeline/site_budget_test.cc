@@ -111,5 +111,24 @@ TEST(SiteBudgetsTest, OneBudgetAcrossThreads) {
   EXPECT_GE(granted.load(), 100u + 990u);
 }
 
+// A reload's budgets share each kept site's bucket with the old ones, so that neither the rate
+// nor the drop count restarts, whichever set a worker still takes from.
+TEST(SiteBudgetsTest, AReloadKeepsTheBucketsOfKeptSites) {
+  SiteBudgets before(kSites, {{100, 10}, {}});
+  const std::pair<uint32_t, uint32_t> burst[] = {{1, 10}};
+  const std::pair<uint32_t, uint32_t> one[] = {{1, 1}};
+  EXPECT_EQ(before.Admit(burst, 0, kSecond), 1u);
+  EXPECT_EQ(before.Admit(one, 0, kSecond), 0u);
+  const auto reloaded = kernels::SiteRegistry::Parse("1 a UA-1-1 a.example\n3 c UA-3-1 c\n");
+  SiteBudgets after(reloaded, {{100, 10}, {}}, &before);
+  EXPECT_EQ(after.Admit(one, 0, kSecond), 0u);  // the burst is spent already
+  EXPECT_EQ(after.dropped(1), 2u);
+  EXPECT_EQ(before.Admit(one, 0, kSecond), 0u);  // a worker still on the old set
+  EXPECT_EQ(after.dropped(1), 3u);
+  EXPECT_TRUE(after.Take(3, 10, kSecond));  // a new site starts with its burst
+  EXPECT_FALSE(after.Take(3, 1, kSecond));
+  EXPECT_TRUE(after.Take(2, 50, kSecond));  // a removed site is outside the registry
+}
+
 }  // namespace
 }  // namespace beacon::host

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -76,6 +77,94 @@ TEST(WorkerPipelineTest, DecodesCountsAndClosesEpochsOnTime) {
   EXPECT_EQ(Sample(registry, "beacond_worker_beacons_total{worker=\"0\"}"), 3u);
   EXPECT_NE(registry.Scrape().find("\nbeacond_worker_cpu_seconds_total{worker=\"0\"} "),
             std::string::npos);
+}
+
+// A reload publishes a registry with site 2 added and site 1 removed: the worker takes it up
+// at its next batch, each site counts from then on, and the per-site counter of the removed
+// site keeps what it counted (for the rows of its open epoch too).
+TEST(WorkerPipelineTest, TakesUpAReloadedRegistryBetweenBatches) {
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  const auto first = std::make_shared<const kernels::SiteRegistry>(
+      kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n"));
+  LiveSettingsSource live({first, nullptr, nullptr});
+  PipelineConfig config;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &live, &forwarder));
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  WorkerPipeline& pipeline = *workers[0];
+  const int64_t t0 = 1'700'000'000'000;
+  const auto send = [&](const char* tid, const char* host) {
+    kernels::RawBatch raw;
+    AddHit(&raw,
+           std::string("v=1&tid=") + tid + "&cid=1.1&t=pageview&dl=https%3A%2F%2F" + host + "%2F",
+           t0);
+    pipeline.OnBatch(raw);
+  };
+  pipeline.OnTick(t0);
+  send("UA-1-1", "shop.example");
+  send("UA-2-1", "blog.example");  // not registered yet
+  EXPECT_EQ(Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}"), 1u);
+
+  live.Publish({std::make_shared<const kernels::SiteRegistry>(
+                    kernels::SiteRegistry::Parse("2 blog UA-2-1 blog.example\n")),
+                nullptr, nullptr});
+  EXPECT_EQ(first.use_count(), 2);  // the test's, and the settings the worker still holds
+  send("UA-2-1", "blog.example");
+  send("UA-1-1", "shop.example");   // removed
+  EXPECT_EQ(first.use_count(), 1);  // the worker let go of the old settings
+  EXPECT_EQ(Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}"), 2u);
+  EXPECT_EQ(Sample(registry, "beacond_events_accepted_total"), 2u);
+  pipeline.OnTick(t0 + 1000);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"1\",name=\"shop\"}"), 1u);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"2\",name=\"blog\"}"), 1u);
+}
+
+// Two workers decode while another thread publishes a registry with and one without site 3,
+// over and over: every beacon is counted once, accepted or rejected as unknown_site, and site
+// 1 (in both registries) loses nothing.
+TEST(WorkerPipelineTest, PublishingWhileWorkersRunCountsEveryBeaconOnce) {
+  Forwarder forwarder(UnreachableForwarder(64 << 20));
+  const auto with = std::make_shared<const kernels::SiteRegistry>(
+      kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n3 news UA-3-1 news.example\n"));
+  const auto without = std::make_shared<const kernels::SiteRegistry>(
+      kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n"));
+  LiveSettingsSource live({with, nullptr, nullptr});
+  PipelineConfig config;
+  config.epoch_ms = 5;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  for (uint32_t w = 0; w < 2; ++w) {
+    workers.push_back(std::make_unique<WorkerPipeline>(w, config, &live, &forwarder));
+  }
+  MetricsRegistry registry;
+  RegisterPipelineMetrics(&registry, &workers);
+  constexpr int kBatches = 400;
+  std::atomic<int> running{2};
+  std::vector<std::thread> threads;
+  for (auto& worker : workers) {
+    threads.emplace_back([&running, pipeline = worker.get()] {
+      const int64_t t0 = 1'700'000'000'000;
+      for (int b = 0; b < kBatches; ++b) {
+        kernels::RawBatch raw;
+        AddHit(&raw, "v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F", t0);
+        AddHit(&raw, "v=1&tid=UA-3-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fnews.example%2F", t0);
+        pipeline->OnBatch(raw);
+        pipeline->OnTick(t0 + b);
+      }
+      pipeline->Flush();
+      --running;
+    });
+  }
+  for (int n = 0; running > 0; ++n) live.Publish({n % 2 ? with : without, nullptr, nullptr});
+  for (auto& t : threads) t.join();
+  const uint64_t accepted = Sample(registry, "beacond_events_accepted_total");
+  const uint64_t unknown = Sample(registry, "beacond_rejects_total{reason=\"unknown_site\"}");
+  EXPECT_EQ(accepted + unknown, 2u * 2 * kBatches);
+  EXPECT_EQ(Sample(registry, "beacond_site_events_accepted_total{site=\"1\",name=\"shop\"}"),
+            2u * kBatches);
+  const uint64_t news =
+      Sample(registry, "beacond_site_events_accepted_total{site=\"3\",name=\"news\"}");
+  EXPECT_EQ(news == ~0ULL ? 0 : news, accepted - 2u * kBatches);
 }
 
 // Each family's samples come together under one TYPE line, however many workers there are.

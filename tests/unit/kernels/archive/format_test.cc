@@ -6,6 +6,7 @@
 
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/archive/block_codec.h"
@@ -79,6 +80,50 @@ class Level19Compressor final : public BlockCompressor {
   }
 };
 
+// The card's shape of payload: one frame per `chunk` raw bytes, back to back; frames under 256
+// raw bytes without their content size, as the card writes them.
+class ChunkedCompressor final : public BlockCompressor {
+ public:
+  explicit ChunkedCompressor(size_t chunk) : chunk_(chunk) {}
+  ~ChunkedCompressor() override { ZSTD_freeCCtx(cctx_); }
+  void Compress(std::string_view raw, std::string* frames) override {
+    frames->clear();
+    for (size_t at = 0; at < raw.size(); at += chunk_) {
+      const std::string_view part = raw.substr(at, chunk_);
+      ZSTD_CCtx_setParameter(cctx_, ZSTD_c_contentSizeFlag, part.size() >= 256 ? 1 : 0);
+      std::string frame(ZSTD_compressBound(part.size()), '\0');
+      frame.resize(ZSTD_compress2(cctx_, frame.data(), frame.size(), part.data(), part.size()));
+      frames->append(frame);
+      ++count_;
+    }
+  }
+  size_t count() const { return count_; }
+
+ private:
+  size_t chunk_;
+  ZSTD_CCtx* cctx_ = ZSTD_createCCtx();
+  size_t count_ = 0;
+};
+
+// Gives fixed bytes as the payload: a block with any frames, its CRC correct.
+class FixedPayload final : public BlockCompressor {
+ public:
+  explicit FixedPayload(std::string payload) : payload_(std::move(payload)) {}
+  void Compress(std::string_view, std::string* frames) override { *frames = payload_; }
+
+ private:
+  std::string payload_;
+};
+
+std::string Frame(std::string_view raw, bool content_size = true) {
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, content_size ? 1 : 0);
+  std::string frame(ZSTD_compressBound(raw.size()), '\0');
+  frame.resize(ZSTD_compress2(cctx, frame.data(), frame.size(), raw.data(), raw.size()));
+  ZSTD_freeCCtx(cctx);
+  return frame;
+}
+
 void ExpectSame(const ArchiveRecord& a, const ArchiveRecord& b) {
   EXPECT_EQ(a.receive_time_ms, b.receive_time_ms);
   EXPECT_EQ(a.address_hash, b.address_hash);
@@ -151,10 +196,63 @@ TEST(ArchiveFormat, SegmentHeaderRoundTripAndChecks) {
               version == 1 ? ArchiveError::kOk : ArchiveError::kBadVersion);
   }
   EXPECT_EQ(DecodeSegmentHeader({bytes, 63}, &decoded), ArchiveError::kTruncated);
+  EXPECT_EQ(decoded.version, kArchiveFormatVersion);
+  for (const uint16_t version : {uint16_t{0}, kMinArchiveFormatVersion, kArchiveFormatVersion,
+                                 uint16_t{kArchiveFormatVersion + 1}}) {
+    header.version = version;
+    EncodeSegmentHeader(header, bytes);
+    const bool known = version >= kMinArchiveFormatVersion && version <= kArchiveFormatVersion;
+    EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded),
+              known ? ArchiveError::kOk : ArchiveError::kBadVersion)
+        << version;
+  }
   bytes[20] ^= 1;
   EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded), ArchiveError::kBadChecksum);
   bytes[0] = 'X';
   EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded), ArchiveError::kBadMagic);
+}
+
+TEST(ArchiveFormat, ReadsVersionOneAndTwoSegmentsOnly) {
+  SegmentHeader header;
+  char bytes[kSegmentHeaderBytes];
+  SegmentHeader decoded;
+  for (const uint16_t version : {uint16_t{0}, uint16_t{1}, uint16_t{2}, uint16_t{3}}) {
+    header.version = version;
+    EncodeSegmentHeader(header, bytes);
+    EXPECT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded),
+              version == 1 || version == 2 ? ArchiveError::kOk : ArchiveError::kBadVersion)
+        << version;
+  }
+  EXPECT_EQ(SegmentHeader().version, 2);
+}
+
+TEST(ArchiveFormat, EpochMarkerRoundTripsInABlockAmongRecords) {
+  const EpochMarker marker{
+      .epoch = 7, .first_sequence = 100, .last_sequence = 163, .breakdown_cut = true};
+  const std::string payload = EncodeEpochMarker(marker);
+  ASSERT_EQ(payload.size(), kEpochMarkerBytes);
+  BlockEncoder encoder(1);
+  std::string storage;
+  ASSERT_EQ(encoder.Add(Sample(5, &storage)), ArchiveError::kOk);
+  ASSERT_EQ(encoder.Add(ControlRecord(payload, 1'700'000'000'000)), ArchiveError::kOk);
+  std::string block;
+  encoder.Finish(163, &block);
+  BlockDecoder decoder;
+  ASSERT_EQ(decoder.Decode(block), ArchiveError::kOk);
+  ASSERT_EQ(decoder.records().size(), 2u);
+  EXPECT_FALSE(IsControlRecord(decoder.records()[0]));
+  ASSERT_TRUE(IsControlRecord(decoder.records()[1]));
+  EpochMarker decoded;
+  ASSERT_EQ(DecodeEpochMarker(decoder.records()[1].payload, &decoded), ArchiveError::kOk);
+  EXPECT_EQ(decoded.epoch, 7u);
+  EXPECT_EQ(decoded.first_sequence, 100u);
+  EXPECT_EQ(decoded.last_sequence, 163u);
+  EXPECT_TRUE(decoded.breakdown_cut);
+  EXPECT_EQ(DecodeEpochMarker(payload.substr(1), &decoded), ArchiveError::kBadRecord);
+  std::string flags = payload;
+  flags[28] = 2;
+  EXPECT_EQ(DecodeEpochMarker(flags, &decoded), ArchiveError::kBadRecord);
+  EXPECT_EQ(DecodeEpochMarker(decoder.records()[0].payload, &decoded), ArchiveError::kBadRecord);
 }
 
 TEST(BlockCodec, RoundTripAndEveryFlippedBitRefused) {
@@ -210,6 +308,81 @@ TEST(BlockCodec, AnotherCompressorsFrameDecodesToTheSameRecords) {
   for (size_t i = 0; i < records.size(); ++i) {
     ExpectSame(records[i], their_decoder.records()[i]);
     ExpectSame(our_decoder.records()[i], their_decoder.records()[i]);
+  }
+}
+
+TEST(BlockCodec, BlockOfManyFramesReadsBackTheSameRecords) {
+  std::vector<std::string> storage(2000);
+  std::vector<ArchiveRecord> records;
+  BlockEncoder one(1);
+  BlockEncoder many(1);
+  for (int i = 0; i < 2000; ++i) {
+    records.push_back(Sample(i, &storage[static_cast<size_t>(i)]));
+    ASSERT_EQ(one.Add(records.back()), ArchiveError::kOk);
+    ASSERT_EQ(many.Add(records.back()), ArchiveError::kOk);
+  }
+  const size_t raw_bytes = many.raw_bytes();
+  // 32 KiB frames as the card makes them, and a last frame under 256 bytes without its size.
+  ChunkedCompressor chunked(32 << 10);
+  ASSERT_GT(raw_bytes % (32 << 10), 0u);
+  std::string single;
+  std::string block;
+  one.Finish(7, &single);
+  many.Finish(7, &block, &chunked);
+  EXPECT_EQ(chunked.count(), (raw_bytes + (32 << 10) - 1) / (32 << 10));
+  ASSERT_GT(chunked.count(), 2u);
+  BlockDecoder decoder;
+  ASSERT_EQ(decoder.Decode(block), ArchiveError::kOk);
+  ASSERT_EQ(decoder.records().size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) ExpectSame(records[i], decoder.records()[i]);
+  // Version 1 segments hold one frame per block: a block of several is refused there, while
+  // a single-frame block reads at every version.
+  EXPECT_EQ(decoder.Decode(block, 1), ArchiveError::kDecompress);
+  EXPECT_TRUE(decoder.records().empty());
+  ASSERT_EQ(decoder.Decode(single, 1), ArchiveError::kOk);
+  ASSERT_EQ(decoder.Decode(single, kArchiveFormatVersion), ArchiveError::kOk);
+  EXPECT_EQ(decoder.records().size(), records.size());
+}
+
+TEST(BlockCodec, FramesThatDoNotMakeExactlyTheBlockAreRefused) {
+  std::string value;
+  const ArchiveRecord record = Sample(5, &value);
+  BlockEncoder encoder(1);
+  ASSERT_EQ(encoder.Add(record), ArchiveError::kOk);
+  std::string good;
+  encoder.Finish(1, &good);
+  const std::string raw_frame = good.substr(kBlockHeaderBytes);
+  std::string raw(EncodedRecordBytes(record), '\0');
+  ASSERT_EQ(ZSTD_decompress(raw.data(), raw.size(), raw_frame.data(), raw_frame.size()),
+            raw.size());
+  const std::string half_a = raw.substr(0, raw.size() / 2);
+  const std::string half_b = raw.substr(raw.size() / 2);
+  const char skippable[8] = {0x50, 0x2A, 0x4D, 0x18, 0, 0, 0, 0};
+  const struct {
+    const char* what;
+    std::string payload;
+    ArchiveError expected;
+  } cases[] = {
+      {"two halves", Frame(half_a) + Frame(half_b), ArchiveError::kOk},
+      {"two halves, sizes omitted", Frame(half_a, false) + Frame(half_b, false), ArchiveError::kOk},
+      {"one half", Frame(half_a), ArchiveError::kDecompress},
+      {"a half too many", Frame(raw) + Frame(half_b), ArchiveError::kDecompress},
+      {"too many, sizes omitted", Frame(raw, false) + Frame(half_b, false),
+       ArchiveError::kDecompress},
+      {"trailing byte", Frame(raw) + "x", ArchiveError::kDecompress},
+      {"skippable frame", std::string(skippable, 8) + Frame(raw), ArchiveError::kDecompress},
+  };
+  BlockDecoder decoder;
+  for (const auto& c : cases) {
+    FixedPayload payload(c.payload);
+    ASSERT_EQ(encoder.Add(record), ArchiveError::kOk);
+    std::string block;
+    encoder.Finish(1, &block, &payload);
+    EXPECT_EQ(decoder.Decode(block), c.expected) << c.what;
+    if (c.expected == ArchiveError::kOk) {
+      ASSERT_EQ(decoder.records().size(), 1u);
+      ExpectSame(record, decoder.records()[0]);
+    }
   }
 }
 

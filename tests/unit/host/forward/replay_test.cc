@@ -1,0 +1,222 @@
+// The archive as the write-ahead log of the aggregates, against a real ClickHouse (one server,
+// Replicated tables): epochs rebuilt by replaying a worker's archive give byte-identical
+// batches (the table drops every resend), a replay over acknowledged watermarks sends nothing,
+// and records a failed archive sync lost are never counted.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "host/archive/fault_injection_file_system.h"
+#include "host/archive/file_system.h"
+#include "host/forward/clickhouse_client.h"
+#include "host/forward/forwarder.h"
+#include "host/forward/schema.h"
+#include "host/forward/watermarks.h"
+#include "host/pipeline/worker_pipeline.h"
+#include "kernels/site_registry.h"
+#include "tests/unit/host/forward/local_clickhouse.h"
+
+namespace beacon::host {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr char kSites[] = "1 shop UA-1-1 shop.example\n2 blog UA-2-1 blog.example\n";
+constexpr int64_t kNowMs = 1'740'000'000'000;  // 2025-02-19 21:20 UTC
+
+class ReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/replay_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    database_ = "replay_" + std::to_string(::getpid()) + "_" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    client_ =
+        std::make_unique<ClickHouseClient>(Endpoint(LocalClickHouse::Shared().url(), database_));
+    for (const std::string& statement : SchemaStatements(database_)) {
+      ASSERT_TRUE(client_->Execute(statement).ok()) << statement;
+    }
+    pipeline_.archive.enabled = true;
+    pipeline_.archive.writer.directory = dir_ + "/archive";
+    pipeline_.archive.writer.retry_interval_ms = 20;
+    pipeline_.breakdown_flush_interval_ms = 60'000;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // A forwarder of this test's database, node 9, recording into `watermarks`.
+  std::unique_ptr<Forwarder> MakeForwarder(WatermarkStore* watermarks) {
+    ForwarderConfig config;
+    config.clickhouse = Endpoint(LocalClickHouse::Shared().url(), database_);
+    config.flush_interval_ms = 20;
+    config.node = 9;
+    config.watermarks = watermarks;
+    auto forwarder = std::make_unique<Forwarder>(config);
+    forwarder->Start();
+    return forwarder;
+  }
+
+  std::unique_ptr<WatermarkStore> MakeWatermarks(const std::string& name) {
+    std::filesystem::create_directories(dir_ + "/" + name);
+    auto store = std::make_unique<WatermarkStore>(posix_, dir_ + "/" + name, 1);
+    EXPECT_EQ(store->Load(), 0);
+    return store;
+  }
+
+  // `count` pageviews of site 1 or 2 over five pages, each with a client id (no salt needed).
+  static kernels::RawBatch Hits(int first, int count) {
+    kernels::RawBatch batch;
+    for (int i = first; i < first + count; ++i) {
+      const int site = 1 + i % 2;
+      const std::string hit = "v=1&t=pageview&tid=UA-" + std::to_string(site) +
+                              "-1&cid=" + std::to_string(i % 37) + ".1&dl=https%3A%2F%2F" +
+                              (site == 1 ? "shop" : "blog") + ".example%2Fp" +
+                              std::to_string(i % 5);
+      EXPECT_TRUE(batch.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit,
+                            "Mozilla/5.0", kernels::IpAddress{}, kNowMs + i));
+    }
+    return batch;
+  }
+
+  // Three epochs of traffic through a live pipeline, the last one cut at Flush.
+  void RunLive(FileSystem& fs, Forwarder& forwarder) {
+    WorkerPipeline live(0, pipeline_, &sites_, &forwarder);
+    ASSERT_EQ(live.OpenArchive(fs), 0);
+    live.OnTick(1);
+    for (int epoch = 0; epoch < 3; ++epoch) {
+      kernels::RawBatch batch = Hits(epoch * 100, 100);
+      live.OnBatch(batch);
+      live.OnTick(1 + (epoch + 1) * pipeline_.epoch_ms);  // closes the epoch
+    }
+    ASSERT_TRUE(live.Flush());
+  }
+
+  // A live worker over `fs` that took the first 100 hits into its open epoch.
+  std::unique_ptr<WorkerPipeline> StartLive(FileSystem& fs, Forwarder* forwarder) {
+    auto live = std::make_unique<WorkerPipeline>(0, pipeline_, &sites_, forwarder);
+    EXPECT_EQ(live->OpenArchive(fs), 0);
+    live->OnTick(1);
+    kernels::RawBatch batch = Hits(0, 100);
+    live->OnBatch(batch);
+    return live;
+  }
+
+  std::string Sums() {
+    const ClickHouseResult site = client_->Execute(
+        "SELECT site_id, sum(pageviews), uniqHLL12Merge(visitors) FROM site_minutes GROUP BY "
+        "site_id ORDER BY site_id FORMAT TSV");
+    const ClickHouseResult pages = client_->Execute(
+        "SELECT site_id, value, sum(pageviews) FROM breakdown_minutes WHERE dimension = 'page' "
+        "GROUP BY site_id, value ORDER BY site_id, value FORMAT TSV");
+    EXPECT_TRUE(site.ok() && pages.ok()) << site.body << pages.body;
+    return site.body + pages.body;
+  }
+
+  std::string dir_;
+  std::string database_;
+  std::unique_ptr<ClickHouseClient> client_;
+  PipelineConfig pipeline_;
+  PosixFileSystem posix_;
+  const kernels::SiteRegistry sites_ = kernels::SiteRegistry::Parse(kSites);
+};
+
+// 150 pageviews of 37 client ids per site, 30 per page.
+constexpr char kSums[] =
+    "1\t150\t37\n2\t150\t37\n"
+    "1\t/p0\t30\n1\t/p1\t30\n1\t/p2\t30\n1\t/p3\t30\n1\t/p4\t30\n"
+    "2\t/p0\t30\n2\t/p1\t30\n2\t/p2\t30\n2\t/p3\t30\n2\t/p4\t30\n";
+
+TEST_F(ReplayTest, ReplayedEpochsAreByteIdenticalBatchesThatCountOnce) {
+  const auto acknowledged = MakeWatermarks("acknowledged");
+  {
+    const auto forwarder = MakeForwarder(acknowledged.get());
+    RunLive(posix_, *forwarder);
+    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  }
+  const std::string sums = Sums();
+  EXPECT_EQ(sums, kSums);
+  // Three site batches (one per epoch) and the breakdown rows of all three, cut at the last.
+  const ShardWatermark mark = acknowledged->Get(0)[0];
+  EXPECT_EQ(mark.site, 300u + 2);  // 300 beacons, two markers before the last epoch
+  EXPECT_EQ(mark.breakdown, mark.site);
+
+  // The watermark writes lost in a crash: everything is rebuilt and sent again, and the
+  // replicated tables drop every block as a duplicate.
+  const auto lost = MakeWatermarks("lost");
+  {
+    const auto forwarder = MakeForwarder(lost.get());
+    WorkerPipeline replay(0, pipeline_, &sites_, forwarder.get());
+    ASSERT_EQ(replay.OpenArchive(posix_), 0);
+    const WorkerReplayStats stats = replay.Replay(lost->ReplayStart(0));
+    EXPECT_EQ(stats.records, 300u);
+    EXPECT_EQ(stats.epochs, 4u);  // the three, and the empty one Flush closed to cut
+    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+    EXPECT_EQ(forwarder->totals().inserts, 4u);  // 3 site batches, 1 breakdown batch
+  }
+  EXPECT_EQ(Sums(), sums);
+  EXPECT_EQ(lost->Get(0)[0].site, mark.site);
+  EXPECT_EQ(lost->Get(0)[0].breakdown, mark.breakdown);
+
+  // Over the acknowledged watermarks, a replay from the start sends nothing.
+  {
+    const auto forwarder = MakeForwarder(acknowledged.get());
+    WorkerPipeline replay(0, pipeline_, &sites_, forwarder.get());
+    ASSERT_EQ(replay.OpenArchive(posix_), 0);
+    EXPECT_EQ(replay.Replay(1).epochs, 4u);
+    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+    EXPECT_EQ(forwarder->totals().inserts, 0u);
+  }
+  EXPECT_EQ(Sums(), sums);
+}
+
+TEST_F(ReplayTest, AnIdleWorkerCutsItsHeldBreakdownRowsAfterTheInterval) {
+  pipeline_.breakdown_flush_interval_ms = 50;
+  const auto watermarks = MakeWatermarks("marks");
+  const auto forwarder = MakeForwarder(watermarks.get());
+  const auto owned = StartLive(posix_, forwarder.get());
+  WorkerPipeline& live = *owned;
+  live.OnTick(1 + pipeline_.epoch_ms);  // closes the epoch; its breakdown rows are held
+  std::this_thread::sleep_for(milliseconds(60));
+  live.OnTick(1 + 2 * pipeline_.epoch_ms);  // idle: an empty epoch cuts them
+  for (int i = 0; i < 1000 && watermarks->Get(0)[0].breakdown == 0; ++i) {
+    live.PollDurability();
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(watermarks->Get(0)[0].breakdown, 100u);
+  const ClickHouseResult result = client_->Execute(
+      "SELECT sum(pageviews) FROM breakdown_minutes WHERE dimension = 'page' FORMAT TSV");
+  EXPECT_EQ(result.body, "100\n");
+}
+
+TEST_F(ReplayTest, RecordsLostToAFailedSyncAreNeverCounted) {
+  FaultInjectionFileSystem fs(posix_);
+  const auto watermarks = MakeWatermarks("marks");
+  const auto forwarder = MakeForwarder(watermarks.get());
+  const auto owned = StartLive(fs, forwarder.get());
+  WorkerPipeline& live = *owned;
+  while (live.PollDurability().durable < 100) std::this_thread::sleep_for(milliseconds(1));
+  // Aggregated, then lost: the failed sync drops them, and the open epoch is rebuilt from the
+  // 100 durable records.
+  fs.FailSyncs(EIO);
+  kernels::RawBatch lost = Hits(100, 100);
+  live.OnBatch(lost);
+  while (live.PollDurability().lost_through < 200) std::this_thread::sleep_for(milliseconds(1));
+  EXPECT_EQ(live.replayed_records(), 100u);
+  fs.FailSyncs(0);
+  while (!live.Admitting()) std::this_thread::sleep_for(milliseconds(5));
+  kernels::RawBatch after = Hits(200, 100);
+  live.OnBatch(after);
+  ASSERT_TRUE(live.Flush());
+  ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  const ClickHouseResult result =
+      client_->Execute("SELECT sum(pageviews) FROM site_minutes FORMAT TSV");
+  EXPECT_EQ(result.body, "200\n");  // the lost 100 were answered 503, and are not counted
+}
+
+}  // namespace
+}  // namespace beacon::host

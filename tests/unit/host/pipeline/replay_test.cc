@@ -1,0 +1,178 @@
+// ReplayArchive over a real archive written by SegmentWriter from every format's beacons: the
+// batches (rows as ClickHouse receives them) do not depend on the threads, the events are the
+// live decode's, and the time range and site filter hold.
+#include "host/pipeline/replay.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "host/archive/segment_writer.h"
+#include "host/forward/schema.h"
+#include "host/pipeline/archive_record.h"
+#include "kernels/decode.h"
+#include "tests/unit/host/archive/archive_test_util.h"
+#include "tests/unit/kernels/decode_inputs.h"
+
+namespace beacon::host {
+namespace {
+
+using kernels::decode_inputs::kNowMs;
+
+constexpr kernels::VisitorSalts kSalts{kNowMs / 86'400'000, 0x1111'2222'3333'4444,
+                                       0x5555'6666'7777'8888};
+constexpr uint64_t kVisitorKey = 0x5eed'1234'abcd'0042;
+// Between the receive times of consecutive beacons: all of them within kReplayClockSlackMs of
+// the segments' creation (the writer's I/O thread stamps it when it creates the file).
+constexpr int64_t kSpacingMs = 10;
+
+class ReplayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    inputs_ = kernels::decode_inputs::RealisticInputs(registry_, 5);
+    for (uint32_t worker : {0u, 1u}) WriteWorker(worker);
+  }
+
+  // Worker w archives the inputs i with i % 2 == w, as the live path does, and counts the
+  // events their live decode accepts.
+  void WriteWorker(uint32_t worker) {
+    SegmentWriterOptions options;
+    options.directory = scratch_.archive();
+    options.worker = worker;
+    options.block_bytes = 8 << 10;
+    options.segment_bytes = 256 << 10;
+    options.clock_ms = [] { return kNowMs; };
+    std::unique_ptr<SegmentWriter> writer;
+    ASSERT_EQ(SegmentWriter::Open(fs_, options, &writer), 0);
+    kernels::RawBatch raw;
+    std::string scratch;
+    for (size_t i = worker; i < inputs_.size(); i += 2) {
+      const auto& in = inputs_[i];
+      raw.Clear();
+      ASSERT_TRUE(raw.Add(in.endpoint, kernels::IngressKind::kHttp, in.payload, in.user_agent,
+                          kernels::IpAddress::FromV4(0x0A000000 + static_cast<uint32_t>(i)),
+                          TimeOf(i), in.query));
+      ASSERT_NE(writer->Append(ArchiveRecordOf(raw, 0, kSalts, &scratch)), 0u);
+      kernels::RejectCounters rejects;
+      kernels::EventBatch events;
+      kernels::DecodeBatch(raw, {&registry_, &rejects, kVisitorKey, kSalts}, &events);
+      live_events_[i] = events.size();
+    }
+    ASSERT_TRUE(writer->Flush());
+  }
+
+  static int64_t TimeOf(size_t i) { return kNowMs + static_cast<int64_t>(i) * kSpacingMs; }
+
+  // Batches by (worker, first sequence): their rows as RowBinary, as a ClickHouse sink sends them.
+  using Batches = std::map<std::pair<uint32_t, uint64_t>, std::string>;
+
+  Batches Replay(ReplayConfig config, ReplayStats* stats) {
+    config.directory = scratch_.archive();
+    config.records_per_batch = 64;
+    config.visitor_key = kVisitorKey;
+    config.registry = &registry_;
+    Batches batches;
+    std::mutex mu;
+    const ReplaySink sink = [&](ReplayBatch& batch) {
+      std::string rows;
+      for (const auto& row : batch.rows.site_minutes) AppendSiteMinuteRowBinary(row, &rows);
+      for (const auto& row : batch.rows.breakdowns) AppendBreakdownRowBinary(row, &rows);
+      std::lock_guard lock(mu);
+      EXPECT_TRUE(batches.emplace(std::pair(batch.worker, batch.first_sequence), rows).second);
+      EXPECT_EQ(batch.end_sequence, batch.first_sequence + 64);
+      return true;
+    };
+    EXPECT_EQ(ReplayArchive(fs_, config, sink, stats), 0);
+    EXPECT_EQ(stats->failed_batches.load(), 0u);
+    EXPECT_EQ(stats->damaged_blocks.load(), 0u);
+    return batches;
+  }
+
+  ScratchDir scratch_;
+  PosixFileSystem fs_;
+  const kernels::SiteRegistry registry_ =
+      kernels::SiteRegistry::Parse(kernels::decode_inputs::RegistryText());
+  std::vector<kernels::decode_inputs::Input> inputs_;
+  std::map<size_t, uint64_t> live_events_;  // by input
+};
+
+TEST_F(ReplayTest, TheThreadsDoNotChangeTheBatchesAndTheEventsAreTheLiveOnes) {
+  ReplayStats one;
+  ReplayStats three;
+  ReplayConfig config;
+  config.threads = 1;
+  const Batches a = Replay(config, &one);
+  config.threads = 3;
+  const Batches b = Replay(config, &three);
+  EXPECT_GT(a.size(), 20u);
+  EXPECT_EQ(a, b);
+  uint64_t live = 0;
+  for (const auto& [i, n] : live_events_) live += n;
+  EXPECT_EQ(one.events.load(), live);
+  EXPECT_EQ(three.events.load(), live);
+  EXPECT_EQ(one.beacons.load(), inputs_.size());
+  EXPECT_EQ(one.rejects.Total(), three.rejects.Total());
+}
+
+TEST_F(ReplayTest, TheTimeRangeAndTheSitesSelect) {
+  ReplayConfig config;
+  config.threads = 2;
+  config.from_ms = TimeOf(100);
+  config.to_ms = TimeOf(900);
+  ReplayStats stats;
+  Replay(config, &stats);
+  EXPECT_EQ(stats.beacons.load(), 800u);
+  uint64_t live = 0;
+  for (size_t i = 100; i < 900; ++i) live += live_events_[i];
+  EXPECT_EQ(stats.events.load(), live);
+
+  const uint32_t shop = registry_.FindByTrackingId("G-SHOP1")->site_id;
+  config.sites = {shop};
+  ReplayStats one_site;
+  ReplayConfig one = config;
+  one.directory = scratch_.archive();
+  one.records_per_batch = 64;
+  one.visitor_key = kVisitorKey;
+  one.registry = &registry_;
+  std::set<uint32_t> seen;
+  std::mutex mu;
+  ASSERT_EQ(ReplayArchive(
+                fs_, one,
+                [&](ReplayBatch& batch) {
+                  std::lock_guard lock(mu);
+                  for (const auto& row : batch.rows.site_minutes) seen.insert(row.site_id);
+                  return true;
+                },
+                &one_site),
+            0);
+  EXPECT_EQ(seen, std::set<uint32_t>{shop});
+  EXPECT_GT(one_site.events.load(), 0u);
+  EXPECT_LT(one_site.events.load(), stats.events.load());
+}
+
+TEST(ReplayBatchIdTest, DependsOnNodeWorkerRangeAndShardOnly) {
+  ReplayBatch batch;
+  batch.worker = 1;
+  batch.first_sequence = 129;
+  batch.end_sequence = 193;
+  const uint64_t id = ReplayBatchId(7, batch, 0);
+  EXPECT_EQ(id, ReplayBatchId(7, batch, 0));
+  batch.rows.events = 99;  // the rows do not enter it
+  EXPECT_EQ(id, ReplayBatchId(7, batch, 0));
+  EXPECT_NE(id, ReplayBatchId(8, batch, 0));
+  EXPECT_NE(id, ReplayBatchId(7, batch, 1));
+  batch.worker = 2;
+  EXPECT_NE(id, ReplayBatchId(7, batch, 0));
+  batch.worker = 1;
+  batch.first_sequence = 193;
+  batch.end_sequence = 257;
+  EXPECT_NE(id, ReplayBatchId(7, batch, 0));
+}
+
+}  // namespace
+}  // namespace beacon::host
