@@ -616,11 +616,15 @@ toml::table PipelineTable(const Config& config, bool redact_secrets) {
   return table;
 }
 
-toml::table ArchiveTable(const host::ArchiveConfig& archive) {
+toml::table ArchiveTable(const host::ArchiveConfig& archive, host::CompressorMode compressor) {
   const host::SegmentWriterOptions& w = archive.writer;
   static constexpr const char* kCommit[] = {"group", "interval", "none"};
+  // A size of whole GiB reads back from max_gb, any other from max_mb (the other key 0).
+  const uint64_t max_bytes = archive.retention_max_bytes;
+  const bool whole_gb = max_bytes % (uint64_t{1} << 30) == 0;
   return toml::table{
       {"enabled", archive.enabled},
+      {"compressor", std::string(host::CompressorModeName(compressor))},
       {"dir", w.directory},
       {"commit", kCommit[static_cast<int>(w.commit)]},
       {"commit_interval_ms", w.commit_interval_ms},
@@ -628,7 +632,8 @@ toml::table ArchiveTable(const host::ArchiveConfig& archive) {
       {"block_kb", static_cast<int64_t>(w.block_bytes >> 10)},
       {"segment_mb", static_cast<int64_t>(w.segment_bytes >> 20)},
       {"segment_age_s", w.segment_age_ms / 1000},
-      {"max_gb", static_cast<int64_t>(archive.retention_max_bytes >> 30)},
+      {"max_gb", whole_gb ? static_cast<int64_t>(max_bytes >> 30) : int64_t{0}},
+      {"max_mb", whole_gb ? int64_t{0} : static_cast<int64_t>(max_bytes >> 20)},
       {"max_age_h", archive.retention_max_age_ms / 3'600'000},
   };
 }
@@ -730,13 +735,14 @@ toml::table ConfigTable(const Config& config, bool redact_secrets) {
     management.insert("token", redact_secrets ? "(redacted)" : config.management_token);
   }
   toml::table root{
+      {"node", toml::table{{"id", config.node_name}}},
       {"sites", toml::table{{"registry", config.sites_path}}},
       {"http", HttpTable(config)},
       {"management", std::move(management)},
       {"pipeline", PipelineTable(config, redact_secrets)},
       {"enrich", toml::table{{"user_agents", config.user_agent_regexes}}},
       {"state", toml::table{{"dir", config.state_dir}}},
-      {"archive", ArchiveTable(config.archive)},
+      {"archive", ArchiveTable(config.archive, config.archive_compressor)},
       {"clickhouse", ClickHouseTable(config.forwarder, redact_secrets)},
       {"limits", LimitsTable(config)},
   };
