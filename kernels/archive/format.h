@@ -28,8 +28,9 @@ enum class ArchiveError : uint8_t {
 std::string_view ArchiveErrorName(ArchiveError error);
 
 // The segment format version written; readers take every version from kMinArchiveFormatVersion
-// on. Version 2 added control records (which a version 1 reader would refuse as bad records) and
-// lets a block's payload be several concatenated zstd frames (1: exactly one; README.md).
+// on. Version 2 added each record's weight column (version 1 records weigh 1), control records
+// (which a version 1 reader would refuse as bad records) and lets a block's payload be several
+// concatenated zstd frames (1: exactly one; README.md).
 inline constexpr uint16_t kArchiveFormatVersion = 2;
 inline constexpr uint16_t kMinArchiveFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderBytes = 64;
