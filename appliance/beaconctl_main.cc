@@ -27,38 +27,82 @@
 namespace beacon::app {
 namespace {
 
-// Applies the schema to every server in `urls` (every replica of every shard on a cluster:
-// the shard-local tables live on each, and each holds Distributed tables too). Idempotent.
-int Schema(const host::ClickHouseEndpoint& endpoint, const std::vector<std::string>& urls,
-           const host::SchemaOptions& options, bool print_only) {
+// Runs `statements` on `client` in order; false (said on stderr) at the first that fails.
+bool Apply(host::ClickHouseClient& client, const std::string& url,
+           const std::vector<std::string>& statements) {
+  for (const auto& sql : statements) {
+    const auto result = client.Execute(sql);
+    if (!result.ok()) {
+      std::fprintf(stderr, "beaconctl schema: %s: %s\n  failed: %s%s\n", url.c_str(), sql.c_str(),
+                   result.error.empty() ? "" : result.error.c_str(), result.body.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Rebuilds the data tables of `url` made before the weighted columns (MigrateWeightedStatements;
+// the rows copied when `copy_rows`). False when a statement failed.
+bool MigrateWeighted(host::ClickHouseClient& client, const std::string& url,
+                     const host::SchemaOptions& options, bool copy_rows) {
+  const std::string& db = options.database;
+  const auto found =
+      client.Execute("SELECT name FROM system.tables WHERE database = '" + db +
+                     "' AND name NOT IN (SELECT table FROM system.columns WHERE database = '" + db +
+                     "' AND name = 'weighted_pageviews') FORMAT TSV");
+  if (!found.ok()) {
+    std::fprintf(stderr, "beaconctl schema: %s: listing the tables failed: %s%s\n", url.c_str(),
+                 found.error.c_str(), found.body.c_str());
+    return false;
+  }
+  std::vector<std::string> existing;
+  std::istringstream lines(found.body);
+  for (std::string line; std::getline(lines, line);) existing.push_back(line);
+  for (const std::string& table : host::UnweightedTables(options, existing)) {
+    if (!Apply(client, url, host::MigrateWeightedStatements(options, table, copy_rows))) {
+      return false;
+    }
+    std::printf(
+        "schema: %s: %s.%s rebuilt with weighted columns (the old one kept as %s_unweighted)\n",
+        url.c_str(), db.c_str(), table.c_str(), table.c_str());
+  }
+  return true;
+}
+
+// Applies the schema to every server of `shards` (every replica of every shard on a cluster:
+// the shard-local tables live on each, and each holds Distributed tables too), rebuilding the
+// tables made before the weighted columns first (their rows copied on each shard's first
+// replica). Idempotent.
+int Schema(const host::ClickHouseEndpoint& endpoint,
+           const std::vector<std::vector<std::string>>& shards, const host::SchemaOptions& options,
+           bool print_only) {
   const auto statements = host::SchemaStatements(options);
   if (print_only) {
     for (const auto& sql : statements) std::printf("%s;\n\n", sql.c_str());
     return 0;
   }
-  for (const std::string& url : urls) {
-    host::ClickHouseEndpoint server = endpoint;
-    server.url = url;
-    host::ClickHouseClient client(server);
-    for (const auto& sql : statements) {
-      const auto result = client.Execute(sql);
-      if (!result.ok()) {
-        std::fprintf(stderr, "beaconctl schema: %s: %s\n  failed: %s%s\n", url.c_str(), sql.c_str(),
-                     result.error.empty() ? "" : result.error.c_str(), result.body.c_str());
+  for (const auto& replicas : shards) {
+    for (const std::string& url : replicas) {
+      host::ClickHouseEndpoint server = endpoint;
+      server.url = url;
+      host::ClickHouseClient client(server);
+      if (!Apply(client, url, {"CREATE DATABASE IF NOT EXISTS " + options.database}) ||
+          !MigrateWeighted(client, url, options, url == replicas.front()) ||
+          !Apply(client, url, statements)) {
         return 1;
       }
+      std::printf("schema OK: %zu statements applied to %s database %s%s\n", statements.size(),
+                  url.c_str(), endpoint.database.c_str(),
+                  options.cluster.empty() ? "" : (" (cluster " + options.cluster + ")").c_str());
     }
-    std::printf("schema OK: %zu statements applied to %s database %s%s\n", statements.size(),
-                url.c_str(), endpoint.database.c_str(),
-                options.cluster.empty() ? "" : (" (cluster " + options.cluster + ")").c_str());
   }
   return 0;
 }
 
 // Prints the counters of a Prometheus scrape: one line per sample, zero samples left out
 // unless `all`.
-int Stats(const std::string& url, bool all) {
-  std::istringstream text(HttpGet(url));
+int Stats(const std::string& url, bool all, const std::string& token) {
+  std::istringstream text(HttpGet(url, 5000, token));
   std::string line;
   std::map<std::string, std::string> samples;
   while (std::getline(text, line)) {
@@ -301,26 +345,21 @@ int RunDeadLetter(const CLI::App& dead_letter, DeadLetterCommand command) {
 // with the flags given overriding it.
 int RunSchema(const CLI::App& schema, const std::string& config_path,
               host::ClickHouseEndpoint endpoint, std::string cluster, bool print_only) {
-  std::vector<std::string> urls = {endpoint.url};
+  std::vector<std::vector<std::string>> shards = {{endpoint.url}};
   if (!config_path.empty()) {
     const auto config = LoadConfig(config_path);
     const auto overrides = endpoint;
     endpoint = config.forwarder.clickhouse;
-    urls = {endpoint.url};
-    if (!config.forwarder.shards.empty()) {
-      urls.clear();
-      for (const auto& replicas : config.forwarder.shards) {
-        urls.insert(urls.end(), replicas.begin(), replicas.end());
-      }
-    }
-    if (schema.count("--clickhouse") > 0) urls = {overrides.url};
+    shards = {{endpoint.url}};
+    if (!config.forwarder.shards.empty()) shards = config.forwarder.shards;
+    if (schema.count("--clickhouse") > 0) shards = {{overrides.url}};
     if (schema.count("--database") > 0) endpoint.database = overrides.database;
     if (schema.count("--cluster") == 0) cluster = config.forwarder.cluster;
   }
   host::SchemaOptions options;
   options.database = endpoint.database;
   options.cluster = cluster;
-  return Schema(endpoint, urls, options, print_only);
+  return Schema(endpoint, shards, options, print_only);
 }
 
 }  // namespace
@@ -352,6 +391,16 @@ int main(int argc, char** argv) {
   stats->add_flag("--all", all, "Also print counters that are zero");
 
   auto* top = cli.add_subcommand("top", "Live view of running beacond nodes, from their /metrics");
+  // The management listener's bearer token (ManagementToken: file, environment, config).
+  std::string token_file;
+  std::string management_config;
+  for (auto* sub : {stats, top}) {
+    sub->add_option("--token-file", token_file,
+                    "File holding the management bearer token (else $BEACON_MANAGEMENT_TOKEN, "
+                    "else --config's [management] token)");
+    sub->add_option("-c,--config", management_config,
+                    "beacond config whose [management] token to send");
+  }
   std::vector<std::string> top_nodes;
   int top_interval_ms = 1000;
   bool top_once = false;
@@ -400,8 +449,11 @@ int main(int argc, char** argv) {
     if (*schema) {
       return beacon::app::RunSchema(*schema, config_path, endpoint, cluster, print_only);
     }
-    if (*stats) return beacon::app::Stats(metrics_url, all);
-    if (*top) return beacon::app::RunTop(top_nodes, top_interval_ms, top_once);
+    if (*stats || *top) {
+      const std::string token = beacon::app::ManagementToken(token_file, management_config);
+      if (*stats) return beacon::app::Stats(metrics_url, all, token);
+      return beacon::app::RunTop(top_nodes, top_interval_ms, top_once, token);
+    }
     if (*sites) return beacon::app::CheckSites(sites_path);
     if (*reload) {
       return beacon::app::Reload(reload_config, reload_management, reload_token);

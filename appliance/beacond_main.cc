@@ -251,6 +251,15 @@ void WarnOfExampleVisitorKey(const Config& config) {
                "of your own (16 hex digits) so that visitor ids cannot be recomputed\n");
 }
 
+// A card backend decodes after a beacon was archived and answered: budgets there drop beacons
+// from the aggregates without refusing them, and a replay of the archive re-admits them.
+void NoteBudgetsOnACard(const host::SiteBudgets& budgets, const host::Backend& backend) {
+  if (!budgets.enabled() || !backend.make_device) return;
+  std::fprintf(stderr,
+               "beacond: [limits] site budgets on a card backend: beacons over budget are "
+               "dropped from the aggregates, not refused with 429 (host/pipeline/README.md)\n");
+}
+
 void LogServing(const Config& config, size_t sites, const host::Backend& backend,
                 const host::HttpServer& http, int http_workers,
                 const host::HttpServer& management) {
@@ -351,6 +360,7 @@ int Run(const Config& config, const CommandLine& args) {
   host::ForwarderConfig forwarder_config = config.forwarder;
   forwarder_config.watermarks = watermarks.get();
   host::Forwarder forwarder(forwarder_config);
+  NoteBudgetsOnACard(*reloader.live()->Current()->budgets, backend);
   Pipelines pipelines(PipelineConfigOf(config, backend, *compressor, &salts), reloader.live(),
                       &forwarder, watermarks.get());
   const int http_workers = HttpWorkers(config);

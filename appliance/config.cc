@@ -237,6 +237,21 @@ void ParseHttp(const toml::table& root, const std::string& source, Config* confi
   http.CheckNoOtherKeys();
 }
 
+}  // namespace
+
+std::string ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  return in ? token : "";
+}
+
+namespace {
+
 // [management] token or token_file (its content, trailing whitespace trimmed); a listener off
 // loopback without one is refused.
 void ParseManagementAccess(Section& section, const std::string& source, Config* config) {
@@ -244,16 +259,9 @@ void ParseManagementAccess(Section& section, const std::string& source, Config* 
   std::string file;
   if (section.String("token_file", &file)) {
     if (has_token) Fail(source, "management.token_file", "give token or token_file, not both");
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string token = text.str();
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
-      token.pop_back();
-    }
-    if (!in || token.empty())
+    config->management_token = ReadTokenFile(file);
+    if (config->management_token.empty())
       Fail(source, "management.token_file", "cannot read a token from " + file);
-    config->management_token = std::move(token);
   }
   if (config->management_token.empty() && !IsLoopbackAddress(config->management.address)) {
     Fail(source, "management.listen",
@@ -380,6 +388,8 @@ void ParseClickHouse(const toml::table& root, const std::string& source,
   clickhouse.Int("flush_interval_ms", &forwarder->flush_interval_ms, 10, 600'000);
   clickhouse.Int("breakdown_flush_interval_ms", &forwarder->breakdown_flush_interval_ms, 0,
                  3'600'000);
+  clickhouse.Int("breakdown_max_rows_per_site", &forwarder->breakdown_max_rows_per_site, 0,
+                 100'000'000);
   int64_t pending_mb = static_cast<int64_t>(forwarder->max_pending_bytes >> 20);
   clickhouse.Int("max_pending_mb", &pending_mb, 1, 1 << 20);
   forwarder->max_pending_bytes = static_cast<size_t>(pending_mb) << 20;
@@ -465,6 +475,15 @@ void ParseLimits(const toml::table& root, const std::string& source, Config* con
   section.Int("source_prefix_v4", &config->http.source_prefix_v4, 8, 32);
   section.Int("source_prefix_v6", &config->http.source_prefix_v6, 16, 128);
   ParseSiteBudgets(section.Table("sites"), source, &config->site_budget.sites);
+  std::string over_budget;
+  if (section.String("over_budget", &over_budget)) {
+    if (over_budget == "sample") {
+      config->site_budget.over_budget = host::OverBudget::kSample;
+    } else if (over_budget != "refuse") {
+      Fail(source, "limits.over_budget", "expected \"refuse\" or \"sample\"");
+    }
+  }
+  section.Int("sample_one_in", &config->site_budget.sample_one_in, 1, 1'000'000);
   section.CheckNoOtherKeys();
   config->site_budget.every_site = {static_cast<double>(site_rate),
                                     static_cast<double>(site_burst)};
@@ -597,15 +616,15 @@ toml::table PipelineTable(const Config& config, bool redact_secrets) {
   return table;
 }
 
-toml::table ArchiveTable(const Config& config) {
-  const host::ArchiveConfig& archive = config.archive;
+toml::table ArchiveTable(const host::ArchiveConfig& archive, host::CompressorMode compressor) {
   const host::SegmentWriterOptions& w = archive.writer;
-  // max_gb when the limit is whole gigabytes, else max_mb (the parser takes one of them non-zero).
+  static constexpr const char* kCommit[] = {"group", "interval", "none"};
+  // A size of whole GiB reads back from max_gb, any other from max_mb (the other key 0).
   const uint64_t max_bytes = archive.retention_max_bytes;
   const bool whole_gb = max_bytes % (uint64_t{1} << 30) == 0;
-  static constexpr const char* kCommit[] = {"group", "interval", "none"};
   return toml::table{
       {"enabled", archive.enabled},
+      {"compressor", std::string(host::CompressorModeName(compressor))},
       {"dir", w.directory},
       {"commit", kCommit[static_cast<int>(w.commit)]},
       {"commit_interval_ms", w.commit_interval_ms},
@@ -616,7 +635,6 @@ toml::table ArchiveTable(const Config& config) {
       {"max_gb", whole_gb ? static_cast<int64_t>(max_bytes >> 30) : int64_t{0}},
       {"max_mb", whole_gb ? int64_t{0} : static_cast<int64_t>(max_bytes >> 20)},
       {"max_age_h", archive.retention_max_age_ms / 3'600'000},
-      {"compressor", std::string(host::CompressorModeName(config.archive_compressor))},
   };
 }
 
@@ -630,6 +648,7 @@ toml::table ClickHouseTable(const host::ForwarderConfig& f, bool redact_secrets)
       {"timeout_ms", ch.timeout_ms},
       {"flush_interval_ms", f.flush_interval_ms},
       {"breakdown_flush_interval_ms", f.breakdown_flush_interval_ms},
+      {"breakdown_max_rows_per_site", static_cast<int64_t>(f.breakdown_max_rows_per_site)},
       {"max_pending_mb", static_cast<int64_t>(f.max_pending_bytes >> 20)},
       {"retry_initial_ms", f.retry_initial_ms},
       {"retry_max_ms", f.retry_max_ms},
@@ -656,6 +675,9 @@ toml::table LimitsTable(const Config& config) {
   return toml::table{
       {"site_rate_per_s", std::llround(config.site_budget.every_site.rate_per_s)},
       {"site_burst", std::llround(config.site_budget.every_site.burst)},
+      {"over_budget",
+       config.site_budget.over_budget == host::OverBudget::kSample ? "sample" : "refuse"},
+      {"sample_one_in", static_cast<int64_t>(config.site_budget.sample_one_in)},
       {"source_rate_per_s", std::llround(config.http.source_rate_per_s)},
       {"source_burst", std::llround(config.http.source_burst)},
       {"source_prefix_v4", config.http.source_prefix_v4},
@@ -713,14 +735,14 @@ toml::table ConfigTable(const Config& config, bool redact_secrets) {
     management.insert("token", redact_secrets ? "(redacted)" : config.management_token);
   }
   toml::table root{
+      {"node", toml::table{{"id", config.node_name}}},
       {"sites", toml::table{{"registry", config.sites_path}}},
       {"http", HttpTable(config)},
       {"management", std::move(management)},
       {"pipeline", PipelineTable(config, redact_secrets)},
       {"enrich", toml::table{{"user_agents", config.user_agent_regexes}}},
       {"state", toml::table{{"dir", config.state_dir}}},
-      {"archive", ArchiveTable(config)},
-      {"node", toml::table{{"id", config.node_name}}},
+      {"archive", ArchiveTable(config.archive, config.archive_compressor)},
       {"clickhouse", ClickHouseTable(config.forwarder, redact_secrets)},
       {"limits", LimitsTable(config)},
   };
@@ -747,9 +769,10 @@ std::string PrintConfig(const Config& config, bool redact_secrets) {
 }
 
 std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next) {
-  static const std::set<std::string> kLive = {"sites.registry", "enrich.user_agents",
-                                              "limits.site_rate_per_s", "limits.site_burst",
-                                              "limits.sites"};
+  static const std::set<std::string> kLive = {
+      "sites.registry",    "enrich.user_agents", "limits.site_rate_per_s",
+      "limits.site_burst", "limits.over_budget", "limits.sample_one_in",
+      "limits.sites"};
   const toml::table before = ConfigTable(running, false);
   const toml::table after = ConfigTable(next, false);
   std::set<std::string> changed;

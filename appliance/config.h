@@ -57,7 +57,7 @@ struct Config {
   host::CompressorMode archive_compressor = host::CompressorMode::kAuto;  // [archive] compressor
   std::string user_agent_regexes;      // [enrich] user_agents: uap-core's regexes.yaml; "": none
   host::ForwarderConfig forwarder;     // [clickhouse]
-  host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst
+  host::SiteBudgetConfig site_budget;  // [limits] site_rate_per_s, site_burst, over_budget
   UdpIngressConfig udp;                // [udp]
   DpdkIngressConfig dpdk;              // [dpdk]
 };
@@ -71,6 +71,10 @@ Config DefaultConfig();
 Config LoadConfig(const std::string& path);
 Config ParseConfig(std::string_view toml_text, const std::string& source);
 
+// The content of the bearer-token file `path`, trailing whitespace trimmed; "" when it cannot
+// be read or holds none.
+std::string ReadTokenFile(const std::string& path);
+
 // The effective config as TOML that ParseConfig reads back, defaults included. With
 // `redact_secrets`, [management] token and [clickhouse] password read "(redacted)" and
 // [pipeline] visitor_key is left out.
@@ -78,7 +82,7 @@ std::string PrintConfig(const Config& config, bool redact_secrets);
 
 // The keys (as "section.key", or a section) whose value differs between `running` and `next`,
 // leaving out those a reload applies live: [sites] registry, [enrich] user_agents and [limits]
-// site_rate_per_s, site_burst and sites.
+// site_rate_per_s, site_burst, over_budget, sample_one_in and sites.
 std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& next);
 
 // The stable 64-bit id of a node name (kernels::Hash64 with a fixed seed): never changes across

@@ -21,6 +21,13 @@ struct Durability {
   bool Lost(uint64_t sequence) const { return sequence > lost_after && sequence <= lost_through; }
 };
 
+// What became of one beacon of a batch handed to a sink.
+enum class BeaconStatus : uint8_t {
+  kTaken,       // taken in (acknowledged once durable when the sink DefersAnswers)
+  kRefused,     // not taken, the sink cannot now (archive failed, record too large): 503
+  kOverBudget,  // not taken, its site is over its rate budget: 429 with Retry-After
+};
+
 // Where one ingress worker's beacons go (beacond: that worker's pipeline). Every call is made
 // on that worker's thread or lcore.
 class BeaconSink {
@@ -42,8 +49,13 @@ class BeaconSink {
   // default there is none: answers go at once.
   // Whether an ingress that answers (HTTP) must hold a beacon's 2xx until it is durable.
   virtual bool DefersAnswers() const { return false; }
-  // After OnBatch: each beacon's sequence, in batch order; 0 for one refused (answer 503).
+  // After OnBatch: each beacon's sequence, in batch order; 0 for one not taken.
   virtual std::span<const uint64_t> batch_sequences() const { return {}; }
+  // Whether OnBatch may refuse beacons: an ingress that answers then holds each answer until
+  // its beacon's batch is handed on, and answers by batch_status.
+  virtual bool RefusesBeacons() const { return false; }
+  // After OnBatch: each beacon's status, in batch order; empty when every one was taken.
+  virtual std::span<const BeaconStatus> batch_status() const { return {}; }
   // Readable when durability may have moved; -1: none. The ingress then calls PollDurability.
   virtual int durability_fd() const { return -1; }
   // Never blocks.

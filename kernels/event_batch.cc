@@ -28,6 +28,7 @@ size_t EventBatch::Append(uint32_t site, uint32_t event_minute, EventKind event_
   browser.push_back(dims.browser);
   os.push_back(dims.os);
   source.push_back(source_index);
+  weight.push_back(1);
   return site_id.size() - 1;
 }
 
@@ -51,6 +52,10 @@ void EventBatch::Retain(const std::vector<uint8_t>& keep) {
   });
 }
 
+void EventBatch::SetWeights(const std::vector<uint32_t>& beacon_weights) {
+  for (size_t i = 0; i < weight.size(); ++i) weight[i] = beacon_weights[source[i]];
+}
+
 void EventBatch::Reserve(size_t events, size_t arena_bytes) {
   site_id.reserve(events);
   minute.reserve(events);
@@ -68,6 +73,7 @@ void EventBatch::Reserve(size_t events, size_t arena_bytes) {
   browser.reserve(events);
   os.reserve(events);
   source.reserve(events);
+  weight.reserve(events);
   arena.reserve(arena_bytes);
 }
 

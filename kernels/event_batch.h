@@ -64,6 +64,9 @@ struct EventBatch {
   std::vector<uint8_t> browser;
   std::vector<uint8_t> os;
   std::vector<uint16_t> source;  // index of the RawBatch beacon this hit came from
+  // How many hits this one stands for: 1, or N for a beacon kept 1 in N by an over-budget
+  // site's sample (host/pipeline); the aggregates' weighted counts sum it.
+  std::vector<uint32_t> weight;
   std::string arena;
 
   size_t size() const { return site_id.size(); }
@@ -71,7 +74,7 @@ struct EventBatch {
   std::string_view str(StrRef r) const { return {arena.data() + r.offset, r.size}; }
   StrRef AddString(std::string_view s);
 
-  // Appends one event row; returns its index.
+  // Appends one event row of weight 1; returns its index.
   size_t Append(uint32_t site, uint32_t event_minute, EventKind event_kind, uint8_t event_flags,
                 uint64_t visitor_hash, const EventDims& dims, uint16_t source_index);
   // The dimensions of row `i`.
@@ -83,6 +86,8 @@ struct EventBatch {
   // Keeps the rows whose `keep` entry is non-zero, in order (`keep` has size() entries); the
   // arena is left as is.
   void Retain(const std::vector<uint8_t>& keep);
+  // Sets each row's weight to that of its beacon: beacon_weights[source[i]].
+  void SetWeights(const std::vector<uint32_t>& beacon_weights);
 
  private:
   // Calls `f` with every column (not the arena).
@@ -91,7 +96,7 @@ struct EventBatch {
     std::apply(
         [&f](auto&... column) { (f(column), ...); },
         std::tie(site_id, minute, kind, flags, visitor, path, referrer, utm_source, utm_medium,
-                 utm_campaign, event_name, country, device, browser, os, source));
+                 utm_campaign, event_name, country, device, browser, os, source, weight));
   }
 };
 

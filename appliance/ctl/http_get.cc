@@ -3,7 +3,10 @@
 
 #include <curl/curl.h>
 
+#include <cstdlib>
 #include <stdexcept>
+
+#include "appliance/config.h"
 
 namespace beacon::app {
 namespace {
@@ -15,10 +18,15 @@ size_t AppendToString(char* data, size_t size, size_t n, void* out) {
 
 }  // namespace
 
-std::string HttpGet(const std::string& url, long timeout_ms) {
+std::string HttpGet(const std::string& url, long timeout_ms, const std::string& token) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) throw std::runtime_error("curl_easy_init failed");
   std::string body;
+  curl_slist* headers = nullptr;
+  if (!token.empty()) {
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendToString);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
@@ -28,9 +36,22 @@ std::string HttpGet(const std::string& url, long timeout_ms) {
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
+  curl_slist_free_all(headers);
   if (rc != CURLE_OK) throw std::runtime_error(url + ": " + curl_easy_strerror(rc));
   if (status != 200) throw std::runtime_error(url + ": HTTP " + std::to_string(status));
   return body;
+}
+
+std::string ManagementToken(const std::string& token_file, const std::string& config_path) {
+  if (!token_file.empty()) {
+    std::string token = ReadTokenFile(token_file);
+    if (token.empty()) throw std::runtime_error("cannot read a token from " + token_file);
+    return token;
+  }
+  if (const char* env = std::getenv("BEACON_MANAGEMENT_TOKEN"); env != nullptr && *env != 0) {
+    return env;
+  }
+  return config_path.empty() ? "" : LoadConfig(config_path).management_token;
 }
 
 HttpAnswer HttpPost(const std::string& url, const std::string& token, long timeout_ms) {

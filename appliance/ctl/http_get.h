@@ -5,8 +5,15 @@
 
 namespace beacon::app {
 
-// GETs `url`; throws std::runtime_error unless the answer is 200 within `timeout_ms`.
-std::string HttpGet(const std::string& url, long timeout_ms = 5000);
+// GETs `url` with "Authorization: Bearer `token`" unless `token` is empty; throws
+// std::runtime_error unless the answer is 200 within `timeout_ms`.
+std::string HttpGet(const std::string& url, long timeout_ms = 5000, const std::string& token = "");
+
+// The management listener's bearer token for beaconctl: the content of `token_file` when given,
+// else $BEACON_MANAGEMENT_TOKEN when set, else the token of the beacond config `config_path`
+// when given ([management] token or token_file), else "" (a loopback listener needs none).
+// Trailing whitespace is trimmed; throws std::runtime_error when a file cannot be read.
+std::string ManagementToken(const std::string& token_file, const std::string& config_path);
 
 struct HttpAnswer {
   long status = 0;

@@ -67,9 +67,11 @@ void ApplyView(const ViewState& state, Table* table);
 std::vector<std::string> RenderScreen(const std::vector<Table>& tables, const ViewState& state,
                                       const std::string& header, size_t width, size_t height);
 
-// Scrapes http://NODE/metrics every `interval_ms` and draws the view on the terminal until q;
-// `once`: prints one screen (after two scrapes) to stdout and returns. Returns 0, or 1 when
-// (with `once`) a node could not be scraped.
-int RunTop(const std::vector<std::string>& nodes, int interval_ms, bool once);
+// Scrapes http://NODE/metrics every `interval_ms` (with `token` as the bearer token unless
+// empty) and draws the view on the terminal until q; `once`: prints one screen (after two
+// scrapes) to stdout and returns. Returns 0, or 1 when (with `once`) a node could not be
+// scraped.
+int RunTop(const std::vector<std::string>& nodes, int interval_ms, bool once,
+           const std::string& token = "");
 
 }  // namespace beacon::app

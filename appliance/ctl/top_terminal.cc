@@ -32,9 +32,9 @@ std::string MetricsUrl(const std::string& node) {
 }
 
 // Scrapes one node; a node that does not answer keeps its last scrapes.
-void ScrapeOne(long timeout_ms, NodeScrapes* node) {
+void ScrapeOne(long timeout_ms, const std::string* token, NodeScrapes* node) {
   try {
-    Scrape scrape{0, ParseScrape(HttpGet(MetricsUrl(node->node), timeout_ms))};
+    Scrape scrape{0, ParseScrape(HttpGet(MetricsUrl(node->node), timeout_ms, *token))};
     scrape.time_s = NowSeconds();
     node->before = std::move(node->after);
     node->after = std::move(scrape);
@@ -48,9 +48,9 @@ void ScrapeOne(long timeout_ms, NodeScrapes* node) {
 }
 
 // One scrape of every node, all at once: a node that does not answer costs one timeout.
-void ScrapeAll(long timeout_ms, std::vector<NodeScrapes>* nodes) {
+void ScrapeAll(long timeout_ms, const std::string& token, std::vector<NodeScrapes>* nodes) {
   std::vector<std::thread> threads;
-  for (NodeScrapes& node : *nodes) threads.emplace_back(ScrapeOne, timeout_ms, &node);
+  for (NodeScrapes& node : *nodes) threads.emplace_back(ScrapeOne, timeout_ms, &token, &node);
   for (std::thread& t : threads) t.join();
 }
 
@@ -135,16 +135,17 @@ class Terminal {
 
 }  // namespace
 
-int RunTop(const std::vector<std::string>& node_names, int interval_ms, bool once) {
+int RunTop(const std::vector<std::string>& node_names, int interval_ms, bool once,
+           const std::string& token) {
   std::vector<NodeScrapes> nodes;
   for (const std::string& name : node_names) nodes.push_back({name, {}, {}, {}});
   const long timeout_ms = std::max(200, interval_ms * 4 / 5);
   ViewState view;
   size_t max_columns = 0;
   if (once) {
-    ScrapeAll(timeout_ms, &nodes);
+    ScrapeAll(timeout_ms, token, &nodes);
     usleep(static_cast<useconds_t>(interval_ms) * 1000);
-    ScrapeAll(timeout_ms, &nodes);
+    ScrapeAll(timeout_ms, token, &nodes);
     for (const std::string& line : Frame(nodes, interval_ms, view, 200, 1000, &max_columns)) {
       std::printf("%s\n", line.c_str());
     }
@@ -159,7 +160,7 @@ int RunTop(const std::vector<std::string>& node_names, int interval_ms, bool onc
   double next = 0;
   for (bool running = true; running && g_interrupted == 0;) {
     if (NowSeconds() >= next) {
-      ScrapeAll(timeout_ms, &nodes);
+      ScrapeAll(timeout_ms, token, &nodes);
       next = NowSeconds() + interval_ms / 1000.0;
     }
     size_t width = 0;

@@ -18,6 +18,7 @@
 
 #include "host/forward/schema.h"
 #include "host/forward/shard_ring.h"
+#include "host/forward/site_row_cap.h"
 #include "host/forward/spool.h"
 #include "kernels/bytes/hash.h"
 
@@ -410,12 +411,16 @@ struct HeldBreakdown {
   uint64_t pageviews = 0;
   uint64_t events = 0;
   kernels::UniqHll12 visitors;
+  uint64_t weighted_pageviews = 0;
+  uint64_t weighted_events = 0;
 
   uint64_t hits() const { return pageviews + events; }
   void Merge(const HeldBreakdown& more) {
     pageviews += more.pageviews;
     events += more.events;
     visitors.Merge(more.visitors);
+    weighted_pageviews += more.weighted_pageviews;
+    weighted_events += more.weighted_events;
   }
 };
 using Breakdowns = std::map<BreakdownKey, HeldBreakdown>;
@@ -443,6 +448,7 @@ struct HeldRows {
 
 namespace {
 
+using forward_internal::BreakdownKey;
 using forward_internal::Breakdowns;
 using forward_internal::HeldBreakdown;
 using forward_internal::HeldRows;
@@ -508,10 +514,11 @@ void ShareEvents(uint64_t events, const std::vector<uint64_t>& hits, std::vector
   (*rows)[busiest].events += events - given;
 }
 
-// Splits one epoch's site rows into `rows` by shard and holds its breakdown rows in `held`;
-// shares its events out over `rows`. Each shard's site rows stay sorted by (site, minute).
+// Splits one epoch's site rows into `rows` by shard and holds its breakdown rows in `held`, a
+// site's new values past `cap` folded into their (other) rows; shares its events out over
+// `rows`. Each shard's site rows stay sorted by (site, minute).
 void SplitEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<ShardRows>* rows,
-                HeldRows* held) {
+                HeldRows* held, SiteRowCap* cap) {
   std::vector<uint64_t> hits(rows->size(), 0);
   for (auto& row : epoch.site_minutes) {
     const uint32_t s = ring.ShardOf(row.site_id);
@@ -521,10 +528,17 @@ void SplitEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<Sh
   if (held->first_sequence == 0) held->first_sequence = epoch.first_sequence;
   held->last_sequence = epoch.last_sequence;
   for (auto& row : epoch.breakdowns) {
-    const size_t value_bytes = row.value.size();
-    auto [it, inserted] = held->shards[ring.ShardOf(row.site_id)].try_emplace(
-        {row.site_id, row.minute, row.dimension, std::move(row.value)});
-    const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors)};
+    Breakdowns& shard = held->shards[ring.ShardOf(row.site_id)];
+    BreakdownKey key{row.site_id, row.minute, row.dimension, std::move(row.value)};
+    std::string& value = std::get<3>(key);
+    if (!shard.contains(key) && !cap->Admit(row.site_id, value == kernels::kOtherValue)) {
+      value = kernels::kOtherValue;
+      if (!shard.contains(key)) cap->Admit(row.site_id, true);
+    }
+    const size_t value_bytes = value.size();
+    auto [it, inserted] = shard.try_emplace(std::move(key));
+    const HeldBreakdown more{row.pageviews, row.events, std::move(row.visitors),
+                             row.weighted_pageviews, row.weighted_events};
     const size_t sketch_before = kernels::SketchHeapBytes(it->second.visitors);
     it->second.Merge(more);
     held->bytes += kernels::SketchHeapBytes(it->second.visitors) - sketch_before;
@@ -537,7 +551,7 @@ void SplitEpoch(const ShardRing& ring, kernels::EpochRows& epoch, std::vector<Sh
 void EncodeSiteRows(ShardRows& rows, uint64_t batch_id, std::string* data) {
   for (auto& [key, row] : rows.sites) {
     AppendSiteMinuteRowBinary(row, data);
-    AppendBatchIdRowBinary(batch_id, data);
+    AppendRowTailBinary(batch_id, row.weighted_pageviews, row.weighted_events, data);
   }
 }
 
@@ -549,7 +563,7 @@ void EncodeBreakdownRows(ShardRows& rows, uint64_t batch_id, std::string* data) 
     breakdown.events = held_row.events;
     breakdown.visitors = std::move(held_row.visitors);
     AppendBreakdownRowBinary(breakdown, data);
-    AppendBatchIdRowBinary(batch_id, data);
+    AppendRowTailBinary(batch_id, held_row.weighted_pageviews, held_row.weighted_events, data);
   }
 }
 
@@ -628,6 +642,9 @@ void Forwarder::Dispatch() {
   // (site, minute, dimension, value) per cut instead of per epoch.
   std::map<uint32_t, HeldRows> held;
   size_t held_bytes = 0;  // estimated, part of pending_bytes_
+  // Per worker, like the rows it holds, so that a replayed worker folds the same values.
+  std::map<uint32_t, SiteRowCap> caps;
+  const uint64_t cap_rows = config_.breakdown_max_rows_per_site;
   while (true) {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
@@ -645,6 +662,8 @@ void Forwarder::Dispatch() {
       batch_bytes += BuildBatches(worker, first, last, rows, &h, random_ids, &batches);
       held_bytes -= h.bytes;
       h = HeldRows{};
+      const auto it = caps.find(worker);
+      if (it != caps.end()) it->second.Clear();
     };
     std::map<uint32_t, const kernels::EpochRows*> last_of_worker;
     for (const auto& epoch : epochs) last_of_worker[epoch.worker] = &epoch;
@@ -654,7 +673,7 @@ void Forwarder::Dispatch() {
       h.shards.resize(n);
       std::vector<ShardRows> rows(n);
       const size_t before = h.bytes;
-      SplitEpoch(ring, epoch, &rows, &h);
+      SplitEpoch(ring, epoch, &rows, &h, &caps.try_emplace(epoch.worker, cap_rows).first->second);
       held_bytes += h.bytes - before;
       // Without an archive range, the interval decides (the drain too): due, a worker's last
       // epoch of the flush carries the rows held.
@@ -666,6 +685,9 @@ void Forwarder::Dispatch() {
                                     nullptr, random_ids, &batches);
       }
     }
+    uint64_t capped = 0;
+    for (const auto& [worker, cap] : caps) capped += cap.folded_rows();
+    breakdown_capped_rows_.store(capped, std::memory_order_relaxed);
     if (breakdowns_due) {
       // Epochs with an archive range are cut where their worker recorded it; only a drain cuts
       // them earlier.
@@ -1042,6 +1064,10 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
                   {{"dimension", std::string(kernels::DimensionName(d))}},
                   load(breakdown_folded_[kernels::DimensionIndex(d)]));
     }
+    out.Counter(prefix + "_breakdown_capped_rows_total",
+                "New breakdown values folded into (other) because their site held its "
+                "breakdown_max_rows_per_site rows.",
+                {}, load(breakdown_capped_rows_));
     out.Counter(prefix + "_inserts_total", "INSERT requests sent to ClickHouse, by result.",
                 {{"result", "ok"}}, sum(&Shard::inserts_ok));
     out.Counter(prefix + "_bytes_sent_total",

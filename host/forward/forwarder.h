@@ -53,6 +53,9 @@ struct ForwarderConfig {
   // The top-K per (site, minute, dimension) of each batch (the workers' limits): merged epochs
   // are capped again, the rest folded into (other).
   kernels::AggregateLimits breakdown_limits;
+  // Breakdown rows one site may hold per worker while they merge (SiteRowCap); a new value past it
+  // is folded into its (other) row, counted. 0: no cap.
+  uint64_t breakdown_max_rows_per_site = 20'000;
   size_t max_pending_bytes = 256 << 20;  // epochs and batches held in memory, estimated
   int retry_initial_ms = 100;
   int retry_max_ms = 10'000;
@@ -173,6 +176,7 @@ class Forwarder {
   ForwarderConfig config_;
   std::array<uint32_t, kernels::kDimensionCount> top_k_{};  // from breakdown_limits
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> breakdown_folded_{};
+  std::atomic<uint64_t> breakdown_capped_rows_{0};  // SiteRowCap::folded_rows, per Dispatch
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<DeadLetters> dead_letters_;  // null without a spool_dir
   std::atomic<uint64_t> acked_events_{0};

@@ -28,6 +28,10 @@ struct SchemaOptions {
   std::string cluster;
 };
 
+// The tables' ZooKeeper paths end in the table's name and this suffix: the definition with
+// the weighted columns, which a rebuild (MigrateWeightedStatements) gives a path of its own.
+inline constexpr std::string_view kWeightedZkSuffix = "_weighted";
+
 // Idempotent DDL (IF NOT EXISTS), in order, with database-qualified names, creating
 // `database` first and dropping the *_in tables and *_mv views of releases that inserted
 // visitor-hash arrays (an older beacond must be upgraded first); on a cluster, run it on
@@ -35,6 +39,20 @@ struct SchemaOptions {
 // cluster name that is not [A-Za-z_][A-Za-z0-9_]*.
 std::vector<std::string> SchemaStatements(const SchemaOptions& options);
 std::vector<std::string> SchemaStatements(std::string_view database = "beacon");
+
+// Of the data tables this shape inserts into, those in `existing` (tables of the database that
+// have no weighted_pageviews column): the ones MigrateWeightedStatements must rebuild.
+std::vector<std::string> UnweightedTables(const SchemaOptions& options,
+                                          const std::vector<std::string>& existing);
+// Rebuilds the data table `table`, made before the weighted columns: a table of the current
+// definition, the old rows copied in with weights equal to their counts (only when
+// `copy_rows`: on a cluster, on one replica per shard, the others fetch them), then swapped in
+// by RENAME (the old one kept as <table>_unweighted); on a cluster the Distributed table over
+// it is made again. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, and a SummingMergeTree
+// sums only the columns its engine named at creation, so an added column would not be summed.
+// Run with beacond stopped: rows inserted during the copy would stay in the old table.
+std::vector<std::string> MigrateWeightedStatements(const SchemaOptions& options,
+                                                   const std::string& table, bool copy_rows);
 
 // The ClickHouse type of breakdown_minutes.dimension: Enum8 of every kernels::Dimension.
 std::string DimensionEnumType();
@@ -47,7 +65,9 @@ void AppendSiteMinuteRowBinary(const kernels::SiteMinuteRow& row, std::string* o
 // (Int8), value String (varint length), pageviews UInt64, events UInt64, visitors
 // AggregateFunction(uniqHLL12, UInt64).
 void AppendBreakdownRowBinary(const kernels::BreakdownRow& row, std::string* out);
-// Appends the batch_id UInt64 column that ends every row inserted.
-void AppendBatchIdRowBinary(uint64_t batch_id, std::string* out);
+// Appends the columns that end every row inserted: batch_id UInt64, weighted_pageviews UInt64,
+// weighted_events UInt64.
+void AppendRowTailBinary(uint64_t batch_id, uint64_t weighted_pageviews, uint64_t weighted_events,
+                         std::string* out);
 
 }  // namespace beacon::host

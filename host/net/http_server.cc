@@ -148,10 +148,11 @@ std::string_view StatusText(int status) {
   }
 }
 
-// A beacon request's answer waiting until its beacon is durable (a sink that DefersAnswers),
-// and the responses of the requests pipelined after it, which leave after it.
+// A beacon request's answer waiting until its beacon is durable (a sink that DefersAnswers) or
+// its batch was handed on (a sink that RefusesBeacons), and the responses of the requests
+// pipelined after it, which leave after it.
 struct HeldAnswer {
-  enum class State : uint8_t { kAwaitingBatch, kAwaitingDurable, kDurable, kLost };
+  enum class State : uint8_t { kAwaitingBatch, kAwaitingDurable, kDurable, kLost, kOverBudget };
   State state = State::kAwaitingBatch;
   uint64_t sequence = 0;
   CollectorAnswer answer;
@@ -203,6 +204,7 @@ struct HttpServer::Worker {
   std::array<std::atomic<uint64_t>, kLimitCount> limits{};
   std::array<std::atomic<uint64_t>, kAcceptErrorCount> accept_errors{};
   std::atomic<uint64_t> unarchived{0};
+  std::atomic<uint64_t> over_budget{0};
 
   HttpServer* server;
   kernels::BeaconSink* sink;  // null: handler routes only
@@ -577,7 +579,7 @@ void HttpServer::Worker::AnswerBeaconRoute(Connection* c, const HttpRequest& req
   Bump(requests[static_cast<size_t>(answer.kind)]);
   if (routed.outcome == kernels::RouteOutcome::kUrlTooLong) rejects.Add(HttpReject::kUrlTooLong);
   if (answer.shed) Bump(shed);
-  if (answer.take_beacon && sink->DefersAnswers()) {
+  if (answer.take_beacon && (sink->DefersAnswers() || sink->RefusesBeacons())) {
     if (HoldBeaconAnswer(c, request, routed, answer)) return;
   } else if (answer.take_beacon) {
     AddBeacon(c, request, routed);
@@ -736,13 +738,22 @@ bool HttpServer::Worker::HoldBeaconAnswer(Connection* c, const HttpRequest& requ
 
 void HttpServer::Worker::AssignSequences(size_t count) {
   const std::span<const uint64_t> sequences = sink->batch_sequences();
+  const std::span<const kernels::BeaconStatus> status = sink->batch_status();
+  const bool durable = !sink->DefersAnswers();  // answers wait for the batch only
   count = std::min(count, awaiting_batch.size());
   for (size_t i = 0; i < count; ++i) {
     HeldAnswer* held = awaiting_batch[i];
     if (held == nullptr) continue;
+    const kernels::BeaconStatus taken =
+        i < status.size() ? status[i] : kernels::BeaconStatus::kTaken;
     held->sequence = i < sequences.size() ? sequences[i] : 0;
-    held->state =
-        held->sequence == 0 ? HeldAnswer::State::kLost : HeldAnswer::State::kAwaitingDurable;
+    if (taken == kernels::BeaconStatus::kOverBudget) {
+      held->state = HeldAnswer::State::kOverBudget;
+    } else if (taken == kernels::BeaconStatus::kRefused || (!durable && held->sequence == 0)) {
+      held->state = HeldAnswer::State::kLost;
+    } else {
+      held->state = durable ? HeldAnswer::State::kDurable : HeldAnswer::State::kAwaitingDurable;
+    }
   }
   awaiting_batch.erase(awaiting_batch.begin(),
                        awaiting_batch.begin() + static_cast<std::ptrdiff_t>(count));
@@ -751,7 +762,7 @@ void HttpServer::Worker::AssignSequences(size_t count) {
 void HttpServer::Worker::Deliver() {
   const size_t count = beacons.batch()->size();
   beacons.Deliver();
-  if (count > 0 && sink->DefersAnswers()) AssignSequences(count);
+  if (count > 0 && (sink->DefersAnswers() || sink->RefusesBeacons())) AssignSequences(count);
 }
 
 void HttpServer::Worker::ReleaseHeld() {
@@ -775,8 +786,8 @@ void HttpServer::Worker::ReleaseHeld() {
       }
     }
     bool sent = false;
-    while (!c->held.empty() && (c->held.front().state == HeldAnswer::State::kDurable ||
-                                c->held.front().state == HeldAnswer::State::kLost)) {
+    while (!c->held.empty() && c->held.front().state != HeldAnswer::State::kAwaitingBatch &&
+           c->held.front().state != HeldAnswer::State::kAwaitingDurable) {
       SendHeld(c, c->held.front());
       c->held.pop_front();
       sent = true;
@@ -788,7 +799,12 @@ void HttpServer::Worker::ReleaseHeld() {
 
 void HttpServer::Worker::SendHeld(Connection* c, HeldAnswer& held) {
   const CollectorAnswer& a = held.answer;
-  if (held.state == HeldAnswer::State::kLost) {
+  if (held.state == HeldAnswer::State::kOverBudget) {
+    // The site's budget refills within a second at any rate worth limiting.
+    Bump(over_budget);
+    FormatResponse(c->out, 429, kTextPlain, "site_rate\n", "Retry-After: 1\r\n", a.keep_alive,
+                   held.minor_version, held.head);
+  } else if (held.state == HeldAnswer::State::kLost) {
     // Not archived (write failure, full disk): the client retries; nothing is acknowledged.
     Bump(unarchived);
     const std::string retry =
@@ -998,6 +1014,9 @@ void HttpServer::RegisterMetrics(MetricsRegistry* registry, std::string prefix) 
     w.Counter(prefix + "_requests_unarchived_total",
               "beacon requests answered 503 because the archive could not make them durable", {},
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.unarchived; }));
+    w.Counter(prefix + "_requests_over_budget_total",
+              "beacon requests answered 429 because their site is over its [limits] budget", {},
+              sum([](Worker& x) -> std::atomic<uint64_t>& { return x.over_budget; }));
   });
 }
 

@@ -34,7 +34,9 @@ namespace {
 struct Token {
   ReplayBatch batch;
   std::vector<std::string> blocks;                       // read: CRC-checked blocks
+  std::vector<uint16_t> versions;                        // each block's segment format version
   std::vector<std::unique_ptr<kernels::RawBatch>> raws;  // decompressed: beacons in the range
+  std::vector<std::vector<uint32_t>> weights;            // of each raw batch's records
   kernels::EventBatch events;                            // decoded
 };
 
@@ -48,7 +50,7 @@ class BatchReader {
   std::unique_ptr<Token> Next();
 
  private:
-  bool NextBlock(uint32_t* worker, kernels::ScannedBlock* block);
+  bool NextBlock(uint32_t* worker, uint16_t* version, kernels::ScannedBlock* block);
   bool Wanted(size_t segment) const;
   void CloseSegment();
 
@@ -61,6 +63,7 @@ class BatchReader {
   std::string bytes_;  // the segment being read
   std::optional<kernels::SegmentScanner> scanner_;
   uint32_t pending_worker_ = 0;
+  uint16_t pending_version_ = 0;
   std::optional<kernels::ScannedBlock> pending_;  // the first block of the next batch
 };
 
@@ -93,11 +96,12 @@ void BatchReader::CloseSegment() {
   scanner_.reset();
 }
 
-bool BatchReader::NextBlock(uint32_t* worker, kernels::ScannedBlock* block) {
+bool BatchReader::NextBlock(uint32_t* worker, uint16_t* version, kernels::ScannedBlock* block) {
   for (;;) {
     if (scanner_.has_value()) {
       if (scanner_->Next(block)) {
         *worker = segments_[next_segment_ - 1].worker;
+        *version = scanner_->version();
         return true;
       }
       CloseSegment();
@@ -117,10 +121,12 @@ bool BatchReader::NextBlock(uint32_t* worker, kernels::ScannedBlock* block) {
 std::unique_ptr<Token> BatchReader::Next() {
   kernels::ScannedBlock block;
   uint32_t worker = 0;
+  uint16_t version = 0;
   if (!pending_.has_value()) {
-    if (!NextBlock(&worker, &block)) return nullptr;
+    if (!NextBlock(&worker, &version, &block)) return nullptr;
     pending_ = block;
     pending_worker_ = worker;
+    pending_version_ = version;
   }
   auto token = std::make_unique<Token>();
   const uint64_t n = std::max<uint64_t>(config_.records_per_batch, 1);
@@ -130,15 +136,18 @@ std::unique_ptr<Token> BatchReader::Next() {
   token->batch.first_sequence = k * n + 1;
   token->batch.end_sequence = token->batch.first_sequence + n;
   token->blocks.emplace_back(pending_->bytes);
+  token->versions.push_back(pending_version_);
   pending_.reset();
-  while (NextBlock(&worker, &block)) {
+  while (NextBlock(&worker, &version, &block)) {
     if (worker != token->batch.worker || block.header.first_sequence >= token->batch.end_sequence ||
         block.header.first_sequence < token->batch.first_sequence) {
       pending_ = block;
       pending_worker_ = worker;
+      pending_version_ = version;
       break;
     }
     token->blocks.emplace_back(block.bytes);
+    token->versions.push_back(version);
   }
   return token;
 }
@@ -212,8 +221,8 @@ std::unique_ptr<DecodeState> Stages::MakeDecodeState() const {
 void Stages::Decompress(Token& token) {
   kernels::BlockDecoder& decoder = *decoders_.local();
   kernels::RawBatch* raw = nullptr;
-  for (const std::string& block : token.blocks) {
-    if (decoder.Decode(block) != kernels::ArchiveError::kOk) {
+  for (size_t b = 0; b < token.blocks.size(); ++b) {
+    if (decoder.Decode(token.blocks[b], token.versions[b]) != kernels::ArchiveError::kOk) {
       stats_->damaged_blocks.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -229,23 +238,33 @@ void Stages::Decompress(Token& token) {
       if (raw == nullptr || !AddArchivedRecord(record, raw)) {
         // A record of a live batch always fits an empty one.
         raw = token.raws.emplace_back(pool_.Take()).get();
+        token.weights.emplace_back();
         AddArchivedRecord(record, raw);
       }
+      token.weights.back().push_back(record.weight);
       ++beacons;
     }
     stats_->beacons.fetch_add(beacons, std::memory_order_relaxed);
     stats_->other_records.fetch_add(others, std::memory_order_relaxed);
   }
   token.blocks = {};
+  token.versions = {};
 }
 
 void Stages::Decode(Token& token) {
   const DecodeState& state = *decode_.local();
-  for (auto& raw : token.raws) {
-    kernels::DecodeBatch(*raw, state.ctx, &token.events);
-    pool_.Give(std::move(raw));
+  for (size_t r = 0; r < token.raws.size(); ++r) {
+    const size_t before = token.events.size();
+    kernels::DecodeBatch(*token.raws[r], state.ctx, &token.events);
+    // Each event weighs its record's archived weight, as it did live.
+    const std::vector<uint32_t>& weights = token.weights[r];
+    for (size_t i = before; i < token.events.size(); ++i) {
+      token.events.weight[i] = weights[token.events.source[i]];
+    }
+    pool_.Give(std::move(token.raws[r]));
   }
   token.raws.clear();
+  token.weights.clear();
   if (config_.sites.empty()) return;
   std::vector<uint8_t> keep(token.events.size());
   for (size_t i = 0; i < keep.size(); ++i) {
@@ -381,12 +400,12 @@ bool ClickHouseInserter::Insert(const ReplayBatch& batch) {
   for (const kernels::SiteMinuteRow& row : batch.rows.site_minutes) {
     const uint32_t s = ring_.ShardOf(row.site_id);
     AppendSiteMinuteRowBinary(row, &sites[s]);
-    AppendBatchIdRowBinary(ids[s], &sites[s]);
+    AppendRowTailBinary(ids[s], row.weighted_pageviews, row.weighted_events, &sites[s]);
   }
   for (const kernels::BreakdownRow& row : batch.rows.breakdowns) {
     const uint32_t s = ring_.ShardOf(row.site_id);
     AppendBreakdownRowBinary(row, &breakdowns[s]);
-    AppendBatchIdRowBinary(ids[s], &breakdowns[s]);
+    AppendRowTailBinary(ids[s], row.weighted_pageviews, row.weighted_events, &breakdowns[s]);
   }
   const bool cluster = !target_.cluster.empty();
   const std::string_view site_table = cluster ? kSiteMinutesLocalTable : kSiteMinutesTable;

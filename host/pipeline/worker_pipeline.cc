@@ -12,6 +12,7 @@
 
 #include "host/archive/archive_scanner.h"
 #include "host/pipeline/archive_record.h"
+#include "kernels/bytes/hash.h"
 #include "kernels/clock.h"
 #include "kernels/counter.h"
 
@@ -20,6 +21,12 @@ namespace beacon::host {
 using kernels::Bump;
 
 namespace {
+
+// What picks a beacon for the sample of an over-budget site: its bytes, so that the same
+// beacon is picked again whatever the moment.
+uint64_t SampleHash(const kernels::RawBatch& batch, size_t i) {
+  return kernels::Hash64(batch.payload(i), kernels::Hash64(batch.query(i), 0));
+}
 
 // A shared_ptr that does not own `p`: its owner keeps it alive.
 template <typename T>
@@ -52,7 +59,9 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
     device_ = config.make_device();
     batcher_ = std::make_unique<FpgaBatcher>(
         device_.get(), config.fpga, config.bytes,
-        [this](const kernels::RawBatch&, const kernels::EventBatch& events) { Accept(events); });
+        [this](const kernels::RawBatch& batch, const kernels::EventBatch& events) {
+          AcceptCard(batch, events);
+        });
   }
   if (live != nullptr) {
     live_generation_ = live->generation();
@@ -161,25 +170,92 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   Bump(beacons_, batch.size());
   Bump(payload_bytes_, batch.payload_bytes());
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
-  kernels::RawBatch& taken = archive_ != nullptr ? Archive(batch, decode_.salts) : batch;
-  if (taken.empty()) return;
+  status_.assign(batch.size(), kernels::BeaconStatus::kTaken);
+  weights_.assign(batch.size(), 1);
   if (batcher_ != nullptr) {
-    batcher_->Add(taken, decode_);  // delivered to Accept now or on a later call
+    // The card decodes later, after the beacons were archived and answered (AcceptCard).
+    kernels::RawBatch* taken = &batch;
+    if (archive_ != nullptr && Archive(batch, decode_.salts) > 0) taken = &TakenBeacons(batch);
+    if (!taken->empty()) batcher_->Add(*taken, decode_);  // delivered now or on a later call
     if (close_due_) CloseEpoch();
     return;
   }
   events_.Clear();
-  kernels::DecodeBatch(taken, decode_, &events_);
+  kernels::DecodeBatch(batch, decode_, &events_);
+  size_t refused = Budgeted() ? AdmitBeacons(batch, &status_, &weights_) : 0;
+  if (archive_ != nullptr) refused += Archive(batch, decode_.salts);
+  if (refused > 0) RetainTaken(status_);
   Accept(events_);
 }
 
-kernels::RawBatch& WorkerPipeline::Archive(kernels::RawBatch& batch,
-                                           const kernels::VisitorSalts& salts) {
-  sequences_.resize(batch.size());
+void WorkerPipeline::AcceptCard(const kernels::RawBatch& batch, const kernels::EventBatch& events) {
+  if (discarding_) return;  // Rebuild: the open epoch is rebuilt from the archive instead
+  if (!Budgeted()) {
+    Accept(events);
+    return;
+  }
+  events_ = events;  // copied to be trimmed
+  card_status_.assign(batch.size(), kernels::BeaconStatus::kTaken);
+  card_weights_.assign(batch.size(), 1);
+  if (AdmitBeacons(batch, &card_status_, &card_weights_) > 0) RetainTaken(card_status_);
+  Accept(events_);
+}
+
+size_t WorkerPipeline::AdmitBeacons(const kernels::RawBatch& batch,
+                                    std::vector<kernels::BeaconStatus>* status,
+                                    std::vector<uint32_t>* weights) {
+  // (beacon, site) of every event, then one Admit per beacon with its events per site.
+  beacon_sites_.clear();
+  for (size_t i = 0; i < events_.size(); ++i) {
+    beacon_sites_.emplace_back(events_.source[i], events_.site_id[i]);
+  }
+  std::sort(beacon_sites_.begin(), beacon_sites_.end());
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+  size_t refused = 0;
+  bool sampled = false;
+  for (size_t at = 0; at < beacon_sites_.size();) {
+    const uint32_t beacon = beacon_sites_[at].first;
+    site_counts_.clear();
+    for (; at < beacon_sites_.size() && beacon_sites_[at].first == beacon; ++at) {
+      const uint32_t site = beacon_sites_[at].second;
+      if (site_counts_.empty() || site_counts_.back().first != site) {
+        site_counts_.emplace_back(site, 0);
+      }
+      ++site_counts_.back().second;
+    }
+    const uint32_t weight = live_->budgets->Admit(site_counts_, SampleHash(batch, beacon), now_ns);
+    if (weight == 0) {
+      (*status)[beacon] = kernels::BeaconStatus::kOverBudget;
+      ++refused;
+    }
+    (*weights)[beacon] = weight;
+    sampled = sampled || weight > 1;
+  }
+  if (sampled) events_.SetWeights(*weights);
+  return refused;
+}
+
+void WorkerPipeline::RetainTaken(const std::vector<kernels::BeaconStatus>& status) {
+  keep_.resize(events_.size());
+  for (size_t i = 0; i < events_.size(); ++i) {
+    keep_[i] = status[events_.source[i]] == kernels::BeaconStatus::kTaken ? 1 : 0;
+  }
+  events_.Retain(keep_);
+}
+
+size_t WorkerPipeline::Archive(const kernels::RawBatch& batch, const kernels::VisitorSalts& salts) {
+  sequences_.assign(batch.size(), 0);
   size_t refused = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    sequences_[i] = archive_->Append(ArchiveRecordOf(batch, i, salts, &record_scratch_));
-    if (sequences_[i] == 0) ++refused;
+    if (status_[i] != kernels::BeaconStatus::kTaken) continue;
+    kernels::ArchiveRecord record = ArchiveRecordOf(batch, i, salts, &record_scratch_);
+    record.weight = weights_[i];
+    sequences_[i] = archive_->Append(record);
+    if (sequences_[i] != 0) continue;
+    status_[i] = kernels::BeaconStatus::kRefused;
+    ++refused;
   }
   archive_->Commit();
   archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
@@ -197,38 +273,33 @@ kernels::RawBatch& WorkerPipeline::Archive(kernels::RawBatch& batch,
   const auto lost = [this](uint64_t sequence) {
     return sequence > durability_.lost_after && sequence <= durability_.lost_through;
   };
-  for (uint64_t& sequence : sequences_) {
-    if (sequence != 0 && lost(sequence)) {
-      sequence = 0;
-      ++refused;
-    }
-  }
-  if (refused == 0) return batch;
-  if (archived_ == nullptr) archived_ = std::make_unique<kernels::RawBatch>();
-  archived_->Clear();
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (sequences_[i] == 0) continue;
-    archived_->Add(batch.endpoint(i), batch.ingress(i), batch.payload(i), batch.user_agent(i),
-                   batch.source(i), batch.receive_time_ms(i), batch.query(i), batch.country(i));
+    if (sequences_[i] == 0 || !lost(sequences_[i])) continue;
+    sequences_[i] = 0;
+    status_[i] = kernels::BeaconStatus::kRefused;
+    ++refused;
   }
-  return *archived_;
+  return refused;
 }
 
-void WorkerPipeline::Accept(const kernels::EventBatch& decoded) {
-  if (discarding_) return;
-  const kernels::EventBatch* events = &decoded;
-  // Budgets depend on the time of decoding: a replay must not apply them.
-  if (live_->budgets != nullptr && live_->budgets->enabled() && !replaying_) {
-    if (events != &events_) events_ = decoded;  // the card path's rows, copied to be trimmed
-    ApplyBudgets();
-    events = &events_;
+kernels::RawBatch& WorkerPipeline::TakenBeacons(const kernels::RawBatch& batch) {
+  if (taken_ == nullptr) taken_ = std::make_unique<kernels::RawBatch>();
+  taken_->Clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (status_[i] != kernels::BeaconStatus::kTaken) continue;
+    taken_->Add(batch.endpoint(i), batch.ingress(i), batch.payload(i), batch.user_agent(i),
+                batch.source(i), batch.receive_time_ms(i), batch.query(i), batch.country(i));
   }
+  return *taken_;
+}
+
+void WorkerPipeline::Accept(const kernels::EventBatch& events) {
   if (user_agent_cache_ != nullptr) {
     ua_hits_.store(ua_hits_before_ + user_agent_cache_->hits(), std::memory_order_relaxed);
     ua_misses_.store(ua_misses_before_ + user_agent_cache_->misses(), std::memory_order_relaxed);
   }
-  aggregator_.Add(*events);
-  Bump(accepted_, events->size());
+  aggregator_.Add(events);
+  Bump(accepted_, events.size());
   if (aggregator_.open_events() < config_.epoch_max_events || replaying_) return;
   // Inside a card delivery the batcher cannot be flushed: the caller closes after it returns.
   if (batcher_ != nullptr) {
@@ -236,38 +307,6 @@ void WorkerPipeline::Accept(const kernels::EventBatch& decoded) {
     return;
   }
   CloseEpoch();
-}
-
-void WorkerPipeline::ApplyBudgets() {
-  const size_t n = events_.size();
-  site_allowance_.clear();
-  // The (site, count) entry of `site`; batches hold few sites, so a linear search.
-  const auto entry = [this](uint32_t site) -> uint32_t& {
-    for (auto& [id, count] : site_allowance_) {
-      if (id == site) return count;
-    }
-    return site_allowance_.emplace_back(site, 0).second;
-  };
-  for (size_t i = 0; i < n; ++i) ++entry(events_.site_id[i]);
-  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count();
-  bool dropped = false;
-  for (auto& [site, count] : site_allowance_) {
-    const uint32_t granted = live_->budgets->Take(site, count, now_ns);
-    dropped = dropped || granted < count;
-    count = granted;
-  }
-  if (!dropped) return;
-  // Each site keeps its first `granted` events of the batch.
-  keep_.assign(n, 0);
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t& allowance = entry(events_.site_id[i]);
-    if (allowance == 0) continue;
-    --allowance;
-    keep_[i] = 1;
-  }
-  events_.Retain(keep_);
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
@@ -418,15 +457,14 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
   kernels::RawBatch batch;
   uint64_t first = 0;
   uint64_t last = 0;
+  replay_weights_.clear();
   const auto decode = [&] {
     if (batch.empty()) return;
     NoteTaken(first, last);
     first = 0;
-    if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
-    events_.Clear();
-    kernels::DecodeBatch(batch, decode_, &events_);
-    Accept(events_);
+    AcceptReplayed(batch, replay_weights_);
     batch.Clear();
+    replay_weights_.clear();
   };
   uint64_t sequence = 0;
   kernels::ArchiveRecord record;
@@ -437,6 +475,7 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
         decode();
         AddArchivedRecord(record, &batch);
       }
+      replay_weights_.push_back(record.weight);
       if (first == 0) first = sequence;
       last = sequence;
       ++stats.records;
@@ -458,6 +497,19 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
   Bump(replayed_records_, stats.records);
   Bump(replayed_epochs_, stats.epochs);
   return stats;
+}
+
+void WorkerPipeline::AcceptReplayed(const kernels::RawBatch& batch,
+                                    const std::vector<uint32_t>& weights) {
+  if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
+  // Its own rows: a Rebuild replays while OnBatch still holds events_.
+  replay_events_.Clear();
+  kernels::DecodeBatch(batch, decode_, &replay_events_);
+  // The sample's weights as archived, so that a replayed epoch gives the live one's rows.
+  if (std::any_of(weights.begin(), weights.end(), [](uint32_t w) { return w != 1; })) {
+    replay_events_.SetWeights(weights);
+  }
+  Accept(replay_events_);
 }
 
 namespace {

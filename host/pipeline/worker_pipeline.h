@@ -59,8 +59,8 @@ struct PipelineConfig {
   // an FpgaBatcher (`bytes` then decode what the card does not); null: DecodeBatch on `bytes`.
   std::function<std::unique_ptr<FpgaDevice>()> make_device;
   FpgaBatcherConfig fpga;
-  // Per-site budgets shared by the workers: a decoded event over its site's budget is dropped
-  // before aggregation (counted there). Null: none.
+  // Per-site budgets shared by the workers: a beacon over its site's budget is refused before
+  // the archive (counted there); on the card backends, dropped when its rows arrive. Null: none.
   SiteBudgets* budgets = nullptr;
   ArchiveConfig archive;  // used by OpenArchive
   // An epoch closed this long after the last breakdown cut is cut too: the forwarder sends the
@@ -89,8 +89,9 @@ class WorkerPipeline final : public kernels::BeaconSink {
                  Forwarder* forwarder);
 
   // Opens this worker's raw archive writer in `fs` (which outlives the pipeline) when the
-  // archive is enabled: from then on every beacon is archived before it is decoded, and one
-  // the archive refuses is neither decoded nor acknowledged. Returns 0 or an errno.
+  // archive is enabled: from then on every beacon within its sites' budgets is archived before
+  // its events are aggregated (the card backends: before it is decoded), and one the archive
+  // refuses is neither aggregated nor acknowledged. Returns 0 or an errno.
   // `min_first_sequence` (0: the config's) keeps the numbering above what the watermarks
   // cover, even for an emptied archive.
   int OpenArchive(FileSystem& fs, uint64_t min_first_sequence = 0);
@@ -100,6 +101,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   void OnTick(int64_t now_ms) override;
   bool DefersAnswers() const override;
   std::span<const uint64_t> batch_sequences() const override { return sequences_; }
+  bool RefusesBeacons() const override { return Budgeted() && batcher_ == nullptr; }
+  std::span<const kernels::BeaconStatus> batch_status() const override { return status_; }
   int durability_fd() const override;
   kernels::Durability PollDurability() override;
 
@@ -108,7 +111,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   bool Flush();
 
   // Replays this worker's archived records from sequence `from` on through the same decode and
-  // aggregation (no budgets, nothing archived again): at each epoch marker the epoch is closed
+  // aggregation (no budgets: each record's events weigh its archived weight; nothing archived
+  // again): at each epoch marker the epoch is closed
   // with the marker's index, range and breakdown cut and offered, waiting while the forwarder
   // refuses; records after the last marker stay in the open epoch, which the live worker goes
   // on filling. Before ingress opens (OpenArchive first); the forwarder must be started.
@@ -169,10 +173,24 @@ class WorkerPipeline final : public kernels::BeaconSink {
   }
 
  private:
+  bool Budgeted() const { return live_->budgets != nullptr && live_->budgets->enabled(); }
   void Accept(const kernels::EventBatch& events);
-  // Appends one record per beacon of `batch` to the archive and returns the beacons to decode:
-  // `batch` itself, or archived_ holding those the archive took when it refused some.
-  kernels::RawBatch& Archive(kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
+  // The card batcher's delivery: budgets apply to its rows, the beacons being already archived
+  // and answered.
+  void AcceptCard(const kernels::RawBatch& batch, const kernels::EventBatch& events);
+  // Admits each beacon of `batch` with events in events_ to its sites' budgets, marking those
+  // refused kOverBudget in `status` and giving sampled ones (and their events) their weight in
+  // `weights`; returns how many were refused.
+  size_t AdmitBeacons(const kernels::RawBatch& batch, std::vector<kernels::BeaconStatus>* status,
+                      std::vector<uint32_t>* weights);
+  // Drops the events of events_ whose beacon's `status` is not kTaken.
+  void RetainTaken(const std::vector<kernels::BeaconStatus>& status);
+  // Appends one record per beacon of `batch` still kTaken in status_ to the archive (in
+  // sequences_, with its weight from weights_), marking those it refuses, or whose records a
+  // failure reported now lost, kRefused; returns how many it marked.
+  size_t Archive(const kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
+  // The beacons of `batch` still kTaken in status_, in taken_.
+  kernels::RawBatch& TakenBeacons(const kernels::RawBatch& batch);
   // Polls the writer (never blocks): health, and durability_; offers the epochs it made durable,
   // and rebuilds the open epoch when a failure lost records it holds.
   void PollArchive();
@@ -190,8 +208,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   void Rebuild(uint64_t durable);
   // Replays records from..through (0: to the end); `wait`: for the forwarder's room.
   WorkerReplayStats ReplayRange(uint64_t from, uint64_t through, bool wait);
-  // Drops the decoded events over their site's budget (live_->budgets).
-  void ApplyBudgets();
+  // Decodes `batch` (archived records whose weights are `weights`) into the open epoch.
+  void AcceptReplayed(const kernels::RawBatch& batch, const std::vector<uint32_t>& weights);
   // Takes up the live source's settings when a newer one was published; between batches.
   void PickUpSettings();
   void Adopt(std::shared_ptr<const LiveSettings> settings);
@@ -229,14 +247,21 @@ class WorkerPipeline final : public kernels::BeaconSink {
   bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
   FileSystem* fs_ = nullptr;  // the archive's, from OpenArchive
   std::string marker_scratch_;
-  std::vector<std::pair<uint32_t, uint32_t>> site_allowance_;  // ApplyBudgets' scratch
-  std::vector<uint8_t> keep_;                                  // ApplyBudgets' scratch
+  std::vector<kernels::BeaconStatus> status_;       // of the last OnBatch's beacons
+  std::vector<kernels::BeaconStatus> card_status_;  // of the batch AcceptCard trims
+  std::vector<uint32_t> weights_;                   // of the last OnBatch's beacons (CPU decode)
+  std::vector<uint32_t> card_weights_;              // of the batch AcceptCard trims
+  std::vector<uint32_t> replay_weights_;            // of the records ReplayRange batches
+  kernels::EventBatch replay_events_;               // AcceptReplayed's rows
+  std::vector<std::pair<uint32_t, uint32_t>> beacon_sites_;  // AdmitBeacons' scratch
+  std::vector<std::pair<uint32_t, uint32_t>> site_counts_;   // AdmitBeacons' scratch
+  std::vector<uint8_t> keep_;                                // RetainTaken's scratch
   int64_t epoch_started_ms_ = 0;
   std::unique_ptr<SegmentWriter> archive_;
   bool archive_healthy_ = true;
-  kernels::Durability durability_;               // as of the last poll of the archive
-  std::vector<uint64_t> sequences_;              // of the last OnBatch's beacons; 0: refused
-  std::unique_ptr<kernels::RawBatch> archived_;  // made on the first refusal
+  kernels::Durability durability_;            // as of the last poll of the archive
+  std::vector<uint64_t> sequences_;           // of the last OnBatch's beacons; 0: not taken
+  std::unique_ptr<kernels::RawBatch> taken_;  // card path: made on the first refusal
   std::string record_scratch_;
   std::atomic<uint64_t> archive_appended_{0};  // the last sequence appended
 

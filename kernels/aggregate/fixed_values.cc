@@ -5,7 +5,8 @@ namespace beacon::kernels {
 
 size_t FixedValues::EntryBytes() { return sizeof(uint16_t) + sizeof(Tally) + sizeof(UniqHll12); }
 
-void FixedValues::Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor) {
+void FixedValues::Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor,
+                      uint32_t weight) {
   if (entry_of_.empty()) {
     entry_of_.assign(domain, 0);
     heap_bytes_ += entry_of_.capacity() * sizeof(uint16_t);
@@ -24,6 +25,7 @@ void FixedValues::Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visi
   }
   Tally& tally = tallies_[entry - 1];
   ++(pageview ? tally.pageviews : tally.events);
+  (pageview ? tally.weighted_pageviews : tally.weighted_events) += weight;
   UniqHll12& sketch = visitors_[entry - 1];
   const size_t before = sketch.heap_bytes();
   sketch.Add(visitor);
@@ -34,7 +36,9 @@ std::vector<FixedValues::Row> FixedValues::Rows() {
   std::vector<Row> rows;
   rows.reserve(ids_.size());
   for (size_t i = 0; i < ids_.size(); ++i) {
-    rows.push_back({ids_[i], tallies_[i].pageviews, tallies_[i].events, &visitors_[i]});
+    const Tally& t = tallies_[i];
+    rows.push_back(
+        {ids_[i], t.pageviews, t.events, &visitors_[i], t.weighted_pageviews, t.weighted_events});
   }
   return rows;
 }

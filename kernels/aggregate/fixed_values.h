@@ -20,11 +20,14 @@ class FixedValues {
     uint32_t id = 0;
     uint64_t pageviews = 0;
     uint64_t events = 0;
-    UniqHll12* visitors = nullptr;  // the caller may take it
+    UniqHll12* visitors = nullptr;    // the caller may take it
+    uint64_t weighted_pageviews = 0;  // the hits' weights summed (EventBatch::weight)
+    uint64_t weighted_events = 0;
   };
 
-  // Counts one hit of the value `id` < `domain` (the same `domain` at every call, ≤ 65535).
-  void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor);
+  // Counts one hit of weight `weight` (>= 1) of the value `id` < `domain` (the same `domain` at
+  // every call, ≤ 65535).
+  void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor, uint32_t weight = 1);
 
   // A hint that changes nothing: fetches the line Add(id, .., visitor) adds the visitor to.
   void Prefetch(uint32_t id, uint64_t visitor) const {
@@ -45,6 +48,8 @@ class FixedValues {
   struct Tally {
     uint64_t pageviews = 0;
     uint64_t events = 0;
+    uint64_t weighted_pageviews = 0;
+    uint64_t weighted_events = 0;
   };
 
   std::vector<uint16_t> entry_of_;  // by id: entry + 1, 0 = not seen yet

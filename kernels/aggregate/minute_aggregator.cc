@@ -133,16 +133,20 @@ void MinuteAggregator::AddEvent(const EventBatch& batch, size_t i, Cell& cell,
                                 const std::array<uint32_t, kFixedDimensions.size()>& ids) {
   const uint64_t visitor = batch.visitor[i];
   const bool pageview = batch.kind[i] == EventKind::kPageview;
+  const uint32_t weight = batch.weight[i];
   cell.visitors.Add(visitor);
   ++(pageview ? cell.pageviews : cell.events);
+  (pageview ? cell.weighted_pageviews : cell.weighted_events) += weight;
   for (size_t s = 0; s < kStringDimensions.size(); ++s) {
     // No value, no row: an event without a referrer is in no referrer row.
     if (keys[s].value.empty()) continue;
     folded_[DimensionIndex(kStringDimensions[s])] +=
-        cell.strings[s].Add(keys[s], pageview, visitor, top_k_[s]);
+        cell.strings[s].Add(keys[s], pageview, visitor, top_k_[s], weight);
   }
   for (size_t f = 0; f < kFixedDimensions.size(); ++f) {
-    if (ids[f] < kFixedDomains[f]) cell.fixed[f].Add(ids[f], kFixedDomains[f], pageview, visitor);
+    if (ids[f] < kFixedDomains[f]) {
+      cell.fixed[f].Add(ids[f], kFixedDomains[f], pageview, visitor, weight);
+    }
   }
 }
 
@@ -168,13 +172,15 @@ void MinuteAggregator::AppendRows(uint32_t site, uint32_t minute, Cell& cell,
     if (string_at != kStringDimensions.end()) {
       for (TopValues::Row& row : cell.strings[string_at - kStringDimensions.begin()].Rows()) {
         rows->breakdowns.push_back({site, minute, d, std::string(row.value), row.pageviews,
-                                    row.events, std::move(*row.visitors)});
+                                    row.events, row.weighted_pageviews, row.weighted_events,
+                                    std::move(*row.visitors)});
       }
     } else {
       const auto fixed_at = std::find(kFixedDimensions.begin(), kFixedDimensions.end(), d);
       for (FixedValues::Row& row : cell.fixed[fixed_at - kFixedDimensions.begin()].Rows()) {
         rows->breakdowns.push_back({site, minute, d, FixedValueName(d, row.id), row.pageviews,
-                                    row.events, std::move(*row.visitors)});
+                                    row.events, row.weighted_pageviews, row.weighted_events,
+                                    std::move(*row.visitors)});
       }
     }
     std::sort(rows->breakdowns.begin() + static_cast<std::ptrdiff_t>(first), rows->breakdowns.end(),
@@ -198,8 +204,8 @@ EpochRows MinuteAggregator::CloseEpoch() {
     Cell& cell = cells_[key];
     const auto site = static_cast<uint32_t>(key >> 32);
     const auto minute = static_cast<uint32_t>(key);
-    rows.site_minutes.push_back(
-        {site, minute, cell.pageviews, cell.events, std::move(cell.visitors)});
+    rows.site_minutes.push_back({site, minute, cell.pageviews, cell.events, cell.weighted_pageviews,
+                                 cell.weighted_events, std::move(cell.visitors)});
     // kDimensions is in Dimension order, so appending dimension by dimension, each sorted by
     // value, keeps the rows sorted by (site, minute, dimension, value).
     AppendRows(site, minute, cell, &rows);

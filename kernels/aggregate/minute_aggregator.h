@@ -43,6 +43,10 @@ struct SiteMinuteRow {
   uint32_t minute = 0;  // unix minutes
   uint64_t pageviews = 0;
   uint64_t events = 0;
+  // The hits' weights summed (EventBatch::weight): the counts an over-budget site's sample
+  // stands for; equal to pageviews and events when nothing was sampled.
+  uint64_t weighted_pageviews = 0;
+  uint64_t weighted_events = 0;
   UniqHll12 visitors;  // the visitor hashes, as ClickHouse's uniqHLL12 state
 };
 
@@ -54,6 +58,8 @@ struct BreakdownRow {
   std::string value;
   uint64_t pageviews = 0;
   uint64_t events = 0;
+  uint64_t weighted_pageviews = 0;  // as SiteMinuteRow's
+  uint64_t weighted_events = 0;
   UniqHll12 visitors;  // the visitor hashes, as ClickHouse's uniqHLL12 state
 };
 
@@ -108,6 +114,8 @@ class MinuteAggregator {
   struct Cell {
     uint64_t pageviews = 0;
     uint64_t events = 0;
+    uint64_t weighted_pageviews = 0;
+    uint64_t weighted_events = 0;
     UniqHll12 visitors;
     std::array<TopValues, kStringDimensions.size()> strings;
     std::array<FixedValues, kFixedDimensions.size()> fixed;

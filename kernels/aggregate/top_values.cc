@@ -35,7 +35,19 @@ std::string_view DimensionName(Dimension d) {
   return "unknown";
 }
 
-size_t TopValues::EntryBytes() { return sizeof(Entry) + sizeof(std::string) + sizeof(UniqHll12); }
+size_t TopValues::EntryBytes() {
+  static_assert(sizeof(Extra) == WeightBytes());
+  return sizeof(Entry) + sizeof(std::string) + sizeof(UniqHll12) + sizeof(Extra);
+}
+
+void TopValues::AddExtra(uint32_t id, bool pageview, uint32_t weight) {
+  if (extra_.empty()) {
+    extra_.resize(entries_.size());
+    Account(0, extra_.capacity() * sizeof(Extra));
+  }
+  Extra& extra = extra_[id];
+  (pageview ? extra.pageviews : extra.events) += weight - 1;
+}
 
 void TopValues::Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
                       uint64_t* events) {
@@ -168,11 +180,13 @@ void TopValues::PrefetchSketch(const Key& key, uint64_t visitor) const {
   visitors_[id].Prefetch(visitor);
 }
 
-uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k) {
+uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k,
+                        uint32_t weight) {
   const std::string_view value = key.value;
   const uint64_t hash = key.hash;
   if (value == kOtherValue || k == 0) {
     Count(other_visitors_, pageview, visitor, &other_pageviews_, &other_events_);
+    (pageview ? other_extra_.pageviews : other_extra_.events) += weight - 1;
     return 0;
   }
   if (!index_.empty()) {
@@ -181,12 +195,13 @@ uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_
       const uint32_t id = static_cast<uint32_t>(word) - 1;
       Entry& e = entries_[id];
       Count(visitors_[id], pageview, visitor, &e.pageviews, &e.events);
+      if (weight > 1) AddExtra(id, pageview, weight);
       ++e.count;
       if (!heap_.empty()) SiftDown(e.heap_slot);
       return 0;
     }
   }
-  if (entries_.size() >= k) return Evict(value, hash, pageview, visitor);
+  if (entries_.size() >= k) return Evict(value, hash, pageview, visitor, weight);
   const size_t before =
       entries_.capacity() * sizeof(Entry) + values_.capacity() * sizeof(std::string) +
       visitors_.capacity() * sizeof(UniqHll12) + heap_.capacity() * sizeof(uint32_t);
@@ -203,13 +218,20 @@ uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_
                       visitors_.capacity() * sizeof(UniqHll12) +
                       heap_.capacity() * sizeof(uint32_t));
   Account(0, stored.capacity() > 15 ? stored.capacity() : 0);
+  if (!extra_.empty()) {
+    const size_t extra_before = extra_.capacity();
+    extra_.emplace_back();
+    Account(extra_before * sizeof(Extra), extra_.capacity() * sizeof(Extra));
+  }
   Count(sketch, pageview, visitor, &e.pageviews, &e.events);
+  if (weight > 1) AddExtra(id, pageview, weight);
   if (!heap_.empty()) SiftUp(heap_.size() - 1);
   IndexInsert(id);
   return 0;
 }
 
-uint64_t TopValues::Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor) {
+uint64_t TopValues::Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor,
+                          uint32_t weight) {
   if (heap_.empty()) BuildHeap();
   // The value with the lowest (count, admitted), the heap's root, makes room.
   const uint32_t id = heap_[0];
@@ -227,6 +249,11 @@ uint64_t TopValues::Evict(std::string_view value, uint64_t hash, bool pageview, 
   Account(sketches_before, SketchHeapBytes(other_visitors_));
   e.pageviews = 0;
   e.events = 0;
+  if (!extra_.empty()) {
+    other_extra_.pageviews += extra_[id].pageviews;
+    other_extra_.events += extra_[id].events;
+    extra_[id] = {};
+  }
   std::string& stored = values_[id];
   const size_t value_before = stored.capacity() > 15 ? stored.capacity() : 0;
   stored.assign(value);
@@ -236,6 +263,7 @@ uint64_t TopValues::Evict(std::string_view value, uint64_t hash, bool pageview, 
   ++e.count;
   e.admitted = next_admission_++;
   Count(sketch, pageview, visitor, &e.pageviews, &e.events);
+  if (weight > 1) AddExtra(id, pageview, weight);
   SiftDown(0);
   IndexInsert(id);
   return folded;
@@ -246,10 +274,14 @@ std::vector<TopValues::Row> TopValues::Rows() {
   rows.reserve(entries_.size() + 1);
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
-    rows.push_back({values_[i], e.pageviews, e.events, &visitors_[i], e.admission_error});
+    const Extra extra = extra_.empty() ? Extra{} : extra_[i];
+    rows.push_back({values_[i], e.pageviews, e.events, &visitors_[i], e.admission_error,
+                    e.pageviews + extra.pageviews, e.events + extra.events});
   }
   if (other_pageviews_ + other_events_ > 0) {
-    rows.push_back({kOtherValue, other_pageviews_, other_events_, &other_visitors_, 0});
+    rows.push_back({kOtherValue, other_pageviews_, other_events_, &other_visitors_, 0,
+                    other_pageviews_ + other_extra_.pageviews,
+                    other_events_ + other_extra_.events});
   }
   return rows;
 }

@@ -70,8 +70,10 @@ class TopValues {
     std::string_view value;  // kOtherValue for the folded row
     uint64_t pageviews = 0;
     uint64_t events = 0;
-    UniqHll12* visitors = nullptr;  // the caller may take it
-    uint64_t admission_error = 0;   // the bound on what this row misses
+    UniqHll12* visitors = nullptr;    // the caller may take it
+    uint64_t admission_error = 0;     // the bound on what this row misses
+    uint64_t weighted_pageviews = 0;  // the hits' weights summed (EventBatch::weight)
+    uint64_t weighted_events = 0;
   };
 
   // A value as it is counted (cut to kMaxBreakdownValueBytes at a character boundary) and its
@@ -82,11 +84,14 @@ class TopValues {
   };
   static Key KeyOf(std::string_view value);
 
-  // Counts one hit with a non-empty `value`. Returns the hits (pageviews + events) that an
-  // eviction folded into (other) because of it: 0 when `value` was kept or admitted freely.
-  uint64_t Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k);
-  uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k) {
-    return Add(KeyOf(value), pageview, visitor, k);
+  // Counts one hit of weight `weight` (>= 1) with a non-empty `value`. Returns the hits
+  // (pageviews + events) that an eviction folded into (other) because of it: 0 when `value` was
+  // kept or admitted freely. The weight changes no count Space-Saving ranks by, only the
+  // weighted sums, which move with the counts.
+  uint64_t Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k, uint32_t weight = 1);
+  uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k,
+               uint32_t weight = 1) {
+    return Add(KeyOf(value), pageview, visitor, k, weight);
   }
 
   // Hints that change nothing, for a caller that counts a block of hits and overlaps their cache
@@ -104,8 +109,10 @@ class TopValues {
   std::vector<Row> Rows();
   // Heap bytes held (kept exactly as the containers grow).
   size_t heap_bytes() const { return heap_bytes_; }
-  // The bytes of one kept value across its arrays, for MinuteAggregator::MemoryBound.
+  // The bytes of one kept value across its arrays, for MinuteAggregator::MemoryBound; the
+  // weights array (WeightBytes per value) included, though made only for weighted hits.
   static size_t EntryBytes();
+  static constexpr size_t WeightBytes() { return 2 * sizeof(uint64_t); }
   // Index slots of a non-empty TopValues at least; 8 bytes each.
   static constexpr size_t kMinIndexSlots = 16;
 
@@ -121,8 +128,16 @@ class TopValues {
     uint32_t heap_slot = 0;
   };
 
+  // Weights beyond 1, kept apart from the entries so that unweighted hits never touch them.
+  struct Extra {
+    uint64_t pageviews = 0;
+    uint64_t events = 0;
+  };
+
   void Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
              uint64_t* events);
+  // Adds `weight` - 1 to entry `id`'s extra weight (made for every entry on first use).
+  void AddExtra(uint32_t id, bool pageview, uint32_t weight);
   bool Less(uint32_t a, uint32_t b) const;
   void SiftDown(size_t slot);
   void SiftUp(size_t slot);
@@ -132,7 +147,8 @@ class TopValues {
   void IndexInsert(uint32_t entry);
   void IndexErase(uint32_t entry);
   void GrowIndex();
-  uint64_t Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor);
+  uint64_t Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor,
+                 uint32_t weight);
   // The entry in `key`'s home slot, or -1: what the hints read.
   int64_t HomeEntry(const Key& key) const;
   void Account(size_t before, size_t after) { heap_bytes_ += after - before; }
@@ -142,6 +158,7 @@ class TopValues {
   std::vector<Entry> entries_;
   std::vector<std::string> values_;  // heap bytes counted only beyond libstdc++'s 15 inline ones
   std::vector<UniqHll12> visitors_;
+  std::vector<Extra> extra_;  // by entry id; empty until a hit weighs more than 1
   // Entry ids, a min-heap by (count, admitted); built at the first eviction, since only an
   // eviction needs the minimum: until the table is full a hit costs no heap work.
   std::vector<uint32_t> heap_;
@@ -150,6 +167,7 @@ class TopValues {
   std::vector<uint64_t> index_;
   uint64_t other_pageviews_ = 0;
   uint64_t other_events_ = 0;
+  Extra other_extra_;
   UniqHll12 other_visitors_;
   uint64_t next_admission_ = 0;
   size_t heap_bytes_ = 0;

@@ -33,6 +33,7 @@ enum Column : size_t {
   kCountry,
   kIngress,
   kEndpoint,
+  kWeight,
   kPayloads,
   kQueries,
   kUserAgents,
@@ -65,6 +66,7 @@ ArchiveError BlockEncoder::Add(const ArchiveRecord& record) {
   Append<uint16_t>(columns_[kCountry], record.country);
   Append<uint8_t>(columns_[kIngress], static_cast<uint8_t>(record.ingress));
   Append<uint8_t>(columns_[kEndpoint], static_cast<uint8_t>(record.endpoint));
+  Append<uint32_t>(columns_[kWeight], record.weight);
   columns_[kPayloads].append(record.payload);
   columns_[kQueries].append(record.query);
   columns_[kUserAgents].append(record.user_agent);
@@ -119,12 +121,14 @@ ArchiveError BlockDecoder::Decode(std::string_view block, uint16_t version) {
   if (BlockChecksum(block, frames) != header_.crc) return ArchiveError::kBadChecksum;
   error = Inflate(frames, version);
   if (error != ArchiveError::kOk) return error;
-  return SplitRecords();
+  return SplitRecords(version);
 }
 
-ArchiveError BlockDecoder::SplitRecords() {
+ArchiveError BlockDecoder::SplitRecords(uint16_t version) {
   const size_t n = header_.record_count;
-  if (uint64_t{n} * kRecordFixedBytes > raw_.size()) return ArchiveError::kBadRecord;
+  const bool weighted = version >= 2;  // version 2: a weight column, and control records
+  const size_t fixed_bytes = weighted ? kRecordFixedBytes : kRecordFixedBytesV1;
+  if (uint64_t{n} * fixed_bytes > raw_.size()) return ArchiveError::kBadRecord;
   // The fixed-width columns, each n values wide, in Column order.
   const char* time = raw_.data();
   const char* address_hash = time + 8 * n;
@@ -134,6 +138,7 @@ ArchiveError BlockDecoder::SplitRecords() {
   const char* country = agent_bytes + 2 * n;
   const char* ingress = country + 2 * n;
   const char* endpoint = ingress + n;
+  const char* weight = endpoint + n;  // version 2
   records_.resize(n);
   uint64_t at = 0;
   uint64_t payloads = 0;
@@ -145,23 +150,30 @@ ArchiveError BlockDecoder::SplitRecords() {
     record.receive_time_ms = static_cast<int64_t>(at);
     record.address_hash = LoadLittleEndian<uint64_t>(address_hash + 8 * i);
     record.country = LoadLittleEndian<uint16_t>(country + 2 * i);
-    if (static_cast<uint8_t>(ingress[i]) > kLastIngress ||
+    // Control records came with version 2.
+    const uint8_t last_ingress = weighted ? kLastIngress : kLastIngress - 1;
+    if (static_cast<uint8_t>(ingress[i]) > last_ingress ||
         static_cast<uint8_t>(endpoint[i]) > kLastEndpoint) {
       records_.clear();
       return ArchiveError::kBadRecord;
     }
     record.ingress = static_cast<IngressKind>(ingress[i]);
     record.endpoint = static_cast<Endpoint>(endpoint[i]);
+    record.weight = weighted ? LoadLittleEndian<uint32_t>(weight + 4 * i) : 1;
+    if (record.weight == 0) {
+      records_.clear();
+      return ArchiveError::kBadRecord;
+    }
     payloads += LoadLittleEndian<uint32_t>(payload_bytes + 4 * i);
     queries += LoadLittleEndian<uint32_t>(query_bytes + 4 * i);
     agents += LoadLittleEndian<uint16_t>(agent_bytes + 2 * i);
   }
-  if (n * kRecordFixedBytes + payloads + queries + agents != raw_.size()) {
+  if (n * fixed_bytes + payloads + queries + agents != raw_.size()) {
     records_.clear();
     return ArchiveError::kBadRecord;
   }
   const std::string_view raw = raw_;
-  size_t payload_at = n * kRecordFixedBytes;
+  size_t payload_at = n * fixed_bytes;
   size_t query_at = payload_at + payloads;
   size_t agent_at = query_at + queries;
   for (size_t i = 0; i < n; ++i) {

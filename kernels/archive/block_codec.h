@@ -19,9 +19,9 @@ typedef struct ZSTD_DCtx_s ZSTD_DCtx;
 namespace beacon::kernels {
 
 // Columns of a block's raw bytes: receive time (difference to the previous record's), address
-// hash, payload, query and user-agent lengths, country, ingress, endpoint, then the payloads,
-// queries and user agents.
-inline constexpr size_t kRecordColumns = 11;
+// hash, payload, query and user-agent lengths, country, ingress, endpoint, weight (version 2),
+// then the payloads, queries and user agents.
+inline constexpr size_t kRecordColumns = 12;
 
 // Turns a block's raw bytes into one or more concatenated zstd frames that use no dictionary
 // and pass CheckBlockFrames at kArchiveFormatVersion: BlockDecoder reads any such payload
@@ -101,7 +101,7 @@ class BlockDecoder {
 
  private:
   ArchiveError Inflate(std::string_view frames, uint16_t version);
-  ArchiveError SplitRecords();
+  ArchiveError SplitRecords(uint16_t version);
 
   const DictionaryStore* dictionaries_;
   ZSTD_DCtx* dctx_;

@@ -97,7 +97,7 @@ ArchiveError DecodeBlockHeader(std::string_view bytes, BlockHeader* header) {
   const uint64_t max_frame = header->raw_bytes + header->raw_bytes / 128 + 1024;
   if (header->raw_bytes > kMaxBlockRawBytes || header->frame_bytes == 0 ||
       header->frame_bytes > max_frame || header->record_count == 0 ||
-      header->record_count > header->raw_bytes / kRecordFixedBytes) {
+      header->record_count > header->raw_bytes / kRecordFixedBytesV1) {
     return ArchiveError::kBadLength;
   }
   return ArchiveError::kOk;

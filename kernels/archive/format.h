@@ -28,13 +28,15 @@ enum class ArchiveError : uint8_t {
 std::string_view ArchiveErrorName(ArchiveError error);
 
 // The segment format version written; readers take every version from kMinArchiveFormatVersion
-// on. Version 2 added control records (which a version 1 reader would refuse as bad records) and
-// lets a block's payload be several concatenated zstd frames (1: exactly one; README.md).
+// on. Version 2 added each record's weight column (version 1 records weigh 1), control records
+// (which a version 1 reader would refuse as bad records) and lets a block's payload be several
+// concatenated zstd frames (1: exactly one; README.md).
 inline constexpr uint16_t kArchiveFormatVersion = 2;
 inline constexpr uint16_t kMinArchiveFormatVersion = 1;
 inline constexpr size_t kSegmentHeaderBytes = 64;
 inline constexpr size_t kBlockHeaderBytes = 32;
-inline constexpr size_t kRecordFixedBytes = 30;  // a record's fixed-width fields
+inline constexpr size_t kRecordFixedBytes = 34;    // a record's fixed-width fields
+inline constexpr size_t kRecordFixedBytesV1 = 30;  // a version 1 record's (no weight)
 inline constexpr char kSegmentMagic[8] = {'B', 'C', 'N', 'A', 'R', 'C', 'H', 'V'};
 inline constexpr uint32_t kBlockMagic = 0x4B4C4241;  // "ABLK" on disk
 // Decoders refuse blocks above this raw size, so a damaged length never allocates more.
@@ -81,6 +83,9 @@ struct ArchiveRecord {
   std::string_view payload;                  // as received (de-chunked, gunzipped)
   std::string_view query;                    // the URL query of a body beacon, or empty
   std::string_view user_agent;
+  // The hits this beacon stands for: 1, or N when an over-budget site's sample kept it 1 in N
+  // (host/pipeline); replay gives its events this weight.
+  uint32_t weight = 1;
 };
 
 // A control record (ingress IngressKind::kControl, endpoint 0): not a beacon; decoders never see

@@ -22,9 +22,11 @@ void Check(bool ok) {
 bool Same(const ArchiveRecord& a, const ArchiveRecord& b) {
   return a.receive_time_ms == b.receive_time_ms && a.address_hash == b.address_hash &&
          a.ingress == b.ingress && a.endpoint == b.endpoint && a.country == b.country &&
-         a.payload == b.payload && a.query == b.query && a.user_agent == b.user_agent;
+         a.payload == b.payload && a.query == b.query && a.user_agent == b.user_agent &&
+         a.weight == b.weight;
 }
 
+// A block of a segment of format `version`; re-encoded, it is of the current version.
 void CheckBlock(std::string_view bytes, uint16_t version) {
   static beacon::kernels::BlockDecoder decoder;
   static beacon::kernels::BlockDecoder again;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Integration test: the management listener of a running beacond (no ClickHouse needed). Off
-# loopback without a bearer token beacond refuses to start; with one, every route needs it;
+# loopback without a bearer token beacond refuses to start; with one, every route needs it and
+# beaconctl stats / top send it (from --token-file, $BEACON_MANAGEMENT_TOKEN or --config);
 # /healthz and /readyz answer from the workers' progress; the example visitor_key is warned
 # about; a pre-existing state directory open to others is made 0700, its salts file 0600.
 #   management_test.sh BUILD_DIR
@@ -52,6 +53,22 @@ for path in /metrics /healthz /readyz; do
 done
 check "/healthz says ok" test "$(curl -s -H "$auth" "$base/healthz")" = ok
 check "/readyz says ready" test "$(curl -s -H "$auth" "$base/readyz")" = ready
+# beaconctl sends the token from --token-file, $BEACON_MANAGEMENT_TOKEN or the config.
+ctl="$build/appliance/beaconctl"
+set +e
+"$ctl" stats --metrics-url "$metrics_url" >/dev/null 2>"$work/ctl-refused.log"
+rc=$?
+set -e
+check "beaconctl stats without the token: exit 1 ($rc), HTTP 401" \
+  sh -c "test $rc -eq 1 && grep -q 'HTTP 401' '$work/ctl-refused.log'"
+check "beaconctl stats --token-file" \
+  sh -c "'$ctl' stats --all --metrics-url '$metrics_url' --token-file '$work/token' | grep -q beacond_"
+check "beaconctl stats with BEACON_MANAGEMENT_TOKEN" \
+  sh -c "BEACON_MANAGEMENT_TOKEN=m4nagement-t0ken '$ctl' stats --all --metrics-url '$metrics_url' | grep -q beacond_"
+check "beaconctl stats --config (its [management] token_file)" \
+  sh -c "'$ctl' stats --all --metrics-url '$metrics_url' --config '$work/beacond.toml' | grep -q beacond_"
+check "beaconctl top --once --config" \
+  sh -c "'$ctl' top --once --interval-ms 100 --node 127.0.0.1:$management_port --config '$work/beacond.toml' >/dev/null"
 check "the example visitor_key is warned about" \
   grep -q "visitor_key is the example value" "$work/beacond.log"
 check "the state directory became 0700" test "$(stat -c %a "$work/state")" = 700

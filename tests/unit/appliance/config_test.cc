@@ -37,6 +37,10 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.http.source_prefix_v6, defaults.http.source_prefix_v6);
   EXPECT_EQ(example.site_budget.every_site.rate_per_s, defaults.site_budget.every_site.rate_per_s);
   EXPECT_EQ(example.site_budget.every_site.burst, defaults.site_budget.every_site.burst);
+  EXPECT_EQ(example.site_budget.over_budget, defaults.site_budget.over_budget);
+  EXPECT_EQ(example.forwarder.breakdown_max_rows_per_site,
+            defaults.forwarder.breakdown_max_rows_per_site);
+  EXPECT_EQ(example.site_budget.sample_one_in, defaults.site_budget.sample_one_in);
   EXPECT_EQ(example.management.port, defaults.management.port);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
   EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
@@ -121,6 +125,8 @@ source_rate_per_s = 10
 source_burst = 5
 source_prefix_v4 = 24
 source_prefix_v6 = 48
+over_budget = "sample"
+sample_one_in = 20
 [limits.sites.shop]
 rate_per_s = 500
 burst = 1000
@@ -141,6 +147,13 @@ rate_per_s = 0
   EXPECT_EQ(c.http.source_burst, 5);
   EXPECT_EQ(c.http.source_prefix_v4, 24);
   EXPECT_EQ(c.http.source_prefix_v6, 48);
+  EXPECT_EQ(c.site_budget.over_budget, host::OverBudget::kSample);
+  EXPECT_EQ(c.site_budget.sample_one_in, 20u);
+  EXPECT_EQ(ParseConfig("[limits]\nsite_rate_per_s = 1\n", "t.toml").site_budget.over_budget,
+            host::OverBudget::kRefuse);
+  ExpectError("[limits]\nover_budget = \"drop\"\n",
+              "limits.over_budget: expected \"refuse\" or \"sample\"");
+  ExpectError("[limits]\nsample_one_in = 0\n", "limits.sample_one_in: expected an integer");
   ExpectError("[limits]\nsource_prefix_v4 = 33\n", "limits.source_prefix_v4: expected an integer");
   ExpectError("[limits]\nsite_rate = 1\n", "limits.site_rate: unknown key");
   ExpectError("[limits.sites.shop]\nrate = 1\n", "shop.rate: unknown key");

@@ -198,7 +198,9 @@ TEST_F(FpgaBatcherTest, TheDeadlineStartsAPartlyFilledBuffer) {
   batcher.Add(raw, Context(nullptr, &rejects_));
   batcher.Poll();
   // Inside the deadline: still gathering (unchecked when a loaded machine took longer).
-  if (std::chrono::steady_clock::now() - added < kDeadline) EXPECT_EQ(batcher.runs(), 0u);
+  if (std::chrono::steady_clock::now() - added < kDeadline) {
+    EXPECT_EQ(batcher.runs(), 0u);
+  }
   std::this_thread::sleep_for(kDeadline + std::chrono::milliseconds(10));
   batcher.Poll();
   EXPECT_EQ(batcher.runs(), 1u);

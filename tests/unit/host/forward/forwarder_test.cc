@@ -383,6 +383,50 @@ TEST(ForwarderTest, CapsMergedBreakdownsAtTopKPerSiteMinuteAndDimension) {
   EXPECT_EQ(Sample(registry, "f_rows_sent_total{table=\"breakdown_minutes\"}"), 3);
 }
 
+// One site flooding distinct random paths (every epoch new ones) holds at most its
+// breakdown_max_rows_per_site rows while they merge: pending bytes stay below their bound, so
+// the other site's epochs are always taken, and every hit lands, the excess in (other).
+TEST(ForwarderTest, ASiteFloodingRandomValuesHoldsAtMostItsCap) {
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "flood_db"));
+  ApplySchema(client, "flood_db");
+  ForwarderConfig config = Config(Endpoint(url, "flood_db"), /*flush_interval_ms=*/20);
+  config.breakdown_flush_interval_ms = 60'000;
+  config.breakdown_max_rows_per_site = 50;
+  config.max_pending_bytes = 256 << 10;  // without the cap, 1,600 held rows of ~1 KB
+  Forwarder forwarder(config);
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  std::mt19937_64 rng(7);
+  constexpr int kEpochs = 80;
+  constexpr int kValues = 20;
+  for (int e = 0; e < kEpochs; ++e) {
+    kernels::EpochRows rows;
+    rows.epoch = static_cast<uint64_t>(e);
+    rows.events = kValues + 1;
+    rows.site_minutes = {
+        {.site_id = 1, .minute = kMinute, .pageviews = kValues, .events = 0, .visitors = {}},
+        {.site_id = 2, .minute = kMinute, .pageviews = 1, .events = 0, .visitors = {}}};
+    for (int v = 0; v < kValues; ++v) {
+      rows.breakdowns.push_back(
+          Page(1, kMinute, "/" + std::to_string(rng()) + std::string(900, 'x'), 1));
+    }
+    rows.breakdowns.push_back(Page(2, kMinute, "/x", 1));
+    // Until the earlier epochs were merged (held rows stay, the epochs' bytes leave).
+    WaitUntil([&] { return Sample(registry, "f_pending_bytes") < 128 << 10; });
+    ASSERT_TRUE(forwarder.Offer(rows)) << "epoch " << e;
+  }
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(Query(client,
+                  "SELECT site_id, count(), sum(pageviews) FROM (SELECT site_id, value, "
+                  "sum(pageviews) AS pageviews FROM breakdown_minutes WHERE dimension = 'page' "
+                  "GROUP BY site_id, value) GROUP BY site_id ORDER BY site_id"),
+            "1\t51\t1600\n2\t1\t80\n");
+  EXPECT_EQ(Sample(registry, "f_breakdown_capped_rows_total"), kEpochs * kValues - 50);
+  EXPECT_EQ(Sample(registry, "f_epochs_refused_total"), 0);
+}
+
 kernels::UniqHll12 Range(uint64_t first, uint64_t end) {
   kernels::UniqHll12 sketch;
   for (uint64_t v = first; v < end; ++v) sketch.Add(v);

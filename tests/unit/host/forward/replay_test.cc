@@ -1,7 +1,7 @@
 // The archive as the write-ahead log of the aggregates, against a real ClickHouse (one server,
 // Replicated tables): epochs rebuilt by replaying a worker's archive give byte-identical
-// batches (the table drops every resend), a replay over acknowledged watermarks sends nothing,
-// and records a failed archive sync lost are never counted.
+// batches (the table drops every resend; a sample's weights too), a replay over acknowledged
+// watermarks sends nothing, and records a failed archive sync lost are never counted.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -172,6 +172,50 @@ TEST_F(ReplayTest, ReplayedEpochsAreByteIdenticalBatchesThatCountOnce) {
     EXPECT_EQ(forwarder->totals().inserts, 0u);
   }
   EXPECT_EQ(Sums(), sums);
+}
+
+// An over-budget site's sample weighs what its records say: the replayed epochs give the same
+// batches (dropped as duplicates), though the budgets are spent and a replay applies none.
+TEST_F(ReplayTest, ReplayedSampledEpochsKeepTheWeightsOfTheirRecords) {
+  SiteBudgetConfig budget_config{{0.001, 1}, {}};
+  budget_config.over_budget = OverBudget::kSample;
+  budget_config.sample_one_in = 4;
+  SiteBudgets budgets(sites_, budget_config);
+  pipeline_.budgets = &budgets;
+  const auto weighted = [this] {
+    const ClickHouseResult site = client_->Execute(
+        "SELECT site_id, sum(pageviews), sum(weighted_pageviews) FROM site_minutes GROUP BY "
+        "site_id ORDER BY site_id FORMAT TSV");
+    const ClickHouseResult pages = client_->Execute(
+        "SELECT sum(pageviews), sum(weighted_pageviews) FROM breakdown_minutes WHERE "
+        "dimension = 'page' FORMAT TSV");
+    EXPECT_TRUE(site.ok() && pages.ok()) << site.body << pages.body;
+    return site.body + pages.body;
+  };
+  const auto acknowledged = MakeWatermarks("acknowledged");
+  {
+    const auto forwarder = MakeForwarder(acknowledged.get());
+    RunLive(posix_, *forwarder);
+    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  }
+  const std::string live = weighted();
+  const uint64_t sampled_out = budgets.dropped(1, BudgetDrop::kSampledOut);
+  EXPECT_GT(sampled_out, 0u);
+  const ClickHouseResult site1 = client_->Execute(
+      "SELECT sum(pageviews), sum(weighted_pageviews) FROM site_minutes WHERE site_id = 1 "
+      "FORMAT TSV");
+  EXPECT_EQ(site1.body, std::to_string(150 - sampled_out) + "\t" +
+                            std::to_string(1 + 4 * (149 - sampled_out)) + "\n");
+
+  const auto lost = MakeWatermarks("lost");
+  {
+    const auto forwarder = MakeForwarder(lost.get());
+    WorkerPipeline replay(0, pipeline_, &sites_, forwarder.get());
+    ASSERT_EQ(replay.OpenArchive(posix_), 0);
+    EXPECT_EQ(replay.Replay(lost->ReplayStart(0)).epochs, 4u);
+    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  }
+  EXPECT_EQ(weighted(), live);
 }
 
 TEST_F(ReplayTest, AnIdleWorkerCutsItsHeldBreakdownRowsAfterTheInterval) {

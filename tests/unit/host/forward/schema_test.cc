@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "host/forward/clickhouse_client.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
@@ -86,13 +87,15 @@ TEST(SchemaTest, OneServerModeWritesSingleReplicaTablesUnderTheAnalystNames) {
   for (const auto& sql : SchemaStatements("b")) one_server += sql + ";";
   EXPECT_NE(one_server.find("b.site_minutes (site_id UInt32, minute DateTime, pageviews UInt64, "
                             "events UInt64, visitors AggregateFunction(uniqHLL12, UInt64), "
-                            "batch_id UInt64) ENGINE = ReplicatedSummingMergeTree('/clickhouse/"
-                            "tables/{shard}/b/site_minutes', '{replica}', (pageviews, events, "
-                            "visitors))"),
+                            "batch_id UInt64, weighted_pageviews UInt64, weighted_events UInt64) "
+                            "ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/b/"
+                            "site_minutes_weighted', '{replica}', (pageviews, events, visitors, "
+                            "weighted_pageviews, weighted_events))"),
             std::string::npos)
       << one_server;
   EXPECT_NE(one_server.find("ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/b/"
-                            "breakdown_minutes', '{replica}', (pageviews, events, visitors))"),
+                            "breakdown_minutes_weighted', '{replica}', (pageviews, events, "
+                            "visitors, weighted_pageviews, weighted_events))"),
             std::string::npos)
       << one_server;
   EXPECT_EQ(one_server.find("_local"), std::string::npos);
@@ -105,7 +108,8 @@ TEST(SchemaTest, ClusterModeWritesTheLocalAndDistributedTables) {
     cluster += sql + ";";
   }
   EXPECT_NE(cluster.find("ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/b/"
-                         "site_minutes_local', '{replica}', (pageviews, events, visitors))"),
+                         "site_minutes_local_weighted', '{replica}', (pageviews, events, "
+                         "visitors, weighted_pageviews, weighted_events))"),
             std::string::npos)
       << cluster;
   EXPECT_NE(cluster.find("b.site_minutes AS b.site_minutes_local ENGINE = Distributed(c, b, "
@@ -113,7 +117,8 @@ TEST(SchemaTest, ClusterModeWritesTheLocalAndDistributedTables) {
             std::string::npos)
       << cluster;
   EXPECT_NE(cluster.find("ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/b/"
-                         "breakdown_minutes_local', '{replica}', (pageviews, events, visitors))"),
+                         "breakdown_minutes_local_weighted', '{replica}', (pageviews, events, "
+                         "visitors, weighted_pageviews, weighted_events))"),
             std::string::npos)
       << cluster;
   EXPECT_NE(cluster.find("b.breakdown_minutes AS b.breakdown_minutes_local ENGINE = "
@@ -122,10 +127,82 @@ TEST(SchemaTest, ClusterModeWritesTheLocalAndDistributedTables) {
       << cluster;
 }
 
-TEST(RowBinaryTest, BatchIdIsEightBytesLittleEndian) {
+TEST(RowBinaryTest, RowTailIsBatchIdAndWeightsLittleEndian) {
   std::string out;
-  AppendBatchIdRowBinary(0x0102030405060708, &out);
-  EXPECT_EQ(Hex(out), "0807060504030201");
+  AppendRowTailBinary(0x0102030405060708, 10, 0x20, &out);
+  EXPECT_EQ(Hex(out),
+            "0807060504030201"
+            "0a00000000000000"
+            "2000000000000000");
+}
+
+TEST(SchemaTest, MigrationRebuildsOnlyTheUnweightedDataTables) {
+  const SchemaOptions one{.database = "b", .cluster = ""};
+  EXPECT_EQ(UnweightedTables(one, {"site_minutes", "old_minutes", "site_minutes_local"}),
+            (std::vector<std::string>{"site_minutes"}));
+  const SchemaOptions cluster{.database = "b", .cluster = "c"};
+  EXPECT_EQ(UnweightedTables(cluster, {"site_minutes", "breakdown_minutes_local"}),
+            (std::vector<std::string>{"breakdown_minutes_local"}));
+  std::string replica;
+  for (const auto& sql : MigrateWeightedStatements(cluster, "breakdown_minutes_local", false)) {
+    replica += sql + ";";
+  }
+  // A shard's other replicas fetch the copied rows: they copy none themselves.
+  EXPECT_EQ(replica.find("INSERT"), std::string::npos) << replica;
+  EXPECT_NE(replica.find("RENAME TABLE b.breakdown_minutes_local TO "
+                         "b.breakdown_minutes_local_unweighted, b.breakdown_minutes_local_weighted "
+                         "TO b.breakdown_minutes_local"),
+            std::string::npos)
+      << replica;
+  EXPECT_NE(replica.find("DROP TABLE IF EXISTS b.breakdown_minutes;"), std::string::npos)
+      << replica;
+}
+
+// Tables made before the weighted columns are rebuilt with them: the old rows carry weights
+// equal to their counts, and the weighted columns are summed on merge.
+TEST(SchemaTest, MigratesUnweightedTablesKeepingTheirRows) {
+  ClickHouseClient client(Endpoint(LocalClickHouse::Shared().url(), "migrate_db"));
+  for (const std::string statement : {
+           "CREATE DATABASE IF NOT EXISTS migrate_db",
+           "CREATE TABLE migrate_db.site_minutes (site_id UInt32, minute DateTime, pageviews "
+           "UInt64, events UInt64, visitors AggregateFunction(uniqHLL12, UInt64), batch_id "
+           "UInt64) ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/migrate_db/"
+           "site_minutes', '{replica}', (pageviews, events, visitors)) PARTITION BY "
+           "toYYYYMMDD(minute) ORDER BY (site_id, minute)",
+           "INSERT INTO migrate_db.site_minutes (site_id, minute, pageviews, events, batch_id) "
+           "VALUES (1, 60, 2, 3, 1)",
+       }) {
+    ClickHouseResult result = client.Execute(statement);
+    ASSERT_TRUE(result.ok()) << statement << "\n" << result.error << result.body;
+  }
+  const SchemaOptions options{.database = "migrate_db", .cluster = ""};
+  ASSERT_EQ(UnweightedTables(options, {"site_minutes"}),
+            (std::vector<std::string>{"site_minutes"}));
+  std::vector<std::string> statements = MigrateWeightedStatements(options, "site_minutes", true);
+  for (const std::string& statement : SchemaStatements(options)) statements.push_back(statement);
+  for (const std::string& statement : statements) {
+    ClickHouseResult result = client.Execute(statement);
+    ASSERT_TRUE(result.ok()) << statement << "\n" << result.error << result.body;
+  }
+  const kernels::SiteMinuteRow row{
+      .site_id = 1, .minute = 1, .pageviews = 1, .events = 0, .visitors = {}};
+  for (const uint64_t batch_id : {2, 3}) {
+    std::string data;
+    AppendSiteMinuteRowBinary(row, &data);
+    AppendRowTailBinary(batch_id, 10, 0, &data);
+    ClickHouseResult result = client.InsertRowBinary(kSiteMinutesTable, data);
+    ASSERT_TRUE(result.ok()) << result.error << result.body;
+  }
+  ASSERT_TRUE(client.Execute("OPTIMIZE TABLE migrate_db.site_minutes FINAL").ok());
+  ClickHouseResult sums = client.Execute(
+      "SELECT pageviews, events, weighted_pageviews, weighted_events FROM "
+      "migrate_db.site_minutes FORMAT TSV");
+  ASSERT_TRUE(sums.ok()) << sums.body;
+  EXPECT_EQ(sums.body, "4\t3\t22\t3\n");
+  ClickHouseResult kept =
+      client.Execute("SELECT count() FROM migrate_db.site_minutes_unweighted FORMAT TSV");
+  ASSERT_TRUE(kept.ok()) << kept.body;
+  EXPECT_EQ(kept.body, "1\n");
 }
 
 TEST(SchemaTest, AppliesTwiceCreatesEveryTableAndDropsTheArrayTables) {
@@ -193,7 +270,7 @@ TEST(SchemaTest, OneServerDropsAResentBlockAndKeepsAnotherBatch) {
     } else {
       AppendBreakdownRowBinary(breakdown_row, &data);
     }
-    AppendBatchIdRowBinary(batch_id, &data);
+    AppendRowTailBinary(batch_id, 3, 4, &data);
     return data;
   };
   for (const uint64_t batch_id : {11, 11, 12}) {
@@ -204,10 +281,11 @@ TEST(SchemaTest, OneServerDropsAResentBlockAndKeepsAnotherBatch) {
     }
   }
   for (const std::string table : {"site_minutes", "breakdown_minutes"}) {
-    ClickHouseResult sums =
-        client.Execute("SELECT sum(pageviews), sum(events) FROM " + table + " FORMAT TSV");
+    ClickHouseResult sums = client.Execute(
+        "SELECT sum(pageviews), sum(events), sum(weighted_pageviews), sum(weighted_events) FROM " +
+        table + " FORMAT TSV");
     ASSERT_TRUE(sums.ok()) << sums.body;
-    EXPECT_EQ(sums.body, "6\t8\n") << table;
+    EXPECT_EQ(sums.body, "6\t8\t6\t8\n") << table;
   }
 }
 

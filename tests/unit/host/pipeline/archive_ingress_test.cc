@@ -1,7 +1,7 @@
-// The raw archive on the live path: every beacon of a batch is archived (without its IP
-// address) before it is decoded, and an HTTP beacon request is answered 2xx only once its
-// record is durable; a record lost to a failed sync answers 503 with Retry-After, and the worker
-// stops admitting until the archive resumes.
+// The raw archive on the live path: every beacon of a batch within its sites' budgets is
+// archived (without its IP address) before its events are aggregated, and an HTTP beacon request is
+// answered 2xx only once its record is durable; a record lost to a failed sync answers 503 with
+// Retry-After, and the worker stops admitting until the archive resumes.
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -92,6 +92,74 @@ TEST_F(ArchiveIngressTest, ArchivesEveryBeaconBeforeDecodingAndNoAddress) {
   // Without salts the address hash is 0; the decoder took both beacons all the same.
   EXPECT_EQ(address_hashes_[0], 0u);
   EXPECT_EQ(pipeline.beacons(), 2u);
+}
+
+TEST_F(ArchiveIngressTest, BeaconsOverBudgetAreNeitherArchivedNorAggregated) {
+  SiteBudgets budgets(sites_, {{0.001, 2}, {}});
+  config_.budgets = &budgets;
+  Forwarder forwarder(forwarder_config_);
+  WorkerPipeline pipeline(0, config_, &sites_, &forwarder);
+  ASSERT_EQ(pipeline.OpenArchive(posix_), 0);
+  kernels::RawBatch raw;
+  for (int i = 0; i < 4; ++i) {
+    const std::string hit = "v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                            ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F";
+    ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit, kUa,
+                        kernels::IpAddress::FromV4(0xC0A80001), kNowMs));
+  }
+  // A beacon no site's budget covers (it decodes to nothing) is archived as before.
+  ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, "v=1", kUa,
+                      kernels::IpAddress::FromV4(0xC0A80001), kNowMs));
+  pipeline.OnBatch(raw);
+  EXPECT_EQ(
+      std::vector<uint64_t>(pipeline.batch_sequences().begin(), pipeline.batch_sequences().end()),
+      (std::vector<uint64_t>{1, 2, 0, 0, 3}));
+  EXPECT_EQ(pipeline.batch_status()[2], kernels::BeaconStatus::kOverBudget);
+  EXPECT_EQ(pipeline.accepted_events(), 2u);
+  pipeline.Flush();
+  const auto records = Scan();
+  ASSERT_EQ(records.size(), 4u);  // and the epoch's marker, over records 1..3
+  EXPECT_EQ(records[3].first, 4u);
+  EXPECT_EQ(records[3].second.substr(0, 4), "EPCH");
+  EXPECT_NE(records[1].second.find("cid=1.1"), std::string::npos);
+  EXPECT_EQ(records[2].second, "v=1");
+}
+
+TEST_F(ArchiveIngressTest, SampledBeaconsAreArchivedAndAggregatedWithTheirWeight) {
+  SiteBudgetConfig budget_config{{0.001, 1}, {}};
+  budget_config.over_budget = OverBudget::kSample;
+  budget_config.sample_one_in = 4;
+  SiteBudgets budgets(sites_, budget_config);
+  config_.budgets = &budgets;
+  Forwarder forwarder(forwarder_config_);
+  WorkerPipeline pipeline(0, config_, &sites_, &forwarder);
+  ASSERT_EQ(pipeline.OpenArchive(posix_), 0);
+  kernels::RawBatch raw;
+  for (int i = 0; i < 200; ++i) {
+    const std::string hit = "v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                            ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F";
+    ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit, kUa,
+                        kernels::IpAddress::FromV4(0xC0A80001), kNowMs));
+  }
+  pipeline.OnBatch(raw);
+  pipeline.Flush();
+  // The one beacon within the burst weighs 1, each sampled one 4; the rest were refused.
+  ArchiveScanner scanner(posix_, config_.archive.writer.directory);
+  ASSERT_EQ(scanner.Seek(0, 1), 0);
+  uint64_t sequence = 0;
+  kernels::ArchiveRecord record;
+  uint64_t records = 0;
+  uint64_t weight = 0;
+  while (scanner.Next(&sequence, &record)) {
+    if (kernels::IsControlRecord(record)) continue;  // the epoch's marker
+    ++records;
+    weight += record.weight;
+    EXPECT_TRUE(record.weight == 1 || record.weight == 4) << record.weight;
+  }
+  EXPECT_EQ(pipeline.accepted_events(), records);
+  EXPECT_EQ(weight, 1 + 4 * (records - 1));
+  EXPECT_NEAR(static_cast<double>(records - 1), 199 / 4.0, 15);
+  EXPECT_EQ(budgets.dropped(1, BudgetDrop::kSampledOut), 200 - records);
 }
 
 TEST_F(ArchiveIngressTest, RecordsCarryTheSaltedAddressHash) {

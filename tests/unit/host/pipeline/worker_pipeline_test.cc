@@ -3,7 +3,10 @@
 // answers 503 with Retry-After instead of queueing.
 #include "host/pipeline/worker_pipeline.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +17,7 @@
 #include "kernels/simd/byte_kernels.h"
 
 #include "host/net/http_server.h"
+#include "host/net/udp_relay.h"
 #include "tests/unit/host/pipeline/pipeline_test_util.h"
 
 namespace beacon::host {
@@ -219,7 +223,30 @@ TEST(WorkerPipelineTest, DecodesOnACardBackendThroughItsBatcher) {
   EXPECT_EQ(Sample(registry, "beacond_epochs_closed_total"), 1u);
 }
 
-TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
+// The card decodes after the beacons were archived and answered: its rows are admitted beacon
+// by beacon as they arrive, those over budget dropped and counted, nothing refused.
+TEST(WorkerPipelineTest, OnACardBackendBeaconsOverBudgetAreDroppedFromTheAggregates) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  SiteBudgets budgets(sites, {{0.001, 1}, {}});
+  const kernels::ByteKernels simd = kernels::SimdByteKernels();
+  PipelineConfig config;
+  config.bytes = &simd;
+  config.budgets = &budgets;
+  config.make_device = [] { return std::unique_ptr<FpgaDevice>(new CsimDevice); };
+  WorkerPipeline pipeline(0, config, &sites, &forwarder);
+  EXPECT_FALSE(pipeline.RefusesBeacons());
+  const int64_t t0 = 1'700'000'000'000;
+  kernels::RawBatch raw;
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2Fa", t0);
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.2&t=pageview&dl=https%3A%2F%2Fshop.example%2Fb", t0);
+  pipeline.OnBatch(raw);
+  pipeline.Flush();
+  EXPECT_EQ(pipeline.accepted_events(), 1u);
+  EXPECT_EQ(budgets.dropped(1), 1u);
+}
+
+TEST(WorkerPipelineTest, BeaconsOverTheirSiteBudgetRefusedBeforeAggregation) {
   const auto sites =
       kernels::SiteRegistry::Parse("1 shop UA-1-1 shop.example\n2 blog UA-2-1 blog.example\n");
   Forwarder forwarder(UnreachableForwarder(1 << 20));
@@ -231,6 +258,7 @@ TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
   MetricsRegistry registry;
   RegisterPipelineMetrics(&registry, &workers);
   budgets.RegisterMetrics(&registry);
+  EXPECT_TRUE(workers[0]->RefusesBeacons());
   const int64_t t0 = 1'700'000'000'000;
   kernels::RawBatch raw;
   for (int i = 0; i < 5; ++i) {
@@ -249,6 +277,86 @@ TEST(WorkerPipelineTest, EventsOverTheirSiteBudgetDroppedBeforeAggregation) {
   EXPECT_EQ(Sample(registry, "beacond_site_budget_dropped_total{site=\"1\",reason=\"site_rate\"}"),
             2u);
   EXPECT_EQ(budgets.dropped(2), 2u);
+  // Each site's first three beacons were taken, its last two refused.
+  using kernels::BeaconStatus;
+  const auto status = workers[0]->batch_status();
+  ASSERT_EQ(status.size(), 10u);
+  for (size_t i = 0; i < 10; ++i) {
+    EXPECT_EQ(status[i], i < 6 ? BeaconStatus::kTaken : BeaconStatus::kOverBudget) << i;
+  }
+}
+
+TEST(WorkerPipelineTest, BeaconsOverBudgetAnswered429) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  SiteBudgets budgets(sites, {{0.001, 2}, {}});
+  PipelineConfig config;
+  config.budgets = &budgets;
+  std::vector<std::unique_ptr<WorkerPipeline>> workers;
+  workers.push_back(std::make_unique<WorkerPipeline>(0, config, &sites, &forwarder));
+  MetricsRegistry registry;
+  HttpServerConfig server_config;
+  server_config.port = 0;
+  HttpServer server(server_config, {workers[0].get()});
+  server.RegisterMetrics(&registry, "http");
+  server.Start();
+  // Four pipelined beacons in one batch: two within the burst, two over it.
+  std::string requests;
+  for (int i = 0; i < 4; ++i) {
+    requests += "GET /collect?v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F HTTP/1.1\r\nHost: x\r\n" +
+                (i == 3 ? "Connection: close\r\n" : "") + "\r\n";
+  }
+  const std::string response = Exchange(server.port(), requests);
+  server.Stop();
+  const auto count = [&response](const std::string& status) {
+    size_t n = 0;
+    for (size_t at = response.find(status); at != std::string::npos;
+         at = response.find(status, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count("HTTP/1.1 200"), 2u) << response;
+  EXPECT_EQ(count("HTTP/1.1 429"), 2u) << response;
+  const size_t first_429 = response.find("HTTP/1.1 429");
+  EXPECT_LT(response.rfind("HTTP/1.1 200"), first_429) << response;
+  EXPECT_NE(response.find("Retry-After: 1\r\n", first_429), std::string::npos) << response;
+  EXPECT_EQ(Sample(registry, "http_requests_over_budget_total"), 2u);
+  EXPECT_EQ(budgets.dropped(1), 2u);
+}
+
+// Relay datagrams over their site's budget cannot be answered: they are dropped and counted
+// per site, the ones within it taken.
+TEST(WorkerPipelineTest, RelayDatagramsOverBudgetAreDroppedAndCounted) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  SiteBudgets budgets(sites, {{0.001, 5}, {}});
+  PipelineConfig config;
+  config.budgets = &budgets;
+  WorkerPipeline pipeline(0, config, &sites, &forwarder);
+  UdpRelayConfig relay_config;
+  relay_config.ports = {{0, kernels::Endpoint::kUdpHitBatch}};
+  UdpRelay relay(relay_config, {&pipeline});
+  relay.Start();
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(relay.bound_ports()[0]);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 20; ++i) {
+    const std::string hit = "v=1&tid=UA-1-1&cid=" + std::to_string(i) +
+                            ".1&t=pageview&dl=https%3A%2F%2Fshop.example%2F&ua=" + kUa;
+    ASSERT_EQ(sendto(fd, hit.data(), hit.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)),
+              static_cast<ssize_t>(hit.size()));
+  }
+  close(fd);
+  for (int i = 0; i < 1000 && pipeline.beacons() < 20; ++i) usleep(5'000);
+  relay.Stop();
+  EXPECT_EQ(pipeline.beacons(), 20u);
+  EXPECT_EQ(pipeline.accepted_events(), 5u);
+  EXPECT_EQ(budgets.dropped(1), 15u);
 }
 
 TEST(WorkerPipelineTest, ShedsWith503WhileTheForwarderRefuses) {

@@ -194,6 +194,47 @@ TEST(MinuteAggregatorTest, ValuesBeyondTheBoundFoldIntoOtherWithExactSums) {
   EXPECT_EQ(Bytes(rows.site_minutes[0].visitors), all_bytes);
 }
 
+// Weighted sums follow the hits' weights through kept rows, evictions into (other) and the
+// fixed dimensions; with every weight 1 they equal the counts.
+TEST(MinuteAggregatorTest, WeightedSumsFollowTheWeightsThroughEveryRow) {
+  MinuteAggregator agg(0, AggregateLimits{.max_pages_per_site_minute = 3});
+  EventBatch batch;
+  uint64_t weighted_pageviews = 0;
+  for (int i = 0; i < 200; ++i) {
+    const EventKind kind = i % 4 == 0 ? EventKind::kEvent : EventKind::kPageview;
+    AddHit(&batch, 1, 5, kind, static_cast<uint64_t>(i), "/p/" + std::to_string(i % 17));
+    batch.country.back() = static_cast<uint16_t>('D' << 8 | 'E');
+    batch.weight.back() = i % 3 == 0 ? 10 : 1;
+    if (kind == EventKind::kPageview) weighted_pageviews += batch.weight.back();
+  }
+  AddHit(&batch, 2, 5, EventKind::kPageview, 1, "/a");
+  agg.Add(batch);
+  const EpochRows rows = agg.CloseEpoch();
+  ASSERT_EQ(rows.site_minutes.size(), 2u);
+  EXPECT_EQ(rows.site_minutes[0].pageviews, 150u);
+  EXPECT_EQ(rows.site_minutes[0].weighted_pageviews, weighted_pageviews);
+  EXPECT_EQ(rows.site_minutes[0].weighted_events, 50u + 9u * 17u);  // i % 12 == 0: weight 10
+  EXPECT_EQ(rows.site_minutes[1].weighted_pageviews, 1u);
+  EXPECT_EQ(rows.site_minutes[1].weighted_events, 0u);
+  for (const Dimension d : {Dimension::kPage, Dimension::kCountry}) {
+    uint64_t pageviews = 0;
+    uint64_t weighted = 0;
+    uint64_t weighted_events = 0;
+    for (const auto& row : RowsOf(rows, d)) {
+      if (row.site_id != 1) {
+        EXPECT_EQ(row.weighted_pageviews, row.pageviews);
+        continue;
+      }
+      pageviews += row.pageviews;
+      weighted += row.weighted_pageviews;
+      weighted_events += row.weighted_events;
+    }
+    EXPECT_EQ(pageviews, 150u) << DimensionName(d);
+    EXPECT_EQ(weighted, weighted_pageviews) << DimensionName(d);
+    EXPECT_EQ(weighted_events, rows.site_minutes[0].weighted_events) << DimensionName(d);
+  }
+}
+
 TEST(MinuteAggregatorTest, LongValuesAreCutAtACharacterBoundaryAndOtherIsOneRow) {
   MinuteAggregator agg(0, AggregateLimits{});
   EventBatch batch;

@@ -146,14 +146,37 @@ TEST(TopValuesTest, HeapBytesFollowTheArraysAndTheSketches) {
   EXPECT_EQ(top.heap_bytes(), 0u);
   EXPECT_TRUE(top.empty());
   top.Add("/short", true, 1, 10);
-  // One entry in each array, a 16-slot index, no value buffer (inline), a small sketch.
-  EXPECT_EQ(top.heap_bytes(), TopValues::EntryBytes() + TopValues::kMinIndexSlots * 8);
+  // One entry in each array but the weights' (no weighted hit yet), a 16-slot index, no value
+  // buffer (inline), a small sketch.
+  EXPECT_EQ(top.heap_bytes(),
+            TopValues::EntryBytes() - TopValues::WeightBytes() + TopValues::kMinIndexSlots * 8);
   top.Add("/a-value-longer-than-fifteen-bytes", true, 1, 10);
   const size_t two = top.heap_bytes();
   EXPECT_GT(two, 2 * TopValues::EntryBytes() + TopValues::kMinIndexSlots * 8);
   // The 17th distinct visitor gives the value's sketch its 32-slot set.
   for (uint64_t v = 2; v <= 17; ++v) top.Add("/short", true, v, 10);
   EXPECT_EQ(top.heap_bytes(), two + 32 * sizeof(uint64_t));
+  // The first weighted hit makes the weights array, one entry per value.
+  top.Add("/short", true, 1, 10, 5);
+  EXPECT_EQ(top.heap_bytes(), two + 32 * sizeof(uint64_t) + 2 * TopValues::WeightBytes());
+}
+
+TEST(TopValuesTest, WeightsMoveWithTheCountsIntoOther) {
+  TopValues top;
+  top.Add("/a", true, 1, 1, 7);
+  top.Add("/a", false, 1, 1, 3);
+  top.Add("/b", true, 2, 1);  // evicts "/a": its weighted sums go to (other)
+  top.Add("/b", true, 2, 1, 4);
+  std::vector<TopValues::Row> rows = top.Rows();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].value, "/b");
+  EXPECT_EQ(rows[0].pageviews, 2u);
+  EXPECT_EQ(rows[0].weighted_pageviews, 5u);
+  EXPECT_EQ(rows[1].value, kOtherValue);
+  EXPECT_EQ(rows[1].pageviews, 1u);
+  EXPECT_EQ(rows[1].events, 1u);
+  EXPECT_EQ(rows[1].weighted_pageviews, 7u);
+  EXPECT_EQ(rows[1].weighted_events, 3u);
 }
 
 }  // namespace

@@ -222,7 +222,7 @@ TEST(ClusterSchemaTest, AppliesTwiceOnEveryServerAndTheSecondRunChangesNothing) 
   EXPECT_EQ(Query(LocalCluster::Shared().url(2, 2), db,
                   "SELECT zookeeper_path, replica_name FROM system.replicas WHERE database = '" +
                       db + "' AND table = 'site_minutes_local'"),
-            "/clickhouse/tables/2/" + db + "/site_minutes_local\ts2-r2\n");
+            "/clickhouse/tables/2/" + db + "/site_minutes_local_weighted\ts2-r2\n");
 }
 
 TEST(ClusterForwarderTest, EachSiteLandsOnItsRingShardWithExactSums) {
