@@ -276,6 +276,9 @@ struct HttpServer::Worker {
   // held for them as they become durable, so that nothing archived goes unanswered (bounded by
   // kStopAnswersMs).
   void AnswerHeldAtStop();
+  // Then: sends FIN and reads what the client still sends until it closes (or `until`), so
+  // that the close does not reset the connection and destroy the answers in flight.
+  void LingerAtStop(int64_t until);
   void SendHeld(Connection* c, HeldAnswer& held);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers, bool keep_alive,
@@ -812,6 +815,26 @@ void HttpServer::Worker::AnswerHeldAtStop() {
     for (int i = 0; i < n; ++i) {
       const auto it = connections.find(events[i].data.fd);
       if (it != connections.end() && (events[i].events & EPOLLOUT)) Flush(it->second.get());
+    }
+  }
+  LingerAtStop(until);
+}
+
+void HttpServer::Worker::LingerAtStop(int64_t until) {
+  std::array<epoll_event, kMaxEvents> events{};
+  for (const auto& [fd, c] : connections) {
+    shutdown(fd, SHUT_WR);
+    SetInterest(c.get(), EPOLLIN | EPOLLRDHUP);
+  }
+  while (!connections.empty() && kernels::MonotonicMillis() < until) {
+    const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, 5);
+    for (int i = 0; i < n; ++i) {
+      const auto it = connections.find(events[i].data.fd);
+      if (it == connections.end()) continue;
+      ssize_t got = 0;
+      while ((got = recv(it->first, read_buffer.data(), read_buffer.size(), 0)) > 0) {
+      }
+      if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) Close(it->second.get());
     }
   }
 }
