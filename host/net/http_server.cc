@@ -214,10 +214,11 @@ struct HttpServer::Worker {
   kernels::SinkBatch beacons;
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
   std::unordered_map<std::array<uint8_t, 16>, uint32_t, PeerHash> peers;  // serving, per address
-  size_t serving = 0;                      // connections under max_connections_per_worker
-  size_t refusing = 0;                     // refusal connections
-  int64_t accept_resume_ms = -1;           // the listener is paused until then; -1: listening
-  std::vector<Connection*> expired, late;  // Sweep's scratch
+  size_t serving = 0;                          // connections under max_connections_per_worker
+  size_t refusing = 0;                         // refusal connections
+  int64_t accept_resume_ms = -1;               // the listener is paused until then; -1: listening
+  std::vector<Connection*> expired, late;      // Sweep's scratch
+  std::vector<Connection*> lingering_at_stop;  // LingerAtStop's scratch
   // Per source (address prefix): when its rate bucket is whole again, CLOCK_MONOTONIC ns.
   std::unordered_map<std::array<uint8_t, 16>, int64_t, PeerHash> sources;
   int64_t source_interval_ns = 0;  // 0: no source limit
@@ -276,8 +277,9 @@ struct HttpServer::Worker {
   // held for them as they become durable, so that nothing archived goes unanswered (bounded by
   // kStopAnswersMs).
   void AnswerHeldAtStop();
-  // Then: sends FIN and reads what the client still sends until it closes (or `until`), so
-  // that the close does not reset the connection and destroy the answers in flight.
+  // Then: closes the connections without unread requests; sends the others FIN and reads what
+  // their client still sends until it closes (or `until`), so that the close does not reset
+  // the connection and destroy the answers in flight.
   void LingerAtStop(int64_t until);
   void SendHeld(Connection* c, HeldAnswer& held);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
@@ -817,15 +819,21 @@ void HttpServer::Worker::AnswerHeldAtStop() {
       if (it != connections.end() && (events[i].events & EPOLLOUT)) Flush(it->second.get());
     }
   }
-  LingerAtStop(until);
+  LingerAtStop(std::min(until, kernels::MonotonicMillis() + kLingerMs));
 }
 
 void HttpServer::Worker::LingerAtStop(int64_t until) {
   std::array<epoll_event, kMaxEvents> events{};
+  lingering_at_stop.clear();
   for (const auto& [fd, c] : connections) {
+    if (c->in.empty()) {
+      lingering_at_stop.push_back(c.get());  // closed at once: no unread request to reset it
+      continue;
+    }
     shutdown(fd, SHUT_WR);
     SetInterest(c.get(), EPOLLIN | EPOLLRDHUP);
   }
+  for (Connection* c : lingering_at_stop) Close(c);
   while (!connections.empty() && kernels::MonotonicMillis() < until) {
     const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, 5);
     for (int i = 0; i < n; ++i) {

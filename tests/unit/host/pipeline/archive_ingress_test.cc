@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "host/archive/archive_scanner.h"
@@ -213,12 +214,13 @@ TEST_F(ArchiveIngressTest, AStopAnswersEveryArchivedBeacon) {
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(send(fd, requests.data(), requests.size(), 0), static_cast<ssize_t>(requests.size()));
   while (pipeline.beacons() == 0) usleep(100);
-  server.Stop();
+  std::thread stop([&server] { server.Stop(); });  // which waits for this client to close
   std::string response;
   char buf[4096];
   ssize_t n = 0;
   while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
   close(fd);
+  stop.join();
   ASSERT_TRUE(pipeline.Flush());
   size_t answered = 0;
   for (size_t at = response.find("HTTP/1.1 200"); at != std::string::npos;
