@@ -846,7 +846,8 @@ bool Forwarder::DeadLetterBatch(Shard& shard, std::string_view table, const std:
   const Batch& batch = *shard.current;
   std::string where = "discarded: no spool_dir to keep it";
   if (dead_letters_ != nullptr) {
-    // Only what ClickHouse has not taken: a retry must not resend acknowledged site rows.
+    // Only what ClickHouse has not taken: a retry must not resend acknowledged site rows. No
+    // archive range either: no watermark skips its retry, and its acknowledgement raises none.
     Batch rest;
     rest.events = batch.events;
     rest.breakdown_rows = batch.breakdown_rows;

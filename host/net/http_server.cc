@@ -51,6 +51,8 @@ constexpr size_t kMaxPendingOutput = 256 * 1024;
 // How long a connection closed after an error response keeps draining the client's unread
 // bytes, so that the close does not turn into a reset that destroys the response.
 constexpr int64_t kLingerMs = 1000;
+// At stop, how long the answers held for the archive may take to become durable and be sent.
+constexpr int64_t kStopAnswersMs = 5000;
 constexpr int kMaxEvents = 256;
 constexpr int kMaxStatus = 600;
 // Connections kept only to deliver a refusal (503, 429) per worker; past them, a silent close.
@@ -214,10 +216,11 @@ struct HttpServer::Worker {
   kernels::SinkBatch beacons;
   std::unordered_map<int, std::unique_ptr<Connection>> connections;
   std::unordered_map<std::array<uint8_t, 16>, uint32_t, PeerHash> peers;  // serving, per address
-  size_t serving = 0;                      // connections under max_connections_per_worker
-  size_t refusing = 0;                     // refusal connections
-  int64_t accept_resume_ms = -1;           // the listener is paused until then; -1: listening
-  std::vector<Connection*> expired, late;  // Sweep's scratch
+  size_t serving = 0;                          // connections under max_connections_per_worker
+  size_t refusing = 0;                         // refusal connections
+  int64_t accept_resume_ms = -1;               // the listener is paused until then; -1: listening
+  std::vector<Connection*> expired, late;      // Sweep's scratch
+  std::vector<Connection*> lingering_at_stop;  // LingerAtStop's scratch
   // Per source (address prefix): when its rate bucket is whole again, CLOCK_MONOTONIC ns.
   std::unordered_map<std::array<uint8_t, 16>, int64_t, PeerHash> sources;
   int64_t source_interval_ns = 0;  // 0: no source limit
@@ -228,6 +231,7 @@ struct HttpServer::Worker {
   std::vector<int> release_scratch;
   int durability_fd = -1;
   bool durability_ready = false;  // durability_fd was readable this round
+  bool stopped = false;           // no request is parsed any more: the server stops
   bool admitting = true;
   int64_t now_ms = 0;        // monotonic, per round
   int64_t wall_ms = 0;       // CLOCK_REALTIME unix ms, per round
@@ -271,6 +275,14 @@ struct HttpServer::Worker {
   void Deliver();
   // Resolves held answers against the sink's durability and sends those now in order.
   void ReleaseHeld();
+  // At stop, with nothing parsed any more: delivers the beacons taken in and sends the answers
+  // held for them as they become durable, so that nothing archived goes unanswered (bounded by
+  // kStopAnswersMs).
+  void AnswerHeldAtStop();
+  // Then: closes the connections without unread requests; sends the others FIN and reads what
+  // their client still sends until it closes (or `until`), so that the close does not reset
+  // the connection and destroy the answers in flight.
+  void LingerAtStop(int64_t until);
   void SendHeld(Connection* c, HeldAnswer& held);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers, bool keep_alive,
@@ -476,7 +488,7 @@ bool HttpServer::Worker::ProcessInput(Connection* c) {
 bool HttpServer::Worker::AnswerInput(Connection* c) {
   bool held_back = false;
   bool completed = false;
-  while (!c->close_after_write && c->in_pos < c->in.size()) {
+  while (!stopped && !c->close_after_write && c->in_pos < c->in.size()) {
     if (c->pending_output() > kMaxPendingOutput || c->held.size() >= kMaxHeldAnswers) {
       held_back = true;
       break;
@@ -797,6 +809,55 @@ void HttpServer::Worker::ReleaseHeld() {
   }
 }
 
+void HttpServer::Worker::AnswerHeldAtStop() {
+  Deliver();
+  const int64_t until = kernels::MonotonicMillis() + kStopAnswersMs;
+  std::array<epoll_event, kMaxEvents> events{};
+  const auto unsent = [this] {
+    if (!holding.empty()) return true;
+    for (const auto& [fd, c] : connections) {
+      if (c->pending_output() > 0) return true;
+    }
+    return false;
+  };
+  while (unsent() && kernels::MonotonicMillis() < until) {
+    const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, 5);
+    now_ms = kernels::MonotonicMillis();
+    durability_ready = true;  // polled every round: the fd may have been read already
+    ReleaseHeld();
+    for (int i = 0; i < n; ++i) {
+      const auto it = connections.find(events[i].data.fd);
+      if (it != connections.end() && (events[i].events & EPOLLOUT)) Flush(it->second.get());
+    }
+  }
+  LingerAtStop(std::min(until, kernels::MonotonicMillis() + kLingerMs));
+}
+
+void HttpServer::Worker::LingerAtStop(int64_t until) {
+  std::array<epoll_event, kMaxEvents> events{};
+  lingering_at_stop.clear();
+  for (const auto& [fd, c] : connections) {
+    if (c->in.empty()) {
+      lingering_at_stop.push_back(c.get());  // closed at once: no unread request to reset it
+      continue;
+    }
+    shutdown(fd, SHUT_WR);
+    SetInterest(c.get(), EPOLLIN | EPOLLRDHUP);
+  }
+  for (Connection* c : lingering_at_stop) Close(c);
+  while (!connections.empty() && kernels::MonotonicMillis() < until) {
+    const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, 5);
+    for (int i = 0; i < n; ++i) {
+      const auto it = connections.find(events[i].data.fd);
+      if (it == connections.end()) continue;
+      ssize_t got = 0;
+      while ((got = recv(it->first, read_buffer.data(), read_buffer.size(), 0)) > 0) {
+      }
+      if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) Close(it->second.get());
+    }
+  }
+}
+
 void HttpServer::Worker::SendHeld(Connection* c, HeldAnswer& held) {
   const CollectorAnswer& a = held.answer;
   if (held.state == HeldAnswer::State::kOverBudget) {
@@ -886,11 +947,10 @@ void HttpServer::Worker::Run() {
   }
   ::close(listen_fd);
   listen_fd = -1;
+  stopped = true;
+  if (sink != nullptr) AnswerHeldAtStop();
   while (!connections.empty()) Close(connections.begin()->second.get());
-  if (sink != nullptr) {
-    Deliver();
-    sink->OnTick(kernels::UnixMillis());
-  }
+  if (sink != nullptr) sink->OnTick(kernels::UnixMillis());
   ::close(epoll_fd);
   ::close(wake_fd);
   epoll_fd = wake_fd = -1;

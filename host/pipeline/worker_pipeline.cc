@@ -54,7 +54,7 @@ WorkerPipeline::WorkerPipeline(uint32_t worker, const PipelineConfig& config,
   decode_.visitor_key = config.visitor_key;
   decode_.bytes = config.bytes;
   events_.Reserve(kernels::kMaxBatchBeacons * 2, kernels::kBatchArenaBytes / 4);
-  last_cut_ms_ = kernels::MonotonicMillis();  // breakdown rows are held from the start
+  last_cut_ms_ = kernels::UnixMillis();  // breakdown rows are held from the start
   if (config.make_device) {
     device_ = config.make_device();
     batcher_ = std::make_unique<FpgaBatcher>(
@@ -320,7 +320,7 @@ void WorkerPipeline::OnTick(int64_t now_ms) {
     epoch_started_ms_ = now_ms;
     // An idle worker's held breakdown rows still go out once the interval passed.
     CloseEpoch(/*force_cut=*/uncut_ &&
-               kernels::MonotonicMillis() - last_cut_ms_ >= config_.breakdown_flush_interval_ms);
+               kernels::UnixMillis() - last_cut_ms_ >= config_.breakdown_flush_interval_ms);
   }
   aggregator_bytes_.store(aggregator_.memory_bytes(), std::memory_order_relaxed);
   aggregator_bound_.store(
@@ -365,7 +365,7 @@ void WorkerPipeline::CloseEpoch(bool force_cut) {
   if (empty && !(force_cut && uncut_ && archive_ != nullptr)) return;
   // Every record archived so far is then in this epoch: the marker after them closes it.
   if (batcher_ != nullptr) batcher_->Flush();
-  const int64_t now = kernels::MonotonicMillis();
+  const int64_t now = kernels::UnixMillis();
   const bool ranged = open_last_ != 0;
   kernels::EpochMarker marker{
       .epoch = next_epoch_,
@@ -444,7 +444,9 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
 WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
   kept_through_ = from - 1;
   WorkerReplayStats stats = ReplayRange(from, 0, /*wait=*/true);
-  last_cut_ms_ = kernels::MonotonicMillis();
+  // The rows held now began at the last cut replayed, or (the cut before `from` acknowledged)
+  // at the first record replayed: a restart does not start the interval again.
+  last_cut_ms_ = stats.held_since_ms != 0 ? stats.held_since_ms : kernels::UnixMillis();
   return stats;
 }
 
@@ -470,6 +472,7 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
   kernels::ArchiveRecord record;
   while (stats.error == 0 && scanner.Next(&sequence, &record)) {
     if (through != 0 && sequence > through) break;
+    if (stats.held_since_ms == 0) stats.held_since_ms = record.receive_time_ms;
     if (!kernels::IsControlRecord(record)) {
       if (!AddArchivedRecord(record, &batch)) {
         decode();
@@ -489,6 +492,7 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
     }
     decode();
     QueueEpoch(marker, sequence);
+    if (marker.breakdown_cut) stats.held_since_ms = record.receive_time_ms;
     ++stats.epochs;
     while (!OfferPending() && wait) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

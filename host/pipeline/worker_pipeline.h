@@ -74,6 +74,9 @@ struct WorkerReplayStats {
   uint64_t epochs = 0;           // epochs closed at their markers
   uint64_t markers_skipped = 0;  // markers of epochs before the start, or unreadable
   int error = 0;                 // errno of reading the archive directory
+  // Unix ms since when the breakdown rows held after the replay were taken in: the time of the
+  // last cut marker replayed, else of the first record (0: nothing replayed).
+  int64_t held_since_ms = 0;
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
@@ -241,7 +244,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   uint64_t last_closed_last_ = 0;  // last_sequence of the last epoch closed
   bool uncut_ = false;             // epochs closed since the last breakdown cut
   uint64_t kept_through_ = 0;      // marker sequence of the last epoch queued
-  int64_t last_cut_ms_ = 0;        // monotonic ms of the last breakdown cut
+  int64_t last_cut_ms_ = 0;        // unix ms of the last breakdown cut (a replay restores it)
   bool replaying_ = false;
   bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
   bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped

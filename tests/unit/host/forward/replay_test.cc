@@ -14,6 +14,7 @@
 #include "host/archive/fault_injection_file_system.h"
 #include "host/archive/file_system.h"
 #include "host/forward/clickhouse_client.h"
+#include "host/forward/dead_letter.h"
 #include "host/forward/forwarder.h"
 #include "host/forward/schema.h"
 #include "host/forward/watermarks.h"
@@ -235,6 +236,91 @@ TEST_F(ReplayTest, AnIdleWorkerCutsItsHeldBreakdownRowsAfterTheInterval) {
   const ClickHouseResult result = client_->Execute(
       "SELECT sum(pageviews) FROM breakdown_minutes WHERE dimension = 'page' FORMAT TSV");
   EXPECT_EQ(result.body, "100\n");
+}
+
+// The breakdown interval runs from when the held rows came in, not from the last start: after
+// a restart the replayed rows, taken in long ago, are cut at the first epoch, so that kills
+// more frequent than the interval still let the watermark (and the next replay's start) move.
+TEST_F(ReplayTest, ARestartKeepsTheBreakdownIntervalOfTheHeldRows) {
+  const auto watermarks = MakeWatermarks("marks");
+  {
+    const auto forwarder = MakeForwarder(watermarks.get());
+    const auto live = StartLive(posix_, forwarder.get());
+    live->OnTick(1 + pipeline_.epoch_ms);  // closes the epoch; its breakdown rows are held
+    for (int i = 0; i < 1000 && watermarks->Get(0)[0].site == 0; ++i) {
+      live->PollDurability();
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    ASSERT_EQ(watermarks->Get(0)[0].site, 100u);
+  }  // the crash: the held rows are gone, their breakdown watermark is still 0
+  ASSERT_EQ(watermarks->ReplayStart(0), 1u);
+  const auto forwarder = MakeForwarder(watermarks.get());
+  WorkerPipeline restarted(0, pipeline_, &sites_, forwarder.get());
+  ASSERT_EQ(restarted.OpenArchive(posix_), 0);
+  EXPECT_EQ(restarted.Replay(1).epochs, 1u);
+  restarted.OnTick(1);
+  restarted.OnTick(1 + pipeline_.epoch_ms);  // the hits came in long ago: the rows are cut
+  for (int i = 0; i < 1000 && watermarks->Get(0)[0].breakdown == 0; ++i) {
+    restarted.PollDurability();
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(watermarks->Get(0)[0].breakdown, 100u);
+  EXPECT_EQ(watermarks->ReplayStart(0), 101u);
+  const ClickHouseResult result = client_->Execute(
+      "SELECT sum(pageviews) FROM breakdown_minutes WHERE dimension = 'page' FORMAT TSV");
+  EXPECT_EQ(result.body, "100\n");
+}
+
+// A batch refused for its contents is set aside while later batches raise the watermarks past
+// its range; retried with `beaconctl dead-letter retry`, it comes back through the spool and is
+// sent all the same: a dead letter carries no archive range for a watermark to skip it by.
+TEST_F(ReplayTest, ARetriedDeadLetterLandsThoughTheWatermarkPassedIt) {
+  const auto watermarks = MakeWatermarks("marks");
+  ASSERT_TRUE(client_->Execute("DROP TABLE " + database_ + ".breakdown_minutes").ok());
+  ASSERT_TRUE(client_
+                  ->Execute("CREATE TABLE " + database_ +
+                            ".breakdown_minutes (site_id UInt32, minute DateTime, dimension " +
+                            DimensionEnumType() +
+                            ", value String, pageviews UInt64, events UInt64, visitors "
+                            "AggregateFunction(uniqHLL12, UInt64)) ENGINE = MergeTree() "
+                            "ORDER BY site_id")
+                  .ok());
+  ForwarderConfig config;
+  config.clickhouse = Endpoint(LocalClickHouse::Shared().url(), database_);
+  config.flush_interval_ms = 20;
+  config.retry_initial_ms = 10;
+  config.retry_max_ms = 50;
+  config.node = 9;
+  config.watermarks = watermarks.get();
+  config.spool_dir = dir_ + "/spool";
+  config.spool_fsync = false;
+  Forwarder forwarder(config);
+  forwarder.Start();
+  DeadLetters letters(config.spool_dir, 1 << 20, false);
+  const auto live = StartLive(posix_, &forwarder);
+  ASSERT_TRUE(live->Flush());  // cut: the breakdown rows of the first 100 hits are refused
+  for (int i = 0; i < 1000 && letters.List().empty(); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(letters.List().size(), 1u);
+  ASSERT_TRUE(client_->Execute("DROP TABLE " + database_ + ".breakdown_minutes").ok());
+  for (const std::string& statement : SchemaStatements(database_)) {
+    ASSERT_TRUE(client_->Execute(statement).ok()) << statement;
+  }
+  kernels::RawBatch more = Hits(100, 100);
+  live->OnBatch(more);
+  ASSERT_TRUE(live->Flush());  // these land, and the breakdown watermark passes the first cut
+  for (int i = 0; i < 1000 && watermarks->Get(0)[0].breakdown < 200; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GT(watermarks->Get(0)[0].breakdown, 200u);
+  std::string error;
+  ASSERT_TRUE(letters.Retry(letters.List()[0].id, &error)) << error;
+  ASSERT_TRUE(forwarder.Drain(milliseconds(30'000)));
+  EXPECT_TRUE(letters.List().empty());
+  const ClickHouseResult result = client_->Execute(
+      "SELECT sum(pageviews) FROM breakdown_minutes WHERE dimension = 'page' FORMAT TSV");
+  EXPECT_EQ(result.body, "200\n");
 }
 
 TEST_F(ReplayTest, RecordsLostToAFailedSyncAreNeverCounted) {

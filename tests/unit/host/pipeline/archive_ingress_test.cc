@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "host/archive/archive_scanner.h"
@@ -53,6 +54,26 @@ class ArchiveIngressTest : public ::testing::Test {
     }
     return records;
   }
+
+  static HttpServerConfig AnyPort() {
+    HttpServerConfig config;
+    config.port = 0;
+    return config;
+  }
+
+  // Worker 0 with its archive in `fs`, behind a started HTTP server on a free port.
+  struct Served {
+    Served(const ArchiveIngressTest& test, FileSystem& fs)
+        : forwarder(test.forwarder_config_),
+          pipeline(0, test.config_, &test.sites_, &forwarder),
+          server(AnyPort(), {&pipeline}) {
+      EXPECT_EQ(pipeline.OpenArchive(fs), 0);
+      server.Start();
+    }
+    Forwarder forwarder;
+    WorkerPipeline pipeline;
+    HttpServer server;
+  };
 
   std::string dir_;
   PipelineConfig config_;
@@ -221,13 +242,9 @@ TEST_F(ArchiveIngressTest, AnswersOnlyDurableBeaconsAnd503sWhatASyncLost) {
 // Pipelined requests on one keep-alive connection: a 404 behind a held beacon answer leaves
 // after it, so the answers keep request order.
 TEST_F(ArchiveIngressTest, HeldAnswersKeepPipelinedOrder) {
-  Forwarder forwarder(forwarder_config_);
-  WorkerPipeline pipeline(0, config_, &sites_, &forwarder);
-  ASSERT_EQ(pipeline.OpenArchive(posix_), 0);
-  HttpServerConfig server_config;
-  server_config.port = 0;
-  HttpServer server(server_config, {&pipeline});
-  server.Start();
+  Served served(*this, posix_);
+  WorkerPipeline& pipeline = served.pipeline;
+  HttpServer& server = served.server;
   const std::string beacon =
       "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
       "HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -242,6 +259,44 @@ TEST_F(ArchiveIngressTest, HeldAnswersKeepPipelinedOrder) {
   EXPECT_EQ(statuses, (std::vector<std::string>{"200", "404", "200", "404"})) << response;
   server.Stop();
   EXPECT_GE(pipeline.archive()->durable_sequence(), 2u);
+}
+
+// A stop while pipelined beacons wait for their sync: nothing more is read, and every beacon
+// taken in is answered before the connection closes, so that no archived beacon goes
+// unanswered (its client would send it again).
+TEST_F(ArchiveIngressTest, AStopAnswersEveryArchivedBeacon) {
+  Served served(*this, posix_);
+  WorkerPipeline& pipeline = served.pipeline;
+  HttpServer& server = served.server;
+  std::string requests;
+  for (int i = 0; i < 2000; ++i) {
+    requests +=
+        "GET /collect?v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2F "
+        "HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server.port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(send(fd, requests.data(), requests.size(), 0), static_cast<ssize_t>(requests.size()));
+  while (pipeline.beacons() == 0) usleep(100);
+  std::thread stop([&server] { server.Stop(); });  // which waits for this client to close
+  std::string response;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) response.append(buf, static_cast<size_t>(n));
+  close(fd);
+  stop.join();
+  ASSERT_TRUE(pipeline.Flush());
+  size_t answered = 0;
+  for (size_t at = response.find("HTTP/1.1 200"); at != std::string::npos;
+       at = response.find("HTTP/1.1 200", at + 1)) {
+    ++answered;
+  }
+  EXPECT_GT(answered, 0u);
+  EXPECT_EQ(answered, pipeline.archive()->durable_sequence() - pipeline.epochs_closed());
 }
 
 }  // namespace
