@@ -341,10 +341,56 @@ int RunDeadLetter(const CLI::App& dead_letter, DeadLetterCommand command) {
   return 2;
 }
 
+// beaconctl schema's options.
+struct SchemaCommand {
+  std::string config_path;
+  host::ClickHouseEndpoint endpoint;
+  std::string cluster;
+  bool print_only = false;
+};
+
+CLI::App* AddSchemaCommand(CLI::App& cli, SchemaCommand* command) {
+  auto* schema = cli.add_subcommand("schema", "Create the ClickHouse tables (idempotent)");
+  schema->add_option("-c,--config", command->config_path,
+                     "beacond config; its [clickhouse] is used");
+  schema->add_option("--clickhouse", command->endpoint.url, "ClickHouse HTTP URL");
+  schema->add_option("--database", command->endpoint.database, "Database");
+  schema->add_option("--cluster", command->cluster,
+                     "Cluster (<remote_servers> name): replicated shard-local tables and "
+                     "Distributed tables; with --clickhouse, applied to that server only");
+  schema->add_option("--user", command->endpoint.user, "User");
+  schema->add_option("--password", command->endpoint.password, "Password");
+  schema->add_flag("--print", command->print_only, "Print the statements instead of running them");
+  return schema;
+}
+
+// beaconctl reload's options.
+struct ReloadCommand {
+  std::string config_path;
+  std::string management;
+  std::string token;
+};
+
+CLI::App* AddReloadCommand(CLI::App& cli, ReloadCommand* command) {
+  auto* reload = cli.add_subcommand(
+      "reload",
+      "Make a running beacond re-read its config and site registry (as SIGHUP does); prints "
+      "what changed, what needs a restart, or why it refused (exit 1)");
+  reload->add_option("-c,--config", command->config_path,
+                     "beacond config: its [management] listen and token");
+  reload->add_option("--management", command->management,
+                     "Management address host:port (default 127.0.0.1:9464)");
+  reload->add_option("--token", command->token, "Management bearer token");
+  return reload;
+}
+
 // beaconctl schema: the endpoints and options from the flags, or from a config's [clickhouse]
 // with the flags given overriding it.
-int RunSchema(const CLI::App& schema, const std::string& config_path,
-              host::ClickHouseEndpoint endpoint, std::string cluster, bool print_only) {
+int RunSchema(const CLI::App& schema, const SchemaCommand& command) {
+  const std::string& config_path = command.config_path;
+  host::ClickHouseEndpoint endpoint = command.endpoint;
+  std::string cluster = command.cluster;
+  const bool print_only = command.print_only;
   std::vector<std::vector<std::string>> shards = {{endpoint.url}};
   if (!config_path.empty()) {
     const auto config = LoadConfig(config_path);
@@ -368,21 +414,8 @@ int RunSchema(const CLI::App& schema, const std::string& config_path,
 int main(int argc, char** argv) {
   CLI::App cli{"beaconctl: operate beacond"};
   cli.require_subcommand(1);
-  std::string config_path;
-  beacon::host::ClickHouseEndpoint endpoint;
-
-  auto* schema = cli.add_subcommand("schema", "Create the ClickHouse tables (idempotent)");
-  bool print_only = false;
-  schema->add_option("-c,--config", config_path, "beacond config; its [clickhouse] is used");
-  schema->add_option("--clickhouse", endpoint.url, "ClickHouse HTTP URL");
-  schema->add_option("--database", endpoint.database, "Database");
-  std::string cluster;
-  schema->add_option("--cluster", cluster,
-                     "Cluster (<remote_servers> name): replicated shard-local tables and "
-                     "Distributed tables; with --clickhouse, applied to that server only");
-  schema->add_option("--user", endpoint.user, "User");
-  schema->add_option("--password", endpoint.password, "Password");
-  schema->add_flag("--print", print_only, "Print the statements instead of running them");
+  beacon::app::SchemaCommand schema_command;
+  auto* schema = beacon::app::AddSchemaCommand(cli, &schema_command);
 
   auto* stats = cli.add_subcommand("stats", "Print a running beacond's non-zero counters");
   std::string metrics_url = "http://127.0.0.1:9464/metrics";
@@ -422,16 +455,8 @@ int main(int argc, char** argv) {
   setup->add_flag("--apply", apply,
                   "Create directories, reserve hugepages, load vfio-pci, bind the NIC");
 
-  auto* reload = cli.add_subcommand(
-      "reload",
-      "Make a running beacond re-read its config and site registry (as SIGHUP does); prints "
-      "what changed, what needs a restart, or why it refused (exit 1)");
-  std::string reload_config, reload_management, reload_token;
-  reload->add_option("-c,--config", reload_config,
-                     "beacond config: its [management] listen and token");
-  reload->add_option("--management", reload_management,
-                     "Management address host:port (default 127.0.0.1:9464)");
-  reload->add_option("--token", reload_token, "Management bearer token");
+  beacon::app::ReloadCommand reload_command;
+  auto* reload = beacon::app::AddReloadCommand(cli, &reload_command);
 
   auto* sites = cli.add_subcommand("sites", "Check a site registry file");
   std::string sites_path;
@@ -447,7 +472,7 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   try {
     if (*schema) {
-      return beacon::app::RunSchema(*schema, config_path, endpoint, cluster, print_only);
+      return beacon::app::RunSchema(*schema, schema_command);
     }
     if (*stats || *top) {
       const std::string token = beacon::app::ManagementToken(token_file, management_config);
@@ -456,7 +481,8 @@ int main(int argc, char** argv) {
     }
     if (*sites) return beacon::app::CheckSites(sites_path);
     if (*reload) {
-      return beacon::app::Reload(reload_config, reload_management, reload_token);
+      return beacon::app::Reload(reload_command.config_path, reload_command.management,
+                                 reload_command.token);
     }
     if (*archive) return beacon::app::RunArchive(*archive, archive_command);
     if (*dead_letter) return beacon::app::RunDeadLetter(*dead_letter, dead_letter_command);
