@@ -3,6 +3,7 @@
 // they reproduce is kernels/bytes/scalar_kernels.cc.
 #include "kernels/simd/byte_kernels.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -113,6 +114,36 @@ class FieldBuilder {
     start_ = pos + 1;
     equals_ = kNone;
   }
+  // The separators of one block of up to 64 output bytes starting at `o`: bit k of `amps`
+  // ('&') and `equals` ('=') is output byte o + k. One branch-free step per pair (tzcnt).
+  void Block(uint64_t amps, uint64_t equals, size_t o) {
+    size_t start = start_;
+    size_t equals_at = equals_;  // positions only grow: the first '=' of a pair is the least
+    size_t count = count_;
+    while (amps != 0) {
+      const uint64_t through = amps ^ (amps - 1);  // the lanes up to this '&'
+      const uint64_t first = equals & through;
+      const size_t end = o + static_cast<size_t>(__builtin_ctzll(amps));
+      equals_at =
+          std::min(equals_at, first != 0 ? o + static_cast<size_t>(__builtin_ctzll(first)) : kNone);
+      const bool stored = end != start && count < max_fields_;
+      FormField& field = stored ? fields_[count] : spare_;
+      field = {static_cast<uint32_t>(start), static_cast<uint32_t>(std::min(equals_at, end)),
+               static_cast<uint32_t>(equals_at == kNone ? end : equals_at + 1),
+               static_cast<uint32_t>(end)};
+      count += end != start ? 1 : 0;
+      start = end + 1;
+      equals_at = kNone;
+      equals &= ~through;
+      amps &= amps - 1;
+    }
+    if (equals != 0) {
+      equals_at = std::min(equals_at, o + static_cast<size_t>(__builtin_ctzll(equals)));
+    }
+    start_ = start;
+    equals_ = equals_at;
+    count_ = count;
+  }
   // Ends the last pair at the end of the decoded output; returns the number of fields.
   size_t Finish(size_t end) {
     EndPair(end);
@@ -138,6 +169,14 @@ class FieldBuilder {
   size_t count_ = 0;
   size_t start_ = 0;
   size_t equals_ = kNone;
+  FormField spare_{};  // the target of pairs not stored (empty, or past max_fields)
+};
+
+// The output bytes [begin, end) hold every byte >= 0x80 of a decoded hit (begin == end: none).
+// The bytes around them are ASCII, so the span is valid UTF-8 iff the whole output is.
+struct HighSpan {
+  size_t begin = 0;
+  size_t end = 0;
 };
 
 }  // namespace beacon::kernels::byte_kernels_shared
@@ -162,7 +201,129 @@ static_assert(hn::MaxLanes(FullTag()) <= shared::kMaxVectorBytes, "buffers too s
 inline const uint8_t* Bytes(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
 
 // ---------------------------------------------------------------- FormDecode, SplitForm
+#if HWY_TARGET != HWY_SCALAR
+// Value of the hex digit in each lane, and which lanes hold one.
+template <class D>
+HWY_INLINE hn::Vec<D> HexDigits(D d, hn::Vec<D> c, hn::Mask<D>* valid) {
+  const auto digit = hn::Sub(c, hn::Set(d, '0'));
+  const auto letter = hn::Sub(hn::Or(c, hn::Set(d, 0x20)), hn::Set(d, 'a'));  // a-f and A-F
+  const auto is_digit = hn::Eq(hn::Min(digit, hn::Set(d, 9)), digit);
+  const auto is_letter = hn::Eq(hn::Min(letter, hn::Set(d, 5)), letter);
+  *valid = hn::Or(is_digit, is_letter);
+  return hn::IfThenElse(is_digit, digit, hn::Add(letter, hn::Set(d, 10)));
+}
 
+#endif
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// AVX-512: simdjson-style stage 1 over 64-byte blocks (bitmaps of '%', '&', '=' and bytes >=
+// 0x80 from one load), escapes checked on the bitmaps, the digit bytes squeezed out, then
+// stage 2 walks the separator bits with tzcnt. Masked loads and stores (which never fault on
+// masked-off lanes) keep every access inside the input and the output, without tail copies.
+using Block = hn::Full512<uint8_t>;
+using BlockMask = hn::Mask512<uint8_t>;
+
+HWY_INLINE uint64_t BitsOf(BlockMask m) { return static_cast<uint64_t>(m.raw); }
+HWY_INLINE BlockMask MaskOf(uint64_t bits) { return BlockMask{static_cast<__mmask64>(bits)}; }
+
+// in[at, at + 64), with zeros at and past n (at may be past n).
+HWY_INLINE hn::Vec512<uint8_t> LoadBlock(const uint8_t* HWY_RESTRICT in, size_t at, size_t n) {
+  const Block d;
+  if (at + 64 <= n) return hn::LoadU(d, in + at);
+  return hn::MaskedLoad(hn::FirstN(d, at < n ? n - at : 0), d, in + at);
+}
+
+// Writes the first `count` lanes of v to out[o, o + count); out holds `capacity` bytes.
+HWY_INLINE void StoreFirst(hn::Vec512<uint8_t> v, size_t count, uint8_t* HWY_RESTRICT out, size_t o,
+                           size_t capacity) {
+  const Block d;
+  if (o + 64 <= capacity) {
+    hn::StoreU(v, d, out + o);
+  } else {
+    hn::BlendedStore(v, hn::FirstN(d, count), d, out + o);
+  }
+}
+
+// Writes the lanes of v set in `keep`, in order, to out[o, ...).
+HWY_INLINE void StoreKept(hn::Vec512<uint8_t> v, uint64_t keep, uint8_t* HWY_RESTRICT out, size_t o,
+                          size_t capacity) {
+  const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
+#if HWY_TARGET == HWY_AVX3_DL
+  // vpcompressb to a register: the memory form is microcoded on AMD Zen 4.
+  StoreFirst(hn::Compress(v, MaskOf(keep)), count, out, o, capacity);
+#else
+  // No 8-bit Compress without VBMI2: a byte shuffle from kCompact per 8 lanes.
+  HWY_ALIGN uint8_t lanes[64];
+  HWY_ALIGN uint8_t staging[64];
+  hn::Store(v, Block(), lanes);
+  uint8_t* dst = o + 64 <= capacity ? out + o : staging;
+  const hn::Full128<uint8_t> d16;
+  const hn::Full64<uint8_t> d8;
+  size_t at = 0;
+  for (size_t chunk = 0; chunk < 64; chunk += 16) {
+    const uint32_t dropped_low = ~(keep >> chunk) & 0xFF;
+    const uint32_t dropped_high = ~(keep >> (chunk + 8)) & 0xFF;
+    HWY_ALIGN uint8_t indices[16];
+    std::memcpy(indices, shared::kCompact[dropped_low].data(), 8);
+    std::memcpy(indices + 8, shared::kCompactHigh[dropped_high].data(), 8);
+    const auto packed = hn::TableLookupBytes(hn::Load(d16, lanes + chunk), hn::Load(d16, indices));
+    const size_t kept_low = 8 - static_cast<size_t>(__builtin_popcount(dropped_low));
+    hn::StoreU(packed, d16, dst + at);
+    hn::StoreU(hn::UpperHalf(d8, packed), d8, dst + at + kept_low);
+    at += kept_low + 8 - static_cast<size_t>(__builtin_popcount(dropped_high));
+  }
+  if (dst == staging) std::memcpy(out + o, staging, count);
+#endif
+}
+
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null and the span
+// of bytes >= 0x80 to `high` when not null.
+bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                size_t* out_size, shared::FieldBuilder* fields, shared::HighSpan* high) {
+  const Block d;
+  size_t o = 0;
+  uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
+  for (size_t i = 0; i < n; i += 64) {
+    const uint64_t valid = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1;
+    const auto v = LoadBlock(in, i, n);
+    const uint64_t escapes = BitsOf(hn::Eq(v, hn::Set(d, '%')));
+    auto decoded = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
+    uint64_t keep = valid & ~digits_ahead;
+    digits_ahead = 0;
+    if (escapes != 0) {
+      // Every '%' starts an escape (a '%' is no hex digit); zeros past n are none either.
+      hn::Mask<Block> high_ok;
+      hn::Mask<Block> low_ok;
+      const auto high_digit = HexDigits(d, LoadBlock(in, i + 1, n), &high_ok);
+      const auto low_digit = HexDigits(d, LoadBlock(in, i + 2, n), &low_ok);
+      if ((escapes & ~BitsOf(hn::And(high_ok, low_ok))) != 0) return false;
+      decoded =
+          hn::IfThenElse(MaskOf(escapes), hn::Or(hn::ShiftLeft<4>(high_digit), low_digit), decoded);
+      keep &= ~((escapes << 1) | (escapes << 2));
+      digits_ahead = (escapes >> 62) | (escapes >> 63);
+    }
+    const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
+    if (fields != nullptr) {
+      // Digit lanes are hex digits, never separators: compress the bits to output lanes.
+      const uint64_t amps = BitsOf(hn::Eq(v, hn::Set(d, '&')));
+      const uint64_t equals = BitsOf(hn::Eq(v, hn::Set(d, '=')));
+      fields->Block(_pext_u64(amps, keep), _pext_u64(equals, keep), o);
+    }
+    if (high != nullptr && (BitsOf(hn::TestBit(decoded, hn::Set(d, 0x80))) & keep) != 0) {
+      if (high->begin == high->end) high->begin = o;
+      high->end = o + count;
+    }
+    if (keep == valid) {
+      StoreFirst(decoded, count, out, o, n);
+    } else {
+      StoreKept(decoded, keep, out, o, n);
+    }
+    o += count;
+  }
+  *out_size = o;
+  return true;
+}
+#else
 // The reference loop, for components too short to fill a vector (and the one-lane target).
 // Reports '&' and '=' to `fields` when not null.
 inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_size,
@@ -189,17 +350,6 @@ inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_s
 }
 
 #if HWY_TARGET != HWY_SCALAR
-// Value of the hex digit in each lane, and which lanes hold one.
-template <class D>
-HWY_INLINE hn::Vec<D> HexDigits(D d, hn::Vec<D> c, hn::Mask<D>* valid) {
-  const auto digit = hn::Sub(c, hn::Set(d, '0'));
-  const auto letter = hn::Sub(hn::Or(c, hn::Set(d, 0x20)), hn::Set(d, 'a'));  // a-f and A-F
-  const auto is_digit = hn::Eq(hn::Min(digit, hn::Set(d, 9)), digit);
-  const auto is_letter = hn::Eq(hn::Min(letter, hn::Set(d, 5)), letter);
-  *valid = hn::Or(is_digit, is_letter);
-  return hn::IfThenElse(is_digit, digit, hn::Add(letter, hn::Set(d, 10)));
-}
-
 // The lanes of a vector that are '&' or '=', and which of them are '&', as bits.
 struct SeparatorBits {
   uint64_t all;
@@ -284,8 +434,8 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
 #endif
 
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null.
-bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, shared::FieldBuilder* fields) {
+bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                       size_t* out_size, shared::FieldBuilder* fields) {
 #if HWY_TARGET == HWY_SCALAR
   return DecodeShort(in, n, out, out_size, fields);
 #else
@@ -333,9 +483,19 @@ bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT 
 #endif
 }
 
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null, and the
+// whole output as the span of bytes >= 0x80 to `high` when not null.
+bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                size_t* out_size, shared::FieldBuilder* fields, shared::HighSpan* high) {
+  if (!DecodeWithVectors(in, n, out, out_size, fields)) return false;
+  if (high != nullptr) *high = {0, *out_size};
+  return true;
+}
+#endif
+
 bool FormDecodeSimd(std::string_view component, char* out, size_t* out_size) {
   return DecodeForm(Bytes(component.data()), component.size(), reinterpret_cast<uint8_t*>(out),
-                    out_size, nullptr);
+                    out_size, nullptr, nullptr);
 }
 
 // ---------------------------------------------------------------- UTF-8
@@ -415,13 +575,14 @@ bool IsValidUtf8Simd(std::string_view bytes) {
 
 FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
   shared::FieldBuilder builder(fields, max_fields);
+  shared::HighSpan high;
   size_t size = 0;
-  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size,
-                  &builder)) {
+  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &builder,
+                  &high)) {
     return {false, false, 0, 0};
   }
   const size_t count = builder.Finish(size);
-  return {true, IsValidUtf8Simd({out, size}), count, size};
+  return {true, IsValidUtf8Simd({out + high.begin, high.end - high.begin}), count, size};
 }
 
 // ---------------------------------------------------------------- scanning
