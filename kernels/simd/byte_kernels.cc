@@ -3,7 +3,6 @@
 // they reproduce is kernels/bytes/scalar_kernels.cc.
 #include "kernels/simd/byte_kernels.h"
 
-#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -114,36 +113,6 @@ class FieldBuilder {
     start_ = pos + 1;
     equals_ = kNone;
   }
-  // The separators of one block of up to 64 output bytes starting at `o`: bit k of `amps`
-  // ('&') and `equals` ('=') is output byte o + k. One branch-free step per pair (tzcnt).
-  void Block(uint64_t amps, uint64_t equals, size_t o) {
-    size_t start = start_;
-    size_t equals_at = equals_;  // positions only grow: the first '=' of a pair is the least
-    size_t count = count_;
-    while (amps != 0) {
-      const uint64_t through = amps ^ (amps - 1);  // the lanes up to this '&'
-      const uint64_t first = equals & through;
-      const size_t end = o + static_cast<size_t>(__builtin_ctzll(amps));
-      equals_at =
-          std::min(equals_at, first != 0 ? o + static_cast<size_t>(__builtin_ctzll(first)) : kNone);
-      const bool stored = end != start && count < max_fields_;
-      FormField& field = stored ? fields_[count] : spare_;
-      field = {static_cast<uint32_t>(start), static_cast<uint32_t>(std::min(equals_at, end)),
-               static_cast<uint32_t>(equals_at == kNone ? end : equals_at + 1),
-               static_cast<uint32_t>(end)};
-      count += end != start ? 1 : 0;
-      start = end + 1;
-      equals_at = kNone;
-      equals &= ~through;
-      amps &= amps - 1;
-    }
-    if (equals != 0) {
-      equals_at = std::min(equals_at, o + static_cast<size_t>(__builtin_ctzll(equals)));
-    }
-    start_ = start;
-    equals_ = equals_at;
-    count_ = count;
-  }
   // Ends the last pair at the end of the decoded output; returns the number of fields.
   size_t Finish(size_t end) {
     EndPair(end);
@@ -169,7 +138,6 @@ class FieldBuilder {
   size_t count_ = 0;
   size_t start_ = 0;
   size_t equals_ = kNone;
-  FormField spare_{};  // the target of pairs not stored (empty, or past max_fields)
 };
 
 // The output bytes [begin, end) hold every byte >= 0x80 of a decoded hit (begin == end: none).
@@ -276,10 +244,116 @@ HWY_INLINE void StoreKept(hn::Vec512<uint8_t> v, uint64_t keep, uint8_t* HWY_RES
 #endif
 }
 
+// Writes base + the index of every set bit of `bits`, in order, to dst[0, popcount), by
+// compressing the lane indices; may write 15 entries past the end.
+HWY_INLINE size_t Flatten(uint64_t bits, uint32_t base, uint32_t* HWY_RESTRICT dst) {
+  const hn::Full512<uint32_t> d32;
+  const auto offset = hn::Set(d32, base);
+  const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
+#if HWY_TARGET == HWY_AVX3_DL
+  const Block d;
+  const hn::Full128<uint8_t> d8;
+  const auto indices = hn::Compress(hn::Iota(d, 0), MaskOf(bits));
+  hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::LowerHalf(d8, hn::LowerHalf(indices))), offset), d32,
+             dst);
+  if (count > 16) {  // more than 16 separators in 64 bytes: rare
+    HWY_ALIGN uint8_t lanes[64];
+    hn::Store(indices, d, lanes);
+    for (size_t k = 16; k < count; k += 16) {
+      hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::Load(d8, lanes + k)), offset), d32, dst + k);
+    }
+  }
+#else
+  size_t at = 0;
+  for (uint32_t chunk = 0; chunk < 64; chunk += 16) {
+    const auto chunk_bits = static_cast<__mmask16>(bits >> chunk);
+    const hn::Mask512<uint32_t> m{chunk_bits};
+    hn::StoreU(hn::Add(hn::Compress(hn::Iota(d32, chunk), m), offset), d32, dst + at);
+    at += static_cast<size_t>(__builtin_popcount(chunk_bits));
+  }
+#endif
+  return count;
+}
+
+// Stage 2 of SplitForm: the pairs of a hit from its separator bitmaps (output positions).
+// Per block, the '&' positions and the key end of every pair (its first '=', or its '&' when
+// it has none) are flattened into two queues that stay aligned pair by pair; the fields are
+// built from them without a branch per separator.
+class PairQueue {
+ public:
+  PairQueue(FormField* fields, size_t max_fields) : fields_(fields), max_fields_(max_fields) {
+    ends_[0] = ~uint32_t{0};  // the position before the first pair
+  }
+
+  // The '&' and '=' bits of the block of output bytes [o, o + 64).
+  void Block(uint64_t amps, uint64_t equals, size_t o) {
+    const uint64_t separators = amps | equals;
+    if (separators == 0) return;
+    // A separator ends a key iff the one before it (in this pair) is a '&' or none.
+    const uint64_t after_amp = (_pext_u64(amps, separators) << 1) | (after_amp_ ? 1 : 0);
+    const auto base = static_cast<uint32_t>(o);
+    key_count_ += Flatten(_pdep_u64(after_amp, separators), base, keys_ + key_count_);
+    end_count_ += Flatten(amps, base, ends_ + 1 + end_count_);
+    after_amp_ = ((amps >> (63 - __builtin_clzll(separators))) & 1) != 0;
+    if (end_count_ >= kFlushAt) EmitPairs();
+  }
+
+  // Ends the last pair at the end of the decoded output; returns the number of fields.
+  size_t Finish(size_t size) {
+    EmitPairs();
+    const auto end = static_cast<uint32_t>(size);
+    ends_[1] = end;
+    keys_[0] = key_count_ != 0 ? keys_[0] : end;
+    Emit(1);
+    return count_;
+  }
+
+ private:
+  static constexpr size_t kFlushAt = 256;
+  // Up to 63 more per block than kFlushAt, and Flatten's 15 extra writes.
+  static constexpr size_t kQueue = kFlushAt + 64 + 16;
+
+  // Builds the fields of the first `pairs` queued pairs: pair p runs from ends_[p] + 1 to
+  // ends_[p + 1] with its key ending at keys_[p].
+  void Emit(size_t pairs) {
+    size_t count = count_;
+    for (size_t p = 0; p < pairs; ++p) {
+      const uint32_t start = ends_[p] + 1;
+      const uint32_t end = ends_[p + 1];
+      const uint32_t key_end = keys_[p];
+      const bool non_empty = end != start;
+      FormField& field = non_empty && count < max_fields_ ? fields_[count] : spare_;
+      field = {start, key_end, key_end == end ? end : key_end + 1, end};
+      count += non_empty ? 1 : 0;
+    }
+    count_ = count;
+  }
+
+  // Builds the queued complete pairs and keeps the last pair's key end, if already seen.
+  void EmitPairs() {
+    Emit(end_count_);
+    ends_[0] = ends_[end_count_];
+    key_count_ -= end_count_;
+    if (key_count_ != 0) keys_[0] = keys_[end_count_];
+    end_count_ = 0;
+  }
+
+  FormField* fields_;
+  size_t max_fields_;
+  size_t count_ = 0;
+  bool after_amp_ = true;
+  size_t end_count_ = 0;
+  size_t key_count_ = 0;
+  uint32_t ends_[1 + kQueue];
+  uint32_t keys_[kQueue];
+  FormField spare_{};  // the target of pairs not stored (empty, or past max_fields)
+};
+using Fields = PairQueue;
+
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null and the span
 // of bytes >= 0x80 to `high` when not null.
 bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, shared::FieldBuilder* fields, shared::HighSpan* high) {
+                size_t* out_size, PairQueue* fields, shared::HighSpan* high) {
   const Block d;
   size_t o = 0;
   uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
@@ -324,6 +398,8 @@ bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT 
   return true;
 }
 #else
+using Fields = shared::FieldBuilder;
+
 // The reference loop, for components too short to fill a vector (and the one-lane target).
 // Reports '&' and '=' to `fields` when not null.
 inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_size,
@@ -574,7 +650,7 @@ bool IsValidUtf8Simd(std::string_view bytes) {
 }
 
 FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
-  shared::FieldBuilder builder(fields, max_fields);
+  Fields builder(fields, max_fields);
   shared::HighSpan high;
   size_t size = 0;
   if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &builder,
