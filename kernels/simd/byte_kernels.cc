@@ -310,23 +310,63 @@ class PairQueue {
 
  private:
   static constexpr size_t kFlushAt = 256;
-  // Up to 63 more per block than kFlushAt, and Flatten's 15 extra writes.
+  // Up to 63 more per block than kFlushAt, and Flatten's 15 extra writes (Emit's loads of 16
+  // stay inside too).
   static constexpr size_t kQueue = kFlushAt + 64 + 16;
 
-  // Builds the fields of the first `pairs` queued pairs: pair p runs from ends_[p] + 1 to
-  // ends_[p + 1] with its key ending at keys_[p].
+  // Builds the fields of the first `pairs` queued pairs, 16 at a time: pair p runs from
+  // ends_[p] + 1 to ends_[p + 1] with its key ending at keys_[p].
   void Emit(size_t pairs) {
-    size_t count = count_;
-    for (size_t p = 0; p < pairs; ++p) {
-      const uint32_t start = ends_[p] + 1;
-      const uint32_t end = ends_[p + 1];
-      const uint32_t key_end = keys_[p];
-      const bool non_empty = end != start;
-      FormField& field = non_empty && count < max_fields_ ? fields_[count] : spare_;
-      field = {start, key_end, key_end == end ? end : key_end + 1, end};
-      count += non_empty ? 1 : 0;
+    const hn::Full512<uint32_t> d;
+    const auto one = hn::Set(d, 1);
+    for (size_t p = 0; p < pairs; p += 16) {
+      auto starts = hn::Add(hn::LoadU(d, ends_ + p), one);
+      auto ends = hn::LoadU(d, ends_ + p + 1);
+      auto keys = hn::LoadU(d, keys_ + p);
+      auto values = hn::IfThenElse(hn::Eq(keys, ends), ends, hn::Add(keys, one));
+      const auto lanes = hn::FirstN(d, pairs - p);
+      const auto non_empty = hn::And(hn::Ne(starts, ends), lanes);
+      if (non_empty.raw != lanes.raw) {  // empty pairs ("&&"): rare
+        starts = hn::Compress(starts, non_empty);
+        keys = hn::Compress(keys, non_empty);
+        values = hn::Compress(values, non_empty);
+        ends = hn::Compress(ends, non_empty);
+      }
+      const size_t stored = hn::CountTrue(d, non_empty);
+      const size_t room = count_ < max_fields_ ? max_fields_ - count_ : 0;
+      StoreFields(starts, keys, values, ends, HWY_MIN(stored, room), fields_ + count_);
+      count_ += stored;
     }
-    count_ = count;
+  }
+
+  // Writes the first `count` of 16 fields given as four vectors of their members: a 4x4
+  // transpose of u32, then of 128-bit blocks; masked stores stop at `count`.
+  static void StoreFields(hn::Vec512<uint32_t> starts, hn::Vec512<uint32_t> keys,
+                          hn::Vec512<uint32_t> values, hn::Vec512<uint32_t> ends, size_t count,
+                          FormField* HWY_RESTRICT dst) {
+    const hn::Full512<uint32_t> d;
+    const hn::Full512<uint64_t> d64;
+    const auto sk_low = hn::BitCast(d64, hn::InterleaveLower(d, starts, keys));
+    const auto sk_high = hn::BitCast(d64, hn::InterleaveUpper(d, starts, keys));
+    const auto ve_low = hn::BitCast(d64, hn::InterleaveLower(d, values, ends));
+    const auto ve_high = hn::BitCast(d64, hn::InterleaveUpper(d, values, ends));
+    // f[j] holds fields j, j + 4, j + 8, j + 12, one per 128-bit block.
+    const hn::Vec512<uint64_t> f[4] = {
+        hn::InterleaveLower(d64, sk_low, ve_low), hn::InterleaveUpper(d64, sk_low, ve_low),
+        hn::InterleaveLower(d64, sk_high, ve_high), hn::InterleaveUpper(d64, sk_high, ve_high)};
+    const auto g0 = hn::ConcatLowerLower(d64, f[1], f[0]).raw;  // fields 0, 4, 1, 5
+    const auto g1 = hn::ConcatLowerLower(d64, f[3], f[2]).raw;  // fields 2, 6, 3, 7
+    const auto g2 = hn::ConcatUpperUpper(d64, f[1], f[0]).raw;  // fields 8, 12, 9, 13
+    const auto g3 = hn::ConcatUpperUpper(d64, f[3], f[2]).raw;  // fields 10, 14, 11, 15
+    const hn::Vec512<uint32_t> out[4] = {
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(2, 0, 2, 0))},
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(3, 1, 3, 1))},
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(2, 0, 2, 0))},
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(3, 1, 3, 1))}};
+    auto* words = reinterpret_cast<uint32_t*>(dst);
+    for (size_t j = 0; j < 4 && 4 * j < count; ++j) {
+      hn::BlendedStore(out[j], hn::FirstN(d, 4 * (count - 4 * j)), d, words + 16 * j);
+    }
   }
 
   // Builds the queued complete pairs and keeps the last pair's key end, if already seen.
@@ -346,7 +386,6 @@ class PairQueue {
   size_t key_count_ = 0;
   uint32_t ends_[1 + kQueue];
   uint32_t keys_[kQueue];
-  FormField spare_{};  // the target of pairs not stored (empty, or past max_fields)
 };
 using Fields = PairQueue;
 
