@@ -301,11 +301,15 @@ class PairQueue {
   // Ends the last pair at the end of the decoded output; returns the number of fields.
   size_t Finish(size_t size) {
     EmitPairs();
+    // Scalar: a vector load of the queues just written would stall store forwarding.
+    const uint32_t start = ends_[0] + 1;
     const auto end = static_cast<uint32_t>(size);
-    ends_[1] = end;
-    keys_[0] = key_count_ != 0 ? keys_[0] : end;
-    Emit(1);
-    return count_;
+    const uint32_t key_end = key_count_ != 0 ? keys_[0] : end;
+    if (end == start) return count_;
+    if (count_ < max_fields_) {
+      fields_[count_] = {start, key_end, key_end == end ? end : key_end + 1, end};
+    }
+    return ++count_;
   }
 
  private:
