@@ -98,6 +98,24 @@ constexpr std::array<std::array<uint8_t, 8>, 256> MakeCompactTable(uint8_t base)
 alignas(64) constexpr std::array<std::array<uint8_t, 8>, 256> kCompact = MakeCompactTable(0);
 alignas(64) constexpr std::array<std::array<uint8_t, 8>, 256> kCompactHigh = MakeCompactTable(8);
 
+// Hex digit tables for a 128-entry byte permute (vpermi2b) indexed by the digit byte:
+// kHexHigh[c] = value << 4, kHexLow[c] = value, and 0x01 / 0x10 (the other nibble) for a
+// byte that is no hex digit.
+constexpr std::array<uint8_t, 128> MakeHexTable(bool high) {
+  std::array<uint8_t, 128> table{};
+  for (int c = 0; c < 128; ++c) {
+    const int8_t value = kHexDigitValue[c];
+    if (value == kNotHex) {
+      table[c] = high ? 0x01 : 0x10;
+    } else {
+      table[c] = static_cast<uint8_t>(high ? value << 4 : value);
+    }
+  }
+  return table;
+}
+alignas(64) constexpr std::array<uint8_t, 128> kHexHigh = MakeHexTable(true);
+alignas(64) constexpr std::array<uint8_t, 128> kHexLow = MakeHexTable(false);
+
 // Builds the fields of a hit from its '&' and '=' separators, given in order with their
 // positions in the decoded output.
 class FieldBuilder {
@@ -241,6 +259,39 @@ HWY_INLINE void StoreKept(hn::Vec512<uint8_t> v, uint64_t keep, uint8_t* HWY_RES
     at += kept_low + 8 - static_cast<size_t>(__builtin_popcount(dropped_high));
   }
   if (dst == staging) std::memcpy(out + o, staging, count);
+#endif
+}
+
+// The byte that an escape at each lane of in[i, i + 64) decodes to, from the bytes at +1 and
+// +2; `ok` gets the lanes where both are hex digits.
+HWY_INLINE hn::Vec512<uint8_t> EscapeValues(const uint8_t* HWY_RESTRICT in, size_t i, size_t n,
+                                            uint64_t* ok) {
+  const Block d;
+  const auto high = LoadBlock(in, i + 1, n);
+  const auto low = LoadBlock(in, i + 2, n);
+#if HWY_TARGET == HWY_AVX3_DL
+  // Two permutes of 128-entry tables (VBMI); they read 7 bits, so bytes >= 0x80 are no digits
+  // by their sign.
+  const hn::Vec512<uint8_t> high_value{
+      _mm512_permutex2var_epi8(hn::Load(d, shared::kHexHigh.data()).raw, high.raw,
+                               hn::Load(d, shared::kHexHigh.data() + 64).raw)};
+  const hn::Vec512<uint8_t> low_value{
+      _mm512_permutex2var_epi8(hn::Load(d, shared::kHexLow.data()).raw, low.raw,
+                               hn::Load(d, shared::kHexLow.data() + 64).raw)};
+  const hn::RebindToSigned<Block> di;
+  const uint64_t not_digit =
+      BitsOf(hn::TestBit(high_value, hn::Set(d, 0x0F))) |
+      BitsOf(hn::TestBit(low_value, hn::Set(d, 0xF0))) |
+      BitsOf(hn::RebindMask(d, hn::Lt(hn::BitCast(di, hn::Or(high, low)), hn::Zero(di))));
+  *ok = ~not_digit;
+  return hn::Or(high_value, low_value);
+#else
+  hn::Mask<Block> high_ok;
+  hn::Mask<Block> low_ok;
+  const auto high_digit = HexDigits(d, high, &high_ok);
+  const auto low_digit = HexDigits(d, low, &low_ok);
+  *ok = BitsOf(hn::And(high_ok, low_ok));
+  return hn::Or(hn::ShiftLeft<4>(high_digit), low_digit);
 #endif
 }
 
@@ -409,13 +460,10 @@ bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT 
     digits_ahead = 0;
     if (escapes != 0) {
       // Every '%' starts an escape (a '%' is no hex digit); zeros past n are none either.
-      hn::Mask<Block> high_ok;
-      hn::Mask<Block> low_ok;
-      const auto high_digit = HexDigits(d, LoadBlock(in, i + 1, n), &high_ok);
-      const auto low_digit = HexDigits(d, LoadBlock(in, i + 2, n), &low_ok);
-      if ((escapes & ~BitsOf(hn::And(high_ok, low_ok))) != 0) return false;
-      decoded =
-          hn::IfThenElse(MaskOf(escapes), hn::Or(hn::ShiftLeft<4>(high_digit), low_digit), decoded);
+      uint64_t digits_ok = 0;
+      const auto values = EscapeValues(in, i, n, &digits_ok);
+      if ((escapes & ~digits_ok) != 0) return false;
+      decoded = hn::IfThenElse(MaskOf(escapes), values, decoded);
       keep &= ~((escapes << 1) | (escapes << 2));
       digits_ahead = (escapes >> 62) | (escapes >> 63);
     }
