@@ -446,8 +446,8 @@ using Fields = PairQueue;
 
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null and the span
 // of bytes >= 0x80 to `high` when not null.
-bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, PairQueue* fields, shared::HighSpan* high) {
+HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                           size_t* out_size, PairQueue* fields, shared::HighSpan* high) {
   const Block d;
   size_t o = 0;
   uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
