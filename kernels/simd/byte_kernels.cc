@@ -741,6 +741,12 @@ size_t FindByte(const char* p, size_t n, char c) {
     const auto hits = hn::Eq(hn::LoadU(d, in + i), target);
     if (!hn::AllFalse(d, hits)) return i + hn::FindKnownFirstTrue(d, hits);
   }
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // The tail in one masked load (masked-off lanes never fault and are no hits).
+  const auto valid = hn::FirstN(d, n - i);
+  const auto hits = hn::And(valid, hn::Eq(hn::MaskedLoad(valid, d, in + i), target));
+  return hn::AllFalse(d, hits) ? n : i + hn::FindKnownFirstTrue(d, hits);
+#else
   const BlockTag d16;
   const auto target16 = hn::Set(d16, static_cast<uint8_t>(c));
   for (; i + hn::Lanes(d16) <= n; i += hn::Lanes(d16)) {
@@ -751,6 +757,7 @@ size_t FindByte(const char* p, size_t n, char c) {
     if (p[i] == c) return i;
   }
   return n;
+#endif
 }
 
 #if HWY_TARGET != HWY_SCALAR
@@ -775,6 +782,14 @@ size_t FindAnyOf(const char* p, size_t n, const AsciiSet& set) {
     const auto hits = InSet(d, hn::LoadU(d, in + i), low, high);
     if (!hn::AllFalse(d, hits)) return i + hn::FindKnownFirstTrue(d, hits);
   }
+#endif
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // The tail in one masked load (masked-off lanes never fault; their zeros may be members).
+  const auto valid = hn::FirstN(d, n - i);
+  const auto hits = hn::And(valid, InSet(d, hn::MaskedLoad(valid, d, in + i), low, high));
+  return hn::AllFalse(d, hits) ? n : i + hn::FindKnownFirstTrue(d, hits);
+#else
+#if HWY_TARGET != HWY_SCALAR
   const BlockTag d16;
   const auto low16 = hn::LoadDup128(d16, set.low_nibble());
   const auto high16 = hn::LoadDup128(d16, set.high_nibble());
@@ -787,6 +802,7 @@ size_t FindAnyOf(const char* p, size_t n, const AsciiSet& set) {
     if (set.Contains(p[i])) return i;
   }
   return n;
+#endif
 }
 
 void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
