@@ -216,7 +216,8 @@ HWY_INLINE BlockMask MaskOf(uint64_t bits) { return BlockMask{static_cast<__mmas
 HWY_INLINE hn::Vec512<uint8_t> LoadBlock(const uint8_t* HWY_RESTRICT in, size_t at, size_t n) {
   const Block d;
   if (at + 64 <= n) return hn::LoadU(d, in + at);
-  return hn::MaskedLoad(hn::FirstN(d, at < n ? n - at : 0), d, in + at);
+  if (at >= n) return hn::Zero(d);  // no pointer past in + n
+  return hn::MaskedLoad(hn::FirstN(d, n - at), d, in + at);
 }
 
 // Writes the first `count` lanes of v to out[o, o + count); out holds `capacity` bytes.
