@@ -98,6 +98,24 @@ constexpr std::array<std::array<uint8_t, 8>, 256> MakeCompactTable(uint8_t base)
 alignas(64) constexpr std::array<std::array<uint8_t, 8>, 256> kCompact = MakeCompactTable(0);
 alignas(64) constexpr std::array<std::array<uint8_t, 8>, 256> kCompactHigh = MakeCompactTable(8);
 
+// Hex digit tables for a 128-entry byte permute (vpermi2b) indexed by the digit byte:
+// kHexHigh[c] = value << 4, kHexLow[c] = value, and 0x01 / 0x10 (the other nibble) for a
+// byte that is no hex digit.
+constexpr std::array<uint8_t, 128> MakeHexTable(bool high) {
+  std::array<uint8_t, 128> table{};
+  for (int c = 0; c < 128; ++c) {
+    const int8_t value = kHexDigitValue[c];
+    if (value == kNotHex) {
+      table[c] = high ? 0x01 : 0x10;
+    } else {
+      table[c] = static_cast<uint8_t>(high ? value << 4 : value);
+    }
+  }
+  return table;
+}
+alignas(64) constexpr std::array<uint8_t, 128> kHexHigh = MakeHexTable(true);
+alignas(64) constexpr std::array<uint8_t, 128> kHexLow = MakeHexTable(false);
+
 // Builds the fields of a hit from its '&' and '=' separators, given in order with their
 // positions in the decoded output.
 class FieldBuilder {
@@ -140,6 +158,13 @@ class FieldBuilder {
   size_t equals_ = kNone;
 };
 
+// The output bytes [begin, end) hold every byte >= 0x80 of a decoded hit (begin == end: none).
+// The bytes around them are ASCII, so the span is valid UTF-8 iff the whole output is.
+struct HighSpan {
+  size_t begin = 0;
+  size_t end = 0;
+};
+
 }  // namespace beacon::kernels::byte_kernels_shared
 #endif  // BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
 
@@ -162,6 +187,287 @@ static_assert(hn::MaxLanes(FullTag()) <= shared::kMaxVectorBytes, "buffers too s
 inline const uint8_t* Bytes(const char* p) { return reinterpret_cast<const uint8_t*>(p); }
 
 // ---------------------------------------------------------------- FormDecode, SplitForm
+#if HWY_TARGET != HWY_SCALAR
+// Value of the hex digit in each lane, and which lanes hold one.
+template <class D>
+HWY_INLINE hn::Vec<D> HexDigits(D d, hn::Vec<D> c, hn::Mask<D>* valid) {
+  const auto digit = hn::Sub(c, hn::Set(d, '0'));
+  const auto letter = hn::Sub(hn::Or(c, hn::Set(d, 0x20)), hn::Set(d, 'a'));  // a-f and A-F
+  const auto is_digit = hn::Eq(hn::Min(digit, hn::Set(d, 9)), digit);
+  const auto is_letter = hn::Eq(hn::Min(letter, hn::Set(d, 5)), letter);
+  *valid = hn::Or(is_digit, is_letter);
+  return hn::IfThenElse(is_digit, digit, hn::Add(letter, hn::Set(d, 10)));
+}
+
+#endif
+
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+// AVX-512: simdjson-style stage 1 over 64-byte blocks (bitmaps of '%', '&', '=' and bytes >=
+// 0x80 from one load), escapes checked on the bitmaps, the digit bytes squeezed out, then
+// stage 2 walks the separator bits with tzcnt. Masked loads and stores (which never fault on
+// masked-off lanes) keep every access inside the input and the output, without tail copies.
+using Block = hn::Full512<uint8_t>;
+using BlockMask = hn::Mask512<uint8_t>;
+
+HWY_INLINE uint64_t BitsOf(BlockMask m) { return static_cast<uint64_t>(m.raw); }
+HWY_INLINE BlockMask MaskOf(uint64_t bits) { return BlockMask{static_cast<__mmask64>(bits)}; }
+
+// in[at, at + 64), with zeros at and past n (at may be past n).
+HWY_INLINE hn::Vec512<uint8_t> LoadBlock(const uint8_t* HWY_RESTRICT in, size_t at, size_t n) {
+  const Block d;
+  if (at + 64 <= n) return hn::LoadU(d, in + at);
+  if (at >= n) return hn::Zero(d);  // no pointer past in + n
+  return hn::MaskedLoad(hn::FirstN(d, n - at), d, in + at);
+}
+
+// Writes the first `count` lanes of v to out[o, o + count); out holds `capacity` bytes.
+HWY_INLINE void StoreFirst(hn::Vec512<uint8_t> v, size_t count, uint8_t* HWY_RESTRICT out, size_t o,
+                           size_t capacity) {
+  const Block d;
+  if (o + 64 <= capacity) {
+    hn::StoreU(v, d, out + o);
+  } else {
+    hn::BlendedStore(v, hn::FirstN(d, count), d, out + o);
+  }
+}
+
+// Writes the lanes of v set in `keep`, in order, to out[o, ...). Compress is vpcompressb to a
+// register on AVX3_DL (the memory form is microcoded on AMD Zen 4) and four vpcompressd of
+// widened quarters on AVX3, which beats a byte shuffle from kCompact per 8 lanes there.
+HWY_INLINE void StoreKept(hn::Vec512<uint8_t> v, uint64_t keep, uint8_t* HWY_RESTRICT out, size_t o,
+                          size_t capacity) {
+  const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
+  StoreFirst(hn::Compress(v, MaskOf(keep)), count, out, o, capacity);
+}
+
+// The byte that an escape at each lane of in[i, i + 64) decodes to, from the bytes at +1 and
+// +2; `ok` gets the lanes where both are hex digits.
+HWY_INLINE hn::Vec512<uint8_t> EscapeValues(const uint8_t* HWY_RESTRICT in, size_t i, size_t n,
+                                            uint64_t* ok) {
+  const Block d;
+  const auto high = LoadBlock(in, i + 1, n);
+  const auto low = LoadBlock(in, i + 2, n);
+#if HWY_TARGET == HWY_AVX3_DL
+  // Two permutes of 128-entry tables (VBMI); they read 7 bits, so bytes >= 0x80 are no digits
+  // by their sign.
+  const hn::Vec512<uint8_t> high_value{
+      _mm512_permutex2var_epi8(hn::Load(d, shared::kHexHigh.data()).raw, high.raw,
+                               hn::Load(d, shared::kHexHigh.data() + 64).raw)};
+  const hn::Vec512<uint8_t> low_value{
+      _mm512_permutex2var_epi8(hn::Load(d, shared::kHexLow.data()).raw, low.raw,
+                               hn::Load(d, shared::kHexLow.data() + 64).raw)};
+  const hn::RebindToSigned<Block> di;
+  const uint64_t not_digit =
+      BitsOf(hn::TestBit(high_value, hn::Set(d, 0x0F))) |
+      BitsOf(hn::TestBit(low_value, hn::Set(d, 0xF0))) |
+      BitsOf(hn::RebindMask(d, hn::Lt(hn::BitCast(di, hn::Or(high, low)), hn::Zero(di))));
+  *ok = ~not_digit;
+  return hn::Or(high_value, low_value);
+#else
+  hn::Mask<Block> high_ok;
+  hn::Mask<Block> low_ok;
+  const auto high_digit = HexDigits(d, high, &high_ok);
+  const auto low_digit = HexDigits(d, low, &low_ok);
+  *ok = BitsOf(hn::And(high_ok, low_ok));
+  return hn::Or(hn::ShiftLeft<4>(high_digit), low_digit);
+#endif
+}
+
+// Writes base + the index of every set bit of `bits`, in order, to dst[0, popcount), by
+// compressing the lane indices; may write 15 entries past the end.
+HWY_INLINE size_t Flatten(uint64_t bits, uint32_t base, uint32_t* HWY_RESTRICT dst) {
+  const hn::Full512<uint32_t> d32;
+  const auto offset = hn::Set(d32, base);
+  const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
+#if HWY_TARGET == HWY_AVX3_DL
+  const Block d;
+  const hn::Full128<uint8_t> d8;
+  const auto indices = hn::Compress(hn::Iota(d, 0), MaskOf(bits));
+  hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::LowerHalf(d8, hn::LowerHalf(indices))), offset), d32,
+             dst);
+  if (count > 16) {  // more than 16 separators in 64 bytes: rare
+    HWY_ALIGN uint8_t lanes[64];
+    hn::Store(indices, d, lanes);
+    for (size_t k = 16; k < count; k += 16) {
+      hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::Load(d8, lanes + k)), offset), d32, dst + k);
+    }
+  }
+#else
+  size_t at = 0;
+  for (uint32_t chunk = 0; chunk < 64; chunk += 16) {
+    const auto chunk_bits = static_cast<__mmask16>(bits >> chunk);
+    const hn::Mask512<uint32_t> m{chunk_bits};
+    hn::StoreU(hn::Add(hn::Compress(hn::Iota(d32, chunk), m), offset), d32, dst + at);
+    at += static_cast<size_t>(__builtin_popcount(chunk_bits));
+  }
+#endif
+  return count;
+}
+
+// Stage 2 of SplitForm: the pairs of a hit from its separator bitmaps (output positions).
+// Per block, the '&' positions and the key end of every pair (its first '=', or its '&' when
+// it has none) are flattened into two queues that stay aligned pair by pair; the fields are
+// built from them without a branch per separator.
+class PairQueue {
+ public:
+  PairQueue(FormField* fields, size_t max_fields) : fields_(fields), max_fields_(max_fields) {
+    ends_[0] = ~uint32_t{0};  // the position before the first pair
+  }
+
+  // The '&' and '=' bits of the block of output bytes [o, o + 64).
+  void Block(uint64_t amps, uint64_t equals, size_t o) {
+    const uint64_t separators = amps | equals;
+    if (separators == 0) return;
+    // A separator ends a key iff the one before it (in this pair) is a '&' or none.
+    const uint64_t after_amp = (_pext_u64(amps, separators) << 1) | (after_amp_ ? 1 : 0);
+    const auto base = static_cast<uint32_t>(o);
+    key_count_ += Flatten(_pdep_u64(after_amp, separators), base, keys_ + key_count_);
+    end_count_ += Flatten(amps, base, ends_ + 1 + end_count_);
+    after_amp_ = ((amps >> (63 - __builtin_clzll(separators))) & 1) != 0;
+    if (end_count_ >= kFlushAt) EmitPairs();
+  }
+
+  // Ends the last pair at the end of the decoded output; returns the number of fields.
+  size_t Finish(size_t size) {
+    EmitPairs();
+    // Scalar: a vector load of the queues just written would stall store forwarding.
+    const uint32_t start = ends_[0] + 1;
+    const auto end = static_cast<uint32_t>(size);
+    const uint32_t key_end = key_count_ != 0 ? keys_[0] : end;
+    if (end == start) return count_;
+    if (count_ < max_fields_) {
+      fields_[count_] = {start, key_end, key_end == end ? end : key_end + 1, end};
+    }
+    return ++count_;
+  }
+
+ private:
+  static constexpr size_t kFlushAt = 256;
+  // Up to 63 more per block than kFlushAt, and Flatten's 15 extra writes (Emit's loads of 16
+  // stay inside too).
+  static constexpr size_t kQueue = kFlushAt + 64 + 16;
+
+  // Builds the fields of the first `pairs` queued pairs, 16 at a time: pair p runs from
+  // ends_[p] + 1 to ends_[p + 1] with its key ending at keys_[p].
+  void Emit(size_t pairs) {
+    const hn::Full512<uint32_t> d;
+    const auto one = hn::Set(d, 1);
+    for (size_t p = 0; p < pairs; p += 16) {
+      auto starts = hn::Add(hn::LoadU(d, ends_ + p), one);
+      auto ends = hn::LoadU(d, ends_ + p + 1);
+      auto keys = hn::LoadU(d, keys_ + p);
+      auto values = hn::IfThenElse(hn::Eq(keys, ends), ends, hn::Add(keys, one));
+      const auto lanes = hn::FirstN(d, pairs - p);
+      const auto non_empty = hn::And(hn::Ne(starts, ends), lanes);
+      if (non_empty.raw != lanes.raw) {  // empty pairs ("&&"): rare
+        starts = hn::Compress(starts, non_empty);
+        keys = hn::Compress(keys, non_empty);
+        values = hn::Compress(values, non_empty);
+        ends = hn::Compress(ends, non_empty);
+      }
+      const size_t stored = hn::CountTrue(d, non_empty);
+      const size_t room = count_ < max_fields_ ? max_fields_ - count_ : 0;
+      StoreFields(starts, keys, values, ends, HWY_MIN(stored, room), fields_ + count_);
+      count_ += stored;
+    }
+  }
+
+  // Writes the first `count` of 16 fields given as four vectors of their members: a 4x4
+  // transpose of u32, then of 128-bit blocks; masked stores stop at `count`.
+  static void StoreFields(hn::Vec512<uint32_t> starts, hn::Vec512<uint32_t> keys,
+                          hn::Vec512<uint32_t> values, hn::Vec512<uint32_t> ends, size_t count,
+                          FormField* HWY_RESTRICT dst) {
+    const hn::Full512<uint32_t> d;
+    const hn::Full512<uint64_t> d64;
+    const auto sk_low = hn::BitCast(d64, hn::InterleaveLower(d, starts, keys));
+    const auto sk_high = hn::BitCast(d64, hn::InterleaveUpper(d, starts, keys));
+    const auto ve_low = hn::BitCast(d64, hn::InterleaveLower(d, values, ends));
+    const auto ve_high = hn::BitCast(d64, hn::InterleaveUpper(d, values, ends));
+    // f[j] holds fields j, j + 4, j + 8, j + 12, one per 128-bit block.
+    const hn::Vec512<uint64_t> f[4] = {
+        hn::InterleaveLower(d64, sk_low, ve_low), hn::InterleaveUpper(d64, sk_low, ve_low),
+        hn::InterleaveLower(d64, sk_high, ve_high), hn::InterleaveUpper(d64, sk_high, ve_high)};
+    const auto g0 = hn::ConcatLowerLower(d64, f[1], f[0]).raw;  // fields 0, 4, 1, 5
+    const auto g1 = hn::ConcatLowerLower(d64, f[3], f[2]).raw;  // fields 2, 6, 3, 7
+    const auto g2 = hn::ConcatUpperUpper(d64, f[1], f[0]).raw;  // fields 8, 12, 9, 13
+    const auto g3 = hn::ConcatUpperUpper(d64, f[3], f[2]).raw;  // fields 10, 14, 11, 15
+    const hn::Vec512<uint32_t> out[4] = {
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(2, 0, 2, 0))},
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(3, 1, 3, 1))},
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(2, 0, 2, 0))},
+        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(3, 1, 3, 1))}};
+    auto* words = reinterpret_cast<uint32_t*>(dst);
+    for (size_t j = 0; j < 4 && 4 * j < count; ++j) {
+      hn::BlendedStore(out[j], hn::FirstN(d, 4 * (count - 4 * j)), d, words + 16 * j);
+    }
+  }
+
+  // Builds the queued complete pairs and keeps the last pair's key end, if already seen.
+  void EmitPairs() {
+    Emit(end_count_);
+    ends_[0] = ends_[end_count_];
+    key_count_ -= end_count_;
+    if (key_count_ != 0) keys_[0] = keys_[end_count_];
+    end_count_ = 0;
+  }
+
+  FormField* fields_;
+  size_t max_fields_;
+  size_t count_ = 0;
+  bool after_amp_ = true;
+  size_t end_count_ = 0;
+  size_t key_count_ = 0;
+  uint32_t ends_[1 + kQueue];
+  uint32_t keys_[kQueue];
+};
+using Fields = PairQueue;
+
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null and the span
+// of bytes >= 0x80 to `high` when not null.
+HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                           size_t* out_size, PairQueue* fields, shared::HighSpan* high) {
+  const Block d;
+  size_t o = 0;
+  uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
+  for (size_t i = 0; i < n; i += 64) {
+    const uint64_t valid = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1;
+    const auto v = LoadBlock(in, i, n);
+    const uint64_t escapes = BitsOf(hn::Eq(v, hn::Set(d, '%')));
+    auto decoded = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
+    uint64_t keep = valid & ~digits_ahead;
+    digits_ahead = 0;
+    if (escapes != 0) {
+      // Every '%' starts an escape (a '%' is no hex digit); zeros past n are none either.
+      uint64_t digits_ok = 0;
+      const auto values = EscapeValues(in, i, n, &digits_ok);
+      if ((escapes & ~digits_ok) != 0) return false;
+      decoded = hn::IfThenElse(MaskOf(escapes), values, decoded);
+      keep &= ~((escapes << 1) | (escapes << 2));
+      digits_ahead = (escapes >> 62) | (escapes >> 63);
+    }
+    const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
+    if (fields != nullptr) {
+      // Digit lanes are hex digits, never separators: compress the bits to output lanes.
+      const uint64_t amps = BitsOf(hn::Eq(v, hn::Set(d, '&')));
+      const uint64_t equals = BitsOf(hn::Eq(v, hn::Set(d, '=')));
+      fields->Block(_pext_u64(amps, keep), _pext_u64(equals, keep), o);
+    }
+    if (high != nullptr && (BitsOf(hn::TestBit(decoded, hn::Set(d, 0x80))) & keep) != 0) {
+      if (high->begin == high->end) high->begin = o;
+      high->end = o + count;
+    }
+    if (keep == valid) {
+      StoreFirst(decoded, count, out, o, n);
+    } else {
+      StoreKept(decoded, keep, out, o, n);
+    }
+    o += count;
+  }
+  *out_size = o;
+  return true;
+}
+#else
+using Fields = shared::FieldBuilder;
 
 // The reference loop, for components too short to fill a vector (and the one-lane target).
 // Reports '&' and '=' to `fields` when not null.
@@ -189,17 +495,6 @@ inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_s
 }
 
 #if HWY_TARGET != HWY_SCALAR
-// Value of the hex digit in each lane, and which lanes hold one.
-template <class D>
-HWY_INLINE hn::Vec<D> HexDigits(D d, hn::Vec<D> c, hn::Mask<D>* valid) {
-  const auto digit = hn::Sub(c, hn::Set(d, '0'));
-  const auto letter = hn::Sub(hn::Or(c, hn::Set(d, 0x20)), hn::Set(d, 'a'));  // a-f and A-F
-  const auto is_digit = hn::Eq(hn::Min(digit, hn::Set(d, 9)), digit);
-  const auto is_letter = hn::Eq(hn::Min(letter, hn::Set(d, 5)), letter);
-  *valid = hn::Or(is_digit, is_letter);
-  return hn::IfThenElse(is_digit, digit, hn::Add(letter, hn::Set(d, 10)));
-}
-
 // The lanes of a vector that are '&' or '=', and which of them are '&', as bits.
 struct SeparatorBits {
   uint64_t all;
@@ -284,8 +579,8 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
 #endif
 
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null.
-bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, shared::FieldBuilder* fields) {
+bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                       size_t* out_size, shared::FieldBuilder* fields) {
 #if HWY_TARGET == HWY_SCALAR
   return DecodeShort(in, n, out, out_size, fields);
 #else
@@ -333,9 +628,19 @@ bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT 
 #endif
 }
 
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null, and the
+// whole output as the span of bytes >= 0x80 to `high` when not null.
+bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                size_t* out_size, shared::FieldBuilder* fields, shared::HighSpan* high) {
+  if (!DecodeWithVectors(in, n, out, out_size, fields)) return false;
+  if (high != nullptr) *high = {0, *out_size};
+  return true;
+}
+#endif
+
 bool FormDecodeSimd(std::string_view component, char* out, size_t* out_size) {
   return DecodeForm(Bytes(component.data()), component.size(), reinterpret_cast<uint8_t*>(out),
-                    out_size, nullptr);
+                    out_size, nullptr, nullptr);
 }
 
 // ---------------------------------------------------------------- UTF-8
@@ -414,14 +719,15 @@ bool IsValidUtf8Simd(std::string_view bytes) {
 }
 
 FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
-  shared::FieldBuilder builder(fields, max_fields);
+  Fields builder(fields, max_fields);
+  shared::HighSpan high;
   size_t size = 0;
-  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size,
-                  &builder)) {
+  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &builder,
+                  &high)) {
     return {false, false, 0, 0};
   }
   const size_t count = builder.Finish(size);
-  return {true, IsValidUtf8Simd({out, size}), count, size};
+  return {true, IsValidUtf8Simd({out + high.begin, high.end - high.begin}), count, size};
 }
 
 // ---------------------------------------------------------------- scanning
@@ -436,6 +742,12 @@ size_t FindByte(const char* p, size_t n, char c) {
     const auto hits = hn::Eq(hn::LoadU(d, in + i), target);
     if (!hn::AllFalse(d, hits)) return i + hn::FindKnownFirstTrue(d, hits);
   }
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // The tail in one masked load (masked-off lanes never fault and are no hits).
+  const auto valid = hn::FirstN(d, n - i);
+  const auto hits = hn::And(valid, hn::Eq(hn::MaskedLoad(valid, d, in + i), target));
+  return hn::AllFalse(d, hits) ? n : i + hn::FindKnownFirstTrue(d, hits);
+#else
   const BlockTag d16;
   const auto target16 = hn::Set(d16, static_cast<uint8_t>(c));
   for (; i + hn::Lanes(d16) <= n; i += hn::Lanes(d16)) {
@@ -446,6 +758,7 @@ size_t FindByte(const char* p, size_t n, char c) {
     if (p[i] == c) return i;
   }
   return n;
+#endif
 }
 
 #if HWY_TARGET != HWY_SCALAR
@@ -470,6 +783,14 @@ size_t FindAnyOf(const char* p, size_t n, const AsciiSet& set) {
     const auto hits = InSet(d, hn::LoadU(d, in + i), low, high);
     if (!hn::AllFalse(d, hits)) return i + hn::FindKnownFirstTrue(d, hits);
   }
+#endif
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+  // The tail in one masked load (masked-off lanes never fault; their zeros may be members).
+  const auto valid = hn::FirstN(d, n - i);
+  const auto hits = hn::And(valid, InSet(d, hn::MaskedLoad(valid, d, in + i), low, high));
+  return hn::AllFalse(d, hits) ? n : i + hn::FindKnownFirstTrue(d, hits);
+#else
+#if HWY_TARGET != HWY_SCALAR
   const BlockTag d16;
   const auto low16 = hn::LoadDup128(d16, set.low_nibble());
   const auto high16 = hn::LoadDup128(d16, set.high_nibble());
@@ -482,6 +803,7 @@ size_t FindAnyOf(const char* p, size_t n, const AsciiSet& set) {
     if (set.Contains(p[i])) return i;
   }
   return n;
+#endif
 }
 
 void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {

@@ -374,6 +374,31 @@ TEST_P(ByteKernelsTest, SeededRandomBytes) {
   }
 }
 
+// Separators denser than one in four bytes, hundreds of pairs per hit, pairs spanning many
+// 64-byte blocks, all with good escapes, so that every field is compared.
+TEST_P(ByteKernelsTest, DenseSeparatorsAndManyPairs) {
+  const auto repeat = [](std::string_view piece, size_t times) {
+    std::string s;
+    for (size_t i = 0; i < times; ++i) s += piece;
+    return s;
+  };
+  for (const std::string& s :
+       {repeat("a=b&", 300), repeat("&", 200), repeat("=", 200), repeat("&=", 150),
+        repeat("a==b&&c", 100), repeat("%41=%42&", 90), "&&k=" + repeat("x", 200) + "&z",
+        "k" + repeat("x", 130) + "=" + repeat("%C3%A9", 40) + "&=v&" + repeat("y=", 70)}) {
+    checker_.Check(s);
+    checker_.Check(s, 5);
+  }
+  std::mt19937 rng(0x5E9A);
+  constexpr std::string_view kPieces[] = {"&", "=", "a", "+", "%41", "%C3%A9", "%26", "%3D"};
+  for (int i = 0; i < 3000; ++i) {
+    std::string s;
+    const size_t pieces = rng() % 400;
+    for (size_t k = 0; k < pieces; ++k) s += kPieces[rng() % std::size(kPieces)];
+    checker_.Check(s, i % 4);
+  }
+}
+
 TEST_P(ByteKernelsTest, Hash64BatchMatchesHash64) {
   GaHitGenerator gen(5);
   const std::string hit = gen.Hit();
