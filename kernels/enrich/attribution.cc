@@ -138,7 +138,10 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
 }
 
 size_t NormalisePagePath(std::string_view path, char* out, bool* truncated) {
-  path = StripQueryAndFragment(path);
+  return NormaliseBarePagePath(StripQueryAndFragment(path), out, truncated);
+}
+
+size_t NormaliseBarePagePath(std::string_view path, char* out, bool* truncated) {
   if (truncated != nullptr) *truncated = false;
   size_t size = 0;
   out[size++] = '/';

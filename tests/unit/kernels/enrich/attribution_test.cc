@@ -94,6 +94,17 @@ TEST(PagePathTest, NormalisesConservatively) {
   EXPECT_EQ(Path("/caf\xc3\xa9/"), "/caf\xc3\xa9");
 }
 
+TEST(PagePathTest, BarePathNormalisesAsAFullOne) {
+  for (const std::string_view path : {"", "/", "//", "/a//b///c/", "a/b", "/%7euser/%41%2d%5F",
+                                      "/a%2fb/%c3%a9", "/100%/x%4", "/caf\xc3\xa9/"}) {
+    char full[kMaxPagePathBytes];
+    char bare[kMaxPagePathBytes];
+    EXPECT_EQ(std::string_view(bare, NormaliseBarePagePath(path, bare)),
+              std::string_view(full, NormalisePagePath(path, full)))
+        << path;
+  }
+}
+
 TEST(PagePathTest, CapsWithoutSplittingEscapesOrCharacters) {
   bool truncated = false;
   EXPECT_EQ(Path("/" + std::string(kMaxPagePathBytes - 1, 'a'), &truncated).size(),
