@@ -162,15 +162,25 @@ bool ParseQueueTime(std::string_view qt, int64_t* ms) {
   return true;
 }
 
-// The decoded parameters of one hit. Values point into `scratch`.
+// The decoded parameters of one hit. Values point into `scratch`. Nothing is zeroed up front:
+// a value is read only when its `seen` bit is set, and only written parts of `scratch`.
 struct ParsedHit {
-  std::array<std::string_view, kFieldCount> values{};  // first occurrence; empty = absent
-  uint32_t seen = 0;                                   // bit per Field already taken
+  struct Value {
+    const char* data;
+    size_t size;
+  };
+  Value values[kFieldCount];  // first occurrence of each field seen
+  uint32_t seen = 0;          // bit per Field already taken
   bool too_long = false;
-  // Decoded bytes never outnumber the hit's bytes. Left uninitialised: only written parts are read.
+  // Decoded bytes never outnumber the hit's bytes.
   char scratch[kGaMaxHitBytes];
 
-  std::string_view operator[](Field f) const { return values[static_cast<size_t>(f)]; }
+  // The field's value; empty when absent.
+  std::string_view operator[](Field f) const {
+    const auto i = static_cast<unsigned>(f);
+    return (seen >> i & 1) != 0 ? std::string_view(values[i].data, values[i].size)
+                                : std::string_view();
+  }
 
   void Record(std::string_view key, std::string_view value) {
     const KeyInfo info = ClassifyKey(key);
@@ -179,7 +189,7 @@ struct ParsedHit {
     const uint32_t bit = uint32_t{1} << static_cast<unsigned>(info.field);
     if ((seen & bit) == 0) {
       seen |= bit;
-      values[static_cast<size_t>(info.field)] = value;
+      values[static_cast<size_t>(info.field)] = {value.data(), value.size()};
     }
   }
 };
