@@ -96,10 +96,14 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
     campaign.name_size = CopyCapped(cn, &campaign.name_bytes);
     return campaign;
   }
-  page_url = page_url.substr(0, page_url.find('#'));
+  // The query: after the first '?', unless a '#' comes first; up to the next '#'.
   const size_t question = page_url.find('?');
-  if (question == std::string_view::npos) return campaign;
+  if (question == std::string_view::npos ||
+      page_url.substr(0, question).find('#') != std::string_view::npos) {
+    return campaign;
+  }
   std::string_view query = page_url.substr(question + 1);
+  query = query.substr(0, query.find('#'));
   constexpr size_t kBufferBytes = 2048;  // GA's dl cap; longer values count as absent
   char buffer[kBufferBytes];
   bool have_source = false;
@@ -109,6 +113,7 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
     const size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    if (!pair.starts_with("utm_")) continue;  // every key below does
     const size_t eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
     const std::string_view key = pair.substr(0, eq);

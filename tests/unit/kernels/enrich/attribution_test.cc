@@ -62,6 +62,9 @@ TEST(CampaignTest, ReadsUtmParameters) {
   EXPECT_EQ(ParseCampaign("/p?utm_source=&utm_source=b", "", "", "").source(), "b");
   EXPECT_TRUE(ParseCampaign("/p?utm_source=%ff", "", "", "").empty());  // not UTF-8
   EXPECT_EQ(ParseCampaign("/p#x?utm_source=a", "", "", "").source(), "");
+  EXPECT_TRUE(
+      ParseCampaign("/p?utm_sourcex=a&xutm_source=b&utm_=c&utm_medium&=d", "", "", "").empty());
+  EXPECT_EQ(ParseCampaign("/p??utm_source=a&&utm_medium=b#", "", "", "").medium(), "b");
 }
 
 TEST(CampaignTest, HitParametersTakePrecedenceAsAWhole) {
