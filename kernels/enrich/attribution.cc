@@ -96,14 +96,12 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
     campaign.name_size = CopyCapped(cn, &campaign.name_bytes);
     return campaign;
   }
-  // The query: after the first '?', unless a '#' comes first; up to the next '#'.
+  // The query: after the first '?', unless a '#' comes first; up to the '#'.
   const size_t question = page_url.find('?');
-  if (question == std::string_view::npos ||
-      page_url.substr(0, question).find('#') != std::string_view::npos) {
-    return campaign;
-  }
-  std::string_view query = page_url.substr(question + 1);
-  query = query.substr(0, query.find('#'));
+  if (question == std::string_view::npos) return campaign;
+  const size_t hash = page_url.find('#');
+  if (hash < question) return campaign;
+  std::string_view query = page_url.substr(0, hash).substr(question + 1);
   constexpr size_t kBufferBytes = 2048;  // GA's dl cap; longer values count as absent
   char buffer[kBufferBytes];
   bool have_source = false;
