@@ -2,9 +2,14 @@
 #include "kernels/site_registry.h"
 
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "kernels/bytes/hash.h"
 
 namespace beacon::kernels {
 namespace {
@@ -53,19 +58,25 @@ std::string LowerAscii(std::string_view s) {
   return out;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
+// `host` equals `lower` (lower case) ignoring ASCII case; hosts mostly come in lower case, so
+// an exact compare settles most calls.
+bool EqualsLowerIgnoreCase(std::string_view host, std::string_view lower) {
+  if (host.size() != lower.size()) return false;
+  if (std::memcmp(host.data(), lower.data(), host.size()) == 0) return true;
+  for (size_t i = 0; i < host.size(); ++i) {
+    if (Lower(host[i]) != lower[i]) return false;
   }
   return true;
 }
+
+constexpr uint64_t kTrackingIdSeed = 0x7472'6163'6b69'6e67;  // "tracking"
 
 }  // namespace
 
 SiteRegistry SiteRegistry::Parse(std::string_view text, std::string_view source) {
   SiteRegistry registry;
   std::unordered_map<uint32_t, size_t> seen_ids;
+  std::unordered_set<std::string> seen_tracking_ids;
   size_t line_no = 0;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -110,10 +121,9 @@ SiteRegistry SiteRegistry::Parse(std::string_view text, std::string_view source)
     for (const auto& id : site.tracking_ids) {
       if (id.empty())
         Fail(source, line_no, "empty tracking id in '" + std::string(fields[2]) + "'");
-      if (registry.by_tracking_id_.count(id) != 0) {
+      if (!seen_tracking_ids.insert(id).second) {
         Fail(source, line_no, "tracking id '" + id + "' already belongs to another site");
       }
-      registry.by_tracking_id_.emplace(id, static_cast<uint32_t>(registry.sites_.size()));
     }
     if (fields[3] != "*") {
       for (auto& host : SplitList(fields[3])) {
@@ -141,7 +151,28 @@ SiteRegistry SiteRegistry::Parse(std::string_view text, std::string_view source)
     }
     registry.sites_.push_back(std::move(site));
   }
+  registry.IndexTrackingIds();
   return registry;
+}
+
+void SiteRegistry::IndexTrackingIds() {
+  size_t count = 0;
+  for (const Site& site : sites_) count += site.tracking_ids.size();
+  size_t slots = 16;
+  while (slots < 2 * count) slots *= 2;
+  id_slots_.assign(slots, {});
+  id_slot_mask_ = slots - 1;
+  ids_.clear();
+  for (uint32_t s = 0; s < sites_.size(); ++s) {
+    for (const std::string& id : sites_[s].tracking_ids) {
+      const uint64_t hash = Hash64(id, kTrackingIdSeed);
+      size_t slot = hash & id_slot_mask_;
+      while (id_slots_[slot].size != 0) slot = (slot + 1) & id_slot_mask_;
+      id_slots_[slot] = {hash, static_cast<uint32_t>(ids_.size()), static_cast<uint32_t>(id.size()),
+                         s};
+      ids_ += id;
+    }
+  }
 }
 
 SiteRegistry SiteRegistry::Load(const std::string& path) {
@@ -153,8 +184,16 @@ SiteRegistry SiteRegistry::Load(const std::string& path) {
 }
 
 const Site* SiteRegistry::FindByTrackingId(std::string_view tracking_id) const {
-  const auto it = by_tracking_id_.find(tracking_id);
-  return it == by_tracking_id_.end() ? nullptr : &sites_[it->second];
+  if (id_slots_.empty() || tracking_id.empty()) return nullptr;
+  const uint64_t hash = Hash64(tracking_id, kTrackingIdSeed);
+  for (size_t slot = hash & id_slot_mask_;; slot = (slot + 1) & id_slot_mask_) {
+    const IdSlot& entry = id_slots_[slot];
+    if (entry.size == 0) return nullptr;
+    if (entry.hash == hash && entry.size == tracking_id.size() &&
+        std::memcmp(ids_.data() + entry.offset, tracking_id.data(), entry.size) == 0) {
+      return &sites_[entry.site];
+    }
+  }
 }
 
 bool SiteRegistry::HostAllowed(const Site& site, std::string_view host) {
@@ -168,10 +207,10 @@ bool SiteRegistry::HostAllowed(const Site& site, std::string_view host) {
     if (allowed.size() > 2 && allowed[0] == '*' && allowed[1] == '.') {
       const std::string_view suffix = std::string_view(allowed).substr(1);  // ".example.com"
       if (host.size() > suffix.size() &&
-          EqualsIgnoreCase(host.substr(host.size() - suffix.size()), suffix)) {
+          EqualsLowerIgnoreCase(host.substr(host.size() - suffix.size()), suffix)) {
         return true;
       }
-    } else if (EqualsIgnoreCase(host, allowed)) {
+    } else if (EqualsLowerIgnoreCase(host, allowed)) {
       return true;
     }
   }

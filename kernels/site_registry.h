@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace beacon::kernels {
@@ -15,8 +14,8 @@ struct Site {
   uint32_t site_id = 0;
   std::string name;
   std::vector<std::string> tracking_ids;  // GA "UA-…"/"G-…", Snowplow app ids, ...
-  std::vector<std::string> hostnames;     // allowlist; "*.example.com" matches subdomains;
-                                          // empty: any host
+  std::vector<std::string> hostnames;     // allowlist, lower case; "*.example.com" matches
+                                          // subdomains; empty: any host
   std::vector<std::string> api_secrets;   // GA4 Measurement Protocol api_secret values
 };
 
@@ -28,7 +27,8 @@ class SiteRegistry {
   // Reads and parses a registry file; throws std::runtime_error when it cannot.
   static SiteRegistry Load(const std::string& path);
 
-  // The site owning a tracking id, or nullptr. Exact, case-sensitive match.
+  // The site owning a tracking id, or nullptr. Exact, case-sensitive match: one probe of a
+  // flat open-addressing table in the common case.
   const Site* FindByTrackingId(std::string_view tracking_id) const;
   // Whether `site` accepts page host `host` (ASCII case-insensitive; a trailing dot and a
   // ":port" are ignored).
@@ -40,12 +40,20 @@ class SiteRegistry {
   size_t size() const { return sites_.size(); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // One tracking id of the table: its hash, its bytes in ids_ and its site's index.
+  struct IdSlot {
+    uint64_t hash = 0;
+    uint32_t offset = 0;
+    uint32_t size = 0;  // 0: an empty slot (tracking ids are never empty)
+    uint32_t site = 0;
   };
+  // Builds id_slots_ from the sites' tracking ids (at most half full, linear probing).
+  void IndexTrackingIds();
+
   std::vector<Site> sites_;
-  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> by_tracking_id_;
+  std::string ids_;  // every tracking id, concatenated
+  std::vector<IdSlot> id_slots_;
+  uint64_t id_slot_mask_ = 0;
 };
 
 }  // namespace beacon::kernels

@@ -96,10 +96,12 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
     campaign.name_size = CopyCapped(cn, &campaign.name_bytes);
     return campaign;
   }
-  page_url = page_url.substr(0, page_url.find('#'));
+  // The query: after the first '?', unless a '#' comes first; up to the '#'.
   const size_t question = page_url.find('?');
   if (question == std::string_view::npos) return campaign;
-  std::string_view query = page_url.substr(question + 1);
+  const size_t hash = page_url.find('#');
+  if (hash < question) return campaign;
+  std::string_view query = page_url.substr(0, hash).substr(question + 1);
   constexpr size_t kBufferBytes = 2048;  // GA's dl cap; longer values count as absent
   char buffer[kBufferBytes];
   bool have_source = false;
@@ -109,6 +111,7 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
     const size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    if (!pair.starts_with("utm_")) continue;  // every key below does
     const size_t eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
     const std::string_view key = pair.substr(0, eq);
@@ -138,7 +141,10 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
 }
 
 size_t NormalisePagePath(std::string_view path, char* out, bool* truncated) {
-  path = StripQueryAndFragment(path);
+  return NormaliseBarePagePath(StripQueryAndFragment(path), out, truncated);
+}
+
+size_t NormaliseBarePagePath(std::string_view path, char* out, bool* truncated) {
   if (truncated != nullptr) *truncated = false;
   size_t size = 0;
   out[size++] = '/';

@@ -58,6 +58,8 @@ Campaign ParseCampaign(std::string_view page_url, std::string_view cs, std::stri
 // kMaxPagePathBytes bytes to `out` and returns their count (never 0: the root is "/"); sets
 // *truncated when the path was cut.
 size_t NormalisePagePath(std::string_view path, char* out, bool* truncated = nullptr);
+// NormalisePagePath of a path that holds no '?' or '#' (SplitUrl's path): no scan for them.
+size_t NormaliseBarePagePath(std::string_view path, char* out, bool* truncated = nullptr);
 
 // Country: two ASCII letters packed as (first << 8) | second, upper case; 0 is unknown.
 inline constexpr uint16_t kUnknownCountry = 0;

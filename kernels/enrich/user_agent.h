@@ -184,7 +184,7 @@ class UserAgentClassifier {
 
 // One worker's view of a classifier: its Hyperscan scratch, PCRE2 match data and a
 // direct-mapped cache of 2^capacity_log2 entries (16 bytes each; 64k entries = 1 MiB), keyed
-// by Hash64 of the (truncated) user agent with the full 64-bit hash kept as the tag. A new user
+// by a fast 64-bit hash of the (truncated) user agent, kept whole as the tag. A new user
 // agent overwrites its slot. Not thread-safe: one per worker.
 class UserAgentCache {
  public:
@@ -207,7 +207,7 @@ class UserAgentCache {
 
  private:
   struct Slot {
-    uint64_t tag = 0;  // Hash64 of the user agent, 0 = empty (a hash of 0 is stored as 1)
+    uint64_t tag = 0;  // hash of the user agent, 0 = empty (a hash of 0 is stored as 1)
     UaClass value;
   };
   struct Scratch;

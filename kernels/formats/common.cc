@@ -109,7 +109,7 @@ void AppendEvent(EventBatch* events, const Site& site, int64_t minute, EventKind
       dims.path = events->AddString(fields.path);
     } else {
       char path[kMaxPagePathBytes];
-      dims.path = events->AddString({path, NormalisePagePath(fields.path, path)});
+      dims.path = events->AddString({path, NormaliseBarePagePath(fields.path, path)});
     }
   }
   if (!fields.referrer_url.empty()) {

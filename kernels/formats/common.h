@@ -62,11 +62,11 @@ inline UaClass BeaconUaClass(const DecodeContext& ctx, const Beacon& beacon) {
 // empty view is "not sent"). AppendEvent derives the EventDims by the rules of
 // kernels/enrich/README.md.
 struct HitFields {
-  std::string_view page_url{};      // the page URL (GA dl, GA4 dl/page_location, Plausible u, ...)
-  std::string_view page_host{};     // the page's host (of page_url, or GA dh): self-referrals
-  std::string_view path{};          // the page path as sent; empty: not a page hit
-  bool path_is_screen = false;      // `path` is an app screen name (GA cd), kept as sent
-  std::string_view referrer_url{};  // GA dr, GA4 dr/page_referrer, Plausible r, Snowplow refr
+  std::string_view page_url{};   // the page URL (GA dl, GA4 dl/page_location, Plausible u, ...)
+  std::string_view page_host{};  // the page's host (of page_url, or GA dh): self-referrals
+  std::string_view path{};      // the page path as sent, query and fragment dropped; empty: no page
+  bool path_is_screen = false;  // `path` is an app screen name (GA cd), kept as sent
+  std::string_view referrer_url{};     // GA dr, GA4 dr/page_referrer, Plausible r, Snowplow refr
   std::string_view campaign_source{};  // GA cs/cm/cn: when any is sent, they replace utm_*
   std::string_view campaign_medium{};
   std::string_view campaign_name{};

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstring>
 #include <optional>
 
 #include "kernels/bytes/hash.h"
@@ -130,9 +132,19 @@ constexpr KeyTable BuildKeyTable() {
 }
 constexpr KeyTable kKeyTable = BuildKeyTable();
 
-KeyInfo ClassifyKey(std::string_view key) {
+// PackKey of a key followed in memory by the rest of its pair up to `pair_end`: when eight
+// bytes from the key's start are all the pair's, one load and a mask instead of a byte loop.
+uint64_t PackKeyInPair(std::string_view key, const char* pair_end) {
+  static_assert(std::endian::native == std::endian::little, "PackKey puts byte 0 lowest");
+  if (pair_end - key.data() < 8) return PackKey(key);
+  uint64_t word;
+  std::memcpy(&word, key.data(), sizeof word);
+  return (word & ((uint64_t{1} << (8 * key.size())) - 1)) | uint64_t{key.size()} << 56;
+}
+
+KeyInfo ClassifyKey(std::string_view key, const char* pair_end) {
   if (key.size() > kMaxPackedKeyBytes) return {};
-  const uint64_t packed = PackKey(key);
+  const uint64_t packed = PackKeyInPair(key, pair_end);
   const KeySlot& slot = kKeyTable.slots[kKeyTable.SlotOf(packed)];
   if (slot.packed == packed) return slot.info;
   return {Field::kNone, IsCustomDimension(key) ? kCustomDimensionMaxBytes : uint16_t{0}};
@@ -162,24 +174,35 @@ bool ParseQueueTime(std::string_view qt, int64_t* ms) {
   return true;
 }
 
-// The decoded parameters of one hit. Values point into `scratch`.
+// The decoded parameters of one hit. Values point into `scratch`. Nothing is zeroed up front:
+// a value is read only when its `seen` bit is set, and only written parts of `scratch`.
 struct ParsedHit {
-  std::array<std::string_view, kFieldCount> values{};  // first occurrence; empty = absent
-  uint32_t seen = 0;                                   // bit per Field already taken
+  struct Value {
+    const char* data;
+    size_t size;
+  };
+  Value values[kFieldCount];  // first occurrence of each field seen
+  uint32_t seen = 0;          // bit per Field already taken
   bool too_long = false;
-  // Decoded bytes never outnumber the hit's bytes. Left uninitialised: only written parts are read.
+  // Decoded bytes never outnumber the hit's bytes.
   char scratch[kGaMaxHitBytes];
 
-  std::string_view operator[](Field f) const { return values[static_cast<size_t>(f)]; }
+  // The field's value; empty when absent.
+  std::string_view operator[](Field f) const {
+    const auto i = static_cast<unsigned>(f);
+    return (seen >> i & 1) != 0 ? std::string_view(values[i].data, values[i].size)
+                                : std::string_view();
+  }
 
   void Record(std::string_view key, std::string_view value) {
-    const KeyInfo info = ClassifyKey(key);
+    const KeyInfo info =
+        ClassifyKey(key, std::max(key.data() + key.size(), value.data() + value.size()));
     if (info.max_bytes != 0 && value.size() > info.max_bytes) too_long = true;
     if (info.field == Field::kNone) return;
     const uint32_t bit = uint32_t{1} << static_cast<unsigned>(info.field);
     if ((seen & bit) == 0) {
       seen |= bit;
-      values[static_cast<size_t>(info.field)] = value;
+      values[static_cast<size_t>(info.field)] = {value.data(), value.size()};
     }
   }
 };

@@ -3,8 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace beacon::kernels {
 namespace {
@@ -56,6 +59,57 @@ TEST(SiteRegistryTest, HostAllowlist) {
   EXPECT_FALSE(SiteRegistry::HostAllowed(blog, "www.blog.example"));
   const Site& sandbox = *registry.FindByTrackingId("UA-100003-1");
   EXPECT_TRUE(SiteRegistry::HostAllowed(sandbox, "anything.test"));
+}
+
+// The flat tracking-id table against a linear search of every site's ids: thousands of ids of
+// many lengths (prefixes of one another), present and absent, after a copy of the registry too.
+TEST(SiteRegistryTest, TrackingIdTableMatchesLinearSearch) {
+  std::mt19937_64 rng(11);
+  std::string text;
+  std::vector<std::string> ids;
+  for (uint32_t site = 1; site <= 700; ++site) {
+    std::string list;
+    for (size_t k = 0, n = 1 + rng() % 4; k < n; ++k) {
+      std::string id = (rng() % 2 ? "UA-" : "G-") + std::to_string(rng() % 100000);
+      if (rng() % 5 == 0) id += std::string(rng() % 40, 'x');
+      if (std::find(ids.begin(), ids.end(), id) != ids.end()) continue;
+      ids.push_back(id);
+      list += (list.empty() ? "" : ",") + id;
+    }
+    if (list.empty()) {
+      list = "S-" + std::to_string(site);
+      ids.push_back(list);
+    }
+    text += std::to_string(site) + " s" + std::to_string(site) + " " + list + " *\n";
+  }
+  const SiteRegistry parsed = SiteRegistry::Parse(text);
+  const SiteRegistry copy = parsed;  // NOLINT(performance-unnecessary-copy-initialization)
+  auto linear = [&](std::string_view id) -> const Site* {
+    for (const Site& site : copy.sites()) {
+      for (const std::string& own : site.tracking_ids) {
+        if (own == id) return &site;
+      }
+    }
+    return nullptr;
+  };
+  std::vector<std::string> probes = ids;
+  for (const std::string& id : ids) {
+    probes.push_back(id.substr(0, id.size() - 1));
+    probes.push_back(id + "0");
+    probes.push_back("u" + id.substr(1));
+  }
+  probes.emplace_back("");
+  size_t found = 0;
+  for (const std::string& probe : probes) {
+    const Site* expected = linear(probe);
+    found += expected != nullptr;
+    EXPECT_EQ(copy.FindByTrackingId(probe), expected) << probe;
+    const Site* in_parsed = parsed.FindByTrackingId(probe);
+    EXPECT_EQ(in_parsed == nullptr ? 0u : in_parsed->site_id,
+              expected == nullptr ? 0u : expected->site_id)
+        << probe;
+  }
+  EXPECT_GE(found, ids.size());
 }
 
 void ExpectParseError(std::string_view text, std::string_view fragment) {

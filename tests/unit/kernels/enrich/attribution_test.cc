@@ -62,6 +62,9 @@ TEST(CampaignTest, ReadsUtmParameters) {
   EXPECT_EQ(ParseCampaign("/p?utm_source=&utm_source=b", "", "", "").source(), "b");
   EXPECT_TRUE(ParseCampaign("/p?utm_source=%ff", "", "", "").empty());  // not UTF-8
   EXPECT_EQ(ParseCampaign("/p#x?utm_source=a", "", "", "").source(), "");
+  EXPECT_TRUE(
+      ParseCampaign("/p?utm_sourcex=a&xutm_source=b&utm_=c&utm_medium&=d", "", "", "").empty());
+  EXPECT_EQ(ParseCampaign("/p??utm_source=a&&utm_medium=b#", "", "", "").medium(), "b");
 }
 
 TEST(CampaignTest, HitParametersTakePrecedenceAsAWhole) {
@@ -92,6 +95,17 @@ TEST(PagePathTest, NormalisesConservatively) {
   EXPECT_EQ(Path("/100%/x%4"), "/100%/x%4");
   EXPECT_EQ(Path("/a+b/./../c"), "/a+b/./../c");
   EXPECT_EQ(Path("/caf\xc3\xa9/"), "/caf\xc3\xa9");
+}
+
+TEST(PagePathTest, BarePathNormalisesAsAFullOne) {
+  for (const std::string_view path : {"", "/", "//", "/a//b///c/", "a/b", "/%7euser/%41%2d%5F",
+                                      "/a%2fb/%c3%a9", "/100%/x%4", "/caf\xc3\xa9/"}) {
+    char full[kMaxPagePathBytes];
+    char bare[kMaxPagePathBytes];
+    EXPECT_EQ(std::string_view(bare, NormaliseBarePagePath(path, bare)),
+              std::string_view(full, NormalisePagePath(path, full)))
+        << path;
+  }
 }
 
 TEST(PagePathTest, CapsWithoutSplittingEscapesOrCharacters) {
