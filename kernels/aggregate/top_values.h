@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,7 +99,7 @@ class TopValues {
   // misses, each step reading only what the one before fetched: the index slot of `key`; the
   // entry it names (its home slot's only); the value's bytes and the line its sketch adds to.
   void PrefetchSlot(const Key& key) const {
-    if (!index_.empty()) __builtin_prefetch(&index_[key.hash & (index_.size() - 1)]);
+    if (!index_.empty()) __builtin_prefetch(&index_[HomeSlot(key.hash)]);
   }
   void PrefetchEntry(const Key& key) const;
   void PrefetchSketch(const Key& key, uint64_t visitor) const;
@@ -115,18 +116,28 @@ class TopValues {
   static constexpr size_t WeightBytes() { return 2 * sizeof(uint64_t); }
   // Index slots of a non-empty TopValues at least; 8 bytes each.
   static constexpr size_t kMinIndexSlots = 16;
+  // Values up to this length live in their entry; longer ones in the TopValues' value arena,
+  // which holds at least kMinArenaBytes and at most twice its live values' bytes.
+  static constexpr size_t kInlineValueBytes = 20;
+  static constexpr size_t kMinArenaBytes = 64;
 
  private:
-  // What a hit on a kept value reads and writes, apart from its sketch.
-  struct Entry {
-    uint64_t hash = 0;
-    uint64_t count = 0;            // Space-Saving count: admission_error + hits since admission
-    uint64_t admission_error = 0;  // the count of the slot when this value took it
-    uint64_t admitted = 0;         // admission sequence number, breaks ties in count
+  // What a hit on a kept value reads and writes, apart from its sketch: one cache line, the
+  // value inline when short (no second miss to compare it).
+  struct alignas(64) Entry {
+    // Space-Saving count: the admission error (the slot's count when this value took it) plus
+    // the hits since admission, pageviews + events.
+    uint64_t count = 0;
+    uint64_t admitted = 0;  // admission sequence number, breaks ties in count
     uint64_t pageviews = 0;
     uint64_t events = 0;
     uint32_t heap_slot = 0;
+    uint32_t tag = 0;   // the hash's upper half, as in the index
+    uint32_t size = 0;  // the value's bytes
+    // The value when size <= kInlineValueBytes, else its offset in arena_ (a uint32_t).
+    std::array<char, kInlineValueBytes> bytes{};
   };
+  static_assert(sizeof(Entry) == 64);
 
   // Weights beyond 1, kept apart from the entries so that unweighted hits never touch them.
   struct Extra {
@@ -144,19 +155,25 @@ class TopValues {
   void BuildHeap();
   // The index slot holding `value`, or the empty slot where it would go.
   size_t FindSlot(std::string_view value, uint64_t hash) const;
+  // An index word's home slot: the tag (the hash's upper half) picks it, so that moving or
+  // erasing a word needs no entry read.
+  size_t HomeSlot(uint64_t hash) const { return (hash >> 32) & (index_.size() - 1); }
   void IndexInsert(uint32_t entry);
   void IndexErase(uint32_t entry);
   void GrowIndex();
-  uint64_t Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor,
-                 uint32_t weight);
+  std::string_view ValueOf(const Entry& e) const;
+  // Gives entry `id` the value `value` (its old one, if long, leaves the arena's live bytes).
+  void StoreValue(uint32_t id, std::string_view value);
+  // Makes room for `incoming` more bytes: a fresh arena of twice the live bytes, these only.
+  void CompactArena(size_t incoming);
+  uint64_t Evict(const Key& key, bool pageview, uint64_t visitor, uint32_t weight);
   // The entry in `key`'s home slot, or -1: what the hints read.
   int64_t HomeEntry(const Key& key) const;
   void Account(size_t before, size_t after) { heap_bytes_ += after - before; }
 
-  // Parallel arrays by entry id: the probed and counted fields, the values (compared only when
-  // the index slot's hash tag matches), the visitor sketches.
+  // Parallel arrays by entry id: the probed and counted fields with the short values, and the
+  // visitor sketches.
   std::vector<Entry> entries_;
-  std::vector<std::string> values_;  // heap bytes counted only beyond libstdc++'s 15 inline ones
   std::vector<UniqHll12> visitors_;
   std::vector<Extra> extra_;  // by entry id; empty until a hit weighs more than 1
   // Entry ids, a min-heap by (count, admitted); built at the first eviction, since only an
@@ -165,6 +182,12 @@ class TopValues {
   // Open addressing, linear probing, at most half full: the hash's upper 32 bits (a tag that
   // spares reading an entry on a mismatch) << 32 | entry id + 1; 0 = empty.
   std::vector<uint64_t> index_;
+  // The values longer than kInlineValueBytes, back to back; the bytes of replaced ones stay
+  // until the next compaction.
+  std::unique_ptr<char[]> arena_;
+  size_t arena_used_ = 0;
+  size_t arena_capacity_ = 0;
+  size_t arena_live_ = 0;
   uint64_t other_pageviews_ = 0;
   uint64_t other_events_ = 0;
   Extra other_extra_;
