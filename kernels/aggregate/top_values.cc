@@ -104,11 +104,40 @@ void TopValues::BuildHeap() {
   Account(before * sizeof(uint32_t), heap_.capacity() * sizeof(uint32_t));
 }
 
-std::string_view TopValues::ValueOf(const Entry& e) const {
-  if (e.size <= kInlineValueBytes) return {e.bytes.data(), e.size};
-  uint32_t offset;
-  std::memcpy(&offset, e.bytes.data(), sizeof(offset));
-  return {arena_.get() + offset, e.size};
+namespace {
+
+uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+uint32_t Load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// memcmp(a, b, n) == 0 without a call: a probe compares short values, mostly equal ones.
+bool SameBytes(const char* a, const char* b, size_t n) {
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (Load64(a + i) != Load64(b + i)) return false;
+    }
+    return Load64(a + n - 8) == Load64(b + n - 8);
+  }
+  if (n >= 4) return Load32(a) == Load32(b) && Load32(a + n - 4) == Load32(b + n - 4);
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool TopValues::Holds(const Entry& e, std::string_view value) const {
+  if (e.size != value.size()) return false;
+  return SameBytes(ValueOf(e).data(), value.data(), value.size());
 }
 
 size_t TopValues::FindSlot(std::string_view value, uint64_t hash) const {
@@ -117,9 +146,7 @@ size_t TopValues::FindSlot(std::string_view value, uint64_t hash) const {
   for (size_t slot = HomeSlot(hash);; slot = (slot + 1) & mask) {
     const uint64_t word = index_[slot];
     if (word == 0) return slot;
-    if ((word >> 32) == tag && ValueOf(entries_[static_cast<uint32_t>(word) - 1]) == value) {
-      return slot;
-    }
+    if ((word >> 32) == tag && Holds(entries_[static_cast<uint32_t>(word) - 1], value)) return slot;
   }
 }
 
@@ -210,7 +237,9 @@ void TopValues::CompactArena(size_t incoming) {
 }
 
 TopValues::Key TopValues::KeyOf(std::string_view value) {
-  value = value.substr(0, Utf8PrefixLength(value, kMaxBreakdownValueBytes));
+  if (value.size() > kMaxBreakdownValueBytes) {
+    value = value.substr(0, Utf8PrefixLength(value, kMaxBreakdownValueBytes));
+  }
   return {value, std::hash<std::string_view>{}(value)};
 }
 

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -161,7 +162,14 @@ class TopValues {
   void IndexInsert(uint32_t entry);
   void IndexErase(uint32_t entry);
   void GrowIndex();
-  std::string_view ValueOf(const Entry& e) const;
+  std::string_view ValueOf(const Entry& e) const {
+    if (e.size <= kInlineValueBytes) return {e.bytes.data(), e.size};
+    uint32_t offset;
+    std::memcpy(&offset, e.bytes.data(), sizeof(offset));
+    return {arena_.get() + offset, e.size};
+  }
+  // Whether entry `e` holds `value`.
+  bool Holds(const Entry& e, std::string_view value) const;
   // Gives entry `id` the value `value` (its old one, if long, leaves the arena's live bytes).
   void StoreValue(uint32_t id, std::string_view value);
   // Makes room for `incoming` more bytes: a fresh arena of twice the live bytes, these only.
