@@ -50,14 +50,6 @@ void TopValues::AddExtra(uint32_t id, bool pageview, uint32_t weight) {
   (pageview ? extra.pageviews : extra.events) += weight - 1;
 }
 
-void TopValues::Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
-                      uint64_t* events) {
-  ++*(pageview ? pageviews : events);
-  const size_t before = SketchHeapBytes(sketch);
-  sketch.Add(visitor);
-  Account(before, SketchHeapBytes(sketch));
-}
-
 bool TopValues::Less(uint32_t a, uint32_t b) const {
   const Entry& x = entries_[a];
   const Entry& y = entries_[b];
@@ -102,52 +94,6 @@ void TopValues::BuildHeap() {
   }
   for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
   Account(before * sizeof(uint32_t), heap_.capacity() * sizeof(uint32_t));
-}
-
-namespace {
-
-uint64_t Load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-uint32_t Load32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-// memcmp(a, b, n) == 0 without a call: a probe compares short values, mostly equal ones.
-bool SameBytes(const char* a, const char* b, size_t n) {
-  if (n >= 8) {
-    for (size_t i = 0; i + 8 < n; i += 8) {
-      if (Load64(a + i) != Load64(b + i)) return false;
-    }
-    return Load64(a + n - 8) == Load64(b + n - 8);
-  }
-  if (n >= 4) return Load32(a) == Load32(b) && Load32(a + n - 4) == Load32(b + n - 4);
-  for (size_t i = 0; i < n; ++i) {
-    if (a[i] != b[i]) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
-bool TopValues::Holds(const Entry& e, std::string_view value) const {
-  if (e.size != value.size()) return false;
-  return SameBytes(ValueOf(e).data(), value.data(), value.size());
-}
-
-size_t TopValues::FindSlot(std::string_view value, uint64_t hash) const {
-  const size_t mask = index_.size() - 1;
-  const uint64_t tag = hash >> 32;
-  for (size_t slot = HomeSlot(hash);; slot = (slot + 1) & mask) {
-    const uint64_t word = index_[slot];
-    if (word == 0) return slot;
-    if ((word >> 32) == tag && Holds(entries_[static_cast<uint32_t>(word) - 1], value)) return slot;
-  }
 }
 
 void TopValues::IndexInsert(uint32_t entry) {
@@ -243,46 +189,12 @@ TopValues::Key TopValues::KeyOf(std::string_view value) {
   return {value, std::hash<std::string_view>{}(value)};
 }
 
-int64_t TopValues::HomeEntry(const Key& key) const {
-  if (index_.empty()) return -1;
-  const uint64_t word = index_[HomeSlot(key.hash)];
-  if (word == 0 || (word >> 32) != (key.hash >> 32)) return -1;
-  return static_cast<uint32_t>(word) - 1;
-}
-
-void TopValues::PrefetchEntry(const Key& key) const {
-  const int64_t id = HomeEntry(key);
-  if (id < 0) return;
-  __builtin_prefetch(&entries_[id]);
-  const char* sketch = reinterpret_cast<const char*>(&visitors_[id]);
-  for (size_t line = 0; line < sizeof(UniqHll12); line += 64) __builtin_prefetch(sketch + line);
-}
-
-void TopValues::PrefetchSketch(const Key& key, uint64_t visitor) const {
-  const int64_t id = HomeEntry(key);
-  if (id < 0) return;
-  __builtin_prefetch(ValueOf(entries_[id]).data());
-  visitors_[id].Prefetch(visitor);
-}
-
-uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k,
-                        uint32_t weight) {
+uint64_t TopValues::AddNew(const Key& key, bool pageview, uint64_t visitor, uint32_t k,
+                           uint32_t weight) {
   if (key.value == kOtherValue || k == 0) {
     Count(other_visitors_, pageview, visitor, &other_pageviews_, &other_events_);
     (pageview ? other_extra_.pageviews : other_extra_.events) += weight - 1;
     return 0;
-  }
-  if (!index_.empty()) {
-    const uint64_t word = index_[FindSlot(key.value, key.hash)];
-    if (word != 0) {
-      const uint32_t id = static_cast<uint32_t>(word) - 1;
-      Entry& e = entries_[id];
-      Count(visitors_[id], pageview, visitor, &e.pageviews, &e.events);
-      if (weight > 1) AddExtra(id, pageview, weight);
-      ++e.count;
-      if (!heap_.empty()) SiftDown(e.heap_slot);
-      return 0;
-    }
   }
   if (entries_.size() >= k) return Evict(key, pageview, visitor, weight);
   const size_t before = entries_.capacity() * sizeof(Entry) +

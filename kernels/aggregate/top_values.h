@@ -90,7 +90,17 @@ class TopValues {
   // (pageviews + events) that an eviction folded into (other) because of it: 0 when `value` was
   // kept or admitted freely. The weight changes no count Space-Saving ranks by, only the
   // weighted sums, which move with the counts.
-  uint64_t Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k, uint32_t weight = 1);
+  // A hit on a kept value is counted in line; admissions, evictions and (other) are not.
+  uint64_t Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k, uint32_t weight = 1) {
+    if (!index_.empty() && k != 0) {
+      const uint64_t word = index_[FindSlot(key.value, key.hash)];
+      if (word != 0) {
+        CountHit(static_cast<uint32_t>(word) - 1, pageview, visitor, weight);
+        return 0;
+      }
+    }
+    return AddNew(key, pageview, visitor, k, weight);
+  }
   uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k,
                uint32_t weight = 1) {
     return Add(KeyOf(value), pageview, visitor, k, weight);
@@ -102,8 +112,19 @@ class TopValues {
   void PrefetchSlot(const Key& key) const {
     if (!index_.empty()) __builtin_prefetch(&index_[HomeSlot(key.hash)]);
   }
-  void PrefetchEntry(const Key& key) const;
-  void PrefetchSketch(const Key& key, uint64_t visitor) const;
+  void PrefetchEntry(const Key& key) const {
+    const int64_t id = HomeEntry(key);
+    if (id < 0) return;
+    __builtin_prefetch(&entries_[id]);
+    const char* sketch = reinterpret_cast<const char*>(&visitors_[id]);
+    for (size_t line = 0; line < sizeof(UniqHll12); line += 64) __builtin_prefetch(sketch + line);
+  }
+  void PrefetchSketch(const Key& key, uint64_t visitor) const {
+    const int64_t id = HomeEntry(key);
+    if (id < 0) return;
+    __builtin_prefetch(ValueOf(entries_[id]).data());
+    visitors_[id].Prefetch(visitor);
+  }
 
   bool empty() const { return entries_.empty() && other_pageviews_ + other_events_ == 0; }
   size_t size() const { return entries_.size(); }
@@ -147,7 +168,21 @@ class TopValues {
   };
 
   void Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
-             uint64_t* events);
+             uint64_t* events) {
+    ++*(pageview ? pageviews : events);
+    const size_t before = SketchHeapBytes(sketch);
+    sketch.Add(visitor);
+    Account(before, SketchHeapBytes(sketch));
+  }
+  void CountHit(uint32_t id, bool pageview, uint64_t visitor, uint32_t weight) {
+    Entry& e = entries_[id];
+    Count(visitors_[id], pageview, visitor, &e.pageviews, &e.events);
+    if (weight > 1) AddExtra(id, pageview, weight);
+    ++e.count;
+    if (!heap_.empty()) SiftDown(e.heap_slot);
+  }
+  // Add for a value not kept (or any value with k = 0): (other), an admission or an eviction.
+  uint64_t AddNew(const Key& key, bool pageview, uint64_t visitor, uint32_t k, uint32_t weight);
   // Adds `weight` - 1 to entry `id`'s extra weight (made for every entry on first use).
   void AddExtra(uint32_t id, bool pageview, uint32_t weight);
   bool Less(uint32_t a, uint32_t b) const;
@@ -155,7 +190,17 @@ class TopValues {
   void SiftUp(size_t slot);
   void BuildHeap();
   // The index slot holding `value`, or the empty slot where it would go.
-  size_t FindSlot(std::string_view value, uint64_t hash) const;
+  size_t FindSlot(std::string_view value, uint64_t hash) const {
+    const size_t mask = index_.size() - 1;
+    const uint64_t tag = hash >> 32;
+    for (size_t slot = HomeSlot(hash);; slot = (slot + 1) & mask) {
+      const uint64_t word = index_[slot];
+      if (word == 0) return slot;
+      if ((word >> 32) == tag && Holds(entries_[static_cast<uint32_t>(word) - 1], value)) {
+        return slot;
+      }
+    }
+  }
   // An index word's home slot: the tag (the hash's upper half) picks it, so that moving or
   // erasing a word needs no entry read.
   size_t HomeSlot(uint64_t hash) const { return (hash >> 32) & (index_.size() - 1); }
@@ -169,14 +214,42 @@ class TopValues {
     return {arena_.get() + offset, e.size};
   }
   // Whether entry `e` holds `value`.
-  bool Holds(const Entry& e, std::string_view value) const;
+  bool Holds(const Entry& e, std::string_view value) const {
+    return e.size == value.size() && SameBytes(ValueOf(e).data(), value.data(), value.size());
+  }
+  // memcmp(a, b, n) == 0 without a call: a probe compares short values, mostly equal ones.
+  static bool SameBytes(const char* a, const char* b, size_t n) {
+    auto load = [](const char* p, auto word) {
+      std::memcpy(&word, p, sizeof(word));
+      return word;
+    };
+    if (n >= 8) {
+      for (size_t i = 0; i + 8 < n; i += 8) {
+        if (load(a + i, uint64_t{}) != load(b + i, uint64_t{})) return false;
+      }
+      return load(a + n - 8, uint64_t{}) == load(b + n - 8, uint64_t{});
+    }
+    if (n >= 4) {
+      return load(a, uint32_t{}) == load(b, uint32_t{}) &&
+             load(a + n - 4, uint32_t{}) == load(b + n - 4, uint32_t{});
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (a[i] != b[i]) return false;
+    }
+    return true;
+  }
   // Gives entry `id` the value `value` (its old one, if long, leaves the arena's live bytes).
   void StoreValue(uint32_t id, std::string_view value);
   // Makes room for `incoming` more bytes: a fresh arena of twice the live bytes, these only.
   void CompactArena(size_t incoming);
   uint64_t Evict(const Key& key, bool pageview, uint64_t visitor, uint32_t weight);
   // The entry in `key`'s home slot, or -1: what the hints read.
-  int64_t HomeEntry(const Key& key) const;
+  int64_t HomeEntry(const Key& key) const {
+    if (index_.empty()) return -1;
+    const uint64_t word = index_[HomeSlot(key.hash)];
+    if (word == 0 || (word >> 32) != (key.hash >> 32)) return -1;
+    return static_cast<uint32_t>(word) - 1;
+  }
   void Account(size_t before, size_t after) { heap_bytes_ += after - before; }
 
   // Parallel arrays by entry id: the probed and counted fields with the short values, and the
