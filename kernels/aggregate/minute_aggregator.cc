@@ -331,8 +331,8 @@ size_t MinuteAggregator::MemoryBound(const AggregateLimits& limits, uint64_t eve
   bytes += sketches(s);
   for (const Dimension d : kStringDimensions) {
     const size_t kept = std::min<size_t>(e, s * limits.TopK(d));
-    bytes += kept * (2 * TopValues::EntryBytes() + 2 * sizeof(uint32_t) + 4 * sizeof(uint64_t) +
-                     2 * kMaxBreakdownValueBytes);
+    bytes += kept * (2 * TopValues::EntryBytes() + 2 * TopValues::HeapBytes() +
+                     4 * sizeof(uint64_t) + 2 * kMaxBreakdownValueBytes);
     bytes += s * ((TopValues::kMinIndexSlots + 2) * sizeof(uint64_t) + TopValues::kMinArenaBytes);
     bytes += sketches(kept + s);
   }

@@ -50,50 +50,40 @@ void TopValues::AddExtra(uint32_t id, bool pageview, uint32_t weight) {
   (pageview ? extra.pageviews : extra.events) += weight - 1;
 }
 
-bool TopValues::Less(uint32_t a, uint32_t b) const {
-  const Entry& x = entries_[a];
-  const Entry& y = entries_[b];
-  return x.count != y.count ? x.count < y.count : x.admitted < y.admitted;
-}
-
 void TopValues::SiftDown(size_t slot) {
   const size_t n = heap_.size();
-  const uint32_t moving = heap_[slot];
+  const HeapNode moving = heap_[slot];
   while (true) {
     size_t child = 2 * slot + 1;
     if (child >= n) break;
     if (child + 1 < n && Less(heap_[child + 1], heap_[child])) ++child;
     if (!Less(heap_[child], moving)) break;
-    heap_[slot] = heap_[child];
-    entries_[heap_[slot]].heap_slot = static_cast<uint32_t>(slot);
+    Place(heap_[child], slot);
     slot = child;
   }
-  heap_[slot] = moving;
-  entries_[moving].heap_slot = static_cast<uint32_t>(slot);
+  Place(moving, slot);
 }
 
 void TopValues::SiftUp(size_t slot) {
-  const uint32_t moving = heap_[slot];
+  const HeapNode moving = heap_[slot];
   while (slot > 0) {
     const size_t parent = (slot - 1) / 2;
     if (!Less(moving, heap_[parent])) break;
-    heap_[slot] = heap_[parent];
-    entries_[heap_[slot]].heap_slot = static_cast<uint32_t>(slot);
+    Place(heap_[parent], slot);
     slot = parent;
   }
-  heap_[slot] = moving;
-  entries_[moving].heap_slot = static_cast<uint32_t>(slot);
+  Place(moving, slot);
 }
 
 void TopValues::BuildHeap() {
-  const size_t before = heap_.capacity();
+  const size_t before = HeapCapacityBytes();
   heap_.resize(entries_.size());
+  heap_slot_.resize(entries_.size());
   for (size_t i = 0; i < heap_.size(); ++i) {
-    heap_[i] = static_cast<uint32_t>(i);
-    entries_[i].heap_slot = static_cast<uint32_t>(i);
+    Place({entries_[i].count, entries_[i].admitted, static_cast<uint32_t>(i)}, i);
   }
   for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
-  Account(before * sizeof(uint32_t), heap_.capacity() * sizeof(uint32_t));
+  Account(before, HeapCapacityBytes());
 }
 
 void TopValues::IndexInsert(uint32_t entry) {
@@ -106,8 +96,10 @@ void TopValues::IndexInsert(uint32_t entry) {
 
 void TopValues::IndexErase(uint32_t entry) {
   const size_t mask = index_.size() - 1;
-  const Entry& e = entries_[entry];
-  size_t hole = FindSlot(ValueOf(e), uint64_t{e.tag} << 32);
+  // The word is known (tag and id): no value to compare on the way.
+  const uint64_t word = uint64_t{entries_[entry].tag} << 32 | (entry + 1);
+  size_t hole = HomeSlot(word);
+  while (index_[hole] != word) hole = (hole + 1) & mask;
   index_[hole] = 0;
   // Backward-shift deletion: move later members of the probe run into the hole.
   for (size_t slot = (hole + 1) & mask; index_[slot] != 0; slot = (slot + 1) & mask) {
@@ -198,8 +190,7 @@ uint64_t TopValues::AddNew(const Key& key, bool pageview, uint64_t visitor, uint
   }
   if (entries_.size() >= k) return Evict(key, pageview, visitor, weight);
   const size_t before = entries_.capacity() * sizeof(Entry) +
-                        visitors_.capacity() * sizeof(UniqHll12) +
-                        heap_.capacity() * sizeof(uint32_t);
+                        visitors_.capacity() * sizeof(UniqHll12) + HeapCapacityBytes();
   const auto id = static_cast<uint32_t>(entries_.size());
   Entry& e = entries_.emplace_back();
   UniqHll12& sketch = visitors_.emplace_back();
@@ -207,9 +198,12 @@ uint64_t TopValues::AddNew(const Key& key, bool pageview, uint64_t visitor, uint
   e.count = 1;
   e.admitted = next_admission_++;
   // Once built (a smaller k earlier), the heap takes every new entry.
-  if (!heap_.empty()) heap_.push_back(id);
+  if (!heap_.empty()) {
+    heap_.push_back({e.count, e.admitted, id});
+    heap_slot_.push_back(static_cast<uint32_t>(heap_.size() - 1));
+  }
   Account(before, entries_.capacity() * sizeof(Entry) + visitors_.capacity() * sizeof(UniqHll12) +
-                      heap_.capacity() * sizeof(uint32_t));
+                      HeapCapacityBytes());
   StoreValue(id, key.value);
   if (!extra_.empty()) {
     const size_t extra_before = extra_.capacity();
@@ -226,7 +220,7 @@ uint64_t TopValues::AddNew(const Key& key, bool pageview, uint64_t visitor, uint
 uint64_t TopValues::Evict(const Key& key, bool pageview, uint64_t visitor, uint32_t weight) {
   if (heap_.empty()) BuildHeap();
   // The value with the lowest (count, admitted), the heap's root, makes room.
-  const uint32_t id = heap_[0];
+  const uint32_t id = heap_[0].id;
   Entry& e = entries_[id];
   IndexErase(id);
   const uint64_t folded = e.pageviews + e.events;
@@ -252,6 +246,8 @@ uint64_t TopValues::Evict(const Key& key, bool pageview, uint64_t visitor, uint3
   e.admitted = next_admission_++;
   Count(sketch, pageview, visitor, &e.pageviews, &e.events);
   if (weight > 1) AddExtra(id, pageview, weight);
+  heap_[0].count = e.count;
+  heap_[0].admitted = e.admitted;
   SiftDown(0);
   IndexInsert(id);
   return folded;

@@ -136,11 +136,13 @@ class TopValues {
   // weights array (WeightBytes per value) included, though made only for weighted hits.
   static size_t EntryBytes();
   static constexpr size_t WeightBytes() { return 2 * sizeof(uint64_t); }
+  // The bytes of one kept value's heap node and position, made at the first eviction.
+  static constexpr size_t HeapBytes() { return sizeof(HeapNode) + sizeof(uint32_t); }
   // Index slots of a non-empty TopValues at least; 8 bytes each.
   static constexpr size_t kMinIndexSlots = 16;
   // Values up to this length live in their entry; longer ones in the TopValues' value arena,
   // which holds at least kMinArenaBytes and at most twice its live values' bytes.
-  static constexpr size_t kInlineValueBytes = 20;
+  static constexpr size_t kInlineValueBytes = 24;
   static constexpr size_t kMinArenaBytes = 64;
 
  private:
@@ -153,7 +155,6 @@ class TopValues {
     uint64_t admitted = 0;  // admission sequence number, breaks ties in count
     uint64_t pageviews = 0;
     uint64_t events = 0;
-    uint32_t heap_slot = 0;
     uint32_t tag = 0;   // the hash's upper half, as in the index
     uint32_t size = 0;  // the value's bytes
     // The value when size <= kInlineValueBytes, else its offset in arena_ (a uint32_t).
@@ -179,13 +180,33 @@ class TopValues {
     Count(visitors_[id], pageview, visitor, &e.pageviews, &e.events);
     if (weight > 1) AddExtra(id, pageview, weight);
     ++e.count;
-    if (!heap_.empty()) SiftDown(e.heap_slot);
+    if (!heap_.empty()) {
+      const uint32_t slot = heap_slot_[id];
+      ++heap_[slot].count;
+      SiftDown(slot);
+    }
   }
   // Add for a value not kept (or any value with k = 0): (other), an admission or an eviction.
   uint64_t AddNew(const Key& key, bool pageview, uint64_t visitor, uint32_t k, uint32_t weight);
   // Adds `weight` - 1 to entry `id`'s extra weight (made for every entry on first use).
   void AddExtra(uint32_t id, bool pageview, uint32_t weight);
-  bool Less(uint32_t a, uint32_t b) const;
+  // A heap node carries its entry's Space-Saving key, so that a sift reads and writes the heap
+  // and the positions only (a few KiB that stay in cache), never the entries.
+  struct HeapNode {
+    uint64_t count = 0;
+    uint64_t admitted = 0;
+    uint32_t id = 0;
+  };
+  static bool Less(const HeapNode& a, const HeapNode& b) {
+    return a.count != b.count ? a.count < b.count : a.admitted < b.admitted;
+  }
+  void Place(const HeapNode& node, size_t slot) {
+    heap_[slot] = node;
+    heap_slot_[node.id] = static_cast<uint32_t>(slot);
+  }
+  size_t HeapCapacityBytes() const {
+    return heap_.capacity() * sizeof(HeapNode) + heap_slot_.capacity() * sizeof(uint32_t);
+  }
   void SiftDown(size_t slot);
   void SiftUp(size_t slot);
   void BuildHeap();
@@ -257,9 +278,11 @@ class TopValues {
   std::vector<Entry> entries_;
   std::vector<UniqHll12> visitors_;
   std::vector<Extra> extra_;  // by entry id; empty until a hit weighs more than 1
-  // Entry ids, a min-heap by (count, admitted); built at the first eviction, since only an
-  // eviction needs the minimum: until the table is full a hit costs no heap work.
-  std::vector<uint32_t> heap_;
+  // A min-heap by (count, admitted) and each entry's position in it; built at the first
+  // eviction, since only an eviction needs the minimum: until the table is full a hit costs no
+  // heap work.
+  std::vector<HeapNode> heap_;
+  std::vector<uint32_t> heap_slot_;  // by entry id
   // Open addressing, linear probing, at most half full: the hash's upper 32 bits (a tag that
   // spares reading an entry on a mismatch) << 32 | entry id + 1; 0 = empty.
   std::vector<uint64_t> index_;

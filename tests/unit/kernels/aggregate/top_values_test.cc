@@ -167,7 +167,7 @@ TEST(TopValuesTest, LongValuesThroughManyEvictionsEqualBruteForceWithABoundedAre
         ASSERT_EQ(RowsOf(top), reference.Rows()) << "k " << k << " at " << i;
       }
       // Arrays (entries, sketches, heap ids, an index at most half full) and the arena.
-      const size_t arrays = top.size() * (2 * TopValues::EntryBytes() + 2 * sizeof(uint32_t)) +
+      const size_t arrays = top.size() * 2 * (TopValues::EntryBytes() + TopValues::HeapBytes()) +
                             std::max<size_t>(TopValues::kMinIndexSlots, 4 * top.size()) * 8;
       ASSERT_LE(top.heap_bytes(),
                 arrays + std::max(TopValues::kMinArenaBytes, 2 * top.size() * longest))
