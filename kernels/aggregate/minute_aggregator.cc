@@ -34,6 +34,12 @@ std::string FixedValueName(Dimension d, uint32_t id) {
   }
 }
 
+// A cell key's slot in an index of `mask` + 1 slots: the key's bits mixed by a multiply.
+size_t CellHome(uint64_t key, size_t mask) {
+  const uint64_t h = key * 0x9E3779B97F4A7C15;
+  return (h ^ (h >> 32)) & mask;
+}
+
 }  // namespace
 
 uint32_t AggregateLimits::TopK(Dimension d) const {
@@ -158,12 +164,6 @@ void MinuteAggregator::Add(const EventBatch& batch) {
     }
   }
   open_events_ += n;
-}
-
-// A cell key's slot in an index of `mask` + 1 slots: the key's bits mixed by a multiply.
-size_t CellHome(uint64_t key, size_t mask) {
-  const uint64_t h = key * 0x9E3779B97F4A7C15;
-  return (h ^ (h >> 32)) & mask;
 }
 
 MinuteAggregator::Cell& MinuteAggregator::CellOf(uint64_t key) {
