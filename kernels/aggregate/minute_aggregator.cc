@@ -1,19 +1,16 @@
-// MinuteAggregator: hash cells per (site, minute), each with a visitor sketch and one
-// TopValues per dimension; sorted at epoch close.
+// MinuteAggregator: cells per (site, minute) in an open-addressing table, each with a visitor
+// sketch, one TopValues per string dimension and one FixedValues per fixed one; sorted at close.
 #include "kernels/aggregate/minute_aggregator.h"
 
 #include <algorithm>
 #include <unordered_set>
+#include <utility>
 
 #include "kernels/enrich/attribution.h"
 #include "kernels/enrich/user_agent.h"
 
 namespace beacon::kernels {
 namespace {
-
-// Bytes of a std::string's heap buffer for a value of up to `bytes` (libstdc++ keeps 15 inline;
-// assign may double the capacity).
-size_t StringHeapBound(size_t bytes) { return bytes <= 15 ? 0 : 2 * bytes + 1; }
 
 // A country's dense id: CountryFromHeader packs two upper-case letters; anything else is
 // kCountryValues (no row, as the unknown country).
@@ -35,6 +32,12 @@ std::string FixedValueName(Dimension d, uint32_t id) {
     default:
       return std::string(kOsFamilies[id]);
   }
+}
+
+// A cell key's slot in an index of `mask` + 1 slots: the key's bits mixed by a multiply.
+size_t CellHome(uint64_t key, size_t mask) {
+  const uint64_t h = key * 0x9E3779B97F4A7C15;
+  return (h ^ (h >> 32)) & mask;
 }
 
 }  // namespace
@@ -92,7 +95,7 @@ void MinuteAggregator::PrepareBlock(const EventBatch& batch, size_t first, size_
     const size_t i = first + j;
     const uint64_t key = (static_cast<uint64_t>(batch.site_id[i]) << 32) | batch.minute[i];
     if (key != last_key_) {
-      last_cell_ = &cells_[key];
+      last_cell_ = &CellOf(key);
       last_key_ = key;
     }
     Cell& cell = *last_cell_;
@@ -163,28 +166,76 @@ void MinuteAggregator::Add(const EventBatch& batch) {
   open_events_ += n;
 }
 
-// Appends the breakdown rows of one cell, by dimension, each dimension's sorted by value.
+MinuteAggregator::Cell& MinuteAggregator::CellOf(uint64_t key) {
+  if (!cell_index_.empty()) {
+    const size_t mask = cell_index_.size() - 1;
+    for (size_t slot = CellHome(key, mask); cell_index_[slot].cell != nullptr;
+         slot = (slot + 1) & mask) {
+      if (cell_index_[slot].key == key) return *cell_index_[slot].cell;
+    }
+  }
+  if (2 * (cells_.size() + 1) > cell_index_.size()) GrowCellIndex();
+  Cell* cell = cells_.emplace_back(std::make_unique<Cell>()).get();
+  const size_t mask = cell_index_.size() - 1;
+  size_t slot = CellHome(key, mask);
+  while (cell_index_[slot].cell != nullptr) slot = (slot + 1) & mask;
+  cell_index_[slot] = {key, cell};
+  return *cell;
+}
+
+void MinuteAggregator::GrowCellIndex() {
+  std::vector<CellSlot> old(cell_index_.empty() ? kMinCellSlots : 2 * cell_index_.size());
+  old.swap(cell_index_);
+  const size_t mask = cell_index_.size() - 1;
+  for (const CellSlot& entry : old) {
+    if (entry.cell == nullptr) continue;
+    size_t slot = CellHome(entry.key, mask);
+    while (cell_index_[slot].cell != nullptr) slot = (slot + 1) & mask;
+    cell_index_[slot] = entry;
+  }
+}
+
+// Appends the breakdown rows of one cell, by dimension, each dimension's sorted by value (a
+// dimension's values are distinct, so the order is a function of the values).
 void MinuteAggregator::AppendRows(uint32_t site, uint32_t minute, Cell& cell,
                                   EpochRows* rows) const {
+  auto append = [&](Dimension d, std::string_view value, uint64_t pageviews, uint64_t events,
+                    uint64_t weighted_pageviews, uint64_t weighted_events, UniqHll12* visitors) {
+    BreakdownRow& row = rows->breakdowns.emplace_back();
+    row.site_id = site;
+    row.minute = minute;
+    row.dimension = d;
+    row.value.assign(value);
+    row.pageviews = pageviews;
+    row.events = events;
+    row.weighted_pageviews = weighted_pageviews;
+    row.weighted_events = weighted_events;
+    row.visitors = std::move(*visitors);
+  };
   for (const Dimension d : kDimensions) {
-    const size_t first = rows->breakdowns.size();
     const auto string_at = std::find(kStringDimensions.begin(), kStringDimensions.end(), d);
     if (string_at != kStringDimensions.end()) {
-      for (TopValues::Row& row : cell.strings[string_at - kStringDimensions.begin()].Rows()) {
-        rows->breakdowns.push_back({site, minute, d, std::string(row.value), row.pageviews,
-                                    row.events, row.weighted_pageviews, row.weighted_events,
-                                    std::move(*row.visitors)});
+      std::vector<TopValues::Row> values =
+          cell.strings[string_at - kStringDimensions.begin()].Rows();
+      std::sort(values.begin(), values.end(),
+                [](const TopValues::Row& a, const TopValues::Row& b) { return a.value < b.value; });
+      for (const TopValues::Row& r : values) {
+        append(d, r.value, r.pageviews, r.events, r.weighted_pageviews, r.weighted_events,
+               r.visitors);
       }
-    } else {
-      const auto fixed_at = std::find(kFixedDimensions.begin(), kFixedDimensions.end(), d);
-      for (FixedValues::Row& row : cell.fixed[fixed_at - kFixedDimensions.begin()].Rows()) {
-        rows->breakdowns.push_back({site, minute, d, FixedValueName(d, row.id), row.pageviews,
-                                    row.events, row.weighted_pageviews, row.weighted_events,
-                                    std::move(*row.visitors)});
-      }
+      continue;
     }
-    std::sort(rows->breakdowns.begin() + static_cast<std::ptrdiff_t>(first), rows->breakdowns.end(),
-              [](const BreakdownRow& a, const BreakdownRow& b) { return a.value < b.value; });
+    const auto fixed_at = std::find(kFixedDimensions.begin(), kFixedDimensions.end(), d);
+    std::vector<FixedValues::Row> values = cell.fixed[fixed_at - kFixedDimensions.begin()].Rows();
+    std::vector<std::pair<std::string, const FixedValues::Row*>> named;
+    named.reserve(values.size());
+    for (const FixedValues::Row& r : values) named.emplace_back(FixedValueName(d, r.id), &r);
+    std::sort(named.begin(), named.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [name, r] : named) {
+      append(d, name, r->pageviews, r->events, r->weighted_pageviews, r->weighted_events,
+             r->visitors);
+    }
   }
 }
 
@@ -194,24 +245,30 @@ EpochRows MinuteAggregator::CloseEpoch() {
   rows.epoch = next_epoch_++;
   rows.events = open_events_;
 
-  std::vector<uint64_t> keys;
-  keys.reserve(cells_.size());
-  for (const auto& [key, cell] : cells_) keys.push_back(key);
-  std::sort(keys.begin(), keys.end());
-
-  rows.site_minutes.reserve(keys.size());
-  for (const uint64_t key : keys) {
-    Cell& cell = cells_[key];
+  std::vector<std::pair<uint64_t, Cell*>> order;
+  order.reserve(cells_.size());
+  for (const CellSlot& slot : cell_index_) {
+    if (slot.cell != nullptr) order.emplace_back(slot.key, slot.cell);
+  }
+  std::sort(order.begin(), order.end());
+  // Room for every row up front: a row is large (its sketch inline) and is built in place.
+  size_t breakdowns = 0;
+  for (const auto& [key, cell] : order) breakdowns += cell->max_rows();
+  rows.site_minutes.reserve(order.size());
+  rows.breakdowns.reserve(breakdowns);
+  for (const auto& [key, cell] : order) {
     const auto site = static_cast<uint32_t>(key >> 32);
     const auto minute = static_cast<uint32_t>(key);
-    rows.site_minutes.push_back({site, minute, cell.pageviews, cell.events, cell.weighted_pageviews,
-                                 cell.weighted_events, std::move(cell.visitors)});
+    rows.site_minutes.push_back({site, minute, cell->pageviews, cell->events,
+                                 cell->weighted_pageviews, cell->weighted_events,
+                                 std::move(cell->visitors)});
     // kDimensions is in Dimension order, so appending dimension by dimension, each sorted by
     // value, keeps the rows sorted by (site, minute, dimension, value).
-    AppendRows(site, minute, cell, &rows);
+    AppendRows(site, minute, *cell, &rows);
   }
-  // A fresh map: clear() would keep the largest epoch's bucket array.
-  std::unordered_map<uint64_t, Cell>().swap(cells_);
+  // Fresh arrays: clear() would keep the largest epoch's capacity.
+  std::vector<std::unique_ptr<Cell>>().swap(cells_);
+  std::vector<CellSlot>().swap(cell_index_);
   last_key_ = ~uint64_t{0};
   last_cell_ = nullptr;
   open_events_ = 0;
@@ -225,38 +282,43 @@ size_t MinuteAggregator::Cell::heap_bytes() const {
   return bytes;
 }
 
-// The map's node (Cell, key, next pointer, cached hash) and its bucket pointer.
-constexpr size_t kCellNodeBytes = sizeof(uint64_t) * 4 + 32;
+size_t MinuteAggregator::Cell::max_rows() const {
+  size_t rows = 0;
+  for (const TopValues& top : strings) rows += top.size() + 1;
+  for (const FixedValues& values : fixed) rows += values.size();
+  return rows;
+}
 
 size_t MinuteAggregator::memory_bytes() const {
-  size_t bytes = cells_.bucket_count() * sizeof(void*);
-  for (const auto& [key, cell] : cells_) bytes += sizeof(Cell) + kCellNodeBytes + cell.heap_bytes();
+  size_t bytes = cell_index_.capacity() * sizeof(CellSlot) + cells_.capacity() * sizeof(void*);
+  for (const auto& cell : cells_) bytes += sizeof(Cell) + cell->heap_bytes();
   return bytes;
 }
 
 size_t MinuteAggregator::active_sites() const {
   std::unordered_set<uint32_t> sites;
-  for (const auto& [key, cell] : cells_) sites.insert(static_cast<uint32_t>(key >> 32));
+  for (const CellSlot& slot : cell_index_) {
+    if (slot.cell != nullptr) sites.insert(static_cast<uint32_t>(slot.key >> 32));
+  }
   return sites.size();
 }
 
 size_t MinuteAggregator::max_site_minute_bytes() const {
   size_t most = 0;
-  for (const auto& [key, cell] : cells_) {
-    most = std::max(most, sizeof(Cell) + kCellNodeBytes + cell.heap_bytes());
-  }
+  for (const auto& cell : cells_) most = std::max(most, sizeof(Cell) + cell->heap_bytes());
   return most;
 }
 
 size_t MinuteAggregator::MemoryBound(const AggregateLimits& limits, uint64_t events,
                                      uint64_t site_minutes) {
-  // README, "Memory bound": vectors at most double their size, the index is at most half
-  // full (16 slots at least). A visitor sketch holds heap only past 16 distinct visitors, so
-  // 17 hits, and then less than kSketchHeapBytesPerValue per distinct visitor and at most
-  // kSketchLargeHeapBytes. A row's hits never drop below its sketch's distinct visitors (an
-  // eviction moves both into (other)), so the sketches of the site-minutes, and those of one
-  // dimension's rows, hold less than kSketchHeapBytesPerValue per event, and at most
-  // kSketchLargeHeapBytes for each of at most E / 17 rows.
+  // README, "Memory bound": vectors at most double their size, the indexes are at most half
+  // full (16 slots at least), a value arena holds at most twice its live bytes (64 at least). A
+  // visitor sketch holds heap only past 16 distinct visitors, so 17 hits, and then less than
+  // kSketchHeapBytesPerValue per distinct visitor and at most kSketchLargeHeapBytes. A row's hits
+  // never drop below its sketch's distinct visitors (an eviction moves both into (other)), so the
+  // sketches of the site-minutes, and those of one dimension's rows, hold less than
+  // kSketchHeapBytesPerValue per event, and at most kSketchLargeHeapBytes for each of at most E /
+  // 17 rows.
   const size_t e = events;
   const size_t s = std::min<uint64_t>(site_minutes, events);
   const size_t sketch_rows = e / (UniqHll12::kSmallCapacity + 1);
@@ -264,13 +326,14 @@ size_t MinuteAggregator::MemoryBound(const AggregateLimits& limits, uint64_t eve
     return std::min(e * kSketchHeapBytesPerValue,
                     std::min(rows, sketch_rows) * kSketchLargeHeapBytes);
   };
-  size_t bytes = (2 * s + 16) * sizeof(void*) + s * (sizeof(Cell) + kCellNodeBytes);
+  size_t bytes =
+      (4 * s + kMinCellSlots) * sizeof(CellSlot) + 2 * s * sizeof(void*) + s * sizeof(Cell);
   bytes += sketches(s);
   for (const Dimension d : kStringDimensions) {
     const size_t kept = std::min<size_t>(e, s * limits.TopK(d));
-    bytes += kept * (2 * TopValues::EntryBytes() + 2 * sizeof(uint32_t) + 4 * sizeof(uint64_t) +
-                     StringHeapBound(kMaxBreakdownValueBytes));
-    bytes += s * (TopValues::kMinIndexSlots + 2) * sizeof(uint64_t);
+    bytes += kept * (2 * TopValues::EntryBytes() + 2 * TopValues::HeapBytes() +
+                     4 * sizeof(uint64_t) + 2 * kMaxBreakdownValueBytes);
+    bytes += s * ((TopValues::kMinIndexSlots + 2) * sizeof(uint64_t) + TopValues::kMinArenaBytes);
     bytes += sketches(kept + s);
   }
   for (const Dimension d : kFixedDimensions) {

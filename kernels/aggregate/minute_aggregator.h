@@ -7,8 +7,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "kernels/aggregate/fixed_values.h"
@@ -120,6 +120,7 @@ class MinuteAggregator {
     std::array<TopValues, kStringDimensions.size()> strings;
     std::array<FixedValues, kFixedDimensions.size()> fixed;
     size_t heap_bytes() const;
+    size_t max_rows() const;  // breakdown rows at close, at most
   };
 
   // Events are counted in blocks: their cells and keys first, with the hints that fetch the
@@ -135,6 +136,17 @@ class MinuteAggregator {
                 const std::array<TopValues::Key, kStringDimensions.size()>& keys,
                 const std::array<uint32_t, kFixedDimensions.size()>& ids);
   void AppendRows(uint32_t site, uint32_t minute, Cell& cell, EpochRows* rows) const;
+  // The cell of `key` (site_id << 32 | minute), made on its first event.
+  Cell& CellOf(uint64_t key);
+  void GrowCellIndex();
+
+  // Open addressing, linear probing, at most half full (kMinCellSlots at least): the key beside
+  // its cell, so that a probe reads one line; cell == nullptr is an empty slot.
+  struct CellSlot {
+    uint64_t key = 0;
+    Cell* cell = nullptr;
+  };
+  static constexpr size_t kMinCellSlots = 16;
 
   uint32_t worker_;
   AggregateLimits limits_;
@@ -142,7 +154,8 @@ class MinuteAggregator {
   uint64_t next_epoch_ = 0;
   uint64_t open_events_ = 0;
   std::array<uint64_t, kDimensionCount> folded_{};
-  std::unordered_map<uint64_t, Cell> cells_;  // key: site_id << 32 | minute
+  std::vector<std::unique_ptr<Cell>> cells_;  // the open epoch's, in order of their first event
+  std::vector<CellSlot> cell_index_;
   uint64_t last_key_ = ~uint64_t{0};
   Cell* last_cell_ = nullptr;
 };

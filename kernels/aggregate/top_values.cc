@@ -1,8 +1,9 @@
-// TopValues: Space-Saving with exact counts since admission, a binary min-heap of the counts
-// and an open-addressing index of the values.
+// TopValues: Space-Saving with exact counts since admission, a binary min-heap of the counts,
+// an open-addressing index of the values and an arena for the long ones.
 #include "kernels/aggregate/top_values.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 
 #include "kernels/bytes/utf8.h"
@@ -37,7 +38,7 @@ std::string_view DimensionName(Dimension d) {
 
 size_t TopValues::EntryBytes() {
   static_assert(sizeof(Extra) == WeightBytes());
-  return sizeof(Entry) + sizeof(std::string) + sizeof(UniqHll12) + sizeof(Extra);
+  return sizeof(Entry) + sizeof(UniqHll12) + sizeof(Extra);
 }
 
 void TopValues::AddExtra(uint32_t id, bool pageview, uint32_t weight) {
@@ -49,84 +50,60 @@ void TopValues::AddExtra(uint32_t id, bool pageview, uint32_t weight) {
   (pageview ? extra.pageviews : extra.events) += weight - 1;
 }
 
-void TopValues::Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
-                      uint64_t* events) {
-  ++*(pageview ? pageviews : events);
-  const size_t before = SketchHeapBytes(sketch);
-  sketch.Add(visitor);
-  Account(before, SketchHeapBytes(sketch));
-}
-
-bool TopValues::Less(uint32_t a, uint32_t b) const {
-  const Entry& x = entries_[a];
-  const Entry& y = entries_[b];
-  return x.count != y.count ? x.count < y.count : x.admitted < y.admitted;
-}
-
 void TopValues::SiftDown(size_t slot) {
   const size_t n = heap_.size();
-  const uint32_t moving = heap_[slot];
+  const HeapNode moving = heap_[slot];
   while (true) {
     size_t child = 2 * slot + 1;
     if (child >= n) break;
     if (child + 1 < n && Less(heap_[child + 1], heap_[child])) ++child;
     if (!Less(heap_[child], moving)) break;
-    heap_[slot] = heap_[child];
-    entries_[heap_[slot]].heap_slot = static_cast<uint32_t>(slot);
+    Place(heap_[child], slot);
     slot = child;
   }
-  heap_[slot] = moving;
-  entries_[moving].heap_slot = static_cast<uint32_t>(slot);
+  Place(moving, slot);
 }
 
 void TopValues::SiftUp(size_t slot) {
-  const uint32_t moving = heap_[slot];
+  const HeapNode moving = heap_[slot];
   while (slot > 0) {
     const size_t parent = (slot - 1) / 2;
     if (!Less(moving, heap_[parent])) break;
-    heap_[slot] = heap_[parent];
-    entries_[heap_[slot]].heap_slot = static_cast<uint32_t>(slot);
+    Place(heap_[parent], slot);
     slot = parent;
   }
-  heap_[slot] = moving;
-  entries_[moving].heap_slot = static_cast<uint32_t>(slot);
+  Place(moving, slot);
 }
 
 void TopValues::BuildHeap() {
-  const size_t before = heap_.capacity();
+  const size_t before = HeapCapacityBytes();
   heap_.resize(entries_.size());
+  heap_slot_.resize(entries_.size());
   for (size_t i = 0; i < heap_.size(); ++i) {
-    heap_[i] = static_cast<uint32_t>(i);
-    entries_[i].heap_slot = static_cast<uint32_t>(i);
+    Place({entries_[i].count, entries_[i].admitted, static_cast<uint32_t>(i)}, i);
   }
   for (size_t i = heap_.size() / 2; i-- > 0;) SiftDown(i);
-  Account(before * sizeof(uint32_t), heap_.capacity() * sizeof(uint32_t));
-}
-
-size_t TopValues::FindSlot(std::string_view value, uint64_t hash) const {
-  const size_t mask = index_.size() - 1;
-  const uint64_t tag = hash >> 32;
-  for (size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-    const uint64_t word = index_[slot];
-    if (word == 0) return slot;
-    if ((word >> 32) == tag && values_[static_cast<uint32_t>(word) - 1] == value) return slot;
-  }
+  Account(before, HeapCapacityBytes());
 }
 
 void TopValues::IndexInsert(uint32_t entry) {
   // At most half full, so probes stay short and FindSlot always meets an empty slot.
   if (2 * (entries_.size() + 1) > index_.size()) GrowIndex();
-  const uint64_t hash = entries_[entry].hash;
-  index_[FindSlot(values_[entry], hash)] = (hash >> 32 << 32) | (entry + 1);
+  const Entry& e = entries_[entry];
+  const uint64_t word = uint64_t{e.tag} << 32 | (entry + 1);
+  index_[FindSlot(ValueOf(e), word)] = word;
 }
 
 void TopValues::IndexErase(uint32_t entry) {
   const size_t mask = index_.size() - 1;
-  size_t hole = FindSlot(values_[entry], entries_[entry].hash);
+  // The word is known (tag and id): no value to compare on the way.
+  const uint64_t word = uint64_t{entries_[entry].tag} << 32 | (entry + 1);
+  size_t hole = HomeSlot(word);
+  while (index_[hole] != word) hole = (hole + 1) & mask;
   index_[hole] = 0;
   // Backward-shift deletion: move later members of the probe run into the hole.
   for (size_t slot = (hole + 1) & mask; index_[slot] != 0; slot = (slot + 1) & mask) {
-    const size_t home = entries_[static_cast<uint32_t>(index_[slot]) - 1].hash & mask;
+    const size_t home = HomeSlot(index_[slot]);
     const bool movable =
         hole <= slot ? (home <= hole || home > slot) : (home <= hole && home > slot);
     if (movable) {
@@ -145,96 +122,105 @@ void TopValues::GrowIndex() {
   const size_t mask = index_.size() - 1;
   for (const uint64_t word : old) {
     if (word == 0) continue;
-    size_t slot = entries_[static_cast<uint32_t>(word) - 1].hash & mask;
+    size_t slot = HomeSlot(word);
     while (index_[slot] != 0) slot = (slot + 1) & mask;
     index_[slot] = word;
   }
   Account(before * sizeof(uint64_t), index_.capacity() * sizeof(uint64_t));
 }
 
+void TopValues::StoreValue(uint32_t id, std::string_view value) {
+  Entry* e = &entries_[id];
+  const size_t old_size = e->size > kInlineValueBytes ? e->size : 0;
+  uint32_t offset;
+  std::memcpy(&offset, e->bytes.data(), sizeof(offset));
+  arena_live_ -= old_size;
+  e->size = static_cast<uint32_t>(value.size());
+  if (value.size() <= kInlineValueBytes) {
+    std::memcpy(e->bytes.data(), value.data(), value.size());
+    return;
+  }
+  // A long value takes the bytes of the long one it replaces when it fits there, else the end
+  // of the arena.
+  if (value.size() > old_size) {
+    if (arena_used_ + value.size() > arena_capacity_) {
+      e->size = 0;  // not a live value while the arena is rebuilt
+      CompactArena(value.size());
+      e->size = static_cast<uint32_t>(value.size());
+    }
+    offset = static_cast<uint32_t>(arena_used_);
+    arena_used_ += value.size();
+  }
+  arena_live_ += value.size();
+  std::memcpy(arena_.get() + offset, value.data(), value.size());
+  std::memcpy(e->bytes.data(), &offset, sizeof(offset));
+}
+
+void TopValues::CompactArena(size_t incoming) {
+  const size_t capacity = std::max(kMinArenaBytes, 2 * (arena_live_ + incoming));
+  auto fresh = std::make_unique_for_overwrite<char[]>(capacity);
+  size_t used = 0;
+  for (Entry& e : entries_) {
+    if (e.size <= kInlineValueBytes) continue;
+    const std::string_view value = ValueOf(e);
+    std::memcpy(fresh.get() + used, value.data(), value.size());
+    const auto offset = static_cast<uint32_t>(used);
+    std::memcpy(e.bytes.data(), &offset, sizeof(offset));
+    used += value.size();
+  }
+  arena_ = std::move(fresh);
+  Account(arena_capacity_, capacity);
+  arena_capacity_ = capacity;
+  arena_used_ = used;
+}
+
 TopValues::Key TopValues::KeyOf(std::string_view value) {
-  value = value.substr(0, Utf8PrefixLength(value, kMaxBreakdownValueBytes));
+  if (value.size() > kMaxBreakdownValueBytes) {
+    value = value.substr(0, Utf8PrefixLength(value, kMaxBreakdownValueBytes));
+  }
   return {value, std::hash<std::string_view>{}(value)};
 }
 
-int64_t TopValues::HomeEntry(const Key& key) const {
-  if (index_.empty()) return -1;
-  const uint64_t word = index_[key.hash & (index_.size() - 1)];
-  if (word == 0 || (word >> 32) != (key.hash >> 32)) return -1;
-  return static_cast<uint32_t>(word) - 1;
-}
-
-void TopValues::PrefetchEntry(const Key& key) const {
-  const int64_t id = HomeEntry(key);
-  if (id < 0) return;
-  __builtin_prefetch(&entries_[id]);
-  __builtin_prefetch(&values_[id]);
-  const char* sketch = reinterpret_cast<const char*>(&visitors_[id]);
-  for (size_t line = 0; line < sizeof(UniqHll12); line += 64) __builtin_prefetch(sketch + line);
-}
-
-void TopValues::PrefetchSketch(const Key& key, uint64_t visitor) const {
-  const int64_t id = HomeEntry(key);
-  if (id < 0) return;
-  __builtin_prefetch(values_[id].data());
-  visitors_[id].Prefetch(visitor);
-}
-
-uint64_t TopValues::Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k,
-                        uint32_t weight) {
-  const std::string_view value = key.value;
-  const uint64_t hash = key.hash;
-  if (value == kOtherValue || k == 0) {
+uint64_t TopValues::AddNew(const Key& key, bool pageview, uint64_t visitor, uint32_t k,
+                           uint32_t weight) {
+  if (key.value == kOtherValue || k == 0) {
     Count(other_visitors_, pageview, visitor, &other_pageviews_, &other_events_);
     (pageview ? other_extra_.pageviews : other_extra_.events) += weight - 1;
     return 0;
   }
-  if (!index_.empty()) {
-    const uint64_t word = index_[FindSlot(value, hash)];
-    if (word != 0) {
-      const uint32_t id = static_cast<uint32_t>(word) - 1;
-      Entry& e = entries_[id];
-      Count(visitors_[id], pageview, visitor, &e.pageviews, &e.events);
-      if (weight > 1) AddExtra(id, pageview, weight);
-      ++e.count;
-      if (!heap_.empty()) SiftDown(e.heap_slot);
-      return 0;
-    }
-  }
-  if (entries_.size() >= k) return Evict(value, hash, pageview, visitor, weight);
-  const size_t before =
-      entries_.capacity() * sizeof(Entry) + values_.capacity() * sizeof(std::string) +
-      visitors_.capacity() * sizeof(UniqHll12) + heap_.capacity() * sizeof(uint32_t);
+  if (entries_.size() >= k) return Evict(key, pageview, visitor, weight);
+  const size_t before = entries_.capacity() * sizeof(Entry) +
+                        visitors_.capacity() * sizeof(UniqHll12) + HeapCapacityBytes();
   const auto id = static_cast<uint32_t>(entries_.size());
   Entry& e = entries_.emplace_back();
-  std::string& stored = values_.emplace_back(value);
   UniqHll12& sketch = visitors_.emplace_back();
-  e.hash = hash;
+  e.tag = static_cast<uint32_t>(key.hash >> 32);
   e.count = 1;
   e.admitted = next_admission_++;
   // Once built (a smaller k earlier), the heap takes every new entry.
-  if (!heap_.empty()) heap_.push_back(id);
-  Account(before, entries_.capacity() * sizeof(Entry) + values_.capacity() * sizeof(std::string) +
-                      visitors_.capacity() * sizeof(UniqHll12) +
-                      heap_.capacity() * sizeof(uint32_t));
-  Account(0, stored.capacity() > 15 ? stored.capacity() : 0);
+  if (!heap_.empty()) {
+    heap_.push_back({e.count, e.admitted, id});
+    heap_slot_.push_back(static_cast<uint32_t>(heap_.size() - 1));
+  }
+  Account(before, entries_.capacity() * sizeof(Entry) + visitors_.capacity() * sizeof(UniqHll12) +
+                      HeapCapacityBytes());
+  StoreValue(id, key.value);
   if (!extra_.empty()) {
     const size_t extra_before = extra_.capacity();
     extra_.emplace_back();
     Account(extra_before * sizeof(Extra), extra_.capacity() * sizeof(Extra));
   }
-  Count(sketch, pageview, visitor, &e.pageviews, &e.events);
+  Count(sketch, pageview, visitor, &entries_[id].pageviews, &entries_[id].events);
   if (weight > 1) AddExtra(id, pageview, weight);
   if (!heap_.empty()) SiftUp(heap_.size() - 1);
   IndexInsert(id);
   return 0;
 }
 
-uint64_t TopValues::Evict(std::string_view value, uint64_t hash, bool pageview, uint64_t visitor,
-                          uint32_t weight) {
+uint64_t TopValues::Evict(const Key& key, bool pageview, uint64_t visitor, uint32_t weight) {
   if (heap_.empty()) BuildHeap();
   // The value with the lowest (count, admitted), the heap's root, makes room.
-  const uint32_t id = heap_[0];
+  const uint32_t id = heap_[0].id;
   Entry& e = entries_[id];
   IndexErase(id);
   const uint64_t folded = e.pageviews + e.events;
@@ -254,16 +240,14 @@ uint64_t TopValues::Evict(std::string_view value, uint64_t hash, bool pageview, 
     other_extra_.events += extra_[id].events;
     extra_[id] = {};
   }
-  std::string& stored = values_[id];
-  const size_t value_before = stored.capacity() > 15 ? stored.capacity() : 0;
-  stored.assign(value);
-  Account(value_before, stored.capacity() > 15 ? stored.capacity() : 0);
-  e.hash = hash;
-  e.admission_error = e.count;
+  StoreValue(id, key.value);
+  e.tag = static_cast<uint32_t>(key.hash >> 32);
   ++e.count;
   e.admitted = next_admission_++;
   Count(sketch, pageview, visitor, &e.pageviews, &e.events);
   if (weight > 1) AddExtra(id, pageview, weight);
+  heap_[0].count = e.count;
+  heap_[0].admitted = e.admitted;
   SiftDown(0);
   IndexInsert(id);
   return folded;
@@ -275,8 +259,9 @@ std::vector<TopValues::Row> TopValues::Rows() {
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
     const Extra extra = extra_.empty() ? Extra{} : extra_[i];
-    rows.push_back({values_[i], e.pageviews, e.events, &visitors_[i], e.admission_error,
-                    e.pageviews + extra.pageviews, e.events + extra.events});
+    rows.push_back({ValueOf(e), e.pageviews, e.events, &visitors_[i],
+                    e.count - e.pageviews - e.events, e.pageviews + extra.pageviews,
+                    e.events + extra.events});
   }
   if (other_pageviews_ + other_events_ > 0) {
     rows.push_back({kOtherValue, other_pageviews_, other_events_, &other_visitors_, 0,

@@ -112,6 +112,54 @@ TEST(MinuteAggregatorTest, SumsPerSiteMinuteAndCountsDistinctVisitors) {
   EXPECT_TRUE(next.breakdowns.empty());
 }
 
+// Thousands of (site, minute) cells in a shuffled order, so that the cell table grows many
+// times: each cell's sums equal a std::map's of the same hits, the rows come sorted, and a
+// second epoch starts empty.
+TEST(MinuteAggregatorTest, ManySiteMinutesEqualAMapOfTheirHits) {
+  std::vector<std::pair<uint32_t, uint32_t>> keys;
+  for (uint32_t site = 1; site <= 60; ++site) {
+    for (uint32_t minute = 1000; minute < 1050; ++minute) keys.emplace_back(site, minute);
+  }
+  std::mt19937_64 rng(5);
+  MinuteAggregator agg(0, AggregateLimits{});
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::map<std::pair<uint32_t, uint32_t>, std::pair<uint64_t, std::set<uint64_t>>> expected;
+    EventBatch batch;
+    for (int i = 0; i < 40000; ++i) {
+      const auto [site, minute] = keys[rng() % (epoch == 0 ? keys.size() : 100)];
+      const uint64_t visitor = rng() % 7;
+      AddHit(&batch, site, minute, EventKind::kPageview, visitor, "/p");
+      auto& [hits, visitors] = expected[{site, minute}];
+      ++hits;
+      visitors.insert(visitor);
+      if (batch.size() == 256) {
+        agg.Add(batch);
+        batch.Clear();
+      }
+    }
+    agg.Add(batch);
+    EXPECT_EQ(agg.site_minutes(), expected.size());
+    EXPECT_LE(agg.memory_bytes(), MinuteAggregator::MemoryBound(
+                                      AggregateLimits{}, agg.open_events(), agg.site_minutes()));
+    const EpochRows rows = agg.CloseEpoch();
+    ASSERT_EQ(rows.site_minutes.size(), expected.size());
+    auto want = expected.begin();
+    for (const SiteMinuteRow& row : rows.site_minutes) {
+      EXPECT_EQ(std::make_pair(row.site_id, row.minute), want->first);
+      EXPECT_EQ(row.pageviews, want->second.first);
+      EXPECT_EQ(row.visitors.Estimate(), want->second.second.size());
+      ++want;
+    }
+    EXPECT_EQ(RowsOf(rows, Dimension::kPage).size(), expected.size());
+    EXPECT_TRUE(std::is_sorted(rows.breakdowns.begin(), rows.breakdowns.end(),
+                               [](const BreakdownRow& a, const BreakdownRow& b) {
+                                 return std::tie(a.site_id, a.minute, a.dimension, a.value) <
+                                        std::tie(b.site_id, b.minute, b.dimension, b.value);
+                               }));
+    EXPECT_EQ(agg.site_minutes(), 0u);
+  }
+}
+
 TEST(MinuteAggregatorTest, EveryDimensionGetsItsRows) {
   MinuteAggregator agg(0, AggregateLimits{});
   EventBatch batch;

@@ -141,6 +141,43 @@ TEST(TopValuesTest, RowsEqualABruteForceSpaceSavingOfTheSameRule) {
   }
 }
 
+// Values of every length around the inline size, many of them long: replacing a long value by
+// a shorter one reuses its bytes, a longer one goes to the arena's end, and the arena is
+// rebuilt from the live values when full. The rows stay the brute force's, and the arena holds
+// at most twice the live values' bytes, whatever the number of evictions.
+TEST(TopValuesTest, LongValuesThroughManyEvictionsEqualBruteForceWithABoundedArena) {
+  for (const uint32_t k : {1u, 3u, 20u, 100u}) {
+    std::mt19937_64 rng(k);
+    TopValues top;
+    BruteForceTopValues reference;
+    uint64_t folded = 0, reference_folded = 0;
+    size_t longest = 0;
+    for (int i = 0; i < 20000; ++i) {
+      // A few hot values, the rest distinct: lengths 1 to 300, some cut at 1024 bytes.
+      const uint64_t id = rng() % 3 == 0 ? rng() % 5 : 1000 + i;
+      const size_t length = i % 501 == 0 ? 1500 : 1 + (id * 7919) % 300;
+      std::string value = std::to_string(id) + "-";
+      value.resize(std::max(length, value.size()), static_cast<char>('a' + id % 26));
+      longest = std::max(longest, std::min(value.size(), kMaxBreakdownValueBytes));
+      const bool pageview = rng() % 3 != 0;
+      const uint64_t visitor = rng() % 8;
+      folded += top.Add(value, pageview, visitor, k);
+      reference_folded += reference.Add(value, pageview, visitor, k);
+      if (i % 2500 == 2499) {
+        ASSERT_EQ(RowsOf(top), reference.Rows()) << "k " << k << " at " << i;
+      }
+      // Arrays (entries, sketches, heap ids, an index at most half full) and the arena.
+      const size_t arrays = top.size() * 2 * (TopValues::EntryBytes() + TopValues::HeapBytes()) +
+                            std::max<size_t>(TopValues::kMinIndexSlots, 4 * top.size()) * 8;
+      ASSERT_LE(top.heap_bytes(),
+                arrays + std::max(TopValues::kMinArenaBytes, 2 * top.size() * longest))
+          << "k " << k << " at " << i;
+    }
+    EXPECT_EQ(folded, reference_folded);
+    EXPECT_GT(folded, 10000u);
+  }
+}
+
 TEST(TopValuesTest, HeapBytesFollowTheArraysAndTheSketches) {
   TopValues top;
   EXPECT_EQ(top.heap_bytes(), 0u);
