@@ -162,9 +162,9 @@ bool SyslogMessage(std::string_view datagram, std::string_view* message, const B
 
 std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,
                                            const ByteKernels& bytes, bool archived) {
-  // One scan for both TABs (field ends) and backslashes (fields that need unescaping); a field
-  // without a backslash is its own unescaped value and stays in place, except the body, which
-  // is copied to get its padding.
+  // One scan for both TABs (field ends) and backslashes (fields that need unescaping; after the
+  // first, only the field's end is looked for); a field without a backslash is its own
+  // unescaped value and stays in place, except the body, which is copied to get its padding.
   static constexpr AsciiSet kTabOrBackslash("\t\\");
   std::array<std::string_view, kRelayLineFields> fields;
   std::array<bool, kRelayLineFields> escaped{};
@@ -174,7 +174,8 @@ std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scrat
     i += bytes.find_any_of(message.data() + i, message.size() - i, kTabOrBackslash);
     if (i < message.size() && message[i] == '\\') {
       if (count < kRelayLineFields) escaped[count] = true;
-      continue;
+      ++i;
+      i += bytes.find_byte(message.data() + i, message.size() - i, '\t');
     }
     if (count == kRelayLineFields) return RejectReason::kBadLogFormat;
     fields[count++] = message.substr(start, i - start);
