@@ -27,30 +27,33 @@ struct Params {
 
   void Parse(const ByteKernels& bytes, std::string_view form, char* scratch) {
     status = ParseForm(bytes, form, scratch, [this](std::string_view key, std::string_view value) {
-      Param param = Param::kNone;
-      if (key == "v") {
-        param = Param::kV;
-      } else if (key == "tid") {
-        param = Param::kTid;
-      } else if (key == "cid") {
-        param = Param::kCid;
-      } else if (key == "uid") {
-        param = Param::kUid;
-      } else if (key == "en") {
-        param = Param::kEn;
-      } else if (key == "dl") {
-        param = Param::kDl;
-        too_long |= value.size() > kMaxUrlBytes;
-      } else if (key == "dr") {
-        param = Param::kDr;
-        too_long |= value.size() > kMaxUrlBytes;
-      } else if (key == "dt") {
-        too_long |= value.size() > kMaxTitleBytes;
+      const Param param = ParamOf(key);
+      if (param == Param::kDl || param == Param::kDr) too_long |= value.size() > kMaxUrlBytes;
+      if (param == Param::kNone) {
+        too_long |= key == "dt" && value.size() > kMaxTitleBytes;
+        return;
       }
-      if (param == Param::kNone) return;
       std::string_view& slot = values[static_cast<size_t>(param)];
       if (slot.empty()) slot = value;
     });
+  }
+
+  // The parameter a key names; kNone for the others (dt included: only its cap is checked).
+  static Param ParamOf(std::string_view key) {
+    switch (key.size()) {
+      case 1:
+        return key[0] == 'v' ? Param::kV : Param::kNone;
+      case 2:
+        if (key == "en") return Param::kEn;
+        if (key == "dl") return Param::kDl;
+        return key == "dr" ? Param::kDr : Param::kNone;
+      case 3:
+        if (key == "tid") return Param::kTid;
+        if (key == "cid") return Param::kCid;
+        return key == "uid" ? Param::kUid : Param::kNone;
+      default:
+        return Param::kNone;
+    }
   }
 };
 
