@@ -6,7 +6,7 @@
 #include <array>
 #include <optional>
 
-#include "kernels/bytes/url.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
@@ -87,7 +87,8 @@ std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
   const std::string_view dl = get(Param::kDl);
   if (pageview && dl.empty()) return RejectReason::kMissingPage;
   const ByteKernels& bytes = BytesOf(ctx);
-  const std::string_view host = SplitUrl(dl, bytes).host;
+  const PageUrl page = SplitPageUrl(dl, bytes);
+  const std::string_view host = page.host;
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
   const UaClass ua_class = BeaconUaClass(ctx, beacon);
   if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
@@ -99,7 +100,7 @@ std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
   }
   const HitFields fields{.page_url = dl,
                          .page_host = host,
-                         .path = pageview ? PagePath(dl, bytes) : std::string_view(),
+                         .path = pageview ? page.path : std::string_view(),
                          .referrer_url = get(Param::kDr),
                          .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),

@@ -6,9 +6,9 @@
 
 #include <optional>
 
-#include "kernels/bytes/url.h"
 #include "kernels/enrich/attribution.h"
 #include "kernels/formats/json_members.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
@@ -165,7 +165,8 @@ std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element, R
   const bool pageview = name == "page_view";
   if (pageview && page_location.empty()) return RejectReason::kMissingPage;
   // Server-side sends are authenticated by api_secret: only a page URL with a host is checked.
-  const std::string_view host = SplitUrl(page_location, BytesOf(ctx)).host;
+  const PageUrl page = SplitPageUrl(page_location, BytesOf(ctx));
+  const std::string_view host = page.host;
   if (!host.empty() && !SiteRegistry::HostAllowed(*request->site, host)) {
     return RejectReason::kHostNotAllowed;
   }
@@ -180,12 +181,11 @@ std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element, R
   const uint8_t flags =
       backdated && minute != UnixMinute(beacon.receive_time_ms) ? kFlagQueueTimeApplied : 0;
   // The sender is a server: the CDN's country of its request is not the visitor's.
-  const HitFields fields{
-      .page_url = page_location,
-      .page_host = host,
-      .path = pageview ? PagePath(page_location, BytesOf(ctx)) : std::string_view(),
-      .referrer_url = page_referrer,
-      .event_name = pageview ? std::string_view() : name};
+  const HitFields fields{.page_url = page_location,
+                         .page_host = host,
+                         .path = pageview ? page.path : std::string_view(),
+                         .referrer_url = page_referrer,
+                         .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *request->site, minute, pageview ? EventKind::kPageview : EventKind::kEvent,
               flags, request->visitor, fields, ua_class, kUnknownCountry, beacon.source);
   return std::nullopt;

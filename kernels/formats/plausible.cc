@@ -4,8 +4,8 @@
 
 #include <optional>
 
-#include "kernels/bytes/url.h"
 #include "kernels/formats/json_members.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
@@ -81,7 +81,8 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
       referrer.size() > kPlausibleMaxUrlBytes) {
     return RejectReason::kFieldTooLong;
   }
-  const std::string_view host = SplitUrl(url, bytes).host;
+  const PageUrl page = SplitPageUrl(url, bytes);
+  const std::string_view host = page.host;
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
   // Plausible's Events API requires the header: its visitor hash is built from it.
   if (beacon.user_agent.empty()) return RejectReason::kMissingUserAgent;
@@ -94,7 +95,7 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   const bool pageview = name == "pageview";
   const HitFields fields{.page_url = url,
                          .page_host = host,
-                         .path = pageview ? PagePath(url, bytes) : std::string_view(),
+                         .path = pageview ? page.path : std::string_view(),
                          .referrer_url = referrer,
                          .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),

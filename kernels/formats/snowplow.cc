@@ -6,7 +6,7 @@
 #include <array>
 #include <optional>
 
-#include "kernels/bytes/url.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
@@ -88,7 +88,8 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
       event[Field::kSeAc].size() > kSnowplowMaxActionBytes) {
     return RejectReason::kFieldTooLong;
   }
-  const std::string_view host = SplitUrl(url, BytesOf(ctx)).host;
+  const PageUrl page = SplitPageUrl(url, BytesOf(ctx));
+  const std::string_view host = page.host;
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
   // The tracker's ua parameter overrides the HTTP User-Agent.
   const std::string_view ua = event[Field::kUa].empty() ? beacon.user_agent : event[Field::kUa];
@@ -111,7 +112,7 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
     event_name = type == "se" && !event[Field::kSeAc].empty() ? event[Field::kSeAc] : type;
   const HitFields fields{.page_url = url,
                          .page_host = host,
-                         .path = pageview ? PagePath(url, BytesOf(ctx)) : std::string_view(),
+                         .path = pageview ? page.path : std::string_view(),
                          .referrer_url = referrer,
                          .event_name = event_name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),
