@@ -6,7 +6,7 @@
 #include <array>
 #include <optional>
 
-#include "kernels/bytes/url.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
@@ -27,30 +27,33 @@ struct Params {
 
   void Parse(const ByteKernels& bytes, std::string_view form, char* scratch) {
     status = ParseForm(bytes, form, scratch, [this](std::string_view key, std::string_view value) {
-      Param param = Param::kNone;
-      if (key == "v") {
-        param = Param::kV;
-      } else if (key == "tid") {
-        param = Param::kTid;
-      } else if (key == "cid") {
-        param = Param::kCid;
-      } else if (key == "uid") {
-        param = Param::kUid;
-      } else if (key == "en") {
-        param = Param::kEn;
-      } else if (key == "dl") {
-        param = Param::kDl;
-        too_long |= value.size() > kMaxUrlBytes;
-      } else if (key == "dr") {
-        param = Param::kDr;
-        too_long |= value.size() > kMaxUrlBytes;
-      } else if (key == "dt") {
-        too_long |= value.size() > kMaxTitleBytes;
+      const Param param = ParamOf(key);
+      if (param == Param::kDl || param == Param::kDr) too_long |= value.size() > kMaxUrlBytes;
+      if (param == Param::kNone) {
+        too_long |= key == "dt" && value.size() > kMaxTitleBytes;
+        return;
       }
-      if (param == Param::kNone) return;
       std::string_view& slot = values[static_cast<size_t>(param)];
       if (slot.empty()) slot = value;
     });
+  }
+
+  // The parameter a key names; kNone for the others (dt included: only its cap is checked).
+  static Param ParamOf(std::string_view key) {
+    switch (key.size()) {
+      case 1:
+        return key[0] == 'v' ? Param::kV : Param::kNone;
+      case 2:
+        if (key == "en") return Param::kEn;
+        if (key == "dl") return Param::kDl;
+        return key == "dr" ? Param::kDr : Param::kNone;
+      case 3:
+        if (key == "tid") return Param::kTid;
+        if (key == "cid") return Param::kCid;
+        return key == "uid" ? Param::kUid : Param::kNone;
+      default:
+        return Param::kNone;
+    }
   }
 };
 
@@ -84,7 +87,8 @@ std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
   const std::string_view dl = get(Param::kDl);
   if (pageview && dl.empty()) return RejectReason::kMissingPage;
   const ByteKernels& bytes = BytesOf(ctx);
-  const std::string_view host = SplitUrl(dl, bytes).host;
+  const PageUrl page = SplitPageUrl(dl, bytes);
+  const std::string_view host = page.host;
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
   const UaClass ua_class = BeaconUaClass(ctx, beacon);
   if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
@@ -96,7 +100,7 @@ std::optional<RejectReason> DecodeEvent(const Params& query, const Params* line,
   }
   const HitFields fields{.page_url = dl,
                          .page_host = host,
-                         .path = pageview ? PagePath(dl, bytes) : std::string_view(),
+                         .path = pageview ? page.path : std::string_view(),
                          .referrer_url = get(Param::kDr),
                          .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),

@@ -1,16 +1,45 @@
 // GA4 Measurement Protocol decoder: the query's ids (one split_form pass of the decode's byte
-// kernels) and the site's api_secret, then the JSON body with simdjson's DOM parser, then each
-// event.
+// kernels) and the site's api_secret, then the JSON body with simdjson's DOM parser (the members
+// of each object read in one pass), then each event; the visitor and the body user agent's class
+// once per request.
 #include "kernels/formats/ga4_mp.h"
 
 #include <optional>
 
-#include "kernels/bytes/url.h"
 #include "kernels/enrich/attribution.h"
+#include "kernels/formats/json_members.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
 namespace {
+
+// The members read, of the body, of an event and of its params (each object's keys numbered
+// from 0 for JsonMembers).
+enum BodyKey : uint8_t { kClientId, kUserAgent, kEvents, kTimestamp, kBodyKeys };
+enum EventKey : uint8_t { kName, kParams, kEventTimestamp, kEventKeys };
+enum ParamKey : uint8_t { kPageLocation, kPageReferrer, kParamKeys };
+
+size_t BodyKeyOf(std::string_view key) {
+  if (key == "client_id") return kClientId;
+  if (key == "user_agent") return kUserAgent;
+  if (key == "events") return kEvents;
+  if (key == "timestamp_micros") return kTimestamp;
+  return kBodyKeys;
+}
+
+size_t EventKeyOf(std::string_view key) {
+  if (key == "name") return kName;
+  if (key == "params") return kParams;
+  if (key == "timestamp_micros") return kEventTimestamp;
+  return kEventKeys;
+}
+
+size_t ParamKeyOf(std::string_view key) {
+  if (key == "page_location") return kPageLocation;
+  if (key == "page_referrer") return kPageReferrer;
+  return kParamKeys;
+}
 
 struct Request {
   const Site* site = nullptr;
@@ -19,6 +48,10 @@ struct Request {
   std::optional<int64_t> time_ms;  // the body's timestamp_micros, in ms
   bool bad_time = false;           // timestamp_micros present but not a usable integer
   simdjson::dom::array events;
+  // Of every event alike: the client id's visitor, and the body user agent's class once an
+  // event needs it.
+  uint64_t visitor = 0;
+  std::optional<UaClass> user_agent_class;
 };
 
 // timestamp_micros: an integer within [receive - 72 h, receive + 1 min]; returns its ms.
@@ -63,17 +96,19 @@ std::optional<RejectReason> DecodeRequest(const Beacon& beacon, const DecodeCont
   if (json != JsonStatus::kOk || root.get_object().get(body) != simdjson::SUCCESS) {
     return RejectReason::kBadJson;
   }
+  const JsonMembers<kBodyKeys> members(body, BodyKeyOf);
   simdjson::dom::element events;
-  if (!JsonString(body, "client_id", &request->client_id) ||
-      !JsonString(body, "user_agent", &request->user_agent) ||
-      body.at_key("events").get(events) != simdjson::SUCCESS ||
+  if (!members.String(kClientId, &request->client_id) ||
+      !members.String(kUserAgent, &request->user_agent) || !members.Get(kEvents, &events) ||
       events.get_array().get(request->events) != simdjson::SUCCESS) {
     return RejectReason::kBadJson;
   }
   if (request->client_id.empty()) return RejectReason::kMissingClientId;
   if (request->events.size() == 0) return RejectReason::kEmptyPayload;
+  request->visitor =
+      VisitorFromClientId(request->client_id, request->site->site_id, ctx.visitor_key);
   simdjson::dom::element timestamp;
-  if (body.at_key("timestamp_micros").get(timestamp) == simdjson::SUCCESS) {
+  if (members.Get(kTimestamp, &timestamp)) {
     int64_t ms = 0;
     if (ParseTimestamp(timestamp, beacon.receive_time_ms, &ms)) {
       request->time_ms = ms;
@@ -84,21 +119,25 @@ std::optional<RejectReason> DecodeRequest(const Beacon& beacon, const DecodeCont
   return std::nullopt;
 }
 
-std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element,
-                                        const Request& request, const Beacon& beacon,
-                                        const DecodeContext& ctx, EventBatch* events) {
+std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element, Request* request,
+                                        const Beacon& beacon, const DecodeContext& ctx,
+                                        EventBatch* events) {
   simdjson::dom::object event;
   if (element.get_object().get(event) != simdjson::SUCCESS) return RejectReason::kBadJson;
+  const JsonMembers<kEventKeys> members(event, EventKeyOf);
   std::string_view name;
-  if (!JsonString(event, "name", &name)) return RejectReason::kBadJson;
+  if (!members.String(kName, &name)) return RejectReason::kBadJson;
   std::string_view page_location;
   std::string_view page_referrer;
   simdjson::dom::element params_element;
-  if (event.at_key("params").get(params_element) == simdjson::SUCCESS) {
+  if (members.Get(kParams, &params_element)) {
     simdjson::dom::object params;
-    if (params_element.get_object().get(params) != simdjson::SUCCESS ||
-        !JsonString(params, "page_location", &page_location) ||
-        !JsonString(params, "page_referrer", &page_referrer)) {
+    if (params_element.get_object().get(params) != simdjson::SUCCESS) {
+      return RejectReason::kBadJson;
+    }
+    const JsonMembers<kParamKeys> param_members(params, ParamKeyOf);
+    if (!param_members.String(kPageLocation, &page_location) ||
+        !param_members.String(kPageReferrer, &page_referrer)) {
       return RejectReason::kBadJson;
     }
   }
@@ -112,42 +151,43 @@ std::optional<RejectReason> DecodeEvent(const simdjson::dom::element& element,
   int64_t time_ms = beacon.receive_time_ms;
   bool backdated = false;
   simdjson::dom::element timestamp;
-  if (event.at_key("timestamp_micros").get(timestamp) == simdjson::SUCCESS) {
+  if (members.Get(kEventTimestamp, &timestamp)) {
     if (!ParseTimestamp(timestamp, beacon.receive_time_ms, &time_ms)) {
       return RejectReason::kBadTimestamp;
     }
     backdated = true;
-  } else if (request.bad_time) {
+  } else if (request->bad_time) {
     return RejectReason::kBadTimestamp;
-  } else if (request.time_ms) {
-    time_ms = *request.time_ms;
+  } else if (request->time_ms) {
+    time_ms = *request->time_ms;
     backdated = true;
   }
   const bool pageview = name == "page_view";
   if (pageview && page_location.empty()) return RejectReason::kMissingPage;
   // Server-side sends are authenticated by api_secret: only a page URL with a host is checked.
-  const std::string_view host = SplitUrl(page_location, BytesOf(ctx)).host;
-  if (!host.empty() && !SiteRegistry::HostAllowed(*request.site, host)) {
+  const PageUrl page = SplitPageUrl(page_location, BytesOf(ctx));
+  const std::string_view host = page.host;
+  if (!host.empty() && !SiteRegistry::HostAllowed(*request->site, host)) {
     return RejectReason::kHostNotAllowed;
   }
   // The sender's own User-Agent is a server library's: only the forwarded browser's counts.
-  const UaClass ua_class = ClassifyUserAgent(ctx, request.user_agent);
+  if (!request->user_agent_class) {
+    request->user_agent_class = ClassifyUserAgent(ctx, request->user_agent);
+  }
+  const UaClass ua_class = *request->user_agent_class;
   if (ua_class.is_bot()) return RejectReason::kBotUserAgent;
 
-  const uint64_t visitor =
-      VisitorFromClientId(request.client_id, request.site->site_id, ctx.visitor_key);
   const int64_t minute = UnixMinute(time_ms);
   const uint8_t flags =
       backdated && minute != UnixMinute(beacon.receive_time_ms) ? kFlagQueueTimeApplied : 0;
   // The sender is a server: the CDN's country of its request is not the visitor's.
-  const HitFields fields{
-      .page_url = page_location,
-      .page_host = host,
-      .path = pageview ? PagePath(page_location, BytesOf(ctx)) : std::string_view(),
-      .referrer_url = page_referrer,
-      .event_name = pageview ? std::string_view() : name};
-  AppendEvent(events, *request.site, minute, pageview ? EventKind::kPageview : EventKind::kEvent,
-              flags, visitor, fields, ua_class, kUnknownCountry, beacon.source);
+  const HitFields fields{.page_url = page_location,
+                         .page_host = host,
+                         .path = pageview ? page.path : std::string_view(),
+                         .referrer_url = page_referrer,
+                         .event_name = pageview ? std::string_view() : name};
+  AppendEvent(events, *request->site, minute, pageview ? EventKind::kPageview : EventKind::kEvent,
+              flags, request->visitor, fields, ua_class, kUnknownCountry, beacon.source);
   return std::nullopt;
 }
 
@@ -165,7 +205,7 @@ void DecodeGa4Mp(const Beacon& beacon, const DecodeContext& ctx, EventBatch* eve
       ctx.rejects->Add(RejectReason::kTooManyEvents);
       continue;
     }
-    if (const auto reason = DecodeEvent(event, request, beacon, ctx, events)) {
+    if (const auto reason = DecodeEvent(event, &request, beacon, ctx, events)) {
       ctx.rejects->Add(*reason);
     }
   }

@@ -1,20 +1,52 @@
-// Plausible decoder: simdjson DOM (the same on every backend), long or short keys, a visitor from
-// the daily-salted address hash (Plausible has no client id).
+// Plausible decoder: simdjson DOM (the same on every backend), long or short keys read in one pass
+// over the object, a visitor from the daily-salted address hash (Plausible has no client id).
 #include "kernels/formats/plausible.h"
 
 #include <optional>
 
-#include "kernels/bytes/url.h"
+#include "kernels/formats/json_members.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
 namespace {
 
+// The members the decoder reads: each field's long key, then its short one.
+enum Key : uint8_t { kName, kN, kUrl, kU, kDomain, kD, kReferrer, kR, kKeyCount };
+using Members = JsonMembers<kKeyCount>;
+
+size_t KeyOf(std::string_view key) {
+  switch (key.size()) {
+    case 1:
+      switch (key[0]) {
+        case 'n':
+          return kN;
+        case 'u':
+          return kU;
+        case 'd':
+          return kD;
+        case 'r':
+          return kR;
+        default:
+          return kKeyCount;
+      }
+    case 3:
+      return key == "url" ? kUrl : kKeyCount;
+    case 4:
+      return key == "name" ? kName : kKeyCount;
+    case 6:
+      return key == "domain" ? kDomain : kKeyCount;
+    case 8:
+      return key == "referrer" ? kReferrer : kKeyCount;
+    default:
+      return kKeyCount;
+  }
+}
+
 // The long key's value when present, else the short key's; false on a non-string.
-bool Member(const simdjson::dom::object& body, std::string_view long_key,
-            std::string_view short_key, std::string_view* value) {
-  if (!JsonString(body, long_key, value)) return false;
-  return !value->empty() || JsonString(body, short_key, value);
+bool Field(const Members& members, Key long_key, Key short_key, std::string_view* value) {
+  if (!members.String(long_key, value)) return false;
+  return !value->empty() || members.String(short_key, value);
 }
 
 std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ctx,
@@ -32,8 +64,9 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   std::string_view url;
   std::string_view domain;
   std::string_view referrer;
-  if (!Member(body, "name", "n", &name) || !Member(body, "url", "u", &url) ||
-      !Member(body, "domain", "d", &domain) || !Member(body, "referrer", "r", &referrer)) {
+  const Members members(body, KeyOf);
+  if (!Field(members, kName, kN, &name) || !Field(members, kUrl, kU, &url) ||
+      !Field(members, kDomain, kD, &domain) || !Field(members, kReferrer, kR, &referrer)) {
     return RejectReason::kBadJson;
   }
   if (name.empty()) return RejectReason::kMissingEventName;
@@ -48,7 +81,8 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
       referrer.size() > kPlausibleMaxUrlBytes) {
     return RejectReason::kFieldTooLong;
   }
-  const std::string_view host = SplitUrl(url, bytes).host;
+  const PageUrl page = SplitPageUrl(url, bytes);
+  const std::string_view host = page.host;
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
   // Plausible's Events API requires the header: its visitor hash is built from it.
   if (beacon.user_agent.empty()) return RejectReason::kMissingUserAgent;
@@ -61,7 +95,7 @@ std::optional<RejectReason> Decode(const Beacon& beacon, const DecodeContext& ct
   const bool pageview = name == "pageview";
   const HitFields fields{.page_url = url,
                          .page_host = host,
-                         .path = pageview ? PagePath(url, bytes) : std::string_view(),
+                         .path = pageview ? page.path : std::string_view(),
                          .referrer_url = referrer,
                          .event_name = pageview ? std::string_view() : name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),

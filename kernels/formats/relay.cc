@@ -87,16 +87,46 @@ bool ParseMsec(std::string_view text, int64_t* ms) {
   return true;
 }
 
+// Dotted-quad IPv4 by inet_pton's rules (four decimal octets <= 255, no leading zeros; the text
+// ends at a NUL as inet_pton's C string would), without a copy to a C string.
+bool ParseIpv4(std::string_view text, uint32_t* host_order) {
+  uint32_t value = 0;
+  uint32_t octet = 0;
+  int octets = 0;
+  bool in_octet = false;
+  for (const char c : text) {
+    if (c == '\0') break;
+    if (c >= '0' && c <= '9') {
+      if (in_octet && octet == 0) return false;
+      octet = octet * 10 + static_cast<uint32_t>(c - '0');
+      if (octet > 255) return false;
+      if (!in_octet) {
+        if (++octets > 4) return false;
+        in_octet = true;
+      }
+    } else if (c == '.' && in_octet && octets < 4) {
+      value = value << 8 | octet;
+      octet = 0;
+      in_octet = false;
+    } else {
+      return false;
+    }
+  }
+  if (octets < 4 || !in_octet) return false;
+  *host_order = value << 8 | octet;
+  return true;
+}
+
 bool ParseAddress(std::string_view text, IpAddress* ip) {
   char buffer[INET6_ADDRSTRLEN + 1];
   if (text.size() >= sizeof(buffer)) return false;
-  std::memcpy(buffer, text.data(), text.size());
-  buffer[text.size()] = '\0';
-  in_addr v4{};
-  if (inet_pton(AF_INET, buffer, &v4) == 1) {
-    *ip = IpAddress::FromV4(ntohl(v4.s_addr));
+  uint32_t v4 = 0;
+  if (ParseIpv4(text, &v4)) {
+    *ip = IpAddress::FromV4(v4);
     return true;
   }
+  std::memcpy(buffer, text.data(), text.size());
+  buffer[text.size()] = '\0';
   return inet_pton(AF_INET6, buffer, ip->bytes.data()) == 1;
 }
 
@@ -132,17 +162,43 @@ bool SyslogMessage(std::string_view datagram, std::string_view* message, const B
 
 std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,
                                            const ByteKernels& bytes, bool archived) {
+  // One scan for both TABs (field ends) and backslashes (fields that need unescaping; after the
+  // first, only the field's end is looked for); a field without a backslash is its own
+  // unescaped value and stays in place, except the body, which is copied to get its padding.
+  static constexpr AsciiSet kTabOrBackslash("\t\\");
   std::array<std::string_view, kRelayLineFields> fields;
-  if (SplitFields(message, '\t', fields.data(), fields.size(), bytes) != kRelayLineFields ||
-      fields[0] != kRelayLineVersion) {
+  std::array<bool, kRelayLineFields> escaped{};
+  size_t count = 0;
+  size_t start = 0;
+  for (size_t i = 0;; ++i) {
+    i += bytes.find_any_of(message.data() + i, message.size() - i, kTabOrBackslash);
+    if (i < message.size() && message[i] == '\\') {
+      if (count < kRelayLineFields) escaped[count] = true;
+      ++i;
+      i += bytes.find_byte(message.data() + i, message.size() - i, '\t');
+    }
+    if (count == kRelayLineFields) return RejectReason::kBadLogFormat;
+    fields[count++] = message.substr(start, i - start);
+    if (i == message.size()) break;
+    start = i + 1;
+  }
+  if (count != kRelayLineFields || fields[0] != kRelayLineVersion) {
     return RejectReason::kBadLogFormat;
   }
   std::array<std::string_view, kRelayLineFields> values;
   size_t used = 0;
   for (size_t i = 1; i < kRelayLineFields; ++i) {
-    size_t size = 0;
-    if (!UnescapeLogField(fields[i], scratch + used, &size, bytes))
-      return RejectReason::kBadLogFormat;
+    size_t size = fields[i].size();
+    if (escaped[i]) {
+      if (!UnescapeLogField(fields[i], scratch + used, &size, bytes)) {
+        return RejectReason::kBadLogFormat;
+      }
+    } else if (i + 1 < kRelayLineFields) {
+      values[i] = fields[i];
+      continue;
+    } else {
+      std::memcpy(scratch + used, fields[i].data(), size);
+    }
     values[i] = {scratch + used, size};
     used += size;
   }

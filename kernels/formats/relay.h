@@ -41,8 +41,9 @@ struct RelayLine {
 bool SyslogMessage(std::string_view datagram, std::string_view* message,
                    const ByteKernels& bytes = ReferenceByteKernels());
 
-// Parses a relay log line into `line`, unescaping into `scratch`, which must hold
-// message.size() + kPayloadPadding bytes. Returns the reject reason of a bad line. Scans with
+// Parses a relay log line into `line`: a field without escapes points into `message`, the body
+// and escaped fields are unescaped into `scratch`, which must hold message.size() +
+// kPayloadPadding bytes. Returns the reject reason of a bad line. Scans with
 // `bytes`. `archived`: a line read back from the raw archive, whose client IP field must be
 // empty (the archive keeps the address hash instead); `line->client` is then left as it is.
 std::optional<RejectReason> ParseRelayLine(std::string_view message, char* scratch, RelayLine* line,

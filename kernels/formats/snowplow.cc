@@ -6,7 +6,7 @@
 #include <array>
 #include <optional>
 
-#include "kernels/bytes/url.h"
+#include "kernels/formats/page_url.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::kernels {
@@ -30,19 +30,27 @@ enum class Field : uint8_t {
 constexpr size_t kFieldCount = static_cast<size_t>(Field::kNone);
 
 Field Classify(std::string_view key) {
-  if (key == "e") return Field::kE;
-  if (key == "aid") return Field::kAid;
-  if (key == "tv") return Field::kTv;
-  if (key == "p") return Field::kP;
-  if (key == "url") return Field::kUrl;
-  if (key == "refr") return Field::kRefr;
-  if (key == "se_ac") return Field::kSeAc;
-  if (key == "duid") return Field::kDuid;
-  if (key == "nuid") return Field::kNuid;
-  if (key == "tnuid") return Field::kTnuid;
-  if (key == "uid") return Field::kUid;
-  if (key == "ua") return Field::kUa;
-  return Field::kNone;
+  switch (key.size()) {
+    case 1:
+      if (key[0] == 'e') return Field::kE;
+      return key[0] == 'p' ? Field::kP : Field::kNone;
+    case 2:
+      if (key == "tv") return Field::kTv;
+      return key == "ua" ? Field::kUa : Field::kNone;
+    case 3:
+      if (key == "aid") return Field::kAid;
+      if (key == "url") return Field::kUrl;
+      return key == "uid" ? Field::kUid : Field::kNone;
+    case 4:
+      if (key == "refr") return Field::kRefr;
+      if (key == "duid") return Field::kDuid;
+      return key == "nuid" ? Field::kNuid : Field::kNone;
+    case 5:
+      if (key == "se_ac") return Field::kSeAc;
+      return key == "tnuid" ? Field::kTnuid : Field::kNone;
+    default:
+      return Field::kNone;
+  }
 }
 
 struct Event {
@@ -80,7 +88,8 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
       event[Field::kSeAc].size() > kSnowplowMaxActionBytes) {
     return RejectReason::kFieldTooLong;
   }
-  const std::string_view host = SplitUrl(url, BytesOf(ctx)).host;
+  const PageUrl page = SplitPageUrl(url, BytesOf(ctx));
+  const std::string_view host = page.host;
   if (!SiteRegistry::HostAllowed(*site, host)) return RejectReason::kHostNotAllowed;
   // The tracker's ua parameter overrides the HTTP User-Agent.
   const std::string_view ua = event[Field::kUa].empty() ? beacon.user_agent : event[Field::kUa];
@@ -103,7 +112,7 @@ std::optional<RejectReason> DecodeEvent(const Event& event, const Beacon& beacon
     event_name = type == "se" && !event[Field::kSeAc].empty() ? event[Field::kSeAc] : type;
   const HitFields fields{.page_url = url,
                          .page_host = host,
-                         .path = pageview ? PagePath(url, BytesOf(ctx)) : std::string_view(),
+                         .path = pageview ? page.path : std::string_view(),
                          .referrer_url = referrer,
                          .event_name = event_name};
   AppendEvent(events, *site, UnixMinute(beacon.receive_time_ms),

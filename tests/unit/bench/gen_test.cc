@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bench/gen/format_requests.h"
 #include "bench/gen/ground_truth.h"
 #include "bench/gen/hit_sender.h"
 #include "bench/gen/request_log.h"
@@ -543,6 +544,60 @@ TEST(HttpTargetTest, RejectsWhatIsNotLoopbackHttp) {
   EXPECT_THROW(ParseHttpTarget("https://127.0.0.1:8080"), std::invalid_argument);
   EXPECT_THROW(ParseHttpTarget("http://127.0.0.1"), std::invalid_argument);
   EXPECT_THROW(ParseHttpTarget("http://example.com:80"), std::invalid_argument);
+}
+
+// The model's hits in every other tracker format decode to rows with the hit's site, kind,
+// page path, referrer and event name (pageviews stay pageviews, other hits become events), and
+// bot hits to bot_user_agent rejects.
+TEST(TrackerRendererTest, EveryFormatDecodesToTheModelsHits) {
+  const auto registry = kernels::SiteRegistry::Parse(TrackerSiteRegistryText(40, 7), "tracker");
+  TrafficOptions options;
+  options.hits = 3000;
+  options.malformed_share = 0;
+  const std::vector<Request> requests = AllRequests(TrafficModel(registry, options));
+  const TrackerRenderer renderer(registry);
+  kernels::UserAgentCache user_agents(Classifier());
+  const int64_t now = 1'764'000'000'000;
+  for (const TrackerFormat format : {TrackerFormat::kGa4Gtag, TrackerFormat::kGa4Mp,
+                                     TrackerFormat::kPlausible, TrackerFormat::kSnowplow}) {
+    kernels::RejectCounters rejects;
+    kernels::DecodeContext ctx;
+    ctx.sites = &registry;
+    ctx.rejects = &rejects;
+    ctx.visitor_key = 0x5eed;
+    ctx.salts = {now / 86'400'000, 7, 8};
+    ctx.user_agents = &user_agents;
+    uint64_t bots = 0;
+    for (const Request& request : requests) {
+      kernels::RawBatch raw;
+      for (const TrackerRequest& r : renderer.Render(format, request)) {
+        ASSERT_TRUE(raw.Add(r.endpoint, kernels::IngressKind::kHttp, r.payload, r.user_agent,
+                            kernels::IpAddress::FromV4(0x0A000001), now, r.query));
+      }
+      kernels::EventBatch events;
+      kernels::DecodeBatch(raw, ctx, &events);
+      size_t row = 0;
+      for (const Hit& hit : request.hits) {
+        if (hit.reject) {
+          ASSERT_EQ(*hit.reject, RejectReason::kBotUserAgent);
+          ++bots;
+          continue;
+        }
+        ASSERT_LT(row, events.size()) << static_cast<int>(format) << " " << hit.params;
+        const bool pageview = hit.kind == kernels::EventKind::kPageview;
+        EXPECT_EQ(events.site_id[row], hit.site_id);
+        EXPECT_EQ(events.kind[row], pageview ? hit.kind : kernels::EventKind::kEvent);
+        EXPECT_EQ(events.str(events.path[row]), hit.path) << hit.params;
+        EXPECT_EQ(events.str(events.referrer[row]), hit.referrer) << hit.params;
+        EXPECT_EQ(events.str(events.event_name[row]), pageview ? "" : hit.event_name);
+        ++row;
+      }
+      EXPECT_EQ(row, events.size());
+    }
+    EXPECT_GT(bots, 0u);
+    EXPECT_EQ(rejects.Total(), bots) << static_cast<int>(format);
+    EXPECT_EQ(rejects.Get(RejectReason::kBotUserAgent), bots);
+  }
 }
 
 }  // namespace

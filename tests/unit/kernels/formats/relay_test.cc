@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -237,6 +239,62 @@ TEST(RelayLineTest, FieldsUnescapedAndDashesEmpty) {
   EXPECT_EQ(line.body, "{\"a\":\"b\\\\c\\u0001\"}\n");
   // The body is followed by zero padding (simdjson parses it in place).
   for (size_t i = 0; i < kPayloadPadding; ++i) EXPECT_EQ(line.body.data()[line.body.size() + i], 0);
+}
+
+// The client IP field is taken exactly when inet_pton takes it (IPv4 first, then IPv6, the text
+// ending at a NUL as a C string does), with the same address.
+TEST(RelayLineTest, ClientAddressesAsInetPton) {
+  std::vector<std::string> texts = {"1.2.3.4",
+                                    "0.0.0.0",
+                                    "255.255.255.255",
+                                    "256.1.1.1",
+                                    "01.2.3.4",
+                                    "1.2.3.04",
+                                    "1.2.3",
+                                    "1.2.3.4.5",
+                                    "1..2.3",
+                                    ".1.2.3",
+                                    "1.2.3.4.",
+                                    "",
+                                    "::1",
+                                    "::ffff:1.2.3.4",
+                                    "2001:db8::1",
+                                    "1.2.3.4 ",
+                                    std::string("1.2.3.4\0x", 9),
+                                    std::string("::1\0zz", 6),
+                                    "10.0.0.1" + std::string(50, '0')};
+  uint64_t seed = 7;
+  for (int n = 0; n < 20000; ++n) {
+    std::string text;
+    const size_t size = (seed >> 33) % 17;
+    for (size_t i = 0; i < size; ++i) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      text += "0123456789..::a\0"[(seed >> 40) % 16];
+    }
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    texts.push_back(text);
+  }
+  for (const std::string& text : texts) {
+    IpAddress expected;
+    bool ok = text.size() < INET6_ADDRSTRLEN + 1;
+    if (ok) {
+      in_addr v4{};
+      if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+        expected = IpAddress::FromV4(ntohl(v4.s_addr));
+      } else {
+        ok = inet_pton(AF_INET6, text.c_str(), expected.bytes.data()) == 1;
+      }
+    }
+    const std::string message =
+        "beacon1\t1700000000.123\t" + EscapeJson(text) + "\tGET\t/collect?v=1\t-\t-\t-\t-";
+    std::vector<char> scratch(message.size() + kPayloadPadding);
+    RelayLine line;
+    const auto reason = ParseRelayLine(message, scratch.data(), &line);
+    ASSERT_EQ(!reason, ok) << ::testing::PrintToString(text);
+    if (ok) {
+      EXPECT_EQ(line.client.bytes, expected.bytes) << ::testing::PrintToString(text);
+    }
+  }
 }
 
 TEST_F(RelayTest, EveryRelayRejectReason) {
