@@ -86,21 +86,21 @@ LcoreWorker::~LcoreWorker() {
 void LcoreWorker::Run() {
   rte_mbuf* burst[kMaxBurst];
   const uint16_t burst_size = std::min<uint16_t>(config_.burst, kMaxBurst);
-  int64_t next_tick_ms = 0;
+  const uint64_t tsc_per_ms = std::max<uint64_t>(rte_get_tsc_hz() / 1000, 1);
+  // The wall clock is read once per tick; in between, receive times advance with the TSC.
+  uint64_t anchor_tsc = rte_rdtsc();
+  int64_t anchor_ms = kernels::UnixMillis();
+  uint64_t next_tick_tsc = anchor_tsc;
   while (!stop_->load(std::memory_order_relaxed)) {
-    now_ms_ = kernels::UnixMillis();
     const uint64_t tsc = rte_rdtsc();
-    if (now_ms_ >= next_tick_ms) {
-      batch_.Deliver();
-      rte_ip_frag_table_del_expired_entries(table_, &death_row_, tsc);
-      ReapDeathRow();
-      if (mirror_) {
-        mirror_->OnTick(now_ms_);
-        batch_.Deliver();
-      }
-      sink_->OnTick(now_ms_);
-      next_tick_ms = now_ms_ + config_.tick_ms;
-      Publish();
+    if (tsc >= next_tick_tsc) {
+      anchor_tsc = tsc;
+      anchor_ms = kernels::UnixMillis();
+      now_ms_ = anchor_ms;
+      Tick(tsc);
+      next_tick_tsc = tsc + tsc_per_ms * static_cast<uint64_t>(config_.tick_ms);
+    } else {
+      now_ms_ = anchor_ms + static_cast<int64_t>((tsc - anchor_tsc) / tsc_per_ms);
     }
     if (!sink_->Admitting()) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -116,12 +116,24 @@ void LcoreWorker::Run() {
     if (exception_) received += ForwardFromKernel(burst, burst_size);
     if (received == 0) {
       batch_.Deliver();
+      Publish();  // idle: readers see every frame so far at once
       if (queues_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    Publish();
   }
   batch_.Deliver();
   sink_->OnTick(kernels::UnixMillis());
+  Publish();
+}
+
+void LcoreWorker::Tick(uint64_t tsc) {
+  batch_.Deliver();
+  rte_ip_frag_table_del_expired_entries(table_, &death_row_, tsc);
+  ReapDeathRow();
+  if (mirror_) {
+    mirror_->OnTick(now_ms_);
+    batch_.Deliver();
+  }
+  sink_->OnTick(now_ms_);
   Publish();
 }
 

@@ -33,7 +33,8 @@ struct ExceptionQueues {
 };
 
 // One worker lcore's share-nothing state. Counters are plain fields written by the lcore and
-// published to relaxed atomics once per loop round for the telemetry and metrics threads.
+// published to relaxed atomics on each tick and idle round for the telemetry and metrics
+// threads.
 class LcoreWorker {
  public:
   // Runs until `stop` is set (it outlives the worker). Throws std::runtime_error when the
@@ -63,6 +64,9 @@ class LcoreWorker {
   void Mirror(const uint8_t* frame, const ParsedFrame& parsed);
   // Hands the fragment to the lcore's table; a completed datagram is parsed once more.
   void Reassemble(rte_mbuf* m, const ParsedFrame& parsed, uint64_t tsc);
+  // Every tick_ms: the batch handed on, expired fragments dropped, the sink's OnTick, the
+  // counters published.
+  void Tick(uint64_t tsc);
   void ReapDeathRow();
   void Publish();
 
