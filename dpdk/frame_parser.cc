@@ -1,5 +1,5 @@
 // ParseFrame: bounds-checked big-endian field reads over the frame; one's-complement sums with
-// DPDK's rte_raw_cksum (IPv4 header) and a wide-word sum (UDP and TCP segments).
+// DPDK's rte_raw_cksum.
 #include "dpdk/frame_parser.h"
 
 #include <rte_ip.h>
@@ -36,31 +36,12 @@ constexpr uint8_t kIpv6DestOptions = 60;
 
 uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
-// The sum of `bytes` as native-order 32-bit words (an odd tail padded with zeros): congruent,
-// modulo 0xffff, to rte_raw_cksum's sum of 16-bit words (2^16 = 1 modulo 0xffff), and zero
-// only when it is. Cloned per ISA: AVX2 and AVX-512 sum 8 and 16 words at once, where the
-// build's baseline ISA (SSE4.2) sums 4.
-__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) uint64_t WordSum(
-    const uint8_t* bytes, size_t size) {
-  uint64_t sum = 0;
-  size_t i = 0;
-  for (; i + 4 <= size; i += 4) {
-    uint32_t word;
-    std::memcpy(&word, bytes + i, sizeof(word));
-    sum += word;
-  }
-  uint32_t tail = 0;
-  std::memcpy(&tail, bytes + i, size - i);
-  return sum + tail;
-}
-
-// True when the one's-complement sum over pseudo header and segment is all ones (each part
-// summed on its own, as rte_raw_cksum would).
+// True when the one's-complement sum over pseudo header and segment is all ones.
 bool ChecksumHolds(const uint8_t* pseudo, size_t pseudo_size, const uint8_t* segment,
                    size_t segment_size) {
-  uint64_t sum = WordSum(pseudo, pseudo_size) + WordSum(segment, segment_size);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >> 16);
-  return sum == 0xffff;
+  uint32_t sum = __rte_raw_cksum(pseudo, pseudo_size, 0);
+  sum = __rte_raw_cksum(segment, segment_size, sum);
+  return __rte_raw_cksum_reduce(sum) == 0xffff;
 }
 
 kernels::IpAddress V4Address(const uint8_t* p) {
