@@ -56,6 +56,7 @@ class AggregatingWorker final : public kernels::BeaconSink {
     }
   }
   bool Admitting() override { return true; }
+  bool KeepsBatches() const override { return batcher_ != nullptr; }
   void OnBatch(kernels::RawBatch& batch) override {
     beacons_.store(beacons_.load(std::memory_order_relaxed) + batch.size(),
                    std::memory_order_relaxed);
