@@ -50,10 +50,13 @@ DataPlane::DataPlane(const Eal& eal, const DataPlaneConfig& config,
   const auto workers = static_cast<uint32_t>(sinks.size());
   uint32_t mbufs = config.mbufs;
   if (mbufs == 0) {
-    // Every descriptor filled, two bursts in flight per queue, every reassembly table full.
+    // Every descriptor filled, two bursts in flight per queue, every reassembly table full,
+    // every raw batch holding its payloads' mbufs.
     mbufs = static_cast<uint32_t>(config.ports.size()) * workers *
                 (config.rx_descriptors + 2u * config.burst) +
-            workers * config.reassembly_flows * RTE_LIBRTE_IP_FRAG_MAX_FRAG + 4096;
+            workers * (config.reassembly_flows * RTE_LIBRTE_IP_FRAG_MAX_FRAG +
+                       static_cast<uint32_t>(kernels::kMaxBatchBeacons)) +
+            4096;
   }
   s.pool = internal::CreateRxPool(mbufs, static_cast<int>(rte_socket_id()));
   for (uint32_t w = 0; w < workers; ++w) {

@@ -45,6 +45,11 @@ class BeaconSink {
   // once more after the last OnBatch when the ingress stops, for epoch closing.
   virtual void OnTick(int64_t now_ms) = 0;
 
+  // Whether OnBatch may keep the batch's payloads past its return (a card's batcher swaps the
+  // batch out and decodes it later). Only when not may an ingress add payloads in place
+  // (RawBatch::AddInPlace) from receive buffers it reuses once OnBatch returns.
+  virtual bool KeepsBatches() const { return true; }
+
   // Durable acknowledgement (a sink that archives beacons before it takes them in). By
   // default there is none: answers go at once.
   // Whether an ingress that answers (HTTP) must hold a beacon's 2xx until it is durable.

@@ -25,6 +25,7 @@ RawBatch::RawBatch() : arena_(kBatchArenaBytes) {
   endpoint_.reserve(kMaxBatchBeacons);
   ingress_.reserve(kMaxBatchBeacons);
   payload_.reserve(kMaxBatchBeacons);
+  in_place_.reserve(kMaxBatchBeacons);
   user_agent_.reserve(kMaxBatchBeacons);
   query_.reserve(kMaxBatchBeacons);
   source_.reserve(kMaxBatchBeacons);
@@ -54,14 +55,30 @@ bool RawBatch::AddArchived(Endpoint endpoint, IngressKind ingress, std::string_v
   return true;
 }
 
+bool RawBatch::AddInPlace(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+                          const IpAddress& source, int64_t receive_time_ms) {
+  if (!Push(endpoint, ingress, payload, {}, receive_time_ms, {}, 0, true)) return false;
+  source_.push_back(source);
+  archived_.push_back(0);
+  address_hash_.push_back(0);
+  return true;
+}
+
 bool RawBatch::Push(Endpoint endpoint, IngressKind ingress, std::string_view payload,
                     std::string_view user_agent, int64_t receive_time_ms, std::string_view query,
-                    uint16_t country) {
-  const size_t need = payload.size() + user_agent.size() + query.size() + 3 * kPayloadPadding;
+                    uint16_t country, bool in_place) {
+  const size_t copied = in_place ? 0 : payload.size() + kPayloadPadding;
+  const size_t need = copied + user_agent.size() + query.size() + 2 * kPayloadPadding;
   if (size() >= kMaxBatchBeacons || arena_used_ + need > arena_.size()) return false;
   endpoint_.push_back(endpoint);
   ingress_.push_back(ingress);
-  payload_.push_back(Append(payload));
+  if (in_place) {
+    payload_.push_back({0, static_cast<uint32_t>(payload.size())});
+    in_place_.push_back(payload.data());
+  } else {
+    payload_.push_back(Append(payload));
+    in_place_.push_back(nullptr);
+  }
   user_agent_.push_back(Append(user_agent));
   query_.push_back(Append(query));
   receive_time_ms_.push_back(receive_time_ms);
@@ -84,6 +101,7 @@ void RawBatch::Clear() {
   endpoint_.clear();
   ingress_.clear();
   payload_.clear();
+  in_place_.clear();
   user_agent_.clear();
   query_.clear();
   source_.clear();

@@ -1,6 +1,7 @@
 // The raw beacon batch: what every ingress (HTTP server, UDP relay, DPDK, passive mirror)
-// hands to the decoders. Payloads are copied into one arena, each followed by zeroed padding
-// so that SIMD loads may read up to kPayloadPadding bytes past a payload's end.
+// hands to the decoders. Payloads are copied into one arena (or referenced where the ingress
+// received them, AddInPlace), each followed by zeroed padding so that SIMD loads may read up
+// to kPayloadPadding bytes past a payload's end.
 #pragma once
 
 #include <array>
@@ -58,6 +59,12 @@ class RawBatch {
                    std::string_view user_agent, uint64_t address_hash, int64_t receive_time_ms,
                    std::string_view query = {}, uint16_t country = 0);
 
+  // Adds one beacon without copying its payload (a DPDK mbuf's bytes): `payload` must be
+  // followed by at least kPayloadPadding zero bytes and stay unchanged until Clear(). It has
+  // no user agent, query or country. Returns false as Add does.
+  bool AddInPlace(Endpoint endpoint, IngressKind ingress, std::string_view payload,
+                  const IpAddress& source, int64_t receive_time_ms);
+
   size_t size() const { return endpoint_.size(); }
   bool empty() const { return endpoint_.empty(); }
   void Clear();
@@ -65,7 +72,10 @@ class RawBatch {
   Endpoint endpoint(size_t i) const { return endpoint_[i]; }
   IngressKind ingress(size_t i) const { return ingress_[i]; }
   // The payload; at least kPayloadPadding zero bytes follow data() + size().
-  std::string_view payload(size_t i) const { return View(payload_[i]); }
+  std::string_view payload(size_t i) const {
+    return in_place_[i] != nullptr ? std::string_view(in_place_[i], payload_[i].size)
+                                   : View(payload_[i]);
+  }
   std::string_view user_agent(size_t i) const { return View(user_agent_[i]); }
   // The URL query given with a body payload; empty when none (padded like payloads).
   std::string_view query(size_t i) const { return View(query_[i]); }
@@ -82,9 +92,10 @@ class RawBatch {
     uint32_t offset;
     uint32_t size;
   };
+  // `in_place`: the payload is referenced (AddInPlace), not copied.
   bool Push(Endpoint endpoint, IngressKind ingress, std::string_view payload,
             std::string_view user_agent, int64_t receive_time_ms, std::string_view query,
-            uint16_t country);
+            uint16_t country, bool in_place = false);
   Span Append(std::string_view bytes);
   std::string_view View(Span s) const { return {arena_.data() + s.offset, s.size}; }
 
@@ -94,6 +105,7 @@ class RawBatch {
   std::vector<Endpoint> endpoint_;
   std::vector<IngressKind> ingress_;
   std::vector<Span> payload_;
+  std::vector<const char*> in_place_;  // the payload where it lies; null: in the arena
   std::vector<Span> user_agent_;
   std::vector<Span> query_;
   std::vector<IpAddress> source_;

@@ -56,6 +56,7 @@ class AggregatingWorker final : public kernels::BeaconSink {
     }
   }
   bool Admitting() override { return true; }
+  bool KeepsBatches() const override { return batcher_ != nullptr; }
   void OnBatch(kernels::RawBatch& batch) override {
     beacons_.store(beacons_.load(std::memory_order_relaxed) + batch.size(),
                    std::memory_order_relaxed);
@@ -117,6 +118,7 @@ class AggregatingWorker final : public kernels::BeaconSink {
 
 struct Figures {
   double beacons_per_cpu_s = 0;  // per second of the workers' own CPU time
+  double cpu_share = 0;          // the workers' CPU seconds per wall-clock second, summed
   double beacons_per_s = 0;
   double hits_per_s = 0;
   double gbit_per_s = 0;  // frame bytes (DPDK) or UDP payload bytes (kernel)
@@ -125,9 +127,9 @@ struct Figures {
 void Print(const char* path, int workers, const Figures& f) {
   std::printf(
       "%-6s %d worker(s): %9.0f beacons/s (%8.0f per worker; %8.0f per worker CPU-second), "
-      "%9.0f hits/s, %5.2f Gbit/s (%4.2f per worker)\n",
+      "%9.0f hits/s, %5.2f Gbit/s (%4.2f per worker); the workers ran %3.0f%% of the time\n",
       path, workers, f.beacons_per_s, f.beacons_per_s / workers, f.beacons_per_cpu_s, f.hits_per_s,
-      f.gbit_per_s, f.gbit_per_s / workers);
+      f.gbit_per_s, f.gbit_per_s / workers, 100 * f.cpu_share / workers);
 }
 
 struct Totals {
@@ -154,8 +156,9 @@ Figures Rates(const Totals& a, const Totals& b, uint64_t bytes, double dt) {
   f.hits_per_s = static_cast<double>(b.hits - a.hits) / dt;
   f.gbit_per_s = static_cast<double>(bytes) * 8 / dt / 1e9;
   if (b.cpu_ns > a.cpu_ns) {
-    f.beacons_per_cpu_s = static_cast<double>(b.beacons - a.beacons) /
-                          (static_cast<double>(b.cpu_ns - a.cpu_ns) / 1e9);
+    const double cpu_s = static_cast<double>(b.cpu_ns - a.cpu_ns) / 1e9;
+    f.beacons_per_cpu_s = static_cast<double>(b.beacons - a.beacons) / cpu_s;
+    f.cpu_share = cpu_s / dt;
   }
   return f;
 }
@@ -175,7 +178,8 @@ uint64_t CountFrames(const std::string& pcap) {
 
 Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites,
                 const host::Backend& backend, int workers, bool decode, double seconds,
-                const std::vector<kernels::BeaconPort>& beacon_ports, uint16_t mirror_port) {
+                const std::vector<kernels::BeaconPort>& beacon_ports, uint16_t mirror_port,
+                uint16_t burst) {
   // Worker k on CPU k % 2 of this 2-CPU machine's pair; the main lcore sleeps on CPU 0.
   std::string lcores = "0@0";
   for (int k = 1; k <= workers; ++k)
@@ -187,6 +191,7 @@ Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites,
   std::vector<kernels::BeaconSink*> relay_sinks;
   dpdk::DataPlaneConfig config;
   config.beacon_ports = beacon_ports;
+  config.burst = burst;
   if (mirror_port != 0) config.mirror.server_ports = {mirror_port};
   for (int w = 0; w < workers; ++w) {
     sinks.push_back(std::make_unique<AggregatingWorker>(&sites, backend, decode));
@@ -310,6 +315,7 @@ int Run(int argc, char** argv) {
   double seconds = 5;
   bool decode = true;
   uint16_t hit_batch_port = 5140, syslog_port = 5514, mirror_port = 0;
+  uint16_t burst = dpdk::DataPlaneConfig{}.burst;
   app.add_option("--pcap", pcap, "Capture from `beacon-gen pcap`")->required();
   app.add_option("--sites-file", sites_path, "Site registry of the capture")->required();
   app.add_option("--workers", workers, "Workers (lcores / threads)")->check(CLI::Range(1, 8));
@@ -325,6 +331,9 @@ int Run(int argc, char** argv) {
                  "TCP port of a `beacon-gen mirror-pcap` capture: the passive HTTP mirror (dpdk "
                  "path only); 0: none")
       ->capture_default_str();
+  app.add_option("--burst", burst, "RX burst of the dpdk path's lcore loop")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (mirror_port != 0 && path != "dpdk") {
     throw std::runtime_error("--mirror-port needs --path dpdk (the kernel path has no mirror)");
@@ -337,7 +346,8 @@ int Run(int argc, char** argv) {
                                                   {syslog_port, kernels::Endpoint::kUdpSyslog}};
   Figures dpdk_figures, kernel_figures;
   if (path != "kernel") {
-    dpdk_figures = RunDpdk(pcap, sites, backend, workers, decode, seconds, ports, mirror_port);
+    dpdk_figures =
+        RunDpdk(pcap, sites, backend, workers, decode, seconds, ports, mirror_port, burst);
     Print("dpdk", workers, dpdk_figures);
   }
   if (path != "dpdk") {

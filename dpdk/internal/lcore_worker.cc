@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -63,9 +65,9 @@ LcoreWorker::LcoreWorker(unsigned lcore, const DataPlaneConfig& config, kernels:
       stop_(stop),
       scratch_(kScratchBytes),
       batch_(sink) {
+  held_.reserve(kernels::kMaxBatchBeacons);
   if (!config.mirror.server_ports.empty()) {
-    mirror_ =
-        std::make_unique<TcpMirror>(config.mirror, batch_.batch(), [this] { batch_.Deliver(); });
+    mirror_ = std::make_unique<TcpMirror>(config.mirror, batch_.batch(), [this] { Deliver(); });
   }
   const int socket = std::max(0, static_cast<int>(rte_lcore_to_socket_id(lcore)));
   const uint64_t ttl_cycles = rte_get_tsc_hz() / 1000 * config.reassembly_timeout_ms;
@@ -86,21 +88,22 @@ LcoreWorker::~LcoreWorker() {
 void LcoreWorker::Run() {
   rte_mbuf* burst[kMaxBurst];
   const uint16_t burst_size = std::min<uint16_t>(config_.burst, kMaxBurst);
-  int64_t next_tick_ms = 0;
+  in_place_ = !sink_->KeepsBatches();
+  const uint64_t tsc_per_ms = std::max<uint64_t>(rte_get_tsc_hz() / 1000, 1);
+  // The wall clock is read once per tick; in between, receive times advance with the TSC.
+  uint64_t anchor_tsc = rte_rdtsc();
+  int64_t anchor_ms = kernels::UnixMillis();
+  uint64_t next_tick_tsc = anchor_tsc;
   while (!stop_->load(std::memory_order_relaxed)) {
-    now_ms_ = kernels::UnixMillis();
     const uint64_t tsc = rte_rdtsc();
-    if (now_ms_ >= next_tick_ms) {
-      batch_.Deliver();
-      rte_ip_frag_table_del_expired_entries(table_, &death_row_, tsc);
-      ReapDeathRow();
-      if (mirror_) {
-        mirror_->OnTick(now_ms_);
-        batch_.Deliver();
-      }
-      sink_->OnTick(now_ms_);
-      next_tick_ms = now_ms_ + config_.tick_ms;
-      Publish();
+    if (tsc >= next_tick_tsc) {
+      anchor_tsc = tsc;
+      anchor_ms = kernels::UnixMillis();
+      now_ms_ = anchor_ms;
+      Tick(tsc);
+      next_tick_tsc = tsc + tsc_per_ms * static_cast<uint64_t>(config_.tick_ms);
+    } else {
+      now_ms_ = anchor_ms + static_cast<int64_t>((tsc - anchor_tsc) / tsc_per_ms);
     }
     if (!sink_->Admitting()) {
       std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -115,13 +118,25 @@ void LcoreWorker::Run() {
     }
     if (exception_) received += ForwardFromKernel(burst, burst_size);
     if (received == 0) {
-      batch_.Deliver();
+      Deliver();
+      Publish();  // idle: readers see every frame so far at once
       if (queues_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    Publish();
   }
-  batch_.Deliver();
+  Deliver();
   sink_->OnTick(kernels::UnixMillis());
+  Publish();
+}
+
+void LcoreWorker::Tick(uint64_t tsc) {
+  Deliver();
+  rte_ip_frag_table_del_expired_entries(table_, &death_row_, tsc);
+  ReapDeathRow();
+  if (mirror_) {
+    mirror_->OnTick(now_ms_);
+    Deliver();
+  }
+  sink_->OnTick(now_ms_);
   Publish();
 }
 
@@ -160,6 +175,10 @@ void LcoreWorker::ProcessBurst(rte_mbuf** mbufs, uint16_t n, uint64_t tsc) {
     }
     if (exception_ && ForKernel(parsed.outcome)) {
       to_kernel[to_kernel_count++] = m;
+      continue;
+    }
+    if (parsed.outcome == FrameOutcome::kBeaconDatagram && in_place_ && m->nb_segs == 1 &&
+        AcceptInPlace(m, frame, parsed)) {
       continue;
     }
     if (parsed.outcome == FrameOutcome::kBeaconDatagram) Accept(frame, parsed);
@@ -220,9 +239,47 @@ const uint8_t* LcoreWorker::Contiguous(const rte_mbuf* m) {
 void LcoreWorker::Accept(const uint8_t* frame, const ParsedFrame& parsed) {
   const std::string_view payload(reinterpret_cast<const char*>(frame) + parsed.payload_offset,
                                  parsed.payload_size);
-  batch_.Add(parsed.endpoint, kernels::IngressKind::kUdpRelay, payload, {}, parsed.source, now_ms_);
+  // Not through SinkBatch::Add: a full batch is handed on by Deliver, which frees held mbufs.
+  kernels::RawBatch& batch = *batch_.batch();
+  if (!batch.Add(parsed.endpoint, kernels::IngressKind::kUdpRelay, payload, {}, parsed.source,
+                 now_ms_)) {
+    Deliver();
+    batch.Add(parsed.endpoint, kernels::IngressKind::kUdpRelay, payload, {}, parsed.source,
+              now_ms_);
+  }
   ++beacons_;
   payload_bytes_ += parsed.payload_size;
+}
+
+bool LcoreWorker::AcceptInPlace(rte_mbuf* m, const uint8_t* frame, const ParsedFrame& parsed) {
+  const char* payload = reinterpret_cast<const char*>(frame) + parsed.payload_offset;
+  const char* buffer_end = static_cast<const char*>(m->buf_addr) + m->buf_len;
+  if (buffer_end - (payload + parsed.payload_size) <
+      static_cast<ptrdiff_t>(kernels::kPayloadPadding)) {
+    return false;
+  }
+  // Past the datagram: Ethernet padding, if any, and the tailroom, which nothing reads.
+  std::memset(const_cast<char*>(payload) + parsed.payload_size, 0, kernels::kPayloadPadding);
+  const std::string_view view(payload, parsed.payload_size);
+  kernels::RawBatch& batch = *batch_.batch();
+  if (!batch.AddInPlace(parsed.endpoint, kernels::IngressKind::kUdpRelay, view, parsed.source,
+                        now_ms_)) {
+    Deliver();
+    if (!batch.AddInPlace(parsed.endpoint, kernels::IngressKind::kUdpRelay, view, parsed.source,
+                          now_ms_)) {
+      return false;
+    }
+  }
+  held_.push_back(m);
+  ++beacons_;
+  payload_bytes_ += parsed.payload_size;
+  return true;
+}
+
+void LcoreWorker::Deliver() {
+  batch_.Deliver();
+  rte_pktmbuf_free_bulk(held_.data(), static_cast<unsigned>(held_.size()));
+  held_.clear();
 }
 
 void LcoreWorker::Mirror(const uint8_t* frame, const ParsedFrame& parsed) {

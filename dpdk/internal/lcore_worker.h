@@ -33,7 +33,8 @@ struct ExceptionQueues {
 };
 
 // One worker lcore's share-nothing state. Counters are plain fields written by the lcore and
-// published to relaxed atomics once per loop round for the telemetry and metrics threads.
+// published to relaxed atomics on each tick and idle round for the telemetry and metrics
+// threads.
 class LcoreWorker {
  public:
   // Runs until `stop` is set (it outlives the worker). Throws std::runtime_error when the
@@ -60,9 +61,17 @@ class LcoreWorker {
   // The frame's bytes: in place when one segment holds them, else copied to scratch_.
   const uint8_t* Contiguous(const rte_mbuf* m);
   void Accept(const uint8_t* frame, const ParsedFrame& parsed);
+  // Adds the datagram's payload where it lies in `m` when the buffer's tailroom holds the
+  // padding (the mbuf is then held until the batch is handed on); returns false otherwise.
+  bool AcceptInPlace(rte_mbuf* m, const uint8_t* frame, const ParsedFrame& parsed);
+  // Hands the batch to the sink and frees the mbufs its payloads lay in.
+  void Deliver();
   void Mirror(const uint8_t* frame, const ParsedFrame& parsed);
   // Hands the fragment to the lcore's table; a completed datagram is parsed once more.
   void Reassemble(rte_mbuf* m, const ParsedFrame& parsed, uint64_t tsc);
+  // Every tick_ms: the batch handed on, expired fragments dropped, the sink's OnTick, the
+  // counters published.
+  void Tick(uint64_t tsc);
   void ReapDeathRow();
   void Publish();
 
@@ -76,6 +85,8 @@ class LcoreWorker {
   rte_ip_frag_death_row death_row_{};
   std::vector<uint8_t> scratch_;
   kernels::SinkBatch batch_;
+  bool in_place_ = false;              // the sink keeps no batch: payloads may stay in their mbufs
+  std::vector<rte_mbuf*> held_;        // the mbufs of the batch's in-place payloads
   std::unique_ptr<TcpMirror> mirror_;  // null without mirror ports
   int64_t now_ms_ = 0;
 

@@ -102,6 +102,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   bool Admitting() override;
   void OnBatch(kernels::RawBatch& batch) override;
   void OnTick(int64_t now_ms) override;
+  // Only the card's batcher keeps batches (to decode them later); the host decodes in OnBatch.
+  bool KeepsBatches() const override { return batcher_ != nullptr; }
   bool DefersAnswers() const override;
   std::span<const uint64_t> batch_sequences() const override { return sequences_; }
   bool RefusesBeacons() const override { return Budgeted() && batcher_ == nullptr; }

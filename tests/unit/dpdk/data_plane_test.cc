@@ -64,6 +64,7 @@ class AggregatingSink : public kernels::BeaconSink {
     ctx_.visitor_key = 42;
   }
   bool Admitting() override { return true; }
+  bool KeepsBatches() const override { return false; }  // payloads in place, from the mbufs
   void OnBatch(kernels::RawBatch& batch) override {
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batch.ingress(i) != ingress_) ++wrong_ingress;
