@@ -3,7 +3,7 @@
 
 namespace beacon::kernels {
 
-size_t FixedValues::EntryBytes() { return sizeof(uint16_t) + sizeof(Tally) + sizeof(UniqHll12); }
+size_t FixedValues::EntryBytes() { return sizeof(uint16_t) + sizeof(Entry); }
 
 void FixedValues::Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor,
                       uint32_t weight) {
@@ -13,32 +13,29 @@ void FixedValues::Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visi
   }
   uint32_t entry = entry_of_[id];
   if (entry == 0) {
-    const size_t before = ids_.capacity() * sizeof(uint16_t) + tallies_.capacity() * sizeof(Tally) +
-                          visitors_.capacity() * sizeof(UniqHll12);
+    const size_t before = ids_.capacity() * sizeof(uint16_t) + entries_.capacity() * sizeof(Entry);
     ids_.push_back(static_cast<uint16_t>(id));
-    tallies_.emplace_back();
-    visitors_.emplace_back();
-    heap_bytes_ += ids_.capacity() * sizeof(uint16_t) + tallies_.capacity() * sizeof(Tally) +
-                   visitors_.capacity() * sizeof(UniqHll12) - before;
+    entries_.emplace_back();
+    heap_bytes_ +=
+        ids_.capacity() * sizeof(uint16_t) + entries_.capacity() * sizeof(Entry) - before;
     entry = static_cast<uint32_t>(ids_.size());
     entry_of_[id] = static_cast<uint16_t>(entry);
   }
-  Tally& tally = tallies_[entry - 1];
-  ++(pageview ? tally.pageviews : tally.events);
-  (pageview ? tally.weighted_pageviews : tally.weighted_events) += weight;
-  UniqHll12& sketch = visitors_[entry - 1];
-  const size_t before = sketch.heap_bytes();
-  sketch.Add(visitor);
-  heap_bytes_ += sketch.heap_bytes() - before;
+  Entry& e = entries_[entry - 1];
+  ++(pageview ? e.pageviews : e.events);
+  (pageview ? e.weighted_pageviews : e.weighted_events) += weight;
+  const size_t before = e.visitors.heap_bytes();
+  e.visitors.Add(visitor);
+  heap_bytes_ += e.visitors.heap_bytes() - before;
 }
 
 std::vector<FixedValues::Row> FixedValues::Rows() {
   std::vector<Row> rows;
   rows.reserve(ids_.size());
   for (size_t i = 0; i < ids_.size(); ++i) {
-    const Tally& t = tallies_[i];
+    Entry& e = entries_[i];
     rows.push_back(
-        {ids_[i], t.pageviews, t.events, &visitors_[i], t.weighted_pageviews, t.weighted_events});
+        {ids_[i], e.pageviews, e.events, &e.visitors, e.weighted_pageviews, e.weighted_events});
   }
   return rows;
 }

@@ -11,9 +11,10 @@
 namespace beacon::kernels {
 
 // Every value of a domain of at most `domain` ids is kept (K is the domain's size, so nothing
-// is ever evicted): a map from id to entry sized at the first hit, and pageviews, events and a
-// visitor sketch per entry in arrays of their own, in first-seen order. No hashing and no string
-// compare per hit; the caller names the ids when it makes the rows. Not thread-safe.
+// is ever evicted): a map from id to entry sized at the first hit, and the entries in first-seen
+// order, each its counts beside its visitor sketch so that a hit reads one line of the entry
+// (the counts and the sketch's header). No hashing and no string compare per hit; the caller
+// names the ids when it makes the rows. Not thread-safe.
 class FixedValues {
  public:
   struct Row {
@@ -31,7 +32,8 @@ class FixedValues {
 
   // A hint that changes nothing: fetches the line Add(id, .., visitor) adds the visitor to.
   void Prefetch(uint32_t id, uint64_t visitor) const {
-    if (!entry_of_.empty() && entry_of_[id] != 0) visitors_[entry_of_[id] - 1].Prefetch(visitor);
+    if (!entry_of_.empty() && entry_of_[id] != 0)
+      entries_[entry_of_[id] - 1].visitors.Prefetch(visitor);
   }
 
   bool empty() const { return ids_.empty(); }
@@ -45,17 +47,18 @@ class FixedValues {
   static size_t MapBytes(uint32_t domain) { return domain * sizeof(uint16_t); }
 
  private:
-  struct Tally {
+  // Line-aligned: the counts and the sketch's header (its first 24 bytes) share a cache line.
+  struct alignas(64) Entry {
     uint64_t pageviews = 0;
     uint64_t events = 0;
     uint64_t weighted_pageviews = 0;
     uint64_t weighted_events = 0;
+    UniqHll12 visitors;
   };
 
   std::vector<uint16_t> entry_of_;  // by id: entry + 1, 0 = not seen yet
   std::vector<uint16_t> ids_;
-  std::vector<Tally> tallies_;
-  std::vector<UniqHll12> visitors_;
+  std::vector<Entry> entries_;
   size_t heap_bytes_ = 0;
 };
 

@@ -110,12 +110,12 @@ T GetLittleEndian(const unsigned char* p) {
 }  // namespace
 
 UniqHll12::UniqHll12(const UniqHll12& other)
-    : small_size_(other.small_size_),
+    : large_(other.large_ ? std::make_unique<Large>(*other.large_) : nullptr),
+      small_size_(other.small_size_),
       medium_has_zero_(other.medium_has_zero_),
       medium_bits_(other.medium_bits_),
       medium_size_(other.medium_size_),
-      small_(other.small_),
-      large_(other.large_ ? std::make_unique<Large>(*other.large_) : nullptr) {
+      small_(other.small_) {
   if (other.medium_) {
     const size_t slots = size_t{1} << medium_bits_;
     medium_ = std::make_unique_for_overwrite<uint64_t[]>(slots);
@@ -231,12 +231,14 @@ void UniqHll12::Add(uint64_t value) {
     }
     ToMedium();
   }
+  // The probe ends on the value or on the empty slot that takes it.
+  size_t slot = 0;
   if (value == 0) {
     if (medium_has_zero_) return;
   } else {
     const size_t mask = (size_t{1} << medium_bits_) - 1;
-    for (size_t i = MediumSlotOf(value, medium_bits_); medium_[i] != 0; i = (i + 1) & mask) {
-      if (medium_[i] == value) return;
+    for (slot = MediumSlotOf(value, medium_bits_); medium_[slot] != 0; slot = (slot + 1) & mask) {
+      if (medium_[slot] == value) return;
     }
   }
   if (medium_size_ == kMediumCapacity) {
@@ -245,21 +247,22 @@ void UniqHll12::Add(uint64_t value) {
     return;
   }
   const size_t slots = size_t{1} << medium_bits_;
-  if (MediumSlots(medium_size_ + 1) != slots) {
-    // Past 3/4 full: twice the slots, the values rehashed into them.
+  ++medium_size_;
+  // Past 3/4 full (MediumSlots(size) doubles): twice the slots, the values rehashed into them.
+  const bool grows = (size_t{medium_size_} * 4 + 2) / 3 > slots;
+  if (grows) {
     const std::unique_ptr<uint64_t[]> old = std::move(medium_);
-    AllocateMedium(medium_size_ + 1);
-    ++medium_size_;
+    AllocateMedium(medium_size_);
     for (size_t i = 0; i < slots; ++i) {
       if (old[i] != 0) MediumInsert(old[i]);
     }
-  } else {
-    ++medium_size_;
   }
   if (value == 0) {
     medium_has_zero_ = true;
-  } else {
+  } else if (grows) {
     MediumInsert(value);
+  } else {
+    medium_[slot] = value;
   }
 }
 

@@ -134,15 +134,17 @@ class UniqHll12 {
   void ToMedium();
   void ToLarge();
 
+  // What Add reads past small comes first, in 24 bytes (one cache line mostly): the heap
+  // pointers, then the sizes; the small values last.
+  // Open addressing, linear probing, 2^medium_bits_ = MediumSlots(medium_size_) slots while
+  // medium.
+  std::unique_ptr<uint64_t[]> medium_;
+  std::unique_ptr<Large> large_;  // null unless large
   uint8_t small_size_ = 0;
   bool medium_has_zero_ = false;  // 0 marks an empty slot, so the value 0 is held here
   uint8_t medium_bits_ = 0;       // log2 of the set's slots while medium
   uint32_t medium_size_ = 0;      // distinct values while medium (0 included); 0 otherwise
   std::array<uint64_t, kSmallCapacity> small_{};
-  // Open addressing, linear probing, 2^medium_bits_ = MediumSlots(medium_size_) slots while
-  // medium.
-  std::unique_ptr<uint64_t[]> medium_;
-  std::unique_ptr<Large> large_;  // null unless large
 };
 
 // The register merge behind UniqHll12::Merge, as the scalar reference and as the Highway

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -197,6 +198,46 @@ TEST(UniqHll12, MediumStateEqualsTheIncrementalLargeState) {
     }
   }
   EXPECT_GT(medium, 30);  // both tiers were exercised
+}
+
+// Random streams with repeats and zeros against a brute-force reference of the 18.16 semantics:
+// the distinct values in first-seen order give the small state, all of them added to a large
+// counter the large one; the tier and heap bytes follow the distinct count (the set's slots:
+// 32 at least, doubling past 3/4 full). Checked after every value.
+TEST(UniqHll12, AddMatchesABruteForceReference) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 60; ++round) {
+    // Few distinct values make repeats frequent; some streams stay small, some end large.
+    const size_t pool_size = 1 + rng() % (round % 3 == 0 ? 24 : 600);
+    std::vector<uint64_t> pool = RandomValues(pool_size, 1000 + round);
+    if (round % 2 == 0) pool[0] = 0;
+    const size_t n = 1 + rng() % 1500;
+    UniqHll12 sketch;
+    std::vector<uint64_t> distinct;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t v = pool[rng() % pool_size];
+      sketch.Add(v);
+      if (std::find(distinct.begin(), distinct.end(), v) == distinct.end()) distinct.push_back(v);
+      const size_t d = distinct.size();
+      ASSERT_EQ(sketch.is_large(), d > UniqHll12::kSmallCapacity) << round << " " << i;
+      ASSERT_EQ(sketch.is_medium(),
+                d > UniqHll12::kSmallCapacity && d <= UniqHll12::kMediumCapacity);
+      ASSERT_EQ(sketch.small_size(), d <= UniqHll12::kSmallCapacity ? d : 0);
+      size_t heap = 0;
+      if (d > UniqHll12::kMediumCapacity) {
+        heap = UniqHll12::kLargeHeapBytes;
+      } else if (d > UniqHll12::kSmallCapacity) {
+        heap = 8 * std::max<size_t>(32, std::bit_ceil((4 * d + 2) / 3));
+      }
+      ASSERT_EQ(sketch.heap_bytes(), heap) << round << " " << i;
+      if (i % 97 == 0 || i + 1 == n) {
+        const UniqHll12 reference =
+            d <= UniqHll12::kSmallCapacity ? SketchOf(distinct) : IncrementalLargeOf(distinct);
+        ASSERT_EQ(Serialized(sketch), Serialized(reference)) << round << " " << i;
+        ASSERT_EQ(sketch.Estimate(), reference.Estimate());
+      }
+    }
+  }
 }
 
 TEST(UniqHll12, MediumHoldsItsValuesUntilTheyWouldOutgrowTheRegisters) {
