@@ -8,7 +8,6 @@
 #include <pcre2.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -25,26 +24,40 @@ constexpr size_t kFallbackMarkerCount = kBotMarkers.size() + 1;
 constexpr std::string_view FallbackMarker(size_t m) {
   return m < kBotMarkers.size() ? kBotMarkers[m] : std::string_view("bot");
 }
-static_assert(kFallbackMarkerCount <= 32, "marker sets are uint32_t masks");
 
-constexpr char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-// Bit m of kMarkersByFirstByte[b] is set when fallback marker m starts with byte b.
-constexpr std::array<uint32_t, 256> MakeMarkersByFirstByte() {
-  std::array<uint32_t, 256> table{};
-  for (size_t m = 0; m < kFallbackMarkerCount; ++m) {
-    table[static_cast<unsigned char>(FallbackMarker(m)[0])] |= uint32_t{1} << m;
-  }
-  return table;
+// The fallback markers as one caseless Hyperscan literal database, compiled on first use: one
+// vectorised pass over a user agent, where a scalar scan compares at nearly every letter.
+const hs_database_t* FallbackMarkerDb() {
+  static const hs_database_t* const db = [] {
+    const char* literals[kFallbackMarkerCount];
+    size_t sizes[kFallbackMarkerCount];
+    unsigned flags[kFallbackMarkerCount];
+    unsigned ids[kFallbackMarkerCount];
+    for (size_t m = 0; m < kFallbackMarkerCount; ++m) {
+      literals[m] = FallbackMarker(m).data();
+      sizes[m] = FallbackMarker(m).size();
+      flags[m] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+      ids[m] = static_cast<unsigned>(m);
+    }
+    hs_database_t* compiled = nullptr;
+    hs_compile_error_t* error = nullptr;
+    if (hs_compile_lit_multi(literals, flags, ids, sizes, kFallbackMarkerCount, HS_MODE_BLOCK,
+                             nullptr, &compiled, &error) != HS_SUCCESS) {
+      std::abort();  // fixed literals: only an allocation failure gets here
+    }
+    return compiled;
+  }();
+  return db;
 }
-constexpr std::array<uint32_t, 256> kMarkersByFirstByte = MakeMarkersByFirstByte();
 
-bool MarkerAt(std::string_view user_agent, size_t pos, std::string_view marker) {
-  if (user_agent.size() - pos < marker.size()) return false;
-  for (size_t k = 1; k < marker.size(); ++k) {
-    if (LowerAscii(user_agent[pos + k]) != marker[k]) return false;
-  }
-  return true;
+// A thread's Hyperscan scratch for FallbackMarkerDb.
+struct MarkerScratch {
+  hs_scratch_t* hs = nullptr;
+  ~MarkerScratch() { hs_free_scratch(hs); }
+};
+
+int StopAtFirstMarker(unsigned, unsigned long long, unsigned long long, unsigned, void*) {
+  return 1;
 }
 
 constexpr uint64_t kUserAgentHashSeed = 0x75615f636c617373ULL;  // "ua_class"
@@ -602,17 +615,12 @@ void UserAgentCache::ClassifyBatch(const std::string_view* user_agents, size_t n
 }
 
 bool IsBotByMarkers(std::string_view user_agent) {
-  // A table of markers by first byte limits the comparisons to those that can start at a byte.
-  for (size_t i = 0; i < user_agent.size(); ++i) {
-    uint32_t candidates =
-        kMarkersByFirstByte[static_cast<unsigned char>(LowerAscii(user_agent[i]))];
-    while (candidates != 0) {
-      const int m = std::countr_zero(candidates);
-      candidates &= candidates - 1;
-      if (MarkerAt(user_agent, i, FallbackMarker(m))) return true;
-    }
-  }
-  return false;
+  if (user_agent.empty()) return false;
+  const hs_database_t* db = FallbackMarkerDb();
+  thread_local MarkerScratch scratch;
+  if (scratch.hs == nullptr && hs_alloc_scratch(db, &scratch.hs) != HS_SUCCESS) std::abort();
+  return hs_scan(db, user_agent.data(), static_cast<unsigned>(user_agent.size()), 0, scratch.hs,
+                 StopAtFirstMarker, nullptr) == HS_SCAN_TERMINATED;
 }
 
 }  // namespace beacon::kernels
