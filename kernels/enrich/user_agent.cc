@@ -6,10 +6,11 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <hs.h>
 #include <pcre2.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -60,21 +61,6 @@ int StopAtFirstMarker(unsigned, unsigned long long, unsigned long long, unsigned
   return 1;
 }
 
-constexpr uint64_t kUserAgentHashSeed = 0x75615f636c617373ULL;  // "ua_class"
-
-inline uint64_t Load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-__extension__ typedef unsigned __int128 Uint128;  // GCC/Clang; -Wpedantic wants __extension__
-
-inline uint64_t MulFold(uint64_t a, uint64_t b) {
-  const Uint128 r = static_cast<Uint128>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
-}
-
 // Prefetches the cache lines of the classified part of a user agent.
 void PrefetchBytes(std::string_view user_agent) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(user_agent.data()) & ~uintptr_t{63};
@@ -86,33 +72,9 @@ void PrefetchBytes(std::string_view user_agent) {
 }
 
 // The cache tag of a user agent: only this cache keeps it, so it is free to differ from Hash64.
-// Three independent multiply chains take 48 bytes a step (wyhash's layout), so their latencies
-// overlap, where Hash64's single chain waits on each multiply for every 8 bytes.
+// XXH3 (libxxhash), inlined so that a user agent pays no library call.
 uint64_t UserAgentTag(std::string_view user_agent) {
-  constexpr uint64_t kS0 = 0xa0761d6478bd642fULL;
-  constexpr uint64_t kS1 = 0xe7037ed1a0b428dbULL;
-  constexpr uint64_t kS2 = 0x8ebc6af09c88c6e3ULL;
-  constexpr uint64_t kS3 = 0x589965cc75374cc3ULL;
-  const char* p = user_agent.data();
-  size_t n = user_agent.size();
-  uint64_t a = kUserAgentHashSeed ^ MulFold(kUserAgentHashSeed ^ kS0, n ^ kS1);
-  if (n > 16) {
-    uint64_t b = a;
-    uint64_t c = a;
-    for (; n > 48; p += 48, n -= 48) {
-      a = MulFold(Load64(p) ^ kS1, Load64(p + 8) ^ a);
-      b = MulFold(Load64(p + 16) ^ kS2, Load64(p + 24) ^ b);
-      c = MulFold(Load64(p + 32) ^ kS3, Load64(p + 40) ^ c);
-    }
-    a ^= b ^ c;
-    for (; n > 16; p += 16, n -= 16) a = MulFold(Load64(p) ^ kS1, Load64(p + 8) ^ a);
-    // The last 16 bytes of the user agent, overlapping bytes already taken when n < 16.
-    const char* last = p + n - 16;
-    return MulFold(MulFold(Load64(last) ^ kS1, Load64(last + 8) ^ a) ^ kS0, kS3 ^ n);
-  }
-  char tail[16] = {};
-  if (n != 0) std::memcpy(tail, p, n);
-  return MulFold(MulFold(Load64(tail) ^ kS1, Load64(tail + 8) ^ a) ^ kS0, kS3 ^ n);
+  return XXH3_64bits(user_agent.data(), user_agent.size());
 }
 
 constexpr size_t kMaxFamilyBytes = 256;  // longer families are cut (uap tests have 160)
