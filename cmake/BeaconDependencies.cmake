@@ -57,6 +57,8 @@ endif()
 # libpcre2-dev); uap-core's regexes.yaml is read at start (Debian uap-core).
 pkg_check_modules(HYPERSCAN REQUIRED IMPORTED_TARGET libhs)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# The user-agent cache's tag hash: XXH3 (Debian libxxhash-dev).
+pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 
 # CRC32C of the raw archive (kernels/archive): ISA-L's crc32_iscsi (Debian libisal-dev).
 pkg_check_modules(ISAL REQUIRED IMPORTED_TARGET libisal)

@@ -6,11 +6,11 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <hs.h>
 #include <pcre2.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -25,41 +25,40 @@ constexpr size_t kFallbackMarkerCount = kBotMarkers.size() + 1;
 constexpr std::string_view FallbackMarker(size_t m) {
   return m < kBotMarkers.size() ? kBotMarkers[m] : std::string_view("bot");
 }
-static_assert(kFallbackMarkerCount <= 32, "marker sets are uint32_t masks");
 
-constexpr char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-
-// Bit m of kMarkersByFirstByte[b] is set when fallback marker m starts with byte b.
-constexpr std::array<uint32_t, 256> MakeMarkersByFirstByte() {
-  std::array<uint32_t, 256> table{};
-  for (size_t m = 0; m < kFallbackMarkerCount; ++m) {
-    table[static_cast<unsigned char>(FallbackMarker(m)[0])] |= uint32_t{1} << m;
-  }
-  return table;
-}
-constexpr std::array<uint32_t, 256> kMarkersByFirstByte = MakeMarkersByFirstByte();
-
-bool MarkerAt(std::string_view user_agent, size_t pos, std::string_view marker) {
-  if (user_agent.size() - pos < marker.size()) return false;
-  for (size_t k = 1; k < marker.size(); ++k) {
-    if (LowerAscii(user_agent[pos + k]) != marker[k]) return false;
-  }
-  return true;
-}
-
-constexpr uint64_t kUserAgentHashSeed = 0x75615f636c617373ULL;  // "ua_class"
-
-inline uint64_t Load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
+// The fallback markers as one caseless Hyperscan literal database, compiled on first use: one
+// vectorised pass over a user agent, where a scalar scan compares at nearly every letter.
+const hs_database_t* FallbackMarkerDb() {
+  static const hs_database_t* const db = [] {
+    const char* literals[kFallbackMarkerCount];
+    size_t sizes[kFallbackMarkerCount];
+    unsigned flags[kFallbackMarkerCount];
+    unsigned ids[kFallbackMarkerCount];
+    for (size_t m = 0; m < kFallbackMarkerCount; ++m) {
+      literals[m] = FallbackMarker(m).data();
+      sizes[m] = FallbackMarker(m).size();
+      flags[m] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH;
+      ids[m] = static_cast<unsigned>(m);
+    }
+    hs_database_t* compiled = nullptr;
+    hs_compile_error_t* error = nullptr;
+    if (hs_compile_lit_multi(literals, flags, ids, sizes, kFallbackMarkerCount, HS_MODE_BLOCK,
+                             nullptr, &compiled, &error) != HS_SUCCESS) {
+      std::abort();  // fixed literals: only an allocation failure gets here
+    }
+    return compiled;
+  }();
+  return db;
 }
 
-__extension__ typedef unsigned __int128 Uint128;  // GCC/Clang; -Wpedantic wants __extension__
+// A thread's Hyperscan scratch for FallbackMarkerDb.
+struct MarkerScratch {
+  hs_scratch_t* hs = nullptr;
+  ~MarkerScratch() { hs_free_scratch(hs); }
+};
 
-inline uint64_t MulFold(uint64_t a, uint64_t b) {
-  const Uint128 r = static_cast<Uint128>(a) * b;
-  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+int StopAtFirstMarker(unsigned, unsigned long long, unsigned long long, unsigned, void*) {
+  return 1;
 }
 
 // Prefetches the cache lines of the classified part of a user agent.
@@ -73,33 +72,9 @@ void PrefetchBytes(std::string_view user_agent) {
 }
 
 // The cache tag of a user agent: only this cache keeps it, so it is free to differ from Hash64.
-// Three independent multiply chains take 48 bytes a step (wyhash's layout), so their latencies
-// overlap, where Hash64's single chain waits on each multiply for every 8 bytes.
+// XXH3 (libxxhash), inlined so that a user agent pays no library call.
 uint64_t UserAgentTag(std::string_view user_agent) {
-  constexpr uint64_t kS0 = 0xa0761d6478bd642fULL;
-  constexpr uint64_t kS1 = 0xe7037ed1a0b428dbULL;
-  constexpr uint64_t kS2 = 0x8ebc6af09c88c6e3ULL;
-  constexpr uint64_t kS3 = 0x589965cc75374cc3ULL;
-  const char* p = user_agent.data();
-  size_t n = user_agent.size();
-  uint64_t a = kUserAgentHashSeed ^ MulFold(kUserAgentHashSeed ^ kS0, n ^ kS1);
-  if (n > 16) {
-    uint64_t b = a;
-    uint64_t c = a;
-    for (; n > 48; p += 48, n -= 48) {
-      a = MulFold(Load64(p) ^ kS1, Load64(p + 8) ^ a);
-      b = MulFold(Load64(p + 16) ^ kS2, Load64(p + 24) ^ b);
-      c = MulFold(Load64(p + 32) ^ kS3, Load64(p + 40) ^ c);
-    }
-    a ^= b ^ c;
-    for (; n > 16; p += 16, n -= 16) a = MulFold(Load64(p) ^ kS1, Load64(p + 8) ^ a);
-    // The last 16 bytes of the user agent, overlapping bytes already taken when n < 16.
-    const char* last = p + n - 16;
-    return MulFold(MulFold(Load64(last) ^ kS1, Load64(last + 8) ^ a) ^ kS0, kS3 ^ n);
-  }
-  char tail[16] = {};
-  if (n != 0) std::memcpy(tail, p, n);
-  return MulFold(MulFold(Load64(tail) ^ kS1, Load64(tail + 8) ^ a) ^ kS0, kS3 ^ n);
+  return XXH3_64bits(user_agent.data(), user_agent.size());
 }
 
 constexpr size_t kMaxFamilyBytes = 256;  // longer families are cut (uap tests have 160)
@@ -602,17 +577,12 @@ void UserAgentCache::ClassifyBatch(const std::string_view* user_agents, size_t n
 }
 
 bool IsBotByMarkers(std::string_view user_agent) {
-  // A table of markers by first byte limits the comparisons to those that can start at a byte.
-  for (size_t i = 0; i < user_agent.size(); ++i) {
-    uint32_t candidates =
-        kMarkersByFirstByte[static_cast<unsigned char>(LowerAscii(user_agent[i]))];
-    while (candidates != 0) {
-      const int m = std::countr_zero(candidates);
-      candidates &= candidates - 1;
-      if (MarkerAt(user_agent, i, FallbackMarker(m))) return true;
-    }
-  }
-  return false;
+  if (user_agent.empty()) return false;
+  const hs_database_t* db = FallbackMarkerDb();
+  thread_local MarkerScratch scratch;
+  if (scratch.hs == nullptr && hs_alloc_scratch(db, &scratch.hs) != HS_SUCCESS) std::abort();
+  return hs_scan(db, user_agent.data(), static_cast<unsigned>(user_agent.size()), 0, scratch.hs,
+                 StopAtFirstMarker, nullptr) == HS_SCAN_TERMINATED;
 }
 
 }  // namespace beacon::kernels

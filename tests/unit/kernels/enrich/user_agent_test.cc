@@ -411,6 +411,85 @@ TEST(BotMarkersTest, PassesBrowsers) {
   for (const auto ua : browsers) EXPECT_FALSE(IsBotByMarkers(ua)) << ua;
 }
 
+// The brute-force definition of IsBotByMarkers: lower-case the ASCII letters, then search.
+bool BotByMarkersReference(std::string_view user_agent) {
+  std::string lower(user_agent);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  for (const auto marker : kBotMarkers) {
+    if (lower.find(marker) != std::string::npos) return true;
+  }
+  return lower.find("bot") != std::string::npos;
+}
+
+// Random user agents spliced from marker pieces in mixed case, near misses and bytes that fold
+// only outside ASCII (the Kelvin sign, a long s, Latin-1 capitals), anywhere in the string.
+TEST(BotMarkersTest, AgreesWithBruteForceOnRandomUserAgents) {
+  std::vector<std::string> pieces = {"Mozilla/5.0 ",
+                                     "(KHTML, like Gecko) ",
+                                     "AppleWebKit",
+                                     "b",
+                                     "o",
+                                     "t",
+                                     "B",
+                                     "O",
+                                     "T",
+                                     "-",
+                                     "/",
+                                     " ",
+                                     "\xe2\x84\xaa",
+                                     "\xc5\xbf",
+                                     "\xc0",
+                                     "\xff",
+                                     "curl",
+                                     "CUBOT",
+                                     "Wget",
+                                     "jav"};
+  for (const auto marker : kBotMarkers) {
+    pieces.emplace_back(marker.substr(0, marker.size() / 2));
+    pieces.emplace_back(marker.substr(marker.size() / 2));
+  }
+  uint64_t state = 7;
+  const auto next = [&state](uint64_t bound) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (state >> 33) % bound;
+  };
+  int bots = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string ua;
+    const uint64_t count = next(12);
+    for (uint64_t p = 0; p < count; ++p) {
+      std::string piece = pieces[next(pieces.size())];
+      for (char& c : piece) {
+        if (c >= 'a' && c <= 'z' && next(3) == 0) c = static_cast<char>(c - 32);
+      }
+      ua += piece;
+    }
+    const bool expected = BotByMarkersReference(ua);
+    bots += expected ? 1 : 0;
+    ASSERT_EQ(IsBotByMarkers(ua), expected) << ua;
+  }
+  EXPECT_GT(bots, 1000);
+  EXPECT_LT(bots, 19000);
+}
+
+// Each thread scans with its own scratch space.
+TEST(BotMarkersTest, ThreadsCheckConcurrently) {
+  std::vector<std::thread> threads;
+  std::vector<int> flagged(4, 0);
+  for (size_t t = 0; t < flagged.size(); ++t) {
+    threads.emplace_back([t, &flagged] {
+      for (int i = 0; i < 1000; ++i) {
+        flagged[t] += IsBotByMarkers("Mozilla/5.0 (compatible; Googlebot/2.1)") ? 1 : 0;
+        flagged[t] -= IsBotByMarkers("Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0") ? 1 : 0;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (const int f : flagged) EXPECT_EQ(f, 1000);
+}
+
 TEST(BotMarkersTest, MarkersAreLowerCaseAndNonEmpty) {
   for (const auto marker : kBotMarkers) {
     ASSERT_FALSE(marker.empty());
