@@ -48,14 +48,15 @@ inline constexpr std::string_view kOtherValue = "(other)";
 inline constexpr size_t kMaxBreakdownValueBytes = 1024;
 // What a UniqHll12 allocates when it turns large: one byte per register, a UInt32 per rank.
 inline constexpr size_t kSketchLargeHeapBytes = UniqHll12::kLargeHeapBytes;
-// A medium sketch's set has C slots for more than 3C/8 values (it doubles past 3/4 full; 32
-// slots hold 17 at least), and a large one holds more than kMediumCapacity values: either way a
-// sketch past 16 values holds less than 64/3 heap bytes per distinct value.
-inline constexpr size_t kSketchHeapBytesPerValue = 22;
+// A medium sketch's set has C slots of 4 bytes for more than 3C/8 distinct hashes (it doubles
+// past 3/4 full; 32 slots serve 17 values at least), and a large one has more than
+// kMediumCapacity distinct hashes; values are at least as many as their hashes: either way a
+// sketch past 16 values holds less than 11 heap bytes per distinct value.
+inline constexpr size_t kSketchHeapBytesPerValue = 11;
 static_assert(kSketchLargeHeapBytes < kSketchHeapBytesPerValue * (UniqHll12::kMediumCapacity + 1));
 
 // Heap bytes of a row's visitor sketch: none while small (inline, at most 16 values), its
-// values' set while medium, the registers and rank counts once large.
+// hashes' set while medium, the registers and rank counts once large.
 inline size_t SketchHeapBytes(const UniqHll12& sketch) { return sketch.heap_bytes(); }
 
 // Space-Saving over the values of one dimension of one site-minute, keeping at most `k`.

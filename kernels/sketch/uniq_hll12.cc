@@ -118,7 +118,7 @@ UniqHll12::UniqHll12(const UniqHll12& other)
       small_(other.small_) {
   if (other.medium_) {
     const size_t slots = size_t{1} << medium_bits_;
-    medium_ = std::make_unique_for_overwrite<uint64_t[]>(slots);
+    medium_ = std::make_unique_for_overwrite<uint32_t[]>(slots);
     std::copy_n(other.medium_.get(), slots, medium_.get());
   }
 }
@@ -143,12 +143,11 @@ size_t UniqHll12::MediumSlots(size_t size) {
 
 void UniqHll12::AllocateMedium(size_t size) {
   const size_t slots = MediumSlots(size);
-  medium_ = std::make_unique<uint64_t[]>(slots);
+  medium_ = std::make_unique<uint32_t[]>(slots);
   medium_bits_ = static_cast<uint8_t>(std::countr_zero(slots));
 }
 
-void UniqHll12::Large::Update(uint64_t value) {
-  const uint32_t hash = IntHash32(value);
+void UniqHll12::Large::Update(uint32_t hash) {
   uint8_t& reg = registers[hash & (kRegisters - 1)];
   const uint8_t rank = RankOfTail(hash >> kPrecision);
   if (rank > reg) {
@@ -159,44 +158,39 @@ void UniqHll12::Large::Update(uint64_t value) {
 }
 
 template <typename F>
-void UniqHll12::ForEachMediumValue(F f) const {
-  if (medium_has_zero_) f(uint64_t{0});
+void UniqHll12::ForEachMediumHash(F f) const {
+  if (medium_has_zero_) f(uint32_t{0});
   const size_t slots = size_t{1} << medium_bits_;
   for (size_t i = 0; i < slots; ++i) {
     if (medium_[i] != 0) f(medium_[i]);
   }
 }
 
-void UniqHll12::MediumInsert(uint64_t value) {
+void UniqHll12::MediumInsert(uint32_t hash) {
   const size_t mask = (size_t{1} << medium_bits_) - 1;
-  size_t i = MediumSlotOf(value, medium_bits_);
+  size_t i = MediumSlotOf(hash, medium_bits_);
   while (medium_[i] != 0) i = (i + 1) & mask;
-  medium_[i] = value;
+  medium_[i] = hash;
 }
 
 UniqHll12::Large UniqHll12::MediumRegisters() const {
   Large large;
-  ForEachMediumValue([&](uint64_t v) { large.Update(v); });
+  ForEachMediumHash([&](uint32_t h) { large.Update(h); });
   return large;
 }
 
 void UniqHll12::ToMedium() {
   AllocateMedium(small_size_);
-  medium_size_ = small_size_;
-  for (uint32_t i = 0; i < small_size_; ++i) {
-    if (small_[i] == 0) {
-      medium_has_zero_ = true;
-    } else {
-      MediumInsert(small_[i]);
-    }
-  }
+  // Distinct values may share a hash: the set keeps each hash once.
+  medium_size_ = 0;
+  for (uint32_t i = 0; i < small_size_; ++i) AddHash(IntHash32(small_[i]));
   small_size_ = 0;
 }
 
 void UniqHll12::ToLarge() {
   large_ = std::make_unique<Large>();
-  for (uint32_t i = 0; i < small_size_; ++i) large_->Update(small_[i]);
-  if (medium_) ForEachMediumValue([&](uint64_t v) { large_->Update(v); });
+  for (uint32_t i = 0; i < small_size_; ++i) large_->Update(IntHash32(small_[i]));
+  if (medium_) ForEachMediumHash([&](uint32_t h) { large_->Update(h); });
   small_size_ = 0;
   medium_has_zero_ = false;
   medium_bits_ = 0;
@@ -207,8 +201,7 @@ void UniqHll12::ToLarge() {
 uint8_t UniqHll12::rank(size_t bucket) const {
   if (large_) return large_->registers[bucket];
   uint8_t rank = 0;
-  ForEachMediumValue([&](uint64_t v) {
-    const uint32_t hash = IntHash32(v);
+  ForEachMediumHash([&](uint32_t hash) {
     if ((hash & (kRegisters - 1)) == bucket) {
       rank = std::max(rank, RankOfTail(hash >> kPrecision));
     }
@@ -218,7 +211,7 @@ uint8_t UniqHll12::rank(size_t bucket) const {
 
 void UniqHll12::Add(uint64_t value) {
   if (large_) {
-    large_->Update(value);
+    large_->Update(IntHash32(value));
     return;
   }
   if (medium_size_ == 0) {
@@ -231,38 +224,47 @@ void UniqHll12::Add(uint64_t value) {
     }
     ToMedium();
   }
-  // The probe ends on the value or on the empty slot that takes it.
+  AddHash(IntHash32(value));
+}
+
+void UniqHll12::AddHash(uint32_t hash) {
+  if (large_) {
+    large_->Update(hash);
+    return;
+  }
+  // The probe ends on the hash or on the empty slot that takes it.
   size_t slot = 0;
-  if (value == 0) {
+  if (hash == 0) {
     if (medium_has_zero_) return;
   } else {
     const size_t mask = (size_t{1} << medium_bits_) - 1;
-    for (slot = MediumSlotOf(value, medium_bits_); medium_[slot] != 0; slot = (slot + 1) & mask) {
-      if (medium_[slot] == value) return;
+    for (slot = MediumSlotOf(hash, medium_bits_); medium_[slot] != 0; slot = (slot + 1) & mask) {
+      if (medium_[slot] == hash) return;
     }
   }
+  // The registers are a max over hashes, so the state is the same wherever the set turns large.
   if (medium_size_ == kMediumCapacity) {
     ToLarge();
-    large_->Update(value);
+    large_->Update(hash);
     return;
   }
   const size_t slots = size_t{1} << medium_bits_;
   ++medium_size_;
-  // Past 3/4 full (MediumSlots(size) doubles): twice the slots, the values rehashed into them.
+  // Past 3/4 full (MediumSlots(size) doubles): twice the slots, the hashes rehashed into them.
   const bool grows = (size_t{medium_size_} * 4 + 2) / 3 > slots;
   if (grows) {
-    const std::unique_ptr<uint64_t[]> old = std::move(medium_);
+    const std::unique_ptr<uint32_t[]> old = std::move(medium_);
     AllocateMedium(medium_size_);
     for (size_t i = 0; i < slots; ++i) {
       if (old[i] != 0) MediumInsert(old[i]);
     }
   }
-  if (value == 0) {
+  if (hash == 0) {
     medium_has_zero_ = true;
   } else if (grows) {
-    MediumInsert(value);
+    MediumInsert(hash);
   } else {
-    medium_[slot] = value;
+    medium_[slot] = hash;
   }
 }
 
@@ -274,20 +276,17 @@ void UniqHll12::Merge(const UniqHll12& other) {
     return;
   }
   if (other.medium_size_ != 0) {
-    if (large_) {
-      other.ForEachMediumValue([&](uint64_t v) { large_->Update(v); });
-      return;
-    }
-    if (medium_size_ == 0) {
-      // A small sketch takes a copy of the medium one's values, then its own: the union is
-      // large on the wire, where order does not matter.
+    if (!is_large()) {
+      // A small sketch takes a copy of the medium one's hashes, then its own values: the union
+      // is large on the wire, where order does not matter.
       UniqHll12 merged(other);
       for (uint32_t i = 0; i < small_size_; ++i) merged.Add(small_[i]);
       *this = std::move(merged);
       return;
     }
-    // A sketch merged into itself is unchanged; otherwise Add rehashes only this set.
-    if (&other != this) other.ForEachMediumValue([&](uint64_t v) { Add(v); });
+    // A sketch merged into itself is unchanged; otherwise the hashes go into this set or these
+    // registers.
+    if (&other != this) other.ForEachMediumHash([&](uint32_t h) { AddHash(h); });
     return;
   }
   for (uint32_t i = 0; i < other.small_size_; ++i) Add(other.small_[i]);

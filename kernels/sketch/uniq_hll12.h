@@ -27,19 +27,19 @@ inline uint32_t IntHash32(uint64_t key) {
 // HyperLogLogWithSmallSetOptimization<UInt64, 16, 12> as in 18.16: up to 16 distinct values in
 // an array in insertion order (exact), then 2^12 registers of the largest rank (trailing zeros
 // + 1 of the hash's upper 20 bits, at most 21) per bucket (the hash's lower 12 bits).
-// In memory a third tier sits between the two: from 17 to kMediumCapacity distinct values the
-// sketch keeps the values themselves (a hash set on the heap) and computes the registers when
-// it serializes, estimates or meets a large sketch. A register is a max over values, so the
-// result is the large state the server builds, byte for byte; only the memory differs (8 bytes
-// per slot, at most 3/4 of them used, instead of 4.2 KiB from the 17th value on).
-// Not thread-safe. 152 bytes inline; on the heap less than 64/3 bytes per distinct value while
-// medium (at most 4 KiB), then 4.2 KiB of registers and counts once large.
+// In memory a third tier sits between the two: past 16 distinct values the sketch keeps the
+// values' IntHash32 (a hash set on the heap, up to kMediumCapacity distinct hashes) and computes
+// the registers when it serializes, estimates or meets a large sketch. A register is a max over
+// hashes, so the result is the large state the server builds, byte for byte, whenever the set
+// turns large; only the memory differs (4 bytes per slot, at most 3/4 of them used, instead of
+// 4.2 KiB from the 17th value on).
+// Not thread-safe. 152 bytes inline; on the heap less than 32/3 bytes per distinct value while
+// medium (at most 2 KiB), then 4.2 KiB of registers and counts once large.
 class UniqHll12 {
  public:
   static constexpr size_t kSmallCapacity = 16;
-  // 512 slots take 4 KiB, just under the large tier's 4 184 bytes, and hold 384 values at the
-  // set's load factor of 3/4: a medium sketch never holds more than a large one would, and the
-  // values end where they stop saving memory.
+  // 512 slots take 2 KiB and hold 384 hashes at the set's load factor of 3/4; the next doubling
+  // would take 4 KiB, next to nothing saved on the large tier's 4 184 bytes.
   static constexpr size_t kMediumSlots = 512;
   static constexpr size_t kMediumCapacity = kMediumSlots / 4 * 3;
   static constexpr int kPrecision = 12;
@@ -70,17 +70,17 @@ class UniqHll12 {
 
   // Whether the state is the large one on the wire (medium or large in memory).
   bool is_large() const { return large_ != nullptr || medium_size_ != 0; }
-  // Whether it holds its values rather than registers beyond 16 (is_large() too).
+  // Whether it holds its values' hashes rather than registers beyond 16 (is_large() too).
   bool is_medium() const { return medium_size_ != 0; }
   // Distinct values held while small (the exact count); 0 once large.
   size_t small_size() const { return small_size_; }
-  // The register of `bucket` (< kRegisters) once large (computed from the values if medium).
+  // The register of `bucket` (< kRegisters) once large (computed from the hashes if medium).
   uint8_t rank(size_t bucket) const;
-  // Bytes allocated on the heap: none while small, 8 per slot of the values' set while medium
+  // Bytes allocated on the heap: none while small, 4 per slot of the hashes' set while medium
   // (a power of two, 32 to kMediumSlots), kLargeHeapBytes once large.
   size_t heap_bytes() const {
     if (large_) return kLargeHeapBytes;
-    return medium_ ? sizeof(uint64_t) << medium_bits_ : 0;
+    return medium_ ? sizeof(uint32_t) << medium_bits_ : 0;
   }
   // Asks the CPU to fetch the heap line Add(value) reads first (the set slot or the register),
   // so that a caller adding to many sketches can overlap their cache misses. Changes nothing.
@@ -88,7 +88,7 @@ class UniqHll12 {
     if (large_) {
       __builtin_prefetch(&large_->registers[IntHash32(value) & (kRegisters - 1)]);
     } else if (medium_) {
-      __builtin_prefetch(&medium_[MediumSlotOf(value, medium_bits_)]);
+      __builtin_prefetch(&medium_[MediumSlotOf(IntHash32(value), medium_bits_)]);
     }
   }
 
@@ -111,39 +111,41 @@ class UniqHll12 {
     std::array<uint8_t, kRegisters> registers{};
     std::array<uint32_t, kMaxRank + 1> rank_counts{};
     Large() { rank_counts[0] = kRegisters; }
-    void Update(uint64_t value);
+    void Update(uint32_t hash);
   };
   static_assert(sizeof(Large) == kLargeHeapBytes);
 
-  // Slots of the values' set for `size` medium values: at most 3/4 full.
+  // Slots of the hashes' set for `size` medium hashes: at most 3/4 full.
   static size_t MediumSlots(size_t size);
-  // Fibonacci hashing: the slot (of 2^bits) from the product's top bits, so sequential values
-  // spread too.
-  static size_t MediumSlotOf(uint64_t value, int bits) {
-    return static_cast<size_t>((value * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+  // Fibonacci hashing: the slot (of 2^bits) from the product's top bits, which mix all of the
+  // hash (IntHash32's own top bits probe longer for sequential values).
+  static size_t MediumSlotOf(uint32_t hash, int bits) {
+    return static_cast<size_t>((hash * 0x9E3779B9u) >> (32 - bits));
   }
   // Allocates an empty set of MediumSlots(size) slots.
   void AllocateMedium(size_t size);
-  // Calls f(value) for each medium value, in no particular order.
+  // Calls f(hash) for each medium hash, in no particular order.
   template <typename F>
-  void ForEachMediumValue(F f) const;
-  // Puts a value not yet held into the set (which has room for it).
-  void MediumInsert(uint64_t value);
-  // The registers of the medium values.
+  void ForEachMediumHash(F f) const;
+  // Puts a non-zero hash not yet held into the set (which has room for it).
+  void MediumInsert(uint32_t hash);
+  // Adds a value's hash to a medium or large sketch.
+  void AddHash(uint32_t hash);
+  // The registers of the medium hashes.
   Large MediumRegisters() const;
   void ToMedium();
   void ToLarge();
 
   // What Add reads past small comes first, in 24 bytes (one cache line mostly): the heap
   // pointers, then the sizes; the small values last.
-  // Open addressing, linear probing, 2^medium_bits_ = MediumSlots(medium_size_) slots while
-  // medium.
-  std::unique_ptr<uint64_t[]> medium_;
+  // The hashes: open addressing, linear probing, 2^medium_bits_ = MediumSlots(medium_size_)
+  // slots while medium.
+  std::unique_ptr<uint32_t[]> medium_;
   std::unique_ptr<Large> large_;  // null unless large
   uint8_t small_size_ = 0;
-  bool medium_has_zero_ = false;  // 0 marks an empty slot, so the value 0 is held here
+  bool medium_has_zero_ = false;  // 0 marks an empty slot, so the hash 0 is held here
   uint8_t medium_bits_ = 0;       // log2 of the set's slots while medium
-  uint32_t medium_size_ = 0;      // distinct values while medium (0 included); 0 otherwise
+  uint32_t medium_size_ = 0;      // distinct hashes while medium (0 included); 0 otherwise
   std::array<uint64_t, kSmallCapacity> small_{};
 };
 

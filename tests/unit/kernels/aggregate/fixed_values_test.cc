@@ -62,7 +62,7 @@ TEST(FixedValuesTest, HeapBytesAreTheMapTheEntriesAndTheSketches) {
   for (uint64_t v = 2; v <= 16; ++v) values.Add(3, 40, false, v);
   EXPECT_EQ(values.heap_bytes(), one);
   values.Add(3, 40, false, 17);
-  EXPECT_EQ(values.heap_bytes(), one + 32 * sizeof(uint64_t));
+  EXPECT_EQ(values.heap_bytes(), one + 32 * sizeof(uint32_t));
 }
 
 }  // namespace

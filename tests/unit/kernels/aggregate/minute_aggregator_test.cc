@@ -319,9 +319,9 @@ TEST(MinuteAggregatorTest, ASiteMinutesMemoryDoesNotGrowWithItsVisitors) {
   const size_t small = bytes_for(16);
   // The site-minute and its page, device, browser and OS rows keep their values from the 17th
   // visitor (32 slots), and turn large past kMediumCapacity.
-  EXPECT_EQ(bytes_for(17) - small, 5 * 32 * sizeof(uint64_t));
+  EXPECT_EQ(bytes_for(17) - small, 5 * 32 * sizeof(uint32_t));
   EXPECT_EQ(bytes_for(UniqHll12::kMediumCapacity) - small,
-            5 * UniqHll12::kMediumSlots * sizeof(uint64_t));
+            5 * UniqHll12::kMediumSlots * sizeof(uint32_t));
   const size_t large = bytes_for(UniqHll12::kMediumCapacity + 1);
   EXPECT_EQ(large - small, 5 * kSketchLargeHeapBytes);
   EXPECT_EQ(bytes_for(100'000), large);

@@ -192,10 +192,10 @@ TEST(TopValuesTest, HeapBytesFollowTheArraysAndTheSketches) {
   EXPECT_GT(two, 2 * TopValues::EntryBytes() + TopValues::kMinIndexSlots * 8);
   // The 17th distinct visitor gives the value's sketch its 32-slot set.
   for (uint64_t v = 2; v <= 17; ++v) top.Add("/short", true, v, 10);
-  EXPECT_EQ(top.heap_bytes(), two + 32 * sizeof(uint64_t));
+  EXPECT_EQ(top.heap_bytes(), two + 32 * sizeof(uint32_t));
   // The first weighted hit makes the weights array, one entry per value.
   top.Add("/short", true, 1, 10, 5);
-  EXPECT_EQ(top.heap_bytes(), two + 32 * sizeof(uint64_t) + 2 * TopValues::WeightBytes());
+  EXPECT_EQ(top.heap_bytes(), two + 32 * sizeof(uint32_t) + 2 * TopValues::WeightBytes());
 }
 
 TEST(TopValuesTest, WeightsMoveWithTheCountsIntoOther) {

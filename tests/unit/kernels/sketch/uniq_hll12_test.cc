@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -203,7 +204,8 @@ TEST(UniqHll12, MediumStateEqualsTheIncrementalLargeState) {
 // Random streams with repeats and zeros against a brute-force reference of the 18.16 semantics:
 // the distinct values in first-seen order give the small state, all of them added to a large
 // counter the large one; the tier and heap bytes follow the distinct count (the set's slots:
-// 32 at least, doubling past 3/4 full). Checked after every value.
+// 32 at least, doubling past 3/4 full; no two of these values share an IntHash32). Checked
+// after every value.
 TEST(UniqHll12, AddMatchesABruteForceReference) {
   std::mt19937_64 rng(7);
   for (int round = 0; round < 60; ++round) {
@@ -227,7 +229,7 @@ TEST(UniqHll12, AddMatchesABruteForceReference) {
       if (d > UniqHll12::kMediumCapacity) {
         heap = UniqHll12::kLargeHeapBytes;
       } else if (d > UniqHll12::kSmallCapacity) {
-        heap = 8 * std::max<size_t>(32, std::bit_ceil((4 * d + 2) / 3));
+        heap = 4 * std::max<size_t>(32, std::bit_ceil((4 * d + 2) / 3));
       }
       ASSERT_EQ(sketch.heap_bytes(), heap) << round << " " << i;
       if (i % 97 == 0 || i + 1 == n) {
@@ -240,18 +242,155 @@ TEST(UniqHll12, AddMatchesABruteForceReference) {
   }
 }
 
+// The first three values from 0 up whose IntHash32 is 0, the medium set's empty-slot mark.
+constexpr uint64_t kZeroHashValues[] = {0, 528038771, 1530889310};
+
+// Pairs of distinct values below 400 000 that share an IntHash32, found by sorting the hashes.
+std::vector<std::pair<uint64_t, uint64_t>> CollidingPairs() {
+  std::vector<std::pair<uint32_t, uint64_t>> hashes;
+  for (uint64_t v = 1; v < 400'000; ++v) hashes.emplace_back(IntHash32(v), v);
+  std::sort(hashes.begin(), hashes.end());
+  std::vector<std::pair<uint64_t, uint64_t>> pairs;
+  for (size_t i = 1; i < hashes.size(); ++i) {
+    if (hashes[i].first == hashes[i - 1].first) {
+      pairs.emplace_back(hashes[i - 1].second, hashes[i].second);
+    }
+  }
+  return pairs;
+}
+
+// 18.16's uniqHLL12 written out plainly: the distinct values in first-seen order while at most
+// 16, then 4096 registers updated value by value and packed bit by bit.
+class ReferenceHll12 {
+ public:
+  void Add(uint64_t v) {
+    if (std::find(small_.begin(), small_.end(), v) != small_.end()) return;
+    if (!large_ && small_.size() < UniqHll12::kSmallCapacity) {
+      small_.push_back(v);
+      return;
+    }
+    if (!large_) {
+      large_ = true;
+      for (uint64_t s : small_) Update(s);
+    }
+    small_.push_back(v);  // every distinct value, to be found again
+    Update(v);
+  }
+  bool is_large() const { return large_; }
+  std::string State() const {
+    std::string out(1, large_ ? '\x01' : '\x00');
+    if (!large_) {
+      out += static_cast<char>(small_.size());
+      for (uint64_t v : small_) out.append(reinterpret_cast<const char*>(&v), 8);
+      return out;
+    }
+    std::string packed(UniqHll12::kPackedRegisterBytes, '\0');
+    std::vector<uint32_t> counts(UniqHll12::kMaxRank + 1, 0);
+    for (size_t i = 0; i < UniqHll12::kRegisters; ++i) {
+      ++counts[registers_[i]];
+      for (size_t b = 0; b < 5; ++b) {
+        if (registers_[i] >> b & 1)
+          packed[(5 * i + b) / 8] |= static_cast<char>(1 << (5 * i + b) % 8);
+      }
+    }
+    out += packed;
+    for (uint32_t c : counts) out.append(reinterpret_cast<const char*>(&c), 4);
+    const auto zeros = static_cast<uint16_t>(counts[0]);
+    out.append(reinterpret_cast<const char*>(&zeros), 2);
+    return out;
+  }
+
+ private:
+  void Update(uint64_t v) {
+    const uint32_t h = IntHash32(v);
+    uint32_t tail = h >> UniqHll12::kPrecision;
+    uint8_t rank = 1;
+    for (; rank < UniqHll12::kMaxRank && (tail & 1) == 0; tail >>= 1) ++rank;
+    uint8_t& reg = registers_[h % UniqHll12::kRegisters];
+    reg = std::max(reg, rank);
+  }
+  std::vector<uint64_t> small_;
+  bool large_ = false;
+  std::array<uint8_t, UniqHll12::kRegisters> registers_{};
+};
+
+// Streams mixing values that share an IntHash32 (0 among them) with random ones: the medium
+// set keeps each hash once, so it may hold fewer hashes than the stream has distinct values
+// and turn large later, yet the state bytes and the estimate equal the reference's after every
+// value near a transition (and every 13th elsewhere), and the tier and heap bytes follow the
+// distinct values while small and the distinct hashes after. Two halves merged give the whole.
+TEST(UniqHll12, CollidingHashesMatchABruteForceReference) {
+  const auto pairs = CollidingPairs();
+  ASSERT_GE(pairs.size(), 15u);
+  for (const uint64_t v : kZeroHashValues) ASSERT_EQ(IntHash32(v), 0u) << v;
+  std::vector<uint64_t> colliding(std::begin(kZeroHashValues), std::end(kZeroHashValues));
+  for (const auto& [a, b] : pairs) {
+    ASSERT_NE(IntHash32(a), 0u);
+    colliding.push_back(a);
+    colliding.push_back(b);
+  }
+  std::mt19937_64 rng(11);
+  int medium_past_capacity = 0;
+  for (int round = 0; round < 40; ++round) {
+    std::vector<uint64_t> pool = colliding;
+    const auto random = RandomValues(rng() % (round % 2 == 0 ? 40 : 420), 2000 + round);
+    pool.insert(pool.end(), random.begin(), random.end());
+    std::shuffle(pool.begin(), pool.end(), rng);
+    const size_t n = 1 + rng() % 2000;
+    UniqHll12 sketch, first_half, second_half;
+    ReferenceHll12 reference;
+    std::vector<uint64_t> distinct;
+    std::vector<uint32_t> hashes;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t v = pool[rng() % pool.size()];
+      sketch.Add(v);
+      (i < n / 2 ? first_half : second_half).Add(v);
+      reference.Add(v);
+      if (std::find(distinct.begin(), distinct.end(), v) == distinct.end()) distinct.push_back(v);
+      const uint32_t h = IntHash32(v);
+      if (std::find(hashes.begin(), hashes.end(), h) == hashes.end()) hashes.push_back(h);
+      const size_t d = distinct.size();
+      const size_t dh = hashes.size();
+      ASSERT_EQ(sketch.is_large(), d > UniqHll12::kSmallCapacity) << round << " " << i;
+      ASSERT_EQ(sketch.is_large(), reference.is_large());
+      ASSERT_EQ(sketch.is_medium(), sketch.is_large() && dh <= UniqHll12::kMediumCapacity);
+      medium_past_capacity += sketch.is_medium() && d > UniqHll12::kMediumCapacity;
+      size_t heap = 0;
+      if (sketch.is_large()) {
+        heap = dh > UniqHll12::kMediumCapacity
+                   ? UniqHll12::kLargeHeapBytes
+                   : 4 * std::max<size_t>(32, std::bit_ceil((4 * dh + 2) / 3));
+      }
+      ASSERT_EQ(sketch.heap_bytes(), heap) << round << " " << i;
+      const bool near_transition = (d >= 15 && d <= 19) || (dh >= 382 && dh <= 388);
+      if (near_transition || i % 13 == 0 || i + 1 == n) {
+        const std::string state = reference.State();
+        ASSERT_EQ(Serialized(sketch), state) << round << " " << i;
+        UniqHll12 read;
+        ASSERT_EQ(read.Deserialize(state), state.size());
+        ASSERT_EQ(sketch.Estimate(), read.Estimate()) << round << " " << i;
+      }
+    }
+    // The halves' union in first-seen order is the stream's, small or large.
+    first_half.Merge(second_half);
+    EXPECT_EQ(Serialized(first_half), reference.State()) << round;
+    EXPECT_EQ(first_half.Estimate(), sketch.Estimate()) << round;
+  }
+  EXPECT_GT(medium_past_capacity, 0);  // a medium set held more values than its capacity
+}
+
 TEST(UniqHll12, MediumHoldsItsValuesUntilTheyWouldOutgrowTheRegisters) {
   UniqHll12 sketch;
   for (uint64_t v = 0; v < 16; ++v) sketch.Add(v);
   EXPECT_EQ(sketch.heap_bytes(), 0u);
   sketch.Add(16);
   EXPECT_TRUE(sketch.is_medium());
-  EXPECT_EQ(sketch.heap_bytes(), 32 * 8u);
+  EXPECT_EQ(sketch.heap_bytes(), 32 * 4u);
   for (uint64_t v = 0; v < 33; ++v) sketch.Add(v);
-  EXPECT_EQ(sketch.heap_bytes(), 64 * 8u);
+  EXPECT_EQ(sketch.heap_bytes(), 64 * 4u);
   for (uint64_t v = 0; v < UniqHll12::kMediumCapacity; ++v) sketch.Add(v);
   EXPECT_TRUE(sketch.is_medium());
-  EXPECT_EQ(sketch.heap_bytes(), UniqHll12::kMediumSlots * 8);
+  EXPECT_EQ(sketch.heap_bytes(), UniqHll12::kMediumSlots * 4);
   EXPECT_LT(sketch.heap_bytes(), UniqHll12::kLargeHeapBytes);
   const UniqHll12 copy = sketch;
   EXPECT_EQ(copy.heap_bytes(), sketch.heap_bytes());

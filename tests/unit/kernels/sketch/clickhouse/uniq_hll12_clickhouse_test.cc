@@ -3,8 +3,10 @@
 // AggregateFunction(uniqHLL12, UInt64) column merge to what uniqHLL12 says over the raw values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <random>
 #include <sstream>
@@ -28,6 +30,28 @@ struct ValueSet {
   std::vector<uint64_t> values;
 };
 
+// Values whose IntHash32 is 0 (the medium set's empty-slot mark), then pairs of values that
+// share an IntHash32: 25 values, 12 distinct hashes.
+constexpr uint64_t kCollidingValues[] = {
+    0,      528038771, 1530889310, 51214,  184223, 165281, 311785, 50510,  184927,
+    26713,  175863,    194250,     282283, 85617,  339583, 69656,  180108, 49998,
+    185439, 155633,    361042,     11834,  91898,  56818,  335175};
+
+// The colliding values (shuffled), then `random` random ones: 16 of them and one more cross to
+// large with fewer hashes; with 360 more the medium set holds 385 values in 372 hashes; with
+// 380, 392 hashes are large.
+void AddCollidingSets(std::mt19937_64& rng, std::vector<ValueSet>* sets) {
+  for (const size_t random : {size_t{0}, size_t{1}, size_t{360}, size_t{380}}) {
+    ValueSet set;
+    set.id = static_cast<uint32_t>(sets->size());
+    set.values.assign(std::begin(kCollidingValues), std::end(kCollidingValues));
+    std::shuffle(set.values.begin(), set.values.end(), rng);
+    if (random == 1) set.values.resize(UniqHll12::kSmallCapacity);
+    for (size_t i = 0; i < random; ++i) set.values.push_back(rng());
+    sets->push_back(std::move(set));
+  }
+}
+
 // Random sets of each size; every third set draws from n / 2 values so that it repeats some.
 std::vector<ValueSet> MakeSets() {
   const std::vector<std::pair<size_t, int>> sizes_and_counts = {
@@ -45,6 +69,7 @@ std::vector<ValueSet> MakeSets() {
       sets.push_back(std::move(set));
     }
   }
+  AddCollidingSets(rng, &sets);
   return sets;
 }
 
