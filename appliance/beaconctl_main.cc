@@ -10,6 +10,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "appliance/config.h"
@@ -408,6 +409,36 @@ int RunSchema(const CLI::App& schema, const SchemaCommand& command) {
   return Schema(endpoint, shards, options, print_only);
 }
 
+// `stats` and `top`: what they read of a running node's /metrics, and the token they send.
+struct WatchCommand {
+  std::string metrics_url = "http://127.0.0.1:9464/metrics";
+  bool all = false;
+  std::string token_file;  // the management bearer token (ManagementToken: file, env, config)
+  std::string config;
+  std::vector<std::string> nodes;
+  int interval_ms = 1000;
+  bool once = false;
+};
+
+std::pair<CLI::App*, CLI::App*> AddWatchCommands(CLI::App& cli, WatchCommand* c) {
+  auto* stats = cli.add_subcommand("stats", "Print a running beacond's non-zero counters");
+  stats->add_option("--metrics-url", c->metrics_url, "beacond's management /metrics URL");
+  stats->add_flag("--all", c->all, "Also print counters that are zero");
+  auto* top = cli.add_subcommand("top", "Live view of running beacond nodes, from their /metrics");
+  for (auto* sub : {stats, top}) {
+    sub->add_option("--token-file", c->token_file,
+                    "File holding the management bearer token (else $BEACON_MANAGEMENT_TOKEN, "
+                    "else --config's [management] token)");
+    sub->add_option("-c,--config", c->config, "beacond config whose [management] token to send");
+  }
+  top->add_option("--node", c->nodes, "A node's management address host:port (repeatable)")
+      ->required();
+  top->add_option("--interval-ms", c->interval_ms, "Refresh interval")
+      ->check(CLI::Range(100, 60000));
+  top->add_flag("--once", c->once, "Print one screen (two scrapes an interval apart) and exit");
+  return {stats, top};
+}
+
 }  // namespace
 }  // namespace beacon::app
 
@@ -417,31 +448,8 @@ int main(int argc, char** argv) {
   beacon::app::SchemaCommand schema_command;
   auto* schema = beacon::app::AddSchemaCommand(cli, &schema_command);
 
-  auto* stats = cli.add_subcommand("stats", "Print a running beacond's non-zero counters");
-  std::string metrics_url = "http://127.0.0.1:9464/metrics";
-  bool all = false;
-  stats->add_option("--metrics-url", metrics_url, "beacond's management /metrics URL");
-  stats->add_flag("--all", all, "Also print counters that are zero");
-
-  auto* top = cli.add_subcommand("top", "Live view of running beacond nodes, from their /metrics");
-  // The management listener's bearer token (ManagementToken: file, environment, config).
-  std::string token_file;
-  std::string management_config;
-  for (auto* sub : {stats, top}) {
-    sub->add_option("--token-file", token_file,
-                    "File holding the management bearer token (else $BEACON_MANAGEMENT_TOKEN, "
-                    "else --config's [management] token)");
-    sub->add_option("-c,--config", management_config,
-                    "beacond config whose [management] token to send");
-  }
-  std::vector<std::string> top_nodes;
-  int top_interval_ms = 1000;
-  bool top_once = false;
-  top->add_option("--node", top_nodes, "A node's management address host:port (repeatable)")
-      ->required();
-  top->add_option("--interval-ms", top_interval_ms, "Refresh interval")
-      ->check(CLI::Range(100, 60000));
-  top->add_flag("--once", top_once, "Print one screen (two scrapes an interval apart) and exit");
+  beacon::app::WatchCommand watch;
+  auto [stats, top] = beacon::app::AddWatchCommands(cli, &watch);
 
   auto* doctor = cli.add_subcommand(
       "doctor", "Check that this machine can run a beacond config (exit 1 when it cannot)");
@@ -475,9 +483,9 @@ int main(int argc, char** argv) {
       return beacon::app::RunSchema(*schema, schema_command);
     }
     if (*stats || *top) {
-      const std::string token = beacon::app::ManagementToken(token_file, management_config);
-      if (*stats) return beacon::app::Stats(metrics_url, all, token);
-      return beacon::app::RunTop(top_nodes, top_interval_ms, top_once, token);
+      const std::string token = beacon::app::ManagementToken(watch.token_file, watch.config);
+      if (*stats) return beacon::app::Stats(watch.metrics_url, watch.all, token);
+      return beacon::app::RunTop(watch.nodes, watch.interval_ms, watch.once, token);
     }
     if (*sites) return beacon::app::CheckSites(sites_path);
     if (*reload) {

@@ -69,6 +69,25 @@ bool EqualsLowerIgnoreCase(std::string_view host, std::string_view lower) {
   return true;
 }
 
+// The allowlist column: "*" (any host, no entries) or host names and "*." + host names, kept in
+// lower case.
+std::vector<std::string> ParseHostnames(std::string_view column, std::string_view source,
+                                        size_t line_no) {
+  std::vector<std::string> hostnames;
+  if (column == "*") return hostnames;
+  for (auto& host : SplitList(column)) {
+    std::string_view body = host;
+    if (body.substr(0, 2) == "*.") body.remove_prefix(2);
+    bool ok = !body.empty();
+    for (char c : body) ok = ok && IsHostChar(c);
+    if (!ok) {
+      Fail(source, line_no, "hostname '" + host + "' is not a host name, '*.' + host name, or '*'");
+    }
+    hostnames.push_back(LowerAscii(host));
+  }
+  return hostnames;
+}
+
 constexpr uint64_t kTrackingIdSeed = 0x7472'6163'6b69'6e67;  // "tracking"
 
 }  // namespace
@@ -125,19 +144,7 @@ SiteRegistry SiteRegistry::Parse(std::string_view text, std::string_view source)
         Fail(source, line_no, "tracking id '" + id + "' already belongs to another site");
       }
     }
-    if (fields[3] != "*") {
-      for (auto& host : SplitList(fields[3])) {
-        std::string_view body = host;
-        if (body.substr(0, 2) == "*.") body.remove_prefix(2);
-        bool ok = !body.empty();
-        for (char c : body) ok = ok && IsHostChar(c);
-        if (!ok) {
-          Fail(source, line_no,
-               "hostname '" + host + "' is not a host name, '*.' + host name, or '*'");
-        }
-        site.hostnames.push_back(LowerAscii(host));
-      }
-    }
+    site.hostnames = ParseHostnames(fields[3], source, line_no);
     if (fields.size() == 5) {
       constexpr std::string_view kKey = "api_secrets=";
       if (fields[4].substr(0, kKey.size()) != kKey) {
