@@ -43,25 +43,25 @@ class AsciiSet {
 // key/value separators, escapes, '+' spaces and line ends.
 inline constexpr AsciiSet kFormStructurals("&=%+\n");
 
-// One pair of a form-urlencoded hit: offsets of its decoded key and value in the output buffer.
-// A pair without '=' has an empty value (value_begin == value_end == key_end).
-struct FormField {
-  uint32_t key_begin;
-  uint32_t key_end;
-  uint32_t value_begin;
-  uint32_t value_end;
-
-  friend bool operator==(const FormField&, const FormField&) = default;
+// Where split_form writes the separators of a hit's pairs ('&'-separated, empty ones
+// included), as positions in the decoded output: pair p runs from pair_ends[p - 1] + 1 (0 for
+// the first) to pair_ends[p]; its key ends at key_ends[p], and its value, when key_ends[p] <
+// pair_ends[p], runs from key_ends[p] + 1 (past the '=') to pair_ends[p]. The caller walks them
+// (an empty pair has pair_ends[p] == its start) and provides both arrays.
+struct FormPairs {
+  uint32_t* pair_ends;  // the '&' after each pair; decoded_size for the last pair
+  uint32_t* key_ends;   // each pair's first '=', or its pair end when it has none
+  size_t capacity;      // entries of each array: only the first `capacity` pairs are stored
 };
 
-// What SplitForm found in one hit.
-struct FormSplit {
+// What split_form found in one hit.
+struct FormScan {
   bool escapes_ok;  // false: a '%' without two hex digits somewhere (nothing else is valid)
   bool utf8_ok;     // every decoded key and value is well-formed UTF-8 (kernels/bytes/utf8.h)
-  size_t fields;    // non-empty pairs; only the first max_fields are stored
+  size_t pairs;     // pairs, empty ones included (one more than the '&' separators)
   size_t decoded_size;
 
-  friend bool operator==(const FormSplit&, const FormSplit&) = default;
+  friend bool operator==(const FormScan&, const FormScan&) = default;
 };
 
 // One implementation of every byte kernel. The decoders take a table once per batch (from
@@ -82,11 +82,13 @@ struct ByteKernels {
   // p[64 * w + j] is in the set. Writes (n + 63) / 64 words; bits at or past n are zero.
   void (*classify)(const char* p, size_t n, const AsciiSet& set, uint64_t* bits);
   // Field extraction of one hit (GA v1 rules, kernels/formats/README.md): splits `hit` on '&'
-  // (empty pairs skipped) and each pair on its first '=', and decodes every key and value into
-  // out (capacity >= hit.size(), not overlapping hit) as FormDecode does, keeping the
-  // separators between them: out[0, decoded_size) is FormDecode of the whole hit. Checks the
-  // escapes and the UTF-8 of every decoded key and value in the same pass.
-  FormSplit (*split_form)(std::string_view hit, char* out, FormField* fields, size_t max_fields);
+  // and each pair on its first '=', and decodes every key and value into out (capacity >=
+  // hit.size(), not overlapping hit) as FormDecode does, keeping the separators between them:
+  // out[0, decoded_size) is FormDecode of the whole hit. Checks the escapes and the UTF-8 of
+  // every decoded key and value in the same pass, and writes the separator positions of the
+  // first pairs.capacity pairs to `pairs` (on a bad escape: {false, false, 0, 0}, positions
+  // unspecified). Writes nothing past either array's capacity.
+  FormScan (*split_form)(std::string_view hit, char* out, FormPairs pairs);
   // out[i] = Hash64(keys[i], seed) (kernels/bytes/hash.h).
   void (*hash64_batch)(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out);
 };

@@ -35,8 +35,7 @@ void ReferenceClassify(const char* p, size_t n, const AsciiSet& set, uint64_t* b
 }
 
 // Field extraction the plain way: FormDecode and IsValidUtf8 per key and value.
-FormSplit ReferenceSplitForm(std::string_view hit, char* out, FormField* fields,
-                             size_t max_fields) {
+FormScan ReferenceSplitForm(std::string_view hit, char* out, FormPairs pairs) {
   size_t o = 0;
   size_t count = 0;
   bool utf8_ok = true;
@@ -47,23 +46,21 @@ FormSplit ReferenceSplitForm(std::string_view hit, char* out, FormField* fields,
     const size_t equals = pair.find('=');
     size_t key_size = 0;
     if (!FormDecode(pair.substr(0, equals), out + o, &key_size)) return {false, false, 0, 0};
-    FormField field{static_cast<uint32_t>(o), static_cast<uint32_t>(o + key_size), 0, 0};
     utf8_ok = utf8_ok && IsValidUtf8({out + o, key_size});
     o += key_size;
-    field.value_begin = field.value_end = field.key_end;
+    const size_t key_end = o;
     if (equals != std::string_view::npos) {
       out[o++] = '=';
       size_t value_size = 0;
       if (!FormDecode(pair.substr(equals + 1), out + o, &value_size)) return {false, false, 0, 0};
       utf8_ok = utf8_ok && IsValidUtf8({out + o, value_size});
-      field.value_begin = static_cast<uint32_t>(o);
       o += value_size;
-      field.value_end = static_cast<uint32_t>(o);
     }
-    if (!pair.empty()) {
-      if (count < max_fields) fields[count] = field;
-      ++count;
+    if (count < pairs.capacity) {
+      pairs.pair_ends[count] = static_cast<uint32_t>(o);
+      pairs.key_ends[count] = static_cast<uint32_t>(key_end);
     }
+    ++count;
     if (amp == hit.size()) break;
     out[o++] = '&';
     start = amp + 1;

@@ -30,12 +30,10 @@ bool JsonString(const simdjson::dom::object& object, std::string_view key,
 
 size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index) {
   size_t pos = 0;
-  for (size_t pair = 0;; ++pair) {
-    // Skip empty pairs: they are not counted.
-    while (pos < form.size() && form[pos] == '&') ++pos;
-    if (pair == index) return pos;
-    pos += bytes.find_byte(form.data() + pos, form.size() - pos, '&');
+  for (size_t pair = 0; pair < index; ++pair) {
+    pos += bytes.find_byte(form.data() + pos, form.size() - pos, '&') + 1;
   }
+  return pos;
 }
 
 std::string_view PagePath(std::string_view url, const ByteKernels& bytes) {

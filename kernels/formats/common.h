@@ -75,11 +75,21 @@ struct HitFields {
 
 enum class FormStatus : uint8_t { kOk, kBadEscape, kInvalidUtf8 };
 
-// Pairs split per split_form call: a GA hit has ~20-40; more take further calls.
-inline constexpr size_t kFormFieldBlock = 64;
+// Pairs (empty ones included) whose separators one split_form call stores: a GA hit has
+// ~20-40; more take further calls.
+inline constexpr size_t kFormPairBlock = 128;
 
-// The raw offset in `form` of its non-empty pair number `index` (0-based; one exists).
+// The raw offset in `form` of its pair number `index` (0-based, empty pairs counted; one
+// exists): just past its index-th '&'.
 size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index);
+
+// What SplitFormPairs found in a form-encoded list.
+struct FormSplit {
+  bool escapes_ok;  // false: a '%' without two hex digits somewhere (no pair was passed on)
+  bool utf8_ok;     // every decoded key and value is well-formed UTF-8
+  size_t fields;    // non-empty pairs
+  size_t decoded_size;
+};
 
 // Walks an application/x-www-form-urlencoded list with one bytes.split_form pass (kernels/simd/
 // byte_kernels.h): pairs split on '&' (empty pairs skipped), key and value at the first '='
@@ -90,24 +100,34 @@ size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t in
 template <typename OnPair>
 FormSplit SplitFormPairs(const ByteKernels& bytes, std::string_view form, char* scratch,
                          OnPair&& on_pair) {
-  FormField fields[kFormFieldBlock];
-  const FormSplit whole = bytes.split_form(form, scratch, fields, kFormFieldBlock);
-  if (!whole.escapes_ok) return whole;
-  FormSplit block = whole;
+  uint32_t pair_ends[kFormPairBlock];
+  uint32_t key_ends[kFormPairBlock];
+  const FormPairs positions{pair_ends, key_ends, kFormPairBlock};
+  const FormScan whole = bytes.split_form(form, scratch, positions);
+  if (!whole.escapes_ok) return {false, false, 0, 0};
+  FormScan block = whole;
   char* out = scratch;
+  size_t fields = 0;
   for (;;) {
-    const size_t stored = block.fields < kFormFieldBlock ? block.fields : kFormFieldBlock;
-    for (size_t i = 0; i < stored; ++i) {
-      const FormField& f = fields[i];
-      on_pair(std::string_view(out + f.key_begin, f.key_end - f.key_begin),
-              std::string_view(out + f.value_begin, f.value_end - f.value_begin));
+    const size_t stored = block.pairs < kFormPairBlock ? block.pairs : kFormPairBlock;
+    uint32_t start = 0;
+    for (size_t p = 0; p < stored; ++p) {
+      const uint32_t end = pair_ends[p];
+      const uint32_t key_end = key_ends[p];
+      if (end != start) {  // empty pairs ("&&") are skipped
+        const uint32_t value_begin = key_end + (key_end != end ? 1 : 0);
+        on_pair(std::string_view(out + start, key_end - start),
+                std::string_view(out + value_begin, end - value_begin));
+        ++fields;
+      }
+      start = end + 1;
     }
-    if (block.fields <= kFormFieldBlock) return whole;
-    // The rest of the list, decoded after the pairs already passed on (decoding never grows a
-    // pair, so it still fits in form.size() bytes).
-    out += fields[kFormFieldBlock - 1].value_end;
-    form.remove_prefix(FormPairOffset(bytes, form, kFormFieldBlock));
-    block = bytes.split_form(form, out, fields, kFormFieldBlock);
+    if (block.pairs <= kFormPairBlock) return {true, whole.utf8_ok, fields, whole.decoded_size};
+    // The rest of the list, decoded again after the pairs already passed on (decoding never
+    // grows a pair, so it still fits in form.size() bytes).
+    out += start;
+    form.remove_prefix(FormPairOffset(bytes, form, kFormPairBlock));
+    block = bytes.split_form(form, out, positions);
   }
 }
 

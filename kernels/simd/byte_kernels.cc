@@ -116,46 +116,30 @@ constexpr std::array<uint8_t, 128> MakeHexTable(bool high) {
 alignas(64) constexpr std::array<uint8_t, 128> kHexHigh = MakeHexTable(true);
 alignas(64) constexpr std::array<uint8_t, 128> kHexLow = MakeHexTable(false);
 
-// Builds the fields of a hit from its '&' and '=' separators, given in order with their
-// positions in the decoded output.
-class FieldBuilder {
+// Writes the separator positions of a hit's pairs (FormPairs) from its '&' and '=' separators,
+// given in order with their positions in the decoded output.
+class PairPositions {
  public:
-  FieldBuilder(FormField* fields, size_t max_fields) : fields_(fields), max_fields_(max_fields) {}
+  explicit PairPositions(FormPairs pairs) : pairs_(pairs) {}
 
   void Separator(size_t pos, bool pair_end) {
-    if (!pair_end) {
-      if (equals_ == kNone) equals_ = pos;
-      return;
-    }
-    EndPair(pos);
-    start_ = pos + 1;
-    equals_ = kNone;
+    const bool stored = count_ < pairs_.capacity;
+    if (!key_ended_ && stored) pairs_.key_ends[count_] = static_cast<uint32_t>(pos);
+    key_ended_ = !pair_end;
+    if (!pair_end) return;
+    if (stored) pairs_.pair_ends[count_] = static_cast<uint32_t>(pos);
+    ++count_;
   }
-  // Ends the last pair at the end of the decoded output; returns the number of fields.
+  // Ends the last pair at the end of the decoded output; returns the number of pairs.
   size_t Finish(size_t end) {
-    EndPair(end);
+    Separator(end, true);
     return count_;
   }
 
  private:
-  static constexpr size_t kNone = SIZE_MAX;
-
-  void EndPair(size_t end) {
-    if (end == start_) return;  // an empty pair
-    if (count_ < max_fields_) {
-      const size_t key_end = equals_ == kNone ? end : equals_;
-      const size_t value_begin = equals_ == kNone ? end : equals_ + 1;
-      fields_[count_] = {static_cast<uint32_t>(start_), static_cast<uint32_t>(key_end),
-                         static_cast<uint32_t>(value_begin), static_cast<uint32_t>(end)};
-    }
-    ++count_;
-  }
-
-  FormField* fields_;
-  size_t max_fields_;
+  FormPairs pairs_;
   size_t count_ = 0;
-  size_t start_ = 0;
-  size_t equals_ = kNone;
+  bool key_ended_ = false;  // the current pair has had its first separator
 };
 
 // The output bytes [begin, end) hold every byte >= 0x80 of a decoded hit (begin == end: none).
@@ -274,10 +258,9 @@ HWY_INLINE hn::Vec512<uint8_t> EscapeValues(const uint8_t* HWY_RESTRICT in, size
 }
 
 // Writes base + the index of every set bit of `bits`, in order, to dst[0, popcount), by
-// compressing the lane indices; may write 15 entries past the end.
-HWY_INLINE size_t Flatten(uint64_t bits, uint32_t base, uint32_t* HWY_RESTRICT dst) {
+// compressing the lane indices; `offset` is base in every lane. May write 16 entries past the end.
+HWY_INLINE size_t Flatten(uint64_t bits, hn::Vec512<uint32_t> offset, uint32_t* HWY_RESTRICT dst) {
   const hn::Full512<uint32_t> d32;
-  const auto offset = hn::Set(d32, base);
   const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
 #if HWY_TARGET == HWY_AVX3_DL
   const Block d;
@@ -304,128 +287,74 @@ HWY_INLINE size_t Flatten(uint64_t bits, uint32_t base, uint32_t* HWY_RESTRICT d
   return count;
 }
 
-// Stage 2 of SplitForm: the pairs of a hit from its separator bitmaps (output positions).
-// Per block, the '&' positions and the key end of every pair (its first '=', or its '&' when
-// it has none) are flattened into two queues that stay aligned pair by pair; the fields are
-// built from them without a branch per separator.
-class PairQueue {
+// Stage 2 of SplitForm: the pair separators of a hit from its separator bitmaps (output
+// positions). Per block, the '&' positions and the key end of every pair (its first '=', or
+// its '&' when it has none) are flattened straight into the caller's FormPairs arrays, which
+// stay aligned pair by pair, without a branch per separator.
+class PairFlattener {
  public:
-  PairQueue(FormField* fields, size_t max_fields) : fields_(fields), max_fields_(max_fields) {
-    ends_[0] = ~uint32_t{0};  // the position before the first pair
-  }
+  explicit PairFlattener(FormPairs pairs) : pairs_(pairs) {}
 
   // The '&' and '=' bits of the block of output bytes [o, o + 64).
   void Block(uint64_t amps, uint64_t equals, size_t o) {
     const uint64_t separators = amps | equals;
     if (separators == 0) return;
-    // A separator ends a key iff the one before it (in this pair) is a '&' or none.
-    const uint64_t after_amp = (_pext_u64(amps, separators) << 1) | (after_amp_ ? 1 : 0);
-    const auto base = static_cast<uint32_t>(o);
-    key_count_ += Flatten(_pdep_u64(after_amp, separators), base, keys_ + key_count_);
-    end_count_ += Flatten(amps, base, ends_ + 1 + end_count_);
+    // A separator ends a key iff it is the first at or after a pair start (just past a '&', or
+    // the first lane when the pair is open): subtracting a start borrows up to that separator.
+    const uint64_t starts = (amps << 1) | (after_amp_ ? 1 : 0);
+    const uint64_t key_ends = separators & (separators ^ (separators - starts));
+    const auto base = hn::Set(hn::Full512<uint32_t>(), static_cast<uint32_t>(o));
+    key_count_ = Append(key_ends, base, pairs_.key_ends, key_count_);
+    end_count_ = Append(amps, base, pairs_.pair_ends, end_count_);
     after_amp_ = ((amps >> (63 - __builtin_clzll(separators))) & 1) != 0;
-    if (end_count_ >= kFlushAt) EmitPairs();
   }
 
-  // Ends the last pair at the end of the decoded output; returns the number of fields.
+  // Ends the last pair at the end of the decoded output; returns the number of pairs.
   size_t Finish(size_t size) {
-    EmitPairs();
-    // Scalar: a vector load of the queues just written would stall store forwarding.
-    const uint32_t start = ends_[0] + 1;
-    const auto end = static_cast<uint32_t>(size);
-    const uint32_t key_end = key_count_ != 0 ? keys_[0] : end;
-    if (end == start) return count_;
-    if (count_ < max_fields_) {
-      fields_[count_] = {start, key_end, key_end == end ? end : key_end + 1, end};
+    if (end_count_ < pairs_.capacity) {
+      pairs_.pair_ends[end_count_] = static_cast<uint32_t>(size);
+      if (key_count_ == end_count_) pairs_.key_ends[end_count_] = static_cast<uint32_t>(size);
     }
-    return ++count_;
+    return end_count_ + 1;
   }
 
  private:
-  static constexpr size_t kFlushAt = 256;
-  // Up to 63 more per block than kFlushAt, and Flatten's 15 extra writes (Emit's loads of 16
-  // stay inside too).
-  static constexpr size_t kQueue = kFlushAt + 64 + 16;
+  // Flatten's writes past its last entry.
+  static constexpr size_t kFlattenSlack = 16;
 
-  // Builds the fields of the first `pairs` queued pairs, 16 at a time: pair p runs from
-  // ends_[p] + 1 to ends_[p + 1] with its key ending at keys_[p].
-  void Emit(size_t pairs) {
-    const hn::Full512<uint32_t> d;
-    const auto one = hn::Set(d, 1);
-    for (size_t p = 0; p < pairs; p += 16) {
-      auto starts = hn::Add(hn::LoadU(d, ends_ + p), one);
-      auto ends = hn::LoadU(d, ends_ + p + 1);
-      auto keys = hn::LoadU(d, keys_ + p);
-      auto values = hn::IfThenElse(hn::Eq(keys, ends), ends, hn::Add(keys, one));
-      const auto lanes = hn::FirstN(d, pairs - p);
-      const auto non_empty = hn::And(hn::Ne(starts, ends), lanes);
-      if (non_empty.raw != lanes.raw) {  // empty pairs ("&&"): rare
-        starts = hn::Compress(starts, non_empty);
-        keys = hn::Compress(keys, non_empty);
-        values = hn::Compress(values, non_empty);
-        ends = hn::Compress(ends, non_empty);
-      }
-      const size_t stored = hn::CountTrue(d, non_empty);
-      const size_t room = count_ < max_fields_ ? max_fields_ - count_ : 0;
-      StoreFields(starts, keys, values, ends, HWY_MIN(stored, room), fields_ + count_);
-      count_ += stored;
+  // Appends base (in every lane) + the index of every set bit of `bits` to dst[at, ...) as far as
+  // the capacity allows; returns at + their number.
+  HWY_INLINE size_t Append(uint64_t bits, hn::Vec512<uint32_t> base, uint32_t* HWY_RESTRICT dst,
+                           size_t at) const {
+    const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
+    if (HWY_LIKELY(at + count + kFlattenSlack <= pairs_.capacity)) {
+      Flatten(bits, base, dst + at);
+    } else if (at < pairs_.capacity) {
+      AppendNearCapacity(bits, base, dst + at, pairs_.capacity - at);
     }
+    return at + count;
   }
 
-  // Writes the first `count` of 16 fields given as four vectors of their members: a 4x4
-  // transpose of u32, then of 128-bit blocks; masked stores stop at `count`.
-  static void StoreFields(hn::Vec512<uint32_t> starts, hn::Vec512<uint32_t> keys,
-                          hn::Vec512<uint32_t> values, hn::Vec512<uint32_t> ends, size_t count,
-                          FormField* HWY_RESTRICT dst) {
-    const hn::Full512<uint32_t> d;
-    const hn::Full512<uint64_t> d64;
-    const auto sk_low = hn::BitCast(d64, hn::InterleaveLower(d, starts, keys));
-    const auto sk_high = hn::BitCast(d64, hn::InterleaveUpper(d, starts, keys));
-    const auto ve_low = hn::BitCast(d64, hn::InterleaveLower(d, values, ends));
-    const auto ve_high = hn::BitCast(d64, hn::InterleaveUpper(d, values, ends));
-    // f[j] holds fields j, j + 4, j + 8, j + 12, one per 128-bit block.
-    const hn::Vec512<uint64_t> f[4] = {
-        hn::InterleaveLower(d64, sk_low, ve_low), hn::InterleaveUpper(d64, sk_low, ve_low),
-        hn::InterleaveLower(d64, sk_high, ve_high), hn::InterleaveUpper(d64, sk_high, ve_high)};
-    const auto g0 = hn::ConcatLowerLower(d64, f[1], f[0]).raw;  // fields 0, 4, 1, 5
-    const auto g1 = hn::ConcatLowerLower(d64, f[3], f[2]).raw;  // fields 2, 6, 3, 7
-    const auto g2 = hn::ConcatUpperUpper(d64, f[1], f[0]).raw;  // fields 8, 12, 9, 13
-    const auto g3 = hn::ConcatUpperUpper(d64, f[3], f[2]).raw;  // fields 10, 14, 11, 15
-    const hn::Vec512<uint32_t> out[4] = {
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(2, 0, 2, 0))},
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(3, 1, 3, 1))},
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(2, 0, 2, 0))},
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(3, 1, 3, 1))}};
-    auto* words = reinterpret_cast<uint32_t*>(dst);
-    for (size_t j = 0; j < 4 && 4 * j < count; ++j) {
-      hn::BlendedStore(out[j], hn::FirstN(d, 4 * (count - 4 * j)), d, words + 16 * j);
-    }
+  // Append's rare case: Flatten's extra writes would pass the `room` entries left, so it goes
+  // through a local buffer.
+  static HWY_NOINLINE void AppendNearCapacity(uint64_t bits, hn::Vec512<uint32_t> base,
+                                              uint32_t* HWY_RESTRICT dst, size_t room) {
+    uint32_t buffer[64 + kFlattenSlack];
+    const size_t count = Flatten(bits, base, buffer);
+    std::memcpy(dst, buffer, HWY_MIN(count, room) * sizeof(uint32_t));
   }
 
-  // Builds the queued complete pairs and keeps the last pair's key end, if already seen.
-  void EmitPairs() {
-    Emit(end_count_);
-    ends_[0] = ends_[end_count_];
-    key_count_ -= end_count_;
-    if (key_count_ != 0) keys_[0] = keys_[end_count_];
-    end_count_ = 0;
-  }
-
-  FormField* fields_;
-  size_t max_fields_;
-  size_t count_ = 0;
+  FormPairs pairs_;
   bool after_amp_ = true;
   size_t end_count_ = 0;
   size_t key_count_ = 0;
-  uint32_t ends_[1 + kQueue];
-  uint32_t keys_[kQueue];
 };
-using Fields = PairQueue;
+using Positions = PairFlattener;
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null and the span
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null and the span
 // of bytes >= 0x80 to `high` when not null.
 HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                           size_t* out_size, PairQueue* fields, shared::HighSpan* high) {
+                           size_t* out_size, PairFlattener* positions, shared::HighSpan* high) {
   const Block d;
   size_t o = 0;
   uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
@@ -446,11 +375,16 @@ HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HW
       digits_ahead = (escapes >> 62) | (escapes >> 63);
     }
     const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
-    if (fields != nullptr) {
-      // Digit lanes are hex digits, never separators: compress the bits to output lanes.
-      const uint64_t amps = BitsOf(hn::Eq(v, hn::Set(d, '&')));
-      const uint64_t equals = BitsOf(hn::Eq(v, hn::Set(d, '=')));
-      fields->Block(_pext_u64(amps, keep), _pext_u64(equals, keep), o);
+    if (positions != nullptr) {
+      // Digit lanes are hex digits, never separators: compress the bits to output lanes (they
+      // are the input lanes when no lane is dropped).
+      uint64_t amps = BitsOf(hn::Eq(v, hn::Set(d, '&')));
+      uint64_t equals = BitsOf(hn::Eq(v, hn::Set(d, '=')));
+      if (keep != valid) {
+        amps = _pext_u64(amps, keep);
+        equals = _pext_u64(equals, keep);
+      }
+      positions->Block(amps, equals, o);
     }
     if (high != nullptr && (BitsOf(hn::TestBit(decoded, hn::Set(d, 0x80))) & keep) != 0) {
       if (high->begin == high->end) high->begin = o;
@@ -467,19 +401,19 @@ HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HW
   return true;
 }
 #else
-using Fields = shared::FieldBuilder;
+using Positions = shared::PairPositions;
 
 // The reference loop, for components too short to fill a vector (and the one-lane target).
-// Reports '&' and '=' to `fields` when not null.
+// Reports '&' and '=' to `positions` when not null.
 inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_size,
-                        shared::FieldBuilder* fields) {
+                        shared::PairPositions* positions) {
   size_t o = 0;
   for (size_t i = 0; i < n; ++i) {
     const uint8_t c = in[i];
     if (c == '+') {
       out[o++] = ' ';
     } else if (c != '%') {
-      if (fields != nullptr && (c == '&' || c == '=')) fields->Separator(o, c == '&');
+      if (positions != nullptr && (c == '&' || c == '=')) positions->Separator(o, c == '&');
       out[o++] = c;
     } else {
       if (n - i < 3) return false;
@@ -517,12 +451,13 @@ HWY_INLINE SeparatorBits FindSeparators(D d, hn::Vec<D> v) {
 // Reports the separators of a decoded vector or chunk: lane k lands at out position
 // o + k - (dropped lanes below k).
 inline void ReportSeparators(SeparatorBits separators, uint32_t dropped, size_t o,
-                             shared::FieldBuilder* fields) {
+                             shared::PairPositions* positions) {
   for (uint64_t bits = separators.all; bits != 0; bits &= bits - 1) {
     const int k = __builtin_ctzll(bits);
     // Only 16-lane chunks drop lanes, so k < 16 whenever `dropped` is not zero.
     const int below = dropped == 0 ? 0 : __builtin_popcount(dropped & ((uint32_t{1} << k) - 1));
-    fields->Separator(o + static_cast<size_t>(k - below), ((separators.pair_ends >> k) & 1) != 0);
+    positions->Separator(o + static_cast<size_t>(k - below),
+                         ((separators.pair_ends >> k) & 1) != 0);
   }
 }
 
@@ -530,10 +465,10 @@ inline void ReportSeparators(SeparatorBits separators, uint32_t dropped, size_t 
 // the two digit bytes of every escape are squeezed out, eight lanes at a time by a shuffle
 // from kCompact. Reads in[*i, *i + 18) and writes out[*o, *o + 16): the caller guarantees
 // both (or pads). An escape whose digits lie past the chunk consumes them: *i moves past.
-// Separators go to `fields` (when not null) at out position + `report_offset`. Returns false
+// Separators go to `positions` (when not null) at out position + `report_offset`. Returns false
 // on a bad escape anywhere in the chunk.
 HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_t* HWY_RESTRICT out,
-                            size_t* i, size_t* o, shared::FieldBuilder* fields,
+                            size_t* i, size_t* o, shared::PairPositions* positions,
                             size_t report_offset = 0) {
   const hn::Full128<uint8_t> d;
   const auto v = hn::LoadU(d, in + *i);
@@ -543,8 +478,8 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
   const uint32_t escape_bits = escape_bytes[0] | (uint32_t{escape_bytes[1]} << 8);
   const auto plain = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
   if (escape_bits == 0) {
-    if (fields != nullptr) {
-      ReportSeparators(FindSeparators(d, v), 0, report_offset + *o, fields);
+    if (positions != nullptr) {
+      ReportSeparators(FindSeparators(d, v), 0, report_offset + *o, positions);
     }
     hn::StoreU(plain, d, out + *o);
     *i += lanes;
@@ -559,8 +494,8 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
   if (!hn::AllFalse(d, hn::AndNot(hn::And(high_ok, low_ok), escapes))) return false;
   const auto decoded = hn::IfThenElse(escapes, hn::Or(hn::ShiftLeft<4>(high), low), plain);
   const uint32_t dropped = (escape_bits << 1) | (escape_bits << 2);  // the digit bytes
-  if (fields != nullptr) {
-    ReportSeparators(FindSeparators(d, v), dropped, report_offset + *o, fields);
+  if (positions != nullptr) {
+    ReportSeparators(FindSeparators(d, v), dropped, report_offset + *o, positions);
   }
   const uint32_t dropped_low = dropped & 0xFF;
   const uint32_t dropped_high = (dropped >> 8) & 0xFF;
@@ -578,13 +513,13 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
 }
 #endif
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null.
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null.
 bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                       size_t* out_size, shared::FieldBuilder* fields) {
+                       size_t* out_size, shared::PairPositions* positions) {
 #if HWY_TARGET == HWY_SCALAR
-  return DecodeShort(in, n, out, out_size, fields);
+  return DecodeShort(in, n, out, out_size, positions);
 #else
-  if (n < 16) return DecodeShort(in, n, out, out_size, fields);
+  if (n < 16) return DecodeShort(in, n, out, out_size, positions);
   const FullTag d;
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
@@ -594,8 +529,8 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
   while (i + lanes + 8 <= n) {
     const auto v = hn::LoadU(d, in + i);
     if (hn::AllFalse(d, hn::Eq(v, hn::Set(d, '%')))) {
-      if (fields != nullptr) {
-        ReportSeparators(FindSeparators(d, v), 0, o, fields);
+      if (positions != nullptr) {
+        ReportSeparators(FindSeparators(d, v), 0, o, positions);
       }
       hn::StoreU(hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v), d, out + o);
       i += lanes;
@@ -603,11 +538,11 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
       continue;
     }
     for (size_t k = 0; k < lanes; k += 16) {
-      if (!DecodeChunk(in, 16, out, &i, &o, fields)) return false;
+      if (!DecodeChunk(in, 16, out, &i, &o, positions)) return false;
     }
   }
   while (i + 24 <= n) {
-    if (!DecodeChunk(in, 16, out, &i, &o, fields)) return false;
+    if (!DecodeChunk(in, 16, out, &i, &o, positions)) return false;
   }
   // The last bytes (fewer than 24), from a zero-padded copy: a zero is no hex digit, so an
   // escape cut off by the end is bad, as in the reference.
@@ -618,7 +553,7 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
   size_t ti = 0;
   size_t to = 0;
   while (ti < rest) {
-    if (!DecodeChunk(tail_in, HWY_MIN(size_t{16}, rest - ti), tail_out, &ti, &to, fields, o)) {
+    if (!DecodeChunk(tail_in, HWY_MIN(size_t{16}, rest - ti), tail_out, &ti, &to, positions, o)) {
       return false;
     }
   }
@@ -628,11 +563,11 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
 #endif
 }
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null, and the
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null, and the
 // whole output as the span of bytes >= 0x80 to `high` when not null.
 bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, shared::FieldBuilder* fields, shared::HighSpan* high) {
-  if (!DecodeWithVectors(in, n, out, out_size, fields)) return false;
+                size_t* out_size, shared::PairPositions* positions, shared::HighSpan* high) {
+  if (!DecodeWithVectors(in, n, out, out_size, positions)) return false;
   if (high != nullptr) *high = {0, *out_size};
   return true;
 }
@@ -718,16 +653,19 @@ bool IsValidUtf8Simd(std::string_view bytes) {
 #endif
 }
 
-FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
-  Fields builder(fields, max_fields);
+FormScan SplitForm(std::string_view hit, char* out, FormPairs pairs) {
+  Positions positions(pairs);
   shared::HighSpan high;
   size_t size = 0;
-  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &builder,
+  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &positions,
                   &high)) {
     return {false, false, 0, 0};
   }
-  const size_t count = builder.Finish(size);
-  return {true, IsValidUtf8Simd({out + high.begin, high.end - high.begin}), count, size};
+  const size_t count = positions.Finish(size);
+  // Most hits decode to ASCII only: no call for an empty span.
+  const bool utf8_ok =
+      high.begin == high.end || IsValidUtf8Simd({out + high.begin, high.end - high.begin});
+  return {true, utf8_ok, count, size};
 }
 
 // ---------------------------------------------------------------- scanning
@@ -904,8 +842,8 @@ void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
   HWY_DYNAMIC_DISPATCH(Classify)(p, n, set, bits);
 }
 
-FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
-  return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, fields, max_fields);
+FormScan SplitForm(std::string_view hit, char* out, FormPairs pairs) {
+  return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, pairs);
 }
 
 std::vector<SimdTarget> SupportedSimdTargets() {

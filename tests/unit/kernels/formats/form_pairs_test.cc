@@ -91,7 +91,7 @@ TEST(FormPairsTest, ManyPairsAcrossBlocksMatchThePlainSplitOnEveryTable) {
   for (int i = 0; i < 400; ++i) {
     const std::string form = RandomForm(rng);
     const Expected expected = PlainSplit(form);
-    if (expected.pairs.size() > kFormFieldBlock) ++multi_block;
+    if (expected.pairs.size() > kFormPairBlock) ++multi_block;
     for (const ByteKernels& bytes : tables) {
       SCOPED_TRACE(bytes.target);
       ExpectLikePlainSplit(bytes, form);

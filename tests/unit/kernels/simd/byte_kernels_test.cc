@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kernels/bytes/hash.h"
@@ -45,6 +46,22 @@ class Exact {
   size_t size_;
 };
 
+// FormPairs arrays of `capacity` entries, each followed by a guard entry that no table writes.
+struct GuardedPairs {
+  static constexpr uint32_t kGuard = 0x5A5A5A5A;
+
+  explicit GuardedPairs(size_t capacity) : ends(capacity + 1, kGuard), keys(capacity + 1, kGuard) {}
+  FormPairs pairs() { return {ends.data(), keys.data(), ends.size() - 1}; }
+  // The first n entries of both arrays.
+  std::pair<std::vector<uint32_t>, std::vector<uint32_t>> First(size_t n) const {
+    const auto end = static_cast<ptrdiff_t>(n);
+    return {{ends.begin(), ends.begin() + end}, {keys.begin(), keys.begin() + end}};
+  }
+
+  std::vector<uint32_t> ends;
+  std::vector<uint32_t> keys;
+};
+
 struct Checker {
   ByteKernels simd;
   size_t cases = 0;
@@ -71,22 +88,23 @@ struct Checker {
     }
 
     const ByteKernels ref = ScalarByteKernels();
-    for (const size_t max_fields : {v.size() + 1, size_t{3}}) {
-      std::vector<FormField> expected_fields(max_fields);
-      std::vector<FormField> actual_fields(max_fields);
-      const FormSplit expected_split =
-          ref.split_form(v, expected.get(), expected_fields.data(), max_fields);
-      const FormSplit actual_split =
-          simd.split_form(v, actual.get(), actual_fields.data(), max_fields);
-      ASSERT_EQ(actual_split, expected_split);
-      ASSERT_EQ(expected_split.escapes_ok, expected_ok);
+    // Every pair, none, and capacities that end inside a block's separators.
+    for (const size_t capacity : {v.size() + 1, size_t{0}, size_t{3}, size_t{17}, size_t{40}}) {
+      GuardedPairs expected_pairs(capacity);
+      GuardedPairs actual_pairs(capacity);
+      const FormScan expected_scan = ref.split_form(v, expected.get(), expected_pairs.pairs());
+      const FormScan actual_scan = simd.split_form(v, actual.get(), actual_pairs.pairs());
+      ASSERT_EQ(actual_scan, expected_scan);
+      ASSERT_EQ(expected_scan.escapes_ok, expected_ok);
+      ASSERT_EQ(actual_pairs.ends.back(), GuardedPairs::kGuard);
+      ASSERT_EQ(actual_pairs.keys.back(), GuardedPairs::kGuard);
       if (!expected_ok) continue;
-      ASSERT_EQ(std::string_view(actual.get(), actual_split.decoded_size),
-                std::string_view(expected.get(), expected_split.decoded_size));
-      ASSERT_EQ(expected_split.decoded_size, expected_size);  // FormDecode of the whole hit
-      const size_t stored = std::min(expected_split.fields, max_fields);
-      ASSERT_TRUE(std::equal(actual_fields.begin(), actual_fields.begin() + stored,
-                             expected_fields.begin()));
+      ASSERT_EQ(std::string_view(actual.get(), actual_scan.decoded_size),
+                std::string_view(expected.get(), expected_scan.decoded_size));
+      ASSERT_EQ(expected_scan.decoded_size, expected_size);  // FormDecode of the whole hit
+      ASSERT_EQ(expected_scan.pairs, static_cast<size_t>(std::count(v.begin(), v.end(), '&')) + 1);
+      const size_t stored = std::min(expected_scan.pairs, capacity);
+      ASSERT_EQ(actual_pairs.First(stored), expected_pairs.First(stored));
     }
 
     for (const char c : {'&', '=', '%', '\n', '\0', '\xC3', '\xFF'}) {
@@ -423,16 +441,21 @@ TEST_P(ByteKernelsTest, DropInsAgreeWithTheTable) {
   ASSERT_TRUE(FormDecodeSimd("a+b%3Dc%c3%a9", out, &size));
   EXPECT_EQ(std::string_view(out, size), "a b=c\xC3\xA9");
   EXPECT_FALSE(FormDecodeSimd("abc%4", out, &size));
-  FormField fields[4];
-  const FormSplit split = SplitForm("v=1&&t=page%76iew&ni&dt=caf%C3%A9", out, fields, 4);
-  EXPECT_TRUE(split.escapes_ok);
-  EXPECT_TRUE(split.utf8_ok);
-  ASSERT_EQ(split.fields, 4u);
-  EXPECT_EQ(std::string_view(out, split.decoded_size), "v=1&&t=pageview&ni&dt=caf\xC3\xA9");
-  EXPECT_EQ(fields[1], (FormField{5, 6, 7, 15}));     // t = pageview
-  EXPECT_EQ(fields[2], (FormField{16, 18, 18, 18}));  // ni, no value
-  EXPECT_FALSE(SplitForm("dt=%C3", out, fields, 4).utf8_ok);
-  EXPECT_EQ(SplitForm("a=1&b=%zz", out, fields, 4), (FormSplit{false, false, 0, 0}));
+  uint32_t pair_ends[6];
+  uint32_t key_ends[6];
+  const FormPairs pairs{pair_ends, key_ends, 6};
+  const FormScan scan = SplitForm("v=1&&t=page%76iew&ni&dt=caf%C3%A9", out, pairs);
+  EXPECT_TRUE(scan.escapes_ok);
+  EXPECT_TRUE(scan.utf8_ok);
+  ASSERT_EQ(scan.pairs, 5u);
+  EXPECT_EQ(std::string_view(out, scan.decoded_size), "v=1&&t=pageview&ni&dt=caf\xC3\xA9");
+  EXPECT_EQ(std::vector<uint32_t>(pair_ends, pair_ends + 5),
+            (std::vector<uint32_t>{3, 4, 15, 18, 27}));
+  // v ends at its '=', the empty pair at its '&', t at its '=', ni (no value) at its '&'.
+  EXPECT_EQ(std::vector<uint32_t>(key_ends, key_ends + 5),
+            (std::vector<uint32_t>{1, 4, 6, 18, 21}));
+  EXPECT_FALSE(SplitForm("dt=%C3", out, pairs).utf8_ok);
+  EXPECT_EQ(SplitForm("a=1&b=%zz", out, pairs), (FormScan{false, false, 0, 0}));
   EXPECT_EQ(FindByte("abc&def", 7, '&'), 3u);
   EXPECT_EQ(FindAnyOf("/path?q#f", 9, AsciiSet("?#")), 5u);
   uint64_t bits[2];
