@@ -257,24 +257,20 @@ HWY_INLINE hn::Vec512<uint8_t> EscapeValues(const uint8_t* HWY_RESTRICT in, size
 #endif
 }
 
-// Writes base + the index of every set bit of `bits`, in order, to dst[0, popcount), by
-// compressing the lane indices; `offset` is base in every lane. May write 16 entries past the end.
-HWY_INLINE size_t Flatten(uint64_t bits, hn::Vec512<uint32_t> offset, uint32_t* HWY_RESTRICT dst) {
+// The most entries FlattenFew handles (AVX3_DL), and the most it writes past them (AVX3).
+constexpr size_t kFlattenFew = 16;
+constexpr size_t kFlattenSlack = 16;
+
+// Writes offset + the index of every set bit of `bits`, in order, to dst[0, popcount), by
+// compressing the lane indices. AVX3_DL: at most kFlattenFew bits; writes kFlattenFew entries.
+// AVX3: any bits; writes up to kFlattenSlack entries past the last.
+HWY_INLINE void FlattenFew(uint64_t bits, hn::Vec512<uint32_t> offset, uint32_t* HWY_RESTRICT dst) {
   const hn::Full512<uint32_t> d32;
-  const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
 #if HWY_TARGET == HWY_AVX3_DL
-  const Block d;
   const hn::Full128<uint8_t> d8;
-  const auto indices = hn::Compress(hn::Iota(d, 0), MaskOf(bits));
+  const auto indices = hn::Compress(hn::Iota(Block(), 0), MaskOf(bits));
   hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::LowerHalf(d8, hn::LowerHalf(indices))), offset), d32,
              dst);
-  if (count > 16) {  // more than 16 separators in 64 bytes: rare
-    HWY_ALIGN uint8_t lanes[64];
-    hn::Store(indices, d, lanes);
-    for (size_t k = 16; k < count; k += 16) {
-      hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::Load(d8, lanes + k)), offset), d32, dst + k);
-    }
-  }
 #else
   size_t at = 0;
   for (uint32_t chunk = 0; chunk < 64; chunk += 16) {
@@ -284,7 +280,25 @@ HWY_INLINE size_t Flatten(uint64_t bits, hn::Vec512<uint32_t> offset, uint32_t* 
     at += static_cast<size_t>(__builtin_popcount(chunk_bits));
   }
 #endif
-  return count;
+}
+
+// FlattenFew for any bits, writing only dst[0, min(popcount, room)).
+HWY_NOINLINE void FlattenBounded(uint64_t bits, hn::Vec512<uint32_t> offset,
+                                 uint32_t* HWY_RESTRICT dst, size_t room) {
+  uint32_t buffer[64 + kFlattenSlack];
+  const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
+#if HWY_TARGET == HWY_AVX3_DL
+  const hn::Full512<uint32_t> d32;
+  const hn::Full128<uint8_t> d8;
+  uint8_t lanes[64];
+  hn::StoreU(hn::Compress(hn::Iota(Block(), 0), MaskOf(bits)), Block(), lanes);
+  for (size_t k = 0; k < count; k += kFlattenFew) {
+    hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::LoadU(d8, lanes + k)), offset), d32, buffer + k);
+  }
+#else
+  FlattenFew(bits, offset, buffer);
+#endif
+  std::memcpy(dst, buffer, HWY_MIN(count, room) * sizeof(uint32_t));
 }
 
 // Stage 2 of SplitForm: the pair separators of a hit from its separator bitmaps (output
@@ -304,8 +318,17 @@ class PairFlattener {
     const uint64_t starts = (amps << 1) | (after_amp_ ? 1 : 0);
     const uint64_t key_ends = separators & (separators ^ (separators - starts));
     const auto base = hn::Set(hn::Full512<uint32_t>(), static_cast<uint32_t>(o));
-    key_count_ = Append(key_ends, base, pairs_.key_ends, key_count_);
-    end_count_ = Append(amps, base, pairs_.pair_ends, end_count_);
+    // Both arrays have room for FlattenFew's writes (key_count_ >= end_count_): one branch.
+    if (HWY_LIKELY(__builtin_popcountll(separators) <= kFlattenFew &&
+                   key_count_ + kFlattenFew + kFlattenSlack <= pairs_.capacity)) {
+      FlattenFew(key_ends, base, pairs_.key_ends + key_count_);
+      FlattenFew(amps, base, pairs_.pair_ends + end_count_);
+    } else {
+      FlattenNearCapacity(key_ends, base, pairs_.key_ends, key_count_);
+      FlattenNearCapacity(amps, base, pairs_.pair_ends, end_count_);
+    }
+    key_count_ += static_cast<size_t>(__builtin_popcountll(key_ends));
+    end_count_ += static_cast<size_t>(__builtin_popcountll(amps));
     after_amp_ = ((amps >> (63 - __builtin_clzll(separators))) & 1) != 0;
   }
 
@@ -319,29 +342,10 @@ class PairFlattener {
   }
 
  private:
-  // Flatten's writes past its last entry.
-  static constexpr size_t kFlattenSlack = 16;
-
-  // Appends base (in every lane) + the index of every set bit of `bits` to dst[at, ...) as far as
-  // the capacity allows; returns at + their number.
-  HWY_INLINE size_t Append(uint64_t bits, hn::Vec512<uint32_t> base, uint32_t* HWY_RESTRICT dst,
+  // Block's rare case (many separators, or near the capacity): appends to dst[at, capacity).
+  void FlattenNearCapacity(uint64_t bits, hn::Vec512<uint32_t> base, uint32_t* HWY_RESTRICT dst,
                            size_t at) const {
-    const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
-    if (HWY_LIKELY(at + count + kFlattenSlack <= pairs_.capacity)) {
-      Flatten(bits, base, dst + at);
-    } else if (at < pairs_.capacity) {
-      AppendNearCapacity(bits, base, dst + at, pairs_.capacity - at);
-    }
-    return at + count;
-  }
-
-  // Append's rare case: Flatten's extra writes would pass the `room` entries left, so it goes
-  // through a local buffer.
-  static HWY_NOINLINE void AppendNearCapacity(uint64_t bits, hn::Vec512<uint32_t> base,
-                                              uint32_t* HWY_RESTRICT dst, size_t room) {
-    uint32_t buffer[64 + kFlattenSlack];
-    const size_t count = Flatten(bits, base, buffer);
-    std::memcpy(dst, buffer, HWY_MIN(count, room) * sizeof(uint32_t));
+    if (at < pairs_.capacity) FlattenBounded(bits, base, dst + at, pairs_.capacity - at);
   }
 
   FormPairs pairs_;
@@ -352,12 +356,13 @@ class PairFlattener {
 using Positions = PairFlattener;
 
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null and the span
-// of bytes >= 0x80 to `high` when not null.
+// of bytes >= 0x80 (the whole output, or none when it is ASCII) to `high` when not null.
 HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
                            size_t* out_size, PairFlattener* positions, shared::HighSpan* high) {
   const Block d;
   size_t o = 0;
   uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
+  auto any = hn::Zero(d);
   for (size_t i = 0; i < n; i += 64) {
     const uint64_t valid = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1;
     const auto v = LoadBlock(in, i, n);
@@ -386,10 +391,7 @@ HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HW
       }
       positions->Block(amps, equals, o);
     }
-    if (high != nullptr && (BitsOf(hn::TestBit(decoded, hn::Set(d, 0x80))) & keep) != 0) {
-      if (high->begin == high->end) high->begin = o;
-      high->end = o + count;
-    }
+    any = hn::Or(any, decoded);
     if (keep == valid) {
       StoreFirst(decoded, count, out, o, n);
     } else {
@@ -398,6 +400,7 @@ HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HW
     o += count;
   }
   *out_size = o;
+  if (high != nullptr && !hn::AllFalse(d, hn::TestBit(any, hn::Set(d, 0x80)))) *high = {0, o};
   return true;
 }
 #else

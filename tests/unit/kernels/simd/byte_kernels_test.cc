@@ -393,7 +393,7 @@ TEST_P(ByteKernelsTest, SeededRandomBytes) {
 }
 
 // Separators denser than one in four bytes, hundreds of pairs per hit, pairs spanning many
-// 64-byte blocks, all with good escapes, so that every field is compared.
+// 64-byte blocks, all with good escapes, so that every pair's positions are compared.
 TEST_P(ByteKernelsTest, DenseSeparatorsAndManyPairs) {
   const auto repeat = [](std::string_view piece, size_t times) {
     std::string s;
