@@ -43,22 +43,21 @@ class AsciiSet {
 // key/value separators, escapes, '+' spaces and line ends.
 inline constexpr AsciiSet kFormStructurals("&=%+\n");
 
-// Where split_form writes the separators of a hit's pairs ('&'-separated, empty ones
-// included), as positions in the decoded output: pair p runs from pair_ends[p - 1] + 1 (0 for
-// the first) to pair_ends[p]; its key ends at key_ends[p], and its value, when key_ends[p] <
-// pair_ends[p], runs from key_ends[p] + 1 (past the '=') to pair_ends[p]. The caller walks them
-// (an empty pair has pair_ends[p] == its start) and provides both arrays.
-struct FormPairs {
-  uint32_t* pair_ends;  // the '&' after each pair; decoded_size for the last pair
-  uint32_t* key_ends;   // each pair's first '=', or its pair end when it has none
-  size_t capacity;      // entries of each array: only the first `capacity` pairs are stored
+// Where split_form writes the positions in the decoded output of a hit's separators: every
+// '&' and '=' byte of the hit itself (not those decoded from %26 or %3D), in order. The pairs
+// are the runs between the '&'s; a pair's key ends at its first '=' (none: the whole pair is
+// the key and its value is empty). The caller tells the two apart by the output byte at each
+// position and walks them into pairs (as the decoders' SplitFormPairs does).
+struct FormSeparators {
+  uint32_t* positions;
+  size_t capacity;  // entries of `positions`: only the first `capacity` separators are stored
 };
 
 // What split_form found in one hit.
 struct FormScan {
-  bool escapes_ok;  // false: a '%' without two hex digits somewhere (nothing else is valid)
-  bool utf8_ok;     // every decoded key and value is well-formed UTF-8 (kernels/bytes/utf8.h)
-  size_t pairs;     // pairs, empty ones included (one more than the '&' separators)
+  bool escapes_ok;    // false: a '%' without two hex digits somewhere (nothing else is valid)
+  bool utf8_ok;       // every decoded key and value is well-formed UTF-8 (kernels/bytes/utf8.h)
+  size_t separators;  // all of them, stored or not
   size_t decoded_size;
 
   friend bool operator==(const FormScan&, const FormScan&) = default;
@@ -81,14 +80,12 @@ struct ByteKernels {
   // Bitmap of the bytes of p[0, n) in `set`, 64 bytes a word: bit j of bits[w] is set iff
   // p[64 * w + j] is in the set. Writes (n + 63) / 64 words; bits at or past n are zero.
   void (*classify)(const char* p, size_t n, const AsciiSet& set, uint64_t* bits);
-  // Field extraction of one hit (GA v1 rules, kernels/formats/README.md): splits `hit` on '&'
-  // and each pair on its first '=', and decodes every key and value into out (capacity >=
-  // hit.size(), not overlapping hit) as FormDecode does, keeping the separators between them:
-  // out[0, decoded_size) is FormDecode of the whole hit. Checks the escapes and the UTF-8 of
-  // every decoded key and value in the same pass, and writes the separator positions of the
-  // first pairs.capacity pairs to `pairs` (on a bad escape: {false, false, 0, 0}, positions
-  // unspecified). Writes nothing past either array's capacity.
-  FormScan (*split_form)(std::string_view hit, char* out, FormPairs pairs);
+  // Field extraction of one hit (GA v1 rules, kernels/formats/README.md): decodes `hit` into
+  // out (capacity >= hit.size(), not overlapping hit) as FormDecode does, checks its escapes
+  // and the UTF-8 of every key and value (the runs between separators) in the same pass, and
+  // writes the output positions of its first separators.capacity separators (on a bad escape:
+  // {false, false, 0, 0}, positions unspecified). Writes nothing past the capacity.
+  FormScan (*split_form)(std::string_view hit, char* out, FormSeparators separators);
   // out[i] = Hash64(keys[i], seed) (kernels/bytes/hash.h).
   void (*hash64_batch)(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out);
 };

@@ -28,10 +28,11 @@ bool JsonString(const simdjson::dom::object& object, std::string_view key,
   return element.get_string().get(*value) == simdjson::SUCCESS;
 }
 
-size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index) {
-  size_t pos = 0;
-  for (size_t pair = 0; pair < index; ++pair) {
-    pos += bytes.find_byte(form.data() + pos, form.size() - pos, '&') + 1;
+size_t FormSeparatorOffset(const ByteKernels& bytes, std::string_view form, size_t index) {
+  static constexpr AsciiSet kSeparators("&=");
+  size_t pos = bytes.find_any_of(form.data(), form.size(), kSeparators);
+  for (size_t k = 0; k < index; ++k) {
+    pos += 1 + bytes.find_any_of(form.data() + pos + 1, form.size() - pos - 1, kSeparators);
   }
   return pos;
 }

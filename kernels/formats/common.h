@@ -75,13 +75,12 @@ struct HitFields {
 
 enum class FormStatus : uint8_t { kOk, kBadEscape, kInvalidUtf8 };
 
-// Pairs (empty ones included) whose separators one split_form call stores: a GA hit has
-// ~20-40; more take further calls.
-inline constexpr size_t kFormPairBlock = 128;
+// Separators ('&' and '=') whose positions one split_form call stores: a GA hit has ~40-80;
+// more take further calls.
+inline constexpr size_t kFormSeparatorBlock = 256;
 
-// The raw offset in `form` of its pair number `index` (0-based, empty pairs counted; one
-// exists): just past its index-th '&'.
-size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index);
+// The raw offset in `form` of its separator ('&' or '=') number `index` (0-based; one exists).
+size_t FormSeparatorOffset(const ByteKernels& bytes, std::string_view form, size_t index);
 
 // What SplitFormPairs found in a form-encoded list.
 struct FormSplit {
@@ -100,34 +99,46 @@ struct FormSplit {
 template <typename OnPair>
 FormSplit SplitFormPairs(const ByteKernels& bytes, std::string_view form, char* scratch,
                          OnPair&& on_pair) {
-  uint32_t pair_ends[kFormPairBlock];
-  uint32_t key_ends[kFormPairBlock];
-  const FormPairs positions{pair_ends, key_ends, kFormPairBlock};
-  const FormScan whole = bytes.split_form(form, scratch, positions);
+  uint32_t positions[kFormSeparatorBlock];
+  const FormSeparators separators{positions, kFormSeparatorBlock};
+  const FormScan whole = bytes.split_form(form, scratch, separators);
   if (!whole.escapes_ok) return {false, false, 0, 0};
-  FormScan block = whole;
-  char* out = scratch;
+  constexpr size_t kNoKeyEnd = SIZE_MAX;
   size_t fields = 0;
+  size_t start = 0;            // the current pair's offset in scratch
+  size_t key_end = kNoKeyEnd;  // its first '=', once seen
+  const auto end_pair = [&](size_t end) {
+    if (end == start) return;  // an empty pair ("&&")
+    const size_t key = key_end < end ? key_end : end;
+    const size_t value = key_end < end ? key_end + 1 : end;
+    on_pair(std::string_view(scratch + start, key - start),
+            std::string_view(scratch + value, end - value));
+    ++fields;
+  };
+  FormScan block = whole;
+  size_t base = 0;  // the offset in scratch of this call's output
   for (;;) {
-    const size_t stored = block.pairs < kFormPairBlock ? block.pairs : kFormPairBlock;
-    uint32_t start = 0;
-    for (size_t p = 0; p < stored; ++p) {
-      const uint32_t end = pair_ends[p];
-      const uint32_t key_end = key_ends[p];
-      if (end != start) {  // empty pairs ("&&") are skipped
-        const uint32_t value_begin = key_end + (key_end != end ? 1 : 0);
-        on_pair(std::string_view(out + start, key_end - start),
-                std::string_view(out + value_begin, end - value_begin));
-        ++fields;
+    const size_t stored =
+        block.separators < kFormSeparatorBlock ? block.separators : kFormSeparatorBlock;
+    for (size_t k = 0; k < stored; ++k) {
+      const size_t pos = base + positions[k];
+      if (scratch[pos] == '=') {
+        key_end = key_end < pos ? key_end : pos;
+        continue;
       }
-      start = end + 1;
+      end_pair(pos);
+      start = pos + 1;
+      key_end = kNoKeyEnd;
     }
-    if (block.pairs <= kFormPairBlock) return {true, whole.utf8_ok, fields, whole.decoded_size};
-    // The rest of the list, decoded again after the pairs already passed on (decoding never
-    // grows a pair, so it still fits in form.size() bytes).
-    out += start;
-    form.remove_prefix(FormPairOffset(bytes, form, kFormPairBlock));
-    block = bytes.split_form(form, out, positions);
+    if (block.separators <= kFormSeparatorBlock) {
+      end_pair(base + block.decoded_size);
+      return {true, whole.utf8_ok, fields, whole.decoded_size};
+    }
+    // The rest of the list after the last stored separator, decoded again to the same bytes
+    // (no escape spans a separator).
+    form.remove_prefix(FormSeparatorOffset(bytes, form, kFormSeparatorBlock - 1) + 1);
+    base += positions[kFormSeparatorBlock - 1] + 1;
+    block = bytes.split_form(form, scratch + base, separators);
   }
 }
 

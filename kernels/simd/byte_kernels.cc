@@ -116,30 +116,20 @@ constexpr std::array<uint8_t, 128> MakeHexTable(bool high) {
 alignas(64) constexpr std::array<uint8_t, 128> kHexHigh = MakeHexTable(true);
 alignas(64) constexpr std::array<uint8_t, 128> kHexLow = MakeHexTable(false);
 
-// Writes the separator positions of a hit's pairs (FormPairs) from its '&' and '=' separators,
-// given in order with their positions in the decoded output.
-class PairPositions {
+// Writes the output positions of a hit's separators (FormSeparators), given in order.
+class SeparatorPositions {
  public:
-  explicit PairPositions(FormPairs pairs) : pairs_(pairs) {}
+  explicit SeparatorPositions(FormSeparators separators) : separators_(separators) {}
 
-  void Separator(size_t pos, bool pair_end) {
-    const bool stored = count_ < pairs_.capacity;
-    if (!key_ended_ && stored) pairs_.key_ends[count_] = static_cast<uint32_t>(pos);
-    key_ended_ = !pair_end;
-    if (!pair_end) return;
-    if (stored) pairs_.pair_ends[count_] = static_cast<uint32_t>(pos);
+  void Separator(size_t pos) {
+    if (count_ < separators_.capacity) separators_.positions[count_] = static_cast<uint32_t>(pos);
     ++count_;
   }
-  // Ends the last pair at the end of the decoded output; returns the number of pairs.
-  size_t Finish(size_t end) {
-    Separator(end, true);
-    return count_;
-  }
+  size_t count() const { return count_; }
 
  private:
-  FormPairs pairs_;
+  FormSeparators separators_;
   size_t count_ = 0;
-  bool key_ended_ = false;  // the current pair has had its first separator
 };
 
 // The output bytes [begin, end) hold every byte >= 0x80 of a decoded hit (begin == end: none).
@@ -196,19 +186,22 @@ using BlockMask = hn::Mask512<uint8_t>;
 HWY_INLINE uint64_t BitsOf(BlockMask m) { return static_cast<uint64_t>(m.raw); }
 HWY_INLINE BlockMask MaskOf(uint64_t bits) { return BlockMask{static_cast<__mmask64>(bits)}; }
 
-// in[at, at + 64), with zeros at and past n (at may be past n).
+// in[at, at + 64), with zeros at and past n (at may be past n). kInside: at + 64 <= n.
+template <bool kInside>
 HWY_INLINE hn::Vec512<uint8_t> LoadBlock(const uint8_t* HWY_RESTRICT in, size_t at, size_t n) {
   const Block d;
-  if (at + 64 <= n) return hn::LoadU(d, in + at);
+  if (kInside || at + 64 <= n) return hn::LoadU(d, in + at);
   if (at >= n) return hn::Zero(d);  // no pointer past in + n
   return hn::MaskedLoad(hn::FirstN(d, n - at), d, in + at);
 }
 
 // Writes the first `count` lanes of v to out[o, o + count); out holds `capacity` bytes.
+// kInside: o + 64 <= capacity.
+template <bool kInside>
 HWY_INLINE void StoreFirst(hn::Vec512<uint8_t> v, size_t count, uint8_t* HWY_RESTRICT out, size_t o,
                            size_t capacity) {
   const Block d;
-  if (o + 64 <= capacity) {
+  if (kInside || o + 64 <= capacity) {
     hn::StoreU(v, d, out + o);
   } else {
     hn::BlendedStore(v, hn::FirstN(d, count), d, out + o);
@@ -218,19 +211,21 @@ HWY_INLINE void StoreFirst(hn::Vec512<uint8_t> v, size_t count, uint8_t* HWY_RES
 // Writes the lanes of v set in `keep`, in order, to out[o, ...). Compress is vpcompressb to a
 // register on AVX3_DL (the memory form is microcoded on AMD Zen 4) and four vpcompressd of
 // widened quarters on AVX3, which beats a byte shuffle from kCompact per 8 lanes there.
+template <bool kInside>
 HWY_INLINE void StoreKept(hn::Vec512<uint8_t> v, uint64_t keep, uint8_t* HWY_RESTRICT out, size_t o,
                           size_t capacity) {
   const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
-  StoreFirst(hn::Compress(v, MaskOf(keep)), count, out, o, capacity);
+  StoreFirst<kInside>(hn::Compress(v, MaskOf(keep)), count, out, o, capacity);
 }
 
 // The byte that an escape at each lane of in[i, i + 64) decodes to, from the bytes at +1 and
-// +2; `ok` gets the lanes where both are hex digits.
+// +2; `ok` gets the lanes where both are hex digits. kInside: i + 66 <= n.
+template <bool kInside>
 HWY_INLINE hn::Vec512<uint8_t> EscapeValues(const uint8_t* HWY_RESTRICT in, size_t i, size_t n,
                                             uint64_t* ok) {
   const Block d;
-  const auto high = LoadBlock(in, i + 1, n);
-  const auto low = LoadBlock(in, i + 2, n);
+  const auto high = LoadBlock<kInside>(in, i + 1, n);
+  const auto low = LoadBlock<kInside>(in, i + 2, n);
 #if HWY_TARGET == HWY_AVX3_DL
   // Two permutes of 128-entry tables (VBMI); they read 7 bits, so bytes >= 0x80 are no digits
   // by their sign.
@@ -301,122 +296,113 @@ HWY_NOINLINE void FlattenBounded(uint64_t bits, hn::Vec512<uint32_t> offset,
   std::memcpy(dst, buffer, HWY_MIN(count, room) * sizeof(uint32_t));
 }
 
-// Stage 2 of SplitForm: the pair separators of a hit from its separator bitmaps (output
-// positions). Per block, the '&' positions and the key end of every pair (its first '=', or
-// its '&' when it has none) are flattened straight into the caller's FormPairs arrays, which
-// stay aligned pair by pair, without a branch per separator.
-class PairFlattener {
+// Stage 2 of SplitForm: the output positions of a hit's separators from their bitmaps, block
+// by block flattened straight into the caller's FormSeparators array.
+class SeparatorFlattener {
  public:
-  explicit PairFlattener(FormPairs pairs) : pairs_(pairs) {}
+  explicit SeparatorFlattener(FormSeparators separators) : separators_(separators) {}
 
-  // The '&' and '=' bits of the block of output bytes [o, o + 64).
-  void Block(uint64_t amps, uint64_t equals, size_t o) {
-    const uint64_t separators = amps | equals;
-    if (separators == 0) return;
-    // A separator ends a key iff it is the first at or after a pair start (just past a '&', or
-    // the first lane when the pair is open): subtracting a start borrows up to that separator.
-    const uint64_t starts = (amps << 1) | (after_amp_ ? 1 : 0);
-    const uint64_t key_ends = separators & (separators ^ (separators - starts));
+  // The separator bits of the block of output bytes [o, o + 64).
+  void Block(uint64_t bits, size_t o) {
     const auto base = hn::Set(hn::Full512<uint32_t>(), static_cast<uint32_t>(o));
-    // Both arrays have room for FlattenFew's writes (key_count_ >= end_count_): one branch.
-    if (HWY_LIKELY(__builtin_popcountll(separators) <= kFlattenFew &&
-                   key_count_ + kFlattenFew + kFlattenSlack <= pairs_.capacity)) {
-      FlattenFew(key_ends, base, pairs_.key_ends + key_count_);
-      FlattenFew(amps, base, pairs_.pair_ends + end_count_);
-    } else {
-      FlattenNearCapacity(key_ends, base, pairs_.key_ends, key_count_);
-      FlattenNearCapacity(amps, base, pairs_.pair_ends, end_count_);
+    if (HWY_LIKELY(__builtin_popcountll(bits) <= kFlattenFew &&
+                   count_ + kFlattenFew + kFlattenSlack <= separators_.capacity)) {
+      FlattenFew(bits, base, separators_.positions + count_);
+    } else if (count_ < separators_.capacity) {  // many separators, or near the capacity
+      FlattenBounded(bits, base, separators_.positions + count_, separators_.capacity - count_);
     }
-    key_count_ += static_cast<size_t>(__builtin_popcountll(key_ends));
-    end_count_ += static_cast<size_t>(__builtin_popcountll(amps));
-    after_amp_ = ((amps >> (63 - __builtin_clzll(separators))) & 1) != 0;
+    count_ += static_cast<size_t>(__builtin_popcountll(bits));
   }
-
-  // Ends the last pair at the end of the decoded output; returns the number of pairs.
-  size_t Finish(size_t size) {
-    if (end_count_ < pairs_.capacity) {
-      pairs_.pair_ends[end_count_] = static_cast<uint32_t>(size);
-      if (key_count_ == end_count_) pairs_.key_ends[end_count_] = static_cast<uint32_t>(size);
-    }
-    return end_count_ + 1;
-  }
+  size_t count() const { return count_; }
 
  private:
-  // Block's rare case (many separators, or near the capacity): appends to dst[at, capacity).
-  void FlattenNearCapacity(uint64_t bits, hn::Vec512<uint32_t> base, uint32_t* HWY_RESTRICT dst,
-                           size_t at) const {
-    if (at < pairs_.capacity) FlattenBounded(bits, base, dst + at, pairs_.capacity - at);
-  }
-
-  FormPairs pairs_;
-  bool after_amp_ = true;
-  size_t end_count_ = 0;
-  size_t key_count_ = 0;
+  FormSeparators separators_;
+  size_t count_ = 0;
 };
-using Positions = PairFlattener;
+using Positions = SeparatorFlattener;
+
+// What DecodeForm carries from one 64-byte block to the next.
+struct FormDecodeState {
+  size_t o;                 // output bytes so far
+  uint64_t digits_ahead;    // lanes of the next block that are digits of this one's escapes
+  hn::Vec512<uint8_t> any;  // the OR of the decoded blocks
+};
+
+// One 64-byte block of DecodeForm at in[i]. kInside: the block and the escape digits after it
+// lie inside the input (i + 66 <= n), so no load or store needs a mask.
+template <bool kInside>
+HWY_INLINE bool DecodeBlock(const uint8_t* HWY_RESTRICT in, size_t n, size_t i,
+                            uint8_t* HWY_RESTRICT out, SeparatorFlattener* positions,
+                            FormDecodeState* state) {
+  const Block d;
+  const uint64_t valid = kInside || n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1;
+  const auto v = LoadBlock<kInside>(in, i, n);
+  const uint64_t escapes = BitsOf(hn::Eq(v, hn::Set(d, '%')));
+  auto decoded = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
+  uint64_t keep = valid & ~state->digits_ahead;
+  state->digits_ahead = 0;
+  if (escapes != 0) {
+    // Every '%' starts an escape (a '%' is no hex digit); zeros past n are none either.
+    uint64_t digits_ok = 0;
+    const auto values = EscapeValues<kInside>(in, i, n, &digits_ok);
+    if ((escapes & ~digits_ok) != 0) return false;
+    decoded = hn::IfThenElse(MaskOf(escapes), values, decoded);
+    keep &= ~((escapes << 1) | (escapes << 2));
+    state->digits_ahead = (escapes >> 62) | (escapes >> 63);
+  }
+  const size_t o = state->o;
+  if (positions != nullptr) {
+    // Digit lanes are hex digits, never separators: compress the bits to output lanes (they
+    // are the input lanes when no lane is dropped).
+    uint64_t separators = BitsOf(hn::Or(hn::Eq(v, hn::Set(d, '&')), hn::Eq(v, hn::Set(d, '='))));
+    if (keep != valid) separators = _pext_u64(separators, keep);
+    positions->Block(separators, o);
+  }
+  state->any = hn::Or(state->any, decoded);
+  // The output never runs ahead of the input: o + 64 <= i + 64 <= n inside.
+  if (keep == valid) {
+    StoreFirst<kInside>(decoded, static_cast<size_t>(__builtin_popcountll(keep)), out, o, n);
+  } else {
+    StoreKept<kInside>(decoded, keep, out, o, n);
+  }
+  state->o = o + static_cast<size_t>(__builtin_popcountll(keep));
+  return true;
+}
 
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null and the span
 // of bytes >= 0x80 (the whole output, or none when it is ASCII) to `high` when not null.
 HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                           size_t* out_size, PairFlattener* positions, shared::HighSpan* high) {
+                           size_t* out_size, SeparatorFlattener* positions,
+                           shared::HighSpan* high) {
   const Block d;
-  size_t o = 0;
-  uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
-  auto any = hn::Zero(d);
-  for (size_t i = 0; i < n; i += 64) {
-    const uint64_t valid = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1;
-    const auto v = LoadBlock(in, i, n);
-    const uint64_t escapes = BitsOf(hn::Eq(v, hn::Set(d, '%')));
-    auto decoded = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
-    uint64_t keep = valid & ~digits_ahead;
-    digits_ahead = 0;
-    if (escapes != 0) {
-      // Every '%' starts an escape (a '%' is no hex digit); zeros past n are none either.
-      uint64_t digits_ok = 0;
-      const auto values = EscapeValues(in, i, n, &digits_ok);
-      if ((escapes & ~digits_ok) != 0) return false;
-      decoded = hn::IfThenElse(MaskOf(escapes), values, decoded);
-      keep &= ~((escapes << 1) | (escapes << 2));
-      digits_ahead = (escapes >> 62) | (escapes >> 63);
-    }
-    const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
-    if (positions != nullptr) {
-      // Digit lanes are hex digits, never separators: compress the bits to output lanes (they
-      // are the input lanes when no lane is dropped).
-      uint64_t amps = BitsOf(hn::Eq(v, hn::Set(d, '&')));
-      uint64_t equals = BitsOf(hn::Eq(v, hn::Set(d, '=')));
-      if (keep != valid) {
-        amps = _pext_u64(amps, keep);
-        equals = _pext_u64(equals, keep);
-      }
-      positions->Block(amps, equals, o);
-    }
-    any = hn::Or(any, decoded);
-    if (keep == valid) {
-      StoreFirst(decoded, count, out, o, n);
-    } else {
-      StoreKept(decoded, keep, out, o, n);
-    }
-    o += count;
+  FormDecodeState state{0, 0, hn::Zero(d)};
+  size_t i = 0;
+  for (; i + 66 <= n; i += 64) {
+    if (!DecodeBlock<true>(in, n, i, out, positions, &state)) return false;
   }
-  *out_size = o;
-  if (high != nullptr && !hn::AllFalse(d, hn::TestBit(any, hn::Set(d, 0x80)))) *high = {0, o};
+  for (; i < n; i += 64) {
+    if (!DecodeBlock<false>(in, n, i, out, positions, &state)) return false;
+  }
+  *out_size = state.o;
+  if (high != nullptr && !hn::AllFalse(d, hn::TestBit(state.any, hn::Set(d, 0x80)))) {
+    *high = {0, state.o};
+  }
   return true;
 }
 #else
-using Positions = shared::PairPositions;
+using Positions = shared::SeparatorPositions;
 
 // The reference loop, for components too short to fill a vector (and the one-lane target).
 // Reports '&' and '=' to `positions` when not null.
 inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_size,
-                        shared::PairPositions* positions) {
+                        shared::SeparatorPositions* positions) {
   size_t o = 0;
   for (size_t i = 0; i < n; ++i) {
     const uint8_t c = in[i];
     if (c == '+') {
       out[o++] = ' ';
     } else if (c != '%') {
-      if (positions != nullptr && (c == '&' || c == '=')) positions->Separator(o, c == '&');
+      if (positions != nullptr && (c == '&' || c == '=')) positions->Separator(o);
       out[o++] = c;
     } else {
       if (n - i < 3) return false;
@@ -432,35 +418,25 @@ inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_s
 }
 
 #if HWY_TARGET != HWY_SCALAR
-// The lanes of a vector that are '&' or '=', and which of them are '&', as bits.
-struct SeparatorBits {
-  uint64_t all;
-  uint64_t pair_ends;
-};
-
+// The lanes of a vector that are '&' or '=', as bits.
 template <class D>
-HWY_INLINE SeparatorBits FindSeparators(D d, hn::Vec<D> v) {
-  const auto amp = hn::Eq(v, hn::Set(d, '&'));
-  uint8_t amp_bytes[8] = {};
-  uint8_t all_bytes[8] = {};
-  hn::StoreMaskBits(d, amp, amp_bytes);
-  hn::StoreMaskBits(d, hn::Or(amp, hn::Eq(v, hn::Set(d, '='))), all_bytes);
-  SeparatorBits bits;
-  std::memcpy(&bits.all, all_bytes, 8);
-  std::memcpy(&bits.pair_ends, amp_bytes, 8);
+HWY_INLINE uint64_t FindSeparators(D d, hn::Vec<D> v) {
+  uint8_t bytes[8] = {};
+  hn::StoreMaskBits(d, hn::Or(hn::Eq(v, hn::Set(d, '&')), hn::Eq(v, hn::Set(d, '='))), bytes);
+  uint64_t bits;
+  std::memcpy(&bits, bytes, 8);
   return bits;
 }
 
 // Reports the separators of a decoded vector or chunk: lane k lands at out position
 // o + k - (dropped lanes below k).
-inline void ReportSeparators(SeparatorBits separators, uint32_t dropped, size_t o,
-                             shared::PairPositions* positions) {
-  for (uint64_t bits = separators.all; bits != 0; bits &= bits - 1) {
+inline void ReportSeparators(uint64_t separators, uint32_t dropped, size_t o,
+                             shared::SeparatorPositions* positions) {
+  for (uint64_t bits = separators; bits != 0; bits &= bits - 1) {
     const int k = __builtin_ctzll(bits);
     // Only 16-lane chunks drop lanes, so k < 16 whenever `dropped` is not zero.
     const int below = dropped == 0 ? 0 : __builtin_popcount(dropped & ((uint32_t{1} << k) - 1));
-    positions->Separator(o + static_cast<size_t>(k - below),
-                         ((separators.pair_ends >> k) & 1) != 0);
+    positions->Separator(o + static_cast<size_t>(k - below));
   }
 }
 
@@ -471,7 +447,7 @@ inline void ReportSeparators(SeparatorBits separators, uint32_t dropped, size_t 
 // Separators go to `positions` (when not null) at out position + `report_offset`. Returns false
 // on a bad escape anywhere in the chunk.
 HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_t* HWY_RESTRICT out,
-                            size_t* i, size_t* o, shared::PairPositions* positions,
+                            size_t* i, size_t* o, shared::SeparatorPositions* positions,
                             size_t report_offset = 0) {
   const hn::Full128<uint8_t> d;
   const auto v = hn::LoadU(d, in + *i);
@@ -518,7 +494,7 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
 
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null.
 bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                       size_t* out_size, shared::PairPositions* positions) {
+                       size_t* out_size, shared::SeparatorPositions* positions) {
 #if HWY_TARGET == HWY_SCALAR
   return DecodeShort(in, n, out, out_size, positions);
 #else
@@ -569,7 +545,7 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
 // FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null, and the
 // whole output as the span of bytes >= 0x80 to `high` when not null.
 bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, shared::PairPositions* positions, shared::HighSpan* high) {
+                size_t* out_size, shared::SeparatorPositions* positions, shared::HighSpan* high) {
   if (!DecodeWithVectors(in, n, out, out_size, positions)) return false;
   if (high != nullptr) *high = {0, *out_size};
   return true;
@@ -656,19 +632,18 @@ bool IsValidUtf8Simd(std::string_view bytes) {
 #endif
 }
 
-FormScan SplitForm(std::string_view hit, char* out, FormPairs pairs) {
-  Positions positions(pairs);
+FormScan SplitForm(std::string_view hit, char* out, FormSeparators separators) {
+  Positions positions(separators);
   shared::HighSpan high;
   size_t size = 0;
   if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &positions,
                   &high)) {
     return {false, false, 0, 0};
   }
-  const size_t count = positions.Finish(size);
   // Most hits decode to ASCII only: no call for an empty span.
   const bool utf8_ok =
       high.begin == high.end || IsValidUtf8Simd({out + high.begin, high.end - high.begin});
-  return {true, utf8_ok, count, size};
+  return {true, utf8_ok, positions.count(), size};
 }
 
 // ---------------------------------------------------------------- scanning
@@ -845,8 +820,8 @@ void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
   HWY_DYNAMIC_DISPATCH(Classify)(p, n, set, bits);
 }
 
-FormScan SplitForm(std::string_view hit, char* out, FormPairs pairs) {
-  return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, pairs);
+FormScan SplitForm(std::string_view hit, char* out, FormSeparators separators) {
+  return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, separators);
 }
 
 std::vector<SimdTarget> SupportedSimdTargets() {

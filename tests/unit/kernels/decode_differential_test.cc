@@ -146,8 +146,8 @@ TEST_F(DecodeDifferentialTest, SeededRandomMutations) {
 // The comparison is sensitive: a table whose split_form passes invalid UTF-8 is caught.
 TEST_F(DecodeDifferentialTest, ATableThatDiffersIsCaught) {
   ByteKernels lenient = ScalarByteKernels();
-  lenient.split_form = [](std::string_view hit, char* out, FormPairs pairs) {
-    FormScan scan = ScalarByteKernels().split_form(hit, out, pairs);
+  lenient.split_form = [](std::string_view hit, char* out, FormSeparators separators) {
+    FormScan scan = ScalarByteKernels().split_form(hit, out, separators);
     scan.utf8_ok = true;
     return scan;
   };

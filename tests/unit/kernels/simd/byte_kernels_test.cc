@@ -11,7 +11,6 @@
 #include <random>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "kernels/bytes/hash.h"
@@ -46,20 +45,17 @@ class Exact {
   size_t size_;
 };
 
-// FormPairs arrays of `capacity` entries, each followed by a guard entry that no table writes.
-struct GuardedPairs {
+// A FormSeparators array of `capacity` entries followed by a guard entry that no table writes.
+struct GuardedSeparators {
   static constexpr uint32_t kGuard = 0x5A5A5A5A;
 
-  explicit GuardedPairs(size_t capacity) : ends(capacity + 1, kGuard), keys(capacity + 1, kGuard) {}
-  FormPairs pairs() { return {ends.data(), keys.data(), ends.size() - 1}; }
-  // The first n entries of both arrays.
-  std::pair<std::vector<uint32_t>, std::vector<uint32_t>> First(size_t n) const {
-    const auto end = static_cast<ptrdiff_t>(n);
-    return {{ends.begin(), ends.begin() + end}, {keys.begin(), keys.begin() + end}};
+  explicit GuardedSeparators(size_t capacity) : positions(capacity + 1, kGuard) {}
+  FormSeparators separators() { return {positions.data(), positions.size() - 1}; }
+  std::vector<uint32_t> First(size_t n) const {
+    return {positions.begin(), positions.begin() + static_cast<ptrdiff_t>(n)};
   }
 
-  std::vector<uint32_t> ends;
-  std::vector<uint32_t> keys;
+  std::vector<uint32_t> positions;
 };
 
 struct Checker {
@@ -88,23 +84,24 @@ struct Checker {
     }
 
     const ByteKernels ref = ScalarByteKernels();
-    // Every pair, none, and capacities that end inside a block's separators.
+    // Every separator, none, and capacities that end inside a block's separators.
     for (const size_t capacity : {v.size() + 1, size_t{0}, size_t{3}, size_t{17}, size_t{40}}) {
-      GuardedPairs expected_pairs(capacity);
-      GuardedPairs actual_pairs(capacity);
-      const FormScan expected_scan = ref.split_form(v, expected.get(), expected_pairs.pairs());
-      const FormScan actual_scan = simd.split_form(v, actual.get(), actual_pairs.pairs());
+      GuardedSeparators expected_separators(capacity);
+      GuardedSeparators actual_separators(capacity);
+      const FormScan expected_scan =
+          ref.split_form(v, expected.get(), expected_separators.separators());
+      const FormScan actual_scan = simd.split_form(v, actual.get(), actual_separators.separators());
       ASSERT_EQ(actual_scan, expected_scan);
       ASSERT_EQ(expected_scan.escapes_ok, expected_ok);
-      ASSERT_EQ(actual_pairs.ends.back(), GuardedPairs::kGuard);
-      ASSERT_EQ(actual_pairs.keys.back(), GuardedPairs::kGuard);
+      ASSERT_EQ(actual_separators.positions.back(), GuardedSeparators::kGuard);
       if (!expected_ok) continue;
       ASSERT_EQ(std::string_view(actual.get(), actual_scan.decoded_size),
                 std::string_view(expected.get(), expected_scan.decoded_size));
       ASSERT_EQ(expected_scan.decoded_size, expected_size);  // FormDecode of the whole hit
-      ASSERT_EQ(expected_scan.pairs, static_cast<size_t>(std::count(v.begin(), v.end(), '&')) + 1);
-      const size_t stored = std::min(expected_scan.pairs, capacity);
-      ASSERT_EQ(actual_pairs.First(stored), expected_pairs.First(stored));
+      ASSERT_EQ(expected_scan.separators, static_cast<size_t>(std::count(v.begin(), v.end(), '&') +
+                                                              std::count(v.begin(), v.end(), '=')));
+      const size_t stored = std::min(expected_scan.separators, capacity);
+      ASSERT_EQ(actual_separators.First(stored), expected_separators.First(stored));
     }
 
     for (const char c : {'&', '=', '%', '\n', '\0', '\xC3', '\xFF'}) {
@@ -393,7 +390,7 @@ TEST_P(ByteKernelsTest, SeededRandomBytes) {
 }
 
 // Separators denser than one in four bytes, hundreds of pairs per hit, pairs spanning many
-// 64-byte blocks, all with good escapes, so that every pair's positions are compared.
+// 64-byte blocks, all with good escapes, so that every separator position is compared.
 TEST_P(ByteKernelsTest, DenseSeparatorsAndManyPairs) {
   const auto repeat = [](std::string_view piece, size_t times) {
     std::string s;
@@ -441,21 +438,18 @@ TEST_P(ByteKernelsTest, DropInsAgreeWithTheTable) {
   ASSERT_TRUE(FormDecodeSimd("a+b%3Dc%c3%a9", out, &size));
   EXPECT_EQ(std::string_view(out, size), "a b=c\xC3\xA9");
   EXPECT_FALSE(FormDecodeSimd("abc%4", out, &size));
-  uint32_t pair_ends[6];
-  uint32_t key_ends[6];
-  const FormPairs pairs{pair_ends, key_ends, 6};
-  const FormScan scan = SplitForm("v=1&&t=page%76iew&ni&dt=caf%C3%A9", out, pairs);
+  uint32_t positions[8];
+  const FormSeparators separators{positions, 8};
+  const FormScan scan = SplitForm("v=1&&t=page%76iew&ni&dt=caf%C3%A9", out, separators);
   EXPECT_TRUE(scan.escapes_ok);
   EXPECT_TRUE(scan.utf8_ok);
-  ASSERT_EQ(scan.pairs, 5u);
+  ASSERT_EQ(scan.separators, 7u);
   EXPECT_EQ(std::string_view(out, scan.decoded_size), "v=1&&t=pageview&ni&dt=caf\xC3\xA9");
-  EXPECT_EQ(std::vector<uint32_t>(pair_ends, pair_ends + 5),
-            (std::vector<uint32_t>{3, 4, 15, 18, 27}));
-  // v ends at its '=', the empty pair at its '&', t at its '=', ni (no value) at its '&'.
-  EXPECT_EQ(std::vector<uint32_t>(key_ends, key_ends + 5),
-            (std::vector<uint32_t>{1, 4, 6, 18, 21}));
-  EXPECT_FALSE(SplitForm("dt=%C3", out, pairs).utf8_ok);
-  EXPECT_EQ(SplitForm("a=1&b=%zz", out, pairs), (FormScan{false, false, 0, 0}));
+  // Every '=' and '&' of the hit at its output position (the %76 escape shifts the later ones).
+  EXPECT_EQ(std::vector<uint32_t>(positions, positions + 7),
+            (std::vector<uint32_t>{1, 3, 4, 6, 15, 18, 21}));
+  EXPECT_FALSE(SplitForm("dt=%C3", out, separators).utf8_ok);
+  EXPECT_EQ(SplitForm("a=1&b=%zz", out, separators), (FormScan{false, false, 0, 0}));
   EXPECT_EQ(FindByte("abc&def", 7, '&'), 3u);
   EXPECT_EQ(FindAnyOf("/path?q#f", 9, AsciiSet("?#")), 5u);
   uint64_t bits[2];
