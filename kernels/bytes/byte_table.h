@@ -43,25 +43,24 @@ class AsciiSet {
 // key/value separators, escapes, '+' spaces and line ends.
 inline constexpr AsciiSet kFormStructurals("&=%+\n");
 
-// One pair of a form-urlencoded hit: offsets of its decoded key and value in the output buffer.
-// A pair without '=' has an empty value (value_begin == value_end == key_end).
-struct FormField {
-  uint32_t key_begin;
-  uint32_t key_end;
-  uint32_t value_begin;
-  uint32_t value_end;
-
-  friend bool operator==(const FormField&, const FormField&) = default;
+// Where split_form writes the positions in the decoded output of a hit's separators: every
+// '&' and '=' byte of the hit itself (not those decoded from %26 or %3D), in order. The pairs
+// are the runs between the '&'s; a pair's key ends at its first '=' (none: the whole pair is
+// the key and its value is empty). The caller tells the two apart by the output byte at each
+// position and walks them into pairs (as the decoders' SplitFormPairs does).
+struct FormSeparators {
+  uint32_t* positions;
+  size_t capacity;  // entries of `positions`: only the first `capacity` separators are stored
 };
 
-// What SplitForm found in one hit.
-struct FormSplit {
-  bool escapes_ok;  // false: a '%' without two hex digits somewhere (nothing else is valid)
-  bool utf8_ok;     // every decoded key and value is well-formed UTF-8 (kernels/bytes/utf8.h)
-  size_t fields;    // non-empty pairs; only the first max_fields are stored
+// What split_form found in one hit.
+struct FormScan {
+  bool escapes_ok;    // false: a '%' without two hex digits somewhere (nothing else is valid)
+  bool utf8_ok;       // every decoded key and value is well-formed UTF-8 (kernels/bytes/utf8.h)
+  size_t separators;  // all of them, stored or not
   size_t decoded_size;
 
-  friend bool operator==(const FormSplit&, const FormSplit&) = default;
+  friend bool operator==(const FormScan&, const FormScan&) = default;
 };
 
 // One implementation of every byte kernel. The decoders take a table once per batch (from
@@ -81,12 +80,12 @@ struct ByteKernels {
   // Bitmap of the bytes of p[0, n) in `set`, 64 bytes a word: bit j of bits[w] is set iff
   // p[64 * w + j] is in the set. Writes (n + 63) / 64 words; bits at or past n are zero.
   void (*classify)(const char* p, size_t n, const AsciiSet& set, uint64_t* bits);
-  // Field extraction of one hit (GA v1 rules, kernels/formats/README.md): splits `hit` on '&'
-  // (empty pairs skipped) and each pair on its first '=', and decodes every key and value into
-  // out (capacity >= hit.size(), not overlapping hit) as FormDecode does, keeping the
-  // separators between them: out[0, decoded_size) is FormDecode of the whole hit. Checks the
-  // escapes and the UTF-8 of every decoded key and value in the same pass.
-  FormSplit (*split_form)(std::string_view hit, char* out, FormField* fields, size_t max_fields);
+  // Field extraction of one hit (GA v1 rules, kernels/formats/README.md): decodes `hit` into
+  // out (capacity >= hit.size(), not overlapping hit) as FormDecode does, checks its escapes
+  // and the UTF-8 of every key and value (the runs between separators) in the same pass, and
+  // writes the output positions of its first separators.capacity separators (on a bad escape:
+  // {false, false, 0, 0}, positions unspecified). Writes nothing past the capacity.
+  FormScan (*split_form)(std::string_view hit, char* out, FormSeparators separators);
   // out[i] = Hash64(keys[i], seed) (kernels/bytes/hash.h).
   void (*hash64_batch)(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out);
 };

@@ -2,8 +2,6 @@
 // behaviour every other table must reproduce bit for bit.
 #include "kernels/bytes/scalar_kernels.h"
 
-#include <algorithm>
-
 #include "kernels/bytes/hash.h"
 #include "kernels/bytes/url_encoding.h"
 #include "kernels/bytes/utf8.h"
@@ -34,41 +32,25 @@ void ReferenceClassify(const char* p, size_t n, const AsciiSet& set, uint64_t* b
   }
 }
 
-// Field extraction the plain way: FormDecode and IsValidUtf8 per key and value.
-FormSplit ReferenceSplitForm(std::string_view hit, char* out, FormField* fields,
-                             size_t max_fields) {
-  size_t o = 0;
+// Field extraction the plain way: FormDecode and IsValidUtf8 of the whole hit (its '&' and '='
+// are ASCII, so no sequence spans a key or value: the output is valid iff each of them is),
+// then the separators' output positions from a scan of the hit (every escape drops 2 bytes).
+FormScan ReferenceSplitForm(std::string_view hit, char* out, FormSeparators separators) {
+  size_t size = 0;
+  if (!FormDecode(hit, out, &size)) return {false, false, 0, 0};
   size_t count = 0;
-  bool utf8_ok = true;
-  size_t start = 0;
-  while (true) {
-    const size_t amp = std::min(hit.find('&', start), hit.size());
-    const std::string_view pair = hit.substr(start, amp - start);
-    const size_t equals = pair.find('=');
-    size_t key_size = 0;
-    if (!FormDecode(pair.substr(0, equals), out + o, &key_size)) return {false, false, 0, 0};
-    FormField field{static_cast<uint32_t>(o), static_cast<uint32_t>(o + key_size), 0, 0};
-    utf8_ok = utf8_ok && IsValidUtf8({out + o, key_size});
-    o += key_size;
-    field.value_begin = field.value_end = field.key_end;
-    if (equals != std::string_view::npos) {
-      out[o++] = '=';
-      size_t value_size = 0;
-      if (!FormDecode(pair.substr(equals + 1), out + o, &value_size)) return {false, false, 0, 0};
-      utf8_ok = utf8_ok && IsValidUtf8({out + o, value_size});
-      field.value_begin = static_cast<uint32_t>(o);
-      o += value_size;
-      field.value_end = static_cast<uint32_t>(o);
-    }
-    if (!pair.empty()) {
-      if (count < max_fields) fields[count] = field;
+  size_t dropped = 0;
+  for (size_t i = 0; i < hit.size(); ++i) {
+    if (hit[i] == '%') {
+      dropped += 2;
+      i += 2;
+    } else if (hit[i] == '&' || hit[i] == '=') {
+      if (count < separators.capacity)
+        separators.positions[count] = static_cast<uint32_t>(i - dropped);
       ++count;
     }
-    if (amp == hit.size()) break;
-    out[o++] = '&';
-    start = amp + 1;
   }
-  return {true, utf8_ok, count, o};
+  return {true, IsValidUtf8({out, size}), count, size};
 }
 
 constexpr ByteKernels kScalarByteKernels{.backend = "scalar",

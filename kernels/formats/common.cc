@@ -28,14 +28,13 @@ bool JsonString(const simdjson::dom::object& object, std::string_view key,
   return element.get_string().get(*value) == simdjson::SUCCESS;
 }
 
-size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index) {
-  size_t pos = 0;
-  for (size_t pair = 0;; ++pair) {
-    // Skip empty pairs: they are not counted.
-    while (pos < form.size() && form[pos] == '&') ++pos;
-    if (pair == index) return pos;
-    pos += bytes.find_byte(form.data() + pos, form.size() - pos, '&');
+size_t FormSeparatorOffset(const ByteKernels& bytes, std::string_view form, size_t index) {
+  static constexpr AsciiSet kSeparators("&=");
+  size_t pos = bytes.find_any_of(form.data(), form.size(), kSeparators);
+  for (size_t k = 0; k < index; ++k) {
+    pos += 1 + bytes.find_any_of(form.data() + pos + 1, form.size() - pos - 1, kSeparators);
   }
+  return pos;
 }
 
 std::string_view PagePath(std::string_view url, const ByteKernels& bytes) {

@@ -75,11 +75,20 @@ struct HitFields {
 
 enum class FormStatus : uint8_t { kOk, kBadEscape, kInvalidUtf8 };
 
-// Pairs split per split_form call: a GA hit has ~20-40; more take further calls.
-inline constexpr size_t kFormFieldBlock = 64;
+// Separators ('&' and '=') whose positions one split_form call stores: a GA hit has ~40-80;
+// more take further calls.
+inline constexpr size_t kFormSeparatorBlock = 256;
 
-// The raw offset in `form` of its non-empty pair number `index` (0-based; one exists).
-size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t index);
+// The raw offset in `form` of its separator ('&' or '=') number `index` (0-based; one exists).
+size_t FormSeparatorOffset(const ByteKernels& bytes, std::string_view form, size_t index);
+
+// What SplitFormPairs found in a form-encoded list.
+struct FormSplit {
+  bool escapes_ok;  // false: a '%' without two hex digits somewhere (no pair was passed on)
+  bool utf8_ok;     // every decoded key and value is well-formed UTF-8
+  size_t fields;    // non-empty pairs
+  size_t decoded_size;
+};
 
 // Walks an application/x-www-form-urlencoded list with one bytes.split_form pass (kernels/simd/
 // byte_kernels.h): pairs split on '&' (empty pairs skipped), key and value at the first '='
@@ -90,24 +99,46 @@ size_t FormPairOffset(const ByteKernels& bytes, std::string_view form, size_t in
 template <typename OnPair>
 FormSplit SplitFormPairs(const ByteKernels& bytes, std::string_view form, char* scratch,
                          OnPair&& on_pair) {
-  FormField fields[kFormFieldBlock];
-  const FormSplit whole = bytes.split_form(form, scratch, fields, kFormFieldBlock);
-  if (!whole.escapes_ok) return whole;
-  FormSplit block = whole;
-  char* out = scratch;
+  uint32_t positions[kFormSeparatorBlock];
+  const FormSeparators separators{positions, kFormSeparatorBlock};
+  const FormScan whole = bytes.split_form(form, scratch, separators);
+  if (!whole.escapes_ok) return {false, false, 0, 0};
+  constexpr size_t kNoKeyEnd = SIZE_MAX;
+  size_t fields = 0;
+  size_t start = 0;            // the current pair's offset in scratch
+  size_t key_end = kNoKeyEnd;  // its first '=', once seen
+  const auto end_pair = [&](size_t end) {
+    if (end == start) return;  // an empty pair ("&&")
+    const size_t key = key_end < end ? key_end : end;
+    const size_t value = key_end < end ? key_end + 1 : end;
+    on_pair(std::string_view(scratch + start, key - start),
+            std::string_view(scratch + value, end - value));
+    ++fields;
+  };
+  FormScan block = whole;
+  size_t base = 0;  // the offset in scratch of this call's output
   for (;;) {
-    const size_t stored = block.fields < kFormFieldBlock ? block.fields : kFormFieldBlock;
-    for (size_t i = 0; i < stored; ++i) {
-      const FormField& f = fields[i];
-      on_pair(std::string_view(out + f.key_begin, f.key_end - f.key_begin),
-              std::string_view(out + f.value_begin, f.value_end - f.value_begin));
+    const size_t stored =
+        block.separators < kFormSeparatorBlock ? block.separators : kFormSeparatorBlock;
+    for (size_t k = 0; k < stored; ++k) {
+      const size_t pos = base + positions[k];
+      if (scratch[pos] == '=') {
+        key_end = key_end < pos ? key_end : pos;
+        continue;
+      }
+      end_pair(pos);
+      start = pos + 1;
+      key_end = kNoKeyEnd;
     }
-    if (block.fields <= kFormFieldBlock) return whole;
-    // The rest of the list, decoded after the pairs already passed on (decoding never grows a
-    // pair, so it still fits in form.size() bytes).
-    out += fields[kFormFieldBlock - 1].value_end;
-    form.remove_prefix(FormPairOffset(bytes, form, kFormFieldBlock));
-    block = bytes.split_form(form, out, fields, kFormFieldBlock);
+    if (block.separators <= kFormSeparatorBlock) {
+      end_pair(base + block.decoded_size);
+      return {true, whole.utf8_ok, fields, whole.decoded_size};
+    }
+    // The rest of the list after the last stored separator, decoded again to the same bytes
+    // (no escape spans a separator).
+    form.remove_prefix(FormSeparatorOffset(bytes, form, kFormSeparatorBlock - 1) + 1);
+    base += positions[kFormSeparatorBlock - 1] + 1;
+    block = bytes.split_form(form, scratch + base, separators);
   }
 }
 

@@ -116,46 +116,20 @@ constexpr std::array<uint8_t, 128> MakeHexTable(bool high) {
 alignas(64) constexpr std::array<uint8_t, 128> kHexHigh = MakeHexTable(true);
 alignas(64) constexpr std::array<uint8_t, 128> kHexLow = MakeHexTable(false);
 
-// Builds the fields of a hit from its '&' and '=' separators, given in order with their
-// positions in the decoded output.
-class FieldBuilder {
+// Writes the output positions of a hit's separators (FormSeparators), given in order.
+class SeparatorPositions {
  public:
-  FieldBuilder(FormField* fields, size_t max_fields) : fields_(fields), max_fields_(max_fields) {}
+  explicit SeparatorPositions(FormSeparators separators) : separators_(separators) {}
 
-  void Separator(size_t pos, bool pair_end) {
-    if (!pair_end) {
-      if (equals_ == kNone) equals_ = pos;
-      return;
-    }
-    EndPair(pos);
-    start_ = pos + 1;
-    equals_ = kNone;
-  }
-  // Ends the last pair at the end of the decoded output; returns the number of fields.
-  size_t Finish(size_t end) {
-    EndPair(end);
-    return count_;
-  }
-
- private:
-  static constexpr size_t kNone = SIZE_MAX;
-
-  void EndPair(size_t end) {
-    if (end == start_) return;  // an empty pair
-    if (count_ < max_fields_) {
-      const size_t key_end = equals_ == kNone ? end : equals_;
-      const size_t value_begin = equals_ == kNone ? end : equals_ + 1;
-      fields_[count_] = {static_cast<uint32_t>(start_), static_cast<uint32_t>(key_end),
-                         static_cast<uint32_t>(value_begin), static_cast<uint32_t>(end)};
-    }
+  void Separator(size_t pos) {
+    if (count_ < separators_.capacity) separators_.positions[count_] = static_cast<uint32_t>(pos);
     ++count_;
   }
+  size_t count() const { return count_; }
 
-  FormField* fields_;
-  size_t max_fields_;
+ private:
+  FormSeparators separators_;
   size_t count_ = 0;
-  size_t start_ = 0;
-  size_t equals_ = kNone;
 };
 
 // The output bytes [begin, end) hold every byte >= 0x80 of a decoded hit (begin == end: none).
@@ -212,19 +186,22 @@ using BlockMask = hn::Mask512<uint8_t>;
 HWY_INLINE uint64_t BitsOf(BlockMask m) { return static_cast<uint64_t>(m.raw); }
 HWY_INLINE BlockMask MaskOf(uint64_t bits) { return BlockMask{static_cast<__mmask64>(bits)}; }
 
-// in[at, at + 64), with zeros at and past n (at may be past n).
+// in[at, at + 64), with zeros at and past n (at may be past n). kInside: at + 64 <= n.
+template <bool kInside>
 HWY_INLINE hn::Vec512<uint8_t> LoadBlock(const uint8_t* HWY_RESTRICT in, size_t at, size_t n) {
   const Block d;
-  if (at + 64 <= n) return hn::LoadU(d, in + at);
+  if (kInside || at + 64 <= n) return hn::LoadU(d, in + at);
   if (at >= n) return hn::Zero(d);  // no pointer past in + n
   return hn::MaskedLoad(hn::FirstN(d, n - at), d, in + at);
 }
 
 // Writes the first `count` lanes of v to out[o, o + count); out holds `capacity` bytes.
+// kInside: o + 64 <= capacity.
+template <bool kInside>
 HWY_INLINE void StoreFirst(hn::Vec512<uint8_t> v, size_t count, uint8_t* HWY_RESTRICT out, size_t o,
                            size_t capacity) {
   const Block d;
-  if (o + 64 <= capacity) {
+  if (kInside || o + 64 <= capacity) {
     hn::StoreU(v, d, out + o);
   } else {
     hn::BlendedStore(v, hn::FirstN(d, count), d, out + o);
@@ -234,19 +211,21 @@ HWY_INLINE void StoreFirst(hn::Vec512<uint8_t> v, size_t count, uint8_t* HWY_RES
 // Writes the lanes of v set in `keep`, in order, to out[o, ...). Compress is vpcompressb to a
 // register on AVX3_DL (the memory form is microcoded on AMD Zen 4) and four vpcompressd of
 // widened quarters on AVX3, which beats a byte shuffle from kCompact per 8 lanes there.
+template <bool kInside>
 HWY_INLINE void StoreKept(hn::Vec512<uint8_t> v, uint64_t keep, uint8_t* HWY_RESTRICT out, size_t o,
                           size_t capacity) {
   const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
-  StoreFirst(hn::Compress(v, MaskOf(keep)), count, out, o, capacity);
+  StoreFirst<kInside>(hn::Compress(v, MaskOf(keep)), count, out, o, capacity);
 }
 
 // The byte that an escape at each lane of in[i, i + 64) decodes to, from the bytes at +1 and
-// +2; `ok` gets the lanes where both are hex digits.
+// +2; `ok` gets the lanes where both are hex digits. kInside: i + 66 <= n.
+template <bool kInside>
 HWY_INLINE hn::Vec512<uint8_t> EscapeValues(const uint8_t* HWY_RESTRICT in, size_t i, size_t n,
                                             uint64_t* ok) {
   const Block d;
-  const auto high = LoadBlock(in, i + 1, n);
-  const auto low = LoadBlock(in, i + 2, n);
+  const auto high = LoadBlock<kInside>(in, i + 1, n);
+  const auto low = LoadBlock<kInside>(in, i + 2, n);
 #if HWY_TARGET == HWY_AVX3_DL
   // Two permutes of 128-entry tables (VBMI); they read 7 bits, so bytes >= 0x80 are no digits
   // by their sign.
@@ -273,25 +252,20 @@ HWY_INLINE hn::Vec512<uint8_t> EscapeValues(const uint8_t* HWY_RESTRICT in, size
 #endif
 }
 
-// Writes base + the index of every set bit of `bits`, in order, to dst[0, popcount), by
-// compressing the lane indices; may write 15 entries past the end.
-HWY_INLINE size_t Flatten(uint64_t bits, uint32_t base, uint32_t* HWY_RESTRICT dst) {
+// The most entries FlattenFew handles (AVX3_DL), and the most it writes past them (AVX3).
+constexpr size_t kFlattenFew = 16;
+constexpr size_t kFlattenSlack = 16;
+
+// Writes offset + the index of every set bit of `bits`, in order, to dst[0, popcount), by
+// compressing the lane indices. AVX3_DL: at most kFlattenFew bits; writes kFlattenFew entries.
+// AVX3: any bits; writes up to kFlattenSlack entries past the last.
+HWY_INLINE void FlattenFew(uint64_t bits, hn::Vec512<uint32_t> offset, uint32_t* HWY_RESTRICT dst) {
   const hn::Full512<uint32_t> d32;
-  const auto offset = hn::Set(d32, base);
-  const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
 #if HWY_TARGET == HWY_AVX3_DL
-  const Block d;
   const hn::Full128<uint8_t> d8;
-  const auto indices = hn::Compress(hn::Iota(d, 0), MaskOf(bits));
+  const auto indices = hn::Compress(hn::Iota(Block(), 0), MaskOf(bits));
   hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::LowerHalf(d8, hn::LowerHalf(indices))), offset), d32,
              dst);
-  if (count > 16) {  // more than 16 separators in 64 bytes: rare
-    HWY_ALIGN uint8_t lanes[64];
-    hn::Store(indices, d, lanes);
-    for (size_t k = 16; k < count; k += 16) {
-      hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::Load(d8, lanes + k)), offset), d32, dst + k);
-    }
-  }
 #else
   size_t at = 0;
   for (uint32_t chunk = 0; chunk < 64; chunk += 16) {
@@ -301,185 +275,134 @@ HWY_INLINE size_t Flatten(uint64_t bits, uint32_t base, uint32_t* HWY_RESTRICT d
     at += static_cast<size_t>(__builtin_popcount(chunk_bits));
   }
 #endif
-  return count;
 }
 
-// Stage 2 of SplitForm: the pairs of a hit from its separator bitmaps (output positions).
-// Per block, the '&' positions and the key end of every pair (its first '=', or its '&' when
-// it has none) are flattened into two queues that stay aligned pair by pair; the fields are
-// built from them without a branch per separator.
-class PairQueue {
+// FlattenFew for any bits, writing only dst[0, min(popcount, room)).
+HWY_NOINLINE void FlattenBounded(uint64_t bits, hn::Vec512<uint32_t> offset,
+                                 uint32_t* HWY_RESTRICT dst, size_t room) {
+  uint32_t buffer[64 + kFlattenSlack];
+  const size_t count = static_cast<size_t>(__builtin_popcountll(bits));
+#if HWY_TARGET == HWY_AVX3_DL
+  const hn::Full512<uint32_t> d32;
+  const hn::Full128<uint8_t> d8;
+  uint8_t lanes[64];
+  hn::StoreU(hn::Compress(hn::Iota(Block(), 0), MaskOf(bits)), Block(), lanes);
+  for (size_t k = 0; k < count; k += kFlattenFew) {
+    hn::StoreU(hn::Add(hn::PromoteTo(d32, hn::LoadU(d8, lanes + k)), offset), d32, buffer + k);
+  }
+#else
+  FlattenFew(bits, offset, buffer);
+#endif
+  std::memcpy(dst, buffer, HWY_MIN(count, room) * sizeof(uint32_t));
+}
+
+// Stage 2 of SplitForm: the output positions of a hit's separators from their bitmaps, block
+// by block flattened straight into the caller's FormSeparators array.
+class SeparatorFlattener {
  public:
-  PairQueue(FormField* fields, size_t max_fields) : fields_(fields), max_fields_(max_fields) {
-    ends_[0] = ~uint32_t{0};  // the position before the first pair
-  }
+  explicit SeparatorFlattener(FormSeparators separators) : separators_(separators) {}
 
-  // The '&' and '=' bits of the block of output bytes [o, o + 64).
-  void Block(uint64_t amps, uint64_t equals, size_t o) {
-    const uint64_t separators = amps | equals;
-    if (separators == 0) return;
-    // A separator ends a key iff the one before it (in this pair) is a '&' or none.
-    const uint64_t after_amp = (_pext_u64(amps, separators) << 1) | (after_amp_ ? 1 : 0);
-    const auto base = static_cast<uint32_t>(o);
-    key_count_ += Flatten(_pdep_u64(after_amp, separators), base, keys_ + key_count_);
-    end_count_ += Flatten(amps, base, ends_ + 1 + end_count_);
-    after_amp_ = ((amps >> (63 - __builtin_clzll(separators))) & 1) != 0;
-    if (end_count_ >= kFlushAt) EmitPairs();
-  }
-
-  // Ends the last pair at the end of the decoded output; returns the number of fields.
-  size_t Finish(size_t size) {
-    EmitPairs();
-    // Scalar: a vector load of the queues just written would stall store forwarding.
-    const uint32_t start = ends_[0] + 1;
-    const auto end = static_cast<uint32_t>(size);
-    const uint32_t key_end = key_count_ != 0 ? keys_[0] : end;
-    if (end == start) return count_;
-    if (count_ < max_fields_) {
-      fields_[count_] = {start, key_end, key_end == end ? end : key_end + 1, end};
+  // The separator bits of the block of output bytes [o, o + 64).
+  void Block(uint64_t bits, size_t o) {
+    const auto base = hn::Set(hn::Full512<uint32_t>(), static_cast<uint32_t>(o));
+    if (HWY_LIKELY(__builtin_popcountll(bits) <= kFlattenFew &&
+                   count_ + kFlattenFew + kFlattenSlack <= separators_.capacity)) {
+      FlattenFew(bits, base, separators_.positions + count_);
+    } else if (count_ < separators_.capacity) {  // many separators, or near the capacity
+      FlattenBounded(bits, base, separators_.positions + count_, separators_.capacity - count_);
     }
-    return ++count_;
+    count_ += static_cast<size_t>(__builtin_popcountll(bits));
   }
+  size_t count() const { return count_; }
 
  private:
-  static constexpr size_t kFlushAt = 256;
-  // Up to 63 more per block than kFlushAt, and Flatten's 15 extra writes (Emit's loads of 16
-  // stay inside too).
-  static constexpr size_t kQueue = kFlushAt + 64 + 16;
-
-  // Builds the fields of the first `pairs` queued pairs, 16 at a time: pair p runs from
-  // ends_[p] + 1 to ends_[p + 1] with its key ending at keys_[p].
-  void Emit(size_t pairs) {
-    const hn::Full512<uint32_t> d;
-    const auto one = hn::Set(d, 1);
-    for (size_t p = 0; p < pairs; p += 16) {
-      auto starts = hn::Add(hn::LoadU(d, ends_ + p), one);
-      auto ends = hn::LoadU(d, ends_ + p + 1);
-      auto keys = hn::LoadU(d, keys_ + p);
-      auto values = hn::IfThenElse(hn::Eq(keys, ends), ends, hn::Add(keys, one));
-      const auto lanes = hn::FirstN(d, pairs - p);
-      const auto non_empty = hn::And(hn::Ne(starts, ends), lanes);
-      if (non_empty.raw != lanes.raw) {  // empty pairs ("&&"): rare
-        starts = hn::Compress(starts, non_empty);
-        keys = hn::Compress(keys, non_empty);
-        values = hn::Compress(values, non_empty);
-        ends = hn::Compress(ends, non_empty);
-      }
-      const size_t stored = hn::CountTrue(d, non_empty);
-      const size_t room = count_ < max_fields_ ? max_fields_ - count_ : 0;
-      StoreFields(starts, keys, values, ends, HWY_MIN(stored, room), fields_ + count_);
-      count_ += stored;
-    }
-  }
-
-  // Writes the first `count` of 16 fields given as four vectors of their members: a 4x4
-  // transpose of u32, then of 128-bit blocks; masked stores stop at `count`.
-  static void StoreFields(hn::Vec512<uint32_t> starts, hn::Vec512<uint32_t> keys,
-                          hn::Vec512<uint32_t> values, hn::Vec512<uint32_t> ends, size_t count,
-                          FormField* HWY_RESTRICT dst) {
-    const hn::Full512<uint32_t> d;
-    const hn::Full512<uint64_t> d64;
-    const auto sk_low = hn::BitCast(d64, hn::InterleaveLower(d, starts, keys));
-    const auto sk_high = hn::BitCast(d64, hn::InterleaveUpper(d, starts, keys));
-    const auto ve_low = hn::BitCast(d64, hn::InterleaveLower(d, values, ends));
-    const auto ve_high = hn::BitCast(d64, hn::InterleaveUpper(d, values, ends));
-    // f[j] holds fields j, j + 4, j + 8, j + 12, one per 128-bit block.
-    const hn::Vec512<uint64_t> f[4] = {
-        hn::InterleaveLower(d64, sk_low, ve_low), hn::InterleaveUpper(d64, sk_low, ve_low),
-        hn::InterleaveLower(d64, sk_high, ve_high), hn::InterleaveUpper(d64, sk_high, ve_high)};
-    const auto g0 = hn::ConcatLowerLower(d64, f[1], f[0]).raw;  // fields 0, 4, 1, 5
-    const auto g1 = hn::ConcatLowerLower(d64, f[3], f[2]).raw;  // fields 2, 6, 3, 7
-    const auto g2 = hn::ConcatUpperUpper(d64, f[1], f[0]).raw;  // fields 8, 12, 9, 13
-    const auto g3 = hn::ConcatUpperUpper(d64, f[3], f[2]).raw;  // fields 10, 14, 11, 15
-    const hn::Vec512<uint32_t> out[4] = {
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(2, 0, 2, 0))},
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g0, g1, _MM_SHUFFLE(3, 1, 3, 1))},
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(2, 0, 2, 0))},
-        hn::Vec512<uint32_t>{_mm512_shuffle_i32x4(g2, g3, _MM_SHUFFLE(3, 1, 3, 1))}};
-    auto* words = reinterpret_cast<uint32_t*>(dst);
-    for (size_t j = 0; j < 4 && 4 * j < count; ++j) {
-      hn::BlendedStore(out[j], hn::FirstN(d, 4 * (count - 4 * j)), d, words + 16 * j);
-    }
-  }
-
-  // Builds the queued complete pairs and keeps the last pair's key end, if already seen.
-  void EmitPairs() {
-    Emit(end_count_);
-    ends_[0] = ends_[end_count_];
-    key_count_ -= end_count_;
-    if (key_count_ != 0) keys_[0] = keys_[end_count_];
-    end_count_ = 0;
-  }
-
-  FormField* fields_;
-  size_t max_fields_;
+  FormSeparators separators_;
   size_t count_ = 0;
-  bool after_amp_ = true;
-  size_t end_count_ = 0;
-  size_t key_count_ = 0;
-  uint32_t ends_[1 + kQueue];
-  uint32_t keys_[kQueue];
 };
-using Fields = PairQueue;
+using Positions = SeparatorFlattener;
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null and the span
-// of bytes >= 0x80 to `high` when not null.
-HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                           size_t* out_size, PairQueue* fields, shared::HighSpan* high) {
+// What DecodeForm carries from one 64-byte block to the next.
+struct FormDecodeState {
+  size_t o;                 // output bytes so far
+  uint64_t digits_ahead;    // lanes of the next block that are digits of this one's escapes
+  hn::Vec512<uint8_t> any;  // the OR of the decoded blocks
+};
+
+// One 64-byte block of DecodeForm at in[i]. kInside: the block and the escape digits after it
+// lie inside the input (i + 66 <= n), so no load or store needs a mask.
+template <bool kInside>
+HWY_INLINE bool DecodeBlock(const uint8_t* HWY_RESTRICT in, size_t n, size_t i,
+                            uint8_t* HWY_RESTRICT out, SeparatorFlattener* positions,
+                            FormDecodeState* state) {
   const Block d;
-  size_t o = 0;
-  uint64_t digits_ahead = 0;  // lanes of the next block that are digits of this one's escapes
-  for (size_t i = 0; i < n; i += 64) {
-    const uint64_t valid = n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1;
-    const auto v = LoadBlock(in, i, n);
-    const uint64_t escapes = BitsOf(hn::Eq(v, hn::Set(d, '%')));
-    auto decoded = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
-    uint64_t keep = valid & ~digits_ahead;
-    digits_ahead = 0;
-    if (escapes != 0) {
-      // Every '%' starts an escape (a '%' is no hex digit); zeros past n are none either.
-      uint64_t digits_ok = 0;
-      const auto values = EscapeValues(in, i, n, &digits_ok);
-      if ((escapes & ~digits_ok) != 0) return false;
-      decoded = hn::IfThenElse(MaskOf(escapes), values, decoded);
-      keep &= ~((escapes << 1) | (escapes << 2));
-      digits_ahead = (escapes >> 62) | (escapes >> 63);
-    }
-    const size_t count = static_cast<size_t>(__builtin_popcountll(keep));
-    if (fields != nullptr) {
-      // Digit lanes are hex digits, never separators: compress the bits to output lanes.
-      const uint64_t amps = BitsOf(hn::Eq(v, hn::Set(d, '&')));
-      const uint64_t equals = BitsOf(hn::Eq(v, hn::Set(d, '=')));
-      fields->Block(_pext_u64(amps, keep), _pext_u64(equals, keep), o);
-    }
-    if (high != nullptr && (BitsOf(hn::TestBit(decoded, hn::Set(d, 0x80))) & keep) != 0) {
-      if (high->begin == high->end) high->begin = o;
-      high->end = o + count;
-    }
-    if (keep == valid) {
-      StoreFirst(decoded, count, out, o, n);
-    } else {
-      StoreKept(decoded, keep, out, o, n);
-    }
-    o += count;
+  const uint64_t valid = kInside || n - i >= 64 ? ~uint64_t{0} : (uint64_t{1} << (n - i)) - 1;
+  const auto v = LoadBlock<kInside>(in, i, n);
+  const uint64_t escapes = BitsOf(hn::Eq(v, hn::Set(d, '%')));
+  auto decoded = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
+  uint64_t keep = valid & ~state->digits_ahead;
+  state->digits_ahead = 0;
+  if (escapes != 0) {
+    // Every '%' starts an escape (a '%' is no hex digit); zeros past n are none either.
+    uint64_t digits_ok = 0;
+    const auto values = EscapeValues<kInside>(in, i, n, &digits_ok);
+    if ((escapes & ~digits_ok) != 0) return false;
+    decoded = hn::IfThenElse(MaskOf(escapes), values, decoded);
+    keep &= ~((escapes << 1) | (escapes << 2));
+    state->digits_ahead = (escapes >> 62) | (escapes >> 63);
   }
-  *out_size = o;
+  const size_t o = state->o;
+  if (positions != nullptr) {
+    // Digit lanes are hex digits, never separators: compress the bits to output lanes (they
+    // are the input lanes when no lane is dropped).
+    uint64_t separators = BitsOf(hn::Or(hn::Eq(v, hn::Set(d, '&')), hn::Eq(v, hn::Set(d, '='))));
+    if (keep != valid) separators = _pext_u64(separators, keep);
+    positions->Block(separators, o);
+  }
+  state->any = hn::Or(state->any, decoded);
+  // The output never runs ahead of the input: o + 64 <= i + 64 <= n inside.
+  if (keep == valid) {
+    StoreFirst<kInside>(decoded, static_cast<size_t>(__builtin_popcountll(keep)), out, o, n);
+  } else {
+    StoreKept<kInside>(decoded, keep, out, o, n);
+  }
+  state->o = o + static_cast<size_t>(__builtin_popcountll(keep));
+  return true;
+}
+
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null and the span
+// of bytes >= 0x80 (the whole output, or none when it is ASCII) to `high` when not null.
+HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
+                           size_t* out_size, SeparatorFlattener* positions,
+                           shared::HighSpan* high) {
+  const Block d;
+  FormDecodeState state{0, 0, hn::Zero(d)};
+  size_t i = 0;
+  for (; i + 66 <= n; i += 64) {
+    if (!DecodeBlock<true>(in, n, i, out, positions, &state)) return false;
+  }
+  for (; i < n; i += 64) {
+    if (!DecodeBlock<false>(in, n, i, out, positions, &state)) return false;
+  }
+  *out_size = state.o;
+  if (high != nullptr && !hn::AllFalse(d, hn::TestBit(state.any, hn::Set(d, 0x80)))) {
+    *high = {0, state.o};
+  }
   return true;
 }
 #else
-using Fields = shared::FieldBuilder;
+using Positions = shared::SeparatorPositions;
 
 // The reference loop, for components too short to fill a vector (and the one-lane target).
-// Reports '&' and '=' to `fields` when not null.
+// Reports '&' and '=' to `positions` when not null.
 inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_size,
-                        shared::FieldBuilder* fields) {
+                        shared::SeparatorPositions* positions) {
   size_t o = 0;
   for (size_t i = 0; i < n; ++i) {
     const uint8_t c = in[i];
     if (c == '+') {
       out[o++] = ' ';
     } else if (c != '%') {
-      if (fields != nullptr && (c == '&' || c == '=')) fields->Separator(o, c == '&');
+      if (positions != nullptr && (c == '&' || c == '=')) positions->Separator(o);
       out[o++] = c;
     } else {
       if (n - i < 3) return false;
@@ -495,34 +418,25 @@ inline bool DecodeShort(const uint8_t* in, size_t n, uint8_t* out, size_t* out_s
 }
 
 #if HWY_TARGET != HWY_SCALAR
-// The lanes of a vector that are '&' or '=', and which of them are '&', as bits.
-struct SeparatorBits {
-  uint64_t all;
-  uint64_t pair_ends;
-};
-
+// The lanes of a vector that are '&' or '=', as bits.
 template <class D>
-HWY_INLINE SeparatorBits FindSeparators(D d, hn::Vec<D> v) {
-  const auto amp = hn::Eq(v, hn::Set(d, '&'));
-  uint8_t amp_bytes[8] = {};
-  uint8_t all_bytes[8] = {};
-  hn::StoreMaskBits(d, amp, amp_bytes);
-  hn::StoreMaskBits(d, hn::Or(amp, hn::Eq(v, hn::Set(d, '='))), all_bytes);
-  SeparatorBits bits;
-  std::memcpy(&bits.all, all_bytes, 8);
-  std::memcpy(&bits.pair_ends, amp_bytes, 8);
+HWY_INLINE uint64_t FindSeparators(D d, hn::Vec<D> v) {
+  uint8_t bytes[8] = {};
+  hn::StoreMaskBits(d, hn::Or(hn::Eq(v, hn::Set(d, '&')), hn::Eq(v, hn::Set(d, '='))), bytes);
+  uint64_t bits;
+  std::memcpy(&bits, bytes, 8);
   return bits;
 }
 
 // Reports the separators of a decoded vector or chunk: lane k lands at out position
 // o + k - (dropped lanes below k).
-inline void ReportSeparators(SeparatorBits separators, uint32_t dropped, size_t o,
-                             shared::FieldBuilder* fields) {
-  for (uint64_t bits = separators.all; bits != 0; bits &= bits - 1) {
+inline void ReportSeparators(uint64_t separators, uint32_t dropped, size_t o,
+                             shared::SeparatorPositions* positions) {
+  for (uint64_t bits = separators; bits != 0; bits &= bits - 1) {
     const int k = __builtin_ctzll(bits);
     // Only 16-lane chunks drop lanes, so k < 16 whenever `dropped` is not zero.
     const int below = dropped == 0 ? 0 : __builtin_popcount(dropped & ((uint32_t{1} << k) - 1));
-    fields->Separator(o + static_cast<size_t>(k - below), ((separators.pair_ends >> k) & 1) != 0);
+    positions->Separator(o + static_cast<size_t>(k - below));
   }
 }
 
@@ -530,10 +444,10 @@ inline void ReportSeparators(SeparatorBits separators, uint32_t dropped, size_t 
 // the two digit bytes of every escape are squeezed out, eight lanes at a time by a shuffle
 // from kCompact. Reads in[*i, *i + 18) and writes out[*o, *o + 16): the caller guarantees
 // both (or pads). An escape whose digits lie past the chunk consumes them: *i moves past.
-// Separators go to `fields` (when not null) at out position + `report_offset`. Returns false
+// Separators go to `positions` (when not null) at out position + `report_offset`. Returns false
 // on a bad escape anywhere in the chunk.
 HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_t* HWY_RESTRICT out,
-                            size_t* i, size_t* o, shared::FieldBuilder* fields,
+                            size_t* i, size_t* o, shared::SeparatorPositions* positions,
                             size_t report_offset = 0) {
   const hn::Full128<uint8_t> d;
   const auto v = hn::LoadU(d, in + *i);
@@ -543,8 +457,8 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
   const uint32_t escape_bits = escape_bytes[0] | (uint32_t{escape_bytes[1]} << 8);
   const auto plain = hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v);
   if (escape_bits == 0) {
-    if (fields != nullptr) {
-      ReportSeparators(FindSeparators(d, v), 0, report_offset + *o, fields);
+    if (positions != nullptr) {
+      ReportSeparators(FindSeparators(d, v), 0, report_offset + *o, positions);
     }
     hn::StoreU(plain, d, out + *o);
     *i += lanes;
@@ -559,8 +473,8 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
   if (!hn::AllFalse(d, hn::AndNot(hn::And(high_ok, low_ok), escapes))) return false;
   const auto decoded = hn::IfThenElse(escapes, hn::Or(hn::ShiftLeft<4>(high), low), plain);
   const uint32_t dropped = (escape_bits << 1) | (escape_bits << 2);  // the digit bytes
-  if (fields != nullptr) {
-    ReportSeparators(FindSeparators(d, v), dropped, report_offset + *o, fields);
+  if (positions != nullptr) {
+    ReportSeparators(FindSeparators(d, v), dropped, report_offset + *o, positions);
   }
   const uint32_t dropped_low = dropped & 0xFF;
   const uint32_t dropped_high = (dropped >> 8) & 0xFF;
@@ -578,13 +492,13 @@ HWY_INLINE bool DecodeChunk(const uint8_t* HWY_RESTRICT in, size_t lanes, uint8_
 }
 #endif
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null.
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null.
 bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                       size_t* out_size, shared::FieldBuilder* fields) {
+                       size_t* out_size, shared::SeparatorPositions* positions) {
 #if HWY_TARGET == HWY_SCALAR
-  return DecodeShort(in, n, out, out_size, fields);
+  return DecodeShort(in, n, out, out_size, positions);
 #else
-  if (n < 16) return DecodeShort(in, n, out, out_size, fields);
+  if (n < 16) return DecodeShort(in, n, out, out_size, positions);
   const FullTag d;
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
@@ -594,8 +508,8 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
   while (i + lanes + 8 <= n) {
     const auto v = hn::LoadU(d, in + i);
     if (hn::AllFalse(d, hn::Eq(v, hn::Set(d, '%')))) {
-      if (fields != nullptr) {
-        ReportSeparators(FindSeparators(d, v), 0, o, fields);
+      if (positions != nullptr) {
+        ReportSeparators(FindSeparators(d, v), 0, o, positions);
       }
       hn::StoreU(hn::IfThenElse(hn::Eq(v, hn::Set(d, '+')), hn::Set(d, ' '), v), d, out + o);
       i += lanes;
@@ -603,11 +517,11 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
       continue;
     }
     for (size_t k = 0; k < lanes; k += 16) {
-      if (!DecodeChunk(in, 16, out, &i, &o, fields)) return false;
+      if (!DecodeChunk(in, 16, out, &i, &o, positions)) return false;
     }
   }
   while (i + 24 <= n) {
-    if (!DecodeChunk(in, 16, out, &i, &o, fields)) return false;
+    if (!DecodeChunk(in, 16, out, &i, &o, positions)) return false;
   }
   // The last bytes (fewer than 24), from a zero-padded copy: a zero is no hex digit, so an
   // escape cut off by the end is bad, as in the reference.
@@ -618,7 +532,7 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
   size_t ti = 0;
   size_t to = 0;
   while (ti < rest) {
-    if (!DecodeChunk(tail_in, HWY_MIN(size_t{16}, rest - ti), tail_out, &ti, &to, fields, o)) {
+    if (!DecodeChunk(tail_in, HWY_MIN(size_t{16}, rest - ti), tail_out, &ti, &to, positions, o)) {
       return false;
     }
   }
@@ -628,11 +542,11 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
 #endif
 }
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `fields` when not null, and the
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null, and the
 // whole output as the span of bytes >= 0x80 to `high` when not null.
 bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, shared::FieldBuilder* fields, shared::HighSpan* high) {
-  if (!DecodeWithVectors(in, n, out, out_size, fields)) return false;
+                size_t* out_size, shared::SeparatorPositions* positions, shared::HighSpan* high) {
+  if (!DecodeWithVectors(in, n, out, out_size, positions)) return false;
   if (high != nullptr) *high = {0, *out_size};
   return true;
 }
@@ -718,16 +632,18 @@ bool IsValidUtf8Simd(std::string_view bytes) {
 #endif
 }
 
-FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
-  Fields builder(fields, max_fields);
+FormScan SplitForm(std::string_view hit, char* out, FormSeparators separators) {
+  Positions positions(separators);
   shared::HighSpan high;
   size_t size = 0;
-  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &builder,
+  if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &positions,
                   &high)) {
     return {false, false, 0, 0};
   }
-  const size_t count = builder.Finish(size);
-  return {true, IsValidUtf8Simd({out + high.begin, high.end - high.begin}), count, size};
+  // Most hits decode to ASCII only: no call for an empty span.
+  const bool utf8_ok =
+      high.begin == high.end || IsValidUtf8Simd({out + high.begin, high.end - high.begin});
+  return {true, utf8_ok, positions.count(), size};
 }
 
 // ---------------------------------------------------------------- scanning
@@ -904,8 +820,8 @@ void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
   HWY_DYNAMIC_DISPATCH(Classify)(p, n, set, bits);
 }
 
-FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields) {
-  return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, fields, max_fields);
+FormScan SplitForm(std::string_view hit, char* out, FormSeparators separators) {
+  return HWY_DYNAMIC_DISPATCH(SplitForm)(hit, out, separators);
 }
 
 std::vector<SimdTarget> SupportedSimdTargets() {

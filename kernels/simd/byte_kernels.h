@@ -18,7 +18,7 @@ ByteKernels SimdByteKernels();
 // Drop-in SIMD equivalents of the scalar building blocks; each dispatches once per call.
 bool IsValidUtf8Simd(std::string_view bytes);
 bool FormDecodeSimd(std::string_view component, char* out, size_t* out_size);
-FormSplit SplitForm(std::string_view hit, char* out, FormField* fields, size_t max_fields);
+FormScan SplitForm(std::string_view hit, char* out, FormSeparators separators);
 size_t FindByte(const char* p, size_t n, char c);
 size_t FindAnyOf(const char* p, size_t n, const AsciiSet& set);
 void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits);

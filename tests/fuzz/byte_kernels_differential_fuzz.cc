@@ -23,7 +23,7 @@ namespace {
 
 // The input as kernels see it in production: exactly sized (ASan catches overreads).
 void CompareAll(const ByteKernels& ref, const ByteKernels& simd, std::string_view in,
-                const AsciiSet& set, char needle, size_t max_fields) {
+                const AsciiSet& set, char needle, size_t capacity) {
   if (simd.is_valid_utf8(in) != ref.is_valid_utf8(in)) Mismatch("is_valid_utf8", simd.target);
 
   const auto ref_out = std::make_unique<char[]>(in.size() + 1);
@@ -36,18 +36,21 @@ void CompareAll(const ByteKernels& ref, const ByteKernels& simd, std::string_vie
     Mismatch("form_decode", simd.target);
   }
 
-  std::vector<FormField> ref_fields(max_fields);
-  std::vector<FormField> simd_fields(max_fields);
-  const FormSplit ref_split = ref.split_form(in, ref_out.get(), ref_fields.data(), max_fields);
-  const FormSplit simd_split = simd.split_form(in, simd_out.get(), simd_fields.data(), max_fields);
-  if (!(simd_split == ref_split)) Mismatch("split_form", simd.target);
-  if (ref_split.escapes_ok) {
-    const size_t stored = ref_split.fields < max_fields ? ref_split.fields : max_fields;
-    if (std::memcmp(simd_out.get(), ref_out.get(), ref_split.decoded_size) != 0) {
+  // One guard entry past the capacity: no table writes there.
+  constexpr uint32_t kGuard = 0x5A5A5A5A;
+  std::vector<uint32_t> ref_positions(capacity + 1, kGuard);
+  std::vector<uint32_t> simd_positions(capacity + 1, kGuard);
+  const FormScan ref_scan = ref.split_form(in, ref_out.get(), {ref_positions.data(), capacity});
+  const FormScan simd_scan = simd.split_form(in, simd_out.get(), {simd_positions.data(), capacity});
+  if (!(simd_scan == ref_scan)) Mismatch("split_form", simd.target);
+  if (simd_positions[capacity] != kGuard) Mismatch("split_form capacity", simd.target);
+  if (ref_scan.escapes_ok) {
+    const size_t stored = ref_scan.separators < capacity ? ref_scan.separators : capacity;
+    if (std::memcmp(simd_out.get(), ref_out.get(), ref_scan.decoded_size) != 0) {
       Mismatch("split_form output", simd.target);
     }
-    for (size_t i = 0; i < stored; ++i) {
-      if (!(simd_fields[i] == ref_fields[i])) Mismatch("split_form fields", simd.target);
+    if (std::memcmp(simd_positions.data(), ref_positions.data(), stored * sizeof(uint32_t))) {
+      Mismatch("split_form separators", simd.target);
     }
   }
 
@@ -71,7 +74,7 @@ void CompareAll(const ByteKernels& ref, const ByteKernels& simd, std::string_vie
 }  // namespace beacon::kernels
 
 // The first three bytes pick the kernels' parameters (a set of ASCII bytes, the byte to find,
-// the field limit); the rest is the input.
+// the separator capacity); the rest is the input.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using beacon::kernels::AsciiSet;
   static const std::vector<beacon::kernels::SimdTarget> targets =
@@ -81,15 +84,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                static_cast<char>(data[1] & 0x7F)};
   const AsciiSet set(members);
   const char needle = static_cast<char>(data[1]);
-  const size_t max_fields = data[2] % 8 == 0 ? size : data[2] % 8;
+  const size_t capacity = data[2] == 0xFF ? size : data[2];
   const auto bytes = std::make_unique<char[]>(size - 3);
   std::memcpy(bytes.get(), data + 3, size - 3);
   const std::string_view in(bytes.get(), size - 3);
   const beacon::kernels::ByteKernels ref = beacon::kernels::ScalarByteKernels();
   for (const beacon::kernels::SimdTarget& target : targets) {
     beacon::kernels::ForceSimdTargetForTest(target.bits);
-    beacon::kernels::CompareAll(ref, beacon::kernels::SimdByteKernels(), in, set, needle,
-                                max_fields);
+    beacon::kernels::CompareAll(ref, beacon::kernels::SimdByteKernels(), in, set, needle, capacity);
   }
   beacon::kernels::ForceSimdTargetForTest(0);
   return 0;

@@ -146,10 +146,10 @@ TEST_F(DecodeDifferentialTest, SeededRandomMutations) {
 // The comparison is sensitive: a table whose split_form passes invalid UTF-8 is caught.
 TEST_F(DecodeDifferentialTest, ATableThatDiffersIsCaught) {
   ByteKernels lenient = ScalarByteKernels();
-  lenient.split_form = [](std::string_view hit, char* out, FormField* fields, size_t max_fields) {
-    FormSplit split = ScalarByteKernels().split_form(hit, out, fields, max_fields);
-    split.utf8_ok = true;
-    return split;
+  lenient.split_form = [](std::string_view hit, char* out, FormSeparators separators) {
+    FormScan scan = ScalarByteKernels().split_form(hit, out, separators);
+    scan.utf8_ok = true;
+    return scan;
   };
   const std::vector<Input> inputs = AdversarialInputs();
   EXPECT_FALSE(Identical(DecodeAll(sites_, inputs, 0, inputs.size(), nullptr),

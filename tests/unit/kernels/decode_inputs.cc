@@ -311,7 +311,8 @@ std::vector<Input> AdversarialInputs() {
            ""});
     }
   }
-  // Around the field block of split_form (64 pairs), with the decisive keys late and repeated.
+  // Around the separator block of SplitFormPairs (256 separators: 128 of these pairs) and half
+  // of it, with the decisive keys late and repeated.
   for (size_t pairs : {1, 2, 62, 63, 64, 65, 66, 127, 128, 129, 200, 1000}) {
     std::string hit;
     for (size_t i = 0; i < pairs; ++i)

@@ -45,6 +45,19 @@ class Exact {
   size_t size_;
 };
 
+// A FormSeparators array of `capacity` entries followed by a guard entry that no table writes.
+struct GuardedSeparators {
+  static constexpr uint32_t kGuard = 0x5A5A5A5A;
+
+  explicit GuardedSeparators(size_t capacity) : positions(capacity + 1, kGuard) {}
+  FormSeparators separators() { return {positions.data(), positions.size() - 1}; }
+  std::vector<uint32_t> First(size_t n) const {
+    return {positions.begin(), positions.begin() + static_cast<ptrdiff_t>(n)};
+  }
+
+  std::vector<uint32_t> positions;
+};
+
 struct Checker {
   ByteKernels simd;
   size_t cases = 0;
@@ -71,22 +84,24 @@ struct Checker {
     }
 
     const ByteKernels ref = ScalarByteKernels();
-    for (const size_t max_fields : {v.size() + 1, size_t{3}}) {
-      std::vector<FormField> expected_fields(max_fields);
-      std::vector<FormField> actual_fields(max_fields);
-      const FormSplit expected_split =
-          ref.split_form(v, expected.get(), expected_fields.data(), max_fields);
-      const FormSplit actual_split =
-          simd.split_form(v, actual.get(), actual_fields.data(), max_fields);
-      ASSERT_EQ(actual_split, expected_split);
-      ASSERT_EQ(expected_split.escapes_ok, expected_ok);
+    // Every separator, none, and capacities that end inside a block's separators.
+    for (const size_t capacity : {v.size() + 1, size_t{0}, size_t{3}, size_t{17}, size_t{40}}) {
+      GuardedSeparators expected_separators(capacity);
+      GuardedSeparators actual_separators(capacity);
+      const FormScan expected_scan =
+          ref.split_form(v, expected.get(), expected_separators.separators());
+      const FormScan actual_scan = simd.split_form(v, actual.get(), actual_separators.separators());
+      ASSERT_EQ(actual_scan, expected_scan);
+      ASSERT_EQ(expected_scan.escapes_ok, expected_ok);
+      ASSERT_EQ(actual_separators.positions.back(), GuardedSeparators::kGuard);
       if (!expected_ok) continue;
-      ASSERT_EQ(std::string_view(actual.get(), actual_split.decoded_size),
-                std::string_view(expected.get(), expected_split.decoded_size));
-      ASSERT_EQ(expected_split.decoded_size, expected_size);  // FormDecode of the whole hit
-      const size_t stored = std::min(expected_split.fields, max_fields);
-      ASSERT_TRUE(std::equal(actual_fields.begin(), actual_fields.begin() + stored,
-                             expected_fields.begin()));
+      ASSERT_EQ(std::string_view(actual.get(), actual_scan.decoded_size),
+                std::string_view(expected.get(), expected_scan.decoded_size));
+      ASSERT_EQ(expected_scan.decoded_size, expected_size);  // FormDecode of the whole hit
+      ASSERT_EQ(expected_scan.separators, static_cast<size_t>(std::count(v.begin(), v.end(), '&') +
+                                                              std::count(v.begin(), v.end(), '=')));
+      const size_t stored = std::min(expected_scan.separators, capacity);
+      ASSERT_EQ(actual_separators.First(stored), expected_separators.First(stored));
     }
 
     for (const char c : {'&', '=', '%', '\n', '\0', '\xC3', '\xFF'}) {
@@ -375,7 +390,7 @@ TEST_P(ByteKernelsTest, SeededRandomBytes) {
 }
 
 // Separators denser than one in four bytes, hundreds of pairs per hit, pairs spanning many
-// 64-byte blocks, all with good escapes, so that every field is compared.
+// 64-byte blocks, all with good escapes, so that every separator position is compared.
 TEST_P(ByteKernelsTest, DenseSeparatorsAndManyPairs) {
   const auto repeat = [](std::string_view piece, size_t times) {
     std::string s;
@@ -423,16 +438,18 @@ TEST_P(ByteKernelsTest, DropInsAgreeWithTheTable) {
   ASSERT_TRUE(FormDecodeSimd("a+b%3Dc%c3%a9", out, &size));
   EXPECT_EQ(std::string_view(out, size), "a b=c\xC3\xA9");
   EXPECT_FALSE(FormDecodeSimd("abc%4", out, &size));
-  FormField fields[4];
-  const FormSplit split = SplitForm("v=1&&t=page%76iew&ni&dt=caf%C3%A9", out, fields, 4);
-  EXPECT_TRUE(split.escapes_ok);
-  EXPECT_TRUE(split.utf8_ok);
-  ASSERT_EQ(split.fields, 4u);
-  EXPECT_EQ(std::string_view(out, split.decoded_size), "v=1&&t=pageview&ni&dt=caf\xC3\xA9");
-  EXPECT_EQ(fields[1], (FormField{5, 6, 7, 15}));     // t = pageview
-  EXPECT_EQ(fields[2], (FormField{16, 18, 18, 18}));  // ni, no value
-  EXPECT_FALSE(SplitForm("dt=%C3", out, fields, 4).utf8_ok);
-  EXPECT_EQ(SplitForm("a=1&b=%zz", out, fields, 4), (FormSplit{false, false, 0, 0}));
+  uint32_t positions[8];
+  const FormSeparators separators{positions, 8};
+  const FormScan scan = SplitForm("v=1&&t=page%76iew&ni&dt=caf%C3%A9", out, separators);
+  EXPECT_TRUE(scan.escapes_ok);
+  EXPECT_TRUE(scan.utf8_ok);
+  ASSERT_EQ(scan.separators, 7u);
+  EXPECT_EQ(std::string_view(out, scan.decoded_size), "v=1&&t=pageview&ni&dt=caf\xC3\xA9");
+  // Every '=' and '&' of the hit at its output position (the %76 escape shifts the later ones).
+  EXPECT_EQ(std::vector<uint32_t>(positions, positions + 7),
+            (std::vector<uint32_t>{1, 3, 4, 6, 15, 18, 21}));
+  EXPECT_FALSE(SplitForm("dt=%C3", out, separators).utf8_ok);
+  EXPECT_EQ(SplitForm("a=1&b=%zz", out, separators), (FormScan{false, false, 0, 0}));
   EXPECT_EQ(FindByte("abc&def", 7, '&'), 3u);
   EXPECT_EQ(FindAnyOf("/path?q#f", 9, AsciiSet("?#")), 5u);
   uint64_t bits[2];
