@@ -543,17 +543,17 @@ UaClass UserAgentCache::Classify(std::string_view user_agent) {
 }
 
 void UserAgentCache::ClassifyBatch(const std::string_view* user_agents, size_t n, UaClass* out) {
-  // Hash a group first and prefetch its slots, so the cache-line misses overlap; the bytes of
-  // the next group's user agents are prefetched while this group is hashed.
+  // Hash a group first and prefetch its slots, so the cache-line misses overlap. The bytes of a
+  // user agent are prefetched kBytesAhead user agents before it is hashed: one at a time, so
+  // that the prefetches do not queue up behind each other.
   constexpr size_t kGroup = 16;
+  constexpr size_t kBytesAhead = 8;
   uint64_t tags[kGroup];
-  for (size_t i = 0; i < std::min(kGroup, n); ++i) PrefetchBytes(user_agents[i]);
+  for (size_t i = 0; i < std::min(kBytesAhead, n); ++i) PrefetchBytes(user_agents[i]);
   for (size_t base = 0; base < n; base += kGroup) {
     const size_t m = std::min(kGroup, n - base);
-    for (size_t i = base + kGroup; i < std::min(base + 2 * kGroup, n); ++i) {
-      PrefetchBytes(user_agents[i]);
-    }
     for (size_t i = 0; i < m; ++i) {
+      if (base + i + kBytesAhead < n) PrefetchBytes(user_agents[base + i + kBytesAhead]);
       const std::string_view ua = user_agents[base + i].substr(0, kMaxClassifiedUserAgentBytes);
       const uint64_t h = UserAgentTag(ua);
       tags[i] = h == 0 ? 1 : h;
