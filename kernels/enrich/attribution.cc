@@ -2,6 +2,9 @@
 #include "kernels/enrich/attribution.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 
 #include "kernels/bytes/hex.h"
 #include "kernels/bytes/url.h"
@@ -16,6 +19,21 @@ constexpr char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<ch
 constexpr bool IsUnreserved(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
+}
+
+constexpr uint64_t kEachByte = 0x0101'0101'0101'0101;
+
+// Bit 7 of byte k is set when byte k of `word` is zero; exact up to the first zero byte (a borrow
+// may mark bytes above it).
+constexpr uint64_t ZeroBytes(uint64_t word) {
+  return (word - kEachByte) & ~word & (kEachByte * 0x80);
+}
+
+// Marks the bytes of `word` (8 path bytes, the first lowest) that NormaliseBarePagePath does not
+// copy as they are: '/', '%' and UTF-8 lead bytes. Exact up to the first one marked.
+constexpr uint64_t PathSpecialBytes(uint64_t word) {
+  return ZeroBytes(word ^ (kEachByte * '/')) | ZeroBytes(word ^ (kEachByte * '%')) |
+         ZeroBytes((word & (kEachByte * 0xC0)) ^ (kEachByte * 0xC0));
 }
 
 template <size_t N>
@@ -156,6 +174,19 @@ size_t NormaliseBarePagePath(std::string_view path, char* out, bool* truncated) 
     return false;
   };
   while (i < path.size()) {
+    // The bytes copied as they are, 8 at a time: one load and store, then the count before the
+    // first other byte (handled below). Only where all 8 fit, so the cap is never passed.
+    if (i + 8 <= path.size() && size + 8 <= kMaxPagePathBytes) {
+      static_assert(std::endian::native == std::endian::little, "byte 0 is the lowest");
+      uint64_t word;
+      std::memcpy(&word, path.data() + i, sizeof word);
+      std::memcpy(out + size, &word, sizeof word);
+      const uint64_t special = PathSpecialBytes(word);
+      const size_t plain = special == 0 ? 8 : static_cast<size_t>(std::countr_zero(special)) / 8;
+      size += plain;
+      i += plain;
+      if (plain == 8) continue;
+    }
     const char c = path[i];
     const auto byte = static_cast<unsigned char>(c);
     if (c == '/') {
