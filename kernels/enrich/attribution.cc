@@ -44,10 +44,22 @@ uint8_t CopyCapped(std::string_view value, std::array<char, N>* out) {
   return static_cast<uint8_t>(n);
 }
 
-// Decodes a utm value into `buffer`; false when it is empty, too long to hold, a bad escape or
-// not UTF-8.
+// Whether form-decoding `raw` leaves it as it is and valid UTF-8: no '%', no '+', ASCII only.
+bool DecodesToItself(std::string_view raw) {
+  for (const char c : raw) {
+    if (c == '%' || c == '+' || static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// Decodes a utm value into `buffer` (or, when it decodes to itself, leaves it where it is);
+// false when it is empty, too long to hold, a bad escape or not UTF-8.
 bool DecodeValue(std::string_view raw, char* buffer, size_t buffer_size, std::string_view* out) {
   if (raw.empty() || raw.size() > buffer_size) return false;
+  if (DecodesToItself(raw)) {
+    *out = raw;
+    return true;
+  }
   size_t size = 0;
   if (!FormDecode(raw, buffer, &size) || size == 0) return false;
   const std::string_view decoded(buffer, size);
