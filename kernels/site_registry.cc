@@ -235,9 +235,10 @@ const Site* SiteRegistry::FindByTrackingId(std::string_view tracking_id) const {
 
 bool SiteRegistry::HostAllowed(const Site& site, std::string_view host) {
   if (site.hostnames.empty()) return true;
-  if (const size_t colon = host.rfind(':');
-      colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
-    host = host.substr(0, colon);
+  // memrchr (glibc's is vectorised) instead of rfind's byte loop: every hit asks.
+  if (const void* colon = host.empty() ? nullptr : memrchr(host.data(), ':', host.size());
+      colon != nullptr && host.find(']') == std::string_view::npos) {
+    host = host.substr(0, static_cast<const char*>(colon) - host.data());
   }
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   for (const auto& allowed : site.hostnames) {

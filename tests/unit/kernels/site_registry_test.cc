@@ -7,6 +7,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace beacon::kernels {
@@ -59,6 +60,20 @@ TEST(SiteRegistryTest, HostAllowlist) {
   EXPECT_FALSE(SiteRegistry::HostAllowed(blog, "www.blog.example"));
   const Site& sandbox = *registry.FindByTrackingId("UA-100003-1");
   EXPECT_TRUE(SiteRegistry::HostAllowed(sandbox, "anything.test"));
+}
+
+// The port is what follows the last ':' (none is cut from an IPv6 literal).
+TEST(SiteRegistryTest, HostAllowlistCutsAtTheLastColon) {
+  const auto registry = SiteRegistry::Parse(kRegistry);
+  const Site& shop = *registry.FindByTrackingId("UA-100001-1");
+  const std::pair<std::string_view, bool> cases[] = {
+      {"shop.example:", true},     {"www.shop.example.:443", true},
+      {"shop.example:1:2", false}, {"evil.example:shop.example", false},
+      {"[::1]:443", false},        {":", false},
+  };
+  for (const auto& [host, allowed] : cases) {
+    EXPECT_EQ(SiteRegistry::HostAllowed(shop, host), allowed) << host;
+  }
 }
 
 // The flat tracking-id table against a linear search of every site's ids: thousands of ids of
