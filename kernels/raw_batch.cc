@@ -21,7 +21,7 @@ bool IpAddress::is_v4() const {
   return std::memcmp(bytes.data(), kMapped.data(), kMapped.size()) == 0;
 }
 
-RawBatch::RawBatch() : arena_(kBatchArenaBytes) {
+RawBatch::RawBatch() : arena_(kBatchArenaBytes), arena_used_(kPayloadPadding) {
   endpoint_.reserve(kMaxBatchBeacons);
   ingress_.reserve(kMaxBatchBeacons);
   payload_.reserve(kMaxBatchBeacons);
@@ -67,8 +67,8 @@ bool RawBatch::AddInPlace(Endpoint endpoint, IngressKind ingress, std::string_vi
 bool RawBatch::Push(Endpoint endpoint, IngressKind ingress, std::string_view payload,
                     std::string_view user_agent, int64_t receive_time_ms, std::string_view query,
                     uint16_t country, bool in_place) {
-  const size_t copied = in_place ? 0 : payload.size() + kPayloadPadding;
-  const size_t need = copied + user_agent.size() + query.size() + 2 * kPayloadPadding;
+  const size_t need =
+      (in_place ? 0 : ArenaBytes(payload)) + ArenaBytes(user_agent) + ArenaBytes(query);
   if (size() >= kMaxBatchBeacons || arena_used_ + need > arena_.size()) return false;
   endpoint_.push_back(endpoint);
   ingress_.push_back(ingress);
@@ -88,15 +88,16 @@ bool RawBatch::Push(Endpoint endpoint, IngressKind ingress, std::string_view pay
 }
 
 RawBatch::Span RawBatch::Append(std::string_view bytes) {
+  if (bytes.empty()) return {0, 0};  // the arena's first kPayloadPadding bytes, always zero
   Span span{static_cast<uint32_t>(arena_used_), static_cast<uint32_t>(bytes.size())};
-  if (!bytes.empty()) std::memcpy(arena_.data() + arena_used_, bytes.data(), bytes.size());
+  std::memcpy(arena_.data() + arena_used_, bytes.data(), bytes.size());
   std::memset(arena_.data() + arena_used_ + bytes.size(), 0, kPayloadPadding);
   arena_used_ += bytes.size() + kPayloadPadding;
   return span;
 }
 
 void RawBatch::Clear() {
-  arena_used_ = 0;
+  arena_used_ = kPayloadPadding;
   payload_bytes_ = 0;
   endpoint_.clear();
   ingress_.clear();

@@ -96,11 +96,17 @@ class RawBatch {
   bool Push(Endpoint endpoint, IngressKind ingress, std::string_view payload,
             std::string_view user_agent, int64_t receive_time_ms, std::string_view query,
             uint16_t country, bool in_place = false);
+  // Copies `bytes` and their padding into the arena. An empty field takes no arena bytes: it
+  // points at the arena's first kPayloadPadding bytes, which stay zero.
   Span Append(std::string_view bytes);
+  // The arena bytes Append takes for `bytes`.
+  static size_t ArenaBytes(std::string_view bytes) {
+    return bytes.empty() ? 0 : bytes.size() + kPayloadPadding;
+  }
   std::string_view View(Span s) const { return {arena_.data() + s.offset, s.size}; }
 
   std::vector<char> arena_;
-  size_t arena_used_ = 0;
+  size_t arena_used_;  // from kPayloadPadding: the zero bytes of every empty field come first
   size_t payload_bytes_ = 0;
   std::vector<Endpoint> endpoint_;
   std::vector<IngressKind> ingress_;

@@ -40,12 +40,14 @@ class SiteRegistry {
   size_t size() const { return sites_.size(); }
 
  private:
-  // One tracking id of the table: its hash, its bytes in ids_ and its site's index.
+  // One tracking id of the table: its words (IdWords), its size, its site's index and, for
+  // ids longer than the words cover, its bytes in ids_.
   struct IdSlot {
-    uint64_t hash = 0;
-    uint32_t offset = 0;
+    uint64_t head = 0;
+    uint64_t tail = 0;
     uint32_t size = 0;  // 0: an empty slot (tracking ids are never empty)
     uint32_t site = 0;
+    uint32_t offset = 0;
   };
   // Builds id_slots_ from the sites' tracking ids (at most half full, linear probing).
   void IndexTrackingIds();

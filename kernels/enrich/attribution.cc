@@ -2,6 +2,9 @@
 #include "kernels/enrich/attribution.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstring>
 
 #include "kernels/bytes/hex.h"
 #include "kernels/bytes/url.h"
@@ -18,6 +21,21 @@ constexpr bool IsUnreserved(unsigned char c) {
          c == '.' || c == '_' || c == '~';
 }
 
+constexpr uint64_t kEachByte = 0x0101'0101'0101'0101;
+
+// Bit 7 of byte k is set when byte k of `word` is zero; exact up to the first zero byte (a borrow
+// may mark bytes above it).
+constexpr uint64_t ZeroBytes(uint64_t word) {
+  return (word - kEachByte) & ~word & (kEachByte * 0x80);
+}
+
+// Marks the bytes of `word` (8 path bytes, the first lowest) that NormaliseBarePagePath does not
+// copy as they are: '/', '%' and UTF-8 lead bytes. Exact up to the first one marked.
+constexpr uint64_t PathSpecialBytes(uint64_t word) {
+  return ZeroBytes(word ^ (kEachByte * '/')) | ZeroBytes(word ^ (kEachByte * '%')) |
+         ZeroBytes((word & (kEachByte * 0xC0)) ^ (kEachByte * 0xC0));
+}
+
 template <size_t N>
 uint8_t CopyCapped(std::string_view value, std::array<char, N>* out) {
   static_assert(N <= 255, "sizes are uint8_t");
@@ -26,10 +44,22 @@ uint8_t CopyCapped(std::string_view value, std::array<char, N>* out) {
   return static_cast<uint8_t>(n);
 }
 
-// Decodes a utm value into `buffer`; false when it is empty, too long to hold, a bad escape or
-// not UTF-8.
+// Whether form-decoding `raw` leaves it as it is and valid UTF-8: no '%', no '+', ASCII only.
+bool DecodesToItself(std::string_view raw) {
+  for (const char c : raw) {
+    if (c == '%' || c == '+' || static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// Decodes a utm value into `buffer` (or, when it decodes to itself, leaves it where it is);
+// false when it is empty, too long to hold, a bad escape or not UTF-8.
 bool DecodeValue(std::string_view raw, char* buffer, size_t buffer_size, std::string_view* out) {
   if (raw.empty() || raw.size() > buffer_size) return false;
+  if (DecodesToItself(raw)) {
+    *out = raw;
+    return true;
+  }
   size_t size = 0;
   if (!FormDecode(raw, buffer, &size) || size == 0) return false;
   const std::string_view decoded(buffer, size);
@@ -156,6 +186,19 @@ size_t NormaliseBarePagePath(std::string_view path, char* out, bool* truncated) 
     return false;
   };
   while (i < path.size()) {
+    // The bytes copied as they are, 8 at a time: one load and store, then the count before the
+    // first other byte (handled below). Only where all 8 fit, so the cap is never passed.
+    if (i + 8 <= path.size() && size + 8 <= kMaxPagePathBytes) {
+      static_assert(std::endian::native == std::endian::little, "byte 0 is the lowest");
+      uint64_t word;
+      std::memcpy(&word, path.data() + i, sizeof word);
+      std::memcpy(out + size, &word, sizeof word);
+      const uint64_t special = PathSpecialBytes(word);
+      const size_t plain = special == 0 ? 8 : static_cast<size_t>(std::countr_zero(special)) / 8;
+      size += plain;
+      i += plain;
+      if (plain == 8) continue;
+    }
     const char c = path[i];
     const auto byte = static_cast<unsigned char>(c);
     if (c == '/') {

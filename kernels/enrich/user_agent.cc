@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 #include "kernels/enrich/uap_yaml.h"
 
@@ -51,9 +52,17 @@ const hs_database_t* FallbackMarkerDb() {
   return db;
 }
 
-// A thread's Hyperscan scratch for FallbackMarkerDb.
+// A thread's Hyperscan scratch for FallbackMarkerDb, and its memo of recent answers: a
+// direct-mapped table of 2^kMarkerMemoBits entries (16 bytes each) keyed by UserAgentTag, since
+// a user agent comes back with every hit of its visitor. A new user agent overwrites its entry.
+constexpr unsigned kMarkerMemoBits = 11;
 struct MarkerScratch {
+  struct Answer {
+    uint64_t tag = 0;  // 0: none yet
+    bool bot = false;
+  };
   hs_scratch_t* hs = nullptr;
+  std::vector<Answer> memo;
   ~MarkerScratch() { hs_free_scratch(hs); }
 };
 
@@ -71,10 +80,12 @@ void PrefetchBytes(std::string_view user_agent) {
   }
 }
 
-// The cache tag of a user agent: only this cache keeps it, so it is free to differ from Hash64.
-// XXH3 (libxxhash), inlined so that a user agent pays no library call.
+// The cache tag of a user agent, never 0 (an empty entry): only the caches of this file keep it,
+// so it is free to differ from Hash64. XXH3 (libxxhash), inlined so that a user agent pays no
+// library call.
 uint64_t UserAgentTag(std::string_view user_agent) {
-  return XXH3_64bits(user_agent.data(), user_agent.size());
+  const uint64_t h = XXH3_64bits(user_agent.data(), user_agent.size());
+  return h == 0 ? 1 : h;
 }
 
 constexpr size_t kMaxFamilyBytes = 256;  // longer families are cut (uap tests have 160)
@@ -543,20 +554,19 @@ UaClass UserAgentCache::Classify(std::string_view user_agent) {
 }
 
 void UserAgentCache::ClassifyBatch(const std::string_view* user_agents, size_t n, UaClass* out) {
-  // Hash a group first and prefetch its slots, so the cache-line misses overlap; the bytes of
-  // the next group's user agents are prefetched while this group is hashed.
+  // Hash a group first and prefetch its slots, so the cache-line misses overlap. The bytes of a
+  // user agent are prefetched kBytesAhead user agents before it is hashed: one at a time, so
+  // that the prefetches do not queue up behind each other.
   constexpr size_t kGroup = 16;
+  constexpr size_t kBytesAhead = 8;
   uint64_t tags[kGroup];
-  for (size_t i = 0; i < std::min(kGroup, n); ++i) PrefetchBytes(user_agents[i]);
+  for (size_t i = 0; i < std::min(kBytesAhead, n); ++i) PrefetchBytes(user_agents[i]);
   for (size_t base = 0; base < n; base += kGroup) {
     const size_t m = std::min(kGroup, n - base);
-    for (size_t i = base + kGroup; i < std::min(base + 2 * kGroup, n); ++i) {
-      PrefetchBytes(user_agents[i]);
-    }
     for (size_t i = 0; i < m; ++i) {
+      if (base + i + kBytesAhead < n) PrefetchBytes(user_agents[base + i + kBytesAhead]);
       const std::string_view ua = user_agents[base + i].substr(0, kMaxClassifiedUserAgentBytes);
-      const uint64_t h = UserAgentTag(ua);
-      tags[i] = h == 0 ? 1 : h;
+      tags[i] = UserAgentTag(ua);
       __builtin_prefetch(&slots_[tags[i] >> shift_]);
     }
     for (size_t i = 0; i < m; ++i) {
@@ -580,9 +590,18 @@ bool IsBotByMarkers(std::string_view user_agent) {
   if (user_agent.empty()) return false;
   const hs_database_t* db = FallbackMarkerDb();
   thread_local MarkerScratch scratch;
-  if (scratch.hs == nullptr && hs_alloc_scratch(db, &scratch.hs) != HS_SUCCESS) std::abort();
-  return hs_scan(db, user_agent.data(), static_cast<unsigned>(user_agent.size()), 0, scratch.hs,
-                 StopAtFirstMarker, nullptr) == HS_SCAN_TERMINATED;
+  if (scratch.hs == nullptr) {
+    if (hs_alloc_scratch(db, &scratch.hs) != HS_SUCCESS) std::abort();
+    scratch.memo.resize(size_t{1} << kMarkerMemoBits);
+  }
+  const uint64_t tag = UserAgentTag(user_agent);
+  MarkerScratch::Answer& answer = scratch.memo[tag >> (64 - kMarkerMemoBits)];
+  if (answer.tag != tag) {
+    answer.tag = tag;
+    answer.bot = hs_scan(db, user_agent.data(), static_cast<unsigned>(user_agent.size()), 0,
+                         scratch.hs, StopAtFirstMarker, nullptr) == HS_SCAN_TERMINATED;
+  }
+  return answer.bot;
 }
 
 }  // namespace beacon::kernels

@@ -138,8 +138,9 @@ inline constexpr std::array<std::string_view, 25> kBotMarkers = {
 // The bot check when no classifier is loaded (`[enrich] user_agents = ""`, decoder tests): one
 // of kBotMarkers or a bare "bot" occurs, ASCII case-insensitive. Without uap's device parsers a
 // bare "bot" is the better guess (it also flags the CUBOT phone). An empty user agent is not
-// a bot. One Hyperscan pass over the user agent; the first call of a thread allocates its
-// scratch space (the first call of the process compiles the markers).
+// a bot. One Hyperscan pass over the user agent, its answer memoised per thread (2048 recent
+// user agents by a 64-bit hash, as UserAgentCache); the first call of a thread allocates its
+// scratch space and memo (the first call of the process compiles the markers).
 bool IsBotByMarkers(std::string_view user_agent);
 
 // How the patterns of one section were compiled.

@@ -7,6 +7,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace beacon::kernels {
@@ -61,6 +62,20 @@ TEST(SiteRegistryTest, HostAllowlist) {
   EXPECT_TRUE(SiteRegistry::HostAllowed(sandbox, "anything.test"));
 }
 
+// The port is what follows the last ':' (none is cut from an IPv6 literal).
+TEST(SiteRegistryTest, HostAllowlistCutsAtTheLastColon) {
+  const auto registry = SiteRegistry::Parse(kRegistry);
+  const Site& shop = *registry.FindByTrackingId("UA-100001-1");
+  const std::pair<std::string_view, bool> cases[] = {
+      {"shop.example:", true},     {"www.shop.example.:443", true},
+      {"shop.example:1:2", false}, {"evil.example:shop.example", false},
+      {"[::1]:443", false},        {":", false},
+  };
+  for (const auto& [host, allowed] : cases) {
+    EXPECT_EQ(SiteRegistry::HostAllowed(shop, host), allowed) << host;
+  }
+}
+
 // The flat tracking-id table against a linear search of every site's ids: thousands of ids of
 // many lengths (prefixes of one another), present and absent, after a copy of the registry too.
 TEST(SiteRegistryTest, TrackingIdTableMatchesLinearSearch) {
@@ -110,6 +125,36 @@ TEST(SiteRegistryTest, TrackingIdTableMatchesLinearSearch) {
         << probe;
   }
   EXPECT_GE(found, ids.size());
+}
+
+// Ids of every length from 1 to 40 bytes, each beside ids that differ from it in one byte (at
+// its start, middle or end) or in length: only the id itself finds its site.
+TEST(SiteRegistryTest, TrackingIdsOfEveryLengthFindOnlyThemselves) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string text;
+  std::vector<std::string> ids;
+  for (size_t size = 1; size <= 40; ++size) {
+    std::string id;
+    for (size_t i = 0; i < size; ++i) id += alphabet[(size * 7 + i * 13) % alphabet.size()];
+    ids.push_back(id);
+    text += std::to_string(size) + " s" + std::to_string(size) + " " + id + " *\n";
+  }
+  const SiteRegistry registry = SiteRegistry::Parse(text);
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const std::string& id = ids[k];
+    const Site* site = registry.FindByTrackingId(id);
+    ASSERT_NE(site, nullptr) << id;
+    EXPECT_EQ(site->site_id, k + 1) << id;
+    for (const size_t at : {size_t{0}, id.size() / 2, id.size() - 1}) {
+      std::string changed = id;
+      changed[at] = changed[at] == '!' ? '?' : '!';
+      EXPECT_EQ(registry.FindByTrackingId(changed), nullptr) << changed;
+    }
+    EXPECT_EQ(registry.FindByTrackingId(id + "!"), nullptr) << id;
+    if (id.size() > 1) {
+      EXPECT_EQ(registry.FindByTrackingId(std::string_view(id).substr(1)), nullptr) << id;
+    }
+  }
 }
 
 void ExpectParseError(std::string_view text, std::string_view fragment) {

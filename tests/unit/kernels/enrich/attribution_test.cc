@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+#include <vector>
 
 namespace beacon::kernels {
 namespace {
@@ -125,6 +127,43 @@ TEST(PagePathTest, CapsWithoutSplittingEscapesOrCharacters) {
   EXPECT_TRUE(truncated);
   const std::string slash = Path("/" + std::string(kMaxPagePathBytes - 2, 'a') + "/bc", &truncated);
   EXPECT_EQ(slash, "/" + std::string(kMaxPagePathBytes - 2, 'a'));
+}
+
+// Random paths of escapes, slashes, UTF-8 and plain bytes, short and past the cap: leading
+// slashes (collapsed) shift where every later byte falls in the 8-byte steps of the copy, and
+// must not change the result or its truncation.
+TEST(PagePathTest, LeadingSlashesChangeNothingAtAnyAlignment) {
+  std::mt19937_64 rng(5);
+  const std::vector<std::string> pieces = {
+      "a",  "Z9",       "-_.~",         "/",    "//", "%41",      "%2f", "%",
+      "%4", "\xc3\xa9", "\xe2\x82\xac", "\x80", "+",  "plainword"};
+  for (int round = 0; round < 400; ++round) {
+    std::string path;
+    const size_t target = round % 4 == 0 ? kMaxPagePathBytes + rng() % 64 : rng() % 80;
+    while (path.size() < target) path += pieces[rng() % pieces.size()];
+    bool truncated = false;
+    const std::string expected = Path(path, &truncated);
+    for (size_t slashes = 1; slashes <= 8; ++slashes) {
+      bool shifted_truncated = false;
+      EXPECT_EQ(Path(std::string(slashes, '/') + path, &shifted_truncated), expected) << path;
+      EXPECT_EQ(shifted_truncated, truncated) << path;
+    }
+  }
+}
+
+// Plain bytes between single slashes are copied as they are, up to the cap (a slash the cut
+// leaves last is dropped, as any trailing slash).
+TEST(PagePathTest, PlainSegmentsAreCopiedUpToTheCap) {
+  for (size_t size = 2; size <= kMaxPagePathBytes + 9; ++size) {
+    std::string path = "/";
+    for (size_t i = 1; i < size; ++i) path += i % 11 == 0 ? '/' : static_cast<char>('a' + i % 26);
+    if (path.back() == '/') path.back() = 'x';
+    std::string expected = path.substr(0, kMaxPagePathBytes);
+    if (expected.back() == '/') expected.pop_back();
+    bool truncated = false;
+    EXPECT_EQ(Path(path, &truncated), expected) << size;
+    EXPECT_EQ(truncated, size > kMaxPagePathBytes) << size;
+  }
 }
 
 TEST(CountryTest, ValidatesAndPacks) {

@@ -474,6 +474,22 @@ TEST(BotMarkersTest, AgreesWithBruteForceOnRandomUserAgents) {
   EXPECT_LT(bots, 19000);
 }
 
+// Answers come from the thread's memo on repeats: bots and browsers interleaved, asked again
+// right away and again after thousands of other user agents have overwritten the memo.
+TEST(BotMarkersTest, RepeatedUserAgentsKeepTheirAnswers) {
+  std::vector<std::string> user_agents;
+  for (int i = 0; i < 6000; ++i) {
+    user_agents.push_back((i % 3 == 0 ? "Spider-" : "Mozilla/5.0 Gecko-") + std::to_string(i));
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const std::string& ua : user_agents) {
+      const bool expected = BotByMarkersReference(ua);
+      ASSERT_EQ(IsBotByMarkers(ua), expected) << ua;
+      ASSERT_EQ(IsBotByMarkers(ua), expected) << ua;
+    }
+  }
+}
+
 // Each thread scans with its own scratch space.
 TEST(BotMarkersTest, ThreadsCheckConcurrently) {
   std::vector<std::thread> threads;
