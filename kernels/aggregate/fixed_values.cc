@@ -24,9 +24,7 @@ void FixedValues::Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visi
   Entry& e = entries_[entry - 1];
   ++(pageview ? e.pageviews : e.events);
   (pageview ? e.weighted_pageviews : e.weighted_events) += weight;
-  const size_t before = e.visitors.heap_bytes();
-  e.visitors.Add(visitor);
-  heap_bytes_ += e.visitors.heap_bytes() - before;
+  heap_bytes_ += e.visitors.Add(visitor);
 }
 
 std::vector<FixedValues::Row> FixedValues::Rows() {
