@@ -193,35 +193,28 @@ uint8_t UniqHll12::rank(size_t bucket) const {
   return rank;
 }
 
-size_t UniqHll12::AddSmallOrMedium(uint64_t value) {
-  if (medium_size_ != 0) return AddHash(IntHash32(value));
-  for (uint32_t i = 0; i < small_size_; ++i) {
-    if (small_[i] == value) return 0;
-  }
-  if (small_size_ < kSmallCapacity) {
-    small_[small_size_++] = value;
-    return 0;
-  }
-  ToMedium();
-  AddHash(IntHash32(value));
-  return heap_bytes();  // none while small
-}
-
 size_t UniqHll12::AddHash(uint32_t hash) {
   if (large_) {
     large_->Update(hash);
     return 0;
   }
+  if (hash == 0) return medium_has_zero_ ? 0 : InsertNewHash(hash, 0);
   // The probe ends on the hash or on the empty slot that takes it.
-  size_t slot = 0;
-  if (hash == 0) {
-    if (medium_has_zero_) return 0;
-  } else {
-    const size_t mask = (size_t{1} << medium_bits_) - 1;
-    for (slot = MediumSlotOf(hash, medium_bits_); medium_[slot] != 0; slot = (slot + 1) & mask) {
-      if (medium_[slot] == hash) return 0;
-    }
+  const size_t slots = size_t{1} << medium_bits_;
+  size_t slot = MediumSlotOf(hash, medium_bits_);
+  for (; medium_[slot] != 0; slot = (slot + 1) & (slots - 1)) {
+    if (medium_[slot] == hash) return 0;
   }
+  // Room in the set as it is (MediumSlots(size + 1) == slots): the hash takes that slot.
+  if (medium_size_ < kMediumCapacity && (size_t{medium_size_} * 4 + 6) / 3 <= slots) {
+    medium_[slot] = hash;
+    ++medium_size_;
+    return 0;
+  }
+  return InsertNewHash(hash, slot);
+}
+
+size_t UniqHll12::InsertNewHash(uint32_t hash, size_t slot) {
   // The registers are a max over hashes, so the state is the same wherever the set turns large.
   if (medium_size_ == kMediumCapacity) {
     const size_t before = heap_bytes();
@@ -248,6 +241,20 @@ size_t UniqHll12::AddHash(uint32_t hash) {
     medium_[slot] = hash;
   }
   return grows ? slots * sizeof(uint32_t) : 0;  // the set doubled
+}
+
+size_t UniqHll12::AddSmallOrMedium(uint64_t value) {
+  if (medium_size_ != 0) return AddHash(IntHash32(value));
+  for (uint32_t i = 0; i < small_size_; ++i) {
+    if (small_[i] == value) return 0;
+  }
+  if (small_size_ < kSmallCapacity) {
+    small_[small_size_++] = value;
+    return 0;
+  }
+  ToMedium();
+  AddHash(IntHash32(value));
+  return heap_bytes();  // none while small
 }
 
 void UniqHll12::Merge(const UniqHll12& other) {

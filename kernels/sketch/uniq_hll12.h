@@ -155,6 +155,9 @@ class UniqHll12 {
   size_t AddSmallOrMedium(uint64_t value);
   // Adds a value's hash to a medium or large sketch; returns the heap bytes it took.
   size_t AddHash(uint32_t hash);
+  // AddHash of a hash not held, when the set must grow or turn large (or the hash is 0): the
+  // rare part, out of line; `slot` is the empty slot the probe ended on.
+  [[gnu::noinline]] size_t InsertNewHash(uint32_t hash, size_t slot);
   // The registers of the medium hashes.
   Large MediumRegisters() const;
   void ToMedium();
