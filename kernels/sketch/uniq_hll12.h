@@ -91,13 +91,17 @@ class UniqHll12 {
     if (large_) return kLargeHeapBytes;
     return medium_ ? sizeof(uint32_t) << medium_bits_ : 0;
   }
-  // Asks the CPU to fetch the heap line Add(value) reads first (the set slot or the register),
-  // so that a caller adding to many sketches can overlap their cache misses. Changes nothing.
+  // Asks the CPU to fetch the lines Add(value) reads past the header (the small values, the set
+  // slot or the register), so that a caller adding to many sketches can overlap their cache
+  // misses. Changes nothing.
   void Prefetch(uint64_t value) const {
     if (large_) {
       __builtin_prefetch(&large_->registers[IntHash32(value) & (kRegisters - 1)]);
     } else if (medium_) {
       __builtin_prefetch(&medium_[MediumSlotOf(IntHash32(value), medium_bits_)]);
+    } else if (small_size_ != 0) {
+      __builtin_prefetch(&small_[0]);
+      __builtin_prefetch(&small_[small_size_ - 1]);
     }
   }
 
