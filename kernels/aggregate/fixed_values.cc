@@ -5,28 +5,17 @@ namespace beacon::kernels {
 
 size_t FixedValues::EntryBytes() { return sizeof(uint16_t) + sizeof(Entry); }
 
-void FixedValues::Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor,
-                      uint32_t weight) {
+FixedValues::Entry& FixedValues::NewEntry(uint32_t id, uint32_t domain) {
   if (entry_of_.empty()) {
     entry_of_.assign(domain, 0);
     heap_bytes_ += entry_of_.capacity() * sizeof(uint16_t);
   }
-  uint32_t entry = entry_of_[id];
-  if (entry == 0) {
-    const size_t before = ids_.capacity() * sizeof(uint16_t) + entries_.capacity() * sizeof(Entry);
-    ids_.push_back(static_cast<uint16_t>(id));
-    entries_.emplace_back();
-    heap_bytes_ +=
-        ids_.capacity() * sizeof(uint16_t) + entries_.capacity() * sizeof(Entry) - before;
-    entry = static_cast<uint32_t>(ids_.size());
-    entry_of_[id] = static_cast<uint16_t>(entry);
-  }
-  Entry& e = entries_[entry - 1];
-  ++(pageview ? e.pageviews : e.events);
-  (pageview ? e.weighted_pageviews : e.weighted_events) += weight;
-  const size_t before = e.visitors.heap_bytes();
-  e.visitors.Add(visitor);
-  heap_bytes_ += e.visitors.heap_bytes() - before;
+  const size_t before = ids_.capacity() * sizeof(uint16_t) + entries_.capacity() * sizeof(Entry);
+  ids_.push_back(static_cast<uint16_t>(id));
+  entries_.emplace_back();
+  heap_bytes_ += ids_.capacity() * sizeof(uint16_t) + entries_.capacity() * sizeof(Entry) - before;
+  entry_of_[id] = static_cast<uint16_t>(ids_.size());
+  return entries_.back();
 }
 
 std::vector<FixedValues::Row> FixedValues::Rows() {

@@ -27,8 +27,15 @@ class FixedValues {
   };
 
   // Counts one hit of weight `weight` (>= 1) of the value `id` < `domain` (the same `domain` at
-  // every call, ≤ 65535).
-  void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor, uint32_t weight = 1);
+  // every call, ≤ 65535). Inline: a hit on a value seen before is a lookup, two sums and the
+  // sketch add.
+  void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor, uint32_t weight = 1) {
+    const uint32_t entry = entry_of_.empty() ? 0 : entry_of_[id];
+    Entry& e = entry != 0 ? entries_[entry - 1] : NewEntry(id, domain);
+    ++(pageview ? e.pageviews : e.events);
+    (pageview ? e.weighted_pageviews : e.weighted_events) += weight;
+    heap_bytes_ += e.visitors.Add(visitor);
+  }
 
   // A hint that changes nothing: fetches the line Add(id, .., visitor) adds the visitor to.
   void Prefetch(uint32_t id, uint64_t visitor) const {
@@ -55,6 +62,9 @@ class FixedValues {
     uint64_t weighted_events = 0;
     UniqHll12 visitors;
   };
+
+  // Makes the entry of `id`, not seen yet (and the id map on the first hit).
+  Entry& NewEntry(uint32_t id, uint32_t domain);
 
   std::vector<uint16_t> entry_of_;  // by id: entry + 1, 0 = not seen yet
   std::vector<uint16_t> ids_;

@@ -125,7 +125,7 @@ class MinuteAggregator {
 
   // Events are counted in blocks: their cells and keys first, with the hints that fetch the
   // lines each count will touch, then the counts in order (a pure function of the events).
-  static constexpr size_t kBlockEvents = 8;
+  static constexpr size_t kBlockEvents = 64;
   struct Block {
     std::array<Cell*, kBlockEvents> cells;
     std::array<std::array<TopValues::Key, kStringDimensions.size()>, kBlockEvents> keys;

@@ -172,9 +172,7 @@ class TopValues {
   void Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
              uint64_t* events) {
     ++*(pageview ? pageviews : events);
-    const size_t before = SketchHeapBytes(sketch);
-    sketch.Add(visitor);
-    Account(before, SketchHeapBytes(sketch));
+    heap_bytes_ += sketch.Add(visitor);
   }
   void CountHit(uint32_t id, bool pageview, uint64_t visitor, uint32_t weight) {
     Entry& e = entries_[id];

@@ -80,12 +80,6 @@ constexpr size_t kRankCounts = UniqHll12::kMaxRank + 1;
 
 using RankCounts = std::array<uint32_t, kRankCounts>;
 
-// Trailing zeros of the hash's upper 20 bits plus one; 21 when they are all zero.
-uint8_t RankOfTail(uint32_t tail) {
-  if (tail == 0) return UniqHll12::kMaxRank;
-  return static_cast<uint8_t>(std::min<int>(__builtin_ctz(tail) + 1, UniqHll12::kMaxRank));
-}
-
 // Four interleaved histograms: consecutive equal ranks (runs of empty registers) would
 // otherwise serialize on one counter.
 RankCounts CountRanks(const uint8_t* registers) {
@@ -147,16 +141,6 @@ void UniqHll12::AllocateMedium(size_t size) {
   medium_bits_ = static_cast<uint8_t>(std::countr_zero(slots));
 }
 
-void UniqHll12::Large::Update(uint32_t hash) {
-  uint8_t& reg = registers[hash & (kRegisters - 1)];
-  const uint8_t rank = RankOfTail(hash >> kPrecision);
-  if (rank > reg) {
-    --rank_counts[reg];
-    ++rank_counts[rank];
-    reg = rank;
-  }
-}
-
 template <typename F>
 void UniqHll12::ForEachMediumHash(F f) const {
   if (medium_has_zero_) f(uint32_t{0});
@@ -209,44 +193,34 @@ uint8_t UniqHll12::rank(size_t bucket) const {
   return rank;
 }
 
-void UniqHll12::Add(uint64_t value) {
+size_t UniqHll12::AddHash(uint32_t hash) {
   if (large_) {
-    large_->Update(IntHash32(value));
-    return;
+    large_->Update(hash);
+    return 0;
   }
-  if (medium_size_ == 0) {
-    for (uint32_t i = 0; i < small_size_; ++i) {
-      if (small_[i] == value) return;
-    }
-    if (small_size_ < kSmallCapacity) {
-      small_[small_size_++] = value;
-      return;
-    }
-    ToMedium();
+  if (hash == 0) return medium_has_zero_ ? 0 : InsertNewHash(hash, 0);
+  // The probe ends on the hash or on the empty slot that takes it.
+  const size_t slots = size_t{1} << medium_bits_;
+  size_t slot = MediumSlotOf(hash, medium_bits_);
+  for (; medium_[slot] != 0; slot = (slot + 1) & (slots - 1)) {
+    if (medium_[slot] == hash) return 0;
   }
-  AddHash(IntHash32(value));
+  // Room in the set as it is (MediumSlots(size + 1) == slots): the hash takes that slot.
+  if (medium_size_ < kMediumCapacity && (size_t{medium_size_} * 4 + 6) / 3 <= slots) {
+    medium_[slot] = hash;
+    ++medium_size_;
+    return 0;
+  }
+  return InsertNewHash(hash, slot);
 }
 
-void UniqHll12::AddHash(uint32_t hash) {
-  if (large_) {
-    large_->Update(hash);
-    return;
-  }
-  // The probe ends on the hash or on the empty slot that takes it.
-  size_t slot = 0;
-  if (hash == 0) {
-    if (medium_has_zero_) return;
-  } else {
-    const size_t mask = (size_t{1} << medium_bits_) - 1;
-    for (slot = MediumSlotOf(hash, medium_bits_); medium_[slot] != 0; slot = (slot + 1) & mask) {
-      if (medium_[slot] == hash) return;
-    }
-  }
+size_t UniqHll12::InsertNewHash(uint32_t hash, size_t slot) {
   // The registers are a max over hashes, so the state is the same wherever the set turns large.
   if (medium_size_ == kMediumCapacity) {
+    const size_t before = heap_bytes();
     ToLarge();
     large_->Update(hash);
-    return;
+    return kLargeHeapBytes - before;
   }
   const size_t slots = size_t{1} << medium_bits_;
   ++medium_size_;
@@ -266,6 +240,21 @@ void UniqHll12::AddHash(uint32_t hash) {
   } else {
     medium_[slot] = hash;
   }
+  return grows ? slots * sizeof(uint32_t) : 0;  // the set doubled
+}
+
+size_t UniqHll12::AddSmallOrMedium(uint64_t value) {
+  if (medium_size_ != 0) return AddHash(IntHash32(value));
+  for (uint32_t i = 0; i < small_size_; ++i) {
+    if (small_[i] == value) return 0;
+  }
+  if (small_size_ < kSmallCapacity) {
+    small_[small_size_++] = value;
+    return 0;
+  }
+  ToMedium();
+  AddHash(IntHash32(value));
+  return heap_bytes();  // none while small
 }
 
 void UniqHll12::Merge(const UniqHll12& other) {

@@ -3,6 +3,7 @@
 // can insert states into an AggregateFunction(uniqHLL12, UInt64) column itself.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -59,7 +60,15 @@ class UniqHll12 {
   UniqHll12& operator=(UniqHll12&&) noexcept = default;
 
   // Adds one value (uniqHLL12 hashes nothing before this: the value is the UInt64 argument).
-  void Add(uint64_t value);
+  // Returns the heap bytes the add took (heap_bytes() after minus before: 0 unless the sketch
+  // grew), so that a caller keeping a total reads no sizes around it. A large add is inline.
+  size_t Add(uint64_t value) {
+    if (large_) {
+      large_->Update(IntHash32(value));
+      return 0;
+    }
+    return AddSmallOrMedium(value);
+  }
   // Unions `other` into this sketch as the server does: a small `other` is added value by
   // value in its order; a large one turns this large and takes the register maxima (SIMD). A
   // medium `other` is a large state to the server; its values are added (the same registers).
@@ -82,13 +91,17 @@ class UniqHll12 {
     if (large_) return kLargeHeapBytes;
     return medium_ ? sizeof(uint32_t) << medium_bits_ : 0;
   }
-  // Asks the CPU to fetch the heap line Add(value) reads first (the set slot or the register),
-  // so that a caller adding to many sketches can overlap their cache misses. Changes nothing.
+  // Asks the CPU to fetch the lines Add(value) reads past the header (the small values, the set
+  // slot or the register), so that a caller adding to many sketches can overlap their cache
+  // misses. Changes nothing.
   void Prefetch(uint64_t value) const {
     if (large_) {
       __builtin_prefetch(&large_->registers[IntHash32(value) & (kRegisters - 1)]);
     } else if (medium_) {
       __builtin_prefetch(&medium_[MediumSlotOf(IntHash32(value), medium_bits_)]);
+    } else if (small_size_ != 0) {
+      __builtin_prefetch(&small_[0]);
+      __builtin_prefetch(&small_[small_size_ - 1]);
     }
   }
 
@@ -111,10 +124,23 @@ class UniqHll12 {
     std::array<uint8_t, kRegisters> registers{};
     std::array<uint32_t, kMaxRank + 1> rank_counts{};
     Large() { rank_counts[0] = kRegisters; }
-    void Update(uint32_t hash);
+    void Update(uint32_t hash) {
+      uint8_t& reg = registers[hash & (kRegisters - 1)];
+      const uint8_t rank = RankOfTail(hash >> kPrecision);
+      if (rank > reg) {
+        --rank_counts[reg];
+        ++rank_counts[rank];
+        reg = rank;
+      }
+    }
   };
   static_assert(sizeof(Large) == kLargeHeapBytes);
 
+  // Trailing zeros of the hash's upper 20 bits plus one; kMaxRank when they are all zero.
+  static uint8_t RankOfTail(uint32_t tail) {
+    if (tail == 0) return kMaxRank;
+    return static_cast<uint8_t>(std::min(__builtin_ctz(tail) + 1, int{kMaxRank}));
+  }
   // Slots of the hashes' set for `size` medium hashes: at most 3/4 full.
   static size_t MediumSlots(size_t size);
   // Fibonacci hashing: the slot (of 2^bits) from the product's top bits, which mix all of the
@@ -129,8 +155,13 @@ class UniqHll12 {
   void ForEachMediumHash(F f) const;
   // Puts a non-zero hash not yet held into the set (which has room for it).
   void MediumInsert(uint32_t hash);
-  // Adds a value's hash to a medium or large sketch.
-  void AddHash(uint32_t hash);
+  // Add past the large case; returns the heap bytes it took.
+  size_t AddSmallOrMedium(uint64_t value);
+  // Adds a value's hash to a medium or large sketch; returns the heap bytes it took.
+  size_t AddHash(uint32_t hash);
+  // AddHash of a hash not held, when the set must grow or turn large (or the hash is 0): the
+  // rare part, out of line; `slot` is the empty slot the probe ended on.
+  [[gnu::noinline]] size_t InsertNewHash(uint32_t hash, size_t slot);
   // The registers of the medium hashes.
   Large MediumRegisters() const;
   void ToMedium();

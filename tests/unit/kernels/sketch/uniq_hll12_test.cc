@@ -379,6 +379,27 @@ TEST(UniqHll12, CollidingHashesMatchABruteForceReference) {
   EXPECT_GT(medium_past_capacity, 0);  // a medium set held more values than its capacity
 }
 
+// What Add returns is what heap_bytes() grew by, through every tier: random streams with repeats
+// and a value hashing to 0 (the medium set's empty mark, held apart), past small, through each
+// doubling of the set and into large.
+TEST(UniqHll12, AddReturnsTheHeapBytesItTook) {
+  for (const size_t distinct : {10u, 17u, 100u, 384u, 385u, 3000u}) {
+    std::mt19937_64 rng(distinct);
+    const std::vector<uint64_t> values = RandomValues(distinct, distinct + 1);
+    UniqHll12 sketch;
+    size_t total = 0;
+    for (size_t i = 0; i < 4 * distinct; ++i) {
+      const uint64_t v = i == distinct / 2 ? kZeroHashValues[1] : values[rng() % distinct];
+      const size_t before = sketch.heap_bytes();
+      const size_t took = sketch.Add(v);
+      ASSERT_EQ(took, sketch.heap_bytes() - before) << distinct << " " << i;
+      total += took;
+    }
+    EXPECT_EQ(total, sketch.heap_bytes()) << distinct;
+    EXPECT_EQ(sketch.is_large(), distinct > UniqHll12::kSmallCapacity) << distinct;
+  }
+}
+
 TEST(UniqHll12, MediumHoldsItsValuesUntilTheyWouldOutgrowTheRegisters) {
   UniqHll12 sketch;
   for (uint64_t v = 0; v < 16; ++v) sketch.Add(v);
