@@ -10,8 +10,11 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
@@ -80,11 +83,28 @@ void PrefetchBytes(std::string_view user_agent) {
   }
 }
 
+// The secret of UserAgentTag, random per process: a tag stands for its whole user agent in the
+// caches, so a sender who knew the hash could craft a user agent with a browser's tag and have
+// that browser's hits classified as its own (a bot's) until the slot is overwritten.
+const unsigned char* TagSecret() {
+  static const auto secret = [] {
+    std::array<unsigned char, XXH3_SECRET_DEFAULT_SIZE> bytes{};
+    std::random_device random;  // getrandom(2)
+    for (size_t i = 0; i < bytes.size(); i += sizeof(uint32_t)) {
+      const uint32_t word = random();
+      std::memcpy(&bytes[i], &word, sizeof(word));
+    }
+    return bytes;
+  }();
+  return secret.data();
+}
+
 // The cache tag of a user agent, never 0 (an empty entry): only the caches of this file keep it,
-// so it is free to differ from Hash64. XXH3 (libxxhash), inlined so that a user agent pays no
-// library call.
+// so it is free to differ from Hash64. XXH3 (libxxhash) with TagSecret, inlined so that a user
+// agent pays no library call.
 uint64_t UserAgentTag(std::string_view user_agent) {
-  const uint64_t h = XXH3_64bits(user_agent.data(), user_agent.size());
+  const uint64_t h = XXH3_64bits_withSecret(user_agent.data(), user_agent.size(), TagSecret(),
+                                            XXH3_SECRET_DEFAULT_SIZE);
   return h == 0 ? 1 : h;
 }
 
