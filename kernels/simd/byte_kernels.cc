@@ -132,13 +132,6 @@ class SeparatorPositions {
   size_t count_ = 0;
 };
 
-// The output bytes [begin, end) hold every byte >= 0x80 of a decoded hit (begin == end: none).
-// The bytes around them are ASCII, so the span is valid UTF-8 iff the whole output is.
-struct HighSpan {
-  size_t begin = 0;
-  size_t end = 0;
-};
-
 }  // namespace beacon::kernels::byte_kernels_shared
 #endif  // BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
 
@@ -369,11 +362,10 @@ HWY_INLINE bool DecodeBlock(const uint8_t* HWY_RESTRICT in, size_t n, size_t i,
   return true;
 }
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null and the span
-// of bytes >= 0x80 (the whole output, or none when it is ASCII) to `high` when not null.
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null and, to
+// `high` when not null, whether the output holds a byte >= 0x80 (false: it is ASCII).
 HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                           size_t* out_size, SeparatorFlattener* positions,
-                           shared::HighSpan* high) {
+                           size_t* out_size, SeparatorFlattener* positions, bool* high) {
   const Block d;
   FormDecodeState state{0, 0, hn::Zero(d)};
   size_t i = 0;
@@ -384,9 +376,7 @@ HWY_INLINE bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HW
     if (!DecodeBlock<false>(in, n, i, out, positions, &state)) return false;
   }
   *out_size = state.o;
-  if (high != nullptr && !hn::AllFalse(d, hn::TestBit(state.any, hn::Set(d, 0x80)))) {
-    *high = {0, state.o};
-  }
+  if (high != nullptr) *high = !hn::AllFalse(d, hn::TestBit(state.any, hn::Set(d, 0x80)));
   return true;
 }
 #else
@@ -542,12 +532,12 @@ bool DecodeWithVectors(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RE
 #endif
 }
 
-// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null, and the
-// whole output as the span of bytes >= 0x80 to `high` when not null.
+// FormDecode of in[0, n) to out, reporting '&' and '=' to `positions` when not null; `high`,
+// when not null, is set to true (these targets do not track the bytes >= 0x80).
 bool DecodeForm(const uint8_t* HWY_RESTRICT in, size_t n, uint8_t* HWY_RESTRICT out,
-                size_t* out_size, shared::SeparatorPositions* positions, shared::HighSpan* high) {
+                size_t* out_size, shared::SeparatorPositions* positions, bool* high) {
   if (!DecodeWithVectors(in, n, out, out_size, positions)) return false;
-  if (high != nullptr) *high = {0, *out_size};
+  if (high != nullptr) *high = true;
   return true;
 }
 #endif
@@ -634,15 +624,14 @@ bool IsValidUtf8Simd(std::string_view bytes) {
 
 FormScan SplitForm(std::string_view hit, char* out, FormSeparators separators) {
   Positions positions(separators);
-  shared::HighSpan high;
+  bool high = false;
   size_t size = 0;
   if (!DecodeForm(Bytes(hit.data()), hit.size(), reinterpret_cast<uint8_t*>(out), &size, &positions,
                   &high)) {
     return {false, false, 0, 0};
   }
-  // Most hits decode to ASCII only: no call for an empty span.
-  const bool utf8_ok =
-      high.begin == high.end || IsValidUtf8Simd({out + high.begin, high.end - high.begin});
+  // Most hits decode to ASCII only: no call when the output is known to be.
+  const bool utf8_ok = !high || IsValidUtf8Simd({out, size});
   return {true, utf8_ok, positions.count(), size};
 }
 
