@@ -132,7 +132,7 @@ void UniqHll12::Clear() {
 }
 
 size_t UniqHll12::MediumSlots(size_t size) {
-  return std::max<size_t>(2 * kSmallCapacity, std::bit_ceil((size * 4 + 2) / 3));
+  return std::max<size_t>(2 * kSmallCapacity, std::bit_ceil(MediumSlotsNeeded(size)));
 }
 
 void UniqHll12::AllocateMedium(size_t size) {
@@ -205,8 +205,8 @@ size_t UniqHll12::AddHash(uint32_t hash) {
   for (; medium_[slot] != 0; slot = (slot + 1) & (slots - 1)) {
     if (medium_[slot] == hash) return 0;
   }
-  // Room in the set as it is (MediumSlots(size + 1) == slots): the hash takes that slot.
-  if (medium_size_ < kMediumCapacity && (size_t{medium_size_} * 4 + 6) / 3 <= slots) {
+  // Room in the set as it is: the hash takes that slot.
+  if (medium_size_ < kMediumCapacity && MediumSlotsNeeded(size_t{medium_size_} + 1) <= slots) {
     medium_[slot] = hash;
     ++medium_size_;
     return 0;
@@ -225,7 +225,7 @@ size_t UniqHll12::InsertNewHash(uint32_t hash, size_t slot) {
   const size_t slots = size_t{1} << medium_bits_;
   ++medium_size_;
   // Past 3/4 full (MediumSlots(size) doubles): twice the slots, the hashes rehashed into them.
-  const bool grows = (size_t{medium_size_} * 4 + 2) / 3 > slots;
+  const bool grows = MediumSlotsNeeded(medium_size_) > slots;
   if (grows) {
     const std::unique_ptr<uint32_t[]> old = std::move(medium_);
     AllocateMedium(medium_size_);

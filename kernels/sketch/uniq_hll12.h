@@ -143,6 +143,9 @@ class UniqHll12 {
   }
   // Slots of the hashes' set for `size` medium hashes: at most 3/4 full.
   static size_t MediumSlots(size_t size);
+  // The fewest slots that hold `size` hashes at most 3/4 full; a set of (a power of two, at
+  // least 32) slots holds them iff it has at least as many.
+  static size_t MediumSlotsNeeded(size_t size) { return (size * 4 + 2) / 3; }
   // Fibonacci hashing: the slot (of 2^bits) from the product's top bits, which mix all of the
   // hash (IntHash32's own top bits probe longer for sequential values).
   static size_t MediumSlotOf(uint32_t hash, int bits) {
