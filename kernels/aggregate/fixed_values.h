@@ -29,16 +29,20 @@ class FixedValues {
   // Counts one hit of weight `weight` (>= 1) of the value `id` < `domain` (the same `domain` at
   // every call, ≤ 65535). Inline: a hit on a value seen before is a lookup, two sums and the
   // sketch add.
-  void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor, uint32_t weight = 1) {
+  void Add(uint32_t id, uint32_t domain, bool pageview, UniqHll12::Hashed visitor,
+           uint32_t weight = 1) {
     const uint32_t entry = entry_of_.empty() ? 0 : entry_of_[id];
     Entry& e = entry != 0 ? entries_[entry - 1] : NewEntry(id, domain);
     ++(pageview ? e.pageviews : e.events);
     (pageview ? e.weighted_pageviews : e.weighted_events) += weight;
     heap_bytes_ += e.visitors.Add(visitor);
   }
+  void Add(uint32_t id, uint32_t domain, bool pageview, uint64_t visitor, uint32_t weight = 1) {
+    Add(id, domain, pageview, UniqHll12::Hash(visitor), weight);
+  }
 
   // A hint that changes nothing: fetches the line Add(id, .., visitor) adds the visitor to.
-  void Prefetch(uint32_t id, uint64_t visitor) const {
+  void Prefetch(uint32_t id, UniqHll12::Hashed visitor) const {
     if (!entry_of_.empty() && entry_of_[id] != 0)
       entries_[entry_of_[id] - 1].visitors.Prefetch(visitor);
   }

@@ -75,6 +75,8 @@ MinuteAggregator::MinuteAggregator(uint32_t worker, AggregateLimits limits)
   }
 }
 
+namespace {
+
 // A fixed dimension's id (< its domain), or the domain's size for no value: a country not made
 // of two upper-case letters, as the unknown one, is in no row; device, browser and OS ids beyond
 // their tables are their first entry, as their names are ("other", "Other").
@@ -89,18 +91,22 @@ std::array<uint32_t, 4> FixedIds(const EventBatch& batch, size_t i) {
 constexpr std::array<uint32_t, 4> kFixedDomains = {kCountryValues, kDeviceValues, kBrowserValues,
                                                    kOsValues};
 
+}  // namespace
+
 void MinuteAggregator::PrepareBlock(const EventBatch& batch, size_t first, size_t count,
                                     Block* block) {
   for (size_t j = 0; j < count; ++j) {
     const size_t i = first + j;
     const uint64_t key = (static_cast<uint64_t>(batch.site_id[i]) << 32) | batch.minute[i];
-    if (key != last_key_) {
-      last_cell_ = &CellOf(key);
-      last_key_ = key;
-    }
-    Cell& cell = *last_cell_;
+    // Sites interleave within a batch: the recent cells by key, direct-mapped, spare most
+    // probes of the cell index.
+    CellSlot& recent = recent_cells_[CellHome(key, kRecentCells - 1)];
+    if (recent.cell == nullptr || recent.key != key) recent = {key, &CellOf(key)};
+    Cell& cell = *recent.cell;
     block->cells[j] = &cell;
-    const uint64_t visitor = batch.visitor[i];
+    // The visitor's IntHash32 once for its eleven sketch adds.
+    const UniqHll12::Hashed visitor = UniqHll12::Hash(batch.visitor[i]);
+    block->visitors[j] = visitor;
     cell.visitors.Prefetch(visitor);
     const std::array<std::string_view, kStringDimensions.size()> values = {
         batch.str(batch.path[i]),         batch.str(batch.referrer[i]),
@@ -125,7 +131,7 @@ void MinuteAggregator::PrepareBlock(const EventBatch& batch, size_t first, size_
   for (size_t j = 0; j < count; ++j) {
     for (size_t s = 0; s < kStringDimensions.size(); ++s) {
       if (!block->keys[j][s].value.empty()) {
-        block->cells[j]->strings[s].PrefetchSketch(block->keys[j][s], batch.visitor[first + j]);
+        block->cells[j]->strings[s].PrefetchSketch(block->keys[j][s], block->visitors[j]);
       }
     }
   }
@@ -133,8 +139,8 @@ void MinuteAggregator::PrepareBlock(const EventBatch& batch, size_t first, size_
 
 void MinuteAggregator::AddEvent(const EventBatch& batch, size_t i, Cell& cell,
                                 const std::array<TopValues::Key, kStringDimensions.size()>& keys,
-                                const std::array<uint32_t, kFixedDimensions.size()>& ids) {
-  const uint64_t visitor = batch.visitor[i];
+                                const std::array<uint32_t, kFixedDimensions.size()>& ids,
+                                UniqHll12::Hashed visitor) {
   const bool pageview = batch.kind[i] == EventKind::kPageview;
   const uint32_t weight = batch.weight[i];
   cell.visitors.Add(visitor);
@@ -155,12 +161,12 @@ void MinuteAggregator::AddEvent(const EventBatch& batch, size_t i, Cell& cell,
 
 void MinuteAggregator::Add(const EventBatch& batch) {
   const size_t n = batch.size();
-  Block block;
+  Block& block = *block_;
   for (size_t first = 0; first < n; first += kBlockEvents) {
     const size_t count = std::min(kBlockEvents, n - first);
     PrepareBlock(batch, first, count, &block);
     for (size_t j = 0; j < count; ++j) {
-      AddEvent(batch, first + j, *block.cells[j], block.keys[j], block.ids[j]);
+      AddEvent(batch, first + j, *block.cells[j], block.keys[j], block.ids[j], block.visitors[j]);
     }
   }
   open_events_ += n;
@@ -269,8 +275,7 @@ EpochRows MinuteAggregator::CloseEpoch() {
   // Fresh arrays: clear() would keep the largest epoch's capacity.
   std::vector<std::unique_ptr<Cell>>().swap(cells_);
   std::vector<CellSlot>().swap(cell_index_);
-  last_key_ = ~uint64_t{0};
-  last_cell_ = nullptr;
+  recent_cells_ = {};
   open_events_ = 0;
   return rows;
 }

@@ -130,11 +130,13 @@ class MinuteAggregator {
     std::array<Cell*, kBlockEvents> cells;
     std::array<std::array<TopValues::Key, kStringDimensions.size()>, kBlockEvents> keys;
     std::array<std::array<uint32_t, kFixedDimensions.size()>, kBlockEvents> ids;
+    std::array<UniqHll12::Hashed, kBlockEvents> visitors;
   };
   void PrepareBlock(const EventBatch& batch, size_t first, size_t count, Block* block);
   void AddEvent(const EventBatch& batch, size_t i, Cell& cell,
                 const std::array<TopValues::Key, kStringDimensions.size()>& keys,
-                const std::array<uint32_t, kFixedDimensions.size()>& ids);
+                const std::array<uint32_t, kFixedDimensions.size()>& ids,
+                UniqHll12::Hashed visitor);
   void AppendRows(uint32_t site, uint32_t minute, Cell& cell, EpochRows* rows) const;
   // The cell of `key` (site_id << 32 | minute), made on its first event.
   Cell& CellOf(uint64_t key);
@@ -156,8 +158,10 @@ class MinuteAggregator {
   std::array<uint64_t, kDimensionCount> folded_{};
   std::vector<std::unique_ptr<Cell>> cells_;  // the open epoch's, in order of their first event
   std::vector<CellSlot> cell_index_;
-  uint64_t last_key_ = ~uint64_t{0};
-  Cell* last_cell_ = nullptr;
+  // Made once: a block is 11 KiB, which a batch of a few events should not clear each time.
+  std::unique_ptr<Block> block_ = std::make_unique<Block>();
+  static constexpr size_t kRecentCells = 64;
+  std::array<CellSlot, kRecentCells> recent_cells_{};
 };
 
 }  // namespace beacon::kernels

@@ -185,7 +185,7 @@ TopValues::Key TopValues::KeyOf(std::string_view value) {
   return {value, XXH3_64bits(value.data(), value.size())};
 }
 
-uint64_t TopValues::AddNew(const Key& key, bool pageview, uint64_t visitor, uint32_t k,
+uint64_t TopValues::AddNew(const Key& key, bool pageview, UniqHll12::Hashed visitor, uint32_t k,
                            uint32_t weight) {
   if (key.value == kOtherValue || k == 0) {
     Count(other_visitors_, pageview, visitor, &other_pageviews_, &other_events_);
@@ -221,7 +221,8 @@ uint64_t TopValues::AddNew(const Key& key, bool pageview, uint64_t visitor, uint
   return 0;
 }
 
-uint64_t TopValues::Evict(const Key& key, bool pageview, uint64_t visitor, uint32_t weight) {
+uint64_t TopValues::Evict(const Key& key, bool pageview, UniqHll12::Hashed visitor,
+                          uint32_t weight) {
   if (heap_.empty()) BuildHeap();
   // The value with the lowest (count, admitted), the heap's root, makes room.
   const uint32_t id = heap_[0].id;

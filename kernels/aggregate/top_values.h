@@ -92,7 +92,8 @@ class TopValues {
   // kept or admitted freely. The weight changes no count Space-Saving ranks by, only the
   // weighted sums, which move with the counts.
   // A hit on a kept value is counted in line; admissions, evictions and (other) are not.
-  uint64_t Add(const Key& key, bool pageview, uint64_t visitor, uint32_t k, uint32_t weight = 1) {
+  uint64_t Add(const Key& key, bool pageview, UniqHll12::Hashed visitor, uint32_t k,
+               uint32_t weight = 1) {
     if (!index_.empty() && k != 0) {
       const uint64_t word = index_[FindSlot(key.value, key.hash)];
       if (word != 0) {
@@ -104,7 +105,7 @@ class TopValues {
   }
   uint64_t Add(std::string_view value, bool pageview, uint64_t visitor, uint32_t k,
                uint32_t weight = 1) {
-    return Add(KeyOf(value), pageview, visitor, k, weight);
+    return Add(KeyOf(value), pageview, UniqHll12::Hash(visitor), k, weight);
   }
 
   // Hints that change nothing, for a caller that counts a block of hits and overlaps their cache
@@ -120,7 +121,7 @@ class TopValues {
     const char* sketch = reinterpret_cast<const char*>(&visitors_[id]);
     for (size_t line = 0; line < sizeof(UniqHll12); line += 64) __builtin_prefetch(sketch + line);
   }
-  void PrefetchSketch(const Key& key, uint64_t visitor) const {
+  void PrefetchSketch(const Key& key, UniqHll12::Hashed visitor) const {
     const int64_t id = HomeEntry(key);
     if (id < 0) return;
     __builtin_prefetch(ValueOf(entries_[id]).data());
@@ -169,12 +170,12 @@ class TopValues {
     uint64_t events = 0;
   };
 
-  void Count(UniqHll12& sketch, bool pageview, uint64_t visitor, uint64_t* pageviews,
+  void Count(UniqHll12& sketch, bool pageview, UniqHll12::Hashed visitor, uint64_t* pageviews,
              uint64_t* events) {
     ++*(pageview ? pageviews : events);
     heap_bytes_ += sketch.Add(visitor);
   }
-  void CountHit(uint32_t id, bool pageview, uint64_t visitor, uint32_t weight) {
+  void CountHit(uint32_t id, bool pageview, UniqHll12::Hashed visitor, uint32_t weight) {
     Entry& e = entries_[id];
     Count(visitors_[id], pageview, visitor, &e.pageviews, &e.events);
     if (weight > 1) AddExtra(id, pageview, weight);
@@ -186,7 +187,8 @@ class TopValues {
     }
   }
   // Add for a value not kept (or any value with k = 0): (other), an admission or an eviction.
-  uint64_t AddNew(const Key& key, bool pageview, uint64_t visitor, uint32_t k, uint32_t weight);
+  uint64_t AddNew(const Key& key, bool pageview, UniqHll12::Hashed visitor, uint32_t k,
+                  uint32_t weight);
   // Adds `weight` - 1 to entry `id`'s extra weight (made for every entry on first use).
   void AddExtra(uint32_t id, bool pageview, uint32_t weight);
   // A heap node carries its entry's Space-Saving key, so that a sift reads and writes the heap
@@ -262,7 +264,7 @@ class TopValues {
   void StoreValue(uint32_t id, std::string_view value);
   // Makes room for `incoming` more bytes: a fresh arena of twice the live bytes, these only.
   void CompactArena(size_t incoming);
-  uint64_t Evict(const Key& key, bool pageview, uint64_t visitor, uint32_t weight);
+  uint64_t Evict(const Key& key, bool pageview, UniqHll12::Hashed visitor, uint32_t weight);
   // The entry in `key`'s home slot, or -1: what the hints read.
   int64_t HomeEntry(const Key& key) const {
     if (index_.empty()) return -1;

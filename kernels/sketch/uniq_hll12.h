@@ -59,15 +59,29 @@ class UniqHll12 {
   UniqHll12(UniqHll12&&) noexcept = default;
   UniqHll12& operator=(UniqHll12&&) noexcept = default;
 
+  // A value with its IntHash32, for a caller that adds one value to several sketches: the hash
+  // is computed once.
+  struct Hashed {
+    uint64_t value = 0;
+    uint32_t hash = 0;
+  };
+  static Hashed Hash(uint64_t value) { return {value, IntHash32(value)}; }
+
   // Adds one value (uniqHLL12 hashes nothing before this: the value is the UInt64 argument).
   // Returns the heap bytes the add took (heap_bytes() after minus before: 0 unless the sketch
   // grew), so that a caller keeping a total reads no sizes around it. A large add is inline.
-  size_t Add(uint64_t value) {
+  size_t Add(uint64_t value) { return Add(Hash(value)); }
+  size_t Add(Hashed v) {
     if (large_) {
-      large_->Update(IntHash32(value));
+      large_->Update(v.hash);
       return 0;
     }
-    return AddSmallOrMedium(value);
+    if (medium_) {
+      // A hash found in its home slot (a visitor seen before, mostly) is the common case.
+      if (v.hash != 0 && medium_[MediumSlotOf(v.hash, medium_bits_)] == v.hash) return 0;
+      return AddHash(v.hash);
+    }
+    return AddSmallOrMedium(v.value);
   }
   // Unions `other` into this sketch as the server does: a small `other` is added value by
   // value in its order; a large one turns this large and takes the register maxima (SIMD). A
@@ -94,11 +108,12 @@ class UniqHll12 {
   // Asks the CPU to fetch the lines Add(value) reads past the header (the small values, the set
   // slot or the register), so that a caller adding to many sketches can overlap their cache
   // misses. Changes nothing.
-  void Prefetch(uint64_t value) const {
+  void Prefetch(uint64_t value) const { Prefetch(Hash(value)); }
+  void Prefetch(Hashed v) const {
     if (large_) {
-      __builtin_prefetch(&large_->registers[IntHash32(value) & (kRegisters - 1)]);
+      __builtin_prefetch(&large_->registers[v.hash & (kRegisters - 1)]);
     } else if (medium_) {
-      __builtin_prefetch(&medium_[MediumSlotOf(IntHash32(value), medium_bits_)]);
+      __builtin_prefetch(&medium_[MediumSlotOf(v.hash, medium_bits_)]);
     } else if (small_size_ != 0) {
       __builtin_prefetch(&small_[0]);
       __builtin_prefetch(&small_[small_size_ - 1]);
