@@ -243,17 +243,16 @@ size_t UniqHll12::InsertNewHash(uint32_t hash, size_t slot) {
   return grows ? slots * sizeof(uint32_t) : 0;  // the set doubled
 }
 
-size_t UniqHll12::AddSmallOrMedium(uint64_t value) {
-  if (medium_size_ != 0) return AddHash(IntHash32(value));
+size_t UniqHll12::AddSmall(Hashed v) {
   for (uint32_t i = 0; i < small_size_; ++i) {
-    if (small_[i] == value) return 0;
+    if (small_[i] == v.value) return 0;
   }
   if (small_size_ < kSmallCapacity) {
-    small_[small_size_++] = value;
+    small_[small_size_++] = v.value;
     return 0;
   }
   ToMedium();
-  AddHash(IntHash32(value));
+  AddHash(v.hash);
   return heap_bytes();  // none while small
 }
 

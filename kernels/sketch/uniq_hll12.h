@@ -81,7 +81,7 @@ class UniqHll12 {
       if (v.hash != 0 && medium_[MediumSlotOf(v.hash, medium_bits_)] == v.hash) return 0;
       return AddHash(v.hash);
     }
-    return AddSmallOrMedium(v.value);
+    return AddSmall(v);
   }
   // Unions `other` into this sketch as the server does: a small `other` is added value by
   // value in its order; a large one turns this large and takes the register maxima (SIMD). A
@@ -173,8 +173,9 @@ class UniqHll12 {
   void ForEachMediumHash(F f) const;
   // Puts a non-zero hash not yet held into the set (which has room for it).
   void MediumInsert(uint32_t hash);
-  // Add past the large case; returns the heap bytes it took.
-  size_t AddSmallOrMedium(uint64_t value);
+  // Add to a small sketch (the 17th distinct value turns it medium); returns the heap bytes it
+  // took.
+  size_t AddSmall(Hashed v);
   // Adds a value's hash to a medium or large sketch; returns the heap bytes it took.
   size_t AddHash(uint32_t hash);
   // AddHash of a hash not held, when the set must grow or turn large (or the hash is 0): the
