@@ -49,6 +49,18 @@ void MaxRegistersSimd(uint8_t* HWY_RESTRICT dst, const uint8_t* HWY_RESTRICT src
   hll12::MaxRegistersScalar(dst + i, src + i, n - i, rank_counts);
 }
 
+// Whether `value` is among the first `n` (≤ 16) of `values`.
+bool SmallHoldsSimd(const uint64_t* HWY_RESTRICT values, size_t n, uint64_t value) {
+  const hn::ScalableTag<uint64_t> d;
+  const auto want = hn::Set(d, value);
+  const size_t lanes = hn::Lanes(d);
+  for (size_t i = 0; i < n; i += lanes) {
+    const auto eq = hn::And(hn::Eq(hn::LoadU(d, values + i), want), hn::FirstN(d, n - i));
+    if (!hn::AllFalse(d, eq)) return true;
+  }
+  return false;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace beacon::kernels
 HWY_AFTER_NAMESPACE();
@@ -57,6 +69,7 @@ HWY_AFTER_NAMESPACE();
 namespace beacon::kernels {
 
 HWY_EXPORT(MaxRegistersSimd);
+HWY_EXPORT(SmallHoldsSimd);
 
 namespace hll12 {
 
@@ -273,9 +286,7 @@ size_t UniqHll12::InsertNewHash(uint32_t hash, size_t slot) {
 }
 
 size_t UniqHll12::AddSmall(Hashed v) {
-  for (uint32_t i = 0; i < small_size_; ++i) {
-    if (small_[i] == v.value) return 0;
-  }
+  if (HWY_DYNAMIC_DISPATCH(SmallHoldsSimd)(small_.data(), small_size_, v.value)) return 0;
   if (small_size_ < kSmallCapacity) {
     small_[small_size_++] = v.value;
     return 0;

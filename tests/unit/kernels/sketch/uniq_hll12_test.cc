@@ -574,6 +574,27 @@ TEST_F(RegisterKernelsOnEveryTarget, MaxRegistersEqualScalar) {
   }
 }
 
+// The small tier's scan is a dispatched kernel too: streams of 1 to 40 values drawn from small
+// pools (so most adds are repeats, found at every position of the 16) give the reference's
+// state on every target.
+TEST_F(RegisterKernelsOnEveryTarget, SmallAddsEqualTheReferenceOnEveryTarget) {
+  for (const SimdTarget& target : SupportedSimdTargets()) {
+    ForceSimdTargetForTest(target.bits);
+    std::mt19937_64 rng(11);
+    for (int round = 0; round < 200; ++round) {
+      const std::vector<uint64_t> pool = RandomValues(1 + round % 20, round);
+      ReferenceHll12 reference;
+      UniqHll12 sketch;
+      for (size_t i = 0, n = 1 + rng() % 40; i < n; ++i) {
+        const uint64_t v = pool[rng() % pool.size()];
+        reference.Add(v);
+        sketch.Add(v);
+        ASSERT_EQ(Serialized(sketch), reference.State()) << target.name << " round " << round;
+      }
+    }
+  }
+}
+
 TEST_F(RegisterKernelsOnEveryTarget, SketchesAreIdenticalOnEveryTarget) {
   const auto x = RandomValues(20'000, 31);
   const auto y = RandomValues(3'000, 32);
