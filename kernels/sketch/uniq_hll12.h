@@ -43,6 +43,8 @@ class UniqHll12 {
   // would take 4 KiB, next to nothing saved on the large tier's 4 184 bytes.
   static constexpr size_t kMediumSlots = 512;
   static constexpr size_t kMediumCapacity = kMediumSlots / 4 * 3;
+  // A medium probe compares this many slots at a time (64 bytes).
+  static constexpr size_t kMediumGroupSlots = 16;
   static constexpr int kPrecision = 12;
   static constexpr size_t kRegisters = size_t{1} << kPrecision;
   static constexpr uint8_t kMaxRank = 32 - kPrecision + 1;  // 21
@@ -76,11 +78,7 @@ class UniqHll12 {
       large_->Update(v.hash);
       return 0;
     }
-    if (medium_) {
-      // A hash found in its home slot (a visitor seen before, mostly) is the common case.
-      if (v.hash != 0 && medium_[MediumSlotOf(v.hash, medium_bits_)] == v.hash) return 0;
-      return AddHash(v.hash);
-    }
+    if (medium_) return AddHash(v.hash);
     return AddSmall(v);
   }
   // Unions `other` into this sketch as the server does: a small `other` is added value by
@@ -113,7 +111,10 @@ class UniqHll12 {
     if (large_) {
       __builtin_prefetch(&large_->registers[v.hash & (kRegisters - 1)]);
     } else if (medium_) {
-      __builtin_prefetch(&medium_[MediumSlotOf(v.hash, medium_bits_)]);
+      // The home group: 64 bytes, on one line or two.
+      const uint32_t* group = &medium_[MediumHomeOf(v.hash, medium_bits_)];
+      __builtin_prefetch(group);
+      __builtin_prefetch(group + kMediumGroupSlots - 1);
     } else if (small_size_ != 0) {
       __builtin_prefetch(&small_[0]);
       __builtin_prefetch(&small_[small_size_ - 1]);
@@ -161,18 +162,22 @@ class UniqHll12 {
   // The fewest slots that hold `size` hashes at most 3/4 full; a set of (a power of two, at
   // least 32) slots holds them iff it has at least as many.
   static size_t MediumSlotsNeeded(size_t size) { return (size * 4 + 2) / 3; }
-  // Fibonacci hashing: the slot (of 2^bits) from the product's top bits, which mix all of the
-  // hash (IntHash32's own top bits probe longer for sequential values).
-  static size_t MediumSlotOf(uint32_t hash, int bits) {
-    return static_cast<size_t>((hash * 0x9E3779B9u) >> (32 - bits));
+  // A probe starts at the first slot of a group of kMediumGroupSlots, picked by
+  // Fibonacci hashing: the product's top bits mix all of the hash (IntHash32's own top bits
+  // probe longer for sequential values). Slots fill in probe order and are never emptied, so a
+  // group's hashes are a prefix of it, and four vector compares find the hash or the empty slot
+  // that ends the probe, mostly in the home group: no loop exit to mispredict per slot.
+  static size_t MediumHomeOf(uint32_t hash, int bits) {
+    return static_cast<size_t>((hash * 0x9E3779B9u) >> (32 - bits)) & ~(kMediumGroupSlots - 1);
   }
   // Allocates an empty set of MediumSlots(size) slots.
   void AllocateMedium(size_t size);
   // Calls f(hash) for each medium hash, in no particular order.
   template <typename F>
   void ForEachMediumHash(F f) const;
-  // Puts a non-zero hash not yet held into the set (which has room for it).
-  void MediumInsert(uint32_t hash);
+  // Puts the non-zero hashes of `old` (`old_slots` slots) and then `hash`, if not zero, into the
+  // empty set, each where a probe would put it.
+  void Refill(const uint32_t* old, size_t old_slots, uint32_t hash);
   // Add to a small sketch (the 17th distinct value turns it medium); returns the heap bytes it
   // took.
   size_t AddSmall(Hashed v);

@@ -428,6 +428,33 @@ TEST(UniqHll12, MediumHoldsItsValuesUntilTheyWouldOutgrowTheRegisters) {
   EXPECT_EQ(read.heap_bytes(), 0u);
 }
 
+// A medium probe starts at the first slot of a 16-slot group. Values whose probes all start in
+// the last group of a 32-slot set (the slot formula repeated here; were it to change, these
+// values would merely spread out) fill it, spill over the set's end into the first group, and
+// are found again there: 24 such values (the most 32 slots hold) added twice, in two orders,
+// keep 24 hashes and give the reference's state.
+TEST(UniqHll12, HashesCrowdingOneGroupSpillOverTheSetsEndAndAreFoundAgain) {
+  std::vector<uint64_t> crowd;
+  for (uint64_t v = 1; crowd.size() < 24; ++v) {
+    const uint32_t h = IntHash32(v);
+    if (h != 0 && ((h * 0x9E3779B9u) >> (32 - 5) & ~15u) == 16) crowd.push_back(v);
+  }
+  ReferenceHll12 reference;
+  for (uint64_t v : crowd) reference.Add(v);
+  UniqHll12 sketch;
+  for (uint64_t v : crowd) EXPECT_EQ(sketch.Add(v), v == crowd[16] ? 32 * 4u : 0u);
+  for (auto it = crowd.rbegin(); it != crowd.rend(); ++it) EXPECT_EQ(sketch.Add(*it), 0u);
+  EXPECT_TRUE(sketch.is_medium());
+  EXPECT_EQ(sketch.heap_bytes(), 32 * 4u);  // 24 hashes: no doubling, so none was held twice
+  EXPECT_EQ(Serialized(sketch), reference.State());
+  // One more distinct hash doubles the set; the crowd rehashed is still found.
+  sketch.Add(crowd.back() + 1'000'003);
+  reference.Add(crowd.back() + 1'000'003);
+  for (uint64_t v : crowd) EXPECT_EQ(sketch.Add(v), 0u);
+  EXPECT_EQ(sketch.heap_bytes(), 64 * 4u);
+  EXPECT_EQ(Serialized(sketch), reference.State());
+}
+
 // Every pair of tiers, both ways round, gives the state of the union built value by value (all
 // unions exceed 16 values: small + small is MergeOfSmallsTurnsLargeBeyondSixteen).
 TEST(UniqHll12, MergesOfEveryTierEqualTheUnion) {
@@ -542,6 +569,27 @@ TEST_F(RegisterKernelsOnEveryTarget, MaxRegistersEqualScalar) {
         hll12::MaxRegisters(got.data(), src.data(), n, got_counts.data());
         EXPECT_EQ(got, want) << target.name << " n=" << n << " sparse=" << sparse;
         EXPECT_EQ(got_counts, want_counts) << target.name << " n=" << n << " sparse=" << sparse;
+      }
+    }
+  }
+}
+
+// The small tier's scan is a dispatched kernel too: streams of 1 to 40 values drawn from small
+// pools (so most adds are repeats, found at every position of the 16) give the reference's
+// state on every target.
+TEST_F(RegisterKernelsOnEveryTarget, SmallAddsEqualTheReferenceOnEveryTarget) {
+  for (const SimdTarget& target : SupportedSimdTargets()) {
+    ForceSimdTargetForTest(target.bits);
+    std::mt19937_64 rng(11);
+    for (int round = 0; round < 200; ++round) {
+      const std::vector<uint64_t> pool = RandomValues(1 + round % 20, round);
+      ReferenceHll12 reference;
+      UniqHll12 sketch;
+      for (size_t i = 0, n = 1 + rng() % 40; i < n; ++i) {
+        const uint64_t v = pool[rng() % pool.size()];
+        reference.Add(v);
+        sketch.Add(v);
+        ASSERT_EQ(Serialized(sketch), reference.State()) << target.name << " round " << round;
       }
     }
   }
