@@ -103,10 +103,9 @@ class UniqHll12 {
     if (large_) return kLargeHeapBytes;
     return medium_ ? sizeof(uint32_t) << medium_bits_ : 0;
   }
-  // Asks the CPU to fetch the lines Add(value) reads past the header (the small values, the set
-  // slot or the register), so that a caller adding to many sketches can overlap their cache
-  // misses. Changes nothing.
-  void Prefetch(uint64_t value) const { Prefetch(Hash(value)); }
+  // Asks the CPU to fetch the lines Add(v) reads past the header (the small values, the probe's
+  // home group or the register), so that a caller adding to many sketches can overlap their
+  // cache misses. Changes nothing.
   void Prefetch(Hashed v) const {
     if (large_) {
       __builtin_prefetch(&large_->registers[v.hash & (kRegisters - 1)]);
