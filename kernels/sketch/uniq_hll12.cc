@@ -191,7 +191,7 @@ void UniqHll12::ForEachMediumHash(F f) const {
   }
 }
 
-void UniqHll12::Refill(const uint32_t* old, size_t old_slots, uint32_t hash) {
+void UniqHll12::Refill(const uint32_t* old, size_t old_slots) {
   // A group's hashes are a prefix of it, so its count says where the probe's empty slot is:
   // no scan (a scan from the group's start read ~6 slots per hash).
   const size_t groups = (size_t{1} << medium_bits_) / kMediumGroupSlots;
@@ -204,7 +204,6 @@ void UniqHll12::Refill(const uint32_t* old, size_t old_slots, uint32_t hash) {
   for (size_t i = 0; i < old_slots; ++i) {
     if (old[i] != 0) insert(old[i]);
   }
-  if (hash != 0) insert(hash);
 }
 
 UniqHll12::Large UniqHll12::MediumRegisters() const {
@@ -248,49 +247,44 @@ size_t UniqHll12::AddHash(uint32_t hash) {
     large_->Update(hash);
     return 0;
   }
-  if (hash == 0) return medium_has_zero_ ? 0 : InsertNewHash(hash, 0);
-  // The probe ends on the hash or on the empty slot that takes it.
   const size_t slots = size_t{1} << medium_bits_;
-  const size_t slot = MediumProbe(medium_.get(), slots, MediumHomeOf(hash, medium_bits_), hash);
-  if (medium_[slot] == hash) return 0;
-  // Room in the set as it is: the hash takes that slot.
-  if (medium_size_ < kMediumCapacity && MediumSlotsNeeded(size_t{medium_size_} + 1) <= slots) {
+  if (hash != 0) {
+    // The probe ends on the hash or on the empty slot that takes it. Writing the hash there
+    // either way, and counting the empty slot it filled, spares a branch on whether the hash
+    // was new, which about one add in four is, at random.
+    const size_t slot = MediumProbe(medium_.get(), slots, MediumHomeOf(hash, medium_bits_), hash);
+    medium_size_ += medium_[slot] != hash;
     medium_[slot] = hash;
-    ++medium_size_;
-    return 0;
+  } else {
+    medium_size_ += !medium_has_zero_;
+    medium_has_zero_ = true;
   }
-  return InsertNewHash(hash, slot);
+  // Past 3/4 full, or past kMediumCapacity in the largest set: it grows or turns large.
+  if (MediumSlotsNeeded(medium_size_) > slots) return Overflow(slots);
+  return 0;
 }
 
-size_t UniqHll12::InsertNewHash(uint32_t hash, size_t slot) {
+size_t UniqHll12::Overflow(size_t slots) {
   // The registers are a max over hashes, so the state is the same wherever the set turns large.
-  if (medium_size_ == kMediumCapacity) {
-    const size_t before = heap_bytes();
+  if (slots == kMediumSlots) {
     ToLarge();
-    large_->Update(hash);
-    return kLargeHeapBytes - before;
+    return kLargeHeapBytes - slots * sizeof(uint32_t);
   }
-  const size_t slots = size_t{1} << medium_bits_;
-  ++medium_size_;
-  // Past 3/4 full (MediumSlots(size) doubles): twice the slots, the hashes rehashed into them.
-  const bool grows = MediumSlotsNeeded(medium_size_) > slots;
-  if (hash == 0) medium_has_zero_ = true;
-  if (grows) {
-    const std::unique_ptr<uint32_t[]> old = std::move(medium_);
-    AllocateMedium(medium_size_);
-    Refill(old.get(), slots, hash);
-  } else if (hash != 0) {
-    medium_[slot] = hash;
-  }
-  return grows ? slots * sizeof(uint32_t) : 0;  // the set doubled
+  const std::unique_ptr<uint32_t[]> old = std::move(medium_);
+  AllocateMedium(medium_size_);
+  Refill(old.get(), slots);
+  return slots * sizeof(uint32_t);  // the set doubled
 }
 
 size_t UniqHll12::AddSmall(Hashed v) {
-  if (HWY_DYNAMIC_DISPATCH(SmallHoldsSimd)(small_.data(), small_size_, v.value)) return 0;
+  const bool held = HWY_DYNAMIC_DISPATCH(SmallHoldsSimd)(small_.data(), small_size_, v.value);
   if (small_size_ < kSmallCapacity) {
-    small_[small_size_++] = v.value;
+    // Written either way (past the size when held): no branch on whether the value was new.
+    small_[small_size_] = v.value;
+    small_size_ += !held;
     return 0;
   }
+  if (held) return 0;
   ToMedium();
   AddHash(v.hash);
   return heap_bytes();  // none while small

@@ -140,13 +140,13 @@ class UniqHll12 {
     std::array<uint32_t, kMaxRank + 1> rank_counts{};
     Large() { rank_counts[0] = kRegisters; }
     void Update(uint32_t hash) {
+      // The counts move either way (by nothing when the register stays): whether a hash raises
+      // its register is a coin toss while the sketch is young, and a branch on it mispredicts.
       uint8_t& reg = registers[hash & (kRegisters - 1)];
-      const uint8_t rank = RankOfTail(hash >> kPrecision);
-      if (rank > reg) {
-        --rank_counts[reg];
-        ++rank_counts[rank];
-        reg = rank;
-      }
+      const uint8_t raised = std::max(reg, RankOfTail(hash >> kPrecision));
+      --rank_counts[reg];
+      ++rank_counts[raised];
+      reg = raised;
     }
   };
   static_assert(sizeof(Large) == kLargeHeapBytes);
@@ -174,17 +174,17 @@ class UniqHll12 {
   // Calls f(hash) for each medium hash, in no particular order.
   template <typename F>
   void ForEachMediumHash(F f) const;
-  // Puts the non-zero hashes of `old` (`old_slots` slots) and then `hash`, if not zero, into the
-  // empty set, each where a probe would put it.
-  void Refill(const uint32_t* old, size_t old_slots, uint32_t hash);
+  // Puts the non-zero hashes of `old` (`old_slots` slots) into the empty set, each where a probe
+  // would put it.
+  void Refill(const uint32_t* old, size_t old_slots);
   // Add to a small sketch (the 17th distinct value turns it medium); returns the heap bytes it
   // took.
   size_t AddSmall(Hashed v);
   // Adds a value's hash to a medium or large sketch; returns the heap bytes it took.
   size_t AddHash(uint32_t hash);
-  // AddHash of a hash not held, when the set must grow or turn large (or the hash is 0): the
-  // rare part, out of line; `slot` is the empty slot the probe ended on.
-  [[gnu::noinline]] size_t InsertNewHash(uint32_t hash, size_t slot);
+  // After AddHash filled the set of `slots` past 3/4 (past kMediumCapacity at kMediumSlots):
+  // twice the slots, or large; returns the heap bytes it took. The rare part, out of line.
+  [[gnu::noinline]] size_t Overflow(size_t slots);
   // The registers of the medium hashes.
   Large MediumRegisters() const;
   void ToMedium();

@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include <gtest/gtest.h>
@@ -71,6 +73,17 @@ ClickHouseEndpoint Endpoint(std::string url, std::string database, int timeout_m
 }
 
 std::string LoopbackUrl(int port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+std::string OptimizeUntilRows(ClickHouseClient& client, const std::string& table,
+                              const std::string& rows) {
+  std::string count;
+  for (int attempt = 0; attempt < 50 && count != rows; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    client.Execute("OPTIMIZE TABLE " + table + " FINAL");
+    count = client.Execute("SELECT count() FROM " + table + " FORMAT TSV").body;
+  }
+  return count;
+}
 
 int UnusedPort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

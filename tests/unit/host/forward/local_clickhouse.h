@@ -33,6 +33,12 @@ ClickHouseEndpoint Endpoint(std::string url, std::string database, int timeout_m
 // http://127.0.0.1:`port`
 std::string LoopbackUrl(int port);
 
+// Runs OPTIMIZE TABLE `table` FINAL until `table` holds `rows` rows (a TSV count() such as
+// "1\n"), for at most about 10 s, and returns the last count() read. The server skips the
+// merge without an error while the table's parts are in a background merge of their own.
+std::string OptimizeUntilRows(ClickHouseClient& client, const std::string& table,
+                              const std::string& rows);
+
 // A TCP port on 127.0.0.1 where nothing listens (bound to port 0, then closed).
 int UnusedPort();
 
