@@ -140,13 +140,15 @@ class UniqHll12 {
     std::array<uint32_t, kMaxRank + 1> rank_counts{};
     Large() { rank_counts[0] = kRegisters; }
     void Update(uint32_t hash) {
-      // The counts move either way (by nothing when the register stays): whether a hash raises
-      // its register is a coin toss while the sketch is young, and a branch on it mispredicts.
+      // Branches: moving the counts either way would touch their line on every add, which a
+      // register that stays (a returning visitor) need not.
       uint8_t& reg = registers[hash & (kRegisters - 1)];
-      const uint8_t raised = std::max(reg, RankOfTail(hash >> kPrecision));
-      --rank_counts[reg];
-      ++rank_counts[raised];
-      reg = raised;
+      const uint8_t rank = RankOfTail(hash >> kPrecision);
+      if (rank > reg) {
+        --rank_counts[reg];
+        ++rank_counts[rank];
+        reg = rank;
+      }
     }
   };
   static_assert(sizeof(Large) == kLargeHeapBytes);
