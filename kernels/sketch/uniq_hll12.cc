@@ -265,15 +265,17 @@ size_t UniqHll12::AddHash(uint32_t hash) {
 }
 
 size_t UniqHll12::Overflow(size_t slots) {
-  // The registers are a max over hashes, so the state is the same wherever the set turns large.
+  const size_t before = heap_bytes();
   if (slots == kMediumSlots) {
+    // The registers are a max over hashes, so the state is the same wherever the set turns
+    // large.
     ToLarge();
-    return kLargeHeapBytes - slots * sizeof(uint32_t);
+  } else {
+    const std::unique_ptr<uint32_t[]> old = std::move(medium_);
+    AllocateMedium(medium_size_);
+    Refill(old.get(), slots);
   }
-  const std::unique_ptr<uint32_t[]> old = std::move(medium_);
-  AllocateMedium(medium_size_);
-  Refill(old.get(), slots);
-  return slots * sizeof(uint32_t);  // the set doubled
+  return heap_bytes() - before;
 }
 
 size_t UniqHll12::AddSmall(Hashed v) {

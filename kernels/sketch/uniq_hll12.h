@@ -140,8 +140,8 @@ class UniqHll12 {
     std::array<uint32_t, kMaxRank + 1> rank_counts{};
     Large() { rank_counts[0] = kRegisters; }
     void Update(uint32_t hash) {
-      // Branches: moving the counts either way would touch their line on every add, which a
-      // register that stays (a returning visitor) need not.
+      // Only a rising register moves the counts: moving them either way would touch their line
+      // on every add, a returning visitor's too.
       uint8_t& reg = registers[hash & (kRegisters - 1)];
       const uint8_t rank = RankOfTail(hash >> kPrecision);
       if (rank > reg) {
