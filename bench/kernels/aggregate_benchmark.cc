@@ -12,6 +12,8 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bench/gen/traffic_model.h"
@@ -117,6 +119,106 @@ void BM_Aggregate(benchmark::State& state, bool flood) {
         static_cast<double>(agg.folded(d)) / n;
   }
 }
+
+// The visitor sketch adds alone: each event's visitor added to its site-minute's sketch and to
+// one sketch per dimension it has a value in (the rows MinuteAggregator makes, with the same
+// epochs), the sketches side by side in one array and each event's hash computed outside the
+// timing. What exact per-row visitor states cost at the least, apart from finding the rows;
+// ns_per_event is per aggregated event, so it reads against BM_Aggregate's.
+struct SketchAdds {
+  std::vector<uint32_t> rows;  // per epoch: the sketches it fills
+  std::vector<std::vector<std::pair<uint32_t, UniqHll12::Hashed>>> adds;  // per epoch, in order
+  uint64_t events = 0;
+};
+
+SketchAdds SketchAddsOf(const Workload& w, uint64_t epoch_events) {
+  SketchAdds out;
+  std::unordered_map<std::string, uint32_t> rows;
+  uint64_t open = 0;
+  auto row = [&](const EventBatch& b, size_t i, int d, std::string_view value) {
+    std::string key(reinterpret_cast<const char*>(&b.site_id[i]), 4);
+    key.append(reinterpret_cast<const char*>(&b.minute[i]), 4);
+    key.push_back(static_cast<char>(d));
+    key.append(value);
+    return rows.emplace(std::move(key), static_cast<uint32_t>(rows.size())).first->second;
+  };
+  out.adds.emplace_back();
+  for (const EventBatch& b : w.batches) {
+    for (size_t i = 0; i < b.size(); ++i) {
+      const UniqHll12::Hashed v = UniqHll12::Hash(b.visitor[i]);
+      auto& adds = out.adds.back();
+      adds.emplace_back(row(b, i, 0, {}), v);
+      const StrRef strings[] = {b.path[i],       b.referrer[i],     b.utm_source[i],
+                                b.utm_medium[i], b.utm_campaign[i], b.event_name[i]};
+      for (int d = 0; d < 6; ++d) {
+        if (!strings[d].empty()) adds.emplace_back(row(b, i, 1 + d, b.str(strings[d])), v);
+      }
+      const uint16_t country = b.country[i];
+      const bool known = static_cast<unsigned>((country >> 8) - 'A') < 26 &&
+                         static_cast<unsigned>((country & 0xFF) - 'A') < 26;
+      const uint8_t device = b.device[i] < kDeviceValues ? b.device[i] : 0;
+      const uint8_t browser = b.browser[i] < kBrowserValues ? b.browser[i] : 0;
+      const uint8_t os = b.os[i] < kOsValues ? b.os[i] : 0;
+      if (known)
+        adds.emplace_back(
+            row(b, i, 7, std::string_view(reinterpret_cast<const char*>(&country), 2)), v);
+      adds.emplace_back(row(b, i, 8, {reinterpret_cast<const char*>(&device), 1}), v);
+      adds.emplace_back(row(b, i, 9, {reinterpret_cast<const char*>(&browser), 1}), v);
+      adds.emplace_back(row(b, i, 10, {reinterpret_cast<const char*>(&os), 1}), v);
+    }
+    out.events += b.size();
+    open += b.size();
+    if (open >= epoch_events) {
+      out.rows.push_back(static_cast<uint32_t>(rows.size()));
+      rows.clear();
+      open = 0;
+      out.adds.emplace_back();
+    }
+  }
+  out.rows.push_back(static_cast<uint32_t>(rows.size()));
+  return out;
+}
+
+void BM_VisitorSketchAdds(benchmark::State& state) {
+  static const Workload realistic = Decode(false);
+  const auto epoch_events = static_cast<uint64_t>(state.range(0));
+  const SketchAdds work = SketchAddsOf(realistic, epoch_events);
+  // The same rows as the aggregator's (beacon-gen's mix folds nothing, so no (other) rows).
+  MinuteAggregator agg(0, AggregateLimits{});
+  uint64_t aggregator_rows = 0, rows = 0, adds = 0;
+  for (const EventBatch& batch : realistic.batches) {
+    agg.Add(batch);
+    if (agg.open_events() >= epoch_events) {
+      const EpochRows closed = agg.CloseEpoch();
+      aggregator_rows += closed.site_minutes.size() + closed.breakdowns.size();
+    }
+  }
+  const EpochRows closed = agg.CloseEpoch();
+  aggregator_rows += closed.site_minutes.size() + closed.breakdowns.size();
+  for (size_t e = 0; e < work.adds.size(); ++e) {
+    rows += work.rows[e];
+    adds += work.adds[e].size();
+  }
+  if (rows != aggregator_rows) {
+    state.SkipWithError("the sketch rows differ from the aggregator's");
+    return;
+  }
+  size_t heap = 0;
+  for (auto _ : state) {
+    for (size_t e = 0; e < work.adds.size(); ++e) {
+      std::vector<UniqHll12> sketches(work.rows[e]);
+      for (const auto& [row, visitor] : work.adds[e]) heap += sketches[row].Add(visitor);
+      benchmark::DoNotOptimize(sketches.data());
+    }
+  }
+  benchmark::DoNotOptimize(heap);
+  const double n = static_cast<double>(work.events) * static_cast<double>(state.iterations());
+  state.counters["ns_per_event"] =
+      benchmark::Counter(n, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["adds_per_event"] = static_cast<double>(adds) / static_cast<double>(work.events);
+}
+
+BENCHMARK(BM_VisitorSketchAdds)->Arg(100'000)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_CAPTURE(BM_Aggregate, realistic, false)
     ->Arg(10'000)
