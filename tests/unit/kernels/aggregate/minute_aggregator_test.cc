@@ -410,20 +410,21 @@ EpochRows FloodRun(uint64_t seed) {
   return agg.CloseEpoch();
 }
 
-TEST(MinuteAggregatorTest, SameEventsGiveIdenticalRows) {
-  const EpochRows a = FloodRun(9);
-  const EpochRows b = FloodRun(9);
-  ASSERT_EQ(a.site_minutes.size(), b.site_minutes.size());
-  for (size_t i = 0; i < a.site_minutes.size(); ++i) {
+// Every row of `a` and `b` alike, the visitor states byte for byte; returns how many breakdown
+// rows were (other) and how many had a small (order-dependent) state.
+std::pair<size_t, size_t> ExpectIdenticalRows(const EpochRows& a, const EpochRows& b) {
+  EXPECT_EQ(a.site_minutes.size(), b.site_minutes.size());
+  for (size_t i = 0; i < std::min(a.site_minutes.size(), b.site_minutes.size()); ++i) {
     EXPECT_EQ(a.site_minutes[i].site_id, b.site_minutes[i].site_id);
     EXPECT_EQ(a.site_minutes[i].minute, b.site_minutes[i].minute);
     EXPECT_EQ(a.site_minutes[i].pageviews, b.site_minutes[i].pageviews);
+    EXPECT_EQ(a.site_minutes[i].events, b.site_minutes[i].events);
     EXPECT_EQ(Bytes(a.site_minutes[i].visitors), Bytes(b.site_minutes[i].visitors));
   }
-  ASSERT_EQ(a.breakdowns.size(), b.breakdowns.size());
+  EXPECT_EQ(a.breakdowns.size(), b.breakdowns.size());
   size_t folded_rows = 0;
   size_t small_rows = 0;
-  for (size_t i = 0; i < a.breakdowns.size(); ++i) {
+  for (size_t i = 0; i < std::min(a.breakdowns.size(), b.breakdowns.size()); ++i) {
     const BreakdownRow& x = a.breakdowns[i];
     const BreakdownRow& y = b.breakdowns[i];
     EXPECT_EQ(std::tie(x.site_id, x.minute, x.dimension, x.value, x.pageviews, x.events),
@@ -432,8 +433,58 @@ TEST(MinuteAggregatorTest, SameEventsGiveIdenticalRows) {
     small_rows += !x.visitors.is_large();
     folded_rows += x.value == kOtherValue;
   }
+  return {folded_rows, small_rows};
+}
+
+TEST(MinuteAggregatorTest, SameEventsGiveIdenticalRows) {
+  const auto [folded_rows, small_rows] = ExpectIdenticalRows(FloodRun(9), FloodRun(9));
   EXPECT_GT(folded_rows, 0u);  // the run did evict
   EXPECT_GT(small_rows, 0u);   // and has order-dependent small states to compare
+}
+
+// Add counts a batch a block of events at a time, one dimension after another: the rows must be
+// those of the same events added one by one. Every dimension's value is there for some events
+// only (an unknown country too), so each dimension walks a different subset of a block.
+TEST(MinuteAggregatorTest, ABatchCountsAsItsEventsOneAtATime) {
+  auto run = [](size_t batch_events) {
+    MinuteAggregator agg(0, AggregateLimits{.max_pages_per_site_minute = 40,
+                                            .max_referrers_per_site_minute = 10,
+                                            .max_utm_sources_per_site_minute = 5,
+                                            .max_event_names_per_site_minute = 8});
+    std::mt19937_64 rng(21);
+    EventBatch batch;
+    auto some = [&](std::string_view prefix, uint64_t values, uint64_t percent) {
+      return rng() % 100 < percent
+                 ? batch.AddString(std::string(prefix) + std::to_string(rng() % values))
+                 : StrRef{};
+    };
+    for (int i = 0; i < 30000; ++i) {
+      EventDims dims;
+      const bool pageview = rng() % 3 != 0;
+      if (pageview) dims.path = some("/p/", 300, 95);
+      dims.referrer = some("r", 60, 40);
+      dims.utm_source = some("s", 12, 30);
+      dims.utm_medium = some("m", 4, 25);
+      dims.utm_campaign = some("c", 20, 20);
+      if (!pageview) dims.event_name = some("e", 20, 90);
+      dims.country =
+          rng() % 5 == 0 ? uint16_t{0} : static_cast<uint16_t>(('A' + rng() % 8) << 8 | 'E');
+      dims.device = static_cast<uint8_t>(rng() % 5);
+      dims.browser = static_cast<uint8_t>(rng() % 45);  // some beyond the table: "Other"
+      dims.os = static_cast<uint8_t>(rng() % 22);
+      batch.Append(static_cast<uint32_t>(rng() % 4), 1000 + static_cast<uint32_t>(rng() % 2),
+                   pageview ? EventKind::kPageview : EventKind::kEvent, 0, rng() % 2000, dims, 0);
+      if (batch.size() == batch_events) {
+        agg.Add(batch);
+        batch.Clear();
+      }
+    }
+    agg.Add(batch);
+    return agg.CloseEpoch();
+  };
+  const auto [folded_rows, small_rows] = ExpectIdenticalRows(run(1), run(1000));
+  EXPECT_GT(folded_rows, 0u);
+  EXPECT_GT(small_rows, 0u);
 }
 
 TEST(MinuteAggregatorTest, RowsPerSiteMinuteAndDimensionStayWithinKPlusOther) {
