@@ -48,10 +48,10 @@ inline constexpr std::string_view kOtherValue = "(other)";
 inline constexpr size_t kMaxBreakdownValueBytes = 1024;
 // What a UniqHll12 allocates when it turns large: one byte per register, a UInt32 per rank.
 inline constexpr size_t kSketchLargeHeapBytes = UniqHll12::kLargeHeapBytes;
-// A medium sketch's set has C slots of 4 bytes for more than 3C/8 distinct hashes (it doubles
-// past 3/4 full; 32 slots serve 17 values at least), and a large one has more than
-// kMediumCapacity distinct hashes; values are at least as many as their hashes: either way a
-// sketch past 16 values holds less than 11 heap bytes per distinct value.
+// A medium sketch's log has C slots of 4 bytes for at least C/2 hashes logged, one per add (it
+// doubles when full; 32 slots serve 17 at least), and a large one took more than
+// kMediumCapacity adds: either way a sketch past 16 values holds less than 11 heap bytes per
+// add, and a row has at least as many hits as its sketch has adds.
 inline constexpr size_t kSketchHeapBytesPerValue = 11;
 static_assert(kSketchLargeHeapBytes < kSketchHeapBytesPerValue * (UniqHll12::kMediumCapacity + 1));
 

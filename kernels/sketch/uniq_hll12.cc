@@ -91,30 +91,6 @@ void MaxRegisters(uint8_t* dst, const uint8_t* src, size_t n, uint32_t* rank_cou
 
 namespace {
 
-// The probe of a non-zero `hash` from its home `slot` (a group's first) in a set of `slots`:
-// the slot holding it or the empty slot that ends the probe, 16 slots per step. SSE2 is in
-// every x86-64 CPU, so this needs no dispatch: a call through Highway's table per probe cost
-// more than AVX-512's wider compare saved (aggregate_benchmark, the two side by side).
-size_t MediumProbe(const uint32_t* set, size_t slots, size_t slot, uint32_t hash) {
-  for (;; slot = (slot + UniqHll12::kMediumGroupSlots) & (slots - 1)) {
-#if defined(__SSE2__)
-    const __m128i want = _mm_set1_epi32(static_cast<int>(hash));
-    unsigned stops = 0;
-    for (size_t i = 0; i < UniqHll12::kMediumGroupSlots; i += 4) {
-      const __m128i held = _mm_loadu_si128(reinterpret_cast<const __m128i*>(set + slot + i));
-      const __m128i stop =
-          _mm_or_si128(_mm_cmpeq_epi32(held, want), _mm_cmpeq_epi32(held, _mm_setzero_si128()));
-      stops |= static_cast<unsigned>(_mm_movemask_ps(_mm_castsi128_ps(stop))) << i;
-    }
-    if (stops != 0) return slot + static_cast<size_t>(__builtin_ctz(stops));
-#else
-    for (size_t i = 0; i < UniqHll12::kMediumGroupSlots; ++i) {
-      if (set[slot + i] == hash || set[slot + i] == 0) return slot + i;
-    }
-#endif
-  }
-}
-
 constexpr uint8_t kSmallFlag = 0;
 constexpr uint8_t kLargeFlag = 1;
 constexpr size_t kRankCounts = UniqHll12::kMaxRank + 1;
@@ -147,14 +123,12 @@ T GetLittleEndian(const unsigned char* p) {
 UniqHll12::UniqHll12(const UniqHll12& other)
     : large_(other.large_ ? std::make_unique<Large>(*other.large_) : nullptr),
       small_size_(other.small_size_),
-      medium_has_zero_(other.medium_has_zero_),
       medium_bits_(other.medium_bits_),
       medium_size_(other.medium_size_),
       small_(other.small_) {
   if (other.medium_) {
-    const size_t slots = size_t{1} << medium_bits_;
-    medium_ = std::make_unique_for_overwrite<uint32_t[]>(slots);
-    std::copy_n(other.medium_.get(), slots, medium_.get());
+    medium_ = std::make_unique_for_overwrite<uint32_t[]>(size_t{1} << medium_bits_);
+    std::copy_n(other.medium_.get(), medium_size_, medium_.get());
   }
 }
 
@@ -165,45 +139,15 @@ UniqHll12& UniqHll12::operator=(const UniqHll12& other) {
 
 void UniqHll12::Clear() {
   small_size_ = 0;
-  medium_has_zero_ = false;
   medium_bits_ = 0;
   medium_size_ = 0;
   medium_.reset();
   large_.reset();
 }
 
-size_t UniqHll12::MediumSlots(size_t size) {
-  return std::max<size_t>(2 * kSmallCapacity, std::bit_ceil(MediumSlotsNeeded(size)));
-}
-
-void UniqHll12::AllocateMedium(size_t size) {
-  const size_t slots = MediumSlots(size);
-  medium_ = std::make_unique<uint32_t[]>(slots);
-  medium_bits_ = static_cast<uint8_t>(std::countr_zero(slots));
-}
-
 template <typename F>
 void UniqHll12::ForEachMediumHash(F f) const {
-  if (medium_has_zero_) f(uint32_t{0});
-  const size_t slots = size_t{1} << medium_bits_;
-  for (size_t i = 0; i < slots; ++i) {
-    if (medium_[i] != 0) f(medium_[i]);
-  }
-}
-
-void UniqHll12::Refill(const uint32_t* old, size_t old_slots) {
-  // A group's hashes are a prefix of it, so its count says where the probe's empty slot is:
-  // no scan (a scan from the group's start read ~6 slots per hash).
-  const size_t groups = (size_t{1} << medium_bits_) / kMediumGroupSlots;
-  std::array<uint8_t, kMediumSlots / kMediumGroupSlots> fill{};
-  auto insert = [&](uint32_t h) {
-    size_t group = MediumHomeOf(h, medium_bits_) / kMediumGroupSlots;
-    while (fill[group] == kMediumGroupSlots) group = (group + 1) & (groups - 1);
-    medium_[group * kMediumGroupSlots + fill[group]++] = h;
-  };
-  for (size_t i = 0; i < old_slots; ++i) {
-    if (old[i] != 0) insert(old[i]);
-  }
+  for (size_t i = 0; i < medium_size_; ++i) f(medium_[i]);
 }
 
 UniqHll12::Large UniqHll12::MediumRegisters() const {
@@ -213,10 +157,11 @@ UniqHll12::Large UniqHll12::MediumRegisters() const {
 }
 
 void UniqHll12::ToMedium() {
-  AllocateMedium(small_size_);
-  // Distinct values may share a hash: the set keeps each hash once.
-  medium_size_ = 0;
-  for (uint32_t i = 0; i < small_size_; ++i) AddHash(IntHash32(small_[i]));
+  // The 16 small values' hashes and the 17th's (AddSmall adds it) fill 17 of 32 slots.
+  medium_ = std::make_unique_for_overwrite<uint32_t[]>(2 * kSmallCapacity);
+  medium_bits_ = static_cast<uint8_t>(std::countr_zero(2 * kSmallCapacity));
+  for (uint32_t i = 0; i < small_size_; ++i) medium_[i] = IntHash32(small_[i]);
+  medium_size_ = small_size_;
   small_size_ = 0;
 }
 
@@ -225,7 +170,6 @@ void UniqHll12::ToLarge() {
   for (uint32_t i = 0; i < small_size_; ++i) large_->Update(IntHash32(small_[i]));
   if (medium_) ForEachMediumHash([&](uint32_t h) { large_->Update(h); });
   small_size_ = 0;
-  medium_has_zero_ = false;
   medium_bits_ = 0;
   medium_size_ = 0;
   medium_.reset();
@@ -242,38 +186,17 @@ uint8_t UniqHll12::rank(size_t bucket) const {
   return rank;
 }
 
-size_t UniqHll12::AddHash(uint32_t hash) {
-  if (large_) {
-    large_->Update(hash);
-    return 0;
-  }
-  const size_t slots = size_t{1} << medium_bits_;
-  if (hash != 0) {
-    // The probe ends on the hash or on the empty slot that takes it. Writing the hash there
-    // either way, and counting the empty slot it filled, spares a branch on whether the hash
-    // was new, which about one add in four is, at random.
-    const size_t slot = MediumProbe(medium_.get(), slots, MediumHomeOf(hash, medium_bits_), hash);
-    medium_size_ += medium_[slot] != hash;
-    medium_[slot] = hash;
-  } else {
-    medium_size_ += !medium_has_zero_;
-    medium_has_zero_ = true;
-  }
-  // Past 3/4 full, or past kMediumCapacity in the largest set: it grows or turns large.
-  if (MediumSlotsNeeded(medium_size_) > slots) return Overflow(slots);
-  return 0;
-}
-
 size_t UniqHll12::Overflow(size_t slots) {
   const size_t before = heap_bytes();
   if (slots == kMediumSlots) {
-    // The registers are a max over hashes, so the state is the same wherever the set turns
+    // The registers are a max over hashes, so the state is the same wherever the log turns
     // large.
     ToLarge();
   } else {
-    const std::unique_ptr<uint32_t[]> old = std::move(medium_);
-    AllocateMedium(medium_size_);
-    Refill(old.get(), slots);
+    std::unique_ptr<uint32_t[]> log = std::make_unique_for_overwrite<uint32_t[]>(2 * slots);
+    std::copy_n(medium_.get(), slots, log.get());
+    medium_ = std::move(log);
+    ++medium_bits_;
   }
   return heap_bytes() - before;
 }
@@ -308,7 +231,7 @@ void UniqHll12::Merge(const UniqHll12& other) {
       *this = std::move(merged);
       return;
     }
-    // A sketch merged into itself is unchanged; otherwise the hashes go into this set or these
+    // A sketch merged into itself is unchanged; otherwise the hashes go into this log or these
     // registers.
     if (&other != this) other.ForEachMediumHash([&](uint32_t h) { AddHash(h); });
     return;

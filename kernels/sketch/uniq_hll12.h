@@ -28,23 +28,24 @@ inline uint32_t IntHash32(uint64_t key) {
 // HyperLogLogWithSmallSetOptimization<UInt64, 16, 12> as in 18.16: up to 16 distinct values in
 // an array in insertion order (exact), then 2^12 registers of the largest rank (trailing zeros
 // + 1 of the hash's upper 20 bits, at most 21) per bucket (the hash's lower 12 bits).
-// In memory a third tier sits between the two: past 16 distinct values the sketch keeps the
-// values' IntHash32 (a hash set on the heap, up to kMediumCapacity distinct hashes) and computes
-// the registers when it serializes, estimates or meets a large sketch. A register is a max over
-// hashes, so the result is the large state the server builds, byte for byte, whenever the set
-// turns large; only the memory differs (4 bytes per slot, at most 3/4 of them used, instead of
-// 4.2 KiB from the 17th value on).
-// Not thread-safe. 152 bytes inline; on the heap less than 32/3 bytes per distinct value while
-// medium (at most 2 KiB), then 4.2 KiB of registers and counts once large.
+// In memory a third tier sits between the two: past 16 distinct values the sketch logs the
+// IntHash32 of every value added (an array on the heap, repeats included, up to
+// kMediumCapacity of them) and computes the registers when it serializes, estimates or meets a
+// large sketch. A register is a max over hashes, repeats change none, so the result is the
+// large state the server builds, byte for byte, whenever the log turns large; only the memory
+// differs (4 bytes per add, the array doubling, instead of 4.2 KiB from the 17th value on). An
+// add to the log writes its end and reads nothing: a set of the distinct hashes, probed per
+// add, missed the cache on most adds (kernels/sketch/README.md, "Medium tier").
+// Not thread-safe. 152 bytes inline; on the heap less than 8 bytes per add while medium (at
+// most 2 KiB), then 4.2 KiB of registers and counts once large.
 class UniqHll12 {
  public:
   static constexpr size_t kSmallCapacity = 16;
-  // 512 slots take 2 KiB and hold 384 hashes at the set's load factor of 3/4; the next doubling
-  // would take 4 KiB, next to nothing saved on the large tier's 4 184 bytes.
+  // The log doubles from 32 slots when full and turns large when it would outgrow 512 slots
+  // (2 KiB; the next doubling would take 4 KiB, next to nothing saved on the large tier's
+  // 4 184 bytes): it holds at most kMediumCapacity hashes.
   static constexpr size_t kMediumSlots = 512;
-  static constexpr size_t kMediumCapacity = kMediumSlots / 4 * 3;
-  // A medium probe compares this many slots at a time (64 bytes).
-  static constexpr size_t kMediumGroupSlots = 16;
+  static constexpr size_t kMediumCapacity = kMediumSlots - 1;
   static constexpr int kPrecision = 12;
   static constexpr size_t kRegisters = size_t{1} << kPrecision;
   static constexpr uint8_t kMaxRank = 32 - kPrecision + 1;  // 21
@@ -91,29 +92,26 @@ class UniqHll12 {
 
   // Whether the state is the large one on the wire (medium or large in memory).
   bool is_large() const { return large_ != nullptr || medium_size_ != 0; }
-  // Whether it holds its values' hashes rather than registers beyond 16 (is_large() too).
+  // Whether it logs its values' hashes rather than registers beyond 16 (is_large() too).
   bool is_medium() const { return medium_size_ != 0; }
   // Distinct values held while small (the exact count); 0 once large.
   size_t small_size() const { return small_size_; }
   // The register of `bucket` (< kRegisters) once large (computed from the hashes if medium).
   uint8_t rank(size_t bucket) const;
-  // Bytes allocated on the heap: none while small, 4 per slot of the hashes' set while medium
+  // Bytes allocated on the heap: none while small, 4 per slot of the hashes' log while medium
   // (a power of two, 32 to kMediumSlots), kLargeHeapBytes once large.
   size_t heap_bytes() const {
     if (large_) return kLargeHeapBytes;
     return medium_ ? sizeof(uint32_t) << medium_bits_ : 0;
   }
-  // Asks the CPU to fetch the lines Add(v) reads past the header (the small values, the probe's
-  // home group or the register), so that a caller adding to many sketches can overlap their
-  // cache misses. Changes nothing.
+  // Asks the CPU to fetch the lines Add(v) touches past the header (the small values, the log's
+  // end or the register), so that a caller adding to many sketches can overlap their cache
+  // misses. Changes nothing.
   void Prefetch(Hashed v) const {
     if (large_) {
       __builtin_prefetch(&large_->registers[v.hash & (kRegisters - 1)]);
     } else if (medium_) {
-      // The home group: 64 bytes, on one line or two.
-      const uint32_t* group = &medium_[MediumHomeOf(v.hash, medium_bits_)];
-      __builtin_prefetch(group);
-      __builtin_prefetch(group + kMediumGroupSlots - 1);
+      __builtin_prefetch(&medium_[medium_size_], 1);
     } else if (small_size_ != 0) {
       __builtin_prefetch(&small_[0]);
       __builtin_prefetch(&small_[small_size_ - 1]);
@@ -158,34 +156,25 @@ class UniqHll12 {
     if (tail == 0) return kMaxRank;
     return static_cast<uint8_t>(std::min(__builtin_ctz(tail) + 1, int{kMaxRank}));
   }
-  // Slots of the hashes' set for `size` medium hashes: at most 3/4 full.
-  static size_t MediumSlots(size_t size);
-  // The fewest slots that hold `size` hashes at most 3/4 full; a set of (a power of two, at
-  // least 32) slots holds them iff it has at least as many.
-  static size_t MediumSlotsNeeded(size_t size) { return (size * 4 + 2) / 3; }
-  // A probe starts at the first slot of a group of kMediumGroupSlots, picked by
-  // Fibonacci hashing: the product's top bits mix all of the hash (IntHash32's own top bits
-  // probe longer for sequential values). Slots fill in probe order and are never emptied, so a
-  // group's hashes are a prefix of it, and four vector compares find the hash or the empty slot
-  // that ends the probe, mostly in the home group: no loop exit to mispredict per slot.
-  static size_t MediumHomeOf(uint32_t hash, int bits) {
-    return static_cast<size_t>((hash * 0x9E3779B9u) >> (32 - bits)) & ~(kMediumGroupSlots - 1);
-  }
-  // Allocates an empty set of MediumSlots(size) slots.
-  void AllocateMedium(size_t size);
-  // Calls f(hash) for each medium hash, in no particular order.
+  // Calls f(hash) for each logged hash, in the order they were added.
   template <typename F>
   void ForEachMediumHash(F f) const;
-  // Puts the non-zero hashes of `old` (`old_slots` slots) into the empty set, each where a probe
-  // would put it.
-  void Refill(const uint32_t* old, size_t old_slots);
   // Add to a small sketch (the 17th distinct value turns it medium); returns the heap bytes it
   // took.
   size_t AddSmall(Hashed v);
   // Adds a value's hash to a medium or large sketch; returns the heap bytes it took.
-  size_t AddHash(uint32_t hash);
-  // After AddHash filled the set of `slots` past 3/4 (past kMediumCapacity at kMediumSlots):
-  // twice the slots, or large; returns the heap bytes it took. The rare part, out of line.
+  size_t AddHash(uint32_t hash) {
+    if (large_) {
+      large_->Update(hash);
+      return 0;
+    }
+    medium_[medium_size_++] = hash;
+    // Full: twice the slots, or large.
+    if (medium_size_ == uint32_t{1} << medium_bits_) return Overflow(medium_size_);
+    return 0;
+  }
+  // After AddHash filled the log's `slots`: twice the slots, or large at kMediumSlots; returns
+  // the heap bytes it took. The rare part, out of line.
   [[gnu::noinline]] size_t Overflow(size_t slots);
   // The registers of the medium hashes.
   Large MediumRegisters() const;
@@ -194,14 +183,12 @@ class UniqHll12 {
 
   // What Add reads past small comes first, in 24 bytes (one cache line mostly): the heap
   // pointers, then the sizes; the small values last.
-  // The hashes: open addressing, linear probing, 2^medium_bits_ = MediumSlots(medium_size_)
-  // slots while medium.
+  // The hashes logged while medium, medium_size_ of 2^medium_bits_ slots (never full).
   std::unique_ptr<uint32_t[]> medium_;
   std::unique_ptr<Large> large_;  // null unless large
   uint8_t small_size_ = 0;
-  bool medium_has_zero_ = false;  // 0 marks an empty slot, so the hash 0 is held here
-  uint8_t medium_bits_ = 0;       // log2 of the set's slots while medium
-  uint32_t medium_size_ = 0;      // distinct hashes while medium (0 included); 0 otherwise
+  uint8_t medium_bits_ = 0;   // log2 of the log's slots while medium
+  uint32_t medium_size_ = 0;  // hashes logged while medium (at least 17); 0 otherwise
   std::array<uint64_t, kSmallCapacity> small_{};
 };
 

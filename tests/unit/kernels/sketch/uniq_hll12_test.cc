@@ -45,6 +45,36 @@ std::vector<uint8_t> Registers(const UniqHll12& sketch) {
   return registers;
 }
 
+// The tier and heap bytes a stream of adds gives, as the header states them: small while at
+// most 16 distinct values; the 17th logs the 16 values' hashes and its own, and every add after
+// it logs one more, repeats too; the log takes 32 slots and doubles when full; a full log of
+// kMediumSlots turns large.
+class TierModel {
+ public:
+  void Add(uint64_t v) {
+    if (std::find(distinct_.begin(), distinct_.end(), v) == distinct_.end()) distinct_.push_back(v);
+    if (large_) return;
+    if (logged_ != 0) {
+      large_ = ++logged_ == UniqHll12::kMediumSlots;
+    } else if (distinct_.size() > UniqHll12::kSmallCapacity) {
+      logged_ = UniqHll12::kSmallCapacity + 1;
+    }
+  }
+  size_t distinct() const { return distinct_.size(); }
+  size_t logged() const { return large_ ? 0 : logged_; }
+  bool medium() const { return logged_ != 0 && !large_; }
+  bool large() const { return large_; }
+  size_t heap_bytes() const {
+    if (large_) return UniqHll12::kLargeHeapBytes;
+    return logged_ == 0 ? 0 : 4 * std::max<size_t>(32, std::bit_ceil(logged_ + 1));
+  }
+
+ private:
+  std::vector<uint64_t> distinct_;
+  size_t logged_ = 0;
+  bool large_ = false;
+};
+
 TEST(UniqHll12, EmptyState) {
   static_assert(sizeof(UniqHll12) == 152, "the README and header state this footprint");
   UniqHll12 sketch;
@@ -176,8 +206,8 @@ UniqHll12 IncrementalLargeOf(const std::vector<uint64_t>& values) {
   return sketch;
 }
 
-// Medium sketches (17 to 384 values, kept as values) write the state the registers built value
-// by value would: the same bytes, estimate and registers, and so beyond 384 after conversion.
+// Medium sketches (past 16 values, their hashes logged) write the state the registers built
+// value by value would: the same bytes, estimate and registers, and so once the log turned large.
 TEST(UniqHll12, MediumStateEqualsTheIncrementalLargeState) {
   std::mt19937_64 rng(42);
   int medium = 0;
@@ -185,12 +215,14 @@ TEST(UniqHll12, MediumStateEqualsTheIncrementalLargeState) {
     const size_t n = 17 + rng() % (2000 - 17 + 1);
     std::vector<uint64_t> values = RandomValues(n, round);
     for (size_t i = 0; i < n / 3; ++i) values.push_back(values[rng() % n]);  // repeats
-    if (round % 2 == 0) values.push_back(0);  // the value the set's empty slots stand for
+    if (round % 2 == 0) values.push_back(0);
     std::shuffle(values.begin(), values.end(), rng);
     const UniqHll12 sketch = SketchOf(values);
     const UniqHll12 reference = IncrementalLargeOf(values);
+    TierModel model;
+    for (uint64_t v : values) model.Add(v);
     EXPECT_TRUE(sketch.is_large());
-    EXPECT_EQ(sketch.is_medium(), n <= UniqHll12::kMediumCapacity) << n;
+    EXPECT_EQ(sketch.is_medium(), model.medium()) << n;
     medium += sketch.is_medium();
     ASSERT_EQ(Serialized(sketch), Serialized(reference)) << n;
     EXPECT_EQ(sketch.Estimate(), reference.Estimate()) << n;
@@ -203,9 +235,7 @@ TEST(UniqHll12, MediumStateEqualsTheIncrementalLargeState) {
 
 // Random streams with repeats and zeros against a brute-force reference of the 18.16 semantics:
 // the distinct values in first-seen order give the small state, all of them added to a large
-// counter the large one; the tier and heap bytes follow the distinct count (the set's slots:
-// 32 at least, doubling past 3/4 full; no two of these values share an IntHash32). Checked
-// after every value.
+// counter the large one; the tier and heap bytes follow TierModel. Checked after every value.
 TEST(UniqHll12, AddMatchesABruteForceReference) {
   std::mt19937_64 rng(7);
   for (int round = 0; round < 60; ++round) {
@@ -216,22 +246,17 @@ TEST(UniqHll12, AddMatchesABruteForceReference) {
     const size_t n = 1 + rng() % 1500;
     UniqHll12 sketch;
     std::vector<uint64_t> distinct;
+    TierModel model;
     for (size_t i = 0; i < n; ++i) {
       const uint64_t v = pool[rng() % pool_size];
       sketch.Add(v);
+      model.Add(v);
       if (std::find(distinct.begin(), distinct.end(), v) == distinct.end()) distinct.push_back(v);
       const size_t d = distinct.size();
       ASSERT_EQ(sketch.is_large(), d > UniqHll12::kSmallCapacity) << round << " " << i;
-      ASSERT_EQ(sketch.is_medium(),
-                d > UniqHll12::kSmallCapacity && d <= UniqHll12::kMediumCapacity);
+      ASSERT_EQ(sketch.is_medium(), model.medium()) << round << " " << i;
       ASSERT_EQ(sketch.small_size(), d <= UniqHll12::kSmallCapacity ? d : 0);
-      size_t heap = 0;
-      if (d > UniqHll12::kMediumCapacity) {
-        heap = UniqHll12::kLargeHeapBytes;
-      } else if (d > UniqHll12::kSmallCapacity) {
-        heap = 4 * std::max<size_t>(32, std::bit_ceil((4 * d + 2) / 3));
-      }
-      ASSERT_EQ(sketch.heap_bytes(), heap) << round << " " << i;
+      ASSERT_EQ(sketch.heap_bytes(), model.heap_bytes()) << round << " " << i;
       if (i % 97 == 0 || i + 1 == n) {
         const UniqHll12 reference =
             d <= UniqHll12::kSmallCapacity ? SketchOf(distinct) : IncrementalLargeOf(distinct);
@@ -242,7 +267,7 @@ TEST(UniqHll12, AddMatchesABruteForceReference) {
   }
 }
 
-// The first three values from 0 up whose IntHash32 is 0, the medium set's empty-slot mark.
+// The first three values from 0 up whose IntHash32 is 0.
 constexpr uint64_t kZeroHashValues[] = {0, 528038771, 1530889310};
 
 // Pairs of distinct values below 400 000 that share an IntHash32, found by sorting the hashes.
@@ -314,11 +339,11 @@ class ReferenceHll12 {
   std::array<uint8_t, UniqHll12::kRegisters> registers_{};
 };
 
-// Streams mixing values that share an IntHash32 (0 among them) with random ones: the medium
-// set keeps each hash once, so it may hold fewer hashes than the stream has distinct values
-// and turn large later, yet the state bytes and the estimate equal the reference's after every
-// value near a transition (and every 13th elsewhere), and the tier and heap bytes follow the
-// distinct values while small and the distinct hashes after. Two halves merged give the whole.
+// Streams mixing values that share an IntHash32 (0 among them) with random ones: the small
+// tier keeps distinct values (two sharing a hash are two), the medium log their hashes, and the
+// state bytes and the estimate equal the reference's after every value near a transition (and
+// every 13th elsewhere), the tier and heap bytes following TierModel. Two halves merged give
+// the whole.
 TEST(UniqHll12, CollidingHashesMatchABruteForceReference) {
   const auto pairs = CollidingPairs();
   ASSERT_GE(pairs.size(), 15u);
@@ -330,7 +355,7 @@ TEST(UniqHll12, CollidingHashesMatchABruteForceReference) {
     colliding.push_back(b);
   }
   std::mt19937_64 rng(11);
-  int medium_past_capacity = 0;
+  int colliding_medium = 0;
   for (int round = 0; round < 40; ++round) {
     std::vector<uint64_t> pool = colliding;
     const auto random = RandomValues(rng() % (round % 2 == 0 ? 40 : 420), 2000 + round);
@@ -339,30 +364,22 @@ TEST(UniqHll12, CollidingHashesMatchABruteForceReference) {
     const size_t n = 1 + rng() % 2000;
     UniqHll12 sketch, first_half, second_half;
     ReferenceHll12 reference;
-    std::vector<uint64_t> distinct;
-    std::vector<uint32_t> hashes;
+    TierModel model;
     for (size_t i = 0; i < n; ++i) {
       const uint64_t v = pool[rng() % pool.size()];
       sketch.Add(v);
       (i < n / 2 ? first_half : second_half).Add(v);
       reference.Add(v);
-      if (std::find(distinct.begin(), distinct.end(), v) == distinct.end()) distinct.push_back(v);
-      const uint32_t h = IntHash32(v);
-      if (std::find(hashes.begin(), hashes.end(), h) == hashes.end()) hashes.push_back(h);
-      const size_t d = distinct.size();
-      const size_t dh = hashes.size();
+      model.Add(v);
+      const size_t d = model.distinct();
       ASSERT_EQ(sketch.is_large(), d > UniqHll12::kSmallCapacity) << round << " " << i;
       ASSERT_EQ(sketch.is_large(), reference.is_large());
-      ASSERT_EQ(sketch.is_medium(), sketch.is_large() && dh <= UniqHll12::kMediumCapacity);
-      medium_past_capacity += sketch.is_medium() && d > UniqHll12::kMediumCapacity;
-      size_t heap = 0;
-      if (sketch.is_large()) {
-        heap = dh > UniqHll12::kMediumCapacity
-                   ? UniqHll12::kLargeHeapBytes
-                   : 4 * std::max<size_t>(32, std::bit_ceil((4 * dh + 2) / 3));
-      }
-      ASSERT_EQ(sketch.heap_bytes(), heap) << round << " " << i;
-      const bool near_transition = (d >= 15 && d <= 19) || (dh >= 382 && dh <= 388);
+      ASSERT_EQ(sketch.is_medium(), model.medium()) << round << " " << i;
+      ASSERT_EQ(sketch.heap_bytes(), model.heap_bytes()) << round << " " << i;
+      colliding_medium += sketch.is_medium() && IntHash32(v) == 0;
+      const size_t logged = model.logged();
+      const bool near_transition =
+          (d >= 15 && d <= 19) || (logged >= 30 && logged <= 34) || logged >= 509;
       if (near_transition || i % 13 == 0 || i + 1 == n) {
         const std::string state = reference.State();
         ASSERT_EQ(Serialized(sketch), state) << round << " " << i;
@@ -376,12 +393,11 @@ TEST(UniqHll12, CollidingHashesMatchABruteForceReference) {
     EXPECT_EQ(Serialized(first_half), reference.State()) << round;
     EXPECT_EQ(first_half.Estimate(), sketch.Estimate()) << round;
   }
-  EXPECT_GT(medium_past_capacity, 0);  // a medium set held more values than its capacity
+  EXPECT_GT(colliding_medium, 0);  // the hash 0 went into a medium log
 }
 
 // What Add returns is what heap_bytes() grew by, through every tier: random streams with repeats
-// and a value hashing to 0 (the medium set's empty mark, held apart), past small, through each
-// doubling of the set and into large.
+// and a value hashing to 0, past small, through each doubling of the log and into large.
 TEST(UniqHll12, AddReturnsTheHeapBytesItTook) {
   for (const size_t distinct : {10u, 17u, 100u, 384u, 385u, 3000u}) {
     std::mt19937_64 rng(distinct);
@@ -400,26 +416,35 @@ TEST(UniqHll12, AddReturnsTheHeapBytesItTook) {
   }
 }
 
-TEST(UniqHll12, MediumHoldsItsValuesUntilTheyWouldOutgrowTheRegisters) {
+// Past 16 distinct values every add is logged, a repeat too, in 32 slots that double when full;
+// the add that fills 512 turns the sketch large. A copy holds the log; a medium state read back
+// is large (the wire has no hashes).
+TEST(UniqHll12, MediumLogsEveryAddUntilItWouldOutgrowTheRegisters) {
   UniqHll12 sketch;
-  for (uint64_t v = 0; v < 16; ++v) sketch.Add(v);
+  for (uint64_t v = 0; v < 16; ++v) EXPECT_EQ(sketch.Add(v), 0u);
   EXPECT_EQ(sketch.heap_bytes(), 0u);
-  sketch.Add(16);
+  EXPECT_EQ(sketch.Add(16), 32 * 4u);  // 17 hashes logged
   EXPECT_TRUE(sketch.is_medium());
-  EXPECT_EQ(sketch.heap_bytes(), 32 * 4u);
-  for (uint64_t v = 0; v < 33; ++v) sketch.Add(v);
+  for (uint64_t i = 17; i < 31; ++i) EXPECT_EQ(sketch.Add(3), 0u) << i;  // repeats: 31 logged
+  EXPECT_EQ(sketch.Add(3), 32 * 4u);  // the 32nd fills the log: 64 slots
   EXPECT_EQ(sketch.heap_bytes(), 64 * 4u);
-  for (uint64_t v = 0; v < UniqHll12::kMediumCapacity; ++v) sketch.Add(v);
+  size_t logged = 32;
+  for (; logged < UniqHll12::kMediumCapacity; ++logged) sketch.Add(logged % 20);
   EXPECT_TRUE(sketch.is_medium());
   EXPECT_EQ(sketch.heap_bytes(), UniqHll12::kMediumSlots * 4);
   EXPECT_LT(sketch.heap_bytes(), UniqHll12::kLargeHeapBytes);
   const UniqHll12 copy = sketch;
+  EXPECT_TRUE(copy.is_medium());
   EXPECT_EQ(copy.heap_bytes(), sketch.heap_bytes());
-  sketch.Add(UniqHll12::kMediumCapacity);
+  EXPECT_EQ(Serialized(copy), Serialized(sketch));
+  ReferenceHll12 reference;
+  for (uint64_t v = 0; v < 20; ++v) reference.Add(v);
+  EXPECT_EQ(Serialized(copy), reference.State());
+  sketch.Add(5);
   EXPECT_FALSE(sketch.is_medium());
   EXPECT_TRUE(sketch.is_large());
   EXPECT_EQ(sketch.heap_bytes(), UniqHll12::kLargeHeapBytes);
-  // A medium state read back is a large sketch: the wire has no values.
+  EXPECT_EQ(Serialized(sketch), Serialized(copy));  // 20 values, however often logged
   UniqHll12 read;
   EXPECT_EQ(read.Deserialize(Serialized(copy)), UniqHll12::kLargeStateBytes);
   EXPECT_FALSE(read.is_medium());
@@ -428,31 +453,32 @@ TEST(UniqHll12, MediumHoldsItsValuesUntilTheyWouldOutgrowTheRegisters) {
   EXPECT_EQ(read.heap_bytes(), 0u);
 }
 
-// A medium probe starts at the first slot of a 16-slot group. Values whose probes all start in
-// the last group of a 32-slot set (the slot formula repeated here; were it to change, these
-// values would merely spread out) fill it, spill over the set's end into the first group, and
-// are found again there: 24 such values (the most 32 slots hold) added twice, in two orders,
-// keep 24 hashes and give the reference's state.
-TEST(UniqHll12, HashesCrowdingOneGroupSpillOverTheSetsEndAndAreFoundAgain) {
-  std::vector<uint64_t> crowd;
-  for (uint64_t v = 1; crowd.size() < 24; ++v) {
-    const uint32_t h = IntHash32(v);
-    if (h != 0 && ((h * 0x9E3779B9u) >> (32 - 5) & ~15u) == 16) crowd.push_back(v);
-  }
+// Hashes logged twice, the hash 0 among them, give the reference's state and estimate, and so
+// does a medium sketch merged into a medium one, into a small one and into itself.
+TEST(UniqHll12, RepeatedHashesInTheLogGiveTheReferenceState) {
+  std::vector<uint64_t> values = RandomValues(40, 77);
+  values.insert(values.end(), std::begin(kZeroHashValues), std::end(kZeroHashValues));
   ReferenceHll12 reference;
-  for (uint64_t v : crowd) reference.Add(v);
   UniqHll12 sketch;
-  for (uint64_t v : crowd) EXPECT_EQ(sketch.Add(v), v == crowd[16] ? 32 * 4u : 0u);
-  for (auto it = crowd.rbegin(); it != crowd.rend(); ++it) EXPECT_EQ(sketch.Add(*it), 0u);
+  for (int pass = 0; pass < 3; ++pass) {
+    for (uint64_t v : values) {
+      sketch.Add(v);
+      reference.Add(v);
+    }
+  }
   EXPECT_TRUE(sketch.is_medium());
-  EXPECT_EQ(sketch.heap_bytes(), 32 * 4u);  // 24 hashes: no doubling, so none was held twice
   EXPECT_EQ(Serialized(sketch), reference.State());
-  // One more distinct hash doubles the set; the crowd rehashed is still found.
-  sketch.Add(crowd.back() + 1'000'003);
-  reference.Add(crowd.back() + 1'000'003);
-  for (uint64_t v : crowd) EXPECT_EQ(sketch.Add(v), 0u);
-  EXPECT_EQ(sketch.heap_bytes(), 64 * 4u);
-  EXPECT_EQ(Serialized(sketch), reference.State());
+  UniqHll12 read;
+  ASSERT_EQ(read.Deserialize(reference.State()), UniqHll12::kLargeStateBytes);
+  EXPECT_EQ(sketch.Estimate(), read.Estimate());
+  UniqHll12 merged = sketch;
+  merged.Merge(sketch);
+  merged.Merge(merged);
+  EXPECT_EQ(Serialized(merged), reference.State());
+  UniqHll12 small = SketchOf({values[0], values[1], 12345});
+  small.Merge(sketch);
+  reference.Add(12345);
+  EXPECT_EQ(Serialized(small), reference.State());
 }
 
 // Every pair of tiers, both ways round, gives the state of the union built value by value (all

@@ -30,7 +30,7 @@ struct ValueSet {
   std::vector<uint64_t> values;
 };
 
-// Values whose IntHash32 is 0 (the medium set's empty-slot mark), then pairs of values that
+// Values whose IntHash32 is 0, then pairs of values that
 // share an IntHash32: 25 values, 12 distinct hashes.
 constexpr uint64_t kCollidingValues[] = {
     0,      528038771, 1530889310, 51214,  184223, 165281, 311785, 50510,  184927,
