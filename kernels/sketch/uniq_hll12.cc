@@ -8,10 +8,6 @@
 #include <cstring>
 #include <utility>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/sketch/uniq_hll12.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -211,7 +207,7 @@ size_t UniqHll12::AddSmall(Hashed v) {
   }
   if (held) return 0;
   ToMedium();
-  AddHash(v.hash);
+  AppendToLog(v.hash);
   return heap_bytes();  // none while small
 }
 

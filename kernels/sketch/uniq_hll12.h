@@ -79,7 +79,7 @@ class UniqHll12 {
       large_->Update(v.hash);
       return 0;
     }
-    if (medium_) return AddHash(v.hash);
+    if (medium_) return AppendToLog(v.hash);
     return AddSmall(v);
   }
   // Unions `other` into this sketch as the server does: a small `other` is added value by
@@ -168,12 +168,16 @@ class UniqHll12 {
       large_->Update(hash);
       return 0;
     }
+    return AppendToLog(hash);
+  }
+  // Adds a hash to a medium sketch's log; returns the heap bytes it took.
+  size_t AppendToLog(uint32_t hash) {
     medium_[medium_size_++] = hash;
     // Full: twice the slots, or large.
     if (medium_size_ == uint32_t{1} << medium_bits_) return Overflow(medium_size_);
     return 0;
   }
-  // After AddHash filled the log's `slots`: twice the slots, or large at kMediumSlots; returns
+  // After AppendToLog filled the log's `slots`: twice the slots, or large at kMediumSlots; returns
   // the heap bytes it took. The rare part, out of line.
   [[gnu::noinline]] size_t Overflow(size_t slots);
   // The registers of the medium hashes.
