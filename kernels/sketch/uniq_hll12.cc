@@ -182,7 +182,8 @@ uint8_t UniqHll12::rank(size_t bucket) const {
   return rank;
 }
 
-size_t UniqHll12::Overflow(size_t slots) {
+size_t UniqHll12::Overflow() {
+  const size_t slots = size_t{1} << medium_bits_;
   const size_t before = heap_bytes();
   if (slots == kMediumSlots) {
     // The registers are a max over hashes, so the state is the same wherever the log turns

@@ -174,12 +174,12 @@ class UniqHll12 {
   size_t AppendToLog(uint32_t hash) {
     medium_[medium_size_++] = hash;
     // Full: twice the slots, or large.
-    if (medium_size_ == uint32_t{1} << medium_bits_) return Overflow(medium_size_);
+    if (medium_size_ == uint32_t{1} << medium_bits_) return Overflow();
     return 0;
   }
-  // After AppendToLog filled the log's `slots`: twice the slots, or large at kMediumSlots; returns
-  // the heap bytes it took. The rare part, out of line.
-  [[gnu::noinline]] size_t Overflow(size_t slots);
+  // After AppendToLog filled the log: twice the slots, or large at kMediumSlots; returns the
+  // heap bytes it took. The rare part, out of line.
+  [[gnu::noinline]] size_t Overflow();
   // The registers of the medium hashes.
   Large MediumRegisters() const;
   void ToMedium();

@@ -60,7 +60,8 @@ class TierModel {
       logged_ = UniqHll12::kSmallCapacity + 1;
     }
   }
-  size_t distinct() const { return distinct_.size(); }
+  // The distinct values added, in first-seen order.
+  const std::vector<uint64_t>& distinct() const { return distinct_; }
   size_t logged() const { return large_ ? 0 : logged_; }
   bool medium() const { return logged_ != 0 && !large_; }
   bool large() const { return large_; }
@@ -245,13 +246,12 @@ TEST(UniqHll12, AddMatchesABruteForceReference) {
     if (round % 2 == 0) pool[0] = 0;
     const size_t n = 1 + rng() % 1500;
     UniqHll12 sketch;
-    std::vector<uint64_t> distinct;
     TierModel model;
     for (size_t i = 0; i < n; ++i) {
       const uint64_t v = pool[rng() % pool_size];
       sketch.Add(v);
       model.Add(v);
-      if (std::find(distinct.begin(), distinct.end(), v) == distinct.end()) distinct.push_back(v);
+      const std::vector<uint64_t>& distinct = model.distinct();
       const size_t d = distinct.size();
       ASSERT_EQ(sketch.is_large(), d > UniqHll12::kSmallCapacity) << round << " " << i;
       ASSERT_EQ(sketch.is_medium(), model.medium()) << round << " " << i;
@@ -371,7 +371,7 @@ TEST(UniqHll12, CollidingHashesMatchABruteForceReference) {
       (i < n / 2 ? first_half : second_half).Add(v);
       reference.Add(v);
       model.Add(v);
-      const size_t d = model.distinct();
+      const size_t d = model.distinct().size();
       ASSERT_EQ(sketch.is_large(), d > UniqHll12::kSmallCapacity) << round << " " << i;
       ASSERT_EQ(sketch.is_large(), reference.is_large());
       ASSERT_EQ(sketch.is_medium(), model.medium()) << round << " " << i;
