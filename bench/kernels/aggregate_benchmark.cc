@@ -8,11 +8,17 @@
 //   flood:     the same with --flood (random paths, referrers, campaigns and event names:
 //              an eviction per value, every hit).
 //   ./bench/kernels/aggregate_benchmark --benchmark_min_time=1
+// --dump_events=DIR writes the realistic events (DIR/events.tsv, each with the epoch of 100 000
+// events it falls in) and the aggregator's rows of them (DIR/rows.tsv) and exits:
+// bench/clickhouse-groupby aggregates the events with ClickHouse's GROUP BY, checks its rows
+// against these and compares its time with BM_Aggregate/realistic/100000's.
 #include <benchmark/benchmark.h>
 
 #include <sys/resource.h>
 #include <time.h>
 
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -241,7 +247,116 @@ BENCHMARK_CAPTURE(BM_Aggregate, flood, true)
     ->Arg(100'000)
     ->Unit(benchmark::kMillisecond);
 
+// One TSV field: tab, newline and backslash escaped as ClickHouse's TabSeparated reads them.
+void PutField(std::string_view value, std::FILE* out) {
+  for (const char c : value) {
+    if (c == '\t' || c == '\n' || c == '\\') {
+      std::fputc('\\', out);
+      std::fputc(c == '\t' ? 't' : c == '\n' ? 'n' : '\\', out);
+    } else {
+      std::fputc(c, out);
+    }
+  }
+  std::fputc('\t', out);
+}
+
+// The names of a device, browser and OS id in the rows (ids beyond their tables: the first).
+std::string_view DeviceName(uint8_t id) {
+  return DeviceClassName(static_cast<DeviceClass>(id < kDeviceValues ? id : 0));
+}
+std::string_view BrowserName(uint8_t id) { return kBrowserFamilies[id < kBrowserValues ? id : 0]; }
+std::string_view OsName(uint8_t id) { return kOsFamilies[id < kOsValues ? id : 0]; }
+
+// The realistic events as BM_Aggregate/realistic/<epoch_events> aggregates them, one line each:
+// epoch, site_id, minute, visitor, pageview (1/0), path, referrer, utm_source, utm_medium,
+// utm_campaign, event_name, country (two letters, empty for none), device, browser, OS.
+void PutEvents(const Workload& w, uint64_t epoch_events, std::FILE* out) {
+  uint64_t epoch = 0, open = 0;
+  for (const EventBatch& b : w.batches) {
+    for (size_t i = 0; i < b.size(); ++i) {
+      std::fprintf(out, "%llu\t%u\t%u\t%llu\t%d\t", static_cast<unsigned long long>(epoch),
+                   b.site_id[i], b.minute[i], static_cast<unsigned long long>(b.visitor[i]),
+                   b.kind[i] == EventKind::kPageview ? 1 : 0);
+      for (const StrRef s : {b.path[i], b.referrer[i], b.utm_source[i], b.utm_medium[i],
+                             b.utm_campaign[i], b.event_name[i]}) {
+        PutField(b.str(s), out);
+      }
+      const uint16_t country = b.country[i];
+      const bool known = static_cast<unsigned>((country >> 8) - 'A') < 26 &&
+                         static_cast<unsigned>((country & 0xFF) - 'A') < 26;
+      const char letters[2] = {static_cast<char>(country >> 8), static_cast<char>(country)};
+      PutField(known ? std::string_view(letters, 2) : std::string_view(), out);
+      PutField(DeviceName(b.device[i]), out);
+      PutField(BrowserName(b.browser[i]), out);
+      const std::string_view os = OsName(b.os[i]);
+      std::fprintf(out, "%.*s\n", static_cast<int>(os.size()), os.data());
+    }
+    // BM_Aggregate closes an epoch after the batch that brings it to epoch_events.
+    open += b.size();
+    if (open >= epoch_events) {
+      ++epoch;
+      open = 0;
+    }
+  }
+}
+
+// The aggregator's rows of the same epochs: epoch, site_id, minute, dimension (0 for the
+// site-minute row), value, pageviews, events, the visitors' uniqHLL12 estimate.
+void PutRows(const Workload& w, uint64_t epoch_events, std::FILE* out) {
+  MinuteAggregator agg(0, AggregateLimits{});
+  auto put = [&](const EpochRows& rows) {
+    for (const SiteMinuteRow& r : rows.site_minutes) {
+      std::fprintf(out, "%llu\t%u\t%u\t0\t\t%llu\t%llu\t%llu\n",
+                   static_cast<unsigned long long>(rows.epoch), r.site_id, r.minute,
+                   static_cast<unsigned long long>(r.pageviews),
+                   static_cast<unsigned long long>(r.events),
+                   static_cast<unsigned long long>(r.visitors.Estimate()));
+    }
+    for (const BreakdownRow& r : rows.breakdowns) {
+      std::fprintf(out, "%llu\t%u\t%u\t%d\t", static_cast<unsigned long long>(rows.epoch),
+                   r.site_id, r.minute, static_cast<int>(r.dimension));
+      PutField(r.value, out);
+      std::fprintf(out, "%llu\t%llu\t%llu\n", static_cast<unsigned long long>(r.pageviews),
+                   static_cast<unsigned long long>(r.events),
+                   static_cast<unsigned long long>(r.visitors.Estimate()));
+    }
+  };
+  for (const EventBatch& batch : w.batches) {
+    agg.Add(batch);
+    if (agg.open_events() >= epoch_events) put(agg.CloseEpoch());
+  }
+  if (agg.open_events() != 0) put(agg.CloseEpoch());
+}
+
+// --dump_events=DIR: DIR/events.tsv and DIR/rows.tsv, epochs of 100 000 events.
+int Dump(const std::string& dir) {
+  const Workload w = Decode(false);
+  for (const char* name : {"/events.tsv", "/rows.tsv"}) {
+    const std::string path = dir + name;
+    std::FILE* out = std::fopen(path.c_str(), "w");
+    if (out == nullptr) {
+      std::perror(path.c_str());
+      return 1;
+    }
+    (name[1] == 'e' ? PutEvents : PutRows)(w, 100'000, out);
+    if (std::fclose(out) != 0) return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace beacon::kernels
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  constexpr std::string_view kDump = "--dump_events=";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], kDump.data(), kDump.size()) == 0) {
+      return beacon::kernels::Dump(argv[i] + kDump.size());
+    }
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
