@@ -138,6 +138,15 @@ void BM_Aggregate(benchmark::State& state, bool flood) {
   }
 }
 
+// The aggregator's rules for the fixed dimensions, private to minute_aggregator.cc and repeated
+// here: a country not made of two upper-case letters is in no row; device, browser and OS ids
+// beyond their tables count as the first entry.
+bool KnownCountry(uint16_t country) {
+  return static_cast<unsigned>((country >> 8) - 'A') < 26 &&
+         static_cast<unsigned>((country & 0xFF) - 'A') < 26;
+}
+uint8_t InTable(uint8_t id, uint32_t size) { return id < size ? id : 0; }
+
 // The visitor sketch adds alone: each event's visitor added to its site-minute's sketch and to
 // one sketch per dimension it has a value in (the rows MinuteAggregator makes, with the same
 // epochs), the sketches side by side in one array and each event's hash computed outside the
@@ -172,12 +181,10 @@ SketchAdds SketchAddsOf(const Workload& w, uint64_t epoch_events) {
         if (!strings[d].empty()) adds.emplace_back(row(b, i, 1 + d, b.str(strings[d])), v);
       }
       const uint16_t country = b.country[i];
-      const bool known = static_cast<unsigned>((country >> 8) - 'A') < 26 &&
-                         static_cast<unsigned>((country & 0xFF) - 'A') < 26;
-      const uint8_t device = b.device[i] < kDeviceValues ? b.device[i] : 0;
-      const uint8_t browser = b.browser[i] < kBrowserValues ? b.browser[i] : 0;
-      const uint8_t os = b.os[i] < kOsValues ? b.os[i] : 0;
-      if (known)
+      const uint8_t device = InTable(b.device[i], kDeviceValues);
+      const uint8_t browser = InTable(b.browser[i], kBrowserValues);
+      const uint8_t os = InTable(b.os[i], kOsValues);
+      if (KnownCountry(country))
         adds.emplace_back(
             row(b, i, 7, std::string_view(reinterpret_cast<const char*>(&country), 2)), v);
       adds.emplace_back(row(b, i, 8, {reinterpret_cast<const char*>(&device), 1}), v);
@@ -260,12 +267,12 @@ void PutField(std::string_view value, std::FILE* out) {
   std::fputc('\t', out);
 }
 
-// The names of a device, browser and OS id in the rows (ids beyond their tables: the first).
+// The names of a device, browser and OS id in the rows.
 std::string_view DeviceName(uint8_t id) {
-  return DeviceClassName(static_cast<DeviceClass>(id < kDeviceValues ? id : 0));
+  return DeviceClassName(static_cast<DeviceClass>(InTable(id, kDeviceValues)));
 }
-std::string_view BrowserName(uint8_t id) { return kBrowserFamilies[id < kBrowserValues ? id : 0]; }
-std::string_view OsName(uint8_t id) { return kOsFamilies[id < kOsValues ? id : 0]; }
+std::string_view BrowserName(uint8_t id) { return kBrowserFamilies[InTable(id, kBrowserValues)]; }
+std::string_view OsName(uint8_t id) { return kOsFamilies[InTable(id, kOsValues)]; }
 
 // The realistic events as BM_Aggregate/realistic/<epoch_events> aggregates them, one line each:
 // epoch, site_id, minute, visitor, pageview (1/0), path, referrer, utm_source, utm_medium,
@@ -282,10 +289,8 @@ void PutEvents(const Workload& w, uint64_t epoch_events, std::FILE* out) {
         PutField(b.str(s), out);
       }
       const uint16_t country = b.country[i];
-      const bool known = static_cast<unsigned>((country >> 8) - 'A') < 26 &&
-                         static_cast<unsigned>((country & 0xFF) - 'A') < 26;
       const char letters[2] = {static_cast<char>(country >> 8), static_cast<char>(country)};
-      PutField(known ? std::string_view(letters, 2) : std::string_view(), out);
+      PutField(KnownCountry(country) ? std::string_view(letters, 2) : std::string_view(), out);
       PutField(DeviceName(b.device[i]), out);
       PutField(BrowserName(b.browser[i]), out);
       const std::string_view os = OsName(b.os[i]);
@@ -331,14 +336,16 @@ void PutRows(const Workload& w, uint64_t epoch_events, std::FILE* out) {
 // --dump_events=DIR: DIR/events.tsv and DIR/rows.tsv, epochs of 100 000 events.
 int Dump(const std::string& dir) {
   const Workload w = Decode(false);
-  for (const char* name : {"/events.tsv", "/rows.tsv"}) {
+  using Put = void (*)(const Workload&, uint64_t, std::FILE*);
+  for (const auto& [name, put] : {std::pair<const char*, Put>{"/events.tsv", PutEvents},
+                                  std::pair<const char*, Put>{"/rows.tsv", PutRows}}) {
     const std::string path = dir + name;
     std::FILE* out = std::fopen(path.c_str(), "w");
     if (out == nullptr) {
       std::perror(path.c_str());
       return 1;
     }
-    (name[1] == 'e' ? PutEvents : PutRows)(w, 100'000, out);
+    put(w, 100'000, out);
     if (std::fclose(out) != 0) return 1;
   }
   return 0;
