@@ -274,81 +274,73 @@ std::string_view DeviceName(uint8_t id) {
 std::string_view BrowserName(uint8_t id) { return kBrowserFamilies[InTable(id, kBrowserValues)]; }
 std::string_view OsName(uint8_t id) { return kOsFamilies[InTable(id, kOsValues)]; }
 
-// The realistic events as BM_Aggregate/realistic/<epoch_events> aggregates them, one line each:
-// epoch, site_id, minute, visitor, pageview (1/0), path, referrer, utm_source, utm_medium,
-// utm_campaign, event_name, country (two letters, empty for none), device, browser, OS.
-void PutEvents(const Workload& w, uint64_t epoch_events, std::FILE* out) {
-  uint64_t epoch = 0, open = 0;
-  for (const EventBatch& b : w.batches) {
-    for (size_t i = 0; i < b.size(); ++i) {
-      std::fprintf(out, "%llu\t%u\t%u\t%llu\t%d\t", static_cast<unsigned long long>(epoch),
-                   b.site_id[i], b.minute[i], static_cast<unsigned long long>(b.visitor[i]),
-                   b.kind[i] == EventKind::kPageview ? 1 : 0);
-      for (const StrRef s : {b.path[i], b.referrer[i], b.utm_source[i], b.utm_medium[i],
-                             b.utm_campaign[i], b.event_name[i]}) {
-        PutField(b.str(s), out);
-      }
-      const uint16_t country = b.country[i];
-      const char letters[2] = {static_cast<char>(country >> 8), static_cast<char>(country)};
-      PutField(KnownCountry(country) ? std::string_view(letters, 2) : std::string_view(), out);
-      PutField(DeviceName(b.device[i]), out);
-      PutField(BrowserName(b.browser[i]), out);
-      const std::string_view os = OsName(b.os[i]);
-      std::fprintf(out, "%.*s\n", static_cast<int>(os.size()), os.data());
+// One batch's events, one line each: epoch, site_id, minute, visitor, pageview (1/0), path,
+// referrer, utm_source, utm_medium, utm_campaign, event_name, country (two letters, empty for
+// none), device, browser, OS.
+void PutEvents(const EventBatch& b, uint64_t epoch, std::FILE* out) {
+  for (size_t i = 0; i < b.size(); ++i) {
+    std::fprintf(out, "%llu\t%u\t%u\t%llu\t%d\t", static_cast<unsigned long long>(epoch),
+                 b.site_id[i], b.minute[i], static_cast<unsigned long long>(b.visitor[i]),
+                 b.kind[i] == EventKind::kPageview ? 1 : 0);
+    for (const StrRef s : {b.path[i], b.referrer[i], b.utm_source[i], b.utm_medium[i],
+                           b.utm_campaign[i], b.event_name[i]}) {
+      PutField(b.str(s), out);
     }
-    // BM_Aggregate closes an epoch after the batch that brings it to epoch_events.
-    open += b.size();
-    if (open >= epoch_events) {
-      ++epoch;
-      open = 0;
-    }
+    const uint16_t country = b.country[i];
+    const char letters[2] = {static_cast<char>(country >> 8), static_cast<char>(country)};
+    PutField(KnownCountry(country) ? std::string_view(letters, 2) : std::string_view(), out);
+    PutField(DeviceName(b.device[i]), out);
+    PutField(BrowserName(b.browser[i]), out);
+    const std::string_view os = OsName(b.os[i]);
+    std::fprintf(out, "%.*s\n", static_cast<int>(os.size()), os.data());
   }
 }
 
-// The aggregator's rows of the same epochs: epoch, site_id, minute, dimension (0 for the
-// site-minute row), value, pageviews, events, the visitors' uniqHLL12 estimate.
-void PutRows(const Workload& w, uint64_t epoch_events, std::FILE* out) {
-  MinuteAggregator agg(0, AggregateLimits{});
-  auto put = [&](const EpochRows& rows) {
-    for (const SiteMinuteRow& r : rows.site_minutes) {
-      std::fprintf(out, "%llu\t%u\t%u\t0\t\t%llu\t%llu\t%llu\n",
-                   static_cast<unsigned long long>(rows.epoch), r.site_id, r.minute,
-                   static_cast<unsigned long long>(r.pageviews),
-                   static_cast<unsigned long long>(r.events),
-                   static_cast<unsigned long long>(r.visitors.Estimate()));
-    }
-    for (const BreakdownRow& r : rows.breakdowns) {
-      std::fprintf(out, "%llu\t%u\t%u\t%d\t", static_cast<unsigned long long>(rows.epoch),
-                   r.site_id, r.minute, static_cast<int>(r.dimension));
-      PutField(r.value, out);
-      std::fprintf(out, "%llu\t%llu\t%llu\n", static_cast<unsigned long long>(r.pageviews),
-                   static_cast<unsigned long long>(r.events),
-                   static_cast<unsigned long long>(r.visitors.Estimate()));
-    }
-  };
-  for (const EventBatch& batch : w.batches) {
-    agg.Add(batch);
-    if (agg.open_events() >= epoch_events) put(agg.CloseEpoch());
+// One epoch's rows: epoch, site_id, minute, dimension (0 for the site-minute row), value,
+// pageviews, events, the visitors' uniqHLL12 estimate.
+void PutRows(const EpochRows& rows, std::FILE* out) {
+  for (const SiteMinuteRow& r : rows.site_minutes) {
+    std::fprintf(out, "%llu\t%u\t%u\t0\t\t%llu\t%llu\t%llu\n",
+                 static_cast<unsigned long long>(rows.epoch), r.site_id, r.minute,
+                 static_cast<unsigned long long>(r.pageviews),
+                 static_cast<unsigned long long>(r.events),
+                 static_cast<unsigned long long>(r.visitors.Estimate()));
   }
-  if (agg.open_events() != 0) put(agg.CloseEpoch());
+  for (const BreakdownRow& r : rows.breakdowns) {
+    std::fprintf(out, "%llu\t%u\t%u\t%d\t", static_cast<unsigned long long>(rows.epoch), r.site_id,
+                 r.minute, static_cast<int>(r.dimension));
+    PutField(r.value, out);
+    std::fprintf(out, "%llu\t%llu\t%llu\n", static_cast<unsigned long long>(r.pageviews),
+                 static_cast<unsigned long long>(r.events),
+                 static_cast<unsigned long long>(r.visitors.Estimate()));
+  }
 }
 
-// --dump_events=DIR: DIR/events.tsv and DIR/rows.tsv, epochs of 100 000 events.
+// --dump_events=DIR: the realistic events (DIR/events.tsv) and the rows (DIR/rows.tsv) of
+// BM_Aggregate/realistic/100000's epochs, in one pass: each batch is written with the epoch
+// the aggregator counts it in, and each epoch's rows when the aggregator closes it.
 int Dump(const std::string& dir) {
   const Workload w = Decode(false);
-  using Put = void (*)(const Workload&, uint64_t, std::FILE*);
-  for (const auto& [name, put] : {std::pair<const char*, Put>{"/events.tsv", PutEvents},
-                                  std::pair<const char*, Put>{"/rows.tsv", PutRows}}) {
-    const std::string path = dir + name;
-    std::FILE* out = std::fopen(path.c_str(), "w");
-    if (out == nullptr) {
-      std::perror(path.c_str());
-      return 1;
-    }
-    put(w, 100'000, out);
-    if (std::fclose(out) != 0) return 1;
+  const std::string events_path = dir + "/events.tsv", rows_path = dir + "/rows.tsv";
+  std::FILE* events = std::fopen(events_path.c_str(), "w");
+  std::FILE* rows = std::fopen(rows_path.c_str(), "w");
+  if (events == nullptr || rows == nullptr) {
+    std::perror(events == nullptr ? events_path.c_str() : rows_path.c_str());
+    return 1;
   }
-  return 0;
+  MinuteAggregator agg(0, AggregateLimits{});
+  uint64_t epoch = 0;
+  for (const EventBatch& batch : w.batches) {
+    PutEvents(batch, epoch, events);
+    agg.Add(batch);
+    if (agg.open_events() >= 100'000) {
+      PutRows(agg.CloseEpoch(), rows);
+      ++epoch;
+    }
+  }
+  if (agg.open_events() != 0) PutRows(agg.CloseEpoch(), rows);
+  const bool closed = std::fclose(events) == 0;
+  return std::fclose(rows) == 0 && closed ? 0 : 1;
 }
 
 }  // namespace
