@@ -895,10 +895,9 @@ void Forwarder::Release(Shard& shard) {
 }
 
 void Forwarder::SpoolFailedBatch(Shard& shard) {
-  // In-memory batches are sent only when the spool is empty, so the failed batch becomes the
-  // spool's head — unless an earlier append of it failed and newer batches went to the spool
-  // since: appended behind them it would not be the head that Release deletes, so it stays in
-  // memory until acknowledged (or spooled at the drain deadline).
+  // In-memory batches are sent only when the spool is empty, and nothing newer is spooled
+  // while one is current and unspooled (RunShard), so the failed batch becomes the spool's
+  // head; an earlier append of it that failed is tried again here, at each failure.
   if (shard.current->spooled || shard.spool == nullptr || !shard.spool->empty()) return;
   std::string error;
   if (shard.spool->Append(shard.current->Encode(), &error) == SpoolAppend::kOk) {
@@ -948,8 +947,13 @@ void Forwarder::RunShard(Shard& shard) {
       next_adopt = Clock::now() + std::chrono::seconds(1);
     }
     if (wake == ShardWake::kIdle) continue;
-    // While the shard fails, new batches go to disk behind the spooled ones.
-    if (shard.attempt > 0) SpoolInbox(shard);
+    // While the shard fails, new batches go to disk behind the spooled ones — never ahead of
+    // a failed batch still in memory (its append failed): the spool must stay the oldest
+    // batches in order, or the next start would acknowledge a newer batch first and its
+    // watermark would cover, and skip, the older one.
+    if (shard.attempt > 0 && (!shard.current.has_value() || shard.current->spooled)) {
+      SpoolInbox(shard);
+    }
     if (!shard.current.has_value()) {
       const Taken taken = TakeNextBatch(shard);
       if (taken == Taken::kUnreadable) ScheduleRetry(shard, jitter);

@@ -18,9 +18,11 @@
 #include <utility>
 #include <vector>
 
+#include "host/archive/file_system.h"
 #include "host/forward/dead_letter.h"
 #include "host/forward/schema.h"
 #include "host/forward/spool.h"
+#include "host/forward/watermarks.h"
 #include "tests/unit/host/forward/cluster/silent_proxy.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
 
@@ -738,8 +740,8 @@ TEST(ForwarderTest, RetriesASpoolRecordItCannotReadInsteadOfDeletingIt) {
   std::filesystem::remove_all(dir);
 }
 
-// A batch whose spool append failed stays in memory; a newer batch spooled behind it once the
-// disk works again must not be deleted when the older one is acknowledged.
+// A batch whose spool append failed stays in memory until an append of it works; a newer batch
+// spooled behind it must not be deleted when the older one is acknowledged.
 TEST(ForwarderTest, ABatchTheSpoolRefusedNeverTakesTheHeadOfANewerOne) {
   const std::string url = LocalClickHouse::Shared().url();
   const std::string dir = ::testing::TempDir() + "refused_" + std::to_string(::getpid());
@@ -760,10 +762,10 @@ TEST(ForwarderTest, ABatchTheSpoolRefusedNeverTakesTheHeadOfANewerOne) {
   ASSERT_TRUE(forwarder.Offer(newer));
   const double refused = Sample(registry, "f_spool_refusals_total{shard=\"1\"}");
   WaitUntil([&] { return Sample(registry, "f_spool_refusals_total{shard=\"1\"}") >= refused + 2; });
-  // The disk works again: the sender spools the newer batch first, then retries the older.
+  // The disk works again: the older batch is spooled at its next failure, the newer behind it.
   std::filesystem::create_directory(dir + "/shard-1");
-  WaitUntil([&] { return forwarder.spooled_records() >= 1; });
-  ASSERT_EQ(forwarder.spooled_records(), 1u);
+  WaitUntil([&] { return forwarder.spooled_records() >= 2; });
+  ASSERT_EQ(forwarder.spooled_records(), 2u);
   const double failed = Sample(registry, "f_inserts_total{result=\"failed\"}");
   WaitUntil([&] { return Sample(registry, "f_inserts_total{result=\"failed\"}") >= failed + 2; });
   ClickHouseClient client(Endpoint(url, "refused_db"));
@@ -771,6 +773,69 @@ TEST(ForwarderTest, ABatchTheSpoolRefusedNeverTakesTheHeadOfANewerOne) {
   ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
   EXPECT_EQ(forwarder.acknowledged_events(), 16u);
   EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "13\t16\n");
+  std::filesystem::remove_all(dir);
+}
+
+// Worker 0's epoch with the archive range first..last, cut: its batch raises the watermarks.
+kernels::EpochRows Ranged(kernels::EpochRows rows, uint64_t first, uint64_t last) {
+  rows.worker = 0;
+  rows.first_sequence = first;
+  rows.last_sequence = last;
+  rows.breakdown_cut = true;
+  return rows;
+}
+
+// A batch whose spool append failed is spooled before any newer one: were the newer one
+// spooled first, the next start would acknowledge it first, its watermark would cover the
+// older batch's range, and the older one would be released unsent.
+TEST(ForwarderTest, ABatchTheSpoolRefusedIsSpooledBeforeNewerOnes) {
+  const std::string dir = ::testing::TempDir() + "in_order_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir + "/watermarks");
+  PosixFileSystem posix;
+  ForwarderConfig config = Config(Endpoint(LoopbackUrl(UnusedPort()), "in_order_db"),
+                                  /*flush_interval_ms=*/10, /*retry_initial_ms=*/10,
+                                  /*retry_max_ms=*/50);
+  config.spool_dir = dir + "/spool";
+  config.spool_fsync = false;
+  {
+    WatermarkStore watermarks(posix, dir + "/watermarks", 1);
+    ASSERT_EQ(watermarks.Load(), 0);
+    config.watermarks = &watermarks;
+    Forwarder forwarder(config);  // nothing listens: every insert fails
+    MetricsRegistry registry;
+    forwarder.RegisterMetrics(&registry, "f");
+    std::filesystem::remove_all(config.spool_dir + "/shard-1");  // the spool cannot write
+    forwarder.Start();
+    const auto refusals = [&] { return Sample(registry, "f_spool_refusals_total{shard=\"1\"}"); };
+    kernels::EpochRows older = Ranged(WorkerZeroEpoch(), 1, 10);
+    ASSERT_TRUE(forwarder.Offer(older));
+    WaitUntil([&] { return refusals() >= 1; });
+    kernels::EpochRows newer = Ranged(WorkerOneEpoch(0), 11, 20);
+    ASSERT_TRUE(forwarder.Offer(newer));
+    const double refused = refusals();
+    WaitUntil([&] { return refusals() >= refused + 2; });
+    ASSERT_GE(refusals(), refused + 2);
+    std::filesystem::create_directory(config.spool_dir + "/shard-1");  // the disk works again
+    WaitUntil([&] { return forwarder.spooled_records() >= 1; });
+    const double failed = Sample(registry, "f_inserts_total{result=\"failed\"}");
+    WaitUntil([&] { return Sample(registry, "f_inserts_total{result=\"failed\"}") >= failed + 2; });
+    EXPECT_FALSE(forwarder.Drain(milliseconds(200)));
+    EXPECT_EQ(forwarder.spooled_records(), 2u);
+  }
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "in_order_db"));
+  ApplySchema(client, "in_order_db");
+  WatermarkStore watermarks(posix, dir + "/watermarks", 1);
+  ASSERT_EQ(watermarks.Load(), 0);
+  config.watermarks = &watermarks;
+  config.clickhouse.url = url;
+  config.shards.clear();
+  Forwarder restarted(config);
+  restarted.Start();
+  ASSERT_TRUE(restarted.Drain(milliseconds(60'000)));
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "13\t16\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "13\n");
+  EXPECT_EQ(watermarks.Get(0)[0].site, 20u);
   std::filesystem::remove_all(dir);
 }
 
