@@ -41,7 +41,11 @@ int ScanEnd(FileSystem& fs, const SegmentFile& segment, uint64_t* next, uint64_t
 }
 
 // Repairs the worker's newest segment after a crash: a torn tail is cut, a segment without a
-// valid block removed. Sets `*next` past every archived record and every name in use.
+// valid block removed. Sets `*next` past every archived record and every name in use. The
+// newest segment holding a valid block is synced whole before its records count as archived:
+// a process killed between a write and its sync leaves blocks that only the page cache holds,
+// and the next one replays and forwards what it finds. Older segments were synced before the
+// next one was created (except under CommitPolicy::kNone, which never syncs).
 int RecoverWorker(FileSystem& fs, const SegmentWriterOptions& options, uint64_t* next,
                   uint64_t* torn_bytes) {
   std::vector<SegmentFile> segments;
@@ -61,14 +65,12 @@ int RecoverWorker(FileSystem& fs, const SegmentWriterOptions& options, uint64_t*
     }
     if (end == 0) continue;
     *next = std::max(*next, end);
-    if (newest && valid_end < size) {
-      std::unique_ptr<WritableFile> file;
-      int error = fs.OpenFile(it->path, &file);
-      if (error == 0) error = file->Truncate(valid_end);
-      if (error == 0) error = file->DataSync();
-      if (error != 0) return error;
-      *torn_bytes += size - valid_end;
-    }
+    std::unique_ptr<WritableFile> file;
+    int error = fs.OpenFile(it->path, &file);
+    if (error == 0 && newest && valid_end < size) error = file->Truncate(valid_end);
+    if (error == 0) error = file->DataSync();
+    if (error != 0) return error;
+    if (newest) *torn_bytes += size - valid_end;
     return 0;
   }
   return 0;

@@ -338,6 +338,34 @@ TEST(SegmentWriter, EpochMarkersSurviveATornTailAsWholeRecordsOrNotAtAll) {
   }
 }
 
+// beacond killed after the I/O thread's pwrite and before its fdatasync: the blocks are in
+// the page cache only. The next process may replay and forward them, so before it counts them
+// as archived they must be on the disk, also when the newest segment is an empty one.
+TEST(SegmentWriter, RecoveryMakesTheRecordsItFindsDurable) {
+  for (const bool empty_newest : {false, true}) {
+    ScratchDir scratch;
+    PosixFileSystem posix;
+    FaultInjectionFileSystem fs(posix);
+    SegmentWriterOptions options = Options(scratch.archive());
+    options.commit = CommitPolicy::kNone;  // written, never synced: as at the kill
+    auto killed = OpenWriter(fs, options);
+    ASSERT_TRUE(AppendRecords(*killed, 10));
+    ASSERT_TRUE(killed->Flush());
+    if (empty_newest) {
+      std::unique_ptr<WritableFile> file;
+      ASSERT_EQ(fs.CreateFile(scratch.archive() + "/" + SegmentFileName(2, 11), &file), 0);
+    }
+    fs.Restart();    // the kill: the writes stay in the page cache, the handles die
+    killed.reset();  // its closing sync fails, as it never ran
+    auto next = OpenWriter(fs, Options(scratch.archive()));
+    ASSERT_EQ(next->durable_sequence(), 10u);
+    fs.Crash();  // a power loss once the next process counted on them
+    next.reset();
+    fs.Restart();
+    EXPECT_EQ(ReadBack(fs, scratch.archive(), 2), Range(1, 10)) << "empty newest " << empty_newest;
+  }
+}
+
 // The scripted workload of the crash tests: rounds of appends, each one block committed and
 // waited for (so the sync points are the same in every run), with segments small enough to
 // rotate. Returns the highest sequence reported durable.
