@@ -46,7 +46,8 @@ using kernels::ParseStatus;
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
-// Past this many unsent response bytes a connection is not read until the client catches up.
+// Past this many unsent response bytes (those behind held answers included) a connection is
+// neither parsed nor read until the client catches up.
 constexpr size_t kMaxPendingOutput = 256 * 1024;
 // How long a connection closed after an error response keeps draining the client's unread
 // bytes, so that the close does not turn into a reset that destroys the response.
@@ -182,9 +183,21 @@ struct Connection {
   int64_t request_start_ms = -1;  // first byte of the request in `in`; -1: none
   uint32_t events = 0;            // the epoll interest set
   std::deque<HeldAnswer> held;    // answers waiting for durability, in request order
+  size_t held_bytes = 0;          // the responses in the held answers' `after`
   size_t pending_output() const { return out.size() - out_pos; }
-  // Where the next response goes: behind the last held answer, if any.
+  // Every response byte not yet sent, queued behind held answers or not.
+  size_t queued_output() const { return pending_output() + held_bytes; }
+  // Past either bound the input waits (neither parsed nor read) until answers leave.
+  bool input_held_back() const {
+    return queued_output() > kMaxPendingOutput || held.size() >= kMaxHeldAnswers;
+  }
+  // Where the next response goes: behind the last held answer, if any. Count what is appended
+  // there with CountQueued.
   std::string& output() { return held.empty() ? out : held.back().after; }
+  // After appending to output(), whose size was `before`: counts the bytes held behind.
+  void CountQueued(size_t before) {
+    if (!held.empty()) held_bytes += held.back().after.size() - before;
+  }
 };
 
 }  // namespace
@@ -439,8 +452,7 @@ void HttpServer::Worker::RejectForLimit(Connection* c, Limit limit, int status) 
 }
 
 void HttpServer::Worker::OnReadable(Connection* c) {
-  if (c->pending_output() > kMaxPendingOutput) return;
-  if (c->held.size() >= kMaxHeldAnswers) {
+  if (c->input_held_back()) {
     SetInterest(c, EPOLLRDHUP);  // read again once answers are released (Flush)
     return;
   }
@@ -474,9 +486,7 @@ bool HttpServer::Worker::ProcessInput(Connection* c) {
     const bool held_back = AnswerInput(c);
     if (!Flush(c)) return false;
     // Requests held back by a full output buffer are answered once it drains.
-    if (held_back && c->pending_output() <= kMaxPendingOutput && c->held.size() < kMaxHeldAnswers) {
-      continue;
-    }
+    if (held_back && !c->input_held_back()) continue;
     if (c->peer_closed && !held_back && c->pending_output() == 0 && c->held.empty()) {
       Close(c);
       return false;
@@ -489,7 +499,7 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
   bool held_back = false;
   bool completed = false;
   while (!stopped && !c->close_after_write && c->in_pos < c->in.size()) {
-    if (c->pending_output() > kMaxPendingOutput || c->held.size() >= kMaxHeldAnswers) {
+    if (c->input_held_back()) {
       held_back = true;
       break;
     }
@@ -502,7 +512,9 @@ bool HttpServer::Worker::AnswerInput(Connection* c) {
         break;
       }
       if (c->parser.expects_continue() && !c->continue_sent) {
+        const size_t before = c->output().size();
         c->output().append("HTTP/1.1 100 Continue\r\n\r\n");
+        c->CountQueued(before);
         c->continue_sent = true;
       }
       break;
@@ -630,8 +642,10 @@ void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request
 void HttpServer::Worker::AppendResponse(Connection* c, int status, std::string_view content_type,
                                         std::string_view body, std::string_view extra_headers,
                                         bool keep_alive, int minor_version, bool head) {
+  const size_t before = c->output().size();
   FormatResponse(c->output(), status, content_type, body, extra_headers, keep_alive, minor_version,
                  head);
+  c->CountQueued(before);
   if (!keep_alive) c->close_after_write = true;
 }
 
@@ -676,8 +690,7 @@ bool HttpServer::Worker::Flush(Connection* c) {
       c->out_pos = 0;
     }
     // Keep reading while the backlog is small; past the bound only wait for writability.
-    const bool read_more =
-        !c->peer_closed && !c->close_after_write && c->pending_output() <= kMaxPendingOutput;
+    const bool read_more = !c->peer_closed && !c->close_after_write && !c->input_held_back();
     SetInterest(c, read_more ? EPOLLIN | EPOLLRDHUP | EPOLLOUT : EPOLLOUT);
     return true;
   }
@@ -705,8 +718,9 @@ void HttpServer::Worker::Sweep() {
       if (idle >= kLingerMs) expired.push_back(c);
       continue;
     }
-    // A request waiting for its client, not for the server's output to drain.
-    if (c->request_start_ms >= 0 && !c->close_after_write && c->pending_output() == 0) {
+    // A request waiting for its client, not for the server's answers to leave.
+    if (c->request_start_ms >= 0 && !c->close_after_write && c->queued_output() == 0 &&
+        c->held.size() < kMaxHeldAnswers) {
       const int64_t age = now_ms - c->request_start_ms;
       const int deadline =
           c->parser.head_complete() ? config.request_timeout_ms : config.header_timeout_ms;
@@ -877,6 +891,7 @@ void HttpServer::Worker::SendHeld(Connection* c, HeldAnswer& held) {
                    held.minor_version, held.head);
   }
   c->out.append(held.after);
+  c->held_bytes -= held.after.size();
 }
 
 void HttpServer::Worker::WatchDurability() {

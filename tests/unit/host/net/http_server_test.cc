@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -22,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -99,6 +102,39 @@ class RecordingSink : public kernels::BeaconSink {
   std::string calls_;
 };
 
+// A sink that archives first (DefersAnswers): beacon answers wait until the test moves the
+// durable mark with MakeDurable.
+class DeferringSink : public RecordingSink {
+ public:
+  DeferringSink() : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~DeferringSink() override { close(fd_); }
+  bool DefersAnswers() const override { return true; }
+  void OnBatch(kernels::RawBatch& batch) override {
+    RecordingSink::OnBatch(batch);
+    sequences_.clear();
+    for (size_t i = 0; i < batch.size(); ++i) sequences_.push_back(++taken_);
+  }
+  std::span<const uint64_t> batch_sequences() const override { return sequences_; }
+  int durability_fd() const override { return fd_; }
+  kernels::Durability PollDurability() override {
+    uint64_t n = 0;
+    [[maybe_unused]] const ssize_t got = read(fd_, &n, sizeof(n));
+    return {durable_.load(), 0, 0};
+  }
+  // Beacons 1..`sequence` (in the order taken) become durable.
+  void MakeDurable(uint64_t sequence) {
+    durable_.store(sequence);
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = write(fd_, &one, sizeof(one));
+  }
+
+ private:
+  int fd_;
+  std::vector<uint64_t> sequences_;  // the worker's
+  std::atomic<uint64_t> taken_{0};
+  std::atomic<uint64_t> durable_{0};
+};
+
 struct Response {
   int status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
@@ -163,6 +199,24 @@ class Client {
 
   void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
 
+  // Sends without blocking until `data` is sent or the socket has stayed unwritable for
+  // `wait_ms`; returns the bytes sent.
+  size_t SendUntilBlocked(std::string_view data, int wait_ms) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+      const ssize_t n =
+          send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) break;
+      pollfd p{fd_, POLLOUT, 0};
+      if (poll(&p, 1, wait_ms) == 0) break;
+    }
+    return sent;
+  }
+
   // True when the server closes the connection (EOF or reset) with nothing more to read.
   bool ClosedByServer() {
     char c;
@@ -221,9 +275,13 @@ const std::string kGif(
 
 class HttpServerTest : public ::testing::Test {
  protected:
-  void StartServer(int workers = 1, HttpServerConfig config = {}) {
+  // `defer`: the sinks are DeferringSinks.
+  void StartServer(int workers = 1, HttpServerConfig config = {}, bool defer = false) {
     config.port = 0;
-    for (int i = 0; i < workers; ++i) sinks_.push_back(std::make_unique<RecordingSink>());
+    for (int i = 0; i < workers; ++i) {
+      sinks_.push_back(defer ? std::make_unique<DeferringSink>()
+                             : std::make_unique<RecordingSink>());
+    }
     std::vector<kernels::BeaconSink*> sinks;
     for (auto& s : sinks_) sinks.push_back(s.get());
     server_ = std::make_unique<HttpServer>(config, sinks);
@@ -247,6 +305,7 @@ class HttpServerTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
   RecordingSink& sink(size_t i = 0) { return *sinks_[i]; }
+  DeferringSink& deferring(size_t i = 0) { return static_cast<DeferringSink&>(*sinks_[i]); }
   uint16_t port() const { return server_->port(); }
   int64_t Metric(const std::string& series) { return Sample(metrics_.Scrape(), series); }
 
@@ -984,6 +1043,44 @@ TEST_F(HttpServerTest, ManyClientsAcrossTwoWorkersDeliveredExactlyOnce) {
     }
   }
   EXPECT_EQ(Metric("beacond_http_connections_accepted_total"), kClients);
+}
+
+// Waits until the server's bytes_read_total stays the same for 100 ms (at most 5 s).
+int64_t SettledBytesRead(const std::function<int64_t(const std::string&)>& metric) {
+  int64_t last = -1;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const int64_t now = metric("beacond_http_bytes_read_total");
+    if (now == last) return now;
+    last = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return last;
+}
+
+// A client sends a beacon, whose answer waits for the archive, then floods small requests
+// without reading: their answers, queued behind the held one, count against the 256 KiB
+// bound, so the server stops reading the connection; all are answered once it is durable.
+TEST_F(HttpServerTest, AnswersQueuedBehindAHeldAnswerAreBounded) {
+  StartServer(1, {}, true);
+  Client c(port());
+  c.Send(Get("/collect?held=1"));
+  constexpr int kRequests = 75'000;  // 2.1 MB of requests, 10 MB of 404 answers
+  std::string flood;
+  for (int i = 0; i < kRequests; ++i) flood += Get("/x");
+  const size_t sent = c.SendUntilBlocked(flood, 300);
+  const auto metric = [this](const std::string& series) { return Metric(series); };
+  // ~2,000 answers of 134 B fill the bound: 56 KB of requests, plus one 64 KiB read.
+  EXPECT_LT(SettledBytesRead(metric), 512 * 1024);
+  deferring().MakeDurable(1);
+  std::thread rest([&] { c.Send(std::string_view(flood).substr(sent)); });
+  const Response first = c.Read();
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(first.body, kGif);
+  int not_found = 0;
+  while (not_found < kRequests && c.Read().status == 404) ++not_found;
+  rest.join();
+  EXPECT_EQ(not_found, kRequests);
 }
 
 }  // namespace
