@@ -306,6 +306,9 @@ struct HttpServer::Worker {
   // Writes what the socket takes; returns false when the connection was closed.
   bool Flush(Connection* c);
   void SetInterest(Connection* c, uint32_t events);
+  // Sets the interest the connection's state calls for: EPOLLOUT while output is unsent; its
+  // input while it may be read.
+  void UpdateInterest(Connection* c);
   void Close(Connection* c);
   void UpdateDate();
   // Adds the sink's durability fd to the epoll set when the sink defers answers.
@@ -331,6 +334,16 @@ void HttpServer::Worker::SetInterest(Connection* c, uint32_t events) {
   ev.data.fd = c->fd;
   epoll_ctl(epoll_fd, EPOLL_CTL_MOD, c->fd, &ev);
   c->events = events;
+}
+
+void HttpServer::Worker::UpdateInterest(Connection* c) {
+  // Level-triggered: a readable EOF, or EPOLLRDHUP after it, would wake every round, so a
+  // half-closed client's input is not asked for again; nor is input held back by the answers
+  // queued. A lingering close reads until the client's EOF, then closes.
+  const bool pending = c->pending_output() > 0;
+  const bool read = c->lingering || (!c->peer_closed && !c->input_held_back() &&
+                                     !(pending && c->close_after_write));
+  SetInterest(c, (pending ? EPOLLOUT : 0u) | (read ? EPOLLIN | EPOLLRDHUP : 0u));
 }
 
 void HttpServer::Worker::Close(Connection* c) {
@@ -453,7 +466,7 @@ void HttpServer::Worker::RejectForLimit(Connection* c, Limit limit, int status) 
 
 void HttpServer::Worker::OnReadable(Connection* c) {
   if (c->input_held_back()) {
-    SetInterest(c, EPOLLRDHUP);  // read again once answers are released (Flush)
+    UpdateInterest(c);  // read again once answers leave (Flush)
     return;
   }
   const ssize_t n = ::read(c->fd, read_buffer.data(), read_buffer.size());
@@ -689,21 +702,17 @@ bool HttpServer::Worker::Flush(Connection* c) {
       c->out.erase(0, c->out_pos);
       c->out_pos = 0;
     }
-    // Keep reading while the backlog is small; past the bound only wait for writability.
-    const bool read_more = !c->peer_closed && !c->close_after_write && !c->input_held_back();
-    SetInterest(c, read_more ? EPOLLIN | EPOLLRDHUP | EPOLLOUT : EPOLLOUT);
-    return true;
+  } else {
+    c->out.clear();
+    c->out_pos = 0;
+    if (c->out.capacity() > kReadChunk) std::string().swap(c->out);
+    if (c->close_after_write && c->held.empty() && !c->lingering) {
+      shutdown(c->fd, SHUT_WR);
+      c->lingering = true;
+      c->last_active_ms = now_ms;
+    }
   }
-  c->out.clear();
-  c->out_pos = 0;
-  if (c->out.capacity() > kReadChunk) std::string().swap(c->out);
-  if (c->close_after_write && c->held.empty()) {
-    if (c->lingering) return true;
-    shutdown(c->fd, SHUT_WR);
-    c->lingering = true;
-    c->last_active_ms = now_ms;
-  }
-  SetInterest(c, EPOLLIN | EPOLLRDHUP);
+  UpdateInterest(c);  // reads on while the answers queued are within bounds
   return true;
 }
 

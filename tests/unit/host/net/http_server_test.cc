@@ -1083,5 +1083,40 @@ TEST_F(HttpServerTest, AnswersQueuedBehindAHeldAnswerAreBounded) {
   EXPECT_EQ(not_found, kRequests);
 }
 
+// A client that half-closes while its answer waits for the archive: its EOF, readable until
+// the connection closes, must not wake the level-triggered worker every round.
+TEST_F(HttpServerTest, HalfCloseWhileAnswerHeldDoesNotSpin) {
+  StartServer(1, {}, true);
+  Client c(port());
+  c.Send(Get("/collect?held=1"));
+  c.ShutdownWrite();
+  ASSERT_EQ(sink().WaitFor(1).size(), 1u);
+  const int64_t cpu_before = CpuMicros();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_LT(CpuMicros() - cpu_before, 150'000);  // a spinning worker takes the whole 600 ms
+  deferring().MakeDurable(1);
+  EXPECT_EQ(c.Read().body, kGif);
+  EXPECT_TRUE(c.ClosedByServer());
+}
+
+// Past 1024 held answers the connection is not read; a half-close then must not spin either.
+TEST_F(HttpServerTest, HalfCloseAtTheHeldAnswersCapDoesNotSpin) {
+  StartServer(1, {}, true);
+  Client c(port());
+  constexpr int kBeacons = 1100;
+  std::string all;
+  for (int i = 0; i < kBeacons; ++i) all += Get("/collect?n=" + std::to_string(i));
+  c.Send(all);
+  c.ShutdownWrite();
+  ASSERT_EQ(sink().WaitFor(1024).size(), 1024u);
+  const int64_t cpu_before = CpuMicros();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_LT(CpuMicros() - cpu_before, 150'000);
+  deferring().MakeDurable(UINT64_MAX);
+  for (int i = 0; i < kBeacons; ++i) ASSERT_EQ(c.Read().status, 200) << i;
+  EXPECT_TRUE(c.ClosedByServer());
+  EXPECT_EQ(sink().WaitFor(kBeacons).size(), static_cast<size_t>(kBeacons));
+}
+
 }  // namespace
 }  // namespace beacon::host
