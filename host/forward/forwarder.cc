@@ -987,7 +987,10 @@ bool Forwarder::Send(Shard& shard, std::vector<std::unique_ptr<ClickHouseClient>
   // Tries each replica once, starting with the last one that worked; a replica that fails
   // (transport error or any error answer) is skipped for the next.
   auto insert = [&](std::string_view table, const std::string& data) {
+    // Only this insert's answers count: a replica's refusal of rows another replica then
+    // took, or of the other table's rows, says nothing about these.
     failure->table = table;
+    failure->refused = false;
     const size_t n = clients.size();
     for (size_t k = 0; k < n; ++k) {
       const size_t r = (shard.preferred + k) % n;

@@ -157,7 +157,10 @@ class Forwarder {
   struct SendFailure {
     std::string text;        // the table, the last replica tried and ClickHouse's answer
     std::string_view table;  // the table that failed: site_minutes or breakdown_minutes
-    bool refused = false;    // a replica refused the rows themselves (IsDeterministicRefusal)
+    // A replica refused `table`'s rows themselves (IsDeterministicRefusal) in the insert that
+    // failed; refusals of an insert that then succeeded elsewhere, or of the other table's
+    // insert, do not count.
+    bool refused = false;
   };
   // Inserts what `batch` still lacks, replica by replica; true when acknowledged, else
   // `failure` says why.

@@ -71,6 +71,15 @@ ForwarderConfig Config(ClickHouseEndpoint endpoint, int flush_interval_ms = 1'00
   return config;
 }
 
+// Flushes every 10 ms, retries within 10..50 ms, spools to `spool_dir` without fsync.
+ForwarderConfig SpoolingConfig(ClickHouseEndpoint endpoint, const std::string& spool_dir) {
+  ForwarderConfig config = Config(std::move(endpoint), /*flush_interval_ms=*/10,
+                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
+  config.spool_dir = spool_dir;
+  config.spool_fsync = false;
+  return config;
+}
+
 // Polls `done` every 10 ms for up to 10 s; the caller asserts the outcome.
 template <typename Predicate>
 void WaitUntil(Predicate done) {
@@ -553,10 +562,7 @@ TEST(ForwarderTest, AnInsertRetriedAfterATimeoutCountsOnce) {
 TEST(ForwarderTest, ABatchReplayedFromTheSpoolAfterItsAckCountsOnce) {
   const std::string url = LocalClickHouse::Shared().url();
   const std::string dir = ::testing::TempDir() + "respool_" + std::to_string(::getpid());
-  ForwarderConfig config = Config(Endpoint(url, "respool_db"), /*flush_interval_ms=*/10,
-                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
-  config.spool_dir = dir;
-  config.spool_fsync = false;
+  ForwarderConfig config = SpoolingConfig(Endpoint(url, "respool_db"), dir);
   {
     Forwarder no_database(config);  // respool_db does not exist yet: every insert fails
     no_database.Start();
@@ -601,10 +607,7 @@ TEST(ForwarderTest, SetsARefusedBatchAsideLetsTheNextOnesThroughAndRetriesIt) {
                            "ORDER BY site_id")
                   .ok());
   const std::string dir = ::testing::TempDir() + "dead_spool_" + std::to_string(::getpid());
-  ForwarderConfig config = Config(Endpoint(url, "dead_db"), /*flush_interval_ms=*/10,
-                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
-  config.spool_dir = dir;
-  config.spool_fsync = false;
+  ForwarderConfig config = SpoolingConfig(Endpoint(url, "dead_db"), dir);
   Forwarder forwarder(config);
   MetricsRegistry registry;
   forwarder.RegisterMetrics(&registry, "f");
@@ -700,10 +703,7 @@ TEST(ForwarderTest, DrainEndsAnInsertInFlightAtItsDeadlineAndSpoolsTheBatch) {
 TEST(ForwarderTest, RetriesASpoolRecordItCannotReadInsteadOfDeletingIt) {
   const std::string url = LocalClickHouse::Shared().url();
   const std::string dir = ::testing::TempDir() + "unreadable_" + std::to_string(::getpid());
-  ForwarderConfig config = Config(Endpoint(url, "unreadable_db"), /*flush_interval_ms=*/10,
-                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
-  config.spool_dir = dir;
-  config.spool_fsync = false;
+  ForwarderConfig config = SpoolingConfig(Endpoint(url, "unreadable_db"), dir);
   {
     Forwarder no_database(config);  // unreadable_db does not exist yet: the batch is spooled
     no_database.Start();
@@ -745,10 +745,7 @@ TEST(ForwarderTest, RetriesASpoolRecordItCannotReadInsteadOfDeletingIt) {
 TEST(ForwarderTest, ABatchTheSpoolRefusedNeverTakesTheHeadOfANewerOne) {
   const std::string url = LocalClickHouse::Shared().url();
   const std::string dir = ::testing::TempDir() + "refused_" + std::to_string(::getpid());
-  ForwarderConfig config = Config(Endpoint(url, "refused_db"), /*flush_interval_ms=*/10,
-                                  /*retry_initial_ms=*/10, /*retry_max_ms=*/50);
-  config.spool_dir = dir;
-  config.spool_fsync = false;
+  ForwarderConfig config = SpoolingConfig(Endpoint(url, "refused_db"), dir);
   Forwarder forwarder(config);  // refused_db does not exist yet: every insert fails
   MetricsRegistry registry;
   forwarder.RegisterMetrics(&registry, "f");
@@ -792,11 +789,8 @@ TEST(ForwarderTest, ABatchTheSpoolRefusedIsSpooledBeforeNewerOnes) {
   const std::string dir = ::testing::TempDir() + "in_order_" + std::to_string(::getpid());
   std::filesystem::create_directories(dir + "/watermarks");
   PosixFileSystem posix;
-  ForwarderConfig config = Config(Endpoint(LoopbackUrl(UnusedPort()), "in_order_db"),
-                                  /*flush_interval_ms=*/10, /*retry_initial_ms=*/10,
-                                  /*retry_max_ms=*/50);
-  config.spool_dir = dir + "/spool";
-  config.spool_fsync = false;
+  ForwarderConfig config =
+      SpoolingConfig(Endpoint(LoopbackUrl(UnusedPort()), "in_order_db"), dir + "/spool");
   {
     WatermarkStore watermarks(posix, dir + "/watermarks", 1);
     ASSERT_EQ(watermarks.Load(), 0);
@@ -836,6 +830,49 @@ TEST(ForwarderTest, ABatchTheSpoolRefusedIsSpooledBeforeNewerOnes) {
   EXPECT_EQ(Query(client, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "13\t16\n");
   EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM breakdown_minutes"), "13\n");
   EXPECT_EQ(watermarks.Get(0)[0].site, 20u);
+  std::filesystem::remove_all(dir);
+}
+
+// A replica's refusal of the site rows that another replica then took says nothing about the
+// breakdown insert: when that one fails only for a while (no such table: 404), the batch is
+// retried, not set aside as refused.
+TEST(ForwarderTest, ARefusalOfAnInsertAnotherReplicaTookDoesNotSetTheNextOneAside) {
+  LocalClickHouse refusing;  // replica 1: its site_minutes has no batch_id (500 Code: 33)
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient first(Endpoint(refusing.url(), "replica_db", kSlowDdlTimeoutMs));
+  ClickHouseClient second(Endpoint(url, "replica_db", kSlowDdlTimeoutMs));
+  ApplySchema(first, "replica_db");
+  ApplySchema(second, "replica_db");
+  ASSERT_TRUE(first.Execute("DROP TABLE replica_db.site_minutes").ok());
+  ASSERT_TRUE(first
+                  .Execute("CREATE TABLE replica_db.site_minutes (site_id UInt32, minute "
+                           "DateTime, pageviews UInt64, events UInt64, visitors "
+                           "AggregateFunction(uniqHLL12, UInt64)) ENGINE = MergeTree() "
+                           "ORDER BY site_id")
+                  .ok());
+  for (ClickHouseClient* replica : {&first, &second}) {
+    ASSERT_TRUE(replica->Execute("DROP TABLE replica_db.breakdown_minutes").ok());
+  }
+  const std::string dir = ::testing::TempDir() + "replica_" + std::to_string(::getpid());
+  ForwarderConfig config = SpoolingConfig(Endpoint(url, "replica_db", kSlowDdlTimeoutMs), dir);
+  config.shards = {{refusing.url(), url}};
+  Forwarder forwarder(config);
+  MetricsRegistry registry;
+  forwarder.RegisterMetrics(&registry, "f");
+  forwarder.Start();
+  kernels::EpochRows rows = WorkerZeroEpoch();
+  ASSERT_TRUE(forwarder.Offer(rows));
+  // Site rows: refused by replica 1, taken by replica 2; breakdown rows: 404 on both, twice.
+  const auto failed = [&] { return Sample(registry, "f_inserts_total{result=\"failed\"}"); };
+  const auto letters = [&] { return Sample(registry, "f_dead_letter_records"); };
+  WaitUntil([&] { return failed() >= 5 || letters() >= 1; });
+  EXPECT_EQ(letters(), 0);
+  ApplySchema(second, "replica_db");
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(forwarder.acknowledged_events(), 9u);
+  EXPECT_EQ(Query(second, "SELECT sum(pageviews), sum(events) FROM site_minutes"), "7\t9\n");
+  EXPECT_EQ(Query(second, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
+  EXPECT_EQ(Sample(registry, "f_dead_letter_total{shard=\"1\",table=\"breakdown_minutes\"}"), 0);
   std::filesystem::remove_all(dir);
 }
 
