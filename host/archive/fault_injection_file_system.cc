@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <filesystem>
+#include <system_error>
 
 namespace beacon::host {
 
@@ -31,9 +33,12 @@ FaultInjectionFileSystem::FaultInjectionFileSystem(FileSystem& base) : base_(bas
 
 FaultInjectionFileSystem::~FaultInjectionFileSystem() = default;
 
-int FaultInjectionFileSystem::EnsureDirectory(const std::string& dir) {
+int FaultInjectionFileSystem::MakeDirectory(const std::string& dir, bool* created) {
   std::lock_guard lock(mu_);
-  return crashed_ ? EIO : base_.EnsureDirectory(dir);
+  if (crashed_) return EIO;
+  if (const int error = base_.MakeDirectory(dir, created); error != 0) return error;
+  if (*created) dir_ops_[DirectoryOf(dir)].push_back({DirOp::kMakeDirectory, dir, {}});
+  return 0;
 }
 
 int FaultInjectionFileSystem::CreateFile(const std::string& path,
@@ -205,6 +210,7 @@ void FaultInjectionFileSystem::SyncPointMaybeCrashAfter() {
 
 void FaultInjectionFileSystem::CrashLocked() {
   crashed_ = true;
+  std::error_code ignored;
   pending_.clear();
   for (auto& [dir, ops] : dir_ops_) {
     for (auto op = ops.rbegin(); op != ops.rend(); ++op) {
@@ -217,6 +223,10 @@ void FaultInjectionFileSystem::CrashLocked() {
           break;
         case DirOp::kUnlink:
           base_.Rename(op->source, op->path);
+          break;
+        case DirOp::kMakeDirectory:
+          // With whatever it held: names in it were never durable.
+          std::filesystem::remove_all(op->path, ignored);
           break;
       }
     }

@@ -1,8 +1,8 @@
 // A FileSystem for crash and I/O-error tests (the LevelDB/RocksDB FaultInjectionTestEnv
-// pattern): it keeps every write in memory until its file's DataSync, and every creation,
-// rename and unlink until its directory's SyncDirectory; Crash() drops all of that, as a power
-// cut would. It also fails writes or syncs with an injected errno, and crashes at a given sync
-// point. Thread-safe (one lock).
+// pattern): it keeps every write in memory until its file's DataSync, and every creation (of a
+// file or a directory), rename and unlink until its directory's SyncDirectory; Crash() drops
+// all of that, as a power cut would. It also fails writes or syncs with an injected errno, and
+// crashes at a given sync point. Thread-safe (one lock).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   explicit FaultInjectionFileSystem(FileSystem& base);
   ~FaultInjectionFileSystem() override;
 
-  int EnsureDirectory(const std::string& dir) override;
+  // A directory it creates stays only until a crash, unless its parent is synced first.
+  int MakeDirectory(const std::string& dir, bool* created) override;
   int CreateFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
   int OpenFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
   // Sees the unsynced writes, as the process that made them would.
@@ -54,8 +55,8 @@ class FaultInjectionFileSystem final : public FileSystem {
     std::string data;
   };
   struct DirOp {
-    enum Kind { kCreate, kRename, kUnlink } kind;
-    std::string path;    // created, renamed to, or unlinked
+    enum Kind { kCreate, kRename, kUnlink, kMakeDirectory } kind;
+    std::string path;    // created (a file or a directory), renamed to, or unlinked
     std::string source;  // renamed from, or where the unlinked file waits
   };
 

@@ -78,8 +78,15 @@ std::string DirectoryOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-int PosixFileSystem::EnsureDirectory(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return errno;
+int FileSystem::EnsureDirectory(const std::string& dir) {
+  bool created = false;
+  if (const int error = MakeDirectory(dir, &created); error != 0) return error;
+  return created ? SyncDirectory(DirectoryOf(dir)) : 0;
+}
+
+int PosixFileSystem::MakeDirectory(const std::string& dir, bool* created) {
+  *created = mkdir(dir.c_str(), 0700) == 0;
+  if (!*created && errno != EEXIST) return errno;
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) return errno;
   if (!S_ISDIR(st.st_mode)) return ENOTDIR;

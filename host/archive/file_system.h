@@ -30,8 +30,13 @@ struct DirEntry {
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  // Creates `dir` (not its parents) with mode 0700, or sets 0700 on an existing directory.
-  virtual int EnsureDirectory(const std::string& dir) = 0;
+  // Creates `dir` (not its parents) with mode 0700, or sets 0700 on an existing directory;
+  // `*created` says whether it made it. A new directory's name is durable only after
+  // SyncDirectory of its parent.
+  virtual int MakeDirectory(const std::string& dir, bool* created) = 0;
+  // MakeDirectory, then (when it created `dir`) SyncDirectory of the parent: the directory is
+  // there after a crash once this returns 0.
+  int EnsureDirectory(const std::string& dir);
   // Creates a new file, mode 0600 whatever the umask; EEXIST when it exists. The name is
   // durable only after SyncDirectory of its directory.
   virtual int CreateFile(const std::string& path, std::unique_ptr<WritableFile>* file) = 0;
@@ -53,7 +58,7 @@ class FileSystem {
 // The real disk. Stateless; one instance may serve every thread.
 class PosixFileSystem final : public FileSystem {
  public:
-  int EnsureDirectory(const std::string& dir) override;
+  int MakeDirectory(const std::string& dir, bool* created) override;
   int CreateFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
   int OpenFile(const std::string& path, std::unique_ptr<WritableFile>* file) override;
   int ReadPrefix(const std::string& path, uint64_t max_bytes, std::string* contents) override;

@@ -50,7 +50,7 @@ TEST(DictionaryFiles, CrashAtEverySyncPointLeavesAllOrNothing) {
       PosixFileSystem posix;
       FaultInjectionFileSystem fs(posix);
       ASSERT_EQ(fs.EnsureDirectory(scratch.archive()), 0);
-      fs.CrashAtSyncPoint(point, after);
+      fs.CrashAtSyncPoint(fs.sync_points() + point, after);  // after the directory's own
       SaveDictionary(fs, scratch.archive(), *dictionary);
       ASSERT_TRUE(fs.crashed());
       fs.Restart();

@@ -80,7 +80,7 @@ TEST(FaultInjectionFileSystem, CrashKeepsOnlyWhatWasSynced) {
   std::string contents;
   ASSERT_EQ(fs.ReadFile(dir + "/kept", &contents), 0);
   EXPECT_EQ(contents, "synced lost");  // the process sees its own writes
-  EXPECT_EQ(fs.sync_points(), 3u);
+  EXPECT_EQ(fs.sync_points(), 4u);     // the parent's, for the new directory, first
 
   fs.Crash();
   EXPECT_EQ(kept->PWrite(0, "x"), EIO);
@@ -94,6 +94,32 @@ TEST(FaultInjectionFileSystem, CrashKeepsOnlyWhatWasSynced) {
   std::vector<DirEntry> entries;
   ASSERT_EQ(fs.List(dir, &entries), 0);
   EXPECT_EQ(entries.size(), 2u);
+}
+
+// A new directory's name lives in its parent: MakeDirectory alone does not survive a crash,
+// EnsureDirectory (which syncs the parent) does, with the files synced in it.
+TEST(FaultInjectionFileSystem, ANewDirectorySurvivesACrashOnlyOnceItsParentIsSynced) {
+  for (const bool ensure : {false, true}) {
+    ScratchDir scratch;
+    PosixFileSystem posix;
+    FaultInjectionFileSystem fs(posix);
+    const std::string dir = scratch.archive();
+    bool created = false;
+    ASSERT_EQ(ensure ? fs.EnsureDirectory(dir) : fs.MakeDirectory(dir, &created), 0);
+    bool again = true;
+    ASSERT_EQ(fs.MakeDirectory(dir, &again), 0);
+    EXPECT_FALSE(again);
+    std::unique_ptr<WritableFile> file;
+    ASSERT_EQ(fs.CreateFile(dir + "/f", &file), 0);
+    ASSERT_EQ(file->PWrite(0, "synced"), 0);
+    ASSERT_EQ(file->DataSync(), 0);
+    ASSERT_EQ(fs.SyncDirectory(dir), 0);
+    fs.Crash();
+    fs.Restart();
+    std::string contents;
+    EXPECT_EQ(fs.ReadFile(dir + "/f", &contents), ensure ? 0 : ENOENT) << "ensure " << ensure;
+    EXPECT_EQ(contents, ensure ? "synced" : "");
+  }
 }
 
 TEST(FaultInjectionFileSystem, InjectedErrorsAndSyncPointCrashes) {
