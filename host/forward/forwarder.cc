@@ -317,16 +317,27 @@ void Forwarder::StartThreads() {
   }
 }
 
+size_t Forwarder::CountedBytes(size_t* unheld) const {
+  const size_t pending = pending_bytes_.load(std::memory_order_relaxed);
+  const size_t held = std::min(held_bytes_.load(std::memory_order_relaxed), pending);
+  *unheld = pending - held;
+  return *unheld + std::min(held, config_.max_pending_bytes / 2);
+}
+
 bool Forwarder::Offer(kernels::EpochRows& rows) {
   size_t bytes = EstimateBytes(rows);
   {
     std::lock_guard lock(mu_);
     // Only Offer adds, under mu_, while the threads may subtract concurrently: the check can
     // only be conservative.
-    // An epoch larger than the whole bound is still taken when nothing is pending, or a
-    // worker holding it would shed forever; epoch_max_events bounds how large that can be.
-    const size_t pending = pending_bytes_.load(std::memory_order_relaxed);
-    if (pending > 0 && pending + bytes > config_.max_pending_bytes) {
+    // An epoch larger than the whole bound is still taken when nothing but held breakdown
+    // rows is pending, or a worker holding it would shed forever; epoch_max_events bounds how
+    // large that can be. Held rows count up to half the bound only: refusing an epoch never
+    // frees them (its worker's next cut epoch, offered after it, does), so counting them all
+    // could refuse every worker for good.
+    size_t unheld = 0;
+    const size_t counted = CountedBytes(&unheld);
+    if (unheld > 0 && counted + bytes > config_.max_pending_bytes) {
       epochs_refused_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
@@ -339,7 +350,8 @@ bool Forwarder::Offer(kernels::EpochRows& rows) {
 }
 
 bool Forwarder::HasRoom() const {
-  return pending_bytes_.load(std::memory_order_relaxed) < config_.max_pending_bytes;
+  size_t unheld = 0;
+  return CountedBytes(&unheld) < config_.max_pending_bytes;
 }
 
 bool Forwarder::Done() const {
@@ -702,6 +714,7 @@ void Forwarder::Dispatch() {
       std::lock_guard lock(mu_);
       pending_bytes_.fetch_add(batch_bytes + held_bytes, std::memory_order_relaxed);
       pending_bytes_.fetch_sub(epoch_bytes + held_before, std::memory_order_relaxed);
+      held_bytes_.store(held_bytes, std::memory_order_relaxed);
       for (size_t s = 0; s < n; ++s) {
         for (Batch& batch : batches[s]) shards_[s]->inbox.push_back(std::move(batch));
       }

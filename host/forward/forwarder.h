@@ -56,7 +56,10 @@ struct ForwarderConfig {
   // Breakdown rows one site may hold per worker while they merge (SiteRowCap); a new value past it
   // is folded into its (other) row, counted. 0: no cap.
   uint64_t breakdown_max_rows_per_site = 20'000;
-  size_t max_pending_bytes = 256 << 20;  // epochs and batches held in memory, estimated
+  // Epochs and batches held in memory, estimated, and breakdown rows held for a cut up to
+  // half of it: held rows past that are not counted (see Offer), so memory can pass the bound
+  // by them (at most one breakdown interval of rows per worker, under the per-site cap).
+  size_t max_pending_bytes = 256 << 20;
   int retry_initial_ms = 100;
   int retry_max_ms = 10'000;
   // Per shard, <spool_dir>/shard-<i> (i from 1), and the dead letters in
@@ -80,7 +83,8 @@ class Forwarder {
   // Starts the sending thread.
   void Start();
   // Thread-safe. Takes a closed epoch, or refuses it (returns false, `rows` untouched) when
-  // pending data is at its bound; refusals are counted.
+  // pending data is at its bound (held breakdown rows counted up to half of it, see
+  // max_pending_bytes); refusals are counted.
   bool Offer(kernels::EpochRows& rows);
   // Whether an epoch would be taken now; a relaxed read, cheap enough once per event loop.
   bool HasRoom() const;
@@ -175,6 +179,9 @@ class Forwarder {
   // the spool refuses one.
   void SpoolInbox(Shard& shard);
   bool Done() const;  // with mu_ held: nothing offered, queued, in flight or spooled
+  // What Offer weighs against max_pending_bytes: pending bytes with the held breakdown rows
+  // counted up to half the bound; `unheld` gets the pending bytes that are not held rows.
+  size_t CountedBytes(size_t* unheld) const;
 
   ForwarderConfig config_;
   std::array<uint32_t, kernels::kDimensionCount> top_k_{};  // from breakdown_limits
@@ -190,6 +197,9 @@ class Forwarder {
   // The drain deadline for requests in flight (steady clock, ns); far ahead unless draining.
   std::atomic<int64_t> drain_deadline_ns_{INT64_MAX};
   std::atomic<size_t> pending_bytes_{0};  // held in memory: offered epochs, unspooled batches
+  // Of pending_bytes_, the breakdown rows held for the workers' next cuts; set by the
+  // dispatcher under mu_.
+  std::atomic<size_t> held_bytes_{0};
   std::atomic<uint64_t> epochs_offered_{0};
   std::atomic<uint64_t> epochs_refused_{0};
 

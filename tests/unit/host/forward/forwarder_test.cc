@@ -80,6 +80,16 @@ ForwarderConfig SpoolingConfig(ClickHouseEndpoint endpoint, const std::string& s
   return config;
 }
 
+// A started forwarder with its metrics registered as "f".
+struct Running {
+  explicit Running(const ForwarderConfig& config) : forwarder(config) {
+    forwarder.RegisterMetrics(&registry, "f");
+    forwarder.Start();
+  }
+  Forwarder forwarder;
+  MetricsRegistry registry;  // destroyed first: the forwarder outlives its scrapes
+};
+
 // Polls `done` every 10 ms for up to 10 s; the caller asserts the outcome.
 template <typename Predicate>
 void WaitUntil(Predicate done) {
@@ -856,10 +866,9 @@ TEST(ForwarderTest, ARefusalOfAnInsertAnotherReplicaTookDoesNotSetTheNextOneAsid
   const std::string dir = ::testing::TempDir() + "replica_" + std::to_string(::getpid());
   ForwarderConfig config = SpoolingConfig(Endpoint(url, "replica_db", kSlowDdlTimeoutMs), dir);
   config.shards = {{refusing.url(), url}};
-  Forwarder forwarder(config);
-  MetricsRegistry registry;
-  forwarder.RegisterMetrics(&registry, "f");
-  forwarder.Start();
+  Running running(config);
+  Forwarder& forwarder = running.forwarder;
+  const MetricsRegistry& registry = running.registry;
   kernels::EpochRows rows = WorkerZeroEpoch();
   ASSERT_TRUE(forwarder.Offer(rows));
   // Site rows: refused by replica 1, taken by replica 2; breakdown rows: 404 on both, twice.
@@ -874,6 +883,74 @@ TEST(ForwarderTest, ARefusalOfAnInsertAnotherReplicaTookDoesNotSetTheNextOneAsid
   EXPECT_EQ(Query(second, "SELECT sum(pageviews) FROM breakdown_minutes"), "7\n");
   EXPECT_EQ(Sample(registry, "f_dead_letter_total{shard=\"1\",table=\"breakdown_minutes\"}"), 0);
   std::filesystem::remove_all(dir);
+}
+
+// Worker `worker`'s epoch with the range first..last: one site row, and `pages` breakdown
+// rows of pages numbered from `from`, one pageview each.
+kernels::EpochRows ManyPages(uint32_t worker, uint64_t first, uint64_t last, int from, int pages,
+                             bool cut) {
+  kernels::EpochRows rows;
+  rows.worker = worker;
+  rows.first_sequence = first;
+  rows.last_sequence = last;
+  rows.breakdown_cut = cut;
+  rows.events = static_cast<uint64_t>(pages);
+  rows.site_minutes = {{.site_id = 1,
+                        .minute = kMinute,
+                        .pageviews = static_cast<uint64_t>(pages),
+                        .visitors = Sketch({1})}};
+  for (int i = from; i < from + pages; ++i) {
+    rows.breakdowns.push_back(Page(1, kMinute, "/page-" + std::to_string(i), 1, {1}));
+  }
+  return rows;
+}
+
+// Held breakdown rows of ranged epochs are released only by their worker's next cut epoch,
+// which comes after the epochs that make them: when they fill max_pending_bytes, the next
+// epochs are still taken (refusing them could never free the rows), up to the cut.
+TEST(ForwarderTest, HeldRowsFillingTheBoundDoNotStopTheEpochsThatCutThem) {
+  const std::string url = LocalClickHouse::Shared().url();
+  ClickHouseClient client(Endpoint(url, "held_bound_db"));
+  ApplySchema(client, "held_bound_db");
+  ForwarderConfig config = Config(Endpoint(url, "held_bound_db"), /*flush_interval_ms=*/10);
+  config.max_pending_bytes = 8'000;
+  Running running(config);
+  Forwarder& forwarder = running.forwarder;
+  const MetricsRegistry& registry = running.registry;
+  kernels::EpochRows first = ManyPages(0, 1, 100, 0, 100, false);
+  ASSERT_TRUE(forwarder.Offer(first));
+  WaitUntil([&] { return forwarder.acknowledged_events() >= 100; });  // its site rows
+  ASSERT_GT(Sample(registry, "f_pending_bytes"), 8'000);              // its held breakdown rows
+  kernels::EpochRows second = ManyPages(0, 101, 200, 100, 100, false);
+  ASSERT_TRUE(forwarder.Offer(second));
+  WaitUntil([&] { return forwarder.acknowledged_events() >= 200; });
+  kernels::EpochRows cut = ManyPages(0, 201, 300, 200, 100, true);
+  ASSERT_TRUE(forwarder.Offer(cut));
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  EXPECT_EQ(forwarder.acknowledged_events(), 300u);
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews) FROM site_minutes"), "300\n");
+  EXPECT_EQ(Query(client, "SELECT sum(pageviews), count() FROM breakdown_minutes"), "300\t300\n");
+  EXPECT_EQ(Sample(registry, "f_pending_bytes"), 0);
+}
+
+// Held rows still count, up to half the bound: with a batch unsent (nothing listens) beside
+// them, the next epoch, of either worker, is refused.
+TEST(ForwarderTest, HeldRowsCountTowardTheBoundUpToHalfOfIt) {
+  ForwarderConfig config = Config(Endpoint(LoopbackUrl(UnusedPort()), "beacon"),
+                                  /*flush_interval_ms=*/10);
+  config.max_pending_bytes = 8'000;
+  Running running(config);
+  Forwarder& forwarder = running.forwarder;
+  const MetricsRegistry& registry = running.registry;
+  kernels::EpochRows first = ManyPages(0, 1, 100, 0, 100, false);
+  ASSERT_TRUE(forwarder.Offer(first));
+  WaitUntil([&] { return Sample(registry, "f_inserts_total{result=\"failed\"}") >= 1; });
+  ASSERT_GT(Sample(registry, "f_pending_bytes"), 8'000);
+  kernels::EpochRows same_worker = ManyPages(0, 101, 110, 100, 60, false);
+  kernels::EpochRows other_worker = ManyPages(1, 1, 10, 0, 60, true);
+  EXPECT_FALSE(forwarder.Offer(same_worker));
+  EXPECT_FALSE(forwarder.Offer(other_worker));
+  EXPECT_EQ(Sample(registry, "f_epochs_refused_total"), 2);
 }
 
 }  // namespace
