@@ -60,6 +60,77 @@ uint64_t GetU64(std::string_view in, size_t at) {
 
 }  // namespace
 
+namespace forward_internal {
+
+using SiteKey = std::pair<uint32_t, uint32_t>;
+// (site_id, minute, dimension, value)
+using BreakdownKey = std::tuple<uint32_t, uint32_t, kernels::Dimension, std::string>;
+struct HeldBreakdown {
+  uint64_t pageviews = 0;
+  uint64_t events = 0;
+  kernels::UniqHll12 visitors;
+  uint64_t weighted_pageviews = 0;
+  uint64_t weighted_events = 0;
+
+  uint64_t hits() const { return pageviews + events; }
+  void Merge(const HeldBreakdown& more) {
+    pageviews += more.pageviews;
+    events += more.events;
+    visitors.Merge(more.visitors);
+    weighted_pageviews += more.weighted_pageviews;
+    weighted_events += more.weighted_events;
+  }
+};
+using Breakdowns = std::map<BreakdownKey, HeldBreakdown>;
+// A held breakdown row's bytes beside its value and large sketch: key, counts, the sketch
+// while small, node overhead.
+constexpr size_t kHeldBreakdownBytes = sizeof(BreakdownKey) + sizeof(HeldBreakdown) + 32;
+
+// The rows of one shard, merged: (site_id, minute) rows sum pageviews/events and merge
+// visitor sketches; (site_id, minute, dimension, value) rows likewise. Sorted by key.
+struct ShardRows {
+  std::map<SiteKey, kernels::SiteMinuteRow> sites;
+  Breakdowns breakdowns;
+  uint64_t events = 0;
+};
+
+// Breakdown rows of one worker's epochs held since its last cut, per shard.
+struct HeldRows {
+  std::vector<Breakdowns> shards;
+  uint64_t first_sequence = 0;  // of the first epoch held (0: not from the archive)
+  uint64_t last_sequence = 0;   // of the last one
+  size_t bytes = 0;             // estimated, part of pending_bytes_
+};
+
+// The dispatcher's rows and caps: they outlive a run of its thread (a Drain that ends with
+// rows left to the replay, then Start or Drain again), so that the next cut carries them all.
+struct DispatchState {
+  // Per worker: breakdown rows merged across its epochs until its next cut, one row per
+  // (site, minute, dimension, value) per cut instead of per epoch.
+  std::map<uint32_t, HeldRows> held;
+  size_t held_bytes = 0;  // estimated, part of pending_bytes_
+  // Per worker, like the rows it holds, so that a replayed worker folds the same values.
+  std::map<uint32_t, SiteRowCap> caps;
+
+  // Whether the dispatcher cuts `h` itself when breakdowns are due: rows without an archive
+  // range always; rows with one only at a drain, and only without watermarks (`replay`
+  // false). With them, the next start's replay rebuilds these rows and cuts them where their
+  // worker's archive recorded it; cut here instead, at a point no replay makes, the rows
+  // would count twice on a shard that acknowledged this cut while another shard's lagging
+  // watermark made the replay rebuild them: the replay's batch spans a longer range, so it
+  // is neither acknowledged nor dropped as a duplicate.
+  static bool CutByDispatcher(const HeldRows& h, bool draining, bool replay) {
+    return h.bytes > 0 && (h.last_sequence == 0 || (draining && !replay));
+  }
+  bool AnyCutByDispatcher(bool draining, bool replay) const {
+    return std::any_of(held.begin(), held.end(), [&](const auto& worker_rows) {
+      return CutByDispatcher(worker_rows.second, draining, replay);
+    });
+  }
+};
+
+}  // namespace forward_internal
+
 // One shard's rows of one worker's epoch (and, at a breakdown cut, its held breakdown rows),
 // encoded once; the bytes never change afterwards, so a resend (retry, another replica, replay
 // from the spool after a restart) is byte-identical and a replicated table drops it as a
@@ -241,7 +312,8 @@ struct Forwarder::Shard {
   }
 };
 
-Forwarder::Forwarder(ForwarderConfig config) : config_(std::move(config)) {
+Forwarder::Forwarder(ForwarderConfig config)
+    : config_(std::move(config)), dispatch_(std::make_unique<forward_internal::DispatchState>()) {
   for (const kernels::Dimension d : kernels::kDimensions) {
     top_k_[kernels::DimensionIndex(d)] = config_.breakdown_limits.TopK(d);
   }
@@ -355,7 +427,8 @@ bool Forwarder::HasRoom() const {
 }
 
 bool Forwarder::Done() const {
-  if (!offered_.empty()) return false;
+  // Breakdown rows left to the next start's replay (DispatchState) are not delivered yet.
+  if (!offered_.empty() || held_bytes_.load(std::memory_order_relaxed) > 0) return false;
   for (const auto& shard : shards_) {
     if (!shard->inbox.empty() || shard->current.has_value()) return false;
     if (shard->spool_records.load(std::memory_order_relaxed) > 0) return false;
@@ -413,50 +486,6 @@ Forwarder::Ledger Forwarder::ledger() const {
 uint64_t Forwarder::spooled_bytes() const { return Shard::Sum(shards_, &Shard::spool_bytes); }
 
 uint64_t Forwarder::spooled_records() const { return Shard::Sum(shards_, &Shard::spool_records); }
-
-namespace forward_internal {
-
-using SiteKey = std::pair<uint32_t, uint32_t>;
-// (site_id, minute, dimension, value)
-using BreakdownKey = std::tuple<uint32_t, uint32_t, kernels::Dimension, std::string>;
-struct HeldBreakdown {
-  uint64_t pageviews = 0;
-  uint64_t events = 0;
-  kernels::UniqHll12 visitors;
-  uint64_t weighted_pageviews = 0;
-  uint64_t weighted_events = 0;
-
-  uint64_t hits() const { return pageviews + events; }
-  void Merge(const HeldBreakdown& more) {
-    pageviews += more.pageviews;
-    events += more.events;
-    visitors.Merge(more.visitors);
-    weighted_pageviews += more.weighted_pageviews;
-    weighted_events += more.weighted_events;
-  }
-};
-using Breakdowns = std::map<BreakdownKey, HeldBreakdown>;
-// A held breakdown row's bytes beside its value and large sketch: key, counts, the sketch
-// while small, node overhead.
-constexpr size_t kHeldBreakdownBytes = sizeof(BreakdownKey) + sizeof(HeldBreakdown) + 32;
-
-// The rows of one shard, merged: (site_id, minute) rows sum pageviews/events and merge
-// visitor sketches; (site_id, minute, dimension, value) rows likewise. Sorted by key.
-struct ShardRows {
-  std::map<SiteKey, kernels::SiteMinuteRow> sites;
-  Breakdowns breakdowns;
-  uint64_t events = 0;
-};
-
-// Breakdown rows of one worker's epochs held since its last cut, per shard.
-struct HeldRows {
-  std::vector<Breakdowns> shards;
-  uint64_t first_sequence = 0;  // of the first epoch held (0: not from the archive)
-  uint64_t last_sequence = 0;   // of the last one
-  size_t bytes = 0;             // estimated, part of pending_bytes_
-};
-
-}  // namespace forward_internal
 
 namespace {
 
@@ -650,43 +679,43 @@ void Forwarder::Dispatch() {
   const auto breakdown_interval = std::chrono::milliseconds(config_.breakdown_flush_interval_ms);
   Clock::time_point next_flush = Clock::now() + interval;
   Clock::time_point next_breakdown_flush = Clock::now() + breakdown_interval;
-  // Per worker: breakdown rows merged across its epochs until its next cut, one row per
-  // (site, minute, dimension, value) per cut instead of per epoch.
-  std::map<uint32_t, HeldRows> held;
-  size_t held_bytes = 0;  // estimated, part of pending_bytes_
-  // Per worker, like the rows it holds, so that a replayed worker folds the same values.
-  std::map<uint32_t, SiteRowCap> caps;
+  forward_internal::DispatchState& state = *dispatch_;
+  const bool replay = config_.watermarks != nullptr;  // the next start replays ranged rows
   const uint64_t cap_rows = config_.breakdown_max_rows_per_site;
   while (true) {
     std::deque<kernels::EpochRows> epochs;
     bool draining = false;
-    if (!AwaitFlush(interval, held_bytes > 0, &next_flush, &epochs, &draining)) return;
+    if (!AwaitFlush(interval, state.AnyCutByDispatcher(true, replay), &next_flush, &epochs,
+                    &draining)) {
+      return;
+    }
     // Acknowledgements the coalescing left unwritten reach the disk within a flush interval.
     if (config_.watermarks != nullptr) config_.watermarks->WriteDirty();
     const bool breakdowns_due = draining || Clock::now() >= next_breakdown_flush;
-    if (epochs.empty() && !(breakdowns_due && held_bytes > 0)) continue;
-    const size_t held_before = held_bytes;
+    if (epochs.empty() && !(breakdowns_due && state.AnyCutByDispatcher(draining, replay))) continue;
+    const size_t held_before = state.held_bytes;
     size_t epoch_bytes = 0;
     size_t batch_bytes = 0;
     std::vector<std::vector<Batch>> batches(n);
     const auto cut = [&](uint32_t worker, uint64_t first, uint64_t last,
                          std::vector<ShardRows>& rows, HeldRows& h) {
       batch_bytes += BuildBatches(worker, first, last, rows, &h, random_ids, &batches);
-      held_bytes -= h.bytes;
+      state.held_bytes -= h.bytes;
       h = HeldRows{};
-      const auto it = caps.find(worker);
-      if (it != caps.end()) it->second.Clear();
+      const auto it = state.caps.find(worker);
+      if (it != state.caps.end()) it->second.Clear();
     };
     std::map<uint32_t, const kernels::EpochRows*> last_of_worker;
     for (const auto& epoch : epochs) last_of_worker[epoch.worker] = &epoch;
     for (auto& epoch : epochs) {
       epoch_bytes += EstimateBytes(epoch);
-      HeldRows& h = held[epoch.worker];
+      HeldRows& h = state.held[epoch.worker];
       h.shards.resize(n);
       std::vector<ShardRows> rows(n);
       const size_t before = h.bytes;
-      SplitEpoch(ring, epoch, &rows, &h, &caps.try_emplace(epoch.worker, cap_rows).first->second);
-      held_bytes += h.bytes - before;
+      SiteRowCap& cap = state.caps.try_emplace(epoch.worker, cap_rows).first->second;
+      SplitEpoch(ring, epoch, &rows, &h, &cap);
+      state.held_bytes += h.bytes - before;
       // Without an archive range, the interval decides (the drain too): due, a worker's last
       // epoch of the flush carries the rows held.
       if (epoch.last_sequence != 0 ? epoch.breakdown_cut
@@ -698,13 +727,12 @@ void Forwarder::Dispatch() {
       }
     }
     uint64_t capped = 0;
-    for (const auto& [worker, cap] : caps) capped += cap.folded_rows();
+    for (const auto& [worker, cap] : state.caps) capped += cap.folded_rows();
     breakdown_capped_rows_.store(capped, std::memory_order_relaxed);
     if (breakdowns_due) {
-      // Epochs with an archive range are cut where their worker recorded it; only a drain cuts
-      // them earlier.
-      for (auto& [worker, h] : held) {
-        if (h.bytes == 0 || (h.last_sequence != 0 && !draining)) continue;
+      // Epochs with an archive range are cut where their worker recorded it (DispatchState).
+      for (auto& [worker, h] : state.held) {
+        if (!forward_internal::DispatchState::CutByDispatcher(h, draining, replay)) continue;
         std::vector<ShardRows> rows(n);
         cut(worker, 0, 0, rows, h);
       }
@@ -712,9 +740,9 @@ void Forwarder::Dispatch() {
     }
     {
       std::lock_guard lock(mu_);
-      pending_bytes_.fetch_add(batch_bytes + held_bytes, std::memory_order_relaxed);
+      pending_bytes_.fetch_add(batch_bytes + state.held_bytes, std::memory_order_relaxed);
       pending_bytes_.fetch_sub(epoch_bytes + held_before, std::memory_order_relaxed);
-      held_bytes_.store(held_bytes, std::memory_order_relaxed);
+      held_bytes_.store(state.held_bytes, std::memory_order_relaxed);
       for (size_t s = 0; s < n; ++s) {
         for (Batch& batch : batches[s]) shards_[s]->inbox.push_back(std::move(batch));
       }

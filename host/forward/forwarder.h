@@ -29,8 +29,9 @@
 namespace beacon::host {
 
 namespace forward_internal {
-struct ShardRows;  // one shard's rows of a batch; defined in forwarder.cc
-struct HeldRows;   // a worker's breakdown rows held until its next cut
+struct ShardRows;      // one shard's rows of a batch; defined in forwarder.cc
+struct HeldRows;       // a worker's breakdown rows held until its next cut
+struct DispatchState;  // the dispatcher's held rows and caps, kept across its runs
 }  // namespace forward_internal
 
 struct ForwarderConfig {
@@ -89,8 +90,10 @@ class Forwarder {
   // Whether an epoch would be taken now; a relaxed read, cheap enough once per event loop.
   bool HasRoom() const;
   // Sends everything pending, retrying until `deadline` passes, then stops the threads;
-  // what is still unsent then goes to the spool (when there is one). Returns true when every
-  // offered epoch, and every spooled batch, was acknowledged by ClickHouse.
+  // what is still unsent then goes to the spool (when there is one). Breakdown rows of
+  // archive ranges held for a cut epoch that never came are left to the next start's replay
+  // (with watermarks; without, they are cut and sent). Returns true when every offered
+  // epoch, and every spooled batch, was acknowledged by ClickHouse.
   bool Drain(std::chrono::milliseconds deadline);
 
   uint64_t acknowledged_events() const { return acked_events_.load(std::memory_order_relaxed); }
@@ -188,7 +191,8 @@ class Forwarder {
   std::array<std::atomic<uint64_t>, kernels::kDimensionCount> breakdown_folded_{};
   std::atomic<uint64_t> breakdown_capped_rows_{0};  // SiteRowCap::folded_rows, per Dispatch
   std::vector<std::unique_ptr<Shard>> shards_;
-  std::unique_ptr<DeadLetters> dead_letters_;  // null without a spool_dir
+  std::unique_ptr<forward_internal::DispatchState> dispatch_;  // the dispatcher's thread only
+  std::unique_ptr<DeadLetters> dead_letters_;                  // null without a spool_dir
   std::atomic<uint64_t> acked_events_{0};
   std::atomic<uint64_t> offered_events_{0};
   std::atomic<uint64_t> replayed_events_{0};       // acknowledged from inherited records
