@@ -67,10 +67,12 @@ enum class Limit : uint8_t {
   kHeadTimeout,      // header_timeout_ms: 408
   kRequestTimeout,   // request_timeout_ms: 408
   kSourceRate,       // source_rate_per_s: 429
+  kBeaconTooLarge,   // a beacon larger than an empty raw batch (kernels::kBatchArenaBytes): 413
   kCount
 };
-constexpr std::string_view kLimitNames[] = {"worker_full",  "peer_limit",      "request_too_large",
-                                            "head_timeout", "request_timeout", "source_rate"};
+constexpr std::string_view kLimitNames[] = {
+    "worker_full",     "peer_limit",  "request_too_large", "head_timeout",
+    "request_timeout", "source_rate", "beacon_too_large"};
 // Sources with a rate bucket per worker; past it, new sources are not limited until the sweep
 // drops the buckets that refilled.
 constexpr size_t kMaxSources = 65536;
@@ -280,7 +282,7 @@ struct HttpServer::Worker {
   // Adds the request's beacon to the batch; false when it was dropped (counted).
   bool AddBeacon(Connection* c, const HttpRequest& request, const kernels::RoutedRequest& routed);
   // Takes the beacon and holds its answer until the beacon is durable; false when the beacon
-  // was dropped (answered at once).
+  // was dropped (the caller answers 413).
   bool HoldBeaconAnswer(Connection* c, const HttpRequest& request,
                         const kernels::RoutedRequest& routed, const CollectorAnswer& answer);
   // Gives the sink's sequences to the first `count` beacons of awaiting_batch, just delivered.
@@ -616,10 +618,17 @@ void HttpServer::Worker::AnswerBeaconRoute(Connection* c, const HttpRequest& req
   Bump(requests[static_cast<size_t>(answer.kind)]);
   if (routed.outcome == kernels::RouteOutcome::kUrlTooLong) rejects.Add(HttpReject::kUrlTooLong);
   if (answer.shed) Bump(shed);
-  if (answer.take_beacon && (sink->DefersAnswers() || sink->RefusesBeacons())) {
-    if (HoldBeaconAnswer(c, request, routed, answer)) return;
-  } else if (answer.take_beacon) {
-    AddBeacon(c, request, routed);
+  if (answer.take_beacon) {
+    const bool hold = sink->DefersAnswers() || sink->RefusesBeacons();
+    if (!(hold ? HoldBeaconAnswer(c, request, routed, answer) : AddBeacon(c, request, routed))) {
+      // No batch can ever take it: a retry would fail alike, so not 503. The request was read
+      // whole; the connection goes on.
+      Bump(limits[static_cast<size_t>(Limit::kBeaconTooLarge)]);
+      AppendResponse(c, 413, kTextPlain, "beacon_too_large\n", {}, answer.keep_alive,
+                     request.minor_version, request.method == "HEAD");
+      return;
+    }
+    if (hold) return;
   }
   AppendResponse(c, answer.status, answer.content_type, answer.body, answer.headers,
                  answer.keep_alive, request.minor_version, request.method == "HEAD");
@@ -1093,7 +1102,8 @@ void HttpServer::RegisterMetrics(MetricsRegistry* registry, std::string prefix) 
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.bytes_read; }));
     w.Counter(prefix + "_requests_shed_total", "beacon requests answered 503 (sink not admitting)",
               {}, sum([](Worker& x) -> std::atomic<uint64_t>& { return x.shed; }));
-    w.Counter(prefix + "_beacons_dropped_total", "beacons larger than an empty raw batch", {},
+    w.Counter(prefix + "_beacons_dropped_total",
+              "beacons larger than an empty raw batch (answered 413)", {},
               sum([](Worker& x) -> std::atomic<uint64_t>& { return x.dropped; }));
     w.Counter(prefix + "_requests_unarchived_total",
               "beacon requests answered 503 because the archive could not make them durable", {},

@@ -1083,6 +1083,42 @@ TEST_F(HttpServerTest, AnswersQueuedBehindAHeldAnswerAreBounded) {
   EXPECT_EQ(not_found, kRequests);
 }
 
+// A beacon too large for an empty raw batch can never be taken: 413 and counted, never a 2xx;
+// the connection goes on.
+void ExpectBeaconTooLargeAnswered413(uint16_t port,
+                                     const std::function<int64_t(const std::string&)>& metric) {
+  Client c(port);
+  c.Send(Post("/api/event", std::string(kernels::kBatchArenaBytes + 1000, 'a')));
+  const Response r = c.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body, "beacon_too_large\n");
+  EXPECT_EQ(metric("beacond_http_limit_rejects_total{reason=\"beacon_too_large\"}"), 1);
+  EXPECT_EQ(metric("beacond_http_beacons_dropped_total"), 1);
+  c.Send(Post("/api/event", "{}"));
+  EXPECT_EQ(c.Read().status, 202);
+}
+
+TEST_F(HttpServerTest, BeaconLargerThanABatchAnswered413) {
+  HttpServerConfig config;
+  config.limits.max_body_bytes = 4 << 20;
+  StartServer(1, config);
+  ExpectBeaconTooLargeAnswered413(port(), [this](const std::string& s) { return Metric(s); });
+  const auto b = sink().WaitFor(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].payload, "{}");
+}
+
+TEST_F(HttpServerTest, BeaconLargerThanABatchAnswered413WhenAnswersWaitForTheArchive) {
+  HttpServerConfig config;
+  config.limits.max_body_bytes = 4 << 20;
+  StartServer(1, config, true);
+  deferring().MakeDurable(UINT64_MAX);
+  ExpectBeaconTooLargeAnswered413(port(), [this](const std::string& s) { return Metric(s); });
+  const auto b = sink().WaitFor(1);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].payload, "{}");
+}
+
 // A client that half-closes while its answer waits for the archive: its EOF, readable until
 // the connection closes, must not wake the level-triggered worker every round.
 TEST_F(HttpServerTest, HalfCloseWhileAnswerHeldDoesNotSpin) {
