@@ -18,9 +18,7 @@ class FaultInjectionFileSystem::File final : public WritableFile {
     return fs_->Write(path_, generation_, offset, data);
   }
   int DataSync() override { return fs_->Sync(path_, generation_, *base_); }
-  int Truncate(uint64_t size) override {
-    return fs_->TruncateFile(path_, generation_, size, *base_);
-  }
+  int Truncate(uint64_t size) override { return fs_->TruncateFile(path_, generation_, size); }
 
  private:
   FaultInjectionFileSystem* fs_;
@@ -66,6 +64,10 @@ void FaultInjectionFileSystem::ApplyPending(const std::string& path, std::string
   const auto it = pending_.find(path);
   if (it == pending_.end()) return;
   for (const Pending& write : it->second) {
+    if (write.truncate) {
+      contents->resize(write.offset, '\0');
+      continue;
+    }
     if (contents->size() < write.offset + write.data.size()) {
       contents->resize(write.offset + write.data.size(), '\0');
     }
@@ -94,7 +96,9 @@ int FaultInjectionFileSystem::List(const std::string& dir, std::vector<DirEntry>
     const auto it = pending_.find(dir + "/" + entry.name);
     if (it == pending_.end()) continue;
     for (const Pending& write : it->second) {
-      entry.bytes = std::max<uint64_t>(entry.bytes, write.offset + write.data.size());
+      entry.bytes = write.truncate
+                        ? write.offset
+                        : std::max<uint64_t>(entry.bytes, write.offset + write.data.size());
     }
   }
   return 0;
@@ -170,32 +174,43 @@ int FaultInjectionFileSystem::Sync(const std::string& path, uint64_t generation,
     CrashLocked();
     return EIO;
   }
-  std::vector<Pending> writes;
-  if (auto it = pending_.find(path); it != pending_.end()) {
-    writes = std::move(it->second);
-    pending_.erase(it);
+  const auto it = pending_.find(path);
+  if (sync_error_ != 0) {
+    // Never written now: still in the cache (readable), no longer dirty.
+    if (it != pending_.end()) {
+      for (Pending& write : it->second) write.lost = true;
+    }
+    return sync_error_;
   }
-  if (sync_error_ != 0) return sync_error_;  // the page cache forgot them
+  std::vector<Pending> writes;
+  if (it != pending_.end()) {
+    writes = std::move(it->second);
+    pending_.erase(it);  // the lost ones too: evicted
+  }
   for (const Pending& write : writes) {
-    if (const int error = base.PWrite(write.offset, write.data); error != 0) return error;
+    if (write.lost) continue;
+    const int error =
+        write.truncate ? base.Truncate(write.offset) : base.PWrite(write.offset, write.data);
+    if (error != 0) return error;
   }
   SyncPointMaybeCrashAfter();
   return 0;
 }
 
 int FaultInjectionFileSystem::TruncateFile(const std::string& path, uint64_t generation,
-                                           uint64_t size, WritableFile& base) {
+                                           uint64_t size) {
   std::lock_guard lock(mu_);
   if (!Alive(generation)) return EIO;
-  if (auto it = pending_.find(path); it != pending_.end()) {
-    std::erase_if(it->second, [size](const Pending& w) { return w.offset >= size; });
-    for (Pending& write : it->second) {
+  if (truncate_error_ != 0) return truncate_error_;
+  // The cache drops what lies past `size` at once; the disk's file keeps its length until the
+  // next DataSync writes the truncation.
+  std::vector<Pending>& writes = pending_[path];
+  std::erase_if(writes, [size](const Pending& w) { return w.offset >= size; });
+  for (Pending& write : writes) {
+    if (!write.truncate)
       write.data.resize(std::min<uint64_t>(write.data.size(), size - write.offset));
-    }
   }
-  // Modelled as durable at once; only ever used to cut a tail that no record needs.
-  std::string synced;
-  if (base_.ReadFile(path, &synced) == 0 && synced.size() > size) return base.Truncate(size);
+  writes.push_back({size, {}, /*truncate=*/true});
   return 0;
 }
 
@@ -242,6 +257,11 @@ void FaultInjectionFileSystem::FailWrites(int error) {
 void FaultInjectionFileSystem::FailSyncs(int error) {
   std::lock_guard lock(mu_);
   sync_error_ = error;
+}
+
+void FaultInjectionFileSystem::FailTruncates(int error) {
+  std::lock_guard lock(mu_);
+  truncate_error_ = error;
 }
 
 uint64_t FaultInjectionFileSystem::sync_points() const {

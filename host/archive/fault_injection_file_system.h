@@ -1,8 +1,8 @@
 // A FileSystem for crash and I/O-error tests (the LevelDB/RocksDB FaultInjectionTestEnv
-// pattern): it keeps every write in memory until its file's DataSync, and every creation (of a
-// file or a directory), rename and unlink until its directory's SyncDirectory; Crash() drops
-// all of that, as a power cut would. It also fails writes or syncs with an injected errno, and
-// crashes at a given sync point. Thread-safe (one lock).
+// pattern): it keeps every write and truncation in memory until its file's DataSync, and every
+// creation (of a file or a directory), rename and unlink until its directory's SyncDirectory;
+// Crash() drops all of that, as a power cut would. It also fails writes, syncs or truncations
+// with an injected errno, and crashes at a given sync point. Thread-safe (one lock).
 #pragma once
 
 #include <cstdint>
@@ -36,8 +36,12 @@ class FaultInjectionFileSystem final : public FileSystem {
 
   // Writes fail with `error` (0: stop failing), each after writing the first half of its data.
   void FailWrites(int error);
-  // DataSync fails with `error` (0: stop failing), and the unsynced writes are lost (fsyncgate).
+  // DataSync fails with `error` (0: stop failing), and the unsynced writes never become durable
+  // (fsyncgate); reads still see them until a crash or the file's next successful DataSync, as
+  // Linux keeps such pages in its cache, marked clean.
   void FailSyncs(int error);
+  // Truncate fails with `error` (0: stop failing), changing nothing.
+  void FailTruncates(int error);
   // DataSync and SyncDirectory calls so far: the sync points.
   uint64_t sync_points() const;
   // Crashes at sync point `n` (1-based): before it takes effect, or after it did.
@@ -50,9 +54,11 @@ class FaultInjectionFileSystem final : public FileSystem {
 
  private:
   class File;
-  struct Pending {
+  struct Pending {  // a write, or a truncation to `offset` bytes
     uint64_t offset;
     std::string data;
+    bool truncate = false;
+    bool lost = false;  // a DataSync covering it failed: never made durable
   };
   struct DirOp {
     enum Kind { kCreate, kRename, kUnlink, kMakeDirectory } kind;
@@ -62,7 +68,7 @@ class FaultInjectionFileSystem final : public FileSystem {
 
   int Write(const std::string& path, uint64_t generation, uint64_t offset, std::string_view data);
   int Sync(const std::string& path, uint64_t generation, WritableFile& base);
-  int TruncateFile(const std::string& path, uint64_t generation, uint64_t size, WritableFile& base);
+  int TruncateFile(const std::string& path, uint64_t generation, uint64_t size);
   bool Alive(uint64_t generation) const { return !crashed_ && generation == generation_; }
   // Counts a sync point; true when the crash is due before it.
   bool SyncPointCrashesBefore();
@@ -78,6 +84,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   bool crashed_ = false;
   int write_error_ = 0;
   int sync_error_ = 0;
+  int truncate_error_ = 0;
   uint64_t sync_points_ = 0;
   uint64_t crash_at_ = 0;
   bool crash_after_ = false;

@@ -122,20 +122,70 @@ TEST(FaultInjectionFileSystem, ANewDirectorySurvivesACrashOnlyOnceItsParentIsSyn
   }
 }
 
-TEST(FaultInjectionFileSystem, InjectedErrorsAndSyncPointCrashes) {
+// A fault-injecting file system over a scratch directory that holds the empty file "f", its
+// name durable.
+struct OneFile {
+  OneFile() {
+    EXPECT_EQ(fs.EnsureDirectory(dir), 0);
+    EXPECT_EQ(fs.CreateFile(dir + "/f", &file), 0);
+    EXPECT_EQ(fs.SyncDirectory(dir), 0);
+  }
   ScratchDir scratch;
   PosixFileSystem posix;
-  FaultInjectionFileSystem fs(posix);
+  FaultInjectionFileSystem fs{posix};
   const std::string dir = scratch.archive();
-  ASSERT_EQ(fs.EnsureDirectory(dir), 0);
   std::unique_ptr<WritableFile> file;
-  ASSERT_EQ(fs.CreateFile(dir + "/f", &file), 0);
-  ASSERT_EQ(fs.SyncDirectory(dir), 0);
+};
+
+// A truncation leaves the cache at once and the disk at the file's next DataSync; a write whose
+// sync failed stays readable until a crash, and never becomes durable.
+TEST(FaultInjectionFileSystem, TruncationsAreDurableOnceSyncedAndFailedWritesAreNever) {
+  OneFile one;
+  FaultInjectionFileSystem& fs = one.fs;
+  const std::string& dir = one.dir;
+  std::unique_ptr<WritableFile>& file = one.file;
+  ASSERT_EQ(file->PWrite(0, "abcdef"), 0);
+  ASSERT_EQ(file->DataSync(), 0);
+  fs.FailTruncates(EIO);
+  EXPECT_EQ(file->Truncate(2), EIO);
+  std::string contents;
+  ASSERT_EQ(fs.ReadFile(dir + "/f", &contents), 0);
+  EXPECT_EQ(contents, "abcdef");
+  fs.FailTruncates(0);
+  ASSERT_EQ(file->Truncate(2), 0);
+  ASSERT_EQ(file->PWrite(2, "XY"), 0);
+  fs.FailSyncs(EIO);
+  EXPECT_EQ(file->DataSync(), EIO);
+  fs.FailSyncs(0);
+  ASSERT_EQ(fs.ReadFile(dir + "/f", &contents), 0);
+  EXPECT_EQ(contents, "abXY");
+  std::vector<DirEntry> entries;
+  ASSERT_EQ(fs.List(dir, &entries), 0);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].bytes, 4u);
+  fs.Crash();
+  fs.Restart();
+  ASSERT_EQ(fs.ReadFile(dir + "/f", &contents), 0);
+  EXPECT_EQ(contents, "abcdef");  // neither the failed sync's truncation nor its write
+  ASSERT_EQ(fs.OpenFile(dir + "/f", &file), 0);
+  ASSERT_EQ(file->Truncate(3), 0);
+  ASSERT_EQ(file->DataSync(), 0);
+  fs.Crash();
+  fs.Restart();
+  ASSERT_EQ(fs.ReadFile(dir + "/f", &contents), 0);
+  EXPECT_EQ(contents, "abc");
+}
+
+TEST(FaultInjectionFileSystem, InjectedErrorsAndSyncPointCrashes) {
+  OneFile one;
+  FaultInjectionFileSystem& fs = one.fs;
+  const std::string& dir = one.dir;
+  std::unique_ptr<WritableFile>& file = one.file;
   fs.FailWrites(ENOSPC);
   EXPECT_EQ(file->PWrite(0, "abcd"), ENOSPC);
   fs.FailWrites(0);
   fs.FailSyncs(EIO);
-  EXPECT_EQ(file->DataSync(), EIO);  // and the written prefix is forgotten
+  EXPECT_EQ(file->DataSync(), EIO);  // and the written prefix never becomes durable
   fs.FailSyncs(0);
   ASSERT_EQ(file->PWrite(0, "ok"), 0);
   fs.CrashAtSyncPoint(fs.sync_points() + 1, /*after=*/true);
