@@ -184,7 +184,9 @@ CommitStatus SegmentWriter::Poll() {
                          now - block_started_ms_ >= options_.commit_interval_ms;
     if (group_due || age_due) CutBlock();
   }
-  return {durable_sequence(), dropped_through_, state_ == State::kHealthy, error_.load()};
+  // The lost records are reported once the I/O thread has truncated them from their segment.
+  if (!cut_pending_.load()) reported_dropped_through_ = dropped_through_;
+  return {durable_sequence(), reported_dropped_through_, state_ == State::kHealthy, error_.load()};
 }
 
 bool SegmentWriter::Flush() {
@@ -349,18 +351,34 @@ int SegmentWriter::OpenSegment(uint64_t first_sequence) {
 void SegmentWriter::Fail(int error) {
   stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
   error_.store(error);
+  // Set before io_failed_: the worker must not answer 503 for what the segment still holds.
+  if (segment_ != nullptr) cut_pending_.store(true);
   io_failed_.store(true);
-  if (segment_ != nullptr) {
-    // Cut what is not durable (best effort), so that no reader meets records answered 503.
-    segment_->Truncate(synced_offset_);
-    segment_.reset();
+  if (segment_ != nullptr && (error = CutUnsynced()) != 0) {
+    stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
+    error_.store(error);
   }
+}
+
+int SegmentWriter::CutUnsynced() {
+  // What a failed write or sync left past the last synced byte can still be read back (the page
+  // cache keeps pages whose writeback failed), and a replay would count it: until a truncation
+  // removes it the lost records are not reported dropped.
+  if (const int error = segment_->Truncate(synced_offset_); error != 0) return error;
+  cut_pending_.store(false);
+  // The truncation reaches the disk with a sync; until one succeeds the segment is kept, and
+  // each retry cuts and syncs it again before it creates the next segment.
+  if (const int error = segment_->DataSync(); error != 0) return error;
+  segment_.reset();
+  return 0;
 }
 
 void SegmentWriter::Resume(uint64_t first_sequence) {
   if (io_failed_.load()) {
-    // A new segment proves the disk takes writes again (space returned, device back).
-    const int error = OpenSegment(first_sequence);
+    // The failed segment is cut first; a new segment proves the disk takes writes again
+    // (space returned, device back).
+    int error = segment_ != nullptr ? CutUnsynced() : 0;
+    if (error == 0) error = OpenSegment(first_sequence);
     if (error != 0) {
       stats_.write_errors.fetch_add(1, std::memory_order_relaxed);
       error_.store(error);

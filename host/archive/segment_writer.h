@@ -50,7 +50,9 @@ struct SegmentWriterOptions {
 // What Poll tells the worker. Every record with sequence <= durable_sequence is durable, except
 // those <= dropped_through that were still pending when a failure was first reported: the
 // caller answers, in sequence order, 2xx for last sequence <= durable_sequence, else 503 for
-// last sequence <= dropped_through, and waits for the rest.
+// last sequence <= dropped_through, and waits for the rest. dropped_through covers a failure's
+// records only once the I/O thread has cut them from their segment (truncated it), possibly at
+// a later retry: until then they are neither durable nor dropped.
 struct CommitStatus {
   uint64_t durable_sequence = 0;
   uint64_t dropped_through = 0;
@@ -124,6 +126,7 @@ class SegmentWriter {
   int SyncSegment();
   int OpenSegment(uint64_t first_sequence);
   void Fail(int error);
+  int CutUnsynced();
   void Resume(uint64_t first_sequence);
   void Publish(uint64_t durable);
 
@@ -142,6 +145,7 @@ class SegmentWriter {
   uint64_t commit_after_group_ = 0;  // a deferred commit waits for the group after this one
   State state_ = State::kHealthy;
   uint64_t dropped_through_ = 0;
+  uint64_t reported_dropped_through_ = 0;  // dropped_through_ once its records were cut
   int64_t failed_at_ms_ = 0;
   uint64_t resume_requested_ = 0;
 
@@ -155,6 +159,9 @@ class SegmentWriter {
   uint64_t resume_sequence_ = 0;        // 0: none requested
   std::atomic<uint64_t> in_flight_{0};  // blocks submitted and not yet written or dropped
   std::atomic<bool> io_failed_{false};
+  // The failed segment may still hold readable bytes past its last sync (not yet truncated); set
+  // before io_failed_, cleared once the truncation succeeded.
+  std::atomic<bool> cut_pending_{false};
   std::atomic<int> error_{0};
   std::atomic<uint64_t> resumes_done_{0};
   std::atomic<uint64_t> groups_done_{0};  // batches of blocks written (and synced) or dropped

@@ -443,7 +443,11 @@ void Answer(const CommitStatus& status, std::map<uint64_t, int>* pending,
   }
 }
 
-void CheckFailureAndResume(bool fail_syncs, int error) {
+// A write or sync fails with `error` (and, with `fail_truncates`, so does the truncation that
+// cuts what it left). The records it lost are answered 503 only once that truncation succeeded:
+// a block whose sync failed can still be read back until then (Linux keeps it in its cache),
+// and a replay would count it. Until then they are neither durable nor dropped.
+void CheckFailureAndResume(bool fail_syncs, bool fail_truncates, int error) {
   ScratchDir scratch;
   PosixFileSystem posix;
   FaultInjectionFileSystem fs(posix);
@@ -456,6 +460,8 @@ void CheckFailureAndResume(bool fail_syncs, int error) {
   Answer(writer->Poll(), &pending, &answers);
 
   fail_syncs ? fs.FailSyncs(error) : fs.FailWrites(error);
+  fs.FailTruncates(fail_truncates ? EIO : 0);
+  const bool cut_at_once = !fail_truncates;
   ASSERT_TRUE(AppendRecords(*writer, 10));
   pending[20] = 0;
   writer->Commit();
@@ -464,11 +470,13 @@ void CheckFailureAndResume(bool fail_syncs, int error) {
   pending[25] = 0;
   CommitStatus status = writer->Poll();
   EXPECT_FALSE(status.healthy);
-  EXPECT_EQ(status.error, error);
+  EXPECT_EQ(status.error, fail_truncates ? EIO : error);
   EXPECT_EQ(status.durable_sequence, 10u);
-  EXPECT_EQ(status.dropped_through, 25u);
+  EXPECT_EQ(status.dropped_through, cut_at_once ? 25u : 0u);
   Answer(status, &pending, &answers);
-  EXPECT_EQ(answers, (std::map<uint64_t, int>{{10, 200}, {20, 503}, {25, 503}}));
+  const std::map<uint64_t, int> all_answered{{10, 200}, {20, 503}, {25, 503}};
+  const std::map<uint64_t, int> only_durable{{10, 200}};
+  EXPECT_EQ(answers, cut_at_once ? all_answered : only_durable);
   EXPECT_EQ(writer->Append(TestRecord(26, TestPayload(26))), 0u);
   EXPECT_EQ(writer->stats().dropped_records.load(), 15u);
   EXPECT_GE(writer->stats().write_errors.load(), 1u);
@@ -476,11 +484,22 @@ void CheckFailureAndResume(bool fail_syncs, int error) {
   // Still failing: the retry fails too and the writer stays unhealthy.
   writer->Poll();
   writer->Flush();
-  EXPECT_FALSE(writer->Poll().healthy);
-  // Space (or the device) is back: the next retry opens a new segment.
+  status = writer->Poll();
+  EXPECT_FALSE(status.healthy);
+  EXPECT_EQ(status.dropped_through, cut_at_once ? 25u : 0u);
+  // Space (or the device) is back: the next retry cuts what is left, then opens a new segment.
   fs.FailSyncs(0);
   fs.FailWrites(0);
-  while (!writer->Poll().healthy) writer->Flush();
+  fs.FailTruncates(0);
+  do {
+    writer->Flush();
+    status = writer->Poll();
+  } while (!status.healthy);
+  EXPECT_EQ(status.dropped_through, 25u);
+  Answer(status, &pending, &answers);
+  EXPECT_EQ(answers, all_answered);
+  // What was answered 503 can no longer be read back, by this process or a replay.
+  EXPECT_EQ(ReadBack(fs, scratch.archive(), 2), Range(1, 10));
   const uint64_t first_after = writer->next_sequence();
   EXPECT_EQ(first_after, 26u);
   ASSERT_TRUE(AppendRecords(*writer, 4));
@@ -498,11 +517,16 @@ void CheckFailureAndResume(bool fail_syncs, int error) {
 }
 
 TEST(SegmentWriter, FullDiskNeverReportsDurableAndRecoversWhenSpaceReturns) {
-  CheckFailureAndResume(/*fail_syncs=*/false, ENOSPC);
+  CheckFailureAndResume(/*fail_syncs=*/false, /*fail_truncates=*/false, ENOSPC);
 }
 
 TEST(SegmentWriter, FailedSyncDropsWhatItCoveredAndNeverRetriesIt) {
-  CheckFailureAndResume(/*fail_syncs=*/true, EIO);
+  CheckFailureAndResume(/*fail_syncs=*/true, /*fail_truncates=*/false, EIO);
+}
+
+TEST(SegmentWriter, AFailedTruncationHoldsThe503sUntilARetryCuts) {
+  CheckFailureAndResume(/*fail_syncs=*/true, /*fail_truncates=*/true, EIO);
+  CheckFailureAndResume(/*fail_syncs=*/false, /*fail_truncates=*/true, ENOSPC);
 }
 
 TEST(SegmentWriter, FilesAre0600InA0700Directory) {
