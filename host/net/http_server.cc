@@ -298,6 +298,8 @@ struct HttpServer::Worker {
   // their client still sends until it closes (or `until`), so that the close does not reset
   // the connection and destroy the answers in flight.
   void LingerAtStop(int64_t until);
+  // Reads and drops the client's input; closes at its EOF or an error.
+  void DiscardInput(Connection* c);
   void SendHeld(Connection* c, HeldAnswer& held);
   void AppendResponse(Connection* c, int status, std::string_view content_type,
                       std::string_view body, std::string_view extra_headers, bool keep_alive,
@@ -343,7 +345,8 @@ void HttpServer::Worker::UpdateInterest(Connection* c) {
   // half-closed client's input is not asked for again; nor is input held back by the answers
   // queued. A lingering close reads until the client's EOF, then closes.
   const bool pending = c->pending_output() > 0;
-  const bool read = c->lingering || (!c->peer_closed && !c->input_held_back() &&
+  // Once stopped no request is read: only a lingering close's input is, to its EOF.
+  const bool read = c->lingering || (!stopped && !c->peer_closed && !c->input_held_back() &&
                                      !(pending && c->close_after_write));
   SetInterest(c, (pending ? EPOLLOUT : 0u) | (read ? EPOLLIN | EPOLLRDHUP : 0u));
 }
@@ -843,6 +846,10 @@ void HttpServer::Worker::ReleaseHeld() {
 
 void HttpServer::Worker::AnswerHeldAtStop() {
   Deliver();
+  // Level-triggered: the stop's wake-up and input nobody reads any more would end every wait
+  // at once. Only output, a lingering close's input and durability wake the worker now.
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, wake_fd, nullptr);
+  for (const auto& [fd, c] : connections) UpdateInterest(c.get());
   const int64_t until = kernels::MonotonicMillis() + kStopAnswersMs;
   std::array<epoll_event, kMaxEvents> events{};
   const auto unsent = [this] {
@@ -859,7 +866,15 @@ void HttpServer::Worker::AnswerHeldAtStop() {
     ReleaseHeld();
     for (int i = 0; i < n; ++i) {
       const auto it = connections.find(events[i].data.fd);
-      if (it != connections.end() && (events[i].events & EPOLLOUT)) Flush(it->second.get());
+      if (it == connections.end()) continue;
+      Connection* c = it->second.get();
+      const uint32_t ev = events[i].events;
+      if ((ev & (EPOLLHUP | EPOLLERR)) && !(ev & EPOLLIN)) {
+        Close(c);  // reported whatever the interest: nothing can reach this client any more
+        continue;
+      }
+      if ((ev & EPOLLOUT) && !Flush(c)) continue;
+      if ((ev & EPOLLIN) && c->lingering) DiscardInput(c);
     }
   }
   LingerAtStop(std::min(until, kernels::MonotonicMillis() + kLingerMs));
@@ -881,13 +896,16 @@ void HttpServer::Worker::LingerAtStop(int64_t until) {
     const int n = epoll_wait(epoll_fd, events.data(), kMaxEvents, 5);
     for (int i = 0; i < n; ++i) {
       const auto it = connections.find(events[i].data.fd);
-      if (it == connections.end()) continue;
-      ssize_t got = 0;
-      while ((got = recv(it->first, read_buffer.data(), read_buffer.size(), 0)) > 0) {
-      }
-      if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) Close(it->second.get());
+      if (it != connections.end()) DiscardInput(it->second.get());
     }
   }
+}
+
+void HttpServer::Worker::DiscardInput(Connection* c) {
+  ssize_t got = 0;
+  while ((got = recv(c->fd, read_buffer.data(), read_buffer.size(), 0)) > 0) {
+  }
+  if (got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) Close(c);
 }
 
 void HttpServer::Worker::SendHeld(Connection* c, HeldAnswer& held) {

@@ -1154,5 +1154,27 @@ TEST_F(HttpServerTest, HalfCloseAtTheHeldAnswersCapDoesNotSpin) {
   EXPECT_EQ(sink().WaitFor(kBeacons).size(), static_cast<size_t>(kBeacons));
 }
 
+// While stopping, the worker waits up to 5 s for held answers to become durable: neither the
+// stop's own wake-up nor a client's next request, both left unread, may make that wait spin.
+TEST_F(HttpServerTest, StopWaitingForHeldAnswersDoesNotSpin) {
+  StartServer(1, {}, true);
+  Client held(port());
+  held.Send(Get("/collect?held=1"));
+  ASSERT_EQ(sink().WaitFor(1).size(), 1u);
+  Client busy(port());
+  busy.Send(Get("/collect?n=1"));
+  ASSERT_EQ(sink().WaitFor(2).size(), 2u);
+  busy.Send(Get("/x"));  // behind busy's held answer, never read at stop
+  std::thread stop([this] { server_->Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const int64_t cpu_before = CpuMicros();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_LT(CpuMicros() - cpu_before, 150'000);  // a spinning worker takes the whole 600 ms
+  deferring().MakeDurable(2);
+  stop.join();
+  EXPECT_EQ(held.Read().body, kGif);
+  EXPECT_EQ(busy.Read().body, kGif);
+}
+
 }  // namespace
 }  // namespace beacon::host
