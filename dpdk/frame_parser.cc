@@ -189,6 +189,37 @@ void ParseIpv4(const uint8_t* frame, const uint8_t* ip, size_t available, const 
   if (out->outcome == FrameOutcome::kBeaconDatagram) out->source = V4Address(ip + 12);
 }
 
+// Whether the IPv6 fragment header at `header` is an atomic fragment (offset 0, M clear): the
+// whole datagram, which RFC 6946 has processed as if the header were not there.
+bool AtomicFragment(const uint8_t* header) { return (Load16(header + 2) & 0xfff9) == 0; }
+
+// Skips hop-by-hop, routing and destination options headers and atomic fragment headers from
+// `*at` on, leaving `*next` at the upper-layer protocol; false with `*outcome` set when a header
+// runs past `end` or is not supported (a fragment past the first header, AH, ESP).
+bool SkipIpv6Extensions(const uint8_t* ip, size_t end, uint8_t* next, size_t* at,
+                        FrameOutcome* outcome) {
+  while (*next == kIpv6HopByHop || *next == kIpv6Routing || *next == kIpv6DestOptions ||
+         *next == kIpv6Fragment) {
+    if (end - *at < 8) {
+      *outcome = FrameOutcome::kBadIpLength;
+      return false;
+    }
+    if (*next == kIpv6Fragment && !AtomicFragment(ip + *at)) break;
+    const size_t length = *next == kIpv6Fragment ? 8 : (static_cast<size_t>(ip[*at + 1]) + 1) * 8;
+    if (length > end - *at) {
+      *outcome = FrameOutcome::kBadIpLength;
+      return false;
+    }
+    *next = ip[*at];
+    *at += length;
+  }
+  if (*next == kIpv6Fragment || *next == kIpv6Esp || *next == kIpv6Auth) {
+    *outcome = FrameOutcome::kUnsupportedIpv6Extension;
+    return false;
+  }
+  return true;
+}
+
 void ParseIpv6(const uint8_t* frame, const uint8_t* ip, size_t available, const FrameChecks& checks,
                const std::vector<BeaconPort>& ports, const std::vector<uint16_t>& mirror_ports,
                ParsedFrame* out) {
@@ -210,7 +241,7 @@ void ParseIpv6(const uint8_t* frame, const uint8_t* ip, size_t available, const 
   uint8_t next = ip[6];
   size_t at = kIpv6Header;
   const size_t end = kIpv6Header + payload;
-  if (next == kIpv6Fragment) {
+  if (next == kIpv6Fragment && (end - at < 8 || !AtomicFragment(ip + at))) {
     // rte_ip_frag takes the fragment header only right after the fixed header.
     if (end - at < 8) {
       out->outcome = FrameOutcome::kBadFragment;
@@ -222,23 +253,7 @@ void ParseIpv6(const uint8_t* frame, const uint8_t* ip, size_t available, const 
     std::memcpy(out->source.bytes.data(), ip + 8, 16);
     return;
   }
-  while (next == kIpv6HopByHop || next == kIpv6Routing || next == kIpv6DestOptions) {
-    if (end - at < 8) {
-      out->outcome = FrameOutcome::kBadIpLength;
-      return;
-    }
-    const size_t length = (static_cast<size_t>(ip[at + 1]) + 1) * 8;
-    if (length > end - at) {
-      out->outcome = FrameOutcome::kBadIpLength;
-      return;
-    }
-    next = ip[at];
-    at += length;
-  }
-  if (next == kIpv6Fragment || next == kIpv6Esp || next == kIpv6Auth) {
-    out->outcome = FrameOutcome::kUnsupportedIpv6Extension;
-    return;
-  }
+  if (!SkipIpv6Extensions(ip, end, &next, &at, &out->outcome)) return;
   const size_t segment = end - at;
   if (next == kProtoTcp && !mirror_ports.empty()) {
     uint8_t pseudo[40] = {};

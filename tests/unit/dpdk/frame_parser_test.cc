@@ -132,6 +132,30 @@ TEST(FrameParserTest, FragmentsGoToReassemblyWithTheirHeaderLengths) {
   }
 }
 
+// RFC 6946: an IPv6 fragment header with offset 0 and M clear (an atomic fragment, e.g. from a
+// SIIT translator or after a Packet Too Big below 1280) is the whole datagram: parsed as if
+// the header were not there, never handed to reassembly (which would hold it until timeout).
+TEST(FrameParserTest, Ipv6AtomicFragmentsAreWholeDatagrams) {
+  bench::UdpDatagram d = Datagram(true, {5});
+  const std::vector<std::string> atomic = bench::FragmentFrames(d, 512, 78);
+  ASSERT_EQ(atomic.size(), 1u);
+  const ParsedFrame parsed = Parse(atomic[0]);
+  ASSERT_EQ(parsed.outcome, FrameOutcome::kBeaconDatagram);
+  EXPECT_EQ(Payload(atomic[0], parsed), d.payload);
+  EXPECT_EQ(parsed.source.bytes[15], 0x34);
+  // Its UDP checksum is still checked, and the reserved bits do not make it a fragment.
+  std::string corrupt = atomic[0];
+  corrupt.back() = static_cast<char>(corrupt.back() ^ 1);
+  EXPECT_EQ(Parse(corrupt).outcome, FrameOutcome::kBadUdpChecksum);
+  std::string reserved = atomic[0];
+  reserved[18 + 40 + 3] = 0x06;  // the fragment header's two reserved bits
+  EXPECT_EQ(Parse(reserved).outcome, FrameOutcome::kBeaconDatagram);
+  // A first fragment (M set) still goes to reassembly.
+  std::string more = atomic[0];
+  more[18 + 40 + 3] = 0x01;
+  EXPECT_EQ(Parse(more).outcome, FrameOutcome::kFragment);
+}
+
 TEST(FrameParserTest, EveryMalformedClassHasItsOwnOutcome) {
   for (const bool ipv6 : {false, true}) {
     for (const std::string_view label : bench::kMalformedFrameClasses) {
