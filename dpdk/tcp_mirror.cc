@@ -124,9 +124,14 @@ struct TcpMirror::Flow {
   FlowKey key;
   uint64_t hash = 0;
   bool in_use = false;
+  // Closed by its FIN, without buffers: kept (least recently used first) until idle_ms, a new
+  // flow's need of its slot or another connection on its 4-tuple, so that copies of its
+  // segments are known as such.
+  bool closed = false;
   Mode mode = Mode::kAwaitStart;
   bool syn_seen = false;
   uint32_t isn = 0;
+  uint32_t first_seq = 0;  // the stream's first byte: after the SYN, or where it was picked up
   uint32_t next_seq = 0;
   bool fin = false;
   uint32_t fin_seq = 0;
@@ -194,6 +199,15 @@ struct TcpMirror::FlowTable {
   // Only while some flow is in use.
   Flow* LeastRecentlyUsed() { return &flows[oldest]; }
 
+  // Moves `flow` to the least recently used end: the first to go when a slot is needed.
+  void Demote(Flow* flow) {
+    const auto index = static_cast<uint32_t>(flow - flows.data());
+    Unlink(index);
+    flow->newer = oldest;
+    (oldest == kNoFlow ? newest : flows[oldest].older) = index;
+    oldest = index;
+  }
+
   void Erase(Flow* flow) {
     const auto index = static_cast<uint32_t>(flow - flows.data());
     size_t i = flow->hash & mask;
@@ -249,16 +263,22 @@ TcpMirror::TcpMirror(TcpMirrorConfig config, kernels::RawBatch* batch,
 
 TcpMirror::~TcpMirror() = default;
 
-size_t TcpMirror::flow_count() const { return table_->flows.size() - table_->free.size(); }
+size_t TcpMirror::flow_count() const {
+  return table_->flows.size() - table_->free.size() - closed_flows_;
+}
 
 TcpMirror::Flow* TcpMirror::Admit(const TcpSegment& segment, int64_t now_ms) {
   const FlowKey key{segment.source, segment.destination, segment.source_port,
                     segment.destination_port};
-  if (flow_count() == config_.max_flows) {
-    // As at idle eviction: complete requests held past a hole are still taken first.
+  if (table_->free.empty()) {
     Flow* oldest = table_->LeastRecentlyUsed();
-    if (!oldest->held.empty()) DeclareGap(oldest, now_ms);
-    Close(oldest, MirrorCounter::kFlowsEvictedLru);
+    if (oldest->closed) {
+      Forget(oldest);
+    } else {
+      // As at idle eviction: complete requests held past a hole are still taken first.
+      if (!oldest->held.empty()) DeclareGap(oldest, now_ms);
+      Close(oldest, MirrorCounter::kFlowsEvictedLru);
+    }
   }
   Flow* flow = table_->Insert(key, HashKey(key));
   flow->mode = Flow::Mode::kAwaitStart;
@@ -316,6 +336,45 @@ void TcpMirror::Close(Flow* flow, MirrorCounter why) {
   table_->Erase(flow);
 }
 
+void TcpMirror::Linger(Flow* flow, int64_t now_ms) {
+  DropPartial(flow);
+  ReleaseHeld(flow);
+  counters_.Add(MirrorCounter::kFlowsClosedFin);
+  flow->closed = true;
+  flow->last_ms = now_ms;
+  ++closed_flows_;
+  table_->Demote(flow);
+}
+
+void TcpMirror::Forget(Flow* flow) {
+  flow->closed = false;
+  --closed_flows_;
+  table_->Erase(flow);
+}
+
+bool TcpMirror::CopyOfClosed(Flow** flow, const TcpSegment& segment) {
+  const Flow& closed = **flow;
+  bool copy = true;  // ACKs (the last one follows the FIN) and FIN copies carry no payload
+  if ((segment.flags & kTcpSyn) != 0) {
+    copy = closed.syn_seen && segment.seq == closed.isn;
+  } else if ((segment.flags & kTcpRst) != 0) {
+    copy = false;
+  } else if (!segment.payload.empty()) {
+    const uint32_t end = segment.seq + static_cast<uint32_t>(segment.payload.size());
+    copy = SeqDiff(segment.seq, closed.first_seq) >= 0 && SeqDiff(end, closed.fin_seq) <= 0;
+  }
+  if (!copy) {
+    Forget(*flow);  // another connection on the same 4-tuple
+    *flow = nullptr;
+    return false;
+  }
+  // As on an open flow: a SYN's copy is retransmitted, ACKs and FINs carry no payload.
+  const bool syn = (segment.flags & kTcpSyn) != 0;
+  counters_.Add(segment.payload.empty() && !syn ? MirrorCounter::kNoPayload
+                                                : MirrorCounter::kRetransmitted);
+  return true;
+}
+
 void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
   const FlowKey key{segment.source, segment.destination, segment.source_port,
                     segment.destination_port};
@@ -323,6 +382,7 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
   std::string_view payload = segment.payload;
   uint32_t seq = segment.seq;
 
+  if (flow != nullptr && flow->closed && CopyOfClosed(&flow, segment)) return;
   if ((segment.flags & kTcpRst) != 0) {
     if (flow != nullptr) Close(flow, MirrorCounter::kFlowsClosedRst);
     counters_.Add(MirrorCounter::kNoPayload);
@@ -346,6 +406,7 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
     }
     flow->syn_seen = true;
     flow->isn = seq;
+    flow->first_seq = seq + 1;
     Touch(flow, now_ms);
     // A SYN that arrives after the first data (reordered) leaves the stream where it is.
     if (!same_connection || flow->mode == Flow::Mode::kAwaitStart) {
@@ -380,13 +441,13 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
     // Bytes before the FIN still missing are a hole too, also with nothing held behind it.
     if (flow->held.empty()) flow->hole_since_ms = now_ms;
   }
-  CloseIfFinished(flow);
+  CloseIfFinished(flow, now_ms);
 }
 
-void TcpMirror::CloseIfFinished(Flow* flow) {
+void TcpMirror::CloseIfFinished(Flow* flow, int64_t now_ms) {
   if (!flow->fin) return;
   if (flow->mode != Flow::Mode::kStream || SeqDiff(flow->next_seq, flow->fin_seq) >= 0) {
-    Close(flow, MirrorCounter::kFlowsClosedFin);
+    Linger(flow, now_ms);
   }
 }
 
@@ -396,6 +457,7 @@ MirrorCounter TcpMirror::Data(Flow* flow, uint32_t seq, std::string_view payload
     if (!StartsWithMethod(payload)) return MirrorCounter::kUnsynced;
     counters_.Add(MirrorCounter::kPickups);
     flow->mode = Flow::Mode::kStream;
+    flow->first_seq = seq;
     flow->next_seq = seq;
   } else if (flow->mode == Flow::Mode::kResync) {
     const uint32_t end = seq + static_cast<uint32_t>(payload.size());
@@ -587,10 +649,14 @@ void TcpMirror::Emit(const Flow& flow, const kernels::HttpRequest& request, int6
 void TcpMirror::OnTick(int64_t now_ms) {
   for (Flow& flow : table_->flows) {
     if (!flow.in_use) continue;
+    if (flow.closed) {
+      if (now_ms - flow.last_ms >= config_.idle_ms) Forget(&flow);
+      continue;
+    }
     if ((!flow.held.empty() || flow.fin) && now_ms - flow.hole_since_ms >= config_.gap_ms) {
       DeclareGap(&flow, now_ms);
-      CloseIfFinished(&flow);
-      if (!flow.in_use) continue;
+      CloseIfFinished(&flow, now_ms);
+      if (flow.closed) continue;
     }
     if (now_ms - flow.last_ms >= config_.idle_ms) {
       if (!flow.held.empty()) DeclareGap(&flow, now_ms);

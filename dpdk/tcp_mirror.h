@@ -114,8 +114,9 @@ struct TcpSegment {
 };
 
 // One lcore's reassembler; every call on that lcore. Memory is bounded by the config: at most
-// max_flows flows (a new one past that evicts the least recently used) and max_total_bytes
-// buffered bytes, the parsers' de-chunked and inflated bodies included.
+// max_flows flows (a new one past that takes a closed flow's slot, else evicts the least
+// recently used) and max_total_bytes buffered bytes, the parsers' de-chunked and inflated
+// bodies included.
 class TcpMirror {
  public:
   // Beacons go to `*batch` (owned by the caller); when it is full `deliver` is called to hand
@@ -143,12 +144,21 @@ class TcpMirror {
   struct FlowTable;
 
   void Close(Flow* flow, MirrorCounter why);
+  // Closes a flow whose FIN was reached (flows_closed_fin), keeping its slot as a closed flow.
+  void Linger(Flow* flow, int64_t now_ms);
+  // Gives a closed flow's slot back, uncounted.
+  void Forget(Flow* flow);
+  // For the closed `*flow` of `segment`'s 4-tuple: true, counted, when the segment is a copy of
+  // what the flow carried (a retransmission, a SPAN's duplicate: its SYN, bytes within its
+  // stream, a segment without payload); else the closed flow is forgotten (another connection
+  // on the 4-tuple) and `*flow` cleared.
+  bool CopyOfClosed(Flow** flow, const TcpSegment& segment);
   // A flow for a new 4-tuple; evicts the least recently used one when the table is full.
   Flow* Admit(const TcpSegment& segment, int64_t now_ms);
   // Marks a segment of `flow` at `now_ms` (idle time and recency).
   void Touch(Flow* flow, int64_t now_ms);
   // Closes the flow once a FIN was seen and every byte before it taken.
-  void CloseIfFinished(Flow* flow);
+  void CloseIfFinished(Flow* flow, int64_t now_ms);
   // The payload of one segment: taken in order, held ahead of a hole, or dropped; returns the
   // segment outcome. Past a bound a hole is declared lost first when `may_declare_gap`.
   MirrorCounter Data(Flow* flow, uint32_t seq, std::string_view payload, int64_t now_ms,
@@ -177,6 +187,7 @@ class TcpMirror {
   std::function<void()> deliver_;
   std::unique_ptr<FlowTable> table_;
   uint64_t buffered_bytes_ = 0;
+  uint32_t closed_flows_ = 0;  // closed flows still holding their slots
   MirrorCounters counters_;
 };
 

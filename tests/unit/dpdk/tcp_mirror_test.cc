@@ -257,6 +257,65 @@ TEST(TcpMirrorTest, RstClosesAndANewIsnRestartsTheFlow) {
   EXPECT_EQ(m.Count(MirrorCounter::kPartialDropped), 2u);
 }
 
+// A retransmission of a request (or a SPAN's duplicate of it) that arrives after the FIN
+// closed its flow is a copy, not a new request picked up mid-stream: one beacon, not two.
+TEST(TcpMirrorTest, CopiesOfSegmentsAfterAFinAreNotTakenAgain) {
+  Mirror m;
+  const std::string a = Get("/collect?a=1");
+  const auto end = static_cast<uint32_t>(1 + a.size());
+  m.Send(30, 0, {}, kTcpSyn);
+  m.Send(30, 1, a, kTcpAck | kTcpFin);
+  m.Send(30, 1, a, kTcpAck | kTcpFin);  // the same segment again
+  m.Send(30, end + 1, {}, kTcpAck);     // the client's last ACK
+  m.Send(30, 1, a, kTcpAck | kTcpFin);  // retransmitted: the server's ACK was lost
+  m.Send(30, 0, {}, kTcpSyn);           // an old copy of the SYN
+  EXPECT_EQ(m.Payloads(), (std::vector<std::string>{"a=1"}));
+  EXPECT_EQ(m.Count(MirrorCounter::kRetransmitted), 3u);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsClosedFin), 1u);
+  EXPECT_EQ(m.Count(MirrorCounter::kPickups), 0u);
+  EXPECT_EQ(m.mirror.flow_count(), 0u);  // a closed flow is not one being reassembled
+  EXPECT_EQ(m.mirror.buffered_bytes(), 0u);
+
+  // The FIN on its own segment, the data retransmitted with it (as Linux does).
+  Mirror f;
+  f.Send(31, 0, {}, kTcpSyn);
+  f.Send(31, 1, a);
+  f.Send(31, end, {}, kTcpAck | kTcpFin);
+  f.Send(31, 1, a, kTcpAck | kTcpFin);
+  EXPECT_EQ(f.Payloads(), (std::vector<std::string>{"a=1"}));
+
+  // A new connection on the same 4-tuple, with or without its SYN, is a new flow.
+  const std::string b = Get("/collect?b=2");
+  m.Send(30, 70000, {}, kTcpSyn);
+  m.Send(30, 70001, b, kTcpAck | kTcpFin);
+  m.Send(30, 90000, Get("/collect?c=3"));
+  EXPECT_EQ(m.Payloads(), (std::vector<std::string>{"a=1", "b=2", "c=3"}));
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsOpened), 3u);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsReused), 0u);
+  EXPECT_EQ(m.Count(MirrorCounter::kPickups), 1u);
+}
+
+// A closed flow keeps its slot only until idle_ms or until a new flow needs it: it is not
+// evicted (and not counted as evicted) for one.
+TEST(TcpMirrorTest, ClosedFlowsGiveTheirSlotsUp) {
+  TcpMirrorConfig config = Mirror::Defaults();
+  config.max_flows = 1;
+  Mirror m(config);
+  const std::string a = Get("/collect?a=1");
+  m.Send(32, 0, {}, kTcpSyn);
+  m.Send(32, 1, a, kTcpAck | kTcpFin);
+  m.Send(33, 0, {}, kTcpSyn);
+  m.Send(33, 1, a);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsEvictedLru), 0u);
+  EXPECT_EQ(m.mirror.flow_count(), 1u);
+  m.Send(33, 1 + static_cast<uint32_t>(a.size()), {}, kTcpAck | kTcpFin);
+  m.mirror.OnTick(kNow + 30'000);  // idle_ms: the closed flow is forgotten, uncounted
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsEvicted), 0u);
+  m.Send(33, 1, a, kTcpAck, kNow + 30'001);  // no longer recognised: picked up again
+  EXPECT_EQ(m.Count(MirrorCounter::kPickups), 1u);
+  EXPECT_EQ(m.Payloads().size(), 3u);
+}
+
 TEST(TcpMirrorTest, AFullTableEvictsTheLeastRecentlyUsedFlow) {
   TcpMirrorConfig config = Mirror::Defaults();
   config.max_flows = 2;
