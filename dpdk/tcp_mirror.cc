@@ -275,8 +275,7 @@ TcpMirror::Flow* TcpMirror::Admit(const TcpSegment& segment, int64_t now_ms) {
     if (oldest->closed) {
       Forget(oldest);
     } else {
-      // As at idle eviction: complete requests held past a hole are still taken first.
-      if (!oldest->held.empty()) DeclareGap(oldest, now_ms);
+      TakeHeld(oldest, now_ms);
       Close(oldest, MirrorCounter::kFlowsEvictedLru);
     }
   }
@@ -384,7 +383,10 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
 
   if (flow != nullptr && flow->closed && CopyOfClosed(&flow, segment)) return;
   if ((segment.flags & kTcpRst) != 0) {
-    if (flow != nullptr) Close(flow, MirrorCounter::kFlowsClosedRst);
+    if (flow != nullptr) {
+      TakeHeld(flow, now_ms);
+      Close(flow, MirrorCounter::kFlowsClosedRst);
+    }
     counters_.Add(MirrorCounter::kNoPayload);
     return;
   }
@@ -398,6 +400,7 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
         (flow->mode == Flow::Mode::kAwaitStart ||
          (SeqDiff(flow->next_seq, seq + 1) >= 0 && SeqDiff(flow->next_seq, seq + 1) < (1 << 30)));
     if (flow != nullptr && !same_connection) {
+      TakeHeld(flow, now_ms);
       DropPartial(flow);
       ReleaseHeld(flow);
       counters_.Add(MirrorCounter::kFlowsReused);
@@ -553,6 +556,10 @@ MirrorCounter TcpMirror::Take(Flow* flow, std::string_view payload, int64_t now_
   return MirrorCounter::kOverTotalBytes;
 }
 
+void TcpMirror::TakeHeld(Flow* flow, int64_t now_ms) {
+  if (!flow->held.empty()) DeclareGap(flow, now_ms);
+}
+
 void TcpMirror::DeclareGap(Flow* flow, int64_t now_ms) {
   counters_.Add(MirrorCounter::kGaps);
   DropPartial(flow);
@@ -659,8 +666,8 @@ void TcpMirror::OnTick(int64_t now_ms) {
       if (flow.closed) continue;
     }
     if (now_ms - flow.last_ms >= config_.idle_ms) {
-      if (!flow.held.empty()) DeclareGap(&flow, now_ms);
-      if (flow.in_use) Close(&flow, MirrorCounter::kFlowsEvicted);
+      TakeHeld(&flow, now_ms);
+      Close(&flow, MirrorCounter::kFlowsEvicted);
     } else if (!flow.payload_seen && now_ms - flow.opened_ms >= config_.syn_idle_ms) {
       Close(&flow, MirrorCounter::kFlowsSynExpired);
     }

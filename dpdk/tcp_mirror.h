@@ -173,6 +173,9 @@ class TcpMirror {
   // The hole before the held segments is lost: drop the partial request and resume at the
   // first held segment that starts with a method (or wait for one).
   void DeclareGap(Flow* flow, int64_t now_ms);
+  // Before a flow ends (RST, a new connection on its 4-tuple, eviction): the complete requests
+  // held past a hole are taken, the hole declared lost (the server got what the mirror missed).
+  void TakeHeld(Flow* flow, int64_t now_ms);
   void ParseRequests(Flow* flow, int64_t now_ms);
   void Emit(const Flow& flow, const kernels::HttpRequest& request, int64_t now_ms);
   void DropPartial(Flow* flow);

@@ -316,6 +316,34 @@ TEST(TcpMirrorTest, ClosedFlowsGiveTheirSlotsUp) {
   EXPECT_EQ(m.Payloads().size(), 3u);
 }
 
+// Requests held complete past a hole (the mirror lost bytes the server got) are taken when
+// an RST or a new connection on the 4-tuple ends the flow, as at eviction: the hole is a gap.
+TEST(TcpMirrorTest, RstAndPortReuseTakeCompleteRequestsHeldPastAHole) {
+  const std::string a = Get("/collect?a=1");
+  const std::string b = Get("/collect?b=2");
+  const auto after_a = static_cast<uint32_t>(1 + a.size());
+  Mirror m;
+  m.Send(34, 0, {}, kTcpSyn);
+  m.Send(34, after_a, b);  // a never reached the mirror
+  m.Send(34, after_a + static_cast<uint32_t>(b.size()), {}, kTcpRst);
+  EXPECT_EQ(m.Payloads(), (std::vector<std::string>{"b=2"}));
+  EXPECT_EQ(m.Count(MirrorCounter::kGaps), 1u);
+  EXPECT_EQ(m.Count(MirrorCounter::kResyncs), 1u);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsClosedRst), 1u);
+  EXPECT_EQ(m.mirror.buffered_bytes(), 0u);
+
+  Mirror r;
+  r.Send(35, 0, {}, kTcpSyn);
+  r.Send(35, 1, std::string_view(a).substr(0, 10));
+  r.Send(35, after_a, b);
+  r.Send(35, 80000, {}, kTcpSyn);  // the port reused by a new connection
+  r.Send(35, 80001, a);
+  EXPECT_EQ(r.Payloads(), (std::vector<std::string>{"b=2", "a=1"}));
+  EXPECT_EQ(r.Count(MirrorCounter::kGaps), 1u);
+  EXPECT_EQ(r.Count(MirrorCounter::kPartialDropped), 1u);  // a's head
+  EXPECT_EQ(r.Count(MirrorCounter::kFlowsReused), 1u);
+}
+
 TEST(TcpMirrorTest, AFullTableEvictsTheLeastRecentlyUsedFlow) {
   TcpMirrorConfig config = Mirror::Defaults();
   config.max_flows = 2;
