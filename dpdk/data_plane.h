@@ -118,7 +118,8 @@ class DataPlane {
 
   // Launches the worker lcores.
   void Start();
-  // Stops the lcore loops: each hands its last batch and a final OnTick to its sink.
+  // Stops the lcore loops: each takes the requests its mirror holds complete past a hole (the
+  // hole declared lost), then hands its last batch and a final OnTick to its sink.
   void Stop();
 
   // Sums over the workers; safe from any thread.

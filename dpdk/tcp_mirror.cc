@@ -653,6 +653,12 @@ void TcpMirror::Emit(const Flow& flow, const kernels::HttpRequest& request, int6
   counters_.Add(MirrorCounter::kBeacons);
 }
 
+void TcpMirror::Flush(int64_t now_ms) {
+  for (Flow& flow : table_->flows) {
+    if (flow.in_use && !flow.closed) TakeHeld(&flow, now_ms);
+  }
+}
+
 void TcpMirror::OnTick(int64_t now_ms) {
   for (Flow& flow : table_->flows) {
     if (!flow.in_use) continue;

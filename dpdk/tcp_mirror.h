@@ -133,6 +133,9 @@ class TcpMirror {
   // Declares holes open for gap_ms lost, evicts flows idle for idle_ms and flows that opened
   // syn_idle_ms ago without payload. Call every tick.
   void OnTick(int64_t now_ms);
+  // When no segment more will come (the data plane stops): every hole with requests held past
+  // it is declared lost and those requests taken, as gap_ms would have. Flows stay open.
+  void Flush(int64_t now_ms);
 
   const MirrorCounters& counters() const { return counters_; }
   size_t flow_count() const;

@@ -123,8 +123,11 @@ void LcoreWorker::Run() {
       if (queues_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
+  const int64_t stop_ms = kernels::UnixMillis();
+  // No segment more will come: what the mirror holds complete past a hole is taken too.
+  if (mirror_) mirror_->Flush(stop_ms);
   Deliver();
-  sink_->OnTick(kernels::UnixMillis());
+  sink_->OnTick(stop_ms);
   Publish();
 }
 

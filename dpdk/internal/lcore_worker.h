@@ -48,7 +48,8 @@ class LcoreWorker {
   void AddQueue(RxQueue queue) { queues_.push_back(queue); }
   void SetExceptionPath(ExceptionQueues queues) { exception_ = queues; }
 
-  // The lcore loop: runs until `stop`, then hands the last batch and a final tick to the sink.
+  // The lcore loop: runs until `stop`, then takes the mirror's complete requests held past a
+  // hole and hands the last batch and a final tick to the sink.
   void Run();
 
   DataPlaneCounters Snapshot() const;

@@ -419,19 +419,51 @@ TEST(DataPlaneTest, RingPortsReassembleOutOfOrderFragmentsAndChainedMbufs) {
   EXPECT_EQ(rte_mempool_avail_count(pool), 1023u);
 }
 
+// A one-queue port "net_ring_<name>" whose RX ring the test fills, with a pool of 255 mbufs
+// for the frames and a data plane config on that port; pool and ring null when either cannot
+// be made.
+struct RingPort {
+  rte_mempool* pool = nullptr;
+  rte_ring* rx = nullptr;
+  DataPlaneConfig config;
+};
+
+RingPort MakeRingPort(const std::string& name) {
+  RingPort port;
+  port.pool = rte_pktmbuf_pool_create((name + "_test_pool").c_str(), 255, 0, 0,
+                                      RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  port.rx = rte_ring_create((name + "_test_rx").c_str(), 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  rte_ring* tx = rte_ring_create((name + "_test_tx").c_str(), 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (port.pool == nullptr || port.rx == nullptr || tx == nullptr ||
+      rte_eth_from_rings(name.c_str(), &port.rx, 1, &tx, 1, 0) < 0) {
+    return {};
+  }
+  port.config.ports = {"net_ring_" + name};
+  port.config.rx_descriptors = 128;
+  return port;
+}
+
+// Puts `frames` on the port's RX ring, waits until the data plane saw every one, stops it.
+::testing::AssertionResult SendAndStop(DataPlane* relay, const RingPort& port,
+                                       const std::vector<std::string>& frames) {
+  for (const std::string& f : frames) {
+    if (rte_ring_enqueue(port.rx, Mbuf(port.pool, f, 4096)) != 0) {
+      return ::testing::AssertionFailure() << "RX ring full";
+    }
+  }
+  const bool done =
+      WaitFor(*relay, [&](const DataPlaneCounters& c) { return FramesSeen(c) == frames.size(); });
+  relay->Stop();
+  if (done) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << FramesSeen(relay->Counters()) << " of " << frames.size();
+}
+
 TEST(DataPlaneTest, SendersOutsideAllowedSourcesAreDroppedAndCounted) {
   ASSERT_NE(g_eal, nullptr);
-  rte_mempool* pool =
-      rte_pktmbuf_pool_create("sources_test_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-  ASSERT_NE(pool, nullptr);
-  rte_ring* rx = rte_ring_create("sources_test_rx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  rte_ring* tx = rte_ring_create("sources_test_tx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-  ASSERT_NE(rx, nullptr);
-  ASSERT_GE(rte_eth_from_rings("sources", &rx, 1, &tx, 1, 0), 0);
-  DataPlaneConfig config;
-  config.ports = {"net_ring_sources"};
+  const RingPort port = MakeRingPort("sources");
+  ASSERT_NE(port.pool, nullptr);
+  DataPlaneConfig config = port.config;
   config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
-  config.rx_descriptors = 128;
   config.allowed_sources = {*kernels::ParseIpPrefix("198.18.0.0/15"),
                             *kernels::ParseIpPrefix("2001:db8::/32")};
   const kernels::SiteRegistry sites =
@@ -463,17 +495,49 @@ TEST(DataPlaneTest, SendersOutsideAllowedSourcesAreDroppedAndCounted) {
        bench::FragmentFrames(datagram(false, {203, 0, 113, 5}, std::string(600, 'f')), 256, 7)) {
     frames.push_back(f);
   }
-  for (const std::string& f : frames) ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, f, 4096)), 0);
-  const bool done =
-      WaitFor(relay, [&](const DataPlaneCounters& c) { return FramesSeen(c) == frames.size(); });
-  relay.Stop();
-  ASSERT_TRUE(done) << FramesSeen(relay.Counters()) << " of " << frames.size();
+  ASSERT_TRUE(SendAndStop(&relay, port, frames));
   const DataPlaneCounters c = relay.Counters();
   EXPECT_EQ(c.Frames(FrameOutcome::kBeaconDatagram), 2u);
   EXPECT_EQ(c.Frames(FrameOutcome::kSourceNotAllowed), frames.size() - 2);
   EXPECT_EQ(c.Frames(FrameOutcome::kFragment) + c.reassembled, 0u);
   EXPECT_EQ(sink.payloads, (std::vector<std::string>{"in-four", "in-six"}));
-  EXPECT_EQ(rte_mempool_avail_count(pool), 255u);
+  EXPECT_EQ(rte_mempool_avail_count(port.pool), 255u);
+}
+
+// At Stop the mirror's complete requests held past a hole (bytes the mirror missed but the
+// server got) reach the sink, as gap_ms would have had them; nothing else is lost either.
+TEST(DataPlaneTest, StopTakesTheMirrorsCompleteRequestsHeldPastAHole) {
+  ASSERT_NE(g_eal, nullptr);
+  const RingPort port = MakeRingPort("stop");
+  ASSERT_NE(port.pool, nullptr);
+  DataPlaneConfig config = port.config;
+  config.mirror.server_ports = {80};
+  config.mirror.gap_ms = 600'000;  // only the stop may declare the hole lost
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(5, 1), "generated");
+  AggregatingSink sink(&sites, kernels::IngressKind::kMirror);
+  DataPlane relay(*g_eal, config, {&sink});
+  relay.Start();
+
+  const std::string a = "GET /collect?v=1&a=1 HTTP/1.1\r\nHost: c\r\n\r\n";
+  const std::string b = "GET /collect?v=1&b=2 HTTP/1.1\r\nHost: c\r\n\r\n";
+  bench::TcpSegmentSpec segment;
+  segment.source = {198, 18, 0, 9};
+  segment.destination = {198, 19, 0, 1};
+  segment.flags = 0x02;  // SYN
+  std::vector<std::string> frames = {bench::TcpFrame(segment)};
+  segment.flags = 0x18;
+  segment.seq = 1 + static_cast<uint32_t>(a.size());  // a never reaches the mirror
+  segment.payload = b;
+  frames.push_back(bench::TcpFrame(segment));
+  ASSERT_TRUE(SendAndStop(&relay, port, frames));
+  const DataPlaneCounters c = relay.Counters();
+  EXPECT_EQ(c.mirror.Get(MirrorCounter::kOutOfOrder), 1u);
+  EXPECT_EQ(sink.payloads, (std::vector<std::string>{"v=1&b=2"}));
+  EXPECT_EQ(c.mirror.Get(MirrorCounter::kGaps), 1u);
+  EXPECT_EQ(c.mirror.Get(MirrorCounter::kBeacons), 1u);
+  EXPECT_EQ(c.mirror_buffered_bytes, 0u);
+  EXPECT_EQ(rte_mempool_avail_count(port.pool), 255u);
 }
 
 TEST(DataPlaneTest, SetupFailsWithAMessageNamingTheBadValue) {
