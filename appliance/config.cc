@@ -167,8 +167,17 @@ void ApplyListen(Section& section, std::string_view key, host::HttpServerConfig*
   server->port = listen.port;
 }
 
-// The beacon UDP ports of [udp] and [dpdk]: hit_batch_port and syslog_port, 0 for none.
-std::vector<kernels::BeaconPort> BeaconPorts(uint16_t hit_batch_port, uint16_t syslog_port) {
+// The beacon UDP ports of [udp] and [dpdk] `section`: hit_batch_port and syslog_port, 0 for
+// none. One port for both is refused: [udp]'s two SO_REUSEPORT sockets would split its datagrams
+// between the decoders by sender, [dpdk] would give them all to one, so beacons of the other
+// format would be rejected.
+std::vector<kernels::BeaconPort> BeaconPorts(uint16_t hit_batch_port, uint16_t syslog_port,
+                                             const std::string& source,
+                                             const std::string& section) {
+  if (hit_batch_port != 0 && hit_batch_port == syslog_port) {
+    Fail(source, section + ".syslog_port",
+         std::to_string(syslog_port) + " is hit_batch_port too: give each format its own port");
+  }
   std::vector<kernels::BeaconPort> ports;
   if (hit_batch_port != 0) ports.push_back({hit_batch_port, kernels::Endpoint::kUdpHitBatch});
   if (syslog_port != 0) ports.push_back({syslog_port, kernels::Endpoint::kUdpSyslog});
@@ -435,7 +444,7 @@ void ParseUdp(const toml::table& root, const std::string& source, UdpIngressConf
   udp->relay.receive_buffer_bytes = static_cast<int>(buffer_kb << 10);
   udp->relay.allowed_sources = AllowedSources(section, source);
   section.CheckNoOtherKeys();
-  udp->relay.ports = BeaconPorts(hit_batch_port, syslog_port);
+  udp->relay.ports = BeaconPorts(hit_batch_port, syslog_port, source, "udp");
   if (udp->enabled && udp->relay.ports.empty()) {
     Fail(source, "udp", "expected hit_batch_port or syslog_port (or both) to be set");
   }
@@ -520,7 +529,7 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   section.String("mirror_client_ip_header", &plane.mirror.client_ip_header);
   plane.allowed_sources = AllowedSources(section, source);
   section.CheckNoOtherKeys();
-  plane.beacon_ports = BeaconPorts(hit_batch_port, syslog_port);
+  plane.beacon_ports = BeaconPorts(hit_batch_port, syslog_port, source, "dpdk");
   if (!dpdk->enabled) return;
   if (plane.ports.empty()) Fail(source, "dpdk.ports", "expected at least one port");
   if (plane.beacon_ports.empty() && plane.mirror.server_ports.empty()) {

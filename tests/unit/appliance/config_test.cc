@@ -228,6 +228,18 @@ TEST(ConfigTest, AllowedSourcesOfTheUdpRelays) {
               "dpdk.allowed_sources: expected CIDR prefixes");
 }
 
+// One port for both beacon formats: the kernel would spread the datagrams over the two
+// SO_REUSEPORT sockets (the DPDK relay would send them all to one decoder), so some relayed
+// beacons would be decoded as the other format and rejected.
+TEST(ConfigTest, HitBatchAndSyslogPortsMustDiffer) {
+  ExpectError("[udp]\nhit_batch_port = 5140\nsyslog_port = 5140\n",
+              "udp.syslog_port: 5140 is hit_batch_port too");
+  ExpectError("[dpdk]\nports = [\"p\"]\nhit_batch_port = 5514\nsyslog_port = 5514\n",
+              "dpdk.syslog_port: 5514 is hit_batch_port too");
+  const Config c = ParseConfig("[udp]\nhit_batch_port = 5140\nsyslog_port = 5514\n", "t.toml");
+  EXPECT_EQ(c.udp.relay.ports.size(), 2u);
+}
+
 TEST(ConfigTest, DpdkMirrorKeys) {
   const Config c = ParseConfig(
       "[http]\ncountry_headers = [\"X-Geo\"]\n[dpdk]\nports = [\"net_null0\"]\n"
