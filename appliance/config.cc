@@ -278,9 +278,31 @@ void ParseManagementAccess(Section& section, const std::string& source, Config* 
   }
 }
 
+// True when listeners on the same port at addresses `a` and `b` can take the same connections.
+bool SameListener(std::string_view a, std::string_view b) {
+  const auto wildcard = [](std::string_view x) { return x.empty() || x == "0.0.0.0" || x == "::"; };
+  const auto canonical = [](std::string_view x) { return x == "localhost" ? "127.0.0.1" : x; };
+  return wildcard(a) || wildcard(b) || canonical(a) == canonical(b);
+}
+
+// The management listener must not share [http]'s: both bind with SO_REUSEPORT, so the kernel
+// would spread connections over the two servers (beacons answered 404, scrapes 404). Port 0
+// picks a free port for each.
+void CheckManagementListener(const std::string& source, const Config& config) {
+  const host::HttpServerConfig& m = config.management;
+  if (m.port == 0 || m.port != config.http.port || !SameListener(m.address, config.http.address)) {
+    return;
+  }
+  Fail(source, "management.listen",
+       m.address + ":" + std::to_string(m.port) + " overlaps http.listen (" + config.http.address +
+           ":" + std::to_string(config.http.port) +
+           "): give the management listener a port of its own");
+}
+
 void ParseManagement(const toml::table& root, const std::string& source, Config* config) {
   Section section(root, "management", source);
   ApplyListen(section, "listen", &config->management);
+  CheckManagementListener(source, *config);
   ParseManagementAccess(section, source, config);
   section.Int("stall_ms", &config->management_stall_ms, 100, 3'600'000);
   section.CheckNoOtherKeys();

@@ -240,6 +240,21 @@ TEST(ConfigTest, HitBatchAndSyslogPortsMustDiffer) {
   EXPECT_EQ(c.udp.relay.ports.size(), 2u);
 }
 
+// The HTTP ingress and the management listener on one address and port: both bind with
+// SO_REUSEPORT, so the kernel would hand beacons to the management listener (404) and scrapes
+// to the ingress (404) at random.
+TEST(ConfigTest, HttpAndManagementCannotShareAListener) {
+  ExpectError("[http]\nlisten = \"127.0.0.1:8080\"\n[management]\nlisten = \"127.0.0.1:8080\"\n",
+              "management.listen: 127.0.0.1:8080 overlaps http.listen");
+  ExpectError("[http]\nlisten = \"0.0.0.0:9464\"\n", "management.listen: 127.0.0.1:9464 overlaps");
+  ExpectError("[http]\nlisten = \"localhost:9464\"\n", "overlaps http.listen");
+  // Port 0 picks a free port for each; another address or port is another listener.
+  ParseConfig("[http]\nlisten = \"127.0.0.1:0\"\n[management]\nlisten = \"127.0.0.1:0\"\n",
+              "t.toml");
+  ParseConfig("[http]\nlisten = \"127.0.0.2:9464\"\n", "t.toml");
+  ParseConfig("[http]\nlisten = \"127.0.0.1:9465\"\n", "t.toml");
+}
+
 TEST(ConfigTest, DpdkMirrorKeys) {
   const Config c = ParseConfig(
       "[http]\ncountry_headers = [\"X-Geo\"]\n[dpdk]\nports = [\"net_null0\"]\n"
