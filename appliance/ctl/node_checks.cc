@@ -200,7 +200,11 @@ std::vector<Finding> CheckStorage(const Config& config) {
   }
   if (config.archive.enabled) {
     const std::string& archive = config.archive.writer.directory;
-    out.push_back(CheckDirectory("archive dir", archive, true));
+    // The archive writer makes its directory, not the parents; the state dir (with its
+    // parents) is made before it.
+    const bool in_state_dir = fs::path(archive).lexically_normal().parent_path() ==
+                              fs::path(config.state_dir + "/").lexically_normal().parent_path();
+    out.push_back(CheckDirectory("archive dir", archive, in_state_dir));
     CheckMode("archive dir", archive, &out);
     out.push_back(CheckSpace("archive space", archive, config.archive.retention_max_bytes,
                              "[archive] max_gb"));

@@ -178,6 +178,24 @@ TEST_F(NodeChecksTest, TooFewLcoresForTheWorkersIsAnError) {
       << lcores.message;
 }
 
+// beacond creates the archive dir itself but not its parents (only the state dir's, when the
+// archive is in it): a missing parent is an error, or beacond exits 2 at start ("archive ...:
+// No such file or directory") after --check passed.
+TEST_F(NodeChecksTest, AnArchiveDirWhoseParentIsMissingIsAnError) {
+  config_.archive.writer.directory = (dir_ / "srv/beacon/archive").string();
+  auto findings = CheckStorage(config_);
+  const Finding archive = Named(findings, "archive dir");
+  EXPECT_EQ(archive.severity, Severity::kError) << archive.message;
+  EXPECT_NE(archive.message.find("beacond cannot create it"), std::string::npos) << archive.message;
+  EXPECT_EQ(ApplyFixes(findings), 0);
+  EXPECT_EQ(Named(CheckStorage(config_), "archive dir").severity, Severity::kOk);
+
+  // In a state dir that does not exist yet: beacond makes the state dir first.
+  config_.state_dir = (dir_ / "var/lib/beacond").string();
+  config_.archive.writer.directory = config_.state_dir + "/archive";
+  EXPECT_EQ(Named(CheckStorage(config_), "archive dir").severity, Severity::kWarning);
+}
+
 // beacond --check's storage findings: an existing dir's mode, free space beside the bounds.
 TEST_F(NodeChecksTest, StorageChecksModesAndSpace) {
   fs::permissions(config_.state_dir, fs::perms::owner_all | fs::perms::others_read);
