@@ -193,15 +193,17 @@ struct SegmentSummary {
   uint64_t records = 0;
   uint64_t blocks = 0;
   uint64_t last_sequence = 0;
-  int64_t created_ms = 0;
-  std::optional<int64_t> first_ms, last_ms;
+  std::optional<int64_t> created_ms, first_ms, last_ms;
 };
 
-SegmentSummary Summarise(std::string_view bytes, const kernels::DictionaryStore& dictionaries) {
+// `first_sequence`: the file name's, for a segment whose header is missing or damaged.
+SegmentSummary Summarise(std::string_view bytes, uint64_t first_sequence,
+                         const kernels::DictionaryStore& dictionaries) {
   SegmentSummary summary;
   kernels::SegmentScanner scanner(bytes);
-  summary.created_ms = scanner.header().created_ms;
-  summary.last_sequence = scanner.header().first_sequence - 1;
+  const bool header = scanner.header_error() == kernels::ArchiveError::kOk;
+  if (header) summary.created_ms = scanner.header().created_ms;
+  summary.last_sequence = (header ? scanner.header().first_sequence : first_sequence) - 1;
   kernels::BlockDecoder decoder(&dictionaries);
   kernels::ScannedBlock block, last;
   while (scanner.Next(&block)) {
@@ -352,9 +354,9 @@ int ArchiveList(host::FileSystem& fs, const std::string& dir, std::ostream& out,
       status = 1;
       continue;
     }
-    const SegmentSummary s = Summarise(bytes, *dictionaries);
+    const SegmentSummary s = Summarise(bytes, segment.first_sequence, *dictionaries);
     out << segment.worker << "\t" << segment.first_sequence << "\t" << s.last_sequence << "\t"
-        << s.records << "\t" << s.blocks << "\t" << bytes.size() << "\t" << FormatTime(s.created_ms)
+        << s.records << "\t" << s.blocks << "\t" << bytes.size() << "\t" << TimeOrDash(s.created_ms)
         << "\t" << TimeOrDash(s.first_ms) << "\t" << TimeOrDash(s.last_ms) << "\t"
         << segment.path.substr(segment.path.rfind('/') + 1) << "\n";
     WorkerTotal& total = totals[segment.worker];

@@ -81,6 +81,27 @@ TEST_F(TwoWorkerArchive, ListsSegmentsPerWorkerWithSequenceRangesAndTimes) {
       << out.str();
 }
 
+// A segment whose header never reached the disk (a crash right after its file was made: empty,
+// or cut inside the header) holds no records: its row and its worker's total say so, not a
+// last sequence of 2^64 - 1 and a creation in 1970.
+TEST_F(TwoWorkerArchive, ListsASegmentWithoutAHeaderAsEmpty) {
+  const std::string dir = scratch_.archive();
+  std::ofstream(dir + "/" + host::SegmentFileName(1, 6), std::ios::binary);
+  std::ofstream(dir + "/" + host::SegmentFileName(2, 1), std::ios::binary) << "BSEG\x02";
+  std::ostringstream out, err;
+  EXPECT_EQ(ArchiveList(fs_, dir, out, err), 0) << err.str();
+  EXPECT_EQ(out.str().find("18446744073709551615"), std::string::npos) << out.str();
+  EXPECT_EQ(out.str().find("1970-"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("\n1\t6\t5\t0\t0\t0\t-\t-\t-\t" + host::SegmentFileName(1, 6) + "\n"),
+            std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("worker 1: 2 segments, sequences 1..5, 5 records, "), std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("worker 2: 1 segments, sequences 1..0, 0 records, 5 bytes"),
+            std::string::npos)
+      << out.str();
+}
+
 std::vector<host::SegmentFile> Segments(host::FileSystem& fs, const std::string& dir) {
   std::vector<host::SegmentFile> segments;
   EXPECT_EQ(host::ListSegments(fs, dir, &segments), 0);
