@@ -272,6 +272,15 @@ int ForEachRecord(
   return status;
 }
 
+// `status`, or 1 when `out` could not take everything written to it (a full disk, a closed
+// pipe): a cut-short listing or export must not exit 0.
+int Written(std::ostream& out, std::ostream& err, int status) {
+  out.flush();
+  if (out) return status;
+  err << "archive: cannot write the output\n";
+  return 1;
+}
+
 template <typename T>
 void PutLittleEndian(T value, std::string* out) {
   char bytes[sizeof(T)];
@@ -369,7 +378,7 @@ int ArchiveList(host::FileSystem& fs, const std::string& dir, std::ostream& out,
     out << "worker " << worker << ": " << total.segments << " segments, sequences " << total.first
         << ".." << total.last << ", " << total.records << " records, " << total.bytes << " bytes\n";
   }
-  return status;
+  return Written(out, err, status);
 }
 
 int ArchiveVerify(host::FileSystem& fs, const std::string& dir, std::ostream& out,
@@ -422,13 +431,15 @@ void AppendRecordJson(uint32_t worker, uint64_t sequence, const kernels::Archive
 int ArchiveCat(host::FileSystem& fs, const std::string& dir, const ArchiveFilter& filter,
                std::ostream& out, std::ostream& err) {
   std::string line;
-  return ForEachRecord(fs, dir, filter, err,
-                       [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
-                         line.clear();
-                         AppendRecordJson(worker, sequence, r, &line);
-                         line.push_back('\n');
-                         out << line;
-                       });
+  const int status =
+      ForEachRecord(fs, dir, filter, err,
+                    [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
+                      line.clear();
+                      AppendRecordJson(worker, sequence, r, &line);
+                      line.push_back('\n');
+                      out << line;
+                    });
+  return Written(out, err, status);
 }
 
 std::string RawEventsTableDdl(const std::string& database) {
@@ -462,13 +473,15 @@ void AppendRecordRowBinary(uint32_t worker, uint64_t sequence, const kernels::Ar
 int ArchiveExportRowBinary(host::FileSystem& fs, const std::string& dir,
                            const ArchiveFilter& filter, std::ostream& out, std::ostream& err) {
   std::string row;
-  return ForEachRecord(fs, dir, filter, err,
-                       [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
-                         if (kernels::IsControlRecord(r)) return;  // not an event
-                         row.clear();
-                         AppendRecordRowBinary(worker, sequence, r, &row);
-                         out << row;
-                       });
+  const int status =
+      ForEachRecord(fs, dir, filter, err,
+                    [&](uint32_t worker, uint64_t sequence, const kernels::ArchiveRecord& r) {
+                      if (kernels::IsControlRecord(r)) return;  // not an event
+                      row.clear();
+                      AppendRecordRowBinary(worker, sequence, r, &row);
+                      out << row;
+                    });
+  return Written(out, err, status);
 }
 
 int ArchiveTrain(host::FileSystem& fs, const std::string& dir, size_t capacity, size_t max_records,

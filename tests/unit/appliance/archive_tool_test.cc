@@ -173,6 +173,31 @@ TEST_F(TwoWorkerArchive, CatPrintsEscapedJsonLinesFilteredByWorkerAndTime) {
   EXPECT_NE(escaped.find("\"country\":\"#10\","), std::string::npos) << escaped;
 }
 
+// Output that cannot be written (stdout redirected to a full disk, a closed pipe's file): the
+// export is cut short, so the exit status must say so.
+class FullDisk : public std::streambuf {
+ protected:
+  int_type overflow(int_type) override { return traits_type::eof(); }
+  std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
+};
+
+TEST_F(TwoWorkerArchive, FailsWhenItsOutputCannotBeWritten) {
+  using Tool = int (*)(host::FileSystem&, const std::string&, const ArchiveFilter&, std::ostream&,
+                       std::ostream&);
+  for (const Tool tool : {Tool{ArchiveCat}, Tool{ArchiveExportRowBinary}}) {
+    FullDisk full;
+    std::ostream out(&full);
+    std::ostringstream err;
+    EXPECT_EQ(tool(fs_, scratch_.archive(), ArchiveFilter{}, out, err), 1);
+    EXPECT_NE(err.str().find("cannot write the output"), std::string::npos) << err.str();
+  }
+  FullDisk full;
+  std::ostream out(&full);
+  std::ostringstream err;
+  EXPECT_EQ(ArchiveList(fs_, scratch_.archive(), out, err), 1);
+  EXPECT_NE(err.str().find("cannot write the output"), std::string::npos) << err.str();
+}
+
 TEST(ArchiveToolTest, ParsesTimeBounds) {
   int64_t ms = 0;
   ASSERT_TRUE(ParseArchiveTime("1700000000003", &ms));
