@@ -875,7 +875,8 @@ Forwarder::Taken Forwarder::TakeNextBatch(Shard& shard) {
 void Forwarder::Acknowledge(Shard& shard) {
   const uint64_t events = shard.current->events;
   acked_events_.fetch_add(events, std::memory_order_relaxed);
-  if (shard.current->inherited) replayed_events_.fetch_add(events, std::memory_order_relaxed);
+  auto& counter = shard.current->inherited ? replayed_events_ : run_acked_events_;
+  counter.fetch_add(events, std::memory_order_relaxed);
   if (shard.attempt > 0) {
     std::fprintf(stderr, "forwarder: shard %u: inserts recovered after %d failed attempts\n",
                  shard.number, shard.attempt);
@@ -1147,9 +1148,11 @@ void Forwarder::RegisterMetrics(MetricsRegistry* registry, std::string prefix) c
                        "Seconds spent writing and syncing watermark files.", {},
                        static_cast<double>(config_.watermarks->write_micros()) * 1e-6);
     }
+    // This run's events only, as beacond_events_accepted_total counts them: accepted minus this
+    // is the lag (an earlier run's spool, acknowledged now, is the stop line's to report).
     out.Counter(prefix + "_acknowledged_events_total",
                 "Accepted events whose aggregates ClickHouse acknowledged.", {},
-                load(acked_events_));
+                load(run_acked_events_));
     for (const auto& shard : shards_) shard->WriteMetrics(out, prefix);
     // Listed at each scrape: beaconctl retries and drops change the directory, not beacond.
     const std::vector<DeadLetter> letters =

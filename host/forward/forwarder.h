@@ -196,6 +196,7 @@ class Forwarder {
   std::atomic<uint64_t> acked_events_{0};
   std::atomic<uint64_t> offered_events_{0};
   std::atomic<uint64_t> replayed_events_{0};       // acknowledged from inherited records
+  std::atomic<uint64_t> run_acked_events_{0};      // acknowledged of this run's batches
   std::atomic<uint64_t> spooled_events_{0};        // in records this run appended
   std::atomic<uint64_t> dead_lettered_events_{0};  // of this run's batches
   // The drain deadline for requests in flight (steady clock, ns); far ahead unless draining.
