@@ -5,7 +5,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -118,12 +120,18 @@ class Terminal {
     std::fflush(stdout);
   }
 
-  // Waits up to `timeout_ms` for keys.
-  static std::vector<int> Keys(int timeout_ms) {
+  // Waits up to `timeout_ms` for keys. Once stdin has ended (no terminal: a script, cron)
+  // it only waits: an input at its end is readable at once, every time.
+  std::vector<int> Keys(int timeout_ms) {
     pollfd in{STDIN_FILENO, POLLIN, 0};
+    if (!input_open_) {
+      poll(nullptr, 0, timeout_ms);
+      return {};
+    }
     if (poll(&in, 1, timeout_ms) <= 0) return {};
     char buf[64];
     const ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) input_open_ = false;
     if (n <= 0) return {};
     return DecodeKeys(std::string_view(buf, static_cast<size_t>(n)));
   }
@@ -131,6 +139,7 @@ class Terminal {
  private:
   termios saved_{};
   bool have_saved_ = false;
+  bool input_open_ = true;
 };
 
 }  // namespace
@@ -167,8 +176,9 @@ int RunTop(const std::vector<std::string>& node_names, int interval_ms, bool onc
     size_t height = 0;
     Terminal::Size(&width, &height);
     Terminal::Draw(Frame(nodes, interval_ms, view, width, height, &max_columns));
-    const int wait_ms = std::max(0, static_cast<int>((next - NowSeconds()) * 1000));
-    for (const int key : Terminal::Keys(wait_ms)) {
+    // Rounded up: a wait cut to 0 ms short of `next` would redraw until it comes.
+    const int wait_ms = std::max(0, static_cast<int>(std::ceil((next - NowSeconds()) * 1000)));
+    for (const int key : terminal.Keys(wait_ms)) {
       running = running && HandleKey(key, max_columns, &view);
     }
   }

@@ -69,6 +69,13 @@ check "beaconctl stats --config (its [management] token_file)" \
   sh -c "'$ctl' stats --all --metrics-url '$metrics_url' --config '$work/beacond.toml' | grep -q beacond_"
 check "beaconctl top --once --config" \
   sh -c "'$ctl' top --once --interval-ms 100 --node 127.0.0.1:$management_port --config '$work/beacond.toml' >/dev/null"
+# Without a terminal and with stdin at its end (a script, cron), top must wait out its
+# interval between frames, not redraw in a loop: about 4 frames in 1.5 s at 500 ms.
+timeout -s INT 1.5 "$ctl" top --interval-ms 500 --node "127.0.0.1:$management_port" \
+  --config "$work/beacond.toml" </dev/null >"$work/top-eof.out" 2>&1 || true
+frames=$(grep -o $'\x1b\\[H' "$work/top-eof.out" | wc -l)
+check "beaconctl top with stdin at EOF draws at its interval ($frames frames)" \
+  test "$frames" -ge 1 -a "$frames" -le 8
 check "the example visitor_key is warned about" \
   grep -q "visitor_key is the example value" "$work/beacond.log"
 check "the state directory became 0700" test "$(stat -c %a "$work/state")" = 700
