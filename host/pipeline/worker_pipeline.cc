@@ -120,6 +120,7 @@ int WorkerPipeline::OpenArchive(FileSystem& fs, uint64_t min_first_sequence) {
   if (error != 0) return error;
   archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
   kept_through_ = archive_->next_sequence() - 1;  // earlier records are a replay's
+  offered_through_ = kept_through_;
   return 0;
 }
 
@@ -417,6 +418,7 @@ bool WorkerPipeline::OfferPending() {
   while (!closed_.empty() && closed_.front().marker <= durable) {
     refused_ = !forwarder_->Offer(closed_.front().rows);
     if (refused_) return false;
+    if (closed_.front().marker != 0) offered_through_ = closed_.front().marker;
     closed_.pop_front();
   }
   return true;
@@ -426,9 +428,9 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   // Epochs whose marker is durable hold durable records only; the others, and the open epoch,
   // may hold lost ones.
   while (!closed_.empty() && closed_.back().marker > durable) closed_.pop_back();
-  // Offered epochs' markers were durable; the last queued one, if any, is the newest kept.
-  if (!closed_.empty()) kept_through_ = closed_.back().marker;
-  kept_through_ = std::min(kept_through_, durable);
+  // The newest epoch kept: the last one still queued, else the last one offered (whose marker
+  // was durable). Not the last one queued: dropped, its durable records are rebuilt below.
+  kept_through_ = closed_.empty() ? offered_through_ : closed_.back().marker;
   refused_ = refused_ && !closed_.empty();
   if (batcher_ != nullptr) {
     discarding_ = true;  // what the card still holds is in the open epoch, rebuilt below
@@ -443,6 +445,7 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
 
 WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
   kept_through_ = from - 1;
+  offered_through_ = kept_through_;
   WorkerReplayStats stats = ReplayRange(from, 0, /*wait=*/true);
   // The rows held now began at the last cut replayed, or (the cut before `from` acknowledged)
   // at the first record replayed: a restart does not start the interval again.

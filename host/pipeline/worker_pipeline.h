@@ -246,6 +246,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   uint64_t last_closed_last_ = 0;  // last_sequence of the last epoch closed
   bool uncut_ = false;             // epochs closed since the last breakdown cut
   uint64_t kept_through_ = 0;      // marker sequence of the last epoch queued
+  uint64_t offered_through_ = 0;   // and of the last one offered (Rebuild's start, none queued)
   int64_t last_cut_ms_ = 0;        // unix ms of the last breakdown cut (a replay restores it)
   bool replaying_ = false;
   bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery

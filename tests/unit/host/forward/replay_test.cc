@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -105,6 +106,37 @@ class ReplayTest : public ::testing::Test {
     kernels::RawBatch batch = Hits(0, 100);
     live->OnBatch(batch);
     return live;
+  }
+
+  struct SyncFailure {
+    uint64_t replayed_records = 0;  // by the worker's rebuild after the failure
+    std::string pageviews;          // in site_minutes at the end
+  };
+  // A live worker takes 100 hits until they are durable; then the archive's syncs fail while
+  // `lose` runs and until the failure lost records through `lost_through`; then they work
+  // again, 100 more hits come in and everything is drained into ClickHouse.
+  SyncFailure FailSyncsWhile(uint64_t lost_through,
+                             const std::function<void(WorkerPipeline&)>& lose) {
+    FaultInjectionFileSystem fs(posix_);
+    const auto watermarks = MakeWatermarks("marks");
+    const auto forwarder = MakeForwarder(watermarks.get());
+    const auto live = StartLive(fs, forwarder.get());
+    while (live->PollDurability().durable < 100) std::this_thread::sleep_for(milliseconds(1));
+    fs.FailSyncs(EIO);
+    lose(*live);
+    while (live->PollDurability().lost_through < lost_through) {
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+    SyncFailure out;
+    out.replayed_records = live->replayed_records();
+    fs.FailSyncs(0);
+    while (!live->Admitting()) std::this_thread::sleep_for(milliseconds(5));
+    kernels::RawBatch after = Hits(200, 100);
+    live->OnBatch(after);
+    EXPECT_TRUE(live->Flush());
+    EXPECT_TRUE(forwarder->Drain(milliseconds(30'000)));
+    out.pageviews = client_->Execute("SELECT sum(pageviews) FROM site_minutes FORMAT TSV").body;
+    return out;
   }
 
   std::string Sums() {
@@ -324,28 +356,24 @@ TEST_F(ReplayTest, ARetriedDeadLetterLandsThoughTheWatermarkPassedIt) {
 }
 
 TEST_F(ReplayTest, RecordsLostToAFailedSyncAreNeverCounted) {
-  FaultInjectionFileSystem fs(posix_);
-  const auto watermarks = MakeWatermarks("marks");
-  const auto forwarder = MakeForwarder(watermarks.get());
-  const auto owned = StartLive(fs, forwarder.get());
-  WorkerPipeline& live = *owned;
-  while (live.PollDurability().durable < 100) std::this_thread::sleep_for(milliseconds(1));
   // Aggregated, then lost: the failed sync drops them, and the open epoch is rebuilt from the
   // 100 durable records.
-  fs.FailSyncs(EIO);
-  kernels::RawBatch lost = Hits(100, 100);
-  live.OnBatch(lost);
-  while (live.PollDurability().lost_through < 200) std::this_thread::sleep_for(milliseconds(1));
-  EXPECT_EQ(live.replayed_records(), 100u);
-  fs.FailSyncs(0);
-  while (!live.Admitting()) std::this_thread::sleep_for(milliseconds(5));
-  kernels::RawBatch after = Hits(200, 100);
-  live.OnBatch(after);
-  ASSERT_TRUE(live.Flush());
-  ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
-  const ClickHouseResult result =
-      client_->Execute("SELECT sum(pageviews) FROM site_minutes FORMAT TSV");
-  EXPECT_EQ(result.body, "200\n");  // the lost 100 were answered 503, and are not counted
+  const SyncFailure failure = FailSyncsWhile(200, [](WorkerPipeline& live) {
+    kernels::RawBatch lost = Hits(100, 100);
+    live.OnBatch(lost);
+  });
+  EXPECT_EQ(failure.replayed_records, 100u);
+  EXPECT_EQ(failure.pageviews, "200\n");  // the lost 100 were answered 503, and are not counted
+}
+
+// A failed sync that loses only an epoch's marker: its 100 records were durable (answered
+// 2xx), so the rebuilt open epoch holds them and they are counted once.
+TEST_F(ReplayTest, DurableRecordsOfAnEpochWhoseMarkerWasLostAreCounted) {
+  const SyncFailure failure = FailSyncsWhile(101, [this](WorkerPipeline& live) {
+    live.OnTick(1 + pipeline_.epoch_ms);  // closes the epoch: its marker (101) is lost
+  });
+  EXPECT_EQ(failure.replayed_records, 100u);
+  EXPECT_EQ(failure.pageviews, "200\n");
 }
 
 }  // namespace
