@@ -300,7 +300,10 @@ void WorkerPipeline::Accept(const kernels::EventBatch& events) {
     ua_misses_.store(ua_misses_before_ + user_agent_cache_->misses(), std::memory_order_relaxed);
   }
   aggregator_.Add(events);
-  Bump(accepted_, events.size());
+  // A rebuild's replay aggregates again what the epochs it dropped held: counted already.
+  const uint64_t again = std::min<uint64_t>(recounted_, events.size());
+  recounted_ -= again;
+  Bump(accepted_, events.size() - again);
   if (aggregator_.open_events() < config_.epoch_max_events || replaying_) return;
   // Inside a card delivery the batcher cannot be flushed: the caller closes after it returns.
   if (batcher_ != nullptr) {
@@ -406,16 +409,20 @@ void WorkerPipeline::QueueEpoch(const kernels::EpochMarker& marker, uint64_t mar
   open_last_ = 0;
   if (marker_sequence != 0) kept_through_ = marker_sequence;
   Bump(epochs_closed_, 1);
-  // Only this thread changes the map, so it reads it without the lock.
-  for (const kernels::SiteMinuteRow& row : closed.rows.site_minutes) {
-    const auto it = site_events_.find(row.site_id);
-    if (it != site_events_.end()) Bump(it->second.events, row.pageviews + row.events);
-  }
 }
 
 bool WorkerPipeline::OfferPending() {
   const uint64_t durable = archive_ != nullptr ? archive_->durable_sequence() : 0;
   while (!closed_.empty() && closed_.front().marker <= durable) {
+    // Per site once offered: an epoch dropped by a Rebuild before (its marker lost) is not.
+    if (!closed_.front().counted) {
+      closed_.front().counted = true;
+      // Only this thread changes the map, so it reads it without the lock.
+      for (const kernels::SiteMinuteRow& row : closed_.front().rows.site_minutes) {
+        const auto it = site_events_.find(row.site_id);
+        if (it != site_events_.end()) Bump(it->second.events, row.pageviews + row.events);
+      }
+    }
     refused_ = !forwarder_->Offer(closed_.front().rows);
     if (refused_) return false;
     if (closed_.front().marker != 0) offered_through_ = closed_.front().marker;
@@ -427,7 +434,11 @@ bool WorkerPipeline::OfferPending() {
 void WorkerPipeline::Rebuild(uint64_t durable) {
   // Epochs whose marker is durable hold durable records only; the others, and the open epoch,
   // may hold lost ones.
-  while (!closed_.empty() && closed_.back().marker > durable) closed_.pop_back();
+  uint64_t dropped = aggregator_.open_events();
+  while (!closed_.empty() && closed_.back().marker > durable) {
+    dropped += closed_.back().rows.events;
+    closed_.pop_back();
+  }
   // The newest epoch kept: the last one still queued, else the last one offered (whose marker
   // was durable). Not the last one queued: dropped, its durable records are rebuilt below.
   kept_through_ = closed_.empty() ? offered_through_ : closed_.back().marker;
@@ -440,7 +451,9 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   aggregator_ = kernels::MinuteAggregator(worker_, config_.aggregate);
   open_first_ = 0;
   open_last_ = 0;
+  recounted_ = dropped;
   if (durable > kept_through_) ReplayRange(kept_through_ + 1, durable, /*wait=*/false);
+  recounted_ = 0;
 }
 
 WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
@@ -536,7 +549,7 @@ void RegisterPerSite(MetricsWriter& out,
   for (const auto& [site_id, total] : totals) {
     if (total.second == 0) continue;
     out.Counter("beacond_site_events_accepted_total",
-                "Accepted events per site, counted as each worker closes its epoch",
+                "Accepted events per site, counted as each worker hands its epoch to the forwarder",
                 {{"site", std::to_string(site_id)}, {"name", total.first}}, total.second);
   }
 }

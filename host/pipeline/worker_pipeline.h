@@ -161,8 +161,9 @@ class WorkerPipeline final : public kernels::BeaconSink {
     std::string name;  // in the latest registry that had the site
     uint64_t events = 0;
   };
-  // Accepted events per site id in this worker's closed epochs, by site id, for every site of
-  // any registry the worker has used (a site a reload removed keeps its count).
+  // Accepted events per site id in the epochs this worker offered to the forwarder, by site id,
+  // for every site of any registry the worker has used (a site a reload removed keeps its
+  // count).
   std::vector<SiteEvents> site_events() const;
   // CPU time of the worker's thread, sampled at its last OnTick.
   double cpu_seconds() const {
@@ -237,6 +238,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   struct ClosedEpoch {
     kernels::EpochRows rows;
     uint64_t marker = 0;
+    bool counted = false;  // its events added to site_events_ (at its first offer)
   };
   std::deque<ClosedEpoch> closed_;
   bool refused_ = false;           // the forwarder refused closed_.front()
@@ -251,6 +253,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   bool replaying_ = false;
   bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
   bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
+  uint64_t recounted_ = 0;    // Rebuild: events to aggregate again without counting them
   FileSystem* fs_ = nullptr;  // the archive's, from OpenArchive
   std::string marker_scratch_;
   std::vector<kernels::BeaconStatus> status_;       // of the last OnBatch's beacons

@@ -111,6 +111,9 @@ class ReplayTest : public ::testing::Test {
   struct SyncFailure {
     uint64_t replayed_records = 0;  // by the worker's rebuild after the failure
     std::string pageviews;          // in site_minutes at the end
+    uint64_t accepted_events = 0;   // the worker's counters at the end
+    uint64_t site_events = 0;       // summed over the sites
+    uint64_t offered_events = 0;    // the forwarder's ledger
   };
   // A live worker takes 100 hits until they are durable; then the archive's syncs fail while
   // `lose` runs and until the failure lost records through `lost_through`; then they work
@@ -136,6 +139,9 @@ class ReplayTest : public ::testing::Test {
     EXPECT_TRUE(live->Flush());
     EXPECT_TRUE(forwarder->Drain(milliseconds(30'000)));
     out.pageviews = client_->Execute("SELECT sum(pageviews) FROM site_minutes FORMAT TSV").body;
+    out.accepted_events = live->accepted_events();
+    for (const auto& site : live->site_events()) out.site_events += site.events;
+    out.offered_events = forwarder->ledger().offered;
     return out;
   }
 
@@ -374,6 +380,19 @@ TEST_F(ReplayTest, DurableRecordsOfAnEpochWhoseMarkerWasLostAreCounted) {
   });
   EXPECT_EQ(failure.replayed_records, 100u);
   EXPECT_EQ(failure.pageviews, "200\n");
+}
+
+// The same failure's counters: the rebuilt epoch's hits were counted when they came in, not
+// again when the rebuild aggregates them anew, and per site once they are offered; nothing was
+// lost, so the stop's ledger (accepted - offered: never handed to the forwarder) says 0.
+TEST_F(ReplayTest, ARebuildCountsNoEventTwice) {
+  const SyncFailure failure = FailSyncsWhile(101, [this](WorkerPipeline& live) {
+    live.OnTick(1 + pipeline_.epoch_ms);  // closes the epoch: its marker (101) is lost
+  });
+  EXPECT_EQ(failure.pageviews, "200\n");
+  EXPECT_EQ(failure.offered_events, 200u);
+  EXPECT_EQ(failure.accepted_events, 200u);
+  EXPECT_EQ(failure.site_events, 200u);
 }
 
 }  // namespace
