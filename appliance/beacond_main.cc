@@ -128,6 +128,13 @@ class Pipelines {
     return accepted;
   }
 
+  // Events the workers still hold, in epochs never taken by the forwarder (after Flush).
+  uint64_t held_events() const {
+    uint64_t held = 0;
+    for (const auto& p : all_) held += p->held_events();
+    return held;
+  }
+
   const std::vector<std::unique_ptr<host::WorkerPipeline>>* all() const { return &all_; }
 
  private:
@@ -277,11 +284,33 @@ void LogServing(const Config& config, size_t sites, const host::Backend& backend
                destination.c_str(), config.forwarder.clickhouse.database.c_str());
 }
 
+// How the drain ended: whether everything was acknowledged, and whether it ran into its deadline.
+struct DrainOutcome {
+  bool drained = false;
+  bool timed_out = false;
+  int timeout_s = 0;
+  bool archived = false;  // the archive and its watermarks: the next start replays what is left
+};
+
+// Why the drain left data, when it did: its deadline, or (before it) breakdown rows or epochs
+// left to the next start's replay.
+void ReportUndrained(const DrainOutcome& drain) {
+  if (drain.drained) return;
+  if (drain.timed_out) {
+    std::fprintf(stderr, "beacond: drain timed out after %d s\n", drain.timeout_s);
+    return;
+  }
+  std::fprintf(stderr,
+               "beacond: drain ended before its deadline with data left to the next start's "
+               "replay of the archive (epochs the archive refused to close, or breakdown rows "
+               "held for a cut)\n");
+}
+
 // What was forwarded, then, last, where every accepted event is now: acknowledged, in the
-// spool, a dead letter, or lost with the process. Returns the exit code: 0, or 3 when not
-// everything was drained.
-int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, bool drained,
-                  int drain_timeout_s) {
+// spool, a dead letter, in the archive for the next start's replay, or lost with the process.
+// Returns the exit code: 0, or 3 when not everything was drained.
+int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder,
+                  const DrainOutcome& drain) {
   auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
   const host::Forwarder::Totals sent = forwarder.totals();
   std::fprintf(stderr,
@@ -289,20 +318,26 @@ int ReportStopped(const Pipelines& pipelines, const host::Forwarder& forwarder, 
                "bytes of RowBinary, %llu bytes sent\n",
                n(sent.site_rows), n(sent.breakdown_rows), n(sent.inserts), n(sent.rowbinary_bytes),
                n(sent.wire_bytes));
-  if (!drained) std::fprintf(stderr, "beacond: drain timed out after %d s\n", drain_timeout_s);
+  ReportUndrained(drain);
   const uint64_t accepted = pipelines.accepted_events();
   const host::Forwarder::Ledger ledger = forwarder.ledger();
-  // Events still in an epoch the forwarder never took, and those it held only in memory.
+  // Events still in an epoch the forwarder never took, and those it held only in memory; with
+  // the archive, both are durable records the next start replays (those a failed write lost
+  // were answered 503: lost).
   const uint64_t not_taken = accepted > ledger.offered ? accepted - ledger.offered : 0;
+  const uint64_t held = drain.archived ? std::min(pipelines.held_events(), not_taken) : 0;
+  const uint64_t in_memory = drain.archived ? 0 : ledger.in_memory;
+  const uint64_t replayed = held + (drain.archived ? ledger.in_memory : 0);
   std::fprintf(stderr,
                "beacond: stopped; %llu events accepted, %llu acknowledged by ClickHouse, %llu "
                "spooled for the next start, %llu dead-lettered, %llu lost (%llu never handed "
-               "to the forwarder, %llu in memory); %llu events of earlier runs' spool "
-               "acknowledged; the spool holds %llu batches (%llu bytes)\n",
+               "to the forwarder, %llu in memory), %llu left in the archive for the next start's "
+               "replay; %llu events of earlier runs' spool acknowledged; the spool holds %llu "
+               "batches (%llu bytes)\n",
                n(accepted), n(ledger.acknowledged), n(ledger.spooled), n(ledger.dead_lettered),
-               n(not_taken + ledger.in_memory), n(not_taken), n(ledger.in_memory),
+               n(not_taken - held + in_memory), n(not_taken - held), n(in_memory), n(replayed),
                n(ledger.replayed), n(forwarder.spooled_records()), n(forwarder.spooled_bytes()));
-  return drained ? 0 : 3;
+  return drain.drained ? 0 : 3;
 }
 
 // Archive retention on its own timer thread (off the workers), and its metrics; null when the
@@ -415,9 +450,13 @@ int Run(const Config& config, const CommandLine& args) {
   const bool closed = pipelines.Flush(deadline);
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   // Also with epochs left unclosed: a Drain past its deadline still spools what it holds.
-  const bool drained = forwarder.Drain(std::max(left, std::chrono::milliseconds(0))) && closed;
+  DrainOutcome drain;
+  drain.drained = forwarder.Drain(std::max(left, std::chrono::milliseconds(0))) && closed;
+  drain.timed_out = Clock::now() >= deadline;
+  drain.timeout_s = args.drain_timeout_s;
+  drain.archived = watermarks != nullptr;
   management.Stop();
-  return ReportStopped(pipelines, forwarder, drained, args.drain_timeout_s);
+  return ReportStopped(pipelines, forwarder, drain);
 }
 
 // --check: the config's paths, files, ClickHouse and [dpdk] as this machine sees them. Exits 2

@@ -112,8 +112,13 @@ class WorkerPipeline final : public kernels::BeaconSink {
   kernels::Durability PollDurability() override;
 
   // Closes the open epoch and offers it (and any refused one) once more, and makes the
-  // archive durable; for shutdown. Returns false when the forwarder still refuses.
+  // archive durable; for shutdown. Returns false when the forwarder still refuses, or the
+  // archive refused to close the epoch (a failed write: its events stay held).
   bool Flush();
+  // Events of the open epoch and of closed epochs not yet taken by the forwarder; read once
+  // the worker's thread has ended. With the archive, their records are durable after Flush:
+  // the next start's replay sends them.
+  uint64_t held_events() const;
 
   // Replays this worker's archived records from sequence `from` on through the same decode and
   // aggregation (no budgets: each record's events weigh its archived weight; nothing archived

@@ -11,11 +11,7 @@ work=$(mktemp -d /tmp/beacond-archive-full.XXXXXX)
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 mkdir "$work/archive"
-if ! mount -t tmpfs -o size=64k,mode=0700 tmpfs "$work/archive" 2>/dev/null; then
-  echo "archive_disk_full_test: skipped: cannot mount a tmpfs (needs CAP_SYS_ADMIN)"
-  rm -rf "$work"
-  exit 77
-fi
+mount_small_tmpfs_or_skip archive_disk_full_test "$work/archive" 64k
 beacond_pid=""
 finish() {
   local rc=$?

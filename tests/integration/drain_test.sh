@@ -73,17 +73,10 @@ for i in range(n):
         sys.exit("beacon %d answered %r" % (i, got[:40]))
 PY
 sleep 2  # epochs closed, batches built, the first insert waiting on the silent server
-start=$(date +%s.%N)
-kill -TERM "$beacond_pid"
-rc=0
-wait "$beacond_pid" || rc=$?
-beacond_pid=""
-took=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
-tail -n 3 "$work/beacond.log"
-echo "beacond exited $rc after $took s"
-check "exit 3: not everything drained" test "$rc" -eq 3
-check "exited within the drain deadline + 3 s ($took s)" \
-  awk -v t="$took" -v d="$drain" 'BEGIN { exit !(t <= d + 3) }'
+stop_beacond_timed
+check "exit 3: not everything drained" test "$stop_rc" -eq 3
+check "exited within the drain deadline + 3 s ($stop_took s)" \
+  awk -v t="$stop_took" -v d="$drain" 'BEGIN { exit !(t <= d + 3) }'
 check "the last line accounts for every beacon: all spooled, none lost" last_line_says \
   "stopped; $beacons events accepted, 0 acknowledged by ClickHouse, $beacons spooled for the next start, 0 dead-lettered, 0 lost"
 records=$(find "$work/spool" -path '*/shard-*' -name '*.rec' | wc -l)
@@ -104,11 +97,7 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 drain_beacond
-query() { curl -fsS "$ch_url/" --data-binary "$1 FORMAT TSV"; }
-pageviews=$(query "SELECT sum(pageviews) FROM beacon.site_minutes WHERE site_id = 1")
-page_rows=$(query "SELECT sum(pageviews) FROM beacon.breakdown_minutes WHERE site_id = 1 AND dimension = 'page'")
-check "site_minutes counts each beacon once ($pageviews of $beacons)" test "$pageviews" -eq "$beacons"
-check "breakdown_minutes too ($page_rows of $beacons)" test "$page_rows" -eq "$beacons"
+check_pageviews_once "$beacons" 1
 check "the restart's last line says it sent the earlier run's spool" last_line_says \
   "; $beacons events of earlier runs' spool acknowledged; the spool holds 0 batches"
 exit $fail

@@ -94,6 +94,41 @@ http {
 EOF
 }
 
+# Mounts a tmpfs of SIZE (e.g. 64k) on DIR, owner-only, for a test of a full archive; when
+# mount is not permitted, says that NAME is skipped, removes $work and exits 77.
+mount_small_tmpfs_or_skip() {  # NAME DIR SIZE
+  if ! mount -t tmpfs -o "size=$3,mode=0700" tmpfs "$2" 2>/dev/null; then
+    echo "$1: skipped: cannot mount a tmpfs (needs CAP_SYS_ADMIN)"
+    rm -rf "$work"
+    exit 77
+  fi
+}
+
+# Sends beacond SIGTERM and waits for it to exit; sets stop_rc (its exit status) and stop_took
+# (seconds from the signal to the exit), clears beacond_pid and shows the log's last lines.
+stop_beacond_timed() {
+  local start
+  start=$(date +%s.%N)
+  kill -TERM "$beacond_pid"
+  stop_rc=0
+  wait "$beacond_pid" || stop_rc=$?
+  beacond_pid=""
+  stop_took=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - s }')
+  tail -n 3 "$work/beacond.log"
+  echo "beacond exited $stop_rc after $stop_took s"
+}
+
+# check (below) that ClickHouse's database "beacon" at $ch_url counts EXPECTED pageviews of
+# site SITE in site_minutes and in breakdown_minutes' page rows: each beacon once.
+check_pageviews_once() {  # EXPECTED SITE
+  local sum site_sum page_sum
+  sum() { curl -fsS "$ch_url/" --data-binary "SELECT sum(pageviews) FROM beacon.$1 FORMAT TSV"; }
+  site_sum=$(sum "site_minutes WHERE site_id = $2")
+  page_sum=$(sum "breakdown_minutes WHERE site_id = $2 AND dimension = 'page'")
+  check "site_minutes counts each beacon once ($site_sum of $1)" test "$site_sum" -eq "$1"
+  check "breakdown_minutes too ($page_sum of $1)" test "$page_sum" -eq "$1"
+}
+
 # SIGKILLs and reaps each of the given processes still running; empty arguments are skipped.
 kill_started() {
   for pid in "$@"; do
