@@ -446,6 +446,9 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   while (!closed_.empty() && closed_.back().marker > durable) {
     dropped += closed_.back().rows.events;
     closed_.pop_back();
+    // A dropped cut no longer cuts what the forwarder holds of the epochs before it: a cut is
+    // owed again (an idle worker's next tick makes it; one with nothing held is empty).
+    uncut_ = true;
   }
   // The newest epoch kept: the last one still queued, else the last one offered (whose marker
   // was durable). Not the last one queued: dropped, its durable records are rebuilt below.

@@ -276,6 +276,35 @@ TEST_F(ReplayTest, AnIdleWorkerCutsItsHeldBreakdownRowsAfterTheInterval) {
   EXPECT_EQ(result.body, "100\n");
 }
 
+// The idle worker's cut is lost with its marker (a failed sync): the held rows are still owed
+// a cut, which the worker makes once the archive takes writes again.
+TEST_F(ReplayTest, AnIdleWorkerCutsAgainWhenItsCutWasLost) {
+  pipeline_.breakdown_flush_interval_ms = 50;
+  FaultInjectionFileSystem fs(posix_);
+  const auto watermarks = MakeWatermarks("marks");
+  const auto forwarder = MakeForwarder(watermarks.get());
+  const auto live = StartLive(fs, forwarder.get());
+  live->OnTick(1 + pipeline_.epoch_ms);  // closes the epoch; its breakdown rows are held
+  while (watermarks->Get(0)[0].site < 100) {
+    live->PollDurability();
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  std::this_thread::sleep_for(milliseconds(60));
+  fs.FailSyncs(EIO);
+  live->OnTick(1 + 2 * pipeline_.epoch_ms);  // idle: an empty epoch cuts them, its marker lost
+  while (live->PollDurability().lost_through < 102) std::this_thread::sleep_for(milliseconds(1));
+  fs.FailSyncs(0);
+  for (int i = 3; i < 1000 && watermarks->Get(0)[0].breakdown == 0; ++i) {
+    live->Admitting();
+    live->OnTick(1 + i * pipeline_.epoch_ms);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(watermarks->Get(0)[0].breakdown, 100u);
+  const ClickHouseResult result = client_->Execute(
+      "SELECT sum(pageviews) FROM breakdown_minutes WHERE dimension = 'page' FORMAT TSV");
+  EXPECT_EQ(result.body, "100\n");
+}
+
 // The breakdown interval runs from when the held rows came in, not from the last start: after
 // a restart the replayed rows, taken in long ago, are cut at the first epoch, so that kills
 // more frequent than the interval still let the watermark (and the next replay's start) move.
