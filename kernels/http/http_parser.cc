@@ -244,11 +244,7 @@ ParseResult HttpParser::Complete(std::string_view buffer, std::string_view body,
         {buffer.substr(name.offset, name.size), buffer.substr(value.offset, value.size)});
   }
   r.body = body;
-  // RFC 9112 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing for a 1.0
-  // intermediary, which may have forwarded its body as the start of the next request: close.
-  const bool faulty_framing = minor_version_ == 0 && has_transfer_encoding_;
-  r.keep_alive =
-      !connection_close_ && !faulty_framing && (minor_version_ == 1 || connection_keep_alive_);
+  r.keep_alive = !connection_close_ && (minor_version_ == 1 || connection_keep_alive_);
   r.content_type = r.Header("content-type");
   r.user_agent = r.Header("user-agent");
   ParseResult result;
