@@ -213,6 +213,9 @@ HttpReject HttpParser::FinishHead() {
   if (has_content_length_ && has_transfer_encoding_) {
     return HttpReject::kContentLengthWithTransferEncoding;
   }
+  // HTTP/1.0 has no transfer codings: its framing is faulty (RFC 9112 section 6.1). A front
+  // proxy that ignores the header takes the body as empty and the chunks as the next request.
+  if (minor_version_ == 0 && has_transfer_encoding_) return HttpReject::kLegacyTransferEncoding;
   if (has_transfer_encoding_ && !chunked_) return HttpReject::kUnsupportedTransferEncoding;
   if (content_length_ > limits_.max_body_bytes) return HttpReject::kBodyTooLarge;
   if (unsupported_content_encoding_) return HttpReject::kUnsupportedContentEncoding;

@@ -45,6 +45,7 @@ struct HttpLimits {
   X(kDuplicateContentLength, "duplicate_content_length", 400)                         \
   X(kContentLengthWithTransferEncoding, "content_length_with_transfer_encoding", 400) \
   X(kUnsupportedTransferEncoding, "unsupported_transfer_encoding", 501)               \
+  X(kLegacyTransferEncoding, "legacy_transfer_encoding", 400)                         \
   X(kBadChunk, "bad_chunk", 400) /* malformed chunked framing */                      \
   X(kBodyTooLarge, "body_too_large", 413)                                             \
   X(kUnsupportedContentEncoding, "unsupported_content_encoding", 415)                 \

@@ -237,6 +237,21 @@ TEST(HttpParserTest, TableWholeAndSplitAtEveryByte) {
   }
 }
 
+// HTTP/1.0 has no transfer codings: a Transfer-Encoding in an HTTP/1.0 request is faulty
+// framing (RFC 9112 section 6.1), answered 400 whole and split, never de-chunked: a front proxy
+// that takes the body as empty would see the chunks as a second request.
+TEST(HttpParserTest, TransferEncodingInHttp10IsFaultyFraming) {
+  const std::string chunked =
+      "POST /collect HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nv=1\r\n0\r\n\r\n";
+  for (const Outcome& o : {ParseWhole(chunked, {}), ParseBytewise(chunked, {})}) {
+    ASSERT_EQ(o.status, ParseStatus::kError)
+        << "body \"" << o.body << "\" keep-alive " << o.keep_alive;
+    EXPECT_EQ(HttpRejectName(o.reject), "legacy_transfer_encoding");
+    EXPECT_EQ(o.http_status, 400);
+  }
+}
+
 TEST(HttpParserTest, FieldsOfAGetRequest) {
   HttpParser parser;
   const std::string in =
