@@ -203,7 +203,8 @@ HttpReject HttpParser::ParseHeaderLine(std::string_view buffer, size_t start, si
   } else if (EqualsIgnoreCase(name, "host")) {
     has_host_ = true;
   } else if (EqualsIgnoreCase(name, "expect")) {
-    expects_continue_ = EqualsIgnoreCase(value, "100-continue");
+    // An HTTP/1.0 client knows no 1xx answers: its expectation is ignored (RFC 9110 10.1.1).
+    expects_continue_ = minor_version_ == 1 && EqualsIgnoreCase(value, "100-continue");
   }
   return HttpReject::kCount;
 }

@@ -125,7 +125,8 @@ class HttpParser {
   // After kError the connection must be closed.
   ParseResult Parse(std::string_view buffer);
   const HttpRequest& request() const { return request_; }
-  // The head is complete, carried `Expect: 100-continue`, and the body is still awaited.
+  // The head is complete, carried `Expect: 100-continue` (HTTP/1.1 only: an HTTP/1.0 client's
+  // is ignored), and the body is still awaited.
   bool expects_continue() const { return expects_continue_ && phase_ != Phase::kHead; }
   // The current request's head has been parsed (its body may still be awaited).
   bool head_complete() const { return phase_ != Phase::kHead; }

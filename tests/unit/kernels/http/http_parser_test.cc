@@ -339,6 +339,18 @@ TEST(HttpParserTest, ExpectContinueReportedOnceTheHeadIsComplete) {
   EXPECT_EQ(parser.Parse(head + "ok").status, ParseStatus::kComplete);
 }
 
+// An HTTP/1.0 client knows no 1xx answers: its 100-continue expectation is ignored (RFC 9110
+// section 10.1.1), so the server never sends it an interim "100 Continue" for a final answer.
+TEST(HttpParserTest, ExpectContinueIgnoredOnHttp10) {
+  HttpParser parser;
+  const std::string head = "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+  EXPECT_EQ(parser.Parse(head).status, ParseStatus::kNeedMore);
+  EXPECT_TRUE(parser.head_complete());
+  EXPECT_FALSE(parser.expects_continue());
+  EXPECT_EQ(parser.Parse(head + "ok").status, ParseStatus::kComplete);
+  EXPECT_EQ(parser.request().body, "ok");
+}
+
 TEST(HttpParserTest, RejectNamesAreSnakeCaseAndDistinct) {
   std::vector<std::string_view> names;
   for (size_t i = 0; i < kHttpRejectCount; ++i) {
