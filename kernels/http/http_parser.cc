@@ -201,6 +201,7 @@ HttpReject HttpParser::ParseHeaderLine(std::string_view buffer, size_t start, si
       if (EqualsIgnoreCase(option, "keep-alive")) connection_keep_alive_ = true;
     });
   } else if (EqualsIgnoreCase(name, "host")) {
+    if (has_host_) return HttpReject::kDuplicateHost;  // RFC 9112 section 3.2
     has_host_ = true;
   } else if (EqualsIgnoreCase(name, "expect")) {
     // An HTTP/1.0 client knows no 1xx answers: its expectation is ignored (RFC 9110 10.1.1).

@@ -41,6 +41,7 @@ struct HttpLimits {
   X(kBadHeaderName, "bad_header_name", 400)    /* not a token, or no ':' */           \
   X(kBadHeaderValue, "bad_header_value", 400)  /* control character */                \
   X(kMissingHost, "missing_host", 400)         /* HTTP/1.1 without Host */            \
+  X(kDuplicateHost, "duplicate_host", 400)     /* a second Host line */               \
   X(kBadContentLength, "bad_content_length", 400)                                     \
   X(kDuplicateContentLength, "duplicate_content_length", 400)                         \
   X(kContentLengthWithTransferEncoding, "content_length_with_transfer_encoding", 400) \

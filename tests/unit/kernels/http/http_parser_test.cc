@@ -252,6 +252,20 @@ TEST(HttpParserTest, TransferEncodingInHttp10IsFaultyFraming) {
   }
 }
 
+// A second Host line is refused (RFC 9112 section 3.2), whole and split: two hosts are how a
+// request is made to mean one site to a front proxy and another to the server behind it.
+TEST(HttpParserTest, DuplicateHostRefused) {
+  for (const std::string& request :
+       {std::string("GET /collect HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n"),
+        std::string("GET /collect HTTP/1.0\r\nHost: a.example\r\nhost: a.example\r\n\r\n")}) {
+    for (const Outcome& o : {ParseWhole(request, {}), ParseBytewise(request, {})}) {
+      ASSERT_EQ(o.status, ParseStatus::kError) << request;
+      EXPECT_EQ(HttpRejectName(o.reject), "duplicate_host");
+      EXPECT_EQ(o.http_status, 400);
+    }
+  }
+}
+
 TEST(HttpParserTest, FieldsOfAGetRequest) {
   HttpParser parser;
   const std::string in =
