@@ -39,6 +39,8 @@ check "bare LF line ending" 400 bare_lf 'GET /collect?v=1 HTTP/1.1\nHost: x\n\n'
 check "obsolete header folding" 400 obsolete_folding 'GET /collect HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n'
 check "duplicate Content-Length" 400 duplicate_content_length 'POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nv=1'
 check "Content-Length with chunked" 400 content_length_with_transfer_encoding 'POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
+check "two Host lines" 400 duplicate_host 'GET /collect HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n'
+check "chunked HTTP/1.0" 400 legacy_transfer_encoding 'POST /collect HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'
 check "oversized request line" 414 request_line_too_long "GET /x?$long HTTP/1.1\r\nHost: x\r\n\r\n"
 check "oversized header line" 431 header_line_too_long "GET /collect HTTP/1.1\r\nHost: x\r\nX-Big: $long\r\n\r\n"
 check "oversized body" 413 body_too_large 'POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nv=1'

@@ -665,6 +665,11 @@ TEST_F(HttpServerTest, EveryRejectionClassAnsweredCountedAndSurvived) {
       {"bad_gzip", Post("/collect", "not gzip", "Content-Encoding: gzip\r\n"), 400},
       {"unsupported_version", "GET /collect HTTP/2.0\r\nHost: t\r\n\r\n", 505},
       {"missing_host", "GET /collect HTTP/1.1\r\n\r\n", 400},
+      {"duplicate_host", "GET /collect HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n", 400},
+      {"legacy_transfer_encoding",
+       "POST /collect HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "0\r\n\r\n",
+       400},
   };
   for (const Rejection& rej : rejections) {
     SCOPED_TRACE(rej.reason);
