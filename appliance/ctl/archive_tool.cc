@@ -315,29 +315,40 @@ bool ParseArchiveTime(std::string_view text, int64_t* unix_ms) {
     *unix_ms = std::stoll(std::string(text));
     return true;
   }
+  // YYYY-MM-DD[THH:MM[:SS]][Z], each field its exact digits.
   if (text.ends_with('Z')) text.remove_suffix(1);
-  struct tm utc {};
-  int n = 0;
-  const std::string s(text);
-  const int fields =
-      std::sscanf(s.c_str(), "%4d-%2d-%2d%n", &utc.tm_year, &utc.tm_mon, &utc.tm_mday, &n);
-  if (fields != 3) return false;
-  size_t used = static_cast<size_t>(n);
-  if (used < s.size()) {
-    int m = 0;
-    if (std::sscanf(s.c_str() + used, "T%2d:%2d%n", &utc.tm_hour, &utc.tm_min, &m) != 2) {
-      return false;
-    }
-    used += static_cast<size_t>(m);
-    if (used < s.size()) {
-      if (std::sscanf(s.c_str() + used, ":%2d%n", &utc.tm_sec, &m) != 1) return false;
-      used += static_cast<size_t>(m);
-    }
+  if (text.size() != 10 && text.size() != 16 && text.size() != 19) return false;
+  const std::string_view separators = "--T::";
+  const std::array<size_t, 5> at = {4, 7, 10, 13, 16};
+  for (size_t i = 0; i < at.size() && at[i] < text.size(); ++i) {
+    if (text[at[i]] != separators[i]) return false;
   }
-  if (used != s.size()) return false;
-  utc.tm_year -= 1900;
-  utc.tm_mon -= 1;
-  *unix_ms = static_cast<int64_t>(timegm(&utc)) * 1000;
+  const auto field = [text](size_t from, size_t count) {
+    int value = 0;
+    for (size_t i = from; i < from + count; ++i) {
+      if (i >= text.size()) return 0;  // an hour, minute or second left out
+      if (text[i] < '0' || text[i] > '9') return -1;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  const std::array<int, 6> fields = {field(0, 4),  field(5, 2),  field(8, 2),
+                                     field(11, 2), field(14, 2), field(17, 2)};
+  if (std::find(fields.begin(), fields.end(), -1) != fields.end()) return false;
+  struct tm utc {};
+  utc.tm_year = fields[0] - 1900;
+  utc.tm_mon = fields[1] - 1;
+  utc.tm_mday = fields[2];
+  utc.tm_hour = fields[3];
+  utc.tm_min = fields[4];
+  utc.tm_sec = fields[5];
+  const time_t seconds = timegm(&utc);
+  // timegm moves a date that does not exist (2026-02-30, 24:00) on: refuse what it moved.
+  if (utc.tm_year != fields[0] - 1900 || utc.tm_mon != fields[1] - 1 || utc.tm_mday != fields[2] ||
+      utc.tm_hour != fields[3] || utc.tm_min != fields[4] || utc.tm_sec != fields[5]) {
+    return false;
+  }
+  *unix_ms = static_cast<int64_t>(seconds) * 1000;
   return true;
 }
 

@@ -211,6 +211,15 @@ TEST(ArchiveToolTest, ParsesTimeBounds) {
   EXPECT_FALSE(ParseArchiveTime("yesterday", &ms));
   EXPECT_FALSE(ParseArchiveTime("2023-11-14T22", &ms));
   EXPECT_FALSE(ParseArchiveTime("2023-11-14 junk", &ms));
+  // A date or time that does not exist is refused, not moved on by the calendar: an export
+  // of "2026-13-45" would otherwise cover February 2027.
+  for (const char* impossible :
+       {"2026-13-45", "2026-02-30", "2026-00-10", "2026-01-01T24:00", "2026-01-01T10:60",
+        "2026-01-01T10:00:61", "2026- 1- 5", "2026-1-5T-1:00"}) {
+    EXPECT_FALSE(ParseArchiveTime(impossible, &ms)) << impossible;
+  }
+  ASSERT_TRUE(ParseArchiveTime("2024-02-29T23:59:59", &ms));
+  EXPECT_EQ(ms, 1'709'251'199'000);
 }
 
 TEST(ArchiveToolTest, TrainsAndSavesADictionaryPerFormat) {
