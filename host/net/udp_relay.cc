@@ -2,6 +2,7 @@
 // recvmmsg bursts; an eventfd wakes the loops to stop.
 #include "host/net/udp_relay.h"
 
+#include <linux/sock_diag.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -103,6 +104,20 @@ class UdpRelay::Worker {
     return source_not_allowed_.load(std::memory_order_relaxed);
   }
   uint64_t receive_errors() const { return receive_errors_.load(std::memory_order_relaxed); }
+  // The kernel's own count of datagrams it dropped at this worker's sockets (SO_MEMINFO's
+  // SK_MEMINFO_DROPS: mostly a full receive buffer). Read at scrape time, off the hot path.
+  uint64_t socket_drops() const {
+    uint64_t n = 0;
+    for (const Socket& s : sockets_) {
+      uint32_t meminfo[SK_MEMINFO_VARS] = {};
+      socklen_t size = sizeof(meminfo);
+      if (getsockopt(s.fd, SOL_SOCKET, SO_MEMINFO, meminfo, &size) == 0 &&
+          size > SK_MEMINFO_DROPS * sizeof(uint32_t)) {
+        n += meminfo[SK_MEMINFO_DROPS];
+      }
+    }
+    return n;
+  }
 
  private:
   struct Socket {
@@ -240,6 +255,12 @@ uint64_t UdpRelay::receive_errors() const {
   return n;
 }
 
+uint64_t UdpRelay::socket_drops() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_) n += w->socket_drops();
+  return n;
+}
+
 void UdpRelay::RegisterMetrics(MetricsRegistry* registry, std::string prefix) const {
   registry->Add([this, prefix](MetricsWriter& out) {
     out.Counter(prefix + "_datagrams_total", "UDP relay datagrams handed to the workers", {},
@@ -253,6 +274,10 @@ void UdpRelay::RegisterMetrics(MetricsRegistry* registry, std::string prefix) co
                 source_not_allowed());
     out.Counter(prefix + "_receive_errors_total", "recvmmsg failures other than EAGAIN", {},
                 receive_errors());
+    out.Counter(prefix + "_socket_drops_total",
+                "UDP relay datagrams the kernel dropped at the relay's sockets (receive buffer "
+                "full)",
+                {}, socket_drops());
   });
 }
 

@@ -47,9 +47,12 @@ class UdpRelay {
   uint64_t truncated() const;  // over the receive buffer (never for IPv4/IPv6 UDP < 64 KiB)
   uint64_t source_not_allowed() const;  // from senders outside allowed_sources, dropped
   uint64_t receive_errors() const;
+  // Dropped by the kernel at the relay's sockets, mostly for a full receive buffer (a sink
+  // not admitting, or slower than the senders): the sockets' SO_MEMINFO drop counts.
+  uint64_t socket_drops() const;
 
   // Registers <prefix>_datagrams_total, _bytes_total, _truncated_total,
-  // _source_not_allowed_total, _receive_errors_total.
+  // _source_not_allowed_total, _receive_errors_total, _socket_drops_total.
   void RegisterMetrics(MetricsRegistry* registry, std::string prefix) const;
 
  private:

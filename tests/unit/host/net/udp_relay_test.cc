@@ -190,6 +190,38 @@ TEST(UdpRelayTest, WhileNotAdmittingDatagramsWaitInTheSocket) {
   EXPECT_LE(sink.max_batch, kernels::kMaxBatchBeacons);
 }
 
+// The value of the sample `name` (a counter without labels) in a scrape; -1 when absent.
+int64_t ScrapedValue(const std::string& scrape, const std::string& name) {
+  const size_t at = scrape.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(scrape.substr(at + name.size() + 2));
+}
+
+TEST(UdpRelayTest, DatagramsTheKernelDropsAtAFullSocketBufferAreCounted) {
+  RecordingSink sink;
+  sink.admitting = false;  // the datagrams wait in the socket buffer until it overflows
+  UdpRelayConfig config;
+  config.ports = {{0, kernels::Endpoint::kUdpHitBatch}};
+  config.receive_buffer_bytes = 64 << 10;
+  UdpRelay relay(config, {&sink});
+  relay.Start();
+  constexpr int kSent = 3000;
+  for (int i = 0; i < kSent; ++i) Send(AF_INET, relay.bound_ports()[0], std::string(200, 'h'));
+  sink.admitting = true;
+  MetricsRegistry metrics;
+  relay.RegisterMetrics(&metrics, "beacond_udp");
+  int64_t dropped = -1;
+  ASSERT_TRUE(WaitFor([&] {
+    dropped = ScrapedValue(metrics.Scrape(), "beacond_udp_socket_drops_total");
+    return dropped >= 0 && sink.count() + static_cast<size_t>(dropped) == kSent;
+  })) << sink.count()
+      << " delivered, " << dropped << " counted as dropped of " << kSent << "\n"
+      << metrics.Scrape();
+  relay.Stop();
+  EXPECT_GT(dropped, 0);
+  EXPECT_EQ(relay.datagrams(), sink.count());
+}
+
 TEST(UdpRelayTest, SendersOutsideAllowedSourcesAreDroppedAndCounted) {
   RecordingSink sink;
   UdpRelayConfig config;
