@@ -1,5 +1,5 @@
 // GCRA: a site's bucket is the time its budget is whole again; taking k events moves it k
-// intervals on, refused past now + burst.
+// intervals on, refused past now + burst unless the bucket is full.
 #include "host/pipeline/site_budget.h"
 
 #include <algorithm>
@@ -60,7 +60,9 @@ bool SiteBudgets::Take(uint32_t site_id, uint32_t n, int64_t now_ns) {
   int64_t tat = state.tat_ns.load(std::memory_order_relaxed);
   for (;;) {
     const int64_t start = std::max(tat, now_ns);
-    if (start + cost > now_ns + b.burst_ns) return false;
+    // More than the burst at once passes a full bucket only, and runs it into debt: the rate
+    // holds, and a beacon larger than the burst is not refused forever.
+    if (start + cost > now_ns + b.burst_ns && start > now_ns) return false;
     if (state.tat_ns.compare_exchange_weak(tat, start + cost, std::memory_order_relaxed)) {
       return true;
     }

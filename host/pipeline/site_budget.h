@@ -22,7 +22,8 @@ namespace beacon::host {
 
 struct SiteBudget {
   double rate_per_s = 0;  // accepted events per second; 0: no budget
-  double burst = 1;       // events the site may send at once above its rate (at least 1)
+  double burst = 1;       // events the site may send at once above its rate (at least 1); one
+                          // beacon of more events passes when the site's bucket is full
 };
 
 // What happens to a beacon over its site's budget.
@@ -55,7 +56,9 @@ class SiteBudgets {
               const SiteBudgets* previous = nullptr);
 
   // Takes `n` events' worth from `site_id`'s budget at `now_ns` (CLOCK_MONOTONIC), all or
-  // none; true when taken. A site outside the registry, or no budget configured: true.
+  // none; true when taken. More than the burst is taken from a full bucket only, which it runs
+  // into debt (later takes wait until the rate has paid it back). A site outside the
+  // registry, or no budget configured: true.
   bool Take(uint32_t site_id, uint32_t n, int64_t now_ns);
   // Gives back `n` events' worth that Take took (a beacon refused for another site's budget).
   void Return(uint32_t site_id, uint32_t n);

@@ -26,8 +26,9 @@ uint32_t TakeEach(SiteBudgets& budgets, uint32_t site, uint32_t n, int64_t now_n
 TEST(SiteBudgetsTest, TakesTheBurstThenTheRate) {
   SiteBudgets budgets(kSites, {{100, 10}, {}});
   const int64_t t0 = 5 * kSecond;
-  EXPECT_FALSE(budgets.Take(1, 11, t0));  // more than the burst at once: none
-  EXPECT_EQ(TakeEach(budgets, 1, 50, t0), 10u);
+  EXPECT_TRUE(budgets.Take(1, 1, t0));
+  EXPECT_FALSE(budgets.Take(1, 10, t0));  // more than is left of the burst: none
+  EXPECT_EQ(TakeEach(budgets, 1, 50, t0), 9u);
   EXPECT_EQ(TakeEach(budgets, 1, 50, t0 + kSecond / 10), 10u);  // 100 ms: 10 events
   // Site 2 has its own budget; a site outside the registry is not limited.
   EXPECT_TRUE(budgets.Take(2, 10, t0));
@@ -36,6 +37,25 @@ TEST(SiteBudgetsTest, TakesTheBurstThenTheRate) {
   EXPECT_EQ(TakeEach(budgets, 1, 50, t0 + 10 * kSecond), 10u);
   budgets.Return(1, 4);
   EXPECT_EQ(TakeEach(budgets, 1, 50, t0 + 10 * kSecond), 4u);
+}
+
+TEST(SiteBudgetsTest, ABeaconOfMoreEventsThanTheBurstPassesAnIdleBucketAndPaysItBack) {
+  // The default burst (1) at 100 events/s, and a GA /batch of 2 hits: refused forever, however
+  // idle the site, would be a 429 that no retry can get past.
+  SiteBudgets budgets(kSites, {{100, 1}, {}});
+  const std::pair<uint32_t, uint32_t> batch[] = {{1, 2}};
+  for (int64_t t = 1; t <= 5; ++t) {
+    EXPECT_EQ(budgets.Admit(batch, 0, t * 10 * kSecond), 1u) << "at " << t * 10 << " s";
+  }
+  EXPECT_EQ(budgets.dropped(1), 0u);
+  // It ran the bucket 20 ms into debt: nothing more until that is paid back, so the rate holds.
+  const int64_t t0 = 60 * kSecond;
+  ASSERT_EQ(budgets.Admit(batch, 0, t0), 1u);
+  EXPECT_EQ(TakeEach(budgets, 1, 5, t0 + kSecond / 100), 0u);
+  EXPECT_EQ(TakeEach(budgets, 1, 5, t0 + 2 * kSecond / 100), 1u);
+  // A bucket that is not full does not take more than the burst.
+  EXPECT_EQ(budgets.Admit(batch, 0, t0 + 25 * kSecond / 1000), 0u);
+  EXPECT_EQ(budgets.dropped(1), 2u);
 }
 
 TEST(SiteBudgetsTest, PerSiteBudgetsByNameOrId) {
