@@ -18,6 +18,12 @@ class UdpIngress final : public Ingress {
     relay_.Start();
     std::fprintf(stderr, "beacond: UDP relay on %s with %d workers\n",
                  config_.relay.address.c_str(), config_.workers);
+    if (relay_.receive_buffer_bytes() < config_.relay.receive_buffer_bytes) {
+      std::fprintf(stderr,
+                   "beacond: warning: [udp] receive_buffer_kb = %d, but the kernel set %d KiB "
+                   "per socket (net.core.rmem_max; raise it, or give beacond CAP_NET_ADMIN)\n",
+                   config_.relay.receive_buffer_bytes >> 10, relay_.receive_buffer_bytes() >> 10);
+    }
   }
   void Stop() override { relay_.Stop(); }
   void RegisterMetrics(host::MetricsRegistry* registry) const override {

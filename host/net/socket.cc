@@ -34,7 +34,12 @@ int BindReusePort(const std::string& who, const std::string& address, uint16_t p
   const bool stream = type == SOCK_STREAM;
   if (stream) SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1);
   SetIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1);
-  if (receive_buffer_bytes > 0) SetIntOption(fd, SOL_SOCKET, SO_RCVBUF, receive_buffer_bytes);
+  // SO_RCVBUF stops silently at net.core.rmem_max; SO_RCVBUFFORCE passes it where permitted
+  // (CAP_NET_ADMIN). ReceiveBufferBytes tells what the socket got.
+  if (receive_buffer_bytes > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_bytes,
+                                             sizeof(receive_buffer_bytes)) != 0) {
+    SetIntOption(fd, SOL_SOCKET, SO_RCVBUF, receive_buffer_bytes);
+  }
   if (bind(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0 ||
       (stream && listen(fd, SOMAXCONN) != 0)) {
     const std::string error = strerror(errno);
@@ -53,6 +58,13 @@ uint16_t BoundPort(int fd) {
     return ntohs(reinterpret_cast<const sockaddr_in6&>(storage).sin6_port);
   }
   return ntohs(reinterpret_cast<const sockaddr_in&>(storage).sin_port);
+}
+
+int ReceiveBufferBytes(int fd) {
+  int doubled = 0;
+  socklen_t size = sizeof(doubled);
+  if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &doubled, &size) != 0) return 0;
+  return doubled / 2;  // Linux reports twice the size set, for its bookkeeping overhead
 }
 
 kernels::IpAddress PeerAddress(const sockaddr_storage& peer) {

@@ -208,6 +208,8 @@ UdpRelay::UdpRelay(const UdpRelayConfig& config, std::vector<kernels::BeaconSink
                                    config_.receive_buffer_bytes);
       worker->AddSocket(fd, config_.ports[p].endpoint);
       bound_ports_[p] = BoundPort(fd);
+      const int got = ReceiveBufferBytes(fd);
+      if (receive_buffer_bytes_ == 0 || got < receive_buffer_bytes_) receive_buffer_bytes_ = got;
     }
   }
 }
@@ -274,6 +276,10 @@ void UdpRelay::RegisterMetrics(MetricsRegistry* registry, std::string prefix) co
                 source_not_allowed());
     out.Counter(prefix + "_receive_errors_total", "recvmmsg failures other than EAGAIN", {},
                 receive_errors());
+    out.Gauge(prefix + "_receive_buffer_bytes",
+              "UDP relay receive buffer per socket as the kernel set it (receive_buffer_kb, "
+              "capped at net.core.rmem_max without CAP_NET_ADMIN)",
+              {}, static_cast<double>(receive_buffer_bytes_));
     out.Counter(prefix + "_socket_drops_total",
                 "UDP relay datagrams the kernel dropped at the relay's sockets (receive buffer "
                 "full)",

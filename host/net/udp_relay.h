@@ -21,7 +21,7 @@ struct UdpRelayConfig {
   std::vector<kernels::BeaconPort> ports;  // port 0: ephemeral; bound_ports() tells which
   unsigned burst = 32;                     // datagrams per recvmmsg
   int tick_ms = 100;                       // kernels::BeaconSink::OnTick period
-  int receive_buffer_bytes = 4 << 20;      // SO_RCVBUF per socket
+  int receive_buffer_bytes = 4 << 20;      // receive buffer per socket (SO_RCVBUF[FORCE])
   // Senders whose datagrams are taken; others are dropped and counted. Empty: every sender.
   std::vector<kernels::IpPrefix> allowed_sources;
 };
@@ -50,9 +50,13 @@ class UdpRelay {
   // Dropped by the kernel at the relay's sockets, mostly for a full receive buffer (a sink
   // not admitting, or slower than the senders): the sockets' SO_MEMINFO drop counts.
   uint64_t socket_drops() const;
+  // The receive buffer each socket got (the smallest): receive_buffer_bytes, or less where the
+  // kernel capped it at net.core.rmem_max (no CAP_NET_ADMIN for SO_RCVBUFFORCE).
+  int receive_buffer_bytes() const { return receive_buffer_bytes_; }
 
   // Registers <prefix>_datagrams_total, _bytes_total, _truncated_total,
-  // _source_not_allowed_total, _receive_errors_total, _socket_drops_total.
+  // _source_not_allowed_total, _receive_errors_total, _socket_drops_total, and the gauge
+  // <prefix>_receive_buffer_bytes.
   void RegisterMetrics(MetricsRegistry* registry, std::string prefix) const;
 
  private:
@@ -60,6 +64,7 @@ class UdpRelay {
 
   UdpRelayConfig config_;
   std::vector<uint16_t> bound_ports_;
+  int receive_buffer_bytes_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
 };

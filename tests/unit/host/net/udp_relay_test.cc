@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -220,6 +221,28 @@ TEST(UdpRelayTest, DatagramsTheKernelDropsAtAFullSocketBufferAreCounted) {
   relay.Stop();
   EXPECT_GT(dropped, 0);
   EXPECT_EQ(relay.datagrams(), sink.count());
+}
+
+TEST(UdpRelayTest, TheReceiveBufferIsTheOneConfiguredOrTheCapIsReported) {
+  // Asked for more than net.core.rmem_max, where SO_RCVBUF silently stops.
+  std::ifstream rmem_max_file("/proc/sys/net/core/rmem_max");
+  int64_t rmem_max = 0;
+  ASSERT_TRUE(rmem_max_file >> rmem_max);
+  RecordingSink sink;
+  UdpRelayConfig config;
+  config.ports = {{0, kernels::Endpoint::kUdpHitBatch}};
+  config.receive_buffer_bytes = static_cast<int>(std::min<int64_t>(2 * rmem_max, 1 << 30));
+  UdpRelay relay(config, {&sink});
+  MetricsRegistry metrics;
+  relay.RegisterMetrics(&metrics, "beacond_udp");
+  const int64_t got = ScrapedValue(metrics.Scrape(), "beacond_udp_receive_buffer_bytes");
+  // Privileged (CAP_NET_ADMIN, as the tests run): SO_RCVBUFFORCE gets the size asked.
+  // Otherwise the gauge tells the size the kernel allowed.
+  if (geteuid() == 0) {
+    EXPECT_EQ(got, config.receive_buffer_bytes) << metrics.Scrape();
+  } else {
+    EXPECT_EQ(got, rmem_max) << metrics.Scrape();
+  }
 }
 
 TEST(UdpRelayTest, SendersOutsideAllowedSourcesAreDroppedAndCounted) {
