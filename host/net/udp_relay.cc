@@ -22,6 +22,8 @@ namespace {
 using kernels::Bump;
 
 constexpr size_t kDatagramBytes = 65536;
+// Less than any datagram costs a socket's receive buffer (its skb's truesize, > 512 bytes).
+constexpr uint64_t kMinDatagramCharge = 256;
 
 }  // namespace
 
@@ -84,6 +86,7 @@ class UdpRelay::Worker {
           Receive(sockets_[static_cast<size_t>(index)]);
         }
       }
+      if (stop && sink_->Admitting()) Drain();
       beacons_.Deliver();
       if (stop) break;
       if (now >= next_tick) {
@@ -135,8 +138,26 @@ class UdpRelay::Worker {
     }
   }
 
+  // At the stop: the datagrams the sockets hold were sent to beacond and would go, uncounted,
+  // with the sockets; each socket is read until it is found empty, or for at most what its
+  // buffer can hold (the smallest datagram costs it more than kMinDatagramCharge bytes) while
+  // senders keep it full.
+  void Drain() {
+    for (const Socket& socket : sockets_) {
+      const uint64_t most =
+          uint64_t{static_cast<unsigned>(ReceiveBufferBytes(socket.fd))} * 2 / kMinDatagramCharge +
+          config_.burst;
+      for (uint64_t taken = 0; taken < most;) {
+        const unsigned n = Receive(socket);
+        taken += n;
+        if (n < config_.burst) break;
+      }
+    }
+  }
+
   // One recvmmsg burst per ready socket and round, so that one busy port cannot starve another.
-  void Receive(const Socket& socket) {
+  // Returns the datagrams received.
+  unsigned Receive(const Socket& socket) {
     for (unsigned i = 0; i < config_.burst; ++i) {
       messages_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       messages_[i].msg_hdr.msg_flags = 0;
@@ -144,7 +165,7 @@ class UdpRelay::Worker {
     const int n = recvmmsg(socket.fd, messages_.data(), config_.burst, MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) Bump(receive_errors_, 1);
-      return;
+      return 0;
     }
     uint64_t bytes = 0;
     uint64_t truncated = 0;
@@ -168,6 +189,7 @@ class UdpRelay::Worker {
     Bump(bytes_, bytes);
     Bump(truncated_, truncated);
     Bump(source_not_allowed_, refused);
+    return static_cast<unsigned>(n);
   }
 
   const UdpRelayConfig& config_;

@@ -36,7 +36,9 @@ class UdpRelay {
   UdpRelay& operator=(const UdpRelay&) = delete;
 
   void Start();
-  // Stops the workers; each hands its pending batch and a final OnTick to its sink first.
+  // Stops the workers. Each first reads the datagrams its sockets hold (while its sink admits;
+  // at most a full buffer's worth per socket while senders keep it full), then hands its
+  // pending batch and a final OnTick to its sink.
   void Stop();
 
   // The bound port of each configured beacon port, in config order.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -243,6 +244,51 @@ TEST(UdpRelayTest, TheReceiveBufferIsTheOneConfiguredOrTheCapIsReported) {
   } else {
     EXPECT_EQ(got, rmem_max) << metrics.Scrape();
   }
+}
+
+// A sink whose first OnBatch blocks until released.
+class BlockingSink : public RecordingSink {
+ public:
+  void OnBatch(kernels::RawBatch& batch) override {
+    RecordingSink::OnBatch(batch);
+    std::unique_lock lock(gate_mu);
+    entered = true;
+    gate.notify_all();
+    gate.wait(lock, [this] { return released; });
+  }
+  void Release() {
+    std::lock_guard lock(gate_mu);
+    released = true;
+    gate.notify_all();
+  }
+  bool WaitEntered() {
+    std::unique_lock lock(gate_mu);
+    return gate.wait_for(lock, std::chrono::seconds(10), [this] { return entered; });
+  }
+
+ private:
+  std::mutex gate_mu;
+  std::condition_variable gate;
+  bool entered = false;
+  bool released = false;
+};
+
+TEST(UdpRelayTest, AStopDeliversTheDatagramsTheSocketsHold) {
+  BlockingSink sink;
+  UdpRelayConfig config;
+  config.ports = {{0, kernels::Endpoint::kUdpHitBatch}};
+  UdpRelay relay(config, {&sink});
+  relay.Start();
+  Send(AF_INET, relay.bound_ports()[0], "first");
+  ASSERT_TRUE(sink.WaitEntered());
+  // While the worker is held in OnBatch, 300 datagrams reach its socket; then the stop.
+  for (int i = 0; i < 300; ++i) Send(AF_INET, relay.bound_ports()[0], "hit " + std::to_string(i));
+  std::thread stop([&] { relay.Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the stop's wake-up is sent
+  sink.Release();
+  stop.join();
+  EXPECT_EQ(sink.count(), 301u);
+  EXPECT_EQ(relay.datagrams(), 301u);
 }
 
 TEST(UdpRelayTest, SendersOutsideAllowedSourcesAreDroppedAndCounted) {
