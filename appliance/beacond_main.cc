@@ -205,8 +205,10 @@ std::unique_ptr<host::WatermarkStore> OpenWatermarks(const Config& config, host:
   const size_t shards = std::max<size_t>(1, config.forwarder.shards.size());
   // Coalesced: one file write (two fsyncs) per worker per 100 ms at most, not per insert.
   auto store = std::make_unique<host::WatermarkStore>(fs, dir, shards, /*coalesce_ms=*/100);
-  if (const int error = store->Load(); error != 0) {
-    throw std::runtime_error("watermarks in " + dir + ": " + std::strerror(error));
+  std::string detail;
+  if (const int error = store->Load(&detail); error != 0) {
+    throw std::runtime_error("watermarks in " + dir + ": " +
+                             (detail.empty() ? std::strerror(error) : detail));
   }
   return store;
 }

@@ -22,6 +22,21 @@ void Put(uint64_t value, size_t bytes, std::string* out) {
   for (size_t i = 0; i < bytes; ++i) out->push_back(static_cast<char>((value >> (8 * i)) & 0xff));
 }
 
+// Why a file of `shards.size()` shards cannot be read for `now` shards, and what to do.
+std::string ShardCountChange(uint32_t worker, const std::vector<ShardWatermark>& shards,
+                             size_t now) {
+  std::string marks;
+  for (const ShardWatermark& s : shards) {
+    marks +=
+        (marks.empty() ? "" : ", ") + std::to_string(s.site) + "/" + std::to_string(s.breakdown);
+  }
+  return "worker " + std::to_string(worker) + "'s watermarks were written for " +
+         std::to_string(shards.size()) + " shards, not " + std::to_string(now) +
+         ", and those shards acknowledged different archive ranges (site/breakdown: " + marks +
+         "); a replay with the new shard list would count rows twice or lose them: start with "
+         "the old [clickhouse] shards until the node drains (exit 0), then change them";
+}
+
 }  // namespace
 
 WatermarkStore::WatermarkStore(FileSystem& fs, std::string dir, size_t shards, int coalesce_ms)
@@ -64,7 +79,7 @@ bool WatermarkStore::Decode(std::string_view bytes, std::vector<ShardWatermark>*
   return true;
 }
 
-int WatermarkStore::Load() {
+int WatermarkStore::Load(std::string* detail) {
   std::vector<DirEntry> entries;
   if (const int error = fs_.List(dir_, &entries); error != 0) return error;
   std::lock_guard lock(mu_);
@@ -80,12 +95,13 @@ int WatermarkStore::Load() {
     std::vector<ShardWatermark> shards;
     if (!Decode(bytes, &shards)) return EINVAL;
     if (shards.size() != shards_) {
-      ShardWatermark least = shards.front();
+      const ShardWatermark first = shards.front();
       for (const ShardWatermark& s : shards) {
-        least.site = std::min(least.site, s.site);
-        least.breakdown = std::min(least.breakdown, s.breakdown);
+        if (s.site == first.site && s.breakdown == first.breakdown) continue;
+        if (detail != nullptr) *detail = ShardCountChange(worker, shards, shards_);
+        return ESTALE;
       }
-      shards.assign(shards_, least);
+      shards.assign(shards_, first);
     }
     workers_[worker] = std::move(shards);
   }

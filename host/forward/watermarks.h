@@ -30,10 +30,16 @@ class WatermarkStore {
   // every Advance); WriteDirty writes the rest.
   WatermarkStore(FileSystem& fs, std::string dir, size_t shards, int coalesce_ms = 0);
 
-  // Reads every worker's file in `dir`. A file of another shard count gives each shard the
-  // minimum it holds (the safe side: more is replayed). 0, or an errno (EINVAL: a file whose
-  // magic, length or CRC is wrong; the store then holds the files read before it).
-  int Load();
+  // Reads every worker's file in `dir`. A file of another shard count (`[clickhouse] shards`
+  // resized) is taken only when all its shards hold the same watermarks, which every shard
+  // then gets. 0, or an errno, and then the store holds the files read before it: EINVAL, a
+  // file whose magic, length or CRC is wrong; ESTALE, a file of another shard count whose
+  // shards acknowledged different ranges (`detail`, when given, says which and what to do).
+  // Such a file has no safe reading: the sites of a range some shards acknowledged now hash
+  // to other shards, so a replay from the lowest watermark sends rows those shards hold again
+  // in batches of other contents, which no deduplication drops, and one from the highest
+  // skips the rows the lagging shards never took.
+  int Load(std::string* detail = nullptr);
   // Whether `worker` has watermarks (a file, or a Set).
   bool Has(uint32_t worker) const;
   // The worker's watermark of every shard (zeros when it has none).

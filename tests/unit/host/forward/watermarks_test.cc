@@ -1,6 +1,6 @@
 // WatermarkStore on real files: the file survives a crash at every sync point of a write as the
 // old watermarks or the new ones, never a mix; damage is refused; the replay start is the
-// lowest breakdown watermark; a shard count change keeps the safe side.
+// lowest breakdown watermark; a shard count change is taken only while the shards agree.
 #include "host/forward/watermarks.h"
 
 #include <gtest/gtest.h>
@@ -98,7 +98,7 @@ TEST_F(WatermarksTest, ACrashAtEverySyncPointLeavesTheOldOrTheNewFile) {
   }
 }
 
-TEST_F(WatermarksTest, RefusesDamageAndKeepsTheSafeSideOfAShardCountChange) {
+TEST_F(WatermarksTest, RefusesDamageAndAShardCountChangeWhileTheShardsDisagree) {
   std::vector<ShardWatermark> shards = {{50, 30}, {60, 40}, {70, 35}};
   std::string bytes = WatermarkStore::Encode(shards);
   std::vector<ShardWatermark> decoded;
@@ -111,11 +111,24 @@ TEST_F(WatermarksTest, RefusesDamageAndKeepsTheSafeSideOfAShardCountChange) {
   }
   EXPECT_FALSE(WatermarkStore::Decode(bytes.substr(0, bytes.size() - 1), &decoded));
   ASSERT_EQ(WriteFileAtomically(posix_, dir_, WatermarkStore::FileName(1), bytes), 0);
+  // Three shards that acknowledged different ranges: no reading of them fits two shards.
   WatermarkStore two_shards(posix_, dir_, 2);
-  ASSERT_EQ(two_shards.Load(), 0);
-  for (const ShardWatermark& mark : two_shards.Get(1)) {
-    EXPECT_EQ(mark.site, 50u);
-    EXPECT_EQ(mark.breakdown, 30u);
+  std::string detail;
+  EXPECT_EQ(two_shards.Load(&detail), ESTALE);
+  EXPECT_FALSE(two_shards.Has(1));
+  EXPECT_NE(detail.find("worker 1's watermarks were written for 3 shards, not 2"),
+            std::string::npos)
+      << detail;
+  EXPECT_NE(detail.find("50/30, 60/40, 70/35"), std::string::npos) << detail;
+  // Once they agree (the node drained), every shard of the new count takes their watermarks.
+  const std::string agreed = WatermarkStore::Encode({{70, 40}, {70, 40}, {70, 40}});
+  ASSERT_EQ(WriteFileAtomically(posix_, dir_, WatermarkStore::FileName(1), agreed), 0);
+  WatermarkStore resized(posix_, dir_, 2);
+  ASSERT_EQ(resized.Load(), 0);
+  ASSERT_EQ(resized.Get(1).size(), 2u);
+  for (const ShardWatermark& mark : resized.Get(1)) {
+    EXPECT_EQ(mark.site, 70u);
+    EXPECT_EQ(mark.breakdown, 40u);
   }
   bytes[bytes.size() - 1] ^= 1;
   ASSERT_EQ(WriteFileAtomically(posix_, dir_, WatermarkStore::FileName(2), bytes), 0);
