@@ -150,6 +150,7 @@ struct Forwarder::Batch {
   bool site_done = false;      // site_data acknowledged; a retry resends only breakdown_data
   bool spooled = false;        // this batch is the head record of the shard's spool
   bool inherited = false;      // read from a record an earlier run (or beaconctl) left
+  bool spool_refused = false;  // counted in spool_refusals (once, however often refused)
 
   // Tags spool records of this layout (rows carrying uniqHLL12 states and a batch_id, for
   // site_minutes and breakdown_minutes, with the archive range). "BNBRDK03", the same without
@@ -271,7 +272,8 @@ struct Forwarder::Shard {
     out.Counter(prefix + "_spooled_batches_total", "Batches written to the shard's spool.",
                 {{"shard", label}}, load(spooled_batches));
     out.Counter(prefix + "_spool_refusals_total",
-                "Batches the spool could not take (full or failing); kept in memory.",
+                "Batches the spool could not take (full or failing), each counted once; kept in "
+                "memory.",
                 {{"shard", label}}, load(spool_refusals));
     out.Counter(prefix + "_spool_torn_total",
                 "Spool records found cut short (a write that never completed), set aside.",
@@ -771,13 +773,13 @@ void Forwarder::SpoolInbox(Shard& shard) {
       continue;
     }
     // Full (or failing): the batch stays in memory, where max_pending_bytes bounds it and
-    // Offer refusing is the backpressure the workers see.
-    shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
+    // Offer refusing is the backpressure the workers see; so do the newer ones behind it.
     if (result == SpoolAppend::kIoError) {
       std::fprintf(stderr, "forwarder: shard %u: %s\n", shard.number, error.c_str());
     }
     std::lock_guard lock(mu_);
     shard.inbox.push_front(std::move(batch));
+    for (Batch& kept : shard.inbox) CountSpoolRefusal(shard, kept);
     return;
   }
 }
@@ -949,10 +951,17 @@ void Forwarder::SpoolFailedBatch(Shard& shard) {
     std::lock_guard lock(mu_);  // ledger() reads it
     shard.current->spooled = true;
   } else {
-    shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
+    CountSpoolRefusal(shard, *shard.current);
     std::fprintf(stderr, "forwarder: shard %u: %s\n", shard.number, error.c_str());
   }
   shard.MirrorSpool();
+}
+
+void Forwarder::CountSpoolRefusal(Shard& shard, Batch& batch) {
+  // A batch waits in memory through every retry of its shard: it counts once.
+  if (batch.spool_refused) return;
+  batch.spool_refused = true;
+  shard.spool_refusals.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Forwarder::ScheduleRetry(Shard& shard, std::mt19937_64& jitter) {

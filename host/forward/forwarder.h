@@ -160,6 +160,9 @@ class Forwarder {
   // done (e.g. durable watermarks) belongs here.
   void Release(Shard& shard);
   void SpoolFailedBatch(Shard& shard);  // the current batch failed: make it the spool's head
+  // The spool could not take `batch` (full or failing), so it stays in memory: counts it in
+  // spool_refusals_total unless it was counted already.
+  static void CountSpoolRefusal(Shard& shard, Batch& batch);
   void ScheduleRetry(Shard& shard, std::mt19937_64& jitter);
   struct SendFailure {
     std::string text;        // the table, the last replica tried and ClickHouse's answer

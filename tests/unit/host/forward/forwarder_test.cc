@@ -794,8 +794,12 @@ TEST(ForwarderTest, ABatchTheSpoolRefusedNeverTakesTheHeadOfANewerOne) {
   ASSERT_GE(Sample(registry, "f_spool_refusals_total{shard=\"1\"}"), 1);
   kernels::EpochRows newer = WorkerOneEpoch(0);
   ASSERT_TRUE(forwarder.Offer(newer));
-  const double refused = Sample(registry, "f_spool_refusals_total{shard=\"1\"}");
-  WaitUntil([&] { return Sample(registry, "f_spool_refusals_total{shard=\"1\"}") >= refused + 2; });
+  // Two more failures of the older batch while the newer one waits (a refused batch counts
+  // once in spool_refusals_total).
+  const auto failures = [&] { return Sample(registry, "f_inserts_total{result=\"failed\"}"); };
+  const double failures_before = failures();
+  WaitUntil([&] { return failures() >= failures_before + 2; });
+  EXPECT_EQ(Sample(registry, "f_spool_refusals_total{shard=\"1\"}"), 1);
   // The disk works again: the older batch is spooled at its next failure, the newer behind it.
   std::filesystem::create_directory(dir + "/shard-1");
   WaitUntil([&] { return forwarder.spooled_records() >= 2; });
@@ -843,9 +847,13 @@ TEST(ForwarderTest, ABatchTheSpoolRefusedIsSpooledBeforeNewerOnes) {
     WaitUntil([&] { return refusals() >= 1; });
     kernels::EpochRows newer = Ranged(WorkerOneEpoch(0), 11, 20);
     ASSERT_TRUE(forwarder.Offer(newer));
-    const double refused = refusals();
-    WaitUntil([&] { return refusals() >= refused + 2; });
-    ASSERT_GE(refusals(), refused + 2);
+    // Two more failures of the older batch while the newer one waits; each refused batch
+    // counts once.
+    const auto failures = [&] { return Sample(registry, "f_inserts_total{result=\"failed\"}"); };
+    const double failures_before = failures();
+    WaitUntil([&] { return failures() >= failures_before + 2; });
+    ASSERT_GE(failures(), failures_before + 2);
+    EXPECT_EQ(refusals(), 1);
     std::filesystem::create_directory(config.spool_dir + "/shard-1");  // the disk works again
     WaitUntil([&] { return forwarder.spooled_records() >= 1; });
     const double failed = Sample(registry, "f_inserts_total{result=\"failed\"}");

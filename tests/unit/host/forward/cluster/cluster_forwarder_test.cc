@@ -186,6 +186,16 @@ class TempDir {
   std::string path_;
 };
 
+// The config of `database`, its schema applied, spooling into `spool` up to `spool_max_bytes`.
+ForwarderConfig SpoolingConfig(const std::string& database, const TempDir& spool,
+                               int flush_interval_ms, uint64_t spool_max_bytes) {
+  ApplySchema(database);
+  ForwarderConfig config = ClusterConfig(database, flush_interval_ms);
+  config.spool_dir = spool.path();
+  config.spool_max_bytes = spool_max_bytes;
+  return config;
+}
+
 template <typename Predicate>
 bool WaitUntil(Predicate done, milliseconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -408,12 +418,9 @@ TEST(ClusterForwarderTest, AStoppedShardSpoolsThenDrainsWithoutLossOrDuplicates)
 
 TEST(ClusterForwarderTest, AFullSpoolPushesBackOnTheWorkersAndNothingAcceptedIsLost) {
   const std::string db = "backpressure_cluster";
-  ApplySchema(db);
   TempDir spool;
-  ForwarderConfig config = ClusterConfig(db, 100);
-  config.spool_dir = spool.path();
-  config.spool_max_bytes = 4096;     // about two of shard 2's batches
-  config.max_pending_bytes = 16384;  // a few epochs in memory
+  ForwarderConfig config = SpoolingConfig(db, spool, 100, 4096);  // about two of shard 2's batches
+  config.max_pending_bytes = 16384;                               // a few epochs in memory
   MetricsRegistry metrics;
   Forwarder forwarder(config);
   forwarder.RegisterMetrics(&metrics, "fwd");
@@ -441,6 +448,40 @@ TEST(ClusterForwarderTest, AFullSpoolPushesBackOnTheWorkersAndNothingAcceptedIsL
   // Accepted epochs all landed, once; refused ones were never taken (the worker keeps them).
   EXPECT_EQ(forwarder.acknowledged_events(), accepted * (kSites * (kSites + 1) / 2 + kSites));
   ExpectTotals(Landed(LocalCluster::Shared().url(1, 1), db), Expected(accepted));
+}
+
+// While a shard is down and its spool full, the batches it cannot take wait in memory, and
+// spool_refusals_total ("batches the spool could not take") counts each of them once, not
+// again at every retry of the shard while they wait.
+TEST(ClusterForwarderTest, SpoolRefusalsCountEachBatchOnce) {
+  const std::string db = "refusals_cluster";
+  TempDir spool;
+  // The first batch only: a spool always takes one.
+  ForwarderConfig config = SpoolingConfig(db, spool, 50, 1);
+  MetricsRegistry metrics;
+  Forwarder forwarder(config);
+  forwarder.RegisterMetrics(&metrics, "fwd");
+  LocalCluster::Shared().StopServer(2, 1);
+  LocalCluster::Shared().StopServer(2, 2);
+  forwarder.Start();
+  for (uint64_t seq = 0; seq < 4; ++seq) {
+    kernels::EpochRows rows = Epoch(seq);
+    ASSERT_TRUE(forwarder.Offer(rows));
+  }
+  const auto failed = [&] {
+    return Sample(metrics, "fwd_shard_inserts_total{shard=\"2\",result=\"failed\"}");
+  };
+  const auto refusals = [&] { return Sample(metrics, "fwd_spool_refusals_total{shard=\"2\"}"); };
+  ASSERT_TRUE(WaitUntil([&] { return refusals() >= 3; }, milliseconds(10'000)));
+  const double failed_then = failed();
+  // The shard is retried several times more while the three batches wait in memory.
+  ASSERT_TRUE(WaitUntil([&] { return failed() >= failed_then + 10; }, milliseconds(30'000)));
+  EXPECT_EQ(Sample(metrics, "fwd_spooled_batches_total{shard=\"2\"}"), 1);
+  EXPECT_EQ(refusals(), 3);
+  LocalCluster::Shared().StartServer(2, 1);
+  LocalCluster::Shared().StartServer(2, 2);
+  ASSERT_TRUE(forwarder.Drain(milliseconds(60'000)));
+  ExpectTotals(Landed(LocalCluster::Shared().url(1, 1), db), Expected(4));
 }
 
 // Epoch(seq) as worker 0's archive holds it: records seq * 10 + 1 .. seq * 10 + 10, cut.
