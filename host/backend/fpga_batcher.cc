@@ -95,6 +95,20 @@ void FpgaBatcher::Start(Job& job) {
     job.device_released = true;
     return;
   }
+  // Late reports of runs that timed out give their buffers back first.
+  while (abandoned_.size() >= config_.max_in_flight) {
+    const auto finished = device_->Wait(std::chrono::microseconds(0));
+    if (!finished) break;
+    Finished(*finished);
+  }
+  if (abandoned_.size() >= config_.max_in_flight) {
+    // The device still holds max_in_flight runs that timed out (a wedged card): a new run
+    // would only hold another buffer until it reports. Decoded on the host, as a timeout.
+    job.state = State::kFailed;
+    job.reason = FpgaFallback::kTimeout;
+    job.device_released = true;
+    return;
+  }
   runs_.fetch_add(1, std::memory_order_relaxed);
   card_bytes_.fetch_add(job.buffers->in_words * kernels::kCardWordBytes, std::memory_order_relaxed);
   if (device_->Start(job.id, job.buffers.get())) {

@@ -3,7 +3,9 @@
 // deadline (<= 1 ms), several runs in flight, results delivered in the order the batches were
 // added. A run the device refuses, reports failed, does not finish within the run timeout, or
 // whose records are malformed is decoded on the host's byte kernels instead and counted per
-// reason: every batch is delivered exactly once, card or not.
+// reason: every batch is delivered exactly once, card or not. The device keeps the buffers of a
+// run that timed out until it reports it; while it keeps max_in_flight of them, no run is
+// started (the batches fall back as timeouts), so a hung card does not grow the memory.
 #pragma once
 
 #include <array>

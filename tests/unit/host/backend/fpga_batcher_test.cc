@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -38,6 +39,7 @@ class FaultyDevice final : public FpgaDevice {
   bool Start(uint64_t run, CardBuffers* buffers) override {
     const Fault fault = plan_.empty() ? Fault::kNone : plan_[started_ % plan_.size()];
     ++started_;
+    buffers_.insert(buffers);
     if (fault == Fault::kRefuse) return false;
     csim_.Start(run, buffers);
     csim_.Wait(std::chrono::microseconds(0));
@@ -62,6 +64,9 @@ class FaultyDevice final : public FpgaDevice {
     return f;
   }
 
+  // The card works again: the runs started from now on finish.
+  void Heal() { plan_.clear(); }
+
   // The runs that never finished report now, long after they timed out.
   void ReportHungRuns() {
     for (const uint64_t run : hung_) ready_.push_back({run, true});
@@ -70,6 +75,8 @@ class FaultyDevice final : public FpgaDevice {
 
   size_t max_outstanding() const { return max_outstanding_; }
   uint64_t started() const { return started_; }
+  // The distinct buffers the batcher ever gave the device: what it has allocated for runs.
+  size_t distinct_buffers() const { return buffers_.size(); }
 
  private:
   std::vector<Fault> plan_;
@@ -80,6 +87,7 @@ class FaultyDevice final : public FpgaDevice {
   std::vector<uint64_t> hung_;
   size_t max_outstanding_ = 0;
   uint64_t started_ = 0;
+  std::set<const CardBuffers*> buffers_;
 };
 
 constexpr uint64_t kVisitorKey = 0x5eed'1234'abcd'0042;
@@ -182,6 +190,54 @@ TEST_F(FpgaBatcherTest, FaultsFallBackWithNothingLostOrDoubled) {
   EXPECT_GT(fallbacks_[static_cast<size_t>(FpgaFallback::kDeviceError)], 0u);
   EXPECT_GT(fallbacks_[static_cast<size_t>(FpgaFallback::kTimeout)], 0u);
   EXPECT_GT(fallbacks_[static_cast<size_t>(FpgaFallback::kBadRecords)], 0u);
+}
+
+// A card that stops finishing runs (a wedged kernel) must not make the batcher allocate new
+// buffers for every run it gives it: the buffers of runs that timed out stay with the device
+// until it reports them, so once it holds max_in_flight of them, batches decode on the host
+// (counted as timeouts) without a run; once it reports them, the card takes runs again.
+TEST_F(FpgaBatcherTest, AHungCardDoesNotGrowTheBuffers) {
+  constexpr size_t kMaxInFlight = 2;
+  FaultyDevice device({Fault::kHang}, 1, 5);
+  size_t delivered = 0;
+  FpgaBatcher batcher(&device,
+                      {.buffer_bytes = 0,
+                       .deadline = std::chrono::microseconds(0),
+                       .max_in_flight = kMaxInFlight,
+                       .run_timeout = std::chrono::milliseconds(2)},
+                      &simd_, [&](const kernels::RawBatch& raw, const kernels::EventBatch& events) {
+                        ASSERT_EQ(SequenceOf(raw), delivered) << "delivered out of order";
+                        EXPECT_TRUE(events == expected_[delivered]) << "batch " << delivered;
+                        ++delivered;
+                      });
+  constexpr size_t kWhileHung = 60;
+  ASSERT_GT(batches_.size(), kWhileHung + 20);
+  size_t added = 0;
+  for (; added < kWhileHung; ++added) {
+    kernels::RawBatch raw = batches_[added];
+    batcher.Add(raw, Context(nullptr, &rejects_));
+  }
+  batcher.Flush();
+  EXPECT_EQ(delivered, kWhileHung);
+  // The device holds the buffers of the runs it never reported, fewer than 2 x max_in_flight
+  // of them (some may have started just before the others timed out); the batcher reuses the
+  // rest, at most max_in_flight + 1 more.
+  EXPECT_LE(device.distinct_buffers(), 3 * kMaxInFlight);
+  EXPECT_EQ(batcher.fallbacks(FpgaFallback::kTimeout), kWhileHung);
+  const uint64_t started_while_hung = device.started();
+  EXPECT_LE(started_while_hung, 2 * kMaxInFlight);
+
+  // The card reports its runs at last: the next batches run on it again.
+  device.Heal();
+  device.ReportHungRuns();
+  for (; added < kWhileHung + 20; ++added) {
+    kernels::RawBatch raw = batches_[added];
+    batcher.Add(raw, Context(nullptr, &rejects_));
+  }
+  batcher.Flush();
+  EXPECT_EQ(delivered, added);
+  EXPECT_GT(device.started(), started_while_hung);
+  EXPECT_EQ(batcher.fallbacks(FpgaFallback::kTimeout), kWhileHung);
 }
 
 TEST_F(FpgaBatcherTest, TheDeadlineStartsAPartlyFilledBuffer) {
