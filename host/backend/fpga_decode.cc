@@ -89,6 +89,10 @@ bool ReadHit(const CardWord& w, const char* decoded, size_t decoded_bytes, CardH
   }
   hit->non_interaction = (Field(w, kernels::kRecordFlags, 1) & 1) != 0;
   hit->queue_time_ms = static_cast<int64_t>(Field(w, kernels::kRecordQueueTime, 4));
+  // A hit the card passed has a queue time within the limit (the host applies it).
+  if (hit->post == kernels::kCardOk && hit->queue_time_ms > kernels::kGaMaxQueueTimeMs) {
+    return false;
+  }
   const uint64_t start = Field(w, kernels::kRecordDecodedStart, 4);
   for (int s = 0; s < kernels::kSpanCount; ++s) {
     const uint64_t offset = start + Field(w, kernels::kRecordSpans + 4 * s, 2);
@@ -214,6 +218,31 @@ std::optional<RejectReason> FinishRelay(const CardRelay& relay, const kernels::B
   return kernels::DecodeRelayedRequest(line, datagram, ctx, events);
 }
 
+// False when `end` is not the end record a run gives a GA beacon of `endpoint` whose
+// `payload_bytes` yielded `hits` hit records: /collect has one hit; a /batch's lines (each at
+// least a byte) are hits (at most 20), all too large, or hits then too many; no line is empty.
+bool EndValid(const CardWord& end, uint64_t hits, kernels::Endpoint endpoint,
+              size_t payload_bytes) {
+  if (Field(end, kernels::kRecordKind, 1) != kernels::kCardRecordBeaconEnd ||
+      Field(end, kernels::kRecordHits, 4) != hits) {
+    return false;
+  }
+  const uint64_t too_large = Field(end, kernels::kRecordBatchTooLarge, 4);
+  const uint64_t too_many = Field(end, kernels::kRecordTooManyHits, 4);
+  const uint64_t empty = Field(end, kernels::kRecordEmptyPayload, 1);
+  if (endpoint == kernels::Endpoint::kGaCollect) {
+    return hits == 1 && too_large == 0 && too_many == 0 && empty == 0;
+  }
+  const uint64_t lines = hits + too_large + too_many;
+  if (too_large != 0 &&
+      (hits != 0 || too_many != 0 || payload_bytes <= kernels::kGaMaxBatchBytes)) {
+    return false;
+  }
+  if (too_many != 0 && hits != kernels::kGaMaxBatchHits) return false;
+  return hits <= kernels::kGaMaxBatchHits && lines <= payload_bytes &&
+         empty == (lines == 0 ? 1 : 0);
+}
+
 void AddCount(const kernels::DecodeContext& ctx, RejectReason reason, uint64_t n) {
   if (n != 0) ctx.rejects->Add(reason, n);
 }
@@ -307,8 +336,7 @@ bool CardResults::Valid(const kernels::RawBatch& raw) const {
     CardHit hit;
     uint64_t hits = 0;
     for (; r < count && ReadHit(records[r], decoded_.data(), decoded_.size(), &hit); ++r) ++hits;
-    if (r >= count || Field(records[r], kernels::kRecordKind, 1) != kernels::kCardRecordBeaconEnd ||
-        Field(records[r], kernels::kRecordHits, 4) != hits) {
+    if (r >= count || !EndValid(records[r], hits, raw.endpoint(i), raw.payload(i).size())) {
       return false;
     }
     ++r;

@@ -72,7 +72,8 @@ class CardResults {
   // Decodes `raw` (the next batch appended to the run): its card beacons from the records, the
   // others with ctx's byte kernels, rows appended to `events` and rejects counted in ctx.rejects
   // exactly as kernels::DecodeBatch does. False, adding nothing, when the batch's records are
-  // malformed (a card fault): the caller decodes the batch another way.
+  // malformed or hold values no run gives (a card fault: a count or queue time out of range):
+  // the caller decodes the batch another way.
   bool Decode(const kernels::RawBatch& raw, const kernels::DecodeContext& ctx,
               kernels::EventBatch* events);
 

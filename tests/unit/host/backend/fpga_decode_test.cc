@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,11 @@ kernels::RawBatch Batch(const std::vector<Input>& inputs, size_t begin, size_t* 
   return raw;
 }
 
-Decoded Decode(const kernels::SiteRegistry& sites, const kernels::RawBatch& raw, Path path) {
+// `corrupt`, when given, changes the card's records before the host reads them (a failing
+// card), and *card_ok is then CardResults::Decode's answer.
+Decoded Decode(const kernels::SiteRegistry& sites, const kernels::RawBatch& raw, Path path,
+               const std::function<void(kernels::CardWord* records)>& corrupt = {},
+               bool* card_ok = nullptr) {
   Decoded out;
   kernels::RejectCounters rejects;
   const kernels::ByteKernels simd = kernels::SimdByteKernels();
@@ -68,8 +73,14 @@ Decoded Decode(const kernels::SiteRegistry& sites, const kernels::RawBatch& raw,
     EXPECT_TRUE(device.Start(1, &buffers));
     const auto finished = device.Wait(std::chrono::microseconds(0));
     EXPECT_TRUE(finished.has_value() && finished->ok);
+    if (corrupt) corrupt(buffers.records.data());
     CardResults results(buffers);
-    EXPECT_TRUE(results.Decode(raw, ctx, &out.events));
+    const bool ok = results.Decode(raw, ctx, &out.events);
+    if (card_ok != nullptr) {
+      *card_ok = ok;
+    } else {
+      EXPECT_TRUE(ok);
+    }
   } else {
     kernels::DecodeBatch(raw, ctx, &out.events);
   }
@@ -149,6 +160,37 @@ TEST_F(FpgaDecodeTest, SeededRandomMutations) {
   const Totals totals = ExpectCardIdentical(sites_, mutants);
   EXPECT_GT(totals.rows, 500u);
   EXPECT_GT(totals.rejects, 500u);
+}
+
+// A u32 field of a record.
+void SetField(kernels::CardWord& w, int byte, uint32_t value) {
+  w.range(8 * (byte + 4) - 1, 8 * byte) = value;
+}
+
+// Records whose values no card run can give are refused (the batch then decodes on the host,
+// FpgaBatcher) before anything is counted or appended: a count field that would add billions of
+// rejects, a queue time past the protocol's limit (a row days away from its beacon's minute).
+TEST_F(FpgaDecodeTest, RecordsNoRunCanGiveAreRefused) {
+  const std::string hit = "v=1&tid=G-ANY1&cid=1.2&t=pageview&dl=https%3A%2F%2Fany.example%2Fa";
+  kernels::RawBatch raw;
+  ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit + "&qt=5",
+                      kernels::decode_inputs::kBrowserUa, kernels::IpAddress::FromV4(1), kNowMs));
+  ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaBatch, kernels::IngressKind::kHttp, hit + "\n" + hit,
+                      kernels::decode_inputs::kBrowserUa, kernels::IpAddress::FromV4(2), kNowMs));
+  // Records: the /collect's hit and end, the /batch's two hits and end.
+  ASSERT_EQ(Decode(sites_, raw, Path::kCard).events.size(), 3u);
+  const std::vector<std::pair<const char*, std::function<void(kernels::CardWord*)>>> faults = {
+      {"a count of billions",
+       [](kernels::CardWord* r) { SetField(r[4], kernels::kRecordTooManyHits, 0xFFFF'FFFF); }},
+      {"a queue time past the limit",
+       [](kernels::CardWord* r) { SetField(r[0], kernels::kRecordQueueTime, 0xFFFF'FFFF); }},
+  };
+  for (const auto& [what, corrupt] : faults) {
+    bool ok = true;
+    const Decoded out = Decode(sites_, raw, Path::kCard, corrupt, &ok);
+    EXPECT_FALSE(ok) << what;
+    EXPECT_TRUE(out == Decoded{}) << what << ": counted or appended before the refusal";
+  }
 }
 
 }  // namespace
