@@ -116,30 +116,42 @@ bool XrtDevice::Start(uint64_t run, CardBuffers* buffers) {
 std::optional<FpgaDevice::Finished> XrtDevice::Wait(std::chrono::microseconds timeout) {
   auto& running = impl_->running;
   if (running.empty()) return std::nullopt;
+  std::optional<Impl::Running> ended;
+  ert_cmd_state state = ERT_CMD_STATE_ERROR;
   try {
     // Any run that already ended (compute units finish out of order), else the oldest.
     for (auto it = running.begin(); it != running.end(); ++it) {
-      const ert_cmd_state state = it->run.state();
+      state = it->run.state();
       if (state == ERT_CMD_STATE_NEW || state == ERT_CMD_STATE_QUEUED ||
           state == ERT_CMD_STATE_RUNNING || state == ERT_CMD_STATE_SUBMITTED) {
         continue;
       }
-      const Impl::Running r = *it;
+      ended = *it;
       running.erase(it);
-      return impl_->Complete(r, state);
+      break;
     }
-    if (timeout.count() == 0) return std::nullopt;
-    const auto ms = std::max<std::chrono::milliseconds>(
-        std::chrono::ceil<std::chrono::milliseconds>(timeout), std::chrono::milliseconds(1));
-    const ert_cmd_state state = running.front().run.wait(ms);
-    if (state == ERT_CMD_STATE_TIMEOUT) return std::nullopt;
-    const Impl::Running r = running.front();
-    running.pop_front();
-    return impl_->Complete(r, state);
+    if (!ended) {
+      if (timeout.count() == 0) return std::nullopt;
+      const auto ms = std::max<std::chrono::milliseconds>(
+          std::chrono::ceil<std::chrono::milliseconds>(timeout), std::chrono::milliseconds(1));
+      state = running.front().run.wait(ms);
+      if (state == ERT_CMD_STATE_TIMEOUT) return std::nullopt;
+      ended = running.front();
+      running.pop_front();
+    }
   } catch (const std::exception&) {
-    const Impl::Running r = running.front();
-    running.pop_front();
-    return Finished{r.id, false};
+    // XRT could not say how a run stands: the oldest is given up, its batch decoded on the host.
+    if (!ended) {
+      ended = running.front();
+      running.pop_front();
+    }
+    return Finished{ended->id, false};
+  }
+  try {
+    return impl_->Complete(*ended, state);
+  } catch (const std::exception&) {
+    // This run ended but its results could not be read back: it, not another, has failed.
+    return Finished{ended->id, false};
   }
 }
 
