@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "appliance/config.h"
 #include "host/archive/dictionary_files.h"
@@ -55,11 +57,13 @@ int ArchiveReplay(const ArchiveReplayOptions& options, std::ostream& out, std::o
   host::PosixFileSystem fs;
   host::ReplayConfig replay;
   replay.directory = options.dir.empty() ? config.archive.writer.directory : options.dir;
+  // A damaged dictionary file costs only the blocks that need it (damaged blocks, exit 1).
   kernels::DictionarySet dictionaries;
-  if (const int error = host::LoadDictionaries(fs, replay.directory, &dictionaries); error != 0) {
-    err << "beaconctl archive replay: dictionaries of " << replay.directory << ": error " << error
-        << "\n";
-    return 1;
+  std::vector<std::string> refused;
+  host::LoadDictionaries(fs, replay.directory, &dictionaries, &refused);
+  for (const std::string& file : refused) {
+    err << "beaconctl archive replay: dictionary not loaded (its blocks are skipped as damaged): "
+        << replay.directory << "/" << file << "\n";
   }
   // Results never depend on the byte kernels (kernels/formats/README.md): the fastest here.
   const kernels::ByteKernels bytes = kernels::SimdByteKernels();

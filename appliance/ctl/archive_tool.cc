@@ -166,13 +166,18 @@ void AppendBytesField(std::string_view name, std::string_view bytes, std::string
   }
 }
 
-// The archive's dictionaries; a message on `err` when they cannot be read (blocks that need
-// one then show as damage).
+// The archive's dictionaries; a line on `err` for each file that cannot be read (the blocks that
+// need its dictionary then show as damage, unknown_dictionary).
 std::unique_ptr<kernels::DictionarySet> Dictionaries(host::FileSystem& fs, const std::string& dir,
                                                      std::ostream& err) {
   auto set = std::make_unique<kernels::DictionarySet>();
-  if (const int e = host::LoadDictionaries(fs, dir, set.get()); e != 0) {
+  std::vector<std::string> refused;
+  const int e = host::LoadDictionaries(fs, dir, set.get(), &refused);
+  if (e != 0 && refused.empty()) {
     err << "archive " << dir << ": dictionaries not loaded: " << std::strerror(e) << "\n";
+  }
+  for (const std::string& file : refused) {
+    err << "archive " << dir << ": dictionary not loaded: " << file << "\n";
   }
   return set;
 }

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <memory>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 namespace beacon::host {
@@ -27,9 +28,27 @@ int SaveDictionary(FileSystem& fs, const std::string& dir,
   return WriteFileAtomically(fs, dir, name, dictionary.bytes());
 }
 
-int LoadDictionaries(FileSystem& fs, const std::string& dir, kernels::DictionarySet* dictionaries) {
+namespace {
+
+// Loads the dictionary file `name` (`id`, parsed from it) into `dictionaries`: 0 or an errno.
+int LoadOne(FileSystem& fs, const std::string& dir, const std::string& name, uint32_t id,
+            kernels::DictionarySet* dictionaries) {
+  std::string bytes;
+  if (const int error = fs.ReadFile(dir + "/" + name, &bytes); error != 0) return error;
+  std::unique_ptr<const kernels::ArchiveDictionary> dictionary =
+      kernels::ArchiveDictionary::Load(bytes);
+  if (dictionary == nullptr || dictionary->id() != id) return EINVAL;
+  if (dictionaries->Find(id) == nullptr && !dictionaries->Add(std::move(bytes))) return EINVAL;
+  return 0;
+}
+
+}  // namespace
+
+int LoadDictionaries(FileSystem& fs, const std::string& dir, kernels::DictionarySet* dictionaries,
+                     std::vector<std::string>* refused) {
   std::vector<DirEntry> entries;
   if (const int error = fs.List(dir, &entries); error != 0) return error;
+  int first_error = 0;
   for (const DirEntry& entry : entries) {
     std::string_view name = entry.name;
     if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) continue;
@@ -38,16 +57,17 @@ int LoadDictionaries(FileSystem& fs, const std::string& dir, kernels::Dictionary
     uint32_t id = 0;
     const auto parsed = std::from_chars(name.data(), name.data() + name.size(), id);
     if (parsed.ec != std::errc() || parsed.ptr != name.data() + name.size()) continue;
-    std::string bytes;
-    if (const int error = fs.ReadFile(dir + "/" + entry.name, &bytes); error != 0) return error;
-    std::unique_ptr<const kernels::ArchiveDictionary> dictionary =
-        kernels::ArchiveDictionary::Load(bytes);
-    if (dictionary == nullptr || dictionary->id() != id ||
-        (dictionaries->Find(id) == nullptr && !dictionaries->Add(std::move(bytes)))) {
-      return EINVAL;
+    // One damaged file costs its own dictionary only: the others are still loaded.
+    const int error = LoadOne(fs, dir, entry.name, id, dictionaries);
+    if (error == 0) continue;
+    if (first_error == 0) first_error = error;
+    if (refused != nullptr) {
+      refused->push_back(entry.name + ": " +
+                         (error == EINVAL ? "not the dictionary its name gives"
+                                          : std::generic_category().message(error)));
     }
   }
-  return 0;
+  return first_error;
 }
 
 }  // namespace beacon::host
