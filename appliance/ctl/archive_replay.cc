@@ -4,14 +4,21 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "appliance/config.h"
+#include "host/archive/archive_scanner.h"
 #include "host/archive/dictionary_files.h"
 #include "host/archive/file_system.h"
+#include "host/archive/segment_files.h"
+#include "host/forward/watermarks.h"
 #include "host/pipeline/replay.h"
 #include "kernels/archive/dictionary.h"
 #include "kernels/bytes/byte_table.h"
@@ -45,6 +52,70 @@ void PrintSummary(const host::ReplayStats& stats, double seconds, double cpu_sec
       << stats.read_errors.load() << "\n";
 }
 
+// The first record of `worker` in [from, to) that the node has not had acknowledged on every
+// shard and table (above `acknowledged`): its sequence and receive time, or false.
+bool FirstUnacknowledged(host::ArchiveScanner& scanner, uint32_t worker, uint64_t acknowledged,
+                         const ArchiveReplayOptions& options, uint64_t* sequence,
+                         int64_t* time_ms) {
+  if (acknowledged == UINT64_MAX || scanner.Seek(worker, acknowledged + 1) != 0) return false;
+  kernels::ArchiveRecord record;
+  while (scanner.Next(sequence, &record)) {
+    if (kernels::IsControlRecord(record)) continue;
+    *time_ms = record.receive_time_ms;
+    if (*time_ms >= options.from_ms && *time_ms < options.to_ms) return true;
+  }
+  return false;
+}
+
+// Whether the node is done with every record of the range: a replay inserts its rows under batch
+// ids of its own, so a record that beacond still forwards (live, from its spool, or by its
+// startup replay after a kill: above its watermarks) would land twice, as would one received
+// after the replay read the archive (a --to in the future). A message on `err` when not.
+bool NodeIsDoneWithTheRange(const Config& config, host::FileSystem& fs, const std::string& dir,
+                            const kernels::DictionaryStore& dictionaries,
+                            const ArchiveReplayOptions& options, std::ostream& err) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  if (options.to_ms > now_ms) {
+    err << "beaconctl archive replay: refused: --to is in the future; beacond may still archive "
+           "and forward records of the range, which the replay would count again. Give a --to "
+           "in the past.\n";
+    return false;
+  }
+  host::WatermarkStore watermarks(fs, config.state_dir + "/watermarks",
+                                  std::max<size_t>(1, config.forwarder.shards.size()));
+  if (const int error = watermarks.Load(); error != 0 && error != ENOENT) {
+    err << "beaconctl archive replay: refused: the node's watermarks (" << config.state_dir
+        << "/watermarks) cannot be read (" << std::generic_category().message(error)
+        << "), so what ClickHouse acknowledged is unknown\n";
+    return false;
+  }
+  std::vector<host::SegmentFile> segments;
+  host::ListSegments(fs, dir, &segments);
+  std::set<uint32_t> workers;
+  for (const host::SegmentFile& segment : segments) workers.insert(segment.worker);
+  host::ArchiveScanner scanner(fs, dir, &dictionaries);
+  for (const uint32_t worker : workers) {
+    if (!watermarks.Has(worker)) continue;  // beacond takes its archive as acknowledged
+    uint64_t acknowledged = UINT64_MAX;
+    for (const host::ShardWatermark& shard : watermarks.Get(worker)) {
+      acknowledged = std::min({acknowledged, shard.site, shard.breakdown});
+    }
+    uint64_t sequence = 0;
+    int64_t time_ms = 0;
+    if (FirstUnacknowledged(scanner, worker, acknowledged, options, &sequence, &time_ms)) {
+      err << "beaconctl archive replay: refused: worker " << worker << "'s record " << sequence
+          << " (received at unix ms " << time_ms << ") is in the range but not yet acknowledged "
+          << "by ClickHouse: beacond forwards it itself (live, from its spool, or when it "
+          << "starts), and the replay would count it twice. Replay a range that ends before "
+          << "it, or wait until beacond has forwarded it (e.g. after stopping it cleanly).\n";
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 int ArchiveReplay(const ArchiveReplayOptions& options, std::ostream& out, std::ostream& err) {
@@ -65,6 +136,7 @@ int ArchiveReplay(const ArchiveReplayOptions& options, std::ostream& out, std::o
     err << "beaconctl archive replay: dictionary not loaded (its blocks are skipped as damaged): "
         << replay.directory << "/" << file << "\n";
   }
+  if (!NodeIsDoneWithTheRange(config, fs, replay.directory, dictionaries, options, err)) return 2;
   // Results never depend on the byte kernels (kernels/formats/README.md): the fastest here.
   const kernels::ByteKernels bytes = kernels::SimdByteKernels();
   replay.from_ms = options.from_ms;

@@ -20,7 +20,10 @@ struct ArchiveReplayOptions {
 
 // Runs the replay; a summary (records, events, rows, batches, beacons/s) goes to `out`, problems
 // to `err`. 0: every batch was inserted; 1: a batch failed or a block was damaged (a rerun
-// inserts what is missing: the rest is deduplicated).
+// inserts what is missing: the rest is deduplicated); 2: refused, nothing inserted, because the
+// node is not done with the range: `to_ms` is in the future, or a record of the range is above
+// the node's watermarks ([state] dir/watermarks: not yet acknowledged by ClickHouse, so beacond
+// still forwards it itself, live, from its spool or when it starts) or they cannot be read.
 int ArchiveReplay(const ArchiveReplayOptions& options, std::ostream& out, std::ostream& err);
 
 }  // namespace beacon::app

@@ -53,7 +53,7 @@ for i in $(seq 1 40); do
     "http://127.0.0.1:$http_port/i?e=pv&tv=js&p=web&aid=shopapp&url=https%3A%2F%2Fshop.example%2Fs&ua=Mozilla%2F5.0+(iPhone%3B+CPU+iPhone+OS+$((i % 4))_0)"
 done
 drain_beacond
-to_ms=$(($(date +%s%3N) + 1000))
+to_ms=$(date +%s%3N)  # in the past once the replay runs: beaconctl refuses a future --to
 snapshot beacon >"$work/live.tsv"
 echo "live: $(wc -l <"$work/live.tsv") rows of site_minutes and breakdown_minutes"
 [ "$(wc -l <"$work/live.tsv")" -gt 100 ] || { echo "too few live rows" >&2; exit 1; }

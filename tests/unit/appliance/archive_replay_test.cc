@@ -1,10 +1,13 @@
 // `beaconctl archive replay` over a real archive (SegmentWriter) into a real clickhouse-server:
-// a damaged dictionary file costs only the blocks that need it.
+// a damaged dictionary file costs only the blocks that need it, and a range holding records that
+// beacond has not had acknowledged yet (or that reaches into the future) is refused, since the node
+// still forwards those itself and the backfill would count them twice.
 #include "appliance/ctl/archive_replay.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -13,6 +16,7 @@
 #include "host/archive/segment_writer.h"
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/schema.h"
+#include "host/forward/watermarks.h"
 #include "kernels/archive/dictionary.h"
 #include "tests/unit/host/archive/archive_test_util.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
@@ -113,6 +117,39 @@ TEST_F(ArchiveReplayTest, ADamagedDictionaryFileCostsOnlyTheBlocksThatNeedIt) {
   EXPECT_NE(out_.str().find("replayed 400 beacons"), std::string::npos) << out_.str();
   EXPECT_NE(err_.str().find(host::DictionaryFileName(77)), std::string::npos) << err_.str();
   EXPECT_EQ(Pageviews(), "400\n");
+}
+
+// The node's watermarks say what ClickHouse acknowledged: records above them are still the node's
+// to forward (live, from its spool, or by its startup replay after a kill), so a backfill of a
+// range holding one would land them twice. It is refused before anything is inserted, naming the
+// worker, the record and its time; a range that ends before it runs.
+TEST_F(ArchiveReplayTest, RefusesRecordsTheNodeHasNotForwardedYet) {
+  Archive(1, 600);
+  const std::string watermarks = scratch_.path() + "/state/watermarks";
+  ASSERT_EQ(fs_.EnsureDirectory(scratch_.path() + "/state"), 0);
+  ASSERT_EQ(fs_.EnsureDirectory(watermarks), 0);
+  host::WatermarkStore store(fs_, watermarks, 1);
+  ASSERT_EQ(store.SetAll(0, 450), 0);
+
+  EXPECT_EQ(Replay(1, 601), 2) << out_.str() << err_.str();
+  EXPECT_NE(err_.str().find("worker 0's record 451"), std::string::npos) << err_.str();
+  EXPECT_EQ(out_.str().find("replayed"), std::string::npos) << out_.str();
+  EXPECT_EQ(Pageviews(), "0\n");
+
+  EXPECT_EQ(Replay(1, 451), 0) << out_.str() << err_.str();
+  EXPECT_EQ(Pageviews(), "450\n");
+}
+
+// A --to in the future: records of the range may still arrive, and be forwarded by the node.
+TEST_F(ArchiveReplayTest, RefusesARangeThatEndsInTheFuture) {
+  Archive(1, 10);
+  ArchiveReplayOptions options;
+  options.config_path = config_path();
+  options.from_ms = kFirstMs;
+  options.to_ms = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(ArchiveReplay(options, out_, err_), 2) << out_.str() << err_.str();
+  EXPECT_NE(err_.str().find("in the future"), std::string::npos) << err_.str();
+  EXPECT_EQ(Pageviews(), "0\n");
 }
 
 }  // namespace
