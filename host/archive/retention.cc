@@ -37,12 +37,18 @@ RetentionResult ApplyRetention(FileSystem& fs, const std::string& dir,
   if ((result.error = ListSegments(fs, dir, &segments)) != 0) return result;
   uint64_t total = 0;
   std::vector<Candidate> candidates;
-  for (size_t i = 0; i < segments.size(); ++i) {
-    total += segments[i].bytes;
+  for (const SegmentFile& segment : segments) total += segment.bytes;
+  // Newest first: a segment was closed no later than any later segment of its worker, whatever a
+  // clock step says, so that each worker's segments go oldest first and never leave a hole.
+  for (size_t i = segments.size(); i-- > 0;) {
     if (i + 1 == segments.size() || segments[i + 1].worker != segments[i].worker) continue;
-    candidates.push_back(
-        {&segments[i], CreatedMs(fs, segments[i + 1], now_ms), segments[i + 1].first_sequence - 1});
+    int64_t closed_ms = CreatedMs(fs, segments[i + 1], now_ms);
+    if (!candidates.empty() && candidates.back().segment->worker == segments[i].worker) {
+      closed_ms = std::min(closed_ms, candidates.back().closed_ms);
+    }
+    candidates.push_back({&segments[i], closed_ms, segments[i + 1].first_sequence - 1});
   }
+  std::reverse(candidates.begin(), candidates.end());
   std::stable_sort(
       candidates.begin(), candidates.end(),
       [](const Candidate& a, const Candidate& b) { return a.closed_ms < b.closed_ms; });

@@ -26,7 +26,9 @@ struct RetentionResult {
 };
 
 // `watermarks`: per worker, the last sequence whose aggregates are acknowledged; a worker
-// missing from it keeps every segment. A segment's age counts from its successor's creation.
+// missing from it keeps every segment. A segment's age counts from its successor's creation, or
+// from a later segment's of its worker when that is earlier (a clock step back): each worker's
+// segments are deleted oldest first, in sequence order.
 RetentionResult ApplyRetention(FileSystem& fs, const std::string& dir,
                                const RetentionPolicy& policy,
                                const std::map<uint32_t, uint64_t>& watermarks, int64_t now_ms);

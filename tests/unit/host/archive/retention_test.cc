@@ -105,6 +105,64 @@ TEST(Retention, AgeLimitDeletesOnlyOldSegmentsBelowTheWatermark) {
   EXPECT_EQ(FirstSequence(fs, scratch.archive(), 0), 1u);
 }
 
+// Worker 0 writes one segment of `records` records from `first` on, created at `created_ms`.
+void WriteSegment(FileSystem& fs, const std::string& dir, uint64_t first, uint64_t records,
+                  int64_t created_ms) {
+  SegmentWriterOptions options;
+  options.directory = dir;
+  options.min_first_sequence = first;
+  options.clock_ms = [created_ms] { return created_ms; };
+  std::unique_ptr<SegmentWriter> writer;
+  ASSERT_EQ(SegmentWriter::Open(fs, options, &writer), 0);
+  for (uint64_t s = first; s < first + records; ++s) {
+    const std::string payload = TestPayload(s);
+    ASSERT_EQ(writer->Append(TestRecord(s, payload)), s);
+  }
+  ASSERT_TRUE(writer->Flush());
+}
+
+// The clock stepped forward, then back: a segment's successor can carry an earlier creation time
+// than the successor of an older segment. Retention still deletes a worker's segments oldest
+// first, by sequence, never a newer one while an older one stays (a hole in the middle of the
+// archive, which a backfill over it would silently miss).
+// Four segments of worker 0, the clock stepped an hour forward for the second, then back.
+std::vector<SegmentFile> ClockStepArchive(FileSystem& fs, const std::string& dir) {
+  WriteSegment(fs, dir, 1, 100, 10'000'000);
+  WriteSegment(fs, dir, 101, 100, 90'000'000);  // the clock an hour+ ahead
+  WriteSegment(fs, dir, 201, 100, 11'000'000);  // stepped back
+  WriteSegment(fs, dir, 301, 100, 12'000'000);
+  return Segments(fs, dir, 0);
+}
+
+TEST(Retention, AClockStepBackStillDeletesTheOldestSegmentFirst) {
+  {
+    ScratchDir scratch;
+    PosixFileSystem fs;
+    const std::vector<SegmentFile> before = ClockStepArchive(fs, scratch.archive());
+    ASSERT_EQ(before.size(), 4u);
+    uint64_t total = 0;
+    for (const SegmentFile& s : before) total += s.bytes;
+    // One segment over the size limit: the oldest goes, whatever the creation times say.
+    const RetentionResult result = ApplyRetention(
+        fs, scratch.archive(), {.max_total_bytes = total - 1}, {{0, 400}}, 12'000'000);
+    EXPECT_EQ(result.deleted_segments, 1u);
+    const std::vector<SegmentFile> left = Segments(fs, scratch.archive(), 0);
+    ASSERT_EQ(left.size(), 3u);
+    EXPECT_EQ(left.front().first_sequence, 101u);
+  }
+  // By age, 30 minutes after the step back: the first segment, whose successor claims to have
+  // been created an hour+ later, is no younger than the second, closed at the step back.
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  ClockStepArchive(fs, scratch.archive());
+  const RetentionResult result = ApplyRetention(fs, scratch.archive(), {.max_age_ms = 1'800'000},
+                                                {{0, 400}}, 11'000'000 + 1'800'000);
+  EXPECT_EQ(result.deleted_segments, 2u);
+  const std::vector<SegmentFile> left = Segments(fs, scratch.archive(), 0);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left.front().first_sequence, 201u);
+}
+
 // The runner without a watermark hook: every closed segment is free, each newest one is kept,
 // and its counters say what went and what is left.
 TEST(RetentionRunner, WithoutWatermarksKeepsOnlyEachNewestSegment) {
