@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -213,7 +214,17 @@ int RunArchiveReplay(const ArchiveCommand& command) {
 int RunArchive(const CLI::App& archive, const ArchiveCommand& command) {
   host::PosixFileSystem fs;
   ArchiveFilter filter;
-  if (!command.worker.empty()) filter.worker = static_cast<uint32_t>(std::stoul(command.worker));
+  if (!command.worker.empty()) {
+    // Whole digits within a worker id: 1.5 or 2^32 + 1 would otherwise name another worker.
+    uint32_t worker = 0;
+    const char* end = command.worker.data() + command.worker.size();
+    const auto [at, error] = std::from_chars(command.worker.data(), end, worker);
+    if (error != std::errc() || at != end) {
+      std::fprintf(stderr, "beaconctl archive: not a worker id: %s\n", command.worker.c_str());
+      return 2;
+    }
+    filter.worker = worker;
+  }
   for (auto [text, bound] :
        {std::pair{&command.from, &filter.from_ms}, std::pair{&command.to, &filter.to_ms}}) {
     if (!text->empty() && !ParseArchiveTime(*text, bound)) {

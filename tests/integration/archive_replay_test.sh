@@ -59,10 +59,21 @@ echo "live: $(wc -l <"$work/live.tsv") rows of site_minutes and breakdown_minute
 [ "$(wc -l <"$work/live.tsv")" -gt 100 ] || { echo "too few live rows" >&2; exit 1; }
 grep -q "^901	" "$work/live.tsv" || { echo "no Plausible/Snowplow rows" >&2; exit 1; }
 
+step "beaconctl archive cat --worker"
+ctl="$build/appliance/beaconctl"
+archive="$work/state/archive"
+fail=0
+check "--worker 1: worker 1's records, none of another" sh -c \
+  "'$ctl' archive cat --dir '$archive' --worker 1 | grep -c '^{\"worker\":1,' | grep -qv '^0\$' &&
+   ! '$ctl' archive cat --dir '$archive' --worker 1 | grep -qv '^{\"worker\":1,'"
+for bad in 4294967297 1.5; do  # 2^32 + 1 named worker 1 before, 1.5 worker 1
+  check "--worker $bad refused (exit 2)" sh -c \
+    "'$ctl' archive cat --dir '$archive' --worker $bad >/dev/null 2>&1; test \$? -eq 2"
+done
+
 step "replay into database replay"
 "$build/appliance/beaconctl" schema --clickhouse "$ch_url" --database replay >/dev/null
 sed 's/^database = "beacon"$/database = "replay"/' "$work/beacond.toml" >"$work/replay.toml"
-fail=0
 replay --threads 1
 check "1 thread: site_minutes and breakdown_minutes as live" same_as_live replay
 replay --threads 2
