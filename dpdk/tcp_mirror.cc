@@ -328,16 +328,19 @@ void TcpMirror::ReleaseHeld(Flow* flow) {
   flow->held.clear();
 }
 
-void TcpMirror::Close(Flow* flow, MirrorCounter why) {
+void TcpMirror::DropBuffers(Flow* flow) {
   DropPartial(flow);
   ReleaseHeld(flow);
+}
+
+void TcpMirror::Close(Flow* flow, MirrorCounter why) {
+  DropBuffers(flow);
   counters_.Add(why);
   table_->Erase(flow);
 }
 
 void TcpMirror::Linger(Flow* flow, int64_t now_ms) {
-  DropPartial(flow);
-  ReleaseHeld(flow);
+  DropBuffers(flow);
   counters_.Add(MirrorCounter::kFlowsClosedFin);
   flow->closed = true;
   flow->last_ms = now_ms;
@@ -401,8 +404,7 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
          (SeqDiff(flow->next_seq, seq + 1) >= 0 && SeqDiff(flow->next_seq, seq + 1) < (1 << 30)));
     if (flow != nullptr && !same_connection) {
       TakeHeld(flow, now_ms);
-      DropPartial(flow);
-      ReleaseHeld(flow);
+      DropBuffers(flow);
       counters_.Add(MirrorCounter::kFlowsReused);
     } else if (flow == nullptr) {
       flow = Admit(segment, now_ms);
@@ -484,8 +486,7 @@ MirrorCounter TcpMirror::Data(Flow* flow, uint32_t seq, std::string_view payload
     if (const MirrorCounter over = OverBound(*flow, payload.size());
         over != MirrorCounter::kInOrder) {
       // The request being assembled outgrew the buffers: it is lost, resume at the next one.
-      DropPartial(flow);
-      ReleaseHeld(flow);
+      DropBuffers(flow);
       flow->mode = Flow::Mode::kResync;
       flow->next_seq += static_cast<uint32_t>(payload.size());
       return over;
@@ -550,8 +551,7 @@ MirrorCounter TcpMirror::Take(Flow* flow, std::string_view payload, int64_t now_
     return MirrorCounter::kInOrder;
   }
   // The request's de-chunked body outgrew the total: it is lost, resume at the next one.
-  DropPartial(flow);
-  ReleaseHeld(flow);
+  DropBuffers(flow);
   flow->mode = Flow::Mode::kResync;
   return MirrorCounter::kOverTotalBytes;
 }

@@ -182,6 +182,8 @@ class TcpMirror {
   void ParseRequests(Flow* flow, int64_t now_ms);
   void Emit(const Flow& flow, const kernels::HttpRequest& request, int64_t now_ms);
   void DropPartial(Flow* flow);
+  // The partial request and the held segments both: the stream's buffers are given back.
+  void DropBuffers(Flow* flow);
   // A fresh parser for the next request; its body buffers are given back and uncharged.
   void ResetParser(Flow* flow);
   // Brings buffered_bytes_ in line with what the flow's parser holds now.

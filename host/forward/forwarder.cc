@@ -471,7 +471,7 @@ Forwarder::Ledger Forwarder::ledger() const {
   Ledger ledger;
   ledger.offered = load(offered_events_);
   ledger.replayed = load(replayed_events_);
-  ledger.acknowledged = load(acked_events_) - ledger.replayed;
+  ledger.acknowledged = load(run_acked_events_);
   ledger.spooled = load(spooled_events_);
   ledger.dead_lettered = load(dead_lettered_events_);
   std::lock_guard lock(mu_);
@@ -876,7 +876,6 @@ Forwarder::Taken Forwarder::TakeNextBatch(Shard& shard) {
 
 void Forwarder::Acknowledge(Shard& shard) {
   const uint64_t events = shard.current->events;
-  acked_events_.fetch_add(events, std::memory_order_relaxed);
   auto& counter = shard.current->inherited ? replayed_events_ : run_acked_events_;
   counter.fetch_add(events, std::memory_order_relaxed);
   if (shard.attempt > 0) {

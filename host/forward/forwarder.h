@@ -96,7 +96,11 @@ class Forwarder {
   // epoch, and every spooled batch, was acknowledged by ClickHouse.
   bool Drain(std::chrono::milliseconds deadline);
 
-  uint64_t acknowledged_events() const { return acked_events_.load(std::memory_order_relaxed); }
+  // This run's batches and an earlier run's spool.
+  uint64_t acknowledged_events() const {
+    return run_acked_events_.load(std::memory_order_relaxed) +
+           replayed_events_.load(std::memory_order_relaxed);
+  }
   // Where the events of the epochs this Forwarder took are now; exact once Drain returned.
   struct Ledger {
     uint64_t offered = 0;        // events of the epochs Offer took
@@ -196,7 +200,6 @@ class Forwarder {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<forward_internal::DispatchState> dispatch_;  // the dispatcher's thread only
   std::unique_ptr<DeadLetters> dead_letters_;                  // null without a spool_dir
-  std::atomic<uint64_t> acked_events_{0};
   std::atomic<uint64_t> offered_events_{0};
   std::atomic<uint64_t> replayed_events_{0};       // acknowledged from inherited records
   std::atomic<uint64_t> run_acked_events_{0};      // acknowledged of this run's batches
