@@ -214,8 +214,11 @@ std::unique_ptr<host::WatermarkStore> OpenWatermarks(const Config& config, host:
 }
 
 // Before ingress opens: each worker replays its archive from its watermark through its own
-// pipeline, and the forwarder sends what ClickHouse had not acknowledged. A worker without a
-// watermark (the first start of this release over an existing archive) starts at the end.
+// pipeline, and the forwarder sends what ClickHouse had not acknowledged. A worker whose
+// replay the forwarder refuses (ClickHouse down, its memory full) does not wait: it is behind,
+// and hands the rest on from the archive once the forwarder takes epochs again, while ingress
+// is open (WorkerPipeline::Replay). A worker without a watermark (the first start of this
+// release over an existing archive) starts at the end.
 void ReplayArchives(const std::vector<std::unique_ptr<host::WorkerPipeline>>& workers,
                     host::WatermarkStore* watermarks) {
   if (watermarks == nullptr) return;
@@ -238,11 +241,14 @@ void ReplayArchives(const std::vector<std::unique_ptr<host::WorkerPipeline>>& wo
     }
     std::fprintf(stderr,
                  "beacond: worker %u: replayed %llu records and %llu epochs of the archive from "
-                 "sequence %llu through %llu in %.1f s\n",
+                 "sequence %llu through %llu in %.1f s%s\n",
                  w->worker(), static_cast<unsigned long long>(stats.records),
                  static_cast<unsigned long long>(stats.epochs),
                  static_cast<unsigned long long>(from), static_cast<unsigned long long>(last),
-                 std::chrono::duration<double>(Clock::now() - start).count());
+                 std::chrono::duration<double>(Clock::now() - start).count(),
+                 stats.behind ? "; the forwarder is full (ClickHouse down?): the epochs it did "
+                                "not take are handed on from the archive once it takes them"
+                              : "");
   }
 }
 

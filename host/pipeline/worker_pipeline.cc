@@ -316,6 +316,7 @@ void WorkerPipeline::Accept(const kernels::EventBatch& events) {
 void WorkerPipeline::OnTick(int64_t now_ms) {
   PickUpSettings();  // an idle worker lets go of replaced settings too
   PollArchive();     // interval commits, and a failed writer's retries
+  if (behind_.load(std::memory_order_relaxed)) CatchUp();
   if (batcher_ != nullptr) batcher_->Poll();
   if (close_due_) CloseEpoch();
   last_tick_ms_.store(kernels::MonotonicMillis(), std::memory_order_relaxed);
@@ -350,13 +351,16 @@ bool WorkerPipeline::Flush() {
   CloseEpoch(/*force_cut=*/true);
   if (archive_ != nullptr) archive_->Flush();
   PollArchive();
-  // Not drained either: events of an epoch whose marker a failed archive refused, or a cut
-  // still owed to breakdown rows the forwarder holds (both left to the next start's replay).
-  return closed_.empty() && aggregator_.open_events() == 0 && !(uncut_ && archive_ != nullptr);
+  if (behind_.load(std::memory_order_relaxed)) CatchUp();
+  // Not drained either: events of an epoch whose marker a failed archive refused, a cut still
+  // owed to breakdown rows the forwarder holds, or epochs not handed on while behind (all left
+  // to the next start's replay).
+  return closed_.empty() && aggregator_.open_events() == 0 && !(uncut_ && archive_ != nullptr) &&
+         !behind_.load(std::memory_order_relaxed);
 }
 
 uint64_t WorkerPipeline::held_events() const {
-  uint64_t held = aggregator_.open_events();
+  uint64_t held = aggregator_.open_events() + behind_events_;
   for (const ClosedEpoch& epoch : closed_) held += epoch.rows.events;
   return held;
 }
@@ -419,17 +423,25 @@ void WorkerPipeline::QueueEpoch(const kernels::EpochMarker& marker, uint64_t mar
   Bump(epochs_closed_, 1);
 }
 
+void WorkerPipeline::CountSiteEvents(const kernels::EpochRows& rows) {
+  // Only this thread changes the map, so it reads it without the lock.
+  for (const kernels::SiteMinuteRow& row : rows.site_minutes) {
+    const auto it = site_events_.find(row.site_id);
+    if (it != site_events_.end()) Bump(it->second.events, row.pageviews + row.events);
+  }
+}
+
 bool WorkerPipeline::OfferPending() {
   const uint64_t durable = archive_ != nullptr ? archive_->durable_sequence() : 0;
   while (!closed_.empty() && closed_.front().marker <= durable) {
+    if (behind_.load(std::memory_order_relaxed)) {
+      DropBehind();
+      continue;
+    }
     // Per site once offered: an epoch dropped by a Rebuild before (its marker lost) is not.
     if (!closed_.front().counted) {
       closed_.front().counted = true;
-      // Only this thread changes the map, so it reads it without the lock.
-      for (const kernels::SiteMinuteRow& row : closed_.front().rows.site_minutes) {
-        const auto it = site_events_.find(row.site_id);
-        if (it != site_events_.end()) Bump(it->second.events, row.pageviews + row.events);
-      }
+      CountSiteEvents(closed_.front().rows);
     }
     refused_ = !forwarder_->Offer(closed_.front().rows);
     if (refused_) return false;
@@ -463,21 +475,21 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   open_first_ = 0;
   open_last_ = 0;
   recounted_ = dropped;
-  if (durable > kept_through_) ReplayRange(kept_through_ + 1, durable, /*wait=*/false);
+  if (durable > kept_through_) ReplayRange(kept_through_ + 1, durable, /*fall_behind=*/false);
   recounted_ = 0;
 }
 
 WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
   kept_through_ = from - 1;
   offered_through_ = kept_through_;
-  WorkerReplayStats stats = ReplayRange(from, 0, /*wait=*/true);
+  WorkerReplayStats stats = ReplayRange(from, 0, /*fall_behind=*/true);
   // The rows held now began at the last cut replayed, or (the cut before `from` acknowledged)
   // at the first record replayed: a restart does not start the interval again.
   last_cut_ms_ = stats.held_since_ms != 0 ? stats.held_since_ms : kernels::UnixMillis();
   return stats;
 }
 
-WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, bool wait) {
+WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, bool fall_behind) {
   WorkerReplayStats stats;
   if (archive_ == nullptr || fs_ == nullptr) return stats;
   replaying_ = true;
@@ -521,16 +533,18 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
     QueueEpoch(marker, sequence);
     if (marker.breakdown_cut) stats.held_since_ms = record.receive_time_ms;
     ++stats.epochs;
-    while (!OfferPending() && wait) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // Refused: the worker falls behind, and OfferPending drops the epochs after this one.
+    if (!OfferPending() && fall_behind) FallBehind();
   }
   decode();
   replaying_ = false;
+  stats.behind = behind();
   Bump(replayed_records_, stats.records);
   Bump(replayed_epochs_, stats.epochs);
   return stats;
 }
 
-void WorkerPipeline::AcceptReplayed(const kernels::RawBatch& batch,
+void WorkerPipeline::DecodeArchived(const kernels::RawBatch& batch,
                                     const std::vector<uint32_t>& weights) {
   if (config_.salts != nullptr) decode_.salts = config_.salts->Current();
   // Its own rows: a Rebuild replays while OnBatch still holds events_.
@@ -540,7 +554,103 @@ void WorkerPipeline::AcceptReplayed(const kernels::RawBatch& batch,
   if (std::any_of(weights.begin(), weights.end(), [](uint32_t w) { return w != 1; })) {
     replay_events_.SetWeights(weights);
   }
+}
+
+void WorkerPipeline::AcceptReplayed(const kernels::RawBatch& batch,
+                                    const std::vector<uint32_t>& weights) {
+  DecodeArchived(batch, weights);
   Accept(replay_events_);
+}
+
+void WorkerPipeline::FallBehind() {
+  ClosedEpoch& refused = closed_.front();
+  behind_from_ = refused.marker + 1;
+  dropped_through_ = refused.marker;
+  offered_through_ = refused.marker;
+  behind_events_ += refused.rows.events;
+  catch_up_refused_ = std::move(refused.rows);
+  closed_.pop_front();
+  refused_ = false;
+  catch_up_ = std::make_unique<kernels::MinuteAggregator>(worker_, config_.aggregate);
+  behind_.store(true, std::memory_order_relaxed);
+}
+
+void WorkerPipeline::DropBehind() {
+  const ClosedEpoch& dropped = closed_.front();
+  behind_events_ += dropped.rows.events;
+  if (dropped.marker != 0) {
+    dropped_through_ = dropped.marker;
+    offered_through_ = dropped.marker;
+  }
+  closed_.pop_front();
+}
+
+bool WorkerPipeline::OfferCaughtUp(kernels::EpochRows& rows) {
+  const uint64_t events = rows.events;
+  CountSiteEvents(rows);  // once: a refused epoch is kept, never rebuilt again
+  if (!forwarder_->Offer(rows)) {
+    catch_up_refused_ = std::move(rows);
+    return false;
+  }
+  behind_events_ -= std::min(behind_events_, events);
+  return true;
+}
+
+void WorkerPipeline::CatchUp() {
+  if (catch_up_refused_.has_value()) {
+    const uint64_t events = catch_up_refused_->events;
+    if (!forwarder_->Offer(*catch_up_refused_)) return;
+    behind_events_ -= std::min(behind_events_, events);
+    catch_up_refused_.reset();
+  }
+  // Each call reads the archive from behind_from_ again: only while the forwarder has room.
+  if (!forwarder_->HasRoom()) return;
+  ArchiveScanner scanner(*fs_, config_.archive.writer.directory);
+  if (scanner.Seek(worker_, behind_from_) != 0) return;
+  kernels::RawBatch batch;
+  replay_weights_.clear();
+  kernels::RejectCounters* live_rejects = decode_.rejects;
+  const auto decode = [&] {
+    if (batch.empty()) return;
+    decode_.rejects = &catch_up_rejects_;  // the live path (or Replay) counted them
+    DecodeArchived(batch, replay_weights_);
+    decode_.rejects = live_rejects;
+    catch_up_->Add(replay_events_);
+    batch.Clear();
+    replay_weights_.clear();
+  };
+  uint64_t sequence = 0;
+  kernels::ArchiveRecord record;
+  kernels::EpochMarker marker;
+  // The records through dropped_through_ are durable: the scan never meets a torn block first.
+  while (scanner.Next(&sequence, &record) && sequence <= dropped_through_) {
+    if (!kernels::IsControlRecord(record)) {
+      if (!AddArchivedRecord(record, &batch)) {
+        decode();
+        AddArchivedRecord(record, &batch);
+      }
+      replay_weights_.push_back(record.weight);
+      continue;
+    }
+    if (kernels::DecodeEpochMarker(record.payload, &marker) != kernels::ArchiveError::kOk) {
+      continue;  // unreadable: its records join the next epoch, as in Replay
+    }
+    decode();
+    kernels::EpochRows rows = catch_up_->CloseEpoch();
+    rows.worker = worker_;
+    rows.epoch = marker.epoch;
+    rows.first_sequence = marker.first_sequence;
+    rows.last_sequence = marker.last_sequence;
+    rows.breakdown_cut = marker.breakdown_cut;
+    behind_from_ = sequence + 1;
+    Bump(replayed_epochs_, 1);
+    if (!OfferCaughtUp(rows)) return;
+  }
+  // Every epoch the worker dropped is handed on (an epoch's records without their marker, only
+  // after damage, are not): from now on it offers its own again.
+  catch_up_.reset();
+  behind_.store(false, std::memory_order_relaxed);
+  OfferPending();
 }
 
 namespace {

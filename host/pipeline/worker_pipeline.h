@@ -77,6 +77,8 @@ struct WorkerReplayStats {
   // Unix ms since when the breakdown rows held after the replay were taken in: the time of the
   // last cut marker replayed, else of the first record (0: nothing replayed).
   int64_t held_since_ms = 0;
+  // The forwarder refused an epoch before the end: the worker is behind (WorkerPipeline::Replay).
+  bool behind = false;
 };
 
 class WorkerPipeline final : public kernels::BeaconSink {
@@ -124,9 +126,18 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // aggregation (no budgets: each record's events weigh its archived weight; nothing archived
   // again): at each epoch marker the epoch is closed
   // with the marker's index, range and breakdown cut and offered, waiting while the forwarder
-  // refuses; records after the last marker stay in the open epoch, which the live worker goes
   // on filling. Before ingress opens (OpenArchive first); the forwarder must be started.
+  // When the forwarder refuses an epoch, the replay does not wait: the worker falls behind.
+  // It goes on through the archive and takes beacons in, archiving, aggregating and closing
+  // epochs as ever, but drops each epoch once its marker is durable instead of offering it;
+  // OnTick (and Flush) rebuild those epochs from the archive, the refused one first, and offer
+  // them in archive order while the forwarder takes them, until they reach the epochs the
+  // worker still holds, which it then offers again itself. So a worker's epochs reach the
+  // forwarder in archive order, and no acknowledgement (watermark) passes a record not handed
+  // on: the archive, not the forwarder's memory, holds what waits.
   WorkerReplayStats Replay(uint64_t from);
+  // Whether the worker is behind (see Replay).
+  bool behind() const { return behind_.load(std::memory_order_relaxed); }
   uint64_t replayed_records() const { return replayed_records_.load(std::memory_order_relaxed); }
   uint64_t replayed_epochs() const { return replayed_epochs_.load(std::memory_order_relaxed); }
 
@@ -217,10 +228,25 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // After a failed archive write: drops the epochs holding records that never became durable
   // and rebuilds the open epoch from the durable records after the last epoch kept.
   void Rebuild(uint64_t durable);
-  // Replays records from..through (0: to the end); `wait`: for the forwarder's room.
-  WorkerReplayStats ReplayRange(uint64_t from, uint64_t through, bool wait);
+  // Replays records from..through (0: to the end); `fall_behind`: when the forwarder refuses
+  // an epoch, the worker falls behind (FallBehind) rather than keeping it queued.
+  WorkerReplayStats ReplayRange(uint64_t from, uint64_t through, bool fall_behind);
+  // The forwarder refused closed_.front() during Replay: it becomes CatchUp's first epoch.
+  void FallBehind();
+  // Behind: drops closed_.front() (its marker durable): CatchUp rebuilds it from the archive.
+  void DropBehind();
+  // Behind: offers the epochs of the archive from behind_from_ on, in order, rebuilt from their
+  // records, while the forwarder takes them; once it has offered the last one the worker
+  // dropped, the worker is no longer behind.
+  void CatchUp();
+  // CatchUp's offer of one rebuilt epoch; false (it kept in catch_up_refused_) when refused.
+  bool OfferCaughtUp(kernels::EpochRows& rows);
+  // Decodes `batch` (archived records whose weights are `weights`) into replay_events_.
+  void DecodeArchived(const kernels::RawBatch& batch, const std::vector<uint32_t>& weights);
   // Decodes `batch` (archived records whose weights are `weights`) into the open epoch.
   void AcceptReplayed(const kernels::RawBatch& batch, const std::vector<uint32_t>& weights);
+  // Adds the events of `rows` to site_events_, once an epoch is first offered.
+  void CountSiteEvents(const kernels::EpochRows& rows);
   // Takes up the live source's settings when a newer one was published; between batches.
   void PickUpSettings();
   void Adopt(std::shared_ptr<const LiveSettings> settings);
@@ -256,6 +282,15 @@ class WorkerPipeline final : public kernels::BeaconSink {
   uint64_t offered_through_ = 0;   // and of the last one offered (Rebuild's start, none queued)
   int64_t last_cut_ms_ = 0;        // unix ms of the last breakdown cut (a replay restores it)
   bool replaying_ = false;
+  // Behind (see Replay): CatchUp hands the archive's epochs on from behind_from_, the first
+  // sequence it has not; the live path dropped its epochs through the marker dropped_through_.
+  std::atomic<bool> behind_{false};
+  uint64_t behind_from_ = 0;
+  uint64_t dropped_through_ = 0;
+  uint64_t behind_events_ = 0;  // events of epochs dropped or refused, not yet handed on
+  std::optional<kernels::EpochRows> catch_up_refused_;   // CatchUp's epoch the forwarder refused
+  std::unique_ptr<kernels::MinuteAggregator> catch_up_;  // CatchUp's epoch being rebuilt
+  kernels::RejectCounters catch_up_rejects_;             // CatchUp decodes records counted already
   bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
   bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
   uint64_t recounted_ = 0;    // Rebuild: events to aggregate again without counting them

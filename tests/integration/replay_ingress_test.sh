@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Ingress opens at start while the replay of the archive waits for a ClickHouse that is down.
+# ClickHouse is stopped (its port refuses connections) and beacond has a small max_pending_mb
+# and spool: a first run takes beacons (200) until its memory and spool are full (503), and is
+# SIGKILLed; the second start has more to rebuild than max_pending_mb holds. It must answer
+# within a bounded time all the same, taking new beacons (200) into its archive; then
+# ClickHouse comes back on its port, and every beacon answered 200 by either run lands in it
+# exactly once.
+#   replay_ingress_test.sh BUILD_DIR [READY_S]
+set -euo pipefail
+build=$(cd "${1:?usage: replay_ingress_test.sh BUILD_DIR [READY_S]}" && pwd)
+ready_s=${2:-30}
+work=$(mktemp -d /tmp/beacond-replay-ingress.XXXXXX)
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+begin_test replay_ingress_test 2 5
+fail=0
+site=$(awk '!/^#/ && NF {print $1; exit}' "$work/sites.conf")
+tid=$(awk '!/^#/ && NF {split($3, t, ","); print t[1]; exit}' "$work/sites.conf")
+host=$(awk '!/^#/ && NF {split($4, h, ","); sub(/^\*\./, "www.", h[1]); print h[1]; exit}' \
+  "$work/sites.conf")
+ch_port=${ch_url##*:}
+"$beacon_root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null
+{
+  beacond_base_config
+  printf 'flush_interval_ms = 100\nbreakdown_flush_interval_ms = 0\nretry_max_ms = 1000\n'
+  printf 'max_pending_mb = 1\nspool_dir = "%s"\nspool_max_mb = 1\n' "$work/spool"
+  printf '[pipeline]\nepoch_ms = 100\n[enrich]\nuser_agents = ""\n'
+  printf '[archive]\nenabled = true\ncommit = "group"\n'
+} >"$work/beacond.toml"
+
+# Sends pageviews of the first site with distinct pages over one keep-alive connection, from
+# beacon FIRST on, until COUNT were sent or REFUSALS were answered other than 200; prints how
+# many were answered 200.
+send_pageviews() {  # FIRST COUNT REFUSALS
+  python3 - "$http_port" "$tid" "$host" "$@" <<'PY'
+import socket, sys
+port, tid, host = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+first, count, refusals = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+ok = refused = 0
+s = socket.create_connection(("127.0.0.1", port))
+for i in range(first, first + count):
+    s.sendall((f"GET /collect?v=1&tid={tid}&cid={i}.1&t=pageview&dl=https%3A%2F%2F{host}%2Fp{i} "
+               "HTTP/1.1\r\nHost: t\r\n\r\n").encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("connection closed after %d beacons" % (i - first))
+        got += chunk
+    if got.startswith(b"HTTP/1.1 200"):
+        ok += 1
+        continue
+    refused += 1
+    if refused >= refusals:
+        break
+    if b"Connection: close" in got:
+        s.close()
+        s = socket.create_connection(("127.0.0.1", port))
+print(ok)
+PY
+}
+
+step "ClickHouse down: a first run takes beacons until its memory and spool are full"
+start_beacond
+first_ok=$(send_pageviews 0 200000 20)
+echo "first run answered 200: $first_ok"
+kill_node "$beacond_pid"
+beacond_pid=""
+check "the first run took more than max_pending_mb holds (1 MiB spooled too)" \
+  test -n "$(find "$work/spool" -name '*.rec' -print -quit)"
+
+step "second start, ClickHouse still down: ingress answers within $ready_s s"
+mv "$work/beacond.log" "$work/beacond-first.log"
+rm -f "$work/ready"
+"$build/appliance/beacond" --config "$work/beacond.toml" --ready-file "$work/ready" \
+  2>"$work/beacond.log" &
+beacond_pid=$!
+for _ in $(seq 1 $((ready_s * 10))); do
+  [ -f "$work/ready" ] && break
+  kill -0 "$beacond_pid" 2>/dev/null || { cat "$work/beacond.log" >&2; exit 1; }
+  sleep 0.1
+done
+if [ ! -f "$work/ready" ]; then
+  tail -n 5 "$work/beacond.log"
+  echo "FAILED: ingress did not open within $ready_s s of the start while ClickHouse is down" >&2
+  exit 1
+fi
+echo "ok: ingress open"
+http_port=$(sed -n 's/^http_port=//p' "$work/ready")
+second=500
+second_ok=$(send_pageviews 1000000 "$second" 1)
+check "every new beacon answered 200 while ClickHouse is down ($second_ok of $second)" \
+  test "$second_ok" -eq "$second"
+grep 'replayed' "$work/beacond.log"
+check "the replay left epochs to the archive: the forwarder was full" \
+  grep -q 'the forwarder is full' "$work/beacond.log"
+records=$("$build/tests/integration/archive_count" "$work/state/archive" | awk '{print $2}')
+check "the archive holds every beacon answered 200 ($records records)" \
+  test "$records" -ge "$((first_ok + second_ok))"
+
+step "ClickHouse back on its port: everything lands"
+CLICKHOUSE_LOCAL_HTTP_PORT=$ch_port "$beacon_root/scripts/clickhouse-local" start \
+  "$work/clickhouse" >/dev/null
+total=$((first_ok + second_ok))
+landed=0
+for _ in $(seq 1 240); do
+  landed=$(curl -fsS "$ch_url/" --data-binary \
+    "SELECT sum(pageviews) FROM beacon.site_minutes WHERE site_id = $site FORMAT TSV")
+  [ "$landed" -ge "$total" ] && break
+  sleep 0.5
+done
+echo "landed $landed of $total"
+drain_beacond
+check_pageviews_once "$total" "$site"
+exit $fail
