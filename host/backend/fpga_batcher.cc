@@ -31,6 +31,8 @@ std::string_view FpgaFallbackName(FpgaFallback reason) {
       return "timeout";
     case FpgaFallback::kBadRecords:
       return "bad_records";
+    case FpgaFallback::kStaleOutput:
+      return "stale_output";
     case FpgaFallback::kCount:
       break;
   }
@@ -111,6 +113,7 @@ void FpgaBatcher::Start(Job& job) {
   }
   runs_.fetch_add(1, std::memory_order_relaxed);
   card_bytes_.fetch_add(job.buffers->in_words * kernels::kCardWordBytes, std::memory_order_relaxed);
+  job.buffers->run_id = job.id;  // never 0, never the same twice: the kernel echoes it
   if (device_->Start(job.id, job.buffers.get())) {
     job.state = State::kRunning;
   } else {
@@ -196,6 +199,12 @@ void FpgaBatcher::DeliverReady() {
 void FpgaBatcher::DeliverJob(Job& job) {
   std::unique_ptr<CardResults> results;
   if (job.state == State::kDone) results = std::make_unique<CardResults>(*job.buffers);
+  if (results != nullptr && !results->fresh()) {
+    // Finished, but what the buffers hold is (partly) an earlier run's output.
+    results.reset();
+    job.state = State::kFailed;
+    job.reason = FpgaFallback::kStaleOutput;
+  }
   for (Pending& p : job.batches) {
     kernels::DecodeContext ctx = p.ctx;
     ctx.bytes = host_bytes_;

@@ -1,11 +1,13 @@
 // Host batching for the card (`fpga` and `fpga-csim`): RawBatches gathered into page-aligned
 // buffers of 1-4 MiB, a buffer started when full or when its first batch is older than the
 // deadline (<= 1 ms), several runs in flight, results delivered in the order the batches were
-// added. A run the device refuses, reports failed, does not finish within the run timeout, or
-// whose records are malformed is decoded on the host's byte kernels instead and counted per
-// reason: every batch is delivered exactly once, card or not. The device keeps the buffers of a
-// run that timed out until it reports it; while it keeps max_in_flight of them, no run is
-// started (the batches fall back as timeouts), so a hung card does not grow the memory.
+// added. A run the device refuses, reports failed, does not finish within the run timeout,
+// whose output is not all its own (the run id the kernel echoes differs: what an earlier run left
+// in the reused buffers) or whose records are malformed is decoded on the host's byte kernels
+// instead and counted per reason: every batch is delivered exactly once, card or not. The device
+// keeps the buffers of a run that timed out until it reports it; while it keeps max_in_flight of
+// them, no run is started (the batches fall back as timeouts), so a hung card does not grow the
+// memory.
 #pragma once
 
 #include <array>
@@ -37,8 +39,10 @@ struct FpgaBatcherConfig {
   std::chrono::microseconds run_timeout{100'000};  // a run not finished by then falls back
 };
 
-enum class FpgaFallback : uint8_t { kDeviceError, kTimeout, kBadRecords, kCount };
-// "device_error", "timeout", "bad_records": the reason label of beacond_fpga_fallback_total.
+enum class FpgaFallback : uint8_t { kDeviceError, kTimeout, kBadRecords, kStaleOutput, kCount };
+// "device_error", "timeout", "bad_records", "stale_output" (a run reported finished whose
+// buffers do not hold its whole output, CardResults::fresh): the reason label of
+// beacond_fpga_fallback_total.
 std::string_view FpgaFallbackName(FpgaFallback reason);
 
 class FpgaBatcher {

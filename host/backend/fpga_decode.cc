@@ -247,6 +247,23 @@ void AddCount(const kernels::DecodeContext& ctx, RejectReason reason, uint64_t n
   if (n != 0) ctx.rejects->Add(reason, n);
 }
 
+// The index of the run end record when `b` holds the whole output of run b.run_id — its run
+// record (written last) with counts the packed beacons allow, and its run end records (the
+// highest words written) in `records` and `decoded` — else 0.
+size_t RunEndIndex(const CardBuffers& b) {
+  const CardWord& run = b.records.data()[0];
+  const uint64_t records = Field(run, kernels::kRecordRunRecords, 4);
+  if (b.run_id == 0 || Field(run, kernels::kRecordKind, 1) != kernels::kCardRecordRun ||
+      Field(run, kernels::kRecordRunId, 8) != b.run_id || records > b.record_words ||
+      Field(run, kernels::kRecordRunDecoded, 4) > b.in_words) {
+    return 0;
+  }
+  const size_t end = kernels::kCardFirstRecord + records;
+  const CardWord expected = kernels::CardRunWord(kernels::kCardRecordRunEnd, 0, 0, b.run_id);
+  if (b.records.data()[end] != expected || b.decoded.data()[b.in_words] != expected) return 0;
+  return end;
+}
+
 }  // namespace
 
 bool CardDecodes(kernels::Endpoint endpoint) {
@@ -274,9 +291,9 @@ CardWords::CardWords(size_t words)
 
 CardBuffers::CardBuffers(size_t input_bytes)
     : in(WordsFor(input_bytes)),
-      decoded(WordsFor(input_bytes)),
-      records(
-          std::max(kernels::kMaxBatchBeacons * kMaxRecordsPerBeacon, WordsFor(input_bytes) / 2)) {}
+      decoded(in.size() + 1),  // `in` is built first; the run end record above its words
+      records(kernels::kCardRunRecords + std::max(kernels::kMaxBatchBeacons * kMaxRecordsPerBeacon,
+                                                  WordsFor(input_bytes) / 2)) {}
 
 bool CardBuffers::Append(const kernels::RawBatch& raw) {
   size_t words = 0;
@@ -286,7 +303,10 @@ bool CardBuffers::Append(const kernels::RawBatch& raw) {
     words += 1 + WordsFor(raw.payload(i).size());
     record_need += RecordsFor(raw.endpoint(i));
   }
-  if (in_words + words > in.size() || record_words + record_need > records.size()) return false;
+  if (in_words + words > in.size() ||
+      kernels::kCardRunRecords + record_words + record_need > records.size()) {
+    return false;
+  }
   record_words += record_need;
   for (size_t i = 0; i < raw.size(); ++i) {
     if (!CardDecodes(raw.endpoint(i))) continue;
@@ -310,7 +330,9 @@ bool CardBuffers::Append(const kernels::RawBatch& raw) {
 }
 
 CardResults::CardResults(const CardBuffers& buffers)
-    : buffers_(buffers), decoded_(size_t{buffers.in_words} * kCardWordBytes) {
+    : buffers_(buffers),
+      decoded_(size_t{buffers.in_words} * kCardWordBytes),
+      records_end_(RunEndIndex(buffers)) {
   // The decoded bytes as host bytes: a CardWord's layout is the HLS type's, not a byte array.
   for (size_t w = 0; w < buffers.in_words; ++w) {
     for (int b = 0; b < static_cast<int>(kCardWordBytes); b += 8) {
@@ -322,7 +344,7 @@ CardResults::CardResults(const CardBuffers& buffers)
 
 bool CardResults::Valid(const kernels::RawBatch& raw) const {
   const CardWord* records = buffers_.records.data();
-  const size_t count = buffers_.records.size();
+  const size_t count = records_end_;  // what follows the run end record is no run's
   size_t r = next_record_;
   for (size_t i = 0; i < raw.size(); ++i) {
     if (!CardDecodes(raw.endpoint(i))) continue;
@@ -369,7 +391,7 @@ void CardResults::DecodeCardBeacon(kernels::Endpoint endpoint, const kernels::Be
 
 bool CardResults::Decode(const kernels::RawBatch& raw, const kernels::DecodeContext& ctx,
                          kernels::EventBatch* events) {
-  if (!Valid(raw)) return false;  // nothing counted yet
+  if (!fresh() || !Valid(raw)) return false;  // nothing counted yet
   kernels::DecodeContext batch_ctx = ctx;
   batch_ctx.bytes = &kernels::BytesOf(ctx);
   // As kernels::DecodeBatch: the batch's user agents classified in one pass.

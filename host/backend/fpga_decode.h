@@ -41,9 +41,10 @@ class CardWords {
   size_t size_ = 0;
 };
 
-// One card run's buffers: the input words, the decoded bytes (as large as the input) and the
-// records (2 words per /collect beacon, 21 per /batch beacon, 1 per syslog datagram at most): half
-// the input's words, and at least what one full RawBatch may need.
+// One card run's buffers: the input words, the decoded bytes (as large as the input, and the
+// run end record) and the records (the two run records, 2 words per /collect beacon, 21 per
+// /batch beacon, 1 per syslog datagram at most): half the input's words, and at least what one
+// full RawBatch may need.
 struct CardBuffers {
   explicit CardBuffers(size_t input_bytes);
 
@@ -61,6 +62,9 @@ struct CardBuffers {
   CardWords records;
   uint32_t in_words = 0;
   size_t record_words = 0;  // the records the packed beacons may need
+  // The id the run's kernel echoes in its run records (FpgaBatcher: the run's id), never 0: the
+  // output of an earlier run left in these buffers has another.
+  uint64_t run_id = 0;
 };
 
 // Reads a run's records in order, beacon after beacon.
@@ -69,11 +73,16 @@ class CardResults {
   // `buffers` holds a finished run; it must outlive the results.
   explicit CardResults(const CardBuffers& buffers);
 
+  // False when the buffers do not hold all of run `buffers.run_id`'s output: a run record, run
+  // end record or decoded run end with another id (what an earlier run left: the card did not
+  // write, or not all of it came back). Decode then refuses every batch.
+  bool fresh() const { return records_end_ != 0; }
+
   // Decodes `raw` (the next batch appended to the run): its card beacons from the records, the
   // others with ctx's byte kernels, rows appended to `events` and rejects counted in ctx.rejects
-  // exactly as kernels::DecodeBatch does. False, adding nothing, when the batch's records are
-  // malformed or hold values no run gives (a card fault: a count or queue time out of range):
-  // the caller decodes the batch another way.
+  // exactly as kernels::DecodeBatch does. False, adding nothing, when the output is not fresh()
+  // or the batch's records are malformed or hold values no run gives (a card fault: a count or
+  // queue time out of range): the caller decodes the batch another way.
   bool Decode(const kernels::RawBatch& raw, const kernels::DecodeContext& ctx,
               kernels::EventBatch* events);
 
@@ -84,7 +93,8 @@ class CardResults {
 
   const CardBuffers& buffers_;
   std::vector<char> decoded_;
-  size_t next_record_ = 0;
+  size_t next_record_ = kernels::kCardFirstRecord;
+  size_t records_end_ = 0;  // the run end record's index; 0: not this run's output
 };
 
 }  // namespace beacon::host

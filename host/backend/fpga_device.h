@@ -30,6 +30,12 @@ class FpgaDevice {
   virtual std::optional<Finished> Wait(std::chrono::microseconds timeout) = 0;
 };
 
+// Faults of the card the C-simulation stands in for, injected by tests into one run: the run
+// reports success with its outputs as the previous run left them (kNoWrite: the kernel never
+// wrote), or with only the first half of the `records` (kRecordsCut) or `decoded` (kDecodedCut)
+// words the run may write brought back (a transfer cut short), the rest as they were.
+enum class CsimFault : uint8_t { kNone, kNoWrite, kRecordsCut, kDecodedCut };
+
 // The kernel's C-simulation on the calling thread: Start runs it to the end.
 class CsimDevice final : public FpgaDevice {
  public:
@@ -38,10 +44,15 @@ class CsimDevice final : public FpgaDevice {
   std::optional<Finished> Wait(std::chrono::microseconds timeout) override;
   // CPU time spent in the kernel itself, for the batching overhead figure.
   std::chrono::nanoseconds kernel_time() const { return kernel_time_; }
+  // Tests only: the next run started suffers `fault`.
+  void FailNextRun(CsimFault fault) { next_fault_ = fault; }
 
  private:
+  void Run(CardBuffers* buffers);
+
   std::deque<Finished> finished_;
   std::chrono::nanoseconds kernel_time_{0};
+  CsimFault next_fault_ = CsimFault::kNone;
 };
 
 }  // namespace beacon::host

@@ -22,7 +22,8 @@ namespace {
 static_assert(sizeof(kernels::CardWord) == kernels::kCardWordBytes);
 
 constexpr char kKernelName[] = "beacon_decode";
-enum KernelArg : int { kArgIn = 0, kArgDecoded = 1, kArgRecords = 2, kArgInWords = 3 };
+// beacon_decode's arguments, in order.
+enum KernelArg : int { kArgIn, kArgDecoded, kArgRecords, kArgInWords, kArgRunId };
 
 }  // namespace
 
@@ -103,10 +104,14 @@ bool XrtDevice::Start(uint64_t run, CardBuffers* buffers) {
     r.set_arg(kArgDecoded, bos.decoded);
     r.set_arg(kArgRecords, bos.records);
     r.set_arg(kArgInWords, buffers->in_words);
+    r.set_arg(kArgRunId, buffers->run_id);
     r.start();
-    const size_t in_bytes = size_t{buffers->in_words} * kernels::kCardWordBytes;
-    impl_->running.push_back(
-        {run, std::move(r), &bos, in_bytes, buffers->record_words * kernels::kCardWordBytes});
+    // What the run can write: the decoded words and their run end record; the run record, the
+    // records and the run end record.
+    const size_t decoded_bytes = (size_t{buffers->in_words} + 1) * kernels::kCardWordBytes;
+    const size_t record_bytes =
+        (kernels::kCardRunRecords + buffers->record_words) * kernels::kCardWordBytes;
+    impl_->running.push_back({run, std::move(r), &bos, decoded_bytes, record_bytes});
     return true;
   } catch (const std::exception&) {
     return false;  // counted by the batcher as a device error; the batch decodes on the host

@@ -908,24 +908,38 @@ void DecodeWords(hls::stream<ScannedWord>& scanned, uint32_t in_words,
   records.write({CardWord(0), true});
 }
 
-void WriteDecoded(hls::stream<DecodedWord>& words, CardWord* decoded) {
+// The decoded words, then the run end record above them; `done` then carries their count to
+// WriteRecords.
+void WriteDecoded(hls::stream<DecodedWord>& words, uint32_t in_words, uint64_t run_id,
+                  CardWord* decoded, hls::stream<uint32_t>& done) {
+  uint32_t n = 0;
   for (uint32_t i = 0; i <= kCardMaxWords; ++i) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = kCardMaxWords
 #pragma HLS PIPELINE II = 1
     const DecodedWord w = words.read();
     if (w.last) break;
     decoded[w.index] = w.data;
+    n = i + 1;
   }
+  decoded[in_words] = CardRunWord(kCardRecordRunEnd, 0, 0, run_id);
+  done.write(n);
 }
 
-void WriteRecords(hls::stream<RecordWord>& in, CardWord* records) {
+// The records from kCardFirstRecord on, the run end record after them, and once `decoded` is
+// written (the run record holds WriteDecoded's count), the run record: the run's last write.
+void WriteRecords(hls::stream<RecordWord>& in, uint64_t run_id, CardWord* records,
+                  hls::stream<uint32_t>& decoded_done) {
+  uint32_t n = 0;
   for (uint32_t i = 0; i <= kCardMaxRecords; ++i) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = kCardMaxRecords
 #pragma HLS PIPELINE II = 1
     const RecordWord r = in.read();
     if (r.last) break;
-    records[i] = r.data;
+    records[kCardFirstRecord + i] = r.data;
+    n = i + 1;
   }
+  records[kCardFirstRecord + n] = CardRunWord(kCardRecordRunEnd, 0, 0, run_id);
+  records[0] = CardRunWord(kCardRecordRun, n, decoded_done.read(), run_id);
 }
 
 }  // namespace
@@ -933,7 +947,8 @@ void WriteRecords(hls::stream<RecordWord>& in, CardWord* records) {
 
 extern "C" void beacon_decode(const beacon::kernels::CardWord* in,
                               beacon::kernels::CardWord* decoded,
-                              beacon::kernels::CardWord* records, uint32_t in_words) {
+                              beacon::kernels::CardWord* records, uint32_t in_words,
+                              uint64_t run_id) {
 #pragma HLS INTERFACE m_axi port = in offset = slave bundle = gmem0 max_read_burst_length = 64
 #pragma HLS INTERFACE m_axi port = decoded offset = slave bundle = gmem1
 #pragma HLS INTERFACE m_axi port = records offset = slave bundle = gmem2
@@ -941,6 +956,7 @@ extern "C" void beacon_decode(const beacon::kernels::CardWord* in,
 #pragma HLS INTERFACE s_axilite port = decoded
 #pragma HLS INTERFACE s_axilite port = records
 #pragma HLS INTERFACE s_axilite port = in_words
+#pragma HLS INTERFACE s_axilite port = run_id
 #pragma HLS INTERFACE s_axilite port = return
 #pragma HLS DATAFLOW
   using namespace beacon::kernels;
@@ -948,13 +964,15 @@ extern "C" void beacon_decode(const beacon::kernels::CardWord* in,
   hls::stream<ScannedWord> scanned("scanned");
   hls::stream<DecodedWord> decoded_words("decoded_words");
   hls::stream<RecordWord> record_words("record_words");
+  hls::stream<uint32_t> decoded_done("decoded_done");
 #pragma HLS STREAM variable = words depth = 64
 #pragma HLS STREAM variable = scanned depth = 64
 #pragma HLS STREAM variable = decoded_words depth = 64
 #pragma HLS STREAM variable = record_words depth = 64
+#pragma HLS STREAM variable = decoded_done depth = 1
   ReadWords(in, in_words, words);
   ScanWords(words, in_words, scanned);
   DecodeWords(scanned, in_words, decoded_words, record_words);
-  WriteDecoded(decoded_words, decoded);
-  WriteRecords(record_words, records);
+  WriteDecoded(decoded_words, in_words, run_id, decoded, decoded_done);
+  WriteRecords(record_words, run_id, records, decoded_done);
 }

@@ -38,14 +38,38 @@ enum CardPayloadKind : uint8_t {
   kCardSyslog = 2,   // one syslog datagram carrying a relay log line
 };
 
-// Output records, one word each, in input order: per GA beacon its hit records, then one end
-// record; per syslog datagram one relay record.
+// Output records, one word each: at kCardFirstRecord and on, in input order, per GA beacon its
+// hit records, then one end record; per syslog datagram one relay record. After them a run end
+// record; at 0 the run record. Both carry the run id the host passed (never 0), so that the host
+// tells this run's output from what a previous run left in the same buffers. The run record is
+// written last, after every other word of `records` and `decoded`: a run cut short leaves the
+// previous one there. The run end record, and the same word at word `in_words` of `decoded`,
+// are the highest words the run writes: a copy back to the host cut short misses them.
 enum CardRecordKind : uint8_t {
   kCardRecordHit = 1,
   kCardRecordBeaconEnd = 2,
-  kCardRecordRelay = 3
+  kCardRecordRelay = 3,
+  kCardRecordRun = 4,
+  kCardRecordRunEnd = 5
 };
-inline constexpr int kRecordKind = 0;  // u8 CardRecordKind
+inline constexpr int kRecordKind = 0;            // u8 CardRecordKind
+inline constexpr uint32_t kCardFirstRecord = 1;  // records[0] is the run record
+inline constexpr uint32_t kCardRunRecords = 2;   // the run record and the run end record
+// Run record and run end record (the counts in the run record only).
+inline constexpr int kRecordRunRecords = 4;   // u32: the records between the two
+inline constexpr int kRecordRunId = 8;        // u64: the run id
+inline constexpr int kRecordRunDecoded = 16;  // u32: words written to `decoded` before its run end
+
+// The run record (kCardRecordRun, with its counts) or the run end record (kCardRecordRunEnd,
+// counts 0) of run `run_id`.
+inline CardWord CardRunWord(uint8_t kind, uint32_t records, uint32_t decoded, uint64_t run_id) {
+  CardWord w(0);
+  w.range(8 * kRecordKind + 7, 8 * kRecordKind) = kind;
+  w.range(8 * kRecordRunRecords + 31, 8 * kRecordRunRecords) = records;
+  w.range(8 * kRecordRunId + 63, 8 * kRecordRunId) = run_id;
+  w.range(8 * kRecordRunDecoded + 31, 8 * kRecordRunDecoded) = decoded;
+  return w;
+}
 // Hit record.
 inline constexpr int kRecordPre = 1;           // u8 CardHitStatus: checks before the site lookup
 inline constexpr int kRecordPost = 2;          // u8 CardHitStatus: checks after it
@@ -121,9 +145,12 @@ static_assert(kRecordSpans + 4 * kSpanCount <= static_cast<int>(kCardWordBytes))
 
 }  // namespace beacon::kernels
 
-// The kernel top. `in` holds `in_words` words as above; `decoded` (as large as `in`) receives
-// each beacon's decoded hits from the byte offset of its first payload word; `records` receives
-// the records (at most 21 per /batch beacon, 2 per /collect beacon).
+// The kernel top. `in` holds `in_words` words as above; `decoded` (one word larger than `in`)
+// receives each beacon's decoded hits from the byte offset of its first payload word, and at
+// word `in_words` the run end record; `records` receives the run record, the records (at most
+// 21 per /batch beacon, 2 per /collect beacon) and the run end record. `run_id` is echoed in
+// the run records.
 extern "C" void beacon_decode(const beacon::kernels::CardWord* in,
                               beacon::kernels::CardWord* decoded,
-                              beacon::kernels::CardWord* records, uint32_t in_words);
+                              beacon::kernels::CardWord* records, uint32_t in_words,
+                              uint64_t run_id);

@@ -37,10 +37,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kernels::RejectCounters ref_rejects;
   kernels::DecodeBatch(raw, fixture.Context(nullptr, &ref_rejects), &ref);
 
+  static uint64_t run_id = 0;  // a new one per run on the same buffers, as the batcher's
   buffers.Clear();
   if (!buffers.Append(raw)) host::Mismatch("packing (a RawBatch that does not fit)");
+  buffers.run_id = ++run_id;
   host::CsimDevice device;
-  device.Start(1, &buffers);
+  device.Start(run_id, &buffers);
   kernels::EventBatch card;
   kernels::RejectCounters card_rejects;
   host::CardResults results(buffers);

@@ -69,6 +69,7 @@ Decoded Decode(const kernels::SiteRegistry& sites, const kernels::RawBatch& raw,
   if (path == Path::kCard) {
     CardBuffers buffers(raw.payload_bytes() + 2 * kernels::kCardWordBytes * raw.size());
     EXPECT_TRUE(buffers.Append(raw));
+    buffers.run_id = 1;
     CsimDevice device;
     EXPECT_TRUE(device.Start(1, &buffers));
     const auto finished = device.Wait(std::chrono::microseconds(0));
@@ -177,13 +178,13 @@ TEST_F(FpgaDecodeTest, RecordsNoRunCanGiveAreRefused) {
                       kernels::decode_inputs::kBrowserUa, kernels::IpAddress::FromV4(1), kNowMs));
   ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaBatch, kernels::IngressKind::kHttp, hit + "\n" + hit,
                       kernels::decode_inputs::kBrowserUa, kernels::IpAddress::FromV4(2), kNowMs));
-  // Records: the /collect's hit and end, the /batch's two hits and end.
+  // Records from 1 on: the /collect's hit and end, the /batch's two hits and end.
   ASSERT_EQ(Decode(sites_, raw, Path::kCard).events.size(), 3u);
   const std::vector<std::pair<const char*, std::function<void(kernels::CardWord*)>>> faults = {
       {"a count of billions",
-       [](kernels::CardWord* r) { SetField(r[4], kernels::kRecordTooManyHits, 0xFFFF'FFFF); }},
+       [](kernels::CardWord* r) { SetField(r[5], kernels::kRecordTooManyHits, 0xFFFF'FFFF); }},
       {"a queue time past the limit",
-       [](kernels::CardWord* r) { SetField(r[0], kernels::kRecordQueueTime, 0xFFFF'FFFF); }},
+       [](kernels::CardWord* r) { SetField(r[1], kernels::kRecordQueueTime, 0xFFFF'FFFF); }},
   };
   for (const auto& [what, corrupt] : faults) {
     bool ok = true;
@@ -191,6 +192,47 @@ TEST_F(FpgaDecodeTest, RecordsNoRunCanGiveAreRefused) {
     EXPECT_FALSE(ok) << what;
     EXPECT_TRUE(out == Decoded{}) << what << ": counted or appended before the refusal";
   }
+}
+
+// A run's output is told from an earlier run's by the run id the kernel echoes: buffers whose run
+// record, run end record or decoded run end record carries another id, or whose run record counts
+// more records than the packed beacons can give, are refused before anything is counted.
+TEST_F(FpgaDecodeTest, OutputOfAnotherRunIsRefused) {
+  kernels::RawBatch raw;
+  ASSERT_TRUE(raw.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp,
+                      "v=1&tid=G-ANY1&cid=1.2&t=pageview&dl=https%3A%2F%2Fany.example%2Fa",
+                      kernels::decode_inputs::kBrowserUa, kernels::IpAddress::FromV4(1), kNowMs));
+  CardBuffers buffers(1 << 20);
+  ASSERT_TRUE(buffers.Append(raw));
+  buffers.run_id = 7;
+  CsimDevice device;
+  ASSERT_TRUE(device.Start(7, &buffers));
+  kernels::RejectCounters rejects;
+  const kernels::ByteKernels simd = kernels::SimdByteKernels();
+  const kernels::DecodeContext ctx{&sites_, &rejects, 1, {kNowMs / 86'400'000, 2, 3}, &simd};
+  const auto decodes = [&] {
+    CardResults results(buffers);
+    kernels::EventBatch events;
+    const bool ok = results.Decode(raw, ctx, &events);
+    EXPECT_EQ(ok, results.fresh());
+    EXPECT_EQ(events.size(), ok ? 1u : 0u);
+    return ok;
+  };
+  ASSERT_TRUE(decodes());
+  buffers.run_id = 8;  // the output is run 7's, not the next run's
+  EXPECT_FALSE(decodes());
+  buffers.run_id = 7;
+  // The run record, the run end record after the hit and end records, the decoded run end.
+  for (kernels::CardWord* w : {&buffers.records.data()[0], &buffers.records.data()[3],
+                               &buffers.decoded.data()[buffers.in_words]}) {
+    const kernels::CardWord saved = *w;
+    w->range(8 * kernels::kRecordRunId + 7, 8 * kernels::kRecordRunId) = 6;
+    EXPECT_FALSE(decodes());
+    *w = saved;
+  }
+  SetField(buffers.records.data()[0], kernels::kRecordRunRecords,
+           static_cast<uint32_t>(buffers.record_words + 1));
+  EXPECT_FALSE(decodes());
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,6 +36,26 @@ struct BeaconResult {
   std::vector<std::string> relay_fields;
 };
 
+constexpr uint64_t kRunId = 0x0123'4567'89AB'CDEF;
+
+// The records of the beacons in the output of run kRunId, after checking its echo: in the run
+// record (with the count of records), and in the run end records after the records and above
+// the decoded words.
+std::vector<CardWord> BeaconRecords(const std::vector<CardWord>& records,
+                                    const std::vector<CardWord>& decoded, size_t beacons) {
+  EXPECT_EQ(Field(records[0], kRecordKind, 1), kCardRecordRun);
+  EXPECT_EQ(Field(records[0], kRecordRunId, 8), kRunId);
+  EXPECT_LT(Field(records[0], kRecordRunDecoded, 4), decoded.size());
+  const uint64_t count = Field(records[0], kRecordRunRecords, 4);
+  EXPECT_GE(count, beacons);
+  const size_t end = kCardFirstRecord + std::min<size_t>(count, records.size() - kCardRunRecords);
+  for (const CardWord& w : {records[end], decoded.back()}) {
+    EXPECT_EQ(Field(w, kRecordKind, 1), kCardRecordRunEnd);
+    EXPECT_EQ(Field(w, kRecordRunId, 8), kRunId);
+  }
+  return std::vector<CardWord>(records.begin() + kCardFirstRecord, records.begin() + end);
+}
+
 // Packs `payloads`, runs the kernel, and reads its records back.
 std::vector<BeaconResult> RunKernel(const std::vector<Payload>& payloads) {
   std::vector<CardWord> in;
@@ -52,9 +73,11 @@ std::vector<BeaconResult> RunKernel(const std::vector<Payload>& payloads) {
       in.push_back(w);
     }
   }
-  std::vector<CardWord> decoded(in.size(), CardWord(0));
-  std::vector<CardWord> records(21 * payloads.size() + 1, CardWord(0));
-  beacon_decode(in.data(), decoded.data(), records.data(), static_cast<uint32_t>(in.size()));
+  std::vector<CardWord> decoded(in.size() + 1, CardWord(0));
+  std::vector<CardWord> records(21 * payloads.size() + kCardRunRecords, CardWord(0));
+  beacon_decode(in.data(), decoded.data(), records.data(), static_cast<uint32_t>(in.size()),
+                kRunId);
+  records = BeaconRecords(records, decoded, payloads.size());
 
   const auto byte_at = [&decoded](uint64_t pos) {
     return static_cast<char>(Field(decoded[pos / kCardWordBytes], pos % kCardWordBytes, 1));
