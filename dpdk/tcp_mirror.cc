@@ -151,6 +151,27 @@ struct TcpMirror::Flow {
   uint64_t buffered() const { return stream.size() + held_bytes; }
 };
 
+namespace {
+
+// Whether an RST at `seq` may end `flow` (RFC 5961 §3, RFC 9293 §3.10.7.3: only within the
+// receive window). A passive mirror sees neither RCV.NXT nor the window: the client's RST
+// carries its SND.NXT, at or past every byte it sent, so the window is taken from the next
+// expected byte (or from past the last byte held ahead of a hole) to `window` bytes further.
+// Without a sequence number yet (awaiting a request's start), any RST is taken.
+bool RstInWindow(const TcpMirror::Flow& flow, uint32_t seq, uint32_t window) {
+  if (flow.mode == TcpMirror::Flow::Mode::kAwaitStart) return true;
+  uint32_t edge = flow.next_seq;
+  if (!flow.held.empty()) {
+    const TcpMirror::Flow::Held& last = flow.held.back();
+    const uint32_t end = last.seq + static_cast<uint32_t>(last.bytes.size());
+    if (SeqDiff(end, edge) > 0) edge = end;
+  }
+  return SeqDiff(seq, flow.next_seq) >= 0 &&
+         static_cast<int64_t>(SeqDiff(seq, edge)) <= static_cast<int64_t>(window);
+}
+
+}  // namespace
+
 // Linear probing over slot indices (0 = empty, else flow index + 1) with backward-shift
 // deletion; at most half full. Flows in use are also kept in recency order (a doubly linked
 // list over their indices) for eviction when full.
@@ -386,7 +407,9 @@ void TcpMirror::OnSegment(const TcpSegment& segment, int64_t now_ms) {
 
   if (flow != nullptr && flow->closed && CopyOfClosed(&flow, segment)) return;
   if ((segment.flags & kTcpRst) != 0) {
-    if (flow != nullptr) {
+    if (flow != nullptr && !RstInWindow(*flow, seq, config_.max_flow_bytes)) {
+      counters_.Add(MirrorCounter::kRstIgnored);  // stray or spoofed: the flow goes on
+    } else if (flow != nullptr) {
       TakeHeld(flow, now_ms);
       Close(flow, MirrorCounter::kFlowsClosedRst);
     }

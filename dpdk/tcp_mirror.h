@@ -34,6 +34,8 @@ namespace beacon::dpdk {
   X(kFlowsOpened, "flows_opened", "Flows created (SYN or mid-stream data)")                       \
   X(kFlowsClosedFin, "flows_closed_fin", "Flows closed by FIN with every byte before it seen")    \
   X(kFlowsClosedRst, "flows_closed_rst", "Flows closed by RST")                                   \
+  X(kRstIgnored, "rst_ignored",                                                                   \
+    "RSTs outside the flow's window (behind its next byte or past mirror_flow_bytes), ignored")   \
   X(kFlowsReused, "flows_reused", "Flows restarted by a SYN with a new initial sequence number")  \
   X(kFlowsEvicted, "flows_evicted", "Flows evicted after mirror_idle_ms without a segment")       \
   X(kFlowsSynExpired, "flows_syn_expired",                                                        \

@@ -257,6 +257,36 @@ TEST(TcpMirrorTest, RstClosesAndANewIsnRestartsTheFlow) {
   EXPECT_EQ(m.Count(MirrorCounter::kPartialDropped), 2u);
 }
 
+// An RST is taken only at or within mirror_flow_bytes ahead of the next expected byte (RFC 5961
+// §3; the mirror sees no window): a stray or spoofed one elsewhere leaves the flow as it was, so
+// the request being assembled across it is not lost.
+TEST(TcpMirrorTest, RstOutsideTheWindowIsIgnored) {
+  Mirror m;
+  const std::string a = Get("/collect?a=1");
+  const std::string b = Post("/collect", "v=1&t=event&b=2");
+  const auto after_a = static_cast<uint32_t>(1 + a.size());
+  const auto head = static_cast<uint32_t>(b.size() / 2);
+  m.Send(8100, 0, {}, kTcpSyn);
+  m.Send(8100, 1, a);
+  m.Send(8100, after_a, std::string_view(b).substr(0, head));
+  m.Send(8100, after_a + head + (1u << 20), {}, kTcpRst);  // far ahead of the window
+  m.Send(8100, after_a - 5, {}, kTcpRst);                  // behind the next expected byte
+  m.Send(8100, after_a + head, std::string_view(b).substr(head));
+  EXPECT_EQ(m.Payloads(), (std::vector<std::string>{"a=1", "v=1&t=event&b=2"}));
+  EXPECT_EQ(m.Count(MirrorCounter::kRstIgnored), 2u);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsClosedRst), 0u);
+  EXPECT_EQ(m.Count(MirrorCounter::kPartialDropped), 0u);
+  EXPECT_EQ(m.Count(MirrorCounter::kNoPayload), 3u);  // the SYN and both RSTs
+  EXPECT_EQ(m.mirror.flow_count(), 1u);
+
+  // In the window (bytes the mirror missed before it), an RST still ends the flow.
+  const auto end = after_a + static_cast<uint32_t>(b.size());
+  m.Send(8100, end + 3000, {}, kTcpRst);
+  EXPECT_EQ(m.Count(MirrorCounter::kFlowsClosedRst), 1u);
+  EXPECT_EQ(m.Count(MirrorCounter::kRstIgnored), 2u);
+  EXPECT_EQ(m.mirror.flow_count(), 0u);
+}
+
 // A retransmission of a request (or a SPAN's duplicate of it) that arrives after the FIN
 // closed its flow is a copy, not a new request picked up mid-stream: one beacon, not two.
 TEST(TcpMirrorTest, CopiesOfSegmentsAfterAFinAreNotTakenAgain) {
