@@ -84,6 +84,7 @@ DataPlane::DataPlane(const Eal& eal, const DataPlaneConfig& config,
 
 DataPlane::~DataPlane() {
   Stop();
+  // Before State is torn down: waits for a telemetry answer in flight, later ones find none.
   if (state_->telemetry) internal::UnregisterTelemetry(this);
 }
 

@@ -131,7 +131,8 @@ class DataPlane {
   // Registers /beacond/relay/frames, /beacond/relay/ports, /beacond/relay/port,<port_id> and
   // /beacond/mirror (every mirror counter, http_rejects by reason, flows, buffered_bytes) with
   // DPDK telemetry (data_plane_telemetry.cc), answering for this data plane while it lives. At
-  // most one data plane per process registers.
+  // most one data plane per process registers. The destructor waits for an answer in flight;
+  // once it has begun, requests are answered null (DPDK cannot unregister a command).
   void RegisterTelemetry();
 
   struct State;  // ports, pool and workers (dpdk/internal/data_plane_state.h)

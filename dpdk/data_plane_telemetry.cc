@@ -1,9 +1,9 @@
 // The /beacond/relay/* and /beacond/mirror DPDK telemetry commands of the data plane.
 #include <rte_telemetry.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -13,13 +13,22 @@ namespace beacon::dpdk {
 namespace {
 
 // DPDK telemetry callbacks take no user argument, so the data plane that answers them is found
-// here; set by RegisterTelemetry, cleared by the data plane's destructor.
-std::atomic<const DataPlane*> g_telemetry_plane{nullptr};
+// here; set by RegisterTelemetry, cleared by the data plane's destructor. The commands cannot be
+// unregistered (DPDK 22.11) and run on the telemetry server's threads: each answers under the
+// lock, so the destructor, which clears the registry under it before anything is torn down,
+// waits for an answer in flight, and a later one finds no data plane (-ENODEV: null).
+std::mutex g_telemetry_mutex;
+const DataPlane* g_telemetry_plane = nullptr;  // guarded by g_telemetry_mutex
 
-int FramesTelemetry(const char*, const char*, rte_tel_data* d) {
-  const DataPlane* plane = g_telemetry_plane.load();
-  if (plane == nullptr) return -ENODEV;
-  const DataPlaneCounters c = plane->Counters();
+template <typename Answer>
+int WithPlane(Answer answer) {
+  const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+  if (g_telemetry_plane == nullptr) return -ENODEV;
+  return answer(*g_telemetry_plane);
+}
+
+int FramesOf(const DataPlane& plane, rte_tel_data* d) {
+  const DataPlaneCounters c = plane.Counters();
   rte_tel_data_start_dict(d);
   for (size_t i = 0; i < kFrameOutcomeCount; ++i) {
     const std::string name(FrameOutcomeName(static_cast<FrameOutcome>(i)));
@@ -35,10 +44,12 @@ int FramesTelemetry(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-int MirrorTelemetry(const char*, const char*, rte_tel_data* d) {
-  const DataPlane* plane = g_telemetry_plane.load();
-  if (plane == nullptr) return -ENODEV;
-  const DataPlaneCounters c = plane->Counters();
+int FramesTelemetry(const char*, const char*, rte_tel_data* d) {
+  return WithPlane([d](const DataPlane& plane) { return FramesOf(plane, d); });
+}
+
+int MirrorOf(const DataPlane& plane, rte_tel_data* d) {
+  const DataPlaneCounters c = plane.Counters();
   rte_tel_data_start_dict(d);
   for (size_t i = 0; i < kMirrorCounterCount; ++i) {
     const std::string name(MirrorCounterName(static_cast<MirrorCounter>(i)));
@@ -56,14 +67,16 @@ int MirrorTelemetry(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-int PortTelemetry(const char*, const char* params, rte_tel_data* d) {
-  const DataPlane* plane = g_telemetry_plane.load();
-  if (plane == nullptr) return -ENODEV;
+int MirrorTelemetry(const char*, const char*, rte_tel_data* d) {
+  return WithPlane([d](const DataPlane& plane) { return MirrorOf(plane, d); });
+}
+
+int PortOf(const DataPlane& plane, const char* params, rte_tel_data* d) {
   if (params == nullptr || *params == '\0') return -EINVAL;
   char* end = nullptr;
   const unsigned long port_id = std::strtoul(params, &end, 10);
   if (*end != '\0') return -EINVAL;
-  for (const PortStats& p : plane->Ports()) {
+  for (const PortStats& p : plane.Ports()) {
     if (p.port_id != port_id) continue;
     rte_tel_data_start_dict(d);
     rte_tel_data_add_dict_string(d, "name", p.name.c_str());
@@ -81,12 +94,18 @@ int PortTelemetry(const char*, const char* params, rte_tel_data* d) {
   return -EINVAL;
 }
 
-int PortsTelemetry(const char*, const char*, rte_tel_data* d) {
-  const DataPlane* plane = g_telemetry_plane.load();
-  if (plane == nullptr) return -ENODEV;
+int PortTelemetry(const char*, const char* params, rte_tel_data* d) {
+  return WithPlane([params, d](const DataPlane& plane) { return PortOf(plane, params, d); });
+}
+
+int PortsOf(const DataPlane& plane, rte_tel_data* d) {
   rte_tel_data_start_array(d, RTE_TEL_INT_VAL);
-  for (const PortStats& p : plane->Ports()) rte_tel_data_add_array_int(d, p.port_id);
+  for (const PortStats& p : plane.Ports()) rte_tel_data_add_array_int(d, p.port_id);
   return 0;
+}
+
+int PortsTelemetry(const char*, const char*, rte_tel_data* d) {
+  return WithPlane([d](const DataPlane& plane) { return PortsOf(plane, d); });
 }
 
 }  // namespace
@@ -94,16 +113,19 @@ int PortsTelemetry(const char*, const char*, rte_tel_data* d) {
 namespace internal {
 
 void UnregisterTelemetry(const DataPlane* plane) {
-  const DataPlane* expected = plane;
-  g_telemetry_plane.compare_exchange_strong(expected, nullptr);
+  const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+  if (g_telemetry_plane == plane) g_telemetry_plane = nullptr;
 }
 
 }  // namespace internal
 
 void DataPlane::RegisterTelemetry() {
-  const DataPlane* expected = nullptr;
-  if (!g_telemetry_plane.compare_exchange_strong(expected, this)) {
-    throw std::runtime_error("DPDK telemetry: another data plane already answers /beacond/relay");
+  {
+    const std::lock_guard<std::mutex> lock(g_telemetry_mutex);
+    if (g_telemetry_plane != nullptr) {
+      throw std::runtime_error("DPDK telemetry: another data plane already answers /beacond/relay");
+    }
+    g_telemetry_plane = this;
   }
   state_->telemetry = true;
   // Registration cannot be undone in DPDK 22.11; a second registration (a later data plane in

@@ -9,6 +9,7 @@
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 #include <sys/socket.h>
@@ -16,7 +17,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -112,27 +115,44 @@ bool WaitFor(const DataPlane& relay, Done done) {
   return false;
 }
 
-// One request over DPDK's telemetry socket (AF_UNIX, SOCK_SEQPACKET).
-std::string Telemetry(const std::string& command) {
-  const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
-  const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    close(fd);
-    return "connect failed: " + path;
+// A connection to DPDK's telemetry socket (AF_UNIX, SOCK_SEQPACKET): one thread of the
+// telemetry server answers its requests, one after another.
+class TelemetryClient {
+ public:
+  TelemetryClient() {
+    const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+    fd_ = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+    char hello[1024];
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        read(fd_, hello, sizeof(hello)) <= 0) {
+      error_ = "connect failed: " + path;
+    }
   }
-  char buffer[16384];
-  const ssize_t hello = read(fd, buffer, sizeof(buffer));
-  std::string reply;
-  if (hello > 0 && write(fd, command.data(), command.size()) > 0) {
-    const ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n > 0) reply.assign(buffer, static_cast<size_t>(n));
+  ~TelemetryClient() { close(fd_); }
+  TelemetryClient(const TelemetryClient&) = delete;
+  TelemetryClient& operator=(const TelemetryClient&) = delete;
+
+  std::string Ask(const std::string& command) {
+    if (!error_.empty()) return error_;
+    std::string reply;
+    char buffer[16384];
+    if (write(fd_, command.data(), command.size()) > 0) {
+      const ssize_t n = read(fd_, buffer, sizeof(buffer));
+      if (n > 0) reply.assign(buffer, static_cast<size_t>(n));
+    }
+    return reply;
   }
-  close(fd);
-  return reply;
-}
+
+ private:
+  int fd_ = -1;
+  std::string error_;
+};
+
+// One request on a connection of its own.
+std::string Telemetry(const std::string& command) { return TelemetryClient().Ask(command); }
 
 // Both workers polled every frame of the capture, so each decoded all of it: accepted hits,
 // every reject reason and per-site pageviews and events (summed over minutes: hit batches take
@@ -538,6 +558,73 @@ TEST(DataPlaneTest, StopTakesTheMirrorsCompleteRequestsHeldPastAHole) {
   EXPECT_EQ(c.mirror.Get(MirrorCounter::kBeacons), 1u);
   EXPECT_EQ(c.mirror_buffered_bytes, 0u);
   EXPECT_EQ(rte_mempool_avail_count(port.pool), 255u);
+}
+
+// DPDK 22.11 cannot unregister a telemetry command: a request a telemetry thread answers while
+// the data plane is destroyed must not read it half torn down (DPDK logs an ethdev call on a
+// port the destructor closed; freed memory next), and once it is gone a request is answered
+// null ("not running"). Data planes of 8 net_null ports are made and destroyed for 5 s while
+// four telemetry connections ask without pause.
+TEST(DataPlaneTest, TelemetryRacingTheDestructorAnswersOrSaysNotRunning) {
+  ASSERT_NE(g_eal, nullptr);
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(1, 1), "generated");
+  AggregatingSink sink(&sites);
+  DataPlaneConfig config;
+  config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
+  config.rx_descriptors = 64;
+  config.mbufs = 1023;
+  config.reassembly_flows = 16;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> answered{0}, not_running{0}, other{0};
+  // Four connections, each answered by a telemetry thread of its own, ask as fast as they can.
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      TelemetryClient telemetry;
+      for (uint64_t i = 0; !done.load(); ++i) {
+        const std::string reply =
+            telemetry.Ask(i % 2 == 0 ? "/beacond/relay/ports" : "/beacond/mirror");
+        if (reply.find(":null}") != std::string::npos) {
+          ++not_running;
+        } else if (reply.find("[") != std::string::npos ||
+                   reply.find("flows") != std::string::npos) {
+          ++answered;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  // DPDK's log, where an ethdev call on a closed port says so.
+  FILE* log = std::tmpfile();
+  ASSERT_NE(log, nullptr);
+  ASSERT_EQ(rte_openlog_stream(log), 0);
+  constexpr int kPorts = 8;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+    config.ports.clear();
+    for (int p = 0; p < kPorts; ++p) {
+      config.ports.push_back("net_null_tel" + std::to_string(kPorts * i + p));
+    }
+    auto relay =
+        std::make_unique<DataPlane>(*g_eal, config, std::vector<kernels::BeaconSink*>{&sink});
+    relay->RegisterTelemetry();
+    relay.reset();
+  }
+  done.store(true);
+  for (std::thread& t : clients) t.join();
+  rte_openlog_stream(nullptr);
+  std::rewind(log);
+  std::string logged(1 << 16, '\0');
+  logged.resize(std::fread(logged.data(), 1, logged.size(), log));
+  std::fclose(log);
+  // rte_eth_stats_get on a port the destructor had closed already.
+  EXPECT_EQ(logged.find("Invalid port_id"), std::string::npos) << logged;
+  EXPECT_GT(answered.load(), 0u);
+  EXPECT_GT(not_running.load(), 0u);
+  EXPECT_EQ(other.load(), 0u);
+  EXPECT_EQ(Telemetry("/beacond/relay/frames"), "{\"/beacond/relay/frames\":null}");
 }
 
 TEST(DataPlaneTest, SetupFailsWithAMessageNamingTheBadValue) {
