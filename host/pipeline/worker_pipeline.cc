@@ -603,10 +603,17 @@ void WorkerPipeline::CatchUp() {
     behind_events_ -= std::min(behind_events_, events);
     catch_up_refused_.reset();
   }
-  // Each call reads the archive from behind_from_ again: only while the forwarder has room.
   if (!forwarder_->HasRoom()) return;
-  ArchiveScanner scanner(*fs_, config_.archive.writer.directory);
-  if (scanner.Seek(worker_, behind_from_) != 0) return;
+  // A scan kept from an earlier tick stands just past the marker of the last epoch offered.
+  const bool fresh = catch_up_scan_ == nullptr;
+  if (fresh) {
+    catch_up_scan_ = std::make_unique<ArchiveScanner>(*fs_, config_.archive.writer.directory);
+    if (catch_up_scan_->Seek(worker_, behind_from_) != 0) {
+      catch_up_scan_.reset();
+      return;
+    }
+    catch_up_ = std::make_unique<kernels::MinuteAggregator>(worker_, config_.aggregate);
+  }
   kernels::RawBatch batch;
   replay_weights_.clear();
   kernels::RejectCounters* live_rejects = decode_.rejects;
@@ -619,11 +626,21 @@ void WorkerPipeline::CatchUp() {
     batch.Clear();
     replay_weights_.clear();
   };
+  // The live worker waits while this runs: a tick stops at the first marker after its share.
+  const int64_t stop_ms = kernels::MonotonicMillis() + kCatchUpTickMs;
   uint64_t sequence = 0;
   kernels::ArchiveRecord record;
   kernels::EpochMarker marker;
-  // The records through dropped_through_ are durable: the scan never meets a torn block first.
-  while (scanner.Next(&sequence, &record) && sequence <= dropped_through_) {
+  for (;;) {
+    if (!catch_up_scan_->Next(&sequence, &record)) {
+      catch_up_scan_.reset();
+      // The segment a scan of an earlier tick read has ended, and the records written after it
+      // are read by the next tick's scan, from the last marker offered.
+      if (!fresh) return;
+      break;  // the archive ends before dropped_through_: records lost to damage, as in Replay
+    }
+    // The records through dropped_through_ are durable: the scan never meets a torn block first.
+    if (sequence > dropped_through_) break;
     if (!kernels::IsControlRecord(record)) {
       if (!AddArchivedRecord(record, &batch)) {
         decode();
@@ -644,10 +661,11 @@ void WorkerPipeline::CatchUp() {
     rows.breakdown_cut = marker.breakdown_cut;
     behind_from_ = sequence + 1;
     Bump(replayed_epochs_, 1);
-    if (!OfferCaughtUp(rows)) return;
+    if (!OfferCaughtUp(rows) || kernels::MonotonicMillis() >= stop_ms) return;
   }
   // Every epoch the worker dropped is handed on (an epoch's records without their marker, only
   // after damage, are not): from now on it offers its own again.
+  catch_up_scan_.reset();
   catch_up_.reset();
   behind_.store(false, std::memory_order_relaxed);
   OfferPending();

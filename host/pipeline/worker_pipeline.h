@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "host/archive/archive_scanner.h"
 #include "host/archive/segment_writer.h"
 #include "host/backend/fpga_batcher.h"
 #include "host/backend/fpga_device.h"
@@ -236,9 +237,11 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Behind: drops closed_.front() (its marker durable): CatchUp rebuilds it from the archive.
   void DropBehind();
   // Behind: offers the epochs of the archive from behind_from_ on, in order, rebuilt from their
-  // records, while the forwarder takes them; once it has offered the last one the worker
-  // dropped, the worker is no longer behind.
+  // records, while the forwarder takes them and for about kCatchUpTickMs of each tick (the live
+  // worker waits meanwhile); once it has offered the last one the worker dropped, the worker is
+  // no longer behind.
   void CatchUp();
+  static constexpr int64_t kCatchUpTickMs = 50;
   // CatchUp's offer of one rebuilt epoch; false (it kept in catch_up_refused_) when refused.
   bool OfferCaughtUp(kernels::EpochRows& rows);
   // Decodes `batch` (archived records whose weights are `weights`) into replay_events_.
@@ -290,7 +293,10 @@ class WorkerPipeline final : public kernels::BeaconSink {
   uint64_t behind_events_ = 0;  // events of epochs dropped or refused, not yet handed on
   std::optional<kernels::EpochRows> catch_up_refused_;   // CatchUp's epoch the forwarder refused
   std::unique_ptr<kernels::MinuteAggregator> catch_up_;  // CatchUp's epoch being rebuilt
-  kernels::RejectCounters catch_up_rejects_;             // CatchUp decodes records counted already
+  // CatchUp's read of the archive, kept between ticks just past the last marker it offered, so
+  // that a segment is read once however many ticks it takes (it holds that segment's bytes).
+  std::unique_ptr<ArchiveScanner> catch_up_scan_;
+  kernels::RejectCounters catch_up_rejects_;  // CatchUp decodes records counted already
   bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
   bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
   uint64_t recounted_ = 0;    // Rebuild: events to aggregate again without counting them

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
@@ -52,10 +53,12 @@ class ReplayTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A forwarder of this test's database, node 9, recording into `watermarks`.
-  std::unique_ptr<Forwarder> MakeForwarder(WatermarkStore* watermarks) {
+  std::unique_ptr<Forwarder> MakeForwarder(WatermarkStore* watermarks,
+                                           size_t max_pending_bytes = 256 << 20) {
     ForwarderConfig config;
     config.clickhouse = Endpoint(LocalClickHouse::Shared().url(), database_);
     config.flush_interval_ms = 20;
+    config.max_pending_bytes = max_pending_bytes;
     config.node = 9;
     config.watermarks = watermarks;
     auto forwarder = std::make_unique<Forwarder>(config);
@@ -211,6 +214,88 @@ TEST_F(ReplayTest, ReplayedEpochsAreByteIdenticalBatchesThatCountOnce) {
     EXPECT_EQ(forwarder->totals().inserts, 0u);
   }
   EXPECT_EQ(Sums(), sums);
+}
+
+// The files a scan reads: every other call goes to the real disk.
+class ReadCountingFileSystem final : public FileSystem {
+ public:
+  explicit ReadCountingFileSystem(FileSystem& base) : base_(base) {}
+  int MakeDirectory(const std::string& dir, bool* created) override {
+    return base_.MakeDirectory(dir, created);
+  }
+  int CreateFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
+    return base_.CreateFile(path, file);
+  }
+  int OpenFile(const std::string& path, std::unique_ptr<WritableFile>* file) override {
+    return base_.OpenFile(path, file);
+  }
+  int ReadPrefix(const std::string& path, uint64_t max_bytes, std::string* contents) override {
+    ++reads_;
+    return base_.ReadPrefix(path, max_bytes, contents);
+  }
+  int List(const std::string& dir, std::vector<DirEntry>* entries) override {
+    return base_.List(dir, entries);
+  }
+  int Rename(const std::string& from, const std::string& to) override {
+    return base_.Rename(from, to);
+  }
+  int Unlink(const std::string& path) override { return base_.Unlink(path); }
+  int SyncDirectory(const std::string& dir) override { return base_.SyncDirectory(dir); }
+  uint64_t reads() const { return reads_; }
+
+ private:
+  FileSystem& base_;
+  std::atomic<uint64_t> reads_{0};
+};
+
+// A replay the forwarder refuses falls behind, and the ticks hand the rest on from the archive
+// as the forwarder takes it: one epoch at a time here (it takes an epoch only when nothing else
+// waits), so forty ticks or more, and still one read of the segment, not one per tick; every
+// epoch lands once, in order, up to the acknowledged watermark.
+TEST_F(ReplayTest, ACatchUpReadsTheArchiveOnceHoweverManyTicksItTakes) {
+  constexpr int kEpochs = 40;
+  const auto acknowledged = MakeWatermarks("acknowledged");
+  {
+    const auto forwarder = MakeForwarder(acknowledged.get());
+    WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
+    ASSERT_EQ(live.OpenArchive(posix_), 0);
+    live.OnTick(1);
+    for (int epoch = 0; epoch < kEpochs; ++epoch) {
+      kernels::RawBatch batch = Hits(epoch * 10, 10);
+      live.OnBatch(batch);
+      live.OnTick(1 + (epoch + 1) * pipeline_.epoch_ms);  // closes the epoch
+    }
+    ASSERT_TRUE(live.Flush());
+    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  }
+  const std::string sums = Sums();
+  const ShardWatermark mark = acknowledged->Get(0)[0];
+
+  const auto lost = MakeWatermarks("lost");
+  ReadCountingFileSystem fs(posix_);
+  const auto forwarder = MakeForwarder(lost.get(), /*max_pending_bytes=*/1);
+  WorkerPipeline replay(0, pipeline_, &sites_, forwarder.get());
+  ASSERT_EQ(replay.OpenArchive(fs), 0);
+  const WorkerReplayStats stats = replay.Replay(lost->ReplayStart(0));
+  EXPECT_EQ(stats.records, 10u * kEpochs);
+  ASSERT_TRUE(stats.behind);
+  const uint64_t reads = fs.reads();
+  int ticks = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (replay.behind() && std::chrono::steady_clock::now() < deadline) {
+    replay.OnTick(1);  // hands on what the forwarder takes; closes no epoch
+    ++ticks;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  ASSERT_FALSE(replay.behind());
+  EXPECT_GE(ticks, kEpochs - 1);
+  // The segment of the forty epochs, and the one this run's archive opened after it.
+  EXPECT_LE(fs.reads() - reads, 2u);
+  ASSERT_TRUE(replay.Flush());
+  ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  EXPECT_EQ(Sums(), sums);
+  EXPECT_EQ(lost->Get(0)[0].site, mark.site);
+  EXPECT_EQ(lost->Get(0)[0].breakdown, mark.breakdown);
 }
 
 // An over-budget site's sample weighs what its records say: the replayed epochs give the same
