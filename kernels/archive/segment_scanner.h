@@ -47,11 +47,20 @@ class SegmentScanner {
   const std::vector<ArchiveDamage>& damage() const { return damage_; }
   // The end of the last valid block (or of the valid header): where a writer truncates.
   uint64_t valid_end() const { return valid_end_; }
+  // Bytes run through CRC32C so far: the scan's work, linear in the segment's size whatever
+  // the bytes hold (README.md, Recovery rules; the fuzz target checks the bound).
+  uint64_t checksummed_bytes() const { return checksummed_bytes_; }
 
  private:
-  ArchiveError TryBlock(uint64_t offset, ScannedBlock* block) const;
+  ArchiveError TryBlock(uint64_t offset, ScannedBlock* block);
   // The offset of the first valid block after `from`, or the segment's size.
-  uint64_t Resync(uint64_t from) const;
+  uint64_t Resync(uint64_t from);
+  // The CRC32C of the block `header` claims at `offset` (its payload inside the bytes): read
+  // whole until the first resynchronisation, from the prefix CRCs after it.
+  uint32_t BlockCrc(uint64_t offset, const BlockHeader& header);
+  // The CRC32C of the segment's first `end` bytes, from the nearest prefix CRC below it.
+  uint32_t PrefixCrc(uint64_t end);
+  uint32_t Checksum(uint32_t crc, std::string_view bytes);
 
   std::string_view segment_;
   SegmentHeader header_;
@@ -59,6 +68,12 @@ class SegmentScanner {
   uint64_t pos_ = 0;
   uint64_t valid_end_ = 0;
   std::vector<ArchiveDamage> damage_;
+  // Once a resynchronisation began: the CRC32C of the first k * kPrefixStride bytes at k,
+  // extended as far as a candidate block needs, and the block Resync found (already checked).
+  bool resyncing_ = false;
+  std::vector<uint32_t> prefix_crcs_;
+  uint64_t resync_found_ = UINT64_MAX;
+  uint64_t checksummed_bytes_ = 0;
 };
 
 }  // namespace beacon::kernels

@@ -10,10 +10,12 @@
 #include <cerrno>
 #include <filesystem>
 #include <map>
+#include <random>
 
 #include "host/archive/archive_scanner.h"
 #include "host/archive/fault_injection_file_system.h"
 #include "host/archive/segment_files.h"
+#include "kernels/archive/segment_scanner.h"
 #include "tests/unit/host/archive/archive_test_util.h"
 
 namespace beacon::host {
@@ -164,6 +166,55 @@ TEST(SegmentWriter, BlocksOfManyFramesReadBackTheSame) {
   ArchiveScanStats stats;
   EXPECT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 20000));
   EXPECT_EQ(stats.corrupt_blocks, 0u);
+}
+
+// A beacon's bytes as an attacker may send them: incompressible (no byte much more frequent
+// than another, which would let zstd Huffman-code them), with a block header every 256 bytes
+// whose fields are in their limits, each claiming a payload of 48 to 64 KiB.
+std::string MagicLadenPayload(std::mt19937_64& rng, size_t bytes) {
+  std::string payload(bytes, '\0');
+  for (char& c : payload) c = static_cast<char>(1 + rng() % 255);
+  for (size_t at = 0; at + kernels::kBlockHeaderBytes <= bytes; at += 256) {
+    kernels::BlockHeader fake;
+    fake.raw_bytes = static_cast<uint32_t>((1 << 20) + rng() % (7 << 20));
+    fake.first_sequence = rng();
+    fake.record_count = static_cast<uint32_t>(65536 + rng() % (fake.raw_bytes / 30 - 65536));
+    fake.dictionary_id = static_cast<uint32_t>(rng());
+    const std::string claimed((48 << 10) + rng() % (16 << 10), 'x');
+    kernels::EncodeBlockHeader(fake, claimed, payload.data() + at);
+    kernels::StoreLittleEndian<uint32_t>(payload.data() + at + 4, static_cast<uint32_t>(rng()));
+  }
+  return payload;
+}
+
+TEST(SegmentWriter, RecoveryAfterDamageChecksumsLinearlyWhateverTheBeaconsHold) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  SegmentWriterOptions options = Options(scratch.archive());
+  options.block_bytes = 1 << 20;
+  std::mt19937_64 rng(11);
+  {
+    auto writer = OpenWriter(fs, options);
+    for (int i = 0; i < 64; ++i) {
+      const std::string payload = MagicLadenPayload(rng, 4096);
+      ASSERT_NE(writer->Append(TestRecord(writer->next_sequence(), payload)), 0u);
+    }
+    ASSERT_TRUE(writer->Flush());  // the block of hostile beacons
+    ASSERT_TRUE(AppendRecords(*writer, 20));
+    ASSERT_TRUE(writer->Flush());  // and one after it
+  }
+  const std::string path = scratch.archive() + "/" + SegmentFileName(2, 1);
+  std::string bytes;
+  ASSERT_EQ(fs.ReadFile(path, &bytes), 0);
+  bytes[kernels::kSegmentHeaderBytes] ^= 1;  // the first block's magic
+  kernels::SegmentScanner scanner(bytes);
+  kernels::ScannedBlock block;
+  ASSERT_TRUE(scanner.Next(&block));
+  EXPECT_EQ(block.header.first_sequence, 65u);
+  EXPECT_FALSE(scanner.Next(&block));
+  ASSERT_EQ(scanner.damage().size(), 1u);
+  // Every claimed payload checksummed in turn is about 150 times the segment.
+  EXPECT_LE(scanner.checksummed_bytes(), 4 * bytes.size()) << bytes.size() << " bytes";
 }
 
 TEST(SegmentWriter, GroupCommitReportsDurabilityThroughPollAndEventfd) {

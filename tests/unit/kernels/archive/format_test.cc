@@ -162,6 +162,21 @@ TEST(Crc32c, StandardCheckValueAndExtension) {
   EXPECT_EQ(Crc32c(""), 0u);
 }
 
+TEST(Crc32c, CombineGivesTheCrcOfAConcatenationFromItsPartsCrcs) {
+  std::string bytes(70'000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 2654435761u >> 13);
+  const std::string_view all = bytes;
+  for (const size_t cut : {size_t{0}, size_t{1}, size_t{31}, size_t{4096}, size_t{69'999}}) {
+    for (const size_t end : {cut, cut + 1, all.size()}) {
+      if (end > all.size()) continue;
+      EXPECT_EQ(
+          Crc32cCombine(Crc32c(all.substr(0, cut)), Crc32c(all.substr(cut, end - cut)), end - cut),
+          Crc32c(all.substr(0, end)))
+          << cut << " " << end;
+    }
+  }
+}
+
 TEST(ArchiveFormat, OversizedFieldsAreRefused) {
   const std::string agent(kMaxUserAgentBytes + 1, 'a');
   ArchiveRecord record;
