@@ -119,9 +119,23 @@ ArchiveError BlockDecoder::Decode(std::string_view block, uint16_t version) {
   if (block.size() != kBlockHeaderBytes + header_.frame_bytes) return ArchiveError::kBadLength;
   const std::string_view frames = block.substr(kBlockHeaderBytes);
   if (BlockChecksum(block, frames) != header_.crc) return ArchiveError::kBadChecksum;
-  error = Inflate(frames, version);
+  if (version != kUnknownFormatVersion) {
+    error = Inflate(frames, version);
+    return error != ArchiveError::kOk ? error : SplitRecords(version);
+  }
+  // A damaged segment header took the version with it. N records fill the raw bytes exactly at
+  // 34 N + the payload, query and user-agent bytes in version 2 and at 30 N + the same sums in
+  // version 1 (the length columns sit at the same offsets), so at most one version decodes a
+  // block: trying each cannot misread one. Version 2's frame rules admit version 1's payloads.
+  error = Inflate(frames, kArchiveFormatVersion);
   if (error != ArchiveError::kOk) return error;
-  return SplitRecords(version);
+  for (uint16_t v = kArchiveFormatVersion; v >= kMinArchiveFormatVersion; --v) {
+    if (CheckBlockFrames(frames, header_.raw_bytes, v) == ArchiveError::kOk &&
+        SplitRecords(v) == ArchiveError::kOk) {
+      return ArchiveError::kOk;
+    }
+  }
+  return ArchiveError::kBadRecord;
 }
 
 ArchiveError BlockDecoder::SplitRecords(uint16_t version) {

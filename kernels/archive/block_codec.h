@@ -93,8 +93,9 @@ class BlockDecoder {
   BlockDecoder(const BlockDecoder&) = delete;
   BlockDecoder& operator=(const BlockDecoder&) = delete;
 
-  // `block`: exactly one block (header + frames) of a segment of format `version`. Checks the
-  // CRC and the frames, decompresses, and decodes every record; any failure yields no record.
+  // `block`: exactly one block (header + frames) of a segment of format `version`
+  // (kUnknownFormatVersion: the one whose layout the block fills). Checks the CRC and the
+  // frames, decompresses, and decodes every record; any failure yields no record.
   ArchiveError Decode(std::string_view block, uint16_t version = kArchiveFormatVersion);
   const BlockHeader& header() const { return header_; }
   std::span<const ArchiveRecord> records() const { return records_; }

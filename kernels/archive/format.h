@@ -33,6 +33,9 @@ std::string_view ArchiveErrorName(ArchiveError error);
 // concatenated zstd frames (1: exactly one; README.md).
 inline constexpr uint16_t kArchiveFormatVersion = 2;
 inline constexpr uint16_t kMinArchiveFormatVersion = 1;
+// Passed to BlockDecoder::Decode for a block of a segment whose header is damaged: the decoder
+// tells the version from the block's layout, which only one version's fills exactly.
+inline constexpr uint16_t kUnknownFormatVersion = 0;
 inline constexpr size_t kSegmentHeaderBytes = 64;
 inline constexpr size_t kBlockHeaderBytes = 32;
 inline constexpr size_t kRecordFixedBytes = 34;    // a record's fixed-width fields

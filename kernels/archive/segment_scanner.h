@@ -36,10 +36,13 @@ class SegmentScanner {
   // kOk when the segment header is valid; otherwise its bytes are reported as damage.
   ArchiveError header_error() const { return header_error_; }
   const SegmentHeader& header() const { return header_; }
-  // The format version to decode the blocks at (BlockDecoder::Decode): the header's, or the
-  // newest when the header is damaged.
+  // The format version to decode the blocks at (BlockDecoder::Decode): the header's; the
+  // newest when the header names a version this code does not read; kUnknownFormatVersion when
+  // the header is damaged (each block's layout then tells its version).
   uint16_t version() const {
-    return header_error_ == ArchiveError::kOk ? header_.version : kArchiveFormatVersion;
+    if (header_error_ == ArchiveError::kOk) return header_.version;
+    return header_error_ == ArchiveError::kBadVersion ? kArchiveFormatVersion
+                                                      : kUnknownFormatVersion;
   }
 
   // The next valid block; false at the end. Damage met on the way is added to damage().

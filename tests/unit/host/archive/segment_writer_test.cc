@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -17,6 +18,7 @@
 #include "host/archive/segment_files.h"
 #include "kernels/archive/segment_scanner.h"
 #include "tests/unit/host/archive/archive_test_util.h"
+#include "tests/unit/kernels/archive/version_one_block.h"
 
 namespace beacon::host {
 namespace {
@@ -215,6 +217,48 @@ TEST(SegmentWriter, RecoveryAfterDamageChecksumsLinearlyWhateverTheBeaconsHold) 
   ASSERT_EQ(scanner.damage().size(), 1u);
   // Every claimed payload checksummed in turn is about 150 times the segment.
   EXPECT_LE(scanner.checksummed_bytes(), 4 * bytes.size()) << bytes.size() << " bytes";
+}
+
+// A segment as format version 1 wrote it (no writer makes one any more): its header and
+// `blocks` blocks of 10 records each, numbered from 1.
+void WriteVersionOneSegment(const std::string& dir, int blocks) {
+  kernels::SegmentHeader header;
+  header.version = 1;
+  header.worker = 2;
+  header.node = 77;
+  header.first_sequence = 1;
+  header.created_ms = 1'700'000'000'000;
+  std::string bytes(kernels::kSegmentHeaderBytes, '\0');
+  kernels::EncodeSegmentHeader(header, bytes.data());
+  for (uint64_t first = 1; first <= 10u * static_cast<uint64_t>(blocks); first += 10) {
+    std::vector<std::string> payloads;
+    for (uint64_t s = first; s < first + 10; ++s) payloads.push_back(TestPayload(s));
+    std::vector<kernels::ArchiveRecord> records;
+    for (uint64_t s = first; s < first + 10; ++s)
+      records.push_back(TestRecord(s, payloads[s - first]));
+    bytes += kernels::archive_test::VersionOneBlock(records, first);
+  }
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/" + SegmentFileName(2, 1), std::ios::binary) << bytes;
+}
+
+TEST(ArchiveScanner, AVersionOneSegmentWithADamagedHeaderKeepsItsRecords) {
+  ScratchDir scratch;
+  PosixFileSystem fs;
+  WriteVersionOneSegment(scratch.archive(), 3);
+  ArchiveScanStats stats;
+  ASSERT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 30));
+  ASSERT_EQ(stats.corrupt_blocks, 0u);
+  // The header's node id damaged: its CRC fails, and with it the version it names.
+  const std::string path = scratch.archive() + "/" + SegmentFileName(2, 1);
+  std::string bytes;
+  ASSERT_EQ(fs.ReadFile(path, &bytes), 0);
+  bytes[20] ^= 1;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_EQ(ReadBack(fs, scratch.archive(), 2, 0, &stats), Range(1, 30));
+  EXPECT_EQ(stats.corrupt_blocks, 1u);  // the header
+  EXPECT_EQ(stats.damaged_bytes, kernels::kSegmentHeaderBytes);
+  EXPECT_EQ(stats.lost_records, 0u);
 }
 
 TEST(SegmentWriter, GroupCommitReportsDurabilityThroughPollAndEventfd) {
