@@ -84,6 +84,8 @@ struct SegmentWriter::Block {
   uint64_t last = 0;
   uint32_t records = 0;
   uint64_t raw_bytes = 0;
+  int64_t min_ms = 0;  // receive times of its records
+  int64_t max_ms = 0;
 };
 
 int SegmentWriter::Open(FileSystem& fs, SegmentWriterOptions options,
@@ -129,11 +131,15 @@ uint64_t SegmentWriter::Append(const kernels::ArchiveRecord& record) {
     return 0;
   }
   if (!encoder_.empty() && encoder_.WouldOverflow(record)) CutBlock();
-  if (encoder_.empty()) block_started_ms_ = Now();
+  const bool first = encoder_.empty();
+  if (first) block_started_ms_ = Now();
   if (encoder_.Add(record) != kernels::ArchiveError::kOk) {
     stats_.refused_records.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
+  const int64_t time = record.receive_time_ms;
+  block_min_ms_ = first ? time : std::min(block_min_ms_, time);
+  block_max_ms_ = first ? time : std::max(block_max_ms_, time);
   stats_.records.fetch_add(1, std::memory_order_relaxed);
   const uint64_t sequence = next_sequence_++;
   if (encoder_.raw_bytes() >= options_.block_bytes) CutBlock();
@@ -210,6 +216,8 @@ void SegmentWriter::CutBlock() {
   block.records = encoder_.record_count();
   block.last = block.first + block.records - 1;
   block.raw_bytes = encoder_.raw_bytes();
+  block.min_ms = block_min_ms_;
+  block.max_ms = block_max_ms_;
   encoder_.Finish(block.first, &block.bytes, options_.compressor);
   block_first_sequence_ = next_sequence_;
   commit_requested_ = false;
@@ -298,6 +306,9 @@ int SegmentWriter::WriteOne(const Block& block) {
   if (const int error = segment_->PWrite(offset_, block.bytes); error != 0) return error;
   offset_ += block.bytes.size();
   written_through_ = block.last;
+  segment_min_ms_ = segment_has_records_ ? std::min(segment_min_ms_, block.min_ms) : block.min_ms;
+  segment_max_ms_ = segment_has_records_ ? std::max(segment_max_ms_, block.max_ms) : block.max_ms;
+  segment_has_records_ = true;
   stats_.blocks.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes.fetch_add(block.bytes.size(), std::memory_order_relaxed);
   stats_.raw_bytes.fetch_add(block.raw_bytes, std::memory_order_relaxed);
@@ -333,6 +344,10 @@ int SegmentWriter::OpenSegment(uint64_t first_sequence) {
   header.node = options_.node;
   header.first_sequence = first_sequence;
   header.created_ms = Now();
+  // The previous segment's records' times (a failed one's too: a superset of what it kept).
+  header.previous_times = segment_has_records_;
+  header.previous_min_ms = segment_min_ms_;
+  header.previous_max_ms = segment_max_ms_;
   char bytes[kernels::kSegmentHeaderBytes];
   kernels::EncodeSegmentHeader(header, bytes);
   // Header and name are durable before any record in the file can be: a segment never has a
@@ -342,6 +357,7 @@ int SegmentWriter::OpenSegment(uint64_t first_sequence) {
   if ((error = fs_.SyncDirectory(options_.directory)) != 0) return error;
   segment_ = std::move(file);
   segment_created_ms_ = header.created_ms;
+  segment_has_records_ = false;
   offset_ = synced_offset_ = kernels::kSegmentHeaderBytes;
   stats_.segments.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes.fetch_add(sizeof(bytes), std::memory_order_relaxed);

@@ -141,6 +141,8 @@ class SegmentWriter {
   uint64_t next_sequence_;
   uint64_t block_first_sequence_;
   int64_t block_started_ms_ = 0;
+  int64_t block_min_ms_ = 0;  // receive times of the open block's records
+  int64_t block_max_ms_ = 0;
   bool commit_requested_ = false;
   uint64_t commit_after_group_ = 0;  // a deferred commit waits for the group after this one
   State state_ = State::kHealthy;
@@ -171,6 +173,11 @@ class SegmentWriter {
   uint64_t offset_ = 0;         // end of the written bytes
   uint64_t synced_offset_ = 0;  // end of the durable bytes
   int64_t segment_created_ms_ = 0;
+  // Receive times of the records written to the current (or last closed) segment, for the
+  // header of the next one (SegmentHeader::previous_times).
+  bool segment_has_records_ = false;
+  int64_t segment_min_ms_ = 0;
+  int64_t segment_max_ms_ = 0;
   uint64_t written_through_ = 0;  // last sequence written
 
   std::thread io_;

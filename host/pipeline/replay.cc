@@ -58,7 +58,9 @@ class BatchReader {
   const ReplayConfig& config_;
   ReplayStats* stats_;
   std::vector<SegmentFile> segments_;
-  std::vector<std::optional<int64_t>> created_ms_;  // of each segment, when its header holds
+  // The lowest and highest receive time of each segment's records, when its successor's header
+  // holds them.
+  std::vector<std::optional<std::pair<int64_t, int64_t>>> times_;
   size_t next_segment_ = 0;
   std::string bytes_;  // the segment being read
   std::optional<kernels::SegmentScanner> scanner_;
@@ -70,25 +72,27 @@ class BatchReader {
 BatchReader::BatchReader(FileSystem& fs, const ReplayConfig& config,
                          std::vector<SegmentFile> segments, ReplayStats* stats)
     : fs_(fs), config_(config), stats_(stats), segments_(std::move(segments)) {
-  for (const SegmentFile& segment : segments_) {
+  times_.resize(segments_.size());
+  for (size_t i = 1; i < segments_.size(); ++i) {
+    if (segments_[i].worker != segments_[i - 1].worker) continue;
     std::string header_bytes;
     kernels::SegmentHeader header;
-    const bool ok =
-        fs_.ReadPrefix(segment.path, kernels::kSegmentHeaderBytes, &header_bytes) == 0 &&
-        kernels::DecodeSegmentHeader(header_bytes, &header) == kernels::ArchiveError::kOk;
-    created_ms_.push_back(ok ? std::optional<int64_t>(header.created_ms) : std::nullopt);
+    if (fs_.ReadPrefix(segments_[i].path, kernels::kSegmentHeaderBytes, &header_bytes) == 0 &&
+        kernels::DecodeSegmentHeader(header_bytes, &header) == kernels::ArchiveError::kOk &&
+        header.previous_times) {
+      times_[i - 1] = std::pair(header.previous_min_ms, header.previous_max_ms);
+    }
   }
 }
 
 bool BatchReader::Wanted(size_t i) const {
-  // Records are received before the segment they are appended to is created or rotated away
-  // from; the slack covers the clock between the two readings.
-  if (created_ms_[i].has_value() && *created_ms_[i] - kReplayClockSlackMs >= config_.to_ms) {
-    return false;
-  }
-  const bool successor = i + 1 < segments_.size() && segments_[i + 1].worker == segments_[i].worker;
-  return !(successor && created_ms_[i + 1].has_value() &&
-           *created_ms_[i + 1] + kReplayClockSlackMs < config_.from_ms);
+  // Only the records' own times, which the writer put in the next segment's header, tell that a
+  // segment holds none of the range: its creation time and its successor's do not once the wall
+  // clock stepped (a step back makes a segment's records later than its successor's creation).
+  // Without them (a worker's newest segment, one closed by a crash, a damaged successor header,
+  // segments written before the writer recorded them) the segment is read.
+  return !times_[i].has_value() ||
+         (times_[i]->second >= config_.from_ms && times_[i]->first < config_.to_ms);
 }
 
 void BatchReader::CloseSegment() {

@@ -68,11 +68,11 @@ struct ReplayStats {
 };
 
 // Runs the replay over `fs`; rows go to `sink`. Returns 0, or the errno of listing the
-// directory. A segment is read unless its records are all outside [from, to): one created more
-// than kReplayClockSlackMs after `to`, or followed by one created that long before `from`.
+// directory. A segment is skipped only when the receive times of its records, which the
+// writer recorded in the next segment's header (kernels/archive/README.md), all lie outside
+// [from, to); creation times are not used, since a wall clock step defeats them.
 int ReplayArchive(FileSystem& fs, const ReplayConfig& config, const ReplaySink& sink,
                   ReplayStats* stats);
-inline constexpr int64_t kReplayClockSlackMs = 60'000;
 
 // The batch id of a replay batch's rows for one shard: derived from (node, "replay", worker,
 // sequence range, shard), so that rerunning a replay inserts byte-identical blocks, which the

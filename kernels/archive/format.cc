@@ -47,6 +47,11 @@ void EncodeSegmentHeader(const SegmentHeader& header, char* out) {
   StoreLittleEndian<uint64_t>(out + 16, header.node);
   StoreLittleEndian<uint64_t>(out + 24, header.first_sequence);
   StoreLittleEndian<int64_t>(out + 32, header.created_ms);
+  if (header.previous_times) {
+    StoreLittleEndian<int64_t>(out + 40, header.previous_min_ms);
+    StoreLittleEndian<int64_t>(out + 48, header.previous_max_ms);
+    out[56] = 1;
+  }
   StoreLittleEndian<uint32_t>(out + kSegmentCrcOffset, Crc32c({out, kSegmentCrcOffset}));
 }
 
@@ -66,6 +71,9 @@ ArchiveError DecodeSegmentHeader(std::string_view bytes, SegmentHeader* header) 
   header->node = LoadLittleEndian<uint64_t>(in + 16);
   header->first_sequence = LoadLittleEndian<uint64_t>(in + 24);
   header->created_ms = LoadLittleEndian<int64_t>(in + 32);
+  header->previous_times = (in[56] & 1) != 0;
+  header->previous_min_ms = header->previous_times ? LoadLittleEndian<int64_t>(in + 40) : 0;
+  header->previous_max_ms = header->previous_times ? LoadLittleEndian<int64_t>(in + 48) : 0;
   return ArchiveError::kOk;
 }
 

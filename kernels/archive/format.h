@@ -52,6 +52,11 @@ struct SegmentHeader {
   uint64_t node = 0;
   uint64_t first_sequence = 0;  // the sequence number of the segment's first record
   int64_t created_ms = 0;       // unix time the segment was opened
+  // The lowest and highest receive time of the records of the worker's previous segment, when
+  // the writer that closed it created this one (false: unknown, e.g. after a restart).
+  bool previous_times = false;
+  int64_t previous_min_ms = 0;
+  int64_t previous_max_ms = 0;
 };
 
 // Writes kSegmentHeaderBytes to `out`.

@@ -340,6 +340,14 @@ TEST(SegmentWriter, RotatesBySizeAndAgeAndSegmentsNameTheirFirstRecord) {
     EXPECT_EQ(header.first_sequence, segments[i].first_sequence);
     EXPECT_EQ(header.worker, 2u);
     EXPECT_EQ(header.node, 77u);
+    // The previous segment's records' receive times (TestRecord: 1'700'000'000'000 + sequence).
+    EXPECT_EQ(header.previous_times, i > 0);
+    if (i > 0) {
+      EXPECT_EQ(header.previous_min_ms,
+                1'700'000'000'000 + static_cast<int64_t>(segments[i - 1].first_sequence));
+      EXPECT_EQ(header.previous_max_ms,
+                1'700'000'000'000 + static_cast<int64_t>(segments[i].first_sequence) - 1);
+    }
     if (i + 1 < segments.size()) {
       EXPECT_LE(segments[i].bytes, options.segment_bytes);
     }

@@ -27,8 +27,7 @@ using kernels::decode_inputs::kNowMs;
 constexpr kernels::VisitorSalts kSalts{kNowMs / 86'400'000, 0x1111'2222'3333'4444,
                                        0x5555'6666'7777'8888};
 constexpr uint64_t kVisitorKey = 0x5eed'1234'abcd'0042;
-// Between the receive times of consecutive beacons: all of them within kReplayClockSlackMs of
-// the segments' creation (the writer's I/O thread stamps it when it creates the file).
+// Between the receive times of consecutive beacons.
 constexpr int64_t kSpacingMs = 10;
 
 class ReplayTest : public ::testing::Test {
@@ -153,6 +152,50 @@ TEST_F(ReplayTest, TheTimeRangeAndTheSitesSelect) {
   EXPECT_EQ(seen, std::set<uint32_t>{shop});
   EXPECT_GT(one_site.events.load(), 0u);
   EXPECT_LT(one_site.events.load(), stats.events.load());
+}
+
+// Worker 2 archives 200 beacons a second apart, a day after the others, on a clock that follows
+// them; then the clock steps back 10 minutes and it archives 100 more. Every 20 records are a
+// block of their own and, segment_bytes being tiny, a segment of their own, created when the
+// clock reads its last record's time; the segment after the step is created 10 minutes before
+// the last records of the one before it.
+TEST_F(ReplayTest, ABackfillAfterAClockStepBackKeepsEveryRecordOfItsRange) {
+  const int64_t day = kNowMs + 86'400'000;
+  auto clock = std::make_shared<std::atomic<int64_t>>(day);
+  SegmentWriterOptions options;
+  options.directory = scratch_.archive();
+  options.worker = 2;
+  options.segment_bytes = 1;
+  options.clock_ms = [clock] { return clock->load(); };
+  std::unique_ptr<SegmentWriter> writer;
+  ASSERT_EQ(SegmentWriter::Open(fs_, options, &writer), 0);
+  kernels::RawBatch raw;
+  std::string scratch;
+  const auto archive = [&](int64_t time_ms, size_t i) {
+    clock->store(time_ms);
+    const auto& in = inputs_[i % inputs_.size()];
+    raw.Clear();
+    ASSERT_TRUE(raw.Add(in.endpoint, kernels::IngressKind::kHttp, in.payload, in.user_agent,
+                        kernels::IpAddress::FromV4(0x0A000001), time_ms, in.query));
+    ASSERT_NE(writer->Append(ArchiveRecordOf(raw, 0, kSalts, &scratch)), 0u);
+    if (i % 20 == 19) {
+      ASSERT_TRUE(writer->Flush());
+    }
+  };
+  for (size_t i = 0; i < 200; ++i) archive(day + static_cast<int64_t>(i) * 1000, i);
+  for (size_t i = 0; i < 100; ++i)
+    archive(day + 200'000 - 600'000 + static_cast<int64_t>(i) * 1000, i);
+  writer.reset();
+  // Received in [150 s, 200 s) after `day`: the records 150 to 199 before the step.
+  ReplayConfig config;
+  config.from_ms = day + 150'000;
+  config.to_ms = day + 200'000;
+  ReplayStats stats;
+  Replay(config, &stats);
+  EXPECT_EQ(stats.beacons.load(), 50u);
+  // Segments are still skipped by their records' times: read are those of the records 140 to
+  // 199 and each worker's newest, whose times no successor holds.
+  EXPECT_EQ(stats.segments.load(), 6u);
 }
 
 TEST(ReplayBatchIdTest, DependsOnNodeWorkerRangeAndShardOnly) {

@@ -173,6 +173,15 @@ TEST(ArchiveFormat, SegmentHeaderRoundTripAndChecks) {
   EXPECT_EQ(decoded.first_sequence, 42u);
   EXPECT_EQ(decoded.created_ms, header.created_ms);
   EXPECT_EQ(decoded.version, kArchiveFormatVersion);
+  EXPECT_FALSE(decoded.previous_times);
+  header.previous_times = true;
+  header.previous_min_ms = -5;
+  header.previous_max_ms = 1'700'000'000'999;
+  EncodeSegmentHeader(header, bytes);
+  ASSERT_EQ(DecodeSegmentHeader({bytes, sizeof(bytes)}, &decoded), ArchiveError::kOk);
+  EXPECT_TRUE(decoded.previous_times);
+  EXPECT_EQ(decoded.previous_min_ms, -5);
+  EXPECT_EQ(decoded.previous_max_ms, 1'700'000'000'999);
   EXPECT_EQ(DecodeSegmentHeader({bytes, 63}, &decoded), ArchiveError::kTruncated);
   EXPECT_EQ(decoded.version, kArchiveFormatVersion);
   for (const uint16_t version : {uint16_t{0}, kMinArchiveFormatVersion, kArchiveFormatVersion,
