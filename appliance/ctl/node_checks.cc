@@ -81,7 +81,8 @@ void CheckPaths(const Config& config, std::vector<Finding>* out) {
                       {}});
     }
   }
-  out->push_back(CheckDirectory("state dir", config.state_dir, false));
+  // beacond's start makes the state dir with its parents (SaltStore: EnsurePrivateDirectory).
+  out->push_back(CheckDirectory("state dir", config.state_dir, true));
   if (!config.forwarder.spool_dir.empty()) {
     out->push_back(CheckDirectory("spool dir", config.forwarder.spool_dir, true));
   }

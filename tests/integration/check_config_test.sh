@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # beacond --check and --print-config on this machine, without a ClickHouse: a config whose
 # state dir is 0755, whose archive dir is still to be created and whose ClickHouse does not
-# answer passes (exit 0) with a warning for each; a broken registry and a state dir that cannot
-# be created fail (exit 2, as a bad config). --print-config's output, given back to beacond, prints the same,
-# with the token and password redacted.
+# answer passes (exit 0) with a warning for each, as does a state dir whose parent is missing
+# (beacond makes both); a broken registry and a state dir that cannot be created fail (exit 2,
+# as a bad config). --print-config's output, given back to beacond, prints the same, with the
+# token and password redacted.
 #   tests/integration/check_config_test.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: check_config_test.sh BUILD_DIR}" && pwd)
@@ -49,6 +50,11 @@ expect 0 --config "$work/ok.toml" --check \
 printf '1 shop\n' >"$work/broken.conf"
 config "$work/state" "$work/broken.conf" >"$work/broken.toml"
 expect 2 --config "$work/broken.toml" --check -e "ERROR    site registry: $work/broken.conf:1:"
+# A state dir whose parent is missing too: beacond's start makes both.
+config "$work/new/state" "$work/sites.conf" >"$work/newstate.toml"
+expect 0 --config "$work/newstate.toml" --check \
+  -e "WARNING  state dir: $work/new/state does not exist; beacond creates it at start" \
+  -e "this node can run its config"
 # A regular file where the state dir's parent should be.
 config "$work/sites.conf/state" "$work/sites.conf" >"$work/nostate.toml"
 expect 2 --config "$work/nostate.toml" --check \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # beaconctl doctor and setup on this machine: a config without DPDK passes (exit 0); a DPDK
 # port at a PCI address with no device fails (exit 1) saying there is no NIC; a missing state
-# dir is reported, setup --apply creates it, and doctor passes again; a bad config fails.
+# dir (its parent missing too) is a warning, as beacond's start makes both, setup --apply
+# creates it, and doctor passes again; one below a regular file fails; a bad config fails.
 #   tests/integration/doctor_test.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:?usage: doctor_test.sh BUILD_DIR}" && pwd)
@@ -30,14 +31,19 @@ expect 1 doctor -c "$work/nic.toml" \
   -e "ERROR    port 0000:7e:1f.7: no PCI device at 0000:7e:1f.7: this machine has no NIC there" \
   -e "this node cannot run its config"
 
+# Missing with its parent: beacond's start makes both, so the node can run its config.
 config "$work/missing/state" >"$work/missing.toml"
-expect 1 doctor -c "$work/missing.toml" \
-  -e "ERROR    state dir: $work/missing/state does not exist; beacond cannot create it"
-expect 1 setup -c "$work/missing.toml" -e "setup --apply would carry out 1 fix(es)"
+expect 0 doctor -c "$work/missing.toml" \
+  -e "WARNING  state dir: $work/missing/state does not exist; beacond creates it at start"
+expect 0 setup -c "$work/missing.toml" -e "setup --apply would carry out 1 fix(es)"
 expect 0 setup -c "$work/missing.toml" --apply -e "applied  state dir: mkdir -p -m 700 $work/missing/state" \
   -e "this node can run its config"
 [ "$(stat -c %a "$work/missing/state")" = 700 ] || { echo "doctor_test: state dir not 0700" >&2; exit 1; }
-expect 0 doctor -c "$work/missing.toml"
+expect 0 doctor -c "$work/missing.toml" -e "ok       state dir: $work/missing/state is writable"
+# Below a regular file no start can make it.
+config "$work/sites.conf/state" >"$work/nostate.toml"
+expect 1 doctor -c "$work/nostate.toml" \
+  -e "ERROR    state dir: $work/sites.conf/state does not exist; beacond cannot create it"
 
 printf '[http]\nlisten = 8080\n' >"$work/bad.toml"
 expect 1 doctor -c "$work/bad.toml" -e "ERROR    config:"
