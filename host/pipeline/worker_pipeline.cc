@@ -121,6 +121,7 @@ int WorkerPipeline::OpenArchive(FileSystem& fs, uint64_t min_first_sequence) {
   archive_appended_.store(archive_->next_sequence() - 1, std::memory_order_relaxed);
   kept_through_ = archive_->next_sequence() - 1;  // earlier records are a replay's
   offered_through_ = kept_through_;
+  counted_through_ = kept_through_;
   return 0;
 }
 
@@ -177,7 +178,10 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
     // The card decodes later, after the beacons were archived and answered (AcceptCard).
     kernels::RawBatch* taken = &batch;
     if (archive_ != nullptr && Archive(batch, decode_.salts) > 0) taken = &TakenBeacons(batch);
-    if (!taken->empty()) batcher_->Add(*taken, decode_);  // delivered now or on a later call
+    if (!taken->empty()) {
+      if (archive_ != nullptr) card_sequences_.push(batch_last_);
+      batcher_->Add(*taken, decode_);  // delivered now or on a later call
+    }
     if (close_due_) CloseEpoch();
     return;
   }
@@ -186,12 +190,19 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   size_t refused = Budgeted() ? AdmitBeacons(batch, &status_, &weights_) : 0;
   if (archive_ != nullptr) refused += Archive(batch, decode_.salts);
   if (refused > 0) RetainTaken(status_);
+  CountAccepted(batch_last_, events_.size());
   Accept(events_);
 }
 
 void WorkerPipeline::AcceptCard(const kernels::RawBatch& batch, const kernels::EventBatch& events) {
+  uint64_t sequence = 0;  // the batch's last record (0: no archive)
+  if (!card_sequences_.empty()) {
+    sequence = card_sequences_.front();
+    card_sequences_.pop();
+  }
   if (discarding_) return;  // Rebuild: the open epoch is rebuilt from the archive instead
   if (!Budgeted()) {
+    CountAccepted(sequence, events.size());
     Accept(events);
     return;
   }
@@ -199,6 +210,7 @@ void WorkerPipeline::AcceptCard(const kernels::RawBatch& batch, const kernels::E
   card_status_.assign(batch.size(), kernels::BeaconStatus::kTaken);
   card_weights_.assign(batch.size(), 1);
   if (AdmitBeacons(batch, &card_status_, &card_weights_) > 0) RetainTaken(card_status_);
+  CountAccepted(sequence, events_.size());
   Accept(events_);
 }
 
@@ -274,8 +286,13 @@ size_t WorkerPipeline::Archive(const kernels::RawBatch& batch, const kernels::Vi
   const auto lost = [this](uint64_t sequence) {
     return sequence > durability_.lost_after && sequence <= durability_.lost_through;
   };
+  batch_last_ = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (sequences_[i] == 0 || !lost(sequences_[i])) continue;
+    if (sequences_[i] == 0) continue;
+    if (!lost(sequences_[i])) {
+      batch_last_ = sequences_[i];
+      continue;
+    }
     sequences_[i] = 0;
     status_[i] = kernels::BeaconStatus::kRefused;
     ++refused;
@@ -300,10 +317,6 @@ void WorkerPipeline::Accept(const kernels::EventBatch& events) {
     ua_misses_.store(ua_misses_before_ + user_agent_cache_->misses(), std::memory_order_relaxed);
   }
   aggregator_.Add(events);
-  // A rebuild's replay aggregates again what the epochs it dropped held: counted already.
-  const uint64_t again = std::min<uint64_t>(recounted_, events.size());
-  recounted_ -= again;
-  Bump(accepted_, events.size() - again);
   if (aggregator_.open_events() < config_.epoch_max_events || replaying_) return;
   // Inside a card delivery the batcher cannot be flushed: the caller closes after it returns.
   if (batcher_ != nullptr) {
@@ -311,6 +324,24 @@ void WorkerPipeline::Accept(const kernels::EventBatch& events) {
     return;
   }
   CloseEpoch();
+}
+
+void WorkerPipeline::CountAccepted(uint64_t sequence, uint64_t events) {
+  if (archive_ == nullptr) {
+    Bump(accepted_, events);
+    return;
+  }
+  // Through counted_through_, a Rebuild's replay counted them already.
+  if (events == 0 || sequence <= counted_through_) return;
+  uncounted_.push({sequence, events});
+}
+
+void WorkerPipeline::CountDurable(uint64_t durable) {
+  while (!uncounted_.empty() && uncounted_.front().sequence <= durable) {
+    Bump(accepted_, uncounted_.front().events);
+    counted_through_ = uncounted_.front().sequence;
+    uncounted_.pop();
+  }
 }
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
@@ -433,6 +464,7 @@ void WorkerPipeline::CountSiteEvents(const kernels::EpochRows& rows) {
 
 bool WorkerPipeline::OfferPending() {
   const uint64_t durable = archive_ != nullptr ? archive_->durable_sequence() : 0;
+  CountDurable(durable);  // before an epoch of those records is offered
   while (!closed_.empty() && closed_.front().marker <= durable) {
     if (behind_.load(std::memory_order_relaxed)) {
       DropBehind();
@@ -452,11 +484,14 @@ bool WorkerPipeline::OfferPending() {
 }
 
 void WorkerPipeline::Rebuild(uint64_t durable) {
+  // Events of records already durable are accepted. Of the others, lost ones never are; the
+  // durable ones after the last epoch kept (a batch durable in part) are counted as the replay
+  // below aggregates them anew.
+  CountDurable(durable);
+  uncounted_.clear();
   // Epochs whose marker is durable hold durable records only; the others, and the open epoch,
   // may hold lost ones.
-  uint64_t dropped = aggregator_.open_events();
   while (!closed_.empty() && closed_.back().marker > durable) {
-    dropped += closed_.back().rows.events;
     closed_.pop_back();
     // A dropped cut no longer cuts what the forwarder holds of the epochs before it: a cut is
     // owed again (an idle worker's next tick makes it; one with nothing held is empty).
@@ -474,14 +509,13 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   aggregator_ = kernels::MinuteAggregator(worker_, config_.aggregate);
   open_first_ = 0;
   open_last_ = 0;
-  recounted_ = dropped;
   if (durable > kept_through_) ReplayRange(kept_through_ + 1, durable, /*fall_behind=*/false);
-  recounted_ = 0;
 }
 
 WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
   kept_through_ = from - 1;
   offered_through_ = kept_through_;
+  counted_through_ = kept_through_;  // a new process: what it replays is accepted in this run
   WorkerReplayStats stats = ReplayRange(from, 0, /*fall_behind=*/true);
   // The rows held now began at the last cut replayed, or (the cut before `from` acknowledged)
   // at the first record replayed: a restart does not start the interval again.
@@ -502,8 +536,13 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
   const auto decode = [&] {
     if (batch.empty()) return;
     NoteTaken(first, last);
+    const bool uncounted = first > counted_through_;  // a batch is either side of it
     first = 0;
     AcceptReplayed(batch, replay_weights_);
+    if (uncounted) {
+      Bump(accepted_, replay_events_.size());
+      counted_through_ = last;
+    }
     batch.Clear();
     replay_weights_.clear();
   };
@@ -513,6 +552,7 @@ WorkerReplayStats WorkerPipeline::ReplayRange(uint64_t from, uint64_t through, b
     if (through != 0 && sequence > through) break;
     if (stats.held_since_ms == 0) stats.held_since_ms = record.receive_time_ms;
     if (!kernels::IsControlRecord(record)) {
+      if (first != 0 && first <= counted_through_ && sequence > counted_through_) decode();
       if (!AddArchivedRecord(record, &batch)) {
         decode();
         AddArchivedRecord(record, &batch);
@@ -810,7 +850,8 @@ void RegisterPipelineMetrics(MetricsRegistry* registry,
                 sum([](const WorkerPipeline& w) { return w.beacons(); }));
     out.Counter("beacond_payload_bytes_total", "Payload bytes taken in", {},
                 sum([](const WorkerPipeline& w) { return w.payload_bytes(); }));
-    out.Counter("beacond_events_accepted_total", "Hits that passed validation", {},
+    out.Counter("beacond_events_accepted_total",
+                "Hits that passed validation, of beacons durable in the archive (answered 2xx)", {},
                 sum([](const WorkerPipeline& w) { return w.accepted_events(); }));
     for (size_t r = 0; r < kernels::kRejectReasonCount; ++r) {
       const auto reason = static_cast<kernels::RejectReason>(r);

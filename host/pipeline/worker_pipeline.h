@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -70,6 +71,33 @@ struct PipelineConfig {
 };
 
 // What WorkerPipeline::Replay read and rebuilt.
+// A first-in first-out queue over one vector that keeps its capacity: popping moves a head,
+// and the popped front is erased (no allocation) once it is half the vector, so a queue that
+// never empties stays within twice its largest length.
+template <typename T>
+class FifoVector {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  const T& front() const { return items_[head_]; }
+  void push(const T& item) { items_.push_back(item); }
+  void pop() {
+    if (++head_ == items_.size()) {
+      clear();
+    } else if (head_ * 2 >= items_.size()) {
+      items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
+  }
+  void clear() {
+    items_.clear();
+    head_ = 0;
+  }
+
+ private:
+  std::vector<T> items_;
+  size_t head_ = 0;
+};
+
 struct WorkerReplayStats {
   uint64_t records = 0;          // beacon records decoded and aggregated
   uint64_t epochs = 0;           // epochs closed at their markers
@@ -198,6 +226,12 @@ class WorkerPipeline final : public kernels::BeaconSink {
  private:
   bool Budgeted() const { return live_->budgets != nullptr && live_->budgets->enabled(); }
   void Accept(const kernels::EventBatch& events);
+  // Counts `events` aggregated from archived records through `sequence` as accepted once that
+  // record is durable (CountDurable), so that a beacon a failed write lost (answered 503) is
+  // never counted; at once without an archive.
+  void CountAccepted(uint64_t sequence, uint64_t events);
+  // Counts the events CountAccepted holds of records through `durable`.
+  void CountDurable(uint64_t durable);
   // The card batcher's delivery: budgets apply to its rows, the beacons being already archived
   // and answered.
   void AcceptCard(const kernels::RawBatch& batch, const kernels::EventBatch& events);
@@ -297,10 +331,20 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // that a segment is read once however many ticks it takes (it holds that segment's bytes).
   std::unique_ptr<ArchiveScanner> catch_up_scan_;
   kernels::RejectCounters catch_up_rejects_;  // CatchUp decodes records counted already
-  bool close_due_ = false;    // the card path reached epoch_max_events inside a delivery
-  bool discarding_ = false;   // Rebuild: deliveries of lost records are dropped
-  uint64_t recounted_ = 0;    // Rebuild: events to aggregate again without counting them
-  FileSystem* fs_ = nullptr;  // the archive's, from OpenArchive
+  bool close_due_ = false;   // the card path reached epoch_max_events inside a delivery
+  bool discarding_ = false;  // Rebuild: deliveries of lost records are dropped
+  // Events aggregated from records not yet durable, by the batch's last record, in order; and
+  // the records through counted_through_ have had their events counted in accepted_, no later
+  // one has (a Rebuild's replay counts those after it).
+  struct Uncounted {
+    uint64_t sequence;
+    uint64_t events;
+  };
+  FifoVector<Uncounted> uncounted_;
+  uint64_t counted_through_ = 0;
+  FifoVector<uint64_t> card_sequences_;  // the last record of each batch the card still holds
+  uint64_t batch_last_ = 0;              // Archive: the last record of the batch it kept
+  FileSystem* fs_ = nullptr;             // the archive's, from OpenArchive
   std::string marker_scratch_;
   std::vector<kernels::BeaconStatus> status_;       // of the last OnBatch's beacons
   std::vector<kernels::BeaconStatus> card_status_;  // of the batch AcceptCard trims

@@ -484,6 +484,11 @@ TEST_F(ReplayTest, RecordsLostToAFailedSyncAreNeverCounted) {
   });
   EXPECT_EQ(failure.replayed_records, 100u);
   EXPECT_EQ(failure.pageviews, "200\n");  // the lost 100 were answered 503, and are not counted
+  // Nor accepted: beacond_events_accepted_total, the stop's ledger and the forward lag say the
+  // 200 answered 2xx, not the 100 a client sends again.
+  EXPECT_EQ(failure.accepted_events, 200u);
+  EXPECT_EQ(failure.site_events, 200u);
+  EXPECT_EQ(failure.offered_events, 200u);
 }
 
 // A failed sync that loses only an epoch's marker: its 100 records were durable (answered
