@@ -24,81 +24,21 @@
 #include "host/archive/file_system.h"
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/schema.h"
+#include "host/forward/schema_setup.h"
 #include "kernels/site_registry.h"
 
 namespace beacon::app {
 namespace {
 
-// Runs `statements` on `client` in order; false (said on stderr) at the first that fails.
-bool Apply(host::ClickHouseClient& client, const std::string& url,
-           const std::vector<std::string>& statements) {
-  for (const auto& sql : statements) {
-    const auto result = client.Execute(sql);
-    if (!result.ok()) {
-      std::fprintf(stderr, "beaconctl schema: %s: %s\n  failed: %s%s\n", url.c_str(), sql.c_str(),
-                   result.error.empty() ? "" : result.error.c_str(), result.body.c_str());
-      return false;
-    }
-  }
-  return true;
-}
-
-// Rebuilds the data tables of `url` made before the weighted columns (MigrateWeightedStatements;
-// the rows copied when `copy_rows`). False when a statement failed.
-bool MigrateWeighted(host::ClickHouseClient& client, const std::string& url,
-                     const host::SchemaOptions& options, bool copy_rows) {
-  const std::string& db = options.database;
-  const auto found =
-      client.Execute("SELECT name FROM system.tables WHERE database = '" + db +
-                     "' AND name NOT IN (SELECT table FROM system.columns WHERE database = '" + db +
-                     "' AND name = 'weighted_pageviews') FORMAT TSV");
-  if (!found.ok()) {
-    std::fprintf(stderr, "beaconctl schema: %s: listing the tables failed: %s%s\n", url.c_str(),
-                 found.error.c_str(), found.body.c_str());
-    return false;
-  }
-  std::vector<std::string> existing;
-  std::istringstream lines(found.body);
-  for (std::string line; std::getline(lines, line);) existing.push_back(line);
-  for (const std::string& table : host::UnweightedTables(options, existing)) {
-    if (!Apply(client, url, host::MigrateWeightedStatements(options, table, copy_rows))) {
-      return false;
-    }
-    std::printf(
-        "schema: %s: %s.%s rebuilt with weighted columns (the old one kept as %s_unweighted)\n",
-        url.c_str(), db.c_str(), table.c_str(), table.c_str());
-  }
-  return true;
-}
-
-// Applies the schema to every server of `shards` (every replica of every shard on a cluster:
-// the shard-local tables live on each, and each holds Distributed tables too), rebuilding the
-// tables made before the weighted columns first (their rows copied on each shard's first
-// replica). Idempotent.
+// Applies the schema to every server of `shards` (host::ApplySchema), or prints it.
 int Schema(const host::ClickHouseEndpoint& endpoint,
            const std::vector<std::vector<std::string>>& shards, const host::SchemaOptions& options,
            bool print_only) {
-  const auto statements = host::SchemaStatements(options);
   if (print_only) {
-    for (const auto& sql : statements) std::printf("%s;\n\n", sql.c_str());
+    for (const auto& sql : host::SchemaStatements(options)) std::printf("%s;\n\n", sql.c_str());
     return 0;
   }
-  for (const auto& replicas : shards) {
-    for (const std::string& url : replicas) {
-      host::ClickHouseEndpoint server = endpoint;
-      server.url = url;
-      host::ClickHouseClient client(server);
-      if (!Apply(client, url, {"CREATE DATABASE IF NOT EXISTS " + options.database}) ||
-          !MigrateWeighted(client, url, options, url == replicas.front()) ||
-          !Apply(client, url, statements)) {
-        return 1;
-      }
-      std::printf("schema OK: %zu statements applied to %s database %s%s\n", statements.size(),
-                  url.c_str(), endpoint.database.c_str(),
-                  options.cluster.empty() ? "" : (" (cluster " + options.cluster + ")").c_str());
-    }
-  }
-  return 0;
+  return host::ApplySchema(endpoint, shards, options) ? 0 : 1;
 }
 
 // Prints the counters of a Prometheus scrape: one line per sample, zero samples left out
