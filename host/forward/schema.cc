@@ -112,10 +112,15 @@ std::string CreateDistributed(const SchemaOptions& options, const std::string& l
   // No sharding key: inserts through it would bypass beacond's shard ring, so ClickHouse
   // refuses them on a cluster of more than one shard.
   return "CREATE TABLE IF NOT EXISTS " + db + "." + name + " AS " + db + "." + local +
-         " ENGINE = Distributed(" + options.cluster + ", " + db + ", " + local + ")";
+         " ENGINE = " + DistributedEngine(options, local);
 }
 
 }  // namespace
+
+std::string DistributedEngine(const SchemaOptions& options, std::string_view local) {
+  return "Distributed(" + options.cluster + ", " + options.database + ", " + std::string(local) +
+         ")";
+}
 
 std::vector<std::string> SchemaStatements(const SchemaOptions& options) {
   CheckNames(options);

@@ -40,6 +40,11 @@ inline constexpr std::string_view kWeightedZkSuffix = "_weighted";
 std::vector<std::string> SchemaStatements(const SchemaOptions& options);
 std::vector<std::string> SchemaStatements(std::string_view database = "beacon");
 
+// The engine of the Distributed table over the shard-local table `local` on `options.cluster`,
+// as CREATE makes it and 18.16's system.tables.engine_full shows it:
+// "Distributed(<cluster>, <db>, <local>)".
+std::string DistributedEngine(const SchemaOptions& options, std::string_view local);
+
 // Of the data tables this shape inserts into, those in `existing` (tables of the database that
 // have no weighted_pageviews column): the ones MigrateWeightedStatements must rebuild.
 std::vector<std::string> UnweightedTables(const SchemaOptions& options,

@@ -20,6 +20,7 @@
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/forwarder.h"
 #include "host/forward/schema.h"
+#include "host/forward/schema_setup.h"
 #include "host/forward/shard_ring.h"
 #include "host/forward/watermarks.h"
 #include "host/metrics/metrics.h"
@@ -57,14 +58,10 @@ SchemaOptions ClusterSchema(const std::string& database) {
   return options;
 }
 
+// What beaconctl schema does, on every server.
 void ApplySchema(const std::string& database) {
-  for (const std::string& url : LocalCluster::Shared().all_urls()) {
-    ClickHouseClient client(Endpoint(url, database));
-    for (const std::string& statement : SchemaStatements(ClusterSchema(database))) {
-      ClickHouseResult result = client.Execute(statement);
-      ASSERT_TRUE(result.ok()) << url << ": " << statement << "\n" << result.error << result.body;
-    }
-  }
+  ASSERT_TRUE(host::ApplySchema(Endpoint("", database), LocalCluster::Shared().shard_urls(),
+                                ClusterSchema(database)));
 }
 
 // Waits until every replica has fetched every part its peers wrote, so a Distributed query
@@ -236,6 +233,42 @@ TEST(ClusterSchemaTest, AppliesTwiceOnEveryServerAndTheSecondRunChangesNothing) 
                   "SELECT zookeeper_path, replica_name FROM system.replicas WHERE database = '" +
                       db + "' AND table = 'site_minutes_local'"),
             "/clickhouse/tables/2/" + db + "/site_minutes_local_weighted\ts2-r2\n");
+}
+
+// A cluster renamed in beacond's config — here a deployment made when the cluster was its
+// first shard alone (beacon_cluster_one_shard), grown into beacon_cluster: the schema run
+// again points the Distributed tables at the new name, so queries read every shard.
+TEST(ClusterSchemaTest, ARenamedClusterMovesTheDistributedTablesToIt) {
+  const std::string db = "renamed_cluster";
+  SchemaOptions before = ClusterSchema(db);
+  before.cluster = LocalCluster::kOneShardName;
+  const auto& shards = LocalCluster::Shared().shard_urls();
+  ASSERT_TRUE(host::ApplySchema(Endpoint("", db), shards, before));
+  ASSERT_TRUE(host::ApplySchema(Endpoint("", db), shards, ClusterSchema(db)));
+  for (int shard = 1; shard <= 2; ++shard) {
+    std::string data;
+    AppendSiteMinuteRowBinary({.site_id = static_cast<uint32_t>(shard),
+                               .minute = kMinute,
+                               .pageviews = 10u * shard,
+                               .events = 0,
+                               .visitors = {}},
+                              &data);
+    AppendRowTailBinary(1, 10u * shard, 0, &data);
+    ClickHouseClient client(Endpoint(LocalCluster::Shared().url(shard, 1), db));
+    const ClickHouseResult result = client.InsertRowBinary(kSiteMinutesLocalTable, data);
+    ASSERT_TRUE(result.ok()) << result.error << result.body;
+  }
+  SyncReplicas(db);
+  for (const std::string& url : LocalCluster::Shared().all_urls()) {
+    EXPECT_EQ(Query(url, db,
+                    "SELECT name, engine_full FROM system.tables WHERE database = '" + db +
+                        "' AND engine = 'Distributed' ORDER BY name"),
+              "breakdown_minutes\tDistributed(beacon_cluster, " + db +
+                  ", breakdown_minutes_local)\nsite_minutes\tDistributed(beacon_cluster, " + db +
+                  ", site_minutes_local)\n")
+        << url;
+    EXPECT_EQ(Query(url, db, "SELECT sum(pageviews) FROM site_minutes"), "30\n") << url;
+  }
 }
 
 TEST(ClusterForwarderTest, EachSiteLandsOnItsRingShardWithExactSums) {

@@ -20,6 +20,8 @@ class LocalCluster {
   static LocalCluster& Shared();
 
   static constexpr const char* kName = "beacon_cluster";
+  // The same servers' first shard alone, under a name of its own (a cluster renamed as it grew).
+  static constexpr const char* kOneShardName = "beacon_cluster_one_shard";
   // HTTP URL of server (shard, replica), both 1-based.
   const std::string& url(int shard, int replica) const;
   // Replica URLs per shard, as [clickhouse] shards takes them.
