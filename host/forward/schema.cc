@@ -163,7 +163,13 @@ std::vector<std::string> MigrateWeightedStatements(const SchemaOptions& options,
   const std::string rebuilt = table + std::string(kWeightedZkSuffix);
   const bool site = table.starts_with("site_minutes");
   const std::string key_columns = site ? "site_id, minute" : "site_id, minute, dimension, value";
-  std::vector<std::string> statements = {CreateDataTable(options, table, rebuilt, rebuilt)};
+  std::vector<std::string> statements;
+  // The copy goes into a new table: one left by an interrupted run holds some or all rows of an
+  // earlier copy, which block deduplication does not drop once a merge of the old table has
+  // changed its blocks. Dropping it, its only replica (ApplySchema checks), removes its
+  // ZooKeeper path with the blocks' deduplication ids (18.16), so the copy lands whole.
+  if (copy_rows) statements.push_back("DROP TABLE IF EXISTS " + db + "." + rebuilt);
+  statements.push_back(CreateDataTable(options, table, rebuilt, rebuilt));
   // Nothing was sampled before the weights existed: each row stands for its own counts.
   if (copy_rows) {
     statements.push_back("INSERT INTO " + db + "." + rebuilt + " SELECT " + key_columns +

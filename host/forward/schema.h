@@ -51,7 +51,9 @@ std::vector<std::string> UnweightedTables(const SchemaOptions& options,
                                           const std::vector<std::string>& existing);
 // Rebuilds the data table `table`, made before the weighted columns: a table of the current
 // definition, the old rows copied in with weights equal to their counts (only when
-// `copy_rows`: on a cluster, on one replica per shard, the others fetch them), then swapped in
+// `copy_rows`: on a cluster, on one replica per shard, the others fetch them; then the table is
+// made anew, dropping one an interrupted run left, which no other replica may share), then
+// swapped in
 // by RENAME (the old one kept as <table>_unweighted); on a cluster the Distributed table over
 // it is made again. ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, and a SummingMergeTree
 // sums only the columns its engine named at creation, so an added column would not be summed.

@@ -43,6 +43,28 @@ bool Select(ClickHouseClient& client, const std::string& url, const std::string&
   return true;
 }
 
+// Before the copy of the weighted rebuild of `table`: makes the rebuilt table (idempotent) and
+// sets `*copy` false when another replica has a table on its ZooKeeper path. The copy then
+// drops the table and makes it anew (MigrateWeightedStatements), which its only replica may do.
+// The shard's servers are migrated one after another, the first one copying, so another replica
+// there means the rows were copied by a rebuild that completed (a run earlier, the replicas in
+// another order): copying again would count them twice.
+bool SharedWithAnotherReplica(ClickHouseClient& client, const std::string& url,
+                              const SchemaOptions& options, const std::string& table, bool* copy) {
+  const std::string& db = options.database;
+  std::vector<std::string> replicas;
+  if (!Apply(client, url,
+             {MigrateWeightedStatements(options, table, /*copy_rows=*/false).front()}) ||
+      !Select(client, url,
+              "SELECT total_replicas FROM system.replicas WHERE database = '" + db +
+                  "' AND table = '" + table + std::string(kWeightedZkSuffix) + "'",
+              &replicas)) {
+    return false;
+  }
+  *copy = replicas == std::vector<std::string>{"1"};
+  return true;
+}
+
 // Rebuilds the data tables of `url` made before the weighted columns (MigrateWeightedStatements;
 // the rows copied when `copy_rows`). False when a statement failed.
 bool MigrateWeighted(ClickHouseClient& client, const std::string& url, const SchemaOptions& options,
@@ -57,9 +79,9 @@ bool MigrateWeighted(ClickHouseClient& client, const std::string& url, const Sch
     return false;
   }
   for (const std::string& table : UnweightedTables(options, existing)) {
-    if (!Apply(client, url, MigrateWeightedStatements(options, table, copy_rows))) {
-      return false;
-    }
+    bool copy = copy_rows;
+    if (copy && !SharedWithAnotherReplica(client, url, options, table, &copy)) return false;
+    if (!Apply(client, url, MigrateWeightedStatements(options, table, copy))) return false;
     std::printf(
         "schema: %s: %s.%s rebuilt with weighted columns (the old one kept as %s_unweighted)\n",
         url.c_str(), db.c_str(), table.c_str(), table.c_str());

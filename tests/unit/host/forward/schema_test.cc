@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "host/forward/clickhouse_client.h"
+#include "host/forward/schema_setup.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
 
 namespace beacon::host {
@@ -203,6 +204,53 @@ TEST(SchemaTest, MigratesUnweightedTablesKeepingTheirRows) {
       client.Execute("SELECT count() FROM migrate_db.site_minutes_unweighted FORMAT TSV");
   ASSERT_TRUE(kept.ok()) << kept.body;
   EXPECT_EQ(kept.body, "1\n");
+}
+
+// A weighted rebuild interrupted after its copy, before its RENAME (beaconctl killed, the
+// machine down), then run again: the rows land once. Site 1's minute is in two parts of the old
+// table; with `merged`, a background merge (here OPTIMIZE) joins them before the re-run, so the
+// second copy's blocks are not the first's and block deduplication cannot drop them.
+TEST(SchemaTest, AWeightedRebuildRunAgainAfterItsCopyCopiesTheRowsOnce) {
+  for (const bool merged : {false, true}) {
+    const std::string db = merged ? "rerun_merged_db" : "rerun_db";
+    ClickHouseClient client(Endpoint(LocalClickHouse::Shared().url(), db));
+    for (const std::string& statement : {
+             "CREATE DATABASE IF NOT EXISTS " + db,
+             "CREATE TABLE " + db +
+                 ".site_minutes (site_id UInt32, minute DateTime, pageviews UInt64, events "
+                 "UInt64, visitors AggregateFunction(uniqHLL12, UInt64), batch_id UInt64) ENGINE "
+                 "= ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/" +
+                 db +
+                 "/site_minutes', '{replica}', (pageviews, events, visitors)) PARTITION BY "
+                 "toYYYYMMDD(minute) ORDER BY (site_id, minute)",
+             "INSERT INTO " + db +
+                 ".site_minutes (site_id, minute, pageviews, events, batch_id) VALUES (1, 60, 2, "
+                 "1, 1), (2, 60, 7, 0, 1)",
+             "INSERT INTO " + db +
+                 ".site_minutes (site_id, minute, pageviews, events, batch_id) VALUES (1, 60, 3, "
+                 "1, 2)",
+         }) {
+      ClickHouseResult result = client.Execute(statement);
+      ASSERT_TRUE(result.ok()) << statement << "\n" << result.error << result.body;
+    }
+    const SchemaOptions options{.database = db, .cluster = ""};
+    // The first run, up to its copy: the rebuilt table made, then every row copied into it.
+    const std::vector<std::string> first = MigrateWeightedStatements(options, "site_minutes", true);
+    for (const std::string& statement : first) {
+      if (statement.starts_with("RENAME")) break;
+      ClickHouseResult result = client.Execute(statement);
+      ASSERT_TRUE(result.ok()) << statement << "\n" << result.error << result.body;
+    }
+    if (merged) {
+      ASSERT_EQ(OptimizeUntilRows(client, db + ".site_minutes", "2\n"), "2\n");
+    }
+    ASSERT_TRUE(ApplySchema(Endpoint("", db), {{LocalClickHouse::Shared().url()}}, options));
+    ClickHouseResult sums = client.Execute(
+        "SELECT sum(pageviews), sum(events), sum(weighted_pageviews), sum(weighted_events) FROM " +
+        db + ".site_minutes FORMAT TSV");
+    ASSERT_TRUE(sums.ok()) << sums.body;
+    EXPECT_EQ(sums.body, "12\t2\t12\t2\n") << (merged ? "merged" : "not merged");
+  }
 }
 
 TEST(SchemaTest, AppliesTwiceCreatesEveryTableAndDropsTheArrayTables) {
