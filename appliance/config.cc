@@ -416,6 +416,7 @@ void ParseClickHouse(const toml::table& root, const std::string& source,
   clickhouse.String("user", &ch.user);
   clickhouse.String("password", &ch.password);
   clickhouse.Int("timeout_ms", &ch.timeout_ms, 100, 600'000);
+  clickhouse.Int("insert_quorum", &ch.insert_quorum, 0, 99);
   clickhouse.Int("flush_interval_ms", &forwarder->flush_interval_ms, 10, 600'000);
   clickhouse.Int("breakdown_flush_interval_ms", &forwarder->breakdown_flush_interval_ms, 0,
                  3'600'000);
@@ -677,6 +678,7 @@ toml::table ClickHouseTable(const host::ForwarderConfig& f, bool redact_secrets)
       {"user", ch.user},
       {"password", redact_secrets && !ch.password.empty() ? "(redacted)" : ch.password},
       {"timeout_ms", ch.timeout_ms},
+      {"insert_quorum", ch.insert_quorum},
       {"flush_interval_ms", f.flush_interval_ms},
       {"breakdown_flush_interval_ms", f.breakdown_flush_interval_ms},
       {"breakdown_max_rows_per_site", static_cast<int64_t>(f.breakdown_max_rows_per_site)},

@@ -147,6 +147,13 @@ ClickHouseResult ClickHouseClient::InsertRowBinary(std::string_view table, std::
   if (!endpoint_.database.empty()) {
     url += "&database=" + Escape(Handle(curl_), endpoint_.database);
   }
+  if (endpoint_.insert_quorum > 0) {
+    // The server gives up waiting for the quorum (code 319, retried; the retry is refused
+    // with 286 until the part reached the quorum, then deduplicated and acknowledged) before
+    // this client's own timeout ends the request without an answer.
+    url += "&insert_quorum=" + std::to_string(endpoint_.insert_quorum) +
+           "&insert_quorum_timeout=" + std::to_string(endpoint_.timeout_ms * 3 / 4);
+  }
   return Post(url, FrameZstd(rows));
 }
 

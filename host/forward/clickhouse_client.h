@@ -15,6 +15,9 @@ struct ClickHouseEndpoint {
   std::string user = "default";
   std::string password;
   int timeout_ms = 10'000;
+  // Inserts: ClickHouse's insert_quorum, the replicas of the shard that must hold a part before
+  // the insert is acknowledged (waiting up to 3/4 of timeout_ms); 0: the one that took it.
+  int insert_quorum = 0;
 };
 
 struct ClickHouseResult {

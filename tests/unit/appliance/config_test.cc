@@ -51,6 +51,8 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.pipeline.visitor_key, defaults.pipeline.visitor_key);
   EXPECT_EQ(example.forwarder.clickhouse.url, defaults.forwarder.clickhouse.url);
   EXPECT_EQ(example.forwarder.clickhouse.database, defaults.forwarder.clickhouse.database);
+  EXPECT_EQ(example.forwarder.clickhouse.insert_quorum,
+            defaults.forwarder.clickhouse.insert_quorum);
   EXPECT_EQ(example.forwarder.flush_interval_ms, defaults.forwarder.flush_interval_ms);
   EXPECT_EQ(example.forwarder.max_pending_bytes, defaults.forwarder.max_pending_bytes);
   EXPECT_EQ(example.forwarder.retry_max_ms, defaults.forwarder.retry_max_ms);
@@ -87,6 +89,7 @@ visitor_key = "00000000000000ff"
 [clickhouse]
 url = "http://127.0.0.1:18123"
 max_pending_mb = 2
+insert_quorum = 2
 )",
                                "t.toml");
   EXPECT_EQ(c.sites_path, "s.conf");
@@ -96,6 +99,7 @@ max_pending_mb = 2
   EXPECT_EQ(c.pipeline.epoch_ms, 250);
   EXPECT_EQ(c.pipeline.visitor_key, 0xffu);
   EXPECT_EQ(c.forwarder.clickhouse.url, "http://127.0.0.1:18123");
+  EXPECT_EQ(c.forwarder.clickhouse.insert_quorum, 2);
   EXPECT_EQ(c.forwarder.max_pending_bytes, 2u << 20);
 }
 

@@ -468,6 +468,38 @@ TEST(ClusterForwarderTest, WritesContinueThroughTheOtherReplicaWhenOneIsDown) {
   ExpectTotals(Landed(LocalCluster::Shared().url(1, 1), db), Expected(4));
 }
 
+// insert_quorum = 2: an insert is acknowledged only once both replicas of its shard hold it.
+// With shard 1's second replica down, shard 1's inserts are refused (18.16: code 285, too few
+// live replicas) and retried, none acknowledged, while shard 2's land; once the replica is
+// back, they land, once.
+TEST(ClusterForwarderTest, AQuorumOfTwoAcknowledgesNothingWhileAReplicaIsDown) {
+  const std::string db = "quorum_cluster";
+  ApplySchema(db);
+  LocalCluster::Shared().StopServer(1, 2);
+  MetricsRegistry metrics;
+  {
+    ForwarderConfig config = ClusterConfig(db);
+    config.clickhouse.insert_quorum = 2;
+    Forwarder forwarder(config);
+    forwarder.RegisterMetrics(&metrics, "fwd");
+    forwarder.Start();
+    kernels::EpochRows rows = Epoch(0);
+    ASSERT_TRUE(forwarder.Offer(rows));
+    EXPECT_TRUE(WaitUntil(
+        [&] { return Sample(metrics, "fwd_shard_inserts_total{shard=\"2\",result=\"ok\"}") > 0; },
+        milliseconds(10'000)));
+    std::this_thread::sleep_for(milliseconds(1'500));  // shard 1 retries meanwhile
+    EXPECT_EQ(Sample(metrics, "fwd_shard_inserts_total{shard=\"1\",result=\"ok\"}"), 0);
+    EXPECT_GT(Sample(metrics, "fwd_retries_total"), 0);
+    EXPECT_EQ(Query(LocalCluster::Shared().url(1, 1), db, "SELECT count() FROM site_minutes_local"),
+              "0\n");
+    LocalCluster::Shared().StartServer(1, 2);
+    EXPECT_TRUE(forwarder.Drain(milliseconds(60'000)));
+    EXPECT_EQ(forwarder.acknowledged_events(), rows.events);
+  }
+  ExpectTotals(Landed(LocalCluster::Shared().url(1, 1), db), Expected(1));
+}
+
 TEST(ClusterForwarderTest, AStoppedShardSpoolsThenDrainsWithoutLossOrDuplicates) {
   const std::string db = "outage_cluster";
   ApplySchema(db);
