@@ -178,7 +178,8 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
     // The card decodes later, after the beacons were archived and answered (AcceptCard).
     kernels::RawBatch* taken = &batch;
     if (archive_ != nullptr && Archive(batch, decode_.salts) > 0) taken = &TakenBeacons(batch);
-    if (!taken->empty()) {
+    // Rebuilt: the batch's durable beacons are in the open epoch already, the others lost.
+    if (!taken->empty() && !batch_rebuilt_) {
       if (archive_ != nullptr) card_sequences_.push(batch_last_);
       batcher_->Add(*taken, decode_);  // delivered now or on a later call
     }
@@ -189,7 +190,11 @@ void WorkerPipeline::OnBatch(kernels::RawBatch& batch) {
   kernels::DecodeBatch(batch, decode_, &events_);
   size_t refused = Budgeted() ? AdmitBeacons(batch, &status_, &weights_) : 0;
   if (archive_ != nullptr) refused += Archive(batch, decode_.salts);
-  if (refused > 0) RetainTaken(status_);
+  if (batch_rebuilt_) {
+    events_.Clear();  // the Rebuild aggregated the durable ones, the others are lost (Archive)
+  } else if (refused > 0) {
+    RetainTaken(status_);
+  }
   CountAccepted(batch_last_, events_.size());
   Accept(events_);
 }
@@ -280,7 +285,13 @@ size_t WorkerPipeline::Archive(const kernels::RawBatch& batch, const kernels::Vi
     last = sequence;
   }
   NoteTaken(first, last);
+  const uint64_t reported = durability_.lost_through;
   PollArchive();
+  // A failure first reported now rebuilt the open epoch from the durable records, this batch's
+  // among them (a batch over several blocks can be durable in part), and every record appended
+  // before the report is durable or dropped (SegmentWriter::Poll): none of the batch's events
+  // may join the epoch again.
+  batch_rebuilt_ = durability_.lost_through != reported;
   // A failure reported now dropped records of this batch: they are answered 503, so they must
   // not be aggregated either.
   const auto lost = [this](uint64_t sequence) {

@@ -244,7 +244,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   void RetainTaken(const std::vector<kernels::BeaconStatus>& status);
   // Appends one record per beacon of `batch` still kTaken in status_ to the archive (in
   // sequences_, with its weight from weights_), marking those it refuses, or whose records a
-  // failure reported now lost, kRefused; returns how many it marked.
+  // failure reported now lost, kRefused; returns how many it marked. Sets batch_rebuilt_ when
+  // that failure's Rebuild replayed the batch's durable records: its events are not aggregated.
   size_t Archive(const kernels::RawBatch& batch, const kernels::VisitorSalts& salts);
   // The beacons of `batch` still kTaken in status_, in taken_.
   kernels::RawBatch& TakenBeacons(const kernels::RawBatch& batch);
@@ -344,6 +345,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   uint64_t counted_through_ = 0;
   FifoVector<uint64_t> card_sequences_;  // the last record of each batch the card still holds
   uint64_t batch_last_ = 0;              // Archive: the last record of the batch it kept
+  bool batch_rebuilt_ = false;           // Archive: a failure it saw rebuilt the open epoch
   FileSystem* fs_ = nullptr;             // the archive's, from OpenArchive
   std::string marker_scratch_;
   std::vector<kernels::BeaconStatus> status_;       // of the last OnBatch's beacons

@@ -13,14 +13,18 @@
 #include <string>
 #include <thread>
 
+#include <zstd.h>
+
 #include "host/archive/fault_injection_file_system.h"
 #include "host/archive/file_system.h"
+#include "host/backend/fpga_device.h"
 #include "host/forward/clickhouse_client.h"
 #include "host/forward/dead_letter.h"
 #include "host/forward/forwarder.h"
 #include "host/forward/schema.h"
 #include "host/forward/watermarks.h"
 #include "host/pipeline/worker_pipeline.h"
+#include "kernels/simd/byte_kernels.h"
 #include "kernels/site_registry.h"
 #include "tests/unit/host/forward/local_clickhouse.h"
 
@@ -31,6 +35,37 @@ using std::chrono::milliseconds;
 
 constexpr char kSites[] = "1 shop UA-1-1 shop.example\n2 blog UA-2-1 blog.example\n";
 constexpr int64_t kNowMs = 1'740'000'000'000;  // 2025-02-19 21:20 UTC
+
+// The writer's own compression (libzstd), run on the worker thread as a card compressor's is, that
+// lets a test order the I/O thread's work against the worker's: `before(n)` runs before the n-th
+// block compressed once armed, and may wait for the I/O thread.
+class OrderingCompressor final : public kernels::BlockCompressor {
+ public:
+  OrderingCompressor() : cctx_(ZSTD_createCCtx()) {}
+  ~OrderingCompressor() override { ZSTD_freeCCtx(cctx_); }
+  void Compress(std::string_view raw, std::string* frames) override {
+    if (armed) before(++blocks);
+    frames->resize(ZSTD_compressBound(raw.size()));
+    frames->resize(
+        ZSTD_compressCCtx(cctx_, frames->data(), frames->size(), raw.data(), raw.size(), 1));
+  }
+  bool armed = false;
+  int blocks = 0;
+  std::function<void(int)> before;
+
+ private:
+  ZSTD_CCtx* cctx_;
+};
+
+// Waits (at most 10 s) until `done`.
+bool WaitFor(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
+}
 
 class ReplayTest : public ::testing::Test {
  protected:
@@ -159,12 +194,81 @@ class ReplayTest : public ::testing::Test {
     return site.body + pages.body;
   }
 
+  // 256 pageviews of about 2 KiB each (a long cache buster): one batch over four archive blocks.
+  static kernels::RawBatch LargeBatch() {
+    kernels::RawBatch batch;
+    for (int i = 0; i < 256; ++i) {
+      const std::string hit = "v=1&t=pageview&tid=UA-1-1&cid=" + std::to_string(i % 37) +
+                              ".1&dl=https%3A%2F%2Fshop.example%2Fp" + std::to_string(i % 5) +
+                              "&z=" + std::string(2000, static_cast<char>('a' + i % 26));
+      EXPECT_TRUE(batch.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit,
+                            "Mozilla/5.0", kernels::IpAddress{}, kNowMs + 1000 + i));
+    }
+    return batch;
+  }
+
+  // The beacons of the worker's last batch answered 2xx: taken, and durable.
+  static uint64_t Answered2xx(WorkerPipeline& live) {
+    const uint64_t durable = live.PollDurability().durable;
+    uint64_t answered = 0;
+    for (size_t i = 0; i < live.batch_status().size(); ++i) {
+      const uint64_t sequence = live.batch_sequences()[i];
+      const bool taken = live.batch_status()[i] == kernels::BeaconStatus::kTaken;
+      if (taken && sequence != 0 && sequence <= durable) ++answered;
+    }
+    return answered;
+  }
+
+  // A live worker takes 100 hits until they are durable; then a batch over four archive blocks
+  // comes in. Its first block is synced; the second one's sync fails, and the worker sees the
+  // failure at its poll after the batch's appends: the failure's Rebuild replays the durable
+  // records, the first block's (answered 2xx) among them, into the open epoch. Then syncs work
+  // again, 100 more hits come in, and every pageview answered 2xx lands once in ClickHouse.
+  void ExpectABatchDurableInPartCountedOnce() {
+    OrderingCompressor compressor;
+    pipeline_.archive.writer.compressor = &compressor;
+    FaultInjectionFileSystem fs(posix_);
+    const auto watermarks = MakeWatermarks("marks");
+    const auto forwarder = MakeForwarder(watermarks.get());
+    const auto live = StartLive(fs, forwarder.get());
+    ASSERT_TRUE(WaitFor([&] { return live->PollDurability().durable >= 100; }));
+    const SegmentWriter& archive = *live->archive();
+    compressor.before = [&](int block) {
+      if (block == 2) {  // block 1 written and synced; block 2's sync fails, the truncation's too
+        EXPECT_TRUE(WaitFor([&] { return archive.durable_sequence() > 100; }));
+        fs.FailSyncs(EIO);
+      }
+      if (block == 3) {  // the failure's truncation done (Fail, CutUnsynced): the poll sees it
+        EXPECT_TRUE(WaitFor([&] { return archive.stats().write_errors.load() >= 2; }));
+      }
+    };
+    compressor.armed = true;
+    kernels::RawBatch large = LargeBatch();
+    live->OnBatch(large);
+    EXPECT_GE(compressor.blocks, 3);
+    const uint64_t answered_2xx = Answered2xx(*live);
+    EXPECT_GT(answered_2xx, 0u);    // the first block's
+    EXPECT_LT(answered_2xx, 256u);  // not the later ones'
+    fs.FailSyncs(0);
+    ASSERT_TRUE(WaitFor([&] { return live->Admitting(); }));
+    kernels::RawBatch after = Hits(200, 100);
+    live->OnBatch(after);
+    EXPECT_TRUE(live->Flush());
+    EXPECT_TRUE(forwarder->Drain(milliseconds(30'000)));
+    const uint64_t expected = 100 + answered_2xx + 100;
+    EXPECT_EQ(client_->Execute("SELECT sum(pageviews) FROM site_minutes FORMAT TSV").body,
+              std::to_string(expected) + "\n");
+    EXPECT_EQ(live->accepted_events(), expected);
+    EXPECT_EQ(forwarder->ledger().offered, expected);
+  }
+
   std::string dir_;
   std::string database_;
   std::unique_ptr<ClickHouseClient> client_;
   PipelineConfig pipeline_;
   PosixFileSystem posix_;
   const kernels::SiteRegistry sites_ = kernels::SiteRegistry::Parse(kSites);
+  const kernels::ByteKernels simd_ = kernels::SimdByteKernels();
 };
 
 // 150 pageviews of 37 client ids per site, 30 per page.
@@ -512,6 +616,21 @@ TEST_F(ReplayTest, ARebuildCountsNoEventTwice) {
   EXPECT_EQ(failure.offered_events, 200u);
   EXPECT_EQ(failure.accepted_events, 200u);
   EXPECT_EQ(failure.site_events, 200u);
+}
+
+// A failure first reported while a batch is durable in part: the Rebuild aggregates the batch's
+// durable beacons, so the batch itself must not aggregate them again (nor the lost ones).
+TEST_F(ReplayTest, ABatchDurableInPartWhenAFailureIsReportedCountsOnce) {
+  ExpectABatchDurableInPartCountedOnce();
+}
+
+// The same on a card backend: the batch's beacons must not go to the card, whose delivery
+// (AcceptCard) would aggregate them after the Rebuild.
+TEST_F(ReplayTest, OnACardBackendABatchDurableInPartWhenAFailureIsReportedCountsOnce) {
+  pipeline_.bytes = &simd_;
+  pipeline_.make_device = [] { return std::unique_ptr<FpgaDevice>(new CsimDevice); };
+  pipeline_.fpga.deadline = milliseconds(1);
+  ExpectABatchDurableInPartCountedOnce();
 }
 
 }  // namespace
