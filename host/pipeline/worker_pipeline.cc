@@ -520,7 +520,13 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   aggregator_ = kernels::MinuteAggregator(worker_, config_.aggregate);
   open_first_ = 0;
   open_last_ = 0;
-  if (durable > kept_through_) ReplayRange(kept_through_ + 1, durable, /*fall_behind=*/false);
+  if (durable <= kept_through_) return;
+  // The live path decoded these records and counted their rejects (the card path too, at the
+  // flush above): decoded again, they are not rejected again.
+  kernels::RejectCounters* live_rejects = decode_.rejects;
+  decode_.rejects = &counted_rejects_;
+  ReplayRange(kept_through_ + 1, durable, /*fall_behind=*/false);
+  decode_.rejects = live_rejects;
 }
 
 WorkerReplayStats WorkerPipeline::Replay(uint64_t from) {
@@ -670,7 +676,7 @@ void WorkerPipeline::CatchUp() {
   kernels::RejectCounters* live_rejects = decode_.rejects;
   const auto decode = [&] {
     if (batch.empty()) return;
-    decode_.rejects = &catch_up_rejects_;  // the live path (or Replay) counted them
+    decode_.rejects = &counted_rejects_;  // the live path (or Replay) counted them
     DecodeArchived(batch, replay_weights_);
     decode_.rejects = live_rejects;
     catch_up_->Add(replay_events_);

@@ -331,7 +331,9 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // CatchUp's read of the archive, kept between ticks just past the last marker it offered, so
   // that a segment is read once however many ticks it takes (it holds that segment's bytes).
   std::unique_ptr<ArchiveScanner> catch_up_scan_;
-  kernels::RejectCounters catch_up_rejects_;  // CatchUp decodes records counted already
+  // Where a Rebuild's and CatchUp's decodes count rejects: of records whose rejects the live
+  // path (or Replay) counted when it first decoded them.
+  kernels::RejectCounters counted_rejects_;
   bool close_due_ = false;   // the card path reached epoch_max_events inside a delivery
   bool discarding_ = false;  // Rebuild: deliveries of lost records are dropped
   // Events aggregated from records not yet durable, by the batch's last record, in order; and

@@ -618,6 +618,36 @@ TEST_F(ReplayTest, ARebuildCountsNoEventTwice) {
   EXPECT_EQ(failure.site_events, 200u);
 }
 
+// A Rebuild decodes again records the live path decoded and counted: their rejects (hits of a
+// site this node does not serve) are not counted a second time.
+TEST_F(ReplayTest, ARebuildCountsNoRejectTwice) {
+  FaultInjectionFileSystem fs(posix_);
+  const auto watermarks = MakeWatermarks("marks");
+  const auto forwarder = MakeForwarder(watermarks.get());
+  const auto live = StartLive(fs, forwarder.get());
+  kernels::RawBatch unknown;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(unknown.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp,
+                            "v=1&t=pageview&tid=UA-9-1&cid=" + std::to_string(i) + ".1&dp=%2F",
+                            "Mozilla/5.0", kernels::IpAddress{}, kNowMs + i));
+  }
+  live->OnBatch(unknown);
+  while (live->PollDurability().durable < 110) std::this_thread::sleep_for(milliseconds(1));
+  const uint64_t rejects = live->rejects().Get(kernels::RejectReason::kUnknownSite);
+  ASSERT_EQ(rejects, 10u);
+  fs.FailSyncs(EIO);
+  live->OnTick(1 + pipeline_.epoch_ms);  // closes the epoch: its marker (111) is lost
+  while (live->PollDurability().lost_through < 111) std::this_thread::sleep_for(milliseconds(1));
+  fs.FailSyncs(0);
+  while (!live->Admitting()) std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_EQ(live->replayed_records(), 110u);  // the rebuild decoded the ten again
+  EXPECT_EQ(live->rejects().Get(kernels::RejectReason::kUnknownSite), rejects);
+  EXPECT_EQ(live->rejects().Total(), rejects);
+  EXPECT_TRUE(live->Flush());
+  EXPECT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  EXPECT_EQ(client_->Execute("SELECT sum(pageviews) FROM site_minutes FORMAT TSV").body, "100\n");
+}
+
 // A failure first reported while a batch is durable in part: the Rebuild aggregates the batch's
 // durable beacons, so the batch itself must not aggregate them again (nor the lost ones).
 TEST_F(ReplayTest, ABatchDurableInPartWhenAFailureIsReportedCountsOnce) {
