@@ -70,7 +70,6 @@ struct PipelineConfig {
   int breakdown_flush_interval_ms = 0;
 };
 
-// What WorkerPipeline::Replay read and rebuilt.
 // A first-in first-out queue over one vector that keeps its capacity: popping moves a head,
 // and the popped front is erased (no allocation) once it is half the vector, so a queue that
 // never empties stays within twice its largest length.
@@ -98,6 +97,7 @@ class FifoVector {
   size_t head_ = 0;
 };
 
+// What WorkerPipeline::Replay read and rebuilt.
 struct WorkerReplayStats {
   uint64_t records = 0;          // beacon records decoded and aggregated
   uint64_t epochs = 0;           // epochs closed at their markers
