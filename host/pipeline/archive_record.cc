@@ -15,8 +15,8 @@ constexpr size_t kClientField = 2;
 // `datagram` as archived, into `out`, and the address hash of its relay line (see
 // ArchiveRecordOf). The line is parsed as the live decoder parses it (the byte kernels give
 // the same on every backend).
-void ArchiveSyslog(std::string_view datagram, const kernels::VisitorSalts& salts, std::string* out,
-                   uint64_t* address_hash) {
+void ArchiveSyslog(std::string_view datagram, int64_t receive_time_ms,
+                   const kernels::VisitorSalts& salts, std::string* out, uint64_t* address_hash) {
   out->clear();
   std::string_view message;
   if (datagram.size() > kernels::kRelayMaxDatagramBytes ||
@@ -38,7 +38,8 @@ void ArchiveSyslog(std::string_view datagram, const kernels::VisitorSalts& salts
   const size_t end = datagram.find('\t', field);  // a parsed line has all its fields
   out->assign(datagram.substr(0, field));
   out->append(datagram.substr(end));
-  kernels::AddressHash(salts, line.time_ms, line.client, address_hash);
+  kernels::AddressHash(salts, kernels::RelaySaltTimeMs(line.time_ms, receive_time_ms), line.client,
+                       address_hash);
 }
 
 }  // namespace
@@ -57,7 +58,7 @@ kernels::ArchiveRecord ArchiveRecordOf(const kernels::RawBatch& batch, size_t i,
     kernels::AddressHash(salts, record.receive_time_ms, batch.source(i), &record.address_hash);
     return record;
   }
-  ArchiveSyslog(batch.payload(i), salts, scratch, &record.address_hash);
+  ArchiveSyslog(batch.payload(i), record.receive_time_ms, salts, scratch, &record.address_hash);
   record.payload = *scratch;
   return record;
 }

@@ -53,7 +53,7 @@ bool ResolveVisitor(const DecodeContext& ctx, const Beacon& beacon, uint32_t sit
     *visitor = VisitorFromAddressHash(beacon.address_hash, user_agent, site_id);
     return true;
   }
-  return VisitorFromAddress(ctx.salts, beacon.receive_time_ms, site_id, beacon.address, user_agent,
+  return VisitorFromAddress(ctx.salts, beacon.salt_time_ms, site_id, beacon.address, user_agent,
                             visitor);
 }
 
@@ -76,6 +76,7 @@ Beacon BeaconAt(const RawBatch& raw, size_t i, const UaClass* user_agent_class) 
           .archived = raw.archived(i),
           .address_hash = raw.address_hash(i),
           .receive_time_ms = raw.receive_time_ms(i),
+          .salt_time_ms = raw.receive_time_ms(i),
           .source = static_cast<uint16_t>(i),
           .country = raw.country(i),
           .user_agent_class = user_agent_class};

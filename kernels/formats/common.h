@@ -33,8 +33,11 @@ struct Beacon {
   bool archived = false;
   uint64_t address_hash = 0;
   int64_t receive_time_ms = 0;  // unix milliseconds
-  uint16_t source = 0;          // index of the beacon in its RawBatch
-  uint16_t country = 0;         // CountryFromHeader of the ingress's CDN header; 0 unknown
+  // The time whose UTC day picks the visitor salt (ResolveVisitor): the receive time, except for
+  // a relayed request (RelaySaltTimeMs).
+  int64_t salt_time_ms = 0;
+  uint16_t source = 0;   // index of the beacon in its RawBatch
+  uint16_t country = 0;  // CountryFromHeader of the ingress's CDN header; 0 unknown
   // The class of `user_agent` when DecodeBatch classified the batch's user agents in one pass;
   // nullptr: ClassifyUserAgent on use.
   const UaClass* user_agent_class = nullptr;

@@ -259,6 +259,7 @@ std::optional<RejectReason> DecodeRelayedRequest(const RelayLine& line, const Be
                       .archived = datagram.archived,
                       .address_hash = datagram.address_hash,
                       .receive_time_ms = line.time_ms,
+                      .salt_time_ms = RelaySaltTimeMs(line.time_ms, datagram.receive_time_ms),
                       .source = datagram.source,
                       .country = CountryFromHeader(line.country)};
   DecodeBeacon(route->endpoint, beacon, ctx, events);

@@ -23,6 +23,14 @@ inline constexpr size_t kRelayLineFields = 9;
 inline constexpr int64_t kRelayMaxAgeMs = 4LL * 3600 * 1000;  // line time vs. receive time
 inline constexpr int64_t kRelayMaxAheadMs = 60'000;
 
+// The time whose UTC day picks the visitor salt of a relayed request: the line's time, or the
+// datagram's receive time when the line is stamped ahead of it (a proxy clock up to
+// kRelayMaxAheadMs ahead): a line stamped just after UTC midnight that arrives just before it
+// has no salt of its own day yet. The decoder and the raw archive's address hash both use it.
+inline int64_t RelaySaltTimeMs(int64_t line_time_ms, int64_t receive_time_ms) {
+  return line_time_ms < receive_time_ms ? line_time_ms : receive_time_ms;
+}
+
 // One relay log line, unescaped.
 struct RelayLine {
   int64_t time_ms = 0;  // the proxy's receive time ($msec)

@@ -215,6 +215,30 @@ TEST(ArchiveReplayDecodeTest, WithoutASaltBothRejectTheSameBeaconsAsStale) {
   EXPECT_EQ(rows, 4u);                // the hit batch's client id
 }
 
+// A relay line stamped up to a minute ahead of its arrival, across UTC midnight, decoded before
+// the salts rotate: its address hash takes the salt of the arrival day, live and in the record
+// alike (before, both refused it as stale_salt, having no salt for the line's day).
+TEST(ArchiveReplayDecodeTest, ARelayLineStampedAheadAcrossMidnightIsKeptAndReplaysAlike) {
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(kernels::decode_inputs::RegistryText());
+  const int64_t day = kNowMs / 86'400'000;
+  const int64_t midnight = (day + 1) * 86'400'000;
+  const kernels::VisitorSalts salts{day, 0x1111'2222'3333'4444, 0x5555'6666'7777'8888};
+  const std::string line =
+      "<190>Nov 14 23:59:50 proxy1 beacon: beacon1\t" + std::to_string((midnight + 20'000) / 1000) +
+      ".000\t10.0.0.9\tPOST\t/api/event\tMozilla/5.0 (X11; Linux x86_64) Firefox/121.0\t-\tDE\t"
+      R"({"name":"pageview","url":"https://shop.example/p","domain":"shop.example"})";
+  RawBatch live;
+  ASSERT_TRUE(live.Add(Endpoint::kUdpSyslog, kernels::IngressKind::kUdpRelay, line, "",
+                       kernels::IpAddress::FromV4(0x7F000001), midnight - 10'000));
+  RawBatch archived;
+  ArchivedBatch(live, salts, &archived);
+  const Decoded want = Decode(live, sites, salts);
+  EXPECT_EQ(want.events.size(), 1u);
+  EXPECT_EQ(want.rejects[static_cast<size_t>(kernels::RejectReason::kStaleSalt)], 0u);
+  EXPECT_TRUE(Decode(archived, sites, {}) == want);
+}
+
 TEST(ArchiveReplayDecodeTest, AdversarialInputsAndMutations) {
   ExpectReplayEqualsLive(kernels::decode_inputs::AdversarialInputs(), kSalts);
   const kernels::SiteRegistry sites =

@@ -731,7 +731,8 @@ TEST_F(GaV1Test, ArbitraryBytesGiveExactlyOneOutcome) {
     const std::vector<char> payload(text.begin(), text.end());
     const Beacon beacon{.payload = std::string_view(payload.data(), payload.size()),
                         .user_agent = kBrowserUa,
-                        .receive_time_ms = kNowMs};
+                        .receive_time_ms = kNowMs,
+                        .salt_time_ms = kNowMs};
     const size_t events_before = events_.size();
     const uint64_t rejects_before = rejects_.Total();
     DecodeGaCollect(beacon, ctx_, &events_);

@@ -221,6 +221,27 @@ TEST_F(RelayTest, RelayedIpAndUserAgentAreTheBrowsers) {
   EXPECT_EQ(Syslog(Rfc3164(Line(r))), "bot_user_agent");
 }
 
+// A proxy's clock may run up to kRelayMaxAheadMs ahead of ours: a line stamped just after UTC
+// midnight that arrives (and is decoded) just before it has no salt of its own day yet. It
+// takes the salt of the day it arrived, as the archive's address hash does, instead of being
+// refused as stale_salt.
+TEST_F(RelayTest, ALineStampedAheadAcrossMidnightTakesTheSaltOfItsArrival) {
+  const int64_t midnight = (kNowDay + 1) * 86'400'000;
+  Request r{"POST", "/api/event",
+            R"({"name":"pageview","url":"https://any.example/","domain":"any.example"})"};
+  r.time_ms = midnight + 20'000;
+  const std::string datagram = Rfc3164(Line(r));
+  ASSERT_EQ(Outcome({Endpoint::kUdpSyslog, datagram, {}, "", midnight - 10'000}), kAccepted);
+  uint64_t expected = 0;
+  ASSERT_TRUE(VisitorFromAddress(ctx_.salts, midnight - 10'000, 2, IpAddress::FromV4(0xC0A80001),
+                                 kBrowserUa, &expected));
+  EXPECT_EQ(events_.visitor.back(), expected);
+  EXPECT_EQ(events_.minute.back(), static_cast<uint32_t>(r.time_ms / 60'000));  // the line's
+  // Decoded after midnight (the salts rotated), the line's own day has its salt.
+  ctx_.salts = {kNowDay + 1, 0x5555'6666'7777'8888, ctx_.salts.today};
+  EXPECT_EQ(Outcome({Endpoint::kUdpSyslog, datagram, {}, "", midnight - 10'000}), kAccepted);
+}
+
 TEST(RelayLineTest, FieldsUnescapedAndDashesEmpty) {
   const std::string message =
       "beacon1\t1700000000.123\t10.1.2.3\tPOST\t/api/event?x=\\\"y\\\"\t-\t-\t-\t"
