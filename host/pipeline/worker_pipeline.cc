@@ -357,7 +357,10 @@ void WorkerPipeline::CountDurable(uint64_t durable) {
 
 void WorkerPipeline::OnTick(int64_t now_ms) {
   PickUpSettings();  // an idle worker lets go of replaced settings too
-  PollArchive();     // interval commits, and a failed writer's retries
+  // And of a rotated salt: one older than 48 h is kept nowhere, an idle worker's copy neither
+  // (the main thread rotates the store every minute; this reads it without a lock).
+  if (config_.salts != nullptr) decode_.salts = config_.salts->Snapshot();
+  PollArchive();  // interval commits, and a failed writer's retries
   if (behind_.load(std::memory_order_relaxed)) CatchUp();
   if (batcher_ != nullptr) batcher_->Poll();
   if (close_due_) CloseEpoch();

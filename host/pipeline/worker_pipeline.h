@@ -174,6 +174,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // The worker's card batcher; null unless a card backend decodes.
   const FpgaBatcher* fpga_batcher() const { return batcher_.get(); }
   const kernels::RejectCounters& rejects() const { return rejects_; }
+  // The visitor salts the worker's decoder holds (from its last batch or tick).
+  const kernels::VisitorSalts& held_salts() const { return decode_.salts; }
   // The worker's archive writer; null when the archive is off.
   const SegmentWriter* archive() const { return archive_.get(); }
   // Archived records not yet durable, as of the last OnBatch or poll.

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,7 @@
 
 #include "host/net/http_server.h"
 #include "host/net/udp_relay.h"
+#include "host/salt_store.h"
 #include "tests/unit/host/pipeline/pipeline_test_util.h"
 
 namespace beacon::host {
@@ -77,6 +79,33 @@ TEST(WorkerPipelineTest, DecodesCountsAndClosesEpochsOnTime) {
   EXPECT_EQ(Sample(registry, "beacond_worker_beacons_total{worker=\"0\"}"), 3u);
   EXPECT_NE(registry.Scrape().find("\nbeacond_worker_cpu_seconds_total{worker=\"0\"} "),
             std::string::npos);
+}
+
+// A worker that takes no beacon for days lets go of its salts all the same: at its next tick
+// it holds the store's, which rotated (so no salt older than 48 h stays in its memory).
+TEST(WorkerPipelineTest, AnIdleWorkerLetsGoOfOldSalts) {
+  const auto sites = kernels::SiteRegistry::Parse(kSites);
+  Forwarder forwarder(UnreachableForwarder(1 << 20));
+  char pattern[] = "/tmp/worker_salts_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  constexpr int64_t kDay = 86'400'000;
+  std::atomic<int64_t> now{20'000 * kDay + 12 * 3'600'000};  // noon, day 20000
+  SaltStore salts(pattern, [&now] { return now.load(); });
+  PipelineConfig config;
+  config.salts = &salts;
+  WorkerPipeline pipeline(0, config, &sites, &forwarder);
+  kernels::RawBatch raw;
+  AddHit(&raw, "v=1&tid=UA-1-1&cid=1.1&t=pageview&dl=https%3A%2F%2Fshop.example%2Fa", now);
+  pipeline.OnBatch(raw);
+  const kernels::VisitorSalts first = pipeline.held_salts();
+  EXPECT_EQ(first.day, 20'000);
+  now += 3 * kDay;
+  salts.Current();  // beacond's main thread, once a minute
+  pipeline.OnTick(1);
+  EXPECT_EQ(pipeline.held_salts().day, 20'003);
+  EXPECT_NE(pipeline.held_salts().today, first.today);
+  EXPECT_NE(pipeline.held_salts().yesterday, first.today);
+  std::filesystem::remove_all(pattern);
 }
 
 // A reload publishes a registry with site 2 added and site 1 removed: the worker takes it up
