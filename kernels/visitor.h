@@ -1,7 +1,8 @@
 // Visitor ids. A tracker's client id is hashed with the deployment key and the site; without
 // one, a keyed hash of (daily salt, site, IP, user agent) — the Plausible scheme — so the same
 // person is one visitor within a day and not linkable across days. Neither the client id nor
-// the IP is ever stored.
+// the connection's IP is in any aggregate; the raw archive keeps the payload as received, with
+// its client id (docs/operations.md, "What the archive holds").
 #pragma once
 
 #include <cstdint>
