@@ -1,6 +1,7 @@
 // Management routes: scrape, liveness, readiness and the bearer-token check.
 #include "appliance/management.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -54,7 +55,13 @@ host::HttpResponse Liveness(const HealthSources& sources, int64_t now_ms) {
 host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms) {
   std::string problems = Stalled(sources, now_ms);
   if (Draining(sources)) problems += "draining\n";
-  if (!sources.forwarder->HasRoom()) problems += "forwarder full: ClickHouse is not keeping up\n";
+  // A worker behind (its start replay refused) keeps taking beacons into the archive whatever
+  // room the forwarder has; only one that offers its own epochs sheds when it is full.
+  const bool needs_room = std::any_of(sources.pipelines->begin(), sources.pipelines->end(),
+                                      [](const auto& p) { return !p->behind(); });
+  if (needs_room && !sources.forwarder->HasRoom()) {
+    problems += "forwarder full: ClickHouse is not keeping up\n";
+  }
   for (const auto& p : *sources.pipelines) {
     if (p->shedding()) problems += "worker " + std::to_string(p->worker()) + " shedding\n";
   }

@@ -30,8 +30,9 @@ struct HealthSources {
 // round) or the drain has begun, 503 naming the stalled workers otherwise. `now_ms` is
 // CLOCK_MONOTONIC.
 host::HttpResponse Liveness(const HealthSources& sources, int64_t now_ms);
-// Readiness: live, not draining, the forwarder has room for epochs and no worker is shedding
-// (answering 503); 503 with the reasons otherwise.
+// Readiness: live, not draining, the forwarder has room for epochs (unless every worker is
+// behind: taking beacons into the archive, as after a start with ClickHouse down) and no worker
+// is shedding (answering 503); 503 with the reasons otherwise.
 host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms);
 
 // `handler`, answering 401 unless the request carries "Authorization: Bearer <token>"; an empty

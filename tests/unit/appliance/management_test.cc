@@ -10,9 +10,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "host/archive/file_system.h"
+#include "kernels/clock.h"
 
 namespace beacon::app {
 namespace {
@@ -127,6 +131,66 @@ TEST_F(ManagementTest, ReadinessFollowsSheddingAndDrainLivenessFollowsTicks) {
   const std::string dead = Fetch(port(), "/healthz", kAuth);
   EXPECT_EQ(dead.rfind("HTTP/1.1 503", 0), 0u) << dead;
   EXPECT_NE(dead.find("worker 0 stalled for "), std::string::npos) << dead;
+}
+
+// A worker behind (its start replay refused by a full forwarder: ClickHouse down) keeps taking
+// beacons into its archive and answering them; the forwarder being full does not make the node
+// unready then, or a load balancer would take away the traffic the node keeps durably. A
+// worker not behind sheds with the forwarder full, so the node is unready (the test above).
+TEST(ManagementReadinessTest, AWorkerBehindTakingBeaconsKeepsTheNodeReady) {
+  char tmpl[] = "/tmp/management_test_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const kernels::SiteRegistry sites = kernels::SiteRegistry::Parse(kSites);
+  host::PosixFileSystem fs;
+  host::PipelineConfig pc;
+  pc.epoch_ms = 10;
+  pc.archive.enabled = true;
+  pc.archive.writer.directory = dir + "/archive";
+  const auto hits = [](int first) {
+    kernels::RawBatch batch;
+    for (int i = first; i < first + 20; ++i) {
+      const std::string hit = "v=1&t=pageview&tid=UA-1-1&cid=" + std::to_string(i) +
+                              ".1&dl=https%3A%2F%2Fshop.example%2Fp" + std::to_string(i);
+      EXPECT_TRUE(batch.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp, hit,
+                            "Mozilla/5.0", kernels::IpAddress{}, 1'740'000'000'000 + i));
+    }
+    return batch;
+  };
+  {  // three epochs in the archive, never acknowledged (the forwarder is not started)
+    host::ForwarderConfig fc;
+    fc.clickhouse.url = "http://127.0.0.1:1";
+    host::Forwarder forwarder(fc);
+    host::WorkerPipeline live(0, pc, &sites, &forwarder);
+    ASSERT_EQ(live.OpenArchive(fs), 0);
+    live.OnTick(1);
+    for (int epoch = 0; epoch < 3; ++epoch) {
+      kernels::RawBatch batch = hits(epoch * 20);
+      live.OnBatch(batch);
+      live.OnTick(1 + (epoch + 1) * pc.epoch_ms);
+    }
+    ASSERT_TRUE(live.Flush());
+  }
+  host::ForwarderConfig fc;
+  fc.clickhouse.url = "http://127.0.0.1:1";
+  fc.max_pending_bytes = 1;  // takes the first replayed epoch, refuses the next
+  host::Forwarder forwarder(fc);
+  std::vector<std::unique_ptr<host::WorkerPipeline>> pipelines;
+  pipelines.push_back(std::make_unique<host::WorkerPipeline>(0, pc, &sites, &forwarder));
+  host::WorkerPipeline& restarted = *pipelines[0];
+  ASSERT_EQ(restarted.OpenArchive(fs), 0);
+  ASSERT_TRUE(restarted.Replay(1).behind);
+  restarted.OnTick(1);
+  kernels::RawBatch more = hits(100);
+  restarted.OnBatch(more);
+  ASSERT_TRUE(restarted.Admitting());  // the ingress answers 200 (in the archive)
+  ASSERT_FALSE(forwarder.HasRoom());
+  const std::atomic<bool> draining{false};
+  const host::HttpResponse ready =
+      Readiness({&pipelines, &forwarder, &draining, 300}, kernels::MonotonicMillis());
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  pipelines.clear();
+  std::filesystem::remove_all(dir);
 }
 
 // POST /reload runs the reload and answers its message: 200 applied, 422 refused; another
