@@ -523,6 +523,10 @@ void WorkerPipeline::Rebuild(uint64_t durable) {
   aggregator_ = kernels::MinuteAggregator(worker_, config_.aggregate);
   open_first_ = 0;
   open_last_ = 0;
+  // CatchUp's scan may have read blocks the failure lost (readable until their truncation): a
+  // marker among them would close an epoch the archive no longer has, whose records a replay
+  // puts in a later one. The next tick scans again from the last marker offered.
+  catch_up_scan_.reset();
   if (durable <= kept_through_) return;
   // The live path decoded these records and counted their rejects (the card path too, at the
   // flush above): decoded again, they are not rejected again.

@@ -331,7 +331,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::optional<kernels::EpochRows> catch_up_refused_;   // CatchUp's epoch the forwarder refused
   std::unique_ptr<kernels::MinuteAggregator> catch_up_;  // CatchUp's epoch being rebuilt
   // CatchUp's read of the archive, kept between ticks just past the last marker it offered, so
-  // that a segment is read once however many ticks it takes (it holds that segment's bytes).
+  // that a segment is read once however many ticks it takes (it holds that segment's bytes);
+  // dropped by a Rebuild, since it may hold blocks the failure lost.
   std::unique_ptr<ArchiveScanner> catch_up_scan_;
   // Where a Rebuild's and CatchUp's decodes count rejects: of records whose rejects the live
   // path (or Replay) counted when it first decoded them.

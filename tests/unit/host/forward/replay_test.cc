@@ -123,13 +123,13 @@ class ReplayTest : public ::testing::Test {
     return batch;
   }
 
-  // Three epochs of traffic through a live pipeline, the last one cut at Flush.
-  void RunLive(FileSystem& fs, Forwarder& forwarder) {
+  // `epochs` epochs of `hits` hits through a live pipeline, the last one cut at Flush.
+  void RunLive(FileSystem& fs, Forwarder& forwarder, int epochs = 3, int hits = 100) {
     WorkerPipeline live(0, pipeline_, &sites_, &forwarder);
     ASSERT_EQ(live.OpenArchive(fs), 0);
     live.OnTick(1);
-    for (int epoch = 0; epoch < 3; ++epoch) {
-      kernels::RawBatch batch = Hits(epoch * 100, 100);
+    for (int epoch = 0; epoch < epochs; ++epoch) {
+      kernels::RawBatch batch = Hits(epoch * hits, hits);
       live.OnBatch(batch);
       live.OnTick(1 + (epoch + 1) * pipeline_.epoch_ms);  // closes the epoch
     }
@@ -404,6 +404,92 @@ TEST_F(ReplayTest, ACatchUpReadsTheArchiveOnceHoweverManyTicksItTakes) {
 
 // An over-budget site's sample weighs what its records say: the replayed epochs give the same
 // batches (dropped as duplicates), though the budgets are spent and a replay applies none.
+// A worker behind whose archive's sync fails while its catch-up holds a scan: the scan read the
+// open segment while the failed block, an epoch's marker (B), could still be read back (its
+// truncation failing too), and stopped at the epoch before it (A, refused). The failure drops B
+// and the durable records of its epoch (D2) go into the next epoch (M, in a new segment). The
+// catch-up must hand D2 on in M's epoch, as the archive now has it, not in a B epoch of its
+// stale read: a kill once that B epoch is acknowledged would replay D2 again in M's epoch
+// (site watermark at B's range, below M's), counting them twice in site_minutes.
+TEST_F(ReplayTest, ACatchUpNeverHandsOnAnEpochWhoseMarkerAFailedSyncLost) {
+  const auto marks = MakeWatermarks("marks");
+  {  // four epochs of 10 hits and the cut Flush closes, never sent
+    ForwarderConfig config;
+    config.clickhouse = Endpoint("http://127.0.0.1:1", database_);
+    Forwarder unsent(config);
+    RunLive(posix_, unsent, 4, 10);
+  }  // records 1-45
+  FaultInjectionFileSystem fs(posix_);
+  ForwarderConfig config;
+  config.clickhouse = Endpoint(LocalClickHouse::Shared().url(), database_);
+  config.flush_interval_ms = 20;
+  config.max_pending_bytes = 1;  // one epoch at a time; not started until the failure
+  config.node = 9;
+  config.watermarks = marks.get();
+  auto forwarder = std::make_unique<Forwarder>(config);
+  auto live = std::make_unique<WorkerPipeline>(0, pipeline_, &sites_, forwarder.get());
+  ASSERT_EQ(live->OpenArchive(fs), 0);
+  ASSERT_TRUE(live->Replay(marks->ReplayStart(0)).behind);
+  const auto durable_through = [&](uint64_t sequence) {
+    while (live->PollDurability().durable < sequence) std::this_thread::sleep_for(milliseconds(1));
+  };
+  live->OnTick(1);
+  kernels::RawBatch d1 = Hits(100, 100);
+  live->OnBatch(d1);                     // 46-145
+  live->OnTick(1 + pipeline_.epoch_ms);  // A: 146
+  durable_through(146);
+  kernels::RawBatch d2 = Hits(200, 100);
+  live->OnBatch(d2);  // 147-246
+  durable_through(246);
+  fs.FailSyncs(EIO);
+  fs.FailTruncates(EIO);
+  live->OnTick(1 + 2 * pipeline_.epoch_ms);  // B: 247, written, never durable
+  while (live->Admitting()) {
+    live->PollDurability();
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  forwarder->Start();
+  // The catch-up hands on the replay's epochs (2, 3 and 4, the cut) and stops at A, refused;
+  // its scan read the segment holding B.
+  const auto idle = [&] {
+    while (!forwarder->HasRoom()) std::this_thread::sleep_for(milliseconds(2));
+  };
+  for (int tick = 0; tick < 4; ++tick) {
+    idle();
+    live->OnTick(1 + 2 * pipeline_.epoch_ms);
+  }
+  fs.FailTruncates(0);
+  fs.FailSyncs(0);
+  while (live->PollDurability().lost_through < 247) std::this_thread::sleep_for(milliseconds(1));
+  while (!live->Admitting()) std::this_thread::sleep_for(milliseconds(2));
+  kernels::RawBatch n = Hits(300, 100);
+  live->OnBatch(n);                          // 248-347, a new segment
+  live->OnTick(1 + 3 * pipeline_.epoch_ms);  // A handed on; M: 348
+  durable_through(348);
+  // Until D2 is acknowledged, then the kill.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (marks->Get(0)[0].site < 246 && std::chrono::steady_clock::now() < deadline) {
+    idle();
+    live->OnTick(1 + 3 * pipeline_.epoch_ms);
+    idle();
+  }
+  ASSERT_GE(marks->Get(0)[0].site, 246u);
+  live.reset();
+  forwarder.reset();
+
+  const auto restarted_forwarder = MakeForwarder(marks.get());
+  WorkerPipeline restarted(0, pipeline_, &sites_, restarted_forwarder.get());
+  ASSERT_EQ(restarted.OpenArchive(fs), 0);
+  restarted.Replay(marks->ReplayStart(0));
+  ASSERT_TRUE(restarted.Flush());
+  ASSERT_TRUE(restarted_forwarder->Drain(milliseconds(30'000)));
+  const auto sum = [this](const std::string& table) {
+    return client_->Execute("SELECT sum(pageviews) FROM " + table + " FORMAT TSV").body;
+  };
+  EXPECT_EQ(sum("site_minutes"), "340\n");
+  EXPECT_EQ(sum("breakdown_minutes WHERE dimension = 'page'"), "340\n");
+}
+
 TEST_F(ReplayTest, ReplayedSampledEpochsKeepTheWeightsOfTheirRecords) {
   SiteBudgetConfig budget_config{{0.001, 1}, {}};
   budget_config.over_budget = OverBudget::kSample;
