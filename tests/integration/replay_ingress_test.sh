@@ -29,38 +29,6 @@ ch_port=${ch_url##*:}
   printf '[archive]\nenabled = true\ncommit = "group"\n'
 } >"$work/beacond.toml"
 
-# Sends pageviews of the first site with distinct pages over one keep-alive connection, from
-# beacon FIRST on, until COUNT were sent or REFUSALS were answered other than 200; prints how
-# many were answered 200.
-send_pageviews() {  # FIRST COUNT REFUSALS
-  python3 - "$http_port" "$tid" "$host" "$@" <<'PY'
-import socket, sys
-port, tid, host = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-first, count, refusals = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-ok = refused = 0
-s = socket.create_connection(("127.0.0.1", port))
-for i in range(first, first + count):
-    s.sendall((f"GET /collect?v=1&tid={tid}&cid={i}.1&t=pageview&dl=https%3A%2F%2F{host}%2Fp{i} "
-               "HTTP/1.1\r\nHost: t\r\n\r\n").encode())
-    got = b""
-    while b"\r\n\r\n" not in got:
-        chunk = s.recv(65536)
-        if not chunk:
-            sys.exit("connection closed after %d beacons" % (i - first))
-        got += chunk
-    if got.startswith(b"HTTP/1.1 200"):
-        ok += 1
-        continue
-    refused += 1
-    if refused >= refusals:
-        break
-    if b"Connection: close" in got:
-        s.close()
-        s = socket.create_connection(("127.0.0.1", port))
-print(ok)
-PY
-}
-
 step "ClickHouse down: a first run takes beacons until its memory and spool are full"
 start_beacond
 first_ok=$(send_pageviews 0 200000 20)

@@ -136,6 +136,15 @@ class ReplayTest : public ::testing::Test {
     ASSERT_TRUE(live.Flush());
   }
 
+  // Four epochs of 10 hits and the cut Flush closes in the archive (records 1-45), handed to a
+  // forwarder that never sends them.
+  void ArchiveUnsent() {
+    ForwarderConfig config;
+    config.clickhouse = Endpoint("http://127.0.0.1:1", database_);
+    Forwarder unsent(config);
+    RunLive(posix_, unsent, 4, 10);
+  }
+
   // A live worker over `fs` that took the first 100 hits into its open epoch.
   std::unique_ptr<WorkerPipeline> StartLive(FileSystem& fs, Forwarder* forwarder) {
     auto live = std::make_unique<WorkerPipeline>(0, pipeline_, &sites_, forwarder);
@@ -413,12 +422,7 @@ TEST_F(ReplayTest, ACatchUpReadsTheArchiveOnceHoweverManyTicksItTakes) {
 // (site watermark at B's range, below M's), counting them twice in site_minutes.
 TEST_F(ReplayTest, ACatchUpNeverHandsOnAnEpochWhoseMarkerAFailedSyncLost) {
   const auto marks = MakeWatermarks("marks");
-  {  // four epochs of 10 hits and the cut Flush closes, never sent
-    ForwarderConfig config;
-    config.clickhouse = Endpoint("http://127.0.0.1:1", database_);
-    Forwarder unsent(config);
-    RunLive(posix_, unsent, 4, 10);
-  }  // records 1-45
+  ArchiveUnsent();  // four epochs of 10 hits and the cut Flush closes: records 1-45
   FaultInjectionFileSystem fs(posix_);
   ForwarderConfig config;
   config.clickhouse = Endpoint(LocalClickHouse::Shared().url(), database_);
@@ -488,6 +492,49 @@ TEST_F(ReplayTest, ACatchUpNeverHandsOnAnEpochWhoseMarkerAFailedSyncLost) {
   };
   EXPECT_EQ(sum("site_minutes"), "340\n");
   EXPECT_EQ(sum("breakdown_minutes WHERE dimension = 'page'"), "340\n");
+}
+
+// A worker behind loses records to a failed sync: its Rebuild keeps the durable ones, the
+// catch-up hands on every epoch once, and the counters say the hits answered 2xx (the 40
+// replayed, counted by this run, and the 200 durable), never the 100 answered 503.
+TEST_F(ReplayTest, ARebuildWhileBehindLosesNothingAndCountsOnce) {
+  const auto marks = MakeWatermarks("marks");
+  ArchiveUnsent();  // records 1-45
+  FaultInjectionFileSystem fs(posix_);
+  const auto forwarder = MakeForwarder(marks.get(), /*max_pending_bytes=*/1);
+  WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
+  ASSERT_EQ(live.OpenArchive(fs), 0);
+  ASSERT_TRUE(live.Replay(marks->ReplayStart(0)).behind);
+  live.OnTick(1);
+  kernels::RawBatch durable = Hits(100, 100);
+  live.OnBatch(durable);  // 46-145
+  while (live.PollDurability().durable < 145) std::this_thread::sleep_for(milliseconds(1));
+  fs.FailSyncs(EIO);
+  kernels::RawBatch lost = Hits(200, 100);
+  live.OnBatch(lost);  // 146-245, answered 503
+  while (live.PollDurability().lost_through < 245) std::this_thread::sleep_for(milliseconds(1));
+  fs.FailSyncs(0);
+  while (!live.Admitting()) std::this_thread::sleep_for(milliseconds(5));
+  kernels::RawBatch after = Hits(300, 100);
+  live.OnBatch(after);
+  for (int i = 2; i < 3000 && live.behind(); ++i) {
+    live.OnTick(1 + i * pipeline_.epoch_ms);
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  ASSERT_FALSE(live.behind());
+  for (int i = 0; i < 1000 && !live.Flush(); ++i) std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  const auto sum = [this](const std::string& table) {
+    return client_->Execute("SELECT sum(pageviews) FROM " + table + " FORMAT TSV").body;
+  };
+  EXPECT_EQ(sum("site_minutes"), "240\n");
+  EXPECT_EQ(sum("breakdown_minutes WHERE dimension = 'page'"), "240\n");
+  EXPECT_EQ(live.accepted_events(), 240u);
+  uint64_t site_events = 0;
+  for (const auto& site : live.site_events()) site_events += site.events;
+  EXPECT_EQ(site_events, 240u);
+  EXPECT_EQ(forwarder->ledger().offered, 240u);
+  EXPECT_EQ(live.held_events(), 0u);
 }
 
 TEST_F(ReplayTest, ReplayedSampledEpochsKeepTheWeightsOfTheirRecords) {
