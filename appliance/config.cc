@@ -868,6 +868,12 @@ Config DefaultConfig() {
   config.management.address = "127.0.0.1";
   config.management.port = 9464;
   config.management.workers = 1;
+  // A few clients (Prometheus, probes, beaconctl top): past 256 connections, the one idle
+  // longest makes room, whoever holds the others; no cap per address, so that a local flood
+  // from 127.0.0.1 does not refuse the local probe.
+  config.management.max_connections_per_worker = 256;
+  config.management.max_connections_per_peer = 0;
+  config.management.evict_idle_when_full = true;
   config.pipeline.visitor_key = 0x6265'6163'6f6e'6b65ULL;
   // Breakdown rows once a minute: one row per (site, minute, dimension, value), not one per
   // flush (rows per beacon: bench/forward).

@@ -258,6 +258,9 @@ struct HttpServer::Worker {
   void Accept();
   // Registers an accepted socket; null (the socket closed) when epoll refuses it.
   Connection* AddConnection(int fd, const kernels::IpAddress& peer);
+  // Closes the serving connection idle longest (no byte read or sent), but for those holding
+  // beacon answers; false when there is none (evict_idle_when_full).
+  bool EvictIdlest();
   // Answers a just-accepted client 503 (worker full) or 429 (peer limit) and closes it.
   void Refuse(int fd, const kernels::IpAddress& peer, Limit limit);
   void PauseAccepting(int error);
@@ -386,7 +389,8 @@ void HttpServer::Worker::Accept() {
       return;
     }
     const kernels::IpAddress peer = PeerAddress(ss);
-    if (serving >= config.max_connections_per_worker) {
+    if (serving >= config.max_connections_per_worker &&
+        !(config.evict_idle_when_full && EvictIdlest())) {
       Refuse(fd, peer, Limit::kWorkerFull);
       continue;
     }
@@ -427,6 +431,19 @@ Connection* HttpServer::Worker::AddConnection(int fd, const kernels::IpAddress& 
     return nullptr;
   }
   return connections.emplace(fd, std::move(conn)).first->second.get();
+}
+
+bool HttpServer::Worker::EvictIdlest() {
+  Connection* idlest = nullptr;
+  for (const auto& [fd, conn] : connections) {
+    Connection* c = conn.get();
+    // A reader that stopped taking its answers is idle too: sending counts as activity.
+    if (c->refusal || !c->held.empty()) continue;
+    if (idlest == nullptr || c->last_active_ms < idlest->last_active_ms) idlest = c;
+  }
+  if (idlest == nullptr) return false;
+  Close(idlest);
+  return true;
 }
 
 void HttpServer::Worker::Refuse(int fd, const kernels::IpAddress& peer, Limit limit) {

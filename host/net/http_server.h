@@ -40,6 +40,10 @@ struct HttpServerConfig {
   int tick_ms = 100;                         // kernels::BeaconSink::OnTick period
   size_t max_connections_per_worker = 4096;  // more: answered 503 and closed
   size_t max_connections_per_peer = 1024;    // per worker and client address; more: 429; 0: none
+  // At max_connections_per_worker, close the connection idle longest (no byte read or sent) to
+  // take the new one, instead of refusing it: clients that connect and say nothing, or stop
+  // reading their answers, cannot lock the others out (the management listener's probes).
+  bool evict_idle_when_full = false;
   // Beacon requests per second from one source (the client address cut to source_prefix_v4 or
   // source_prefix_v6 bits), per worker, and the burst above that rate; more: 429 with
   // Retry-After. 0: no limit.

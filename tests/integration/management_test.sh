@@ -11,9 +11,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/beacond-management.XXXXXX)
 . "$root/tests/integration/lib.sh"
 beacond_pid=""
+flood_pid=""
 cleanup() {
   local rc=$?
   [ -n "$beacond_pid" ] && kill -KILL "$beacond_pid" 2>/dev/null || true
+  [ -n "$flood_pid" ] && kill "$flood_pid" 2>/dev/null || true
   if [ $rc -eq 0 ]; then rm -rf "$work"; else echo "management_test: kept $work" >&2; fi
   exit $rc
 }
@@ -42,6 +44,7 @@ printf 'm4nagement-t0ken\n' >"$work/token"
 chmod 600 "$work/token"
 config "token_file = \"$work/token\"" >"$work/beacond.toml"
 mkdir -m 0755 "$work/state"
+ulimit -n "$(ulimit -Hn)"  # the connection flood below: beacond's table, not its descriptors
 start_beacond
 base=${metrics_url%/metrics}
 auth="Authorization: Bearer m4nagement-t0ken"
@@ -80,6 +83,49 @@ check "the example visitor_key is warned about" \
   grep -q "visitor_key is the example value" "$work/beacond.log"
 check "the state directory became 0700" test "$(stat -c %a "$work/state")" = 700
 check "the salts file is 0600" test "$(stat -c %a "$work/state/visitor-salts")" = 600
+# Unauthenticated peers must not lock out the node's own liveness probe or Prometheus: 4,200
+# idle connections from five addresses (more than the listener's table), then 300 that send
+# requests by the thousand and never read the answers. The newest connection is served; the
+# one idle longest (no byte read or sent) is closed to make room.
+flood() {  # flood idle|stalled COUNT
+  rm -f "$work/flood-open"
+  python3 - "$management_port" "$work/flood-open" "$1" "$2" <<'PY' &
+import pathlib, resource, socket, sys, time
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+held = []
+for i in range(int(sys.argv[4])):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.bind(("127.0.0.%d" % (2 + i // 1024), 0))
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.setblocking(False)
+    held.append(s)
+for _ in range(20 if sys.argv[3] == "stalled" else 0):
+    for s in held:
+        try:
+            s.send(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n" * 20000)
+        except OSError:
+            pass
+    time.sleep(0.05)
+pathlib.Path(sys.argv[2]).touch()
+time.sleep(60)
+PY
+  flood_pid=$!
+  for _ in $(seq 1 300); do [ -f "$work/flood-open" ] && break; sleep 0.1; done
+  check "$2 $1 connections opened" test -f "$work/flood-open"
+  sleep 3  # the stalled ones: until the server's answers fill their socket buffers
+  local healthz scrape
+  healthz=$(code -m 5 -H "$auth" "$base/healthz" || true)
+  check "/healthz under $2 $1 connections: 200 ($healthz)" test "$healthz" = 200
+  scrape=$(code -m 5 -H "$auth" "$base/metrics" || true)
+  check "/metrics under $2 $1 connections: 200 ($scrape)" test "$scrape" = 200
+  kill "$flood_pid"
+  wait "$flood_pid" 2>/dev/null || true
+  flood_pid=""
+}
+flood idle 4200
+flood stalled 300
 kill -TERM "$beacond_pid"
 wait "$beacond_pid" || true
 beacond_pid=""
