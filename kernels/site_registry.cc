@@ -1,6 +1,7 @@
 // Site registry: parsing the registry file and lookups.
 #include "kernels/site_registry.h"
 
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <fstream>
@@ -213,9 +214,15 @@ void SiteRegistry::IndexTrackingIds() {
 SiteRegistry SiteRegistry::Load(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open site registry '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return Parse(text.str(), path);
+  // istream::read, not `text << in.rdbuf()`: that swallows a read error (a directory opens,
+  // then fails with EISDIR) and leaves an empty text, which parses as no sites at all.
+  std::string text;
+  std::array<char, 65536> chunk;
+  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
+    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) throw std::runtime_error("cannot read site registry '" + path + "'");
+  return Parse(text, path);
 }
 
 const Site* SiteRegistry::FindByTrackingId(std::string_view tracking_id) const {

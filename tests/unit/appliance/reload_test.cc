@@ -101,6 +101,23 @@ TEST_F(ReloaderTest, ReportsKeysThatNeedARestartAndAppliesTheRest) {
   EXPECT_EQ(Sample(metrics, "beacond_config_restart_pending_keys"), 0u);
 }
 
+// A registry that opens but cannot be read (a directory, a read error) is refused, not taken
+// as a registry of no sites that would reject every beacon as unknown_site.
+TEST_F(ReloaderTest, RefusesARegistryThatCannotBeRead) {
+  Reloader reloader(LoadConfig(config_path()), config_path(), "");
+  const auto running = reloader.live()->Current();
+  std::filesystem::create_directory(dir_ + "/sites.d");
+  Write("beacond.toml",
+        "[sites]\nregistry = \"" + dir_ + "/sites.d\"\n[enrich]\nuser_agents = \"\"\n");
+  const ReloadOutcome outcome = reloader.Reload();
+  EXPECT_FALSE(outcome.ok) << outcome.message;
+  EXPECT_NE(outcome.message.find("cannot read site registry '" + dir_ + "/sites.d'"),
+            std::string::npos)
+      << outcome.message;
+  EXPECT_EQ(reloader.live()->Current(), running);
+  EXPECT_EQ(reloader.live()->Current()->sites->size(), 2u);
+}
+
 TEST_F(ReloaderTest, TheSitesOptionOverridesTheFileOnEveryReload) {
   Write("other.conf", "9 other UA-9-1 other.example\n");
   Config config = LoadConfig(config_path());
