@@ -1,6 +1,7 @@
 // beaconctl: the operator's command line: create the ClickHouse schema, read a running
 // beacond's counters, watch nodes live, check and set up a node, check a site registry, read
 // the raw archive, list, retry and drop dead letters.
+#include <arpa/inet.h>
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -88,15 +89,24 @@ int Doctor(const std::string& config_path, bool setup, bool apply) {
   return PrintFindings(CheckNode(config, env));
 }
 
+// host:port in a URL for the management listener at `address`: a wildcard is reached on this
+// machine's loopback, an IPv6 address goes in brackets (RFC 3986).
+std::string LocalAuthority(std::string address, uint16_t port) {
+  if (address == "0.0.0.0") address = "127.0.0.1";
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, address.c_str(), &v6) == 1) {
+    address = "[" + (IN6_IS_ADDR_UNSPECIFIED(&v6) ? std::string("::1") : address) + "]";
+  }
+  return address + ":" + std::to_string(port);
+}
+
 // POST /reload to a running beacond: its answer on stdout; 0 when it applied the reload.
 // `config_path` (optional) gives the management address and token unless they are given.
 int Reload(const std::string& config_path, std::string management, std::string token) {
   if (!config_path.empty()) {
     const Config config = LoadConfig(config_path);
     if (management.empty()) {
-      const std::string host = config.management.address == "0.0.0.0" ? std::string("127.0.0.1")
-                                                                      : config.management.address;
-      management = host + ":" + std::to_string(config.management.port);
+      management = LocalAuthority(config.management.address, config.management.port);
     }
     if (token.empty()) token = config.management_token;
   }

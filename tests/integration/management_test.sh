@@ -24,9 +24,9 @@ fail=0
 
 cp "$root/appliance/examples/sites.conf" "$work/sites.conf"
 ch_url="http://127.0.0.1:1"
-config() {  # config EXTRA_MANAGEMENT_KEY: the management listener on 0.0.0.0
-  beacond_base_config | awk -v extra="$1" '
-    prev == "[management]" { print "listen = \"0.0.0.0:0\""; if (extra != "") print extra; prev = ""; next }
+config() {  # config EXTRA_MANAGEMENT_KEY [LISTEN]: the management listener on LISTEN, 0.0.0.0:0
+  beacond_base_config | awk -v extra="$1" -v listen="${2:-0.0.0.0:0}" '
+    prev == "[management]" { print "listen = \"" listen "\""; if (extra != "") print extra; prev = ""; next }
     { print; prev = $0 }'
   printf '[enrich]\nuser_agents = ""\n'
 }
@@ -129,4 +129,19 @@ flood stalled 300
 kill -TERM "$beacond_pid"
 wait "$beacond_pid" || true
 beacond_pid=""
+
+# beaconctl reload -c reaches the listener its config names: the IPv6 wildcard on [::1].
+if port6=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0)); print(s.getsockname()[1])' 2>/dev/null); then
+  rm -f "$work/ready"
+  config "token_file = \"$work/token\"" ":::$port6" >"$work/beacond.toml"
+  start_beacond
+  rc=0
+  answer=$("$ctl" reload -c "$work/beacond.toml" 2>&1) || rc=$?
+  check "beaconctl reload -c, management on :::$port6: exit 0 ($rc: $answer)" test "$rc" -eq 0
+  kill -TERM "$beacond_pid"
+  wait "$beacond_pid" || true
+  beacond_pid=""
+else
+  echo "skipped: beaconctl reload -c on an IPv6 listener (no IPv6 loopback)"
+fi
 exit $fail
