@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -21,6 +20,7 @@
 #include <vector>
 
 #include "kernels/bytes/hash.h"
+#include "kernels/read_file.h"
 
 namespace beacon::app {
 namespace {
@@ -249,14 +249,12 @@ void ParseHttp(const toml::table& root, const std::string& source, Config* confi
 }  // namespace
 
 std::string ReadTokenFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
+  std::string token;
+  if (!kernels::ReadWholeFile(path, &token)) return "";
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
     token.pop_back();
   }
-  return in ? token : "";
+  return token;
 }
 
 namespace {
@@ -913,11 +911,11 @@ Config ParseConfig(std::string_view toml_text, const std::string& source) {
 }
 
 Config LoadConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open config file '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseConfig(text.str(), path);
+  std::string text;
+  if (!kernels::ReadWholeFile(path, &text)) {
+    throw std::runtime_error("cannot read config file '" + path + "'");
+  }
+  return ParseConfig(text, path);
 }
 
 }  // namespace beacon::app

@@ -1,16 +1,15 @@
 // Site registry: parsing the registry file and lookups.
 #include "kernels/site_registry.h"
 
-#include <array>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "kernels/bytes/hash.h"
+#include "kernels/read_file.h"
 
 namespace beacon::kernels {
 namespace {
@@ -212,16 +211,10 @@ void SiteRegistry::IndexTrackingIds() {
 }
 
 SiteRegistry SiteRegistry::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open site registry '" + path + "'");
-  // istream::read, not `text << in.rdbuf()`: that swallows a read error (a directory opens,
-  // then fails with EISDIR) and leaves an empty text, which parses as no sites at all.
   std::string text;
-  std::array<char, 65536> chunk;
-  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
-    text.append(chunk.data(), static_cast<size_t>(in.gcount()));
+  if (!ReadWholeFile(path, &text)) {
+    throw std::runtime_error("cannot read site registry '" + path + "'");
   }
-  if (in.bad()) throw std::runtime_error("cannot read site registry '" + path + "'");
   return Parse(text, path);
 }
 

@@ -13,13 +13,12 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 #include "kernels/enrich/uap_yaml.h"
+#include "kernels/read_file.h"
 
 namespace beacon::kernels {
 namespace {
@@ -317,14 +316,12 @@ UserAgentClassifier::~UserAgentClassifier() = default;
 
 std::unique_ptr<const UserAgentClassifier> UserAgentClassifier::Load(
     const std::string& regexes_path) {
-  std::ifstream in(regexes_path, std::ios::binary);
-  if (!in) {
+  std::string text;
+  if (!ReadWholeFile(regexes_path, &text)) {
     throw std::runtime_error("cannot read uap-core regexes '" + regexes_path +
                              "' (Debian package uap-core)");
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return FromYaml(text.str(), regexes_path);
+  return FromYaml(text, regexes_path);
 }
 
 std::unique_ptr<const UserAgentClassifier> UserAgentClassifier::FromYaml(std::string_view yaml,

@@ -76,6 +76,21 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
   EXPECT_EQ(example.archive_compressor, defaults.archive_compressor);
 }
 
+// A path that opens but cannot be read (a directory; an I/O error) is no config, not an empty
+// one: `beacond --config /etc/beacond` must not run on the embedded defaults.
+TEST(ConfigTest, APathThatCannotBeReadIsRefused) {
+  const std::string dir = ::testing::TempDir();
+  try {
+    LoadConfig(dir);
+    FAIL() << "a directory loaded as a config";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read config file"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(LoadConfig(dir + "/no-such-beacond.toml"), std::runtime_error);
+  EXPECT_EQ(ReadTokenFile(dir), "");
+}
+
 TEST(ConfigTest, ReadsValues) {
   const Config c = ParseConfig(R"(
 [sites]
