@@ -728,7 +728,10 @@ void WorkerPipeline::CatchUp() {
     if (!OfferCaughtUp(rows) || kernels::MonotonicMillis() >= stop_ms) return;
   }
   // Every epoch the worker dropped is handed on (an epoch's records without their marker, only
-  // after damage, are not): from now on it offers its own again.
+  // after damage, are not): from now on it offers its own again. What it could not hand on,
+  // the archive lost (a damaged block): counted, and no longer held.
+  Bump(catch_up_lost_events_, behind_events_);
+  behind_events_ = 0;
   catch_up_scan_.reset();
   catch_up_.reset();
   behind_.store(false, std::memory_order_relaxed);
@@ -837,9 +840,11 @@ void RegisterArchive(MetricsWriter& out,
           &SegmentWriterStats::refused_records);
   uint64_t replayed_records = 0;
   uint64_t replayed_epochs = 0;
+  uint64_t catch_up_lost = 0;
   for (const WorkerPipeline* w : archiving) {
     replayed_records += w->replayed_records();
     replayed_epochs += w->replayed_epochs();
+    catch_up_lost += w->catch_up_lost_events();
   }
   out.Counter("beacond_archive_replayed_records_total",
               "Archived beacons decoded and aggregated again: replay at start, or rebuilding "
@@ -847,6 +852,10 @@ void RegisterArchive(MetricsWriter& out,
               {}, replayed_records);
   out.Counter("beacond_archive_replayed_epochs_total",
               "Epochs rebuilt from the archive's markers and offered again", {}, replayed_epochs);
+  out.Counter("beacond_archive_catch_up_lost_events_total",
+              "Accepted events a worker behind could not hand on: their records were lost to "
+              "damage in the archive before its catch-up read them",
+              {}, catch_up_lost);
   uint64_t sync_micros = 0;
   for (const WorkerPipeline* w : archiving) {
     sync_micros += w->archive()->stats().sync_micros.load(std::memory_order_relaxed);

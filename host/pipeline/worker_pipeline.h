@@ -169,6 +169,10 @@ class WorkerPipeline final : public kernels::BeaconSink {
   bool behind() const { return behind_.load(std::memory_order_relaxed); }
   uint64_t replayed_records() const { return replayed_records_.load(std::memory_order_relaxed); }
   uint64_t replayed_epochs() const { return replayed_epochs_.load(std::memory_order_relaxed); }
+  // Events of epochs the catch-up could not rebuild: archive damage lost their records.
+  uint64_t catch_up_lost_events() const {
+    return catch_up_lost_events_.load(std::memory_order_relaxed);
+  }
 
   uint32_t worker() const { return worker_; }
   // The worker's card batcher; null unless a card backend decodes.
@@ -378,6 +382,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   std::atomic<uint64_t> shed_rounds_{0};
   std::atomic<uint64_t> replayed_records_{0};
   std::atomic<uint64_t> replayed_epochs_{0};
+  std::atomic<uint64_t> catch_up_lost_events_{0};
   std::atomic<uint64_t> ua_hits_{0};
   std::atomic<uint64_t> ua_misses_{0};
   uint64_t ua_hits_before_ = 0;  // of the caches replaced by reloads

@@ -5,13 +5,16 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <zstd.h>
 
@@ -153,6 +156,34 @@ class ReplayTest : public ::testing::Test {
     kernels::RawBatch batch = Hits(0, 100);
     live->OnBatch(batch);
     return live;
+  }
+
+  // `epochs` epochs of ten hits through a live pipeline over the real disk, each closed by a
+  // tick, forwarded and acknowledged into `watermarks`.
+  void RunLiveEpochs(int epochs, WatermarkStore* watermarks) {
+    const auto forwarder = MakeForwarder(watermarks);
+    WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
+    ASSERT_EQ(live.OpenArchive(posix_), 0);
+    live.OnTick(1);
+    for (int epoch = 0; epoch < epochs; ++epoch) {
+      kernels::RawBatch batch = Hits(epoch * 10, 10);
+      live.OnBatch(batch);
+      live.OnTick(1 + (epoch + 1) * pipeline_.epoch_ms);  // closes the epoch
+    }
+    ASSERT_TRUE(live.Flush());
+    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  }
+
+  // Ticks `worker` until it is no longer behind (30 s at most); the ticks it took.
+  static int TickUntilCaughtUp(WorkerPipeline& worker) {
+    int ticks = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (worker.behind() && std::chrono::steady_clock::now() < deadline) {
+      worker.OnTick(1);  // hands on what the forwarder takes; closes no epoch
+      ++ticks;
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+    return ticks;
   }
 
   struct SyncFailure {
@@ -368,19 +399,7 @@ class ReadCountingFileSystem final : public FileSystem {
 TEST_F(ReplayTest, ACatchUpReadsTheArchiveOnceHoweverManyTicksItTakes) {
   constexpr int kEpochs = 40;
   const auto acknowledged = MakeWatermarks("acknowledged");
-  {
-    const auto forwarder = MakeForwarder(acknowledged.get());
-    WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
-    ASSERT_EQ(live.OpenArchive(posix_), 0);
-    live.OnTick(1);
-    for (int epoch = 0; epoch < kEpochs; ++epoch) {
-      kernels::RawBatch batch = Hits(epoch * 10, 10);
-      live.OnBatch(batch);
-      live.OnTick(1 + (epoch + 1) * pipeline_.epoch_ms);  // closes the epoch
-    }
-    ASSERT_TRUE(live.Flush());
-    ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
-  }
+  RunLiveEpochs(kEpochs, acknowledged.get());
   const std::string sums = Sums();
   const ShardWatermark mark = acknowledged->Get(0)[0];
 
@@ -393,13 +412,7 @@ TEST_F(ReplayTest, ACatchUpReadsTheArchiveOnceHoweverManyTicksItTakes) {
   EXPECT_EQ(stats.records, 10u * kEpochs);
   ASSERT_TRUE(stats.behind);
   const uint64_t reads = fs.reads();
-  int ticks = 0;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (replay.behind() && std::chrono::steady_clock::now() < deadline) {
-    replay.OnTick(1);  // hands on what the forwarder takes; closes no epoch
-    ++ticks;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
+  const int ticks = TickUntilCaughtUp(replay);
   ASSERT_FALSE(replay.behind());
   EXPECT_GE(ticks, kEpochs - 1);
   // The segment of the forty epochs, and the one this run's archive opened after it.
@@ -409,6 +422,37 @@ TEST_F(ReplayTest, ACatchUpReadsTheArchiveOnceHoweverManyTicksItTakes) {
   EXPECT_EQ(Sums(), sums);
   EXPECT_EQ(lost->Get(0)[0].site, mark.site);
   EXPECT_EQ(lost->Get(0)[0].breakdown, mark.breakdown);
+}
+
+// Damage in the archive between a replay and its catch-up costs the records it holds (counted
+// by the scan), and nothing after: once caught up, the worker holds no events for them.
+TEST_F(ReplayTest, ACatchUpPastDamageHoldsNoEventsOnceCaughtUp) {
+  const auto acknowledged = MakeWatermarks("acknowledged");
+  RunLiveEpochs(40, acknowledged.get());
+  const auto lost = MakeWatermarks("lost");
+  const auto forwarder = MakeForwarder(lost.get(), /*max_pending_bytes=*/1);
+  WorkerPipeline replay(0, pipeline_, &sites_, forwarder.get());
+  ASSERT_EQ(replay.OpenArchive(posix_), 0);
+  ASSERT_TRUE(replay.Replay(lost->ReplayStart(0)).behind);
+  EXPECT_GT(replay.held_events(), 0u);
+  // The first segment (the forty epochs): sixteen bytes in its middle flipped.
+  std::vector<std::filesystem::path> segments;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(pipeline_.archive.writer.directory)) {
+    if (entry.path().extension() == ".seg") segments.push_back(entry.path());
+  }
+  std::sort(segments.begin(), segments.end());
+  ASSERT_FALSE(segments.empty());
+  std::string bytes;
+  ASSERT_EQ(posix_.ReadFile(segments.front(), &bytes), 0);
+  for (size_t i = bytes.size() / 2; i < bytes.size() / 2 + 16; ++i) bytes[i] ^= 0x5a;
+  std::ofstream(segments.front(), std::ios::binary | std::ios::trunc) << bytes;
+  TickUntilCaughtUp(replay);
+  ASSERT_FALSE(replay.behind());
+  EXPECT_EQ(replay.held_events(), 0u);
+  // What the damage cost is counted: each of the 400 events was handed on or counted lost.
+  EXPECT_GT(replay.catch_up_lost_events(), 0u);
+  EXPECT_EQ(forwarder->ledger().offered + replay.catch_up_lost_events(), 400u);
 }
 
 // An over-budget site's sample weighs what its records say: the replayed epochs give the same
