@@ -632,6 +632,7 @@ void WorkerPipeline::FallBehind() {
   dropped_through_ = refused.marker;
   offered_through_ = refused.marker;
   behind_events_ += refused.rows.events;
+  catch_up_owes_cut_ = !refused.rows.breakdown_cut;
   catch_up_refused_ = std::move(refused.rows);
   closed_.pop_front();
   refused_ = false;
@@ -724,6 +725,7 @@ void WorkerPipeline::CatchUp() {
     rows.last_sequence = marker.last_sequence;
     rows.breakdown_cut = marker.breakdown_cut;
     behind_from_ = sequence + 1;
+    catch_up_owes_cut_ = !rows.breakdown_cut;
     Bump(replayed_epochs_, 1);
     if (!OfferCaughtUp(rows) || kernels::MonotonicMillis() >= stop_ms) return;
   }
@@ -732,6 +734,9 @@ void WorkerPipeline::CatchUp() {
   // the archive lost (a damaged block): counted, and no longer held.
   Bump(catch_up_lost_events_, behind_events_);
   behind_events_ = 0;
+  // A cut the damage took leaves the forwarder holding the breakdown rows of the epochs handed
+  // on before it: a cut is owed (the live epochs' flag knows nothing of it).
+  if (catch_up_owes_cut_) uncut_ = true;
   catch_up_scan_.reset();
   catch_up_.reset();
   behind_.store(false, std::memory_order_relaxed);

@@ -338,6 +338,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // that a segment is read once however many ticks it takes (it holds that segment's bytes);
   // dropped by a Rebuild, since it may hold blocks the failure lost.
   std::unique_ptr<ArchiveScanner> catch_up_scan_;
+  bool catch_up_owes_cut_ = false;  // the last epoch CatchUp handed on was not a cut
   // Where a Rebuild's and CatchUp's decodes count rejects: of records whose rejects the live
   // path (or Replay) counted when it first decoded them.
   kernels::RejectCounters counted_rejects_;
