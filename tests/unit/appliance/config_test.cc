@@ -84,8 +84,7 @@ TEST(ConfigTest, APathThatCannotBeReadIsRefused) {
     LoadConfig(dir);
     FAIL() << "a directory loaded as a config";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot read config file"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot read config file"), std::string::npos) << e.what();
   }
   EXPECT_THROW(LoadConfig(dir + "/no-such-beacond.toml"), std::runtime_error);
   EXPECT_EQ(ReadTokenFile(dir), "");
