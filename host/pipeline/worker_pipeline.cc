@@ -729,6 +729,10 @@ void WorkerPipeline::CatchUp() {
     Bump(replayed_epochs_, 1);
     if (!OfferCaughtUp(rows) || kernels::MonotonicMillis() >= stop_ms) return;
   }
+  CaughtUp();
+}
+
+void WorkerPipeline::CaughtUp() {
   // Every epoch the worker dropped is handed on (an epoch's records without their marker, only
   // after damage, are not): from now on it offers its own again. What it could not hand on,
   // the archive lost (a damaged block): counted, and no longer held.

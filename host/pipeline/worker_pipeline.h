@@ -282,6 +282,8 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // worker waits meanwhile); once it has offered the last one the worker dropped, the worker is
   // no longer behind.
   void CatchUp();
+  // CatchUp reached the last epoch the worker dropped: the worker is no longer behind.
+  void CaughtUp();
   static constexpr int64_t kCatchUpTickMs = 50;
   // CatchUp's offer of one rebuilt epoch; false (it kept in catch_up_refused_) when refused.
   bool OfferCaughtUp(kernels::EpochRows& rows);

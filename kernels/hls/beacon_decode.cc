@@ -80,50 +80,14 @@ struct KeyClass {
   uint16_t cap;  // byte cap of the decoded value; 0: none
 };
 
-// The Measurement Protocol v1 byte caps (as kernels/formats/ga_v1.cc), keys of <= 7 bytes.
-KeyClass ClassifyKey(uint64_t packed, uint32_t size, bool custom_digits) {
-  if (size > 7) return {kNoField, 0};
+// The keys the kernel only checks for length (GA v1 fields it does not decode): their caps;
+// cd<digits> is a custom dimension; any other key is no field and uncapped.
+KeyClass ClassifyCheckedKey(uint64_t packed, uint32_t size, bool custom_digits) {
   switch (packed | (uint64_t{size} << 56)) {
-    case Key("v", 1):
-      return {kV, 0};
-    case Key("tid", 3):
-      return {kTid, 0};
-    case Key("cid", 3):
-      return {kCid, 0};
-    case Key("uid", 3):
-      return {kUid, 0};
-    case Key("t", 1):
-      return {kT, 0};
-    case Key("dl", 2):
-      return {kDl, 2048};
-    case Key("dh", 2):
-      return {kDh, 100};
-    case Key("dp", 2):
-      return {kDp, 2048};
-    case Key("cd", 2):
-      return {kCd, 2048};
-    case Key("ec", 2):
-      return {kEc, 150};
-    case Key("ea", 2):
-      return {kEa, 500};
-    case Key("qt", 2):
-      return {kQt, 0};
-    case Key("ni", 2):
-      return {kNi, 0};
-    case Key("ua", 2):
-      return {kUa, 0};
     case Key("dt", 2):
       return {kNoField, 1500};
-    case Key("dr", 2):
-      return {kDr, 2048};
     case Key("el", 2):
       return {kNoField, 500};
-    case Key("cn", 2):
-      return {kCn, 100};
-    case Key("cs", 2):
-      return {kCs, 100};
-    case Key("cm", 2):
-      return {kCm, 50};
     case Key("ck", 2):
       return {kNoField, 500};
     case Key("cc", 2):
@@ -180,6 +144,52 @@ KeyClass ClassifyKey(uint64_t packed, uint32_t size, bool custom_digits) {
       return {kNoField, 150};
     default:  // cd<digits>: a custom dimension
       return {kNoField, static_cast<uint16_t>(size >= 3 && custom_digits ? 150 : 0)};
+  }
+}
+
+// The Measurement Protocol v1 byte caps (as kernels/formats/ga_v1.cc), keys of <= 7 bytes: the
+// fields the kernel decodes here, the others in ClassifyCheckedKey.
+KeyClass ClassifyKey(uint64_t packed, uint32_t size, bool custom_digits) {
+  if (size > 7) return {kNoField, 0};
+  switch (packed | (uint64_t{size} << 56)) {
+    case Key("v", 1):
+      return {kV, 0};
+    case Key("tid", 3):
+      return {kTid, 0};
+    case Key("cid", 3):
+      return {kCid, 0};
+    case Key("uid", 3):
+      return {kUid, 0};
+    case Key("t", 1):
+      return {kT, 0};
+    case Key("dl", 2):
+      return {kDl, 2048};
+    case Key("dh", 2):
+      return {kDh, 100};
+    case Key("dp", 2):
+      return {kDp, 2048};
+    case Key("cd", 2):
+      return {kCd, 2048};
+    case Key("ec", 2):
+      return {kEc, 150};
+    case Key("ea", 2):
+      return {kEa, 500};
+    case Key("qt", 2):
+      return {kQt, 0};
+    case Key("ni", 2):
+      return {kNi, 0};
+    case Key("ua", 2):
+      return {kUa, 0};
+    case Key("dr", 2):
+      return {kDr, 2048};
+    case Key("cn", 2):
+      return {kCn, 100};
+    case Key("cs", 2):
+      return {kCs, 100};
+    case Key("cm", 2):
+      return {kCm, 50};
+    default:
+      return ClassifyCheckedKey(packed, size, custom_digits);
   }
 }
 

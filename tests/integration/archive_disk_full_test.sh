@@ -23,9 +23,7 @@ finish() {
 trap finish EXIT
 
 "$build/bench/gen/beacon-gen" sites --sites 2 --seed 3 --out "$work/sites.conf" >/dev/null
-tid=$(awk '!/^#/ && NF {split($3, t, ","); print t[1]; exit}' "$work/sites.conf")
-host=$(awk '!/^#/ && NF {split($4, h, ","); sub(/^\*\./, "www.", h[1]); print h[1]; exit}' \
-  "$work/sites.conf")
+first_site
 {
   beacond_config "$work" 127.0.0.1:0 1 http://127.0.0.1:1 beacon
   printf '[enrich]\nuser_agents = ""\n[archive]\nenabled = true\ndir = "%s"\n' "$work/archive"

@@ -18,10 +18,7 @@ mount_small_tmpfs_or_skip archive_full_drain_test "$work/archive" 64k
 begin_test archive_full_drain_test 2 3
 trap 'rc=$?; umount "$work/archive" 2>/dev/null || true; end_test archive_full_drain_test $rc' EXIT
 fail=0
-site=$(awk '!/^#/ && NF {print $1; exit}' "$work/sites.conf")
-tid=$(awk '!/^#/ && NF {split($3, t, ","); print t[1]; exit}' "$work/sites.conf")
-host=$(awk '!/^#/ && NF {split($4, h, ","); sub(/^\*\./, "www.", h[1]); print h[1]; exit}' \
-  "$work/sites.conf")
+first_site
 {
   beacond_base_config
   printf 'flush_interval_ms = 100\nspool_dir = "%s"\n' "$work/spool"

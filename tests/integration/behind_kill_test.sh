@@ -15,12 +15,8 @@ work=$(mktemp -d /tmp/beacond-behind-kill.XXXXXX)
 . "$(dirname "$0")/lib.sh"
 begin_test behind_kill_test 2 7
 fail=0
-site=$(awk '!/^#/ && NF {print $1; exit}' "$work/sites.conf")
-tid=$(awk '!/^#/ && NF {split($3, t, ","); print t[1]; exit}' "$work/sites.conf")
-host=$(awk '!/^#/ && NF {split($4, h, ","); sub(/^\*\./, "www.", h[1]); print h[1]; exit}' \
-  "$work/sites.conf")
-ch_port=${ch_url##*:}
-"$beacon_root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null
+first_site
+stop_clickhouse_keeping_port
 {
   beacond_base_config
   printf 'flush_interval_ms = 100\nbreakdown_flush_interval_ms = 300\nretry_max_ms = 500\n'

@@ -24,6 +24,22 @@ start_clickhouse_and_sites() {  # SITES SEED
   "$build/bench/gen/beacon-gen" sites --sites "$1" --seed "$2" --out "$work/sites.conf" >/dev/null
 }
 
+# The first site of $work/sites.conf: its id (site), first tracking id (tid) and a host it
+# serves (host; a wildcard's www.), for the tests that send its pageviews (send_pageviews).
+first_site() {
+  site=$(awk '!/^#/ && NF {print $1; exit}' "$work/sites.conf")
+  tid=$(awk '!/^#/ && NF {split($3, t, ","); print t[1]; exit}' "$work/sites.conf")
+  host=$(awk '!/^#/ && NF {split($4, h, ","); sub(/^\*\./, "www.", h[1]); print h[1]; exit}' \
+    "$work/sites.conf")
+}
+
+# Stops the ClickHouse under $work, keeping its port in ch_port for a restart on it: the
+# tests of beacond while ClickHouse is down.
+stop_clickhouse_keeping_port() {
+  ch_port=${ch_url##*:}
+  "$beacon_root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null
+}
+
 # The end of a test that runs beacond and a ClickHouse under $work, for its EXIT trap: kills
 # beacond if it still runs, stops the ClickHouse, removes $work when the test passed (RC 0),
 # else keeps it and says so; exits RC.
