@@ -397,6 +397,13 @@ void ParseArchive(const toml::table& root, const std::string& source, const std:
   int64_t max_age_h = 0;
   section.Int("max_age_h", &max_age_h, 0, 24 * 3650);
   archive->retention_max_age_ms = max_age_h * 3'600'000;
+  std::string when_full;
+  if (section.String("when_forwarder_full", &when_full)) {
+    if (when_full != "shed" && when_full != "archive") {
+      Fail(source, "archive.when_forwarder_full", "expected \"shed\" or \"archive\"");
+    }
+    archive->behind_when_forwarder_full = when_full == "archive";
+  }
   section.CheckNoOtherKeys();
 }
 
@@ -665,6 +672,7 @@ toml::table ArchiveTable(const host::ArchiveConfig& archive, host::CompressorMod
       {"max_gb", whole_gb ? static_cast<int64_t>(max_bytes >> 30) : int64_t{0}},
       {"max_mb", whole_gb ? int64_t{0} : static_cast<int64_t>(max_bytes >> 20)},
       {"max_age_h", archive.retention_max_age_ms / 3'600'000},
+      {"when_forwarder_full", archive.behind_when_forwarder_full ? "archive" : "shed"},
   };
 }
 
@@ -873,6 +881,9 @@ Config DefaultConfig() {
   config.management.max_connections_per_peer = 0;
   config.management.evict_idle_when_full = true;
   config.pipeline.visitor_key = 0x6265'6163'6f6e'6b65ULL;
+  // ClickHouse down for longer than the forwarder's memory holds: keep answering from the
+  // archive (the write-ahead log), not 503.
+  config.archive.behind_when_forwarder_full = true;
   // Breakdown rows once a minute: one row per (site, minute, dimension, value), not one per
   // flush (rows per beacon: bench/forward).
   config.forwarder.breakdown_flush_interval_ms = 60'000;

@@ -55,10 +55,10 @@ host::HttpResponse Liveness(const HealthSources& sources, int64_t now_ms) {
 host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms) {
   std::string problems = Stalled(sources, now_ms);
   if (Draining(sources)) problems += "draining\n";
-  // A worker behind (its start replay refused) keeps taking beacons into the archive whatever
-  // room the forwarder has; only one that offers its own epochs sheds when it is full.
+  // A worker behind keeps taking beacons into the archive whatever room the forwarder has, and
+  // so does one that falls behind when it is full; only one that would shed needs the room.
   const bool needs_room = std::any_of(sources.pipelines->begin(), sources.pipelines->end(),
-                                      [](const auto& p) { return !p->behind(); });
+                                      [](const auto& p) { return p->sheds_when_forwarder_full(); });
   if (needs_room && !sources.forwarder->HasRoom()) {
     problems += "forwarder full: ClickHouse is not keeping up\n";
   }

@@ -161,7 +161,7 @@ bool WorkerPipeline::Admitting() {
       return false;
     }
   }
-  const bool shed = refused_ && !OfferPending();
+  const bool shed = StillRefused();
   shedding_.store(shed, std::memory_order_relaxed);
   if (shed) Bump(shed_rounds_, 1);
   return !shed;
@@ -419,7 +419,7 @@ void WorkerPipeline::NoteTaken(uint64_t first, uint64_t last) {
 void WorkerPipeline::CloseEpoch(bool force_cut) {
   close_due_ = false;
   // A refused epoch goes first so that a worker's epochs reach the forwarder in order.
-  if (refused_ && !OfferPending()) return;
+  if (StillRefused()) return;
   // An empty epoch is closed only to cut the breakdown rows of earlier ones (an idle worker's,
   // or at shutdown): it takes the last epoch's range, so a replay rebuilds the same cut.
   const bool empty = aggregator_.open_events() == 0;
@@ -626,6 +626,18 @@ void WorkerPipeline::AcceptReplayed(const kernels::RawBatch& batch,
   Accept(replay_events_);
 }
 
+bool WorkerPipeline::sheds_when_forwarder_full() const {
+  return !behind() && !(config_.archive.behind_when_forwarder_full && archive_ != nullptr);
+}
+
+bool WorkerPipeline::StillRefused() {
+  if (!refused_ || OfferPending()) return false;
+  // OfferPending offers only an epoch whose marker is durable: the archive holds it whole.
+  if (sheds_when_forwarder_full() || replaying_ || closed_.front().marker == 0) return true;
+  FallBehind();
+  return false;
+}
+
 void WorkerPipeline::FallBehind() {
   ClosedEpoch& refused = closed_.front();
   behind_from_ = refused.marker + 1;
@@ -638,6 +650,7 @@ void WorkerPipeline::FallBehind() {
   refused_ = false;
   catch_up_ = std::make_unique<kernels::MinuteAggregator>(worker_, config_.aggregate);
   behind_.store(true, std::memory_order_relaxed);
+  Bump(fell_behind_, 1);
 }
 
 void WorkerPipeline::DropBehind() {
@@ -804,6 +817,14 @@ void RegisterPerWorker(MetricsWriter& out,
   counter("beacond_worker_ticks_total",
           "Event-loop ticks of a worker (rising even when idle; flat: the worker is wedged)",
           [](const WorkerPipeline& w) { return w.ticks(); });
+  gauge("beacond_worker_behind",
+        "1 while a worker is behind: epochs the forwarder refused wait in the archive, sent from "
+        "it in order once the forwarder takes them",
+        [](const WorkerPipeline& w) { return w.behind() ? 1 : 0; });
+  counter("beacond_worker_fell_behind_total",
+          "Times a worker fell behind: its start replay, or a live epoch, refused by a full "
+          "forwarder",
+          [](const WorkerPipeline& w) { return w.fell_behind(); });
   for (const auto& w : workers) {
     out.FloatCounter("beacond_worker_cpu_seconds_total",
                      "CPU seconds of a worker's thread, as of its last tick",

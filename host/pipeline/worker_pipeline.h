@@ -43,6 +43,11 @@ struct ArchiveConfig {
   SegmentWriterOptions writer;
   uint64_t retention_max_bytes = 0;  // 0: no size limit (beacond's RetentionRunner enforces it)
   int64_t retention_max_age_ms = 0;  // 0: no age limit
+  // When the forwarder refuses a live epoch (its memory full: ClickHouse down or slow), the
+  // worker falls behind as after a refused start replay (WorkerPipeline::Replay) and keeps
+  // taking beacons into the archive, which then bounds them; false: it sheds (503) until the
+  // forwarder has room.
+  bool behind_when_forwarder_full = false;
 };
 
 struct PipelineConfig {
@@ -167,6 +172,11 @@ class WorkerPipeline final : public kernels::BeaconSink {
   WorkerReplayStats Replay(uint64_t from);
   // Whether the worker is behind (see Replay).
   bool behind() const { return behind_.load(std::memory_order_relaxed); }
+  // Whether the worker sheds (503) when the forwarder is full: not while behind, nor when it
+  // falls behind instead (ArchiveConfig::behind_when_forwarder_full, with an archive).
+  bool sheds_when_forwarder_full() const;
+  // How often the worker fell behind: at start (a refused replay) or while running.
+  uint64_t fell_behind() const { return fell_behind_.load(std::memory_order_relaxed); }
   uint64_t replayed_records() const { return replayed_records_.load(std::memory_order_relaxed); }
   uint64_t replayed_epochs() const { return replayed_epochs_.load(std::memory_order_relaxed); }
   // Events of epochs the catch-up could not rebuild: archive damage lost their records.
@@ -273,8 +283,12 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Replays records from..through (0: to the end); `fall_behind`: when the forwarder refuses
   // an epoch, the worker falls behind (FallBehind) rather than keeping it queued.
   WorkerReplayStats ReplayRange(uint64_t from, uint64_t through, bool fall_behind);
-  // The forwarder refused closed_.front() during Replay: it becomes CatchUp's first epoch.
+  // The forwarder refused closed_.front() (its marker durable), during Replay or live: it
+  // becomes CatchUp's first epoch.
   void FallBehind();
+  // The forwarder refused closed_.front() and still does: true while the worker sheds. A worker
+  // that falls behind when the forwarder is full does so here instead (false).
+  bool StillRefused();
   // Behind: drops closed_.front() (its marker durable): CatchUp rebuilds it from the archive.
   void DropBehind();
   // Behind: offers the epochs of the archive from behind_from_ on, in order, rebuilt from their
@@ -331,6 +345,7 @@ class WorkerPipeline final : public kernels::BeaconSink {
   // Behind (see Replay): CatchUp hands the archive's epochs on from behind_from_, the first
   // sequence it has not; the live path dropped its epochs through the marker dropped_through_.
   std::atomic<bool> behind_{false};
+  std::atomic<uint64_t> fell_behind_{0};
   uint64_t behind_from_ = 0;
   uint64_t dropped_through_ = 0;
   uint64_t behind_events_ = 0;  // events of epochs dropped or refused, not yet handed on

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A worker "behind" (its start replay refused by a full forwarder) survives kills and drains.
 # ClickHouse is down and beacond has max_pending_mb = 1 and breakdown cuts every 300 ms: a first
-# run takes beacons until it sheds and is SIGKILLed; the next start is behind, takes beacons
+# run (when_forwarder_full = "shed") takes beacons until it sheds and is SIGKILLed; the next start is behind, takes beacons
 # (200) into its archive and is stopped with SIGTERM while ClickHouse is still down (exit 3:
 # left to the next start); then ClickHouse comes back and beacond is SIGKILLed at random points
 # of its catch-up, restarted, and fed again, KILLS times. Every beacon answered 200 by any run
@@ -17,23 +17,12 @@ begin_test behind_kill_test 2 7
 fail=0
 first_site
 stop_clickhouse_keeping_port
-{
-  beacond_base_config
-  printf 'flush_interval_ms = 100\nbreakdown_flush_interval_ms = 300\nretry_max_ms = 500\n'
-  printf 'max_pending_mb = 1\n'
-  printf '[pipeline]\nepoch_ms = 100\n[enrich]\nuser_agents = ""\n'
-  printf '[archive]\nenabled = true\ncommit = "group"\n'
-} >"$work/beacond.toml"
+outage_config shed >"$work/beacond.toml"
 
 total=0
-restart() {
-  [ -f "$work/beacond.log" ] && cat "$work/beacond.log" >>"$work/beacond-all.log"
-  rm -f "$work/ready"
-  start_beacond
-}
 
 step "ClickHouse down: a first run takes beacons until the forwarder is full, then kill -9"
-restart
+restart_beacond
 ok=$(send_pageviews 0 200000 20)
 total=$((total + ok))
 echo "answered 200: $ok"
@@ -41,7 +30,7 @@ kill_node "$beacond_pid"
 beacond_pid=""
 
 step "second start, behind: takes beacons, then SIGTERM while ClickHouse is down"
-BEACOND_ARGS="--drain-timeout 5" restart
+BEACOND_ARGS="--drain-timeout 5" restart_beacond
 check "the replay fell behind" grep -q 'the forwarder is full' "$work/beacond.log"
 ok=$(send_pageviews 1000000 1000 1)
 total=$((total + ok))
@@ -53,30 +42,13 @@ check "its stop line loses nothing and leaves every event accepted to the next s
   "$work/beacond.log"
 
 step "third start, behind; ClickHouse back; $kills kills in the catch-up"
-restart
+restart_beacond
 ok=$(send_pageviews 2000000 1000 1)
 total=$((total + ok))
-CLICKHOUSE_LOCAL_HTTP_PORT=$ch_port "$beacon_root/scripts/clickhouse-local" start \
-  "$work/clickhouse" >/dev/null
-for k in $(seq 1 "$kills"); do
-  sleep "0.$((RANDOM % 9 + 1))"
-  kill_node "$beacond_pid"
-  beacond_pid=""
-  restart
-  ok=$(send_pageviews $((3000000 + k * 10000)) 500 1)
-  total=$((total + ok))
-  echo "kill $k: restarted, answered 200: $ok"
-done
+catch_up_kill_loop "$kills" 3000000
 
 step "everything lands once"
-landed=0
-for _ in $(seq 1 120); do
-  landed=$(curl -fsS "$ch_url/" --data-binary \
-    "SELECT sum(pageviews) FROM beacon.site_minutes WHERE site_id = $site FORMAT TSV")
-  [ "$landed" -ge "$total" ] && break
-  sleep 0.5
-done
-echo "landed $landed of $total"
+wait_until_landed
 drain_beacond
 check_pageviews_once "$total" "$site"
 exit $fail

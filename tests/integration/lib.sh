@@ -40,6 +40,61 @@ stop_clickhouse_keeping_port() {
   "$beacon_root/scripts/clickhouse-local" stop "$work/clickhouse" >/dev/null
 }
 
+# Prints the beacond.toml of the outage tests: a ClickHouse that goes down, beacond with
+# max_pending_mb = 1, epochs of 100 ms, breakdown cuts every 300 ms, retries capped at 500 ms,
+# no user-agent patterns, and the archive with group commits and WHEN_FULL as
+# when_forwarder_full.
+outage_config() {  # WHEN_FULL
+  beacond_base_config
+  printf 'flush_interval_ms = 100\nbreakdown_flush_interval_ms = 300\nretry_max_ms = 500\n'
+  printf 'max_pending_mb = 1\n'
+  printf '[pipeline]\nepoch_ms = 100\n[enrich]\nuser_agents = ""\n'
+  printf '[archive]\nenabled = true\ncommit = "group"\nwhen_forwarder_full = "%s"\n' "$1"
+}
+
+# Starts beacond again in $work, keeping the earlier runs' logs in $work/beacond-all.log.
+restart_beacond() {
+  [ -f "$work/beacond.log" ] && cat "$work/beacond.log" >>"$work/beacond-all.log"
+  rm -f "$work/ready"
+  start_beacond
+}
+
+# Starts the ClickHouse under $work again on the port stop_clickhouse_keeping_port kept.
+restart_clickhouse_on_kept_port() {
+  CLICKHOUSE_LOCAL_HTTP_PORT=$ch_port "$beacon_root/scripts/clickhouse-local" start \
+    "$work/clickhouse" >/dev/null
+}
+
+# restart_clickhouse_on_kept_port, then SIGKILLs beacond at a random point of its catch-up
+# KILLS times, each time restarting it and sending 500 pageviews from FIRST + k * 10000; adds
+# the 200s to `total`.
+catch_up_kill_loop() {  # KILLS FIRST
+  local k ok
+  restart_clickhouse_on_kept_port
+  for k in $(seq 1 "$1"); do
+    sleep "0.$((RANDOM % 9 + 1))"
+    kill_node "$beacond_pid"
+    beacond_pid=""
+    restart_beacond
+    ok=$(send_pageviews $(($2 + k * 10000)) 500 1)
+    total=$((total + ok))
+    echo "kill $k: restarted, answered 200: $ok"
+  done
+}
+
+# Waits (SECONDS, default 60, at most) until site_minutes counts `total` pageviews of $site;
+# prints the count.
+wait_until_landed() {  # [SECONDS]
+  local landed=0
+  for _ in $(seq 1 $((${1:-60} * 2))); do
+    landed=$(curl -fsS "$ch_url/" --data-binary \
+      "SELECT sum(pageviews) FROM beacon.site_minutes WHERE site_id = $site FORMAT TSV")
+    [ "$landed" -ge "$total" ] && break
+    sleep 0.5
+  done
+  echo "landed $landed of $total"
+}
+
 # The end of a test that runs beacond and a ClickHouse under $work, for its EXIT trap: kills
 # beacond if it still runs, stops the ClickHouse, removes $work when the test passed (RC 0),
 # else keeps it and says so; exits RC.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingress opens at start while the replay of the archive waits for a ClickHouse that is down.
 # ClickHouse is stopped (its port refuses connections) and beacond has a small max_pending_mb
-# and spool: a first run takes beacons (200) until its memory and spool are full (503), and is
+# and spool: a first run (when_forwarder_full = "shed") takes beacons (200) until its memory and
+# spool are full (503), and is
 # SIGKILLed; the second start has more to rebuild than max_pending_mb holds. It must answer
 # within a bounded time all the same, taking new beacons (200) into its archive; then
 # ClickHouse comes back on its port, and every beacon answered 200 by either run lands in it
@@ -22,7 +23,7 @@ stop_clickhouse_keeping_port
   printf 'flush_interval_ms = 100\nbreakdown_flush_interval_ms = 0\nretry_max_ms = 1000\n'
   printf 'max_pending_mb = 1\nspool_dir = "%s"\nspool_max_mb = 1\n' "$work/spool"
   printf '[pipeline]\nepoch_ms = 100\n[enrich]\nuser_agents = ""\n'
-  printf '[archive]\nenabled = true\ncommit = "group"\n'
+  printf '[archive]\nenabled = true\ncommit = "group"\nwhen_forwarder_full = "shed"\n'
 } >"$work/beacond.toml"
 
 step "ClickHouse down: a first run takes beacons until its memory and spool are full"
@@ -64,17 +65,9 @@ check "the archive holds every beacon answered 200 ($records records)" \
   test "$records" -ge "$((first_ok + second_ok))"
 
 step "ClickHouse back on its port: everything lands"
-CLICKHOUSE_LOCAL_HTTP_PORT=$ch_port "$beacon_root/scripts/clickhouse-local" start \
-  "$work/clickhouse" >/dev/null
+restart_clickhouse_on_kept_port
 total=$((first_ok + second_ok))
-landed=0
-for _ in $(seq 1 240); do
-  landed=$(curl -fsS "$ch_url/" --data-binary \
-    "SELECT sum(pageviews) FROM beacon.site_minutes WHERE site_id = $site FORMAT TSV")
-  [ "$landed" -ge "$total" ] && break
-  sleep 0.5
-done
-echo "landed $landed of $total"
+wait_until_landed 120
 drain_beacond
 check_pageviews_once "$total" "$site"
 exit $fail

@@ -309,6 +309,7 @@ segment_age_s = 60
 max_gb = 2
 max_age_h = 48
 compressor = "cpu"
+when_forwarder_full = "shed"
 )",
                                "t.toml");
   EXPECT_TRUE(c.archive.enabled);
@@ -323,6 +324,10 @@ compressor = "cpu"
   EXPECT_EQ(c.archive.writer.segment_age_ms, 60'000);
   EXPECT_EQ(c.archive.retention_max_bytes, 2ull << 30);
   EXPECT_EQ(c.archive.retention_max_age_ms, 48 * 3'600'000);
+  EXPECT_FALSE(c.archive.behind_when_forwarder_full);
+  EXPECT_TRUE(DefaultConfig().archive.behind_when_forwarder_full);  // "archive"
+  ExpectError("[archive]\nwhen_forwarder_full = \"wait\"\n",
+              "archive.when_forwarder_full: expected \"shed\" or \"archive\"");
   EXPECT_EQ(ParseConfig("[archive]\ndir = \"/a\"\n", "t.toml").archive.writer.directory, "/a");
   ExpectError("[archive]\ncommit = \"always\"\n", "archive.commit: expected \"group\"");
   ExpectError("[archive]\nblock_kb = 1\n", "archive.block_kb: expected an integer");

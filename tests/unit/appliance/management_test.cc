@@ -133,20 +133,37 @@ TEST_F(ManagementTest, ReadinessFollowsSheddingAndDrainLivenessFollowsTicks) {
   EXPECT_NE(dead.find("worker 0 stalled for "), std::string::npos) << dead;
 }
 
+// A worker archiving into a scratch directory, and the readiness of a node of such workers.
+class ManagementReadinessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/management_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    pc.epoch_ms = 10;
+    pc.archive.enabled = true;
+    pc.archive.writer.directory = dir_ + "/archive";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static host::HttpResponse Ready(const std::vector<std::unique_ptr<host::WorkerPipeline>>& p,
+                                  const host::Forwarder& forwarder) {
+    const std::atomic<bool> draining{false};
+    return Readiness({&p, &forwarder, &draining, 300}, kernels::MonotonicMillis());
+  }
+
+  std::string dir_;
+  const kernels::SiteRegistry sites = kernels::SiteRegistry::Parse(kSites);
+  host::PosixFileSystem fs;
+  host::PipelineConfig pc;
+};
+
 // A worker behind (its start replay refused by a full forwarder: ClickHouse down) keeps taking
 // beacons into its archive and answering them; the forwarder being full does not make the node
 // unready then, or a load balancer would take away the traffic the node keeps durably. A
 // worker not behind sheds with the forwarder full, so the node is unready (the test above).
-TEST(ManagementReadinessTest, AWorkerBehindTakingBeaconsKeepsTheNodeReady) {
-  char tmpl[] = "/tmp/management_test_XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  const kernels::SiteRegistry sites = kernels::SiteRegistry::Parse(kSites);
-  host::PosixFileSystem fs;
-  host::PipelineConfig pc;
-  pc.epoch_ms = 10;
-  pc.archive.enabled = true;
-  pc.archive.writer.directory = dir + "/archive";
+TEST_F(ManagementReadinessTest, AWorkerBehindTakingBeaconsKeepsTheNodeReady) {
+  pc.archive.behind_when_forwarder_full = false;  // behind only for its start replay
   const auto hits = [](int first) {
     kernels::RawBatch batch;
     for (int i = first; i < first + 20; ++i) {
@@ -185,12 +202,35 @@ TEST(ManagementReadinessTest, AWorkerBehindTakingBeaconsKeepsTheNodeReady) {
   restarted.OnBatch(more);
   ASSERT_TRUE(restarted.Admitting());  // the ingress answers 200 (in the archive)
   ASSERT_FALSE(forwarder.HasRoom());
-  const std::atomic<bool> draining{false};
-  const host::HttpResponse ready =
-      Readiness({&pipelines, &forwarder, &draining, 300}, kernels::MonotonicMillis());
+  const host::HttpResponse ready = Ready(pipelines, forwarder);
   EXPECT_EQ(ready.status, 200) << ready.body;
   pipelines.clear();
-  std::filesystem::remove_all(dir);
+}
+
+// A worker that falls behind when the forwarder is full ([archive] when_forwarder_full =
+// "archive") never sheds for it: a full forwarder leaves the node ready, before the worker
+// fell behind as after.
+TEST_F(ManagementReadinessTest, AWorkerThatFallsBehindWhenFullKeepsTheNodeReady) {
+  pc.archive.behind_when_forwarder_full = true;
+  host::ForwarderConfig fc;
+  fc.clickhouse.url = "http://127.0.0.1:1";
+  fc.max_pending_bytes = 1;  // takes the first epoch, refuses the next
+  host::Forwarder forwarder(fc);
+  std::vector<std::unique_ptr<host::WorkerPipeline>> pipelines;
+  pipelines.push_back(std::make_unique<host::WorkerPipeline>(0, pc, &sites, &forwarder));
+  host::WorkerPipeline& live = *pipelines[0];
+  ASSERT_EQ(live.OpenArchive(fs), 0);
+  kernels::RawBatch batch;
+  ASSERT_TRUE(batch.Add(kernels::Endpoint::kGaCollect, kernels::IngressKind::kHttp,
+                        "v=1&t=pageview&tid=UA-1-1&cid=1.1&dl=https%3A%2F%2Fshop.example%2F",
+                        "Mozilla/5.0", kernels::IpAddress{}, 1'740'000'000'000));
+  live.OnBatch(batch);
+  ASSERT_TRUE(live.Flush());  // the epoch offered and taken: the forwarder is full
+  ASSERT_FALSE(forwarder.HasRoom());
+  ASSERT_FALSE(live.behind());
+  const host::HttpResponse ready = Ready(pipelines, forwarder);
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  pipelines.clear();
 }
 
 // POST /reload runs the reload and answers its message: 200 applied, 422 refused; another

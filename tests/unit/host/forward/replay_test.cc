@@ -585,6 +585,51 @@ TEST_F(ReplayTest, ARebuildWhileBehindLosesNothingAndCountsOnce) {
   EXPECT_EQ(live.held_events(), 0u);
 }
 
+// ClickHouse refusing inserts while the worker runs (its database made only later) fills the
+// forwarder. With when_forwarder_full = "archive" the worker falls behind instead of shedding:
+// it takes every beacon into its archive, and once the inserts work, every one lands once.
+TEST_F(ReplayTest, ARunningWorkerFallsBehindWhenTheForwarderIsFullAndLosesNothing) {
+  pipeline_.archive.behind_when_forwarder_full = true;
+  const auto marks = MakeWatermarks("marks");
+  database_ += "_late";  // MakeForwarder's; no such database yet
+  const auto forwarder = MakeForwarder(marks.get(), /*max_pending_bytes=*/1);
+  WorkerPipeline live(0, pipeline_, &sites_, forwarder.get());
+  ASSERT_EQ(live.OpenArchive(posix_), 0);
+  live.OnTick(1);
+  constexpr int kEpochs = 8;
+  for (int epoch = 0; epoch < kEpochs; ++epoch) {
+    // The forwarder took the first epoch and refuses the next ones.
+    ASSERT_TRUE(WaitFor([&] { return live.Admitting(); })) << "shedding at epoch " << epoch;
+    kernels::RawBatch batch = Hits(epoch * 50, 50);
+    live.OnBatch(batch);
+    ASSERT_TRUE(WaitFor([&] { return live.PollDurability().durable >= epoch * 51u + 50; }));
+    live.OnTick(1 + (epoch + 1) * pipeline_.epoch_ms);  // closes the epoch
+  }
+  ASSERT_TRUE(live.behind());
+  EXPECT_EQ(live.fell_behind(), 1u);
+  EXPECT_FALSE(live.shedding());
+  EXPECT_EQ(live.accepted_events(), 50u * kEpochs);
+
+  ClickHouseClient late(Endpoint(LocalClickHouse::Shared().url(), database_));
+  for (const std::string& statement : SchemaStatements(database_)) {
+    ASSERT_TRUE(late.Execute(statement).ok()) << statement;
+  }
+  for (int i = 0; i < 3000 && live.behind(); ++i) {
+    live.OnTick(1 + (kEpochs + 1) * pipeline_.epoch_ms);  // hands on what the forwarder takes
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  ASSERT_FALSE(live.behind());
+  for (int i = 0; i < 1000 && !live.Flush(); ++i) std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_TRUE(forwarder->Drain(milliseconds(30'000)));
+  const auto sum = [&](const std::string& table) {
+    return late.Execute("SELECT sum(pageviews) FROM " + table + " FORMAT TSV").body;
+  };
+  EXPECT_EQ(sum("site_minutes"), "400\n");
+  EXPECT_EQ(sum("breakdown_minutes WHERE dimension = 'page'"), "400\n");
+  EXPECT_EQ(forwarder->ledger().offered, 400u);
+  EXPECT_EQ(live.held_events(), 0u);
+}
+
 TEST_F(ReplayTest, ReplayedSampledEpochsKeepTheWeightsOfTheirRecords) {
   SiteBudgetConfig budget_config{{0.001, 1}, {}};
   budget_config.over_budget = OverBudget::kSample;
