@@ -4,7 +4,9 @@
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -12,8 +14,35 @@
 
 namespace beacon::dpdk::internal {
 
-// The kernel-facing port gets a queue pair per worker and the NIC port's MAC (net_tap sets it
-// on the kernel's interface too), so the kernel answers ARP and TCP as the node.
+namespace {
+
+// Gives every worker its queue pair on the kernel-facing port: worker w the pair w % queues. A
+// pair that several workers share takes sends under a lock, and only worker w < queues reads the
+// kernel's frames from it (each leaves by that worker's TX queue of the NIC port).
+void AssignKernelQueues(DataPlane::State& s, const PortSetup& nic, const PortSetup& kernel,
+                        uint32_t workers) {
+  const uint16_t queues = std::min(kernel.rx_queues, kernel.tx_queues);
+  if (queues < workers) {
+    s.kernel_tx_locks = std::make_unique<SharedQueueLock[]>(queues);
+    std::fprintf(stderr,
+                 "beacond: dpdk exception port '%s': %u queue pairs for %u workers; worker w "
+                 "sends to the kernel on pair w %% %u, workers 0-%u read the kernel's frames\n",
+                 s.config.exception_port.c_str(), queues, workers, queues, queues - 1u);
+  }
+  for (uint32_t w = 0; w < workers; ++w) {
+    const auto q = static_cast<uint16_t>(w % queues);
+    ExceptionQueues e{kernel.port_id, q, nic.port_id, static_cast<uint16_t>(w)};
+    e.reads_kernel = w < queues;
+    if (q + queues < workers) e.kernel_tx_lock = &s.kernel_tx_locks[q].lock;  // shared
+    s.workers[w]->SetExceptionPath(e);
+  }
+}
+
+}  // namespace
+
+// The kernel-facing port gets a queue pair per worker (fewer when the PMD takes fewer: the
+// workers then share them) and the NIC port's MAC (net_tap sets it on the kernel's interface
+// too), so the kernel answers ARP and TCP as the node.
 void SetUpExceptionPath(DataPlane::State& s, uint32_t workers) {
   const std::string& spec = s.config.exception_port;
   if (s.ports.size() != 1) {
@@ -35,10 +64,8 @@ void SetUpExceptionPath(DataPlane::State& s, uint32_t workers) {
   const PortSetup kernel = SetUpPort(request);
   s.ports.push_back(kernel);
   s.port_names.push_back(spec.substr(0, spec.find(',')));
-  if (kernel.rx_queues < workers || kernel.tx_queues < workers) {
-    throw std::runtime_error("DPDK exception port '" + spec +
-                             "': " + std::to_string(kernel.rx_queues) + " queue pairs for " +
-                             std::to_string(workers) + " workers");
+  if (kernel.tx_queues == 0) {
+    throw std::runtime_error("DPDK exception port '" + spec + "': the PMD offers no TX queue");
   }
   rte_ether_addr mac{};
   const int rc = rte_eth_macaddr_get(nic.port_id, &mac) == 0
@@ -51,10 +78,7 @@ void SetUpExceptionPath(DataPlane::State& s, uint32_t workers) {
         "the kernel answers with its own\n",
         spec.c_str(), rte_strerror(-rc));
   }
-  for (uint32_t w = 0; w < workers; ++w) {
-    s.workers[w]->SetExceptionPath(
-        {kernel.port_id, static_cast<uint16_t>(w), nic.port_id, static_cast<uint16_t>(w)});
-  }
+  AssignKernelQueues(s, nic, kernel, workers);
 }
 
 }  // namespace beacon::dpdk::internal

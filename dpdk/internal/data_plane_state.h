@@ -29,6 +29,8 @@ struct DataPlane::State {
   std::vector<internal::PortSetup> ports;  // the data plane's, then the exception port if any
   std::vector<std::string> port_names;
   std::vector<std::unique_ptr<internal::LcoreWorker>> workers;
+  // The exception port's TX queues that several workers share (exception_path.cc).
+  std::unique_ptr<internal::SharedQueueLock[]> kernel_tx_locks;
   std::vector<unsigned> lcores;
   std::atomic<bool> stop{false};
   bool running = false;

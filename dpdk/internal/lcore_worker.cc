@@ -116,7 +116,7 @@ void LcoreWorker::Run() {
       ProcessBurst(burst, n, tsc);
       received += n;
     }
-    if (exception_) received += ForwardFromKernel(burst, burst_size);
+    if (exception_ && exception_->reads_kernel) received += ForwardFromKernel(burst, burst_size);
     if (received == 0) {
       Deliver();
       Publish();  // idle: readers see every frame so far at once
@@ -189,13 +189,18 @@ void LcoreWorker::ProcessBurst(rte_mbuf** mbufs, uint16_t n, uint64_t tsc) {
   }
   rte_pktmbuf_free_bulk(done, done_count);
   ReapDeathRow();
-  if (to_kernel_count > 0) {
-    const uint16_t sent = rte_eth_tx_burst(exception_->kernel_port, exception_->kernel_queue,
-                                           to_kernel, to_kernel_count);
-    to_kernel_ += sent;
-    exception_dropped_ += to_kernel_count - sent;
-    rte_pktmbuf_free_bulk(to_kernel + sent, to_kernel_count - sent);
-  }
+  if (to_kernel_count > 0) SendToKernel(to_kernel, to_kernel_count);
+}
+
+void LcoreWorker::SendToKernel(rte_mbuf** frames, uint16_t n) {
+  rte_spinlock_t* lock = exception_->kernel_tx_lock;
+  if (lock != nullptr) rte_spinlock_lock(lock);
+  const uint16_t sent =
+      rte_eth_tx_burst(exception_->kernel_port, exception_->kernel_queue, frames, n);
+  if (lock != nullptr) rte_spinlock_unlock(lock);
+  to_kernel_ += sent;
+  exception_dropped_ += n - sent;
+  rte_pktmbuf_free_bulk(frames + sent, n - sent);
 }
 
 uint16_t LcoreWorker::ForwardFromKernel(rte_mbuf** burst, uint16_t burst_size) {

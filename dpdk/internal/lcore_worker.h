@@ -4,6 +4,7 @@
 
 #include <rte_ip_frag.h>
 #include <rte_mbuf.h>
+#include <rte_spinlock.h>
 
 #include <array>
 #include <atomic>
@@ -23,13 +24,22 @@ struct RxQueue {
   uint16_t queue = 0;
 };
 
-// A worker's share of the exception path: its queue on the kernel-facing port (TAP) and the
-// TX queue of the NIC port that the kernel's frames leave by.
+// A worker's share of the exception path: its queue pair on the kernel-facing port (TAP) and the
+// TX queue of the NIC port that the kernel's frames leave by. When the TAP has fewer queue pairs
+// than there are workers, workers share them: each sends to the kernel under the queue's lock,
+// and only the first of them reads the kernel's frames from it.
 struct ExceptionQueues {
   uint16_t kernel_port = 0;
   uint16_t kernel_queue = 0;
   uint16_t nic_port = 0;
   uint16_t nic_tx_queue = 0;
+  bool reads_kernel = true;                  // this worker polls the kernel queue's RX
+  rte_spinlock_t* kernel_tx_lock = nullptr;  // non-null when another worker sends on it too
+};
+
+// The lock of one shared TX queue of the kernel-facing port, on a cache line of its own.
+struct alignas(RTE_CACHE_LINE_SIZE) SharedQueueLock {
+  rte_spinlock_t lock = RTE_SPINLOCK_INITIALIZER;
 };
 
 // One worker lcore's share-nothing state. Counters are plain fields written by the lcore and
@@ -59,6 +69,8 @@ class LcoreWorker {
   void ProcessBurst(rte_mbuf** mbufs, uint16_t n, uint64_t tsc);
   // The kernel's frames (ARP replies, TCP, ICMP) out of the NIC port; returns how many.
   uint16_t ForwardFromKernel(rte_mbuf** burst, uint16_t burst_size);
+  // Frames the fast path does not own to the kernel; a full queue's are dropped and counted.
+  void SendToKernel(rte_mbuf** frames, uint16_t n);
   // The frame's bytes: in place when one segment holds them, else copied to scratch_.
   const uint8_t* Contiguous(const rte_mbuf* m);
   void Accept(const uint8_t* frame, const ParsedFrame& parsed);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 
 namespace beacon::dpdk::internal {
@@ -27,6 +28,19 @@ bool FindPort(const std::string& spec, uint16_t* port_id) {
   const std::string name = spec.substr(0, spec.find(','));
   if (rte_eth_dev_get_port_by_name(name.c_str(), port_id) == 0) return true;
   return rte_eth_dev_get_port_by_name(("0000:" + name).c_str(), port_id) == 0;
+}
+
+// DPDK 22.11's net_tap, when it starts, hands every queue's fd to the secondary processes in one
+// message (tap_mp_req_on_rxtx), copying them into that message's array of RTE_MP_MAX_FD_NUM (8)
+// fds on its stack without a bound: with more than 4 queue pairs it overflows the array and the
+// process aborts ("stack smashing detected"), --no-shconf or not. Its max_rx_queues says 16.
+constexpr uint16_t kTapMaxQueuePairs = RTE_MP_MAX_FD_NUM / 2;
+
+uint16_t MaxRxQueues(const rte_eth_dev_info& info) {
+  if (std::strcmp(info.driver_name, "net_tap") == 0) {
+    return std::min(info.max_rx_queues, kTapMaxQueuePairs);
+  }
+  return info.max_rx_queues;
 }
 
 void LogPort(const std::string& spec, uint16_t port_id, const rte_eth_dev_info& info,
@@ -48,7 +62,7 @@ void LogPort(const std::string& spec, uint16_t port_id, const rte_eth_dev_info& 
       link_rc == 0 && link.link_status == RTE_ETH_LINK_UP ? "up" : "down",
       link_rc == 0 ? link.link_speed : 0,
       link_rc == 0 && link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX ? "full-duplex" : "half-duplex",
-      rx_queues, info.max_rx_queues, conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? "on" : "off",
+      rx_queues, MaxRxQueues(info), conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS ? "on" : "off",
       static_cast<unsigned long long>(conf.rx_adv_conf.rss_conf.rss_hf),
       static_cast<unsigned long long>(info.flow_type_rss_offloads),
       offloads.empty() ? "none" : offloads.c_str());
@@ -70,7 +84,7 @@ PortSetup SetUpPort(const PortSetupRequest& request) {
   if (const int rc = rte_eth_dev_info_get(port.port_id, &info); rc != 0) {
     Fail(spec, "rte_eth_dev_info_get", rc);
   }
-  port.rx_queues = std::max<uint16_t>(1, std::min(request.rx_queues, info.max_rx_queues));
+  port.rx_queues = std::max<uint16_t>(1, std::min(request.rx_queues, MaxRxQueues(info)));
   port.tx_queues = std::min(port.rx_queues, info.max_tx_queues);
   const uint16_t tx_queues = port.tx_queues;
 

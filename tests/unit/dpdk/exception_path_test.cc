@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <vector>
 
 #include "bench/gen/pcap_writer.h"
 #include "dpdk/data_plane.h"
@@ -33,9 +34,9 @@ class EalEnvironment : public ::testing::Environment {
       g_skip = "cannot create a network namespace (needs CAP_SYS_ADMIN)";
       return;
     }
-    eal_ = Eal::Start({"--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--file-prefix",
-                       "beacon-exception-test-" + std::to_string(getpid()), "-l", "0-1",
-                       "--log-level", "lib.eal:warning"});
+    eal_ = Eal::Start({"--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--file-prefix",
+                       "beacon-exception-test-" + std::to_string(getpid()), "--lcores",
+                       "(0-6)@(0,1)", "--log-level", "lib.eal:warning"});
     g_eal = eal_.get();
   }
   void TearDown() override {
@@ -118,6 +119,73 @@ rte_mbuf* Mbuf(rte_mempool* pool, const std::string& frame) {
   return m;
 }
 
+// What left the "NIC" through its TX rings. A ring has no MAC to lend the TAP, so the kernel
+// answers with its own: the peer learns it from the ARP reply, as a real one would (the relay
+// port is promiscuous).
+struct KernelAnswers {
+  bool arp_reply = false;
+  bool tcp_reset = false;
+};
+
+// Sends an ARP request into `arp_rx` and, once the kernel's reply told the node's MAC, a TCP SYN
+// into `syn_rx`; collects from every TX ring until the ARP reply and the TCP RST came back.
+KernelAnswers ExchangeWithKernel(rte_mempool* pool, rte_ring* arp_rx, rte_ring* syn_rx,
+                                 const std::vector<rte_ring*>& tx) {
+  KernelAnswers answers;
+  if (rte_ring_enqueue(arp_rx, Mbuf(pool, ArpRequest())) != 0) return answers;
+  rte_ether_addr node_mac{};
+  bool syn_sent = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!(answers.arp_reply && answers.tcp_reset) && std::chrono::steady_clock::now() < deadline) {
+    for (rte_ring* ring : tx) {
+      void* out[32];
+      const unsigned n = rte_ring_dequeue_burst(ring, out, 32, nullptr);
+      for (unsigned i = 0; i < n; ++i) {
+        auto* m = static_cast<rte_mbuf*>(out[i]);
+        const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
+        const size_t size = rte_pktmbuf_data_len(m);
+        if (size >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2 &&
+            std::memcmp(f + 28, kNodeIp, 4) == 0 && std::memcmp(f + 32, kPeerMac, 6) == 0) {
+          std::memcpy(node_mac.addr_bytes, f + 22, 6);
+          answers.arp_reply = true;
+        }
+        if (size >= 54 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 6 &&
+            std::memcmp(f + 26, kNodeIp, 4) == 0 && (f[47] & 0x04) != 0) {
+          answers.tcp_reset = true;
+        }
+        rte_pktmbuf_free(m);
+      }
+    }
+    if (answers.arp_reply && !syn_sent) {
+      syn_sent = rte_ring_enqueue(syn_rx, Mbuf(pool, TcpSyn(node_mac))) == 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return answers;
+}
+
+rte_mbuf* Beacon(rte_mempool* pool) {
+  bench::UdpDatagram beacon;
+  beacon.source = {198, 18, 0, 2};
+  beacon.destination = {198, 18, 0, 1};
+  beacon.payload = "v=1&t=pageview";
+  return Mbuf(pool, bench::UdpFrame(beacon));
+}
+
+void ExpectKernelAndFastPath(const DataPlane& relay, const KernelAnswers& answers,
+                             const CountingSink& sink) {
+  EXPECT_TRUE(answers.arp_reply) << "no ARP reply from the kernel";
+  EXPECT_TRUE(answers.tcp_reset) << "no TCP RST from the kernel";
+  const DataPlaneCounters c = relay.Counters();
+  EXPECT_EQ(c.beacons, 1u);  // the beacon stayed on the fast path
+  EXPECT_EQ(sink.beacons.load(), 1u);
+  EXPECT_EQ(c.Frames(FrameOutcome::kNotIp), 1u);
+  EXPECT_EQ(c.Frames(FrameOutcome::kNotUdp), 1u);
+  EXPECT_EQ(c.to_kernel, 2u);
+  EXPECT_GE(c.from_kernel, 2u);
+  EXPECT_EQ(c.exception_dropped, 0u);
+}
+
 TEST(ExceptionPathTest, KernelAnswersArpAndTcpThroughTheTap) {
   if (!g_skip.empty()) GTEST_SKIP() << g_skip;
   ASSERT_NE(g_eal, nullptr);
@@ -137,57 +205,56 @@ TEST(ExceptionPathTest, KernelAnswersArpAndTcpThroughTheTap) {
   DataPlane relay(*g_eal, config, {&sink});
   ASSERT_EQ(std::system("ip addr add 198.18.0.1/24 dev bcnexc0 && ip link set bcnexc0 up"), 0);
   relay.Start();
-
-  bench::UdpDatagram beacon;
-  beacon.source = {198, 18, 0, 2};
-  beacon.destination = {198, 18, 0, 1};
-  beacon.payload = "v=1&t=pageview";
-  ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, ArpRequest())), 0);
-  ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, bench::UdpFrame(beacon))), 0);
-
-  // Collect what leaves the "NIC" until the ARP reply and then the TCP RST arrived. A ring has
-  // no MAC to lend the TAP, so the kernel answers with its own: the peer learns it from the
-  // ARP reply, as a real one would (the relay port is promiscuous).
-  rte_ether_addr node_mac{};
-  bool arp_reply = false;
-  bool tcp_reset = false;
-  bool syn_sent = false;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!(arp_reply && tcp_reset) && std::chrono::steady_clock::now() < deadline) {
-    void* out[32];
-    const unsigned n = rte_ring_dequeue_burst(tx, out, 32, nullptr);
-    for (unsigned i = 0; i < n; ++i) {
-      auto* m = static_cast<rte_mbuf*>(out[i]);
-      const auto* f = rte_pktmbuf_mtod(m, const uint8_t*);
-      const size_t size = rte_pktmbuf_data_len(m);
-      if (size >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[21] == 2 &&
-          std::memcmp(f + 28, kNodeIp, 4) == 0 && std::memcmp(f + 32, kPeerMac, 6) == 0) {
-        std::memcpy(node_mac.addr_bytes, f + 22, 6);
-        arp_reply = true;
-      }
-      if (size >= 54 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 6 &&
-          std::memcmp(f + 26, kNodeIp, 4) == 0 && (f[47] & 0x04) != 0) {
-        tcp_reset = true;
-      }
-      rte_pktmbuf_free(m);
-    }
-    if (arp_reply && !syn_sent) {
-      ASSERT_EQ(rte_ring_enqueue(rx, Mbuf(pool, TcpSyn(node_mac))), 0);
-      syn_sent = true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  ASSERT_EQ(rte_ring_enqueue(rx, Beacon(pool)), 0);
+  const KernelAnswers answers = ExchangeWithKernel(pool, rx, rx, {tx});
   relay.Stop();
-  EXPECT_TRUE(arp_reply) << "no ARP reply from the kernel";
-  EXPECT_TRUE(tcp_reset) << "no TCP RST from the kernel";
-  const DataPlaneCounters c = relay.Counters();
-  EXPECT_EQ(c.beacons, 1u);  // the beacon stayed on the fast path
-  EXPECT_EQ(sink.beacons.load(), 1u);
-  EXPECT_EQ(c.Frames(FrameOutcome::kNotIp), 1u);
-  EXPECT_EQ(c.Frames(FrameOutcome::kNotUdp), 1u);
-  EXPECT_EQ(c.to_kernel, 2u);
-  EXPECT_GE(c.from_kernel, 2u);
-  EXPECT_EQ(c.exception_dropped, 0u);
+  ExpectKernelAndFastPath(relay, answers, sink);
+}
+
+// DPDK 22.11's net_tap passes every queue's fd to secondary processes in one message of at most
+// RTE_MP_MAX_FD_NUM (8) fds when it starts, and overflows that array on its stack with more than
+// 4 queue pairs (the process aborts: "stack smashing detected"). The exception port then gets 4
+// queue pairs, which 6 workers share: worker w sends to the kernel on queue w % 4, the kernel's
+// frames are read by workers 0-3. Frames of workers 4 and 5 reach the kernel and its answers
+// come back.
+TEST(ExceptionPathTest, MoreWorkersThanTheTapTakesShareItsQueuePairs) {
+  if (!g_skip.empty()) GTEST_SKIP() << g_skip;
+  ASSERT_NE(g_eal, nullptr);
+  constexpr unsigned kWorkers = 6;
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create("exception_many", 511, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  std::vector<rte_ring*> rx;
+  std::vector<rte_ring*> tx;
+  for (unsigned q = 0; q < kWorkers; ++q) {
+    const std::string id = std::to_string(q);
+    rx.push_back(rte_ring_create(("many_rx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+    tx.push_back(rte_ring_create(("many_tx" + id).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+  }
+  ASSERT_GE(rte_eth_from_rings("many", rx.data(), kWorkers, tx.data(), kWorkers, 0), 0);
+
+  DataPlaneConfig config;
+  config.ports = {"net_ring_many"};  // queue q goes to worker q
+  config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
+  config.rx_descriptors = 128;
+  config.reassembly_flows = 16;
+  config.exception_port = "net_tap_many,iface=bcnmany0";
+  std::vector<CountingSink> sinks(kWorkers);
+  std::vector<kernels::BeaconSink*> workers;
+  for (CountingSink& sink : sinks) workers.push_back(&sink);
+  DataPlane relay(*g_eal, config, workers);
+  ASSERT_EQ(std::system("ip addr add 198.18.0.1/24 dev bcnmany0 && ip link set bcnmany0 up"), 0);
+  relay.Start();
+  ASSERT_EQ(rte_ring_enqueue(rx[3], Beacon(pool)), 0);
+  // Worker 5 shares TAP queue 1 with worker 1, worker 4 queue 0 with worker 0.
+  const KernelAnswers answers = ExchangeWithKernel(pool, rx[5], rx[4], tx);
+  relay.Stop();
+  ExpectKernelAndFastPath(relay, answers, sinks[3]);
+  for (unsigned w = 0; w < kWorkers; ++w) {
+    if (w != 3) {
+      EXPECT_EQ(sinks[w].beacons.load(), 0u) << "worker " << w;
+    }
+  }
 }
 
 }  // namespace
