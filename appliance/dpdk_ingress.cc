@@ -89,6 +89,20 @@ void WritePortStats(const std::vector<dpdk::PortStats>& ports, host::MetricsWrit
   }
 }
 
+// The mbuf pool's gauges beacond_dpdk_mbufs, _mbufs_in_use and _mbufs_needed (its exhaustion
+// shows as beacond_dpdk_port_rx_no_mbuf_total).
+void WritePool(const dpdk::MbufPoolStats& pool, host::MetricsWriter& out) {
+  out.Gauge("beacond_dpdk_mbufs", "Mbufs in the DPDK data plane's pool", {},
+            static_cast<double>(pool.size));
+  out.Gauge("beacond_dpdk_mbufs_in_use",
+            "Mbufs taken from the pool: in the ports' queues, in flight, held, in lcore caches", {},
+            static_cast<double>(pool.in_use));
+  out.Gauge("beacond_dpdk_mbufs_needed",
+            "Mbufs the data plane may hold at once (descriptors, caches, bursts, reassembly, "
+            "batches); the pool is at least this large",
+            {}, static_cast<double>(pool.needed));
+}
+
 class DpdkIngress final : public Ingress {
  public:
   // Starts the EAL with config.eal_args and sets up the data plane's ports, one worker lcore per
@@ -113,6 +127,7 @@ class DpdkIngress final : public Ingress {
       WriteFrameCounters(c, out);
       WriteMirrorCounters(c, out);
       WritePortStats(plane->Ports(), out);
+      WritePool(plane->Pool(), out);
     });
   }
 

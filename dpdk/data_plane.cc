@@ -3,7 +3,6 @@
 #include "dpdk/data_plane.h"
 
 #include <rte_ethdev.h>
-#include <rte_ip_frag.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 
@@ -18,6 +17,35 @@ namespace {
 int RunWorker(void* worker) {
   static_cast<internal::LcoreWorker*>(worker)->Run();
   return 0;
+}
+
+// Configures every port, then creates the pool that holds what they and the workers may take at
+// once, then starts the ports and hands their queues to the workers.
+void SetUpPortsAndPool(DataPlane::State& s, uint32_t workers) {
+  for (const std::string& spec : s.config.ports) {
+    internal::PortSetupRequest request;
+    request.spec = spec;
+    request.rx_queues = static_cast<uint16_t>(workers);
+    request.rx_descriptors = s.config.rx_descriptors;
+    s.ports.push_back(internal::ConfigurePort(request));
+    s.port_names.push_back(spec.substr(0, spec.find(',')));
+  }
+  if (!s.config.exception_port.empty()) internal::ConfigureExceptionPort(s, workers);
+  // Only now are the queues and descriptors of every port known: the pool holds them all.
+  const internal::MbufNeed need = internal::CountMbufs(s.config, s.ports, workers);
+  s.mbufs_needed = need.Total();
+  s.pool = internal::CreateRxPool(s.config, need, static_cast<int>(rte_socket_id()));
+  for (const internal::PortSetup& port : s.ports) internal::StartPort(port, s.pool);
+  // (port, queue) pairs of the data plane's ports go round-robin over the workers: a port with
+  // a queue per worker gives each one; single-queue ports (net_pcap, a NIC without RSS) spread
+  // over them.
+  uint32_t next_worker = 0;
+  for (size_t i = 0; i < s.config.ports.size(); ++i) {
+    for (uint16_t q = 0; q < s.ports[i].rx_queues; ++q) {
+      s.workers[next_worker++ % workers]->AddQueue({s.ports[i].port_id, q});
+    }
+  }
+  if (!s.config.exception_port.empty()) internal::ConnectExceptionPath(s, workers);
 }
 
 }  // namespace
@@ -48,38 +76,11 @@ DataPlane::DataPlane(const Eal& eal, const DataPlaneConfig& config,
                              " (give -l / --lcores with one more lcore than workers)");
   }
   const auto workers = static_cast<uint32_t>(sinks.size());
-  uint32_t mbufs = config.mbufs;
-  if (mbufs == 0) {
-    // Every descriptor filled, two bursts in flight per queue, every reassembly table full,
-    // every raw batch holding its payloads' mbufs.
-    mbufs = static_cast<uint32_t>(config.ports.size()) * workers *
-                (config.rx_descriptors + 2u * config.burst) +
-            workers * (config.reassembly_flows * RTE_LIBRTE_IP_FRAG_MAX_FRAG +
-                       static_cast<uint32_t>(kernels::kMaxBatchBeacons)) +
-            4096;
-  }
-  s.pool = internal::CreateRxPool(mbufs, static_cast<int>(rte_socket_id()));
   for (uint32_t w = 0; w < workers; ++w) {
     s.workers.push_back(
         std::make_unique<internal::LcoreWorker>(s.lcores[w], s.config, sinks[w], &s.stop));
   }
-  uint32_t next_worker = 0;
-  for (const std::string& spec : config.ports) {
-    internal::PortSetupRequest request;
-    request.spec = spec;
-    request.rx_queues = static_cast<uint16_t>(workers);
-    request.rx_descriptors = config.rx_descriptors;
-    request.pool = s.pool;
-    const internal::PortSetup port = internal::SetUpPort(request);
-    s.ports.push_back(port);
-    s.port_names.push_back(spec.substr(0, spec.find(',')));
-    // (port, queue) pairs go round-robin over the workers: a port with a queue per worker
-    // gives each one; single-queue ports (net_pcap, a NIC without RSS) spread over them.
-    for (uint16_t q = 0; q < port.rx_queues; ++q) {
-      s.workers[next_worker++ % workers]->AddQueue({port.port_id, q});
-    }
-  }
-  if (!config.exception_port.empty()) internal::SetUpExceptionPath(s, workers);
+  SetUpPortsAndPool(s, workers);
 }
 
 DataPlane::~DataPlane() {
@@ -139,6 +140,14 @@ std::vector<PortStats> DataPlane::Ports() const {
     out.push_back(std::move(p));
   }
   return out;
+}
+
+MbufPoolStats DataPlane::Pool() const {
+  MbufPoolStats stats;
+  stats.size = state_->pool->size;
+  stats.in_use = rte_mempool_in_use_count(state_->pool);
+  stats.needed = state_->mbufs_needed;
+  return stats;
 }
 
 size_t DataPlane::worker_count() const { return state_->workers.size(); }

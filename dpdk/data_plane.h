@@ -29,8 +29,10 @@ struct DataPlaneConfig {
   std::vector<kernels::IpPrefix> allowed_sources;
   uint16_t rx_descriptors = 1024;
   uint16_t burst = 32;
-  // Mbufs in the data plane's pool (shared by every port); 0 sizes it from the descriptors, the
-  // bursts in flight and what the reassembly tables may hold.
+  // Mbufs in the data plane's pool (shared by every port); 0 sizes it from everything that may
+  // hold one at once: every port's RX and TX descriptors (the exception port's too), the
+  // per-lcore caches, the bursts in flight, full reassembly tables and raw batches. A value
+  // below that is refused at start, naming the numbers.
   uint32_t mbufs = 0;
   uint32_t reassembly_flows = 1024;  // per lcore: datagrams being reassembled at once
   uint32_t reassembly_timeout_ms = 2000;
@@ -61,6 +63,13 @@ struct PortStats {
   uint64_t rx_errors = 0;   // erroneous frames
   uint64_t rx_no_mbuf = 0;  // mbuf allocation failures
   std::vector<QueueStats> queues;
+};
+
+// The data plane's mbuf pool.
+struct MbufPoolStats {
+  uint32_t size = 0;    // mbufs in the pool
+  uint32_t in_use = 0;  // taken: in the ports' queues, in flight, held (and in lcore caches)
+  uint32_t needed = 0;  // what may be held at once (DataPlaneConfig::mbufs)
 };
 
 struct DataPlaneCounters {
@@ -126,6 +135,8 @@ class DataPlane {
   DataPlaneCounters Counters() const;
   // rte_eth_stats_get of every port; safe from any thread.
   std::vector<PortStats> Ports() const;
+  // The mbuf pool's size and use; safe from any thread.
+  MbufPoolStats Pool() const;
   size_t worker_count() const;
 
   // Registers /beacond/relay/frames, /beacond/relay/ports, /beacond/relay/port,<port_id> and

@@ -108,6 +108,19 @@ int PortsTelemetry(const char*, const char*, rte_tel_data* d) {
   return WithPlane([d](const DataPlane& plane) { return PortsOf(plane, d); });
 }
 
+int PoolOf(const DataPlane& plane, rte_tel_data* d) {
+  const MbufPoolStats pool = plane.Pool();
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_u64(d, "size", pool.size);
+  rte_tel_data_add_dict_u64(d, "in_use", pool.in_use);
+  rte_tel_data_add_dict_u64(d, "needed", pool.needed);
+  return 0;
+}
+
+int PoolTelemetry(const char*, const char*, rte_tel_data* d) {
+  return WithPlane([d](const DataPlane& plane) { return PoolOf(plane, d); });
+}
+
 }  // namespace
 
 namespace internal {
@@ -137,6 +150,9 @@ void DataPlane::RegisterTelemetry() {
                              "Port ids of the UDP relay. No parameters");
   rte_telemetry_register_cmd("/beacond/relay/port", PortTelemetry,
                              "RX, missed, errors, no-mbuf of one relay port. Parameter: port id");
+  rte_telemetry_register_cmd("/beacond/relay/pool", PoolTelemetry,
+                             "Mbuf pool: size, in_use, needed (what may be held at once). No "
+                             "parameters");
   rte_telemetry_register_cmd("/beacond/mirror", MirrorTelemetry,
                              "Passive HTTP mirror: segments, flows, gaps, requests, beacons, "
                              "HTTP rejects by reason. No parameters");

@@ -41,32 +41,35 @@ void AssignKernelQueues(DataPlane::State& s, const PortSetup& nic, const PortSet
 }  // namespace
 
 // The kernel-facing port gets a queue pair per worker (fewer when the PMD takes fewer: the
-// workers then share them) and the NIC port's MAC (net_tap sets it on the kernel's interface
-// too), so the kernel answers ARP and TCP as the node.
-void SetUpExceptionPath(DataPlane::State& s, uint32_t workers) {
+// workers then share them).
+void ConfigureExceptionPort(DataPlane::State& s, uint32_t workers) {
   const std::string& spec = s.config.exception_port;
   if (s.ports.size() != 1) {
     throw std::runtime_error("DPDK exception port '" + spec +
                              "': needs exactly one data plane port, " +
                              std::to_string(s.ports.size()) + " configured");
   }
-  const PortSetup nic = s.ports.front();
-  if (nic.tx_queues < workers) {
+  if (s.ports.front().tx_queues < workers) {
     throw std::runtime_error("DPDK exception port '" + spec + "': the data plane's port has " +
-                             std::to_string(nic.tx_queues) + " TX queues for " +
+                             std::to_string(s.ports.front().tx_queues) + " TX queues for " +
                              std::to_string(workers) + " workers");
   }
   PortSetupRequest request;
   request.spec = spec;
   request.rx_queues = static_cast<uint16_t>(workers);
   request.rx_descriptors = s.config.rx_descriptors;
-  request.pool = s.pool;
-  const PortSetup kernel = SetUpPort(request);
-  s.ports.push_back(kernel);
+  s.ports.push_back(ConfigurePort(request));
   s.port_names.push_back(spec.substr(0, spec.find(',')));
-  if (kernel.tx_queues == 0) {
+  if (s.ports.back().tx_queues == 0) {
     throw std::runtime_error("DPDK exception port '" + spec + "': the PMD offers no TX queue");
   }
+}
+
+// The started kernel-facing port gets the NIC port's MAC (net_tap sets it on the kernel's
+// interface too), so the kernel answers ARP and TCP as the node; the workers get their queues.
+void ConnectExceptionPath(DataPlane::State& s, uint32_t workers) {
+  const PortSetup& nic = s.ports.front();
+  const PortSetup& kernel = s.ports.back();
   rte_ether_addr mac{};
   const int rc = rte_eth_macaddr_get(nic.port_id, &mac) == 0
                      ? rte_eth_dev_default_mac_addr_set(kernel.port_id, &mac)
@@ -76,7 +79,7 @@ void SetUpExceptionPath(DataPlane::State& s, uint32_t workers) {
         stderr,
         "beacond: dpdk exception port '%s': cannot give it the data plane port's MAC (%s); "
         "the kernel answers with its own\n",
-        spec.c_str(), rte_strerror(-rc));
+        kernel.spec.c_str(), rte_strerror(-rc));
   }
   AssignKernelQueues(s, nic, kernel, workers);
 }

@@ -371,7 +371,8 @@ Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites,
                            ",infinite_rx=1");
   }
   // net_pcap's infinite_rx copies the whole capture into mbufs of the queue's pool at setup.
-  config.mbufs = static_cast<uint32_t>(workers * (CountFrames(pcap) + 4096) + 16384);
+  // Beside what the data plane counts itself (descriptors, caches, reassembly, batches).
+  config.mbufs = static_cast<uint32_t>(workers * (CountFrames(pcap) + 16384) + 16384);
   Figures f;
   {
     dpdk::DataPlane relay(*eal, config, relay_sinks);

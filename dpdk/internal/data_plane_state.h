@@ -26,6 +26,7 @@ struct DataPlane::State {
 
   DataPlaneConfig config;
   rte_mempool* pool = nullptr;
+  uint32_t mbufs_needed = 0;               // what the pool must hold at once (internal::CountMbufs)
   std::vector<internal::PortSetup> ports;  // the data plane's, then the exception port if any
   std::vector<std::string> port_names;
   std::vector<std::unique_ptr<internal::LcoreWorker>> workers;
@@ -39,9 +40,11 @@ struct DataPlane::State {
 
 namespace internal {
 
-// Sets up config.exception_port facing the kernel and gives every worker its queues on it
-// (exception_path.cc). Throws std::runtime_error naming the port when it cannot serve.
-void SetUpExceptionPath(DataPlane::State& s, uint32_t workers);
+// Configures config.exception_port facing the kernel (after the data plane's ports, before the
+// pool), and once every port started, gives every worker its queues on it (exception_path.cc).
+// Throw std::runtime_error naming the port when it cannot serve.
+void ConfigureExceptionPort(DataPlane::State& s, uint32_t workers);
+void ConnectExceptionPath(DataPlane::State& s, uint32_t workers);
 
 // Stops the telemetry commands answering for `plane` (data_plane_telemetry.cc).
 void UnregisterTelemetry(const DataPlane* plane);

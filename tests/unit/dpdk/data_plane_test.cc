@@ -222,6 +222,7 @@ TEST(DataPlaneTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
   });
   const std::string telemetry = Telemetry("/beacond/relay/frames");
   const std::string port_telemetry = Telemetry("/beacond/relay/port,0");
+  const std::string pool_telemetry = Telemetry("/beacond/relay/pool");
   relay.Stop();
   ASSERT_TRUE(done) << "frames seen " << FramesSeen(relay.Counters()) << " of " << 2 * frames;
 
@@ -274,6 +275,14 @@ TEST(DataPlaneTest, PcapReplayThroughTwoWorkersMatchesTheGroundTruth) {
       << telemetry;
   EXPECT_NE(port_telemetry.find("\"rx_packets\":" + std::to_string(2 * frames)), std::string::npos)
       << port_telemetry;
+  // The pool holds what it counted; its gauges are in the telemetry.
+  const MbufPoolStats pool = relay.Pool();
+  EXPECT_GE(pool.size, pool.needed);
+  EXPECT_GT(pool.needed, 0u);
+  EXPECT_NE(pool_telemetry.find("\"size\":" + std::to_string(pool.size)), std::string::npos)
+      << pool_telemetry;
+  EXPECT_NE(pool_telemetry.find("\"needed\":" + std::to_string(pool.needed)), std::string::npos)
+      << pool_telemetry;
   std::filesystem::remove_all(dir);
 }
 
@@ -573,7 +582,6 @@ TEST(DataPlaneTest, TelemetryRacingTheDestructorAnswersOrSaysNotRunning) {
   DataPlaneConfig config;
   config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
   config.rx_descriptors = 64;
-  config.mbufs = 1023;
   config.reassembly_flows = 16;
   std::atomic<bool> done{false};
   std::atomic<uint64_t> answered{0}, not_running{0}, other{0};
@@ -652,6 +660,28 @@ TEST(DataPlaneTest, SetupFailsWithAMessageNamingTheBadValue) {
   DataPlane relay(*g_eal, config, {&a});
   EXPECT_EQ(relay.worker_count(), 1u);
   EXPECT_EQ(relay.Ports().size(), 1u);
+}
+
+// `mbufs` smaller than what the ports' descriptors, the lcores' caches and the workers may hold
+// at once: refused at start, naming both numbers, instead of a pool that runs dry later.
+TEST(DataPlaneTest, MbufsBelowWhatThePortsAndWorkersHoldAreRefused) {
+  ASSERT_NE(g_eal, nullptr);
+  const kernels::SiteRegistry sites =
+      kernels::SiteRegistry::Parse(bench::SiteRegistryText(1, 1), "generated");
+  AggregatingSink a(&sites), b(&sites);
+  DataPlaneConfig config;
+  config.ports = {"net_null_pool0"};
+  config.beacon_ports = {{5140, kernels::Endpoint::kUdpHitBatch}};
+  config.rx_descriptors = 2048;
+  config.mbufs = 4095;  // two RX queues alone take 4096
+  try {
+    DataPlane relay(*g_eal, config, {&a, &b});
+    FAIL() << "expected an exception";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("mbufs = 4095"), std::string::npos) << what;
+    EXPECT_NE(what.find("4096 in RX descriptors"), std::string::npos) << what;
+  }
 }
 
 }  // namespace
