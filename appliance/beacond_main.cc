@@ -390,6 +390,14 @@ struct CommandLine {
   bool print_config = false;
 };
 
+// The management listener's token and the Host names it answers besides IP literals and
+// localhost: [management] allowed_hosts and the address it listens on.
+ManagementAccess AccessOf(const Config& config) {
+  ManagementAccess access{config.management_token, config.management_allowed_hosts};
+  access.allowed_hosts.push_back(config.management.address);
+  return access;
+}
+
 int Run(const Config& config, const CommandLine& args) {
   WarnOfExampleVisitorKey(config);
   const sigset_t signals = BlockStopSignals();
@@ -430,12 +438,13 @@ int Run(const Config& config, const CommandLine& args) {
                 salts.write_failures());
   });
   for (const auto& ingress : ingresses) ingress->RegisterMetrics(&metrics);
+  const ManagementGuard guard(AccessOf(config));
+  guard.RegisterMetrics(&metrics);
   host::HttpServer management(config.management, {});
   std::atomic<bool> draining{false};
   ServeManagement(&management, &metrics,
-                  {pipelines.all(), &forwarder, &draining, config.management_stall_ms},
-                  config.management_token);
-  ServeReload(&management, config.management_token, [&reloader] { return reloader.Reload(); });
+                  {pipelines.all(), &forwarder, &draining, config.management_stall_ms}, guard);
+  ServeReload(&management, guard, [&reloader] { return reloader.Reload(); });
 
   forwarder.Start();
   ReplayArchives(*pipelines.all(), watermarks.get());

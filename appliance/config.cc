@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
@@ -297,11 +298,43 @@ void CheckManagementListener(const std::string& source, const Config& config) {
            "): give the management listener a port of its own");
 }
 
+// True for a DNS name: dot-separated labels of letters, digits and '-', none empty or
+// starting or ending with '-'; no port, no wildcard.
+bool HostName(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  while (start <= name.size()) {
+    const size_t dot = std::min(name.find('.', start), name.size());
+    const std::string_view label = name.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (const char c : label) {
+      if (std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-') return false;
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
+// [management] allowed_hosts: the names a request's Host header may carry besides IP literals,
+// localhost and the listen address.
+void ParseAllowedHosts(Section& section, const std::string& source, Config* config) {
+  section.Strings("allowed_hosts", &config->management_allowed_hosts);
+  for (const std::string& name : config->management_allowed_hosts) {
+    if (!HostName(name)) {
+      Fail(source, "management.allowed_hosts",
+           "\"" + name + "\" is not a host name (letters, digits, '-' and dots; no port)");
+    }
+  }
+}
+
 void ParseManagement(const toml::table& root, const std::string& source, Config* config) {
   Section section(root, "management", source);
   ApplyListen(section, "listen", &config->management);
   CheckManagementListener(source, *config);
   ParseManagementAccess(section, source, config);
+  ParseAllowedHosts(section, source, config);
   section.Int("stall_ms", &config->management_stall_ms, 100, 3'600'000);
   section.CheckNoOtherKeys();
 }
@@ -769,6 +802,7 @@ toml::table ConfigTable(const Config& config, bool redact_secrets) {
   toml::table management{
       {"listen", ListenText(config.management)},
       {"stall_ms", config.management_stall_ms},
+      {"allowed_hosts", Array(config.management_allowed_hosts)},
   };
   if (!config.management_token.empty()) {
     management.insert("token", redact_secrets ? "(redacted)" : config.management_token);

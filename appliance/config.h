@@ -48,8 +48,11 @@ struct Config {
   int http_workers = 0;               // 0: one per core
   host::HttpServerConfig management;  // [management]
   std::string management_token;       // [management] token or token_file's; "": none
-  int management_stall_ms = 5000;     // [management] stall_ms: liveness
-  host::PipelineConfig pipeline;      // [pipeline]
+  // [management] allowed_hosts: Host header names the listener answers besides IP literals,
+  // localhost and its listen address (management.h, ManagementAccess).
+  std::vector<std::string> management_allowed_hosts;
+  int management_stall_ms = 5000;  // [management] stall_ms: liveness
+  host::PipelineConfig pipeline;   // [pipeline]
   std::string
       backend;  // [pipeline] backend: "" (BEACON_BACKEND, else the best), simd, scalar, fpga
   std::string state_dir;        // [state] dir: visitor salts

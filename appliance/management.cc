@@ -1,7 +1,12 @@
-// Management routes: scrape, liveness, readiness and the bearer-token check.
+// Management routes: scrape, liveness, readiness; the Host, cross-origin and bearer-token checks.
 #include "appliance/management.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -44,7 +49,89 @@ bool SameSecret(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+constexpr std::array<std::string_view, static_cast<size_t>(ManagementReject::kCount)> kRejectNames =
+    {"host_not_allowed"};
+
+// Empty, or ':' and a port of 1 to 5 digits.
+bool PortOrNothing(std::string_view rest) {
+  if (rest.empty()) return true;
+  if (rest.front() != ':' || rest.size() < 2 || rest.size() > 6) return false;
+  return std::all_of(rest.begin() + 1, rest.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+// True when `text` is an address of `family` (AF_INET: dotted quad, AF_INET6: RFC 4291 text).
+bool IpLiteral(int family, std::string_view text) {
+  std::array<char, INET6_ADDRSTRLEN> copy{};  // zeroed: the copy ends with a NUL
+  if (text.empty() || text.size() >= copy.size()) return false;
+  std::memcpy(copy.data(), text.data(), text.size());
+  in6_addr address{};
+  return inet_pton(family, copy.data(), &address) == 1;
+}
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+host::HttpResponse Forbidden(std::string body) {
+  host::HttpResponse response;
+  response.status = 403;
+  response.body = std::move(body);
+  return response;
+}
+
 }  // namespace
+
+bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed) {
+  if (host.empty()) return true;  // HTTP/1.0 without Host: no browser sends that
+  if (host.front() == '[') {
+    const size_t close = host.find(']');
+    return close != std::string_view::npos && IpLiteral(AF_INET6, host.substr(1, close - 1)) &&
+           PortOrNothing(host.substr(close + 1));
+  }
+  const size_t colon = host.find(':');
+  std::string_view name = host.substr(0, colon);
+  if (colon != std::string_view::npos && !PortOrNothing(host.substr(colon))) return false;
+  if (IpLiteral(AF_INET, name)) return true;
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // the root's dot
+  return EqualsIgnoringCase(name, "localhost") ||
+         std::any_of(allowed.begin(), allowed.end(),
+                     [name](const std::string& a) { return EqualsIgnoringCase(name, a); });
+}
+
+host::HttpHandler ManagementGuard::Guard(host::HttpHandler handler) const {
+  return [this, inner = RequireBearer(access_.token, std::move(handler))](
+             const kernels::HttpRequest& request) {
+    if (std::optional<host::HttpResponse> refusal = Refusal(request)) return *std::move(refusal);
+    return inner(request);
+  };
+}
+
+std::optional<host::HttpResponse> ManagementGuard::Refusal(
+    const kernels::HttpRequest& request) const {
+  if (!HostAllowed(request.Header("host"), access_.allowed_hosts)) {
+    rejects_[static_cast<size_t>(ManagementReject::kHostNotAllowed)].fetch_add(
+        1, std::memory_order_relaxed);
+    return Forbidden(
+        "Host not allowed: the management listener answers a Host header that is an IP "
+        "address, localhost or a name in [management] allowed_hosts (a page whose name was "
+        "rebound to this node's address must not read it)\n");
+  }
+  return std::nullopt;
+}
+
+void ManagementGuard::RegisterMetrics(host::MetricsRegistry* registry) const {
+  registry->Add([this](host::MetricsWriter& out) {
+    for (size_t r = 0; r < kRejectNames.size(); ++r) {
+      out.Counter("beacond_management_rejects_total",
+                  "Management requests refused before their route ran, by reason",
+                  {{"reason", kRejectNames[r]}}, rejects_[r].load(std::memory_order_relaxed));
+    }
+  });
+}
 
 host::HttpResponse Liveness(const HealthSources& sources, int64_t now_ms) {
   // Draining, the ingress has stopped on purpose: the workers no longer go round.
@@ -86,25 +173,25 @@ host::HttpHandler RequireBearer(std::string token, host::HttpHandler handler) {
 }
 
 void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,
-                     const HealthSources& sources, const std::string& token) {
-  management->AddHandler("/metrics", RequireBearer(token, [metrics](const kernels::HttpRequest&) {
-                           host::HttpResponse response;
-                           response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                           response.body = metrics->Scrape();
-                           return response;
-                         }));
-  management->AddHandler("/healthz", RequireBearer(token, [sources](const kernels::HttpRequest&) {
-                           return Liveness(sources, kernels::MonotonicMillis());
-                         }));
-  management->AddHandler("/readyz", RequireBearer(token, [sources](const kernels::HttpRequest&) {
-                           return Readiness(sources, kernels::MonotonicMillis());
-                         }));
+                     const HealthSources& sources, const ManagementGuard& guard) {
+  management->AddHandler("/metrics", guard.Guard([metrics](const kernels::HttpRequest&) {
+    host::HttpResponse response;
+    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    response.body = metrics->Scrape();
+    return response;
+  }));
+  management->AddHandler("/healthz", guard.Guard([sources](const kernels::HttpRequest&) {
+    return Liveness(sources, kernels::MonotonicMillis());
+  }));
+  management->AddHandler("/readyz", guard.Guard([sources](const kernels::HttpRequest&) {
+    return Readiness(sources, kernels::MonotonicMillis());
+  }));
 }
 
-void ServeReload(host::HttpServer* management, const std::string& token,
+void ServeReload(host::HttpServer* management, const ManagementGuard& guard,
                  std::function<ReloadOutcome()> reload) {
   management->AddHandler(
-      "/reload", RequireBearer(token, [reload = std::move(reload)](const kernels::HttpRequest& r) {
+      "/reload", guard.Guard([reload = std::move(reload)](const kernels::HttpRequest& r) {
         host::HttpResponse response;
         if (r.method != "POST") {
           response.status = 405;

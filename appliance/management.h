@@ -1,13 +1,16 @@
 // The management listener's routes: /metrics, /healthz (liveness), /readyz (readiness) and
-// /reload, every one behind a bearer token when one is configured.
+// /reload, every one behind the Host check and a bearer token when one is configured.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "appliance/reload.h"
@@ -39,13 +42,56 @@ host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms);
 // token lets every request through.
 host::HttpHandler RequireBearer(std::string token, host::HttpHandler handler);
 
-// Adds /metrics (over `metrics`), /healthz and /readyz to `management`, behind `token`.
-void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,
-                     const HealthSources& sources, const std::string& token);
+// Who may use the management listener. A web browser on the node reaches a loopback listener
+// too: a page of another site may have its name resolve to 127.0.0.1 and read the answers (DNS
+// rebinding: the request's Host is then that name), or send a simple POST (CSRF).
+struct ManagementAccess {
+  std::string token;  // the bearer token; "": none
+  // Host names a request may carry besides IP literals and localhost (no port; compared
+  // ignoring case): [management] allowed_hosts and the listen address.
+  std::vector<std::string> allowed_hosts;
+};
 
-// Adds POST /reload (behind `token`) to `management`: runs `reload` and answers 200 with its
+// Why the management listener refused a request before its route ran.
+enum class ManagementReject : uint8_t { kHostNotAllowed, kCount };
+
+// Puts routes behind ManagementAccess and counts what it refuses. Outlives the routes.
+class ManagementGuard {
+ public:
+  explicit ManagementGuard(ManagementAccess access) : access_(std::move(access)) {}
+  ManagementGuard(const ManagementGuard&) = delete;
+  ManagementGuard& operator=(const ManagementGuard&) = delete;
+
+  // `handler` behind, in this order: the Host check (403 unless HostAllowed) and the bearer
+  // token (RequireBearer).
+  host::HttpHandler Guard(host::HttpHandler handler) const;
+
+  uint64_t rejects(ManagementReject reason) const {
+    return rejects_[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
+  }
+  // beacond_management_rejects_total{reason}.
+  void RegisterMetrics(host::MetricsRegistry* registry) const;
+
+ private:
+  std::optional<host::HttpResponse> Refusal(const kernels::HttpRequest& request) const;
+
+  const ManagementAccess access_;
+  mutable std::array<std::atomic<uint64_t>, static_cast<size_t>(ManagementReject::kCount)>
+      rejects_{};
+};
+
+// True when `host` (a Host header's value) is an IPv4 literal or a bracketed IPv6 literal,
+// "localhost" or one of `allowed` (ignoring case and a trailing dot), with an optional port; or
+// empty (a request without Host: HTTP/1.0, never a browser).
+bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed);
+
+// Adds /metrics (over `metrics`), /healthz and /readyz to `management`, behind `guard`.
+void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,
+                     const HealthSources& sources, const ManagementGuard& guard);
+
+// Adds POST /reload (behind `guard`) to `management`: runs `reload` and answers 200 with its
 // message when it applied, 422 with the reason when it refused; 405 for another method.
-void ServeReload(host::HttpServer* management, const std::string& token,
+void ServeReload(host::HttpServer* management, const ManagementGuard& guard,
                  std::function<ReloadOutcome()> reload);
 
 }  // namespace beacon::app

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration test: the management listener of a running beacond (no ClickHouse needed). Off
-# loopback without a bearer token beacond refuses to start; with one, every route needs it and
-# beaconctl stats / top send it (from --token-file, $BEACON_MANAGEMENT_TOKEN or --config);
+# loopback without a bearer token beacond refuses to start; with one, every route needs it (and a
+# Host that is an IP address, localhost or an allowed name) and beaconctl stats / top send it
+# (from --token-file, $BEACON_MANAGEMENT_TOKEN or --config);
 # /healthz and /readyz answer from the workers' progress; the example visitor_key is warned
 # about; a pre-existing state directory open to others is made 0700, its salts file 0600.
 #   management_test.sh BUILD_DIR
@@ -55,6 +56,14 @@ for path in /metrics /healthz /readyz; do
   check "$path with the token: 200" test "$(code -H "$auth" "$base$path")" = 200
 done
 check "/healthz says ok" test "$(curl -s -H "$auth" "$base/healthz")" = ok
+# A Host that is no IP address, localhost or allowed name (DNS rebinding) is refused, token or
+# not, and counted; localhost is answered.
+check "/metrics with Host: evil.example: 403" \
+  test "$(code -H "$auth" -H "Host: evil.example:$management_port" "$base/metrics")" = 403
+check "/healthz by localhost: 200" \
+  test "$(code -H "$auth" "http://localhost:$management_port/healthz")" = 200
+check "the refusal is counted" sh -c "curl -s -H '$auth' '$metrics_url' |
+  grep -qx 'beacond_management_rejects_total{reason=\"host_not_allowed\"} 1'"
 check "/readyz says ready" test "$(curl -s -H "$auth" "$base/readyz")" = ready
 # beaconctl sends the token from --token-file, $BEACON_MANAGEMENT_TOKEN or the config.
 ctl="$build/appliance/beaconctl"

@@ -42,6 +42,7 @@ TEST(ConfigTest, ShippedExampleMatchesTheEmbeddedDefaults) {
             defaults.forwarder.breakdown_max_rows_per_site);
   EXPECT_EQ(example.site_budget.sample_one_in, defaults.site_budget.sample_one_in);
   EXPECT_EQ(example.management.port, defaults.management.port);
+  EXPECT_EQ(example.management_allowed_hosts, defaults.management_allowed_hosts);
   EXPECT_EQ(example.pipeline.epoch_ms, defaults.pipeline.epoch_ms);
   EXPECT_EQ(example.pipeline.epoch_max_events, defaults.pipeline.epoch_max_events);
   for (const kernels::Dimension d : kernels::kDimensions) {
@@ -203,6 +204,28 @@ void ExpectError(const std::string& toml, std::string_view fragment) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
   }
+}
+
+// [management] allowed_hosts: host names only (the Host check compares the name without the
+// port); printed back; a change needs a restart.
+TEST(ConfigTest, ManagementAllowedHostsAreHostNames) {
+  EXPECT_TRUE(DefaultConfig().management_allowed_hosts.empty());
+  const Config c = ParseConfig(
+      "[management]\nallowed_hosts = [\"beacon-1.pop1.example\", \"MGMT\"]\n", "t.toml");
+  EXPECT_EQ(c.management_allowed_hosts,
+            (std::vector<std::string>{"beacon-1.pop1.example", "MGMT"}));
+  EXPECT_EQ(ParseConfig(PrintConfig(c, true), "printed").management_allowed_hosts,
+            c.management_allowed_hosts);
+  EXPECT_EQ(RestartOnlyChanges(DefaultConfig(), c),
+            std::vector<std::string>{"management.allowed_hosts"});
+  for (const std::string bad : {"node:9464", "*", "*.example", "a..b", "-a.example", "a.example.",
+                                "http://a.example", "a b"}) {
+    SCOPED_TRACE(bad);
+    ExpectError("[management]\nallowed_hosts = [\"" + bad + "\"]\n",
+                "management.allowed_hosts: \"" + bad + "\" is not a host name");
+  }
+  ExpectError("[management]\nallowed_hosts = \"a.example\"\n",
+              "management.allowed_hosts: expected an array of strings");
 }
 
 TEST(ConfigTest, RefusesBadInputNamingIt) {
@@ -389,6 +412,7 @@ country_headers = ["X-Geo"]
 [management]
 listen = "0.0.0.0:9464"
 token = "s3cret"
+allowed_hosts = ["beacon-1.pop1.example"]
 [pipeline]
 visitor_key = "0123456789abcdef"
 epoch_ms = 250

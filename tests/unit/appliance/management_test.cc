@@ -25,7 +25,7 @@ constexpr char kSites[] = "1 shop UA-1-1 shop.example\n";
 
 // One request with Connection: close; the whole answer.
 std::string Fetch(uint16_t port, const std::string& target, const std::string& headers = {},
-                  const std::string& method = "GET") {
+                  const std::string& method = "GET", const std::string& host = "127.0.0.1") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -35,8 +35,8 @@ std::string Fetch(uint16_t port, const std::string& target, const std::string& h
     close(fd);
     return {};
   }
-  const std::string request = method + " " + target +
-                              " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + headers +
+  const std::string request = method + " " + target + " HTTP/1.1\r\nHost: " + host +
+                              "\r\nConnection: close\r\n" + headers +
                               (method == "POST" ? "Content-Length: 0\r\n" : "") + "\r\n";
   [[maybe_unused]] const ssize_t sent = send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string answer;
@@ -69,7 +69,7 @@ class ManagementTest : public ::testing::Test {
     mc.port = 0;
     management_ = std::make_unique<host::HttpServer>(mc, std::vector<kernels::BeaconSink*>{});
     ServeManagement(management_.get(), &metrics_, {&pipelines_, forwarder_.get(), &draining_, 300},
-                    "s3cret");
+                    guard_);
     management_->Start();
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the first ticks
   }
@@ -86,6 +86,7 @@ class ManagementTest : public ::testing::Test {
   std::unique_ptr<host::HttpServer> management_;
   host::MetricsRegistry metrics_;
   std::atomic<bool> draining_{false};
+  const ManagementGuard guard_{ManagementAccess{"s3cret", {}}};
 };
 
 TEST_F(ManagementTest, EveryRouteNeedsTheBearerToken) {
@@ -99,6 +100,15 @@ TEST_F(ManagementTest, EveryRouteNeedsTheBearerToken) {
     const std::string right = Fetch(port(), path, kAuth);
     EXPECT_EQ(right.rfind("HTTP/1.1 200", 0), 0u) << right;
   }
+}
+
+// A bearer token does not exempt a request from the Host check (a rebound page cannot learn
+// the token, but the rules are the same for every request).
+TEST_F(ManagementTest, TheTokenDoesNotExemptFromTheHostCheck) {
+  const std::string evil = Fetch(port(), "/metrics", kAuth, "GET", "evil.example");
+  EXPECT_EQ(evil.rfind("HTTP/1.1 403", 0), 0u) << evil;
+  const std::string local = Fetch(port(), "/metrics", kAuth, "GET", "localhost");
+  EXPECT_EQ(local.rfind("HTTP/1.1 200", 0), 0u) << local;
 }
 
 TEST_F(ManagementTest, ReadinessFollowsSheddingAndDrainLivenessFollowsTicks) {
@@ -240,7 +250,8 @@ TEST(ManagementReloadTest, ReloadIsAPostBehindTheToken) {
   config.port = 0;
   host::HttpServer management(config, {});
   std::atomic<int> reloads{0};
-  ServeReload(&management, "s3cret", [&reloads] {
+  const ManagementGuard guard(ManagementAccess{"s3cret", {}});
+  ServeReload(&management, guard, [&reloads] {
     const bool ok = ++reloads == 1;
     return ReloadOutcome{ok, ok ? "ok: 1 sites (+0 -0)" : "refused: sites.conf:2: bad"};
   });
@@ -256,6 +267,81 @@ TEST(ManagementReloadTest, ReloadIsAPostBehindTheToken) {
   EXPECT_EQ(refused.rfind("HTTP/1.1 422", 0), 0u) << refused;
   EXPECT_NE(refused.find("refused: sites.conf:2: bad"), std::string::npos) << refused;
   management.Stop();
+}
+
+// The default set-up: a loopback listener without a token, which a web browser on the same
+// machine reaches too. Pages of other sites must neither read its answers (DNS rebinding: their
+// name now resolves to 127.0.0.1, so the request's Host is theirs) nor change the node (CSRF: a
+// simple cross-origin POST, which a browser sends without a preflight).
+class ManagementBrowserTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    host::ForwarderConfig fc;
+    fc.clickhouse.url = "http://127.0.0.1:1";
+    forwarder_ = std::make_unique<host::Forwarder>(fc);
+    host::HttpServerConfig mc;
+    mc.port = 0;
+    management_ = std::make_unique<host::HttpServer>(mc, std::vector<kernels::BeaconSink*>{});
+    Serve();
+    management_->Start();
+  }
+  void TearDown() override { management_->Stop(); }
+  void Serve() {
+    guard_.RegisterMetrics(&metrics_);
+    ServeManagement(management_.get(), &metrics_, {&pipelines_, forwarder_.get(), &draining_, 300},
+                    guard_);
+    ServeReload(management_.get(), guard_, [this] {
+      ++reloads_;
+      return ReloadOutcome{true, "ok: 1 sites (+0 -0)"};
+    });
+  }
+  uint16_t port() const { return management_->port(); }
+  // beacond_management_rejects_total{reason} from /metrics; -1 when it is not there.
+  long Rejects(const std::string& reason) const {
+    const std::string scrape = Fetch(port(), "/metrics");
+    const std::string key = "beacond_management_rejects_total{reason=\"" + reason + "\"} ";
+    const size_t at = scrape.find(key);
+    return at == std::string::npos ? -1 : std::stol(scrape.substr(at + key.size()));
+  }
+
+  std::unique_ptr<host::Forwarder> forwarder_;
+  std::vector<std::unique_ptr<host::WorkerPipeline>> pipelines_;
+  std::unique_ptr<host::HttpServer> management_;
+  host::MetricsRegistry metrics_;
+  std::atomic<bool> draining_{false};
+  std::atomic<int> reloads_{0};
+  // No token (loopback), and a name the operator gave the node.
+  const ManagementGuard guard_{ManagementAccess{"", {"beacon-node.internal"}}};
+};
+
+TEST_F(ManagementBrowserTest, AHostNotAnIpLocalhostOrAConfiguredNameIsRefusedAndCounted) {
+  const std::string p = std::to_string(port());
+  const std::vector<std::string> refused = {"evil.example",           "evil.example:" + p,
+                                            "localhost.evil.example", "127.0.0.1.nip.io",
+                                            "localhost:" + p + "x",   "[::1"};
+  for (const std::string& host : refused) {
+    for (const std::string path : {"/metrics", "/healthz", "/readyz"}) {
+      SCOPED_TRACE(host + path);
+      const std::string a = Fetch(port(), path, {}, "GET", host);
+      EXPECT_EQ(a.rfind("HTTP/1.1 403", 0), 0u) << a;
+      EXPECT_NE(a.find("Host"), std::string::npos) << a;
+    }
+  }
+  EXPECT_EQ(Fetch(port(), "/reload", {}, "POST", "evil.example:" + p).rfind("HTTP/1.1 403", 0), 0u);
+  EXPECT_EQ(reloads_.load(), 0);
+  const long counted = static_cast<long>(refused.size() * 3 + 1);
+  EXPECT_EQ(Rejects("host_not_allowed"), counted);
+  for (const std::string& host :
+       {"127.0.0.1:" + p, std::string("127.0.0.1"), "[::1]:" + p, std::string("[::1]"),
+        std::string("localhost"), "LocalHost:" + p, "beacon-node.internal:" + p,
+        std::string("Beacon-Node.Internal"), std::string("10.1.2.3:9464")}) {
+    SCOPED_TRACE(host);
+    const std::string a = Fetch(port(), "/healthz", {}, "GET", host);
+    EXPECT_EQ(a.rfind("HTTP/1.1 200", 0), 0u) << a;
+  }
+  EXPECT_EQ(Fetch(port(), "/reload", {}, "POST", "localhost:" + p).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(reloads_.load(), 1);
+  EXPECT_EQ(Rejects("host_not_allowed"), counted);
 }
 
 }  // namespace
