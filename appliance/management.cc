@@ -50,7 +50,15 @@ bool SameSecret(std::string_view a, std::string_view b) {
 }
 
 constexpr std::array<std::string_view, static_cast<size_t>(ManagementReject::kCount)> kRejectNames =
-    {"host_not_allowed"};
+    {"host_not_allowed", "cross_origin"};
+// The body of each refusal's 403.
+constexpr std::array<std::string_view, kRejectNames.size()> kRejectAnswers = {
+    "Host not allowed: the management listener answers a Host header that is an IP address, "
+    "localhost or a name in [management] allowed_hosts (a page whose name was rebound to this "
+    "node's address must not read it)\n",
+    "cross-origin request refused: a web page of another origin (its Origin or Sec-Fetch-Site "
+    "header says so) may not change this node; send it without Origin, as beaconctl and curl "
+    "do\n"};
 
 // Empty, or ':' and a port of 1 to 5 digits.
 bool PortOrNothing(std::string_view rest) {
@@ -76,11 +84,26 @@ bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
          });
 }
 
-host::HttpResponse Forbidden(std::string body) {
-  host::HttpResponse response;
-  response.status = 403;
-  response.body = std::move(body);
-  return response;
+// True when a browser says the request comes from a page of another origin: Sec-Fetch-Site
+// other than same-origin or none (the user's own navigation), or an Origin other than
+// http(s)://<the request's Host> ("null" included: a sandboxed frame, a local file). Clients
+// that are no browser (curl, beaconctl) send neither.
+bool CrossOrigin(const kernels::HttpRequest& request) {
+  const std::string_view site = request.Header("sec-fetch-site");
+  if (!site.empty() && !EqualsIgnoringCase(site, "same-origin") &&
+      !EqualsIgnoringCase(site, "none")) {
+    return true;
+  }
+  const std::string_view origin = request.Header("origin");
+  if (origin.empty()) return false;
+  for (const std::string_view scheme :
+       {std::string_view("http://"), std::string_view("https://")}) {
+    if (origin.size() > scheme.size() &&
+        EqualsIgnoringCase(origin.substr(0, scheme.size()), scheme)) {
+      return !EqualsIgnoringCase(origin.substr(scheme.size()), request.Header("host"));
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -105,20 +128,27 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed)
 host::HttpHandler ManagementGuard::Guard(host::HttpHandler handler) const {
   return [this, inner = RequireBearer(access_.token, std::move(handler))](
              const kernels::HttpRequest& request) {
-    if (std::optional<host::HttpResponse> refusal = Refusal(request)) return *std::move(refusal);
-    return inner(request);
+    const std::optional<ManagementReject> refusal = Refusal(request);
+    if (!refusal) return inner(request);
+    const auto reason = static_cast<size_t>(*refusal);
+    rejects_[reason].fetch_add(1, std::memory_order_relaxed);
+    host::HttpResponse response;
+    response.status = 403;
+    response.body = kRejectAnswers[reason];
+    return response;
   };
 }
 
-std::optional<host::HttpResponse> ManagementGuard::Refusal(
+std::optional<ManagementReject> ManagementGuard::Refusal(
     const kernels::HttpRequest& request) const {
   if (!HostAllowed(request.Header("host"), access_.allowed_hosts)) {
-    rejects_[static_cast<size_t>(ManagementReject::kHostNotAllowed)].fetch_add(
-        1, std::memory_order_relaxed);
-    return Forbidden(
-        "Host not allowed: the management listener answers a Host header that is an IP "
-        "address, localhost or a name in [management] allowed_hosts (a page whose name was "
-        "rebound to this node's address must not read it)\n");
+    return ManagementReject::kHostNotAllowed;
+  }
+  // A browser sends a simple cross-origin POST without asking first (no CORS preflight): only
+  // its answer is kept from the page, and the change is made. Reads change nothing, and their
+  // answers carry no CORS header, so a page of another origin cannot see them.
+  if (request.method != "GET" && request.method != "HEAD" && CrossOrigin(request)) {
+    return ManagementReject::kCrossOrigin;
   }
   return std::nullopt;
 }

@@ -1,5 +1,6 @@
 // The management listener's routes: /metrics, /healthz (liveness), /readyz (readiness) and
-// /reload, every one behind the Host check and a bearer token when one is configured.
+// /reload, every one behind the Host check, the cross-origin check of a POST and a bearer token
+// when one is configured.
 #pragma once
 
 #include <array>
@@ -53,7 +54,7 @@ struct ManagementAccess {
 };
 
 // Why the management listener refused a request before its route ran.
-enum class ManagementReject : uint8_t { kHostNotAllowed, kCount };
+enum class ManagementReject : uint8_t { kHostNotAllowed, kCrossOrigin, kCount };
 
 // Puts routes behind ManagementAccess and counts what it refuses. Outlives the routes.
 class ManagementGuard {
@@ -62,8 +63,10 @@ class ManagementGuard {
   ManagementGuard(const ManagementGuard&) = delete;
   ManagementGuard& operator=(const ManagementGuard&) = delete;
 
-  // `handler` behind, in this order: the Host check (403 unless HostAllowed) and the bearer
-  // token (RequireBearer).
+  // `handler` behind, in this order: the Host check (403 unless HostAllowed), for a method
+  // other than GET and HEAD the origin check (403 when Sec-Fetch-Site is not same-origin or
+  // none, or Origin is not http(s):// and the request's Host) and the bearer token
+  // (RequireBearer).
   host::HttpHandler Guard(host::HttpHandler handler) const;
 
   uint64_t rejects(ManagementReject reason) const {
@@ -73,7 +76,7 @@ class ManagementGuard {
   void RegisterMetrics(host::MetricsRegistry* registry) const;
 
  private:
-  std::optional<host::HttpResponse> Refusal(const kernels::HttpRequest& request) const;
+  std::optional<ManagementReject> Refusal(const kernels::HttpRequest& request) const;
 
   const ManagementAccess access_;
   mutable std::array<std::atomic<uint64_t>, static_cast<size_t>(ManagementReject::kCount)>

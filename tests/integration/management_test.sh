@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Integration test: the management listener of a running beacond (no ClickHouse needed). Off
 # loopback without a bearer token beacond refuses to start; with one, every route needs it (and a
-# Host that is an IP address, localhost or an allowed name) and beaconctl stats / top send it
-# (from --token-file, $BEACON_MANAGEMENT_TOKEN or --config);
+# Host that is an IP address, localhost or an allowed name; a POST from no page of another
+# origin) and beaconctl stats / top send it (from --token-file, $BEACON_MANAGEMENT_TOKEN or
+# --config);
 # /healthz and /readyz answer from the workers' progress; the example visitor_key is warned
 # about; a pre-existing state directory open to others is made 0700, its salts file 0600.
 #   management_test.sh BUILD_DIR
@@ -64,6 +65,11 @@ check "/healthz by localhost: 200" \
   test "$(code -H "$auth" "http://localhost:$management_port/healthz")" = 200
 check "the refusal is counted" sh -c "curl -s -H '$auth' '$metrics_url' |
   grep -qx 'beacond_management_rejects_total{reason=\"host_not_allowed\"} 1'"
+# A POST that a browser says comes from a page of another origin (CSRF) is refused and counted.
+check "POST /reload with Origin: http://evil.example: 403" \
+  test "$(code -X POST -H "$auth" -H "Origin: http://evil.example" "$base/reload")" = 403
+check "... counted" sh -c "curl -s -H '$auth' '$metrics_url' |
+  grep -qx 'beacond_management_rejects_total{reason=\"cross_origin\"} 1'"
 check "/readyz says ready" test "$(curl -s -H "$auth" "$base/readyz")" = ready
 # beaconctl sends the token from --token-file, $BEACON_MANAGEMENT_TOKEN or the config.
 ctl="$build/appliance/beaconctl"

@@ -344,5 +344,33 @@ TEST_F(ManagementBrowserTest, AHostNotAnIpLocalhostOrAConfiguredNameIsRefusedAnd
   EXPECT_EQ(Rejects("host_not_allowed"), counted);
 }
 
+TEST_F(ManagementBrowserTest, APostFromAPageOfAnotherOriginIsRefusedAndCounted) {
+  const std::string host = "127.0.0.1:" + std::to_string(port());
+  const std::vector<std::string> refused = {
+      "Origin: http://evil.example\r\n",
+      "Origin: null\r\n",
+      "Origin: http://127.0.0.1:1\r\n",  // another service on this machine
+      "Origin: http://127.0.0.1:" + std::to_string(port()) + "\r\nSec-Fetch-Site: cross-site\r\n",
+      "Sec-Fetch-Site: cross-site\r\n",
+      "Sec-Fetch-Site: same-site\r\n"};
+  for (const std::string& headers : refused) {
+    SCOPED_TRACE(headers);
+    const std::string a = Fetch(port(), "/reload", headers, "POST", host);
+    EXPECT_EQ(a.rfind("HTTP/1.1 403", 0), 0u) << a;
+    EXPECT_NE(a.find("cross-origin"), std::string::npos) << a;
+  }
+  EXPECT_EQ(reloads_.load(), 0);
+  EXPECT_EQ(Rejects("cross_origin"), static_cast<long>(refused.size()));
+  // No Origin (curl, beaconctl) or the listener's own origin: reloaded.
+  EXPECT_EQ(Fetch(port(), "/reload", {}, "POST", host).rfind("HTTP/1.1 200", 0), 0u);
+  const std::string own = "Origin: http://" + host + "\r\nSec-Fetch-Site: same-origin\r\n";
+  EXPECT_EQ(Fetch(port(), "/reload", own, "POST", host).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(reloads_.load(), 2);
+  // A read changes nothing, and a page cannot see the answer (no CORS headers): not refused.
+  const std::string read = Fetch(port(), "/healthz", "Origin: http://evil.example\r\n");
+  EXPECT_EQ(read.rfind("HTTP/1.1 200", 0), 0u) << read;
+  EXPECT_EQ(Rejects("cross_origin"), static_cast<long>(refused.size()));
+}
+
 }  // namespace
 }  // namespace beacon::app
