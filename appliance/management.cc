@@ -50,7 +50,7 @@ bool SameSecret(std::string_view a, std::string_view b) {
 }
 
 constexpr std::array<std::string_view, static_cast<size_t>(ManagementReject::kCount)> kRejectNames =
-    {"host_not_allowed", "cross_origin"};
+    {"host_not_allowed", "cross_origin", "bad_token"};
 // The body of each refusal's 403.
 constexpr std::array<std::string_view, kRejectNames.size()> kRejectAnswers = {
     "Host not allowed: the management listener answers a Host header that is an IP address, "
@@ -58,7 +58,8 @@ constexpr std::array<std::string_view, kRejectNames.size()> kRejectAnswers = {
     "node's address must not read it)\n",
     "cross-origin request refused: a web page of another origin (its Origin or Sec-Fetch-Site "
     "header says so) may not change this node; send it without Origin, as beaconctl and curl "
-    "do\n"};
+    "do\n",
+    "bearer token required\n"};
 
 // Empty, or ':' and a port of 1 to 5 digits.
 bool PortOrNothing(std::string_view rest) {
@@ -126,15 +127,18 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed)
 }
 
 host::HttpHandler ManagementGuard::Guard(host::HttpHandler handler) const {
-  return [this, inner = RequireBearer(access_.token, std::move(handler))](
-             const kernels::HttpRequest& request) {
+  return [this, handler = std::move(handler)](const kernels::HttpRequest& request) {
     const std::optional<ManagementReject> refusal = Refusal(request);
-    if (!refusal) return inner(request);
+    if (!refusal) return handler(request);
     const auto reason = static_cast<size_t>(*refusal);
     rejects_[reason].fetch_add(1, std::memory_order_relaxed);
     host::HttpResponse response;
     response.status = 403;
     response.body = kRejectAnswers[reason];
+    if (*refusal == ManagementReject::kBadToken) {
+      response.status = 401;
+      response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"beacond\"");
+    }
     return response;
   };
 }
@@ -149,6 +153,14 @@ std::optional<ManagementReject> ManagementGuard::Refusal(
   // answers carry no CORS header, so a page of another origin cannot see them.
   if (request.method != "GET" && request.method != "HEAD" && CrossOrigin(request)) {
     return ManagementReject::kCrossOrigin;
+  }
+  if (!access_.token.empty()) {
+    constexpr std::string_view kScheme = "Bearer ";
+    const std::string_view given = request.Header("authorization");
+    if (given.size() <= kScheme.size() || given.substr(0, kScheme.size()) != kScheme ||
+        !SameSecret(given.substr(kScheme.size()), access_.token)) {
+      return ManagementReject::kBadToken;
+    }
   }
   return std::nullopt;
 }
@@ -183,23 +195,6 @@ host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms) {
     if (p->shedding()) problems += "worker " + std::to_string(p->worker()) + " shedding\n";
   }
   return Answer(std::move(problems), "ready\n");
-}
-
-host::HttpHandler RequireBearer(std::string token, host::HttpHandler handler) {
-  if (token.empty()) return handler;
-  return [token = std::move(token), handler = std::move(handler)](const kernels::HttpRequest& r) {
-    constexpr std::string_view kScheme = "Bearer ";
-    const std::string_view given = r.Header("authorization");
-    if (given.size() > kScheme.size() && given.substr(0, kScheme.size()) == kScheme &&
-        SameSecret(given.substr(kScheme.size()), token)) {
-      return handler(r);
-    }
-    host::HttpResponse response;
-    response.status = 401;
-    response.body = "bearer token required\n";
-    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"beacond\"");
-    return response;
-  };
 }
 
 void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,

@@ -39,10 +39,6 @@ host::HttpResponse Liveness(const HealthSources& sources, int64_t now_ms);
 // is shedding (answering 503); 503 with the reasons otherwise.
 host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms);
 
-// `handler`, answering 401 unless the request carries "Authorization: Bearer <token>"; an empty
-// token lets every request through.
-host::HttpHandler RequireBearer(std::string token, host::HttpHandler handler);
-
 // Who may use the management listener. A web browser on the node reaches a loopback listener
 // too: a page of another site may have its name resolve to 127.0.0.1 and read the answers (DNS
 // rebinding: the request's Host is then that name), or send a simple POST (CSRF).
@@ -54,7 +50,7 @@ struct ManagementAccess {
 };
 
 // Why the management listener refused a request before its route ran.
-enum class ManagementReject : uint8_t { kHostNotAllowed, kCrossOrigin, kCount };
+enum class ManagementReject : uint8_t { kHostNotAllowed, kCrossOrigin, kBadToken, kCount };
 
 // Puts routes behind ManagementAccess and counts what it refuses. Outlives the routes.
 class ManagementGuard {
@@ -65,8 +61,8 @@ class ManagementGuard {
 
   // `handler` behind, in this order: the Host check (403 unless HostAllowed), for a method
   // other than GET and HEAD the origin check (403 when Sec-Fetch-Site is not same-origin or
-  // none, or Origin is not http(s):// and the request's Host) and the bearer token
-  // (RequireBearer).
+  // none, or Origin is not http(s):// and the request's Host) and, with a token, 401 unless
+  // the request carries "Authorization: Bearer <token>".
   host::HttpHandler Guard(host::HttpHandler handler) const;
 
   uint64_t rejects(ManagementReject reason) const {

@@ -70,6 +70,8 @@ check "POST /reload with Origin: http://evil.example: 403" \
   test "$(code -X POST -H "$auth" -H "Origin: http://evil.example" "$base/reload")" = 403
 check "... counted" sh -c "curl -s -H '$auth' '$metrics_url' |
   grep -qx 'beacond_management_rejects_total{reason=\"cross_origin\"} 1'"
+check "the 401s above are counted" sh -c "curl -s -H '$auth' '$metrics_url' |
+  grep -qx 'beacond_management_rejects_total{reason=\"bad_token\"} 6'"
 check "/readyz says ready" test "$(curl -s -H "$auth" "$base/readyz")" = ready
 # beaconctl sends the token from --token-file, $BEACON_MANAGEMENT_TOKEN or the config.
 ctl="$build/appliance/beaconctl"

@@ -68,6 +68,7 @@ class ManagementTest : public ::testing::Test {
     host::HttpServerConfig mc;
     mc.port = 0;
     management_ = std::make_unique<host::HttpServer>(mc, std::vector<kernels::BeaconSink*>{});
+    guard_.RegisterMetrics(&metrics_);
     ServeManagement(management_.get(), &metrics_, {&pipelines_, forwarder_.get(), &draining_, 300},
                     guard_);
     management_->Start();
@@ -100,6 +101,10 @@ TEST_F(ManagementTest, EveryRouteNeedsTheBearerToken) {
     const std::string right = Fetch(port(), path, kAuth);
     EXPECT_EQ(right.rfind("HTTP/1.1 200", 0), 0u) << right;
   }
+  // Each refusal counted: a token guessed or forgotten shows on the scrape.
+  EXPECT_NE(Fetch(port(), "/metrics", kAuth)
+                .find("beacond_management_rejects_total{reason=\"bad_token\"} 6\n"),
+            std::string::npos);
 }
 
 // A bearer token does not exempt a request from the Host check (a rebound page cannot learn
