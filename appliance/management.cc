@@ -145,7 +145,9 @@ host::HttpHandler ManagementGuard::Guard(host::HttpHandler handler) const {
 
 std::optional<ManagementReject> ManagementGuard::Refusal(
     const kernels::HttpRequest& request) const {
-  if (!HostAllowed(request.Header("host"), access_.allowed_hosts)) {
+  // A rebound page cannot learn a token: with one, a node scraped by any name is answered
+  // (beacond refuses a listener off loopback without one, so only loopback needs the check).
+  if (access_.token.empty() && !HostAllowed(request.Header("host"), access_.allowed_hosts)) {
     return ManagementReject::kHostNotAllowed;
   }
   // A browser sends a simple cross-origin POST without asking first (no CORS preflight): only
