@@ -64,7 +64,7 @@ void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts, Reloader
       continue;
     }
     if (sig == SIGHUP) {
-      reloader->Reload();
+      reloader->Request({});  // on the reloader's thread, as POST /reload
       continue;
     }
     std::fprintf(stderr, "beacond: %s: draining\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -444,7 +444,7 @@ int Run(const Config& config, const CommandLine& args) {
   std::atomic<bool> draining{false};
   ServeManagement(&management, &metrics,
                   {pipelines.all(), &forwarder, &draining, config.management_stall_ms}, guard);
-  ServeReload(&management, guard, [&reloader] { return reloader.Reload(); });
+  ServeReload(&management, guard, [&reloader](auto done) { reloader.Request(std::move(done)); });
 
   forwarder.Start();
   ReplayArchives(*pipelines.all(), watermarks.get());

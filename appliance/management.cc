@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -126,20 +127,26 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed)
                      [name](const std::string& a) { return EqualsIgnoringCase(name, a); });
 }
 
+std::optional<host::HttpResponse> ManagementGuard::Refuse(
+    const kernels::HttpRequest& request) const {
+  const std::optional<ManagementReject> refusal = Refusal(request);
+  if (!refusal) return std::nullopt;
+  const auto reason = static_cast<size_t>(*refusal);
+  rejects_[reason].fetch_add(1, std::memory_order_relaxed);
+  host::HttpResponse response;
+  response.status = 403;
+  response.body = kRejectAnswers[reason];
+  if (*refusal == ManagementReject::kBadToken) {
+    response.status = 401;
+    response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"beacond\"");
+  }
+  return response;
+}
+
 host::HttpHandler ManagementGuard::Guard(host::HttpHandler handler) const {
   return [this, handler = std::move(handler)](const kernels::HttpRequest& request) {
-    const std::optional<ManagementReject> refusal = Refusal(request);
-    if (!refusal) return handler(request);
-    const auto reason = static_cast<size_t>(*refusal);
-    rejects_[reason].fetch_add(1, std::memory_order_relaxed);
-    host::HttpResponse response;
-    response.status = 403;
-    response.body = kRejectAnswers[reason];
-    if (*refusal == ManagementReject::kBadToken) {
-      response.status = 401;
-      response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"beacond\"");
-    }
-    return response;
+    std::optional<host::HttpResponse> refused = Refuse(request);
+    return refused ? std::move(*refused) : handler(request);
   };
 }
 
@@ -216,21 +223,29 @@ void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* 
 }
 
 void ServeReload(host::HttpServer* management, const ManagementGuard& guard,
-                 std::function<ReloadOutcome()> reload) {
-  management->AddHandler(
-      "/reload", guard.Guard([reload = std::move(reload)](const kernels::HttpRequest& r) {
-        host::HttpResponse response;
+                 ReloadRequest request) {
+  management->AddDeferredHandler(
+      "/reload", [&guard, request = std::move(request)](const kernels::HttpRequest& r,
+                                                        host::HttpRespond respond) {
+        if (std::optional<host::HttpResponse> refused = guard.Refuse(r)) {
+          respond(std::move(*refused));
+          return;
+        }
         if (r.method != "POST") {
+          host::HttpResponse response;
           response.status = 405;
           response.body = "POST /reload re-reads the config and the site registry\n";
           response.headers.emplace_back("Allow", "POST");
-          return response;
+          respond(std::move(response));
+          return;
         }
-        const ReloadOutcome outcome = reload();
-        response.status = outcome.ok ? 200 : 422;
-        response.body = outcome.message + "\n";
-        return response;
-      }));
+        request([respond = std::move(respond)](const ReloadOutcome& outcome) {
+          host::HttpResponse response;
+          response.status = outcome.ok ? 200 : 422;
+          response.body = outcome.message + "\n";
+          respond(std::move(response));
+        });
+      });
 }
 
 }  // namespace beacon::app

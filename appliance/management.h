@@ -64,6 +64,9 @@ class ManagementGuard {
   // none, or Origin is not http(s):// and the request's Host) and, with a token, 401 unless
   // the request carries "Authorization: Bearer <token>".
   host::HttpHandler Guard(host::HttpHandler handler) const;
+  // The refusal Guard answers for `request` (counted), or nothing when it may pass: for the
+  // routes that answer later (ServeReload).
+  std::optional<host::HttpResponse> Refuse(const kernels::HttpRequest& request) const;
 
   uint64_t rejects(ManagementReject reason) const {
     return rejects_[static_cast<size_t>(reason)].load(std::memory_order_relaxed);
@@ -88,9 +91,14 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed)
 void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,
                      const HealthSources& sources, const ManagementGuard& guard);
 
-// Adds POST /reload (behind `guard`) to `management`: runs `reload` and answers 200 with its
-// message when it applied, 422 with the reason when it refused; 405 for another method.
-void ServeReload(host::HttpServer* management, const ManagementGuard& guard,
-                 std::function<ReloadOutcome()> reload);
+// Asks for a reload and returns at once; `done` gets the outcome later, on any thread (beacond:
+// Reloader::Request, whose reload runs on the reloader's thread).
+using ReloadRequest = std::function<void(std::function<void(const ReloadOutcome&)> done)>;
+
+// Adds POST /reload (behind `guard`) to `management`: asks `request` for a reload (the
+// management worker goes on answering /healthz, /readyz and /metrics meanwhile) and answers
+// 200 with its message when it applied, 422 with the reason when it refused; a POST made while
+// a reload runs waits for the next one (Reloader::Request). 405 for another method.
+void ServeReload(host::HttpServer* management, const ManagementGuard& guard, ReloadRequest request);
 
 }  // namespace beacon::app

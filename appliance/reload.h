@@ -5,10 +5,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "appliance/config.h"
 #include "host/metrics/metrics.h"
@@ -26,10 +30,24 @@ class Reloader {
   // Loads `running`'s live settings (throws std::runtime_error when they do not load). A
   // reload reads `config_path` ("" : the defaults) and, when not empty, `sites_override`
   // (beacond --sites) replaces its [sites] registry.
+  // Starts the reloader's thread, which inherits the caller's signal mask.
   Reloader(Config running, std::string config_path, std::string sites_override);
+  // Stops the thread once the reload running is done; requests still waiting get "refused:
+  // beacond is stopping".
+  ~Reloader();
+  Reloader(const Reloader&) = delete;
+  Reloader& operator=(const Reloader&) = delete;
 
-  // Re-reads and publishes; one reload at a time, from any thread. Logs the outcome.
+  // Re-reads and publishes on the calling thread; one reload at a time, from any thread. Logs
+  // the outcome.
   ReloadOutcome Reload();
+
+  // Asks for a reload on the reloader's own thread and returns at once (SIGHUP on the main
+  // thread, POST /reload on the management worker, which go on serving meanwhile). `done`
+  // (may be empty) is called on that thread with the outcome of a reload begun after the
+  // request: the requests made while a reload runs wait for the next one, which serves them
+  // all (it reads the files as they are once the running one is done).
+  void Request(std::function<void(const ReloadOutcome&)> done);
 
   const host::LiveSettingsSource* live() const { return live_.get(); }
 
@@ -40,6 +58,7 @@ class Reloader {
 
  private:
   host::LiveSettings Load(const Config& config, const host::LiveSettings* previous);
+  void ServeRequests();  // the reloader's thread
 
   const std::string config_path_;
   const std::string sites_override_;
@@ -52,6 +71,12 @@ class Reloader {
   std::atomic<bool> last_ok_{true};
   std::atomic<int64_t> last_success_s_{0};
   std::atomic<uint64_t> restart_pending_{0};
+  std::mutex requests_mutex_;  // guards the three below
+  std::condition_variable requested_cv_;
+  std::vector<std::function<void(const ReloadOutcome&)>> waiting_;
+  bool requested_ = false;
+  bool stopping_ = false;
+  std::thread thread_;  // last: started once the rest is built
 };
 
 // uap-core's patterns at `path`, with what landed in which tier on stderr; null when `path` is

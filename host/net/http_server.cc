@@ -19,11 +19,14 @@
 #include <ctime>
 #include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "host/net/collector_answers.h"
@@ -154,10 +157,18 @@ std::string_view StatusText(int status) {
 }
 
 // A beacon request's answer waiting until its beacon is durable (a sink that DefersAnswers) or
-// its batch was handed on (a sink that RefusesBeacons), and the responses of the requests
-// pipelined after it, which leave after it.
+// its batch was handed on (a sink that RefusesBeacons), or a deferred handler's until it
+// answers, and the responses of the requests pipelined after it, which leave after it.
 struct HeldAnswer {
-  enum class State : uint8_t { kAwaitingBatch, kAwaitingDurable, kDurable, kLost, kOverBudget };
+  enum class State : uint8_t {
+    kAwaitingBatch,
+    kAwaitingDurable,
+    kDurable,
+    kLost,
+    kOverBudget,
+    kAwaitingHandler,  // a deferred handler's; `sequence` is its id
+    kHandled,          // its response is at the front of `after`
+  };
   State state = State::kAwaitingBatch;
   uint64_t sequence = 0;
   CollectorAnswer answer;
@@ -165,6 +176,54 @@ struct HeldAnswer {
   bool head = false;
   std::string after;  // responses to the requests that followed, in order
 };
+
+// Whether a held answer can leave: resolved, not waiting for a batch, durability or a handler.
+bool Resolved(const HeldAnswer& held) {
+  return held.state != HeldAnswer::State::kAwaitingBatch &&
+         held.state != HeldAnswer::State::kAwaitingDurable &&
+         held.state != HeldAnswer::State::kAwaitingHandler;
+}
+
+// The answers deferred handlers give from other threads, for one worker; the responders share
+// it, so that one answering after the worker stopped leaves its answer here, dropped.
+struct DeferredMailbox {
+  struct Answer {
+    int fd;       // the connection's
+    uint64_t id;  // the held answer's sequence
+    HttpResponse response;
+  };
+  DeferredMailbox() : wake_fd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~DeferredMailbox() {
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+  DeferredMailbox(const DeferredMailbox&) = delete;
+  DeferredMailbox& operator=(const DeferredMailbox&) = delete;
+  void Post(Answer answer) {
+    {
+      const std::lock_guard lock(mutex);
+      answers.push_back(std::move(answer));
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof(one));
+  }
+  std::vector<Answer> Take() {
+    uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = ::read(wake_fd, &count, sizeof(count));
+    const std::lock_guard lock(mutex);
+    return std::exchange(answers, {});
+  }
+  const int wake_fd;  // readable while answers wait
+  std::mutex mutex;
+  std::vector<Answer> answers;
+};
+
+std::string HeaderLines(const HttpResponse& response) {
+  std::string extra;
+  for (const auto& [name, value] : response.headers) {
+    extra.append(name).append(": ").append(value).append("\r\n");
+  }
+  return extra;
+}
 
 struct Connection {
   explicit Connection(const HttpLimits& limits) : parser(limits) {}
@@ -182,10 +241,11 @@ struct Connection {
   bool lingering = false;    // write side shut down; reading and discarding until EOF
   bool refusal = false;      // accepted only to answer 503 or 429 and close
   bool counts_for_peer = false;
-  int64_t request_start_ms = -1;  // first byte of the request in `in`; -1: none
-  uint32_t events = 0;            // the epoll interest set
-  std::deque<HeldAnswer> held;    // answers waiting for durability, in request order
-  size_t held_bytes = 0;          // the responses in the held answers' `after`
+  int64_t request_start_ms = -1;   // first byte of the request in `in`; -1: none
+  uint32_t events = 0;             // the epoll interest set
+  std::deque<HeldAnswer> held;     // answers waiting for durability, in request order
+  size_t held_bytes = 0;           // the responses in the held answers' `after`
+  uint32_t awaiting_handlers = 0;  // held answers of deferred handlers not given yet
   size_t pending_output() const { return out.size() - out_pos; }
   // Every response byte not yet sent, queued behind held answers or not.
   size_t queued_output() const { return pending_output() + held_bytes; }
@@ -244,6 +304,8 @@ struct HttpServer::Worker {
   std::vector<HeldAnswer*> awaiting_batch;
   std::unordered_set<int> holding;  // connections with held answers
   std::vector<int> release_scratch;
+  const std::shared_ptr<DeferredMailbox> mailbox = std::make_shared<DeferredMailbox>();
+  uint64_t deferred_ids = 0;
   int durability_fd = -1;
   bool durability_ready = false;  // durability_fd was readable this round
   bool stopped = false;           // no request is parsed any more: the server stops
@@ -288,6 +350,13 @@ struct HttpServer::Worker {
   // was dropped (the caller answers 413).
   bool HoldBeaconAnswer(Connection* c, const HttpRequest& request,
                         const kernels::RoutedRequest& routed, const CollectorAnswer& answer);
+  // Holds the request's answer and runs its deferred handler, which answers through the mailbox.
+  void HoldHandlerAnswer(Connection* c, const HttpRequest& request,
+                         const DeferredHttpHandler& handler);
+  // Puts the deferred handlers' answers in their places and sends those now in order.
+  void TakeDeferredAnswers();
+  // Sends the connection's held answers resolved at its front; false when it was closed.
+  bool SendResolved(Connection* c);
   // Gives the sink's sequences to the first `count` beacons of awaiting_batch, just delivered.
   void AssignSequences(size_t count);
   void Deliver();
@@ -668,12 +737,14 @@ void HttpServer::Worker::HandleRequest(Connection* c, const HttpRequest& request
     if (handler_path != path) continue;
     Bump(requests[static_cast<size_t>(RequestKind::kHandler)]);
     const HttpResponse response = handler(request);
-    std::string extra;
-    for (const auto& [name, value] : response.headers) {
-      extra.append(name).append(": ").append(value).append("\r\n");
-    }
-    AppendResponse(c, response.status, response.content_type, response.body, extra,
+    AppendResponse(c, response.status, response.content_type, response.body, HeaderLines(response),
                    request.keep_alive, request.minor_version, head);
+    return;
+  }
+  for (const auto& [handler_path, handler] : server->deferred_handlers_) {
+    if (handler_path != path) continue;
+    Bump(requests[static_cast<size_t>(RequestKind::kHandler)]);
+    HoldHandlerAnswer(c, request, handler);
     return;
   }
   Bump(requests[static_cast<size_t>(RequestKind::kOther)]);
@@ -767,7 +838,8 @@ void HttpServer::Worker::Sweep() {
         continue;
       }
     }
-    if (idle >= config.idle_timeout_ms) expired.push_back(c);
+    // A deferred handler at work (a reload) is not the client idling.
+    if (idle >= config.idle_timeout_ms && c->awaiting_handlers == 0) expired.push_back(c);
   }
   for (Connection* c : expired) Close(c);
   // Buckets that refilled carry no state.
@@ -849,15 +921,52 @@ void HttpServer::Worker::ReleaseHeld() {
         held.state = HeldAnswer::State::kDurable;
       }
     }
-    bool sent = false;
-    while (!c->held.empty() && c->held.front().state != HeldAnswer::State::kAwaitingBatch &&
-           c->held.front().state != HeldAnswer::State::kAwaitingDurable) {
-      SendHeld(c, c->held.front());
-      c->held.pop_front();
-      sent = true;
-    }
+    if (!c->held.empty() && Resolved(c->held.front()) && !SendResolved(c)) continue;  // closed
     if (c->held.empty()) holding.erase(fd);
-    if (sent) ProcessInput(c);
+  }
+}
+
+bool HttpServer::Worker::SendResolved(Connection* c) {
+  while (!c->held.empty() && Resolved(c->held.front())) {
+    SendHeld(c, c->held.front());
+    c->held.pop_front();
+  }
+  return ProcessInput(c);
+}
+
+void HttpServer::Worker::HoldHandlerAnswer(Connection* c, const HttpRequest& request,
+                                           const DeferredHttpHandler& handler) {
+  HeldAnswer& held = c->held.emplace_back();
+  held.state = HeldAnswer::State::kAwaitingHandler;
+  held.sequence = ++deferred_ids;
+  held.answer.keep_alive = request.keep_alive;
+  held.minor_version = request.minor_version;
+  held.head = request.method == "HEAD";
+  if (!request.keep_alive) c->close_after_write = true;
+  ++c->awaiting_handlers;
+  handler(request, [mailbox = mailbox, fd = c->fd, id = held.sequence](HttpResponse response) {
+    mailbox->Post({fd, id, std::move(response)});
+  });
+}
+
+void HttpServer::Worker::TakeDeferredAnswers() {
+  for (DeferredMailbox::Answer& a : mailbox->Take()) {
+    const auto it = connections.find(a.fd);
+    if (it == connections.end()) continue;  // the client left
+    Connection* c = it->second.get();
+    const auto held = std::find_if(c->held.begin(), c->held.end(), [&a](const HeldAnswer& h) {
+      return h.state == HeldAnswer::State::kAwaitingHandler && h.sequence == a.id;
+    });
+    if (held == c->held.end()) continue;  // another connection on a reused descriptor
+    std::string response;
+    FormatResponse(response, a.response.status, a.response.content_type, a.response.body,
+                   HeaderLines(a.response), held->answer.keep_alive, held->minor_version,
+                   held->head);
+    c->held_bytes += response.size();
+    held->after.insert(0, response);
+    held->state = HeldAnswer::State::kHandled;
+    --c->awaiting_handlers;
+    if (Resolved(c->held.front())) SendResolved(c);
   }
 }
 
@@ -866,6 +975,7 @@ void HttpServer::Worker::AnswerHeldAtStop() {
   // Level-triggered: the stop's wake-up and input nobody reads any more would end every wait
   // at once. Only output, a lingering close's input and durability wake the worker now.
   epoll_ctl(epoll_fd, EPOLL_CTL_DEL, wake_fd, nullptr);
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, mailbox->wake_fd, nullptr);
   for (const auto& [fd, c] : connections) UpdateInterest(c.get());
   const int64_t until = kernels::MonotonicMillis() + kStopAnswersMs;
   std::array<epoll_event, kMaxEvents> events{};
@@ -927,7 +1037,9 @@ void HttpServer::Worker::DiscardInput(Connection* c) {
 
 void HttpServer::Worker::SendHeld(Connection* c, HeldAnswer& held) {
   const CollectorAnswer& a = held.answer;
-  if (held.state == HeldAnswer::State::kOverBudget) {
+  if (held.state == HeldAnswer::State::kHandled) {
+    // The handler's response, formatted when it came, is at the front of `after`.
+  } else if (held.state == HeldAnswer::State::kOverBudget) {
     // The site's budget refills within a second at any rate worth limiting.
     Bump(over_budget);
     FormatResponse(c->out, 429, kTextPlain, "site_rate\n", "Retry-After: 1\r\n", a.keep_alive,
@@ -982,6 +1094,10 @@ void HttpServer::Worker::Run() {
         continue;
       }
       if (fd == durability_fd) durability_ready = true;  // ReleaseHeld polls the sink
+      if (fd == mailbox->wake_fd) {
+        TakeDeferredAnswers();
+        continue;
+      }
       if (fd == wake_fd || fd == durability_fd) continue;
       const auto it = connections.find(fd);
       if (it == connections.end()) continue;
@@ -1056,6 +1172,10 @@ void HttpServer::AddHandler(std::string path, HttpHandler handler) {
   handlers_.emplace_back(std::move(path), std::move(handler));
 }
 
+void HttpServer::AddDeferredHandler(std::string path, DeferredHttpHandler handler) {
+  deferred_handlers_.emplace_back(std::move(path), std::move(handler));
+}
+
 void HttpServer::Start() {
   if (!threads_.empty()) throw std::runtime_error("http server: Start called twice");
   port_ = config_.port;
@@ -1064,7 +1184,7 @@ void HttpServer::Start() {
     if (port_ == 0) port_ = BoundPort(w->listen_fd);
     w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (w->epoll_fd < 0 || w->wake_fd < 0) {
+    if (w->epoll_fd < 0 || w->wake_fd < 0 || w->mailbox->wake_fd < 0) {
       throw std::runtime_error(std::string("http server: epoll/eventfd: ") + strerror(errno));
     }
     epoll_event ev{};
@@ -1073,6 +1193,8 @@ void HttpServer::Start() {
     epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->listen_fd, &ev);
     ev.data.fd = w->wake_fd;
     epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->wake_fd, &ev);
+    ev.data.fd = w->mailbox->wake_fd;
+    epoll_ctl(w->epoll_fd, EPOLL_CTL_ADD, w->mailbox->wake_fd, &ev);
     w->WatchDurability();
   }
   for (auto& w : workers_) threads_.emplace_back([worker = w.get()] { worker->Run(); });

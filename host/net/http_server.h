@@ -68,6 +68,13 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(const kernels::HttpRequest& request)>;
+// Gives a deferred handler's answer: call it once, from any thread, also after the server
+// stopped or the client left (the answer is dropped then).
+using HttpRespond = std::function<void(HttpResponse response)>;
+// A handler whose answer comes later, from another thread (long work such as a reload): the
+// worker goes on serving the other connections meanwhile.
+using DeferredHttpHandler =
+    std::function<void(const kernels::HttpRequest& request, HttpRespond respond)>;
 
 class HttpServer {
  public:
@@ -81,6 +88,10 @@ class HttpServer {
   // Serves `path` (exact match, any method the handler accepts) on the worker threads.
   // Call before Start.
   void AddHandler(std::string path, HttpHandler handler);
+  // Serves `path` with a handler that answers through `respond`, on any thread; until then the
+  // connection's later answers wait behind it (in order), and it is never closed as idle. A
+  // connection still waiting when the server stops is closed unanswered. Call before Start.
+  void AddDeferredHandler(std::string path, DeferredHttpHandler handler);
   // Binds and starts the workers. Throws std::runtime_error naming the address on failure.
   void Start();
   // The bound port (after Start).
@@ -98,6 +109,7 @@ class HttpServer {
   HttpServerConfig config_;
   std::vector<kernels::BeaconSink*> sinks_;
   std::vector<std::pair<std::string, HttpHandler>> handlers_;
+  std::vector<std::pair<std::string, DeferredHttpHandler>> deferred_handlers_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};

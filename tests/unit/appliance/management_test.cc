@@ -8,9 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -249,30 +252,98 @@ TEST_F(ManagementReadinessTest, AWorkerThatFallsBehindWhenFullKeepsTheNodeReady)
   pipelines.clear();
 }
 
+// A Reloader over real files in a temporary directory: its config names sites.conf.
+class ManagementReloadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/management_reload_test.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    WriteSites(kSites);
+    std::ofstream(dir_ + "/beacond.toml")
+        << "[sites]\nregistry = \"" << dir_ << "/sites.conf\"\n[enrich]\nuser_agents = \"\"\n";
+    reloader_ = std::make_unique<Reloader>(LoadConfig(config_path()), config_path(), "");
+    host::HttpServerConfig config;
+    config.port = 0;
+    management_ = std::make_unique<host::HttpServer>(config, std::vector<kernels::BeaconSink*>{});
+    ServeReload(management_.get(), guard_,
+                [this](auto done) { reloader_->Request(std::move(done)); });
+    management_->AddHandler("/healthz", guard_.Guard([](const kernels::HttpRequest&) {
+      return host::HttpResponse{200, "text/plain", "ok\n", {}};
+    }));
+    management_->Start();
+  }
+  void TearDown() override {
+    management_->Stop();
+    reloader_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void WriteSites(const std::string& text) const {
+    std::ofstream(dir_ + "/sites.conf", std::ios::trunc) << text;
+  }
+  std::string config_path() const { return dir_ + "/beacond.toml"; }
+  uint16_t port() const { return management_->port(); }
+
+  std::string dir_;
+  const ManagementGuard guard_{ManagementAccess{"s3cret", {}}};
+  std::unique_ptr<Reloader> reloader_;
+  std::unique_ptr<host::HttpServer> management_;
+};
+
 // POST /reload runs the reload and answers its message: 200 applied, 422 refused; another
 // method is 405 and no token 401, neither reloading.
-TEST(ManagementReloadTest, ReloadIsAPostBehindTheToken) {
-  host::HttpServerConfig config;
-  config.port = 0;
-  host::HttpServer management(config, {});
-  std::atomic<int> reloads{0};
-  const ManagementGuard guard(ManagementAccess{"s3cret", {}});
-  ServeReload(&management, guard, [&reloads] {
-    const bool ok = ++reloads == 1;
-    return ReloadOutcome{ok, ok ? "ok: 1 sites (+0 -0)" : "refused: sites.conf:2: bad"};
-  });
-  management.Start();
-  const uint16_t port = management.port();
-  EXPECT_EQ(Fetch(port, "/reload", {}, "POST").rfind("HTTP/1.1 401", 0), 0u);
-  EXPECT_EQ(Fetch(port, "/reload", kAuth).rfind("HTTP/1.1 405", 0), 0u);
-  EXPECT_EQ(reloads.load(), 0);
-  const std::string applied = Fetch(port, "/reload", kAuth, "POST");
+TEST_F(ManagementReloadTest, ReloadIsAPostBehindTheToken) {
+  EXPECT_EQ(Fetch(port(), "/reload", {}, "POST").rfind("HTTP/1.1 401", 0), 0u);
+  EXPECT_EQ(Fetch(port(), "/reload", kAuth).rfind("HTTP/1.1 405", 0), 0u);
+  WriteSites(std::string(kSites) + "2 blog UA-2-1 blog.example\n");
+  const std::string applied = Fetch(port(), "/reload", kAuth, "POST");
   EXPECT_EQ(applied.rfind("HTTP/1.1 200", 0), 0u) << applied;
-  EXPECT_NE(applied.find("\r\n\r\nok: 1 sites (+0 -0)\n"), std::string::npos) << applied;
-  const std::string refused = Fetch(port, "/reload", kAuth, "POST");
+  EXPECT_NE(applied.find("\r\n\r\nok: 2 sites (+1 -0)\n"), std::string::npos) << applied;
+  WriteSites("1 shop UA-1-1\n");
+  const std::string refused = Fetch(port(), "/reload", kAuth, "POST");
   EXPECT_EQ(refused.rfind("HTTP/1.1 422", 0), 0u) << refused;
-  EXPECT_NE(refused.find("refused: sites.conf:2: bad"), std::string::npos) << refused;
-  management.Stop();
+  EXPECT_NE(refused.find("refused: "), std::string::npos) << refused;
+  EXPECT_EQ(reloader_->live()->Current()->sites->size(), 2u);
+}
+
+// A reload of a large registry (about a second) runs off the management worker: /healthz is
+// answered at once meanwhile, and the POST still answers the reload's outcome. A second POST
+// made while it runs waits for a reload of its own.
+TEST_F(ManagementReloadTest, HealthzIsAnsweredWhileAReloadRuns) {
+  std::string sites;
+  for (int i = 1; i <= 200'000; ++i) {
+    const std::string n = std::to_string(i);
+    sites += n + " site-" + n + " UA-" + n + "-1 site-" + n + ".example\n";
+  }
+  WriteSites(sites);
+  const auto start = std::chrono::steady_clock::now();
+  std::string first, second;
+  std::thread post([&] { first = Fetch(port(), "/reload", kAuth, "POST"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::thread again([&] { second = Fetch(port(), "/reload", kAuth, "POST"); });
+  int64_t slowest_ms = 0;
+  int probes = 0;
+  while (first.empty()) {
+    const auto sent = std::chrono::steady_clock::now();
+    const std::string health = Fetch(port(), "/healthz", kAuth);
+    slowest_ms =
+        std::max<int64_t>(slowest_ms, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - sent)
+                                          .count());
+    EXPECT_EQ(health.rfind("HTTP/1.1 200", 0), 0u) << health;
+    ++probes;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  post.join();
+  const auto reload_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  again.join();
+  EXPECT_GT(reload_ms, 300) << "the reload was too quick to show anything";
+  EXPECT_GT(probes, 3);
+  EXPECT_LT(slowest_ms, 250) << probes << " probes during a reload of " << reload_ms << " ms";
+  EXPECT_NE(first.find("\r\n\r\nok: 200000 sites (+199999 -0)\n"), std::string::npos) << first;
+  EXPECT_NE(second.find("\r\n\r\nok: 200000 sites (+0 -0)\n"), std::string::npos) << second;
 }
 
 // The default set-up: a loopback listener without a token, which a web browser on the same
@@ -296,9 +367,9 @@ class ManagementBrowserTest : public ::testing::Test {
     guard_.RegisterMetrics(&metrics_);
     ServeManagement(management_.get(), &metrics_, {&pipelines_, forwarder_.get(), &draining_, 300},
                     guard_);
-    ServeReload(management_.get(), guard_, [this] {
+    ServeReload(management_.get(), guard_, [this](auto done) {
       ++reloads_;
-      return ReloadOutcome{true, "ok: 1 sites (+0 -0)"};
+      done(ReloadOutcome{true, "ok: 1 sites (+0 -0)"});
     });
   }
   uint16_t port() const { return management_->port(); }

@@ -27,6 +27,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace beacon::host {
@@ -772,6 +773,69 @@ TEST_F(HttpServerTest, HandlerOnlyServerHasNoBeaconRoutes) {
   c.Send(Get("/collect?v=1"));
   EXPECT_EQ(c.Read().status, 404);
   server.Stop();
+}
+
+// A deferred handler answers from another thread: meanwhile the worker serves other
+// connections; the requests pipelined behind it are answered after it, in order; an answer
+// given after its client left, or after the server stopped, is dropped.
+TEST_F(HttpServerTest, DeferredHandlerAnswersLaterWithoutHoldingTheWorker) {
+  HttpServerConfig config;
+  config.port = 0;
+  HttpServer server(config, {});
+  std::mutex mutex;
+  std::vector<HttpRespond> pending;
+  server.AddDeferredHandler("/slow", [&](const kernels::HttpRequest& r, HttpRespond respond) {
+    const std::lock_guard lock(mutex);
+    pending.push_back(
+        [respond = std::move(respond), query = std::string(r.query)](HttpResponse response) {
+          response.body += query;
+          respond(std::move(response));
+        });
+  });
+  server.AddHandler("/fast", [](const kernels::HttpRequest& r) {
+    return HttpResponse{200, "text/plain", std::string(r.query), {}};
+  });
+  server.Start();
+  const auto waiting = [&] {
+    for (int i = 0; i < 500; ++i) {
+      {
+        const std::lock_guard lock(mutex);
+        if (!pending.empty()) return std::exchange(pending, {});
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return std::vector<HttpRespond>{};
+  };
+  Client slow(server.port());
+  slow.Send(Get("/slow?1") + Get("/fast?2"));
+  std::vector<HttpRespond> answers = waiting();
+  ASSERT_EQ(answers.size(), 1u);
+  Client other(server.port());  // served while /slow waits
+  other.Send(Get("/fast?other"));
+  EXPECT_EQ(other.Read().body, "other");
+  std::thread([respond = answers[0]] {
+    respond({202, "text/plain", "late ", {{"X-A", "b"}}});
+  }).join();
+  Response first = slow.Read();
+  EXPECT_EQ(first.status, 202);
+  EXPECT_EQ(first.body, "late 1");
+  EXPECT_EQ(first.headers["x-a"], "b");
+  EXPECT_EQ(slow.Read().body, "2");  // after it, not before
+  {
+    Client gone(server.port());
+    gone.Send(Get("/slow?gone"));
+    answers = waiting();
+    ASSERT_EQ(answers.size(), 1u);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  answers[0]({200, "text/plain", "nobody ", {}});  // its client left: dropped
+  Client last(server.port());
+  last.Send(Get("/slow?last"));
+  answers = waiting();
+  ASSERT_EQ(answers.size(), 1u);
+  server.Stop();
+  answers[0]({200, "text/plain", "stopped ", {}});  // after the stop: dropped
+  EXPECT_TRUE(last.ClosedByServer());
 }
 
 TEST_F(HttpServerTest, ExpectContinueGetsInterimResponse) {
