@@ -72,17 +72,42 @@ void WaitForStopSignal(const sigset_t& signals, host::SaltStore* salts, Reloader
   }
 }
 
-// Blocks SIGTERM, SIGINT and SIGHUP, so that they reach only the main thread's sigtimedwait,
-// and ignores SIGPIPE. Call before any thread starts.
-sigset_t BlockStopSignals() {
+sigset_t StopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+// SIGTERM, SIGINT and SIGHUP blocked from beacond's first instruction on (below): one sent
+// during the start (systemd's ExecReload right after it, a quick restart) waits, pending, for
+// the main thread's sigtimedwait once beacond serves: a SIGHUP reloads then, a SIGTERM drains.
+// Their default action would kill beacond instead. The threads inherit the mask, so these
+// signals reach only the main thread's sigtimedwait.
+void BlockStopSignalsAtStart(int, char**, char**) {
+  const sigset_t signals = StopSignals();
+  sigprocmask(SIG_BLOCK, &signals, nullptr);
+}
+// .preinit_array runs before every library's initialisers and main: the earliest code of the
+// program (only the dynamic loader's mapping and relocation come before it).
+[[gnu::section(".preinit_array"),
+  gnu::used]] void (*const kBlockStopSignalsAtStart)(int, char**,
+                                                     char**) = &BlockStopSignalsAtStart;
+
+// The stop signals as blocked at start, and SIGPIPE ignored.
+sigset_t BlockStopSignals() {
+  const sigset_t signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return signals;
+}
+
+// --check and --print-config are not the daemon: a stop signal ends them as it always did.
+void UnblockStopSignals() {
+  const sigset_t signals = StopSignals();
+  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
 }
 
 // Every ingress worker's pipeline, numbered in the order they are made: the HTTP workers first,
@@ -513,6 +538,7 @@ int main(int argc, char** argv) {
     beacon::app::Config config = beacon::app::DefaultConfig();
     if (!args.config_path.empty()) config = beacon::app::LoadConfig(args.config_path);
     if (!args.sites_path.empty()) config.sites_path = args.sites_path;
+    if (args.print_config || args.check_only) beacon::app::UnblockStopSignals();
     if (args.print_config) {
       std::fputs(beacon::app::PrintConfig(config, true).c_str(), stdout);
       return 0;
