@@ -466,6 +466,8 @@ int Run(const Config& config, const CommandLine& args) {
   const ManagementGuard guard(AccessOf(config));
   guard.RegisterMetrics(&metrics);
   host::HttpServer management(config.management, {});
+  // Its own parse and limit rejects, connections and evictions, apart from ingress's.
+  management.RegisterMetrics(&metrics, "beacond_management_http");
   std::atomic<bool> draining{false};
   ServeManagement(&management, &metrics,
                   {pipelines.all(), &forwarder, &draining, config.management_stall_ms}, guard);

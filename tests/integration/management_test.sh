@@ -96,6 +96,14 @@ timeout -s INT 1.5 "$ctl" top --interval-ms 500 --node "127.0.0.1:$management_po
 frames=$(grep -o $'\x1b\\[H' "$work/top-eof.out" | wc -l)
 check "beaconctl top with stdin at EOF draws at its interval ($frames frames)" \
   test "$frames" -ge 1 -a "$frames" -le 8
+# The management listener's own HTTP counters: a malformed request is refused and counted.
+printf 'GARBAGE\r\n\r\n' | timeout 5 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.stdin.buffer.read())
+s.recv(4096)' "$management_port" || true
+check "a malformed management request is counted" sh -c "curl -s -H '$auth' '$metrics_url' |
+  awk '/^beacond_management_http_parse_rejects_total/ { s += \$2 } END { exit !(s >= 1) }'"
 check "the example visitor_key is warned about" \
   grep -q "visitor_key is the example value" "$work/beacond.log"
 check "the state directory became 0700" test "$(stat -c %a "$work/state")" = 700
