@@ -14,7 +14,7 @@ work=$(mktemp -d /tmp/beacond-drain.XXXXXX)
 . "$root/tests/integration/lib.sh"
 beacond_pid=""
 silent_pid=""
-trap 'kill_started "$silent_pid"; end_test drain_test $?' EXIT
+trap 'rc=$?; kill_started "$silent_pid"; end_test drain_test $rc' EXIT
 fail=0
 # shellcheck disable=SC2317  # called through check
 last_line_says() { tail -n 1 "$work/beacond.log" | grep -qF "$1"; }
