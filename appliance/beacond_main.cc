@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +23,7 @@
 #include "appliance/ingress.h"
 #include "appliance/management.h"
 #include "appliance/reload.h"
+#include "appliance/service_notify.h"
 #include "host/archive/archive_compressor.h"
 #include "host/archive/file_system.h"
 #include "host/archive/retention_runner.h"
@@ -49,6 +51,16 @@ void WriteReadyFile(const std::string& path, uint16_t http_port, uint16_t manage
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     throw std::runtime_error("cannot rename ready file to '" + path + "'");
+  }
+}
+
+// Tells whoever waits for beacond to serve: the --ready-file, and systemd (a Type=notify unit
+// is started now, and systemd holds `systemctl reload` until then).
+void AnnounceServing(const std::string& ready_file, uint16_t http_port, uint16_t management_port) {
+  if (!ready_file.empty()) WriteReadyFile(ready_file, http_port, management_port);
+  if (!NotifyServiceManager("READY=1\nSTATUS=serving")) {
+    std::fprintf(stderr, "beacond: cannot notify the service manager at $NOTIFY_SOCKET: %s\n",
+                 std::strerror(errno));
   }
 }
 
@@ -480,11 +492,10 @@ int Run(const Config& config, const CommandLine& args) {
   for (const auto& ingress : ingresses) ingress->Start();
   LogServing(config, reloader.live()->Current()->sites->size(), backend, http, http_workers,
              management);
-  if (!args.ready_file.empty()) {
-    WriteReadyFile(args.ready_file, http.port(), management.port());
-  }
+  AnnounceServing(args.ready_file, http.port(), management.port());
 
   WaitForStopSignal(signals, &salts, &reloader);
+  NotifyServiceManager("STOPPING=1\nSTATUS=draining");
   draining.store(true, std::memory_order_relaxed);
 
   // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.

@@ -52,6 +52,18 @@ outage_config() {  # WHEN_FULL
   printf '[archive]\nenabled = true\ncommit = "group"\nwhen_forwarder_full = "%s"\n' "$1"
 }
 
+# Writes $work/beacond.toml and $work/sites.conf for the tests that need no ClickHouse: the
+# example registry, ClickHouse at a port nothing listens on (sets ch_url), no user-agent
+# patterns.
+offline_config() {
+  cp "$beacon_root/appliance/examples/sites.conf" "$work/sites.conf"
+  ch_url="http://127.0.0.1:1"
+  {
+    beacond_base_config
+    printf '[enrich]\nuser_agents = ""\n'
+  } >"$work/beacond.toml"
+}
+
 # Starts beacond again in $work, keeping the earlier runs' logs in $work/beacond-all.log.
 restart_beacond() {
   [ -f "$work/beacond.log" ] && cat "$work/beacond.log" >>"$work/beacond-all.log"

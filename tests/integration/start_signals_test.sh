@@ -17,12 +17,7 @@ beacond_pid=""
 trap 'end_test start_signals_test $?' EXIT
 fail=0
 
-cp "$root/appliance/examples/sites.conf" "$work/sites.conf"
-ch_url="http://127.0.0.1:1"
-{
-  beacond_base_config
-  printf '[enrich]\nuser_agents = ""\n'
-} >"$work/beacond.toml"
+offline_config
 
 # Starts beacond and, from its exec on, sends it SIGNAL in a loop (builtins only: a signal
 # every few microseconds) until it is ready (sent SIGHUP) or gone; sets beacond_pid and sent.
