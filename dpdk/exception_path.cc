@@ -60,8 +60,10 @@ void ConfigureExceptionPort(DataPlane::State& s, uint32_t workers) {
   request.rx_descriptors = s.config.rx_descriptors;
   s.ports.push_back(ConfigurePort(request));
   s.port_names.push_back(spec.substr(0, spec.find(',')));
-  if (s.ports.back().tx_queues == 0) {
-    throw std::runtime_error("DPDK exception port '" + spec + "': the PMD offers no TX queue");
+  // AssignKernelQueues shares min(RX, TX) pairs among the workers: it needs one at least.
+  if (s.ports.back().rx_queues == 0 || s.ports.back().tx_queues == 0) {
+    throw std::runtime_error("DPDK exception port '" + spec +
+                             "': the PMD offers no RX or no TX queue");
   }
 }
 
