@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "kernels/clock.h"
+#include "kernels/http/http_parser.h"
 
 namespace beacon::app {
 namespace {
@@ -79,21 +80,14 @@ bool IpLiteral(int family, std::string_view text) {
   return inet_pton(family, copy.data(), &address) == 1;
 }
 
-bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // True when a browser says the request comes from a page of another origin: Sec-Fetch-Site
 // other than same-origin or none (the user's own navigation), or an Origin other than
 // http(s)://<the request's Host> ("null" included: a sandboxed frame, a local file). Clients
 // that are no browser (curl, beaconctl) send neither.
 bool CrossOrigin(const kernels::HttpRequest& request) {
   const std::string_view site = request.Header("sec-fetch-site");
-  if (!site.empty() && !EqualsIgnoringCase(site, "same-origin") &&
-      !EqualsIgnoringCase(site, "none")) {
+  if (!site.empty() && !kernels::EqualsIgnoreCase(site, "same-origin") &&
+      !kernels::EqualsIgnoreCase(site, "none")) {
     return true;
   }
   const std::string_view origin = request.Header("origin");
@@ -101,8 +95,8 @@ bool CrossOrigin(const kernels::HttpRequest& request) {
   for (const std::string_view scheme :
        {std::string_view("http://"), std::string_view("https://")}) {
     if (origin.size() > scheme.size() &&
-        EqualsIgnoringCase(origin.substr(0, scheme.size()), scheme)) {
-      return !EqualsIgnoringCase(origin.substr(scheme.size()), request.Header("host"));
+        kernels::EqualsIgnoreCase(origin.substr(0, scheme.size()), scheme)) {
+      return !kernels::EqualsIgnoreCase(origin.substr(scheme.size()), request.Header("host"));
     }
   }
   return true;
@@ -122,9 +116,9 @@ bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed)
   if (colon != std::string_view::npos && !PortOrNothing(host.substr(colon))) return false;
   if (IpLiteral(AF_INET, name)) return true;
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // the root's dot
-  return EqualsIgnoringCase(name, "localhost") ||
+  return kernels::EqualsIgnoreCase(name, "localhost") ||
          std::any_of(allowed.begin(), allowed.end(),
-                     [name](const std::string& a) { return EqualsIgnoringCase(name, a); });
+                     [name](const std::string& a) { return kernels::EqualsIgnoreCase(name, a); });
 }
 
 std::optional<host::HttpResponse> ManagementGuard::Refuse(

@@ -64,6 +64,8 @@ inline constexpr size_t kHttpRejectCount = static_cast<size_t>(HttpReject::kCoun
 
 // The snake_case metric label of a reason.
 std::string_view HttpRejectName(HttpReject reason);
+// ASCII case-insensitive equality, as header names and tokens compare (RFC 9110 §5.1).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // The status answered for a reason (400, 413, 414, 415, 431, 501, 505).
 int HttpRejectStatus(HttpReject reason);
 
