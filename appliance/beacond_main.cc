@@ -453,8 +453,8 @@ int Run(const Config& config, const CommandLine& args) {
                       &forwarder, watermarks.get());
   const int http_workers = HttpWorkers(config);
   host::HttpServer http(config.http, pipelines.Make(http_workers));
-  const std::vector<std::unique_ptr<Ingress>> ingresses =
-      MakeIngresses(config, [&pipelines](int count) { return pipelines.Make(count); });
+  const std::vector<std::unique_ptr<Ingress>> ingresses = MakeIngresses(
+      config, backend.byte_kernels, [&pipelines](int count) { return pipelines.Make(count); });
 
   host::MetricsRegistry metrics;
   host::PosixFileSystem retention_fs;

@@ -38,13 +38,16 @@ class UdpIngress final : public Ingress {
 }  // namespace
 
 std::vector<std::unique_ptr<Ingress>> MakeIngresses(const Config& config,
+                                                    const kernels::ByteKernels& bytes,
                                                     const SinkFactory& make_sinks) {
   std::vector<std::unique_ptr<Ingress>> ingresses;
   if (config.udp.enabled) {
     ingresses.push_back(std::make_unique<UdpIngress>(config.udp, make_sinks(config.udp.workers)));
   }
   if (config.dpdk.enabled) {
-    ingresses.push_back(MakeDpdkIngress(config.dpdk, make_sinks(config.dpdk.workers)));
+    DpdkIngressConfig dpdk = config.dpdk;
+    dpdk.data_plane.internet_sum = bytes.internet_sum;
+    ingresses.push_back(MakeDpdkIngress(dpdk, make_sinks(config.dpdk.workers)));
   }
   return ingresses;
 }

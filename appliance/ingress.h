@@ -10,6 +10,7 @@
 #include "appliance/config.h"
 #include "host/metrics/metrics.h"
 #include "kernels/beacon_sink.h"
+#include "kernels/bytes/byte_table.h"
 
 namespace beacon::app {
 
@@ -28,8 +29,10 @@ class Ingress {
 using SinkFactory = std::function<std::vector<kernels::BeaconSink*>(int count)>;
 
 // The ingresses `config` enables, in the order [udp], [dpdk], each with config.<section>.workers
-// pipelines from `make_sinks`. Throws std::runtime_error naming what could not be set up.
+// pipelines from `make_sinks`; the DPDK data plane verifies checksums with `bytes`, the decode
+// backend's byte kernels. Throws std::runtime_error naming what could not be set up.
 std::vector<std::unique_ptr<Ingress>> MakeIngresses(const Config& config,
+                                                    const kernels::ByteKernels& bytes,
                                                     const SinkFactory& make_sinks);
 
 // The [dpdk] ingress: the EAL, the DPDK data plane and its metrics (dpdk_ingress.cc, built with

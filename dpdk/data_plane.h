@@ -45,6 +45,9 @@ struct DataPlaneConfig {
   // through it, and the kernel's frames go out of the data plane's port, so the node stays a
   // normal host. Needs exactly one port. Empty: such frames are dropped (and counted).
   std::string exception_port;
+  // The decode backend's one's-complement sum (kernels::ByteKernels::internet_sum), which
+  // verifies the UDP and TCP checksums the NIC did not.
+  uint16_t (*internet_sum)(const uint8_t* p, size_t n) = &kernels::InternetSum;
 };
 
 struct QueueStats {

@@ -1,5 +1,5 @@
 // ParseFrame: bounds-checked big-endian field reads over the frame; one's-complement sums with
-// DPDK's rte_raw_cksum.
+// the byte kernels' internet_sum (DPDK's rte_raw_cksum for the IPv4 header).
 #include "dpdk/frame_parser.h"
 
 #include <rte_ip.h>
@@ -36,12 +36,12 @@ constexpr uint8_t kIpv6DestOptions = 60;
 
 uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
-// True when the one's-complement sum over pseudo header and segment is all ones.
-bool ChecksumHolds(const uint8_t* pseudo, size_t pseudo_size, const uint8_t* segment,
-                   size_t segment_size) {
-  uint32_t sum = __rte_raw_cksum(pseudo, pseudo_size, 0);
-  sum = __rte_raw_cksum(segment, segment_size, sum);
-  return __rte_raw_cksum_reduce(sum) == 0xffff;
+// True when the one's-complement sum over pseudo header and segment is all ones. The pseudo
+// header has an even size, so the two sums add up to the sum over both back to back.
+bool ChecksumHolds(const FrameChecks& checks, const uint8_t* pseudo, size_t pseudo_size,
+                   const uint8_t* segment, size_t segment_size) {
+  return kernels::FoldInternetSum(uint32_t{checks.internet_sum(pseudo, pseudo_size)} +
+                                  checks.internet_sum(segment, segment_size)) == 0xFFFF;
 }
 
 kernels::IpAddress V4Address(const uint8_t* p) {
@@ -79,7 +79,7 @@ void ParseUdp(const uint8_t* frame, const uint8_t* udp, size_t size, uint8_t* ps
   const uint16_t checksum = Load16(udp + 6);
   if (checks.l4 == ChecksumVerdict::kBad ||
       (checks.l4 == ChecksumVerdict::kUnknown && (checksum != 0 || ipv6) &&
-       !ChecksumHolds(pseudo, pseudo_size, udp, length))) {
+       !ChecksumHolds(checks, pseudo, pseudo_size, udp, length))) {
     out->outcome = FrameOutcome::kBadUdpChecksum;
     return;
   }
@@ -114,7 +114,8 @@ void ParseTcp(const uint8_t* frame, const uint8_t* tcp, size_t size, uint8_t* ps
   pseudo[length_at] = static_cast<uint8_t>(size >> 8);
   pseudo[length_at + 1] = static_cast<uint8_t>(size);
   if (checks.l4 == ChecksumVerdict::kBad ||
-      (checks.l4 == ChecksumVerdict::kUnknown && !ChecksumHolds(pseudo, pseudo_size, tcp, size))) {
+      (checks.l4 == ChecksumVerdict::kUnknown &&
+       !ChecksumHolds(checks, pseudo, pseudo_size, tcp, size))) {
     out->outcome = FrameOutcome::kBadTcpChecksum;
     return;
   }

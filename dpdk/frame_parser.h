@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/beacon_sink.h"
+#include "kernels/bytes/internet_sum.h"
 
 namespace beacon::dpdk {
 
@@ -62,6 +63,9 @@ enum class ChecksumVerdict : uint8_t { kUnknown, kGood, kBad };
 struct FrameChecks {
   ChecksumVerdict ip = ChecksumVerdict::kUnknown;
   ChecksumVerdict l4 = ChecksumVerdict::kUnknown;
+  // Verifies the UDP and TCP checksums the NIC did not: the decode backend's byte kernel
+  // (kernels/bytes/byte_table.h), so that the scalar backend runs scalar code here too.
+  uint16_t (*internet_sum)(const uint8_t* p, size_t n) = &kernels::InternetSum;
 };
 
 struct ParsedFrame {

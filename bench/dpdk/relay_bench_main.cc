@@ -363,6 +363,7 @@ Figures RunDpdk(const std::string& pcap, const kernels::SiteRegistry& sites,
   dpdk::DataPlaneConfig config;
   config.beacon_ports = beacon_ports;
   config.burst = burst;
+  config.internet_sum = backend.byte_kernels.internet_sum;
   if (mirror_port != 0) config.mirror.server_ports = {mirror_port};
   for (int w = 0; w < workers; ++w) {
     sinks.push_back(std::make_unique<AggregatingWorker>(&sites, backend, decode, truth));

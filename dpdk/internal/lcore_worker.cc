@@ -157,7 +157,7 @@ void LcoreWorker::ProcessBurst(rte_mbuf** mbufs, uint16_t n, uint64_t tsc) {
       done[done_count++] = m;
       continue;
     }
-    const FrameChecks checks{IpVerdict(m->ol_flags), L4Verdict(m->ol_flags)};
+    const FrameChecks checks{IpVerdict(m->ol_flags), L4Verdict(m->ol_flags), config_.internet_sum};
     ParsedFrame parsed = ParseFrame(frame, rte_pktmbuf_pkt_len(m), checks, config_.beacon_ports,
                                     config_.mirror.server_ports);
     // Fragments too, so that a sender outside the list cannot fill the reassembly table.
@@ -327,7 +327,8 @@ void LcoreWorker::Reassemble(rte_mbuf* m, const ParsedFrame& parsed, uint64_t ts
     // rte_ip_frag zeroes the rebuilt IPv4 header's checksum; each fragment's was verified.
     const ParsedFrame datagram =
         ParseFrame(frame, rte_pktmbuf_pkt_len(whole),
-                   {ChecksumVerdict::kGood, ChecksumVerdict::kUnknown}, config_.beacon_ports);
+                   {ChecksumVerdict::kGood, ChecksumVerdict::kUnknown, config_.internet_sum},
+                   config_.beacon_ports);
     counters_.Add(datagram.outcome);
     if (datagram.outcome == FrameOutcome::kBeaconDatagram) Accept(frame, datagram);
   }

@@ -88,6 +88,9 @@ struct ByteKernels {
   FormScan (*split_form)(std::string_view hit, char* out, FormSeparators separators);
   // out[i] = Hash64(keys[i], seed) (kernels/bytes/hash.h).
   void (*hash64_batch)(const std::string_view* keys, size_t n, uint64_t seed, uint64_t* out);
+  // kernels/bytes/internet_sum.h InternetSum: the folded one's-complement sum of p[0, n) (the
+  // UDP and TCP checksums the data plane verifies where the NIC did not).
+  uint16_t (*internet_sum)(const uint8_t* p, size_t n);
 };
 
 }  // namespace beacon::kernels

@@ -3,6 +3,7 @@
 #include "kernels/bytes/scalar_kernels.h"
 
 #include "kernels/bytes/hash.h"
+#include "kernels/bytes/internet_sum.h"
 #include "kernels/bytes/url_encoding.h"
 #include "kernels/bytes/utf8.h"
 
@@ -61,7 +62,8 @@ constexpr ByteKernels kScalarByteKernels{.backend = "scalar",
                                          .find_any_of = &ReferenceFindAnyOf,
                                          .classify = &ReferenceClassify,
                                          .split_form = &ReferenceSplitForm,
-                                         .hash64_batch = &Hash64Batch};
+                                         .hash64_batch = &Hash64Batch,
+                                         .internet_sum = &InternetSum};
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 
 #include "kernels/bytes/hash.h"
 #include "kernels/bytes/hex.h"
+#include "kernels/bytes/internet_sum.h"
 #include "kernels/bytes/utf8.h"
 
 #ifndef BEACON_KERNELS_SIMD_BYTE_KERNELS_SHARED
@@ -744,6 +745,46 @@ void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
 #endif
 }
 
+// The words' sum in 32-bit lanes: each lane adds its two 16-bit words (in memory order, read in
+// the host's byte order, as the reference reads them). A vector adds at most 2 * 0xFFFF to a
+// lane, so the lanes are added up into 64 bits every 2^14 vectors, long before one could wrap.
+// The last, partial vector is summed from a zero-padded copy: zeros add nothing, and an odd
+// last byte becomes the first byte of a word whose second is zero, as in the reference.
+uint16_t InternetSum(const uint8_t* p, size_t n) {
+#if HWY_TARGET == HWY_SCALAR
+  return ::beacon::kernels::InternetSum(p, n);
+#else
+  const hn::ScalableTag<uint32_t> d32;
+  const FullTag d8;
+  const size_t lanes = hn::Lanes(d8);
+  const auto low_words = hn::Set(d32, 0xFFFFu);
+  constexpr size_t kVectorsPerFlush = size_t{1} << 14;
+  uint64_t total = 0;
+  auto sums = hn::Zero(d32);
+  size_t pending = 0;
+  const auto add = [&](hn::Vec<decltype(d32)> words) {
+    sums = hn::Add(sums, hn::Add(hn::And(words, low_words), hn::ShiftRight<16>(words)));
+    if (++pending < kVectorsPerFlush) return;
+    HWY_ALIGN uint32_t lane_sums[shared::kMaxVectorBytes / 4];
+    hn::Store(sums, d32, lane_sums);
+    for (size_t k = 0; k < hn::Lanes(d32); ++k) total += lane_sums[k];
+    sums = hn::Zero(d32);
+    pending = 0;
+  };
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) add(hn::BitCast(d32, hn::LoadU(d8, p + i)));
+  if (i < n) {
+    HWY_ALIGN uint8_t block[shared::kMaxVectorBytes] = {};
+    std::memcpy(block, p + i, n - i);
+    add(hn::BitCast(d32, hn::Load(d8, block)));
+  }
+  HWY_ALIGN uint32_t lane_sums[shared::kMaxVectorBytes / 4];
+  hn::Store(sums, d32, lane_sums);
+  for (size_t k = 0; k < hn::Lanes(d32); ++k) total += lane_sums[k];
+  return FoldInternetSum(total);
+#endif
+}
+
 // The table of this target's kernels.
 ByteKernels MakeByteKernels() {
   return {.backend = "simd",
@@ -754,7 +795,8 @@ ByteKernels MakeByteKernels() {
           .find_any_of = &FindAnyOf,
           .classify = &Classify,
           .split_form = &SplitForm,
-          .hash64_batch = &Hash64Batch};
+          .hash64_batch = &Hash64Batch,
+          .internet_sum = &InternetSum};
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bench/gen/pcap_writer.h"
+#include "kernels/simd/byte_kernels.h"
 
 namespace beacon::dpdk {
 namespace {
@@ -82,23 +83,28 @@ TEST(FrameParserTest, AcceptsIpv4WithoutUdpChecksumButNotIpv6) {
 
 // The software UDP checksum over every payload length and byte value class: each correct
 // sum holds, and any one changed payload byte breaks it.
+// With the reference sum and with this CPU's best Highway one (ByteKernels::internet_sum), against
+// the checksums beacon-gen's frame writer computes on its own.
 TEST(FrameParserTest, UdpChecksumHoldsForEveryLengthAndFailsOnAnyChangedByte) {
-  for (const bool ipv6 : {false, true}) {
-    for (size_t length = 1; length <= 300; ++length) {
-      bench::UdpDatagram d = Datagram(ipv6);
-      d.payload.resize(length);
-      for (size_t i = 0; i < length; ++i) {
-        d.payload[i] = static_cast<char>((i * 131 + length * 7) % 256);
-      }
-      std::string frame = bench::UdpFrame(d);
-      const ParsedFrame parsed = Parse(frame);
-      ASSERT_EQ(parsed.outcome, FrameOutcome::kBeaconDatagram)
-          << "ipv6=" << ipv6 << " length " << length;
-      for (const size_t at : {size_t{0}, length / 2, length - 1}) {
-        std::string changed = frame;
-        changed[parsed.payload_offset + at] ^= 0x01;
-        EXPECT_EQ(Parse(changed).outcome, FrameOutcome::kBadUdpChecksum)
-            << "ipv6=" << ipv6 << " length " << length << " byte " << at;
+  for (const auto sum : {&kernels::InternetSum, kernels::SimdByteKernels().internet_sum}) {
+    const FrameChecks software{ChecksumVerdict::kUnknown, ChecksumVerdict::kUnknown, sum};
+    for (const bool ipv6 : {false, true}) {
+      for (size_t length = 1; length <= 300; ++length) {
+        bench::UdpDatagram d = Datagram(ipv6);
+        d.payload.resize(length);
+        for (size_t i = 0; i < length; ++i) {
+          d.payload[i] = static_cast<char>((i * 131 + length * 7) % 256);
+        }
+        std::string frame = bench::UdpFrame(d);
+        const ParsedFrame parsed = Parse(frame, software);
+        ASSERT_EQ(parsed.outcome, FrameOutcome::kBeaconDatagram)
+            << "ipv6=" << ipv6 << " length " << length;
+        for (const size_t at : {size_t{0}, length / 2, length - 1}) {
+          std::string changed = frame;
+          changed[parsed.payload_offset + at] ^= 0x01;
+          EXPECT_EQ(Parse(changed, software).outcome, FrameOutcome::kBadUdpChecksum)
+              << "ipv6=" << ipv6 << " length " << length << " byte " << at;
+        }
       }
     }
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/bytes/hash.h"
+#include "kernels/bytes/internet_sum.h"
 #include "kernels/bytes/url_encoding.h"
 #include "kernels/bytes/utf8.h"
 
@@ -108,6 +109,8 @@ struct Checker {
       ASSERT_EQ(simd.find_byte(v.data(), v.size(), c), ref.find_byte(v.data(), v.size(), c))
           << "byte " << static_cast<int>(static_cast<uint8_t>(c));
     }
+    const auto* unsigned_bytes = reinterpret_cast<const uint8_t*>(v.data());
+    ASSERT_EQ(simd.internet_sum(unsigned_bytes, v.size()), InternetSum(unsigned_bytes, v.size()));
     for (const AsciiSet* set : {&kFormStructurals, &kUrlDelimiters, &kWithNul}) {
       ASSERT_EQ(simd.find_any_of(v.data(), v.size(), *set),
                 ref.find_any_of(v.data(), v.size(), *set));
@@ -411,6 +414,19 @@ TEST_P(ByteKernelsTest, DenseSeparatorsAndManyPairs) {
     const size_t pieces = rng() % 400;
     for (size_t k = 0; k < pieces; ++k) s += kPieces[rng() % std::size(kPieces)];
     checker_.Check(s, i % 4);
+  }
+}
+
+// Inputs past 2^14 vectors, where the lanes' sums are added up into 64 bits before they could
+// wrap: all 0xFF bytes make every word 0xFFFF, the largest a lane adds.
+TEST_P(ByteKernelsTest, InternetSumOfInputsLongerThanALanesFlush) {
+  for (const size_t n : {size_t{1} << 20, (size_t{1} << 21) + 7, (size_t{1} << 22) + 1}) {
+    const std::vector<uint8_t> ones(n, 0xFF);
+    ASSERT_EQ(checker_.simd.internet_sum(ones.data(), n), InternetSum(ones.data(), n)) << n;
+    std::vector<uint8_t> mixed(n);
+    std::mt19937 rng(static_cast<uint32_t>(n));
+    for (uint8_t& b : mixed) b = static_cast<uint8_t>(rng() % 4 == 0 ? 0xFF : rng());
+    ASSERT_EQ(checker_.simd.internet_sum(mixed.data(), n), InternetSum(mixed.data(), n)) << n;
   }
 }
 
