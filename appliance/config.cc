@@ -578,6 +578,8 @@ void ParseDpdk(const toml::table& root, const std::string& source, DpdkIngressCo
   section.Int("reassembly_flows", &plane.reassembly_flows, 16, 1 << 20);
   section.Int("reassembly_timeout_ms", &plane.reassembly_timeout_ms, 10, 60'000);
   section.String("exception_port", &plane.exception_port);
+  section.Int("exception_rx_descriptors", &plane.exception_rx_descriptors, 64, 32768);
+  section.Int("exception_tx_descriptors", &plane.exception_tx_descriptors, 64, 32768);
   std::vector<int64_t> mirror_ports;
   section.Ints("mirror_ports", &mirror_ports, 1, 65535);
   plane.mirror.server_ports.assign(mirror_ports.begin(), mirror_ports.end());
@@ -786,6 +788,8 @@ toml::table DpdkTable(const DpdkIngressConfig& dpdk) {
       {"reassembly_flows", static_cast<int64_t>(plane.reassembly_flows)},
       {"reassembly_timeout_ms", static_cast<int64_t>(plane.reassembly_timeout_ms)},
       {"exception_port", plane.exception_port},
+      {"exception_rx_descriptors", static_cast<int64_t>(plane.exception_rx_descriptors)},
+      {"exception_tx_descriptors", static_cast<int64_t>(plane.exception_tx_descriptors)},
       {"mirror_ports", Array(mirror.server_ports)},
       {"mirror_flows", static_cast<int64_t>(mirror.max_flows)},
       {"mirror_flow_bytes", static_cast<int64_t>(mirror.max_flow_bytes)},

@@ -27,10 +27,10 @@ struct DataPlaneConfig {
   // Senders whose beacon datagrams (and fragments) are taken; others are dropped and counted
   // as source_not_allowed. Empty: every sender.
   std::vector<kernels::IpPrefix> allowed_sources;
-  uint16_t rx_descriptors = 1024;
+  uint16_t rx_descriptors = 1024;  // per RX queue of each port (TX queues: 512)
   uint16_t burst = 32;
   // Mbufs in the data plane's pool (shared by every port); 0 sizes it from everything that may
-  // hold one at once: every port's RX and TX descriptors (the exception port's too), the
+  // hold one at once: every port's RX and TX descriptors (the exception port's own), the
   // per-lcore caches, the bursts in flight, full reassembly tables and raw batches. A value
   // below that is refused at start, naming the numbers.
   uint32_t mbufs = 0;
@@ -45,6 +45,10 @@ struct DataPlaneConfig {
   // through it, and the kernel's frames go out of the data plane's port, so the node stays a
   // normal host. Needs exactly one port. Empty: such frames are dropped (and counted).
   std::string exception_port;
+  // Per queue of the exception port. Its RX queues are filled from the pool when they are set
+  // up, so each holds this many mbufs however few frames the kernel sends.
+  uint16_t exception_rx_descriptors = 256;
+  uint16_t exception_tx_descriptors = 256;
   // The decode backend's one's-complement sum (kernels::ByteKernels::internet_sum), which
   // verifies the UDP and TCP checksums the NIC did not.
   uint16_t (*internet_sum)(const uint8_t* p, size_t n) = &kernels::InternetSum;

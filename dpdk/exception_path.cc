@@ -41,7 +41,8 @@ void AssignKernelQueues(DataPlane::State& s, const PortSetup& nic, const PortSet
 }  // namespace
 
 // The kernel-facing port gets a queue pair per worker (fewer when the PMD takes fewer: the
-// workers then share them).
+// workers then share them), of the exception path's own descriptor counts: the kernel's share
+// of the traffic is small, and every RX descriptor holds an mbuf of the pool from setup on.
 void ConfigureExceptionPort(DataPlane::State& s, uint32_t workers) {
   const std::string& spec = s.config.exception_port;
   if (s.ports.size() != 1) {
@@ -57,7 +58,8 @@ void ConfigureExceptionPort(DataPlane::State& s, uint32_t workers) {
   PortSetupRequest request;
   request.spec = spec;
   request.rx_queues = static_cast<uint16_t>(workers);
-  request.rx_descriptors = s.config.rx_descriptors;
+  request.rx_descriptors = s.config.exception_rx_descriptors;
+  request.tx_descriptors = s.config.exception_tx_descriptors;
   s.ports.push_back(ConfigurePort(request));
   s.port_names.push_back(spec.substr(0, spec.find(',')));
   // AssignKernelQueues shares min(RX, TX) pairs among the workers: it needs one at least.

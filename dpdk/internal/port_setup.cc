@@ -121,7 +121,7 @@ PortSetup ConfigurePort(const PortSetupRequest& request) {
     Fail(spec, "rte_eth_dev_configure with " + std::to_string(port.rx_queues) + " RX queues", rc);
   }
   port.rx_descriptors = request.rx_descriptors;
-  port.tx_descriptors = 512;
+  port.tx_descriptors = request.tx_descriptors;
   if (const int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port.port_id, &port.rx_descriptors,
                                                       &port.tx_descriptors);
       rc != 0) {

@@ -14,9 +14,10 @@
 namespace beacon::dpdk::internal {
 
 struct PortSetupRequest {
-  std::string spec;        // PCI address or vdev string
-  uint16_t rx_queues = 1;  // wanted; capped at what the PMD offers
-  uint16_t rx_descriptors = 1024;
+  std::string spec;                // PCI address or vdev string
+  uint16_t rx_queues = 1;          // wanted; capped at what the PMD offers
+  uint16_t rx_descriptors = 1024;  // per queue; adjusted to the PMD's limits
+  uint16_t tx_descriptors = 512;
 };
 
 struct PortSetup {

@@ -296,6 +296,23 @@ TEST(ConfigTest, HttpAndManagementCannotShareAListener) {
   ParseConfig("[http]\nlisten = \"127.0.0.1:9465\"\n", "t.toml");
 }
 
+// The exception port's queues have their own descriptor counts, bounded like rx_descriptors.
+TEST(ConfigTest, DpdkExceptionDescriptors) {
+  const Config c = ParseConfig(
+      "[dpdk]\nports = [\"net_null0\"]\nhit_batch_port = 5140\n"
+      "exception_port = \"net_tap0\"\nexception_rx_descriptors = 128\n"
+      "exception_tx_descriptors = 64\n",
+      "t.toml");
+  EXPECT_EQ(c.dpdk.data_plane.exception_rx_descriptors, 128u);
+  EXPECT_EQ(c.dpdk.data_plane.exception_tx_descriptors, 64u);
+  EXPECT_EQ(DefaultConfig().dpdk.data_plane.exception_rx_descriptors, 256u);
+  EXPECT_EQ(DefaultConfig().dpdk.data_plane.exception_tx_descriptors, 256u);
+  ExpectError("[dpdk]\nports = [\"p\"]\nhit_batch_port = 1\nexception_rx_descriptors = 32\n",
+              "dpdk.exception_rx_descriptors");
+  ExpectError("[dpdk]\nports = [\"p\"]\nhit_batch_port = 1\nexception_tx_descriptors = 65536\n",
+              "dpdk.exception_tx_descriptors");
+}
+
 TEST(ConfigTest, DpdkMirrorKeys) {
   const Config c = ParseConfig(
       "[http]\ncountry_headers = [\"X-Geo\"]\n[dpdk]\nports = [\"net_null0\"]\n"

@@ -232,6 +232,49 @@ TEST(ExceptionPathTest, KernelAnswersArpAndTcpThroughTheTap) {
   ExpectKernelAndFastPath(relay, answers, sink);
 }
 
+// A net_ring "NIC" named net_ring_<name> with `queues` RX and TX rings: RX queue q goes to
+// worker q.
+struct RingNic {
+  std::vector<rte_ring*> rx;
+  std::vector<rte_ring*> tx;
+};
+
+bool MakeRingNic(const std::string& name, unsigned queues, RingNic* nic) {
+  for (unsigned q = 0; q < queues; ++q) {
+    const std::string id = std::to_string(q);
+    nic->rx.push_back(
+        rte_ring_create((name + "_rx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+    nic->tx.push_back(
+        rte_ring_create((name + "_tx" + id).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+  }
+  return rte_eth_from_rings(name.c_str(), nic->rx.data(), queues, nic->tx.data(), queues, 0) >= 0;
+}
+
+// A relay on the ring NIC net_ring_<name> with one counting sink per worker, and the TAP
+// bcn<name>0 as its exception port, given 198.18.0.1/24 and up; `pool` for injected frames.
+struct RingAndTap {
+  explicit RingAndTap(unsigned workers) : sinks(workers) {}
+  rte_mempool* pool = nullptr;
+  RingNic nic;
+  DataPlaneConfig config;
+  std::vector<CountingSink> sinks;
+  std::unique_ptr<DataPlane> relay;
+};
+
+void MakeRingAndTap(const std::string& name, uint16_t rx_descriptors, RingAndTap* r) {
+  r->pool = rte_pktmbuf_pool_create(("exception_" + name).c_str(), 511, 0, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(r->pool, nullptr);
+  ASSERT_TRUE(MakeRingNic(name, static_cast<unsigned>(r->sinks.size()), &r->nic));
+  const std::string iface = "bcn" + name + "0";
+  r->config =
+      TwoPortConfig("net_ring_" + name, "net_tap_" + name + ",iface=" + iface, rx_descriptors, 16);
+  r->relay = std::make_unique<DataPlane>(*g_eal, r->config, Pointers(r->sinks));
+  const std::string up =
+      "ip addr add 198.18.0.1/24 dev " + iface + " && ip link set " + iface + " up";
+  ASSERT_EQ(std::system(up.c_str()), 0);
+}
+
 // DPDK 22.11's net_tap passes every queue's fd to secondary processes in one message of at most
 // RTE_MP_MAX_FD_NUM (8) fds when it starts, and overflows that array on its stack with more than
 // 4 queue pairs (the process aborts: "stack smashing detected"). The exception port then gets 4
@@ -242,33 +285,18 @@ TEST(ExceptionPathTest, MoreWorkersThanTheTapTakesShareItsQueuePairs) {
   if (!g_skip.empty()) GTEST_SKIP() << g_skip;
   ASSERT_NE(g_eal, nullptr);
   constexpr unsigned kWorkers = 6;
-  rte_mempool* pool =
-      rte_pktmbuf_pool_create("exception_many", 511, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-  ASSERT_NE(pool, nullptr);
-  std::vector<rte_ring*> rx;
-  std::vector<rte_ring*> tx;
-  for (unsigned q = 0; q < kWorkers; ++q) {
-    const std::string id = std::to_string(q);
-    rx.push_back(rte_ring_create(("many_rx" + id).c_str(), 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
-    tx.push_back(rte_ring_create(("many_tx" + id).c_str(), 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
-  }
-  ASSERT_GE(rte_eth_from_rings("many", rx.data(), kWorkers, tx.data(), kWorkers, 0), 0);
-
-  // Ring queue q goes to worker q.
-  const DataPlaneConfig config =
-      TwoPortConfig("net_ring_many", "net_tap_many,iface=bcnmany0", 128, 16);
-  std::vector<CountingSink> sinks(kWorkers);
-  DataPlane relay(*g_eal, config, Pointers(sinks));
-  ASSERT_EQ(std::system("ip addr add 198.18.0.1/24 dev bcnmany0 && ip link set bcnmany0 up"), 0);
-  relay.Start();
-  ASSERT_EQ(rte_ring_enqueue(rx[3], Beacon(pool)), 0);
+  RingAndTap r(kWorkers);  // ring queue q goes to worker q
+  MakeRingAndTap("many", 128, &r);
+  if (HasFatalFailure()) return;
+  r.relay->Start();
+  ASSERT_EQ(rte_ring_enqueue(r.nic.rx[3], Beacon(r.pool)), 0);
   // Worker 5 shares TAP queue 1 with worker 1, worker 4 queue 0 with worker 0.
-  const KernelAnswers answers = ExchangeWithKernel(pool, rx[5], rx[4], tx);
-  relay.Stop();
-  ExpectKernelAndFastPath(relay, answers, sinks[3]);
+  const KernelAnswers answers = ExchangeWithKernel(r.pool, r.nic.rx[5], r.nic.rx[4], r.nic.tx);
+  r.relay->Stop();
+  ExpectKernelAndFastPath(*r.relay, answers, r.sinks[3]);
   for (unsigned w = 0; w < kWorkers; ++w) {
     if (w != 3) {
-      EXPECT_EQ(sinks[w].beacons.load(), 0u) << "worker " << w;
+      EXPECT_EQ(r.sinks[w].beacons.load(), 0u) << "worker " << w;
     }
   }
 }
@@ -296,6 +324,37 @@ uint32_t HeldByWorkers(const DataPlaneConfig& config, uint32_t workers) {
          (workers + 1) * 384;
 }
 
+// The exception port's default queues: frames for the kernel are few, so its RX queues (filled
+// from the pool when they are set up) and TX queues get [dpdk] exception_rx_descriptors and
+// exception_tx_descriptors (256 each), not the data plane port's 1024 RX and 512 TX. The pool
+// then needs 2 x (1024 - 256) + 2 x (512 - 256) = 2048 mbufs less for two workers than with the
+// data port's counts, the TAP's queues hold 256 each at setup, and ARP and TCP still reach the
+// kernel and come back.
+TEST(ExceptionPathTest, TheTapQueuesTakeTheExceptionDescriptorCounts) {
+  if (!g_skip.empty()) GTEST_SKIP() << g_skip;
+  ASSERT_NE(g_eal, nullptr);
+  constexpr unsigned kWorkers = 2;
+  constexpr uint32_t kExceptionDescriptors = 256;  // the default of both
+  RingAndTap r(kWorkers);
+  MakeRingAndTap("desc", 1024, &r);
+  if (HasFatalFailure()) return;
+  // The ring's queues: 1024 RX and 512 TX descriptors each; the TAP's: 256 and 256.
+  const uint32_t ring = kWorkers * (1024 + 512);
+  const uint32_t tap = kWorkers * 2 * kExceptionDescriptors;
+  const uint32_t held = HeldByWorkers(r.config, kWorkers);
+  const MbufPoolStats stats = r.relay->Pool();
+  EXPECT_EQ(stats.needed, ring + tap + held)
+      << "with the data port's 1024 RX and 512 TX per TAP queue it would be "
+      << ring + kWorkers * (1024 + 512) + held;
+  EXPECT_LE(stats.in_use, kWorkers * kExceptionDescriptors) << "the TAP's RX queues at setup";
+  r.relay->Start();
+  ASSERT_EQ(rte_ring_enqueue(r.nic.rx[0], Beacon(r.pool)), 0);
+  const KernelAnswers answers = ExchangeWithKernel(r.pool, r.nic.rx[1], r.nic.rx[1], r.nic.tx);
+  r.relay->Stop();
+  ExpectKernelAndFastPath(*r.relay, answers, r.sinks[0]);
+  EXPECT_EQ(r.sinks[1].beacons.load(), 0u);
+}
+
 // A relay port and an exception port that are both TAPs fill their 4 RX queues from the pool
 // when they are set up (net_tap: min(descriptors, 1023) each). What is left must still hold all
 // the workers may take at once (a fragment flood fills the reassembly tables); else RX runs dry
@@ -304,8 +363,9 @@ TEST(ExceptionPathTest, AutoSizedPoolHoldsBothTapsAndEveryWorker) {
   if (!g_skip.empty()) GTEST_SKIP() << g_skip;
   ASSERT_NE(g_eal, nullptr);
   constexpr unsigned kWorkers = 4;
-  const DataPlaneConfig config =
+  DataPlaneConfig config =
       TwoPortConfig("net_tap_nic,iface=bcnnic0", "net_tap_pool,iface=bcnpool0", 1023, 216);
+  config.exception_rx_descriptors = 1023;
   std::vector<CountingSink> sinks(kWorkers);
   DataPlane relay(*g_eal, config, Pointers(sinks));
   const MbufPoolStats pool = relay.Pool();
