@@ -11,13 +11,13 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 
 #include "host/private_dir.h"
+#include "kernels/read_file.h"
 #include "kernels/unix_time.h"
 
 namespace beacon::host {
@@ -85,16 +85,18 @@ SaltStore::SaltStore(std::filesystem::path state_dir, UnixClock clock)
   kernels::VisitorSalts salts;
   salts.day = today;
   bool rewrite = false;
-  std::ifstream in(file_, std::ios::binary);
-  if (in) {
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (!ParseSalts(text.str(), today, &salts, &rewrite)) {
+  // A file that cannot be opened or read (EIO, EISDIR) may hold today's salt: refused, not
+  // replaced by a new salt (visitors hashed anew mid-day would be counted twice).
+  std::string text;
+  errno = 0;
+  if (kernels::ReadWholeFile(file_.string(), &text)) {
+    if (!ParseSalts(text, today, &salts, &rewrite)) {
       salts = {today, 0, 0};
       replaced_corrupt_file_ = true;
       rewrite = true;
     }
-  } else if (std::filesystem::exists(file_, ec)) {
+  } else if (const int read_errno = errno; std::filesystem::exists(file_, ec)) {
+    errno = read_errno != 0 ? read_errno : EIO;
     FailErrno("cannot read the visitor salt file", file_);
   }
   if (salts.today == 0) {

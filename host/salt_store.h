@@ -24,9 +24,11 @@ class SaltStore {
 
   // Opens the store in `state_dir` (created with mode 0700 when missing), loads the salt file,
   // keeps the salts of the clock's day and the day before, creates today's and rewrites the
-  // file when anything changed. A salt file that cannot be read as one is replaced by fresh
-  // salts (visitor ids of the day restart; see replaced_corrupt_file()). Throws
-  // std::runtime_error naming the path when the directory or file cannot be created or written.
+  // file when anything changed. A salt file that reads but does not parse as one is replaced by
+  // fresh salts (visitor ids of the day restart; see replaced_corrupt_file()). Throws
+  // std::runtime_error naming the path when the directory or file cannot be created or written,
+  // or when the file exists but cannot be opened or read (an I/O error, a directory): it is left
+  // as it is, since it may hold today's salt.
   explicit SaltStore(std::filesystem::path state_dir, UnixClock clock = kernels::UnixMillis);
 
   // The salts for the current time: rotates first when the clock's UTC day is later than the

@@ -161,6 +161,40 @@ TEST_F(SaltStoreTest, ReplacesCorruptFiles) {
   }
 }
 
+// A salt file that opens but whose read(2) fails (an I/O error; here /proc/self/mem, whose
+// offset 0 is not mapped: EIO) holds today's salt all the same. Taking the empty text as a
+// corrupt file would make a new salt for the day (every visitor hashed again: visitors counted
+// twice) and overwrite the file; the store refuses to start instead and leaves it alone. A
+// directory in its place (EISDIR) is refused too, naming the path and the error.
+TEST_F(SaltStoreTest, AFileThatCannotBeReadIsRefusedNotReplaced) {
+  const std::filesystem::path file = dir_ / SaltStore::kFileName;
+  std::filesystem::create_symlink("/proc/self/mem", file);
+  try {
+    SaltStore store(dir_, Clock());
+    ADD_FAILURE() << "an unreadable salt file was taken (replaced_corrupt_file "
+                  << store.replaced_corrupt_file() << ")";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read the visitor salt file '" + file.string() +
+                                         "': Input/output error"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(file)) << "the salt file was replaced";
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "visitor-salts.tmp"));
+  std::filesystem::remove(file);
+  std::filesystem::create_directory(file);
+  try {
+    SaltStore store(dir_, Clock());
+    ADD_FAILURE() << "a directory was taken as the salt file";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot read the visitor salt file '" + file.string() +
+                                         "': Is a directory"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "visitor-salts.tmp"));
+}
+
 TEST_F(SaltStoreTest, ReadsAValidFileAndRemovesACrashedWrite) {
   WriteFileText("beacond-visitor-salts 1\n19999 00000000000000aa\n20000 00000000000000bb\n");
   std::ofstream(dir_ / "visitor-salts.tmp") << "half written";
