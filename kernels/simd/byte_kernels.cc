@@ -748,8 +748,9 @@ void Classify(const char* p, size_t n, const AsciiSet& set, uint64_t* bits) {
 // The words' sum in 32-bit lanes: each lane adds its two 16-bit words (in memory order, read in
 // the host's byte order, as the reference reads them). A vector adds at most 2 * 0xFFFF to a
 // lane, so the lanes are added up into 64 bits every 2^14 vectors, long before one could wrap.
-// The last, partial vector is summed from a zero-padded copy: zeros add nothing, and an odd
-// last byte becomes the first byte of a word whose second is zero, as in the reference.
+// The last, partial vector is summed zero-padded (a masked load, or a copy): zeros add nothing,
+// and an odd last byte becomes the first byte of a word whose second is zero, as in the
+// reference.
 uint16_t InternetSum(const uint8_t* p, size_t n) {
 #if HWY_TARGET == HWY_SCALAR
   return ::beacon::kernels::InternetSum(p, n);
@@ -774,9 +775,15 @@ uint16_t InternetSum(const uint8_t* p, size_t n) {
   size_t i = 0;
   for (; i + lanes <= n; i += lanes) add(hn::BitCast(d32, hn::LoadU(d8, p + i)));
   if (i < n) {
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+    // One masked load (masked-off lanes read as zero and never fault): a copy to the stack
+    // would stall the load on store forwarding, and pseudo headers are all tail.
+    add(hn::BitCast(d32, hn::MaskedLoad(hn::FirstN(d8, n - i), d8, p + i)));
+#else
     HWY_ALIGN uint8_t block[shared::kMaxVectorBytes] = {};
     std::memcpy(block, p + i, n - i);
     add(hn::BitCast(d32, hn::Load(d8, block)));
+#endif
   }
   HWY_ALIGN uint32_t lane_sums[shared::kMaxVectorBytes / 4];
   hn::Store(sums, d32, lane_sums);
