@@ -418,6 +418,18 @@ std::unique_ptr<host::RetentionRunner> StartRetention(const Config& config, host
   return runner;
 }
 
+// Stops a server as it goes out of scope, before what was declared between the two goes.
+class StopFirst {
+ public:
+  explicit StopFirst(host::HttpServer* server) : server_(server) {}
+  StopFirst(const StopFirst&) = delete;
+  StopFirst& operator=(const StopFirst&) = delete;
+  ~StopFirst() { server_->Stop(); }
+
+ private:
+  host::HttpServer* server_;
+};
+
 struct CommandLine {
   std::string config_path;
   std::string sites_path;
@@ -480,8 +492,13 @@ int Run(const Config& config, const CommandLine& args) {
   host::HttpServer management(config.management, {});
   // Its own parse and limit rejects, connections and evictions, apart from ingress's.
   management.RegisterMetrics(&metrics, "beacond_management_http");
+  // /metrics renders on its own thread. On every way out of Run the listener stops first (no
+  // scrape asks the renderer any more), then the renderer (its render reads the listener's
+  // counters), then the listener goes.
+  MetricsRenderer renderer(&metrics);
+  const StopFirst stop_management(&management);
   std::atomic<bool> draining{false};
-  ServeManagement(&management, &metrics,
+  ServeManagement(&management, &renderer,
                   {pipelines.all(), &forwarder, &draining, config.management_stall_ms}, guard);
   ServeReload(&management, guard, [&reloader](auto done) { reloader.Request(std::move(done)); });
 

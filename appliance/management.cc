@@ -144,6 +144,18 @@ host::HttpHandler ManagementGuard::Guard(host::HttpHandler handler) const {
   };
 }
 
+host::DeferredHttpHandler ManagementGuard::Guard(host::DeferredHttpHandler handler) const {
+  return [this, handler = std::move(handler)](const kernels::HttpRequest& request,
+                                              host::HttpRespond respond) {
+    std::optional<host::HttpResponse> refused = Refuse(request);
+    if (refused) {
+      respond(std::move(*refused));
+      return;
+    }
+    handler(request, std::move(respond));
+  };
+}
+
 std::optional<ManagementReject> ManagementGuard::Refusal(
     const kernels::HttpRequest& request) const {
   // A rebound page cannot learn a token: with one, a node scraped by any name is answered
@@ -200,14 +212,27 @@ host::HttpResponse Readiness(const HealthSources& sources, int64_t now_ms) {
   return Answer(std::move(problems), "ready\n");
 }
 
-void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,
+MetricsRenderer::MetricsRenderer(const host::MetricsRegistry* metrics)
+    : runs_(
+          [metrics] {
+            host::HttpResponse response;
+            response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            response.body = metrics->Scrape();
+            return response;
+          },
+          host::HttpResponse{503, "text/plain; charset=utf-8", "beacond is stopping\n", {}}) {}
+
+void MetricsRenderer::Request(host::HttpRespond respond) {
+  runs_.Request(
+      [respond = std::move(respond)](const host::HttpResponse& response) { respond(response); });
+}
+
+void ServeManagement(host::HttpServer* management, MetricsRenderer* renderer,
                      const HealthSources& sources, const ManagementGuard& guard) {
-  management->AddHandler("/metrics", guard.Guard([metrics](const kernels::HttpRequest&) {
-    host::HttpResponse response;
-    response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    response.body = metrics->Scrape();
-    return response;
-  }));
+  management->AddDeferredHandler(
+      "/metrics", guard.Guard([renderer](const kernels::HttpRequest&, host::HttpRespond respond) {
+        renderer->Request(std::move(respond));
+      }));
   management->AddHandler("/healthz", guard.Guard([sources](const kernels::HttpRequest&) {
     return Liveness(sources, kernels::MonotonicMillis());
   }));
@@ -219,12 +244,8 @@ void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* 
 void ServeReload(host::HttpServer* management, const ManagementGuard& guard,
                  ReloadRequest request) {
   management->AddDeferredHandler(
-      "/reload", [&guard, request = std::move(request)](const kernels::HttpRequest& r,
-                                                        host::HttpRespond respond) {
-        if (std::optional<host::HttpResponse> refused = guard.Refuse(r)) {
-          respond(std::move(*refused));
-          return;
-        }
+      "/reload", guard.Guard([request = std::move(request)](const kernels::HttpRequest& r,
+                                                            host::HttpRespond respond) {
         if (r.method != "POST") {
           host::HttpResponse response;
           response.status = 405;
@@ -239,7 +260,7 @@ void ServeReload(host::HttpServer* management, const ManagementGuard& guard,
           response.body = outcome.message + "\n";
           respond(std::move(response));
         });
-      });
+      }));
 }
 
 }  // namespace beacon::app

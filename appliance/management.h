@@ -1,6 +1,6 @@
-// The management listener's routes: /metrics, /healthz (liveness), /readyz (readiness) and
-// /reload, every one behind the Host check, the cross-origin check of a POST and a bearer token
-// when one is configured.
+// The management listener's routes: /metrics (rendered off the listener's worker), /healthz
+// (liveness), /readyz (readiness) and /reload, every one behind the Host check, the cross-origin
+// check of a POST and a bearer token when one is configured.
 #pragma once
 
 #include <array>
@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "appliance/coalesced_runs.h"
 #include "appliance/reload.h"
 #include "host/forward/forwarder.h"
 #include "host/metrics/metrics.h"
@@ -64,8 +65,10 @@ class ManagementGuard {
   // none, or Origin is not http(s):// and the request's Host) and, with a token, 401 unless
   // the request carries "Authorization: Bearer <token>".
   host::HttpHandler Guard(host::HttpHandler handler) const;
-  // The refusal Guard answers for `request` (counted), or nothing when it may pass: for the
-  // routes that answer later (ServeReload).
+  // The same for a route that answers later (/metrics, /reload): a refusal is answered at once
+  // and `handler` is not called.
+  host::DeferredHttpHandler Guard(host::DeferredHttpHandler handler) const;
+  // The refusal Guard answers for `request` (counted), or nothing when it may pass.
   std::optional<host::HttpResponse> Refuse(const kernels::HttpRequest& request) const;
 
   uint64_t rejects(ManagementReject reason) const {
@@ -87,8 +90,30 @@ class ManagementGuard {
 // empty (a request without Host: HTTP/1.0, never a browser).
 bool HostAllowed(std::string_view host, const std::vector<std::string>& allowed);
 
-// Adds /metrics (over `metrics`), /healthz and /readyz to `management`, behind `guard`.
-void ServeManagement(host::HttpServer* management, const host::MetricsRegistry* metrics,
+// Renders /metrics answers on a thread of its own, off the management worker: a render of a
+// large registry takes 0.1 s to a second, which /healthz and /readyz must not wait for. Scrapes
+// asked for while one renders wait for the next render, which answers all of them
+// (CoalescedRuns): at most one render in progress and one due, whatever the number of scrapers.
+class MetricsRenderer {
+ public:
+  // `metrics` (and what its collectors read) outlives the renderer.
+  explicit MetricsRenderer(const host::MetricsRegistry* metrics);
+  // Waits for the render in progress, if any; the scrapes still waiting get 503 "beacond is
+  // stopping". Stop the listener that asks first: no Request may come once this runs.
+  ~MetricsRenderer() = default;
+
+  // Asks for a render begun after this call; `respond` gets the answer on the renderer's thread.
+  void Request(host::HttpRespond respond);
+
+ private:
+  CoalescedRuns<host::HttpResponse> runs_;
+};
+
+// Adds /metrics (rendered by `renderer`), /healthz and /readyz to `management`, behind `guard`.
+// A scrape is answered later, without holding the management worker; /healthz and /readyz are
+// answered on it at once. Stop `management` before `renderer` goes, and `renderer` before the
+// listener's own counters do (a render reads them).
+void ServeManagement(host::HttpServer* management, MetricsRenderer* renderer,
                      const HealthSources& sources, const ManagementGuard& guard);
 
 // Asks for a reload and returns at once; `done` gets the outcome later, on any thread (beacond:

@@ -80,47 +80,15 @@ std::shared_ptr<const kernels::UserAgentClassifier> LoadUserAgentClassifier(
 Reloader::Reloader(Config running, std::string config_path, std::string sites_override)
     : config_path_(std::move(config_path)),
       sites_override_(std::move(sites_override)),
-      running_(std::move(running)) {
+      running_(std::move(running)),
+      runs_([this] { return Reload(); },
+            ReloadOutcome{false, "refused: beacond is stopping; the running config stays"}) {
   live_ = std::make_unique<host::LiveSettingsSource>(Load(running_, nullptr));
   last_success_s_.store(UnixSeconds(), std::memory_order_relaxed);
-  thread_ = std::thread([this] { ServeRequests(); });
-}
-
-Reloader::~Reloader() {
-  {
-    const std::lock_guard lock(requests_mutex_);
-    stopping_ = true;
-  }
-  requested_cv_.notify_one();
-  thread_.join();
 }
 
 void Reloader::Request(std::function<void(const ReloadOutcome&)> done) {
-  {
-    const std::lock_guard lock(requests_mutex_);
-    if (done) waiting_.push_back(std::move(done));
-    requested_ = true;
-  }
-  requested_cv_.notify_one();
-}
-
-void Reloader::ServeRequests() {
-  std::unique_lock lock(requests_mutex_);
-  for (;;) {
-    requested_cv_.wait(lock, [this] { return requested_ || stopping_; });
-    if (stopping_) break;
-    requested_ = false;
-    const std::vector<std::function<void(const ReloadOutcome&)>> served = std::move(waiting_);
-    waiting_.clear();
-    lock.unlock();
-    const ReloadOutcome outcome = Reload();
-    for (const auto& done : served) done(outcome);
-    lock.lock();
-  }
-  const std::vector<std::function<void(const ReloadOutcome&)>> left = std::move(waiting_);
-  lock.unlock();
-  const ReloadOutcome stopping{false, "refused: beacond is stopping; the running config stays"};
-  for (const auto& done : left) done(stopping);
+  runs_.Request(std::move(done));
 }
 
 host::LiveSettings Reloader::Load(const Config& config, const host::LiveSettings* previous) {

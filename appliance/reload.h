@@ -5,15 +5,13 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
+#include "appliance/coalesced_runs.h"
 #include "appliance/config.h"
 #include "host/metrics/metrics.h"
 #include "host/pipeline/live_settings.h"
@@ -34,7 +32,7 @@ class Reloader {
   Reloader(Config running, std::string config_path, std::string sites_override);
   // Stops the thread once the reload running is done; requests still waiting get "refused:
   // beacond is stopping".
-  ~Reloader();
+  ~Reloader() = default;
   Reloader(const Reloader&) = delete;
   Reloader& operator=(const Reloader&) = delete;
 
@@ -58,7 +56,6 @@ class Reloader {
 
  private:
   host::LiveSettings Load(const Config& config, const host::LiveSettings* previous);
-  void ServeRequests();  // the reloader's thread
 
   const std::string config_path_;
   const std::string sites_override_;
@@ -71,12 +68,7 @@ class Reloader {
   std::atomic<bool> last_ok_{true};
   std::atomic<int64_t> last_success_s_{0};
   std::atomic<uint64_t> restart_pending_{0};
-  std::mutex requests_mutex_;  // guards the three below
-  std::condition_variable requested_cv_;
-  std::vector<std::function<void(const ReloadOutcome&)>> waiting_;
-  bool requested_ = false;
-  bool stopping_ = false;
-  std::thread thread_;  // last: started once the rest is built
+  CoalescedRuns<ReloadOutcome> runs_;  // last: the reloader's thread, stopped first
 };
 
 // uap-core's patterns at `path`, with what landed in which tier on stderr; null when `path` is

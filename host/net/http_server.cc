@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -217,6 +218,16 @@ struct DeferredMailbox {
   std::vector<Answer> answers;
 };
 
+// A deferred handler's answer given on the worker before the handler returned (a refusal): it
+// is answered at once, as a handler's, not held and taken from the mailbox a round later.
+struct AnsweredAtOnce {
+  const DeferredMailbox* mailbox;  // whose worker calls the handler
+  uint64_t id;
+  std::optional<HttpResponse> response;
+};
+// Set on a worker's thread while it calls a deferred handler.
+thread_local AnsweredAtOnce* t_answered_at_once = nullptr;
+
 std::string HeaderLines(const HttpResponse& response) {
   std::string extra;
   for (const auto& [name, value] : response.headers) {
@@ -249,9 +260,12 @@ struct Connection {
   size_t pending_output() const { return out.size() - out_pos; }
   // Every response byte not yet sent, queued behind held answers or not.
   size_t queued_output() const { return pending_output() + held_bytes; }
-  // Past either bound the input waits (neither parsed nor read) until answers leave.
+  // Past either bound the input waits (neither parsed nor read) until answers leave; so it
+  // does while a deferred handler's answer is awaited, so that a client cannot have many of
+  // them (each may be as large as a whole scrape) made at once by pipelining.
   bool input_held_back() const {
-    return queued_output() > kMaxPendingOutput || held.size() >= kMaxHeldAnswers;
+    return awaiting_handlers > 0 || queued_output() > kMaxPendingOutput ||
+           held.size() >= kMaxHeldAnswers;
   }
   // Where the next response goes: behind the last held answer, if any. Count what is appended
   // there with CountQueued.
@@ -366,9 +380,10 @@ struct HttpServer::Worker {
   // held for them as they become durable, so that nothing archived goes unanswered (bounded by
   // kStopAnswersMs).
   void AnswerHeldAtStop();
-  // Then: closes the connections without unread requests; sends the others FIN and reads what
-  // their client still sends until it closes (or `until`), so that the close does not reset
-  // the connection and destroy the answers in flight.
+  // Then (at once without a sink): closes the connections without unread requests, in the
+  // input or the socket; sends the others FIN and reads what their client still sends until it
+  // closes (or `until`), so that the close does not reset the connection and destroy the
+  // answers in flight.
   void LingerAtStop(int64_t until);
   // Reads and drops the client's input; closes at its EOF or an error.
   void DiscardInput(Connection* c);
@@ -827,9 +842,9 @@ void HttpServer::Worker::Sweep() {
       if (idle >= kLingerMs) expired.push_back(c);
       continue;
     }
-    // A request waiting for its client, not for the server's answers to leave.
+    // A request waiting for its client, not for the server's answers to leave (or come).
     if (c->request_start_ms >= 0 && !c->close_after_write && c->queued_output() == 0 &&
-        c->held.size() < kMaxHeldAnswers) {
+        c->held.size() < kMaxHeldAnswers && c->awaiting_handlers == 0) {
       const int64_t age = now_ms - c->request_start_ms;
       const int deadline =
           c->parser.head_complete() ? config.request_timeout_ms : config.header_timeout_ms;
@@ -936,17 +951,32 @@ bool HttpServer::Worker::SendResolved(Connection* c) {
 
 void HttpServer::Worker::HoldHandlerAnswer(Connection* c, const HttpRequest& request,
                                            const DeferredHttpHandler& handler) {
+  const uint64_t id = ++deferred_ids;
+  AnsweredAtOnce at_once{mailbox.get(), id, std::nullopt};
+  t_answered_at_once = &at_once;
+  handler(request, [mailbox = mailbox, fd = c->fd, id](HttpResponse response) {
+    AnsweredAtOnce* now = t_answered_at_once;
+    if (now != nullptr && now->mailbox == mailbox.get() && now->id == id) {
+      now->response = std::move(response);  // on the worker, before the handler returned
+      return;
+    }
+    mailbox->Post({fd, id, std::move(response)});
+  });
+  t_answered_at_once = nullptr;
+  if (at_once.response) {
+    const HttpResponse& r = *at_once.response;
+    AppendResponse(c, r.status, r.content_type, r.body, HeaderLines(r), request.keep_alive,
+                   request.minor_version, request.method == "HEAD");
+    return;
+  }
   HeldAnswer& held = c->held.emplace_back();
   held.state = HeldAnswer::State::kAwaitingHandler;
-  held.sequence = ++deferred_ids;
+  held.sequence = id;
   held.answer.keep_alive = request.keep_alive;
   held.minor_version = request.minor_version;
   held.head = request.method == "HEAD";
   if (!request.keep_alive) c->close_after_write = true;
   ++c->awaiting_handlers;
-  handler(request, [mailbox = mailbox, fd = c->fd, id = held.sequence](HttpResponse response) {
-    mailbox->Post({fd, id, std::move(response)});
-  });
 }
 
 void HttpServer::Worker::TakeDeferredAnswers() {
@@ -972,10 +1002,8 @@ void HttpServer::Worker::TakeDeferredAnswers() {
 
 void HttpServer::Worker::AnswerHeldAtStop() {
   Deliver();
-  // Level-triggered: the stop's wake-up and input nobody reads any more would end every wait
-  // at once. Only output, a lingering close's input and durability wake the worker now.
-  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, wake_fd, nullptr);
-  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, mailbox->wake_fd, nullptr);
+  // Level-triggered: input nobody reads any more would end every wait at once. Only output, a
+  // lingering close's input and durability wake the worker now.
   for (const auto& [fd, c] : connections) UpdateInterest(c.get());
   const int64_t until = kernels::MonotonicMillis() + kStopAnswersMs;
   std::array<epoll_event, kMaxEvents> events{};
@@ -1011,7 +1039,10 @@ void HttpServer::Worker::LingerAtStop(int64_t until) {
   std::array<epoll_event, kMaxEvents> events{};
   lingering_at_stop.clear();
   for (const auto& [fd, c] : connections) {
-    if (c->in.empty()) {
+    char byte = 0;
+    // A request the worker never read (a management client's, pipelined behind a scrape, or
+    // sent as the stop came) would turn the close into a reset too.
+    if (c->in.empty() && recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) {
       lingering_at_stop.push_back(c.get());  // closed at once: no unread request to reset it
       continue;
     }
@@ -1132,7 +1163,15 @@ void HttpServer::Worker::Run() {
   ::close(listen_fd);
   listen_fd = -1;
   stopped = true;
-  if (sink != nullptr) AnswerHeldAtStop();
+  // Level-triggered: the stop's wake-up and the deferred answers nobody takes any more would
+  // end every wait of the stop at once.
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, wake_fd, nullptr);
+  epoll_ctl(epoll_fd, EPOLL_CTL_DEL, mailbox->wake_fd, nullptr);
+  if (sink != nullptr) {
+    AnswerHeldAtStop();
+  } else {
+    LingerAtStop(kernels::MonotonicMillis() + kLingerMs);
+  }
   while (!connections.empty()) Close(connections.begin()->second.get());
   if (sink != nullptr) sink->OnTick(kernels::UnixMillis());
   ::close(epoll_fd);

@@ -89,8 +89,10 @@ class HttpServer {
   // Call before Start.
   void AddHandler(std::string path, HttpHandler handler);
   // Serves `path` with a handler that answers through `respond`, on any thread; until then the
-  // connection's later answers wait behind it (in order), and it is never closed as idle. A
-  // connection still waiting when the server stops is closed unanswered. Call before Start.
+  // connection's later requests wait, neither parsed nor read (one such answer awaited per
+  // connection at a time), and it is neither closed as idle nor evicted. An answer given on the
+  // worker before the handler returned leaves at once. A connection still waiting when the
+  // server stops is closed unanswered. Call before Start.
   void AddDeferredHandler(std::string path, DeferredHttpHandler handler);
   // Binds and starts the workers. Throws std::runtime_error naming the address on failure.
   void Start();

@@ -64,6 +64,20 @@ offline_config() {
   } >"$work/beacond.toml"
 }
 
+# Starts beacond on a registry of SITES generated sites (seed SEED) under $work, without
+# ClickHouse (ch_url: a port nothing listens on) or user-agent patterns: the tests of the
+# management listener in front of a large registry.
+start_offline_beacond_on_sites() {  # SITES SEED
+  "$build/bench/gen/beacon-gen" sites --sites "$1" --seed "$2" --out "$work/sites.conf" >/dev/null
+  ch_url="http://127.0.0.1:1"
+  {
+    beacond_base_config
+    printf '[enrich]\nuser_agents = ""\n'
+  } >"$work/beacond.toml"
+  step "beacond on $1 sites"
+  start_beacond
+}
+
 # Starts beacond again in $work, keeping the earlier runs' logs in $work/beacond-all.log.
 restart_beacond() {
   [ -f "$work/beacond.log" ] && cat "$work/beacond.log" >>"$work/beacond-all.log"

@@ -17,14 +17,7 @@ trap 'rc=$?; kill_started "${posts[@]}"; end_test reload_liveness_test $rc' EXIT
 fail=0
 readonly sites=200000 probe_bound_s=0.25
 
-"$build/bench/gen/beacon-gen" sites --sites "$sites" --seed 5 --out "$work/sites.conf" >/dev/null
-ch_url="http://127.0.0.1:1"
-{
-  beacond_base_config
-  printf '[enrich]\nuser_agents = ""\n'
-} >"$work/beacond.toml"
-step "beacond on $sites sites"
-start_beacond
+start_offline_beacond_on_sites "$sites" 5
 base="http://127.0.0.1:$management_port"
 
 # Starts POST /reload in the background: its status and body go to $work/post-N, its time to

@@ -218,6 +218,12 @@ class Client {
     return sent;
   }
 
+  // True when the server closes the connection with a FIN (not a reset), nothing more to read.
+  bool ClosedCleanly() {
+    char c;
+    return recv(fd_, &c, 1, 0) == 0;
+  }
+
   // True when the server closes the connection (EOF or reset) with nothing more to read.
   bool ClosedByServer() {
     char c;
@@ -775,6 +781,31 @@ TEST_F(HttpServerTest, HandlerOnlyServerHasNoBeaconRoutes) {
   server.Stop();
 }
 
+// The responders a deferred handler was given, kept for the test to answer.
+class PendingAnswers {
+ public:
+  void Add(HttpRespond respond) {
+    const std::lock_guard lock(mutex_);
+    pending_.push_back(std::move(respond));
+  }
+  // Takes those given so far, once there are `at_least` or 500 ms have passed.
+  std::vector<HttpRespond> Take(size_t at_least = 1) {
+    for (int i = 0; i < 250; ++i) {
+      {
+        const std::lock_guard lock(mutex_);
+        if (pending_.size() >= at_least) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const std::lock_guard lock(mutex_);
+    return std::exchange(pending_, {});
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<HttpRespond> pending_;
+};
+
 // A deferred handler answers from another thread: meanwhile the worker serves other
 // connections; the requests pipelined behind it are answered after it, in order; an answer
 // given after its client left, or after the server stopped, is dropped.
@@ -782,11 +813,9 @@ TEST_F(HttpServerTest, DeferredHandlerAnswersLaterWithoutHoldingTheWorker) {
   HttpServerConfig config;
   config.port = 0;
   HttpServer server(config, {});
-  std::mutex mutex;
-  std::vector<HttpRespond> pending;
+  PendingAnswers pending;
   server.AddDeferredHandler("/slow", [&](const kernels::HttpRequest& r, HttpRespond respond) {
-    const std::lock_guard lock(mutex);
-    pending.push_back(
+    pending.Add(
         [respond = std::move(respond), query = std::string(r.query)](HttpResponse response) {
           response.body += query;
           respond(std::move(response));
@@ -796,19 +825,9 @@ TEST_F(HttpServerTest, DeferredHandlerAnswersLaterWithoutHoldingTheWorker) {
     return HttpResponse{200, "text/plain", std::string(r.query), {}};
   });
   server.Start();
-  const auto waiting = [&] {
-    for (int i = 0; i < 500; ++i) {
-      {
-        const std::lock_guard lock(mutex);
-        if (!pending.empty()) return std::exchange(pending, {});
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return std::vector<HttpRespond>{};
-  };
   Client slow(server.port());
   slow.Send(Get("/slow?1") + Get("/fast?2"));
-  std::vector<HttpRespond> answers = waiting();
+  std::vector<HttpRespond> answers = pending.Take();
   ASSERT_EQ(answers.size(), 1u);
   Client other(server.port());  // served while /slow waits
   other.Send(Get("/fast?other"));
@@ -824,14 +843,14 @@ TEST_F(HttpServerTest, DeferredHandlerAnswersLaterWithoutHoldingTheWorker) {
   {
     Client gone(server.port());
     gone.Send(Get("/slow?gone"));
-    answers = waiting();
+    answers = pending.Take();
     ASSERT_EQ(answers.size(), 1u);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   answers[0]({200, "text/plain", "nobody ", {}});  // its client left: dropped
   Client last(server.port());
   last.Send(Get("/slow?last"));
-  answers = waiting();
+  answers = pending.Take();
   ASSERT_EQ(answers.size(), 1u);
   server.Stop();
   answers[0]({200, "text/plain", "stopped ", {}});  // after the stop: dropped
@@ -1243,6 +1262,91 @@ TEST_F(HttpServerTest, StopWaitingForHeldAnswersDoesNotSpin) {
   stop.join();
   EXPECT_EQ(held.Read().body, kGif);
   EXPECT_EQ(busy.Read().body, kGif);
+}
+
+// While a deferred handler's answer is awaited its connection is neither parsed nor read, so
+// that a client cannot have many such answers (a scrape each) made at once by pipelining; the
+// next request is served once the answer left. One given before the handler returned leaves at
+// once. At a stop, a connection whose request lies
+// unread in its socket is closed with a FIN, lingering until its client closes, not reset;
+// the worker does not spin meanwhile.
+TEST_F(HttpServerTest, DeferredAnswerHoldsTheInputAndAStopClosesItCleanly) {
+  HttpServerConfig config;
+  config.port = 0;
+  HttpServer server(config, {});
+  PendingAnswers pending;
+  server.AddDeferredHandler("/slow", [&](const kernels::HttpRequest& r, HttpRespond respond) {
+    pending.Add([respond = std::move(respond), query = std::string(r.query)](HttpResponse) {
+      respond({200, "text/plain", query, {}});
+    });
+  });
+  // Answered before it returns (a refusal): at once, holding nothing.
+  server.AddDeferredHandler("/now", [](const kernels::HttpRequest& r, HttpRespond respond) {
+    respond({403, "text/plain", std::string(r.query), {}});
+  });
+  server.Start();
+  {
+    Client now(server.port());
+    now.Send(Get("/now?a") + Get("/now?b"));
+    EXPECT_EQ(now.Read().body, "a");
+    EXPECT_EQ(now.Read().body, "b");
+  }
+
+  Client c(server.port());
+  c.Send(Get("/slow?1") + Get("/slow?2") + Get("/slow?3"));
+  std::vector<HttpRespond> answers = pending.Take(3);
+  ASSERT_EQ(answers.size(), 1u) << "pipelined requests made more than one deferred answer";
+  answers[0]({});
+  EXPECT_EQ(c.Read().body, "1");
+  answers = pending.Take(2);
+  ASSERT_EQ(answers.size(), 1u);
+  answers[0]({});
+  EXPECT_EQ(c.Read().body, "2");
+  ASSERT_EQ(pending.Take().size(), 1u);  // /slow?3 awaited: never answered
+  c.Send(Get("/unread"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::thread stop([&server] { server.Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const int64_t cpu_before = CpuMicros();
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_LT(CpuMicros() - cpu_before, 100'000);  // a spinning worker takes the whole 400 ms
+  EXPECT_TRUE(c.ClosedCleanly());
+  c.ShutdownWrite();  // the client's EOF ends the linger
+  stop.join();
+}
+
+// At the connection limit with evict_idle_when_full (the management listener), the connection
+// idle longest makes room, but never one whose request is being served (awaiting a deferred
+// answer, as a POST /reload or a scrape): it is not idle, and its answer still reaches it.
+TEST_F(HttpServerTest, EvictionSparesAConnectionAwaitingADeferredAnswer) {
+  HttpServerConfig config;
+  config.port = 0;
+  config.max_connections_per_worker = 2;
+  config.evict_idle_when_full = true;
+  HttpServer server(config, {});
+  PendingAnswers pending;
+  server.AddDeferredHandler("/slow", [&](const kernels::HttpRequest&, HttpRespond respond) {
+    pending.Add(std::move(respond));
+  });
+  server.AddHandler("/fast", [](const kernels::HttpRequest&) {
+    return HttpResponse{200, "text/plain", "fast", {}};
+  });
+  server.Start();
+  Client awaiting(server.port());
+  awaiting.Send(Get("/slow"));
+  std::vector<HttpRespond> answers = pending.Take();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // idle longer than the next one
+  Client active(server.port());
+  active.Send(Get("/fast"));
+  EXPECT_EQ(active.Read().body, "fast");
+  Client newest(server.port());  // over the limit: one of the two must make room
+  newest.Send(Get("/fast"));
+  EXPECT_EQ(newest.Read().body, "fast");
+  EXPECT_TRUE(active.ClosedByServer());  // the idle one, though more recently active
+  ASSERT_EQ(answers.size(), 1u);
+  answers[0]({200, "text/plain", "reloaded", {}});
+  EXPECT_EQ(awaiting.Read().body, "reloaded");
+  server.Stop();
 }
 
 }  // namespace
