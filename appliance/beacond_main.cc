@@ -447,6 +447,24 @@ ManagementAccess AccessOf(const Config& config) {
   return access;
 }
 
+// Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
+DrainOutcome DrainIngress(int timeout_s, host::HttpServer* http,
+                          const std::vector<std::unique_ptr<Ingress>>& ingresses,
+                          Pipelines* pipelines, host::Forwarder* forwarder, bool archived) {
+  const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+  http->Stop();
+  for (const auto& ingress : ingresses) ingress->Stop();
+  const bool closed = pipelines->Flush(deadline);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  // Also with epochs left unclosed: a Drain past its deadline still spools what it holds.
+  DrainOutcome drain;
+  drain.drained = forwarder->Drain(std::max(left, std::chrono::milliseconds(0))) && closed;
+  drain.timed_out = Clock::now() >= deadline;
+  drain.timeout_s = timeout_s;
+  drain.archived = archived;
+  return drain;
+}
+
 int Run(const Config& config, const CommandLine& args) {
   WarnOfExampleVisitorKey(config);
   const sigset_t signals = BlockStopSignals();
@@ -515,18 +533,8 @@ int Run(const Config& config, const CommandLine& args) {
   NotifyServiceManager("STOPPING=1\nSTATUS=draining");
   draining.store(true, std::memory_order_relaxed);
 
-  // Drain: stop RX (pending batches reach the pipelines), close every epoch, flush.
-  const auto deadline = Clock::now() + std::chrono::seconds(args.drain_timeout_s);
-  http.Stop();
-  for (const auto& ingress : ingresses) ingress->Stop();
-  const bool closed = pipelines.Flush(deadline);
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  // Also with epochs left unclosed: a Drain past its deadline still spools what it holds.
-  DrainOutcome drain;
-  drain.drained = forwarder.Drain(std::max(left, std::chrono::milliseconds(0))) && closed;
-  drain.timed_out = Clock::now() >= deadline;
-  drain.timeout_s = args.drain_timeout_s;
-  drain.archived = watermarks != nullptr;
+  const DrainOutcome drain = DrainIngress(args.drain_timeout_s, &http, ingresses, &pipelines,
+                                          &forwarder, watermarks != nullptr);
   management.Stop();
   return ReportStopped(pipelines, forwarder, drain);
 }
